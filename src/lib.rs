@@ -1,0 +1,28 @@
+//! Agensium: a data-quality server. Users upload tabular files; agents profile, score,
+//! cleanse and explain them. A GraphQL API (async-graphql on poem) pushes the work down
+//! into an embedded DuckDB engine; users and job metadata live in SQLite or MySQL.
+//!
+//! Map of the crate (see docs/ARCHITECTURE.md):
+//! - [`config`]: every environment variable, parsed once.
+//! - [`app`]: start-up — builds the services and serves until stopped.
+//! - [`http`]: poem routes, GraphQL over HTTP and WebSocket, playground, health, metrics.
+//! - [`gql`]: the GraphQL schema and resolvers; the only module that knows GraphQL.
+//! - [`auth`]: passwords, tokens, sessions, rate limits, capabilities.
+//! - [`store`]: the metadata store trait and its SQLite and MySQL implementations.
+//! - [`engine`]: the embedded DuckDB engine; the only module that talks to DuckDB.
+//! - [`domain`]: parsed, always-valid values (emails, passwords, users).
+//! - [`error`]: the catalogue of error codes clients see.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod gql;
+pub mod http;
+pub mod metrics;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
