@@ -1,0 +1,109 @@
+//! Versioned migrations for both backends, embedded in the binary.
+//!
+//! Each version has a SQLite and a MySQL script under `migrations/`. Applied versions are
+//! recorded with a checksum in `schema_migrations`; a script edited after it was applied
+//! stops start-up rather than leaving two databases with different schemas. The backends
+//! serialise concurrent runs (SQLite: `BEGIN IMMEDIATE`; MySQL: `GET_LOCK`).
+
+use sha2::{Digest, Sha256};
+
+/// One schema version.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub mysql: &'static str,
+}
+
+/// Every migration, oldest first. A test checks this list matches `migrations/`.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts",
+    sqlite: include_str!("../../migrations/sqlite/0001_accounts.sql"),
+    mysql: include_str!("../../migrations/mysql/0001_accounts.sql"),
+}];
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied by this run.
+    pub applied: Vec<u32>,
+    /// Versions that were already there.
+    pub already_applied: Vec<u32>,
+}
+
+impl Migration {
+    /// Hex SHA-256 of the script, to detect a script changed after it was applied.
+    pub fn checksum(script: &str) -> String {
+        hex(&Sha256::digest(script.as_bytes()))
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits a script into statements: each ends with `;` at the end of a line. Comment-only
+/// chunks are dropped.
+pub(crate) fn statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            let stmt = current.trim().trim_end_matches(';').trim().to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            current.clear();
+        }
+    }
+    let rest = current.trim();
+    if !rest.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+/// The error for a script that no longer matches what was applied.
+pub(crate) fn checksum_mismatch(version: u32) -> anyhow::Error {
+    anyhow::anyhow!(
+        "migration {version} was changed after it was applied to this database; \
+         restore the original script and add a new migration instead"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_matches_the_files() {
+        for backend in ["sqlite", "mysql"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            files.sort();
+            let expected: Vec<String> =
+                MIGRATIONS.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
+            assert_eq!(files, expected, "migrations/{backend} and MIGRATIONS differ");
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "versions must be consecutive");
+        }
+    }
+
+    #[test]
+    fn splits_statements() {
+        let s = statements("-- c\nCREATE TABLE a (x INT);\n\nCREATE INDEX i ON a (x);\n");
+        assert_eq!(s, vec!["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
+    }
+}

@@ -1,0 +1,201 @@
+//! The metadata store: users, sessions and (later) dataset and job metadata.
+//!
+//! One trait, [`MetadataStore`], with two implementations: [`SqliteStore`] (the embedded,
+//! zero-setup default) and [`MysqlStore`] (MySQL 8 / MariaDB, for production and for
+//! several instances). SQL is built once with sea-query in [`sql`]; each backend only binds
+//! values and decodes rows. The same contract tests (`tests/store_contract.rs`) run against
+//! both.
+
+mod migrate;
+mod mysql;
+pub mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::config::DatabaseConfig;
+use crate::domain::{Email, NewUser, User, UserCredentials, UserId};
+
+pub use migrate::{MIGRATIONS, Migration, MigrationReport};
+
+/// Lower-case hex of a digest.
+pub fn hex_digest(bytes: &[u8]) -> String {
+    migrate::hex(bytes)
+}
+pub use mysql::MysqlStore;
+pub use sqlite::SqliteStore;
+
+/// A store failure. `Conflict` and `NotFound` are expected outcomes; `Internal` is not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for crate::error::AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => crate::error::AppError::conflict(what),
+            StoreError::Internal(cause) => crate::error::AppError::internal(cause),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time, truncated to microseconds: both stores keep microseconds, so a value
+/// read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A refresh token about to be stored (only its hash is ever stored).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    /// Every token of one sign-in shares a family; replay revokes the whole family.
+    pub family_id: Uuid,
+    pub user_id: UserId,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored refresh token's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The replacement issued when a refresh token is rotated.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub id: Uuid,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The token was valid; it is now used and `Replacement` is live in the same family.
+    Rotated {
+        user_id: UserId,
+    },
+    /// No such token.
+    Unknown,
+    /// The token was already rotated: a replay. The whole family is now revoked.
+    Reused {
+        user_id: UserId,
+    },
+    /// The token's family was revoked (signed out, or an earlier replay).
+    Revoked,
+    Expired,
+}
+
+/// What the store should do with a presented token, decided from its record alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotateDecision {
+    Rotate,
+    RevokeFamily,
+    Revoked,
+    Expired,
+}
+
+/// The one place the rotation rules live; both backends call it inside their transaction.
+pub(crate) fn decide_rotation(record: &RefreshTokenRecord, now: DateTime<Utc>) -> RotateDecision {
+    if record.revoked_at.is_some() {
+        RotateDecision::Revoked
+    } else if record.used_at.is_some() {
+        RotateDecision::RevokeFamily
+    } else if record.expires_at <= now {
+        RotateDecision::Expired
+    } else {
+        RotateDecision::Rotate
+    }
+}
+
+/// A page request: newest first, after an optional cursor.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub first: usize,
+    /// Only items strictly older than this id (ids are UUIDv7, so they sort by time).
+    pub after: Option<Uuid>,
+}
+
+/// A page of items and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next_page: bool,
+    pub total_count: u64,
+}
+
+/// Which backend a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+}
+
+/// Everything the application keeps in its relational store.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Checks the store answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Applies pending migrations; safe to run twice and from two instances at once.
+    async fn migrate(&self) -> StoreResult<MigrationReport>;
+
+    /// Stores a new user; `Conflict` if the email is taken.
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+
+    /// Several users at once, for the DataLoader; missing ids are left out.
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>>;
+
+    /// Users, newest first.
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>>;
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
+
+    /// Atomically checks the presented token and, when valid, marks it used and stores the
+    /// replacement in the same family. A replay revokes the family.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome>;
+
+    /// Revokes the family of the presented token; `false` if no such token.
+    async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// The record of a token, by hash (for tests and audits).
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+}
+
+/// Opens the configured store (creating a SQLite file and its folder if needed).
+pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn MetadataStore>> {
+    Ok(match config {
+        DatabaseConfig::Sqlite { path } => Arc::new(SqliteStore::open(path).await?),
+        DatabaseConfig::Mysql { url } => Arc::new(MysqlStore::connect(url.expose()).await?),
+    })
+}

@@ -1,0 +1,319 @@
+//! The MySQL 8 / MariaDB store, over a mysql_async connection pool.
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use mysql_async::prelude::{FromValue, Queryable};
+use mysql_async::{Conn, Opts, Params, Pool, Row, TxOpts, Value as MyValue};
+use sea_query::{MysqlQueryBuilder, Value, Values};
+use uuid::Uuid;
+
+use super::migrate::{MIGRATIONS, Migration, MigrationReport, checksum_mismatch, statements};
+use super::{
+    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
+    RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
+};
+use crate::domain::{Email, NewUser, Role, User, UserCredentials, UserId};
+
+/// A pool of connections to one MySQL database.
+#[derive(Clone)]
+pub struct MysqlStore {
+    pool: Pool,
+}
+
+impl MysqlStore {
+    /// Connects and checks the server answers.
+    pub async fn connect(url: &str) -> anyhow::Result<MysqlStore> {
+        let opts = Opts::from_url(url).context("parsing DATABASE_URL")?;
+        let pool = Pool::new(opts);
+        let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+        conn.query_drop("SELECT 1").await.context("checking the MySQL connection")?;
+        drop(conn);
+        Ok(MysqlStore { pool })
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.disconnect().await?;
+        Ok(())
+    }
+
+    async fn conn(&self) -> StoreResult<Conn> {
+        self.pool.get_conn().await.map_err(internal)
+    }
+}
+
+/// Converts sea-query values into MySQL parameters: the one place values are bound.
+fn bind(values: Values) -> Params {
+    let values: Vec<MyValue> = values.into_iter().map(to_mysql).collect();
+    if values.is_empty() { Params::Empty } else { Params::Positional(values) }
+}
+
+fn to_mysql(value: Value) -> MyValue {
+    match value {
+        Value::Bool(v) => v.map_or(MyValue::NULL, |b| MyValue::Int(b.into())),
+        Value::TinyInt(v) => v.map_or(MyValue::NULL, |n| MyValue::Int(n.into())),
+        Value::SmallInt(v) => v.map_or(MyValue::NULL, |n| MyValue::Int(n.into())),
+        Value::Int(v) => v.map_or(MyValue::NULL, |n| MyValue::Int(n.into())),
+        Value::BigInt(v) => v.map_or(MyValue::NULL, MyValue::Int),
+        Value::TinyUnsigned(v) => v.map_or(MyValue::NULL, |n| MyValue::UInt(n.into())),
+        Value::SmallUnsigned(v) => v.map_or(MyValue::NULL, |n| MyValue::UInt(n.into())),
+        Value::Unsigned(v) => v.map_or(MyValue::NULL, |n| MyValue::UInt(n.into())),
+        Value::BigUnsigned(v) => v.map_or(MyValue::NULL, MyValue::UInt),
+        Value::Float(v) => v.map_or(MyValue::NULL, MyValue::Float),
+        Value::Double(v) => v.map_or(MyValue::NULL, MyValue::Double),
+        Value::String(v) => v.map_or(MyValue::NULL, |s| MyValue::Bytes(s.into_bytes())),
+        Value::Char(v) => v.map_or(MyValue::NULL, |c| MyValue::Bytes(c.to_string().into_bytes())),
+        Value::Bytes(v) => v.map_or(MyValue::NULL, MyValue::Bytes),
+        Value::Json(v) => v.map_or(MyValue::NULL, |j| MyValue::Bytes(j.to_string().into_bytes())),
+        Value::ChronoDateTimeUtc(v) => v.map_or(MyValue::NULL, |t| datetime(t.naive_utc())),
+        // The store never binds other kinds; refuse loudly in tests rather than guess.
+        other => unreachable!("value kind not used by the metadata store: {other:?}"),
+    }
+}
+
+fn datetime(t: NaiveDateTime) -> MyValue {
+    MyValue::Date(
+        u16::try_from(t.year()).unwrap_or(0),
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+        t.nanosecond() / 1000,
+    )
+}
+
+fn internal(err: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Internal(err.into())
+}
+
+fn is_duplicate(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(e) if e.code == 1062)
+}
+
+fn column<T: FromValue>(row: &Row, index: usize) -> anyhow::Result<T> {
+    row.get_opt::<T, _>(index)
+        .ok_or_else(|| anyhow!("missing column {index}"))?
+        .map_err(|e| anyhow!("column {index}: {e}"))
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+fn parse_uuid(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(text).with_context(|| format!("bad id {text:?} in store"))
+}
+
+fn decode_user(row: &Row) -> anyhow::Result<User> {
+    Ok(User {
+        id: UserId(parse_uuid(&column::<String>(row, 0)?)?),
+        email: Email::from_trusted(column(row, 1)?),
+        role: column::<String>(row, 2)?.parse::<Role>().map_err(|e| anyhow!(e))?,
+        created_at: utc(column(row, 3)?),
+    })
+}
+
+fn decode_token(row: &Row) -> anyhow::Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        id: parse_uuid(&column::<String>(row, 0)?)?,
+        family_id: parse_uuid(&column::<String>(row, 1)?)?,
+        user_id: UserId(parse_uuid(&column::<String>(row, 2)?)?),
+        expires_at: utc(column(row, 3)?),
+        used_at: column::<Option<NaiveDateTime>>(row, 4)?.map(utc),
+        revoked_at: column::<Option<NaiveDateTime>>(row, 5)?.map(utc),
+    })
+}
+
+/// Runs a statement that returns rows and decodes each.
+async fn query_rows<T, Q: Queryable>(
+    conn: &mut Q,
+    (sql, values): (String, Values),
+    decode: impl Fn(&Row) -> anyhow::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let rows: Vec<Row> = conn.exec(sql, bind(values)).await.map_err(internal)?;
+    rows.iter().map(|r| decode(r).map_err(StoreError::Internal)).collect()
+}
+
+async fn execute<Q: Queryable>(conn: &mut Q, (sql, values): (String, Values)) -> StoreResult<()> {
+    conn.exec_drop(sql, bind(values)).await.map_err(internal)
+}
+
+async fn migrate_locked(conn: &mut Conn) -> anyhow::Result<MigrationReport> {
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INT UNSIGNED NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            checksum CHAR(64) NOT NULL,
+            applied_at DATETIME(6) NOT NULL
+        ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
+    )
+    .await?;
+    let applied: Vec<(u32, String)> =
+        conn.query("SELECT version, checksum FROM schema_migrations ORDER BY version").await?;
+    let mut report = MigrationReport { applied: Vec::new(), already_applied: Vec::new() };
+    for migration in MIGRATIONS {
+        let checksum = Migration::checksum(migration.mysql);
+        if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == migration.version) {
+            if *recorded != checksum {
+                return Err(checksum_mismatch(migration.version));
+            }
+            report.already_applied.push(migration.version);
+            continue;
+        }
+        // MySQL commits DDL implicitly, so scripts use IF NOT EXISTS: a run interrupted
+        // half-way is finished by the next one.
+        for statement in statements(migration.mysql) {
+            conn.query_drop(statement)
+                .await
+                .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
+        }
+        conn.exec_drop(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+            (migration.version, migration.name, checksum, datetime(super::now().naive_utc())),
+        )
+        .await?;
+        report.applied.push(migration.version);
+    }
+    Ok(report)
+}
+
+#[async_trait]
+impl MetadataStore for MysqlStore {
+    fn backend(&self) -> Backend {
+        Backend::Mysql
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        conn.ping().await.map_err(internal)
+    }
+
+    async fn migrate(&self) -> StoreResult<MigrationReport> {
+        let mut conn = self.conn().await?;
+        // A named lock serialises instances migrating at once; it is released when this
+        // connection ends even if the process dies.
+        let locked: Option<Option<i64>> =
+            conn.query_first("SELECT GET_LOCK('agensium_migrations', 120)").await.map_err(internal)?;
+        if locked.flatten() != Some(1) {
+            return Err(internal(anyhow!("timed out waiting for another instance's migrations")));
+        }
+        let result = migrate_locked(&mut conn).await;
+        let released = conn.query_drop("SELECT RELEASE_LOCK('agensium_migrations')").await;
+        let report = result.map_err(StoreError::Internal)?;
+        released.map_err(internal)?;
+        Ok(report)
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let (sql, values) = sql::insert_user(user).build(MysqlQueryBuilder);
+        let mut conn = self.conn().await?;
+        match conn.exec_drop(sql, bind(values)).await {
+            Ok(()) => Ok(User {
+                id: user.id,
+                email: user.email.clone(),
+                role: user.role,
+                created_at: user.created_at,
+            }),
+            Err(e) if is_duplicate(&e) => {
+                Err(StoreError::Conflict("an account with this email already exists"))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let mut conn = self.conn().await?;
+        let rows = query_rows(&mut conn, sql::user_by_id(id).build(MysqlQueryBuilder), decode_user).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        query_rows(&mut conn, sql::users_by_ids(ids).build(MysqlQueryBuilder), decode_user).await
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let mut conn = self.conn().await?;
+        let rows = query_rows(&mut conn, sql::credentials_by_email(email).build(MysqlQueryBuilder), |row| {
+            Ok(UserCredentials { user: decode_user(row)?, password_hash: column(row, 4)? })
+        })
+        .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
+        let mut conn = self.conn().await?;
+        let mut items =
+            query_rows(&mut conn, sql::list_users(page).build(MysqlQueryBuilder), decode_user).await?;
+        let totals =
+            query_rows(&mut conn, sql::count_users().build(MysqlQueryBuilder), |r| column::<i64>(r, 0))
+                .await?;
+        let has_next_page = items.len() > page.first;
+        items.truncate(page.first);
+        let total_count = totals.first().copied().unwrap_or(0).max(0) as u64;
+        Ok(Page { items, has_next_page, total_count })
+    }
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        execute(&mut conn, sql::insert_refresh_token(token).build(MysqlQueryBuilder)).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        // FOR UPDATE: a concurrent presentation of the same token waits here and then
+        // sees it used, so exactly one caller rotates it.
+        let select = sql::refresh_token_by_hash(presented_hash, true).build(MysqlQueryBuilder);
+        let Some(record) = query_rows(&mut tx, select, decode_token).await?.into_iter().next() else {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(RotateOutcome::Unknown);
+        };
+        let outcome = match decide_rotation(&record, now) {
+            RotateDecision::Revoked => RotateOutcome::Revoked,
+            RotateDecision::Expired => RotateOutcome::Expired,
+            RotateDecision::RevokeFamily => {
+                execute(&mut tx, sql::revoke_family(record.family_id, now).build(MysqlQueryBuilder)).await?;
+                RotateOutcome::Reused { user_id: record.user_id }
+            }
+            RotateDecision::Rotate => {
+                execute(&mut tx, sql::mark_refresh_token_used(record.id, now).build(MysqlQueryBuilder))
+                    .await?;
+                let insert = sql::insert_replacement(replacement, record.family_id, record.user_id, now);
+                execute(&mut tx, insert.build(MysqlQueryBuilder)).await?;
+                RotateOutcome::Rotated { user_id: record.user_id }
+            }
+        };
+        tx.commit().await.map_err(internal)?;
+        Ok(outcome)
+    }
+
+    async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        let select = sql::refresh_token_by_hash(presented_hash, true).build(MysqlQueryBuilder);
+        let Some(record) = query_rows(&mut tx, select, decode_token).await?.into_iter().next() else {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(false);
+        };
+        execute(&mut tx, sql::revoke_family(record.family_id, now).build(MysqlQueryBuilder)).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(true)
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let mut conn = self.conn().await?;
+        let select = sql::refresh_token_by_hash(token_hash, false).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_token).await?.into_iter().next())
+    }
+}

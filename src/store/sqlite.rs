@@ -1,0 +1,377 @@
+//! The embedded SQLite store: the zero-setup default.
+//!
+//! SQLite allows one writer at a time. Instead of letting concurrent writers collide
+//! ("database is locked"), every write goes through one connection behind a mutex, so
+//! writes queue in the process; a busy timeout covers a second process (e.g. `agensium
+//! migrate` while the server runs). Reads use a few more connections: in WAL mode they run
+//! beside the writer. rusqlite is blocking, so every call runs in `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior};
+use sea_query::{SqliteQueryBuilder, Value, Values};
+use uuid::Uuid;
+
+use super::migrate::{MIGRATIONS, Migration, MigrationReport, checksum_mismatch, statements};
+use super::{
+    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
+    RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
+};
+use crate::domain::{Email, NewUser, Role, User, UserCredentials, UserId};
+
+const READERS: usize = 4;
+
+/// A SQLite file with one writer connection and a few readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file and its folder.
+    pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            let writer = open_connection(&path)?;
+            let readers = (0..READERS)
+                .map(|_| {
+                    let conn = open_connection(&path)?;
+                    conn.pragma_update(None, "query_only", "ON")?;
+                    Ok(Mutex::new(conn))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(SqliteStore {
+                inner: Arc::new(Inner {
+                    writer: Mutex::new(writer),
+                    readers,
+                    next_reader: AtomicUsize::new(0),
+                }),
+            })
+        })
+        .await?
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.into()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.into()))?
+    }
+}
+
+/// Converts sea-query values into SQLite values: the one place values are bound.
+fn bind(values: Values) -> Vec<SqlValue> {
+    values.into_iter().map(to_sqlite).collect()
+}
+
+fn to_sqlite(value: Value) -> SqlValue {
+    match value {
+        Value::Bool(v) => v.map_or(SqlValue::Null, |b| SqlValue::Integer(b.into())),
+        Value::TinyInt(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::SmallInt(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::Int(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::BigInt(v) => v.map_or(SqlValue::Null, SqlValue::Integer),
+        Value::TinyUnsigned(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::SmallUnsigned(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::Unsigned(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::BigUnsigned(v) => {
+            v.map_or(SqlValue::Null, |n| SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)))
+        }
+        Value::Float(v) => v.map_or(SqlValue::Null, |n| SqlValue::Real(n.into())),
+        Value::Double(v) => v.map_or(SqlValue::Null, SqlValue::Real),
+        Value::String(v) => v.map_or(SqlValue::Null, SqlValue::Text),
+        Value::Char(v) => v.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_string())),
+        Value::Bytes(v) => v.map_or(SqlValue::Null, SqlValue::Blob),
+        Value::Json(v) => v.map_or(SqlValue::Null, |j| SqlValue::Text(j.to_string())),
+        Value::ChronoDateTimeUtc(v) => v.map_or(SqlValue::Null, |t| SqlValue::Text(timestamp(t))),
+        // The store never binds other kinds; refuse loudly in tests rather than guess.
+        other => unreachable!("value kind not used by the metadata store: {other:?}"),
+    }
+}
+
+/// RFC 3339 with microseconds and `Z`: sorts correctly as text.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_timestamp(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("bad timestamp {text:?} in store"))?
+        .with_timezone(&Utc))
+}
+
+fn parse_uuid(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(text).with_context(|| format!("bad id {text:?} in store"))
+}
+
+fn decode_user(row: &Row<'_>) -> anyhow::Result<User> {
+    Ok(User {
+        id: UserId(parse_uuid(&row.get::<_, String>(0)?)?),
+        email: Email::from_trusted(row.get(1)?),
+        role: row.get::<_, String>(2)?.parse::<Role>().map_err(|e| anyhow!(e))?,
+        created_at: parse_timestamp(&row.get::<_, String>(3)?)?,
+    })
+}
+
+fn decode_token(row: &Row<'_>) -> anyhow::Result<RefreshTokenRecord> {
+    let optional_time = |i: usize| -> anyhow::Result<Option<DateTime<Utc>>> {
+        row.get::<_, Option<String>>(i)?.map(|t| parse_timestamp(&t)).transpose()
+    };
+    Ok(RefreshTokenRecord {
+        id: parse_uuid(&row.get::<_, String>(0)?)?,
+        family_id: parse_uuid(&row.get::<_, String>(1)?)?,
+        user_id: UserId(parse_uuid(&row.get::<_, String>(2)?)?),
+        expires_at: parse_timestamp(&row.get::<_, String>(3)?)?,
+        used_at: optional_time(4)?,
+        revoked_at: optional_time(5)?,
+    })
+}
+
+fn internal(err: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Internal(err.into())
+}
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Runs a statement that returns rows and decodes each.
+fn query_rows<T>(
+    conn: &Connection,
+    (sql, values): (String, Values),
+    decode: impl Fn(&Row<'_>) -> anyhow::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(bind(values))).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(decode(row).map_err(StoreError::Internal)?);
+    }
+    Ok(out)
+}
+
+fn execute(conn: &Connection, (sql, values): (String, Values)) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(bind(values)))
+}
+
+fn migrate_blocking(conn: &mut Connection) -> anyhow::Result<MigrationReport> {
+    // IMMEDIATE takes the write lock first, so a second instance waits (busy timeout)
+    // and then sees the versions this one recorded.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    let applied: Vec<(u32, String)> = tx
+        .prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut report = MigrationReport { applied: Vec::new(), already_applied: Vec::new() };
+    for migration in MIGRATIONS {
+        let checksum = Migration::checksum(migration.sqlite);
+        if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == migration.version) {
+            if *recorded != checksum {
+                return Err(checksum_mismatch(migration.version));
+            }
+            report.already_applied.push(migration.version);
+            continue;
+        }
+        for statement in statements(migration.sqlite) {
+            tx.execute_batch(&statement)
+                .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
+        }
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![migration.version, migration.name, checksum, timestamp(super::now())],
+        )?;
+        report.applied.push(migration.version);
+    }
+    tx.commit()?;
+    Ok(report)
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(internal)).await
+    }
+
+    async fn migrate(&self) -> StoreResult<MigrationReport> {
+        self.write(|conn| migrate_blocking(conn).map_err(StoreError::Internal)).await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let statement = sql::insert_user(user).build(SqliteQueryBuilder);
+        let created =
+            User { id: user.id, email: user.email.clone(), role: user.role, created_at: user.created_at };
+        self.write(move |conn| match execute(conn, statement) {
+            Ok(_) => Ok(created),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict("an account with this email already exists"))
+            }
+            Err(e) => Err(internal(e)),
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let statement = sql::user_by_id(id).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, statement, decode_user)?.into_iter().next())).await
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = sql::users_by_ids(ids).build(SqliteQueryBuilder);
+        self.read(move |conn| query_rows(conn, statement, decode_user)).await
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let statement = sql::credentials_by_email(email).build(SqliteQueryBuilder);
+        self.read(move |conn| {
+            let rows = query_rows(conn, statement, |row| {
+                Ok(UserCredentials { user: decode_user(row)?, password_hash: row.get(4)? })
+            })?;
+            Ok(rows.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
+        let list = sql::list_users(page).build(SqliteQueryBuilder);
+        let (count_sql, _) = sql::count_users().build(SqliteQueryBuilder);
+        let first = page.first;
+        self.read(move |conn| {
+            let mut items = query_rows(conn, list, decode_user)?;
+            let total: i64 = conn.query_row(&count_sql, [], |r| r.get(0)).map_err(internal)?;
+            let has_next_page = items.len() > first;
+            items.truncate(first);
+            Ok(Page { items, has_next_page, total_count: total.max(0) as u64 })
+        })
+        .await
+    }
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        let statement = sql::insert_refresh_token(token).build(SqliteQueryBuilder);
+        self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
+        let select = sql::refresh_token_by_hash(presented_hash, false).build(SqliteQueryBuilder);
+        let replacement = replacement.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            let Some(record) = query_rows(&tx, select, decode_token)?.into_iter().next() else {
+                return Ok(RotateOutcome::Unknown);
+            };
+            let outcome = match decide_rotation(&record, now) {
+                RotateDecision::Revoked => RotateOutcome::Revoked,
+                RotateDecision::Expired => RotateOutcome::Expired,
+                RotateDecision::RevokeFamily => {
+                    execute(&tx, sql::revoke_family(record.family_id, now).build(SqliteQueryBuilder))
+                        .map_err(internal)?;
+                    RotateOutcome::Reused { user_id: record.user_id }
+                }
+                RotateDecision::Rotate => {
+                    execute(&tx, sql::mark_refresh_token_used(record.id, now).build(SqliteQueryBuilder))
+                        .map_err(internal)?;
+                    let insert = sql::insert_replacement(&replacement, record.family_id, record.user_id, now);
+                    execute(&tx, insert.build(SqliteQueryBuilder)).map_err(internal)?;
+                    RotateOutcome::Rotated { user_id: record.user_id }
+                }
+            };
+            tx.commit().map_err(internal)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let select = sql::refresh_token_by_hash(presented_hash, false).build(SqliteQueryBuilder);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            let Some(record) = query_rows(&tx, select, decode_token)?.into_iter().next() else {
+                return Ok(false);
+            };
+            execute(&tx, sql::revoke_family(record.family_id, now).build(SqliteQueryBuilder))
+                .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let select = sql::refresh_token_by_hash(token_hash, false).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, select, decode_token)?.into_iter().next())).await
+    }
+}
