@@ -1,0 +1,119 @@
+//! The embedded DuckDB engine: the one module that talks to DuckDB.
+//!
+//! DuckDB calls block, so every call runs in `spawn_blocking` on its own connection,
+//! cloned from a root connection (a `duckdb::Connection` is `Send` but not `Sync`). No
+//! connection is ever held across an `.await`. The database is configured once, at open:
+//! memory limit, threads, a temp directory to spill to, and no extension downloads.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use duckdb::{Config as DuckConfig, Connection};
+
+use crate::config::EngineConfig;
+
+/// The settings DuckDB reports it is running with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub memory_limit: String,
+    pub threads: i64,
+    pub temp_directory: String,
+}
+
+/// A handle to the embedded analytic engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    root: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens an in-memory DuckDB database with the configured limits. Blocking.
+    pub fn open(config: &EngineConfig, temp_dir: &Path) -> anyhow::Result<Engine> {
+        std::fs::create_dir_all(temp_dir)
+            .with_context(|| format!("creating DuckDB temp directory {}", temp_dir.display()))?;
+        let temp = temp_dir.to_str().context("DUCKDB_TEMP_DIR must be valid UTF-8")?;
+        let mut duck = DuckConfig::default()
+            .enable_autoload_extension(false)?
+            .with("autoinstall_known_extensions", "false")?
+            .with("temp_directory", temp)?;
+        if let Some(limit) = &config.memory_limit {
+            duck = duck.max_memory(limit).with_context(|| format!("DUCKDB_MEMORY_LIMIT={limit}"))?;
+        }
+        if let Some(threads) = config.threads {
+            duck = duck.threads(threads as i64)?;
+        }
+        let conn = Connection::open_in_memory_with_flags(duck).context("opening DuckDB")?;
+        Ok(Engine { root: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on a fresh connection in the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = root.lock().unwrap_or_else(|p| p.into_inner()).try_clone()?;
+            f(&conn)
+        })
+        .await
+        .context("DuckDB task panicked or was cancelled")?
+    }
+
+    /// Checks the engine answers a query (for `/readyz`).
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.run(|conn| {
+            let answer: i32 = conn.query_row("SELECT 42", [], |r| r.get(0))?;
+            anyhow::ensure!(answer == 42, "DuckDB answered {answer} to SELECT 42");
+            Ok(())
+        })
+        .await
+    }
+
+    /// The limits DuckDB is actually running with.
+    pub async fn settings(&self) -> anyhow::Result<EngineSettings> {
+        self.run(|conn| {
+            Ok(conn.query_row(
+                "SELECT current_setting('memory_limit')::VARCHAR, current_setting('threads')::BIGINT, \
+                 current_setting('temp_directory')::VARCHAR",
+                [],
+                |r| {
+                    Ok(EngineSettings {
+                        memory_limit: r.get(0)?,
+                        threads: r.get(1)?,
+                        temp_directory: r.get(2)?,
+                    })
+                },
+            )?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn applies_configured_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig { memory_limit: Some("256MB".into()), threads: Some(1), temp_dir: None };
+        let engine = Engine::open(&config, &dir.path().join("spill")).unwrap();
+        engine.ping().await.unwrap();
+        let settings = engine.settings().await.unwrap();
+        assert_eq!(settings.threads, 1);
+        assert!(
+            settings.memory_limit.contains("MiB") || settings.memory_limit.contains("MB"),
+            "{settings:?}"
+        );
+        assert!(settings.temp_directory.ends_with("spill"), "{settings:?}");
+    }
+}
