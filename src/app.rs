@@ -1,0 +1,143 @@
+//! Start-up: build every service from a `Config`, bind the socket, serve until told to
+//! stop. Tests call [`Application::build`] with port 0 and talk to the real server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use poem::Server;
+use poem::listener::{Acceptor, TcpAcceptor};
+
+use crate::auth::{Accounts, SignInLimiter, TokenIssuer, load_or_generate_secret_key};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::gql::{AppSchema, ErrorPolicy};
+use crate::metrics::Metrics;
+use crate::store::{self, MetadataStore};
+
+/// The services every request can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn MetadataStore>,
+    pub engine: Engine,
+    pub accounts: Accounts,
+    pub schema: AppSchema,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Opens the store (and migrates it), the engine and the signing key.
+    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating DATA_DIR {}", config.data_dir.display()))?;
+        let store = store::open(&config.database).await.context("opening the metadata store")?;
+        let report =
+            store.migrate().await.map_err(anyhow::Error::from).context("migrating the metadata store")?;
+        tracing::info!(backend = ?store.backend(), applied = ?report.applied, "metadata store ready");
+
+        let engine_config = config.engine.clone();
+        let temp_dir = config.engine_temp_dir();
+        let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config, &temp_dir))
+            .await?
+            .context("opening the DuckDB engine")?;
+
+        let secret = match &config.secret_key {
+            Some(key) => key.clone(),
+            None => {
+                let (key, generated) = load_or_generate_secret_key(&config.data_dir)?;
+                let path = config.data_dir.join("secret_key");
+                if generated {
+                    tracing::warn!(path = %path.display(), "SECRET_KEY is not set: generated a signing key and saved it; set SECRET_KEY when running several instances");
+                } else {
+                    tracing::info!(path = %path.display(), "SECRET_KEY is not set: using the signing key saved in the data directory");
+                }
+                key
+            }
+        };
+        let tokens = TokenIssuer::new(&secret, config.jwt_algorithm, config.access_token_ttl)?;
+        let accounts = Accounts::new(
+            store.clone(),
+            tokens,
+            SignInLimiter::new(config.sign_in_limits),
+            config.refresh_token_ttl,
+        );
+        let metrics = Metrics::new();
+        let schema = crate::gql::schema_builder(config.graphql_limits)
+            .extension(ErrorPolicy {
+                max_aliases: config.graphql_limits.max_aliases,
+                metrics: metrics.clone(),
+            })
+            .data(accounts.clone())
+            .finish();
+        Ok(AppState { config: Arc::new(config), store, engine, accounts, schema, metrics })
+    }
+}
+
+/// A server bound to its socket, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds every service and binds `HOST:PORT` (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let address = std::net::SocketAddr::new(config.host, config.port);
+        let state = AppState::build(config).await?;
+        let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding {address}"))?;
+        listener.set_nonblocking(true)?;
+        let acceptor = TcpAcceptor::from_std(listener)?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("reading the bound port")?;
+        Ok(Application { acceptor, port, state })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (up to
+    /// `SHUTDOWN_TIMEOUT`).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let timeout = self.state.config.shutdown_timeout;
+        tracing::info!(port = self.port, "listening; playground at / and API at /graphql");
+        let routes = crate::http::routes(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown, Some(timeout))
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

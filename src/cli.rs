@@ -1,0 +1,143 @@
+//! The command line: `serve` (default), `migrate`, `export-schema`, `healthcheck`,
+//! `user create`.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, shutdown_signal};
+use crate::auth::{PasswordHasher, create_user};
+use crate::config::Config;
+use crate::domain::Role;
+
+/// Agensium: a data-quality server with a GraphQL API over an embedded DuckDB engine.
+/// Configuration comes from environment variables (see README.md).
+#[derive(Debug, Parser)]
+#[command(name = "agensium", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending metadata-store migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    ExportSchema,
+    /// Exit 0 when the server on PORT (this host) is ready.
+    Healthcheck {
+        /// Check this URL instead of http://127.0.0.1:$PORT/readyz.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Give the user the ADMIN role.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("agensium: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::ExportSchema = command {
+        print!("{}", crate::gql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    crate::telemetry::init(config.log_format, &config.log_filter);
+    let result = match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Healthcheck { url } => return healthcheck(&config, url).await,
+        Command::User { command: UserCommand::Create { email, admin } } => {
+            user_create(config, &email, admin).await
+        }
+        Command::ExportSchema => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "agensium failed");
+            eprintln!("agensium: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(?config, "starting");
+    let app = Application::build(config).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = crate::store::open(&config.database).await?;
+    let report = store.migrate().await?;
+    println!("applied: {:?}; already applied: {:?}", report.applied, report.already_applied);
+    Ok(())
+}
+
+async fn healthcheck(config: &Config, url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}/readyz", config.port));
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("agensium: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("agensium: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("agensium: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn user_create(config: Config, email: &str, admin: bool) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password =
+        password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password);
+    let store = crate::store::open(&config.database).await?;
+    store.migrate().await?;
+    let role = if admin { Role::Admin } else { Role::User };
+    let user = create_user(store.as_ref(), &PasswordHasher::default(), email, password.to_string(), role)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.report()))?;
+    println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);
+    Ok(())
+}

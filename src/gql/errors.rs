@@ -1,0 +1,156 @@
+//! How errors reach GraphQL clients: every error carries `extensions.code` from the one
+//! catalogue; internal causes are logged here and replaced by a generic message with the
+//! request id.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{
+    ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use super::context::RequestId;
+use crate::error::{AppError, ErrorCode};
+use crate::metrics::Metrics;
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let Some(cause) = err.cause() {
+            tracing::error!(code = %err.code(), error = format!("{cause:#}"), "internal error");
+        }
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", err.code().as_str());
+        for (key, value) in err.extensions() {
+            if let Ok(v) = Value::from_json(value.clone()) {
+                extensions.set(*key, v);
+            }
+        }
+        async_graphql::Error {
+            message: err.message().to_string(),
+            source: None,
+            extensions: Some(extensions),
+        }
+    }
+}
+
+/// The code of a server error, if it has one.
+pub fn code_of(err: &ServerError) -> Option<ErrorCode> {
+    match err.extensions.as_ref()?.get("code")? {
+        Value::String(code) => ErrorCode::parse(code),
+        _ => None,
+    }
+}
+
+fn with_code(mut err: ServerError, code: ErrorCode) -> ServerError {
+    err.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+    err
+}
+
+/// Gives every error a code, enforces the alias limit, hides internal messages behind the
+/// request id, and counts errors by code.
+pub struct ErrorPolicy {
+    pub max_aliases: usize,
+    pub metrics: Metrics,
+}
+
+impl ExtensionFactory for ErrorPolicy {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorPolicyExtension { max_aliases: self.max_aliases, metrics: self.metrics.clone() })
+    }
+}
+
+struct ErrorPolicyExtension {
+    max_aliases: usize,
+    metrics: Metrics,
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorPolicyExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let executed = response.data != Value::Null;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone());
+        for err in &mut response.errors {
+            let code = match code_of(err) {
+                Some(code) => code,
+                // async-graphql's own errors: before execution they concern the request
+                // ("Unknown operation named …"), during it an argument's value.
+                None => {
+                    let code = if executed { ErrorCode::BadUserInput } else { ErrorCode::BadRequest };
+                    *err = with_code(err.clone(), code);
+                    code
+                }
+            };
+            if code == ErrorCode::Internal {
+                let id = request_id.clone().unwrap_or_default();
+                err.message = format!("internal error; quote request id {id} when reporting it");
+                err.extensions.get_or_insert_with(Default::default).set("requestId", id);
+            }
+            self.metrics.graphql_error(code);
+        }
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document =
+            next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
+        let aliases = count_aliases(&document);
+        if aliases > self.max_aliases {
+            return Err(with_code(
+                ServerError::new(
+                    format!("query uses {aliases} aliases; the limit is {}", self.max_aliases),
+                    None,
+                ),
+                ErrorCode::QueryTooComplex,
+            ));
+        }
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    // async-graphql reports its limits with these messages (a test pins them).
+                    let code = match e.message.as_str() {
+                        "Query is nested too deep." | "Query is too complex." => ErrorCode::QueryTooComplex,
+                        _ => ErrorCode::GraphqlValidationFailed,
+                    };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}
+
+/// Aliased fields in every operation and fragment of a document.
+fn count_aliases(document: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + in_set(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(fragment) => in_set(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    document.operations.iter().map(|(_, op)| in_set(&op.node.selection_set.node)).sum::<usize>()
+        + document.fragments.values().map(|f| in_set(&f.node.selection_set.node)).sum::<usize>()
+}

@@ -1,0 +1,47 @@
+//! The GraphQL layer: the schema, its resolvers, and how domain errors become GraphQL
+//! errors. Only this module imports async-graphql; it knows nothing of HTTP.
+
+mod account;
+mod context;
+pub mod errors;
+mod execute;
+mod pagination;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::config::GraphqlLimits;
+
+pub use context::{ClientAddr, RequestId};
+pub use errors::ErrorPolicy;
+pub use execute::{
+    Executed, GraphqlRequest, OperationKind, RequestContext, error_body, execute, operation_kind,
+};
+
+/// Every query, one object per feature.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(account::AccountQuery);
+
+/// Every mutation, one object per feature.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(account::AccountMutation);
+
+/// The application's schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Builds the schema with the limits that refuse an operation before it runs. Shared
+/// services are added with `.data(...)` by the caller (see `app`).
+pub fn schema_builder(
+    limits: GraphqlLimits,
+) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(16)
+}
+
+/// The schema in SDL, as committed in `schema/schema.graphql`.
+pub fn sdl() -> String {
+    let limits = GraphqlLimits { max_depth: 1, max_complexity: 1, max_aliases: 1 };
+    schema_builder(limits).finish().sdl()
+}

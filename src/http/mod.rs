@@ -1,0 +1,144 @@
+//! The HTTP layer on poem: routes, middleware (request id, metrics, CORS, panics), and
+//! the GraphQL-over-HTTP and WebSocket endpoints. Only this module and `app` import poem.
+
+mod graphql;
+mod health;
+mod playground;
+mod ws;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method};
+use poem::middleware::{CatchPanic, Cors};
+use poem::{Endpoint, EndpointExt, IntoResponse, Middleware, Request, Response, Route, get};
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::config::CorsOrigins;
+
+/// Every route of the server, with its middleware.
+pub fn routes(state: AppState) -> impl Endpoint + 'static {
+    let cors = match &state.config.cors_origins {
+        CorsOrigins::Any => Cors::new(),
+        CorsOrigins::List(origins) => Cors::new().allow_origins(origins.iter().map(String::as_str)),
+    }
+    .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+    .allow_headers(["authorization", "content-type", "accept", "x-request-id"])
+    .expose_headers(["x-request-id", "retry-after"])
+    .max_age(3600);
+
+    let metrics = state.metrics.clone();
+    Route::new()
+        .at("/graphql", get(graphql::get).post(graphql::post))
+        .at("/", get(playground::page))
+        .at("/playground", get(playground::page))
+        .at("/playground/assets/:file", get(playground::asset))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at("/metrics", get(health::metrics))
+        .data(state)
+        .with(cors)
+        .with(CatchPanic::new().with_handler(on_panic))
+        .with(Observe { metrics })
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    graphql::error_response(
+        poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+        crate::error::ErrorCode::Internal,
+        "internal error",
+    )
+}
+
+/// Middleware: request id, a tracing span, and metrics for every request.
+struct Observe {
+    metrics: crate::metrics::Metrics,
+}
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        ObserveEndpoint { inner: ep, metrics: self.metrics.clone() }
+    }
+}
+
+struct ObserveEndpoint<E> {
+    inner: E,
+    metrics: crate::metrics::Metrics,
+}
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(observe(&self.inner, req, &self.metrics).await)
+    }
+}
+
+/// The request id: a well-formed incoming `X-Request-Id` (from a proxy), or a new one.
+#[derive(Debug, Clone)]
+pub struct RequestIdHeader(pub String);
+
+/// Routes as metric labels: a fixed set, never the raw path.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/graphql" => "/graphql",
+        "/" | "/playground" => "/playground",
+        p if p.starts_with("/playground/assets/") => "/playground/assets",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics::Metrics) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .header("x-request-id")
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    req.extensions_mut().insert(RequestIdHeader(request_id.clone()));
+    let method = req.method().to_string();
+    let route = route_label(req.uri().path());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route);
+    let mut response = match ep.call(req).instrument(span.clone()).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics.http_request(&method, route, status, elapsed);
+    span.in_scope(|| {
+        tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request served");
+    });
+    response
+}
+
+/// The client's address: the proxy's `X-Forwarded-For` entry when proxy headers are
+/// trusted, else the peer address.
+fn client_addr(req: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {
+    if trust_proxy_headers
+        && let Some(forwarded) = req.header("x-forwarded-for")
+        && let Some(last) = forwarded.rsplit(',').next()
+        && let Ok(ip) = last.trim().parse()
+    {
+        return Some(ip);
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
+}
+
+fn request_id(req: &Request) -> String {
+    req.extensions().get::<RequestIdHeader>().map(|r| r.0.clone()).unwrap_or_default()
+}
