@@ -28,9 +28,10 @@ impl From<domain::Role> for RoleGql {
     }
 }
 
-/// A person with an account.
+/// A user as the API shows it (never the password hash).
 pub struct User(pub domain::User);
 
+/// A person with an account.
 #[Object]
 impl User {
     async fn id(&self) -> ID {

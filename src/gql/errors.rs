@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
@@ -72,7 +72,6 @@ impl Extension for ErrorPolicyExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         let executed = response.data != Value::Null;
-        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone());
         for err in &mut response.errors {
             let code = match code_of(err) {
                 Some(code) => code,
@@ -84,12 +83,26 @@ impl Extension for ErrorPolicyExtension {
                     code
                 }
             };
-            if code == ErrorCode::Internal {
-                let id = request_id.clone().unwrap_or_default();
-                err.message = format!("internal error; quote request id {id} when reporting it");
-                err.extensions.get_or_insert_with(Default::default).set("requestId", id);
-            }
             self.metrics.graphql_error(code);
+        }
+        response
+    }
+
+    /// Only resolvers fail with `INTERNAL`; the request's data (with its id) is attached by
+    /// the time execution runs, not yet when `request` starts.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        for err in &mut response.errors {
+            if code_of(err) == Some(ErrorCode::Internal) {
+                err.message = format!("internal error; quote request id {request_id} when reporting it");
+                err.extensions.get_or_insert_with(Default::default).set("requestId", request_id.clone());
+            }
         }
         response
     }

@@ -19,10 +19,12 @@ pub use execute::{
 
 /// Every query, one object per feature.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(account::AccountQuery);
 
 /// Every mutation, one object per feature.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(account::AccountMutation);
 
 /// The application's schema.

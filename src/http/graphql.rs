@@ -114,18 +114,17 @@ struct Params<V> {
     variables: Option<V>,
 }
 
+/// Checks the fields of a request; the error is the message of a `BAD_REQUEST`.
 fn into_request(
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<serde_json::Value>,
-) -> Result<GraphqlRequest, Response> {
-    let query = query
-        .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| refuse(ErrorCode::BadRequest, "the request has no query"))?;
+) -> Result<GraphqlRequest, &'static str> {
+    let query = query.filter(|q| !q.trim().is_empty()).ok_or("the request has no query")?;
     let variables = match variables {
         None | Some(serde_json::Value::Null) => None,
         Some(v @ serde_json::Value::Object(_)) => Some(v),
-        Some(_) => return Err(refuse(ErrorCode::BadRequest, "variables must be a JSON object")),
+        Some(_) => return Err("variables must be a JSON object"),
     };
     Ok(GraphqlRequest { query, operation_name: operation_name.filter(|n| !n.is_empty()), variables })
 }
@@ -172,7 +171,7 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
     };
     let request = match into_request(params.query, params.operation_name, params.variables) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(message) => return refuse(ErrorCode::BadRequest, message),
     };
     run(req, state, format, request).await
 }
@@ -203,7 +202,7 @@ pub(super) async fn get(
         };
     let request = match into_request(params.query, params.operation_name, variables) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(message) => return refuse(ErrorCode::BadRequest, message),
     };
     match gql::operation_kind(&request.query, request.operation_name.as_deref()) {
         Some(OperationKind::Mutation | OperationKind::Subscription) => {

@@ -270,6 +270,27 @@ impl MetadataStore for MysqlStore {
         replacement: &Replacement,
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome> {
+        retry_on_deadlock(|| self.rotate_once(presented_hash, replacement, now)).await
+    }
+
+    async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        retry_on_deadlock(|| self.revoke_once(presented_hash, now)).await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let mut conn = self.conn().await?;
+        let select = sql::refresh_token_by_hash(token_hash, false).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_token).await?.into_iter().next())
+    }
+}
+
+impl MysqlStore {
+    async fn rotate_once(
+        &self,
+        presented_hash: &str,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
         // FOR UPDATE: a concurrent presentation of the same token waits here and then
@@ -298,7 +319,7 @@ impl MetadataStore for MysqlStore {
         Ok(outcome)
     }
 
-    async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_once(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
         let select = sql::refresh_token_by_hash(presented_hash, true).build(MysqlQueryBuilder);
@@ -310,10 +331,29 @@ impl MetadataStore for MysqlStore {
         tx.commit().await.map_err(internal)?;
         Ok(true)
     }
+}
 
-    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
-        let mut conn = self.conn().await?;
-        let select = sql::refresh_token_by_hash(token_hash, false).build(MysqlQueryBuilder);
-        Ok(query_rows(&mut conn, select, decode_token).await?.into_iter().next())
+/// InnoDB may pick a transaction as a deadlock victim when two requests lock the same
+/// token at once; the victim is retried (it then sees the other's result).
+async fn retry_on_deadlock<T, F, Fut>(mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    const ATTEMPTS: u32 = 5;
+    for n in 1.. {
+        match attempt().await {
+            Err(e) if n < ATTEMPTS && is_deadlock(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(n))).await;
+            }
+            other => return other,
+        }
     }
+    unreachable!("the loop returns")
+}
+
+fn is_deadlock(err: &StoreError) -> bool {
+    matches!(err, StoreError::Internal(e)
+        if matches!(e.downcast_ref::<mysql_async::Error>(),
+            Some(mysql_async::Error::Server(s)) if s.code == 1213 || s.code == 1205))
 }
