@@ -1,0 +1,204 @@
+//! The `agensium` binary as an operator runs it: serve, SIGTERM, restart, migrate,
+//! export-schema, healthcheck, user create, and refusing bad configuration.
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+fn agensium() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agensium"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("RUST_LOG", "info");
+    command
+}
+
+/// Runs the binary against a test server's store; panics unless it succeeds.
+pub fn run_cli(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+    let output = run_with_stdin(
+        agensium().args(args).env("DATABASE_URL", &app.database_url).env("DATA_DIR", app.data_dir.path()),
+        stdin,
+    );
+    assert!(output.status.success(), "agensium {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(data_dir: &std::path::Path) -> Server {
+        let port = free_port();
+        let child = agensium()
+            .arg("serve")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", data_dir)
+            .env("DUCKDB_MEMORY_LIMIT", "256MB")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Server { child, port }
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port)).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    /// Sends SIGTERM; returns the exit status and what it logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut log = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut log).unwrap();
+                return (status, log);
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn post(
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_with_embedded_defaults_stops_on_sigterm_and_keeps_its_key() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.wait_ready().await;
+    let health = agensium().args(["healthcheck"]).env("PORT", server.port.to_string()).status().unwrap();
+    assert!(health.success(), "healthcheck against a running server");
+    let signed_up = post(
+        server.port,
+        None,
+        "mutation { signUp(email: \"ada@example.com\", password: \"correct horse battery\") { accessToken } }",
+        json!({}),
+    )
+    .await;
+    let token = signed_up["data"]["signUp"]["accessToken"].as_str().expect("signed up").to_string();
+    let (status, log) = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{log}");
+    assert!(log.contains("generated a signing key"), "{log}");
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(!log.contains("correct horse battery"), "a password reached the log");
+    assert!(data.path().join("secret_key").exists());
+    assert!(data.path().join("agensium.sqlite3").exists());
+
+    // After a restart the same key is used: the old access token is still valid, and
+    // the account is still there.
+    let server = Server::start(data.path());
+    server.wait_ready().await;
+    let me = post(server.port, Some(&token), "{ me { email } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["email"], "ada@example.com", "{me}");
+    let (status, log) = server.terminate();
+    assert!(status.success());
+    assert!(!log.contains("generated a signing key"), "{log}");
+
+    let nothing = agensium().args(["healthcheck"]).env("PORT", free_port().to_string()).status().unwrap();
+    assert!(!nothing.success(), "healthcheck with no server must fail");
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("ALGORITHM", "none"),
+        ("PORT", "http"),
+        ("DATABASE_URL", "postgres://db/x"),
+        ("SECRET_KEY", "short"),
+    ] {
+        let output = agensium().arg("serve").env("DATA_DIR", data.path()).env(name, value).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn export_schema_prints_the_committed_sdl() {
+    let output = agensium().arg("export-schema").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql")).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+}
+
+#[test]
+fn migrate_is_safe_to_run_twice_and_user_create_refuses_duplicates() {
+    let data = tempfile::tempdir().unwrap();
+    let migrate = || agensium().arg("migrate").env("DATA_DIR", data.path()).output().unwrap();
+    let first = migrate();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied: [1]"));
+    let second = migrate();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("applied: []"));
+
+    let create = |password: &str| {
+        run_with_stdin(
+            agensium()
+                .args(["user", "create", "--email", "Root@Example.com", "--admin"])
+                .env("DATA_DIR", data.path()),
+            password,
+        )
+    };
+    let created = create("admin password 1\n");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("root@example.com (ADMIN)"));
+    let again = create("admin password 1\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("CONFLICT"));
+    let weak = run_with_stdin(
+        agensium().args(["user", "create", "--email", "x@example.com"]).env("DATA_DIR", data.path()),
+        "short\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8 characters"));
+}

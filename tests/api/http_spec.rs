@@ -1,0 +1,128 @@
+//! GraphQL over HTTP: content types, status codes and errors for malformed requests.
+
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::helpers::{TestApp, error_code};
+
+const GQL_RESPONSE: &str = "application/graphql-response+json";
+
+async fn raw(
+    app: &TestApp,
+    content_type: &str,
+    accept: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, Value) {
+    let mut request =
+        app.client.post(format!("{}/graphql", app.address)).header("content-type", content_type).body(body);
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, content_type, body)
+}
+
+both_stores! {
+    async fn post_answers_in_the_format_asked_for(app) {
+        let query = json!({ "query": "{ __typename }" }).to_string();
+        let (status, content_type, body) = raw(&app, "application/json", None, query.clone()).await;
+        assert_eq!((status, body.clone()), (200, json!({ "data": { "__typename": "Query" } })));
+        assert!(content_type.starts_with("application/json"), "{content_type}");
+        let (status, content_type, _) = raw(&app, "application/json; charset=utf-8", Some(GQL_RESPONSE), query.clone()).await;
+        assert_eq!(status, 200);
+        assert!(content_type.starts_with(GQL_RESPONSE), "{content_type}");
+        let (status, _, body) = raw(&app, "application/json", Some("text/html"), query).await;
+        assert_eq!(status, 406);
+        assert_eq!(error_code(&body), "NOT_ACCEPTABLE");
+    }
+
+    async fn request_errors_are_400_with_graphql_response_json(app) {
+        let bad_syntax = json!({ "query": "{ me { " }).to_string();
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), bad_syntax.clone()).await;
+        assert_eq!(status, 400);
+        assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
+        assert!(body.get("data").is_none(), "a request error has no data entry: {body}");
+        // The legacy media type keeps 200 for GraphQL errors.
+        let (status, _, body) = raw(&app, "application/json", Some("application/json"), bad_syntax).await;
+        assert_eq!(status, 200);
+        assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
+
+        let unknown_field = json!({ "query": "{ nope }" }).to_string();
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), unknown_field).await;
+        assert_eq!((status, error_code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"));
+
+        let unknown_operation = json!({ "query": "query A { __typename } query B { __typename }", "operationName": "C" }).to_string();
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), unknown_operation).await;
+        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("C"));
+
+        // A field error during execution is not a request error: 200, with data.
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), json!({ "query": "{ users { totalCount } }" }).to_string()).await;
+        assert_eq!(status, 200);
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        assert!(body.get("data").is_some());
+    }
+
+    async fn malformed_requests_get_clear_codes(app) {
+        let cases: [(&str, &str, u16, &str); 6] = [
+            ("application/json", "{ not json", 400, "BAD_REQUEST"),
+            ("application/json", "{\"variables\": {}}", 400, "BAD_REQUEST"),
+            ("application/json", "{\"query\": \"\"}", 400, "BAD_REQUEST"),
+            ("application/json", "{\"query\": \"{ __typename }\", \"variables\": [1]}", 400, "BAD_REQUEST"),
+            ("text/plain", "{ __typename }", 415, "UNSUPPORTED_MEDIA_TYPE"),
+            ("application/x-www-form-urlencoded", "query=%7B__typename%7D", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ];
+        for (content_type, body, status, code) in cases {
+            let (got_status, _, got) = raw(&app, content_type, None, body).await;
+            assert_eq!((got_status, error_code(&got)), (status, code), "{content_type} {body}: {got}");
+            assert!(got["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        let no_content_type = app.client.post(format!("{}/graphql", app.address)).body("{}").send().await.unwrap();
+        assert_eq!(no_content_type.status().as_u16(), 415);
+    }
+
+    async fn oversized_bodies_are_refused(app, &[("MAX_BODY_SIZE", "2KiB")]) {
+        let big = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(4096)) }).to_string();
+        let (status, _, body) = raw(&app, "application/json", None, big.clone()).await;
+        assert_eq!((status, error_code(&body)), (413, "PAYLOAD_TOO_LARGE"));
+        // Without a Content-Length (chunked), the limit still holds while reading.
+        let stream = futures_util::stream::iter(big.into_bytes().chunks(512).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+        let (status, _, body) = raw(&app, "application/json", None, reqwest::Body::wrap_stream(stream)).await;
+        assert_eq!((status, error_code(&body)), (413, "PAYLOAD_TOO_LARGE"));
+        // The server is still up.
+        let (status, _, _) = raw(&app, "application/json", None, json!({ "query": "{ __typename }" }).to_string()).await;
+        assert_eq!(status, 200);
+    }
+
+    async fn get_runs_queries_but_not_mutations(app) {
+        let url = format!("{}/graphql", app.address);
+        let ok = app.client.get(&url).query(&[("query", "query Q($t: String!) { __type(name: $t) { name } }"), ("variables", "{\"t\": \"User\"}"), ("operationName", "Q")]).send().await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        assert_eq!(ok.json::<Value>().await.unwrap()["data"]["__type"]["name"], "User");
+
+        let mutation = app.client.get(&url).query(&[("query", "mutation { signOut(refreshToken: \"x\") }")]).send().await.unwrap();
+        assert_eq!(mutation.status().as_u16(), 405);
+        assert_eq!(mutation.headers()["allow"], "POST");
+        assert_eq!(error_code(&mutation.json::<Value>().await.unwrap()), "METHOD_NOT_ALLOWED");
+
+        let missing = app.client.get(&url).send().await.unwrap();
+        assert_eq!(missing.status().as_u16(), 400);
+        let bad_variables = app.client.get(&url).query(&[("query", "{ __typename }"), ("variables", "{oops")]).send().await.unwrap();
+        assert_eq!(bad_variables.status().as_u16(), 400);
+        assert_eq!(error_code(&bad_variables.json::<Value>().await.unwrap()), "BAD_REQUEST");
+    }
+
+    async fn every_response_carries_a_request_id(app) {
+        let response = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        assert!(!response.headers()["x-request-id"].is_empty());
+        let response = app.client.get(format!("{}/healthz", app.address)).header("x-request-id", "from-proxy-42").send().await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "from-proxy-42");
+        let response = app.client.get(format!("{}/healthz", app.address)).header("x-request-id", "bad id with spaces").send().await.unwrap();
+        assert_ne!(response.headers()["x-request-id"], "bad id with spaces");
+    }
+}

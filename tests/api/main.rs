@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, over HTTP and WebSocket, against SQLite
+//! and (with `AGENSIUM_TEST_MYSQL_URL`) MySQL.
+
+mod helpers;
+
+mod accounts;
+mod binary;
+mod http_spec;
+mod limits;
+mod service;
+mod tokens;
+mod websocket;

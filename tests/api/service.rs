@@ -1,0 +1,90 @@
+//! Health, readiness, metrics, the playground, CORS and graceful shutdown.
+
+use serde_json::{Value, json};
+
+use crate::both_stores;
+
+both_stores! {
+    async fn health_and_readiness(app) {
+        let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+        let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+        assert_eq!(ready.status().as_u16(), 200);
+        assert_eq!(
+            ready.json::<Value>().await.unwrap(),
+            json!({ "status": "ready", "checks": { "metadataStore": "ok", "engine": "ok" } })
+        );
+    }
+
+    async fn metrics_count_requests_latency_and_error_codes(app) {
+        app.graphql(None, "{ users { totalCount } }", json!({})).await;
+        app.graphql(None, "{ nope }", json!({})).await;
+        let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+        let line = |prefix: &str| {
+            text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in\n{text}")).to_string()
+        };
+        assert!(line("agensium_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}").ends_with(" 2"));
+        assert!(line("agensium_graphql_errors_total{code=\"UNAUTHENTICATED\"}").ends_with(" 1"));
+        assert!(line("agensium_graphql_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}").ends_with(" 1"));
+        assert!(line("agensium_graphql_errors_total{code=\"INTERNAL\"}").ends_with(" 0"));
+        line("agensium_http_request_duration_seconds_bucket{method=\"POST\",route=\"/graphql\",le=\"0.1\"}");
+        // Unknown paths share one label instead of growing the series.
+        app.client.get(format!("{}/no/such/{}", app.address, uuid::Uuid::new_v4())).send().await.unwrap();
+        let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+        assert!(text.contains("route=\"other\",status=\"404\""), "{text}");
+    }
+
+    async fn the_playground_is_served_from_the_binary(app) {
+        for path in ["/", "/playground"] {
+            let page = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+            assert_eq!(page.status().as_u16(), 200);
+            let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+            assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+            let html = page.text().await.unwrap();
+            assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"), "external URL in the page");
+            let assets: Vec<&str> = html
+                .split(['"', '\''])
+                .filter(|s| s.starts_with("/playground/assets/"))
+                .collect();
+            assert!(assets.len() >= 6, "{assets:?}");
+            for asset in assets {
+                let response = app.client.get(format!("{}{asset}", app.address)).send().await.unwrap();
+                assert_eq!(response.status().as_u16(), 200, "{asset}");
+                let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+                assert!(content_type.starts_with("text/javascript") || content_type.starts_with("text/css"), "{asset}: {content_type}");
+                let body = response.text().await.unwrap();
+                assert!(body.len() > 100, "{asset}");
+            }
+        }
+        let script = app.client.get(format!("{}/playground/assets/playground.js", app.address)).send().await.unwrap().text().await.unwrap();
+        for operation in ["signUp", "signIn", "refreshSession", "signOut", "me"] {
+            assert!(script.contains(operation), "the playground has no example for {operation}");
+        }
+        let missing = app.client.get(format!("{}/playground/assets/../Cargo.toml", app.address)).send().await.unwrap();
+        assert_eq!(missing.status().as_u16(), 404);
+    }
+
+    async fn cors_allows_the_frontend_origin_only(app) {
+        let preflight = |origin: &'static str| {
+            app.client
+                .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type")
+                .send()
+        };
+        let allowed = preflight("http://app.example").await.unwrap();
+        assert!(allowed.status().is_success());
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "http://app.example");
+        let refused = preflight("http://evil.example").await.unwrap();
+        assert!(refused.headers().get("access-control-allow-origin").is_none());
+    }
+
+    async fn graceful_shutdown_stops_the_server(app) {
+        let address = app.address.clone();
+        let client = app.client.clone();
+        assert!(client.get(format!("{address}/healthz")).send().await.is_ok());
+        tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await.expect("stops in time").expect("stops cleanly");
+        assert!(client.get(format!("{address}/healthz")).send().await.is_err(), "still answering after shutdown");
+    }
+}

@@ -1,0 +1,117 @@
+//! GraphQL over WebSocket on /graphql, with both subprotocols and `connection_init` auth.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::both_stores;
+use crate::helpers::TestApp;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let mut request = format!("ws://127.0.0.1:{}/graphql", app.port).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::text(message.to_string())).await.unwrap();
+}
+
+/// The next JSON text message, skipping keep-alives; `None` when the server closed.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("server answered")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ka" || value["type"] == "ping" {
+                    continue;
+                }
+                return Some(value);
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+both_stores! {
+    async fn graphql_transport_ws_authenticates_with_connection_init(app) {
+        let session = app.sign_up("ada@example.com", "correct horse battery").await;
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", session["accessToken"].as_str().unwrap()) } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["type"], "next");
+        assert_eq!(result["id"], "1");
+        assert_eq!(result["payload"]["data"]["me"]["email"], "ada@example.com", "{result}");
+        assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "1", "type": "complete" }));
+    }
+
+    async fn legacy_graphql_ws_works_too(app) {
+        let session = app.sign_up("ada@example.com", "correct horse battery").await;
+        let mut socket = connect(&app, "graphql-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", session["accessToken"].as_str().unwrap()) } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, json!({ "id": "7", "type": "start", "payload": { "query": "{ me { email role } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["type"], "data");
+        assert_eq!(result["payload"]["data"]["me"]["role"], "USER", "{result}");
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+    }
+
+    async fn anonymous_sockets_are_anonymous(app) {
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init" })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } users { totalCount } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["payload"]["data"]["me"], Value::Null);
+        assert_eq!(result["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{result}");
+    }
+
+    async fn a_bad_token_closes_the_connection(app) {
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer forged.token.here" } })).await;
+        let mut closed = false;
+        while let Ok(Some(message)) = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
+            match message {
+                Ok(Message::Close(frame)) => {
+                    let frame = frame.expect("close frame with a reason");
+                    assert!(frame.reason.contains("UNAUTHENTICATED"), "{frame:?}");
+                    closed = true;
+                    break;
+                }
+                Ok(Message::Text(text)) => panic!("no message expected before the close, got {text}"),
+                Ok(_) => continue,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed, "the server must close a connection with a bad token");
+
+        let mut legacy = connect(&app, "graphql-ws").await;
+        send(&mut legacy, json!({ "type": "connection_init", "payload": { "authorization": "Bearer forged" } })).await;
+        let error = next(&mut legacy).await.unwrap();
+        assert_eq!(error["type"], "connection_error", "{error}");
+    }
+
+    async fn an_upgrade_without_a_graphql_subprotocol_is_refused(app) {
+        let request = format!("ws://127.0.0.1:{}/graphql", app.port).into_client_request().unwrap();
+        let error = tokio_tungstenite::connect_async(request).await.expect_err("refused");
+        match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status().as_u16(), 400),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The metadata-store contract: the same tests against SQLite and MySQL.
+//! MySQL runs with `AGENSIUM_TEST_MYSQL_URL` (required in CI by `AGENSIUM_REQUIRE_MYSQL=1`).
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::sync::Arc;
+
+use agensium::domain::{Email, NewUser, Role, UserId};
+use agensium::store::{
+    MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement, RotateOutcome, SqliteStore,
+    StoreError, now,
+};
+use chrono::Duration;
+use uuid::Uuid;
+
+struct Fixture {
+    store: Arc<dyn MetadataStore>,
+    /// A second, independent handle on the same database (another "instance").
+    second: Arc<dyn MetadataStore>,
+    _dir: tempfile::TempDir,
+    _mysql: Option<helpers::MysqlDatabase>,
+}
+
+async fn fixture(backend: helpers::Store) -> Option<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    Some(match backend {
+        helpers::Store::Sqlite => {
+            let path = dir.path().join("meta.sqlite3");
+            Fixture {
+                store: Arc::new(SqliteStore::open(&path).await.unwrap()),
+                second: Arc::new(SqliteStore::open(&path).await.unwrap()),
+                _dir: dir,
+                _mysql: None,
+            }
+        }
+        helpers::Store::Mysql => {
+            let db = helpers::MysqlDatabase::create().await?;
+            Fixture {
+                store: Arc::new(MysqlStore::connect(&db.url).await.unwrap()),
+                second: Arc::new(MysqlStore::connect(&db.url).await.unwrap()),
+                _dir: dir,
+                _mysql: Some(db),
+            }
+        }
+    })
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        role: Role::User,
+        created_at: now(),
+    }
+}
+
+fn token(user: UserId, family: Uuid, hash: &str, ttl: Duration) -> NewRefreshToken {
+    let created_at = now();
+    NewRefreshToken {
+        id: Uuid::now_v7(),
+        family_id: family,
+        user_id: user,
+        token_hash: hash.into(),
+        created_at,
+        expires_at: created_at + ttl,
+    }
+}
+
+fn replacement(hash: &str) -> Replacement {
+    Replacement { id: Uuid::now_v7(), token_hash: hash.into(), expires_at: now() + Duration::days(1) }
+}
+
+macro_rules! contract {
+    ($( async fn $name:ident($f:ident) $body:block )*) => {
+        mod sqlite {
+            use super::*;
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let $f = fixture(helpers::Store::Sqlite).await.unwrap(); $f.store.migrate().await.unwrap(); $body } )*
+        }
+        mod mysql {
+            use super::*;
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let Some($f) = fixture(helpers::Store::Mysql).await else { return }; $f.store.migrate().await.unwrap(); $body } )*
+        }
+    };
+}
+
+contract! {
+    async fn migrations_run_once_and_concurrently(f) {
+        let again = f.store.migrate().await.unwrap();
+        assert!(again.applied.is_empty());
+        assert_eq!(again.already_applied, vec![1]);
+        let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
+        assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
+        f.store.ping().await.unwrap();
+    }
+
+    async fn users_round_trip_and_emails_are_unique(f) {
+        let ada = new_user("ada@example.com");
+        let created = f.store.create_user(&ada).await.unwrap();
+        assert_eq!(f.store.user_by_id(ada.id).await.unwrap(), Some(created.clone()));
+        assert_eq!(f.second.user_by_id(ada.id).await.unwrap(), Some(created.clone()), "visible to another instance");
+        let creds = f.store.credentials_by_email(&ada.email).await.unwrap().unwrap();
+        assert_eq!(creds.user, created);
+        assert_eq!(creds.password_hash, ada.password_hash);
+        assert!(matches!(f.store.create_user(&new_user("ada@example.com")).await, Err(StoreError::Conflict(_))));
+        assert!(f.store.user_by_id(UserId::generate()).await.unwrap().is_none());
+        assert!(f.store.credentials_by_email(&Email::parse("bob@example.com").unwrap()).await.unwrap().is_none());
+        let bob = f.store.create_user(&new_user("bob@example.com")).await.unwrap();
+        let mut both = f.store.users_by_ids(&[ada.id, bob.id, UserId::generate()]).await.unwrap();
+        both.sort_by_key(|u| u.id);
+        assert_eq!(both, vec![created, bob]);
+        assert!(f.store.users_by_ids(&[]).await.unwrap().is_empty());
+    }
+
+    async fn users_page_newest_first(f) {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(f.store.create_user(&new_user(&format!("u{i}@example.com"))).await.unwrap().id);
+        }
+        let page = f.store.list_users(&PageRequest { first: 2, after: None }).await.unwrap();
+        assert_eq!(page.total_count, 5);
+        assert!(page.has_next_page);
+        assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
+        let rest = f.store.list_users(&PageRequest { first: 10, after: Some(ids[3].0) }).await.unwrap();
+        assert!(!rest.has_next_page);
+        assert_eq!(rest.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![ids[2], ids[1], ids[0]]);
+    }
+
+    async fn concurrent_writes_never_fail(f) {
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = if i % 2 == 0 { f.store.clone() } else { f.second.clone() };
+            tasks.push(tokio::spawn(async move { store.create_user(&new_user(&format!("c{i}@example.com"))).await }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(f.store.list_users(&PageRequest { first: 1, after: None }).await.unwrap().total_count, 40);
+    }
+
+    async fn refresh_tokens_rotate_once_and_replays_revoke_the_family(f) {
+        let user = f.store.create_user(&new_user("ada@example.com")).await.unwrap();
+        let family = Uuid::now_v7();
+        f.store.insert_refresh_token(&token(user.id, family, "h1", Duration::days(1))).await.unwrap();
+
+        let outcome = f.store.rotate_refresh_token("h1", &replacement("h2"), now()).await.unwrap();
+        assert_eq!(outcome, RotateOutcome::Rotated { user_id: user.id });
+        let h2 = f.store.refresh_token("h2").await.unwrap().unwrap();
+        assert_eq!(h2.family_id, family);
+        assert!(f.store.refresh_token("h1").await.unwrap().unwrap().used_at.is_some());
+
+        // Replaying h1 revokes h2 too.
+        let replay = f.store.rotate_refresh_token("h1", &replacement("h3"), now()).await.unwrap();
+        assert_eq!(replay, RotateOutcome::Reused { user_id: user.id });
+        assert!(f.store.refresh_token("h2").await.unwrap().unwrap().revoked_at.is_some());
+        assert!(f.store.refresh_token("h3").await.unwrap().is_none());
+        assert_eq!(f.store.rotate_refresh_token("h2", &replacement("h4"), now()).await.unwrap(), RotateOutcome::Revoked);
+        assert_eq!(f.store.rotate_refresh_token("nope", &replacement("h5"), now()).await.unwrap(), RotateOutcome::Unknown);
+    }
+
+    async fn expired_and_signed_out_tokens_do_not_rotate(f) {
+        let user = f.store.create_user(&new_user("ada@example.com")).await.unwrap();
+        f.store.insert_refresh_token(&token(user.id, Uuid::now_v7(), "old", Duration::seconds(-1))).await.unwrap();
+        assert_eq!(f.store.rotate_refresh_token("old", &replacement("x"), now()).await.unwrap(), RotateOutcome::Expired);
+
+        f.store.insert_refresh_token(&token(user.id, Uuid::now_v7(), "live", Duration::days(1))).await.unwrap();
+        assert!(f.store.revoke_refresh_family("live", now()).await.unwrap());
+        assert!(!f.store.revoke_refresh_family("missing", now()).await.unwrap());
+        assert_eq!(f.store.rotate_refresh_token("live", &replacement("y"), now()).await.unwrap(), RotateOutcome::Revoked);
+    }
+
+    async fn concurrent_rotations_rotate_exactly_once(f) {
+        let user = f.store.create_user(&new_user("ada@example.com")).await.unwrap();
+        f.store.insert_refresh_token(&token(user.id, Uuid::now_v7(), "t", Duration::days(1))).await.unwrap();
+        let (ra, rb) = (replacement("a"), replacement("b"));
+        let (a, b) = tokio::join!(
+            f.store.rotate_refresh_token("t", &ra, now()),
+            f.second.rotate_refresh_token("t", &rb, now()),
+        );
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let rotated = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated { .. })).count();
+        assert_eq!(rotated, 1, "{outcomes:?}");
+        assert!(outcomes.iter().any(|o| matches!(o, RotateOutcome::Reused { .. })), "{outcomes:?}");
+    }
+}
