@@ -199,10 +199,19 @@
     },
   ];
 
+  // GraphiQL 3 fills the editors of the first visit from storage, not from defaultTabs[0]:
+  // seed the first tab's variables so that "Sign up" runs as shown.
+  try {
+    if (window.localStorage && localStorage.getItem('graphiql:tabState') === null) {
+      localStorage.setItem('graphiql:variables', defaultTabs[0].variables);
+    }
+  } catch (e) {
+    /* storage unavailable: the tab still shows its query */
+  }
+
   var props = {
     fetcher: fetcher,
     defaultTabs: defaultTabs,
-    defaultHeaders: json({ Authorization: 'Bearer <paste accessToken from signIn>' }),
     shouldPersistHeaders: true,
     isHeadersEditorEnabled: true,
     defaultEditorToolsVisibility: true,

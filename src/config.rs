@@ -393,6 +393,9 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     if seconds == 0 {
         return Err("must be more than zero".into());
     }
+    if seconds > 3650 * 86400 {
+        return Err("must be at most 3650d (ten years)".into());
+    }
     Ok(Duration::from_secs(seconds))
 }
 
@@ -428,6 +431,7 @@ mod tests {
             ("MAX_UPLOAD_SIZE", "5 parsecs"),
             ("LOG_FORMAT", "xml"),
             ("ACCESS_TOKEN_TTL", "soon"),
+            ("REFRESH_TOKEN_TTL", "400000d"),
             ("TRUST_PROXY_HEADERS", "maybe"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();

@@ -11,6 +11,9 @@ use crate::error::AppError;
 pub struct Caller {
     pub user_id: UserId,
     pub role: Role,
+    /// When the access token expires (Unix seconds). A WebSocket authenticates once, at
+    /// `connection_init`, so the expiry is checked again on every use.
+    pub expires_at: i64,
 }
 
 /// Proof that the caller is an administrator; only [`Caller::admin`] makes one.
@@ -46,6 +49,9 @@ impl Credentials {
     /// The caller, or `UNAUTHENTICATED` saying why not.
     pub fn require(&self) -> Result<&Caller, AppError> {
         match self {
+            Credentials::Authenticated(caller) if caller.expires_at <= chrono::Utc::now().timestamp() => {
+                Err(AppError::unauthenticated(super::TokenError::Expired.to_string()))
+            }
             Credentials::Authenticated(caller) => Ok(caller),
             Credentials::Anonymous => Err(AppError::unauthenticated(
                 "sign in first: send the header Authorization: Bearer <access token>",

@@ -42,14 +42,15 @@ pub fn load_or_generate_secret_key(data_dir: &Path) -> anyhow::Result<(Secret<Ve
         file.write_all(key.as_bytes())?;
         file.sync_all()?;
     }
-    // Two instances starting at once: the first rename wins, and both then read that key.
-    if path.exists() {
-        let _ = std::fs::remove_file(&tmp);
-        return load_or_generate_secret_key(data_dir);
+    // Two instances starting at once: a hard link fails if the key already exists, so the
+    // first one wins and the other reads its key (a rename would overwrite it).
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok((load_or_generate_secret_key(data_dir)?.0, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_generate_secret_key(data_dir),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
     }
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    let (key, _) = load_or_generate_secret_key(data_dir)?;
-    Ok((key, true))
 }
 
 #[cfg(test)]

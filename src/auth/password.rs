@@ -32,8 +32,11 @@ impl PasswordHasher {
     /// Hashes a new password into a PHC string (`$argon2id$v=19$…`).
     pub async fn hash(&self, password: &Password) -> Result<String, AppError> {
         let password = password.expose().to_owned();
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        // The permit moves into the blocking task: a cancelled request does not free it
+        // while its hash is still being computed.
+        let permit = self.permits.clone().acquire_owned().await.map_err(AppError::internal)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             Argon2::default()
                 .hash_password(password.as_bytes())
                 .map(|h| h.to_string())
@@ -51,8 +54,9 @@ impl PasswordHasher {
             None => (self.dummy_hash().await?, false),
         };
         let password = password.expose().to_owned();
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(AppError::internal)?;
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let parsed = PasswordHash::new(&hash)
                 .map_err(|e| AppError::internal(anyhow!("stored password hash is unreadable: {e}")))?;
             Ok::<_, AppError>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())

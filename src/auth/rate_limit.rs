@@ -37,33 +37,27 @@ impl SignInLimiter {
         }
     }
 
-    /// Counts an attempt from `address`; `Err(retry_after)` when over the limit.
+    /// Counts an attempt from `address`; `Err(retry_after)` when over the limit. IPv6
+    /// clients are counted per /64, the block one client usually holds.
     pub fn check_address(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         let Some(address) = address else { return Ok(()) };
-        let window = self.addresses.get_with(address, new_window);
-        self.count(&window, self.limits.per_address, true)
+        let window = self.addresses.get_with(client_block(address), new_window);
+        self.count(&window, self.limits.per_address)
     }
 
-    /// Whether the account may try again; does not count.
+    /// Counts an attempt on an account before its password is checked, so that parallel
+    /// attempts cannot slip past the limit while earlier ones are still hashing.
     pub fn check_account(&self, email: &Email) -> Result<(), Duration> {
-        match self.accounts.get(email.as_str()) {
-            Some(window) => self.count(&window, self.limits.per_account, false),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed attempt on an account.
-    pub fn record_failure(&self, email: &Email) {
         let window = self.accounts.get_with(email.as_str().to_string(), new_window);
-        let _ = self.count(&window, u32::MAX, true);
+        self.count(&window, self.limits.per_account)
     }
 
-    /// Forgets an account's failures after a successful sign-in.
+    /// Forgets an account's attempts after a successful sign-in: only failures add up.
     pub fn record_success(&self, email: &Email) {
         self.accounts.invalidate(email.as_str());
     }
 
-    fn count(&self, window: &Mutex<Window>, limit: u32, increment: bool) -> Result<(), Duration> {
+    fn count(&self, window: &Mutex<Window>, limit: u32) -> Result<(), Duration> {
         let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if now.duration_since(w.started) >= self.limits.window {
@@ -73,10 +67,51 @@ impl SignInLimiter {
             let retry_after = self.limits.window.saturating_sub(now.duration_since(w.started));
             return Err(retry_after.max(Duration::from_secs(1)));
         }
-        if increment {
-            w.count += 1;
-        }
+        w.count += 1;
         Ok(())
+    }
+}
+
+/// The unit a client is counted by: its IPv4 address, or its IPv6 /64.
+fn client_block(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(per_account: u32, per_address: u32) -> SignInLimiter {
+        SignInLimiter::new(SignInLimits { per_account, per_address, window: Duration::from_secs(60) })
+    }
+
+    #[test]
+    fn accounts_are_limited_until_a_success() {
+        let l = limiter(2, 100);
+        let email = Email::parse("a@example.com").unwrap();
+        assert!(l.check_account(&email).is_ok());
+        assert!(l.check_account(&email).is_ok());
+        let retry = l.check_account(&email).unwrap_err();
+        assert!(retry <= Duration::from_secs(60) && retry >= Duration::from_secs(1));
+        l.record_success(&email);
+        assert!(l.check_account(&email).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        let l = limiter(100, 1);
+        assert!(l.check_address(Some("2001:db8::1".parse().unwrap())).is_ok());
+        assert!(l.check_address(Some("2001:db8::ffff:2".parse().unwrap())).is_err());
+        assert!(l.check_address(Some("2001:db8:0:1::1".parse().unwrap())).is_ok());
+        assert!(l.check_address(Some("::ffff:10.0.0.1".parse().unwrap())).is_ok());
+        assert!(l.check_address(Some("10.0.0.1".parse().unwrap())).is_err());
+        assert!(l.check_address(None).is_ok());
     }
 }
 

@@ -54,8 +54,15 @@ impl Accounts {
         self.store.as_ref()
     }
 
-    /// Registers a new user and signs them in.
-    pub async fn sign_up(&self, email: &str, password: String) -> Result<Session, AppError> {
+    /// Registers a new user and signs them in. Sign-ups count against the client
+    /// address's attempt limit: each costs a password hash.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: String,
+        client: Option<IpAddr>,
+    ) -> Result<Session, AppError> {
+        self.limiter.check_address(client).map_err(retry)?;
         let user = create_user(self.store.as_ref(), &self.hasher, email, password, Role::User).await?;
         tracing::info!(user_id = %user.id, "account created");
         self.start_session(user).await
@@ -81,10 +88,7 @@ impl Accounts {
                 self.limiter.record_success(&email);
                 self.start_session(c.user).await
             }
-            _ => {
-                self.limiter.record_failure(&email);
-                Err(AppError::unauthenticated(BAD_CREDENTIALS))
-            }
+            _ => Err(AppError::unauthenticated(BAD_CREDENTIALS)),
         }
     }
 

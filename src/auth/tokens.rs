@@ -104,7 +104,7 @@ impl TokenIssuer {
         )?;
         let user_id = data.claims.sub.parse::<UserId>().map_err(|_| TokenError::Invalid)?;
         let role = data.claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
-        Ok(Caller { user_id, role })
+        Ok(Caller { user_id, role, expires_at: data.claims.exp })
     }
 }
 
@@ -146,7 +146,8 @@ mod tests {
         let a = issuer("0123456789abcdef0123456789abcdef", JwtAlgorithm::Hs256, 60);
         let u = user();
         let token = a.issue_access(&u).unwrap();
-        assert_eq!(a.verify_access(&token).unwrap(), Caller { user_id: u.id, role: Role::Admin });
+        let caller = a.verify_access(&token).unwrap();
+        assert_eq!((caller.user_id, caller.role), (u.id, Role::Admin));
 
         let other_key = issuer("fedcba9876543210fedcba9876543210", JwtAlgorithm::Hs256, 60);
         assert_eq!(other_key.verify_access(&token), Err(TokenError::Invalid));

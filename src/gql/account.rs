@@ -130,7 +130,7 @@ impl AccountMutation {
         email: String,
         password: String,
     ) -> async_graphql::Result<AuthPayload> {
-        Ok(ctx.accounts()?.sign_up(&email, password).await?.into())
+        Ok(ctx.accounts()?.sign_up(&email, password, ctx.client_addr()).await?.into())
     }
 
     /// Signs in with email and password. Attempts are rate-limited per account and per

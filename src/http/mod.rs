@@ -25,10 +25,11 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
     }
     .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
     .allow_headers(["authorization", "content-type", "accept", "x-request-id"])
-    .expose_headers(["x-request-id", "retry-after"])
+    .expose_headers(["x-request-id"])
     .max_age(3600);
 
     let metrics = state.metrics.clone();
+    let state_trust = state.config.trust_proxy_headers;
     Route::new()
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/", get(playground::page))
@@ -39,6 +40,7 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         .at("/metrics", get(health::metrics))
         .data(state)
         .with(cors)
+        .with(SameOrigin { trust_proxy_headers: state_trust })
         .with(CatchPanic::new().with_handler(on_panic))
         .with(Observe { metrics })
 }
@@ -50,6 +52,51 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         crate::error::ErrorCode::Internal,
         "internal error",
     )
+}
+
+/// Middleware: browsers send `Origin` on same-origin POSTs and WebSocket upgrades too (the
+/// playground does); poem's CORS would refuse them unless the server's own origin were in
+/// `FRONTEND_URL`. A request whose origin is this server's is not a cross-origin request,
+/// so its `Origin` is dropped before CORS looks at it.
+struct SameOrigin {
+    trust_proxy_headers: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for SameOrigin {
+    type Output = SameOriginEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        SameOriginEndpoint { inner: ep, trust_proxy_headers: self.trust_proxy_headers }
+    }
+}
+
+struct SameOriginEndpoint<E> {
+    inner: E,
+    trust_proxy_headers: bool,
+}
+
+impl<E: Endpoint> Endpoint for SameOriginEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        let host = self
+            .trust_proxy_headers
+            .then(|| req.header("x-forwarded-host"))
+            .flatten()
+            .or_else(|| req.header("host"))
+            .map(str::to_owned);
+        let same = match (req.header("origin"), host) {
+            (Some(origin), Some(host)) => {
+                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+                    == Some(host.as_str())
+            }
+            _ => false,
+        };
+        if same {
+            req.headers_mut().remove("origin");
+        }
+        self.inner.call(req).await
+    }
 }
 
 /// Middleware: request id, a tracing span, and metrics for every request.
@@ -107,9 +154,15 @@ async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     req.extensions_mut().insert(RequestIdHeader(request_id.clone()));
-    let method = req.method().to_string();
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "OTHER",
+    };
     let route = route_label(req.uri().path());
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route);
+    let span = tracing::info_span!("request", request_id = %request_id, method, route);
     let mut response = match ep.call(req).instrument(span.clone()).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
@@ -119,7 +172,7 @@ async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    metrics.http_request(&method, route, status, elapsed);
+    metrics.http_request(method, route, status, elapsed);
     span.in_scope(|| {
         tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });

@@ -9,7 +9,7 @@ use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use poem::http::StatusCode;
-use poem::web::websocket::WebSocket;
+use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::{IntoResponse, Request, Response};
 
 use super::graphql::{credentials_from_bearer, error_response};
@@ -37,8 +37,10 @@ pub(super) fn upgrade(req: &Request, websocket: WebSocket, state: &AppState) -> 
     let mut data = Data::default();
     data.insert(RequestId(request_id(req)));
     data.insert(ClientAddr(client_addr(req, state.config.trust_proxy_headers)));
+    let limit = state.config.max_body_bytes;
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .config(WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit)))
         .on_upgrade(move |stream| {
             GraphQLWebSocket::new(stream, schema, protocol)
                 .with_data(data)

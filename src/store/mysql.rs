@@ -192,15 +192,18 @@ impl MetadataStore for MysqlStore {
 
     async fn migrate(&self) -> StoreResult<MigrationReport> {
         let mut conn = self.conn().await?;
-        // A named lock serialises instances migrating at once; it is released when this
+        // A named lock (per database) serialises instances migrating at once; it is released when this
         // connection ends even if the process dies.
-        let locked: Option<Option<i64>> =
-            conn.query_first("SELECT GET_LOCK('agensium_migrations', 120)").await.map_err(internal)?;
+        let locked: Option<Option<i64>> = conn
+            .query_first("SELECT GET_LOCK(CONCAT('agensium_migrations:', DATABASE()), 120)")
+            .await
+            .map_err(internal)?;
         if locked.flatten() != Some(1) {
             return Err(internal(anyhow!("timed out waiting for another instance's migrations")));
         }
         let result = migrate_locked(&mut conn).await;
-        let released = conn.query_drop("SELECT RELEASE_LOCK('agensium_migrations')").await;
+        let released =
+            conn.query_drop("SELECT RELEASE_LOCK(CONCAT('agensium_migrations:', DATABASE()))").await;
         let report = result.map_err(StoreError::Internal)?;
         released.map_err(internal)?;
         Ok(report)

@@ -11,7 +11,8 @@ use crate::helpers::TestApp;
 
 fn agensium() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agensium"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("RUST_LOG", "info");
+    // Debug logging, so that "no secret reaches the log" is checked against a chatty log.
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("RUST_LOG", "debug");
     command
 }
 

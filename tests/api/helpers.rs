@@ -229,6 +229,14 @@ impl Drop for TestApp {
     }
 }
 
+/// An access token signed with `key`, expiring `exp_offset` seconds from now.
+pub fn forge_token(user_id: &str, algorithm: jsonwebtoken::Algorithm, key: &str, exp_offset: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({ "sub": user_id, "role": "ADMIN", "iat": now, "exp": now + exp_offset, "jti": "x" });
+    let key = jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &key).unwrap()
+}
+
 /// The code of the first error of a GraphQL body.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))

@@ -60,7 +60,7 @@ both_stores! {
         for operation in ["signUp", "signIn", "refreshSession", "signOut", "me"] {
             assert!(script.contains(operation), "the playground has no example for {operation}");
         }
-        let missing = app.client.get(format!("{}/playground/assets/../Cargo.toml", app.address)).send().await.unwrap();
+        let missing = app.client.get(format!("{}/playground/assets/Cargo.toml", app.address)).send().await.unwrap();
         assert_eq!(missing.status().as_u16(), 404);
     }
 
@@ -78,6 +78,15 @@ both_stores! {
         assert_eq!(allowed.headers()["access-control-allow-origin"], "http://app.example");
         let refused = preflight("http://evil.example").await.unwrap();
         assert!(refused.headers().get("access-control-allow-origin").is_none());
+        let cross = app.client.post(format!("{}/graphql", app.address)).header("origin", "http://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+        assert_eq!(cross.status().as_u16(), 403);
+
+        // Browsers send Origin on same-origin requests too (the playground does): they are not
+        // cross-origin requests and must not be refused.
+        let own_origin = format!("http://127.0.0.1:{}", app.port);
+        let same = app.client.post(format!("{}/graphql", app.address)).header("origin", &own_origin).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+        assert_eq!(same.status().as_u16(), 200);
+        assert_eq!(same.json::<Value>().await.unwrap()["data"]["__typename"], "Query");
     }
 
     async fn graceful_shutdown_stops_the_server(app) {

@@ -1,20 +1,13 @@
 //! Access tokens a client may present: expired, forged, `alg: none`, another algorithm.
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 use crate::both_stores;
-use crate::helpers::{SECRET_KEY, error_code};
+use crate::helpers::{SECRET_KEY, error_code, forge_token as forge};
 
 const ME: &str = "{ me { email } }";
-
-fn forge(user_id: &str, algorithm: Algorithm, key: &str, exp_offset: i64) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({ "sub": user_id, "role": "ADMIN", "iat": now, "exp": now + exp_offset, "jti": "x" });
-    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(key.as_bytes()).unwrap())
-        .unwrap()
-}
 
 fn unsigned(user_id: &str) -> String {
     let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());

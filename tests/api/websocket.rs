@@ -68,6 +68,22 @@ both_stores! {
         assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
     }
 
+    async fn a_socket_stops_acting_for_its_user_when_the_token_expires(app) {
+        let session = app.sign_up("ada@example.com", "correct horse battery").await;
+        let token = crate::helpers::forge_token(session["user"]["id"].as_str().unwrap(), jsonwebtoken::Algorithm::HS256, crate::helpers::SECRET_KEY, 2);
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["me"]["email"], "ada@example.com");
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        send(&mut socket, json!({ "id": "2", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{result}");
+        assert!(result["payload"]["errors"][0]["message"].as_str().unwrap().contains("expired"), "{result}");
+    }
+
     async fn anonymous_sockets_are_anonymous(app) {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({ "type": "connection_init" })).await;
