@@ -20,6 +20,16 @@ struct Window {
     count: u32,
 }
 
+impl Default for Window {
+    fn default() -> Self {
+        Window { started: Instant::now(), count: 0 }
+    }
+}
+
+fn new_window() -> Arc<Mutex<Window>> {
+    Arc::new(Mutex::new(Window::default()))
+}
+
 /// Counts sign-in attempts and says when to refuse them.
 #[derive(Clone)]
 pub struct SignInLimiter {
@@ -113,14 +123,4 @@ mod tests {
         assert!(l.check_address(Some("10.0.0.1".parse().unwrap())).is_err());
         assert!(l.check_address(None).is_ok());
     }
-}
-
-impl Default for Window {
-    fn default() -> Self {
-        Window { started: Instant::now(), count: 0 }
-    }
-}
-
-fn new_window() -> Arc<Mutex<Window>> {
-    Arc::new(Mutex::new(Window::default()))
 }

@@ -20,14 +20,7 @@ impl Password {
             )
             .with("rule", "MIN_LENGTH"));
         }
-        if raw.len() > Self::MAX_BYTES {
-            return Err(AppError::bad_input(
-                "password",
-                format!("password must be at most {} bytes long", Self::MAX_BYTES),
-            )
-            .with("rule", "MAX_LENGTH"));
-        }
-        Ok(Password(Secret::new(raw)))
+        Password::presented(raw)
     }
 
     /// A password presented at sign-in: only the length cap applies, so that hashing

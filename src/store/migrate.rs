@@ -71,12 +71,28 @@ pub(crate) fn statements(script: &str) -> Vec<String> {
     out
 }
 
-/// The error for a script that no longer matches what was applied.
-pub(crate) fn checksum_mismatch(version: u32) -> anyhow::Error {
-    anyhow::anyhow!(
-        "migration {version} was changed after it was applied to this database; \
-         restore the original script and add a new migration instead"
-    )
+/// Which migrations to apply, given the `(version, checksum)` rows already recorded and
+/// the backend's script of each migration. Refuses a script changed after it was applied.
+pub(crate) fn pending(
+    recorded: &[(u32, String)],
+    script: fn(&Migration) -> &'static str,
+) -> anyhow::Result<(Vec<&'static Migration>, Vec<u32>)> {
+    let mut pending = Vec::new();
+    let mut already_applied = Vec::new();
+    for migration in MIGRATIONS {
+        match recorded.iter().find(|(v, _)| *v == migration.version) {
+            Some((_, checksum)) if *checksum != Migration::checksum(script(migration)) => {
+                anyhow::bail!(
+                    "migration {} was changed after it was applied to this database; \
+                     restore the original script and add a new migration instead",
+                    migration.version
+                )
+            }
+            Some(_) => already_applied.push(migration.version),
+            None => pending.push(migration),
+        }
+    }
+    Ok((pending, already_applied))
 }
 
 #[cfg(test)]
@@ -99,6 +115,17 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1, "versions must be consecutive");
         }
+    }
+
+    #[test]
+    fn edited_scripts_are_refused() {
+        let sqlite = |m: &Migration| m.sqlite;
+        let (todo, done) = pending(&[], sqlite).unwrap();
+        assert_eq!((todo.len(), done.len()), (MIGRATIONS.len(), 0));
+        let good = vec![(1, Migration::checksum(MIGRATIONS[0].sqlite))];
+        assert_eq!(pending(&good, sqlite).unwrap().1, vec![1]);
+        let edited = vec![(1, "0".repeat(64))];
+        assert!(pending(&edited, sqlite).unwrap_err().to_string().contains("changed after it was applied"));
     }
 
     #[test]

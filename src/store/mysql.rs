@@ -8,7 +8,7 @@ use mysql_async::{Conn, Opts, Params, Pool, Row, TxOpts, Value as MyValue};
 use sea_query::{MysqlQueryBuilder, Value, Values};
 use uuid::Uuid;
 
-use super::migrate::{MIGRATIONS, Migration, MigrationReport, checksum_mismatch, statements};
+use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
     Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
     RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
@@ -152,16 +152,10 @@ async fn migrate_locked(conn: &mut Conn) -> anyhow::Result<MigrationReport> {
     .await?;
     let applied: Vec<(u32, String)> =
         conn.query("SELECT version, checksum FROM schema_migrations ORDER BY version").await?;
-    let mut report = MigrationReport { applied: Vec::new(), already_applied: Vec::new() };
-    for migration in MIGRATIONS {
+    let (pending, already_applied) = pending(&applied, |m| m.mysql)?;
+    let mut report = MigrationReport { applied: Vec::new(), already_applied };
+    for migration in pending {
         let checksum = Migration::checksum(migration.mysql);
-        if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == migration.version) {
-            if *recorded != checksum {
-                return Err(checksum_mismatch(migration.version));
-            }
-            report.already_applied.push(migration.version);
-            continue;
-        }
         // MySQL commits DDL implicitly, so scripts use IF NOT EXISTS: a run interrupted
         // half-way is finished by the next one.
         for statement in statements(migration.mysql) {

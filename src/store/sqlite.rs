@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior};
 use sea_query::{SqliteQueryBuilder, Value, Values};
 use uuid::Uuid;
 
-use super::migrate::{MIGRATIONS, Migration, MigrationReport, checksum_mismatch, statements};
+use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
     Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
     RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
@@ -225,16 +225,10 @@ fn migrate_blocking(conn: &mut Connection) -> anyhow::Result<MigrationReport> {
         .prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut report = MigrationReport { applied: Vec::new(), already_applied: Vec::new() };
-    for migration in MIGRATIONS {
+    let (pending, already_applied) = pending(&applied, |m| m.sqlite)?;
+    let mut report = MigrationReport { applied: Vec::new(), already_applied };
+    for migration in pending {
         let checksum = Migration::checksum(migration.sqlite);
-        if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == migration.version) {
-            if *recorded != checksum {
-                return Err(checksum_mismatch(migration.version));
-            }
-            report.already_applied.push(migration.version);
-            continue;
-        }
         for statement in statements(migration.sqlite) {
             tx.execute_batch(&statement)
                 .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;

@@ -110,7 +110,7 @@ pub async fn spawn_app_with(store: Store, vars: &[(&str, &str)]) -> Option<TestA
     map.insert("SECRET_KEY".into(), SECRET_KEY.into());
     map.insert("DUCKDB_MEMORY_LIMIT".into(), "256MB".into());
     map.insert("DUCKDB_THREADS".into(), "1".into());
-    map.insert("FRONTEND_URL".into(), "http://app.example".into());
+    map.insert("FRONTEND_URL".into(), "http://app.example, https://admin.example".into());
     map.insert("SHUTDOWN_TIMEOUT".into(), "5s".into());
     for (k, v) in vars {
         map.insert((*k).into(), (*v).into());

@@ -60,6 +60,9 @@ both_stores! {
         let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), unknown_operation).await;
         assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("C"));
+        let no_name = json!({ "query": "query A { __typename } query B { __typename }" }).to_string();
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), no_name).await;
+        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
 
         // A field error during execution is not a request error: 200, with data.
         let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), json!({ "query": "{ users { totalCount } }" }).to_string()).await;

@@ -73,9 +73,11 @@ both_stores! {
                 .header("access-control-request-headers", "authorization, content-type")
                 .send()
         };
-        let allowed = preflight("http://app.example").await.unwrap();
-        assert!(allowed.status().is_success());
-        assert_eq!(allowed.headers()["access-control-allow-origin"], "http://app.example");
+        for origin in ["http://app.example", "https://admin.example"] {
+            let allowed = preflight(origin).await.unwrap();
+            assert!(allowed.status().is_success());
+            assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+        }
         let refused = preflight("http://evil.example").await.unwrap();
         assert!(refused.headers().get("access-control-allow-origin").is_none());
         let cross = app.client.post(format!("{}/graphql", app.address)).header("origin", "http://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
