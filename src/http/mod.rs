@@ -162,7 +162,7 @@ async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics
         _ => "OTHER",
     };
     let route = route_label(req.uri().path());
-    let span = tracing::info_span!("request", request_id = %request_id, method, route);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let mut response = match ep.call(req).instrument(span.clone()).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
