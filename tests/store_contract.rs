@@ -7,7 +7,7 @@ mod helpers;
 
 use std::sync::Arc;
 
-use agensium::domain::{Email, NewUser, Role, UserId};
+use agensium::domain::{ColumnInfo, Dataset, DatasetFormat, DatasetId, Email, NewUser, Role, UserId};
 use agensium::store::{
     MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement, RotateOutcome, SqliteStore,
     StoreError, now,
@@ -69,6 +69,26 @@ fn token(user: UserId, family: Uuid, hash: &str, ttl: Duration) -> NewRefreshTok
     }
 }
 
+fn dataset(owner: UserId, parent: Option<&Dataset>) -> Dataset {
+    let id = DatasetId::generate();
+    Dataset {
+        id,
+        owner_id: owner,
+        root_id: parent.map_or(id, |p| p.root_id),
+        parent_id: parent.map(|p| p.id),
+        name: "sales.csv".into(),
+        format: DatasetFormat::Csv,
+        original_filename: "sales.csv".into(),
+        size_bytes: 1234,
+        sha256: "ab".repeat(32),
+        row_count: 10,
+        columns: vec![ColumnInfo { name: "region".into(), data_type: "VARCHAR".into() }],
+        rejected_row_count: 1,
+        notices: vec!["column 2 had no name; it is called column1".into()],
+        created_at: now(),
+    }
+}
+
 fn replacement(hash: &str) -> Replacement {
     Replacement { id: Uuid::now_v7(), token_hash: hash.into(), expires_at: now() + Duration::days(1) }
 }
@@ -92,7 +112,7 @@ contract! {
     async fn migrations_run_once_and_concurrently(f) {
         let again = f.store.migrate().await.unwrap();
         assert!(again.applied.is_empty());
-        assert_eq!(again.already_applied, vec![1]);
+        assert_eq!(again.already_applied, vec![1, 2]);
         let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
         assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
         f.store.ping().await.unwrap();
@@ -171,6 +191,38 @@ contract! {
         assert!(f.store.revoke_refresh_family("live", now()).await.unwrap());
         assert!(!f.store.revoke_refresh_family("missing", now()).await.unwrap());
         assert_eq!(f.store.rotate_refresh_token("live", &replacement("y"), now()).await.unwrap(), RotateOutcome::Revoked);
+    }
+
+    async fn datasets_are_owner_scoped_versioned_and_deleted_with_their_versions(f) {
+        let ada = f.store.create_user(&new_user("ada@example.com")).await.unwrap().id;
+        let bob = f.store.create_user(&new_user("bob@example.com")).await.unwrap().id;
+        let original = dataset(ada, None);
+        f.store.insert_dataset(&original).await.unwrap();
+        assert_eq!(f.store.dataset(original.id, ada).await.unwrap(), Some(original.clone()));
+        assert_eq!(f.store.dataset(original.id, bob).await.unwrap(), None, "another owner sees nothing");
+        let cleaned = dataset(ada, Some(&original));
+        f.store.insert_dataset(&cleaned).await.unwrap();
+        let again = dataset(ada, Some(&cleaned));
+        f.store.insert_dataset(&again).await.unwrap();
+        let versions = f.store.dataset_versions(original.id, ada).await.unwrap();
+        assert_eq!(versions.iter().map(|d| d.id).collect::<Vec<_>>(), vec![original.id, cleaned.id, again.id]);
+        assert!(f.store.dataset_versions(original.id, bob).await.unwrap().is_empty());
+        f.store.insert_dataset(&dataset(bob, None)).await.unwrap();
+        let mut batch = f.store.datasets_by_ids(ada, &[original.id, again.id, DatasetId::generate()]).await.unwrap();
+        batch.sort_by_key(|d| d.id);
+        assert_eq!(batch.iter().map(|d| d.id).collect::<Vec<_>>(), vec![original.id, again.id]);
+        assert!(f.store.datasets_by_ids(bob, &[original.id]).await.unwrap().is_empty(), "never across owners");
+
+        let page = f.store.list_datasets(ada, &PageRequest { first: 2, after: None }).await.unwrap();
+        assert_eq!((page.total_count, page.has_next_page), (3, true));
+        assert_eq!(page.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![again.id, cleaned.id]);
+
+        assert!(!f.store.delete_dataset(cleaned.id, bob).await.unwrap(), "not bob's");
+        assert!(f.store.delete_dataset(cleaned.id, ada).await.unwrap());
+        // The version derived from it goes too; the original stays.
+        assert_eq!(f.store.dataset(again.id, ada).await.unwrap(), None);
+        assert!(f.store.dataset(original.id, ada).await.unwrap().is_some());
+        assert_eq!(f.store.list_datasets(bob, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 1);
     }
 
     async fn concurrent_rotations_rotate_exactly_once(f) {

@@ -17,12 +17,20 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. A test checks this list matches `migrations/`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    sqlite: include_str!("../../migrations/sqlite/0001_accounts.sql"),
-    mysql: include_str!("../../migrations/mysql/0001_accounts.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts",
+        sqlite: include_str!("../../migrations/sqlite/0001_accounts.sql"),
+        mysql: include_str!("../../migrations/mysql/0001_accounts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "datasets",
+        sqlite: include_str!("../../migrations/sqlite/0002_datasets.sql"),
+        mysql: include_str!("../../migrations/mysql/0002_datasets.sql"),
+    },
+];
 
 /// What a migration run did.
 #[derive(Debug, Clone, PartialEq, Eq)]

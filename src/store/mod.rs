@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
-use crate::domain::{Email, NewUser, User, UserCredentials, UserId};
+use crate::domain::{Dataset, DatasetId, Email, NewUser, User, UserCredentials, UserId};
 
 pub use migrate::{MIGRATIONS, Migration, MigrationReport};
 
@@ -190,6 +190,65 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// The record of a token, by hash (for tests and audits).
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+
+    async fn insert_dataset(&self, dataset: &Dataset) -> StoreResult<()>;
+
+    /// A dataset, if it exists **and** `owner` owns it: another user's dataset and a missing
+    /// one are indistinguishable.
+    async fn dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<Option<Dataset>>;
+
+    /// Several of one owner's datasets at once, for the DataLoader; others are left out.
+    async fn datasets_by_ids(&self, owner: UserId, ids: &[DatasetId]) -> StoreResult<Vec<Dataset>>;
+
+    /// The owner's datasets, newest first.
+    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>>;
+
+    /// Every version sharing `root`, oldest first.
+    async fn dataset_versions(&self, root: DatasetId, owner: UserId) -> StoreResult<Vec<Dataset>>;
+
+    /// Deletes a dataset and the versions derived from it; `false` if the owner has none.
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool>;
+}
+
+/// A dataset row as both backends read it, before parsing.
+pub(crate) struct RawDataset {
+    pub id: String,
+    pub owner_id: String,
+    pub root_id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub format: String,
+    pub original_filename: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub row_count: i64,
+    pub columns: String,
+    pub rejected_row_count: i64,
+    pub notices: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RawDataset {
+    pub(crate) fn parse(self) -> anyhow::Result<Dataset> {
+        let id = |s: &str| Uuid::parse_str(s).map_err(|e| anyhow::anyhow!("bad id {s:?} in store: {e}"));
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(Dataset {
+            id: DatasetId(id(&self.id)?),
+            owner_id: UserId(id(&self.owner_id)?),
+            root_id: DatasetId(id(&self.root_id)?),
+            parent_id: self.parent_id.as_deref().map(id).transpose()?.map(DatasetId),
+            name: self.name,
+            format: self.format.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            original_filename: self.original_filename,
+            size_bytes: count(self.size_bytes),
+            sha256: self.sha256,
+            row_count: count(self.row_count),
+            columns: serde_json::from_str(&self.columns)?,
+            rejected_row_count: count(self.rejected_row_count),
+            notices: serde_json::from_str(&self.notices)?,
+            created_at: self.created_at,
+        })
+    }
 }
 
 /// Opens the configured store (creating a SQLite file and its folder if needed).

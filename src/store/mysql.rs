@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
+    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RefreshTokenRecord, Replacement,
     RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
 };
-use crate::domain::{Email, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{Dataset, DatasetId, Email, NewUser, Role, User, UserCredentials, UserId};
 
 /// A pool of connections to one MySQL database.
 #[derive(Clone)]
@@ -82,6 +82,26 @@ fn datetime(t: NaiveDateTime) -> MyValue {
         t.second() as u8,
         t.nanosecond() / 1000,
     )
+}
+
+fn decode_dataset(row: &Row) -> anyhow::Result<Dataset> {
+    RawDataset {
+        id: column(row, 0)?,
+        owner_id: column(row, 1)?,
+        root_id: column(row, 2)?,
+        parent_id: column(row, 3)?,
+        name: column(row, 4)?,
+        format: column(row, 5)?,
+        original_filename: column(row, 6)?,
+        size_bytes: column(row, 7)?,
+        sha256: column(row, 8)?,
+        row_count: column(row, 9)?,
+        columns: column(row, 10)?,
+        rejected_row_count: column(row, 11)?,
+        notices: column(row, 12)?,
+        created_at: utc(column(row, 13)?),
+    }
+    .parse()
 }
 
 fn internal(err: impl Into<anyhow::Error>) -> StoreError {
@@ -278,6 +298,52 @@ impl MetadataStore for MysqlStore {
         let mut conn = self.conn().await?;
         let select = sql::refresh_token_by_hash(token_hash, false).build(MysqlQueryBuilder);
         Ok(query_rows(&mut conn, select, decode_token).await?.into_iter().next())
+    }
+
+    async fn insert_dataset(&self, dataset: &Dataset) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        execute(&mut conn, sql::insert_dataset(dataset).build(MysqlQueryBuilder)).await
+    }
+
+    async fn dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<Option<Dataset>> {
+        let mut conn = self.conn().await?;
+        let select = sql::dataset_for_owner(id, owner).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_dataset).await?.into_iter().next())
+    }
+
+    async fn datasets_by_ids(&self, owner: UserId, ids: &[DatasetId]) -> StoreResult<Vec<Dataset>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        query_rows(&mut conn, sql::datasets_by_ids(owner, ids).build(MysqlQueryBuilder), decode_dataset).await
+    }
+
+    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>> {
+        let mut conn = self.conn().await?;
+        let mut items =
+            query_rows(&mut conn, sql::list_datasets(owner, page).build(MysqlQueryBuilder), decode_dataset)
+                .await?;
+        let totals = query_rows(&mut conn, sql::count_datasets(owner).build(MysqlQueryBuilder), |r| {
+            column::<i64>(r, 0)
+        })
+        .await?;
+        let has_next_page = items.len() > page.first;
+        items.truncate(page.first);
+        Ok(Page { items, has_next_page, total_count: totals.first().copied().unwrap_or(0).max(0) as u64 })
+    }
+
+    async fn dataset_versions(&self, root: DatasetId, owner: UserId) -> StoreResult<Vec<Dataset>> {
+        let mut conn = self.conn().await?;
+        query_rows(&mut conn, sql::dataset_versions(root, owner).build(MysqlQueryBuilder), decode_dataset)
+            .await
+    }
+
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let (sql, values) = sql::delete_dataset(id, owner).build(MysqlQueryBuilder);
+        conn.exec_drop(sql, bind(values)).await.map_err(internal)?;
+        Ok(conn.affected_rows() > 0)
     }
 }
 

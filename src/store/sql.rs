@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_query::{
-    Asterisk, Expr, ExprTrait, Func, Iden, InsertStatement, LockType, Order, Query, SelectStatement,
-    UpdateStatement,
+    Asterisk, DeleteStatement, Expr, ExprTrait, Func, Iden, InsertStatement, LockType, Order, Query,
+    SelectStatement, UpdateStatement,
 };
 use uuid::Uuid;
 
-use crate::domain::{Email, NewUser, UserId};
+use crate::domain::{Dataset, DatasetId, Email, NewUser, UserId};
 
 use super::{NewRefreshToken, PageRequest, Replacement};
 
@@ -188,5 +188,151 @@ pub fn revoke_family(family_id: Uuid, now: DateTime<Utc>) -> UpdateStatement {
         .value(RefreshTokens::RevokedAt, now)
         .and_where(Expr::col(RefreshTokens::FamilyId).eq(uuid(family_id)))
         .and_where(Expr::col(RefreshTokens::RevokedAt).is_null())
+        .to_owned()
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Datasets {
+    Table,
+    Id,
+    OwnerId,
+    RootId,
+    ParentId,
+    Name,
+    Format,
+    OriginalFilename,
+    SizeBytes,
+    Sha256,
+    RowCount,
+    ColumnCount,
+    Columns,
+    RejectedRowCount,
+    Notices,
+    CreatedAt,
+}
+
+/// The columns a `Dataset` is decoded from, in this order.
+pub const DATASET_COLUMNS: [Datasets; 14] = [
+    Datasets::Id,
+    Datasets::OwnerId,
+    Datasets::RootId,
+    Datasets::ParentId,
+    Datasets::Name,
+    Datasets::Format,
+    Datasets::OriginalFilename,
+    Datasets::SizeBytes,
+    Datasets::Sha256,
+    Datasets::RowCount,
+    Datasets::Columns,
+    Datasets::RejectedRowCount,
+    Datasets::Notices,
+    Datasets::CreatedAt,
+];
+
+fn count_as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub fn insert_dataset(dataset: &Dataset) -> InsertStatement {
+    let columns = serde_json::to_string(&dataset.columns).unwrap_or_else(|_| "[]".into());
+    Query::insert()
+        .into_table(Datasets::Table)
+        .columns([
+            Datasets::Id,
+            Datasets::OwnerId,
+            Datasets::RootId,
+            Datasets::ParentId,
+            Datasets::Name,
+            Datasets::Format,
+            Datasets::OriginalFilename,
+            Datasets::SizeBytes,
+            Datasets::Sha256,
+            Datasets::RowCount,
+            Datasets::ColumnCount,
+            Datasets::Columns,
+            Datasets::RejectedRowCount,
+            Datasets::Notices,
+            Datasets::CreatedAt,
+        ])
+        .values_panic([
+            uuid(dataset.id.0).into(),
+            uuid(dataset.owner_id.0).into(),
+            uuid(dataset.root_id.0).into(),
+            dataset.parent_id.map(|p| uuid(p.0)).into(),
+            dataset.name.clone().into(),
+            dataset.format.as_str().into(),
+            dataset.original_filename.clone().into(),
+            count_as_i64(dataset.size_bytes).into(),
+            dataset.sha256.clone().into(),
+            count_as_i64(dataset.row_count).into(),
+            i64::try_from(dataset.columns.len()).unwrap_or(i64::MAX).into(),
+            columns.into(),
+            count_as_i64(dataset.rejected_row_count).into(),
+            serde_json::to_string(&dataset.notices).unwrap_or_else(|_| "[]".into()).into(),
+            dataset.created_at.into(),
+        ])
+        .to_owned()
+}
+
+/// A dataset, only if `owner` owns it: tenancy is enforced in the query itself.
+pub fn dataset_for_owner(id: DatasetId, owner: UserId) -> SelectStatement {
+    Query::select()
+        .columns(DATASET_COLUMNS)
+        .from(Datasets::Table)
+        .and_where(Expr::col(Datasets::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
+        .to_owned()
+}
+
+/// Several of one owner's datasets at once (for the DataLoader).
+pub fn datasets_by_ids(owner: UserId, ids: &[DatasetId]) -> SelectStatement {
+    Query::select()
+        .columns(DATASET_COLUMNS)
+        .from(Datasets::Table)
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
+        .and_where(Expr::col(Datasets::Id).is_in(ids.iter().map(|id| uuid(id.0))))
+        .to_owned()
+}
+
+/// The owner's datasets, newest first; one more row than asked for.
+pub fn list_datasets(owner: UserId, page: &PageRequest) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(DATASET_COLUMNS)
+        .from(Datasets::Table)
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
+        .order_by(Datasets::Id, Order::Desc)
+        .limit(page.first as u64 + 1)
+        .to_owned();
+    if let Some(after) = page.after {
+        query.and_where(Expr::col(Datasets::Id).lt(uuid(after)));
+    }
+    query
+}
+
+pub fn count_datasets(owner: UserId) -> SelectStatement {
+    Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(Datasets::Table)
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
+        .to_owned()
+}
+
+/// Every version sharing a root, oldest first.
+pub fn dataset_versions(root: DatasetId, owner: UserId) -> SelectStatement {
+    Query::select()
+        .columns(DATASET_COLUMNS)
+        .from(Datasets::Table)
+        .and_where(Expr::col(Datasets::RootId).eq(uuid(root.0)))
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
+        .order_by(Datasets::Id, Order::Asc)
+        .to_owned()
+}
+
+/// Deletes a dataset (its derived versions go with it, by foreign key) if `owner` owns it.
+pub fn delete_dataset(id: DatasetId, owner: UserId) -> DeleteStatement {
+    Query::delete()
+        .from_table(Datasets::Table)
+        .and_where(Expr::col(Datasets::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
         .to_owned()
 }

@@ -20,10 +20,10 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RefreshTokenRecord, Replacement,
+    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RefreshTokenRecord, Replacement,
     RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
 };
-use crate::domain::{Email, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{Dataset, DatasetId, Email, NewUser, Role, User, UserCredentials, UserId};
 
 const READERS: usize = 4;
 
@@ -175,6 +175,26 @@ fn decode_token(row: &Row<'_>) -> anyhow::Result<RefreshTokenRecord> {
         used_at: optional_time(4)?,
         revoked_at: optional_time(5)?,
     })
+}
+
+fn decode_dataset(row: &Row<'_>) -> anyhow::Result<Dataset> {
+    RawDataset {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        root_id: row.get(2)?,
+        parent_id: row.get(3)?,
+        name: row.get(4)?,
+        format: row.get(5)?,
+        original_filename: row.get(6)?,
+        size_bytes: row.get(7)?,
+        sha256: row.get(8)?,
+        row_count: row.get(9)?,
+        columns: row.get(10)?,
+        rejected_row_count: row.get(11)?,
+        notices: row.get(12)?,
+        created_at: parse_timestamp(&row.get::<_, String>(13)?)?,
+    }
+    .parse()
 }
 
 fn internal(err: impl Into<anyhow::Error>) -> StoreError {
@@ -367,5 +387,47 @@ impl MetadataStore for SqliteStore {
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
         let select = sql::refresh_token_by_hash(token_hash, false).build(SqliteQueryBuilder);
         self.read(move |conn| Ok(query_rows(conn, select, decode_token)?.into_iter().next())).await
+    }
+
+    async fn insert_dataset(&self, dataset: &Dataset) -> StoreResult<()> {
+        let statement = sql::insert_dataset(dataset).build(SqliteQueryBuilder);
+        self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
+    }
+
+    async fn dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<Option<Dataset>> {
+        let select = sql::dataset_for_owner(id, owner).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, select, decode_dataset)?.into_iter().next())).await
+    }
+
+    async fn datasets_by_ids(&self, owner: UserId, ids: &[DatasetId]) -> StoreResult<Vec<Dataset>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let select = sql::datasets_by_ids(owner, ids).build(SqliteQueryBuilder);
+        self.read(move |conn| query_rows(conn, select, decode_dataset)).await
+    }
+
+    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>> {
+        let list = sql::list_datasets(owner, page).build(SqliteQueryBuilder);
+        let count = sql::count_datasets(owner).build(SqliteQueryBuilder);
+        let first = page.first;
+        self.read(move |conn| {
+            let mut items = query_rows(conn, list, decode_dataset)?;
+            let total = query_rows(conn, count, |r| Ok(r.get::<_, i64>(0)?))?.first().copied().unwrap_or(0);
+            let has_next_page = items.len() > first;
+            items.truncate(first);
+            Ok(Page { items, has_next_page, total_count: total.max(0) as u64 })
+        })
+        .await
+    }
+
+    async fn dataset_versions(&self, root: DatasetId, owner: UserId) -> StoreResult<Vec<Dataset>> {
+        let select = sql::dataset_versions(root, owner).build(SqliteQueryBuilder);
+        self.read(move |conn| query_rows(conn, select, decode_dataset)).await
+    }
+
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool> {
+        let statement = sql::delete_dataset(id, owner).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
     }
 }
