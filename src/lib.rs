@@ -8,6 +8,7 @@
 //! - [`http`]: poem routes, GraphQL over HTTP and WebSocket, playground, health, metrics.
 //! - [`gql`]: the GraphQL schema and resolvers; the only module that knows GraphQL.
 //! - [`auth`]: passwords, tokens, sessions, rate limits, capabilities.
+//! - [`datasets`]: uploads, format detection, ingest into Parquet, previews.
 //! - [`store`]: the metadata store trait and its SQLite and MySQL implementations.
 //! - [`engine`]: the embedded DuckDB engine; the only module that talks to DuckDB.
 //! - [`domain`]: parsed, always-valid values (emails, passwords, users).
@@ -17,6 +18,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod datasets;
 pub mod domain;
 pub mod engine;
 pub mod error;

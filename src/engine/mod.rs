@@ -5,6 +5,8 @@
 //! connection is ever held across an `.await`. The database is configured once, at open:
 //! memory limit, threads, a temp directory to spill to, and no extension downloads.
 
+pub mod ingest;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -98,8 +100,25 @@ impl Engine {
     }
 }
 
+/// Quotes text as a SQL string literal: the one place text enters DuckDB SQL. Used for
+/// server-made paths (DuckDB's `COPY … TO` takes no parameters); user values are bound.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Quotes a name as a SQL identifier (column names come from users' files).
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoting_escapes_quotes() {
+        assert_eq!(super::quote_literal("it's"), "'it''s'");
+        assert_eq!(super::quote_identifier("a\"b"), "\"a\"\"b\"");
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -1,0 +1,359 @@
+//! The dataset use cases: upload (stage, detect, ingest, commit), read, preview, delete.
+//!
+//! Files live under `DATA_DIR/datasets/<owner>/<dataset>/` (`original`, `data.parquet`,
+//! `rejects.parquet`). A dataset is built in `DATA_DIR/datasets/.staging/<id>/` and renamed
+//! into place only when complete, then recorded in the store; a failure at any step removes
+//! what was written, so nothing half-written is ever visible.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::detect::{HEAD_BYTES, detect};
+use super::xlsx;
+use crate::domain::{Dataset, DatasetFormat, DatasetId, UserId};
+use crate::engine::Engine;
+use crate::engine::ingest::{self, IngestError, Reject};
+use crate::error::{AppError, ErrorCode};
+use crate::store::{MetadataStore, Page, PageRequest};
+
+/// An uploaded file already streamed to disk, with its size and hash.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub path: PathBuf,
+    /// The name the client gave; for display only, never used as a path.
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What the client said about an upload.
+struct Described {
+    name: String,
+    /// The display form of the client's file name.
+    filename: String,
+    /// For workbooks: which sheet.
+    sheet: Option<String>,
+}
+
+/// Datasets over the metadata store, the engine and the data directory.
+#[derive(Clone)]
+pub struct Datasets {
+    store: Arc<dyn MetadataStore>,
+    engine: Engine,
+    root: PathBuf,
+}
+
+const DATA_FILE: &str = "data.parquet";
+const REJECTS_FILE: &str = "rejects.parquet";
+const ORIGINAL_FILE: &str = "original";
+
+/// Most rows one preview or rejects page may return.
+pub const MAX_ROWS: u64 = 1000;
+
+impl Datasets {
+    /// `root` is `DATA_DIR/datasets`.
+    pub fn new(store: Arc<dyn MetadataStore>, engine: Engine, root: PathBuf) -> Self {
+        Datasets { store, engine, root }
+    }
+
+    /// Where uploads are streamed before they become datasets (same file system as the
+    /// datasets, so they move by rename).
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.root.join(".uploads")
+    }
+
+    fn dir(&self, dataset: &Dataset) -> PathBuf {
+        self.root.join(dataset.owner_id.to_string()).join(dataset.id.to_string())
+    }
+
+    /// Turns a staged upload into a dataset owned by `owner`.
+    pub async fn upload(
+        &self,
+        owner: UserId,
+        file: &StagedFile,
+        name: Option<String>,
+        sheet: Option<String>,
+    ) -> Result<Dataset, AppError> {
+        let filename = display_name(&file.filename);
+        let name = match name.map(|n| n.trim().to_string()) {
+            Some(n) if n.is_empty() || n.chars().count() > 255 => {
+                return Err(AppError::bad_input("name", "name must have 1 to 255 characters"));
+            }
+            Some(n) => n,
+            None => filename.clone(),
+        };
+        let id = DatasetId::generate();
+        let staging = self.root.join(".staging").join(id.to_string());
+        let result = self.build(owner, id, file, &staging, Described { name, filename, sheet }).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+        }
+        let dataset = result?;
+        let final_dir = self.dir(&dataset);
+        let commit = async {
+            tokio::fs::create_dir_all(final_dir.parent().context("dataset directory has a parent")?).await?;
+            tokio::fs::rename(&staging, &final_dir).await.context("moving the dataset into place")?;
+            self.store.insert_dataset(&dataset).await.map_err(anyhow::Error::from)
+        };
+        if let Err(e) = commit.await {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            let _ = tokio::fs::remove_dir_all(&final_dir).await;
+            return Err(AppError::internal(e));
+        }
+        tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
+            rejected = dataset.rejected_row_count, "dataset ingested");
+        Ok(dataset)
+    }
+
+    async fn build(
+        &self,
+        owner: UserId,
+        id: DatasetId,
+        file: &StagedFile,
+        staging: &Path,
+        described: Described,
+    ) -> Result<Dataset, AppError> {
+        let Described { name, filename, sheet } = described;
+        tokio::fs::create_dir_all(staging).await.map_err(AppError::internal)?;
+        let original = staging.join(ORIGINAL_FILE);
+        tokio::fs::rename(&file.path, &original).await.map_err(AppError::internal)?;
+        let (head, tail) = {
+            let original = original.clone();
+            tokio::task::spawn_blocking(move || read_ends(&original)).await.map_err(AppError::internal)?
+        }
+        .map_err(AppError::internal)?;
+        let detected = detect(&head, &tail, file.size)?;
+        let source = if detected.format == DatasetFormat::Xlsx {
+            let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
+            tokio::task::spawn_blocking(move || {
+                xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
+                xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|_| csv)
+            })
+            .await
+            .map_err(AppError::internal)??
+        } else {
+            if sheet.is_some() {
+                return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
+            }
+            original
+        };
+
+        let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
+        let kind = detected.kind.clone();
+        let ingested = self
+            .engine
+            .run(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|e| match e {
+                IngestError::BadInput(message) => AppError::bad_input(
+                    "file",
+                    format!(
+                        "the file could not be read as {}: {message}",
+                        detected.format.as_str().to_uppercase()
+                    ),
+                ),
+                IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
+                IngestError::Internal(cause) => AppError::internal(cause),
+            })?;
+        Ok(Dataset {
+            id,
+            owner_id: owner,
+            root_id: id,
+            parent_id: None,
+            name,
+            format: detected.format,
+            original_filename: filename,
+            size_bytes: file.size,
+            sha256: file.sha256.clone(),
+            row_count: ingested.row_count,
+            columns: ingested.columns,
+            rejected_row_count: ingested.rejected_row_count,
+            notices: ingested.notices,
+            created_at: crate::store::now(),
+        })
+    }
+
+    /// The owner's dataset, or `NOT_FOUND` (also for someone else's).
+    pub async fn get(&self, owner: UserId, id: &str) -> Result<Dataset, AppError> {
+        let not_found = || AppError::not_found("no such dataset");
+        let id: DatasetId = id.parse().map_err(|_| not_found())?;
+        self.store.dataset(id, owner).await?.ok_or_else(not_found)
+    }
+
+    pub async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<Dataset>, AppError> {
+        Ok(self.store.list_datasets(owner, page).await?)
+    }
+
+    pub async fn versions(&self, dataset: &Dataset) -> Result<Vec<Dataset>, AppError> {
+        Ok(self.store.dataset_versions(dataset.root_id, dataset.owner_id).await?)
+    }
+
+    /// Rows of the canonical copy, as JSON objects.
+    pub async fn preview(
+        &self,
+        dataset: &Dataset,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<serde_json::Value>, AppError> {
+        check_rows("limit", limit)?;
+        let data = self.dir(dataset).join(DATA_FILE);
+        self.engine
+            .run(move |conn| ingest::preview(conn, &data, limit, offset))
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// The malformed rows recorded at ingest.
+    pub async fn rejects(&self, dataset: &Dataset, first: u64) -> Result<Vec<Reject>, AppError> {
+        check_rows("first", first)?;
+        if dataset.rejected_row_count == 0 {
+            return Ok(Vec::new());
+        }
+        let rejects = self.dir(dataset).join(REJECTS_FILE);
+        self.engine.run(move |conn| ingest::rejects(conn, &rejects, first)).await.map_err(AppError::internal)
+    }
+
+    /// Deletes a dataset, the versions derived from it, and their files.
+    pub async fn delete(&self, owner: UserId, id: &str) -> Result<(), AppError> {
+        let dataset = self.get(owner, id).await?;
+        let versions = self.versions(&dataset).await?;
+        let doomed = descendants(&versions, dataset.id);
+        if !self.store.delete_dataset(dataset.id, owner).await? {
+            return Err(AppError::not_found("no such dataset"));
+        }
+        for version in versions.iter().filter(|v| doomed.contains(&v.id)) {
+            let dir = self.dir(version);
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dataset_id = %version.id, error = %e, "could not remove dataset files");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file format a dataset can be downloaded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExportFormat> {
+        match s {
+            "csv" => Some(ExportFormat::Csv),
+            "parquet" => Some(ExportFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+}
+
+/// A file ready to stream: opened, so a temporary one can already be unlinked.
+pub struct ExportFile {
+    pub file: tokio::fs::File,
+    pub size: u64,
+}
+
+impl Datasets {
+    /// Opens the dataset in `format` for streaming. CSV is written by DuckDB to a temporary
+    /// file that is unlinked once open (it disappears when the download ends).
+    pub async fn export(&self, dataset: &Dataset, format: ExportFormat) -> Result<ExportFile, AppError> {
+        let data = self.dir(dataset).join(DATA_FILE);
+        let path = match format {
+            ExportFormat::Parquet => data,
+            ExportFormat::Csv => {
+                let exports = self.root.join(".exports");
+                tokio::fs::create_dir_all(&exports).await.map_err(AppError::internal)?;
+                let out = exports.join(format!("{}.csv", uuid::Uuid::new_v4().simple()));
+                let target = out.clone();
+                if let Err(e) = self.engine.run(move |conn| ingest::export_csv(conn, &data, &target)).await {
+                    let _ = tokio::fs::remove_file(&out).await;
+                    return Err(AppError::internal(e));
+                }
+                out
+            }
+        };
+        let file = tokio::fs::File::open(&path).await.map_err(AppError::internal)?;
+        let size = file.metadata().await.map_err(AppError::internal)?.len();
+        if format == ExportFormat::Csv {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        Ok(ExportFile { file, size })
+    }
+}
+
+/// `id` and every version derived from it, directly or not.
+fn descendants(versions: &[Dataset], id: DatasetId) -> Vec<DatasetId> {
+    let mut out = vec![id];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(versions.iter().filter(|v| v.parent_id == Some(parent)).map(|v| v.id));
+        i += 1;
+    }
+    out
+}
+
+fn check_rows(argument: &str, n: u64) -> Result<(), AppError> {
+    if n == 0 || n > MAX_ROWS {
+        return Err(AppError::bad_input(argument, format!("{argument} must be between 1 and {MAX_ROWS}")));
+    }
+    Ok(())
+}
+
+/// The last path component of a client's file name, without control characters, at most
+/// 255 characters: what is shown, never what is opened.
+fn display_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." { "upload".to_string() } else { clean.to_string() }
+}
+
+/// The first [`HEAD_BYTES`] and the last four bytes of a file.
+fn read_ends(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut file).take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+    let len = file.metadata()?.len();
+    let mut tail = Vec::new();
+    if len >= 4 {
+        file.seek(SeekFrom::Start(len - 4))?;
+        file.read_to_end(&mut tail)?;
+    }
+    Ok((head, tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_never_paths() {
+        assert_eq!(display_name("../../etc/passwd"), "passwd");
+        assert_eq!(display_name("C:\\Users\\x\\data.csv"), "data.csv");
+        assert_eq!(display_name(".."), "upload");
+        assert_eq!(display_name("a\u{0}b\n.csv"), "ab.csv");
+        assert_eq!(display_name(""), "upload");
+    }
+}

@@ -1,0 +1,129 @@
+//! Excel workbooks: one sheet is converted to CSV (cached formula values, dates as ISO dates)
+//! for DuckDB to ingest. A workbook is a zip: its declared uncompressed size is checked first,
+//! so a zip bomb is refused before anything is inflated.
+
+use std::io::Write;
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+
+use crate::error::AppError;
+
+/// Largest total uncompressed size of a workbook's parts.
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 1 << 30;
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::bad_input("file", message)
+}
+
+/// Whether a zip file is an Excel workbook (has `xl/workbook.xml`), refusing zip bombs.
+pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError> {
+    let file = std::fs::File::open(path).map_err(AppError::internal)?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|_| bad("the zip file is damaged or truncated"))?;
+    let mut total: u64 = 0;
+    let mut is_workbook = false;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|_| bad("the zip file is damaged or truncated"))?;
+        total = total.saturating_add(entry.size());
+        is_workbook |= entry.name() == "xl/workbook.xml";
+    }
+    if !is_workbook {
+        return Err(bad("the zip file is not an Excel .xlsx workbook"));
+    }
+    if total > max_uncompressed {
+        return Err(bad(format!(
+            "the workbook expands to {total} bytes, more than the {max_uncompressed} bytes allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes one sheet (the first, or `sheet`) as CSV with a header row; returns its name.
+pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<String, AppError> {
+    let mut workbook: Xlsx<_> =
+        open_workbook(path).map_err(|e| bad(format!("the workbook could not be read: {e}")))?;
+    let names = workbook.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names.iter().find(|n| n.as_str() == wanted).cloned().ok_or_else(|| {
+            AppError::bad_input("sheet", format!("no sheet named {wanted:?}; the sheets are {names:?}"))
+        })?,
+        None => names.first().cloned().ok_or_else(|| bad("the workbook has no sheet"))?,
+    };
+    let range =
+        workbook.worksheet_range(&name).map_err(|e| bad(format!("sheet {name:?} could not be read: {e}")))?;
+    let file = std::fs::File::create(out).map_err(AppError::internal)?;
+    let mut writer = std::io::BufWriter::new(file);
+    for row in range.rows() {
+        let line: Vec<String> = row.iter().map(|cell| csv_field(&cell_text(cell))).collect();
+        writeln!(writer, "{}", line.join(",")).map_err(AppError::internal)?;
+    }
+    writer.flush().map_err(AppError::internal)?;
+    Ok(name)
+}
+
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => f.to_string(),
+        Data::String(s) => s.clone(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN && !dt.is_duration() => {
+                t.format("%Y-%m-%d").to_string()
+            }
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => dt.to_string(),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(_) | Data::Empty => String::new(),
+    }
+}
+
+/// RFC 4180 quoting.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) || text.starts_with(' ') || text.ends_with(' ') {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_bombs_and_plain_zips_are_refused() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.xlsx");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("xl/workbook.xml", options).unwrap();
+        zip.write_all(b"<workbook/>").unwrap();
+        zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+        zip.write_all(&vec![b' '; 200_000]).unwrap();
+        zip.finish().unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 10_000, "compresses well");
+        let err = check_workbook(&path, 100_000).unwrap_err();
+        assert!(err.message().contains("expands to"), "{}", err.message());
+        assert!(check_workbook(&path, 1_000_000).is_ok());
+
+        let plain = dir.path().join("plain.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&plain).unwrap());
+        zip.start_file("readme.txt", options).unwrap();
+        zip.write_all(b"hello").unwrap();
+        zip.finish().unwrap();
+        assert!(check_workbook(&plain, 1_000_000).unwrap_err().message().contains("not an Excel"));
+    }
+
+    #[test]
+    fn quotes_like_rfc_4180() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+}

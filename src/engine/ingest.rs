@@ -1,0 +1,421 @@
+//! Ingest: read an uploaded file with DuckDB and write the canonical Parquet copy, keeping
+//! malformed rows as rejects instead of failing or dropping them.
+
+use std::path::Path;
+
+use anyhow::Context;
+use duckdb::Connection;
+
+use super::quote_literal;
+use crate::domain::ColumnInfo;
+
+/// How DuckDB should read the source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Delimited text; `delimiter: None` lets DuckDB sniff it.
+    Delimited {
+        delimiter: Option<char>,
+        encoding: TextEncoding,
+    },
+    JsonArray,
+    JsonLines,
+    Parquet,
+}
+
+/// The text encodings DuckDB's CSV reader understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    Utf8,
+    Utf16,
+    Latin1,
+}
+
+impl TextEncoding {
+    fn duckdb_name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "utf-8",
+            TextEncoding::Utf16 => "utf-16",
+            TextEncoding::Latin1 => "latin-1",
+        }
+    }
+}
+
+/// What an ingest produced.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub columns: Vec<ColumnInfo>,
+    pub row_count: u64,
+    pub rejected_row_count: u64,
+    pub notices: Vec<String>,
+}
+
+/// A malformed input row, kept and reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub line: u64,
+    pub column: Option<String>,
+    pub reason: String,
+}
+
+/// Why DuckDB could not read a file: the input's fault, or ours.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    BadInput(String),
+    /// The file needs more memory than the engine may use (`DUCKDB_MEMORY_LIMIT`).
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// DuckDB's error classes that mean "this file is not what it claims to be".
+fn classify(err: duckdb::Error, source: &Path) -> IngestError {
+    let message = err.to_string();
+    if message.starts_with("Out of Memory Error") {
+        return IngestError::TooLarge(
+            "reading this file needs more memory than the engine may use (DUCKDB_MEMORY_LIMIT); \
+             very wide tables need the most"
+                .into(),
+        );
+    }
+    let bad_input =
+        ["Invalid Input Error", "Conversion Error", "Parser Error", "Binder Error", "Not implemented Error"]
+            .iter()
+            .any(|class| message.starts_with(class));
+    if bad_input {
+        // DuckDB quotes the path; the client must not learn where files live.
+        let clean = message.replace(&source.display().to_string(), "the file");
+        let first_line = clean.lines().next().unwrap_or_default().to_string();
+        IngestError::BadInput(first_line)
+    } else {
+        IngestError::Internal(anyhow::Error::from(err).context("DuckDB ingest"))
+    }
+}
+
+/// Longest line a delimited file may have (DuckDB's default is 2 MB; larger values make
+/// DuckDB reserve larger buffers, which small memory limits cannot hold).
+pub const MAX_LINE_BYTES: u64 = 8 * 1024 * 1024;
+
+fn reader(kind: &SourceKind, source: &Path) -> String {
+    let path = quote_literal(&source.display().to_string());
+    match kind {
+        SourceKind::Delimited { delimiter, encoding } => {
+            let delimiter = match delimiter {
+                Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
+                None => String::new(),
+            };
+            format!(
+                "read_csv({path}, store_rejects = true, encoding = '{}'{delimiter}, sample_size = 20480, \
+                 max_line_size = {MAX_LINE_BYTES})",
+                encoding.duckdb_name()
+            )
+        }
+        // `records = true`: every element must be an object (a row), not a bare value.
+        SourceKind::JsonArray => format!("read_json({path}, format = 'array', records = true)"),
+        SourceKind::JsonLines => format!("read_json({path}, format = 'newline_delimited', records = true)"),
+        SourceKind::Parquet => format!("read_parquet({path})"),
+    }
+}
+
+/// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
+/// line, column, reason). Blocking: call through `Engine::run`.
+pub fn ingest(
+    conn: &Connection,
+    kind: &SourceKind,
+    source: &Path,
+    data: &Path,
+    rejects: &Path,
+) -> Result<Ingested, IngestError> {
+    let data_literal = quote_literal(&data.display().to_string());
+    conn.execute_batch(&format!(
+        "COPY (SELECT * FROM {}) TO {data_literal} (FORMAT parquet, COMPRESSION zstd)",
+        reader(kind, source)
+    ))
+    .map_err(|e| classify(e, source))?;
+
+    let mut columns = Vec::new();
+    let mut describe = conn
+        .prepare(&format!("DESCRIBE SELECT * FROM read_parquet({data_literal})"))
+        .context("describing the ingested data")?;
+    let mut rows = describe.query([]).context("describing the ingested data")?;
+    while let Some(row) = rows.next().context("describing the ingested data")? {
+        columns.push(ColumnInfo {
+            name: row.get(0).context("column name")?,
+            data_type: row.get(1).context("column type")?,
+        });
+    }
+    let row_count: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM read_parquet({data_literal})"), [], |r| r.get(0))
+        .context("counting ingested rows")?;
+
+    let notices = match kind {
+        SourceKind::Delimited { delimiter, encoding } => {
+            header_notices(conn, source, *delimiter, *encoding, &columns)
+        }
+        _ => Vec::new(),
+    };
+    let rejected_row_count = if matches!(kind, SourceKind::Delimited { .. }) {
+        let rejects_literal = quote_literal(&rejects.display().to_string());
+        conn.execute_batch(&format!(
+            "COPY (SELECT line::UBIGINT AS line, column_name::VARCHAR AS column_name, \
+                    coalesce(error_message, error_type::VARCHAR) AS reason \
+             FROM reject_errors ORDER BY line, column_idx) TO {rejects_literal} (FORMAT parquet)"
+        ))
+        .context("saving rejected rows")?;
+        let n: i64 = conn
+            .query_row("SELECT count(DISTINCT line) FROM reject_errors", [], |r| r.get(0))
+            .context("counting rejected rows")?;
+        n
+    } else {
+        0
+    };
+    Ok(Ingested {
+        columns,
+        row_count: u64::try_from(row_count).unwrap_or(0),
+        rejected_row_count: u64::try_from(rejected_row_count).unwrap_or(0),
+        notices,
+    })
+}
+
+/// Compares the file's header line with the names DuckDB gave the columns (it makes
+/// duplicates unique and names empty ones), and says what changed. Best effort: when the
+/// file cannot be sniffed or read here, there is nothing to say.
+fn header_notices(
+    conn: &Connection,
+    source: &Path,
+    delimiter: Option<char>,
+    encoding: TextEncoding,
+    columns: &[ColumnInfo],
+) -> Vec<String> {
+    // DuckDB names the columns of a file without a header row column0, column1, …
+    if columns.iter().enumerate().all(|(i, c)| c.name == format!("column{i}")) {
+        return vec!["the file has no header row: its columns are named column0, column1, …".into()];
+    }
+    if encoding == TextEncoding::Utf16 {
+        return Vec::new();
+    }
+    let delimiter = match delimiter {
+        Some(d) => d,
+        None => {
+            let sniffed = conn.query_row(
+                &format!(
+                    "SELECT Delimiter FROM sniff_csv({}, encoding = '{}')",
+                    quote_literal(&source.display().to_string()),
+                    encoding.duckdb_name()
+                ),
+                [],
+                |r| r.get::<_, String>(0),
+            );
+            match sniffed.ok().and_then(|d| d.chars().next()) {
+                Some(d) => d,
+                None => return Vec::new(),
+            }
+        }
+    };
+    let Some(header) = first_line(source, encoding) else { return Vec::new() };
+    let originals = split_header(&header, delimiter);
+    if originals.len() != columns.len() {
+        return Vec::new();
+    }
+    originals
+        .iter()
+        .zip(columns)
+        .enumerate()
+        .filter(|(_, (original, column))| original.as_str() != column.name)
+        .map(|(i, (original, column))| {
+            if original.trim().is_empty() {
+                format!("column {} had no name; it is called {}", i + 1, column.name)
+            } else {
+                format!(
+                    "column {} is named {original:?} like another column; it is called {}",
+                    i + 1,
+                    column.name
+                )
+            }
+        })
+        .collect()
+}
+
+fn first_line(source: &Path, encoding: TextEncoding) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(source).ok()?.take(1 << 20).read_to_end(&mut bytes).ok()?;
+    let line = bytes.split(|b| *b == b'\n').next()?;
+    let line = line.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Some(match encoding {
+        TextEncoding::Latin1 => line.iter().map(|b| char::from(*b)).collect(),
+        _ => String::from_utf8_lossy(line).into_owned(),
+    })
+}
+
+/// Splits a header line on `delimiter`, honouring double quotes.
+fn split_header(line: &str, delimiter: char) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                if let Some(f) = fields.last_mut() {
+                    f.push('"');
+                }
+            }
+            '"' => quoted = !quoted,
+            c if c == delimiter && !quoted => fields.push(String::new()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// Rows `offset..offset+limit` of a Parquet file, each as a JSON object in column order.
+pub fn preview(
+    conn: &Connection,
+    data: &Path,
+    limit: u64,
+    offset: u64,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let sql = format!(
+        "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM read_parquet({}) LIMIT {limit} OFFSET {offset}) t",
+        quote_literal(&data.display().to_string())
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|row| Ok(serde_json::from_str(&row?)?)).collect()
+}
+
+/// Writes a Parquet file out as CSV with a header row.
+pub fn export_csv(conn: &Connection, data: &Path, out: &Path) -> anyhow::Result<()> {
+    conn.execute_batch(&format!(
+        "COPY (SELECT * FROM read_parquet({})) TO {} (FORMAT csv, HEADER true)",
+        quote_literal(&data.display().to_string()),
+        quote_literal(&out.display().to_string())
+    ))?;
+    Ok(())
+}
+
+/// The first `limit` rejected rows recorded at ingest.
+pub fn rejects(conn: &Connection, rejects: &Path, limit: u64) -> anyhow::Result<Vec<Reject>> {
+    if !rejects.exists() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT line, column_name, reason FROM read_parquet({}) ORDER BY line LIMIT {limit}",
+        quote_literal(&rejects.display().to_string())
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement
+        .query_map([], |r| Ok(Reject { line: r.get::<_, u64>(0)?, column: r.get(1)?, reason: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kind: SourceKind, bytes: &[u8]) -> (Result<Ingested, IngestError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("original");
+        std::fs::write(&source, bytes).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let result = ingest(
+            &conn,
+            &kind,
+            &source,
+            &dir.path().join("data.parquet"),
+            &dir.path().join("rejects.parquet"),
+        );
+        (result, dir)
+    }
+
+    fn csv() -> SourceKind {
+        SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 }
+    }
+
+    #[test]
+    fn reads_typed_columns() {
+        let (result, dir) = run(csv(), b"id,name,score,day\n1,Ada,9.5,2024-01-02\n2,Bob,7,2024-02-03\n");
+        let ingested = result.unwrap();
+        assert_eq!(ingested.row_count, 2);
+        assert_eq!(ingested.rejected_row_count, 0);
+        let types: Vec<_> =
+            ingested.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(types, vec![("id", "BIGINT"), ("name", "VARCHAR"), ("score", "DOUBLE"), ("day", "DATE")]);
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 1).unwrap();
+        assert_eq!(
+            rows,
+            vec![serde_json::json!({"id": 2, "name": "Bob", "score": 7.0, "day": "2024-02-03"})]
+        );
+    }
+
+    #[test]
+    fn renamed_columns_are_reported() {
+        let ingested = run(csv(), b"a,a,,\"b,c\"\n1,2,3,4\n").0.unwrap();
+        let names: Vec<_> = ingested.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "a_1", "column2", "b,c"]);
+        assert_eq!(ingested.notices.len(), 2, "{:?}", ingested.notices);
+        assert!(
+            ingested.notices[0].contains("a_1") && ingested.notices[1].contains("no name"),
+            "{:?}",
+            ingested.notices
+        );
+        let headerless = run(csv(), b"1,2\n3,4\n").0.unwrap();
+        assert!(headerless.notices[0].contains("no header"), "{:?}", headerless.notices);
+        assert!(run(csv(), b"x,y\n1,2\n").0.unwrap().notices.is_empty());
+    }
+
+    #[test]
+    fn a_header_alone_is_an_empty_dataset() {
+        let ingested = run(csv(), b"id,name,score\n").0.unwrap();
+        assert_eq!(ingested.row_count, 0);
+        assert_eq!(ingested.columns.len(), 3, "{:?}", ingested.columns);
+    }
+
+    #[test]
+    fn malformed_rows_are_kept_as_rejects() {
+        let (result, dir) = run(csv(), b"a,b,c\n1,2,3\n4,5\n6,7,8\n9,10,11,12\n");
+        let ingested = result.unwrap();
+        assert_eq!(ingested.row_count, 2, "{ingested:?}");
+        assert_eq!(ingested.rejected_row_count, 2, "{ingested:?}");
+        assert!(ingested.notices.is_empty(), "{:?}", ingested.notices);
+        let conn = Connection::open_in_memory().unwrap();
+        let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
+        assert!(rejects.iter().all(|r| !r.reason.is_empty()));
+    }
+
+    #[test]
+    fn latin1_text_is_decoded() {
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Latin1 };
+        let (result, dir) = run(kind, b"name,city\nJos\xe9,M\xfcnchen\n");
+        assert_eq!(result.unwrap().row_count, 1);
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = preview(&conn, &dir.path().join("data.parquet"), 1, 0).unwrap();
+        assert_eq!(rows[0]["name"], "José");
+        assert_eq!(rows[0]["city"], "München");
+    }
+
+    #[test]
+    fn json_must_hold_objects() {
+        let ingested = run(SourceKind::JsonArray, br#"[{"a": 1, "b": "x"}, {"a": 2, "b": null}]"#).0.unwrap();
+        assert_eq!(ingested.row_count, 2);
+        let lines = run(SourceKind::JsonLines, b"{\"a\": 1}\n{\"a\": 2}\n").0.unwrap();
+        assert_eq!(lines.row_count, 2);
+        for bad in [&b"[1, 2, 3]"[..], b"{\"a\": 1}", b"[{\"a\": 1}"] {
+            let result = run(SourceKind::JsonArray, bad).0;
+            assert!(
+                matches!(result, Err(IngestError::BadInput(_))),
+                "{:?}: {result:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
