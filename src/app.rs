@@ -10,10 +10,12 @@ use poem::listener::{Acceptor, TcpAcceptor};
 
 use crate::auth::{Accounts, SignInLimiter, TokenIssuer, load_or_generate_secret_key};
 use crate::config::Config;
+use crate::datasets::Datasets;
 use crate::engine::Engine;
-use crate::gql::{AppSchema, ErrorPolicy};
+use crate::gql::{AppSchema, DatasetLoader, ErrorPolicy, UserLoader};
 use crate::metrics::Metrics;
 use crate::store::{self, MetadataStore};
+use async_graphql::dataloader::DataLoader;
 
 /// The services every request can reach. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +24,7 @@ pub struct AppState {
     pub store: Arc<dyn MetadataStore>,
     pub engine: Engine,
     pub accounts: Accounts,
+    pub datasets: Datasets,
     pub schema: AppSchema,
     pub metrics: Metrics,
 }
@@ -62,6 +65,7 @@ impl AppState {
             SignInLimiter::new(config.sign_in_limits),
             config.refresh_token_ttl,
         );
+        let datasets = Datasets::new(store.clone(), engine.clone(), config.data_dir.join("datasets"));
         let metrics = Metrics::new();
         let schema = crate::gql::schema_builder(config.graphql_limits)
             .extension(ErrorPolicy {
@@ -69,8 +73,11 @@ impl AppState {
                 metrics: metrics.clone(),
             })
             .data(accounts.clone())
+            .data(datasets.clone())
+            .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
+            .data(DataLoader::new(DatasetLoader(store.clone()), tokio::spawn))
             .finish();
-        Ok(AppState { config: Arc::new(config), store, engine, accounts, schema, metrics })
+        Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, schema, metrics })
     }
 }
 

@@ -13,4 +13,4 @@ pub use keys::load_or_generate_secret_key;
 pub use password::PasswordHasher;
 pub use rate_limit::SignInLimiter;
 pub use service::{Accounts, Session, create_user};
-pub use tokens::{AccessClaims, TokenError, TokenIssuer, hash_refresh_token};
+pub use tokens::{AccessClaims, DownloadClaims, TokenError, TokenIssuer, hash_refresh_token};

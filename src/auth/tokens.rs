@@ -38,13 +38,27 @@ pub enum TokenError {
     Invalid,
 }
 
-/// Signs and verifies access tokens with one HMAC key and one algorithm.
+/// The claims of a download link: one dataset, one format, one owner, a few minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DownloadClaims {
+    /// The owner's user id: the link works only for their dataset.
+    pub sub: String,
+    pub aud: String,
+    pub dataset: String,
+    pub format: String,
+    pub exp: i64,
+}
+
+const DOWNLOAD_AUDIENCE: &str = "agensium-download";
+
+/// Signs and verifies access tokens (and download links) with one HMAC key and one algorithm.
 #[derive(Clone)]
 pub struct TokenIssuer {
     algorithm: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    download_validation: Validation,
     access_ttl: Duration,
 }
 
@@ -66,7 +80,14 @@ impl TokenIssuer {
         let mut validation = Validation::new(algorithm);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        // Download links carry an audience, so neither kind of token passes for the other
+        // (access-token validation refuses any token that has an audience).
+        let mut download_validation = Validation::new(algorithm);
+        download_validation.leeway = 0;
+        download_validation.set_audience(&[DOWNLOAD_AUDIENCE]);
+        download_validation.set_required_spec_claims(&["exp", "sub", "aud"]);
         Ok(TokenIssuer {
+            download_validation,
             algorithm,
             encoding: EncodingKey::from_secret(key.expose()).map_err(|e| anyhow!("signing key: {e}"))?,
             decoding: DecodingKey::from_secret(key.expose()).map_err(|e| anyhow!("signing key: {e}"))?,
@@ -105,6 +126,37 @@ impl TokenIssuer {
         let user_id = data.claims.sub.parse::<UserId>().map_err(|_| TokenError::Invalid)?;
         let role = data.claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
         Ok(Caller { user_id, role, expires_at: data.claims.exp })
+    }
+}
+
+impl TokenIssuer {
+    /// A signed download link token for one dataset in one format, valid for `ttl`.
+    pub fn issue_download(
+        &self,
+        owner: UserId,
+        dataset: &str,
+        format: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, i64)> {
+        let exp = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(300);
+        let claims = DownloadClaims {
+            sub: owner.to_string(),
+            aud: DOWNLOAD_AUDIENCE.into(),
+            dataset: dataset.into(),
+            format: format.into(),
+            exp,
+        };
+        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
+            .map_err(|e| anyhow!("signing a download link: {e}"))?;
+        Ok((token, exp))
+    }
+
+    /// Verifies a download token; `None` when it is forged, expired or not a download token.
+    pub fn verify_download(&self, token: &str) -> Option<(UserId, DownloadClaims)> {
+        let data =
+            jsonwebtoken::decode::<DownloadClaims>(token, &self.decoding, &self.download_validation).ok()?;
+        let owner = data.claims.sub.parse::<UserId>().ok()?;
+        Some((owner, data.claims))
     }
 }
 
@@ -154,6 +206,20 @@ mod tests {
         let other_alg = issuer("0123456789abcdef0123456789abcdef", JwtAlgorithm::Hs512, 60);
         assert_eq!(other_alg.verify_access(&token), Err(TokenError::Invalid));
         assert_eq!(a.verify_access("not.a.token"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn download_and_access_tokens_do_not_pass_for_each_other() {
+        let a = issuer("0123456789abcdef0123456789abcdef", JwtAlgorithm::Hs256, 60);
+        let u = user();
+        let (download, _) = a.issue_download(u.id, "d1", "csv", Duration::from_secs(60)).unwrap();
+        let (owner, claims) = a.verify_download(&download).unwrap();
+        assert_eq!((owner, claims.dataset.as_str(), claims.format.as_str()), (u.id, "d1", "csv"));
+        assert_eq!(a.verify_access(&download), Err(TokenError::Invalid));
+        let access = a.issue_access(&u).unwrap();
+        assert!(a.verify_download(&access).is_none());
+        let other = issuer("fedcba9876543210fedcba9876543210", JwtAlgorithm::Hs256, 60);
+        assert!(other.verify_download(&download).is_none());
     }
 
     #[test]

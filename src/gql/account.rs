@@ -3,7 +3,10 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::context::ContextExt;
+use super::loaders::UserLoader;
 use super::pagination::{PageInfo, encode_cursor, page_request};
 use crate::auth::Session;
 use crate::domain;
@@ -92,8 +95,7 @@ impl AccountQuery {
     /// The signed-in user; `null` without an access token.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(caller) = ctx.credentials().optional()? else { return Ok(None) };
-        let store = ctx.accounts()?.store();
-        let user = store.user_by_id(caller.user_id).await.map_err(AppError::from)?;
+        let user = ctx.data::<DataLoader<UserLoader>>()?.load_one(caller.user_id).await?;
         // A token for a deleted account names nobody.
         Ok(user.map(User))
     }

@@ -4,12 +4,13 @@
 use std::net::IpAddr;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Variables};
+use async_graphql::{Request, UploadValue, Variables};
 use serde_json::json;
 
 use super::errors::code_of;
-use super::{AppSchema, ClientAddr, RequestId};
+use super::{AppSchema, ClientAddr, RequestId, StagedUploads};
 use crate::auth::Credentials;
+use crate::datasets::StagedFile;
 use crate::error::ErrorCode;
 
 /// One GraphQL request as received over HTTP.
@@ -19,6 +20,8 @@ pub struct GraphqlRequest {
     pub operation_name: Option<String>,
     /// A JSON object, or `None`.
     pub variables: Option<serde_json::Value>,
+    /// Files of a multipart request, already on disk: (`variables.…` path, file).
+    pub uploads: Vec<(String, StagedFile)>,
 }
 
 /// Who sent a request, and its id.
@@ -69,8 +72,30 @@ pub async fn execute(schema: &AppSchema, request: GraphqlRequest, context: Reque
     if let Some(name) = request.operation_name {
         gql = gql.operation_name(name);
     }
-    let gql =
-        gql.data(context.credentials).data(ClientAddr(context.client)).data(RequestId(context.request_id));
+    let mut staged = StagedUploads::default();
+    for (path, file) in request.uploads {
+        let content = match std::fs::File::open(&file.path) {
+            Ok(content) => content,
+            Err(e) => {
+                tracing::error!(error = %e, "a staged upload disappeared");
+                return Executed {
+                    body: error_body(ErrorCode::Internal, "internal error"),
+                    request_error: true,
+                };
+            }
+        };
+        let before = gql.uploads.len();
+        gql.set_upload(&path, UploadValue { filename: file.filename.clone(), content_type: None, content });
+        // Only uploads whose path names a variable are kept; their index is their order.
+        if gql.uploads.len() > before {
+            staged.0.push(file);
+        }
+    }
+    let gql = gql
+        .data(staged)
+        .data(context.credentials)
+        .data(ClientAddr(context.client))
+        .data(RequestId(context.request_id));
     let response = schema.execute(gql).await;
 
     let request_error = response.data == async_graphql::Value::Null

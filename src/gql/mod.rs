@@ -3,8 +3,10 @@
 
 mod account;
 mod context;
+mod dataset;
 pub mod errors;
 mod execute;
+mod loaders;
 mod pagination;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -12,20 +14,22 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::config::GraphqlLimits;
 
 pub use context::{ClientAddr, RequestId};
+pub use dataset::StagedUploads;
 pub use errors::ErrorPolicy;
 pub use execute::{
     Executed, GraphqlRequest, OperationKind, RequestContext, error_body, execute, operation_kind,
 };
+pub use loaders::{DatasetLoader, UserLoader};
 
 /// Every query, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(account::AccountQuery);
+pub struct QueryRoot(account::AccountQuery, dataset::DatasetQuery);
 
 /// Every mutation, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(account::AccountMutation);
+pub struct MutationRoot(account::AccountMutation, dataset::DatasetMutation);
 
 /// The application's schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -108,14 +108,14 @@ async fn run(req: &Request, state: &AppState, format: Format, request: GraphqlRe
 /// The fields of a GraphQL request (JSON body or URL parameters).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Params<V> {
-    query: Option<String>,
-    operation_name: Option<String>,
-    variables: Option<V>,
+pub(super) struct Params<V> {
+    pub(super) query: Option<String>,
+    pub(super) operation_name: Option<String>,
+    pub(super) variables: Option<V>,
 }
 
 /// Checks the fields of a request; the error is the message of a `BAD_REQUEST`.
-fn into_request(
+pub(super) fn into_request(
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<serde_json::Value>,
@@ -126,7 +126,12 @@ fn into_request(
         Some(v @ serde_json::Value::Object(_)) => Some(v),
         Some(_) => return Err("variables must be a JSON object"),
     };
-    Ok(GraphqlRequest { query, operation_name: operation_name.filter(|n| !n.is_empty()), variables })
+    Ok(GraphqlRequest {
+        query,
+        operation_name: operation_name.filter(|n| !n.is_empty()),
+        variables,
+        uploads: Vec::new(),
+    })
 }
 
 #[handler]
@@ -145,8 +150,21 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
+    if media == "multipart/form-data" {
+        return match super::upload::receive(req, body, state).await {
+            Ok((request, staged)) => {
+                let response = run(req, state, format, request).await;
+                drop(staged);
+                response
+            }
+            Err((code, message)) => refuse(code, &message),
+        };
+    }
     if media != "application/json" {
-        return refuse(ErrorCode::UnsupportedMediaType, "send the request as Content-Type: application/json");
+        return refuse(
+            ErrorCode::UnsupportedMediaType,
+            "send the request as Content-Type: application/json (or multipart/form-data for uploads)",
+        );
     }
     let limit = state.config.max_body_bytes;
     let too_large =

@@ -1,9 +1,11 @@
 //! The HTTP layer on poem: routes, middleware (request id, metrics, CORS, panics), and
 //! the GraphQL-over-HTTP and WebSocket endpoints. Only this module and `app` import poem.
 
+mod download;
 mod graphql;
 mod health;
 mod playground;
+mod upload;
 mod ws;
 
 use std::net::IpAddr;
@@ -35,6 +37,7 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         .at("/", get(playground::page))
         .at("/playground", get(playground::page))
         .at("/playground/assets/:file", get(playground::asset))
+        .at("/downloads/:token", get(download::download))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))
@@ -135,6 +138,7 @@ fn route_label(path: &str) -> &'static str {
         "/graphql" => "/graphql",
         "/" | "/playground" => "/playground",
         p if p.starts_with("/playground/assets/") => "/playground/assets",
+        p if p.starts_with("/downloads/") => "/downloads",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",

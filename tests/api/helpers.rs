@@ -186,6 +186,61 @@ impl TestApp {
         .await
     }
 
+    /// Uploads a file with the GraphQL multipart request; returns the status and body.
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+    ) -> (u16, Value) {
+        let operations = json!({
+            "query": "mutation($file: Upload!, $name: String) { uploadDataset(file: $file, name: $name) { id name format originalFilename sizeBytes sha256 rowCount columnCount columns { name type } rejectedRowCount notices } }",
+            "variables": { "file": null, "name": name },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.file"] }).to_string())
+            .part("0", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Uploads a file that must be accepted; returns the `Dataset`.
+    pub async fn upload_ok(&self, token: &str, filename: &str, bytes: &[u8]) -> Value {
+        let (status, body) = self.upload(token, filename, bytes.to_vec(), None).await;
+        assert!(status == 200 && body["errors"].is_null(), "upload of {filename} failed ({status}): {body}");
+        body["data"]["uploadDataset"].clone()
+    }
+
+    /// Signs up a user and returns their access token.
+    pub async fn token_for(&self, email: &str) -> String {
+        self.sign_up(email, "correct horse battery").await["accessToken"].as_str().unwrap().to_string()
+    }
+
+    /// Files left in a folder under the data directory (recursively).
+    pub fn files_under(&self, relative: &str) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() { walk(&path, out) } else { out.push(path) }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.path().join(relative), &mut out);
+        out
+    }
+
     /// Runs raw SQL against the server's metadata store (to break it on purpose).
     pub async fn execute_sql(&self, sql: &str) {
         match self.store {

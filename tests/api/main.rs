@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod binary;
+mod datasets;
 mod http_spec;
 mod limits;
 mod service;

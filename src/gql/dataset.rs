@@ -1,0 +1,255 @@
+//! Datasets in GraphQL: `uploadDataset`, `dataset`, `datasets`, `deleteDataset`, and the
+//! `Dataset` type with its preview, rejects and versions.
+
+use async_graphql::{Context, ID, Json, Object, SimpleObject, Upload};
+use chrono::{DateTime, Utc};
+
+use async_graphql::dataloader::DataLoader;
+
+use super::context::ContextExt;
+use super::loaders::DatasetLoader;
+use super::pagination::{PageInfo, encode_cursor, page_request};
+use crate::datasets::{Datasets, ExportFormat, StagedFile};
+use crate::domain;
+use crate::error::AppError;
+
+/// Uploads of the current request, already streamed to disk by the HTTP layer, in the
+/// order of their `Upload` indexes.
+#[derive(Debug, Clone, Default)]
+pub struct StagedUploads(pub Vec<StagedFile>);
+
+fn datasets<'a>(ctx: &'a Context<'_>) -> Result<&'a Datasets, AppError> {
+    ctx.data::<Datasets>().map_err(|e| AppError::internal(anyhow::anyhow!("schema data: {}", e.message)))
+}
+
+/// A column's name and type.
+#[derive(SimpleObject)]
+pub struct Column {
+    name: String,
+    /// DuckDB type, e.g. BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMP.
+    r#type: String,
+}
+
+/// An input row that could not be read as the detected schema; kept and reported.
+#[derive(SimpleObject)]
+pub struct RejectedRow {
+    /// 1-based line in the uploaded file.
+    line: f64,
+    column: Option<String>,
+    reason: String,
+}
+
+/// A version of an uploaded table.
+pub struct Dataset(pub domain::Dataset);
+
+/// A version of an uploaded table, stored as the original file and a canonical Parquet copy.
+#[Object]
+impl Dataset {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Recognised from the content: csv, tsv, json, ndjson, parquet or xlsx.
+    async fn format(&self) -> &str {
+        self.0.format.as_str()
+    }
+
+    /// The uploaded file's name (display only).
+    async fn original_filename(&self) -> &str {
+        &self.0.original_filename
+    }
+
+    async fn size_bytes(&self) -> f64 {
+        self.0.size_bytes as f64
+    }
+
+    /// Hex SHA-256 of the uploaded bytes.
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    async fn row_count(&self) -> f64 {
+        self.0.row_count as f64
+    }
+
+    async fn column_count(&self) -> i32 {
+        i32::try_from(self.0.columns.len()).unwrap_or(i32::MAX)
+    }
+
+    async fn columns(&self) -> Vec<Column> {
+        self.0.columns.iter().map(|c| Column { name: c.name.clone(), r#type: c.data_type.clone() }).collect()
+    }
+
+    /// Malformed input rows: kept and reported, never silently dropped.
+    async fn rejected_row_count(&self) -> f64 {
+        self.0.rejected_row_count as f64
+    }
+
+    /// What ingest changed that you should know: columns renamed to make names unique or
+    /// non-empty, a file without a header row.
+    async fn notices(&self) -> &[String] {
+        &self.0.notices
+    }
+
+    async fn rejects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i32,
+    ) -> async_graphql::Result<Vec<RejectedRow>> {
+        let first = u64::try_from(first).unwrap_or(0);
+        let rows = datasets(ctx)?.rejects(&self.0, first).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RejectedRow { line: r.line as f64, column: r.column, reason: r.reason })
+            .collect())
+    }
+
+    /// Rows of the canonical copy as JSON objects (at most 1000 at a time).
+    async fn preview(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<Vec<Json<serde_json::Value>>> {
+        let limit = u64::try_from(limit).unwrap_or(0);
+        let offset =
+            u64::try_from(offset).map_err(|_| AppError::bad_input("offset", "offset must be 0 or more"))?;
+        let rows = datasets(ctx)?.preview(&self.0, limit, offset).await?;
+        Ok(rows.into_iter().map(Json).collect())
+    }
+
+    /// Every version of this dataset, oldest first (a cleanse creates a new version).
+    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dataset>> {
+        Ok(datasets(ctx)?.versions(&self.0).await?.into_iter().map(Dataset).collect())
+    }
+
+    /// The version this one was derived from.
+    async fn parent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        let Some(parent) = self.0.parent_id else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
+        Ok(loader.load_one((self.0.owner_id, parent)).await?.map(Dataset))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// A link that downloads this version (GET, no header needed), valid for five minutes
+    /// and only for this dataset.
+    async fn download(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DownloadFormat::Csv")] format: DownloadFormat,
+    ) -> async_graphql::Result<DatasetDownload> {
+        let format = match format {
+            DownloadFormat::Csv => ExportFormat::Csv,
+            DownloadFormat::Parquet => ExportFormat::Parquet,
+        };
+        let (token, expires) = ctx
+            .accounts()?
+            .tokens()
+            .issue_download(self.0.owner_id, &self.0.id.to_string(), format.as_str(), DOWNLOAD_TTL)
+            .map_err(AppError::internal)?;
+        let stem = self.0.name.rsplit_once('.').map_or(self.0.name.as_str(), |(stem, _)| stem);
+        Ok(DatasetDownload {
+            name: format!("{stem}.{}", format.as_str()),
+            format: format.as_str().to_string(),
+            url: format!("/downloads/{token}"),
+            expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),
+        })
+    }
+}
+
+const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// File formats a dataset can be downloaded in.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DownloadFormat {
+    Csv,
+    Parquet,
+}
+
+/// A short-lived download link.
+#[derive(SimpleObject)]
+pub struct DatasetDownload {
+    /// Suggested file name.
+    name: String,
+    format: String,
+    /// Path on this server; GET it (relative to the API's origin).
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// A page of datasets.
+#[derive(SimpleObject)]
+pub struct DatasetConnection {
+    nodes: Vec<Dataset>,
+    page_info: PageInfo,
+    total_count: i32,
+}
+
+#[derive(Default)]
+pub struct DatasetQuery;
+
+#[Object]
+impl DatasetQuery {
+    /// One of the caller's datasets; `NOT_FOUND` for an unknown id or someone else's.
+    async fn dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Dataset>> {
+        let caller = ctx.caller()?;
+        Ok(Some(Dataset(datasets(ctx)?.get(caller.user_id, &id).await?)))
+    }
+
+    /// The caller's datasets, newest first.
+    async fn datasets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<DatasetConnection> {
+        let caller = ctx.caller()?;
+        let page = page_request("dataset", first, after.as_deref())?;
+        let result = datasets(ctx)?.list(caller.user_id, &page).await?;
+        let end_cursor = result.items.last().map(|d| encode_cursor("dataset", d.id.0));
+        Ok(DatasetConnection {
+            total_count: i32::try_from(result.total_count).unwrap_or(i32::MAX),
+            page_info: PageInfo { has_next_page: result.has_next_page, end_cursor },
+            nodes: result.items.into_iter().map(Dataset).collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct DatasetMutation;
+
+#[Object]
+impl DatasetMutation {
+    /// Uploads a CSV, TSV, JSON (array of objects), NDJSON, Parquet or Excel (.xlsx) file, following the
+    /// GraphQL multipart request specification. The format is recognised from the content.
+    async fn upload_dataset(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        name: Option<String>,
+        #[graphql(desc = "For Excel workbooks: the sheet to read (default: the first).")] sheet: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Dataset> {
+        let caller = ctx.caller()?;
+        let staged = ctx
+            .data_opt::<StagedUploads>()
+            .and_then(|s| s.0.get(file.0))
+            .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?;
+        Ok(Dataset(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
+    }
+
+    /// Deletes one of the caller's datasets with its derived versions and files.
+    async fn delete_dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let caller = ctx.caller()?;
+        datasets(ctx)?.delete(caller.user_id, &id).await?;
+        Ok(true)
+    }
+}

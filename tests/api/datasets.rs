@@ -1,0 +1,369 @@
+//! Uploading datasets: every format, bad input, previews, rejects, deletion and tenancy.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::both_stores;
+use crate::helpers::{TestApp, error_code};
+
+const DATASET: &str = "query($id: ID!) { dataset(id: $id) { id name format rowCount columnCount rejectedRowCount columns { name type } preview(limit: 10) versions { id } parent { id } rejects { line column reason } } }";
+
+fn parquet_bytes() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "COPY (SELECT range AS id, 'name ' || range AS label, range * 1.5 AS score FROM range(1000)) TO '{}' (FORMAT parquet)",
+        path.display()
+    ))
+    .unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// A workbook with a "Sales" sheet (text, numbers, dates, a formula with its cached value)
+/// and an "Other" sheet.
+fn workbook_bytes() -> Vec<u8> {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
+    let mut workbook = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let sales = workbook.add_worksheet();
+    sales.set_name("Sales").unwrap();
+    for (col, header) in ["region", "amount", "day", "double"].iter().enumerate() {
+        sales.write_string(0, col as u16, *header).unwrap();
+    }
+    for (i, (region, amount, day)) in [("north", 10.5, 2), ("south, east", 20.0, 3)].iter().enumerate() {
+        let row = i as u32 + 1;
+        sales.write_string(row, 0, *region).unwrap();
+        sales.write_number(row, 1, *amount).unwrap();
+        sales
+            .write_datetime_with_format(row, 2, ExcelDateTime::from_ymd(2024, 1, *day).unwrap(), &date)
+            .unwrap();
+        sales
+            .write_formula(
+                row,
+                3,
+                Formula::new(format!("=B{}*2", row + 1)).set_result((amount * 2.0).to_string()),
+            )
+            .unwrap();
+    }
+    let other = workbook.add_worksheet();
+    other.set_name("Other").unwrap();
+    other.write_string(0, 0, "only").unwrap();
+    other.write_number(1, 0, 1.0).unwrap();
+    workbook.save_to_buffer().unwrap()
+}
+
+async fn get(app: &TestApp, token: &str, id: &Value) -> Value {
+    app.graphql(Some(token), DATASET, json!({ "id": id })).await
+}
+
+fn column_types(dataset: &Value) -> Vec<(String, String)> {
+    dataset["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["type"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+both_stores! {
+    async fn csv_uploads_are_ingested_with_types_hash_and_preview(app) {
+        let token = app.token_for("ada@example.com").await;
+        let csv = b"id,name,score,day\n1,Ada,9.5,2024-01-02\n2,Bob,7.25,2024-02-03\n3,Cy,,2024-03-04\n";
+        let dataset = app.upload_ok(&token, "scores.csv", csv).await;
+        assert_eq!(dataset["format"], "csv");
+        assert_eq!(dataset["name"], "scores.csv");
+        assert_eq!(dataset["rowCount"], 3.0);
+        assert_eq!(dataset["columnCount"], 4);
+        assert_eq!(dataset["sizeBytes"], csv.len() as f64);
+        assert_eq!(dataset["sha256"], format!("{:x}", Sha256::digest(csv)));
+        assert_eq!(
+            column_types(&dataset),
+            vec![("id".into(), "BIGINT".into()), ("name".into(), "VARCHAR".into()), ("score".into(), "DOUBLE".into()), ("day".into(), "DATE".into())]
+        );
+        let body = get(&app, &token, &dataset["id"]).await;
+        let preview = &body["data"]["dataset"]["preview"];
+        assert_eq!(preview[0], json!({ "id": 1, "name": "Ada", "score": 9.5, "day": "2024-01-02" }), "{body}");
+        assert_eq!(preview[2]["score"], Value::Null);
+        assert_eq!(body["data"]["dataset"]["versions"], json!([{ "id": dataset["id"] }]));
+        assert_eq!(body["data"]["dataset"]["parent"], Value::Null);
+        let page = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { preview(limit: 1, offset: 1) } }", json!({ "id": dataset["id"] }))
+            .await;
+        assert_eq!(page["data"]["dataset"]["preview"], json!([{ "id": 2, "name": "Bob", "score": 7.25, "day": "2024-02-03" }]));
+        assert!(app.files_under("datasets/.uploads").is_empty(), "upload left behind");
+    }
+
+    async fn every_format_is_recognised_by_content(app) {
+        let token = app.token_for("ada@example.com").await;
+        let cases: Vec<(&str, Vec<u8>, &str, f64)> = vec![
+            ("tabs.tsv", b"a\tb\n1\tx\n2\ty\n".to_vec(), "tsv", 2.0),
+            ("semicolons.csv", b"a;b\n1;x\n2;y\n".to_vec(), "csv", 2.0),
+            ("array.json", br#"[{"a": 1, "b": "x"}, {"a": 2, "b": null}]"#.to_vec(), "json", 2.0),
+            ("lines.ndjson", b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n".to_vec(), "ndjson", 3.0),
+            ("table.parquet", parquet_bytes(), "parquet", 1000.0),
+            // The name lies; the content decides.
+            ("really-csv.json", b"a,b\n1,2\n".to_vec(), "csv", 1.0),
+            ("really-json.csv", br#"[{"a": 1}]"#.to_vec(), "json", 1.0),
+            ("bom.csv", b"\xEF\xBB\xBFa,b\n1,2\n".to_vec(), "csv", 1.0),
+            ("header-only.csv", b"a,b,c\n".to_vec(), "csv", 0.0),
+        ];
+        for (filename, bytes, format, rows) in cases {
+            let dataset = app.upload_ok(&token, filename, &bytes).await;
+            assert_eq!((dataset["format"].as_str().unwrap(), dataset["rowCount"].as_f64().unwrap()), (format, rows), "{filename}: {dataset}");
+        }
+        let bom = app.upload_ok(&token, "bom2.csv", b"\xEF\xBB\xBFa,b\n1,2\n").await;
+        assert_eq!(bom["columns"][0]["name"], "a", "the BOM is not part of the first name");
+    }
+
+    async fn excel_workbooks_are_read_sheet_by_sheet(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "book.xlsx", &workbook_bytes()).await;
+        assert_eq!(dataset["format"], "xlsx");
+        assert_eq!(dataset["rowCount"], 2.0);
+        assert_eq!(
+            column_types(&dataset),
+            // The cached formula results are 21 and 40: whole numbers.
+            vec![("region".into(), "VARCHAR".into()), ("amount".into(), "DOUBLE".into()), ("day".into(), "DATE".into()), ("double".into(), "BIGINT".into())]
+        );
+        let body = get(&app, &token, &dataset["id"]).await;
+        assert_eq!(body["data"]["dataset"]["preview"][1], json!({ "region": "south, east", "amount": 20.0, "day": "2024-01-03", "double": 40 }), "{body}");
+
+        let operations = |sheet: &str| json!({
+            "query": "mutation($file: Upload!, $sheet: String) { uploadDataset(file: $file, sheet: $sheet) { rowCount columns { name } } }",
+            "variables": { "file": null, "sheet": sheet },
+        });
+        let send = |sheet: &'static str| {
+            let form = reqwest::multipart::Form::new()
+                .text("operations", operations(sheet).to_string())
+                .text("map", json!({ "0": ["variables.file"] }).to_string())
+                .part("0", reqwest::multipart::Part::bytes(workbook_bytes()).file_name("book.xlsx"));
+            app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form).send()
+        };
+        let other: Value = send("Other").await.unwrap().json().await.unwrap();
+        assert_eq!(other["data"]["uploadDataset"], json!({ "rowCount": 1.0, "columns": [{ "name": "only" }] }), "{other}");
+        let missing: Value = send("Nope").await.unwrap().json().await.unwrap();
+        assert_eq!(error_code(&missing), "BAD_USER_INPUT");
+        assert!(missing["errors"][0]["message"].as_str().unwrap().contains("Sales"), "{missing}");
+    }
+
+    async fn odd_headers_are_made_unique_and_reported(app, &[("DUCKDB_MEMORY_LIMIT", "1GB")]) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "dups.csv", b"id,id,,total\n1,2,3,4\n").await;
+        let names: Vec<&str> = dataset["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["id", "id_1", "column2", "total"]);
+        let notices = dataset["notices"].as_array().unwrap();
+        assert_eq!(notices.len(), 2, "{dataset}");
+        assert!(notices[0].as_str().unwrap().contains("id_1"));
+
+        let wide_header: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
+        let wide_row: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+        let wide = format!("{}\n{}\n{}\n", wide_header.join(","), wide_row.join(","), wide_row.join(","));
+        let dataset = app.upload_ok(&token, "wide.csv", wide.as_bytes()).await;
+        assert_eq!((dataset["columnCount"].as_i64(), dataset["rowCount"].as_f64()), (Some(10_000), Some(2.0)));
+        assert!(dataset["notices"].as_array().unwrap().is_empty());
+    }
+
+    async fn a_file_too_wide_for_the_memory_limit_gets_a_clear_error(app) {
+        let token = app.token_for("ada@example.com").await;
+        let header: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
+        let row: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+        let wide = format!("{}\n{}\n", header.join(","), row.join(","));
+        let (_, body) = app.upload(&token, "wide.csv", wide.into_bytes(), None).await;
+        assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE", "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("DUCKDB_MEMORY_LIMIT"));
+        assert!(app.files_under("datasets").is_empty());
+    }
+
+    async fn text_encodings_are_decoded(app) {
+        let token = app.token_for("ada@example.com").await;
+        let latin1 = app.upload_ok(&token, "latin1.csv", b"name,city\nJos\xe9,M\xfcnchen\n").await;
+        let body = get(&app, &token, &latin1["id"]).await;
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "city": "München" }), "{body}");
+        let mut utf16 = vec![0xFF, 0xFE];
+        for unit in "name,city\nJosé,Zürich\n".encode_utf16() {
+            utf16.extend_from_slice(&unit.to_le_bytes());
+        }
+        let dataset = app.upload_ok(&token, "utf16.csv", &utf16).await;
+        let body = get(&app, &token, &dataset["id"]).await;
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "city": "Zürich" }), "{body}");
+    }
+
+    async fn malformed_rows_are_kept_and_reported(app) {
+        let token = app.token_for("ada@example.com").await;
+        let csv = b"a,b,c\n1,2,3\n4,5\n6,7,8\n9,10,11,12\n".to_vec();
+        let dataset = app.upload_ok(&token, "ragged.csv", &csv).await;
+        assert_eq!(dataset["rowCount"], 2.0, "{dataset}");
+        assert_eq!(dataset["rejectedRowCount"], 2.0, "{dataset}");
+        let body = get(&app, &token, &dataset["id"]).await;
+        let rejects = body["data"]["dataset"]["rejects"].as_array().unwrap().clone();
+        let lines: Vec<f64> = rejects.iter().map(|r| r["line"].as_f64().unwrap()).collect();
+        assert_eq!(lines, vec![3.0, 5.0], "{body}");
+        assert!(rejects.iter().all(|r| !r["reason"].as_str().unwrap().is_empty()));
+
+        // An unterminated quote: DuckDB then reads quotes literally; the row that no longer
+        // fits is reported, and no line is lost.
+        let quote = app.upload_ok(&token, "quote.csv", b"a,b\n1,\"x\"\n2,\"never closed\n3,y\n4,\"z, w\"\n5,v\n").await;
+        assert_eq!(quote["rejectedRowCount"], 1.0, "{quote}");
+        assert_eq!(quote["rowCount"], 4.0, "{quote}");
+        let long_line = format!("a,b\n1,{}\n2,z\n", "x".repeat(5 * 1024 * 1024));
+        let long = app.upload_ok(&token, "long.csv", long_line.as_bytes()).await;
+        assert_eq!(long["rowCount"].as_f64().unwrap() + long["rejectedRowCount"].as_f64().unwrap(), 2.0, "{long}");
+    }
+
+    async fn bad_files_get_clear_errors_and_leave_nothing(app) {
+        let token = app.token_for("ada@example.com").await;
+        let mut truncated = parquet_bytes();
+        truncated.truncate(truncated.len() / 2);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty.csv", Vec::new(), "empty"),
+            ("binary.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00".to_vec(), "binary"),
+            ("truncated.parquet", truncated, "truncated"),
+            ("numbers.json", b"[1, 2, 3]".to_vec(), "JSON"),
+            ("broken.json", br#"[{"a": 1}, {"a": "#.to_vec(), "JSON"),
+            ("sheet.xlsx", b"PK\x03\x04\x14\x00\x00\x00".to_vec(), "zip"),
+        ];
+        for (filename, bytes, hint) in cases {
+            let (status, body) = app.upload(&token, filename, bytes, None).await;
+            assert_eq!(status, 200, "{filename}");
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{filename}: {body}");
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(message.to_lowercase().contains(&hint.to_lowercase()), "{filename}: {message}");
+            assert!(!message.contains(app.data_dir.path().to_str().unwrap()), "a server path leaked: {message}");
+        }
+        assert!(app.files_under("datasets").is_empty(), "{:?}", app.files_under("datasets"));
+        let list = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(list["data"]["datasets"]["totalCount"], 0);
+    }
+
+    async fn uploads_over_the_limit_are_refused_and_removed(app, &[("MAX_UPLOAD_SIZE", "64KiB")]) {
+        let token = app.token_for("ada@example.com").await;
+        let big = format!("a,b\n{}", "1,2\n".repeat(40_000)).into_bytes();
+        let (status, body) = app.upload(&token, "big.csv", big, None).await;
+        assert_eq!((status, error_code(&body)), (413, "PAYLOAD_TOO_LARGE"), "{body}");
+        assert!(app.files_under("datasets").is_empty(), "partial file kept: {:?}", app.files_under("datasets"));
+        // Still serving, and a small file still fits.
+        app.upload_ok(&token, "small.csv", b"a,b\n1,2\n").await;
+    }
+
+    async fn file_names_are_never_paths(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "../../etc/passwd", b"a,b\n1,2\n").await;
+        assert_eq!(dataset["originalFilename"], "passwd");
+        assert_eq!(dataset["name"], "passwd");
+        let files = app.files_under("datasets");
+        assert!(files.iter().all(|f| f.starts_with(app.data_dir.path().join("datasets"))), "{files:?}");
+        assert!(!files.iter().any(|f| f.ends_with("passwd")), "{files:?}");
+        let named = app.upload(&token, "x.csv", b"a\n1\n".to_vec(), Some("Quarterly sales")).await.1;
+        assert_eq!(named["data"]["uploadDataset"]["name"], "Quarterly sales");
+    }
+
+    async fn an_upload_cut_off_midway_leaves_nothing(app) {
+        use tokio::io::AsyncWriteExt;
+        let token = app.token_for("ada@example.com").await;
+        let boundary = "XyZ";
+        let operations = json!({ "query": "mutation($file: Upload!) { uploadDataset(file: $file) { id } }", "variables": { "file": null } });
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.file\"]}}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"cut.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\n1,2\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{head}",
+            head.len() + 100_000
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.write_all(&vec![b'9'; 10_000]).await.unwrap();
+        drop(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(app.files_under("datasets").is_empty(), "{:?}", app.files_under("datasets"));
+        let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+    }
+
+    async fn datasets_are_private_to_their_owner(app) {
+        let ada = app.token_for("ada@example.com").await;
+        let bob = app.token_for("bob@example.com").await;
+        let dataset = app.upload_ok(&ada, "ada.csv", b"secret\n42\n").await;
+        let id = &dataset["id"];
+        let stolen = get(&app, &bob, id).await;
+        assert_eq!(error_code(&stolen), "NOT_FOUND", "{stolen}");
+        let missing = get(&app, &bob, &json!(uuid::Uuid::now_v7().to_string())).await;
+        assert_eq!(stolen["errors"][0]["message"], missing["errors"][0]["message"], "indistinguishable from a missing id");
+        assert_eq!(error_code(&get(&app, &bob, &json!("not-an-id")).await), "NOT_FOUND");
+        let delete = app.graphql(Some(&bob), "mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": id })).await;
+        assert_eq!(error_code(&delete), "NOT_FOUND");
+        let list = app.graphql(Some(&bob), "{ datasets { totalCount nodes { id } } }", json!({})).await;
+        assert_eq!(list["data"]["datasets"], json!({ "totalCount": 0, "nodes": [] }));
+        assert_eq!(error_code(&app.graphql(None, "{ datasets { totalCount } }", json!({})).await), "UNAUTHENTICATED");
+        let (_, anonymous) = app.upload("not-a-token", "x.csv", b"a\n1\n".to_vec(), None).await;
+        assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+        // Ada still has it.
+        assert_eq!(get(&app, &ada, id).await["data"]["dataset"]["rowCount"], 1.0);
+    }
+
+    async fn datasets_list_newest_first_and_delete_removes_everything(app) {
+        let token = app.token_for("ada@example.com").await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(app.upload_ok(&token, &format!("d{i}.csv"), b"a\n1\n").await["id"].clone());
+        }
+        let page = app.graphql(Some(&token), "{ datasets(first: 2) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }", json!({})).await;
+        assert_eq!(page["data"]["datasets"]["totalCount"], 3);
+        assert_eq!(page["data"]["datasets"]["nodes"], json!([{ "id": ids[2] }, { "id": ids[1] }]));
+        let cursor = &page["data"]["datasets"]["pageInfo"]["endCursor"];
+        let rest = app.graphql(Some(&token), "query($a: String) { datasets(first: 2, after: $a) { nodes { id } pageInfo { hasNextPage } } }", json!({ "a": cursor })).await;
+        assert_eq!(rest["data"]["datasets"]["nodes"], json!([{ "id": ids[0] }]));
+        assert_eq!(rest["data"]["datasets"]["pageInfo"]["hasNextPage"], false);
+
+        let before = app.files_under("datasets").len();
+        let deleted = app.graphql(Some(&token), "mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": ids[1] })).await;
+        assert_eq!(deleted["data"]["deleteDataset"], true, "{deleted}");
+        assert_eq!(error_code(&get(&app, &token, &ids[1]).await), "NOT_FOUND");
+        assert!(app.files_under("datasets").len() < before);
+        assert!(!app.files_under("datasets").iter().any(|f| f.to_string_lossy().contains(ids[1].as_str().unwrap())));
+        let page = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(page["data"]["datasets"]["totalCount"], 2);
+        let bad = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { preview(limit: 100000) } }", json!({ "id": ids[0] })).await;
+        assert_eq!(error_code(&bad), "BAD_USER_INPUT");
+    }
+
+    async fn downloads_stream_csv_and_parquet_through_signed_links(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "sales.tsv", b"region\tamount\nnorth\t10\nsouth\t20\n").await;
+        let links = app
+            .graphql(
+                Some(&token),
+                "query($id: ID!) { dataset(id: $id) { csv: download { name format url expiresAt } parquet: download(format: PARQUET) { name url } } }",
+                json!({ "id": dataset["id"] }),
+            )
+            .await;
+        let csv_link = &links["data"]["dataset"]["csv"];
+        assert_eq!(csv_link["name"], "sales.csv", "{links}");
+        let response = app.client.get(format!("{}{}", app.address, csv_link["url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"sales.csv\"");
+        assert_eq!(response.text().await.unwrap(), "region,amount\nnorth,10\nsouth,20\n");
+        assert!(app.files_under("datasets/.exports").is_empty(), "temporary export kept");
+
+        let parquet_url = links["data"]["dataset"]["parquet"]["url"].as_str().unwrap();
+        let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();
+        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+
+        // A forged or altered link, or an access token in its place, is refused.
+        for bad in ["/downloads/forged", &format!("/downloads/{token}"), &format!("{parquet_url}x")] {
+            let response = app.client.get(format!("{}{bad}", app.address)).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{bad}");
+        }
+        // Once the dataset is gone, so is the download.
+        app.graphql(Some(&token), "mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": dataset["id"] })).await;
+        let gone = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap();
+        assert_eq!(gone.status().as_u16(), 404);
+    }
+
+    async fn a_json_request_cannot_smuggle_an_upload(app) {
+        let token = app.token_for("ada@example.com").await;
+        let body = app.graphql(Some(&token), "mutation { uploadDataset(file: \"/etc/passwd\") { id } }", json!({})).await;
+        assert!(!body["errors"].is_null(), "{body}");
+    }
+}
