@@ -242,6 +242,7 @@ impl Datasets {
 pub enum ExportFormat {
     Csv,
     Parquet,
+    Xlsx,
 }
 
 impl ExportFormat {
@@ -249,6 +250,7 @@ impl ExportFormat {
         match self {
             ExportFormat::Csv => "csv",
             ExportFormat::Parquet => "parquet",
+            ExportFormat::Xlsx => "xlsx",
         }
     }
 
@@ -256,6 +258,7 @@ impl ExportFormat {
         match s {
             "csv" => Some(ExportFormat::Csv),
             "parquet" => Some(ExportFormat::Parquet),
+            "xlsx" => Some(ExportFormat::Xlsx),
             _ => None,
         }
     }
@@ -264,6 +267,7 @@ impl ExportFormat {
         match self {
             ExportFormat::Csv => "text/csv; charset=utf-8",
             ExportFormat::Parquet => "application/vnd.apache.parquet",
+            ExportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
 }
@@ -275,29 +279,42 @@ pub struct ExportFile {
 }
 
 impl Datasets {
-    /// Opens the dataset in `format` for streaming. CSV is written by DuckDB to a temporary
+    /// Opens the dataset in `format` for streaming. CSV and XLSX are written to a temporary
     /// file that is unlinked once open (it disappears when the download ends).
     pub async fn export(&self, dataset: &Dataset, format: ExportFormat) -> Result<ExportFile, AppError> {
         let data = self.dir(dataset).join(DATA_FILE);
-        let path = match format {
-            ExportFormat::Parquet => data,
-            ExportFormat::Csv => {
-                let exports = self.root.join(".exports");
-                tokio::fs::create_dir_all(&exports).await.map_err(AppError::internal)?;
-                let out = exports.join(format!("{}.csv", uuid::Uuid::new_v4().simple()));
-                let target = out.clone();
-                if let Err(e) = self.engine.run(move |conn| ingest::export_csv(conn, &data, &target)).await {
-                    let _ = tokio::fs::remove_file(&out).await;
-                    return Err(AppError::internal(e));
-                }
-                out
-            }
-        };
-        let file = tokio::fs::File::open(&path).await.map_err(AppError::internal)?;
-        let size = file.metadata().await.map_err(AppError::internal)?.len();
-        if format == ExportFormat::Csv {
-            let _ = tokio::fs::remove_file(&path).await;
+        if format == ExportFormat::Xlsx && dataset.row_count >= xlsx::MAX_ROWS {
+            return Err(AppError::bad_input(
+                "format",
+                format!("Excel holds at most {} rows; download CSV or Parquet", xlsx::MAX_ROWS - 1),
+            ));
         }
+        if format == ExportFormat::Parquet {
+            let file = tokio::fs::File::open(&data).await.map_err(AppError::internal)?;
+            let size = file.metadata().await.map_err(AppError::internal)?.len();
+            return Ok(ExportFile { file, size });
+        }
+        let exports = self.root.join(".exports");
+        tokio::fs::create_dir_all(&exports).await.map_err(AppError::internal)?;
+        let out = exports.join(format!("{}.{}", uuid::Uuid::new_v4().simple(), format.as_str()));
+        let target = out.clone();
+        let columns = dataset.columns.clone();
+        let written = self
+            .engine
+            .run(move |conn| match format {
+                ExportFormat::Xlsx => xlsx::write_workbook(&target, &columns, |sink| {
+                    ingest::for_each_row(conn, &data, &columns, |cells| sink(cells))
+                }),
+                _ => ingest::export_csv(conn, &data, &target),
+            })
+            .await;
+        let opened = match written {
+            Ok(()) => tokio::fs::File::open(&out).await.map_err(AppError::internal),
+            Err(e) => Err(AppError::internal(e)),
+        };
+        let _ = tokio::fs::remove_file(&out).await;
+        let file = opened?;
+        let size = file.metadata().await.map_err(AppError::internal)?.len();
         Ok(ExportFile { file, size })
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 
+use crate::engine::ingest::Cell;
 use crate::error::AppError;
 
 /// Largest total uncompressed size of a workbook's parts.
@@ -87,6 +88,59 @@ fn csv_field(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// Excel's row limit, header included.
+pub const MAX_ROWS: u64 = 1_048_576;
+
+/// Writes a dataset as a one-sheet workbook, streaming rows through a constant-memory
+/// worksheet. Numbers, booleans, dates and timestamps keep their types.
+pub fn write_workbook(
+    path: &Path,
+    columns: &[crate::domain::ColumnInfo],
+    rows: impl FnOnce(&mut dyn FnMut(&[Cell]) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut workbook = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let timestamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
+    sheet.set_name("data")?;
+    for (col, column) in columns.iter().enumerate() {
+        sheet.write_string(0, u16::try_from(col)?, &column.name)?;
+    }
+    let mut row: u32 = 0;
+    rows(&mut |cells: &[Cell]| {
+        row += 1;
+        for (col, cell) in cells.iter().enumerate() {
+            let col = u16::try_from(col)?;
+            match cell {
+                Cell::Null => {}
+                Cell::Number(n) if n.is_finite() => {
+                    sheet.write_number(row, col, *n)?;
+                }
+                Cell::Number(n) => {
+                    sheet.write_string(row, col, n.to_string())?;
+                }
+                Cell::Bool(b) => {
+                    sheet.write_boolean(row, col, *b)?;
+                }
+                Cell::Date(text) | Cell::Timestamp(text) => {
+                    let format = if matches!(cell, Cell::Date(_)) { &date } else { &timestamp };
+                    match ExcelDateTime::parse_from_str(text) {
+                        Ok(value) => sheet.write_datetime_with_format(row, col, value, format)?,
+                        Err(_) => sheet.write_string(row, col, text)?,
+                    };
+                }
+                Cell::Text(text) => {
+                    sheet.write_string(row, col, text)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    workbook.save(path)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -301,6 +301,106 @@ pub fn export_csv(conn: &Connection, data: &Path, out: &Path) -> anyhow::Result<
     Ok(())
 }
 
+/// One cell of an exported row, typed for spreadsheet writers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Number(f64),
+    Bool(bool),
+    /// `YYYY-MM-DD`
+    Date(String),
+    /// `YYYY-MM-DDTHH:MM:SS[.fff]`
+    Timestamp(String),
+    Text(String),
+}
+
+#[derive(Clone, Copy)]
+enum CellKind {
+    Number,
+    Bool,
+    Date,
+    Timestamp,
+    Text,
+}
+
+fn cell_kind(duckdb_type: &str) -> CellKind {
+    let t = duckdb_type.to_ascii_uppercase();
+    if [
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+    ]
+    .contains(&t.as_str())
+        || t.starts_with("DECIMAL")
+    {
+        CellKind::Number
+    } else if t == "BOOLEAN" {
+        CellKind::Bool
+    } else if t == "DATE" {
+        CellKind::Date
+    } else if t.starts_with("TIMESTAMP") {
+        CellKind::Timestamp
+    } else {
+        CellKind::Text
+    }
+}
+
+/// Streams the rows of a Parquet file as typed cells, in column order, to `sink`.
+/// Column names go through [`super::quote_identifier`]: they come from users' files.
+pub fn for_each_row(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    mut sink: impl FnMut(&[Cell]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let kinds: Vec<CellKind> = columns.iter().map(|c| cell_kind(&c.data_type)).collect();
+    let select: Vec<String> = columns
+        .iter()
+        .zip(&kinds)
+        .map(|(c, kind)| {
+            let name = super::quote_identifier(&c.name);
+            match kind {
+                CellKind::Number => format!("CAST({name} AS DOUBLE)"),
+                CellKind::Bool => name,
+                CellKind::Date => format!("strftime({name}, '%Y-%m-%d')"),
+                CellKind::Timestamp => format!("strftime(CAST({name} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%g')"),
+                CellKind::Text => format!("CAST({name} AS VARCHAR)"),
+            }
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM read_parquet({})",
+        select.join(", "),
+        quote_literal(&data.display().to_string())
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query([])?;
+    let mut cells = Vec::with_capacity(columns.len());
+    while let Some(row) = rows.next()? {
+        cells.clear();
+        for (i, kind) in kinds.iter().enumerate() {
+            let cell = match kind {
+                CellKind::Number => row.get::<_, Option<f64>>(i)?.map(Cell::Number),
+                CellKind::Bool => row.get::<_, Option<bool>>(i)?.map(Cell::Bool),
+                CellKind::Date => row.get::<_, Option<String>>(i)?.map(Cell::Date),
+                CellKind::Timestamp => row.get::<_, Option<String>>(i)?.map(Cell::Timestamp),
+                CellKind::Text => row.get::<_, Option<String>>(i)?.map(Cell::Text),
+            };
+            cells.push(cell.unwrap_or(Cell::Null));
+        }
+        sink(&cells)?;
+    }
+    Ok(())
+}
+
 /// The first `limit` rejected rows recorded at ingest.
 pub fn rejects(conn: &Connection, rejects: &Path, limit: u64) -> anyhow::Result<Vec<Reject>> {
     if !rejects.exists() {

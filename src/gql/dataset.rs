@@ -148,6 +148,7 @@ impl Dataset {
         let format = match format {
             DownloadFormat::Csv => ExportFormat::Csv,
             DownloadFormat::Parquet => ExportFormat::Parquet,
+            DownloadFormat::Xlsx => ExportFormat::Xlsx,
         };
         let (token, expires) = ctx
             .accounts()?
@@ -171,6 +172,8 @@ const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 pub enum DownloadFormat {
     Csv,
     Parquet,
+    /// Excel; at most 1,048,575 rows.
+    Xlsx,
 }
 
 /// A short-lived download link.

@@ -350,6 +350,24 @@ both_stores! {
         let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();
         assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
 
+        // Excel keeps types: numbers stay numbers, dates stay dates.
+        let typed = app.upload_ok(&token, "typed.csv", b"region,amount,day,ok\nnorth,10.5,2024-01-02,true\nsouth,,2024-02-03,false\n").await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download(format: XLSX) { name url } } }", json!({ "id": typed["id"] }))
+            .await;
+        assert_eq!(link["data"]["dataset"]["download"]["name"], "typed.xlsx", "{link}");
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let bytes = app.client.get(format!("{}{url}", app.address)).send().await.unwrap().bytes().await.unwrap();
+        let mut workbook = calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let range = calamine::Reader::worksheet_range(&mut workbook, "data").unwrap();
+        let rows: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+        assert_eq!(rows[0], vec!["region", "amount", "day", "ok"]);
+        assert_eq!(range.get((1, 1)), Some(&calamine::Data::Float(10.5)));
+        assert_eq!(range.get((2, 1)), Some(&calamine::Data::Empty));
+        assert_eq!(range.get((1, 3)), Some(&calamine::Data::Bool(true)));
+        assert!(matches!(range.get((1, 2)), Some(calamine::Data::DateTime(d)) if d.as_datetime().unwrap().date().to_string() == "2024-01-02"));
+        assert!(app.files_under("datasets/.exports").is_empty());
+
         // A forged or altered link, or an access token in its place, is refused.
         for bad in ["/downloads/forged", &format!("/downloads/{token}"), &format!("{parquet_url}x")] {
             let response = app.client.get(format!("{}{bad}", app.address)).send().await.unwrap();
