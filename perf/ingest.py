@@ -35,6 +35,7 @@ def generate(path, rows):
     if os.path.exists(path):
         return
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"""
         COPY (
           SELECT
@@ -68,13 +69,14 @@ def baseline(path, out):
     code = f"""
 import duckdb, time, resource
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute("SET memory_limit='512MB'")
 con.execute("SET threads=2")
 t = time.perf_counter()
 con.execute("COPY (SELECT * FROM read_csv('{path}', store_rejects = true)) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
-    seconds, rss = subprocess.check_output([sys.executable, "-c", code]).split()
+    seconds, rss = subprocess.check_output([sys.executable, "-c", code]).split()[-2:]
     return float(seconds), float(rss)
 
 
@@ -124,13 +126,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--skip-single", action="store_true")
     ap.add_argument("--concurrent", type=int, default=10)
-    ap.add_argument("--concurrent-rows", type=int, default=4_000_000)
+    ap.add_argument("--concurrent-rows", type=int, default=4_700_000)
     ap.add_argument("--work", default="/var/tmp/agensium-perf")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
+    if args.skip_single:
+        args.rows = 0
     big = os.path.join(args.work, f"messy-{args.rows}.csv")
+    if args.rows:
+        single(args, big)
+    if args.concurrent:
+        concurrent(args)
+
+
+def single(args, big):
     generate(big, args.rows)
     size_mb = os.path.getsize(big) / 1e6
 
@@ -151,7 +163,10 @@ def main():
           f"| ratio {ours_s / duck_s:.2f} | server peak RSS {rss:.0f} MB (duckdb alone {duck_rss:.0f} MB) "
           f"| rows {result['rowCount']:.0f}, rejects {result['rejectedRowCount']:.0f} |")
 
-    if args.concurrent:
+
+
+def concurrent(args):
+    if True:
         mid = os.path.join(args.work, f"messy-{args.concurrent_rows}.csv")
         generate(mid, args.concurrent_rows)
         proc, port, data, token = start_server(args.binary, args.work)
@@ -166,6 +181,9 @@ def main():
             proc.wait(timeout=60)
             shutil.rmtree(data, ignore_errors=True)
         ok = sum(1 for r in results if r.get("data") and r["data"]["uploadDataset"]["rowCount"] == args.concurrent_rows)
+        for r in results:
+            if not (r.get("data") and r["data"]["uploadDataset"]):
+                print("failed:", json.dumps(r)[:300], file=sys.stderr)
         print(f"| {args.concurrent} concurrent uploads of {os.path.getsize(mid) / 1e6:.0f} MB | {took:.1f} s "
               f"| ingested correctly: {ok}/{args.concurrent} | server peak RSS {rss:.0f} MB |")
 

@@ -55,7 +55,7 @@ pub enum CorsOrigins {
 }
 
 /// DuckDB engine settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// DuckDB `memory_limit`, e.g. `512MB`; `None` keeps DuckDB's default (80% of RAM).
     pub memory_limit: Option<String>,
@@ -63,6 +63,9 @@ pub struct EngineConfig {
     pub threads: Option<usize>,
     /// Where DuckDB spills; `None` means `DATA_DIR/duckdb-tmp`.
     pub temp_dir: Option<PathBuf>,
+    /// How many whole-file operations (ingests, exports) run at once; the others wait.
+    /// They share `memory_limit`, so running more at once makes each fail sooner.
+    pub max_concurrent_ingests: usize,
 }
 
 /// Limits that refuse a GraphQL operation before it runs.
@@ -121,6 +124,7 @@ pub const VARIABLES: &[&str] = &[
     "DUCKDB_MEMORY_LIMIT",
     "DUCKDB_THREADS",
     "DUCKDB_TEMP_DIR",
+    "MAX_CONCURRENT_INGESTS",
     "MAX_BODY_SIZE",
     "MAX_UPLOAD_SIZE",
     "LOG_FORMAT",
@@ -191,6 +195,18 @@ impl Config {
                 })
                 .transpose()?,
             temp_dir: get("DUCKDB_TEMP_DIR").map(PathBuf::from),
+            max_concurrent_ingests: match get("MAX_CONCURRENT_INGESTS") {
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if (1..=64).contains(&n) => n,
+                    _ => {
+                        return Err(invalid(
+                            "MAX_CONCURRENT_INGESTS",
+                            "expected a whole number from 1 to 64",
+                        ));
+                    }
+                },
+                None => 1,
+            },
         };
         let max_body_bytes = match get("MAX_BODY_SIZE") {
             Some(v) => {

@@ -143,9 +143,10 @@ impl Datasets {
 
         let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
         let kind = detected.kind.clone();
+        let started = std::time::Instant::now();
         let ingested = self
             .engine
-            .run(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
+            .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
             .await
             .map_err(AppError::internal)?
             .map_err(|e| match e {
@@ -159,6 +160,11 @@ impl Datasets {
                 IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
                 IngestError::Internal(cause) => AppError::internal(cause),
             })?;
+        tracing::info!(
+            format = detected.format.as_str(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DuckDB ingest finished"
+        );
         Ok(Dataset {
             id,
             owner_id: owner,
@@ -301,7 +307,7 @@ impl Datasets {
         let columns = dataset.columns.clone();
         let written = self
             .engine
-            .run(move |conn| match format {
+            .run_heavy(move |conn| match format {
                 ExportFormat::Xlsx => xlsx::write_workbook(&target, &columns, |sink| {
                     ingest::for_each_row(conn, &data, &columns, |cells| sink(cells))
                 }),

@@ -75,7 +75,8 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
     if message.starts_with("Out of Memory Error") {
         return IngestError::TooLarge(
             "reading this file needs more memory than the engine may use (DUCKDB_MEMORY_LIMIT); \
-             very wide tables need the most"
+             very wide tables need the most, and so do several large files read at once \
+             (MAX_CONCURRENT_INGESTS)"
                 .into(),
         );
     }
@@ -97,7 +98,7 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
 /// DuckDB reserve larger buffers, which small memory limits cannot hold).
 pub const MAX_LINE_BYTES: u64 = 8 * 1024 * 1024;
 
-fn reader(kind: &SourceKind, source: &Path) -> String {
+fn reader(kind: &SourceKind, source: &Path, long_lines: bool) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
         SourceKind::Delimited { delimiter, encoding } => {
@@ -105,9 +106,12 @@ fn reader(kind: &SourceKind, source: &Path) -> String {
                 Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
                 None => String::new(),
             };
+            // A larger max_line_size makes DuckDB's reader half again slower, so it is used
+            // only for the files that need it (see `ingest`).
+            let long_lines =
+                if long_lines { format!(", max_line_size = {MAX_LINE_BYTES}") } else { String::new() };
             format!(
-                "read_csv({path}, store_rejects = true, encoding = '{}'{delimiter}, sample_size = 20480, \
-                 max_line_size = {MAX_LINE_BYTES})",
+                "read_csv({path}, store_rejects = true, encoding = '{}'{delimiter}{long_lines})",
                 encoding.duckdb_name()
             )
         }
@@ -128,11 +132,27 @@ pub fn ingest(
     rejects: &Path,
 ) -> Result<Ingested, IngestError> {
     let data_literal = quote_literal(&data.display().to_string());
-    conn.execute_batch(&format!(
-        "COPY (SELECT * FROM {}) TO {data_literal} (FORMAT parquet, COMPRESSION zstd)",
-        reader(kind, source)
-    ))
-    .map_err(|e| classify(e, source))?;
+    let copy = |conn: &Connection, long_lines: bool| {
+        conn.execute_batch(&format!(
+            "COPY (SELECT * FROM {}) TO {data_literal} (FORMAT parquet, COMPRESSION zstd)",
+            reader(kind, source, long_lines)
+        ))
+    };
+    // Lines over DuckDB's default 2 MB: read again allowing MAX_LINE_BYTES, on a fresh
+    // connection so that the first attempt's rejects do not count twice.
+    let retry;
+    let conn = match copy(conn, false) {
+        Ok(()) => conn,
+        Err(e)
+            if matches!(kind, SourceKind::Delimited { .. })
+                && e.to_string().contains("Maximum line size") =>
+        {
+            retry = conn.try_clone().context("opening a connection")?;
+            copy(&retry, true).map_err(|e| classify(e, source))?;
+            &retry
+        }
+        Err(e) => return Err(classify(e, source)),
+    };
 
     let mut columns = Vec::new();
     let mut describe = conn

@@ -27,6 +27,9 @@ pub struct EngineSettings {
 #[derive(Clone)]
 pub struct Engine {
     root: Arc<Mutex<Connection>>,
+    /// Whole-file operations share DuckDB's memory limit: they queue here instead of
+    /// running out of memory together.
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -52,7 +55,8 @@ impl Engine {
             duck = duck.threads(threads as i64)?;
         }
         let conn = Connection::open_in_memory_with_flags(duck).context("opening DuckDB")?;
-        Ok(Engine { root: Arc::new(Mutex::new(conn)) })
+        let heavy = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_ingests.max(1)));
+        Ok(Engine { root: Arc::new(Mutex::new(conn)), heavy })
     }
 
     /// Runs `f` on a fresh connection in the blocking pool.
@@ -68,6 +72,17 @@ impl Engine {
         })
         .await
         .context("DuckDB task panicked or was cancelled")?
+    }
+
+    /// Like [`Engine::run`], for work that reads or writes a whole file (ingest, export): at
+    /// most `MAX_CONCURRENT_INGESTS` run at once, the rest wait their turn.
+    pub async fn run_heavy<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let _permit = self.heavy.acquire().await.context("engine is shutting down")?;
+        self.run(f).await
     }
 
     /// Checks the engine answers a query (for `/readyz`).
@@ -124,7 +139,12 @@ mod tests {
     #[tokio::test]
     async fn applies_configured_limits() {
         let dir = tempfile::tempdir().unwrap();
-        let config = EngineConfig { memory_limit: Some("256MB".into()), threads: Some(1), temp_dir: None };
+        let config = EngineConfig {
+            memory_limit: Some("256MB".into()),
+            threads: Some(1),
+            temp_dir: None,
+            max_concurrent_ingests: 1,
+        };
         let engine = Engine::open(&config, &dir.path().join("spill")).unwrap();
         engine.ping().await.unwrap();
         let settings = engine.settings().await.unwrap();

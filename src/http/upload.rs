@@ -105,15 +105,26 @@ pub(super) async fn receive(
                 let path = dir.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
                 staged.0.push(path.clone());
                 let mut file = tokio::fs::File::create(&path).await.map_err(|e| internal(e.into()))?;
-                let mut hasher = Sha256::new();
+                // Hashing runs on a blocking thread beside the writes: it costs as much CPU as
+                // the rest of the upload, and the chunks are shared, not copied.
+                let (chunks, mut hashed) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+                let hasher = tokio::task::spawn_blocking(move || {
+                    let mut hasher = Sha256::new();
+                    while let Some(chunk) = hashed.blocking_recv() {
+                        hasher.update(&chunk);
+                    }
+                    crate::store::hex_digest(&hasher.finalize())
+                });
                 let mut size: u64 = 0;
                 while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max_upload))? {
                     size += chunk.len() as u64;
-                    hasher.update(&chunk);
                     file.write_all(&chunk).await.map_err(|e| internal(e.into()))?;
+                    // The hasher only stops when this sender is dropped.
+                    let _ = chunks.send(chunk).await;
                 }
+                drop(chunks);
                 file.flush().await.map_err(|e| internal(e.into()))?;
-                let sha256 = crate::store::hex_digest(&hasher.finalize());
+                let sha256 = hasher.await.map_err(|e| internal(e.into()))?;
                 for var_path in paths {
                     let staged = StagedFile {
                         path: path.clone(),

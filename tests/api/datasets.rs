@@ -379,6 +379,16 @@ both_stores! {
         assert_eq!(gone.status().as_u16(), 404);
     }
 
+    async fn concurrent_uploads_queue_instead_of_failing(app) {
+        let token = app.token_for("ada@example.com").await;
+        let csv = format!("id,label\n{}", (0..50_000).map(|i| format!("{i},row {i}\n")).collect::<String>());
+        let uploads = (0..4).map(|i| app.upload(&token, &format!("c{i}.csv"), csv.clone().into_bytes(), None));
+        for (status, body) in futures_util::future::join_all(uploads).await {
+            assert_eq!(status, 200);
+            assert_eq!(body["data"]["uploadDataset"]["rowCount"], 50_000.0, "{body}");
+        }
+    }
+
     async fn a_json_request_cannot_smuggle_an_upload(app) {
         let token = app.token_for("ada@example.com").await;
         let body = app.graphql(Some(&token), "mutation { uploadDataset(file: \"/etc/passwd\") { id } }", json!({})).await;
