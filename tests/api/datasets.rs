@@ -382,7 +382,8 @@ both_stores! {
     async fn concurrent_uploads_queue_instead_of_failing(app) {
         let token = app.token_for("ada@example.com").await;
         let csv = format!("id,label\n{}", (0..50_000).map(|i| format!("{i},row {i}\n")).collect::<String>());
-        let uploads = (0..4).map(|i| app.upload(&token, &format!("c{i}.csv"), csv.clone().into_bytes(), None));
+        let names: Vec<String> = (0..4).map(|i| format!("c{i}.csv")).collect();
+        let uploads = names.iter().map(|name| app.upload(&token, name, csv.clone().into_bytes(), None));
         for (status, body) in futures_util::future::join_all(uploads).await {
             assert_eq!(status, 200);
             assert_eq!(body["data"]["uploadDataset"]["rowCount"], 50_000.0, "{body}");
