@@ -166,26 +166,25 @@ def single(args, big):
 
 
 def concurrent(args):
-    if True:
-        mid = os.path.join(args.work, f"messy-{args.concurrent_rows}.csv")
-        generate(mid, args.concurrent_rows)
-        proc, port, data, token = start_server(args.binary, args.work)
-        try:
-            t = time.perf_counter()
-            uploads = [upload(port, token, mid) for _ in range(args.concurrent)]
-            results = [json.loads(u.communicate()[0]) for u in uploads]
-            took = time.perf_counter() - t
-            rss = peak_rss_mb_of(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-            shutil.rmtree(data, ignore_errors=True)
-        ok = sum(1 for r in results if r.get("data") and r["data"]["uploadDataset"]["rowCount"] == args.concurrent_rows)
-        for r in results:
-            if not (r.get("data") and r["data"]["uploadDataset"]):
-                print("failed:", json.dumps(r)[:300], file=sys.stderr)
-        print(f"| {args.concurrent} concurrent uploads of {os.path.getsize(mid) / 1e6:.0f} MB | {took:.1f} s "
-              f"| ingested correctly: {ok}/{args.concurrent} | server peak RSS {rss:.0f} MB |")
+    mid = os.path.join(args.work, f"messy-{args.concurrent_rows}.csv")
+    generate(mid, args.concurrent_rows)
+    proc, port, data, token = start_server(args.binary, args.work)
+    try:
+        t = time.perf_counter()
+        uploads = [upload(port, token, mid) for _ in range(args.concurrent)]
+        results = [json.loads(u.communicate()[0]) for u in uploads]
+        took = time.perf_counter() - t
+        rss = peak_rss_mb_of(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+    ok = sum(1 for r in results if r.get("data") and r["data"]["uploadDataset"]["rowCount"] == args.concurrent_rows)
+    for r in results:
+        if not (r.get("data") and r["data"]["uploadDataset"]):
+            print("failed:", json.dumps(r)[:300], file=sys.stderr)
+    print(f"| {args.concurrent} concurrent uploads of {os.path.getsize(mid) / 1e6:.0f} MB | {took:.1f} s "
+          f"| ingested correctly: {ok}/{args.concurrent} | server peak RSS {rss:.0f} MB |")
 
 
 if __name__ == "__main__":
