@@ -66,6 +66,7 @@ impl AppState {
             config.refresh_token_ttl,
         );
         let datasets = Datasets::new(store.clone(), engine.clone(), config.data_dir.join("datasets"));
+        datasets.sweep_leftovers().await;
         let metrics = Metrics::new();
         let schema = crate::gql::schema_builder(config.graphql_limits)
             .extension(ErrorPolicy {

@@ -87,22 +87,20 @@ impl Datasets {
         };
         let id = DatasetId::generate();
         let staging = self.root.join(".staging").join(id.to_string());
-        let result = self.build(owner, id, file, &staging, Described { name, filename, sheet }).await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_dir_all(&staging).await;
-        }
-        let dataset = result?;
+        // The guards remove what was written if anything fails or the request is cancelled
+        // (the future dropped) before the dataset is recorded.
+        let staging_guard = Cleanup::dir(staging.clone());
+        let dataset = self.build(owner, id, file, &staging, Described { name, filename, sheet }).await?;
         let final_dir = self.dir(&dataset);
+        let final_guard = Cleanup::dir(final_dir.clone());
         let commit = async {
             tokio::fs::create_dir_all(final_dir.parent().context("dataset directory has a parent")?).await?;
             tokio::fs::rename(&staging, &final_dir).await.context("moving the dataset into place")?;
             self.store.insert_dataset(&dataset).await.map_err(anyhow::Error::from)
         };
-        if let Err(e) = commit.await {
-            let _ = tokio::fs::remove_dir_all(&staging).await;
-            let _ = tokio::fs::remove_dir_all(&final_dir).await;
-            return Err(AppError::internal(e));
-        }
+        commit.await.map_err(AppError::internal)?;
+        final_guard.disarm();
+        staging_guard.disarm();
         tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
             rejected = dataset.rejected_row_count, "dataset ingested");
         Ok(dataset)
@@ -289,12 +287,7 @@ impl Datasets {
     /// file that is unlinked once open (it disappears when the download ends).
     pub async fn export(&self, dataset: &Dataset, format: ExportFormat) -> Result<ExportFile, AppError> {
         let data = self.dir(dataset).join(DATA_FILE);
-        if format == ExportFormat::Xlsx && dataset.row_count >= xlsx::MAX_ROWS {
-            return Err(AppError::bad_input(
-                "format",
-                format!("Excel holds at most {} rows; download CSV or Parquet", xlsx::MAX_ROWS - 1),
-            ));
-        }
+        check_export(dataset, format)?;
         if format == ExportFormat::Parquet {
             let file = tokio::fs::File::open(&data).await.map_err(AppError::internal)?;
             let size = file.metadata().await.map_err(AppError::internal)?.len();
@@ -303,6 +296,9 @@ impl Datasets {
         let exports = self.root.join(".exports");
         tokio::fs::create_dir_all(&exports).await.map_err(AppError::internal)?;
         let out = exports.join(format!("{}.{}", uuid::Uuid::new_v4().simple(), format.as_str()));
+        // Removed when this function ends, however it ends: once open, the file stays
+        // readable until the download closes it.
+        let _guard = Cleanup::file(out.clone());
         let target = out.clone();
         let columns = dataset.columns.clone();
         let written = self
@@ -314,14 +310,69 @@ impl Datasets {
                 _ => ingest::export_csv(conn, &data, &target),
             })
             .await;
-        let opened = match written {
-            Ok(()) => tokio::fs::File::open(&out).await.map_err(AppError::internal),
-            Err(e) => Err(AppError::internal(e)),
-        };
-        let _ = tokio::fs::remove_file(&out).await;
-        let file = opened?;
+        written.map_err(AppError::internal)?;
+        let file = tokio::fs::File::open(&out).await.map_err(AppError::internal)?;
         let size = file.metadata().await.map_err(AppError::internal)?.len();
         Ok(ExportFile { file, size })
+    }
+}
+
+/// Refuses a format that cannot hold the dataset (Excel's row and column limits).
+pub fn check_export(dataset: &Dataset, format: ExportFormat) -> Result<(), AppError> {
+    if format == ExportFormat::Xlsx && (dataset.row_count >= xlsx::MAX_ROWS || dataset.columns.len() > 16_384)
+    {
+        return Err(AppError::bad_input(
+            "format",
+            format!(
+                "Excel holds at most {} rows and 16384 columns; download CSV or Parquet",
+                xlsx::MAX_ROWS - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a file or folder when dropped, unless disarmed.
+struct Cleanup {
+    path: Option<PathBuf>,
+    dir: bool,
+}
+
+impl Cleanup {
+    fn dir(path: PathBuf) -> Cleanup {
+        Cleanup { path: Some(path), dir: true }
+    }
+
+    fn file(path: PathBuf) -> Cleanup {
+        Cleanup { path: Some(path), dir: false }
+    }
+
+    fn disarm(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // Failure paths only (or a file already unlinked): small, rare blocking work.
+        if let Some(path) = self.path.take() {
+            let _ = if self.dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
+}
+
+impl Datasets {
+    /// Removes what interrupted uploads, ingests and exports left behind (after a crash).
+    /// Call at start-up, before serving: `DATA_DIR` belongs to one instance.
+    pub async fn sweep_leftovers(&self) {
+        for folder in [".uploads", ".staging", ".exports"] {
+            let path = self.root.join(folder);
+            match tokio::fs::remove_dir_all(&path).await {
+                Ok(()) => tracing::info!(path = %path.display(), "removed leftovers of interrupted work"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove leftovers"),
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use calamine::{Data, Reader, Xlsx, open_workbook};
+use calamine::{DataRef, Reader, Xlsx, open_workbook};
 
 use crate::engine::ingest::Cell;
 use crate::error::AppError;
@@ -40,10 +40,15 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
     Ok(())
 }
 
+/// Most cells (rows × columns, empty ones included) a sheet may span: a sparse sheet with
+/// one cell in A1 and one in XFD1048576 would otherwise become billions of empty fields.
+pub const MAX_CELLS: u64 = 100_000_000;
+
 /// Writes one sheet (the first, or `sheet`) as CSV with a header row; returns its name.
+/// Cells are streamed twice (extent, then values): no grid is ever held in memory.
 pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<String, AppError> {
-    let mut workbook: Xlsx<_> =
-        open_workbook(path).map_err(|e| bad(format!("the workbook could not be read: {e}")))?;
+    let unreadable = |e: calamine::XlsxError| bad(format!("the workbook could not be read: {e}"));
+    let mut workbook: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
     let names = workbook.sheet_names();
     let name = match sheet {
         Some(wanted) => names.iter().find(|n| n.as_str() == wanted).cloned().ok_or_else(|| {
@@ -51,33 +56,67 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
         })?,
         None => names.first().cloned().ok_or_else(|| bad("the workbook has no sheet"))?,
     };
-    let range =
-        workbook.worksheet_range(&name).map_err(|e| bad(format!("sheet {name:?} could not be read: {e}")))?;
+
+    let mut extent: Option<(u32, u32)> = None;
+    {
+        let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+            if matches!(cell.get_value(), DataRef::Empty) {
+                continue;
+            }
+            let (r, c) = cell.get_position();
+            extent = Some(extent.map_or((r, c), |(mr, mc)| (mr.max(r), mc.max(c))));
+        }
+    }
+    let Some((last_row, last_col)) = extent else { return Err(bad(format!("sheet {name:?} is empty"))) };
+    let (rows, cols) = (u64::from(last_row) + 1, u64::from(last_col) + 1);
+    if rows > 1_048_576 || cols > 16_384 || rows.saturating_mul(cols) > MAX_CELLS {
+        return Err(bad(format!(
+            "sheet {name:?} spans {rows} rows by {cols} columns, more than the {MAX_CELLS} cells allowed"
+        )));
+    }
+
     let file = std::fs::File::create(out).map_err(AppError::internal)?;
     let mut writer = std::io::BufWriter::new(file);
-    for row in range.rows() {
-        let line: Vec<String> = row.iter().map(|cell| csv_field(&cell_text(cell))).collect();
-        writeln!(writer, "{}", line.join(",")).map_err(AppError::internal)?;
+    let mut line = vec![String::new(); cols as usize];
+    let mut current: u32 = 0;
+    let flush =
+        |line: &mut Vec<String>, writer: &mut std::io::BufWriter<std::fs::File>| -> Result<(), AppError> {
+            let fields: Vec<String> = line.iter_mut().map(|f| csv_field(&std::mem::take(f))).collect();
+            writeln!(writer, "{}", fields.join(",")).map_err(AppError::internal)
+        };
+    let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+    while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+        let (r, c) = cell.get_position();
+        if matches!(cell.get_value(), DataRef::Empty) || c > last_col {
+            continue;
+        }
+        while current < r {
+            flush(&mut line, &mut writer)?;
+            current += 1;
+        }
+        line[c as usize] = cell_text(cell.get_value());
     }
+    flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
     Ok(name)
 }
 
-fn cell_text(cell: &Data) -> String {
+fn cell_text(cell: &DataRef<'_>) -> String {
     match cell {
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) => f.to_string(),
-        Data::String(s) => s.clone(),
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => match dt.as_datetime() {
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::SharedString(s) => (*s).to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => match dt.as_datetime() {
             Some(t) if t.time() == chrono::NaiveTime::MIN && !dt.is_duration() => {
                 t.format("%Y-%m-%d").to_string()
             }
             Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
             None => dt.to_string(),
         },
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(_) | Data::Empty => String::new(),
+        DataRef::Error(_) | DataRef::Empty => String::new(),
     }
 }
 

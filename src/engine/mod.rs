@@ -81,8 +81,14 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        let _permit = self.heavy.acquire().await.context("engine is shutting down")?;
-        self.run(f).await
+        // The permit moves into the blocking task: if the caller goes away, the work still
+        // holds its place until it really ends.
+        let permit = self.heavy.clone().acquire_owned().await.context("engine is shutting down")?;
+        self.run(move |conn| {
+            let _permit = permit;
+            f(conn)
+        })
+        .await
     }
 
     /// Checks the engine answers a query (for `/readyz`).

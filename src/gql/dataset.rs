@@ -9,7 +9,7 @@ use async_graphql::dataloader::DataLoader;
 use super::context::ContextExt;
 use super::loaders::DatasetLoader;
 use super::pagination::{PageInfo, encode_cursor, page_request};
-use crate::datasets::{Datasets, ExportFormat, StagedFile};
+use crate::datasets::{Datasets, ExportFormat, StagedFile, check_export};
 use crate::domain;
 use crate::error::AppError;
 
@@ -150,6 +150,7 @@ impl Dataset {
             DownloadFormat::Parquet => ExportFormat::Parquet,
             DownloadFormat::Xlsx => ExportFormat::Xlsx,
         };
+        check_export(&self.0, format)?;
         let (token, expires) = ctx
             .accounts()?
             .tokens()

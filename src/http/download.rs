@@ -1,4 +1,4 @@
-//! `GET /downloads/{token}`: streams a dataset version as CSV or Parquet. The token is a
+//! `GET /downloads/{token}`: streams a dataset version as CSV, Parquet or XLSX. The token is a
 //! signed, short-lived link bound to its owner and dataset (see `Dataset.download`).
 
 use poem::http::{StatusCode, header};
@@ -37,9 +37,13 @@ pub(super) async fn download(Path(token): Path<String>, Data(state): Data<&AppSt
     };
     let export = match state.datasets.export(&dataset, format).await {
         Ok(export) => export,
-        Err(e) => {
+        Err(e) if e.code() == ErrorCode::Internal => {
             tracing::error!(error = e.report(), "preparing a download failed");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
+        }
+        Err(e) => {
+            let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return error_response(status, e.code(), e.message());
         }
     };
     let stem = dataset.name.rsplit_once('.').map_or(dataset.name.as_str(), |(stem, _)| stem);

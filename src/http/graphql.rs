@@ -134,6 +134,43 @@ pub(super) fn into_request(
     })
 }
 
+/// How much of an oversized body is still read (and dropped) before answering 413: a client
+/// that is still sending when the connection closes sees a reset, not the answer.
+const DRAIN_BYTES: u64 = 1 << 20;
+
+/// Reads at most `limit` bytes; `Err(None)` when the body is larger (after draining a
+/// bounded amount of the rest), `Err(Some(_))` when it could not be read.
+async fn read_limited(
+    body: Body,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Vec<u8>, Option<std::io::Error>> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_bytes_stream();
+    let mut bytes = Vec::new();
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    let mut drained: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(_) if over => break,
+            Err(e) => return Err(Some(e)),
+        };
+        if over {
+            drained += chunk.len() as u64;
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        } else if bytes.len() + chunk.len() > limit {
+            over = true;
+            bytes = Vec::new();
+        } else {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if over { Err(None) } else { Ok(bytes) }
+}
+
 #[handler]
 pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
     let Some(format) = negotiate(req.header(header::ACCEPT)) else {
@@ -151,6 +188,10 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
         .trim()
         .to_ascii_lowercase();
     if media == "multipart/form-data" {
+        // Nothing is written to disk for a caller who could not upload anyway.
+        if let Err(e) = credentials(req, state).require() {
+            return refuse(ErrorCode::Unauthenticated, e.message());
+        }
         return match super::upload::receive(req, body, state).await {
             Ok((request, staged)) => {
                 let response = run(req, state, format, request).await;
@@ -170,13 +211,12 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
     let too_large =
         || refuse(ErrorCode::PayloadTooLarge, &format!("the request body is larger than {limit} bytes"));
     let declared = req.header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let bytes = match body.into_bytes_limit(limit).await {
+    let bytes = match read_limited(body, limit, declared).await {
         Ok(bytes) => bytes,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
-        Err(e) => return refuse(ErrorCode::BadRequest, &format!("could not read the request body: {e}")),
+        Err(None) => return too_large(),
+        Err(Some(e)) => {
+            return refuse(ErrorCode::BadRequest, &format!("could not read the request body: {e}"));
+        }
     };
     let params: Params<serde_json::Value> = match serde_json::from_slice(&bytes) {
         Ok(p) => p,

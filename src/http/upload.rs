@@ -101,6 +101,9 @@ pub(super) async fn receive(
                     return Err(bad("send the operations and map fields before the files"));
                 };
                 let Some(paths) = map.get(&name) else { continue };
+                if paths.len() != 1 {
+                    return Err(bad(format!("file {name:?} must be mapped to exactly one variable")));
+                }
                 let filename = field.file_name().unwrap_or("upload").to_string();
                 let path = dir.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
                 staged.0.push(path.clone());

@@ -295,8 +295,10 @@ both_stores! {
         let list = app.graphql(Some(&bob), "{ datasets { totalCount nodes { id } } }", json!({})).await;
         assert_eq!(list["data"]["datasets"], json!({ "totalCount": 0, "nodes": [] }));
         assert_eq!(error_code(&app.graphql(None, "{ datasets { totalCount } }", json!({})).await), "UNAUTHENTICATED");
-        let (_, anonymous) = app.upload("not-a-token", "x.csv", b"a\n1\n".to_vec(), None).await;
-        assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+        // Refused before the body is read: nothing reaches the disk.
+        let (status, anonymous) = app.upload("not-a-token", "x.csv", b"a\n1\n".to_vec(), None).await;
+        assert_eq!((status, error_code(&anonymous)), (401, "UNAUTHENTICATED"));
+        assert!(app.files_under("datasets/.uploads").is_empty());
         // Ada still has it.
         assert_eq!(get(&app, &ada, id).await["data"]["dataset"]["rowCount"], 1.0);
     }
@@ -392,7 +394,42 @@ both_stores! {
 
     async fn a_json_request_cannot_smuggle_an_upload(app) {
         let token = app.token_for("ada@example.com").await;
-        let body = app.graphql(Some(&token), "mutation { uploadDataset(file: \"/etc/passwd\") { id } }", json!({})).await;
-        assert!(!body["errors"].is_null(), "{body}");
+        let body = app
+            .graphql(Some(&token), "mutation($f: Upload!) { uploadDataset(file: $f) { id } }", json!({ "f": "#__graphql_file__:0" }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(body["data"].is_null());
+        let list = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(list["data"]["datasets"]["totalCount"], 0);
+    }
+
+    async fn a_file_may_be_used_once_per_request(app) {
+        let token = app.token_for("ada@example.com").await;
+        let operations = json!({
+            "query": "mutation($a: Upload!, $b: Upload!) { a: uploadDataset(file: $a) { id } b: uploadDataset(file: $b) { id } }",
+            "variables": { "a": null, "b": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.a", "variables.b"] }).to_string())
+            .part("0", reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("x.csv"));
+        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        assert_eq!(error_code(&response.json::<Value>().await.unwrap()), "BAD_REQUEST");
+        assert!(app.files_under("datasets").is_empty());
+    }
+
+    async fn a_sparse_sheet_is_refused_without_building_its_grid(app) {
+        let token = app.token_for("ada@example.com").await;
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "a").unwrap();
+        sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        assert!(bytes.len() < 20_000);
+        let (_, body) = app.upload(&token, "sparse.xlsx", bytes, None).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("spans"), "{body}");
+        assert!(app.files_under("datasets").is_empty());
     }
 }
