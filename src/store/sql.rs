@@ -234,26 +234,10 @@ fn count_as_i64(n: u64) -> i64 {
 }
 
 pub fn insert_dataset(dataset: &Dataset) -> InsertStatement {
-    let columns = serde_json::to_string(&dataset.columns).unwrap_or_else(|_| "[]".into());
+    // The values follow DATASET_COLUMNS, then the column count (stored for queries, not read).
     Query::insert()
         .into_table(Datasets::Table)
-        .columns([
-            Datasets::Id,
-            Datasets::OwnerId,
-            Datasets::RootId,
-            Datasets::ParentId,
-            Datasets::Name,
-            Datasets::Format,
-            Datasets::OriginalFilename,
-            Datasets::SizeBytes,
-            Datasets::Sha256,
-            Datasets::RowCount,
-            Datasets::ColumnCount,
-            Datasets::Columns,
-            Datasets::RejectedRowCount,
-            Datasets::Notices,
-            Datasets::CreatedAt,
-        ])
+        .columns(DATASET_COLUMNS.into_iter().chain([Datasets::ColumnCount]))
         .values_panic([
             uuid(dataset.id.0).into(),
             uuid(dataset.owner_id.0).into(),
@@ -265,13 +249,18 @@ pub fn insert_dataset(dataset: &Dataset) -> InsertStatement {
             count_as_i64(dataset.size_bytes).into(),
             dataset.sha256.clone().into(),
             count_as_i64(dataset.row_count).into(),
-            i64::try_from(dataset.columns.len()).unwrap_or(i64::MAX).into(),
-            columns.into(),
+            json_text(&dataset.columns).into(),
             count_as_i64(dataset.rejected_row_count).into(),
-            serde_json::to_string(&dataset.notices).unwrap_or_else(|_| "[]".into()).into(),
+            json_text(&dataset.notices).into(),
             dataset.created_at.into(),
+            i64::try_from(dataset.columns.len()).unwrap_or(i64::MAX).into(),
         ])
         .to_owned()
+}
+
+/// A list stored as JSON text (lists of plain structs and strings always serialise).
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
 
 /// A dataset, only if `owner` owns it: tenancy is enforced in the query itself.
