@@ -1,7 +1,7 @@
 //! The dataset use cases: upload (stage, detect, ingest, commit), read, preview, delete.
 //!
 //! Files live under `DATA_DIR/datasets/<owner>/<dataset>/` (`original`, `data.parquet`,
-//! `rejects.parquet`). A dataset is built in `DATA_DIR/datasets/.staging/<id>/` and renamed
+//! `rejects.parquet`, and `export.csv` / `export.xlsx` once downloaded). A dataset is built in `DATA_DIR/datasets/.staging/<id>/` and renamed
 //! into place only when complete, then recorded in the store; a failure at any step removes
 //! what was written, so nothing half-written is ever visible.
 
@@ -283,21 +283,26 @@ pub struct ExportFile {
 }
 
 impl Datasets {
-    /// Opens the dataset in `format` for streaming. CSV and XLSX are written to a temporary
-    /// file that is unlinked once open (it disappears when the download ends).
+    /// Opens the dataset in `format` for streaming. CSV and XLSX are written once, through
+    /// a temporary file renamed into the dataset's folder, and reused afterwards.
     pub async fn export(&self, dataset: &Dataset, format: ExportFormat) -> Result<ExportFile, AppError> {
         let data = self.dir(dataset).join(DATA_FILE);
         check_export(dataset, format)?;
-        if format == ExportFormat::Parquet {
-            let file = tokio::fs::File::open(&data).await.map_err(AppError::internal)?;
+        // A dataset version never changes, so each format is written once and kept beside
+        // it (removed with it): downloading again costs no engine time.
+        let kept = match format {
+            ExportFormat::Parquet => data.clone(),
+            _ => self.dir(dataset).join(format!("export.{}", format.as_str())),
+        };
+        if let Ok(file) = tokio::fs::File::open(&kept).await {
             let size = file.metadata().await.map_err(AppError::internal)?.len();
             return Ok(ExportFile { file, size });
         }
         let exports = self.root.join(".exports");
         tokio::fs::create_dir_all(&exports).await.map_err(AppError::internal)?;
         let out = exports.join(format!("{}.{}", uuid::Uuid::new_v4().simple(), format.as_str()));
-        // Removed when this function ends, however it ends: once open, the file stays
-        // readable until the download closes it.
+        // Removed if anything below fails or the request is cancelled; renamed into place
+        // (same file system) when complete.
         let _guard = Cleanup::file(out.clone());
         let target = out.clone();
         let columns = dataset.columns.clone();
@@ -311,7 +316,8 @@ impl Datasets {
             })
             .await;
         written.map_err(AppError::internal)?;
-        let file = tokio::fs::File::open(&out).await.map_err(AppError::internal)?;
+        tokio::fs::rename(&out, &kept).await.map_err(AppError::internal)?;
+        let file = tokio::fs::File::open(&kept).await.map_err(AppError::internal)?;
         let size = file.metadata().await.map_err(AppError::internal)?.len();
         Ok(ExportFile { file, size })
     }

@@ -347,6 +347,11 @@ both_stores! {
         assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"sales.csv\"");
         assert_eq!(response.text().await.unwrap(), "region,amount\nnorth,10\nsouth,20\n");
         assert!(app.files_under("datasets/.exports").is_empty(), "temporary export kept");
+        // The export is kept beside the dataset and served again without re-exporting.
+        let kept = app.files_under("datasets");
+        assert_eq!(kept.iter().filter(|f| f.ends_with("export.csv")).count(), 1, "{kept:?}");
+        let again = app.client.get(format!("{}{}", app.address, csv_link["url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(again.text().await.unwrap(), "region,amount\nnorth,10\nsouth,20\n");
 
         let parquet_url = links["data"]["dataset"]["parquet"]["url"].as_str().unwrap();
         let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();
