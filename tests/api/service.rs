@@ -99,3 +99,49 @@ both_stores! {
         assert!(client.get(format!("{address}/healthz")).send().await.is_err(), "still answering after shutdown");
     }
 }
+
+/// `/readyz` answers 503 when the metadata store stops answering, and `agensium healthcheck`
+/// fails with it. (MySQL makes this easy to provoke: drop the database and cut its
+/// connections, so the pool's next connection is refused.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_metadata_store_is_gone() {
+    use mysql_async::prelude::Queryable;
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Store::Mysql, &[]).await else { return };
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+
+    let database = app.database_url.rsplit('/').next().unwrap().to_string();
+    let admin = crate::helpers::mysql_admin_url().unwrap();
+    let mut conn = mysql_async::Conn::from_url(&admin).await.unwrap();
+    conn.query_drop(format!("DROP DATABASE `{database}`")).await.unwrap();
+    let ids: Vec<u64> = conn
+        .exec("SELECT id FROM information_schema.processlist WHERE db = ?", (database.as_str(),))
+        .await
+        .unwrap();
+    for id in ids {
+        let _ = conn.query_drop(format!("KILL CONNECTION {id}")).await;
+    }
+    conn.disconnect().await.ok();
+
+    let mut status = 0;
+    for _ in 0..20 {
+        let response = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+        status = response.status().as_u16();
+        if status == 503 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["checks"], json!({ "metadataStore": "error", "engine": "ok" }), "{body}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 503, "readyz kept answering 200 without a metadata store");
+    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "alive, though not ready");
+    let url = format!("{}/readyz", app.address);
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_agensium"))
+        .args(["healthcheck", "--url", &url])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!check.status.success(), "healthcheck must fail when not ready");
+}
