@@ -12,10 +12,9 @@ use crate::auth::{Accounts, SignInLimiter, TokenIssuer, load_or_generate_secret_
 use crate::config::Config;
 use crate::datasets::Datasets;
 use crate::engine::Engine;
-use crate::gql::{AppSchema, DatasetLoader, ErrorPolicy, UserLoader};
+use crate::gql::AppSchema;
 use crate::metrics::Metrics;
 use crate::store::{self, MetadataStore};
-use async_graphql::dataloader::DataLoader;
 
 /// The services every request can reach. Cheap to clone.
 #[derive(Clone)]
@@ -68,16 +67,13 @@ impl AppState {
         let datasets = Datasets::new(store.clone(), engine.clone(), config.data_dir.join("datasets"));
         datasets.sweep_leftovers().await;
         let metrics = Metrics::new();
-        let schema = crate::gql::schema_builder(config.graphql_limits)
-            .extension(ErrorPolicy {
-                max_aliases: config.graphql_limits.max_aliases,
-                metrics: metrics.clone(),
-            })
-            .data(accounts.clone())
-            .data(datasets.clone())
-            .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
-            .data(DataLoader::new(DatasetLoader(store.clone()), tokio::spawn))
-            .finish();
+        let schema = crate::gql::build_schema(
+            config.graphql_limits,
+            metrics.clone(),
+            accounts.clone(),
+            datasets.clone(),
+            store.clone(),
+        );
         Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, schema, metrics })
     }
 }

@@ -46,6 +46,24 @@ pub fn schema_builder(
         .limit_directives(16)
 }
 
+/// The application's schema with its limits, error policy, services and DataLoaders.
+pub fn build_schema(
+    limits: GraphqlLimits,
+    metrics: crate::metrics::Metrics,
+    accounts: crate::auth::Accounts,
+    datasets: crate::datasets::Datasets,
+    store: std::sync::Arc<dyn crate::store::MetadataStore>,
+) -> AppSchema {
+    use async_graphql::dataloader::DataLoader;
+    schema_builder(limits)
+        .extension(ErrorPolicy { max_aliases: limits.max_aliases, metrics })
+        .data(accounts)
+        .data(datasets)
+        .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
+        .data(DataLoader::new(DatasetLoader(store), tokio::spawn))
+        .finish()
+}
+
 /// The schema in SDL, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
     let limits = GraphqlLimits { max_depth: 1, max_complexity: 1, max_aliases: 1 };
