@@ -197,6 +197,64 @@
       variables: json({ refreshToken: '<refreshToken from SignIn>' }),
       headers: '',
     },
+    {
+      query:
+        '# 6. Profile a dataset (upload one first with a multipart client, see README).\n' +
+        '#    Paste a dataset id below; the job id comes back for tabs 7 and 8.\n' +
+        'mutation Profile($datasetId: ID!, $parameters: JSON) {\n' +
+        '  runTool(input: { toolId: "profile-my-data", datasetId: $datasetId, parameters: $parameters }) {\n' +
+        '    id\n' +
+        '    status\n' +
+        '    queuePosition\n' +
+        '  }\n' +
+        '}\n',
+      variables: json({ datasetId: '<dataset id>', parameters: { 'unified-profiler': { top_n_values: 5 } } }),
+      headers: json({ Authorization: 'Bearer <accessToken from SignIn>' }),
+    },
+    {
+      query:
+        '# 7. Follow a job live (over WebSocket): a snapshot on every change until it ends.\n' +
+        'subscription Progress($jobId: ID!) {\n' +
+        '  jobProgress(jobId: $jobId) {\n' +
+        '    status\n' +
+        '    progress\n' +
+        '    stage\n' +
+        '  }\n' +
+        '}\n',
+      variables: json({ jobId: '<job id from Profile>' }),
+      headers: json({ Authorization: 'Bearer <accessToken from SignIn>' }),
+    },
+    {
+      query:
+        '# 8. Read the report of a finished job.\n' +
+        'query Report($jobId: ID!) {\n' +
+        '  job(id: $jobId) {\n' +
+        '    status\n' +
+        '    error { code message }\n' +
+        '    report {\n' +
+        '      profile {\n' +
+        '        rowCount\n' +
+        '        duplicateRowCount\n' +
+        '        qualityScore\n' +
+        '        grade\n' +
+        '        columns {\n' +
+        '          name\n' +
+        '          semanticType\n' +
+        '          nullCount\n' +
+        '          distinctCount\n' +
+        '          mean\n' +
+        '          median\n' +
+        '          topValues(limit: 5) { value count }\n' +
+        '          histogram(bins: 10) { lower upper count }\n' +
+        '        }\n' +
+        '      }\n' +
+        '      agents { agentId alerts { code column message } recommendations { message } }\n' +
+        '    }\n' +
+        '  }\n' +
+        '}\n',
+      variables: json({ jobId: '<job id from Profile>' }),
+      headers: json({ Authorization: 'Bearer <accessToken from SignIn>' }),
+    },
   ];
 
   // GraphiQL 3 fills the editors of the first visit from storage, not from defaultTabs[0]:

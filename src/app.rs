@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::datasets::Datasets;
 use crate::engine::Engine;
 use crate::gql::AppSchema;
+use crate::jobs::{Jobs, WorkerConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, MetadataStore};
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub engine: Engine,
     pub accounts: Accounts,
     pub datasets: Datasets,
+    pub jobs: Jobs,
     pub schema: AppSchema,
     pub metrics: Metrics,
 }
@@ -39,7 +41,11 @@ impl AppState {
         tracing::info!(backend = ?store.backend(), applied = ?report.applied, "metadata store ready");
 
         let engine_config = config.engine.clone();
-        let temp_dir = config.engine_temp_dir();
+        // Several processes may share DATA_DIR (an API and its workers): each spills into its
+        // own folder, so no process reads another's spill files. A folder left by a dead
+        // process with the same id is stale: emptied first.
+        let temp_dir = config.engine_temp_dir().join(format!("process-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&temp_dir);
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config, &temp_dir))
             .await?
             .context("opening the DuckDB engine")?;
@@ -64,17 +70,36 @@ impl AppState {
             SignInLimiter::new(config.sign_in_limits),
             config.refresh_token_ttl,
         );
-        let datasets = Datasets::new(store.clone(), engine.clone(), config.data_dir.join("datasets"));
+        let datasets_root = config.data_dir.join("datasets");
+        let storage = crate::storage::open(config.object_store.as_ref(), datasets_root.clone())
+            .context("opening dataset storage")?;
+        tracing::info!(storage = storage.describe(), "dataset storage ready");
+        let datasets = Datasets::new(store.clone(), engine.clone(), storage, datasets_root);
         datasets.sweep_leftovers().await;
+        let jobs = Jobs::new(store.clone(), datasets.clone());
         let metrics = Metrics::new();
         let schema = crate::gql::build_schema(
             config.graphql_limits,
             metrics.clone(),
             accounts.clone(),
             datasets.clone(),
+            jobs.clone(),
             store.clone(),
         );
-        Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, schema, metrics })
+        Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, jobs, schema, metrics })
+    }
+
+    /// How this process's workers run jobs.
+    pub fn worker_config(&self) -> WorkerConfig {
+        let jobs = self.config.jobs;
+        WorkerConfig {
+            concurrency: jobs.concurrency,
+            lease: jobs.lease,
+            max_attempts: jobs.max_attempts,
+            poll: jobs.poll_interval,
+            engine: self.config.engine.clone(),
+            temp_root: self.config.engine_temp_dir().join("jobs"),
+        }
     }
 }
 
@@ -110,15 +135,38 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish (up to
+    /// Serves (and runs workers, by `SERVER_ROLE`) until `shutdown` completes, then lets
+    /// requests in flight finish and puts running jobs back in the queue (up to
     /// `SHUTDOWN_TIMEOUT`).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let timeout = self.state.config.shutdown_timeout;
-        tracing::info!(port = self.port, "listening; playground at / and API at /graphql");
+        let role = self.state.config.role;
+        let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+        let workers = role.runs_workers().then(|| {
+            tokio::spawn(crate::jobs::worker::run(
+                self.state.jobs.clone(),
+                self.state.worker_config(),
+                stopped,
+            ))
+        });
+        if role.runs_api() {
+            tracing::info!(port = self.port, ?role, "listening; playground at / and API at /graphql");
+        } else {
+            tracing::info!(port = self.port, ?role, "listening for /healthz, /readyz and /metrics only");
+        }
         let routes = crate::http::routes(self.state);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_workers.send(true);
+        };
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(timeout))
             .await?;
+        if let Some(workers) = workers
+            && tokio::time::timeout(timeout, workers).await.is_err()
+        {
+            tracing::warn!("workers did not stop in time; their jobs are retried when their leases expire");
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -24,7 +24,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve {
+        /// api: GraphQL only; worker: run jobs only; all: both. Overrides SERVER_ROLE.
+        #[arg(long)]
+        role: Option<crate::config::ServerRole>,
+    },
     /// Apply pending metadata-store migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL).
@@ -63,18 +67,21 @@ fn load_config() -> Result<Config, ExitCode> {
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { role: None });
     if let Command::ExportSchema = command {
         print!("{}", crate::gql::sdl());
         return ExitCode::SUCCESS;
     }
-    let config = match load_config() {
+    let mut config = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Command::Serve { role: Some(role) } = command {
+        config.role = role;
+    }
     crate::telemetry::init(config.log_format, &config.log_filter);
     let result = match command {
-        Command::Serve => serve(config).await,
+        Command::Serve { .. } => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Healthcheck { url } => return healthcheck(&config, url).await,
         Command::User { command: UserCommand::Create { email, admin } } => {

@@ -86,6 +86,68 @@ pub struct SignInLimits {
     pub window: Duration,
 }
 
+/// An object store for dataset files (`STORAGE_URL` and the `STORAGE_*` options).
+#[derive(Debug, Clone)]
+pub struct ObjectStoreConfig {
+    /// `s3://bucket/prefix` or `file:///absolute/path`.
+    pub url: String,
+    /// An S3-compatible server's address (MinIO, Ceph, R2…); unset for AWS itself.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret<String>>,
+    /// Allow `http://` endpoints (a server on the same host or network).
+    pub allow_http: bool,
+    /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible servers need.
+    pub path_style: bool,
+}
+
+/// What a `serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerRole {
+    /// The API only: jobs are queued for workers elsewhere.
+    Api,
+    /// Workers only (HTTP serves health and metrics).
+    Worker,
+    /// Both (the default).
+    All,
+}
+
+impl ServerRole {
+    pub fn runs_api(self) -> bool {
+        matches!(self, ServerRole::Api | ServerRole::All)
+    }
+
+    pub fn runs_workers(self) -> bool {
+        matches!(self, ServerRole::Worker | ServerRole::All)
+    }
+}
+
+impl std::str::FromStr for ServerRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(ServerRole::Api),
+            "worker" => Ok(ServerRole::Worker),
+            "all" => Ok(ServerRole::All),
+            other => Err(format!("{other:?}: use api, worker or all")),
+        }
+    }
+}
+
+/// How jobs are run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobsConfig {
+    /// Jobs one process runs at once (each in its own DuckDB database).
+    pub concurrency: usize,
+    /// How long a worker holds a job without renewing; a dead worker's job is retried after.
+    pub lease: Duration,
+    /// Claims of one job before it fails with `WORKER_LOST`.
+    pub max_attempts: u32,
+    /// How often idle workers look for jobs queued by other instances.
+    pub poll_interval: Duration,
+}
+
 /// The whole configuration of a server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,6 +156,8 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     pub database: DatabaseConfig,
     pub data_dir: PathBuf,
+    /// `None`: dataset files stay under `DATA_DIR/datasets`.
+    pub object_store: Option<ObjectStoreConfig>,
     /// `None`: generate one into the data directory on first start and keep using it.
     pub secret_key: Option<Secret<Vec<u8>>>,
     pub jwt_algorithm: JwtAlgorithm,
@@ -109,6 +173,8 @@ pub struct Config {
     pub sign_in_limits: SignInLimits,
     pub trust_proxy_headers: bool,
     pub shutdown_timeout: Duration,
+    pub role: ServerRole,
+    pub jobs: JobsConfig,
 }
 
 /// Every variable this module reads, for the README and for `Config::from_map`.
@@ -118,6 +184,12 @@ pub const VARIABLES: &[&str] = &[
     "FRONTEND_URL",
     "DATABASE_URL",
     "DATA_DIR",
+    "STORAGE_URL",
+    "STORAGE_ENDPOINT",
+    "STORAGE_REGION",
+    "STORAGE_ACCESS_KEY_ID",
+    "STORAGE_SECRET_ACCESS_KEY",
+    "STORAGE_ALLOW_HTTP",
     "SECRET_KEY",
     "ALGORITHM",
     "OPENAI_API_KEY",
@@ -139,6 +211,11 @@ pub const VARIABLES: &[&str] = &[
     "SIGNIN_WINDOW",
     "TRUST_PROXY_HEADERS",
     "SHUTDOWN_TIMEOUT",
+    "SERVER_ROLE",
+    "WORKER_CONCURRENCY",
+    "JOB_LEASE",
+    "JOB_MAX_ATTEMPTS",
+    "JOB_POLL_INTERVAL",
 ];
 
 impl Config {
@@ -166,6 +243,7 @@ impl Config {
         };
         let cors_origins = parse_origins(get("FRONTEND_URL").as_deref())?;
         let database = parse_database_url(get("DATABASE_URL").as_deref(), &data_dir)?;
+        let object_store = parse_object_store(&get)?;
         let secret_key = match get("SECRET_KEY") {
             Some(k) if k.len() < 32 => {
                 return Err(invalid("SECRET_KEY", "must be at least 32 bytes long"));
@@ -265,6 +343,22 @@ impl Config {
             }
         };
         let shutdown_timeout = duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
+        let role = match get("SERVER_ROLE") {
+            Some(v) => v.parse().map_err(|m: String| invalid("SERVER_ROLE", m))?,
+            None => ServerRole::All,
+        };
+        let jobs = JobsConfig {
+            concurrency: match count("WORKER_CONCURRENCY", 1)? {
+                n if n <= 64 => n,
+                _ => return Err(invalid("WORKER_CONCURRENCY", "expected a whole number from 1 to 64")),
+            },
+            lease: duration("JOB_LEASE", Duration::from_secs(30))?,
+            max_attempts: count_u32(count("JOB_MAX_ATTEMPTS", 3)?),
+            poll_interval: duration("JOB_POLL_INTERVAL", Duration::from_secs(1))?,
+        };
+        if jobs.lease < Duration::from_secs(1) {
+            return Err(invalid("JOB_LEASE", "must be at least 1s"));
+        }
 
         Ok(Config {
             host,
@@ -272,6 +366,7 @@ impl Config {
             cors_origins,
             database,
             data_dir,
+            object_store,
             secret_key,
             jwt_algorithm,
             openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
@@ -286,6 +381,8 @@ impl Config {
             sign_in_limits,
             trust_proxy_headers,
             shutdown_timeout,
+            role,
+            jobs,
         })
     }
 
@@ -333,6 +430,56 @@ fn parse_origins(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
         return Err(invalid("FRONTEND_URL", "no origin given"));
     }
     Ok(CorsOrigins::List(origins))
+}
+
+fn parse_object_store(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ObjectStoreConfig>, ConfigError> {
+    let Some(url) = get("STORAGE_URL") else {
+        for name in
+            ["STORAGE_ENDPOINT", "STORAGE_REGION", "STORAGE_ACCESS_KEY_ID", "STORAGE_SECRET_ACCESS_KEY"]
+        {
+            if get(name).is_some() {
+                return Err(invalid(name, "is set but STORAGE_URL is not"));
+            }
+        }
+        return Ok(None);
+    };
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "s3" | "s3a" => {
+            let bucket = url.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or_default());
+            if bucket.is_none_or(str::is_empty) {
+                return Err(invalid("STORAGE_URL", "s3:// needs a bucket: s3://bucket/prefix"));
+            }
+        }
+        "file" => {
+            if !url.starts_with("file:///") {
+                return Err(invalid("STORAGE_URL", "file:// needs an absolute path: file:///srv/agensium"));
+            }
+        }
+        _ => return Err(invalid("STORAGE_URL", "use s3://bucket/prefix or file:///absolute/path")),
+    }
+    let endpoint = get("STORAGE_ENDPOINT");
+    if let Some(e) = &endpoint
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        return Err(invalid("STORAGE_ENDPOINT", "expected http://host:port or https://host"));
+    }
+    let allow_http = match get("STORAGE_ALLOW_HTTP") {
+        None => endpoint.as_deref().is_some_and(|e| e.starts_with("http://")),
+        Some(v) => parse_bool(&v).ok_or_else(|| invalid("STORAGE_ALLOW_HTTP", "expected true or false"))?,
+    };
+    Ok(Some(ObjectStoreConfig {
+        url,
+        // A custom endpoint is an S3-compatible server: path-style requests.
+        path_style: endpoint.is_some(),
+        endpoint,
+        region: get("STORAGE_REGION"),
+        access_key_id: get("STORAGE_ACCESS_KEY_ID"),
+        secret_access_key: get("STORAGE_SECRET_ACCESS_KEY").map(Secret::new),
+        allow_http,
+    }))
 }
 
 fn parse_database_url(
@@ -393,18 +540,25 @@ pub fn parse_bytes(value: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Parses `900`, `900s`, `15m`, `12h`, `30d` into a duration.
+/// Parses `900`, `900s`, `15m`, `12h`, `30d` (and `250ms`) into a duration.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let number: u64 = number.parse().map_err(|_| format!("{value:?} is not a duration such as 15m"))?;
+    if unit == "ms" {
+        return match number {
+            0 => Err("must be more than zero".into()),
+            n if n > 3_600_000 => Err("use s, m, h or d for durations over an hour".into()),
+            n => Ok(Duration::from_millis(n)),
+        };
+    }
     let seconds = match unit {
         "" | "s" => number,
         "m" => number.saturating_mul(60),
         "h" => number.saturating_mul(3600),
         "d" => number.saturating_mul(86400),
-        other => return Err(format!("unknown unit {other:?}; use s, m, h or d")),
+        other => return Err(format!("unknown unit {other:?}; use ms, s, m, h or d")),
     };
     if seconds == 0 {
         return Err("must be more than zero".into());

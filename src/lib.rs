@@ -9,6 +9,8 @@
 //! - [`gql`]: the GraphQL schema and resolvers; the only module that knows GraphQL.
 //! - [`auth`]: passwords, tokens, sessions, rate limits, capabilities.
 //! - [`datasets`]: uploads, format detection, ingest into Parquet, previews.
+//! - [`storage`]: where dataset files are kept (local directory or object store).
+//! - [`jobs`]: the tool registry, durable jobs, workers and progress.
 //! - [`store`]: the metadata store trait and its SQLite and MySQL implementations.
 //! - [`engine`]: the embedded DuckDB engine; the only module that talks to DuckDB.
 //! - [`domain`]: parsed, always-valid values (emails, passwords, users).
@@ -24,7 +26,9 @@ pub mod engine;
 pub mod error;
 pub mod gql;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod secret;
+pub mod storage;
 pub mod store;
 pub mod telemetry;

@@ -7,10 +7,12 @@ mod helpers;
 
 use std::sync::Arc;
 
-use agensium::domain::{ColumnInfo, Dataset, DatasetFormat, DatasetId, Email, NewUser, Role, UserId};
+use agensium::domain::{
+    ColumnInfo, Dataset, DatasetFormat, DatasetId, Email, Job, JobError, JobStatus, NewUser, Role, UserId,
+};
 use agensium::store::{
-    MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement, RotateOutcome, SqliteStore,
-    StoreError, now,
+    JobFilter, JobOutcome, MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement,
+    RotateOutcome, SqliteStore, StoreError, now,
 };
 use chrono::Duration;
 use uuid::Uuid;
@@ -89,6 +91,26 @@ fn dataset(owner: UserId, parent: Option<&Dataset>) -> Dataset {
     }
 }
 
+fn job(owner: UserId, dataset: &Dataset) -> Job {
+    Job::queued(
+        owner,
+        "profile-my-data".into(),
+        vec!["unified-profiler".into()],
+        serde_json::json!({ "unified-profiler": { "top_n_values": 5 } }),
+        dataset.id,
+        None,
+        now(),
+    )
+}
+
+/// A user with one dataset, ready for jobs.
+async fn owner_with_dataset(store: &dyn MetadataStore, email: &str) -> (UserId, Dataset) {
+    let owner = store.create_user(&new_user(email)).await.unwrap().id;
+    let data = dataset(owner, None);
+    store.insert_dataset(&data).await.unwrap();
+    (owner, data)
+}
+
 fn replacement(hash: &str) -> Replacement {
     Replacement { id: Uuid::now_v7(), token_hash: hash.into(), expires_at: now() + Duration::days(1) }
 }
@@ -112,7 +134,7 @@ contract! {
     async fn migrations_run_once_and_concurrently(f) {
         let again = f.store.migrate().await.unwrap();
         assert!(again.applied.is_empty());
-        assert_eq!(again.already_applied, vec![1, 2]);
+        assert_eq!(again.already_applied, vec![1, 2, 3]);
         let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
         assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
         f.store.ping().await.unwrap();
@@ -237,5 +259,122 @@ contract! {
         let rotated = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated { .. })).count();
         assert_eq!(rotated, 1, "{outcomes:?}");
         assert!(outcomes.iter().any(|o| matches!(o, RotateOutcome::Reused { .. })), "{outcomes:?}");
+    }
+
+    async fn jobs_round_trip_owner_scoped_and_filtered(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let (bob, _) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let first = job(ada, &data);
+        f.store.insert_job(&first).await.unwrap();
+        let second = job(ada, &data);
+        f.store.insert_job(&second).await.unwrap();
+        assert_eq!(f.store.job(first.id, ada).await.unwrap(), Some(first.clone()));
+        assert_eq!(f.store.job(first.id, bob).await.unwrap(), None, "another owner sees nothing");
+        assert_eq!(f.store.jobs_ahead(first.id).await.unwrap(), 0);
+        assert_eq!(f.store.jobs_ahead(second.id).await.unwrap(), 1);
+        let page = f.store.list_jobs(ada, &JobFilter::default(), &PageRequest { first: 1, after: None }).await.unwrap();
+        assert_eq!((page.total_count, page.has_next_page), (2, true));
+        assert_eq!(page.items[0].id, second.id, "newest first");
+        let queued = JobFilter { status: Some(JobStatus::Queued), tool_id: Some("profile-my-data".into()) };
+        assert_eq!(f.store.list_jobs(ada, &queued, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 2);
+        let other_tool = JobFilter { status: None, tool_id: Some("clean-my-data".into()) };
+        assert_eq!(f.store.list_jobs(ada, &other_tool, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
+        assert_eq!(f.store.list_jobs(bob, &JobFilter::default(), &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
+        assert!(f.store.datasets_in_use(&[data.id]).await.unwrap());
+        assert!(!f.store.datasets_in_use(&[DatasetId::generate()]).await.unwrap());
+    }
+
+    async fn a_job_is_claimed_once_run_and_finished_by_its_worker(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let queued = job(ada, &data);
+        f.store.insert_job(&queued).await.unwrap();
+        let lease = now() + Duration::seconds(30);
+        // Two instances claim at once: exactly one gets the job.
+        let (a, b) = tokio::join!(f.store.claim_job("w1", now(), lease, 3), f.second.claim_job("w2", now(), lease, 3));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.is_some() != b.is_some(), "{a:?} {b:?}");
+        let (claimed, worker, other) = match a { Some(j) => (j, "w1", "w2"), None => (b.unwrap(), "w2", "w1") };
+        assert_eq!((claimed.status, claimed.attempts), (JobStatus::Running, 1));
+        assert!(claimed.started_at.is_some());
+
+        // Progress never goes backwards, and only the holder may write it.
+        assert!(f.store.record_progress(claimed.id, worker, 40.0, "statistics", now()).await.unwrap());
+        assert!(f.store.record_progress(claimed.id, worker, 10.0, "again", now()).await.unwrap());
+        let current = f.store.job_by_id(claimed.id).await.unwrap().unwrap();
+        assert_eq!((current.progress, current.stage.as_deref()), (40.0, Some("again")));
+        assert!(!f.store.record_progress(claimed.id, other, 90.0, "x", now()).await.unwrap());
+        assert_eq!(f.store.renew_lease(claimed.id, worker, now() + Duration::seconds(30)).await.unwrap(), Some(false));
+        assert_eq!(f.store.renew_lease(claimed.id, other, now() + Duration::seconds(30)).await.unwrap(), None);
+
+        // Cancellation of a running job is a request its worker sees.
+        let cancelled = f.store.cancel_job(claimed.id, ada, now()).await.unwrap().unwrap();
+        assert_eq!((cancelled.status, cancelled.cancel_requested), (JobStatus::Running, true));
+        assert_eq!(f.store.renew_lease(claimed.id, worker, now() + Duration::seconds(30)).await.unwrap(), Some(true));
+
+        let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: Some("{\"agents\":[]}".into()), output_dataset_id: None };
+        assert!(!f.store.finish_job(claimed.id, other, &outcome, now()).await.unwrap());
+        assert!(f.store.finish_job(claimed.id, worker, &outcome, now()).await.unwrap());
+        let done = f.store.job(claimed.id, ada).await.unwrap().unwrap();
+        assert_eq!((done.status, done.progress), (JobStatus::Completed, 100.0));
+        assert!(done.finished_at.is_some());
+        assert_eq!(f.store.job_report(claimed.id, ada).await.unwrap().as_deref(), Some("{\"agents\":[]}"));
+        assert_eq!(f.store.job_report(claimed.id, UserId::generate()).await.unwrap(), None);
+        assert!(!f.store.datasets_in_use(&[data.id]).await.unwrap());
+        assert_eq!(f.store.claim_job("w3", now(), lease, 3).await.unwrap(), None, "nothing left to claim");
+    }
+
+    async fn a_dead_workers_job_is_retried_then_fails_as_worker_lost(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let queued = job(ada, &data);
+        f.store.insert_job(&queued).await.unwrap();
+        // Each worker "dies" at once: its lease is already over.
+        for attempt in 1..=2u32 {
+            let expired = now() - Duration::seconds(1);
+            let claimed = f.store.claim_job(&format!("w{attempt}"), now(), expired, 2).await.unwrap().unwrap();
+            assert_eq!((claimed.id, claimed.attempts), (queued.id, attempt));
+            f.store.record_progress(claimed.id, &format!("w{attempt}"), 30.0 * f64::from(attempt), "working", now()).await.unwrap();
+        }
+        // No attempts left: it is not claimed again, and the sweep fails it.
+        assert_eq!(f.store.claim_job("w3", now(), now() + Duration::seconds(30), 2).await.unwrap(), None);
+        assert_eq!(f.store.fail_lost_jobs(now(), 2).await.unwrap(), 1);
+        let lost = f.store.job(queued.id, ada).await.unwrap().unwrap();
+        assert_eq!(lost.status, JobStatus::Failed);
+        assert_eq!(lost.error.as_ref().map(|e| e.code.as_str()), Some("WORKER_LOST"));
+        assert_eq!(lost.progress, 60.0, "progress kept, never backwards");
+        assert_eq!(f.store.fail_lost_jobs(now(), 2).await.unwrap(), 0);
+        // A dead worker cannot write over the outcome.
+        let late = JobOutcome { status: JobStatus::Completed, error: None, report: None, output_dataset_id: None };
+        assert!(!f.store.finish_job(queued.id, "w2", &late, now()).await.unwrap());
+    }
+
+    async fn queued_jobs_cancel_at_once_and_released_jobs_return_to_the_queue(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let (bob, _) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let waiting = job(ada, &data);
+        f.store.insert_job(&waiting).await.unwrap();
+        assert_eq!(f.store.cancel_job(waiting.id, bob, now()).await.unwrap(), None, "not bob's");
+        let cancelled = f.store.cancel_job(waiting.id, ada, now()).await.unwrap().unwrap();
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        assert!(cancelled.finished_at.is_some());
+        assert_eq!(f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap(), None);
+
+        let next = job(ada, &data);
+        f.store.insert_job(&next).await.unwrap();
+        let claimed = f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        assert!(f.store.release_job(claimed.id, "w", now()).await.unwrap());
+        let again = f.store.claim_job("v", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (next.id, 1), "a release does not count as an attempt");
+        let failed = JobOutcome {
+            status: JobStatus::Failed,
+            error: Some(JobError { code: "OUT_OF_MEMORY".into(), message: "too big".into() }),
+            report: None,
+            output_dataset_id: None,
+        };
+        assert!(f.store.finish_job(again.id, "v", &failed, now()).await.unwrap());
+        let ended = f.store.job(again.id, ada).await.unwrap().unwrap();
+        assert_eq!(ended.error, failed.error);
+        // Deleting the dataset deletes its jobs' history with it.
+        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert_eq!(f.store.job(again.id, ada).await.unwrap(), None);
     }
 }

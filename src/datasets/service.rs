@@ -1,15 +1,15 @@
 //! The dataset use cases: upload (stage, detect, ingest, commit), read, preview, delete.
 //!
-//! Files live under `DATA_DIR/datasets/<owner>/<dataset>/` (`original`, `data.parquet`,
-//! `rejects.parquet`, and `export.csv` / `export.xlsx` once downloaded). A dataset is built in `DATA_DIR/datasets/.staging/<id>/` and renamed
-//! into place only when complete, then recorded in the store; a failure at any step removes
-//! what was written, so nothing half-written is ever visible.
+//! A dataset's files are `original`, `data.parquet` and `rejects.parquet`, kept by
+//! [`Storage`] (the local `DATA_DIR/datasets/<owner>/<dataset>/` or an object store), plus
+//! `export.csv` / `export.xlsx` in the local directory once downloaded. A dataset is built in
+//! `DATA_DIR/datasets/.staging/<id>/`, published to storage only when complete, then recorded
+//! in the store; a failure at any step removes what was written, so nothing half-written is
+//! ever visible.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use anyhow::Context;
 
 use super::detect::{HEAD_BYTES, detect};
 use super::xlsx;
@@ -17,6 +17,7 @@ use crate::domain::{Dataset, DatasetFormat, DatasetId, UserId};
 use crate::engine::Engine;
 use crate::engine::ingest::{self, IngestError, Reject};
 use crate::error::{AppError, ErrorCode};
+use crate::storage::{FilesKey, Storage};
 use crate::store::{MetadataStore, Page, PageRequest};
 
 /// An uploaded file already streamed to disk, with its size and hash.
@@ -43,6 +44,8 @@ struct Described {
 pub struct Datasets {
     store: Arc<dyn MetadataStore>,
     engine: Engine,
+    storage: Arc<dyn Storage>,
+    /// `DATA_DIR/datasets`: uploads, staging and exports in progress.
     root: PathBuf,
 }
 
@@ -55,8 +58,17 @@ pub const MAX_ROWS: u64 = 1000;
 
 impl Datasets {
     /// `root` is `DATA_DIR/datasets`.
-    pub fn new(store: Arc<dyn MetadataStore>, engine: Engine, root: PathBuf) -> Self {
-        Datasets { store, engine, root }
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        engine: Engine,
+        storage: Arc<dyn Storage>,
+        root: PathBuf,
+    ) -> Self {
+        Datasets { store, engine, storage, root }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Where uploads are streamed before they become datasets (same file system as the
@@ -65,8 +77,14 @@ impl Datasets {
         self.root.join(".uploads")
     }
 
-    fn dir(&self, dataset: &Dataset) -> PathBuf {
-        self.root.join(dataset.owner_id.to_string()).join(dataset.id.to_string())
+    /// The local directory holding the dataset's files (fetched from storage if needed).
+    pub async fn files(&self, dataset: &Dataset) -> Result<PathBuf, AppError> {
+        self.storage.local(key(dataset)).await.map_err(AppError::internal)
+    }
+
+    /// The local path of the dataset's canonical Parquet copy.
+    pub async fn data_path(&self, dataset: &Dataset) -> Result<PathBuf, AppError> {
+        Ok(self.files(dataset).await?.join(DATA_FILE))
     }
 
     /// Turns a staged upload into a dataset owned by `owner`.
@@ -91,15 +109,11 @@ impl Datasets {
         // (the future dropped) before the dataset is recorded.
         let staging_guard = Cleanup::dir(staging.clone());
         let dataset = self.build(owner, id, file, &staging, Described { name, filename, sheet }).await?;
-        let final_dir = self.dir(&dataset);
-        let final_guard = Cleanup::dir(final_dir.clone());
-        let commit = async {
-            tokio::fs::create_dir_all(final_dir.parent().context("dataset directory has a parent")?).await?;
-            tokio::fs::rename(&staging, &final_dir).await.context("moving the dataset into place")?;
-            self.store.insert_dataset(&dataset).await.map_err(anyhow::Error::from)
-        };
-        commit.await.map_err(AppError::internal)?;
-        final_guard.disarm();
+        // Published files are removed again unless the metadata is recorded.
+        let published = Unpublish { storage: Some(self.storage.clone()), key: key(&dataset) };
+        self.storage.publish(key(&dataset), &staging).await.map_err(AppError::internal)?;
+        self.store.insert_dataset(&dataset).await?;
+        published.disarm();
         staging_guard.disarm();
         tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
             rejected = dataset.rejected_row_count, "dataset ingested");
@@ -141,6 +155,7 @@ impl Datasets {
 
         let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
         let kind = detected.kind.clone();
+        let scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
         let started = std::time::Instant::now();
         let ingested = self
             .engine
@@ -158,6 +173,10 @@ impl Datasets {
                 IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
                 IngestError::Internal(cause) => AppError::internal(cause),
             })?;
+        if let Some(sheet_csv) = scratch {
+            // The sheet's CSV served the ingest only; it is not published.
+            tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;
+        }
         tracing::info!(
             format = detected.format.as_str(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -204,7 +223,7 @@ impl Datasets {
         offset: u64,
     ) -> Result<Vec<serde_json::Value>, AppError> {
         check_rows("limit", limit)?;
-        let data = self.dir(dataset).join(DATA_FILE);
+        let data = self.data_path(dataset).await?;
         self.engine
             .run(move |conn| ingest::preview(conn, &data, limit, offset))
             .await
@@ -217,7 +236,7 @@ impl Datasets {
         if dataset.rejected_row_count == 0 {
             return Ok(Vec::new());
         }
-        let rejects = self.dir(dataset).join(REJECTS_FILE);
+        let rejects = self.files(dataset).await?.join(REJECTS_FILE);
         self.engine.run(move |conn| ingest::rejects(conn, &rejects, first)).await.map_err(AppError::internal)
     }
 
@@ -226,15 +245,17 @@ impl Datasets {
         let dataset = self.get(owner, id).await?;
         let versions = self.versions(&dataset).await?;
         let doomed = descendants(&versions, dataset.id);
+        if self.store.datasets_in_use(&doomed).await? {
+            return Err(AppError::conflict(
+                "a queued or running job uses this dataset (or a version derived from it); cancel the job or wait for it to finish",
+            ));
+        }
         if !self.store.delete_dataset(dataset.id, owner).await? {
             return Err(AppError::not_found("no such dataset"));
         }
         for version in versions.iter().filter(|v| doomed.contains(&v.id)) {
-            let dir = self.dir(version);
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(dataset_id = %version.id, error = %e, "could not remove dataset files");
+            if let Err(e) = self.storage.remove(key(version)).await {
+                tracing::warn!(dataset_id = %version.id, error = format!("{e:#}"), "could not remove dataset files");
             }
         }
         Ok(())
@@ -286,13 +307,14 @@ impl Datasets {
     /// Opens the dataset in `format` for streaming. CSV and XLSX are written once, through
     /// a temporary file renamed into the dataset's folder, and reused afterwards.
     pub async fn export(&self, dataset: &Dataset, format: ExportFormat) -> Result<ExportFile, AppError> {
-        let data = self.dir(dataset).join(DATA_FILE);
         check_export(dataset, format)?;
+        let dir = self.files(dataset).await?;
+        let data = dir.join(DATA_FILE);
         // A dataset version never changes, so each format is written once and kept beside
         // it (removed with it): downloading again costs no engine time.
         let kept = match format {
             ExportFormat::Parquet => data.clone(),
-            _ => self.dir(dataset).join(format!("export.{}", format.as_str())),
+            _ => dir.join(format!("export.{}", format.as_str())),
         };
         if let Ok(file) = tokio::fs::File::open(&kept).await {
             let size = file.metadata().await.map_err(AppError::internal)?.len();
@@ -368,15 +390,74 @@ impl Drop for Cleanup {
 }
 
 impl Datasets {
-    /// Removes what interrupted uploads, ingests and exports left behind (after a crash).
-    /// Call at start-up, before serving: `DATA_DIR` belongs to one instance.
+    /// Removes what interrupted uploads, ingests, exports and fetches left behind (after a
+    /// crash). Several processes may share `DATA_DIR`, so only entries untouched for
+    /// [`LEFTOVER_AGE`] are removed: another process's work in progress is recent.
     pub async fn sweep_leftovers(&self) {
-        for folder in [".uploads", ".staging", ".exports"] {
+        for folder in [".uploads", ".staging", ".exports", ".fetch"] {
             let path = self.root.join(folder);
-            match tokio::fs::remove_dir_all(&path).await {
-                Ok(()) => tracing::info!(path = %path.display(), "removed leftovers of interrupted work"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove leftovers"),
+            let Ok(mut entries) = tokio::fs::read_dir(&path).await else { continue };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let stale = entry
+                    .metadata()
+                    .await
+                    .and_then(|m| m.modified())
+                    .map(|modified| modified.elapsed().unwrap_or_default() > LEFTOVER_AGE)
+                    .unwrap_or(false);
+                if !stale {
+                    continue;
+                }
+                let entry_path = entry.path();
+                let removed = if entry.file_type().await.is_ok_and(|t| t.is_dir()) {
+                    tokio::fs::remove_dir_all(&entry_path).await
+                } else {
+                    tokio::fs::remove_file(&entry_path).await
+                };
+                match removed {
+                    Ok(()) => {
+                        tracing::info!(path = %entry_path.display(), "removed leftovers of interrupted work")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %entry_path.display(), error = %e, "could not remove leftovers")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long an upload, staging, export or fetch entry must sit untouched before start-up
+/// treats it as left by a crash.
+pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+fn key(dataset: &Dataset) -> FilesKey {
+    FilesKey { owner: dataset.owner_id, dataset: dataset.id }
+}
+
+/// Removes a published dataset's files when dropped, unless disarmed: a dataset whose
+/// metadata could not be recorded (or whose request was cancelled) leaves nothing behind.
+struct Unpublish {
+    storage: Option<Arc<dyn Storage>>,
+    key: FilesKey,
+}
+
+impl Unpublish {
+    fn disarm(mut self) {
+        self.storage = None;
+    }
+}
+
+impl Drop for Unpublish {
+    fn drop(&mut self) {
+        if let Some(storage) = self.storage.take() {
+            let key = self.key;
+            // Drop cannot await: removal runs as its own task.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = storage.remove(key).await {
+                        tracing::warn!(dataset_id = %key.dataset, error = format!("{e:#}"), "could not remove unrecorded files");
+                    }
+                });
             }
         }
     }

@@ -4,10 +4,17 @@
 
 mod dataset;
 mod email;
+mod job;
 mod password;
+mod report;
 mod user;
 
 pub use dataset::{ColumnInfo, Dataset, DatasetFormat, DatasetId};
 pub use email::Email;
+pub use job::{Job, JobError, JobId, JobStatus};
 pub use password::Password;
+pub use report::{
+    AgentResult, ColumnProfile, Correlation, Finding, HistogramBin, Profile, ProfileParams, Quality, Report,
+    RowIssue, ValueCount,
+};
 pub use user::{NewUser, Role, User, UserCredentials, UserId};

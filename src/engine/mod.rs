@@ -6,6 +6,8 @@
 //! memory limit, threads, a temp directory to spill to, and no extension downloads.
 
 pub mod ingest;
+pub mod profile;
+pub mod session;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -41,20 +43,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens an in-memory DuckDB database with the configured limits. Blocking.
     pub fn open(config: &EngineConfig, temp_dir: &Path) -> anyhow::Result<Engine> {
-        std::fs::create_dir_all(temp_dir)
-            .with_context(|| format!("creating DuckDB temp directory {}", temp_dir.display()))?;
-        let temp = temp_dir.to_str().context("DUCKDB_TEMP_DIR must be valid UTF-8")?;
-        let mut duck = DuckConfig::default()
-            .enable_autoload_extension(false)?
-            .with("autoinstall_known_extensions", "false")?
-            .with("temp_directory", temp)?;
-        if let Some(limit) = &config.memory_limit {
-            duck = duck.max_memory(limit).with_context(|| format!("DUCKDB_MEMORY_LIMIT={limit}"))?;
-        }
-        if let Some(threads) = config.threads {
-            duck = duck.threads(threads as i64)?;
-        }
-        let conn = Connection::open_in_memory_with_flags(duck).context("opening DuckDB")?;
+        let conn = open_database(config, temp_dir)?;
         let heavy = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_ingests.max(1)));
         Ok(Engine { root: Arc::new(Mutex::new(conn)), heavy })
     }
@@ -119,6 +108,25 @@ impl Engine {
         })
         .await
     }
+}
+
+/// Opens a separate in-memory DuckDB database with its own memory limit, threads and spill
+/// directory, and no extension downloads. Blocking.
+pub(crate) fn open_database(config: &EngineConfig, temp_dir: &Path) -> anyhow::Result<Connection> {
+    std::fs::create_dir_all(temp_dir)
+        .with_context(|| format!("creating DuckDB temp directory {}", temp_dir.display()))?;
+    let temp = temp_dir.to_str().context("DUCKDB_TEMP_DIR must be valid UTF-8")?;
+    let mut duck = DuckConfig::default()
+        .enable_autoload_extension(false)?
+        .with("autoinstall_known_extensions", "false")?
+        .with("temp_directory", temp)?;
+    if let Some(limit) = &config.memory_limit {
+        duck = duck.max_memory(limit).with_context(|| format!("DUCKDB_MEMORY_LIMIT={limit}"))?;
+    }
+    if let Some(threads) = config.threads {
+        duck = duck.threads(threads as i64)?;
+    }
+    Connection::open_in_memory_with_flags(duck).context("opening DuckDB")
 }
 
 /// Quotes text as a SQL string literal: the one place text enters DuckDB SQL. Used for

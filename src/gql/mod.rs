@@ -6,10 +6,11 @@ mod context;
 mod dataset;
 pub mod errors;
 mod execute;
+mod jobs;
 mod loaders;
 mod pagination;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::config::GraphqlLimits;
 
@@ -24,22 +25,25 @@ pub use loaders::{DatasetLoader, UserLoader};
 /// Every query, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(account::AccountQuery, dataset::DatasetQuery);
+pub struct QueryRoot(account::AccountQuery, dataset::DatasetQuery, jobs::JobQuery);
 
 /// Every mutation, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(account::AccountMutation, dataset::DatasetMutation);
+pub struct MutationRoot(account::AccountMutation, dataset::DatasetMutation, jobs::JobMutation);
+
+/// Every subscription.
+pub type SubscriptionRoot = jobs::JobSubscription;
 
 /// The application's schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with the limits that refuse an operation before it runs. Shared
 /// services are added with `.data(...)` by the caller (see `app`).
 pub fn schema_builder(
     limits: GraphqlLimits,
-) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)
@@ -52,6 +56,7 @@ pub fn build_schema(
     metrics: crate::metrics::Metrics,
     accounts: crate::auth::Accounts,
     datasets: crate::datasets::Datasets,
+    jobs: crate::jobs::Jobs,
     store: std::sync::Arc<dyn crate::store::MetadataStore>,
 ) -> AppSchema {
     use async_graphql::dataloader::DataLoader;
@@ -59,6 +64,7 @@ pub fn build_schema(
         .extension(ErrorPolicy { max_aliases: limits.max_aliases, metrics })
         .data(accounts)
         .data(datasets)
+        .data(jobs)
         .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
         .data(DataLoader::new(DatasetLoader(store), tokio::spawn))
         .finish()

@@ -32,12 +32,19 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
 
     let metrics = state.metrics.clone();
     let state_trust = state.config.trust_proxy_headers;
-    Route::new()
-        .at("/graphql", get(graphql::get).post(graphql::post))
-        .at("/", get(playground::page))
-        .at("/playground", get(playground::page))
-        .at("/playground/assets/:file", get(playground::asset))
-        .at("/downloads/:token", get(download::download))
+    let api = state.config.role.runs_api();
+    let route = if api {
+        Route::new()
+            .at("/graphql", get(graphql::get).post(graphql::post))
+            .at("/", get(playground::page))
+            .at("/playground", get(playground::page))
+            .at("/playground/assets/:file", get(playground::asset))
+            .at("/downloads/:token", get(download::download))
+    } else {
+        // A worker-only process answers health checks and metrics; clients use the API.
+        Route::new()
+    };
+    route
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))

@@ -30,6 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_datasets.sql"),
         mysql: include_str!("../../migrations/mysql/0002_datasets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "jobs",
+        sqlite: include_str!("../../migrations/sqlite/0003_jobs.sql"),
+        mysql: include_str!("../../migrations/mysql/0003_jobs.sql"),
+    },
 ];
 
 /// What a migration run did.

@@ -18,9 +18,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
-use crate::domain::{Dataset, DatasetId, Email, NewUser, User, UserCredentials, UserId};
+use crate::domain::{
+    Dataset, DatasetId, Email, Job, JobError, JobId, JobStatus, NewUser, User, UserCredentials, UserId,
+};
 
 pub use migrate::{MIGRATIONS, Migration, MigrationReport};
+pub use sql::{JobFilter, JobOutcome};
 
 /// Lower-case hex of a digest.
 pub fn hex_digest(bytes: &[u8]) -> String {
@@ -208,6 +211,135 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Deletes a dataset and the versions derived from it; `false` if the owner has none.
     async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool>;
+
+    /// Whether a queued or running job reads any of these datasets.
+    async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool>;
+
+    async fn insert_job(&self, job: &Job) -> StoreResult<()>;
+
+    /// A job, if it exists and `owner` owns it.
+    async fn job(&self, id: JobId, owner: UserId) -> StoreResult<Option<Job>>;
+
+    /// A job by id alone, for workers and progress streams that already checked the owner.
+    async fn job_by_id(&self, id: JobId) -> StoreResult<Option<Job>>;
+
+    /// The owner's jobs, newest first, filtered.
+    async fn list_jobs(
+        &self,
+        owner: UserId,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Job>>;
+
+    /// A completed job's report (JSON text), if the owner's job has one.
+    async fn job_report(&self, id: JobId, owner: UserId) -> StoreResult<Option<String>>;
+
+    /// How many queued jobs are ahead of this one.
+    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64>;
+
+    /// Atomically takes the next job for `worker`: the oldest queued job, or a running one
+    /// whose lease expired (its worker died) with fewer than `max_attempts` attempts. The
+    /// job becomes RUNNING, held by `worker` until `lease_until`, with one more attempt.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> StoreResult<Option<Job>>;
+
+    /// Extends the lease of a job `worker` holds. `None` if it no longer holds it (the job
+    /// ended or another worker took it over); otherwise whether cancellation was requested.
+    async fn renew_lease(
+        &self,
+        id: JobId,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<bool>>;
+
+    /// Records progress (never lower than the stored value) and the stage; `false` if
+    /// `worker` no longer holds the job.
+    async fn record_progress(
+        &self,
+        id: JobId,
+        worker: &str,
+        progress: f64,
+        stage: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Ends a job `worker` holds; `false` if it no longer holds it.
+    async fn finish_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Puts a job `worker` holds back in the queue without counting the attempt (graceful
+    /// shutdown); `false` if it no longer holds it.
+    async fn release_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Cancels the owner's job: a queued one at once, a running one by asking its worker.
+    /// Returns the job as it now is; `None` if the owner has no such job.
+    async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>>;
+
+    /// Fails running jobs whose lease expired with no attempts left (`WORKER_LOST`);
+    /// returns how many.
+    async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64>;
+}
+
+/// A job row as both backends read it, before parsing.
+pub(crate) struct RawJob {
+    pub id: String,
+    pub owner_id: String,
+    pub tool_id: String,
+    pub agents: String,
+    pub parameters: String,
+    pub dataset_id: String,
+    pub baseline_dataset_id: Option<String>,
+    pub status: String,
+    pub progress: f64,
+    pub stage: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: i64,
+    pub cancel_requested: bool,
+    pub output_dataset_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RawJob {
+    pub(crate) fn parse(self) -> anyhow::Result<Job> {
+        let id = |s: &str| Uuid::parse_str(s).map_err(|e| anyhow::anyhow!("bad id {s:?} in store: {e}"));
+        Ok(Job {
+            id: JobId(id(&self.id)?),
+            owner_id: UserId(id(&self.owner_id)?),
+            tool_id: self.tool_id,
+            agents: serde_json::from_str(&self.agents)?,
+            parameters: serde_json::from_str(&self.parameters)?,
+            dataset_id: DatasetId(id(&self.dataset_id)?),
+            baseline_dataset_id: self.baseline_dataset_id.as_deref().map(id).transpose()?.map(DatasetId),
+            status: self.status.parse::<JobStatus>().map_err(|e| anyhow::anyhow!(e))?,
+            progress: self.progress,
+            stage: self.stage,
+            error: match (self.error_code, self.error_message) {
+                (Some(code), message) => Some(JobError { code, message: message.unwrap_or_default() }),
+                _ => None,
+            },
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            cancel_requested: self.cancel_requested,
+            output_dataset_id: self.output_dataset_id.as_deref().map(id).transpose()?.map(DatasetId),
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 /// A dataset row as both backends read it, before parsing.

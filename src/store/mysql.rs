@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RefreshTokenRecord, Replacement,
-    RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
+    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RawJob,
+    RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation,
+    sql,
 };
-use crate::domain::{Dataset, DatasetId, Email, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{Dataset, DatasetId, Email, Job, JobId, NewUser, Role, User, UserCredentials, UserId};
 
 /// A pool of connections to one MySQL database.
 #[derive(Clone)]
@@ -102,6 +103,41 @@ fn decode_dataset(row: &Row) -> anyhow::Result<Dataset> {
         created_at: utc(column(row, 13)?),
     }
     .parse()
+}
+
+fn decode_job(row: &Row) -> anyhow::Result<Job> {
+    RawJob {
+        id: column(row, 0)?,
+        owner_id: column(row, 1)?,
+        tool_id: column(row, 2)?,
+        agents: column(row, 3)?,
+        parameters: column(row, 4)?,
+        dataset_id: column(row, 5)?,
+        baseline_dataset_id: column(row, 6)?,
+        status: column(row, 7)?,
+        progress: column(row, 8)?,
+        stage: column(row, 9)?,
+        error_code: column(row, 10)?,
+        error_message: column(row, 11)?,
+        attempts: column(row, 12)?,
+        cancel_requested: column::<i64>(row, 13)? != 0,
+        output_dataset_id: column(row, 14)?,
+        created_at: utc(column(row, 15)?),
+        started_at: column::<Option<NaiveDateTime>>(row, 16)?.map(utc),
+        finished_at: column::<Option<NaiveDateTime>>(row, 17)?.map(utc),
+        updated_at: utc(column(row, 18)?),
+    }
+    .parse()
+}
+
+async fn count<Q: Queryable>(conn: &mut Q, select: (String, Values)) -> StoreResult<u64> {
+    let totals = query_rows(conn, select, |r| column::<i64>(r, 0)).await?;
+    Ok(totals.first().copied().unwrap_or(0).max(0) as u64)
+}
+
+async fn affected(conn: &mut Conn, (sql, values): (String, Values)) -> StoreResult<u64> {
+    conn.exec_drop(sql, bind(values)).await.map_err(internal)?;
+    Ok(conn.affected_rows())
 }
 
 fn internal(err: impl Into<anyhow::Error>) -> StoreError {
@@ -345,9 +381,160 @@ impl MetadataStore for MysqlStore {
         conn.exec_drop(sql, bind(values)).await.map_err(internal)?;
         Ok(conn.affected_rows() > 0)
     }
+
+    async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let mut conn = self.conn().await?;
+        Ok(count(&mut conn, sql::active_jobs_on_dataset(ids).build(MysqlQueryBuilder)).await? > 0)
+    }
+
+    async fn insert_job(&self, job: &Job) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        execute(&mut conn, sql::insert_job(job).build(MysqlQueryBuilder)).await
+    }
+
+    async fn job(&self, id: JobId, owner: UserId) -> StoreResult<Option<Job>> {
+        let mut conn = self.conn().await?;
+        let select = sql::job_for_owner(id, owner).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_job).await?.into_iter().next())
+    }
+
+    async fn job_by_id(&self, id: JobId) -> StoreResult<Option<Job>> {
+        let mut conn = self.conn().await?;
+        let select = sql::job_by_id(id, false).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_job).await?.into_iter().next())
+    }
+
+    async fn list_jobs(
+        &self,
+        owner: UserId,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Job>> {
+        let mut conn = self.conn().await?;
+        let mut items =
+            query_rows(&mut conn, sql::list_jobs(owner, filter, page).build(MysqlQueryBuilder), decode_job)
+                .await?;
+        let total_count = count(&mut conn, sql::count_jobs(owner, filter).build(MysqlQueryBuilder)).await?;
+        let has_next_page = items.len() > page.first;
+        items.truncate(page.first);
+        Ok(Page { items, has_next_page, total_count })
+    }
+
+    async fn job_report(&self, id: JobId, owner: UserId) -> StoreResult<Option<String>> {
+        let mut conn = self.conn().await?;
+        let select = sql::job_report(id, owner).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, |r| column::<Option<String>>(r, 0))
+            .await?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        count(&mut conn, sql::jobs_ahead(id).build(MysqlQueryBuilder)).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> StoreResult<Option<Job>> {
+        retry_on_deadlock(|| self.claim_once(worker, now, lease_until, max_attempts)).await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: JobId,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<bool>> {
+        let mut conn = self.conn().await?;
+        // MySQL reports changed rows, not matched ones: whether the job is still held is
+        // read back rather than inferred from the update.
+        execute(&mut conn, sql::renew_lease(id, worker, lease_until).build(MysqlQueryBuilder)).await?;
+        let select = sql::held_job_cancel_requested(id, worker).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, |r| column::<i64>(r, 0)).await?.into_iter().next().map(|c| c != 0))
+    }
+
+    async fn record_progress(
+        &self,
+        id: JobId,
+        worker: &str,
+        progress: f64,
+        stage: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let statement = sql::record_progress(id, worker, progress, stage, now).build(MysqlQueryBuilder);
+        Ok(affected(&mut conn, statement).await? > 0)
+    }
+
+    async fn finish_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        Ok(affected(&mut conn, sql::finish_job(id, worker, outcome, now).build(MysqlQueryBuilder)).await? > 0)
+    }
+
+    async fn release_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        Ok(affected(&mut conn, sql::release_job(id, worker, now).build(MysqlQueryBuilder)).await? > 0)
+    }
+
+    async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        let (cancel_sql, values) = sql::cancel_queued_job(id, owner, now).build(MysqlQueryBuilder);
+        tx.exec_drop(cancel_sql, bind(values)).await.map_err(internal)?;
+        if tx.affected_rows() == 0 {
+            execute(&mut tx, sql::request_cancel(id, owner, now).build(MysqlQueryBuilder)).await?;
+        }
+        let job =
+            query_rows(&mut tx, sql::job_for_owner(id, owner).build(MysqlQueryBuilder), decode_job).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(job.into_iter().next())
+    }
+
+    async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        affected(&mut conn, sql::fail_lost_jobs(now, max_attempts).build(MysqlQueryBuilder)).await
+    }
 }
 
 impl MysqlStore {
+    async fn claim_once(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> StoreResult<Option<Job>> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        // SKIP LOCKED: workers claiming at the same moment each get a different job instead
+        // of queueing behind one row lock.
+        let next = sql::next_claimable_job(now, max_attempts, true).build(MysqlQueryBuilder);
+        let Some(job) = query_rows(&mut tx, next, decode_job).await?.into_iter().next() else {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(None);
+        };
+        execute(&mut tx, sql::claim_job(job.id, worker, now, lease_until).build(MysqlQueryBuilder)).await?;
+        let claimed =
+            query_rows(&mut tx, sql::job_by_id(job.id, false).build(MysqlQueryBuilder), decode_job).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(claimed.into_iter().next())
+    }
+
     async fn rotate_once(
         &self,
         presented_hash: &str,

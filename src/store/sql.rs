@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_query::{
-    Asterisk, DeleteStatement, Expr, ExprTrait, Func, Iden, InsertStatement, LockType, Order, Query,
-    SelectStatement, UpdateStatement,
+    Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, Iden, InsertStatement, LockBehavior, LockType,
+    Order, Query, SelectStatement, UpdateStatement,
 };
 use uuid::Uuid;
 
-use crate::domain::{Dataset, DatasetId, Email, NewUser, UserId};
+use crate::domain::{Dataset, DatasetId, Email, Job, JobId, JobStatus, NewUser, UserId};
 
 use super::{NewRefreshToken, PageRequest, Replacement};
 
@@ -324,4 +324,356 @@ pub fn delete_dataset(id: DatasetId, owner: UserId) -> DeleteStatement {
         .and_where(Expr::col(Datasets::Id).eq(uuid(id.0)))
         .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
         .to_owned()
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Jobs {
+    Table,
+    Id,
+    OwnerId,
+    ToolId,
+    Agents,
+    Parameters,
+    DatasetId,
+    BaselineDatasetId,
+    Status,
+    Progress,
+    Stage,
+    ErrorCode,
+    ErrorMessage,
+    Attempts,
+    CancelRequested,
+    WorkerId,
+    LeaseExpiresAt,
+    OutputDatasetId,
+    Report,
+    CreatedAt,
+    StartedAt,
+    FinishedAt,
+    UpdatedAt,
+}
+
+/// The columns a `Job` is decoded from, in this order (the report is read on its own).
+pub const JOB_COLUMNS: [Jobs; 20] = [
+    Jobs::Id,
+    Jobs::OwnerId,
+    Jobs::ToolId,
+    Jobs::Agents,
+    Jobs::Parameters,
+    Jobs::DatasetId,
+    Jobs::BaselineDatasetId,
+    Jobs::Status,
+    Jobs::Progress,
+    Jobs::Stage,
+    Jobs::ErrorCode,
+    Jobs::ErrorMessage,
+    Jobs::Attempts,
+    Jobs::CancelRequested,
+    Jobs::OutputDatasetId,
+    Jobs::CreatedAt,
+    Jobs::StartedAt,
+    Jobs::FinishedAt,
+    Jobs::UpdatedAt,
+    Jobs::WorkerId,
+];
+
+pub fn insert_job(job: &Job) -> InsertStatement {
+    Query::insert()
+        .into_table(Jobs::Table)
+        .columns(JOB_COLUMNS)
+        .values_panic([
+            uuid(job.id.0).into(),
+            uuid(job.owner_id.0).into(),
+            job.tool_id.clone().into(),
+            json_text(&job.agents).into(),
+            job.parameters.to_string().into(),
+            uuid(job.dataset_id.0).into(),
+            job.baseline_dataset_id.map(|d| uuid(d.0)).into(),
+            job.status.as_str().into(),
+            job.progress.into(),
+            job.stage.clone().into(),
+            job.error.as_ref().map(|e| e.code.clone()).into(),
+            job.error.as_ref().map(|e| e.message.clone()).into(),
+            i64::from(job.attempts).into(),
+            job.cancel_requested.into(),
+            job.output_dataset_id.map(|d| uuid(d.0)).into(),
+            job.created_at.into(),
+            job.started_at.into(),
+            job.finished_at.into(),
+            job.updated_at.into(),
+            Option::<String>::None.into(),
+        ])
+        .to_owned()
+}
+
+/// A job, only if `owner` owns it.
+pub fn job_for_owner(id: JobId, owner: UserId) -> SelectStatement {
+    Query::select()
+        .columns(JOB_COLUMNS)
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)))
+        .to_owned()
+}
+
+/// A job by id alone (workers; never reached from a client's request).
+pub fn job_by_id(id: JobId, for_update: bool) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(JOB_COLUMNS)
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .to_owned();
+    if for_update {
+        query.lock(LockType::Update);
+    }
+    query
+}
+
+/// Which jobs a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<crate::domain::JobStatus>,
+    pub tool_id: Option<String>,
+}
+
+fn filter_jobs(query: &mut SelectStatement, owner: UserId, filter: &JobFilter) {
+    query.and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)));
+    if let Some(status) = filter.status {
+        query.and_where(Expr::col(Jobs::Status).eq(status.as_str()));
+    }
+    if let Some(tool) = &filter.tool_id {
+        query.and_where(Expr::col(Jobs::ToolId).eq(tool.clone()));
+    }
+}
+
+/// The owner's jobs, newest first; one more row than asked for.
+pub fn list_jobs(owner: UserId, filter: &JobFilter, page: &PageRequest) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(JOB_COLUMNS)
+        .from(Jobs::Table)
+        .order_by(Jobs::Id, Order::Desc)
+        .limit(page.first as u64 + 1)
+        .to_owned();
+    filter_jobs(&mut query, owner, filter);
+    if let Some(after) = page.after {
+        query.and_where(Expr::col(Jobs::Id).lt(uuid(after)));
+    }
+    query
+}
+
+pub fn count_jobs(owner: UserId, filter: &JobFilter) -> SelectStatement {
+    let mut query = Query::select().expr(Func::count(Expr::col(Asterisk))).from(Jobs::Table).to_owned();
+    filter_jobs(&mut query, owner, filter);
+    query
+}
+
+pub fn job_report(id: JobId, owner: UserId) -> SelectStatement {
+    Query::select()
+        .column(Jobs::Report)
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)))
+        .to_owned()
+}
+
+/// How many queued jobs were created before this one (queue order is id order).
+pub fn jobs_ahead(id: JobId) -> SelectStatement {
+    Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str()))
+        .and_where(Expr::col(Jobs::Id).lt(uuid(id.0)))
+        .to_owned()
+}
+
+/// The next job a worker may take: the oldest queued one, or a running one whose worker
+/// stopped renewing its lease (died) and that has attempts left. MySQL skips rows another
+/// worker is claiming (`SKIP LOCKED`); SQLite has one writer, so no lock clause is needed.
+pub fn next_claimable_job(now: DateTime<Utc>, max_attempts: u32, lock: bool) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(JOB_COLUMNS)
+        .from(Jobs::Table)
+        .cond_where(
+            Cond::any().add(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str())).add(
+                Cond::all()
+                    .add(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+                    .add(Expr::col(Jobs::LeaseExpiresAt).lt(now))
+                    .add(Expr::col(Jobs::Attempts).lt(i64::from(max_attempts))),
+            ),
+        )
+        .order_by(Jobs::Id, Order::Asc)
+        .limit(1)
+        .to_owned();
+    if lock {
+        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    query
+}
+
+/// Marks a job claimed by `worker` until `lease_until`.
+pub fn claim_job(id: JobId, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, JobStatus::Running.as_str())
+        .value(Jobs::WorkerId, worker)
+        .value(Jobs::LeaseExpiresAt, lease_until)
+        .value(Jobs::Attempts, Expr::col(Jobs::Attempts).add(1))
+        .value(Jobs::StartedAt, Func::coalesce([Expr::col(Jobs::StartedAt), Expr::val(now)]))
+        .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .to_owned()
+}
+
+/// Only the worker holding a running job may change it.
+fn held_by(query: &mut UpdateStatement, id: JobId, worker: &str) {
+    query
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::WorkerId).eq(worker))
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()));
+}
+
+/// Whether cancellation was requested for a job `worker` holds (no row: it does not hold it).
+pub fn held_job_cancel_requested(id: JobId, worker: &str) -> SelectStatement {
+    Query::select()
+        .column(Jobs::CancelRequested)
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::WorkerId).eq(worker))
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+        .to_owned()
+}
+
+pub fn renew_lease(id: JobId, worker: &str, lease_until: DateTime<Utc>) -> UpdateStatement {
+    let mut query = Query::update().table(Jobs::Table).value(Jobs::LeaseExpiresAt, lease_until).to_owned();
+    held_by(&mut query, id, worker);
+    query
+}
+
+/// Records progress; a lower value than the stored one keeps the stored one (a job
+/// re-run after its worker died restarts from zero without moving the bar backwards).
+pub fn record_progress(
+    id: JobId,
+    worker: &str,
+    progress: f64,
+    stage: &str,
+    now: DateTime<Utc>,
+) -> UpdateStatement {
+    let mut query = Query::update()
+        .table(Jobs::Table)
+        .value(
+            Jobs::Progress,
+            Expr::case(Expr::col(Jobs::Progress).lt(progress), Expr::val(progress))
+                .finally(Expr::col(Jobs::Progress)),
+        )
+        .value(Jobs::Stage, stage)
+        .value(Jobs::UpdatedAt, now)
+        .to_owned();
+    held_by(&mut query, id, worker);
+    query
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub status: JobStatus,
+    pub error: Option<crate::domain::JobError>,
+    /// The report as JSON text.
+    pub report: Option<String>,
+    pub output_dataset_id: Option<DatasetId>,
+}
+
+pub fn finish_job(id: JobId, worker: &str, outcome: &JobOutcome, now: DateTime<Utc>) -> UpdateStatement {
+    let mut query = Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, outcome.status.as_str())
+        .value(Jobs::ErrorCode, outcome.error.as_ref().map(|e| e.code.clone()))
+        .value(Jobs::ErrorMessage, outcome.error.as_ref().map(|e| e.message.clone()))
+        .value(Jobs::Report, outcome.report.clone())
+        .value(Jobs::OutputDatasetId, outcome.output_dataset_id.map(|d| uuid(d.0)))
+        .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
+        .value(Jobs::FinishedAt, now)
+        .value(Jobs::UpdatedAt, now)
+        .to_owned();
+    if outcome.status == JobStatus::Completed {
+        query.value(Jobs::Progress, 100.0).value(Jobs::Stage, "done");
+    }
+    held_by(&mut query, id, worker);
+    query
+}
+
+/// Cancels a queued job outright.
+pub fn cancel_queued_job(id: JobId, owner: UserId, now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, JobStatus::Cancelled.as_str())
+        .value(Jobs::CancelRequested, true)
+        .value(Jobs::FinishedAt, now)
+        .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)))
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str()))
+        .to_owned()
+}
+
+/// Asks the worker running a job to stop it.
+pub fn request_cancel(id: JobId, owner: UserId, now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::CancelRequested, true)
+        .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)))
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+        .to_owned()
+}
+
+/// Running jobs whose worker died and that have no attempts left: they fail.
+pub fn fail_lost_jobs(now: DateTime<Utc>, max_attempts: u32) -> UpdateStatement {
+    Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, JobStatus::Failed.as_str())
+        .value(Jobs::ErrorCode, "WORKER_LOST")
+        .value(
+            Jobs::ErrorMessage,
+            format!(
+                "the worker running this job stopped responding {max_attempts} times; the job was given up"
+            ),
+        )
+        .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
+        .value(Jobs::FinishedAt, now)
+        .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+        .and_where(Expr::col(Jobs::LeaseExpiresAt).lt(now))
+        .and_where(Expr::col(Jobs::Attempts).gte(i64::from(max_attempts)))
+        .to_owned()
+}
+
+/// Unfinished jobs that read a dataset (as input or baseline).
+pub fn active_jobs_on_dataset(ids: &[DatasetId]) -> SelectStatement {
+    let ids: Vec<String> = ids.iter().map(|id| uuid(id.0)).collect();
+    Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Status).is_in([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]))
+        .cond_where(
+            Cond::any()
+                .add(Expr::col(Jobs::DatasetId).is_in(ids.clone()))
+                .add(Expr::col(Jobs::BaselineDatasetId).is_in(ids)),
+        )
+        .to_owned()
+}
+
+/// Gives a running job back to the queue (its worker is shutting down); the attempt does
+/// not count.
+pub fn release_job(id: JobId, worker: &str, now: DateTime<Utc>) -> UpdateStatement {
+    let mut query = Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, JobStatus::Queued.as_str())
+        .value(Jobs::WorkerId, Option::<String>::None)
+        .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
+        .value(Jobs::Attempts, Expr::col(Jobs::Attempts).sub(1))
+        .value(Jobs::UpdatedAt, now)
+        .to_owned();
+    held_by(&mut query, id, worker);
+    query
 }

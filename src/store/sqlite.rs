@@ -20,10 +20,11 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RefreshTokenRecord, Replacement,
-    RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation, sql,
+    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RawJob,
+    RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation,
+    sql,
 };
-use crate::domain::{Dataset, DatasetId, Email, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{Dataset, DatasetId, Email, Job, JobId, NewUser, Role, User, UserCredentials, UserId};
 
 const READERS: usize = 4;
 
@@ -195,6 +196,38 @@ fn decode_dataset(row: &Row<'_>) -> anyhow::Result<Dataset> {
         created_at: parse_timestamp(&row.get::<_, String>(13)?)?,
     }
     .parse()
+}
+
+fn decode_job(row: &Row<'_>) -> anyhow::Result<Job> {
+    let optional_time = |i: usize| -> anyhow::Result<Option<DateTime<Utc>>> {
+        row.get::<_, Option<String>>(i)?.map(|t| parse_timestamp(&t)).transpose()
+    };
+    RawJob {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        tool_id: row.get(2)?,
+        agents: row.get(3)?,
+        parameters: row.get(4)?,
+        dataset_id: row.get(5)?,
+        baseline_dataset_id: row.get(6)?,
+        status: row.get(7)?,
+        progress: row.get(8)?,
+        stage: row.get(9)?,
+        error_code: row.get(10)?,
+        error_message: row.get(11)?,
+        attempts: row.get(12)?,
+        cancel_requested: row.get(13)?,
+        output_dataset_id: row.get(14)?,
+        created_at: parse_timestamp(&row.get::<_, String>(15)?)?,
+        started_at: optional_time(16)?,
+        finished_at: optional_time(17)?,
+        updated_at: parse_timestamp(&row.get::<_, String>(18)?)?,
+    }
+    .parse()
+}
+
+fn count(conn: &Connection, select: (String, Values)) -> StoreResult<u64> {
+    Ok(query_rows(conn, select, |r| Ok(r.get::<_, i64>(0)?))?.first().copied().unwrap_or(0).max(0) as u64)
 }
 
 fn internal(err: impl Into<anyhow::Error>) -> StoreError {
@@ -429,5 +462,150 @@ impl MetadataStore for SqliteStore {
     async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool> {
         let statement = sql::delete_dataset(id, owner).build(SqliteQueryBuilder);
         self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
+    }
+
+    async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let select = sql::active_jobs_on_dataset(ids).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(count(conn, select)? > 0)).await
+    }
+
+    async fn insert_job(&self, job: &Job) -> StoreResult<()> {
+        let statement = sql::insert_job(job).build(SqliteQueryBuilder);
+        self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
+    }
+
+    async fn job(&self, id: JobId, owner: UserId) -> StoreResult<Option<Job>> {
+        let select = sql::job_for_owner(id, owner).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, select, decode_job)?.into_iter().next())).await
+    }
+
+    async fn job_by_id(&self, id: JobId) -> StoreResult<Option<Job>> {
+        let select = sql::job_by_id(id, false).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, select, decode_job)?.into_iter().next())).await
+    }
+
+    async fn list_jobs(
+        &self,
+        owner: UserId,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Job>> {
+        let list = sql::list_jobs(owner, filter, page).build(SqliteQueryBuilder);
+        let total = sql::count_jobs(owner, filter).build(SqliteQueryBuilder);
+        let first = page.first;
+        self.read(move |conn| {
+            let mut items = query_rows(conn, list, decode_job)?;
+            let total_count = count(conn, total)?;
+            let has_next_page = items.len() > first;
+            items.truncate(first);
+            Ok(Page { items, has_next_page, total_count })
+        })
+        .await
+    }
+
+    async fn job_report(&self, id: JobId, owner: UserId) -> StoreResult<Option<String>> {
+        let select = sql::job_report(id, owner).build(SqliteQueryBuilder);
+        self.read(move |conn| {
+            Ok(query_rows(conn, select, |r| Ok(r.get::<_, Option<String>>(0)?))?.into_iter().next().flatten())
+        })
+        .await
+    }
+
+    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
+        let select = sql::jobs_ahead(id).build(SqliteQueryBuilder);
+        self.read(move |conn| count(conn, select)).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> StoreResult<Option<Job>> {
+        let worker = worker.to_string();
+        self.write(move |conn| {
+            // One writer connection and BEGIN IMMEDIATE: no other process can claim the same
+            // job between the SELECT and the UPDATE.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            let next = sql::next_claimable_job(now, max_attempts, false).build(SqliteQueryBuilder);
+            let Some(job) = query_rows(&tx, next, decode_job)?.into_iter().next() else {
+                return Ok(None);
+            };
+            execute(&tx, sql::claim_job(job.id, &worker, now, lease_until).build(SqliteQueryBuilder))
+                .map_err(internal)?;
+            let claimed =
+                query_rows(&tx, sql::job_by_id(job.id, false).build(SqliteQueryBuilder), decode_job)?;
+            tx.commit().map_err(internal)?;
+            Ok(claimed.into_iter().next())
+        })
+        .await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: JobId,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<bool>> {
+        let renew = sql::renew_lease(id, worker, lease_until).build(SqliteQueryBuilder);
+        let select = sql::held_job_cancel_requested(id, worker).build(SqliteQueryBuilder);
+        self.write(move |conn| {
+            execute(conn, renew).map_err(internal)?;
+            Ok(query_rows(conn, select, |r| Ok(r.get::<_, bool>(0)?))?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn record_progress(
+        &self,
+        id: JobId,
+        worker: &str,
+        progress: f64,
+        stage: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let statement = sql::record_progress(id, worker, progress, stage, now).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
+    }
+
+    async fn finish_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let statement = sql::finish_job(id, worker, outcome, now).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
+    }
+
+    async fn release_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let statement = sql::release_job(id, worker, now).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
+    }
+
+    async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
+        let queued = sql::cancel_queued_job(id, owner, now).build(SqliteQueryBuilder);
+        let running = sql::request_cancel(id, owner, now).build(SqliteQueryBuilder);
+        let select = sql::job_for_owner(id, owner).build(SqliteQueryBuilder);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            if execute(&tx, queued).map_err(internal)? == 0 {
+                execute(&tx, running).map_err(internal)?;
+            }
+            let job = query_rows(&tx, select, decode_job)?.into_iter().next();
+            tx.commit().map_err(internal)?;
+            Ok(job)
+        })
+        .await
+    }
+
+    async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
+        let statement = sql::fail_lost_jobs(now, max_attempts).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? as u64)).await
     }
 }

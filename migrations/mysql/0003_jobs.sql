@@ -1,0 +1,35 @@
+-- Jobs: a tool run over a dataset. Workers claim QUEUED jobs (or RUNNING ones whose lease
+-- expired: their worker died) in id order, which is creation order (UUIDv7), with
+-- SELECT … FOR UPDATE SKIP LOCKED so two workers never claim the same job.
+CREATE TABLE IF NOT EXISTS jobs (
+    id                  CHAR(36)      NOT NULL,
+    owner_id            CHAR(36)      NOT NULL,
+    tool_id             VARCHAR(64)   NOT NULL,
+    agents              TEXT          NOT NULL,
+    parameters          TEXT          NOT NULL,
+    dataset_id          CHAR(36)      NOT NULL,
+    baseline_dataset_id CHAR(36)      NULL,
+    status              VARCHAR(16)   NOT NULL,
+    progress            DOUBLE        NOT NULL,
+    stage               VARCHAR(255)  NULL,
+    error_code          VARCHAR(64)   NULL,
+    error_message       TEXT          NULL,
+    attempts            INT           NOT NULL,
+    cancel_requested    TINYINT(1)    NOT NULL,
+    worker_id           VARCHAR(128)  NULL,
+    lease_expires_at    DATETIME(6)   NULL,
+    output_dataset_id   CHAR(36)      NULL,
+    report              LONGTEXT      NULL,
+    created_at          DATETIME(6)   NOT NULL,
+    started_at          DATETIME(6)   NULL,
+    finished_at         DATETIME(6)   NULL,
+    updated_at          DATETIME(6)   NOT NULL,
+    PRIMARY KEY (id),
+    KEY jobs_owner (owner_id, id),
+    KEY jobs_queue (status, id),
+    KEY jobs_dataset (dataset_id),
+    KEY jobs_baseline (baseline_dataset_id),
+    CONSTRAINT jobs_owner_fk FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT jobs_dataset_fk FOREIGN KEY (dataset_id) REFERENCES datasets (id) ON DELETE CASCADE,
+    CONSTRAINT jobs_baseline_fk FOREIGN KEY (baseline_dataset_id) REFERENCES datasets (id) ON DELETE CASCADE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

@@ -1,0 +1,2304 @@
+//! The unified profiler: per-column statistics, semantic types, histograms, top values,
+//! duplicate rows, correlations, a quality score and alerts for one canonical Parquet file.
+//!
+//! Every computation over values runs inside DuckDB; Rust only builds statements (names through
+//! [`quote_identifier`], everything else from constants and numbers it formats itself) and turns
+//! one-row results into a [`Profile`]. `profile` reads the file in a fixed number of passes,
+//! whatever its size:
+//!
+//! 1. **column statistics** — one `SELECT` of aggregates per chunk of [`STATS_CHUNK`] columns:
+//!    counts, min/max, moments, exact quartiles, lengths, whitespace, correlations, and pattern
+//!    matches on a strided sample of text values;
+//! 2. **histograms** — one `SELECT` per chunk: equal-width bins, IQR outliers and pattern
+//!    validity, which need pass 1's min/max, quartiles and patterns;
+//! 3. **top values** — per column, `GROUP BY value ORDER BY count DESC, value LIMIT n`, the
+//!    chunk's columns `UNION ALL`ed into one statement; the same grouping gives the exact
+//!    distinct count (`count(value) OVER ()`), so values are hashed once, not twice;
+//! 4. **duplicates** — `SELECT DISTINCT *`, the one statement that needs every column at once.
+//!
+//! Parquet is columnar: a statement reads only the columns it names, so chunking a wide table
+//! (or one `UNION ALL` branch per column) costs statements, not extra reads. The definitions of
+//! every number are in docs/statistics.md.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::path::Path;
+
+use anyhow::Context;
+use duckdb::Connection;
+
+use super::{quote_identifier, quote_literal};
+use crate::domain::{
+    ColumnInfo, ColumnProfile, Correlation, Finding, HistogramBin, Profile, ProfileParams, Quality,
+    ValueCount,
+};
+
+/// Columns per statement, so that a 1000-column table never becomes one enormous statement.
+const STATS_CHUNK: usize = 200;
+/// Correlations are computed between the first this many numeric columns (n·(n−1)/2 pairs).
+const MAX_CORRELATED: usize = 30;
+/// Rows the semantic-type sample aims at: every ⌈rows / SAMPLE_ROWS⌉-th row is sampled.
+const SAMPLE_ROWS: u64 = 10_000;
+/// A text column whose strided sample holds fewer non-null values than this (and than the
+/// column has) is sampled again from its first non-null values: sparse columns would
+/// otherwise be typed from a handful of values.
+const MIN_SAMPLE: u64 = 1_000;
+/// Share of sampled values a pattern must match to give its semantic type.
+const PATTERN_SHARE: f64 = 0.9;
+/// Share of distinct values among non-null ones from which a column is (nearly) all unique.
+const UNIQUE_SHARE: f64 = 0.99;
+/// Unique percent from which free text gets a `HIGH_CARDINALITY` alert.
+const HIGH_CARDINALITY_PERCENT: f64 = 95.0;
+/// Null percent above which `HIGH_NULLS` is critical rather than a warning.
+const CRITICAL_NULL_PERCENT: f64 = 50.0;
+
+/// Profiles the Parquet file `data` whose columns are `columns`.
+///
+/// `progress(percent 0..=100, stage)` is called after each pass (and each chunk of a pass),
+/// never going backwards. Blocking: call through `Engine::run_heavy` with its own connection.
+pub fn profile(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    params: &ProfileParams,
+    progress: &mut dyn FnMut(f64, &str),
+) -> anyhow::Result<Profile> {
+    let source = reader(data);
+    let cols: Vec<Col> = columns.iter().enumerate().map(|(index, info)| Col::new(index, info)).collect();
+    // Parquet keeps row counts in its footer: this reads no data.
+    let rows: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {source}"), [], |r| r.get(0))
+        .context("counting rows")?;
+    let rows = u64::try_from(rows).unwrap_or(0);
+
+    // Pass 1: column statistics. The semantic-type sample is every `stride`-th row by
+    // `file_row_number`, a virtual column of read_parquet, hidden when the file has a real
+    // column of that name: then every text column is sampled by `resample`.
+    let stride = (!columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number")))
+        .then(|| rows.div_ceil(SAMPLE_ROWS).max(1));
+    let correlated: Vec<usize> =
+        cols.iter().filter(|c| c.kind.is_numeric()).map(|c| c.index).take(MAX_CORRELATED).collect();
+    let pairs: Vec<(usize, usize)> = correlated
+        .iter()
+        .enumerate()
+        .flat_map(|(n, &a)| correlated[n + 1..].iter().map(move |&b| (a, b)))
+        .collect();
+    let chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
+    let mut stats = Vec::with_capacity(cols.len());
+    let mut correlation_values = Vec::new();
+    for (n, chunk) in chunks.iter().enumerate() {
+        // The correlations ride along with the first chunk (which projects their columns).
+        let chunk_pairs = if n == 0 { &pairs[..] } else { &[] };
+        let (chunk_stats, values) = column_statistics(conn, &source, &cols, chunk, chunk_pairs, stride)
+            .with_context(|| format!("computing column statistics (chunk {})", n + 1))?;
+        stats.extend(chunk_stats);
+        if n == 0 {
+            correlation_values = values;
+        }
+        progress(40.0 * (n + 1) as f64 / chunks.len() as f64, "column statistics");
+    }
+    resample(conn, &source, &cols, &mut stats).context("sampling sparse text columns")?;
+    let patterns: Vec<Option<&Pattern>> = cols.iter().zip(&stats).map(|(c, s)| pattern_of(c, s)).collect();
+
+    // Pass 2: histograms, outliers and validity, from pass 1's ranges, quartiles and types.
+    let binnings: Vec<Option<Binning>> = stats
+        .iter()
+        .map(|s| s.range.and_then(|(lo, hi)| Binning::new(lo, hi, params.histogram_bins)))
+        .collect();
+    let jobs: Vec<Pass2Job> = cols
+        .iter()
+        .zip(&stats)
+        .zip(&patterns)
+        .zip(&binnings)
+        .filter_map(|(((col, stats), pattern), binning)| {
+            Pass2Job::plan(col, stats, *pattern, *binning, params)
+        })
+        .collect();
+    let mut second: HashMap<usize, Pass2Result> = HashMap::new();
+    let job_chunks: Vec<&[Pass2Job]> = jobs.chunks(STATS_CHUNK).collect();
+    for (n, chunk) in job_chunks.iter().enumerate() {
+        second.extend(
+            histograms_and_validity(conn, &source, &cols, chunk)
+                .with_context(|| format!("computing histograms (chunk {})", n + 1))?,
+        );
+        progress(40.0 + 20.0 * (n + 1) as f64 / job_chunks.len() as f64, "histograms");
+    }
+    if job_chunks.is_empty() {
+        progress(60.0, "histograms");
+    }
+
+    // Pass 3: top values and distinct counts; then the semantic types, which need both.
+    let mut tops: Vec<Vec<ValueCount>> = vec![Vec::new(); cols.len()];
+    if rows > 0 {
+        let top_chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
+        for (n, chunk) in top_chunks.iter().enumerate() {
+            let found = top_values_of(conn, &source, chunk, params.top_n_values)
+                .with_context(|| format!("finding top values (chunk {})", n + 1))?;
+            for (col, (distinct, values)) in chunk.iter().zip(found) {
+                stats[col.index].distinct = distinct;
+                tops[col.index] = values;
+            }
+            progress(60.0 + 25.0 * (n + 1) as f64 / top_chunks.len() as f64, "top values");
+        }
+    }
+    progress(85.0, "top values");
+    let semantics: Vec<&str> = cols
+        .iter()
+        .zip(&stats)
+        .zip(&patterns)
+        .map(|((col, stats), pattern)| semantic_type(col, stats, *pattern, params))
+        .collect();
+
+    // Pass 4: duplicate rows.
+    let duplicate_row_count =
+        if rows > 0 && !cols.is_empty() { rows - distinct_rows(conn, &source)?.min(rows) } else { 0 };
+    progress(95.0, "duplicates");
+
+    let mut profiles = Vec::with_capacity(cols.len());
+    for ((((col, stats), semantic), binning), top_values) in
+        cols.iter().zip(stats).zip(&semantics).zip(binnings).zip(tops)
+    {
+        let mut second = second.remove(&col.index).unwrap_or_default();
+        if let Some(single @ Binning::Single { .. }) = binning {
+            // A constant column's one bin needs no pass: it holds every non-null value.
+            second.histogram = single.bins(&HashMap::new(), stats.non_null);
+        }
+        profiles.push(column_profile(col, stats, semantic, second, top_values, rows));
+    }
+    let correlations = pairs
+        .iter()
+        .zip(correlation_values)
+        .filter_map(|(&(a, b), value)| {
+            Some(Correlation {
+                a: cols[a].info.name.clone(),
+                b: cols[b].info.name.clone(),
+                method: "pearson".into(),
+                value: value?,
+            })
+        })
+        .collect();
+    let quality = quality(&cols, &profiles, rows, duplicate_row_count);
+    let mut alerts = Vec::new();
+    if duplicate_row_count > 0 {
+        alerts.push(Finding {
+            code: "DUPLICATE_ROWS".into(),
+            severity: "warning".into(),
+            column: None,
+            message: format!(
+                "{duplicate_row_count} of {rows} rows ({:.1}%) are exact copies of an earlier row",
+                percent(duplicate_row_count, rows)
+            ),
+        });
+    }
+    for column in &profiles {
+        column_alerts(column, rows, params, &mut alerts);
+    }
+    progress(100.0, "scoring");
+    Ok(Profile {
+        row_count: rows,
+        column_count: cols.len() as u64,
+        duplicate_row_count,
+        quality,
+        columns: profiles,
+        correlations,
+        alerts,
+    })
+}
+
+/// Equal-width histogram of one numeric, date or timestamp column with `bins` bins over
+/// [min, max] (dates and timestamps in Unix epoch seconds). Empty for other types, for
+/// all-null columns and for `bins == 0`; one bin holding every value when min == max.
+pub fn histogram(
+    conn: &Connection,
+    data: &Path,
+    column: &ColumnInfo,
+    bins: u64,
+) -> anyhow::Result<Vec<HistogramBin>> {
+    let col = Col::new(0, column);
+    let Some(binned) = col.binned() else { return Ok(Vec::new()) };
+    let from = format!("(SELECT {binned} AS h FROM {}) AS src", reader(data));
+    let mut range = Select::default();
+    let count = range.int("count(h)");
+    let lo = range.float("min(h)");
+    let hi = range.float("max(h)");
+    let cells = range.run(conn, &from).context("finding the histogram's range")?;
+    let (Some(lo), Some(hi)) = (cells.float(lo), cells.float(hi)) else { return Ok(Vec::new()) };
+    let non_null = cells.count(count);
+    let Some(binning) = Binning::new(lo, hi, bins) else { return Ok(Vec::new()) };
+    let counts = match binning {
+        Binning::Single { .. } => HashMap::new(),
+        Binning::Equal { .. } => {
+            let mut select = Select::default();
+            let slot = select.text(binning.aggregate("h"));
+            let cells = select.run(conn, &from).context("counting the histogram's bins")?;
+            parse_bin_counts(cells.text(slot).as_deref())?
+        }
+    };
+    Ok(binning.bins(&counts, non_null))
+}
+
+/// The `limit` most frequent values of one column, most frequent first, ties by value
+/// ascending (in the column's own type's order; nulls, reported as `value: None`, last).
+pub fn top_values(
+    conn: &Connection,
+    data: &Path,
+    column: &ColumnInfo,
+    limit: u64,
+) -> anyhow::Result<Vec<ValueCount>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let col = Col::new(0, column);
+    let mut found = top_values_of(conn, &reader(data), std::slice::from_ref(&col), limit)?;
+    Ok(found.pop().map(|(_, values)| values).unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column kinds
+
+/// What the profiler can compute for a column, from its DuckDB type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Integer,
+    Float,
+    Decimal,
+    Boolean,
+    Date,
+    Timestamp,
+    Time,
+    Uuid,
+    Text,
+    /// LIST, STRUCT, MAP, BLOB, INTERVAL, ENUM, NULL…: handled as text (CAST to VARCHAR) for
+    /// nulls, distinct counts and top values only.
+    Other,
+}
+
+impl Kind {
+    fn of(data_type: &str) -> Kind {
+        let t = data_type.trim().to_ascii_uppercase();
+        match t.as_str() {
+            "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT"
+            | "UINTEGER" | "UBIGINT" | "UHUGEINT" | "INT" | "INT1" | "INT2" | "INT4" | "INT8" | "SHORT"
+            | "LONG" => Kind::Integer,
+            "FLOAT" | "DOUBLE" | "REAL" | "FLOAT4" | "FLOAT8" => Kind::Float,
+            "BOOLEAN" | "BOOL" => Kind::Boolean,
+            "DATE" => Kind::Date,
+            "UUID" => Kind::Uuid,
+            "VARCHAR" | "TEXT" | "STRING" => Kind::Text,
+            _ if t.starts_with("DECIMAL") || t.starts_with("NUMERIC") => Kind::Decimal,
+            _ if t.starts_with("TIMESTAMP") => Kind::Timestamp,
+            _ if t.starts_with("TIME") => Kind::Time,
+            _ if t.starts_with("VARCHAR") => Kind::Text,
+            _ => Kind::Other,
+        }
+    }
+
+    fn is_numeric(self) -> bool {
+        matches!(self, Kind::Integer | Kind::Float | Kind::Decimal)
+    }
+
+    /// Has min/max, reported as text.
+    fn is_orderable(self) -> bool {
+        self != Kind::Other
+    }
+}
+
+/// One column of the file, with the SQL that reads it.
+struct Col<'a> {
+    index: usize,
+    info: &'a ColumnInfo,
+    kind: Kind,
+    /// The quoted identifier: the only form in which a name enters SQL.
+    quoted: String,
+}
+
+impl<'a> Col<'a> {
+    fn new(index: usize, info: &'a ColumnInfo) -> Col<'a> {
+        Col { index, info, kind: Kind::of(&info.data_type), quoted: quote_identifier(&info.name) }
+    }
+
+    /// The values that are counted, grouped and ordered. Other types become text: their
+    /// DuckDB types may not be comparable, and reading a NULL-typed column would fail.
+    fn value(&self) -> String {
+        match self.kind {
+            Kind::Other => format!("CAST({} AS VARCHAR)", self.quoted),
+            _ => self.quoted.clone(),
+        }
+    }
+
+    /// The value as DOUBLE for moments, quantiles and correlations. NaN and ±Infinity are
+    /// left out (NULL): they have no mean, and DuckDB's skewness and kurtosis fail on them.
+    fn number(&self) -> Option<String> {
+        let q = &self.quoted;
+        match self.kind {
+            Kind::Integer | Kind::Decimal => Some(format!("CAST({q} AS DOUBLE)")),
+            Kind::Float => Some(format!("CASE WHEN isfinite({q}) THEN CAST({q} AS DOUBLE) END")),
+            _ => None,
+        }
+    }
+
+    /// The value histograms bin: the number, or Unix epoch seconds for dates and timestamps.
+    fn binned(&self) -> Option<String> {
+        match self.kind {
+            Kind::Date | Kind::Timestamp => {
+                Some(format!("CAST(epoch(CAST({} AS TIMESTAMP)) AS DOUBLE)", self.quoted))
+            }
+            _ => self.number(),
+        }
+    }
+}
+
+fn reader(data: &Path) -> String {
+    format!("read_parquet({})", quote_literal(&data.display().to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-row SELECTs with typed outputs
+
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    Int,
+    Float,
+    Text,
+}
+
+/// The output list of a one-row SELECT. Every output is CAST to BIGINT, DOUBLE or VARCHAR so
+/// that it is read with a known Rust type (never DuckDB's NULL type, which duckdb-rs cannot read).
+#[derive(Default)]
+struct Select {
+    exprs: Vec<String>,
+    outs: Vec<Out>,
+}
+
+impl Select {
+    fn int(&mut self, expr: impl Display) -> usize {
+        self.push(format!("CAST({expr} AS BIGINT)"), Out::Int)
+    }
+
+    fn float(&mut self, expr: impl Display) -> usize {
+        self.push(format!("CAST({expr} AS DOUBLE)"), Out::Float)
+    }
+
+    fn text(&mut self, expr: impl Display) -> usize {
+        self.push(format!("CAST({expr} AS VARCHAR)"), Out::Text)
+    }
+
+    fn push(&mut self, expr: String, out: Out) -> usize {
+        self.exprs.push(expr);
+        self.outs.push(out);
+        self.exprs.len() - 1
+    }
+
+    fn sql(&self, from: &str) -> String {
+        format!("SELECT {} FROM {from}", self.exprs.join(", "))
+    }
+
+    fn run(&self, conn: &Connection, from: &str) -> duckdb::Result<Cells> {
+        conn.query_row(&self.sql(from), [], |row| {
+            self.outs
+                .iter()
+                .enumerate()
+                .map(|(i, out)| {
+                    Ok(match out {
+                        Out::Int => Cell::Int(row.get(i)?),
+                        Out::Float => Cell::Float(row.get(i)?),
+                        Out::Text => Cell::Text(row.get(i)?),
+                    })
+                })
+                .collect::<duckdb::Result<Vec<_>>>()
+                .map(Cells)
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Cell {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<String>),
+}
+
+struct Cells(Vec<Cell>);
+
+impl Cells {
+    /// A count; 0 for NULL.
+    fn count(&self, slot: usize) -> u64 {
+        match self.0[slot] {
+            Cell::Int(Some(v)) => u64::try_from(v).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// A number; NaN and ±Infinity become `None` (JSON cannot carry them).
+    fn float(&self, slot: usize) -> Option<f64> {
+        match self.0[slot] {
+            Cell::Float(Some(v)) if v.is_finite() => Some(v),
+            _ => None,
+        }
+    }
+
+    fn text(&self, slot: usize) -> Option<String> {
+        match &self.0[slot] {
+            Cell::Text(v) => v.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// A subquery's projection, each expression once.
+#[derive(Default)]
+struct Projection {
+    items: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Projection {
+    /// Projects `expr AS alias` (once) and returns the alias.
+    fn add(&mut self, alias: String, expr: impl FnOnce() -> String) -> String {
+        if self.seen.insert(alias.clone()) {
+            self.items.push(format!("{} AS {alias}", expr()));
+        }
+        alias
+    }
+
+    fn from(&self, source: &str) -> String {
+        format!("(SELECT {} FROM {source}) AS src", self.items.join(", "))
+    }
+}
+
+/// A DOUBLE literal that round-trips exactly (Rust prints the shortest representation that
+/// parses back to the same double; a bare `1.5` would be a DECIMAL in DuckDB).
+fn double(x: f64) -> String {
+    format!("CAST('{x:?}' AS DOUBLE)")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1: column statistics
+
+/// What pass 1 (and the fallback sample) found about one column.
+#[derive(Debug, Default)]
+struct Stats {
+    non_null: u64,
+    /// From pass 3.
+    distinct: u64,
+    min: Option<String>,
+    max: Option<String>,
+    /// min and max as numbers (epoch seconds for dates), for histograms.
+    range: Option<(f64, f64)>,
+    mean: Option<f64>,
+    stddev: Option<f64>,
+    q25: Option<f64>,
+    median: Option<f64>,
+    q75: Option<f64>,
+    skewness: Option<f64>,
+    kurtosis: Option<f64>,
+    zeros: Option<u64>,
+    negatives: Option<u64>,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    mean_length: Option<f64>,
+    untrimmed: u64,
+    sample: Option<Sample>,
+}
+
+/// Pattern matches among sampled non-null text values.
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    size: u64,
+    /// Matches per entry of [`PATTERNS`].
+    hits: Vec<u64>,
+    code_like: u64,
+    digits_only: u64,
+}
+
+impl Sample {
+    fn share(&self, hits: u64) -> bool {
+        self.size > 0 && hits as f64 >= PATTERN_SHARE * self.size as f64
+    }
+}
+
+struct SampleSlots {
+    size: usize,
+    hits: Vec<usize>,
+    code_like: usize,
+    digits_only: usize,
+}
+
+impl SampleSlots {
+    /// Pattern-match counts over `values` (NULL where a row is not sampled).
+    fn add(select: &mut Select, values: &str) -> SampleSlots {
+        SampleSlots {
+            size: select.int(format!("count({values})")),
+            hits: PATTERNS.iter().map(|p| select.int(format!("count_if({})", p.matches(values)))).collect(),
+            code_like: select.int(format!("count_if({})", code_like(values))),
+            digits_only: select.int(format!("count_if({})", full_match(values, DIGITS))),
+        }
+    }
+
+    fn read(&self, cells: &Cells) -> Sample {
+        Sample {
+            size: cells.count(self.size),
+            hits: self.hits.iter().map(|&s| cells.count(s)).collect(),
+            code_like: cells.count(self.code_like),
+            digits_only: cells.count(self.digits_only),
+        }
+    }
+}
+
+struct NumericSlots {
+    mean: usize,
+    stddev: usize,
+    q25: usize,
+    median: usize,
+    q75: usize,
+    moments: Option<(usize, usize)>,
+    zeros: usize,
+    negatives: usize,
+}
+
+struct TextSlots {
+    min_length: usize,
+    max_length: usize,
+    mean_length: usize,
+    untrimmed: usize,
+    sample: Option<SampleSlots>,
+}
+
+struct StatSlots {
+    non_null: usize,
+    min_max: Option<(usize, usize)>,
+    range: Option<(usize, usize)>,
+    numeric: Option<NumericSlots>,
+    text: Option<TextSlots>,
+}
+
+/// Pass 1 over one chunk of columns: one SELECT of aggregates over one scan. Returns each
+/// column's statistics and the correlation of each of `pairs`.
+fn column_statistics(
+    conn: &Connection,
+    source: &str,
+    all: &[Col],
+    chunk: &[Col],
+    pairs: &[(usize, usize)],
+    stride: Option<u64>,
+) -> anyhow::Result<(Vec<Stats>, Vec<Option<f64>>)> {
+    match column_statistics_with(conn, source, all, chunk, pairs, stride, true) {
+        // DuckDB's skewness and kurtosis throw when their result overflows (values near
+        // f64::MAX): rather than failing the profile, that chunk goes without them.
+        Err(e) if format!("{e:#}").contains("out of range") => {
+            column_statistics_with(conn, source, all, chunk, pairs, stride, false)
+        }
+        result => result,
+    }
+}
+
+fn column_statistics_with(
+    conn: &Connection,
+    source: &str,
+    all: &[Col],
+    chunk: &[Col],
+    pairs: &[(usize, usize)],
+    stride: Option<u64>,
+    moments: bool,
+) -> anyhow::Result<(Vec<Stats>, Vec<Option<f64>>)> {
+    let mut proj = Projection::default();
+    let mut select = Select::default();
+    let mut slots = Vec::with_capacity(chunk.len());
+    for col in chunk {
+        let i = col.index;
+        let v = proj.add(format!("v{i}"), || col.value());
+        let mut column = StatSlots {
+            non_null: select.int(format!("count({v})")),
+            min_max: col
+                .kind
+                .is_orderable()
+                .then(|| (select.text(format!("min({v})")), select.text(format!("max({v})")))),
+            range: None,
+            numeric: None,
+            text: None,
+        };
+        if let Some(number) = col.number() {
+            let d = proj.add(format!("d{i}"), || number);
+            column.range = Some((select.float(format!("min({d})")), select.float(format!("max({d})"))));
+            // The three quantiles are one aggregate: DuckDB binds identical aggregates once.
+            let quantile = |n: usize| format!("quantile_cont({d}, [0.25, 0.5, 0.75])[{n}]");
+            column.numeric = Some(NumericSlots {
+                mean: select.float(format!("avg({d})")),
+                stddev: select.float(format!("stddev_samp({d})")),
+                q25: select.float(quantile(1)),
+                median: select.float(quantile(2)),
+                q75: select.float(quantile(3)),
+                moments: moments.then(|| {
+                    (select.float(format!("skewness({d})")), select.float(format!("kurtosis({d})")))
+                }),
+                zeros: select.int(format!("count_if({v} = 0)")),
+                negatives: select.int(format!("count_if({v} < 0)")),
+            });
+        } else if let Some(binned) = col.binned() {
+            let h = proj.add(format!("h{i}"), || binned);
+            column.range = Some((select.float(format!("min({h})")), select.float(format!("max({h})"))));
+        }
+        if col.kind == Kind::Text {
+            let l = proj.add(format!("l{i}"), || format!("length({})", col.quoted));
+            let sample = stride.map(|k| {
+                let s = proj.add(format!("s{i}"), || {
+                    format!("CASE WHEN file_row_number % {k} = 0 THEN {} END", col.quoted)
+                });
+                SampleSlots::add(&mut select, &s)
+            });
+            column.text = Some(TextSlots {
+                min_length: select.int(format!("min({l})")),
+                max_length: select.int(format!("max({l})")),
+                mean_length: select.float(format!("avg({l})")),
+                untrimmed: select.int(format!("count_if({})", untrimmed(&v))),
+                sample,
+            });
+        }
+        slots.push(column);
+    }
+    let correlations: Vec<usize> = pairs
+        .iter()
+        .map(|&(a, b)| {
+            let da = proj.add(format!("d{a}"), || all[a].number().unwrap_or_else(|| "NULL".into()));
+            let db = proj.add(format!("d{b}"), || all[b].number().unwrap_or_else(|| "NULL".into()));
+            select.float(format!("corr({da}, {db})"))
+        })
+        .collect();
+
+    let cells = select.run(conn, &proj.from(source))?;
+    let stats = slots
+        .iter()
+        .map(|s| {
+            let mut stats = Stats { non_null: cells.count(s.non_null), ..Stats::default() };
+            if let Some((min, max)) = s.min_max {
+                stats.min = cells.text(min);
+                stats.max = cells.text(max);
+            }
+            if let Some((lo, hi)) = s.range {
+                stats.range = cells.float(lo).zip(cells.float(hi));
+            }
+            if let Some(n) = &s.numeric {
+                stats.mean = cells.float(n.mean);
+                stats.stddev = cells.float(n.stddev);
+                stats.q25 = cells.float(n.q25);
+                stats.median = cells.float(n.median);
+                stats.q75 = cells.float(n.q75);
+                if let Some((skewness, kurtosis)) = n.moments {
+                    stats.skewness = cells.float(skewness);
+                    stats.kurtosis = cells.float(kurtosis);
+                }
+                stats.zeros = Some(cells.count(n.zeros));
+                stats.negatives = Some(cells.count(n.negatives));
+            }
+            if let Some(t) = &s.text {
+                stats.min_length = (stats.non_null > 0).then(|| cells.count(t.min_length));
+                stats.max_length = (stats.non_null > 0).then(|| cells.count(t.max_length));
+                stats.mean_length = cells.float(t.mean_length);
+                stats.untrimmed = cells.count(t.untrimmed);
+                stats.sample = t.sample.as_ref().map(|slots| slots.read(&cells));
+            }
+            stats
+        })
+        .collect();
+    Ok((stats, correlations.iter().map(|&slot| cells.float(slot)).collect()))
+}
+
+/// Text columns whose strided sample is too small (sparse columns, or no `file_row_number`)
+/// are typed from their first [`SAMPLE_ROWS`] non-null values instead: one small statement
+/// per column, UNIONed; each stops reading at its LIMIT.
+fn resample(conn: &Connection, source: &str, cols: &[Col], stats: &mut [Stats]) -> anyhow::Result<()> {
+    let wanted: Vec<&Col> = cols
+        .iter()
+        .filter(|c| {
+            let s = &stats[c.index];
+            let sampled = s.sample.as_ref().map_or(0, |s| s.size);
+            c.kind == Kind::Text && sampled < s.non_null.min(MIN_SAMPLE)
+        })
+        .collect();
+    for chunk in wanted.chunks(STATS_CHUNK) {
+        let mut parts = Vec::with_capacity(chunk.len());
+        let mut slots = None;
+        for col in chunk {
+            let mut select = Select::default();
+            select.int(col.index);
+            let sample = SampleSlots::add(&mut select, "s");
+            parts.push(select.sql(&format!(
+                "(SELECT {q} AS s FROM {source} WHERE {q} IS NOT NULL LIMIT {SAMPLE_ROWS}) AS src",
+                q = col.quoted
+            )));
+            slots = Some((select.outs, sample));
+        }
+        let Some((outs, sample)) = slots else { continue };
+        let mut statement = conn.prepare(&parts.join(" UNION ALL "))?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let cells = Cells(
+                outs.iter()
+                    .enumerate()
+                    .map(|(i, _)| Ok(Cell::Int(row.get(i)?)))
+                    .collect::<duckdb::Result<Vec<_>>>()?,
+            );
+            let index = usize::try_from(cells.count(0))?;
+            stats[index].sample = Some(sample.read(&cells));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semantic types
+
+/// A text pattern for a semantic type, matched in full by `regexp_full_match` (RE2 syntax).
+struct Pattern {
+    semantic: &'static str,
+    regex: &'static str,
+}
+
+impl Pattern {
+    /// SQL that is true when `value` matches, ignoring surrounding whitespace (stray whitespace
+    /// is a consistency problem, counted once, by `untrimmed`).
+    fn matches(&self, value: &str) -> String {
+        full_match(value, self.regex)
+    }
+}
+
+/// Whitespace as Unicode's White_Space property: RE2's `\s` is ASCII [\t\n\f\r ] only.
+const WHITESPACE: &str = r"[\s\p{Z}\x{0B}\x{85}]";
+
+fn full_match(value: &str, regex: &str) -> String {
+    let padded = format!("{WHITESPACE}*(?:{regex}){WHITESPACE}*");
+    format!("regexp_full_match({value}, {})", quote_literal(&padded))
+}
+
+/// Leading or trailing whitespace: the first or last character is one of Unicode's White_Space
+/// code points. Checking two code points is three times cheaper than `v <> trim(v)` (which
+/// copies every value, and misses tabs and newlines) and than a regular expression.
+fn untrimmed(value: &str) -> String {
+    const WHITE_SPACE: &str = "9, 10, 11, 12, 13, 32, 133, 160, 5760, 8192, 8193, 8194, 8195, 8196, 8197, 8198, \
+                               8199, 8200, 8201, 8202, 8232, 8233, 8239, 8287, 12288";
+    format!("(unicode({value}) IN ({WHITE_SPACE}) OR unicode({value}[-1]) IN ({WHITE_SPACE}))")
+}
+
+/// Codes such as `INV-00042` or `A1B2`: one token of letters, digits and `_-./:#` with a digit.
+fn code_like(value: &str) -> String {
+    format!(
+        "({} AND regexp_matches({value}, '[0-9]'))",
+        full_match(value, r"[A-Za-z0-9][A-Za-z0-9_\-./:#]{0,63}")
+    )
+}
+
+const DIGITS: &str = "[0-9]+";
+
+/// The patterns, in the order they are tried: the first one that ≥ 90% of sampled values match
+/// gives the column its semantic type.
+const PATTERNS: &[Pattern] = &[
+    Pattern {
+        semantic: "email",
+        regex: r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}",
+    },
+    Pattern { semantic: "url", regex: r"(?i)(?:https?|ftp)://[^\s/?#]+[^\s]*" },
+    Pattern {
+        semantic: "uuid",
+        regex: r"\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?",
+    },
+    Pattern {
+        semantic: "ip",
+        regex: r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{0,4}::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{0,4}",
+    },
+    Pattern {
+        semantic: "date",
+        regex: r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[/.](?:0?[1-9]|[12][0-9]|3[01])[/.][0-9]{4}",
+    },
+    Pattern {
+        semantic: "datetime",
+        regex: r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?",
+    },
+    Pattern {
+        semantic: "phone",
+        regex: r"\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?){1,5}|\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-][0-9]{4}|0[0-9]{2,4}[ -]?[0-9]{3,4}[ -]?[0-9]{3,4}",
+    },
+    Pattern {
+        semantic: "postcode",
+        regex: r"(?i)[0-9]{5}(?:-[0-9]{4})?|GIR ?0AA|[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}",
+    },
+    Pattern {
+        semantic: "currency",
+        regex: r"[-+]?[$€£¥₹] ?[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)? ?(?:[$€£¥₹]|(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|INR|SEK|NOK|DKK|ZAR))|(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|INR|SEK|NOK|DKK|ZAR) ?[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?",
+    },
+];
+
+/// The pattern that types a text column (after pass 1, from the sample): the first of
+/// [`PATTERNS`] that ≥ 90% of sampled non-null values match.
+fn pattern_of(col: &Col, stats: &Stats) -> Option<&'static Pattern> {
+    let sample = stats.sample.as_ref().filter(|_| col.kind == Kind::Text && stats.non_null > 0)?;
+    let header = header_tokens(&col.info.name);
+    PATTERNS.iter().zip(&sample.hits).find_map(|(pattern, &hits)| {
+        // Five-digit strings are ZIP codes only when the header says so: otherwise they are
+        // as likely codes or numbers kept as text.
+        let digits_without_header = pattern.semantic == "postcode"
+            && sample.share(sample.digits_only)
+            && !is_postcode_header(&header);
+        (sample.share(hits) && !digits_without_header).then_some(pattern)
+    })
+}
+
+/// The semantic type, once distinct counts are known (after pass 3).
+fn semantic_type(
+    col: &Col,
+    stats: &Stats,
+    pattern: Option<&'static Pattern>,
+    params: &ProfileParams,
+) -> &'static str {
+    if stats.non_null == 0 {
+        return "empty";
+    }
+    let header = header_tokens(&col.info.name);
+    match col.kind {
+        Kind::Integer => return "integer",
+        Kind::Float => return "float",
+        Kind::Decimal if header.iter().any(|t| CURRENCY_HEADERS.contains(&t.as_str())) => {
+            return "currency";
+        }
+        Kind::Decimal => return "float",
+        Kind::Boolean => return "boolean",
+        Kind::Date => return "date",
+        Kind::Timestamp | Kind::Time => return "datetime",
+        Kind::Uuid => return "uuid",
+        Kind::Text | Kind::Other => {}
+    }
+    if let Some(pattern) = pattern {
+        return pattern.semantic;
+    }
+    let sample = stats.sample.clone().unwrap_or_default();
+    let non_null = stats.non_null as f64;
+    let distinct = stats.distinct as f64;
+    if col.kind == Kind::Text
+        && distinct >= UNIQUE_SHARE * non_null
+        && (is_id_header(&header) || sample.share(sample.code_like))
+    {
+        return "identifier";
+    }
+    if stats.distinct <= params.categorical_threshold
+        || distinct / non_null <= params.categorical_ratio_threshold
+    {
+        return "category";
+    }
+    "text"
+}
+
+const CURRENCY_HEADERS: &[&str] = &[
+    "price", "prices", "amount", "amt", "cost", "costs", "salary", "revenue", "total", "subtotal", "fee",
+    "fees", "balance", "payment", "paid", "wage", "wages", "income", "spend", "spent", "charge", "usd",
+    "eur", "gbp", "currency", "tax", "discount",
+];
+
+/// A header split into lowercase words at non-alphanumerics and camelCase boundaries
+/// (`firstName`, `first_name` and `First Name` all give `first`, `name`).
+fn header_tokens(name: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for ch in name.chars() {
+        if ch.is_alphanumeric() {
+            if ch.is_uppercase() && previous_lower && !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            previous_lower = ch.is_lowercase() || ch.is_numeric();
+            current.extend(ch.to_lowercase());
+        } else {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+fn is_id_header(tokens: &[String]) -> bool {
+    const ID_WORDS: &[&str] =
+        &["id", "ids", "uuid", "guid", "key", "code", "sku", "ref", "reference", "number", "no", "num", "nr"];
+    tokens.last().is_some_and(|t| ID_WORDS.contains(&t.as_str()))
+}
+
+fn is_postcode_header(tokens: &[String]) -> bool {
+    let compact = tokens.concat();
+    ["zip", "zipcode", "postcode", "postal", "postalcode"].iter().any(|w| tokens.iter().any(|t| t == w))
+        || compact.contains("postcode")
+        || compact.contains("postalcode")
+        || compact.contains("zipcode")
+}
+
+/// The kind of personal data a column likely holds: from its semantic type, else its header.
+fn pii(col: &Col, semantic: &str) -> Option<String> {
+    if let kind @ ("email" | "phone" | "ip" | "postcode") = semantic {
+        return Some(kind.into());
+    }
+    if col.kind == Kind::Boolean {
+        // `email_verified`, `has_phone`: flags about personal data, not personal data.
+        return None;
+    }
+    let tokens = header_tokens(&col.info.name);
+    let compact = tokens.concat();
+    let has = |words: &[&str]| tokens.iter().any(|t| words.contains(&t.as_str()));
+    let contains = |parts: &[&str]| parts.iter().any(|p| compact.contains(p));
+    let kind = if has(&["email", "mail"]) || contains(&["email"]) {
+        "email"
+    } else if has(&["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax"])
+        || contains(&["phone"])
+    {
+        "phone"
+    } else if has(&["ip"]) || compact == "ipaddress" || compact == "ipaddr" {
+        "ip"
+    } else if has(&["dob", "birthday", "birthdate"]) || contains(&["birth"]) {
+        "date_of_birth"
+    } else if has(&["ssn", "nino", "passport"])
+        || contains(&["socialsecurity", "nationalinsurance", "nationalid", "taxid", "taxpayerid"])
+    {
+        "national_id"
+    } else if has(&["iban", "ccn"]) || contains(&["creditcard", "cardnumber"]) {
+        "payment_card"
+    } else if NAME_HEADERS.contains(&compact.as_str()) || has(&["surname", "forename", "forenames"]) {
+        "name"
+    } else if has(&["address", "addr", "street"]) || contains(&["streetaddress", "homeaddress"]) {
+        "address"
+    } else if is_postcode_header(&tokens) {
+        "postcode"
+    } else {
+        return None;
+    };
+    Some(kind.into())
+}
+
+/// Headers (as their words run together) that name a person.
+const NAME_HEADERS: &[&str] = &[
+    "name",
+    "fname",
+    "lname",
+    "firstname",
+    "lastname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "middlename",
+    "maidenname",
+    "customername",
+    "personname",
+    "contactname",
+    "employeename",
+    "username",
+    "patientname",
+    "studentname",
+    "clientname",
+    "ownername",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Histograms
+
+/// How a column's values fall into bins.
+#[derive(Debug, Clone, Copy)]
+enum Binning {
+    /// min == max: one bin holding every value.
+    Single { value: f64 },
+    /// `bins` bins of `width` over [lo, hi]: bin i = [lo + i·width, lo + (i+1)·width), the last
+    /// closed at hi.
+    Equal { lo: f64, hi: f64, bins: u64, width: f64 },
+}
+
+impl Binning {
+    fn new(lo: f64, hi: f64, bins: u64) -> Option<Binning> {
+        if bins == 0 || !lo.is_finite() || !hi.is_finite() || lo > hi {
+            return None;
+        }
+        if lo == hi {
+            return Some(Binning::Single { value: lo });
+        }
+        let width = (hi - lo) / bins as f64;
+        // hi − lo can overflow (±1e308) or a width underflow to 0: such a range has no bins.
+        (width.is_finite() && width > 0.0).then_some(Binning::Equal { lo, hi, bins, width })
+    }
+
+    /// The aggregate that counts `value` per bin index, as JSON `{"index": count, …}`.
+    fn aggregate(&self, value: &str) -> String {
+        match *self {
+            Binning::Single { .. } => "NULL".into(),
+            // The FILTER matters: DuckDB's `least` ignores NULLs (`least(NULL, 2)` is 2).
+            Binning::Equal { lo, bins, width, .. } => format!(
+                "to_json(histogram(CAST(least(floor(({value} - {}) / {}), {}) AS BIGINT)) \
+                 FILTER (WHERE {value} IS NOT NULL))",
+                double(lo),
+                double(width),
+                bins - 1
+            ),
+        }
+    }
+
+    /// The bins, with `counts` by bin index (or all `non_null` values in a single bin).
+    fn bins(&self, counts: &HashMap<i64, u64>, non_null: u64) -> Vec<HistogramBin> {
+        match *self {
+            Binning::Single { value } => vec![HistogramBin { lower: value, upper: value, count: non_null }],
+            Binning::Equal { lo, hi, bins, width } => (0..bins)
+                .map(|i| HistogramBin {
+                    lower: lo + i as f64 * width,
+                    upper: if i + 1 == bins { hi } else { lo + (i + 1) as f64 * width },
+                    count: i64::try_from(i).ok().and_then(|i| counts.get(&i)).copied().unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reads `to_json(histogram(…))`: an object `{"0": 4, "2": 1}` (or, defensively, a list of
+/// `{"key": …, "value": …}`); NULL when there were no values.
+fn parse_bin_counts(json: Option<&str>) -> anyhow::Result<HashMap<i64, u64>> {
+    let Some(json) = json else { return Ok(HashMap::new()) };
+    let parsed: serde_json::Value = serde_json::from_str(json).context("reading histogram counts")?;
+    let number = |v: &serde_json::Value| v.as_u64().context("histogram count is not a number");
+    let mut counts = HashMap::new();
+    match parsed {
+        serde_json::Value::Object(map) => {
+            for (key, value) in &map {
+                counts.insert(key.parse::<i64>().context("histogram bin index")?, number(value)?);
+            }
+        }
+        serde_json::Value::Array(entries) => {
+            for entry in &entries {
+                let key = entry.get("key").and_then(|k| k.as_i64()).context("histogram bin index")?;
+                counts.insert(key, number(entry.get("value").unwrap_or(&serde_json::Value::Null))?);
+            }
+        }
+        serde_json::Value::Null => {}
+        other => anyhow::bail!("unexpected histogram {other}"),
+    }
+    Ok(counts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2: histograms, outliers, validity
+
+/// What pass 2 computes for one column.
+struct Pass2Job {
+    col: usize,
+    binning: Option<Binning>,
+    /// Values outside (low, high) are outliers.
+    fences: Option<(f64, f64)>,
+    pattern: Option<&'static Pattern>,
+}
+
+impl Pass2Job {
+    fn plan(
+        col: &Col,
+        stats: &Stats,
+        pattern: Option<&'static Pattern>,
+        binning: Option<Binning>,
+        params: &ProfileParams,
+    ) -> Option<Pass2Job> {
+        // Single bins are known without reading anything.
+        let binning = binning.filter(|b| matches!(b, Binning::Equal { .. }));
+        let fences = match (stats.q25, stats.q75) {
+            (Some(q25), Some(q75)) => {
+                let k = params.outlier_iqr_multiplier;
+                Some((q25 - k * (q75 - q25), q75 + k * (q75 - q25)))
+            }
+            _ => None,
+        };
+        let job = Pass2Job { col: col.index, binning, fences, pattern };
+        (job.binning.is_some() || job.fences.is_some() || job.pattern.is_some()).then_some(job)
+    }
+}
+
+#[derive(Default)]
+struct Pass2Result {
+    histogram: Vec<HistogramBin>,
+    outliers: Option<u64>,
+    invalid: u64,
+}
+
+/// Pass 2 over one chunk of columns: one SELECT, one scan.
+fn histograms_and_validity(
+    conn: &Connection,
+    source: &str,
+    cols: &[Col],
+    jobs: &[Pass2Job],
+) -> anyhow::Result<Vec<(usize, Pass2Result)>> {
+    let mut proj = Projection::default();
+    let mut select = Select::default();
+    let mut slots = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let col = &cols[job.col];
+        let i = col.index;
+        let histogram = match job.binning {
+            Some(binning @ Binning::Equal { .. }) => col.binned().map(|binned| {
+                let h = proj.add(format!("h{i}"), || binned);
+                select.text(binning.aggregate(&h))
+            }),
+            _ => None,
+        };
+        let outliers = job.fences.and_then(|(low, high)| {
+            let number = col.number()?;
+            let d = proj.add(format!("d{i}"), || number);
+            let below = if low.is_finite() { format!("{d} < {}", double(low)) } else { "false".into() };
+            let above = if high.is_finite() { format!("{d} > {}", double(high)) } else { "false".into() };
+            Some(select.int(format!("count_if({below} OR {above})")))
+        });
+        let invalid = job.pattern.map(|pattern| {
+            let v = proj.add(format!("v{i}"), || col.value());
+            select.int(format!("count_if(NOT {})", pattern.matches(&v)))
+        });
+        slots.push((histogram, outliers, invalid));
+    }
+    let cells =
+        if select.exprs.is_empty() { Cells(Vec::new()) } else { select.run(conn, &proj.from(source))? };
+    jobs.iter()
+        .zip(slots)
+        .map(|(job, (histogram, outliers, invalid))| {
+            let histogram = match (job.binning, histogram) {
+                // Equal bins only: `non_null` is not used.
+                (Some(binning), Some(slot)) => {
+                    binning.bins(&parse_bin_counts(cells.text(slot).as_deref())?, 0)
+                }
+                _ => Vec::new(),
+            };
+            Ok((
+                job.col,
+                Pass2Result {
+                    histogram,
+                    outliers: outliers.map(|slot| cells.count(slot)),
+                    invalid: invalid.map_or(0, |slot| cells.count(slot)),
+                },
+            ))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 3: top values
+
+/// The exact distinct count and the `limit` most frequent values of each of `cols`, in one
+/// statement: per column, a GROUP BY of that column alone (which reads only that column), the
+/// top `limit` groups by count then value (a top-N, not a sort of every group), and the number
+/// of non-null groups, `count(k) OVER ()`. Ranks are taken after the LIMIT (a window over at
+/// most `limit` rows) because UNION ALL does not keep each branch's order.
+///
+/// (One `GROUP BY GROUPING SETS ((c1), (c2), …)` reads the file once instead, but ranking its
+/// rows needs a window over every group of every column: ten times slower on 1M rows.)
+fn top_values_of(
+    conn: &Connection,
+    source: &str,
+    cols: &[Col],
+    limit: u64,
+) -> anyhow::Result<Vec<(u64, Vec<ValueCount>)>> {
+    // At least one row per column, which carries the distinct count.
+    let rows = limit.max(1);
+    let branches: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            format!(
+                "(SELECT {i} AS c, CAST(k AS VARCHAR) AS v, CAST(n AS BIGINT) AS n, CAST(d AS BIGINT) AS d, \
+                         CAST(row_number() OVER (ORDER BY n DESC, k ASC NULLS LAST) AS BIGINT) AS r \
+                  FROM (SELECT k, count(*) AS n, count(k) OVER () AS d \
+                        FROM (SELECT {value} AS k FROM {source}) AS src GROUP BY k \
+                        ORDER BY n DESC, k ASC NULLS LAST LIMIT {rows}) AS top)",
+                value = col.value()
+            )
+        })
+        .collect();
+    let mut found: Vec<(u64, Vec<(i64, ValueCount)>)> = vec![(0, Vec::new()); cols.len()];
+    let mut statement = conn.prepare(&branches.join(" UNION ALL "))?;
+    let mut result = statement.query([])?;
+    while let Some(row) = result.next()? {
+        let c: i64 = row.get(0)?;
+        let value: Option<String> = row.get(1)?;
+        let count: i64 = row.get(2)?;
+        let distinct: i64 = row.get(3)?;
+        let rank: i64 = row.get(4)?;
+        let (column_distinct, values) =
+            found.get_mut(usize::try_from(c)?).context("top values of an unknown column")?;
+        *column_distinct = u64::try_from(distinct).unwrap_or(0);
+        values.push((rank, ValueCount { value, count: u64::try_from(count).unwrap_or(0) }));
+    }
+    Ok(found
+        .into_iter()
+        .map(|(distinct, mut values)| {
+            values.sort_by_key(|(rank, _)| *rank);
+            values.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            (distinct, values.into_iter().map(|(_, v)| v).collect())
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 4: duplicates
+
+fn distinct_rows(conn: &Connection, source: &str) -> anyhow::Result<u64> {
+    let n: i64 = conn
+        .query_row(
+            &format!("SELECT CAST(count(*) AS BIGINT) FROM (SELECT DISTINCT * FROM {source})"),
+            [],
+            |r| r.get(0),
+        )
+        .context("counting distinct rows")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assembly: column profiles, quality, alerts
+
+fn column_profile(
+    col: &Col,
+    stats: Stats,
+    semantic: &str,
+    second: Pass2Result,
+    top_values: Vec<ValueCount>,
+    rows: u64,
+) -> ColumnProfile {
+    let null_count = rows.saturating_sub(stats.non_null);
+    ColumnProfile {
+        name: col.info.name.clone(),
+        data_type: col.info.data_type.clone(),
+        semantic_type: semantic.into(),
+        null_count,
+        null_percent: percent(null_count, rows),
+        distinct_count: stats.distinct,
+        unique_percent: percent(stats.distinct, stats.non_null),
+        min: stats.min,
+        max: stats.max,
+        mean: stats.mean,
+        stddev: stats.stddev,
+        median: stats.median,
+        q25: stats.q25,
+        q75: stats.q75,
+        skewness: stats.skewness,
+        kurtosis: stats.kurtosis,
+        zeros: stats.zeros,
+        negatives: stats.negatives,
+        min_length: stats.min_length,
+        max_length: stats.max_length,
+        mean_length: stats.mean_length,
+        outlier_count: second.outliers,
+        invalid_count: second.invalid,
+        untrimmed_count: stats.untrimmed,
+        top_values,
+        histogram: second.histogram,
+        pii: pii(col, semantic),
+    }
+}
+
+/// `part / whole × 100`, 0 when `whole` is 0.
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 * 100.0 }
+}
+
+/// `100 · (1 − bad / total)`, 100 when there is nothing to judge.
+fn share_good(bad: u64, total: u64) -> f64 {
+    if total == 0 { 100.0 } else { 100.0 * (1.0 - bad as f64 / total as f64) }
+}
+
+fn quality(cols: &[Col], profiles: &[ColumnProfile], rows: u64, duplicates: u64) -> Quality {
+    let cells = rows * cols.len() as u64;
+    let null_cells: u64 = profiles.iter().map(|p| p.null_count).sum();
+    let invalid: u64 = profiles.iter().map(|p| p.invalid_count).sum();
+    let (text_values, untrimmed) = cols
+        .iter()
+        .zip(profiles)
+        .filter(|(c, _)| c.kind == Kind::Text)
+        .fold((0, 0), |(values, untrimmed), (_, p)| {
+            (values + (rows - p.null_count), untrimmed + p.untrimmed_count)
+        });
+    let completeness = share_good(null_cells, cells);
+    let validity = share_good(invalid, cells - null_cells);
+    let uniqueness = share_good(duplicates, rows);
+    let consistency = share_good(untrimmed, text_values);
+    let score =
+        ((0.4 * completeness + 0.3 * validity + 0.2 * uniqueness + 0.1 * consistency) * 10.0).round() / 10.0;
+    let grade = match score {
+        s if s >= 90.0 => "A",
+        s if s >= 80.0 => "B",
+        s if s >= 70.0 => "C",
+        s if s >= 60.0 => "D",
+        _ => "F",
+    };
+    Quality { score, grade: grade.into(), completeness, validity, uniqueness, consistency }
+}
+
+fn column_alerts(p: &ColumnProfile, rows: u64, params: &ProfileParams, alerts: &mut Vec<Finding>) {
+    let mut alert = |code: &str, severity: &str, message: String| {
+        alerts.push(Finding {
+            code: code.into(),
+            severity: severity.into(),
+            column: Some(p.name.clone()),
+            message,
+        })
+    };
+    let non_null = rows - p.null_count;
+    if rows > 0 && non_null == 0 {
+        alert("ALL_NULL", "critical", format!("all {rows} values are null"));
+    } else if p.null_percent > params.null_alert_threshold {
+        let severity = if p.null_percent > CRITICAL_NULL_PERCENT { "critical" } else { "warning" };
+        alert(
+            "HIGH_NULLS",
+            severity,
+            format!(
+                "{:.1}% of values are null ({} of {rows} rows; threshold {}%)",
+                p.null_percent, p.null_count, params.null_alert_threshold
+            ),
+        );
+    }
+    if p.distinct_count == 1 && rows > 1 {
+        let value =
+            p.top_values.iter().find_map(|v| v.value.clone()).or_else(|| p.min.clone()).unwrap_or_default();
+        alert(
+            "CONSTANT_COLUMN",
+            "warning",
+            format!("every non-null value ({non_null} of {rows}) is {value:?}"),
+        );
+    }
+    if p.semantic_type == "text"
+        && p.unique_percent >= HIGH_CARDINALITY_PERCENT
+        && p.distinct_count > params.categorical_threshold
+    {
+        alert(
+            "HIGH_CARDINALITY",
+            "info",
+            format!(
+                "{} distinct values in {non_null} non-null values ({:.1}% unique): free text or an unrecognised identifier",
+                p.distinct_count, p.unique_percent
+            ),
+        );
+    }
+    if let Some(skewness) = p.skewness.filter(|s| s.abs() > params.skewness_alert_threshold) {
+        alert(
+            "SKEWED",
+            "info",
+            format!("skewness is {skewness:.2} (|skewness| above {})", params.skewness_alert_threshold),
+        );
+    }
+    if let (Some(outliers), Some(q25), Some(q75)) = (p.outlier_count, p.q25, p.q75) {
+        let share = percent(outliers, non_null);
+        if share > params.outlier_alert_threshold {
+            let k = params.outlier_iqr_multiplier;
+            let iqr = q75 - q25;
+            alert(
+                "OUTLIERS",
+                "warning",
+                format!(
+                    "{outliers} of {non_null} values ({share:.1}%) lie outside the IQR fences [{}, {}] (k = {k}; threshold {}%)",
+                    q25 - k * iqr,
+                    q75 + k * iqr,
+                    params.outlier_alert_threshold
+                ),
+            );
+        }
+    }
+    if let Some(kind) = &p.pii {
+        alert("LIKELY_PII", "warning", format!("the column likely holds personal data ({kind})"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::path::{Path, PathBuf};
+
+    use duckdb::{Connection, params};
+
+    use super::*;
+
+    /// Writes `select` to `<dir>/<name>` as Parquet and describes it like ingest does.
+    fn fixture(conn: &Connection, dir: &Path, name: &str, select: &str) -> (PathBuf, Vec<ColumnInfo>) {
+        let path = dir.join(name);
+        conn.execute_batch(&format!(
+            "COPY ({select}) TO {} (FORMAT parquet)",
+            quote_literal(&path.display().to_string())
+        ))
+        .unwrap();
+        let columns = describe(conn, &path);
+        (path, columns)
+    }
+
+    fn describe(conn: &Connection, path: &Path) -> Vec<ColumnInfo> {
+        let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM {}", reader(path))).unwrap();
+        statement
+            .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Profiles, checking that progress only goes forward and ends at 100, and that the
+    /// profile serialises (no NaN or infinity anywhere).
+    fn run(conn: &Connection, path: &Path, columns: &[ColumnInfo], params: &ProfileParams) -> Profile {
+        let mut seen: Vec<(f64, String)> = Vec::new();
+        let profile = profile(conn, path, columns, params, &mut |percent, stage| {
+            seen.push((percent, stage.to_string()));
+        })
+        .unwrap();
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress went backwards: {seen:?}");
+        assert!(seen.iter().all(|(p, _)| (0.0..=100.0).contains(p)), "{seen:?}");
+        assert_eq!(seen.last().map(|(p, s)| (*p, s.as_str())), Some((100.0, "scoring")));
+        serde_json::to_string(&profile).expect("the profile serialises");
+        profile
+    }
+
+    fn column<'a>(profile: &'a Profile, name: &str) -> &'a ColumnProfile {
+        profile.columns.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no column {name}"))
+    }
+
+    #[track_caller]
+    fn close(actual: Option<f64>, expected: f64, what: &str) {
+        let actual = actual.unwrap_or_else(|| panic!("{what}: None, expected {expected}"));
+        let tolerance = 1e-9 * expected.abs().max(actual.abs()).max(1e-300);
+        assert!((actual - expected).abs() <= tolerance, "{what}: {actual} != {expected}");
+    }
+
+    fn alert<'a>(profile: &'a Profile, code: &str, column: Option<&str>) -> Option<&'a Finding> {
+        profile.alerts.iter().find(|a| a.code == code && a.column.as_deref() == column)
+    }
+
+    fn values(top: &[ValueCount]) -> Vec<(Option<&str>, u64)> {
+        top.iter().map(|v| (v.value.as_deref(), v.count)).collect()
+    }
+
+    fn bins(histogram: &[HistogramBin]) -> Vec<(f64, f64, u64)> {
+        histogram.iter().map(|b| (b.lower, b.upper, b.count)).collect()
+    }
+
+    /// 11 rows; row 11 is an exact copy of row 10.
+    const HAND: &str = "
+        SELECT id::BIGINT AS id, amount::DOUBLE AS amount, email::VARCHAR AS email, joined::DATE AS joined,
+               delta::INTEGER AS delta, status::VARCHAR AS status, notes::VARCHAR AS notes
+        FROM (VALUES
+            (1, 1.0, 'a@x.com', '2024-01-01', 0, 'active', NULL),
+            (2, 2.0, 'b@x.com', '2024-01-02', -1, 'active', NULL),
+            (3, 3.0, 'c@x.com', '2024-01-03', 0, 'active', NULL),
+            (4, 4.0, 'd@x.com', '2024-01-04', 5, 'active', NULL),
+            (5, 100.0, 'e@x.com', '2024-01-05', -3, 'active', NULL),
+            (6, NULL, 'f@x.com', '2024-01-06', 0, 'active', NULL),
+            (7, NULL, 'g@x.com', '2024-01-07', 2, 'active', NULL),
+            (8, NULL, 'h@x.com ', '2024-01-08', 0, 'active', NULL),
+            (9, NULL, 'not-an-email', '2024-01-09', 7, 'active', NULL),
+            (10, NULL, 'j@x.com', '2024-01-10', 1, 'active', NULL),
+            (10, NULL, 'j@x.com', '2024-01-10', 1, 'active', NULL)
+        ) AS t(id, amount, email, joined, delta, status, notes)";
+
+    #[test]
+    fn hand_computed_fixture() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(&conn, dir.path(), "hand.parquet", HAND);
+        let params = ProfileParams { top_n_values: 3, histogram_bins: 3, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+
+        assert_eq!(p.row_count, 11);
+        assert_eq!(p.column_count, 7);
+        assert_eq!(p.duplicate_row_count, 1);
+
+        // amount = 1, 2, 3, 4, 100 and 6 nulls.
+        let amount = column(&p, "amount");
+        assert_eq!(amount.data_type, "DOUBLE");
+        assert_eq!(amount.semantic_type, "float");
+        assert_eq!(amount.null_count, 6);
+        close(Some(amount.null_percent), 600.0 / 11.0, "null %"); // 6 / 11 · 100 = 54.54…
+        assert_eq!(amount.distinct_count, 5);
+        close(Some(amount.unique_percent), 100.0, "unique %"); // 5 distinct / 5 non-null
+        assert_eq!((amount.min.as_deref(), amount.max.as_deref()), (Some("1.0"), Some("100.0")));
+        // mean = 110 / 5 = 22
+        close(amount.mean, 22.0, "mean");
+        // deviations −21, −20, −19, −18, 78; squares 441 + 400 + 361 + 324 + 6084 = 7610;
+        // sample variance 7610 / 4 = 1902.5
+        close(amount.stddev, 1902.5f64.sqrt(), "stddev");
+        // sorted 1 2 3 4 100: position (n − 1)·q = 1, 2, 3 — exact ranks, no interpolation
+        close(amount.q25, 2.0, "q25");
+        close(amount.median, 3.0, "median");
+        close(amount.q75, 4.0, "q75");
+        // population moments: m2 = 7610 / 5 = 1522;
+        // m3 = (−9261 − 8000 − 6859 − 5832 + 474552) / 5 = 444600 / 5 = 88920;
+        // g1 = m3 / m2^1.5; G1 = g1 · √(n(n−1)) / (n−2) = g1 · √20 / 3 ≈ 2.2324
+        close(amount.skewness, 88920.0 / 1522f64.powf(1.5) * 20f64.sqrt() / 3.0, "skewness");
+        // m4 = (194481 + 160000 + 130321 + 104976 + 37015056) / 5 = 37604834 / 5 = 7520966.8;
+        // G2 = (n−1)·((n+1)·m4/m2² − 3(n−1)) / ((n−2)(n−3)) = 4·(6·m4/m2² − 12) / 6 ≈ 4.9869
+        let ratio = 7520966.8 / (1522.0 * 1522.0);
+        close(amount.kurtosis, 4.0 * (6.0 * ratio - 12.0) / 6.0, "kurtosis");
+        assert_eq!((amount.zeros, amount.negatives), (Some(0), Some(0)));
+        assert_eq!((amount.min_length, amount.max_length, amount.mean_length), (None, None, None));
+        // IQR = 4 − 2 = 2; fences 2 − 1.5·2 = −1 and 4 + 1.5·2 = 7: only 100 is outside
+        assert_eq!(amount.outlier_count, Some(1));
+        // width (100 − 1) / 3 = 33: [1, 34) holds 1 2 3 4, [34, 67) nothing, [67, 100] holds 100
+        assert_eq!(bins(&amount.histogram), vec![(1.0, 34.0, 4), (34.0, 67.0, 0), (67.0, 100.0, 1)]);
+        // null is the most frequent value (6), then ties by value: 1.0, 2.0
+        assert_eq!(values(&amount.top_values), vec![(None, 6), (Some("1.0"), 1), (Some("2.0"), 1)]);
+        assert_eq!((amount.invalid_count, amount.untrimmed_count, amount.pii.as_deref()), (0, 0, None));
+
+        // id = 1..10 and 10 again: sorted positions (11 − 1)·q = 2.5, 5, 7.5
+        let id = column(&p, "id");
+        assert_eq!(id.semantic_type, "integer");
+        assert_eq!((id.null_count, id.distinct_count), (0, 10));
+        close(id.mean, 65.0 / 11.0, "id mean"); // (55 + 10) / 11
+        close(id.q25, 3.5, "id q25"); // 3 + 0.5·(4 − 3)
+        close(id.median, 6.0, "id median");
+        close(id.q75, 8.5, "id q75"); // 8 + 0.5·(9 − 8)
+        assert_eq!(id.outlier_count, Some(0));
+        assert_eq!(values(&id.top_values), vec![(Some("10"), 2), (Some("1"), 1), (Some("2"), 1)]);
+
+        // email: 10 of 11 values are e-mail addresses (the padded one counts: whitespace is a
+        // consistency problem, not a validity one), 10/11 ≥ 90%.
+        let email = column(&p, "email");
+        assert_eq!(email.semantic_type, "email");
+        assert_eq!((email.null_count, email.distinct_count), (0, 10));
+        close(Some(email.unique_percent), 1000.0 / 11.0, "email unique %");
+        assert_eq!(email.invalid_count, 1); // not-an-email
+        assert_eq!(email.untrimmed_count, 1); // "h@x.com "
+        // lengths: 9 × 7 (a…g, j, j) + 8 ("h@x.com ") + 12 ("not-an-email") = 83
+        assert_eq!((email.min_length, email.max_length), (Some(7), Some(12)));
+        close(email.mean_length, 83.0 / 11.0, "mean length");
+        assert_eq!((email.min.as_deref(), email.max.as_deref()), (Some("a@x.com"), Some("not-an-email")));
+        assert_eq!(
+            values(&email.top_values),
+            vec![(Some("j@x.com"), 2), (Some("a@x.com"), 1), (Some("b@x.com"), 1)]
+        );
+        assert_eq!(email.pii.as_deref(), Some("email"));
+        assert_eq!((email.mean, email.zeros, email.outlier_count), (None, None, None));
+        assert!(email.histogram.is_empty());
+
+        // joined: 2024-01-01 … 2024-01-10 (+ 01-10 again); epoch 1704067200 … 1704844800;
+        // width 9 days / 3 = 259200 s: days 0–2, 3–5, 6–9 (+ the copy) → 3, 3, 5
+        let joined = column(&p, "joined");
+        assert_eq!(joined.semantic_type, "date");
+        assert_eq!((joined.min.as_deref(), joined.max.as_deref()), (Some("2024-01-01"), Some("2024-01-10")));
+        assert_eq!(
+            bins(&joined.histogram),
+            vec![
+                (1704067200.0, 1704326400.0, 3),
+                (1704326400.0, 1704585600.0, 3),
+                (1704585600.0, 1704844800.0, 5)
+            ]
+        );
+        assert_eq!((joined.mean, joined.invalid_count), (None, 0));
+
+        // delta = 0 −1 0 5 −3 0 2 0 7 1 1
+        let delta = column(&p, "delta");
+        assert_eq!((delta.zeros, delta.negatives), (Some(4), Some(2)));
+
+        let status = column(&p, "status");
+        assert_eq!((status.semantic_type.as_str(), status.distinct_count), ("category", 1));
+        assert_eq!(values(&status.top_values), vec![(Some("active"), 11)]);
+
+        let notes = column(&p, "notes");
+        assert_eq!((notes.semantic_type.as_str(), notes.null_count, notes.distinct_count), ("empty", 11, 0));
+        assert_eq!((notes.min.as_deref(), notes.min_length, notes.mean_length), (None, None, None));
+        assert_eq!(values(&notes.top_values), vec![(None, 11)]);
+
+        // Quality: 77 cells, 17 null (amount 6, notes 11) → 60/77; 1 invalid of 60 non-null;
+        // 1 duplicate of 11 rows; 1 untrimmed of 22 non-null text values (email 11, status 11).
+        let q = &p.quality;
+        close(Some(q.completeness), 6000.0 / 77.0, "completeness"); // 77.92
+        close(Some(q.validity), 5900.0 / 60.0, "validity"); // 98.33
+        close(Some(q.uniqueness), 1000.0 / 11.0, "uniqueness"); // 90.91
+        close(Some(q.consistency), 2100.0 / 22.0, "consistency"); // 95.45
+        // 0.4·77.922 + 0.3·98.333 + 0.2·90.909 + 0.1·95.455 = 88.396 → 88.4 → B
+        assert_eq!((q.score, q.grade.as_str()), (88.4, "B"));
+
+        // id and amount are both non-null in rows 1–5: x − 3 = −2 −1 0 1 2, y − 22 = −21 −20 −19
+        // −18 78; Σ dx·dy = 42 + 20 + 0 − 18 + 156 = 200; Σ dx² = 10; Σ dy² = 7610
+        let r = p.correlations.iter().find(|c| c.a == "id" && c.b == "amount").unwrap();
+        assert_eq!(r.method, "pearson");
+        close(Some(r.value), 200.0 / (10.0f64 * 7610.0).sqrt(), "pearson");
+        assert_eq!(p.correlations.len(), 3); // id–amount, id–delta, amount–delta
+
+        let duplicate = alert(&p, "DUPLICATE_ROWS", None).expect("DUPLICATE_ROWS");
+        assert!(duplicate.message.contains("1 of 11"), "{duplicate:?}");
+        let nulls = alert(&p, "HIGH_NULLS", Some("amount")).expect("HIGH_NULLS");
+        assert_eq!(nulls.severity, "critical"); // 54.5% > 50%
+        assert!(nulls.message.contains("54.5%"), "{nulls:?}");
+        assert!(alert(&p, "SKEWED", Some("amount")).is_some());
+        let outliers = alert(&p, "OUTLIERS", Some("amount")).expect("OUTLIERS"); // 1/5 = 20% > 5%
+        assert!(outliers.message.contains("20.0%"), "{outliers:?}");
+        assert!(alert(&p, "LIKELY_PII", Some("email")).is_some());
+        assert!(alert(&p, "CONSTANT_COLUMN", Some("status")).is_some());
+        assert_eq!(alert(&p, "ALL_NULL", Some("notes")).map(|a| a.severity.as_str()), Some("critical"));
+        assert!(alert(&p, "HIGH_NULLS", Some("notes")).is_none(), "ALL_NULL replaces HIGH_NULLS");
+        assert!(p.alerts.iter().all(|a| a.column.as_deref() != Some("id")), "{:?}", p.alerts);
+        assert!(alert(&p, "HIGH_CARDINALITY", Some("email")).is_none());
+    }
+
+    /// A deterministic generator (Knuth's MMIX LCG), uniform in [0, 1).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Independent definitions, in plain Rust.
+    mod reference {
+        pub fn mean(x: &[f64]) -> f64 {
+            x.iter().sum::<f64>() / x.len() as f64
+        }
+
+        /// Central moment Σ(x − mean)^k / n.
+        pub fn moment(x: &[f64], k: i32) -> f64 {
+            let m = mean(x);
+            x.iter().map(|v| (v - m).powi(k)).sum::<f64>() / x.len() as f64
+        }
+
+        pub fn stddev(x: &[f64]) -> f64 {
+            let n = x.len() as f64;
+            (moment(x, 2) * n / (n - 1.0)).sqrt()
+        }
+
+        /// Linear interpolation between closest ranks, position (n − 1)·q.
+        pub fn quantile(x: &[f64], q: f64) -> f64 {
+            let mut s = x.to_vec();
+            s.sort_by(f64::total_cmp);
+            let position = (s.len() - 1) as f64 * q;
+            let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
+            s[lo] + (position - lo as f64) * (s[hi] - s[lo])
+        }
+
+        /// Adjusted Fisher–Pearson G1 = √(n(n−1))/(n−2) · m3/m2^1.5.
+        pub fn skewness(x: &[f64]) -> f64 {
+            let n = x.len() as f64;
+            (n * (n - 1.0)).sqrt() / (n - 2.0) * moment(x, 3) / moment(x, 2).powf(1.5)
+        }
+
+        /// Excess kurtosis G2 (pandas, Excel KURT) = ((n+1)·g2 + 6)·(n−1)/((n−2)(n−3)), g2 = m4/m2² − 3.
+        pub fn kurtosis(x: &[f64]) -> f64 {
+            let n = x.len() as f64;
+            let g2 = moment(x, 4) / moment(x, 2).powi(2) - 3.0;
+            ((n + 1.0) * g2 + 6.0) * (n - 1.0) / ((n - 2.0) * (n - 3.0))
+        }
+
+        pub fn pearson(pairs: &[(f64, f64)]) -> f64 {
+            let xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+            let ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+            let (mx, my) = (mean(&xs), mean(&ys));
+            let sxy: f64 = pairs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+            let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+            let syy: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
+            sxy / (sxx * syy).sqrt()
+        }
+    }
+
+    #[test]
+    fn generated_fixture_matches_an_independent_implementation() {
+        const ROWS: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x DOUBLE, y DOUBLE, z BIGINT)").unwrap();
+        let mut rng = Lcg(42);
+        let mut rows = Vec::with_capacity(ROWS);
+        for i in 0..ROWS {
+            let (u1, u2, u3) = (rng.next(), rng.next(), rng.next());
+            // x: exponential (skewed), mean ≈ 15, with a null every 97th row
+            let x = (i % 97 != 0).then(|| 5.0 - 10.0 * (1.0 - u1).ln());
+            // y: correlated with x where x exists
+            let y = 0.5 * x.unwrap_or(10.0) + 3.0 * u2;
+            // z: integers −200 … 799, many repeats
+            let z = (u3 * 1000.0) as i64 - 200;
+            rows.push((x, y, z));
+        }
+        {
+            let mut appender = conn.appender("t").unwrap();
+            for (x, y, z) in &rows {
+                appender.append_row(params![x, y, z]).unwrap();
+            }
+        }
+        let (path, columns) = fixture(&conn, dir.path(), "generated.parquet", "SELECT * FROM t");
+        let params = ProfileParams { histogram_bins: 16, top_n_values: 7, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        assert_eq!(p.row_count, ROWS as u64);
+
+        let xs: Vec<f64> = rows.iter().filter_map(|r| r.0).collect();
+        let ys: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        let zs: Vec<f64> = rows.iter().map(|r| r.2 as f64).collect();
+        for (name, values) in [("x", &xs), ("y", &ys), ("z", &zs)] {
+            let c = column(&p, name);
+            assert_eq!(c.null_count, (ROWS - values.len()) as u64, "{name}");
+            let distinct: HashSet<u64> = values.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(c.distinct_count, distinct.len() as u64, "{name} distinct");
+            close(c.mean, reference::mean(values), &format!("{name} mean"));
+            close(c.stddev, reference::stddev(values), &format!("{name} stddev"));
+            close(c.q25, reference::quantile(values, 0.25), &format!("{name} q25"));
+            close(c.median, reference::quantile(values, 0.5), &format!("{name} median"));
+            close(c.q75, reference::quantile(values, 0.75), &format!("{name} q75"));
+            close(c.skewness, reference::skewness(values), &format!("{name} skewness"));
+            close(c.kurtosis, reference::kurtosis(values), &format!("{name} kurtosis"));
+
+            // Histogram: the same arithmetic as documented, bin by bin.
+            let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let width = (hi - lo) / 16.0;
+            let mut counts = [0u64; 16];
+            for v in values.iter() {
+                counts[(((v - lo) / width).floor() as usize).min(15)] += 1;
+            }
+            assert_eq!(c.histogram.iter().map(|b| b.count).collect::<Vec<_>>(), counts, "{name} histogram");
+            assert_eq!((c.histogram[0].lower, c.histogram[15].upper), (lo, hi));
+
+            // Outliers with k = 1.5.
+            let (q25, q75) = (reference::quantile(values, 0.25), reference::quantile(values, 0.75));
+            let (low, high) = (q25 - 1.5 * (q75 - q25), q75 + 1.5 * (q75 - q25));
+            let outliers = values.iter().filter(|v| **v < low || **v > high).count() as u64;
+            assert_eq!(c.outlier_count, Some(outliers), "{name} outliers");
+        }
+        let x = column(&p, "x");
+        assert!(x.skewness.unwrap() > 1.5, "an exponential is skewed: {:?}", x.skewness);
+        assert!(alert(&p, "SKEWED", Some("x")).is_some());
+
+        let z = column(&p, "z");
+        assert_eq!(z.zeros, Some(zs.iter().filter(|v| **v == 0.0).count() as u64));
+        assert_eq!(z.negatives, Some(zs.iter().filter(|v| **v < 0.0).count() as u64));
+        let mut frequency: HashMap<i64, u64> = HashMap::new();
+        for (_, _, v) in &rows {
+            *frequency.entry(*v).or_default() += 1;
+        }
+        let mut expected: Vec<(i64, u64)> = frequency.into_iter().collect();
+        expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let expected: Vec<(Option<String>, u64)> =
+            expected.iter().take(7).map(|(v, n)| (Some(v.to_string()), *n)).collect();
+        let actual: Vec<(Option<String>, u64)> =
+            z.top_values.iter().map(|v| (v.value.clone(), v.count)).collect();
+        assert_eq!(actual, expected);
+
+        let pairs = |a: usize, b: usize| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter_map(|r| {
+                    let v = [r.0, Some(r.1), Some(r.2 as f64)];
+                    Some((v[a]?, v[b]?))
+                })
+                .collect()
+        };
+        for (a, b, ia, ib) in [("x", "y", 0, 1), ("x", "z", 0, 2), ("y", "z", 1, 2)] {
+            let r = p.correlations.iter().find(|c| c.a == a && c.b == b).unwrap();
+            close(Some(r.value), reference::pearson(&pairs(ia, ib)), &format!("corr({a}, {b})"));
+        }
+        let xy = p.correlations.iter().find(|c| c.a == "x" && c.b == "y").unwrap();
+        assert!(xy.value > 0.9, "{xy:?}");
+    }
+
+    #[test]
+    fn empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "empty.parquet",
+            "SELECT 1::BIGINT AS n, 1.5::DOUBLE AS x, 'a@b.com' AS t, DATE '2024-01-01' AS d, true AS b WHERE false",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!((p.row_count, p.column_count, p.duplicate_row_count), (0, 5, 0));
+        for c in &p.columns {
+            assert_eq!((c.null_count, c.null_percent, c.distinct_count, c.unique_percent), (0, 0.0, 0, 0.0));
+            assert_eq!(c.semantic_type, "empty");
+            assert_eq!((&c.min, c.mean, c.stddev, c.median, c.skewness), (&None, None, None, None, None));
+            assert!(c.top_values.is_empty() && c.histogram.is_empty(), "{c:?}");
+        }
+        assert!(p.correlations.is_empty(), "{:?}", p.correlations);
+        assert!(p.alerts.is_empty(), "{:?}", p.alerts);
+        let q = &p.quality;
+        assert_eq!((q.completeness, q.validity, q.uniqueness, q.consistency), (100.0, 100.0, 100.0, 100.0));
+        assert_eq!((q.score, q.grade.as_str()), (100.0, "A"));
+    }
+
+    #[test]
+    fn one_row_and_constant_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "one.parquet",
+            "SELECT 7::INTEGER AS n, 'x' AS t, TIMESTAMP '2024-05-01 12:00:00' AS ts",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!((p.row_count, p.duplicate_row_count), (1, 0));
+        let n = column(&p, "n");
+        assert_eq!((n.mean, n.median, n.q25, n.q75), (Some(7.0), Some(7.0), Some(7.0), Some(7.0)));
+        // n − 1 = 0: no sample standard deviation; skewness needs n > 2, kurtosis n > 3
+        assert_eq!((n.stddev, n.skewness, n.kurtosis), (None, None, None));
+        assert_eq!(bins(&n.histogram), vec![(7.0, 7.0, 1)]);
+        assert_eq!(n.outlier_count, Some(0));
+        assert_eq!(bins(&column(&p, "ts").histogram), vec![(1714564800.0, 1714564800.0, 1)]);
+        assert!(
+            p.alerts.iter().all(|a| a.code != "CONSTANT_COLUMN"),
+            "one row is not constant: {:?}",
+            p.alerts
+        );
+
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "constant.parquet",
+            "SELECT 7::INTEGER AS n, 'same' AS t, i::BIGINT AS i FROM range(5) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let n = column(&p, "n");
+        assert_eq!((n.distinct_count, n.mean, n.stddev), (1, Some(7.0), Some(0.0)));
+        // zero variance: skewness and kurtosis are undefined
+        assert_eq!((n.skewness, n.kurtosis), (None, None));
+        assert_eq!(bins(&n.histogram), vec![(7.0, 7.0, 5)]);
+        assert_eq!(n.outlier_count, Some(0));
+        assert!(alert(&p, "CONSTANT_COLUMN", Some("n")).is_some());
+        assert!(alert(&p, "CONSTANT_COLUMN", Some("t")).unwrap().message.contains("\"same\""));
+        assert!(alert(&p, "CONSTANT_COLUMN", Some("i")).is_none());
+        // i and n: n is constant, so their correlation is undefined and left out
+        assert!(p.correlations.iter().all(|c| c.a != "n" && c.b != "n"), "{:?}", p.correlations);
+    }
+
+    #[test]
+    fn hostile_and_unicode_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let weird = "we\"ird\" col; DROP TABLE x";
+        let unicode = "名前 ünïcode";
+        // `file_row_number` is also the name of read_parquet's virtual column: a real column of
+        // that name hides it, and the semantic sample then falls back to the first values.
+        let select = format!(
+            "SELECT 'user' || i || '@example.com' AS {}, i * 1.5 AS {}, i::INTEGER AS \"select\", \
+                    i AS file_row_number, NULL::VARCHAR AS \"all null\" FROM range(20) r(i)",
+            quote_identifier(weird),
+            quote_identifier(unicode)
+        );
+        let (path, columns) = fixture(&conn, dir.path(), "names.parquet", &select);
+        assert_eq!(columns[0].name, weird);
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let w = column(&p, weird);
+        assert_eq!((w.semantic_type.as_str(), w.distinct_count, w.invalid_count), ("email", 20, 0));
+        let u = column(&p, unicode);
+        close(u.mean, 14.25, "mean of 1.5·(0…19)"); // 1.5 · 9.5
+        assert_eq!(u.max.as_deref(), Some("28.5"));
+        close(column(&p, "select").median, 9.5, "median of 0…19");
+        let all_null = column(&p, "all null");
+        assert_eq!((all_null.null_count, all_null.semantic_type.as_str()), (20, "empty"));
+        assert!(alert(&p, "ALL_NULL", Some("all null")).is_some());
+        assert!(p.correlations.iter().any(|c| c.a == unicode && c.b == "select"));
+        // The table the name tries to drop was never involved; the connection still works.
+        assert_eq!(conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0)).unwrap(), 1);
+    }
+
+    #[test]
+    fn other_types_are_profiled_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, mut columns) = fixture(
+            &conn,
+            dir.path(),
+            "types.parquet",
+            "SELECT [i, i % 2] AS list, {'a': i % 2} AS struct, 'blob'::BLOB AS blob, \
+                    MAP {'k': i % 3} AS map, to_days(i::INTEGER) AS iv, \
+                    '00000000-0000-0000-0000-00000000000' || (i % 2) AS uuid_text, \
+                    ('00000000-0000-0000-0000-00000000000' || (i % 2))::UUID AS uuid, \
+                    i % 2 = 0 AS flag, TIME '10:00:00' + to_seconds(i::BIGINT) AS t, \
+                    (TIMESTAMP '2024-01-01' + to_days(i::INTEGER))::TIMESTAMPTZ AS tz, \
+                    (i * 1.25)::DECIMAL(10, 2) AS price, i::HUGEINT AS huge, NULL::INTEGER AS nothing \
+             FROM range(4) r(i)",
+        );
+        // A column DuckDB types as NULL (its Parquet copy is an INTEGER column of nulls).
+        columns.iter_mut().find(|c| c.name == "nothing").unwrap().data_type = "\"NULL\"".into();
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let list = column(&p, "list");
+        assert_eq!(
+            (list.semantic_type.as_str(), list.distinct_count, list.min.as_deref()),
+            ("category", 4, None)
+        );
+        assert_eq!(list.top_values[0], ValueCount { value: Some("[0, 0]".into()), count: 1 });
+        assert_eq!(column(&p, "struct").distinct_count, 2);
+        assert_eq!(values(&column(&p, "blob").top_values), vec![(Some("blob"), 4)]);
+        assert_eq!(column(&p, "map").distinct_count, 3);
+        assert_eq!(column(&p, "iv").distinct_count, 4);
+        assert_eq!(column(&p, "uuid_text").semantic_type, "uuid");
+        assert_eq!(column(&p, "uuid").semantic_type, "uuid");
+        let flag = column(&p, "flag");
+        assert_eq!(
+            (flag.semantic_type.as_str(), flag.min.as_deref(), flag.max.as_deref()),
+            ("boolean", Some("false"), Some("true"))
+        );
+        assert_eq!(column(&p, "t").max.as_deref(), Some("10:00:03"));
+        let tz = column(&p, "tz");
+        assert_eq!((tz.semantic_type.as_str(), tz.histogram.len()), ("datetime", 20));
+        assert_eq!(tz.histogram[0].lower, 1704067200.0);
+        let price = column(&p, "price");
+        assert_eq!(price.semantic_type, "currency"); // DECIMAL with a money header
+        close(price.mean, 1.875, "decimal mean"); // (0 + 1.25 + 2.5 + 3.75) / 4
+        close(column(&p, "huge").mean, 1.5, "hugeint mean");
+        let nothing = column(&p, "nothing");
+        assert_eq!((nothing.null_count, nothing.semantic_type.as_str()), (4, "empty"));
+    }
+
+    #[test]
+    fn text_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "text.parquet",
+            "SELECT * FROM (VALUES ('a' || chr(9)), (chr(160) || 'b'), ('c'), (' d'), ('e' || chr(10)), ('é')) AS t(s)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let s = column(&p, "s");
+        // tab, no-break space, space and newline count; 'é' is one character
+        assert_eq!(s.untrimmed_count, 4);
+        assert_eq!((s.min_length, s.max_length), (Some(1), Some(2)));
+        close(s.mean_length, 10.0 / 6.0, "mean length"); // 2 + 2 + 1 + 2 + 2 + 1
+    }
+
+    /// Ten values of each shape, one of which breaks the pattern (≥ 90% still match).
+    #[test]
+    fn semantic_types_of_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let cases: &[(&str, &str, [&str; 10])] = &[
+            (
+                "website",
+                "url",
+                [
+                    "https://a.com",
+                    "http://b.org/x?y=1",
+                    "https://c.io/p",
+                    "ftp://files.d.net/f",
+                    "https://e.com",
+                    "https://f.com/#top",
+                    "http://g.co",
+                    "https://h.com/a/b",
+                    "https://i.com",
+                    "not a url",
+                ],
+            ),
+            (
+                "guid",
+                "uuid",
+                [
+                    "123e4567-e89b-12d3-a456-426614174000",
+                    "123e4567-e89b-12d3-a456-426614174001",
+                    "123e4567-e89b-12d3-a456-426614174002",
+                    "123e4567-e89b-12d3-a456-426614174003",
+                    "123e4567-e89b-12d3-a456-426614174004",
+                    "123e4567-e89b-12d3-a456-426614174005",
+                    "123e4567-e89b-12d3-a456-426614174006",
+                    "123e4567-e89b-12d3-a456-426614174007",
+                    "123E4567-E89B-12D3-A456-426614174008",
+                    "nope",
+                ],
+            ),
+            (
+                "host",
+                "ip",
+                [
+                    "10.0.0.1",
+                    "192.168.1.20",
+                    "8.8.8.8",
+                    "255.255.255.255",
+                    "127.0.0.1",
+                    "::1",
+                    "2001:db8::8a2e:370:7334",
+                    "172.16.0.5",
+                    "1.2.3.4",
+                    "300.1.1.1",
+                ],
+            ),
+            (
+                "contact",
+                "phone",
+                [
+                    "+44 20 7946 0958",
+                    "(555) 123-4567",
+                    "555-123-4567",
+                    "+1-555-123-4567",
+                    "020 7946 0958",
+                    "07700 900123",
+                    "+33 1 23 45 67 89",
+                    "555.123.4567",
+                    "+49 30 1234567",
+                    "12",
+                ],
+            ),
+            (
+                "zip",
+                "postcode",
+                ["12345", "90210", "10001-1234", "02139", "60601", "73301", "94105", "33101", "98101", "ABC"],
+            ),
+            (
+                "area",
+                "postcode",
+                [
+                    "SW1A 1AA", "EC1A 1BB", "W1A 0AX", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "GIR 0AA",
+                    "ec2a 4ny", "nowhere",
+                ],
+            ),
+            (
+                "price_text",
+                "currency",
+                [
+                    "$1,234.56",
+                    "€12",
+                    "12.50 USD",
+                    "£3.99",
+                    "$0.99",
+                    "USD 100",
+                    "¥500",
+                    "1,000.00 EUR",
+                    "-$5.00",
+                    "free",
+                ],
+            ),
+            (
+                "when",
+                "date",
+                [
+                    "2024-01-31",
+                    "2024-02-29",
+                    "1999-12-31",
+                    "2024-13-01",
+                    "2023-06-15",
+                    "31/12/2024",
+                    "2020-01-01",
+                    "2021-07-04",
+                    "2022-10-10",
+                    "2019-03-03",
+                ],
+            ),
+            (
+                "at",
+                "datetime",
+                [
+                    "2024-01-31T10:00:00Z",
+                    "2024-02-29 23:59:59",
+                    "2024-03-01T00:00",
+                    "2024-03-01T00:00:00.123+02:00",
+                    "2024-04-01 12:30:00",
+                    "2024-05-01T01:02:03",
+                    "2024-06-01 00:00:00",
+                    "2024-07-01T07:07:07Z",
+                    "2024-08-01 08:08",
+                    "yesterday",
+                ],
+            ),
+            (
+                "invoice",
+                "identifier",
+                [
+                    "INV-001", "INV-002", "INV-003", "INV-004", "INV-005", "INV-006", "INV-007", "INV-008",
+                    "INV-009", "INV-010",
+                ],
+            ),
+            (
+                "customer_id",
+                "identifier",
+                ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"],
+            ),
+            (
+                "colour",
+                "category",
+                ["red", "green", "blue", "red", "green", "blue", "red", "green", "blue", "red"],
+            ),
+        ];
+        for (name, expected, items) in cases {
+            let rows: Vec<String> = items.iter().map(|v| format!("({})", quote_literal(v))).collect();
+            let select =
+                format!("SELECT * FROM (VALUES {}) AS t({})", rows.join(", "), quote_identifier(name));
+            let (path, columns) = fixture(&conn, dir.path(), &format!("{name}.parquet"), &select);
+            let p = run(&conn, &path, &columns, &ProfileParams::default());
+            let c = column(&p, name);
+            assert_eq!(&c.semantic_type, expected, "{name}: {items:?}");
+            let invalid = if ["identifier", "category"].contains(expected) { 0 } else { 1 };
+            assert_eq!(c.invalid_count, invalid, "{name}: {items:?}");
+        }
+
+        // Unique free text above the categorical threshold: text, with HIGH_CARDINALITY.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "comments.parquet",
+            "SELECT 'comment number ' || i || ' says hello' AS comment FROM range(100) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!(column(&p, "comment").semantic_type, "text");
+        assert!(alert(&p, "HIGH_CARDINALITY", Some("comment")).is_some());
+        // Unique five-digit codes without a postcode header are codes, not postcodes.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "codes.parquet",
+            "SELECT lpad((10000 + i * 7)::VARCHAR, 5, '0') AS batch FROM range(100) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!(column(&p, "batch").semantic_type, "identifier");
+    }
+
+    #[test]
+    fn pii_from_headers() {
+        let conn_free = |name: &str, data_type: &str, semantic: &str| {
+            let info = ColumnInfo { name: name.into(), data_type: data_type.into() };
+            pii(&Col::new(0, &info), semantic)
+        };
+        assert_eq!(header_tokens("firstName"), ["first", "name"]);
+        assert_eq!(header_tokens("Date of Birth"), ["date", "of", "birth"]);
+        assert_eq!(header_tokens("DOB"), ["dob"]);
+        for (header, kind) in [
+            ("name", "name"),
+            ("first_name", "name"),
+            ("lastName", "name"),
+            ("Surname", "name"),
+            ("dob", "date_of_birth"),
+            ("birth_date", "date_of_birth"),
+            ("SSN", "national_id"),
+            ("home address", "address"),
+            ("ip_address", "ip"),
+            ("email_address", "email"),
+            ("mobile", "phone"),
+            ("zip", "postcode"),
+            ("credit_card_number", "payment_card"),
+        ] {
+            assert_eq!(conn_free(header, "VARCHAR", "text").as_deref(), Some(kind), "{header}");
+        }
+        for header in ["product_name_id", "amount", "city", "status"] {
+            assert_eq!(conn_free(header, "VARCHAR", "text"), None, "{header}");
+        }
+        assert_eq!(conn_free("email_verified", "BOOLEAN", "boolean"), None);
+        assert_eq!(conn_free("contact", "VARCHAR", "phone").as_deref(), Some("phone"));
+    }
+
+    #[test]
+    fn histogram_and_top_values_honour_their_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "args.parquet",
+            "SELECT i::BIGINT AS n, DATE '2024-01-01' + i::INTEGER AS d, \
+                    CASE WHEN i <= 3 THEN 'a' WHEN i <= 5 THEN 'b' WHEN i <= 7 THEN 'c' WHEN i = 8 THEN 'd' END AS s, \
+                    CASE WHEN i IN (9, 10) THEN i END AS tie \
+             FROM range(1, 101) r(i)",
+        );
+        let [n, d, s, tie] = &columns[..] else { panic!("{columns:?}") };
+        // 1…100 in 4 bins of width 24.75: 1–25, 26–50, 51–75, 76–100
+        assert_eq!(
+            bins(&histogram(&conn, &path, n, 4).unwrap()),
+            vec![(1.0, 25.75, 25), (25.75, 50.5, 25), (50.5, 75.25, 25), (75.25, 100.0, 25)]
+        );
+        assert_eq!(bins(&histogram(&conn, &path, n, 1).unwrap()), vec![(1.0, 100.0, 100)]);
+        assert_eq!(histogram(&conn, &path, n, 7).unwrap().len(), 7);
+        assert_eq!(histogram(&conn, &path, n, 7).unwrap().iter().map(|b| b.count).sum::<u64>(), 100);
+        assert!(histogram(&conn, &path, n, 0).unwrap().is_empty());
+        assert!(histogram(&conn, &path, s, 5).unwrap().is_empty(), "text has no histogram");
+        let days = histogram(&conn, &path, d, 2).unwrap();
+        assert_eq!(days.iter().map(|b| b.count).collect::<Vec<_>>(), [50, 50]);
+        assert_eq!(days[0].lower, 1704153600.0); // 2024-01-02
+
+        // s: a ×3, b ×2, c ×2, d ×1, null ×92
+        assert_eq!(values(&top_values(&conn, &path, s, 1).unwrap()), vec![(None, 92)]);
+        assert_eq!(
+            values(&top_values(&conn, &path, s, 3).unwrap()),
+            vec![(None, 92), (Some("a"), 3), (Some("b"), 2)]
+        );
+        assert_eq!(top_values(&conn, &path, s, 100).unwrap().len(), 5);
+        assert!(top_values(&conn, &path, s, 0).unwrap().is_empty());
+        // Nulls are in no bin.
+        assert_eq!(bins(&histogram(&conn, &path, tie, 2).unwrap()), vec![(9.0, 9.5, 1), (9.5, 10.0, 1)]);
+        // Ties order by the column's own type: 9 before 10.
+        assert_eq!(
+            values(&top_values(&conn, &path, tie, 3).unwrap()),
+            vec![(None, 98), (Some("9"), 1), (Some("10"), 1)]
+        );
+
+        // Inside profile, the same definitions.
+        let params = ProfileParams { histogram_bins: 4, top_n_values: 3, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        assert_eq!(column(&p, "n").histogram, histogram(&conn, &path, n, 4).unwrap());
+        assert_eq!(column(&p, "d").histogram, histogram(&conn, &path, d, 4).unwrap());
+        assert_eq!(column(&p, "s").top_values, top_values(&conn, &path, s, 3).unwrap());
+        assert_eq!(column(&p, "tie").top_values, top_values(&conn, &path, tie, 3).unwrap());
+    }
+
+    /// More columns than one statement takes: every pass runs in chunks of 200 columns, and
+    /// correlations stop at the first 30 numeric columns.
+    #[test]
+    fn wide_tables_are_chunked() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let select: Vec<String> = (0..450).map(|c| format!("i * {} + {c} AS c{c}", c + 1)).collect();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "wide.parquet",
+            &format!("SELECT {}, 'x' || (i % 2) AS label FROM range(4) r(i)", select.join(", ")),
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!(p.column_count, 451);
+        // c449 = 450·i + 449 for i = 0…3: mean 450·1.5 + 449
+        close(column(&p, "c449").mean, 1124.0, "c449 mean");
+        assert_eq!(column(&p, "c449").top_values.len(), 4);
+        assert_eq!(values(&column(&p, "label").top_values), vec![(Some("x0"), 2), (Some("x1"), 2)]);
+        assert_eq!(column(&p, "c300").histogram.len(), 20);
+        assert_eq!(p.correlations.len(), 30 * 29 / 2);
+        assert!(p.correlations.iter().all(|c| (c.value - 1.0).abs() < 1e-12));
+    }
+
+    /// Profiles a generated file of `PROFILE_PERF_ROWS` rows (default 10 million) and compares
+    /// with plain scans. Slow: run with `--ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn performance_against_a_plain_scan() {
+        let rows: u64 =
+            std::env::var("PROFILE_PERF_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let started = std::time::Instant::now();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "perf.parquet",
+            &format!(
+                "SELECT i AS id, \
+                        (hash(i) % 100000) / 100.0 AS amount, \
+                        (hash(i * 3) % 50)::INTEGER AS qty, \
+                        'category_' || (hash(i * 5) % 20) AS category, \
+                        'user' || (hash(i * 7) % 5000000) || '@example.com' AS email, \
+                        md5(i::VARCHAR) AS token, \
+                        'some free text ' || (hash(i * 11) % 1000000) || ' words' AS note, \
+                        TIMESTAMP '2020-01-01' + to_seconds((hash(i * 13) % 100000000)::BIGINT) AS created, \
+                        DATE '2020-01-01' + (hash(i * 17) % 1500)::INTEGER AS day, \
+                        hash(i * 19) % 2 = 0 AS flag, \
+                        'INV-' || lpad(i::VARCHAR, 8, '0') AS invoice, \
+                        CASE WHEN hash(i * 23) % 10 = 0 THEN NULL ELSE ln(1 + hash(i * 29) % 1000) END AS score \
+                 FROM range({rows}) r(i)"
+            ),
+        );
+        let size = std::fs::metadata(&path).unwrap().len();
+        println!("generated {rows} rows, {} MB, in {:?}", size / 1_000_000, started.elapsed());
+        let source = reader(&path);
+        for scan in [
+            format!("SELECT count(COLUMNS(*)) FROM {source}"),
+            format!("SELECT max(COLUMNS(*)) FROM {source}"),
+            format!("SELECT count(DISTINCT COLUMNS(*)) FROM {source}"),
+        ] {
+            let started = std::time::Instant::now();
+            conn.execute_batch(&scan).unwrap();
+            println!("{:?}  {scan}", started.elapsed());
+        }
+        let started = std::time::Instant::now();
+        let mut last = std::time::Instant::now();
+        let p = profile(&conn, &path, &columns, &ProfileParams::default(), &mut |percent, stage| {
+            println!("  {percent:5.1}% {stage:<18} +{:?}", last.elapsed());
+            last = std::time::Instant::now();
+        })
+        .unwrap();
+        println!("profile: {:?}", started.elapsed());
+        println!("{}", serde_json::to_string_pretty(&p.quality).unwrap());
+        for c in &p.columns {
+            println!(
+                "{:<10} {:<10} {:<10} distinct {}",
+                c.name, c.data_type, c.semantic_type, c.distinct_count
+            );
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! A job's own DuckDB database: its own memory limit, threads and spill directory, so one
+//! job cannot starve the API's engine or another job, and an interrupt handle so a job can
+//! be stopped mid-query.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use duckdb::{Connection, InterruptHandle};
+
+use crate::config::EngineConfig;
+use crate::domain::{ColumnInfo, HistogramBin, Profile, ProfileParams, ValueCount};
+
+/// One job's database. Blocking: use it inside `spawn_blocking`. Its spill directory is
+/// removed when it is dropped.
+pub struct Session {
+    conn: Connection,
+    interrupt: Arc<InterruptHandle>,
+    temp_dir: PathBuf,
+}
+
+/// Stops whatever query the session is running; callable from any thread.
+#[derive(Clone)]
+pub struct Interrupter(Arc<InterruptHandle>);
+
+impl Interrupter {
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+/// Why a session's work stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The work needed more memory than the limit allows, even spilling.
+    #[error("{0}")]
+    OutOfMemory(String),
+    /// The query was interrupted.
+    #[error("interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl SessionError {
+    fn classify(err: anyhow::Error) -> SessionError {
+        let text = format!("{err:#}");
+        if text.contains("INTERRUPT Error") || text.contains("Interrupted") {
+            SessionError::Interrupted
+        } else if text.contains("Out of Memory Error") {
+            SessionError::OutOfMemory(
+                "the work needs more memory than DUCKDB_MEMORY_LIMIT allows, even spilling to disk".into(),
+            )
+        } else {
+            SessionError::Internal(err)
+        }
+    }
+}
+
+impl Session {
+    /// Opens a database limited by `config`, spilling under `temp_dir` (created here).
+    pub fn open(config: &EngineConfig, temp_dir: &Path) -> anyhow::Result<Session> {
+        let conn = super::open_database(config, temp_dir)?;
+        let interrupt = conn.interrupt_handle();
+        Ok(Session { conn, interrupt, temp_dir: temp_dir.to_path_buf() })
+    }
+
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.interrupt.clone())
+    }
+
+    /// Profiles a dataset's canonical Parquet copy (see `engine::profile`).
+    pub fn profile(
+        &self,
+        data: &Path,
+        columns: &[ColumnInfo],
+        params: &ProfileParams,
+        progress: &mut dyn FnMut(f64, &str),
+    ) -> Result<Profile, SessionError> {
+        super::profile::profile(&self.conn, data, columns, params, progress).map_err(SessionError::classify)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.temp_dir);
+    }
+}
+
+impl super::Engine {
+    /// One column's histogram with `bins` bins, on the shared engine (small, one column).
+    pub async fn histogram(
+        &self,
+        data: PathBuf,
+        column: ColumnInfo,
+        bins: u64,
+    ) -> anyhow::Result<Vec<HistogramBin>> {
+        self.run(move |conn| super::profile::histogram(conn, &data, &column, bins)).await
+    }
+
+    /// One column's `limit` most frequent values, on the shared engine.
+    pub async fn top_values(
+        &self,
+        data: PathBuf,
+        column: ColumnInfo,
+        limit: u64,
+    ) -> anyhow::Result<Vec<ValueCount>> {
+        self.run(move |conn| super::profile::top_values(conn, &data, &column, limit)).await
+    }
+}

@@ -1,0 +1,707 @@
+//! Tools and jobs in GraphQL: the registry (`tools`, `tool`), `runTool`, `cancelJob`,
+//! `jobs`, `job` with its report, and the `jobProgress` subscription.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use super::context::ContextExt;
+use super::dataset::Dataset;
+use super::loaders::DatasetLoader;
+use super::pagination::{PageInfo, encode_cursor, page_request};
+use crate::domain::{self, DatasetId, UserId};
+use crate::error::AppError;
+use crate::jobs::registry::{self, AgentSpec, ParameterSpec, ToolSpec};
+use crate::jobs::{Jobs, RunRequest};
+use crate::store::JobFilter;
+
+fn jobs<'a>(ctx: &'a Context<'_>) -> Result<&'a Jobs, AppError> {
+    ctx.data::<Jobs>().map_err(|e| AppError::internal(anyhow::anyhow!("schema data: {}", e.message)))
+}
+
+/// A named bundle of agents.
+pub struct Tool(ToolSpec);
+
+#[Object]
+impl Tool {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name
+    }
+    async fn description(&self) -> &str {
+        self.0.description
+    }
+    async fn agents(&self) -> Vec<Agent> {
+        self.0.agents.iter().cloned().map(Agent).collect()
+    }
+    /// Formats the tool reads and whether it uses a baseline dataset.
+    async fn file_requirements(&self) -> Json<serde_json::Value> {
+        Json(self.0.file_requirements.clone())
+    }
+}
+
+/// One agent of a tool, with the parameters a form can render.
+pub struct Agent(AgentSpec);
+
+#[Object]
+impl Agent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name
+    }
+    async fn description(&self) -> &str {
+        self.0.description
+    }
+    async fn parameters(&self) -> Vec<Parameter> {
+        self.0.parameters.iter().cloned().map(Parameter).collect()
+    }
+}
+
+/// A typed agent parameter.
+#[derive(Clone)]
+pub struct Parameter(ParameterSpec);
+
+#[Object(name = "ParameterSpec")]
+impl Parameter {
+    async fn name(&self) -> &str {
+        self.0.name
+    }
+    /// integer, number, boolean or enum.
+    async fn r#type(&self) -> &str {
+        self.0.type_name()
+    }
+    async fn default(&self) -> Json<serde_json::Value> {
+        Json(self.0.default.clone())
+    }
+    /// The accepted values, for booleans and enums.
+    async fn allowed(&self) -> Option<Vec<Json<serde_json::Value>>> {
+        self.0.allowed().map(|values| values.into_iter().map(Json).collect())
+    }
+    /// Smallest accepted value, for numbers.
+    async fn minimum(&self) -> Option<f64> {
+        self.0.minimum()
+    }
+    /// Largest accepted value, for numbers.
+    async fn maximum(&self) -> Option<f64> {
+        self.0.maximum()
+    }
+    async fn description(&self) -> &str {
+        self.0.description
+    }
+}
+
+/// A tool run request.
+#[derive(InputObject)]
+pub struct RunToolInput {
+    /// e.g. "profile-my-data".
+    tool_id: ID,
+    dataset_id: ID,
+    baseline_dataset_id: Option<ID>,
+    /// Default: every agent of the tool.
+    agents: Option<Vec<ID>>,
+    /// `{ agentId: { parameter: value } }`, checked against the registry; defaults fill
+    /// the rest.
+    parameters: Option<Json<serde_json::Value>>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl From<domain::JobStatus> for JobStatus {
+    fn from(status: domain::JobStatus) -> Self {
+        match status {
+            domain::JobStatus::Queued => JobStatus::Queued,
+            domain::JobStatus::Running => JobStatus::Running,
+            domain::JobStatus::Completed => JobStatus::Completed,
+            domain::JobStatus::Failed => JobStatus::Failed,
+            domain::JobStatus::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+impl From<JobStatus> for domain::JobStatus {
+    fn from(status: JobStatus) -> Self {
+        match status {
+            JobStatus::Queued => domain::JobStatus::Queued,
+            JobStatus::Running => domain::JobStatus::Running,
+            JobStatus::Completed => domain::JobStatus::Completed,
+            JobStatus::Failed => domain::JobStatus::Failed,
+            JobStatus::Cancelled => domain::JobStatus::Cancelled,
+        }
+    }
+}
+
+/// Why a job failed.
+#[derive(SimpleObject)]
+pub struct JobError {
+    /// Stable: WORKER_LOST, OUT_OF_MEMORY, DATASET_NOT_FOUND, INTERNAL… (docs/errors.md).
+    code: String,
+    message: String,
+}
+
+/// A tool run over a dataset.
+pub struct Job(pub domain::Job);
+
+#[Object]
+impl Job {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn tool_id(&self) -> ID {
+        ID(self.0.tool_id.clone())
+    }
+    async fn agents(&self) -> Vec<ID> {
+        self.0.agents.iter().cloned().map(ID).collect()
+    }
+    /// The parameters the job runs with, defaults filled in.
+    async fn parameters(&self) -> Json<serde_json::Value> {
+        Json(self.0.parameters.clone())
+    }
+    async fn status(&self) -> JobStatus {
+        self.0.status.into()
+    }
+    /// 0–100; never goes backwards.
+    async fn progress(&self) -> f64 {
+        self.0.progress
+    }
+    /// What the job is doing now.
+    async fn stage(&self) -> Option<&str> {
+        self.0.stage.as_deref()
+    }
+    /// For a queued job: how many queued jobs are ahead of it (0: it is next).
+    async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        let ahead = jobs(ctx)?.queue_position(&self.0).await?;
+        Ok(ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+    }
+    /// Cancellation was asked for; a running job stops within a second.
+    async fn cancel_requested(&self) -> bool {
+        self.0.cancel_requested
+    }
+    /// How many times a worker started it (more than one after a worker died).
+    async fn attempts(&self) -> i32 {
+        i32::try_from(self.0.attempts).unwrap_or(i32::MAX)
+    }
+    async fn error(&self) -> Option<JobError> {
+        self.0.error.as_ref().map(|e| JobError { code: e.code.clone(), message: e.message.clone() })
+    }
+    async fn dataset(&self, ctx: &Context<'_>) -> async_graphql::Result<Dataset> {
+        load_dataset(ctx, self.0.owner_id, self.0.dataset_id).await
+    }
+    async fn baseline_dataset(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        match self.0.baseline_dataset_id {
+            Some(id) => Ok(Some(load_dataset(ctx, self.0.owner_id, id).await?)),
+            None => Ok(None),
+        }
+    }
+    /// The new dataset version, for tools that change data.
+    async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        match self.0.output_dataset_id {
+            Some(id) => Ok(Some(load_dataset(ctx, self.0.owner_id, id).await?)),
+            None => Ok(None),
+        }
+    }
+    /// What the job found; present once it completed.
+    async fn report(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Report>> {
+        let report = jobs(ctx)?.report(&self.0).await?;
+        Ok(report.map(|report| Report { report, owner: self.0.owner_id, dataset: self.0.dataset_id }))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+}
+
+async fn load_dataset(ctx: &Context<'_>, owner: UserId, id: DatasetId) -> async_graphql::Result<Dataset> {
+    let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
+    let dataset = loader
+        .load_one((owner, id))
+        .await?
+        .ok_or_else(|| AppError::not_found("the dataset no longer exists"))?;
+    Ok(Dataset(dataset))
+}
+
+/// What a completed job found.
+pub struct Report {
+    report: Arc<domain::Report>,
+    owner: UserId,
+    dataset: DatasetId,
+}
+
+#[Object]
+impl Report {
+    /// The dataset profile, when the unified profiler ran.
+    async fn profile(&self) -> Option<Profile> {
+        self.report.profile.as_ref().map(|_| Profile {
+            report: self.report.clone(),
+            owner: self.owner,
+            dataset: self.dataset,
+        })
+    }
+    /// One result per agent, in the shape every agent shares.
+    async fn agents(&self) -> Vec<AgentResult> {
+        (0..self.report.agents.len())
+            .map(|index| AgentResult { report: self.report.clone(), index })
+            .collect()
+    }
+}
+
+/// One agent's result.
+pub struct AgentResult {
+    report: Arc<domain::Report>,
+    index: usize,
+}
+
+impl AgentResult {
+    fn get(&self) -> &domain::AgentResult {
+        &self.report.agents[self.index]
+    }
+}
+
+#[Object]
+impl AgentResult {
+    async fn agent_id(&self) -> ID {
+        ID(self.get().agent_id.clone())
+    }
+    /// success or failed.
+    async fn status(&self) -> &str {
+        &self.get().status
+    }
+    async fn execution_time_ms(&self) -> f64 {
+        self.get().execution_time_ms
+    }
+    async fn summary_metrics(&self) -> Json<serde_json::Value> {
+        Json(self.get().summary_metrics.clone())
+    }
+    async fn alerts(&self) -> Vec<Finding> {
+        self.get().alerts.iter().map(Finding::from).collect()
+    }
+    async fn issues(&self) -> Vec<Finding> {
+        self.get().issues.iter().map(Finding::from).collect()
+    }
+    async fn recommendations(&self) -> Vec<Finding> {
+        self.get().recommendations.iter().map(Finding::from).collect()
+    }
+    /// Problems in single rows, with row numbers (capped; see `rowLevelIssueCount`).
+    async fn row_level_issues(&self, #[graphql(default = 100)] first: i32) -> Vec<RowIssue> {
+        let first = usize::try_from(first).unwrap_or(0);
+        self.get()
+            .row_level_issues
+            .iter()
+            .take(first)
+            .map(|i| RowIssue {
+                row: i.row as f64,
+                column: i.column.clone(),
+                code: i.code.clone(),
+                message: i.message.clone(),
+            })
+            .collect()
+    }
+    async fn row_level_issue_count(&self) -> f64 {
+        self.get().row_level_issue_count as f64
+    }
+    /// The parameters the agent actually used.
+    async fn parameters(&self) -> Json<serde_json::Value> {
+        Json(self.get().parameters.clone())
+    }
+}
+
+/// An alert, issue or recommendation.
+#[derive(SimpleObject)]
+pub struct Finding {
+    code: String,
+    /// info, warning or critical.
+    severity: String,
+    column: Option<String>,
+    message: String,
+}
+
+impl From<&domain::Finding> for Finding {
+    fn from(f: &domain::Finding) -> Self {
+        Finding {
+            code: f.code.clone(),
+            severity: f.severity.clone(),
+            column: f.column.clone(),
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// A problem in one row.
+#[derive(SimpleObject)]
+pub struct RowIssue {
+    row: f64,
+    column: Option<String>,
+    code: String,
+    message: String,
+}
+
+/// The profile of a dataset (definitions in docs/statistics.md).
+pub struct Profile {
+    report: Arc<domain::Report>,
+    owner: UserId,
+    dataset: DatasetId,
+}
+
+impl Profile {
+    fn get(&self) -> &domain::Profile {
+        self.report.profile.as_ref().expect("Profile is only built when the report has one")
+    }
+}
+
+/// The quality score's components, each 0–100.
+#[derive(SimpleObject)]
+pub struct Quality {
+    score: f64,
+    grade: String,
+    completeness: f64,
+    validity: f64,
+    uniqueness: f64,
+    consistency: f64,
+}
+
+#[Object]
+impl Profile {
+    async fn row_count(&self) -> f64 {
+        self.get().row_count as f64
+    }
+    async fn column_count(&self) -> i32 {
+        i32::try_from(self.get().column_count).unwrap_or(i32::MAX)
+    }
+    /// Rows identical to an earlier row.
+    async fn duplicate_row_count(&self) -> f64 {
+        self.get().duplicate_row_count as f64
+    }
+    /// 0–100.
+    async fn quality_score(&self) -> f64 {
+        self.get().quality.score
+    }
+    /// A, B, C, D or F.
+    async fn grade(&self) -> &str {
+        &self.get().quality.grade
+    }
+    /// The score and each component it is made of.
+    async fn quality(&self) -> Quality {
+        let q = &self.get().quality;
+        Quality {
+            score: q.score,
+            grade: q.grade.clone(),
+            completeness: q.completeness,
+            validity: q.validity,
+            uniqueness: q.uniqueness,
+            consistency: q.consistency,
+        }
+    }
+    async fn columns(&self) -> Vec<ColumnProfile> {
+        (0..self.get().columns.len())
+            .map(|index| ColumnProfile {
+                report: self.report.clone(),
+                owner: self.owner,
+                dataset: self.dataset,
+                index,
+            })
+            .collect()
+    }
+    /// Pearson correlations between numeric columns.
+    async fn correlations(&self) -> Vec<Correlation> {
+        self.get()
+            .correlations
+            .iter()
+            .map(|c| Correlation { a: c.a.clone(), b: c.b.clone(), method: c.method.clone(), value: c.value })
+            .collect()
+    }
+    async fn alerts(&self) -> Vec<Finding> {
+        self.get().alerts.iter().map(Finding::from).collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Correlation {
+    a: String,
+    b: String,
+    method: String,
+    value: f64,
+}
+
+#[derive(SimpleObject)]
+pub struct ValueCount {
+    /// Null for the null value.
+    value: Option<String>,
+    count: f64,
+}
+
+#[derive(SimpleObject)]
+pub struct HistogramBin {
+    lower: f64,
+    upper: f64,
+    count: f64,
+}
+
+/// One column's statistics. Fields that do not apply to the column's type are null.
+pub struct ColumnProfile {
+    report: Arc<domain::Report>,
+    owner: UserId,
+    dataset: DatasetId,
+    index: usize,
+}
+
+impl ColumnProfile {
+    fn get(&self) -> &domain::ColumnProfile {
+        &self.report.profile.as_ref().expect("ColumnProfile comes from a profile").columns[self.index]
+    }
+
+    async fn dataset(&self, ctx: &Context<'_>) -> async_graphql::Result<domain::Dataset> {
+        Ok(load_dataset(ctx, self.owner, self.dataset).await?.0)
+    }
+
+    fn column_info(&self) -> domain::ColumnInfo {
+        let c = self.get();
+        domain::ColumnInfo { name: c.name.clone(), data_type: c.data_type.clone() }
+    }
+}
+
+#[Object]
+impl ColumnProfile {
+    async fn name(&self) -> &str {
+        &self.get().name
+    }
+    /// DuckDB type of the canonical copy.
+    async fn r#type(&self) -> &str {
+        &self.get().data_type
+    }
+    /// integer, float, boolean, date, datetime, email, phone, url, uuid, ip, postcode,
+    /// currency, category, identifier, text or empty.
+    async fn semantic_type(&self) -> &str {
+        &self.get().semantic_type
+    }
+    async fn null_count(&self) -> f64 {
+        self.get().null_count as f64
+    }
+    async fn null_percent(&self) -> f64 {
+        self.get().null_percent
+    }
+    /// Exact.
+    async fn distinct_count(&self) -> f64 {
+        self.get().distinct_count as f64
+    }
+    async fn unique_percent(&self) -> f64 {
+        self.get().unique_percent
+    }
+    async fn min(&self) -> Option<&str> {
+        self.get().min.as_deref()
+    }
+    async fn max(&self) -> Option<&str> {
+        self.get().max.as_deref()
+    }
+    async fn mean(&self) -> Option<f64> {
+        self.get().mean
+    }
+    /// Sample standard deviation (n − 1).
+    async fn stddev(&self) -> Option<f64> {
+        self.get().stddev
+    }
+    async fn median(&self) -> Option<f64> {
+        self.get().median
+    }
+    async fn q25(&self) -> Option<f64> {
+        self.get().q25
+    }
+    async fn q75(&self) -> Option<f64> {
+        self.get().q75
+    }
+    async fn skewness(&self) -> Option<f64> {
+        self.get().skewness
+    }
+    /// Excess kurtosis.
+    async fn kurtosis(&self) -> Option<f64> {
+        self.get().kurtosis
+    }
+    async fn zeros(&self) -> Option<f64> {
+        self.get().zeros.map(|n| n as f64)
+    }
+    async fn negatives(&self) -> Option<f64> {
+        self.get().negatives.map(|n| n as f64)
+    }
+    async fn min_length(&self) -> Option<i32> {
+        self.get().min_length.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+    async fn max_length(&self) -> Option<i32> {
+        self.get().max_length.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+    async fn mean_length(&self) -> Option<f64> {
+        self.get().mean_length
+    }
+    /// Values outside the IQR fences (numbers only).
+    async fn outlier_count(&self) -> Option<f64> {
+        self.get().outlier_count.map(|n| n as f64)
+    }
+    /// Non-null values that do not fit the semantic type.
+    async fn invalid_count(&self) -> f64 {
+        self.get().invalid_count as f64
+    }
+    /// The kind of personal data the column likely holds.
+    async fn pii(&self) -> Option<&str> {
+        self.get().pii.as_deref()
+    }
+    /// The most frequent values, most frequent first (at most 1000).
+    async fn top_values(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 5)] limit: i32,
+    ) -> async_graphql::Result<Vec<ValueCount>> {
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::bad_input("limit", "limit must be between 1 and 1000").into());
+        }
+        let limit = limit as usize;
+        let column = self.get();
+        // The stored list answers when it is long enough or holds every value.
+        let values = if limit <= column.top_values.len()
+            || (column.top_values.len() as u64) >= column.distinct_count + u64::from(column.null_count > 0)
+        {
+            column.top_values.iter().take(limit).cloned().collect()
+        } else {
+            let dataset = self.dataset(ctx).await?;
+            jobs(ctx)?.top_values(&dataset, &self.column_info(), limit as u64).await?
+        };
+        Ok(values.into_iter().map(|v| ValueCount { value: v.value, count: v.count as f64 }).collect())
+    }
+    /// Equal-width histogram over [min, max] (numbers, dates and times; dates and times in
+    /// Unix epoch seconds), with `bins` bins (1–200).
+    async fn histogram(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] bins: i32,
+    ) -> async_graphql::Result<Vec<HistogramBin>> {
+        if !(1..=200).contains(&bins) {
+            return Err(AppError::bad_input("bins", "bins must be between 1 and 200").into());
+        }
+        let column = self.get();
+        let stored = column.histogram.len() == bins as usize
+            || column.histogram.is_empty()
+            || column.histogram.len() == 1;
+        let bins_out = if stored {
+            column.histogram.clone()
+        } else {
+            let dataset = self.dataset(ctx).await?;
+            jobs(ctx)?.histogram(&dataset, &self.column_info(), bins as u64).await?
+        };
+        Ok(bins_out
+            .into_iter()
+            .map(|b| HistogramBin { lower: b.lower, upper: b.upper, count: b.count as f64 })
+            .collect())
+    }
+}
+
+/// A page of jobs.
+#[derive(SimpleObject)]
+pub struct JobConnection {
+    nodes: Vec<Job>,
+    page_info: PageInfo,
+    total_count: i32,
+}
+
+#[derive(Default)]
+pub struct JobQuery;
+
+#[Object]
+impl JobQuery {
+    /// Every tool with its agents and their parameters.
+    async fn tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tool>> {
+        ctx.caller()?;
+        Ok(registry::tools().into_iter().map(Tool).collect())
+    }
+
+    async fn tool(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Tool>> {
+        ctx.caller()?;
+        Ok(registry::tool(&id).map(Tool))
+    }
+
+    /// The caller's jobs, newest first.
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<JobStatus>,
+        tool_id: Option<ID>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<JobConnection> {
+        let caller = ctx.caller()?;
+        let page = page_request("job", first, after.as_deref())?;
+        let filter = JobFilter { status: status.map(Into::into), tool_id: tool_id.map(|t| t.0) };
+        let result = jobs(ctx)?.list(caller.user_id, &filter, &page).await?;
+        let end_cursor = result.items.last().map(|j| encode_cursor("job", j.id.0));
+        Ok(JobConnection {
+            total_count: i32::try_from(result.total_count).unwrap_or(i32::MAX),
+            page_info: PageInfo { has_next_page: result.has_next_page, end_cursor },
+            nodes: result.items.into_iter().map(Job).collect(),
+        })
+    }
+
+    /// One of the caller's jobs; `NOT_FOUND` for an unknown id or someone else's.
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Job>> {
+        let caller = ctx.caller()?;
+        Ok(Some(Job(jobs(ctx)?.get(caller.user_id, &id).await?)))
+    }
+}
+
+#[derive(Default)]
+pub struct JobMutation;
+
+#[Object]
+impl JobMutation {
+    /// Queues a tool run. The tool, agents and parameters are checked against the registry
+    /// first: on any error nothing is queued.
+    async fn run_tool(&self, ctx: &Context<'_>, input: RunToolInput) -> async_graphql::Result<Job> {
+        let caller = ctx.caller()?;
+        let request = RunRequest {
+            tool_id: input.tool_id.0,
+            dataset_id: input.dataset_id.0,
+            baseline_dataset_id: input.baseline_dataset_id.map(|id| id.0),
+            agents: input.agents.map(|ids| ids.into_iter().map(|id| id.0).collect()),
+            parameters: input.parameters.map(|p| p.0),
+        };
+        Ok(Job(jobs(ctx)?.run_tool(caller.user_id, request).await?))
+    }
+
+    /// Cancels a queued job at once, or stops a running one within a second (its partial
+    /// output is discarded). A finished job is returned as it is.
+    async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let caller = ctx.caller()?;
+        Ok(Job(jobs(ctx)?.cancel(caller.user_id, &id).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct JobSubscription;
+
+#[Subscription]
+impl JobSubscription {
+    /// A snapshot of the caller's job now and on every change; completes when the job
+    /// ends. `NOT_FOUND` for an unknown id or someone else's job.
+    async fn job_progress(
+        &self,
+        ctx: &Context<'_>,
+        job_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Job>> + use<>> {
+        let caller = ctx.caller()?;
+        let stream = jobs(ctx)?.follow(caller.user_id, &job_id).await?;
+        Ok(stream.map(|item| item.map(Job).map_err(async_graphql::Error::from)))
+    }
+}

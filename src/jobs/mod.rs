@@ -1,0 +1,15 @@
+//! Jobs: tool runs queued durably in the metadata store and executed by workers, with
+//! progress streamed to clients.
+//!
+//! - [`registry`]: the tools, their agents and typed parameters; checks run requests.
+//! - [`service`]: what the API does with jobs (run, read, list, cancel, follow, reports).
+//! - [`worker`]: claims and runs jobs, each in its own DuckDB database, with leases.
+//! - [`tools`]: arranges what the engine computed into each agent's result.
+
+pub mod registry;
+mod service;
+mod tools;
+pub mod worker;
+
+pub use service::{Jobs, RunRequest};
+pub use worker::WorkerConfig;

@@ -1,0 +1,308 @@
+//! The job use cases the API offers: start a tool run, read and list jobs, cancel, follow
+//! progress, read reports.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio::sync::{Notify, broadcast};
+
+use super::registry::{self, CheckedRun};
+use crate::datasets::Datasets;
+use crate::domain::{
+    ColumnInfo, Dataset, HistogramBin, Job, JobId, JobStatus, Profile, Report, UserId, ValueCount,
+};
+use crate::error::AppError;
+use crate::store::{JobFilter, MetadataStore, Page, PageRequest};
+
+/// What a client asks to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub tool_id: String,
+    pub dataset_id: String,
+    pub baseline_dataset_id: Option<String>,
+    pub agents: Option<Vec<String>>,
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// Jobs over the metadata store. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn MetadataStore>,
+    pub(super) datasets: Datasets,
+    /// Local change notifications (job ids): progress streams on this instance wake at once;
+    /// changes made by other instances are seen by polling the store.
+    pub(super) changes: broadcast::Sender<JobId>,
+    /// Wakes this instance's workers when a job is queued here.
+    pub(super) queued: Notify,
+    /// Profiles by dataset version and parameters: a version never changes.
+    pub(super) profiles: moka::future::Cache<String, Arc<Profile>>,
+    /// Parsed reports by job: a finished job's report never changes.
+    reports: moka::future::Cache<JobId, Arc<Report>>,
+    /// On-demand histograms and top values (other bins or limits than the stored ones).
+    details: moka::future::Cache<String, Arc<serde_json::Value>>,
+}
+
+/// How often a progress stream re-reads the store when nothing local woke it (changes
+/// made by a worker in another instance).
+const POLL: Duration = Duration::from_millis(500);
+
+impl Jobs {
+    pub fn new(store: Arc<dyn MetadataStore>, datasets: Datasets) -> Jobs {
+        let (changes, _) = broadcast::channel(1024);
+        Jobs {
+            inner: Arc::new(Inner {
+                store,
+                datasets,
+                changes,
+                queued: Notify::new(),
+                profiles: moka::future::Cache::builder().max_capacity(256).build(),
+                reports: moka::future::Cache::builder().max_capacity(256).build(),
+                details: moka::future::Cache::builder().max_capacity(4096).build(),
+            }),
+        }
+    }
+
+    pub fn datasets(&self) -> &Datasets {
+        &self.inner.datasets
+    }
+
+    /// Checks the request against the registry and the caller's datasets, then queues a job.
+    /// Nothing is stored when any check fails.
+    pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
+        let CheckedRun { tool_id, agents, parameters } =
+            registry::check_run(&request.tool_id, request.agents.as_deref(), request.parameters.as_ref())?;
+        let dataset = self
+            .inner
+            .datasets
+            .get(owner, &request.dataset_id)
+            .await
+            .map_err(|e| name_field(e, "datasetId"))?;
+        let baseline = match &request.baseline_dataset_id {
+            Some(id) => Some(
+                self.inner.datasets.get(owner, id).await.map_err(|e| name_field(e, "baselineDatasetId"))?,
+            ),
+            None => None,
+        };
+        let job = Job::queued(
+            owner,
+            tool_id,
+            agents,
+            parameters,
+            dataset.id,
+            baseline.map(|b| b.id),
+            crate::store::now(),
+        );
+        self.inner.store.insert_job(&job).await?;
+        tracing::info!(job_id = %job.id, tool = job.tool_id, dataset_id = %job.dataset_id, "job queued");
+        self.inner.queued.notify_waiters();
+        self.changed(job.id);
+        Ok(job)
+    }
+
+    /// The owner's job, or `NOT_FOUND` (also for someone else's).
+    pub async fn get(&self, owner: UserId, id: &str) -> Result<Job, AppError> {
+        let not_found = || AppError::not_found("no such job");
+        let id: JobId = id.parse().map_err(|_| not_found())?;
+        self.inner.store.job(id, owner).await?.ok_or_else(not_found)
+    }
+
+    pub async fn list(
+        &self,
+        owner: UserId,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>, AppError> {
+        Ok(self.inner.store.list_jobs(owner, filter, page).await?)
+    }
+
+    /// How many queued jobs are ahead of a queued job (0: it is next).
+    pub async fn queue_position(&self, job: &Job) -> Result<Option<u64>, AppError> {
+        if job.status != JobStatus::Queued {
+            return Ok(None);
+        }
+        Ok(Some(self.inner.store.jobs_ahead(job.id).await?))
+    }
+
+    /// Cancels a queued job at once; asks the worker of a running job to stop it (it stops
+    /// within a second). A finished job is returned unchanged.
+    pub async fn cancel(&self, owner: UserId, id: &str) -> Result<Job, AppError> {
+        let job = self.get(owner, id).await?;
+        let job = self
+            .inner
+            .store
+            .cancel_job(job.id, owner, crate::store::now())
+            .await?
+            .ok_or_else(|| AppError::not_found("no such job"))?;
+        tracing::info!(job_id = %job.id, status = job.status.as_str(), "job cancellation requested");
+        self.changed(job.id);
+        Ok(job)
+    }
+
+    /// A finished job's report, if it has one.
+    pub async fn report(&self, job: &Job) -> Result<Option<Arc<Report>>, AppError> {
+        if job.status != JobStatus::Completed {
+            return Ok(None);
+        }
+        if let Some(report) = self.inner.reports.get(&job.id).await {
+            return Ok(Some(report));
+        }
+        let Some(text) = self.inner.store.job_report(job.id, job.owner_id).await? else {
+            return Ok(None);
+        };
+        let report: Report = serde_json::from_str(&text).map_err(AppError::internal)?;
+        let report = Arc::new(report);
+        self.inner.reports.insert(job.id, report.clone()).await;
+        Ok(Some(report))
+    }
+
+    /// The owner's job as a stream of snapshots: the current state first, then one on every
+    /// change, ending after the job finishes. `NOT_FOUND` for someone else's job.
+    pub async fn follow(
+        &self,
+        owner: UserId,
+        id: &str,
+    ) -> Result<Pin<Box<dyn Stream<Item = Result<Job, AppError>> + Send>>, AppError> {
+        let first = self.get(owner, id).await?;
+        let state = Follow {
+            store: self.inner.store.clone(),
+            changes: self.inner.changes.subscribe(),
+            last: first,
+            sent_first: false,
+            done: false,
+        };
+        Ok(Box::pin(futures_util::stream::unfold(state, Follow::next)))
+    }
+
+    /// Tells local progress streams a job changed.
+    pub(super) fn changed(&self, id: JobId) {
+        let _ = self.inner.changes.send(id);
+    }
+
+    /// A column's histogram with `bins` bins (computed on demand and cached when it differs
+    /// from the stored one).
+    pub async fn histogram(
+        &self,
+        dataset: &Dataset,
+        column: &ColumnInfo,
+        bins: u64,
+    ) -> Result<Vec<HistogramBin>, AppError> {
+        let key = format!("h:{}:{}:{bins}", dataset.id, column.name);
+        let value = self
+            .detail(key, dataset, |engine, data| {
+                let column = column.clone();
+                async move { Ok(serde_json::to_value(engine.histogram(data, column, bins).await?)?) }
+            })
+            .await?;
+        serde_json::from_value((*value).clone()).map_err(AppError::internal)
+    }
+
+    /// A column's `limit` most frequent values (computed on demand and cached).
+    pub async fn top_values(
+        &self,
+        dataset: &Dataset,
+        column: &ColumnInfo,
+        limit: u64,
+    ) -> Result<Vec<ValueCount>, AppError> {
+        let key = format!("t:{}:{}:{limit}", dataset.id, column.name);
+        let value = self
+            .detail(key, dataset, |engine, data| {
+                let column = column.clone();
+                async move { Ok(serde_json::to_value(engine.top_values(data, column, limit).await?)?) }
+            })
+            .await?;
+        serde_json::from_value((*value).clone()).map_err(AppError::internal)
+    }
+
+    async fn detail<F, Fut>(
+        &self,
+        key: String,
+        dataset: &Dataset,
+        compute: F,
+    ) -> Result<Arc<serde_json::Value>, AppError>
+    where
+        F: FnOnce(crate::engine::Engine, std::path::PathBuf) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+    {
+        if let Some(hit) = self.inner.details.get(&key).await {
+            return Ok(hit);
+        }
+        let data = self.inner.datasets.data_path(dataset).await?;
+        let value =
+            Arc::new(compute(self.inner.datasets.engine().clone(), data).await.map_err(AppError::internal)?);
+        self.inner.details.insert(key, value.clone()).await;
+        Ok(value)
+    }
+}
+
+/// Whether a client would see a difference.
+fn differs(a: &Job, b: &Job) -> bool {
+    a.status != b.status
+        || a.progress != b.progress
+        || a.stage != b.stage
+        || a.cancel_requested != b.cancel_requested
+        || a.updated_at != b.updated_at
+}
+
+/// The state of one progress stream.
+struct Follow {
+    store: Arc<dyn MetadataStore>,
+    changes: broadcast::Receiver<JobId>,
+    last: Job,
+    sent_first: bool,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Result<Job, AppError>, Follow)> {
+        if self.done {
+            return None;
+        }
+        if !self.sent_first {
+            self.sent_first = true;
+            self.done = self.last.status.is_finished();
+            return Some((Ok(self.last.clone()), self));
+        }
+        let id = self.last.id;
+        loop {
+            // A local change to this job wakes the stream at once; a change made by another
+            // instance is seen at the next poll.
+            let changes = &mut self.changes;
+            let _ = tokio::time::timeout(POLL, async {
+                loop {
+                    match changes.recv().await {
+                        Ok(changed) if changed == id => return,
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            })
+            .await;
+            match self.store.job_by_id(id).await {
+                Err(e) => {
+                    self.done = true;
+                    return Some((Err(AppError::from(e)), self));
+                }
+                // Deleted with its dataset.
+                Ok(None) => return None,
+                Ok(Some(job)) if differs(&job, &self.last) => {
+                    self.done = job.status.is_finished();
+                    self.last = job.clone();
+                    return Some((Ok(job), self));
+                }
+                Ok(Some(_)) => continue,
+            }
+        }
+    }
+}
+
+/// Points a dataset look-up's error at the input field that named it.
+fn name_field(error: AppError, field: &str) -> AppError {
+    error.with("field", field.to_string())
+}

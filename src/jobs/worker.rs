@@ -1,0 +1,369 @@
+//! Workers: claim queued jobs from the metadata store and run them, each in its own DuckDB
+//! database, with a lease kept alive by a heartbeat.
+//!
+//! - **Claiming** is atomic in the store (MySQL `FOR UPDATE SKIP LOCKED`, SQLite one writer),
+//!   so several instances share one queue. At most `WORKER_CONCURRENCY` jobs run per
+//!   process.
+//! - **Leases.** A running job's lease is renewed every third of `JOB_LEASE`. A worker that
+//!   dies stops renewing; after the lease expires another worker claims the job again
+//!   (`JOB_MAX_ATTEMPTS` in all), then it fails with `WORKER_LOST`. A worker that finds it
+//!   no longer holds its job (it was too slow and someone else took over) stops and writes
+//!   nothing.
+//! - **Cancelling.** The monitor reads the job a few times a second; once cancellation is
+//!   requested it interrupts DuckDB (again and again, so a query started after the first
+//!   interrupt stops too) and the job ends CANCELLED with its partial output discarded.
+//! - **Shutdown.** Running jobs are interrupted and put back in the queue.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::Instrument;
+
+use super::registry::{PROFILE_TOOL, UNIFIED_PROFILER};
+use super::service::Jobs;
+use super::tools;
+use crate::config::EngineConfig;
+use crate::domain::{Job, JobError, JobStatus, ProfileParams, Report};
+use crate::engine::session::{Interrupter, Session, SessionError};
+use crate::store::JobOutcome;
+
+/// How workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs one process runs at once.
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub max_attempts: u32,
+    /// How often an idle worker looks for jobs queued by other instances.
+    pub poll: Duration,
+    /// Limits of each job's own DuckDB database.
+    pub engine: EngineConfig,
+    /// Each job spills under `<temp_root>/<job id>`.
+    pub temp_root: PathBuf,
+}
+
+/// How often a running job's monitor looks for a cancellation.
+const MONITOR_TICK: Duration = Duration::from_millis(200);
+
+/// Runs workers until `shutdown` turns true, then puts running jobs back in the queue.
+pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
+    let worker = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    tracing::info!(worker, concurrency = config.concurrency, "worker started");
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut running = tokio::task::JoinSet::new();
+    let store = jobs.inner.store.clone();
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        if *shutdown.borrow() {
+            break;
+        }
+        let now = crate::store::now();
+        match store.fail_lost_jobs(now, config.max_attempts).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                jobs = n,
+                "jobs failed with WORKER_LOST: their workers stopped and no attempts are left"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not check for lost jobs"),
+        }
+        let lease_until =
+            now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
+        match store.claim_job(&worker, now, lease_until, config.max_attempts).await {
+            Ok(Some(job)) => {
+                let span =
+                    tracing::info_span!("job", job_id = %job.id, tool = job.tool_id, attempt = job.attempts);
+                let run = execute(jobs.clone(), config.clone(), worker.clone(), job, stopping.clone());
+                running.spawn(
+                    async move {
+                        run.await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = tokio::time::sleep(config.poll) => {}
+                    _ = jobs.inner.queued.notified() => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::warn!(error = %e, "could not claim a job");
+                tokio::time::sleep(config.poll).await;
+            }
+        }
+        while running.try_join_next().is_some() {}
+    }
+    stopping.store(true, Ordering::SeqCst);
+    while running.join_next().await.is_some() {}
+    tracing::info!(worker, "worker stopped");
+}
+
+/// Why a run ended without a report.
+enum Stop {
+    Failed(JobError),
+    Interrupted,
+    Internal(anyhow::Error),
+}
+
+impl From<SessionError> for Stop {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Interrupted => Stop::Interrupted,
+            SessionError::OutOfMemory(message) => {
+                Stop::Failed(JobError { code: "OUT_OF_MEMORY".into(), message })
+            }
+            SessionError::Internal(e) => Stop::Internal(e),
+        }
+    }
+}
+
+/// What the monitor found.
+#[derive(Default)]
+struct Flags {
+    cancel: AtomicBool,
+    lost: AtomicBool,
+}
+
+async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, stopping: Arc<AtomicBool>) {
+    tracing::info!("job started");
+    jobs.changed(job.id);
+    let store = jobs.inner.store.clone();
+    let flags = Arc::new(Flags::default());
+    let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();
+    let (progress_tx, progress_rx) = mpsc::unbounded_channel::<(f64, String)>();
+
+    let writer = tokio::spawn(write_progress(jobs.clone(), job.clone(), worker.clone(), progress_rx));
+    let monitor = tokio::spawn(monitor(
+        jobs.clone(),
+        job.clone(),
+        worker.clone(),
+        config.lease,
+        flags.clone(),
+        interrupter.clone(),
+        stopping.clone(),
+    ));
+
+    let result = run_tool(&jobs, &config, &job, progress_tx, interrupter.clone(), flags.clone()).await;
+    monitor.abort();
+    let _ = writer.await;
+
+    let now = crate::store::now();
+    if flags.lost.load(Ordering::SeqCst) {
+        tracing::warn!("job lost: another worker holds it now; nothing written");
+        return;
+    }
+    if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && !matches!(result, Ok(_)) {
+        match store.release_job(job.id, &worker, now).await {
+            Ok(_) => tracing::info!("job put back in the queue: this worker is shutting down"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not put the job back; it is retried when its lease expires")
+            }
+        }
+        jobs.changed(job.id);
+        return;
+    }
+    let outcome = if flags.cancel.load(Ordering::SeqCst) {
+        JobOutcome { status: JobStatus::Cancelled, error: None, report: None, output_dataset_id: None }
+    } else {
+        match result {
+            Ok(report) => match serde_json::to_string(&report) {
+                Ok(text) => JobOutcome {
+                    status: JobStatus::Completed,
+                    error: None,
+                    report: Some(text),
+                    output_dataset_id: None,
+                },
+                Err(e) => failed_internal(&job, anyhow::Error::from(e)),
+            },
+            Err(Stop::Failed(error)) => JobOutcome {
+                status: JobStatus::Failed,
+                error: Some(error),
+                report: None,
+                output_dataset_id: None,
+            },
+            Err(Stop::Interrupted) => JobOutcome {
+                status: JobStatus::Failed,
+                error: Some(JobError {
+                    code: "INTERRUPTED".into(),
+                    message: "the job was interrupted".into(),
+                }),
+                report: None,
+                output_dataset_id: None,
+            },
+            Err(Stop::Internal(e)) => failed_internal(&job, e),
+        }
+    };
+    match store.finish_job(job.id, &worker, &outcome, now).await {
+        Ok(true) => tracing::info!(status = outcome.status.as_str(), "job finished"),
+        Ok(false) => tracing::warn!("job finished but another worker holds it now; result dropped"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the end of a job; it is retried when its lease expires")
+        }
+    }
+    jobs.changed(job.id);
+}
+
+fn failed_internal(job: &Job, cause: anyhow::Error) -> JobOutcome {
+    tracing::error!(error = format!("{cause:#}"), "job failed");
+    JobOutcome {
+        status: JobStatus::Failed,
+        error: Some(JobError {
+            code: "INTERNAL".into(),
+            message: format!("the job failed unexpectedly; the server log has the details (job {})", job.id),
+        }),
+        report: None,
+        output_dataset_id: None,
+    }
+}
+
+/// Stores progress reports in order, never backwards, and wakes local progress streams.
+async fn write_progress(
+    jobs: Jobs,
+    job: Job,
+    worker: String,
+    mut rx: mpsc::UnboundedReceiver<(f64, String)>,
+) {
+    while let Some((mut progress, mut stage)) = rx.recv().await {
+        // Only the latest matters when several are waiting.
+        while let Ok((p, s)) = rx.try_recv() {
+            (progress, stage) = (p, s);
+        }
+        let progress = progress.clamp(0.0, 99.0);
+        match jobs.inner.store.record_progress(job.id, &worker, progress, &stage, crate::store::now()).await {
+            Ok(_) => jobs.changed(job.id),
+            Err(e) => tracing::warn!(error = %e, "could not record progress"),
+        }
+    }
+}
+
+/// Renews the lease, watches for cancellation (and for a lost lease), and interrupts the
+/// engine when the job must stop.
+async fn monitor(
+    jobs: Jobs,
+    job: Job,
+    worker: String,
+    lease: Duration,
+    flags: Arc<Flags>,
+    interrupter: Arc<Mutex<Option<Interrupter>>>,
+    stopping: Arc<AtomicBool>,
+) {
+    let store = jobs.inner.store.clone();
+    let renew_every = lease / 3;
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(MONITOR_TICK).await;
+        if renewed.elapsed() >= renew_every {
+            let until = crate::store::now()
+                + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+            match store.renew_lease(job.id, &worker, until).await {
+                Ok(Some(cancel)) => {
+                    renewed = Instant::now();
+                    if cancel {
+                        flags.cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+                Ok(None) => flags.lost.store(true, Ordering::SeqCst),
+                Err(e) => tracing::warn!(error = %e, "could not renew the job's lease"),
+            }
+        } else {
+            match store.job_by_id(job.id).await {
+                Ok(Some(current)) if current.cancel_requested => flags.cancel.store(true, Ordering::SeqCst),
+                Ok(Some(current)) if current.status != JobStatus::Running => {
+                    flags.lost.store(true, Ordering::SeqCst)
+                }
+                Ok(None) => flags.lost.store(true, Ordering::SeqCst),
+                _ => {}
+            }
+        }
+        let stop = flags.cancel.load(Ordering::SeqCst)
+            || flags.lost.load(Ordering::SeqCst)
+            || stopping.load(Ordering::SeqCst);
+        if stop && let Some(interrupter) = interrupter.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            interrupter.interrupt();
+        }
+    }
+}
+
+/// Runs the job's tool and returns its report.
+async fn run_tool(
+    jobs: &Jobs,
+    config: &WorkerConfig,
+    job: &Job,
+    progress: mpsc::UnboundedSender<(f64, String)>,
+    interrupter: Arc<Mutex<Option<Interrupter>>>,
+    flags: Arc<Flags>,
+) -> Result<Report, Stop> {
+    if job.tool_id != PROFILE_TOOL {
+        return Err(Stop::Failed(JobError {
+            code: "UNKNOWN_TOOL".into(),
+            message: format!("this server cannot run {}", job.tool_id),
+        }));
+    }
+    let _ = progress.send((1.0, "loading dataset".into()));
+    let dataset = jobs
+        .inner
+        .store
+        .dataset(job.dataset_id, job.owner_id)
+        .await
+        .map_err(|e| Stop::Internal(e.into()))?
+        .ok_or_else(|| {
+            Stop::Failed(JobError {
+                code: "DATASET_NOT_FOUND".into(),
+                message: "the dataset no longer exists".into(),
+            })
+        })?;
+    let parameters = job.parameters.get(UNIFIED_PROFILER).cloned().unwrap_or_default();
+    let params: ProfileParams =
+        serde_json::from_value(parameters.clone()).map_err(|e| Stop::Internal(e.into()))?;
+    let key = format!("{}:{}", dataset.id, parameters);
+    let started = Instant::now();
+
+    let profile = match jobs.inner.profiles.get(&key).await {
+        Some(profile) => profile,
+        None => {
+            let data = jobs
+                .inner
+                .datasets
+                .data_path(&dataset)
+                .await
+                .map_err(|e| Stop::Internal(anyhow::anyhow!("{}", e.report())))?;
+            let engine = config.engine.clone();
+            let temp = config.temp_root.join(job.id.to_string());
+            let columns = dataset.columns.clone();
+            let params = params.clone();
+            let sender = progress.clone();
+            let profile = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
+                let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
+                *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
+                if flags.cancel.load(Ordering::SeqCst) {
+                    return Err(Stop::Interrupted);
+                }
+                let mut report = |percent: f64, stage: &str| {
+                    // The profile is 5–95% of the job.
+                    let _ = sender.send((5.0 + percent * 0.9, stage.to_string()));
+                };
+                Ok(session.profile(&data, &columns, &params, &mut report)?)
+            })
+            .await
+            .map_err(|e| Stop::Internal(e.into()))??;
+            let profile = Arc::new(profile);
+            jobs.inner.profiles.insert(key, profile.clone()).await;
+            profile
+        }
+    };
+    let _ = progress.send((97.0, "writing report".into()));
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let result = tools::profiler_result(&profile, &dataset, parameters, elapsed);
+    Ok(Report { profile: Some((*profile).clone()), agents: vec![result] })
+}
