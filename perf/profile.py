@@ -15,6 +15,8 @@
 3. Agensium: `runTool(profile-my-data)`, timed from the mutation to COMPLETED; server peak RSS.
 4. Latency under load: two profiles run at once while `{ me { id } }` is sent at 200 requests/s;
    p50/p99 latency.
+5. Spilling: a server with `DUCKDB_MEMORY_LIMIT` a fifth of the CSV's size (--spill-limit)
+   profiles the same file; it must complete; server peak RSS.
 Prints Markdown table rows for perf/RESULTS.md. Only loopback traffic; everything stops by itself.
 """
 import argparse
@@ -34,27 +36,31 @@ PROFILE = "mutation($d: ID!) { runTool(input: { toolId: \"profile-my-data\", dat
 JOB = "query($j: ID!) { job(id: $j) { status progress error { code message } report { profile { rowCount qualityScore } } } }"
 
 
-def baseline(path, kind):
-    """Seconds for a plain scan and for SUMMARIZE + separate queries, in a child process."""
+def baseline(path, kind, summarize=True):
+    """Seconds for a plain scan and (optionally) for SUMMARIZE + separate queries, in a child
+    process. The CSV is read as the server reads it (malformed lines kept as rejects)."""
+    options = ", store_rejects = true" if kind == "csv" else ""
     code = f"""
 import duckdb, time, json
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 con.execute("SET memory_limit='512MB'")
 con.execute("SET threads=2")
-src = "read_{kind}('{path}')"
+src = "read_{kind}('{path}'{options})"
 cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {{src}}").fetchall()]
 q = lambda c: '"' + c.replace('"', '""') + '"'
 t = time.perf_counter()
 con.execute(f"SELECT {{', '.join(f'count({{q(c)}})' for c in cols)}} FROM {{src}}").fetchall()
 scan = time.perf_counter() - t
-t = time.perf_counter()
-con.execute(f"SUMMARIZE SELECT * FROM {{src}}").fetchall()
-for c in cols:
+summarize = None
+if {summarize}:
+  t = time.perf_counter()
+  con.execute(f"SUMMARIZE SELECT * FROM {{src}}").fetchall()
+  for c in cols:
     con.execute(f"SELECT count(DISTINCT {{q(c)}}) FROM {{src}}").fetchall()
     con.execute(f"SELECT {{q(c)}}, count(*) FROM {{src}} GROUP BY 1 ORDER BY 2 DESC LIMIT 10").fetchall()
-con.execute(f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {{src}})) FROM {{src}}").fetchall()
-summarize = time.perf_counter() - t
+  con.execute(f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {{src}})) FROM {{src}}").fetchall()
+  summarize = time.perf_counter() - t
 print(json.dumps([scan, summarize]))
 """
     return json.loads(subprocess.check_output([sys.executable, "-c", code]).decode().strip().splitlines()[-1])
@@ -101,6 +107,7 @@ def main():
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--work", default="/var/tmp/agensium-perf")
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--spill-limit", default="200MB", help="'' to skip the spill run")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     csv = os.path.join(args.work, f"messy-{args.rows}.csv")
@@ -115,7 +122,7 @@ def main():
         parquet = next(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(data, "datasets"))
                        for f in fs if f == "data.parquet")
         scan_pq, summarize_pq = baseline(parquet, "parquet")
-        scan_csv, _ = baseline(csv, "csv")
+        scan_csv, _ = baseline(csv, "csv", summarize=False)
 
         t = time.perf_counter()
         result = run_profile(port, token, dataset)
@@ -154,6 +161,23 @@ def main():
         proc.terminate()
         proc.wait(timeout=60)
         shutil.rmtree(data, ignore_errors=True)
+
+    if args.spill_limit:
+        proc, port, data, token = start_server(args.binary, args.work, memory_limit=args.spill_limit)
+        try:
+            upload(port, token, csv).communicate()
+            dataset = graphql(port, "{ datasets(first: 1) { nodes { id } } }", None, token)["data"]["datasets"]["nodes"][0]["id"]
+            t = time.perf_counter()
+            result = run_profile(port, token, dataset)
+            took = time.perf_counter() - t
+            spilled = result["status"] == "COMPLETED"
+            print(f"| profile the {size_mb:.0f} MB CSV with DUCKDB_MEMORY_LIMIT={args.spill_limit} | {took:.1f} s "
+                  f"| {result['status']} {result['error'] or ''} | server peak RSS {peak_rss_mb_of(proc.pid):.0f} MB |")
+            assert spilled, result
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def run_profile_with(port, token, dataset, top_n):

@@ -59,6 +59,9 @@ impl SessionError {
 impl Session {
     /// Opens a database limited by `config`, spilling under `temp_dir` (created here).
     pub fn open(config: &EngineConfig, temp_dir: &Path) -> anyhow::Result<Session> {
+        // A job re-run after its worker died finds that worker's spill files here: they are
+        // stale (only the lease holder runs the job), so start empty.
+        let _ = std::fs::remove_dir_all(temp_dir);
         let conn = super::open_database(config, temp_dir)?;
         let interrupt = conn.interrupt_handle();
         Ok(Session { conn, interrupt, temp_dir: temp_dir.to_path_buf() })
