@@ -3,24 +3,33 @@
 //!
 //! Every computation over values runs inside DuckDB; Rust only builds statements (names through
 //! [`quote_identifier`], everything else from constants and numbers it formats itself) and turns
-//! one-row results into a [`Profile`]. `profile` reads the file in a fixed number of passes,
-//! whatever its size:
+//! small results into a [`Profile`]. `profile` works in four steps, whatever the file's size:
 //!
-//! 1. **column statistics** — one `SELECT` of aggregates per chunk of [`STATS_CHUNK`] columns:
-//!    counts, min/max, moments, exact quartiles, lengths, whitespace, correlations, and pattern
-//!    matches on a strided sample of text values;
-//! 2. **histograms** — one `SELECT` per chunk: equal-width bins, IQR outliers and pattern
-//!    validity, which need pass 1's min/max, quartiles and patterns;
-//! 3. **top values** — per column, `GROUP BY value ORDER BY count DESC, value LIMIT n`, the
-//!    chunk's columns `UNION ALL`ed into one statement; the same grouping gives the exact
-//!    distinct count (`count(value) OVER ()`), so values are hashed once, not twice;
-//! 4. **duplicates** — `SELECT DISTINCT *`, the one statement that needs every column at once.
+//! 1. **column statistics** — numeric columns only: one `SELECT` of streaming aggregates per
+//!    chunk of [`STATS_CHUNK`] columns (counts, min/max, moments, zeros, negatives,
+//!    correlations; for an integer column whose range the Parquet statistics give, its exact
+//!    distinct count as a bitmap and its smallest values);
+//! 2. **unique columns** — one `SELECT` per chunk over a few windows of rows: which columns
+//!    look unique (a guess that only decides how step 3 proceeds, never what it finds);
+//! 3. **values** — per column, its distinct values with their counts `(v, n)`: a
+//!    `GROUP BY value` kept in a temporary table or, for a column that a cheap probe proves
+//!    unique, the column itself, each value counting once (it is never grouped). From them:
+//!    the distinct count, top values, semantic-type sample, exact quartiles, histogram, IQR
+//!    outliers, lengths, whitespace and pattern validity — a regular expression runs once per
+//!    distinct value, not once per row;
+//! 4. **duplicates** — `SELECT DISTINCT *`, skipped when a column is unique: then no row can
+//!    repeat another.
 //!
-//! Parquet is columnar: a statement reads only the columns it names, so chunking a wide table
-//! (or one `UNION ALL` branch per column) costs statements, not extra reads. The definitions of
-//! every number are in docs/statistics.md.
+//! Hashing and sorting values, not reading the file, set the cost: each column is hashed once
+//! (grouped, or probed when it looks unique), and only the small relation of distinct values is
+//! sorted. Holistic aggregates such as `quantile_cont` hold every value in memory, where they
+//! cannot spill, so they run only where that is known to be small or the values are as many as
+//! the distinct ones; hash aggregation, sorting and temporary tables spill under the memory
+//! limit. Parquet is columnar: a statement reads only the columns it names, so per-column
+//! statements cost statements, not extra reads. The definitions of every number are in
+//! docs/statistics.md.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 use std::path::Path;
 
@@ -51,11 +60,21 @@ const UNIQUE_SHARE: f64 = 0.99;
 const HIGH_CARDINALITY_PERCENT: f64 = 95.0;
 /// Null percent above which `HIGH_NULLS` is critical rather than a warning.
 const CRITICAL_NULL_PERCENT: f64 = 50.0;
+/// The widest integer range (max − min + 1) whose distinct values are counted with a bitmap
+/// (`bitstring_agg`, one bit per possible value: 16 MiB per thread at most) instead of a hash.
+const MAX_BITMAP_RANGE: i128 = 1 << 27;
+/// The bitmaps of one step-1 statement hold at most this many bits in all (per thread).
+const BITMAP_BUDGET: i128 = 1 << 28;
+/// Step 1 computes the quartiles of a chunk's numeric columns itself (`quantile_cont`, which
+/// holds every value in memory) when they hold at most this many values in all: small files
+/// then need no statement per column for them.
+const EARLY_QUARTILE_VALUES: u64 = 1 << 22;
 
 /// Profiles the Parquet file `data` whose columns are `columns`.
 ///
-/// `progress(percent 0..=100, stage)` is called after each pass (and each chunk of a pass),
-/// never going backwards. Blocking: call through `Engine::run_heavy` with its own connection.
+/// `progress(percent 0..=100, stage)` is called after each step (each chunk of columns, each
+/// column's values), never going backwards. Blocking: call through `Engine::run_heavy` or a
+/// job's own session.
 pub fn profile(
     conn: &Connection,
     data: &Path,
@@ -71,11 +90,7 @@ pub fn profile(
         .context("counting rows")?;
     let rows = u64::try_from(rows).unwrap_or(0);
 
-    // Pass 1: column statistics. The semantic-type sample is every `stride`-th row by
-    // `file_row_number`, a virtual column of read_parquet, hidden when the file has a real
-    // column of that name: then every text column is sampled by `resample`.
-    let stride = (!columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number")))
-        .then(|| rows.div_ceil(SAMPLE_ROWS).max(1));
+    // Step 1: column statistics.
     let correlated: Vec<usize> =
         cols.iter().filter(|c| c.kind.is_numeric()).map(|c| c.index).take(MAX_CORRELATED).collect();
     let pairs: Vec<(usize, usize)> = correlated
@@ -83,87 +98,92 @@ pub fn profile(
         .enumerate()
         .flat_map(|(n, &a)| correlated[n + 1..].iter().map(move |&b| (a, b)))
         .collect();
-    let chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
-    let mut stats = Vec::with_capacity(cols.len());
+    // Only numeric columns need a streaming pass (moments, correlations); every other
+    // column's counts and range come from its values in step 3.
+    let numeric: Vec<&Col> = cols.iter().filter(|c| c.kind.is_numeric()).collect();
+    let numeric_chunks: Vec<&[&Col]> = numeric.chunks(STATS_CHUNK).collect();
+    progress(0.0, "column statistics");
+    let mut stats: Vec<Stats> = cols.iter().map(|_| Stats::default()).collect();
     let mut correlation_values = Vec::new();
-    for (n, chunk) in chunks.iter().enumerate() {
+    for (n, chunk) in numeric_chunks.iter().enumerate() {
         // The correlations ride along with the first chunk (which projects their columns).
         let chunk_pairs = if n == 0 { &pairs[..] } else { &[] };
-        let (chunk_stats, values) = column_statistics(conn, &source, &cols, chunk, chunk_pairs, stride)
+        let extras = Extras {
+            plans: integer_plans(conn, &source, chunk, params, rows).context("reading integer ranges")?,
+            quartiles: rows.saturating_mul(chunk.len() as u64) <= EARLY_QUARTILE_VALUES,
+        };
+        let (chunk_stats, values) = column_statistics(conn, &source, &cols, chunk, chunk_pairs, &extras)
             .with_context(|| format!("computing column statistics (chunk {})", n + 1))?;
-        stats.extend(chunk_stats);
+        for (col, found) in chunk.iter().zip(chunk_stats) {
+            stats[col.index] = found;
+        }
         if n == 0 {
             correlation_values = values;
         }
-        progress(40.0 * (n + 1) as f64 / chunks.len() as f64, "column statistics");
-    }
-    resample(conn, &source, &cols, &mut stats).context("sampling sparse text columns")?;
-    let patterns: Vec<Option<&Pattern>> = cols.iter().zip(&stats).map(|(c, s)| pattern_of(c, s)).collect();
-
-    // Pass 2: histograms, outliers and validity, from pass 1's ranges, quartiles and types.
-    let binnings: Vec<Option<Binning>> = stats
-        .iter()
-        .map(|s| s.range.and_then(|(lo, hi)| Binning::new(lo, hi, params.histogram_bins)))
-        .collect();
-    let jobs: Vec<Pass2Job> = cols
-        .iter()
-        .zip(&stats)
-        .zip(&patterns)
-        .zip(&binnings)
-        .filter_map(|(((col, stats), pattern), binning)| {
-            Pass2Job::plan(col, stats, *pattern, *binning, params)
-        })
-        .collect();
-    let mut second: HashMap<usize, Pass2Result> = HashMap::new();
-    let job_chunks: Vec<&[Pass2Job]> = jobs.chunks(STATS_CHUNK).collect();
-    for (n, chunk) in job_chunks.iter().enumerate() {
-        second.extend(
-            histograms_and_validity(conn, &source, &cols, chunk)
-                .with_context(|| format!("computing histograms (chunk {})", n + 1))?,
-        );
-        progress(40.0 + 20.0 * (n + 1) as f64 / job_chunks.len() as f64, "histograms");
-    }
-    if job_chunks.is_empty() {
-        progress(60.0, "histograms");
+        progress(10.0 * (n + 1) as f64 / numeric_chunks.len() as f64, "column statistics");
     }
 
-    // Pass 3: top values and distinct counts; then the semantic types, which need both.
-    let mut tops: Vec<Vec<ValueCount>> = vec![Vec::new(); cols.len()];
-    if rows > 0 {
-        let top_chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
-        for (n, chunk) in top_chunks.iter().enumerate() {
-            let found = top_values_of(conn, &source, chunk, params.top_n_values)
-                .with_context(|| format!("finding top values (chunk {})", n + 1))?;
-            for (col, (distinct, values)) in chunk.iter().zip(found) {
-                stats[col.index].distinct = distinct;
-                tops[col.index] = values;
-            }
-            progress(60.0 + 25.0 * (n + 1) as f64 / top_chunks.len() as f64, "top values");
+    // Step 2: which columns look unique, from a few windows of rows. The semantic-type sample
+    // is every `stride`-th row by `file_row_number`, a virtual column of read_parquet, hidden
+    // when the file has a real column of that name: then text columns are typed from their
+    // first values, and no column is expected to be unique.
+    let stride = (!columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number")))
+        .then(|| rows.div_ceil(SAMPLE_ROWS).max(1));
+    if stride.is_some() && rows > 0 {
+        let chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
+        for (n, chunk) in chunks.iter().enumerate() {
+            guess_unique(conn, &source, chunk, rows, &mut stats)
+                .with_context(|| format!("looking for unique columns (chunk {})", n + 1))?;
+            progress(10.0 + 5.0 * (n + 1) as f64 / chunks.len() as f64, "unique columns");
         }
     }
-    progress(85.0, "top values");
+    progress(15.0, "unique columns");
+
+    // Step 3: each column's values — distinct counts, top values, semantic-type sample,
+    // quartiles, histograms, outliers, lengths and validity — one column at a time, so that
+    // at most one temporary table exists at once.
+    let mut details = Vec::with_capacity(cols.len());
+    let mut scratch = Scratch::new(conn);
+    for col in &cols {
+        let found = column_values(&mut scratch, &source, col, &mut stats[col.index], params, rows, stride)
+            .with_context(|| format!("profiling the values of column {}", col.index + 1))?;
+        details.push(found);
+        progress(15.0 + 80.0 * (col.index + 1) as f64 / cols.len() as f64, "column values");
+    }
     let semantics: Vec<&str> = cols
         .iter()
         .zip(&stats)
-        .zip(&patterns)
-        .map(|((col, stats), pattern)| semantic_type(col, stats, *pattern, params))
+        .zip(&details)
+        .map(|((col, stats), details)| semantic_type(col, stats, details.pattern, params))
         .collect();
 
-    // Pass 4: duplicate rows.
-    let duplicate_row_count =
-        if rows > 0 && !cols.is_empty() { rows - distinct_rows(conn, &source)?.min(rows) } else { 0 };
-    progress(95.0, "duplicates");
+    // Step 4: duplicate rows. Rows differ where any column differs: there are at least as many
+    // distinct rows as the most varied column has distinct values (its null counting as one).
+    // (Not counting columns profiled through their text: two values equal in SQL, such as
+    // INTERVAL '1 day' and '24 hours', can print differently.) When that is every row, no row
+    // can be a copy of another, and nothing is read.
+    let widest = cols
+        .iter()
+        .zip(&stats)
+        .filter(|(col, _)| col.kind != Kind::Other)
+        .map(|(_, s)| s.distinct + u64::from(s.non_null < rows))
+        .max()
+        .unwrap_or(0);
+    let duplicate_row_count = if rows > 0 && !cols.is_empty() && widest < rows {
+        rows - distinct_rows(&mut scratch, &source, &cols, rows, widest)?.min(rows)
+    } else {
+        0
+    };
+    drop(scratch);
+    progress(99.0, "duplicates");
 
     let mut profiles = Vec::with_capacity(cols.len());
-    for ((((col, stats), semantic), binning), top_values) in
-        cols.iter().zip(stats).zip(&semantics).zip(binnings).zip(tops)
-    {
-        let mut second = second.remove(&col.index).unwrap_or_default();
-        if let Some(single @ Binning::Single { .. }) = binning {
-            // A constant column's one bin needs no pass: it holds every non-null value.
-            second.histogram = single.bins(&HashMap::new(), stats.non_null);
+    for (((col, stats), semantic), mut details) in cols.iter().zip(stats).zip(&semantics).zip(details) {
+        if let Some(single @ Binning::Single { .. }) = details.binning {
+            // A constant column's one bin needs no query: it holds every non-null value.
+            details.histogram = single.bins(&HashMap::new(), stats.non_null);
         }
-        profiles.push(column_profile(col, stats, semantic, second, top_values, rows));
+        profiles.push(column_profile(col, stats, semantic, details, rows));
     }
     let correlations = pairs
         .iter()
@@ -216,12 +236,14 @@ pub fn histogram(
 ) -> anyhow::Result<Vec<HistogramBin>> {
     let col = Col::new(0, column);
     let Some(binned) = col.binned() else { return Ok(Vec::new()) };
-    let from = format!("(SELECT {binned} AS h FROM {}) AS src", reader(data));
+    let source = reader(data);
     let mut range = Select::default();
     let count = range.int("count(h)");
     let lo = range.float("min(h)");
     let hi = range.float("max(h)");
-    let cells = range.run(conn, &from).context("finding the histogram's range")?;
+    let cells = range
+        .run(conn, &format!("(SELECT {binned} AS h FROM {source}) AS src"))
+        .context("finding the histogram's range")?;
     let (Some(lo), Some(hi)) = (cells.float(lo), cells.float(hi)) else { return Ok(Vec::new()) };
     let non_null = cells.count(count);
     let Some(binning) = Binning::new(lo, hi, bins) else { return Ok(Vec::new()) };
@@ -230,7 +252,9 @@ pub fn histogram(
         Binning::Equal { .. } => {
             let mut select = Select::default();
             let slot = select.text(binning.aggregate("h"));
-            let cells = select.run(conn, &from).context("counting the histogram's bins")?;
+            let cells = select
+                .run(conn, &format!("(SELECT {binned} AS h FROM {source}) AS src"))
+                .context("counting the histogram's bins")?;
             parse_bin_counts(cells.text(slot).as_deref())?
         }
     };
@@ -249,8 +273,12 @@ pub fn top_values(
         return Ok(Vec::new());
     }
     let col = Col::new(0, column);
-    let mut found = top_values_of(conn, &reader(data), std::slice::from_ref(&col), limit)?;
-    Ok(found.pop().map(|(_, values)| values).unwrap_or_default())
+    let grouped = format!(
+        "(SELECT v, count(*) AS n FROM (SELECT {} AS v FROM {}) GROUP BY v)",
+        col.value(),
+        reader(data)
+    );
+    top_of(conn, &grouped, limit)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,21 +357,31 @@ impl<'a> Col<'a> {
     /// The value as DOUBLE for moments, quantiles and correlations. NaN and ±Infinity are
     /// left out (NULL): they have no mean, and DuckDB's skewness and kurtosis fail on them.
     fn number(&self) -> Option<String> {
-        let q = &self.quoted;
+        self.number_of(&self.quoted)
+    }
+
+    /// [`Col::number`] of `value`, an expression of the column's type (the column itself, or
+    /// `v` in a relation of its distinct values).
+    fn number_of(&self, value: &str) -> Option<String> {
         match self.kind {
-            Kind::Integer | Kind::Decimal => Some(format!("CAST({q} AS DOUBLE)")),
-            Kind::Float => Some(format!("CASE WHEN isfinite({q}) THEN CAST({q} AS DOUBLE) END")),
+            Kind::Integer | Kind::Decimal => Some(format!("CAST({value} AS DOUBLE)")),
+            Kind::Float => Some(format!("CASE WHEN isfinite({value}) THEN CAST({value} AS DOUBLE) END")),
             _ => None,
         }
     }
 
     /// The value histograms bin: the number, or Unix epoch seconds for dates and timestamps.
     fn binned(&self) -> Option<String> {
+        self.binned_of(&self.quoted)
+    }
+
+    /// [`Col::binned`] of `value`, an expression of the column's type.
+    fn binned_of(&self, value: &str) -> Option<String> {
         match self.kind {
             Kind::Date | Kind::Timestamp => {
-                Some(format!("CAST(epoch(CAST({} AS TIMESTAMP)) AS DOUBLE)", self.quoted))
+                Some(format!("CAST(epoch(CAST({value} AS TIMESTAMP)) AS DOUBLE)"))
             }
-            _ => self.number(),
+            _ => self.number_of(value),
         }
     }
 }
@@ -387,6 +425,10 @@ impl Select {
         self.exprs.push(expr);
         self.outs.push(out);
         self.exprs.len() - 1
+    }
+
+    fn is_empty(&self) -> bool {
+        self.exprs.is_empty()
     }
 
     fn sql(&self, from: &str) -> String {
@@ -473,20 +515,26 @@ fn double(x: f64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pass 1: column statistics
+// Step 1: column statistics
 
-/// What pass 1 (and the fallback sample) found about one column.
+/// What the profile found about one column's values (steps 1–3).
 #[derive(Debug, Default)]
 struct Stats {
     non_null: u64,
-    /// From pass 3.
+    /// Non-null values that are finite numbers (`count` of [`Col::number`]): what the
+    /// quartiles are taken over.
+    finite: u64,
+    /// From step 3.
     distinct: u64,
+    /// Step 1 for numeric columns, step 3 for the others (and the counts above too).
     min: Option<String>,
     max: Option<String>,
     /// min and max as numbers (epoch seconds for dates), for histograms.
     range: Option<(f64, f64)>,
     mean: Option<f64>,
     stddev: Option<f64>,
+    /// From step 1 for small files (see [`EARLY_QUARTILE_VALUES`]), else from step 3.
+    quartiles: Option<[Option<f64>; 3]>,
     q25: Option<f64>,
     median: Option<f64>,
     q75: Option<f64>,
@@ -494,74 +542,54 @@ struct Stats {
     kurtosis: Option<f64>,
     zeros: Option<u64>,
     negatives: Option<u64>,
+    /// From step 3.
     min_length: Option<u64>,
     max_length: Option<u64>,
     mean_length: Option<f64>,
     untrimmed: u64,
+    /// Pattern matches of the semantic-type sample (text columns; step 3).
     sample: Option<Sample>,
+    /// Non-null values in step 2's windows, and how many of them are distinct: when they are
+    /// all distinct, step 3 tries to prove the whole column unique before grouping it.
+    sampled: Option<(u64, u64)>,
+    /// What step 1 found besides, for an integer column whose range the Parquet statistics
+    /// gave beforehand (see [`IntegerPlan`]).
+    early: Option<Early>,
 }
 
-/// Pattern matches among sampled non-null text values.
-#[derive(Debug, Default, Clone)]
-struct Sample {
-    size: u64,
-    /// Matches per entry of [`PATTERNS`].
-    hits: Vec<u64>,
-    code_like: u64,
-    digits_only: u64,
+/// Step-1 extras of an integer column: its exact distinct count (a bitmap) and its smallest
+/// values (its top values, should it be unique).
+#[derive(Debug, Default)]
+struct Early {
+    distinct: Option<u64>,
+    smallest: Option<String>,
 }
 
-impl Sample {
-    fn share(&self, hits: u64) -> bool {
-        self.size > 0 && hits as f64 >= PATTERN_SHARE * self.size as f64
-    }
+/// What step 1 computes for an integer column besides its moments, planned from its range.
+#[derive(Debug, Clone, Copy)]
+struct IntegerPlan {
+    /// The bitmap's bounds (min and max), when its range fits the budget.
+    bitmap: Option<(i64, i64)>,
+    /// Top values wanted (`top_n_values`, at most the rows).
+    smallest: u64,
 }
 
-struct SampleSlots {
-    size: usize,
-    hits: Vec<usize>,
-    code_like: usize,
-    digits_only: usize,
-}
-
-impl SampleSlots {
-    /// Pattern-match counts over `values` (NULL where a row is not sampled).
-    fn add(select: &mut Select, values: &str) -> SampleSlots {
-        SampleSlots {
-            size: select.int(format!("count({values})")),
-            hits: PATTERNS.iter().map(|p| select.int(format!("count_if({})", p.matches(values)))).collect(),
-            code_like: select.int(format!("count_if({})", code_like(values))),
-            digits_only: select.int(format!("count_if({})", full_match(values, DIGITS))),
-        }
-    }
-
-    fn read(&self, cells: &Cells) -> Sample {
-        Sample {
-            size: cells.count(self.size),
-            hits: self.hits.iter().map(|&s| cells.count(s)).collect(),
-            code_like: cells.count(self.code_like),
-            digits_only: cells.count(self.digits_only),
-        }
+impl Stats {
+    /// Whether the column looks unique: every non-null value in step 2's windows distinct. A
+    /// guess, only used to decide whether proving it is worth a probe.
+    fn looks_unique(&self) -> bool {
+        self.sampled.is_some_and(|(values, distinct)| values > 0 && distinct == values)
     }
 }
 
 struct NumericSlots {
+    finite: usize,
     mean: usize,
     stddev: usize,
-    q25: usize,
-    median: usize,
-    q75: usize,
+    quartiles: Option<[usize; 3]>,
     moments: Option<(usize, usize)>,
     zeros: usize,
     negatives: usize,
-}
-
-struct TextSlots {
-    min_length: usize,
-    max_length: usize,
-    mean_length: usize,
-    untrimmed: usize,
-    sample: Option<SampleSlots>,
 }
 
 struct StatSlots {
@@ -569,36 +597,86 @@ struct StatSlots {
     min_max: Option<(usize, usize)>,
     range: Option<(usize, usize)>,
     numeric: Option<NumericSlots>,
-    text: Option<TextSlots>,
+    /// Distinct (bitmap), smallest values.
+    early: Option<(Option<usize>, Option<usize>)>,
 }
 
-/// Pass 1 over one chunk of columns: one SELECT of aggregates over one scan. Returns each
-/// column's statistics and the correlation of each of `pairs`.
+/// Step 1 over one chunk of numeric columns: one SELECT of aggregates over one scan, all
+/// streaming (fixed-size states; a bitmap of bounded size) but, for small chunks, the
+/// quartiles. Returns each column's statistics and the correlation of each of `pairs`.
 fn column_statistics(
     conn: &Connection,
     source: &str,
     all: &[Col],
-    chunk: &[Col],
+    chunk: &[&Col],
     pairs: &[(usize, usize)],
-    stride: Option<u64>,
+    extras: &Extras,
 ) -> anyhow::Result<(Vec<Stats>, Vec<Option<f64>>)> {
-    match column_statistics_with(conn, source, all, chunk, pairs, stride, true) {
+    match column_statistics_with(conn, source, all, chunk, pairs, extras, true) {
         // DuckDB's skewness and kurtosis throw when their result overflows (values near
         // f64::MAX): rather than failing the profile, that chunk goes without them.
         Err(e) if format!("{e:#}").contains("out of range") => {
-            column_statistics_with(conn, source, all, chunk, pairs, stride, false)
+            column_statistics_with(conn, source, all, chunk, pairs, extras, false)
         }
         result => result,
     }
+}
+
+/// What step 1 computes for a chunk besides the streaming aggregates.
+struct Extras {
+    /// Per integer column (by index).
+    plans: HashMap<usize, IntegerPlan>,
+    /// The quartiles, for a chunk small enough ([`EARLY_QUARTILE_VALUES`]).
+    quartiles: bool,
+}
+
+/// Plans step 1's extras for the integer columns of a chunk ([`IntegerPlan`]) from their
+/// min and max, asked alone so that DuckDB answers from the Parquet statistics without reading
+/// data (or reads only these integer columns). The bitmaps share [`BITMAP_BUDGET`].
+fn integer_plans(
+    conn: &Connection,
+    source: &str,
+    chunk: &[&Col],
+    params: &ProfileParams,
+    rows: u64,
+) -> anyhow::Result<HashMap<usize, IntegerPlan>> {
+    let integers: Vec<&Col> = chunk.iter().copied().filter(|c| c.kind == Kind::Integer).collect();
+    if integers.is_empty() || rows == 0 {
+        return Ok(HashMap::new());
+    }
+    let mut select = Select::default();
+    let slots: Vec<_> = integers
+        .iter()
+        .map(|c| (select.text(format!("min({})", c.quoted)), select.text(format!("max({})", c.quoted))))
+        .collect();
+    let cells = select.run(conn, source)?;
+    let mut budget = BITMAP_BUDGET;
+    let mut plans = HashMap::new();
+    for (col, (min, max)) in integers.iter().zip(slots) {
+        let bounds = cells
+            .text(min)
+            .and_then(|m| m.parse::<i64>().ok())
+            .zip(cells.text(max).and_then(|m| m.parse::<i64>().ok()));
+        let bitmap = bounds.filter(|&(lo, hi)| {
+            let bits = i128::from(hi) - i128::from(lo) + 1;
+            let fits = bits <= MAX_BITMAP_RANGE && bits <= budget;
+            if fits {
+                budget -= bits;
+            }
+            fits
+        });
+        plans.insert(col.index, IntegerPlan { bitmap, smallest: params.top_n_values.min(rows) });
+    }
+    Ok(plans)
 }
 
 fn column_statistics_with(
     conn: &Connection,
     source: &str,
     all: &[Col],
-    chunk: &[Col],
+    chunk: &[&Col],
     pairs: &[(usize, usize)],
-    stride: Option<u64>,
+    extras: &Extras,
     moments: bool,
 ) -> anyhow::Result<(Vec<Stats>, Vec<Option<f64>>)> {
     let mut proj = Projection::default();
@@ -615,44 +693,34 @@ fn column_statistics_with(
                 .then(|| (select.text(format!("min({v})")), select.text(format!("max({v})")))),
             range: None,
             numeric: None,
-            text: None,
+            early: None,
         };
         if let Some(number) = col.number() {
             let d = proj.add(format!("d{i}"), || number);
             column.range = Some((select.float(format!("min({d})")), select.float(format!("max({d})"))));
-            // The three quantiles are one aggregate: DuckDB binds identical aggregates once.
-            let quantile = |n: usize| format!("quantile_cont({d}, [0.25, 0.5, 0.75])[{n}]");
             column.numeric = Some(NumericSlots {
+                finite: select.int(format!("count({d})")),
                 mean: select.float(format!("avg({d})")),
                 stddev: select.float(format!("stddev_samp({d})")),
-                q25: select.float(quantile(1)),
-                median: select.float(quantile(2)),
-                q75: select.float(quantile(3)),
+                // One aggregate for the three: DuckDB binds identical aggregates once.
+                quartiles: extras.quartiles.then(|| {
+                    [1, 2, 3].map(|n| select.float(format!("quantile_cont({d}, [0.25, 0.5, 0.75])[{n}]")))
+                }),
                 moments: moments.then(|| {
                     (select.float(format!("skewness({d})")), select.float(format!("kurtosis({d})")))
                 }),
                 zeros: select.int(format!("count_if({v} = 0)")),
                 negatives: select.int(format!("count_if({v} < 0)")),
             });
-        } else if let Some(binned) = col.binned() {
-            let h = proj.add(format!("h{i}"), || binned);
-            column.range = Some((select.float(format!("min({h})")), select.float(format!("max({h})"))));
-        }
-        if col.kind == Kind::Text {
-            let l = proj.add(format!("l{i}"), || format!("length({})", col.quoted));
-            let sample = stride.map(|k| {
-                let s = proj.add(format!("s{i}"), || {
-                    format!("CASE WHEN file_row_number % {k} = 0 THEN {} END", col.quoted)
-                });
-                SampleSlots::add(&mut select, &s)
-            });
-            column.text = Some(TextSlots {
-                min_length: select.int(format!("min({l})")),
-                max_length: select.int(format!("max({l})")),
-                mean_length: select.float(format!("avg({l})")),
-                untrimmed: select.int(format!("count_if({})", untrimmed(&v))),
-                sample,
-            });
+            if let Some(plan) = extras.plans.get(&i) {
+                column.early = Some((
+                    plan.bitmap
+                        .map(|(lo, hi)| select.int(format!("bit_count(bitstring_agg({v}, {lo}, {hi}))"))),
+                    (plan.smallest > 0).then(|| {
+                        select.text(format!("to_json(CAST(min({v}, {}) AS VARCHAR[]))", plan.smallest))
+                    }),
+                ));
+            }
         }
         slots.push(column);
     }
@@ -678,11 +746,12 @@ fn column_statistics_with(
                 stats.range = cells.float(lo).zip(cells.float(hi));
             }
             if let Some(n) = &s.numeric {
+                stats.finite = cells.count(n.finite);
                 stats.mean = cells.float(n.mean);
                 stats.stddev = cells.float(n.stddev);
-                stats.q25 = cells.float(n.q25);
-                stats.median = cells.float(n.median);
-                stats.q75 = cells.float(n.q75);
+                if let Some([q25, median, q75]) = n.quartiles {
+                    stats.quartiles = Some([cells.float(q25), cells.float(median), cells.float(q75)]);
+                }
                 if let Some((skewness, kurtosis)) = n.moments {
                     stats.skewness = cells.float(skewness);
                     stats.kurtosis = cells.float(kurtosis);
@@ -690,12 +759,11 @@ fn column_statistics_with(
                 stats.zeros = Some(cells.count(n.zeros));
                 stats.negatives = Some(cells.count(n.negatives));
             }
-            if let Some(t) = &s.text {
-                stats.min_length = (stats.non_null > 0).then(|| cells.count(t.min_length));
-                stats.max_length = (stats.non_null > 0).then(|| cells.count(t.max_length));
-                stats.mean_length = cells.float(t.mean_length);
-                stats.untrimmed = cells.count(t.untrimmed);
-                stats.sample = t.sample.as_ref().map(|slots| slots.read(&cells));
+            if let Some((distinct, smallest)) = s.early {
+                stats.early = Some(Early {
+                    distinct: distinct.map(|slot| cells.count(slot)),
+                    smallest: smallest.and_then(|slot| cells.text(slot)),
+                });
             }
             stats
         })
@@ -703,46 +771,138 @@ fn column_statistics_with(
     Ok((stats, correlations.iter().map(|&slot| cells.float(slot)).collect()))
 }
 
-/// Text columns whose strided sample is too small (sparse columns, or no `file_row_number`)
-/// are typed from their first [`SAMPLE_ROWS`] non-null values instead: one small statement
-/// per column, UNIONed; each stops reading at its LIMIT.
-fn resample(conn: &Connection, source: &str, cols: &[Col], stats: &mut [Stats]) -> anyhow::Result<()> {
-    let wanted: Vec<&Col> = cols
-        .iter()
-        .filter(|c| {
-            let s = &stats[c.index];
-            let sampled = s.sample.as_ref().map_or(0, |s| s.size);
-            c.kind == Kind::Text && sampled < s.non_null.min(MIN_SAMPLE)
-        })
-        .collect();
-    for chunk in wanted.chunks(STATS_CHUNK) {
-        let mut parts = Vec::with_capacity(chunk.len());
-        let mut slots = None;
-        for col in chunk {
-            let mut select = Select::default();
-            select.int(col.index);
-            let sample = SampleSlots::add(&mut select, "s");
-            parts.push(select.sql(&format!(
-                "(SELECT {q} AS s FROM {source} WHERE {q} IS NOT NULL LIMIT {SAMPLE_ROWS}) AS src",
-                q = col.quoted
-            )));
-            slots = Some((select.outs, sample));
-        }
-        let Some((outs, sample)) = slots else { continue };
-        let mut statement = conn.prepare(&parts.join(" UNION ALL "))?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            let cells = Cells(
-                outs.iter()
-                    .enumerate()
-                    .map(|(i, _)| Ok(Cell::Int(row.get(i)?)))
-                    .collect::<duckdb::Result<Vec<_>>>()?,
-            );
-            let index = usize::try_from(cells.count(0))?;
-            stats[index].sample = Some(sample.read(&cells));
-        }
+// ---------------------------------------------------------------------------------------------
+// Step 2: unique-looking columns
+
+/// Rows read by [`guess_unique`]: four windows of a quarter of this each, spread over the file.
+const GUESS_ROWS: u64 = 40_000;
+
+/// Step 2 over one chunk of columns: whether each column (but booleans) looks unique — its
+/// non-null values all distinct — in [`GUESS_ROWS`] rows taken as four windows at 0, ¼, ½ and
+/// ¾ of the file (the whole file when it is that small). A range of `file_row_number` lets the
+/// reader skip the rest of the file, so this costs a few row groups, not a scan. It is a
+/// guess: it only decides whether step 3 probes a column for uniqueness (exactly) before
+/// grouping it, which changes what the profile costs, never what it says.
+fn guess_unique(
+    conn: &Connection,
+    source: &str,
+    chunk: &[Col],
+    rows: u64,
+    stats: &mut [Stats],
+) -> anyhow::Result<()> {
+    let mut proj = Projection::default();
+    let mut select = Select::default();
+    let mut slots = Vec::new();
+    // Booleans are never worth a probe; step 1 counted some integer columns exactly already.
+    let known = |c: &Col| stats[c.index].early.as_ref().is_some_and(|e| e.distinct.is_some());
+    for col in chunk.iter().filter(|c| c.kind != Kind::Boolean && !known(c)) {
+        let s = proj.add(format!("s{}", col.index), || col.value());
+        slots.push((
+            col.index,
+            select.int(format!("count({s})")),
+            select.int(format!("count(DISTINCT {s})")),
+        ));
+    }
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let windows = if rows <= GUESS_ROWS {
+        "true".to_string()
+    } else {
+        let width = GUESS_ROWS / 4;
+        (0..4u64)
+            .map(|i| {
+                let start = rows / 4 * i;
+                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let cells = select.run(conn, &proj.from(&format!("(SELECT * FROM {source} WHERE {windows})")))?;
+    for (index, values, distinct) in slots {
+        stats[index].sampled = Some((cells.count(values), cells.count(distinct)));
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The semantic-type sample
+
+/// Pattern matches among sampled non-null text values.
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    size: u64,
+    /// Matches per entry of [`PATTERNS`].
+    hits: Vec<u64>,
+    code_like: u64,
+    digits_only: u64,
+}
+
+impl Sample {
+    fn share(&self, hits: u64) -> bool {
+        self.size > 0 && hits as f64 >= PATTERN_SHARE * self.size as f64
+    }
+}
+
+struct SampleSlots {
+    size: usize,
+    hits: Vec<usize>,
+    code_like: usize,
+    digits_only: usize,
+}
+
+impl SampleSlots {
+    /// Pattern-match counts over the non-null `values`, each counting once or, with `weight`,
+    /// that many times.
+    fn add(select: &mut Select, values: &str, weight: Option<&str>) -> SampleSlots {
+        let mut count = |condition: String| match weight {
+            None => select.int(format!("count_if({condition})")),
+            Some(w) => select.int(format!("sum({w}) FILTER (WHERE {condition})")),
+        };
+        SampleSlots {
+            size: count(format!("{values} IS NOT NULL")),
+            hits: PATTERNS.iter().map(|p| count(p.matches(values))).collect(),
+            code_like: count(code_like(values)),
+            digits_only: count(full_match(values, DIGITS)),
+        }
+    }
+
+    fn read(&self, cells: &Cells) -> Sample {
+        Sample {
+            size: cells.count(self.size),
+            hits: self.hits.iter().map(|&s| cells.count(s)).collect(),
+            code_like: cells.count(self.code_like),
+            digits_only: cells.count(self.digits_only),
+        }
+    }
+}
+
+/// The semantic-type sample of a grouped text column — the non-null values of the rows whose
+/// `file_row_number` is a multiple of the stride — from the count of each value's sampled
+/// rows (`s`, see [`Scratch::group`]): each pattern runs once per sampled distinct value.
+/// Returns the sample and the column's non-null count. (A unique column's sample comes with
+/// its probe, [`distinct_probe`].)
+fn grouped_sample(conn: &Connection, table: &str) -> anyhow::Result<(Sample, u64)> {
+    let mut select = Select::default();
+    let non_null = select.int("sum(n)");
+    // Patterns run on the sampled values only (`sv` is NULL for the others).
+    let slots = SampleSlots::add(&mut select, "sv", Some("s"));
+    let groups = format!("(SELECT CASE WHEN s > 0 THEN v END AS sv, s, n FROM {table} WHERE v IS NOT NULL)");
+    let cells = select.run(conn, &groups)?;
+    Ok((slots.read(&cells), cells.count(non_null)))
+}
+
+/// A text column whose strided sample is too small (a sparse column), or a file without
+/// `file_row_number`, is typed from its first [`SAMPLE_ROWS`] non-null values instead: one
+/// small statement that stops reading at its LIMIT.
+fn first_values_sample(conn: &Connection, source: &str, col: &Col) -> anyhow::Result<Sample> {
+    let mut select = Select::default();
+    let slots = SampleSlots::add(&mut select, "s", None);
+    let rows = format!(
+        "(SELECT {q} AS s FROM {source} WHERE {q} IS NOT NULL LIMIT {SAMPLE_ROWS}) AS src",
+        q = col.quoted
+    );
+    Ok(slots.read(&select.run(conn, &rows)?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -827,10 +987,11 @@ const PATTERNS: &[Pattern] = &[
     },
 ];
 
-/// The pattern that types a text column (after pass 1, from the sample): the first of
+/// The pattern that types a text column (in step 3, from its sample): the first of
 /// [`PATTERNS`] that ≥ 90% of sampled non-null values match.
 fn pattern_of(col: &Col, stats: &Stats) -> Option<&'static Pattern> {
-    let sample = stats.sample.as_ref().filter(|_| col.kind == Kind::Text && stats.non_null > 0)?;
+    // (A sample holds only non-null values: a pattern needs some, see `Sample::share`.)
+    let sample = stats.sample.as_ref().filter(|_| col.kind == Kind::Text)?;
     let header = header_tokens(&col.info.name);
     PATTERNS.iter().zip(&sample.hits).find_map(|(pattern, &hits)| {
         // Five-digit strings are ZIP codes only when the header says so: otherwise they are
@@ -842,7 +1003,7 @@ fn pattern_of(col: &Col, stats: &Stats) -> Option<&'static Pattern> {
     })
 }
 
-/// The semantic type, once distinct counts are known (after pass 3).
+/// The semantic type, once distinct counts are known (after step 3).
 fn semantic_type(
     col: &Col,
     stats: &Stats,
@@ -1000,7 +1161,7 @@ const NAME_HEADERS: &[&str] = &[
 // Histograms
 
 /// How a column's values fall into bins.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Binning {
     /// min == max: one bin holding every value.
     Single { value: f64 },
@@ -1022,19 +1183,59 @@ impl Binning {
         (width.is_finite() && width > 0.0).then_some(Binning::Equal { lo, hi, bins, width })
     }
 
-    /// The aggregate that counts `value` per bin index, as JSON `{"index": count, …}`.
-    fn aggregate(&self, value: &str) -> String {
+    /// The bin index of the non-null `value`: `min(⌊(value − lo) / width⌋, bins − 1)`.
+    fn index(&self, value: &str) -> String {
         match *self {
-            Binning::Single { .. } => "NULL".into(),
-            // The FILTER matters: DuckDB's `least` ignores NULLs (`least(NULL, 2)` is 2).
+            Binning::Single { .. } => "0".into(),
             Binning::Equal { lo, bins, width, .. } => format!(
-                "to_json(histogram(CAST(least(floor(({value} - {}) / {}), {}) AS BIGINT)) \
-                 FILTER (WHERE {value} IS NOT NULL))",
+                "CAST(least(floor(({value} - {}) / {}), {}) AS BIGINT)",
                 double(lo),
                 double(width),
                 bins - 1
             ),
         }
+    }
+
+    /// The aggregate that counts rows by the bin index of `value`, as JSON `{"index": count, …}`
+    /// (for a relation of rows; [`bin_counts`] weighs distinct values by their counts).
+    fn aggregate(&self, value: &str) -> String {
+        // The FILTER matters: DuckDB's `least` ignores NULLs (`least(NULL, 2)` is 2).
+        format!("to_json(histogram({}) FILTER (WHERE {value} IS NOT NULL))", self.index(value))
+    }
+
+    /// The bin index of the number `value`, as [`Binning::index`] computes it in SQL: the same
+    /// double-precision operations, so the same result.
+    fn index_of(&self, value: f64) -> i64 {
+        match *self {
+            Binning::Single { .. } => 0,
+            Binning::Equal { lo, bins, width, .. } => {
+                ((value - lo) / width).floor().min((bins - 1) as f64) as i64
+            }
+        }
+    }
+
+    /// The number of values per bin of the integers `lo..=hi`, each once (their DOUBLEs exact:
+    /// within ±2⁵³). A bin index never decreases as the value grows (each operation of
+    /// [`Binning::index_of`] is monotone), so each bin holds a run of integers, found by
+    /// bisection: no value is read.
+    fn dense_counts(&self, lo: i64, hi: i64) -> HashMap<i64, u64> {
+        // The first integer in lo..=hi+1 whose bin index is at least `bin`.
+        let first = |bin: i64| {
+            let (mut a, mut b) = (lo, hi + 1);
+            while a < b {
+                let mid = a + (b - a) / 2;
+                if self.index_of(mid as f64) >= bin { b = mid } else { a = mid + 1 }
+            }
+            a
+        };
+        let bins = match *self {
+            Binning::Single { .. } => 1,
+            Binning::Equal { bins, .. } => bins as i64,
+        };
+        (0..bins)
+            .map(|bin| (bin, u64::try_from(first(bin + 1) - first(bin)).unwrap_or(0)))
+            .filter(|&(_, count)| count > 0)
+            .collect()
     }
 
     /// The bins, with `counts` by bin index (or all `non_null` values in a single bin).
@@ -1077,186 +1278,634 @@ fn parse_bin_counts(json: Option<&str>) -> anyhow::Result<HashMap<i64, u64>> {
     Ok(counts)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pass 2: histograms, outliers, validity
-
-/// What pass 2 computes for one column.
-struct Pass2Job {
-    col: usize,
-    binning: Option<Binning>,
-    /// Values outside (low, high) are outliers.
-    fences: Option<(f64, f64)>,
-    pattern: Option<&'static Pattern>,
+/// The number of values per bin index over `counted` (a relation of values `v` and counts
+/// `n`, see [`Values::counted`]): one small GROUP BY, at most `bins` groups.
+fn bin_counts(
+    conn: &Connection,
+    col: &Col,
+    counted: &str,
+    binning: Binning,
+) -> anyhow::Result<HashMap<i64, u64>> {
+    let Some(h) = col.binned_of("v") else { return Ok(HashMap::new()) };
+    let sql = format!(
+        "SELECT b, CAST(sum(n) AS BIGINT) FROM \
+         (SELECT {index} AS b, n FROM (SELECT {h} AS h, n FROM {counted}) WHERE h IS NOT NULL) GROUP BY b",
+        index = binning.index("h")
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut result = statement.query([])?;
+    let mut counts = HashMap::new();
+    while let Some(row) = result.next()? {
+        let count: i64 = row.get(1)?;
+        counts.insert(row.get(0)?, u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
 }
 
-impl Pass2Job {
-    fn plan(
-        col: &Col,
-        stats: &Stats,
-        pattern: Option<&'static Pattern>,
-        binning: Option<Binning>,
-        params: &ProfileParams,
-    ) -> Option<Pass2Job> {
-        // Single bins are known without reading anything.
-        let binning = binning.filter(|b| matches!(b, Binning::Equal { .. }));
-        let fences = match (stats.q25, stats.q75) {
-            (Some(q25), Some(q75)) => {
-                let k = params.outlier_iqr_multiplier;
-                Some((q25 - k * (q75 - q25), q75 + k * (q75 - q25)))
-            }
-            _ => None,
-        };
-        let job = Pass2Job { col: col.index, binning, fences, pattern };
-        (job.binning.is_some() || job.fences.is_some() || job.pattern.is_some()).then_some(job)
+// ---------------------------------------------------------------------------------------------
+// Step 3: each column's values
+
+/// A relation of one column's non-null values `v` with counts `n`, from which everything in
+/// step 3 is computed: sums weighted by `n` count every row.
+enum Values {
+    /// The column itself, each row counting 1: right for every per-row statistic (lengths,
+    /// outliers, histograms…) whatever the values, and a cheap stand-in for the grouping when
+    /// the column is unique.
+    Rows,
+    /// `GROUP BY value` (the null group included) in this temporary table of `v` and `n`.
+    Grouped(String),
+}
+
+impl Values {
+    /// The relation of `v` and `n` (BIGINT), non-null values only.
+    fn counted(&self, col: &Col, source: &str) -> String {
+        match self {
+            Values::Rows => format!(
+                "(SELECT v, CAST(1 AS BIGINT) AS n FROM (SELECT {} AS v FROM {source}) WHERE v IS NOT NULL)",
+                col.value()
+            ),
+            Values::Grouped(table) => format!("(SELECT v, n FROM {table} WHERE v IS NOT NULL)"),
+        }
     }
 }
 
+/// The connection's temporary tables of one profile, one column's `GROUP BY` at a time. Named
+/// from the column's position, never from its name; temporary objects are private to the
+/// connection, and a table is dropped as soon as its column is done, or when this is dropped
+/// (an error, an interrupt).
+struct Scratch<'c> {
+    conn: &'c Connection,
+    table: Option<String>,
+}
+
+impl<'c> Scratch<'c> {
+    fn new(conn: &'c Connection) -> Scratch<'c> {
+        Scratch { conn, table: None }
+    }
+
+    /// Groups the column's values (nulls included, as one group) into a temporary table of
+    /// `v` and `n`. For a text column, with `stride`, also `s`: how many of each value's rows
+    /// are in the semantic-type sample (see [`grouped_sample`]). Hash aggregation spills to
+    /// disk under the memory limit, and so does the table.
+    fn group(&mut self, source: &str, col: &Col, stride: Option<u64>) -> anyhow::Result<Values> {
+        let value = col.value();
+        let select = match stride.filter(|_| col.kind == Kind::Text) {
+            Some(stride) => format!(
+                "SELECT v, count(*) AS n, count(*) FILTER (WHERE sampled) AS s \
+                 FROM (SELECT {value} AS v, file_row_number % {stride} = 0 AS sampled FROM {source}) GROUP BY v"
+            ),
+            None => format!("SELECT v, count(*) AS n FROM (SELECT {value} AS v FROM {source}) GROUP BY v"),
+        };
+        let table = self.create(&format!("values_{}", col.index), &select).context("grouping values")?;
+        Ok(Values::Grouped(table))
+    }
+
+    /// Creates the temporary table `agensium_profile_{name}` from `select`, dropping the
+    /// previous one. Returns its qualified name.
+    fn create(&mut self, name: &str, select: &str) -> anyhow::Result<String> {
+        self.release()?;
+        let table = format!("temp.main.agensium_profile_{name}");
+        self.table = Some(table.clone());
+        self.conn.execute_batch(&format!("CREATE OR REPLACE TEMPORARY TABLE {table} AS {select}"))?;
+        Ok(table)
+    }
+
+    fn release(&mut self) -> anyhow::Result<()> {
+        if let Some(table) = self.table.take() {
+            self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = self.release();
+    }
+}
+
+/// What step 3 finds about one column besides [`Stats`].
 #[derive(Default)]
-struct Pass2Result {
+struct Details {
+    pattern: Option<&'static Pattern>,
+    binning: Option<Binning>,
     histogram: Vec<HistogramBin>,
     outliers: Option<u64>,
     invalid: u64,
+    top_values: Vec<ValueCount>,
 }
 
-/// Pass 2 over one chunk of columns: one SELECT, one scan.
-fn histograms_and_validity(
-    conn: &Connection,
+/// Step 3 for one column. An integer column may know its distinct count from step 1's bitmap;
+/// another that looks unique (step 2) is probed ([`distinct_probe`]). If its non-null values
+/// are all distinct it is never grouped: its distinct count is its non-null count, and its top
+/// values, all counting 1, are its smallest values (`min(v, N)`). Otherwise it is grouped into
+/// a temporary table. Then, from the column's values with their counts ([`Values`]): the
+/// semantic-type sample of a text column and its pattern; quartiles; one row of aggregates
+/// (counts, min/max and range for non-numeric columns, outliers, lengths, whitespace,
+/// validity); the histogram's bins; the top values.
+fn column_values(
+    scratch: &mut Scratch,
     source: &str,
-    cols: &[Col],
-    jobs: &[Pass2Job],
-) -> anyhow::Result<Vec<(usize, Pass2Result)>> {
-    let mut proj = Projection::default();
-    let mut select = Select::default();
-    let mut slots = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let col = &cols[job.col];
-        let i = col.index;
-        let histogram = match job.binning {
-            Some(binning @ Binning::Equal { .. }) => col.binned().map(|binned| {
-                let h = proj.add(format!("h{i}"), || binned);
-                select.text(binning.aggregate(&h))
-            }),
-            _ => None,
-        };
-        let outliers = job.fences.and_then(|(low, high)| {
-            let number = col.number()?;
-            let d = proj.add(format!("d{i}"), || number);
-            let below = if low.is_finite() { format!("{d} < {}", double(low)) } else { "false".into() };
-            let above = if high.is_finite() { format!("{d} > {}", double(high)) } else { "false".into() };
-            Some(select.int(format!("count_if({below} OR {above})")))
-        });
-        let invalid = job.pattern.map(|pattern| {
-            let v = proj.add(format!("v{i}"), || col.value());
-            select.int(format!("count_if(NOT {})", pattern.matches(&v)))
-        });
-        slots.push((histogram, outliers, invalid));
+    col: &Col,
+    stats: &mut Stats,
+    params: &ProfileParams,
+    rows: u64,
+    stride: Option<u64>,
+) -> anyhow::Result<Details> {
+    let conn = scratch.conn;
+    let limit = params.top_n_values;
+    // Numeric columns have their counts and range from step 1; other columns get them here.
+    let numeric = col.number().is_some();
+    if rows == 0 || (numeric && stats.non_null == 0) {
+        // No values: no distinct ones, and the null group (if any row) is the only "value".
+        let top_values =
+            if rows > 0 && limit > 0 { vec![ValueCount { value: None, count: rows }] } else { Vec::new() };
+        return Ok(Details { top_values, ..Details::default() });
     }
-    let cells =
-        if select.exprs.is_empty() { Cells(Vec::new()) } else { select.run(conn, &proj.from(source))? };
-    jobs.iter()
-        .zip(slots)
-        .map(|(job, (histogram, outliers, invalid))| {
-            let histogram = match (job.binning, histogram) {
-                // Equal bins only: `non_null` is not used.
-                (Some(binning), Some(slot)) => {
-                    binning.bins(&parse_bin_counts(cells.text(slot).as_deref())?, 0)
+    // An integer column may have its exact distinct count from step 1 already.
+    let early = stats.early.take().unwrap_or_default();
+    let mut probe_sample = None;
+    let mut unique = early.distinct.map(|distinct| distinct == stats.non_null);
+    if unique.is_none() && stats.looks_unique() {
+        let probe = distinct_probe(conn, source, col, stats, stride)?;
+        stats.non_null = probe.non_null.unwrap_or(stats.non_null);
+        unique = Some(probe.distinct == stats.non_null);
+        probe_sample = probe.sample;
+    }
+    let values = if unique == Some(true) { Values::Rows } else { scratch.group(source, col, stride)? };
+    let counted = values.counted(col, source);
+    let mut details = Details::default();
+
+    if col.kind == Kind::Text {
+        // The semantic-type sample, then the pattern it gives (validity is counted below).
+        let mut sample = None;
+        if stride.is_some() {
+            sample = Some(match &values {
+                Values::Grouped(table) => {
+                    let (found, non_null) = grouped_sample(conn, table).context("sampling")?;
+                    stats.non_null = non_null;
+                    found
                 }
-                _ => Vec::new(),
+                // A unique column took its sample with its probe.
+                Values::Rows => probe_sample.unwrap_or_default(),
+            });
+        }
+        let sampled = sample.as_ref().map_or(0, |s| s.size);
+        // Too small a sample: a sparse column, or a file without `file_row_number`. When every
+        // row is sampled the sample holds every value; otherwise count them to decide.
+        if sampled < MIN_SAMPLE && stride != Some(1) {
+            let count = match &values {
+                Values::Rows => format!("SELECT count({}) FROM {source}", col.quoted),
+                Values::Grouped(table) => format!("SELECT sum(n) FROM {table} WHERE v IS NOT NULL"),
             };
-            Ok((
-                job.col,
-                Pass2Result {
-                    histogram,
-                    outliers: outliers.map(|slot| cells.count(slot)),
-                    invalid: invalid.map_or(0, |slot| cells.count(slot)),
-                },
-            ))
-        })
-        .collect()
+            let n: Option<i64> = conn.query_row(&count, [], |r| r.get(0))?;
+            stats.non_null = n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+            if sampled < stats.non_null.min(MIN_SAMPLE) {
+                sample = Some(first_values_sample(conn, source, col).context("sampling first values")?);
+            }
+        }
+        stats.sample = sample;
+        details.pattern = pattern_of(col, stats);
+    }
+
+    if numeric && stats.finite > 0 {
+        let [q25, median, q75] = match stats.quartiles {
+            Some(known) => known,
+            None => quartiles(conn, source, col, stats, &values, &counted)?,
+        };
+        (stats.q25, stats.median, stats.q75) = (q25, median, q75);
+    }
+    let fences = match (stats.q25, stats.q75) {
+        (Some(q25), Some(q75)) => {
+            let k = params.outlier_iqr_multiplier;
+            Some((q25 - k * (q75 - q25), q75 + k * (q75 - q25)))
+        }
+        _ => None,
+    };
+    let rows_relation = matches!(values, Values::Rows);
+    let dense = dense_range(col, stats).filter(|_| rows_relation);
+    if numeric {
+        details.binning = stats.range.and_then(|(lo, hi)| Binning::new(lo, hi, params.histogram_bins));
+    }
+    // The bins of a unique integer column that fills its range are known by arithmetic.
+    let mut known_bins = match (dense, details.binning) {
+        (Some((lo, hi)), Some(binning @ Binning::Equal { .. })) => Some(binning.dense_counts(lo, hi)),
+        _ => None,
+    };
+
+    // One row of aggregates over the values, each counting `n` times (skipped when nothing is
+    // left to compute, as for an id column, which step 1 and arithmetic describe entirely).
+    let mut select = Select::default();
+    let groups = (!rows_relation && early.distinct.is_none()).then(|| select.int("count(*)"));
+    let non_null = (!numeric).then(|| select.int("sum(n)"));
+    let min_max =
+        (!numeric && col.kind.is_orderable()).then(|| (select.text("min(v)"), select.text("max(v)")));
+    let range = (!numeric)
+        .then(|| col.binned_of("v"))
+        .flatten()
+        .map(|h| (select.float(format!("min({h})")), select.float(format!("max({h})"))));
+    if let (Some((low, high)), Some((lo, hi))) = (fences, dense) {
+        details.outliers = Some(dense_outliers(lo, hi, low, high));
+    }
+    let outliers = fences.filter(|_| dense.is_none()).and_then(|(low, high)| {
+        let d = col.number_of("v")?;
+        let below = if low.is_finite() { format!("{d} < {}", double(low)) } else { "false".into() };
+        let above = if high.is_finite() { format!("{d} > {}", double(high)) } else { "false".into() };
+        Some(select.int(format!("sum(n) FILTER (WHERE {below} OR {above})")))
+    });
+    let text = (col.kind == Kind::Text).then(|| {
+        (
+            select.int("min(length(v))"),
+            select.int("max(length(v))"),
+            // Exact (HUGEINT), read as text: the mean is computed from it as DuckDB's avg would.
+            select.text("sum(length(v) * n)"),
+            select.int(format!("sum(n) FILTER (WHERE {})", untrimmed("v"))),
+        )
+    });
+    let invalid =
+        details.pattern.map(|p| select.int(format!("sum(n) FILTER (WHERE NOT {})", p.matches("v"))));
+    // Over the rows, a numeric column's bins are one more aggregate (a grouped column's are a
+    // GROUP BY of its distinct values, below).
+    let bins = match (rows_relation, details.binning, col.binned_of("v")) {
+        (true, Some(binning @ Binning::Equal { .. }), Some(h)) if known_bins.is_none() => {
+            Some(select.text(binning.aggregate(&h)))
+        }
+        _ => None,
+    };
+    // Speculative top values of a column that looks unique: its smallest values, ascending in
+    // the type's order (the order of ORDER BY). Cheap, and used only if it proves unique.
+    let mut smallest = early.smallest;
+    let smallest_slot = (rows_relation && limit > 0 && smallest.is_none())
+        .then(|| select.text(format!("to_json(CAST(min(v, {}) AS VARCHAR[]))", limit.min(rows))));
+    let cells = if select.is_empty() {
+        Cells(Vec::new())
+    } else {
+        select.run(conn, &counted).context("aggregating values")?
+    };
+    if let Some(slot) = smallest_slot {
+        smallest = cells.text(slot);
+    }
+    if let Some(slot) = bins {
+        known_bins = Some(parse_bin_counts(cells.text(slot).as_deref())?);
+    }
+
+    if let Some(non_null) = non_null {
+        stats.non_null = cells.count(non_null);
+        if let Some((min, max)) = min_max {
+            stats.min = cells.text(min);
+            stats.max = cells.text(max);
+        }
+        if let Some((lo, hi)) = range {
+            stats.range = cells.float(lo).zip(cells.float(hi));
+        }
+        details.binning = stats.range.and_then(|(lo, hi)| Binning::new(lo, hi, params.histogram_bins));
+    }
+    if let Some(slot) = outliers {
+        details.outliers = Some(cells.count(slot));
+    }
+    details.invalid = invalid.map_or(0, |slot| cells.count(slot));
+    if let Some((min_length, max_length, total_length, untrimmed)) = text {
+        if stats.non_null > 0 {
+            stats.min_length = Some(cells.count(min_length));
+            stats.max_length = Some(cells.count(max_length));
+            stats.mean_length = cells.text(total_length).and_then(|s| mean(&s, stats.non_null));
+        }
+        stats.untrimmed = cells.count(untrimmed);
+    }
+    if let Some(binning @ Binning::Equal { .. }) = details.binning {
+        // Equal bins only: `non_null` is not used.
+        let counts = match known_bins {
+            Some(counts) => counts,
+            None => bin_counts(conn, col, &counted, binning)?,
+        };
+        details.histogram = binning.bins(&counts, 0);
+    }
+
+    let nulls = rows - stats.non_null;
+    match &values {
+        Values::Rows => {
+            stats.distinct = stats.non_null;
+            if limit > 0 {
+                details.top_values = unique_top_values(smallest.as_deref(), nulls, limit)?;
+            }
+        }
+        Values::Grouped(table) => {
+            // Step 1's bitmap, or the groups the aggregates counted.
+            stats.distinct = match (early.distinct, groups) {
+                (Some(distinct), _) => distinct,
+                (None, groups) => groups.map_or(0, |slot| cells.count(slot)),
+            };
+            if limit > 0 {
+                details.top_values = top_of(conn, table, limit).context("finding top values")?;
+            }
+        }
+    }
+    scratch.release()?;
+    Ok(details)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pass 3: top values
+/// The top values of a unique column: every non-null value counts 1, so they are ranked by
+/// value alone — `smallest` (a JSON array of the `limit` smallest values, as text) — and the
+/// null group, ranked by its count like any value: first when it counts more than 1, after
+/// the values (which come first on ties) when it counts 1.
+fn unique_top_values(smallest: Option<&str>, nulls: u64, limit: u64) -> anyhow::Result<Vec<ValueCount>> {
+    let values: Vec<Option<String>> = match smallest {
+        Some(json) => serde_json::from_str(json).context("reading the smallest values")?,
+        None => Vec::new(),
+    };
+    let mut top: Vec<ValueCount> = values.into_iter().map(|value| ValueCount { value, count: 1 }).collect();
+    match nulls {
+        0 => {}
+        1 => top.push(ValueCount { value: None, count: 1 }),
+        _ => top.insert(0, ValueCount { value: None, count: nulls }),
+    }
+    top.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(top)
+}
 
-/// The exact distinct count and the `limit` most frequent values of each of `cols`, in one
-/// statement: per column, a GROUP BY of that column alone (which reads only that column), the
-/// top `limit` groups by count then value (a top-N, not a sort of every group), and the number
-/// of non-null groups, `count(k) OVER ()`. Ranks are taken after the LIMIT (a window over at
-/// most `limit` rows) because UNION ALL does not keep each branch's order.
+/// `sum / count` as DuckDB computes `avg` of an integer expression in an ungrouped aggregate:
+/// its optimizer rewrites it to `sum(x) / count(x)`, both converted to DOUBLE (the HUGEINT sum
+/// as `lower + upper · 2⁶⁴`). The same two roundings here give the same double.
+fn mean(sum: &str, count: u64) -> Option<f64> {
+    let sum: u128 = sum.parse().ok()?;
+    let (upper, lower) = ((sum >> 64) as u64, sum as u64);
+    let sum = lower as f64 + upper as f64 * 18446744073709551616.0;
+    (count > 0).then(|| sum / count as f64).filter(|m| m.is_finite())
+}
+
+/// The `limit` most frequent values of `counted` (a relation of `v` and `n`, the null group
+/// included): most frequent first, ties by value ascending in the column type's order, the
+/// null group after values with the same count. A top-N, not a sort.
+fn top_of(conn: &Connection, counted: &str, limit: u64) -> anyhow::Result<Vec<ValueCount>> {
+    let sql = format!(
+        "SELECT CAST(v AS VARCHAR), CAST(n AS BIGINT) FROM {counted} \
+         ORDER BY n DESC, v ASC NULLS LAST LIMIT {limit}"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut result = statement.query([])?;
+    let mut values = Vec::new();
+    while let Some(row) = result.next()? {
+        let count: i64 = row.get(1)?;
+        values.push(ValueCount { value: row.get(0)?, count: u64::try_from(count).unwrap_or(0) });
+    }
+    Ok(values)
+}
+
+/// What [`distinct_probe`] found.
+struct Probe {
+    /// A lower bound of the distinct count, exact when it equals the non-null count.
+    distinct: u64,
+    /// The non-null count (hash probes; step 1 knows it for numeric columns).
+    non_null: Option<u64>,
+    /// The semantic-type sample of a text column, valid if the column is unique.
+    sample: Option<Sample>,
+}
+
+/// Proves cheaply whether a column that looks unique is: equal values hash alike, so distinct
+/// hashes ≤ distinct values ≤ non-null values, and the column is unique exactly when the first
+/// count reaches the last. Hashes are 8 bytes, whatever the values: hashing a 40-character
+/// text column this way is twice as fast as grouping it. An integer range that fits
+/// [`MAX_BITMAP_RANGE`] is cheaper still with a bitmap of one bit per possible value
+/// (`bitstring_agg`), which counts exactly.
 ///
-/// (One `GROUP BY GROUPING SETS ((c1), (c2), …)` reads the file once instead, but ranking its
-/// rows needs a window over every group of every column: ten times slower on 1M rows.)
-fn top_values_of(
+/// For a text column, with `stride`, the same scan takes the semantic-type sample: each hash
+/// group keeps its value if the row was sampled (`any_value`), and the patterns run on those.
+/// That is the sample exactly when every group holds one row — when the column is unique, the
+/// only case in which it is used.
+fn distinct_probe(
     conn: &Connection,
     source: &str,
-    cols: &[Col],
-    limit: u64,
-) -> anyhow::Result<Vec<(u64, Vec<ValueCount>)>> {
-    // At least one row per column, which carries the distinct count.
-    let rows = limit.max(1);
-    let branches: Vec<String> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, col)| {
-            format!(
-                "(SELECT {i} AS c, CAST(k AS VARCHAR) AS v, CAST(n AS BIGINT) AS n, CAST(d AS BIGINT) AS d, \
-                         CAST(row_number() OVER (ORDER BY n DESC, k ASC NULLS LAST) AS BIGINT) AS r \
-                  FROM (SELECT k, count(*) AS n, count(k) OVER () AS d \
-                        FROM (SELECT {value} AS k FROM {source}) AS src GROUP BY k \
-                        ORDER BY n DESC, k ASC NULLS LAST LIMIT {rows}) AS top)",
-                value = col.value()
-            )
-        })
-        .collect();
-    let mut found: Vec<(u64, Vec<(i64, ValueCount)>)> = vec![(0, Vec::new()); cols.len()];
-    let mut statement = conn.prepare(&branches.join(" UNION ALL "))?;
-    let mut result = statement.query([])?;
-    while let Some(row) = result.next()? {
-        let c: i64 = row.get(0)?;
-        let value: Option<String> = row.get(1)?;
-        let count: i64 = row.get(2)?;
-        let distinct: i64 = row.get(3)?;
-        let rank: i64 = row.get(4)?;
-        let (column_distinct, values) =
-            found.get_mut(usize::try_from(c)?).context("top values of an unknown column")?;
-        *column_distinct = u64::try_from(distinct).unwrap_or(0);
-        values.push((rank, ValueCount { value, count: u64::try_from(count).unwrap_or(0) }));
+    col: &Col,
+    stats: &Stats,
+    stride: Option<u64>,
+) -> anyhow::Result<Probe> {
+    let q = &col.quoted;
+    let bounds =
+        integer_bounds(col, stats).filter(|&(lo, hi)| i128::from(hi) - i128::from(lo) < MAX_BITMAP_RANGE);
+    let mut select = Select::default();
+    if let Some((lo, hi)) = bounds {
+        let distinct = select.int(format!("bit_count(bitstring_agg({q}, {lo}, {hi}))"));
+        let cells = select.run(conn, source).context("probing for unique values")?;
+        return Ok(Probe { distinct: cells.count(distinct), non_null: None, sample: None });
     }
-    Ok(found
-        .into_iter()
-        .map(|(distinct, mut values)| {
-            values.sort_by_key(|(rank, _)| *rank);
-            values.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            (distinct, values.into_iter().map(|(_, v)| v).collect())
-        })
-        .collect())
+    let distinct = select.int("count(*)");
+    let non_null = select.int("sum(c)");
+    let (sampled, sample) = match stride.filter(|_| col.kind == Kind::Text) {
+        Some(stride) => (
+            format!(", any_value(CASE WHEN file_row_number % {stride} = 0 THEN {q} END) AS v"),
+            Some(SampleSlots::add(&mut select, "v", None)),
+        ),
+        None => (String::new(), None),
+    };
+    let groups = format!(
+        "(SELECT count(*) AS c{sampled} FROM {source} WHERE {q} IS NOT NULL GROUP BY hash({}))",
+        col.value()
+    );
+    let cells = select.run(conn, &groups).context("probing for unique values")?;
+    Ok(Probe {
+        distinct: cells.count(distinct),
+        non_null: Some(cells.count(non_null)),
+        sample: sample.map(|slots| slots.read(&cells)),
+    })
+}
+
+/// The range of an integer column whose values, if they are distinct, are exactly
+/// `min, min + 1, …, max` (as many as the range holds), within ±2⁵³ so that every value's DOUBLE
+/// is exact. (Only once the column is proved unique does this say the values fill the range.)
+fn dense_range(col: &Col, stats: &Stats) -> Option<(i64, i64)> {
+    const EXACT: i64 = 1 << 53;
+    let (lo, hi) = integer_bounds(col, stats)?;
+    let filled = u64::try_from(hi - lo).ok().map(|span| span + 1) == Some(stats.finite);
+    (filled && -EXACT <= lo && hi <= EXACT).then_some((lo, hi))
+}
+
+/// IQR outliers of the integers `lo..=hi`, each once: those `< low` or `> high` (a fence that
+/// is not finite catches nothing, as in SQL). Exact: the integers are exact DOUBLEs. Counted as
+/// all but those inside, `⌈low⌉..=⌊high⌋`, so that a value beyond both fences (crossed fences,
+/// from a negative multiplier) counts once.
+fn dense_outliers(lo: i64, hi: i64, low: f64, high: f64) -> u64 {
+    let (lo, hi) = (i128::from(lo), i128::from(hi));
+    // `as` saturates: a fence beyond any i128 still compares right with these integers.
+    let first = if low.is_finite() { lo.max(low.ceil() as i128) } else { lo };
+    let last = if high.is_finite() { hi.min(high.floor() as i128) } else { hi };
+    let inside = (last - first + 1).max(0);
+    u64::try_from(hi - lo + 1 - inside).unwrap_or(0)
+}
+
+/// An integer column's min and max (from step 1), when they fit in an i64.
+fn integer_bounds(col: &Col, stats: &Stats) -> Option<(i64, i64)> {
+    (col.kind == Kind::Integer).then_some(())?;
+    Some((stats.min.as_deref()?.parse().ok()?, stats.max.as_deref()?.parse().ok()?))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pass 4: duplicates
+// Quartiles
 
-fn distinct_rows(conn: &Connection, source: &str) -> anyhow::Result<u64> {
-    let n: i64 = conn
-        .query_row(
-            &format!("SELECT CAST(count(*) AS BIGINT) FROM (SELECT DISTINCT * FROM {source})"),
-            [],
-            |r| r.get(0),
+/// The quartiles, as DuckDB's `quantile_cont` computes them.
+const QUARTILES: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// The exact quartiles of a numeric column's finite values, with `quantile_cont`'s arithmetic
+/// (see [`Ranks`]), by the cheapest exact route:
+///
+/// - a unique integer column whose values fill its range (an id column: `max − min + 1`
+///   values) holds exactly `min, min + 1, …, max`, so the value of rank `r` is `min + r`;
+/// - `quantile_cont` itself buffers every value in memory, where it cannot spill: it runs when
+///   the values are about as many as the distinct ones (a unique column, or a grouped column
+///   with few repeats), and gives way on running out of memory to
+/// - [`quartiles_by_rank`], which sorts the distinct values (and spills).
+fn quartiles(
+    conn: &Connection,
+    source: &str,
+    col: &Col,
+    stats: &Stats,
+    values: &Values,
+    counted: &str,
+) -> anyhow::Result<[Option<f64>; 3]> {
+    let finite = stats.finite;
+    if let (Values::Rows, Some((lo, _))) = (values, dense_range(col, stats)) {
+        return Ok(QUARTILES.map(|q| {
+            let ranks = Ranks::new(finite, q);
+            let at = |rank: u64| (lo + rank as i64) as f64;
+            Some(ranks.interpolate(at(ranks.lo), at(ranks.hi)))
+        }));
+    }
+    // Sorting with a window costs about four times as much per row as `quantile_cont`'s
+    // selection: below a quarter of the values, the distinct values are the cheaper input.
+    let direct = match values {
+        Values::Rows => true,
+        Values::Grouped(_) => {
+            let groups: i64 = conn.query_row(&format!("SELECT count(*) FROM {counted}"), [], |r| r.get(0))?;
+            u64::try_from(groups).unwrap_or(0).saturating_mul(4) > finite
+        }
+    };
+    if direct {
+        match quartiles_direct(conn, source, col) {
+            Ok(quartiles) => return Ok(quartiles),
+            Err(e) if format!("{e:#}").contains("Out of Memory") => {}
+            Err(e) => return Err(e).context("computing quartiles"),
+        }
+    }
+    quartiles_by_rank(conn, col, counted, finite).context("computing quartiles by rank")
+}
+
+/// `quantile_cont` over the column: the definition itself.
+fn quartiles_direct(conn: &Connection, source: &str, col: &Col) -> anyhow::Result<[Option<f64>; 3]> {
+    let Some(number) = col.number() else { return Ok([None; 3]) };
+    let mut select = Select::default();
+    // The three quantiles are one aggregate: DuckDB binds identical aggregates once.
+    let slots = [1, 2, 3].map(|n| select.float(format!("quantile_cont(d, [0.25, 0.5, 0.75])[{n}]")));
+    let cells = select.run(conn, &format!("(SELECT {number} AS d FROM {source}) AS src"))?;
+    Ok(slots.map(|slot| cells.float(slot)))
+}
+
+/// Where `quantile_cont` reads quantile `q` of `count` sorted values `s₀ ≤ … ≤ s_(count−1)`:
+/// at position `RN = (count − 1)·q` (in double precision), between the 0-based ranks
+/// `⌊RN⌋` and `⌈RN⌉`.
+struct Ranks {
+    position: f64,
+    lo: u64,
+    hi: u64,
+}
+
+impl Ranks {
+    fn new(count: u64, q: f64) -> Ranks {
+        let position = (count - 1) as f64 * q;
+        Ranks { position, lo: position.floor() as u64, hi: position.ceil() as u64 }
+    }
+
+    /// DuckDB's interpolation for DOUBLE: `s_lo` when the position is a rank, else
+    /// `s_lo·(1 − d) + s_hi·d` with `d = RN − ⌊RN⌋` (written exactly so, for the same rounding).
+    fn interpolate(&self, lo: f64, hi: f64) -> f64 {
+        if self.lo == self.hi {
+            lo
+        } else {
+            let d = self.position - self.lo as f64;
+            lo * (1.0 - d) + hi * d
+        }
+    }
+}
+
+/// The quartiles from the distinct values: a running sum of the counts in value order gives
+/// each distinct value's range of ranks `[c − n, c)`; only the rows holding the (at most six)
+/// ranks the quartiles need are returned, and interpolated as `quantile_cont` does.
+fn quartiles_by_rank(
+    conn: &Connection,
+    col: &Col,
+    counted: &str,
+    finite: u64,
+) -> anyhow::Result<[Option<f64>; 3]> {
+    let Some(d) = col.number_of("v") else { return Ok([None; 3]) };
+    let ranks = QUARTILES.map(|q| Ranks::new(finite, q));
+    let wanted: BTreeSet<u64> = ranks.iter().flat_map(|r| [r.lo, r.hi]).collect();
+    let condition =
+        wanted.iter().map(|r| format!("(c - n <= {r} AND {r} < c)")).collect::<Vec<_>>().join(" OR ");
+    let sql = format!(
+        "SELECT CAST(c - n AS BIGINT), CAST(c AS BIGINT), d FROM \
+         (SELECT d, n, sum(n) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
+          FROM (SELECT {d} AS d, n FROM {counted}) WHERE d IS NOT NULL) \
+         WHERE {condition}"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut result = statement.query([])?;
+    let mut spans: Vec<(u64, u64, f64)> = Vec::new();
+    while let Some(row) = result.next()? {
+        let (start, end): (i64, i64) = (row.get(0)?, row.get(1)?);
+        spans.push((u64::try_from(start)?, u64::try_from(end)?, row.get(2)?));
+    }
+    let at = |rank: u64| spans.iter().find(|(start, end, _)| *start <= rank && rank < *end).map(|s| s.2);
+    Ok(ranks.map(|r| Some(r.interpolate(at(r.lo)?, at(r.hi)?)).filter(|q| q.is_finite())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 4: duplicates
+
+/// The number of distinct rows: `SELECT DISTINCT *`, which hashes and compares whole rows —
+/// unless the most varied column (`widest` distinct values) leaves at most a quarter of the
+/// rows to repeat others. Then few rows can be involved (every copy and its original: at most
+/// twice the `rows − widest` copies), and only they are compared: the rows whose hash of the
+/// whole row occurs more than once. A row whose hash is unique is unlike every other row.
+fn distinct_rows(
+    scratch: &mut Scratch,
+    source: &str,
+    cols: &[Col],
+    rows: u64,
+    widest: u64,
+) -> anyhow::Result<u64> {
+    let conn = scratch.conn;
+    let count = |sql: &str| -> anyhow::Result<u64> {
+        let n: i64 = conn.query_row(sql, [], |r| r.get(0)).context("counting distinct rows")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    if u128::from(widest) * 4 < u128::from(rows) * 3 {
+        return count(&format!("SELECT CAST(count(*) AS BIGINT) FROM (SELECT DISTINCT * FROM {source})"));
+    }
+    let row_hash = format!("hash({})", cols.iter().map(|c| c.quoted.as_str()).collect::<Vec<_>>().join(", "));
+    let repeated = scratch
+        .create(
+            "repeated_rows",
+            &format!(
+                "SELECT h, count(*) AS c FROM (SELECT {row_hash} AS h FROM {source}) GROUP BY h HAVING count(*) > 1"
+            ),
         )
-        .context("counting distinct rows")?;
-    Ok(u64::try_from(n).unwrap_or(0))
+        .context("hashing rows")?;
+    let candidates = count(&format!("SELECT CAST(coalesce(sum(c), 0) AS BIGINT) FROM {repeated}"))?;
+    let distinct = if candidates == 0 {
+        rows
+    } else {
+        rows - candidates
+            + count(&format!(
+                "SELECT CAST(count(*) AS BIGINT) FROM \
+                 (SELECT DISTINCT * FROM {source} WHERE {row_hash} IN (SELECT h FROM {repeated}))"
+            ))?
+    };
+    scratch.release()?;
+    Ok(distinct)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Assembly: column profiles, quality, alerts
 
-fn column_profile(
-    col: &Col,
-    stats: Stats,
-    semantic: &str,
-    second: Pass2Result,
-    top_values: Vec<ValueCount>,
-    rows: u64,
-) -> ColumnProfile {
+fn column_profile(col: &Col, stats: Stats, semantic: &str, details: Details, rows: u64) -> ColumnProfile {
     let null_count = rows.saturating_sub(stats.non_null);
     ColumnProfile {
         name: col.info.name.clone(),
@@ -1280,11 +1929,11 @@ fn column_profile(
         min_length: stats.min_length,
         max_length: stats.max_length,
         mean_length: stats.mean_length,
-        outlier_count: second.outliers,
-        invalid_count: second.invalid,
+        outlier_count: details.outliers,
+        invalid_count: details.invalid,
         untrimmed_count: stats.untrimmed,
-        top_values,
-        histogram: second.histogram,
+        top_values: details.top_values,
+        histogram: details.histogram,
         pii: pii(col, semantic),
     }
 }
@@ -2243,8 +2892,213 @@ mod tests {
         assert!(p.correlations.iter().all(|c| (c.value - 1.0).abs() < 1e-12));
     }
 
-    /// Profiles a generated file of `PROFILE_PERF_ROWS` rows (default 10 million) and compares
-    /// with plain scans. Slow: run with `--ignored --nocapture`.
+    /// Columns that look unique in step 2's windows but repeat a value elsewhere: the probes
+    /// (a bitmap for integers, hashes otherwise) must catch it, and everything must still be
+    /// what plain SQL says. Row 49,999 copies row 0, outside every window.
+    #[test]
+    fn columns_that_only_look_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "almost.parquet",
+            "SELECT 'v' || j AS t, j * 0.5 AS d, j::BIGINT AS n, (j * 3 + 1)::BIGINT AS sparse \
+             FROM (SELECT CASE WHEN i = 49999 THEN 0 ELSE i END AS j FROM range(50000) r(i))",
+        );
+        let params = ProfileParams { top_n_values: 3, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        assert_eq!(p.duplicate_row_count, 1);
+        let source = reader(&path);
+        for info in &columns {
+            let c = column(&p, &info.name);
+            assert_eq!(c.distinct_count, 49_999, "{}", info.name);
+            assert_eq!(c.top_values, top_values(&conn, &path, info, 3).unwrap(), "{}", info.name);
+            assert_eq!(c.top_values[0].count, 2, "{}", info.name);
+            if c.mean.is_some() {
+                let q = quote_identifier(&info.name);
+                let expected: (f64, f64, f64) = conn
+                    .query_row(
+                        &format!(
+                            "SELECT quantile_cont({q}::DOUBLE, 0.25), quantile_cont({q}::DOUBLE, 0.5), \
+                             quantile_cont({q}::DOUBLE, 0.75) FROM {source}"
+                        ),
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                assert_eq!((c.q25, c.median, c.q75), (Some(expected.0), Some(expected.1), Some(expected.2)));
+                assert_eq!(c.histogram, histogram(&conn, &path, info, 20).unwrap(), "{}", info.name);
+            }
+        }
+
+        // Few distinct values: duplicates by `SELECT DISTINCT *` over every row.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "repeats.parquet",
+            "SELECT i % 3 AS a, (i % 2)::VARCHAR AS b, CASE WHEN i < 90 THEN 'x' END AS c FROM range(100) r(i)",
+        );
+        assert_eq!(run(&conn, &path, &columns, &ProfileParams::default()).duplicate_row_count, 100 - 12);
+
+        // A column unique but for one null tells every row apart: no duplicate pass needed.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "one_null.parquet",
+            "SELECT CASE WHEN i = 3 THEN NULL ELSE i END AS k, i % 2 AS parity FROM range(50) r(i)",
+        );
+        let params = ProfileParams { top_n_values: 100, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        assert_eq!((p.duplicate_row_count, column(&p, "k").distinct_count), (0, 49));
+        // Every count is 1: the null group comes after the values.
+        assert_eq!(column(&p, "k").top_values, top_values(&conn, &path, &columns[0], 100).unwrap());
+        assert_eq!(column(&p, "k").top_values.last().map(|v| (v.value.clone(), v.count)), Some((None, 1)));
+    }
+
+    /// Step 3's shortcuts — quartiles from ranks of distinct values or from a filled integer
+    /// range, bins and outliers of a filled integer range by arithmetic, a unique column's top
+    /// values, the mean length from a sum — against DuckDB's own definitions, bit for bit.
+    #[test]
+    fn shortcuts_match_duckdb_exactly() {
+        let conn = Connection::open_in_memory().unwrap();
+        let double = ColumnInfo { name: "x".into(), data_type: "DOUBLE".into() };
+        let x = Col::new(0, &double);
+        let sql_quartiles = |table: &str| -> [Option<f64>; 3] {
+            let q: (f64, f64, f64) = conn
+                .query_row(
+                    &format!(
+                        "SELECT quantile_cont(x, [0.25, 0.5, 0.75])[1], quantile_cont(x, [0.25, 0.5, 0.75])[2], \
+                         quantile_cont(x, [0.25, 0.5, 0.75])[3] FROM {table}"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            [Some(q.0), Some(q.1), Some(q.2)]
+        };
+        // Quartiles by rank over (value, count) pairs, with repeats, for counts whose positions
+        // fall on and between ranks.
+        for n in [1u64, 2, 3, 4, 5, 6, 7, 100, 1001, 20_011] {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TABLE t AS SELECT ((hash(i) % 997) / 7.0 - 50)::DOUBLE AS x FROM range({n}) r(i); \
+                 CREATE OR REPLACE TABLE g AS SELECT x AS v, count(*) AS n FROM t GROUP BY x"
+            ))
+            .unwrap();
+            let by_rank = quartiles_by_rank(&conn, &x, "(SELECT v, n FROM g)", n).unwrap();
+            assert_eq!(by_rank, sql_quartiles("t"), "{n} values");
+        }
+
+        // A unique integer column filling its range: quartiles, bins and outliers by arithmetic.
+        let bigint = ColumnInfo { name: "x".into(), data_type: "BIGINT".into() };
+        let id = Col::new(0, &bigint);
+        for (lo, count) in [(5i64, 1u64), (0, 2), (-7, 10), (-150_000, 300_001), (1_000_000_007, 65_537)] {
+            let hi = lo + count as i64 - 1;
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TABLE t AS SELECT range::BIGINT AS x FROM range({lo}, {hi} + 1)"
+            ))
+            .unwrap();
+            let stats = Stats {
+                min: Some(lo.to_string()),
+                max: Some(hi.to_string()),
+                finite: count,
+                ..Stats::default()
+            };
+            assert_eq!(dense_range(&id, &stats), Some((lo, hi)));
+            let quartiles = quartiles(&conn, "t", &id, &stats, &Values::Rows, "t").unwrap();
+            conn.execute_batch("CREATE OR REPLACE VIEW d AS SELECT x::DOUBLE AS x FROM t").unwrap();
+            assert_eq!(quartiles, sql_quartiles("d"), "{lo}..={hi}");
+            for bins in [2, 3, 7, 20, 1000] {
+                let Some(binning @ Binning::Equal { .. }) = Binning::new(lo as f64, hi as f64, bins) else {
+                    continue;
+                };
+                let json: Option<String> = conn
+                    .query_row(
+                        &format!("SELECT CAST({} AS VARCHAR) FROM d", binning.aggregate("x")),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    binning.dense_counts(lo, hi),
+                    parse_bin_counts(json.as_deref()).unwrap(),
+                    "{lo}..={hi} in {bins} bins"
+                );
+            }
+            let span = (hi - lo) as f64;
+            for (low, high) in [
+                (lo as f64 + 0.25 * span, hi as f64 - 0.25 * span),
+                ((lo + 3) as f64, (hi - 3) as f64),
+                (lo as f64 - 0.5, hi as f64 + 0.5),
+                (f64::NEG_INFINITY, f64::INFINITY),
+                (-1.0e300, 1.0e300),
+                // Crossed fences (a negative multiplier): a value beyond both counts once.
+                (hi as f64 + 3.0, lo as f64 - 3.0),
+                (f64::INFINITY, f64::NEG_INFINITY),
+            ] {
+                // As step 3 writes it: a fence that is not finite catches nothing.
+                let below =
+                    if low.is_finite() { format!("x < {}", super::double(low)) } else { "false".into() };
+                let above =
+                    if high.is_finite() { format!("x > {}", super::double(high)) } else { "false".into() };
+                let sql: i64 = conn
+                    .query_row(&format!("SELECT count_if({below} OR {above}) FROM d"), [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(
+                    dense_outliers(lo, hi, low, high),
+                    sql as u64,
+                    "{lo}..={hi} outside ({low}, {high})"
+                );
+            }
+        }
+
+        // A unique column's top values: its smallest values and the null group, ranked as ORDER BY.
+        for nulls in [0u64, 1, 2, 7] {
+            for (values, limit) in [(3u64, 10u64), (20, 5), (20, 1)] {
+                conn.execute_batch(&format!(
+                    "CREATE OR REPLACE TABLE t AS SELECT 'v' || (i * 7 % {values}) AS v FROM range({values}) r(i) \
+                     UNION ALL SELECT NULL FROM range({nulls})"
+                ))
+                .unwrap();
+                let smallest: String = conn
+                    .query_row(
+                        &format!("SELECT to_json(CAST(min(v, {limit}) AS VARCHAR[])) FROM t"),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    unique_top_values(Some(&smallest), nulls, limit).unwrap(),
+                    top_of(&conn, "(SELECT v, count(*) AS n FROM t GROUP BY v)", limit).unwrap(),
+                    "{values} values, {nulls} nulls, top {limit}"
+                );
+            }
+        }
+
+        // The mean length from the exact sum is DuckDB's ungrouped avg (sum / count in double);
+        // 4946 / 2051 is a quotient that `long double` arithmetic would round differently.
+        for (long, short, rows) in [(846, 2, 2051), (37, 5, 999_999), (1, 1, 1)] {
+            let (avg, sum): (f64, String) = conn
+                .query_row(
+                    &format!(
+                        "SELECT avg(length(s)), CAST(sum(length(s)) AS VARCHAR) FROM \
+                         (SELECT CASE WHEN i = 0 THEN repeat('a', {long}) ELSE repeat('b', {short}) END AS s FROM range({rows}) r(i))"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(mean(&sum, rows), Some(avg), "{sum} / {rows}");
+        }
+        assert_eq!(mean("4946", 2051), Some(4946.0 / 2051.0));
+    }
+
+    /// Profiles a generated file of `PROFILE_PERF_ROWS` rows (default 10 million), or the
+    /// Parquet file `PROFILE_PERF_FILE`, with the server's defaults (`DUCKDB_THREADS`, default 2;
+    /// `DUCKDB_MEMORY_LIMIT`, default 512MB), and compares with plain scans. With
+    /// `PROFILE_PERF_OUT`, the profile is also written there as JSON (to compare two versions);
+    /// with `PROFILE_PERF_LOG`, DuckDB logs every statement there (to time them one by one).
+    /// Slow: run with `--ignored --nocapture`.
     #[test]
     #[ignore]
     fn performance_against_a_plain_scan() {
@@ -2252,29 +3106,47 @@ mod tests {
             std::env::var("PROFILE_PERF_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
         let conn = Connection::open_in_memory().unwrap();
+        let threads: u32 = std::env::var("DUCKDB_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        let memory = std::env::var("DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "512MB".into());
+        conn.execute_batch(&format!(
+            "SET threads = {threads}; SET memory_limit = {}; SET temp_directory = {}",
+            quote_literal(&memory),
+            quote_literal(&dir.path().join("spill").display().to_string())
+        ))
+        .unwrap();
+        if let Ok(log) = std::env::var("PROFILE_PERF_LOG") {
+            conn.execute_batch(&format!("SET log_query_path = {}", quote_literal(&log))).unwrap();
+        }
         let started = std::time::Instant::now();
-        let (path, columns) = fixture(
-            &conn,
-            dir.path(),
-            "perf.parquet",
-            &format!(
-                "SELECT i AS id, \
-                        (hash(i) % 100000) / 100.0 AS amount, \
-                        (hash(i * 3) % 50)::INTEGER AS qty, \
-                        'category_' || (hash(i * 5) % 20) AS category, \
-                        'user' || (hash(i * 7) % 5000000) || '@example.com' AS email, \
-                        md5(i::VARCHAR) AS token, \
-                        'some free text ' || (hash(i * 11) % 1000000) || ' words' AS note, \
-                        TIMESTAMP '2020-01-01' + to_seconds((hash(i * 13) % 100000000)::BIGINT) AS created, \
-                        DATE '2020-01-01' + (hash(i * 17) % 1500)::INTEGER AS day, \
-                        hash(i * 19) % 2 = 0 AS flag, \
-                        'INV-' || lpad(i::VARCHAR, 8, '0') AS invoice, \
-                        CASE WHEN hash(i * 23) % 10 = 0 THEN NULL ELSE ln(1 + hash(i * 29) % 1000) END AS score \
-                 FROM range({rows}) r(i)"
+        let (path, columns) = match std::env::var("PROFILE_PERF_FILE") {
+            Ok(file) => {
+                let path = PathBuf::from(file);
+                let columns = describe(&conn, &path);
+                (path, columns)
+            }
+            Err(_) => fixture(
+                &conn,
+                dir.path(),
+                "perf.parquet",
+                &format!(
+                    "SELECT i AS id, \
+                            (hash(i) % 100000) / 100.0 AS amount, \
+                            (hash(i * 3) % 50)::INTEGER AS qty, \
+                            'category_' || (hash(i * 5) % 20) AS category, \
+                            'user' || (hash(i * 7) % 5000000) || '@example.com' AS email, \
+                            md5(i::VARCHAR) AS token, \
+                            'some free text ' || (hash(i * 11) % 1000000) || ' words' AS note, \
+                            TIMESTAMP '2020-01-01' + to_seconds((hash(i * 13) % 100000000)::BIGINT) AS created, \
+                            DATE '2020-01-01' + (hash(i * 17) % 1500)::INTEGER AS day, \
+                            hash(i * 19) % 2 = 0 AS flag, \
+                            'INV-' || lpad(i::VARCHAR, 8, '0') AS invoice, \
+                            CASE WHEN hash(i * 23) % 10 = 0 THEN NULL ELSE ln(1 + hash(i * 29) % 1000) END AS score \
+                     FROM range({rows}) r(i)"
+                ),
             ),
-        );
+        };
         let size = std::fs::metadata(&path).unwrap().len();
-        println!("generated {rows} rows, {} MB, in {:?}", size / 1_000_000, started.elapsed());
+        println!("{}: {} MB, ready in {:?}", path.display(), size / 1_000_000, started.elapsed());
         let source = reader(&path);
         for scan in [
             format!("SELECT count(COLUMNS(*)) FROM {source}"),
@@ -2293,6 +3165,9 @@ mod tests {
         })
         .unwrap();
         println!("profile: {:?}", started.elapsed());
+        if let Ok(out) = std::env::var("PROFILE_PERF_OUT") {
+            std::fs::write(out, serde_json::to_string_pretty(&p).unwrap()).unwrap();
+        }
         println!("{}", serde_json::to_string_pretty(&p.quality).unwrap());
         for c in &p.columns {
             println!(
