@@ -46,6 +46,7 @@ impl AppState {
         // process with the same id is stale: emptied first.
         let temp_dir = config.engine_temp_dir().join(format!("process-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&temp_dir);
+        sweep_stale_spill(&config.engine_temp_dir());
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config, &temp_dir))
             .await?
             .context("opening the DuckDB engine")?;
@@ -99,6 +100,36 @@ impl AppState {
             poll: jobs.poll_interval,
             engine: self.config.engine.clone(),
             temp_root: self.config.engine_temp_dir().join("jobs"),
+        }
+    }
+}
+
+/// Removes spill folders that crashed processes and jobs left in `DUCKDB_TEMP_DIR`:
+/// `process-<pid>/` of processes that are gone (Linux: no `/proc/<pid>`), and `jobs/<job id>/`
+/// untouched for a day (a running job's folder is written to while it spills).
+fn sweep_stale_spill(root: &std::path::Path) {
+    const STALE_JOB: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let remove = |path: std::path::PathBuf| match std::fs::remove_dir_all(&path) {
+        Ok(()) => tracing::info!(path = %path.display(), "removed a stale spill folder"),
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove a stale spill folder"),
+    };
+    let proc_fs = std::path::Path::new("/proc/self").exists();
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("process-")
+            && proc_fs
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            remove(entry.path());
+        }
+    }
+    for entry in std::fs::read_dir(root.join("jobs")).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > STALE_JOB);
+        if stale {
+            remove(entry.path());
         }
     }
 }
