@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -74,21 +74,7 @@ pub async fn connect(app: &TestApp, protocol: &str, token: &str) -> Socket {
 }
 
 pub async fn next(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let message =
-            tokio::time::timeout(Duration::from_secs(60), socket.next()).await.expect("server answered")?;
-        match message.ok()? {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ka" || value["type"] == "ping" {
-                    continue;
-                }
-                return Some(value);
-            }
-            Message::Close(_) => return None,
-            _ => continue,
-        }
-    }
+    crate::websocket::next_within(socket, Duration::from_secs(60)).await
 }
 
 /// Subscribes to a job's progress and collects every snapshot until the server completes

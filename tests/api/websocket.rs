@@ -8,7 +8,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use crate::both_stores;
 use crate::helpers::TestApp;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let mut request = format!("ws://127.0.0.1:{}/graphql", app.port).into_client_request().unwrap();
@@ -24,10 +25,13 @@ async fn send(socket: &mut Socket, message: Value) {
 
 /// The next JSON text message, skipping keep-alives; `None` when the server closed.
 async fn next(socket: &mut Socket) -> Option<Value> {
+    next_within(socket, std::time::Duration::from_secs(10)).await
+}
+
+/// Like [`next`], waiting up to `wait` (jobs may take a while between snapshots).
+pub async fn next_within(socket: &mut Socket, wait: std::time::Duration) -> Option<Value> {
     loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-            .await
-            .expect("server answered")?;
+        let message = tokio::time::timeout(wait, socket.next()).await.expect("server answered")?;
         match message.ok()? {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
