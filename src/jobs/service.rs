@@ -100,7 +100,8 @@ impl Jobs {
         );
         self.inner.store.insert_job(&job).await?;
         tracing::info!(job_id = %job.id, tool = job.tool_id, dataset_id = %job.dataset_id, "job queued");
-        self.inner.queued.notify_waiters();
+        // notify_one keeps a permit when no worker is waiting right now, so the next wait ends at once.
+        self.inner.queued.notify_one();
         self.changed(job.id);
         Ok(job)
     }
