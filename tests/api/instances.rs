@@ -46,6 +46,22 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// SIGTERM, then waits for the process to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the worker did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -99,5 +115,23 @@ both_stores! {
         assert!(asked.elapsed() < Duration::from_secs(30));
         let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { finishedAt } }", json!({ "id": job["id"] })).await;
         assert!(body["data"]["job"]["finishedAt"].is_string(), "{body}");
+    }
+
+    async fn a_worker_stopped_with_sigterm_puts_its_job_back_in_the_queue(app, &[("SERVER_ROLE", "api")]) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "big.parquet", &big_parquet(3_000_000)).await;
+        let worker = Worker::start(&app, 3);
+        let job = run_profile(&app, &token, &dataset, Value::Null).await;
+        let running = started(&app, &token, &job).await;
+        assert_eq!(running["status"], "RUNNING", "{running}");
+        assert!(worker.terminate().success());
+        // Released, not failed, and the attempt is not counted.
+        let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { status attempts queuePosition error { code } } }", json!({ "id": job["id"] })).await;
+        let back = &body["data"]["job"];
+        assert_eq!((back["status"].as_str(), back["attempts"].as_i64(), back["queuePosition"].as_i64()), (Some("QUEUED"), Some(0), Some(0)), "{body}");
+        // The next worker runs it to the end.
+        let _next = Worker::start(&app, 3);
+        let done = wait_for(&app, &token, &job["id"], finished).await;
+        assert_eq!((done["status"].as_str(), done["attempts"].as_i64()), (Some("COMPLETED"), Some(1)), "{done}");
     }
 }
