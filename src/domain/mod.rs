@@ -3,13 +3,16 @@
 //! Nothing here knows GraphQL, HTTP or SQL.
 
 mod dataset;
+mod drift;
 mod email;
 mod job;
 mod password;
 mod report;
+mod risk;
 mod user;
 
 pub use dataset::{ColumnInfo, Dataset, DatasetFormat, DatasetId};
+pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, Retyped, SchemaDrift};
 pub use email::Email;
 pub use job::{Job, JobError, JobId, JobStatus};
 pub use password::Password;
@@ -17,4 +20,5 @@ pub use report::{
     AgentResult, ColumnProfile, Correlation, Finding, HistogramBin, Profile, ProfileParams, Quality, Report,
     RowIssue, ValueCount,
 };
+pub use risk::{PII_KINDS, PiiColumn, Regulation, RiskParams, RiskReport, mask};
 pub use user::{NewUser, Role, User, UserCredentials, UserId};

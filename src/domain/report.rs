@@ -183,4 +183,10 @@ pub struct Report {
     /// Present when the unified profiler ran.
     pub profile: Option<Profile>,
     pub agents: Vec<AgentResult>,
+    /// Present when the drift detector ran.
+    #[serde(default)]
+    pub drift: Option<super::DriftReport>,
+    /// Present when the risk scorer ran.
+    #[serde(default)]
+    pub risk: Option<super::RiskReport>,
 }

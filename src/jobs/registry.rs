@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::ProfileParams;
+use crate::domain::{ColumnInfo, DriftParams, ProfileParams, RiskParams};
 use crate::error::AppError;
 
 /// A named bundle of agents.
@@ -29,6 +29,8 @@ pub struct AgentSpec {
     pub name: &'static str,
     pub description: &'static str,
     pub parameters: Vec<ParameterSpec>,
+    /// Runs only with a baseline dataset (`baselineDatasetId`).
+    pub needs_baseline: bool,
 }
 
 /// A typed parameter with its default.
@@ -43,10 +45,18 @@ pub struct ParameterSpec {
 /// What values a parameter accepts.
 #[derive(Debug, Clone)]
 pub enum ParameterKind {
-    Integer { min: i64, max: i64 },
-    Number { min: f64, max: f64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Number {
+        min: f64,
+        max: f64,
+    },
     Boolean,
     Choice(&'static [&'static str]),
+    /// A list of data tests (see [`TestSpec`]).
+    Tests,
 }
 
 impl ParameterSpec {
@@ -57,6 +67,7 @@ impl ParameterSpec {
             ParameterKind::Number { .. } => "number",
             ParameterKind::Boolean => "boolean",
             ParameterKind::Choice(_) => "enum",
+            ParameterKind::Tests => "tests",
         }
     }
 
@@ -114,17 +125,152 @@ impl ParameterSpec {
                 Some(s) if values.contains(&s) => Ok(value.clone()),
                 _ => Err(refuse(format!("must be one of {}", values.join(", ")))),
             },
+            ParameterKind::Tests => {
+                let tests: Vec<TestSpec> = serde_json::from_value(value.clone()).map_err(|e| {
+                    AppError::bad_input(
+                        path,
+                        format!(
+                            "{path} must be a list of tests {{ type: unique|range|regex, column, min, max, \
+                             pattern, weight }}: {e}"
+                        ),
+                    )
+                })?;
+                for (i, test) in tests.iter().enumerate() {
+                    test.check().map_err(|what| {
+                        let at = format!("{path}[{i}]");
+                        AppError::bad_input(&at, format!("{at}: {what}"))
+                    })?;
+                }
+                Ok(serde_json::to_value(&tests).unwrap_or(Value::Null))
+            }
         }
     }
+}
+
+/// One data test of the test-coverage agent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// `unique` (no value repeats), `range` (min ≤ value ≤ max) or `regex` (the whole value
+    /// matches `pattern`). Nulls pass every test.
+    #[serde(rename = "type")]
+    pub kind: TestKind,
+    pub column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Weight in the coverage score (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestKind {
+    Unique,
+    Range,
+    Regex,
+}
+
+impl TestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestKind::Unique => "unique",
+            TestKind::Range => "range",
+            TestKind::Regex => "regex",
+        }
+    }
+}
+
+impl TestSpec {
+    /// The checks that need no dataset: bounds, pattern syntax, weight.
+    fn check(&self) -> Result<(), String> {
+        if !(self.weight.is_finite() && self.weight > 0.0 && self.weight <= 1000.0) {
+            return Err("weight must be a number above 0 and at most 1000".into());
+        }
+        match self.kind {
+            TestKind::Unique => Ok(()),
+            TestKind::Range => match (self.min, self.max) {
+                (None, None) => Err("a range test needs min, max or both".into()),
+                (Some(a), _) | (_, Some(a)) if !a.is_finite() => Err("min and max must be finite".into()),
+                (Some(a), Some(b)) if a > b => Err(format!("min ({a}) is above max ({b})")),
+                _ => Ok(()),
+            },
+            TestKind::Regex => match &self.pattern {
+                None => Err("a regex test needs a pattern".into()),
+                Some(p) if p.len() > 1000 => Err("the pattern is longer than 1000 characters".into()),
+                // RE2 (DuckDB's) and the regex crate share their syntax: no backreferences or
+                // lookaround in either.
+                Some(p) => regex::Regex::new(p).map(|_| ()).map_err(|e| format!("invalid pattern: {e}")),
+            },
+        }
+    }
+}
+
+/// Checks a run's tests against the dataset's columns: every column exists, and range tests
+/// name numeric (or date) columns.
+pub fn check_test_columns(run: &CheckedRun, columns: &[ColumnInfo]) -> Result<(), AppError> {
+    let Some(tests) = run.parameters.get(TEST_COVERAGE).and_then(|p| p.get("tests")) else { return Ok(()) };
+    let tests: Vec<TestSpec> = serde_json::from_value(tests.clone()).unwrap_or_default();
+    let names = || Value::Array(columns.iter().map(|c| json!(c.name)).collect());
+    for (i, test) in tests.iter().enumerate() {
+        let path = format!("{TEST_COVERAGE}.tests[{i}].column");
+        let Some(column) = columns.iter().find(|c| c.name == test.column) else {
+            return Err(AppError::bad_input(&path, format!("the dataset has no column {:?}", test.column))
+                .with("allowed", names()));
+        };
+        if test.kind == TestKind::Range && !is_numeric_type(&column.data_type) {
+            return Err(AppError::bad_input(
+                &path,
+                format!("a range test needs a numeric column; {} is {}", column.name, column.data_type),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// DuckDB types whose values compare as numbers.
+pub fn is_numeric_type(data_type: &str) -> bool {
+    let t = data_type.to_ascii_uppercase();
+    [
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "REAL",
+    ]
+    .contains(&t.as_str())
+        || t.starts_with("DECIMAL")
 }
 
 /// The id of the profiling tool and of its profiler agent.
 pub const PROFILE_TOOL: &str = "profile-my-data";
 pub const UNIFIED_PROFILER: &str = "unified-profiler";
+pub const DRIFT_DETECTOR: &str = "drift-detector";
+pub const SCORE_RISK: &str = "score-risk";
+pub const TEST_COVERAGE: &str = "test-coverage-agent";
+pub const READINESS_RATER: &str = "readiness-rater";
 
 /// Every tool, in the order a frontend lists them.
 pub fn tools() -> Vec<ToolSpec> {
     let defaults = ProfileParams::default();
+    let drift = DriftParams::default();
+    let risk = RiskParams::default();
     vec![ToolSpec {
         id: PROFILE_TOOL,
         name: "Profile My Data",
@@ -135,62 +281,207 @@ pub fn tools() -> Vec<ToolSpec> {
             "formats": ["csv", "tsv", "xlsx", "json", "ndjson", "parquet"],
             "baseline": "optional",
         }),
-        agents: vec![AgentSpec {
-            id: UNIFIED_PROFILER,
-            name: "Unified Profiler",
-            description: "Per-column statistics, semantic types, quality score and alerts, computed in a few \
+        agents: vec![
+            AgentSpec {
+                id: UNIFIED_PROFILER,
+                needs_baseline: false,
+                name: "Unified Profiler",
+                description: "Per-column statistics, semantic types, quality score and alerts, computed in a few \
                           passes over the data.",
-            parameters: vec![
-                ParameterSpec {
-                    name: "null_alert_threshold",
-                    kind: ParameterKind::Number { min: 0.0, max: 100.0 },
-                    default: json!(defaults.null_alert_threshold),
-                    description: "Percent of nulls above which a column is flagged (HIGH_NULLS).",
-                },
-                ParameterSpec {
-                    name: "categorical_threshold",
-                    kind: ParameterKind::Integer { min: 1, max: 100_000 },
-                    default: json!(defaults.categorical_threshold),
-                    description: "A text column with at most this many distinct values is categorical.",
-                },
-                ParameterSpec {
-                    name: "categorical_ratio_threshold",
-                    kind: ParameterKind::Number { min: 0.0, max: 1.0 },
-                    default: json!(defaults.categorical_ratio_threshold),
-                    description: "A text column whose distinct/non-null ratio is at most this is categorical.",
-                },
-                ParameterSpec {
-                    name: "top_n_values",
-                    kind: ParameterKind::Integer { min: 1, max: 100 },
-                    default: json!(defaults.top_n_values),
-                    description: "How many of the most frequent values each column reports.",
-                },
-                ParameterSpec {
-                    name: "outlier_iqr_multiplier",
-                    kind: ParameterKind::Number { min: 0.1, max: 10.0 },
-                    default: json!(defaults.outlier_iqr_multiplier),
-                    description: "k in the outlier fences q25 - k*IQR and q75 + k*IQR.",
-                },
-                ParameterSpec {
-                    name: "outlier_alert_threshold",
-                    kind: ParameterKind::Number { min: 0.0, max: 100.0 },
-                    default: json!(defaults.outlier_alert_threshold),
-                    description: "Percent of outliers above which a column is flagged (OUTLIERS).",
-                },
-                ParameterSpec {
-                    name: "skewness_alert_threshold",
-                    kind: ParameterKind::Number { min: 0.0, max: 100.0 },
-                    default: json!(defaults.skewness_alert_threshold),
-                    description: "|skewness| above which a numeric column is flagged (SKEWED).",
-                },
-                ParameterSpec {
-                    name: "histogram_bins",
-                    kind: ParameterKind::Integer { min: 1, max: 200 },
-                    default: json!(defaults.histogram_bins),
-                    description: "Equal-width bins in each numeric and date histogram.",
-                },
-            ],
-        }],
+                parameters: vec![
+                    ParameterSpec {
+                        name: "null_alert_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 100.0 },
+                        default: json!(defaults.null_alert_threshold),
+                        description: "Percent of nulls above which a column is flagged (HIGH_NULLS).",
+                    },
+                    ParameterSpec {
+                        name: "categorical_threshold",
+                        kind: ParameterKind::Integer { min: 1, max: 100_000 },
+                        default: json!(defaults.categorical_threshold),
+                        description: "A text column with at most this many distinct values is categorical.",
+                    },
+                    ParameterSpec {
+                        name: "categorical_ratio_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 1.0 },
+                        default: json!(defaults.categorical_ratio_threshold),
+                        description: "A text column whose distinct/non-null ratio is at most this is categorical.",
+                    },
+                    ParameterSpec {
+                        name: "top_n_values",
+                        kind: ParameterKind::Integer { min: 1, max: 100 },
+                        default: json!(defaults.top_n_values),
+                        description: "How many of the most frequent values each column reports.",
+                    },
+                    ParameterSpec {
+                        name: "outlier_iqr_multiplier",
+                        kind: ParameterKind::Number { min: 0.1, max: 10.0 },
+                        default: json!(defaults.outlier_iqr_multiplier),
+                        description: "k in the outlier fences q25 - k*IQR and q75 + k*IQR.",
+                    },
+                    ParameterSpec {
+                        name: "outlier_alert_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 100.0 },
+                        default: json!(defaults.outlier_alert_threshold),
+                        description: "Percent of outliers above which a column is flagged (OUTLIERS).",
+                    },
+                    ParameterSpec {
+                        name: "skewness_alert_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 100.0 },
+                        default: json!(defaults.skewness_alert_threshold),
+                        description: "|skewness| above which a numeric column is flagged (SKEWED).",
+                    },
+                    ParameterSpec {
+                        name: "histogram_bins",
+                        kind: ParameterKind::Integer { min: 1, max: 200 },
+                        default: json!(defaults.histogram_bins),
+                        description: "Equal-width bins in each numeric and date histogram.",
+                    },
+                ],
+            },
+            AgentSpec {
+                id: DRIFT_DETECTOR,
+                name: "Drift Detector",
+                description: "Compares the dataset with a baseline version: schema changes, row count, and per \
+                              column KS or Wasserstein, PSI and Jensen–Shannon (numbers) or PSI and \
+                              chi-square (categories), with a verdict at the significance level.",
+                needs_baseline: true,
+                parameters: vec![
+                    ParameterSpec {
+                        name: "statistical_test",
+                        kind: ParameterKind::Choice(&["ks", "wasserstein"]),
+                        default: json!(drift.statistical_test),
+                        description: "Test for numeric columns: two-sample Kolmogorov–Smirnov (with p-value) or \
+                                      Wasserstein distance (verdict by PSI).",
+                    },
+                    ParameterSpec {
+                        name: "significance_level",
+                        kind: ParameterKind::Number { min: 0.0001, max: 0.5 },
+                        default: json!(drift.significance_level),
+                        description: "A column has drifted when its test's p-value is below this.",
+                    },
+                    ParameterSpec {
+                        name: "min_sample_size",
+                        kind: ParameterKind::Integer { min: 1, max: 1_000_000 },
+                        default: json!(drift.min_sample_size),
+                        description: "Columns with fewer non-null values on either side get no verdict.",
+                    },
+                    ParameterSpec {
+                        name: "bins",
+                        kind: ParameterKind::Integer { min: 2, max: 100 },
+                        default: json!(drift.bins),
+                        description: "Shared equal-width bins for PSI and Jensen–Shannon on numeric columns.",
+                    },
+                    ParameterSpec {
+                        name: "psi_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 10.0 },
+                        default: json!(drift.psi_threshold),
+                        description: "PSI at or above which a column has drifted when its test has no p-value.",
+                    },
+                    ParameterSpec {
+                        name: "max_categories",
+                        kind: ParameterKind::Integer { min: 2, max: 1000 },
+                        default: json!(drift.max_categories),
+                        description: "Most frequent categories compared per column; the rest are pooled.",
+                    },
+                ],
+            },
+            AgentSpec {
+                id: SCORE_RISK,
+                name: "Risk Scorer",
+                description: "Finds personal data by pattern and validation (email, phone, card with Luhn, SSN, \
+                              IBAN, IP, postcode, date of birth, names), scores the risk and maps it to GDPR, \
+                              CCPA and HIPAA. Example values are masked.",
+                needs_baseline: false,
+                parameters: vec![
+                    ParameterSpec {
+                        name: "min_match_share",
+                        kind: ParameterKind::Number { min: 0.01, max: 1.0 },
+                        default: json!(risk.min_match_share),
+                        description: "Share of a column's values that must match a kind of personal data.",
+                    },
+                    ParameterSpec {
+                        name: "header_match_share",
+                        kind: ParameterKind::Number { min: 0.01, max: 1.0 },
+                        default: json!(risk.header_match_share),
+                        description: "The share that suffices when the header names the kind.",
+                    },
+                    ParameterSpec {
+                        name: "max_examples",
+                        kind: ParameterKind::Integer { min: 0, max: 10 },
+                        default: json!(risk.max_examples),
+                        description: "Masked example values shown per column.",
+                    },
+                ],
+            },
+            AgentSpec {
+                id: TEST_COVERAGE,
+                name: "Test Coverage",
+                description: "Runs uniqueness, range and regex-format tests (given, or suggested from the \
+                              profile) and scores them by weight, with the failing row numbers.",
+                needs_baseline: false,
+                parameters: vec![
+                    ParameterSpec {
+                        name: "tests",
+                        kind: ParameterKind::Tests,
+                        default: json!([]),
+                        description: "Tests to run: [{ type: unique|range|regex, column, min, max, pattern, \
+                                      weight }].",
+                    },
+                    ParameterSpec {
+                        name: "suggest_tests",
+                        kind: ParameterKind::Boolean,
+                        default: json!(true),
+                        description: "Also run tests suggested from the profile for columns no given test covers.",
+                    },
+                    ParameterSpec {
+                        name: "max_failing_rows",
+                        kind: ParameterKind::Integer { min: 0, max: 10_000 },
+                        default: json!(100),
+                        description: "Failing row numbers listed per test (the total is always given).",
+                    },
+                ],
+            },
+            AgentSpec {
+                id: READINESS_RATER,
+                name: "Readiness Rater",
+                description: "Rates completeness, consistency and schema health, weighted, as READY, \
+                              NEEDS_REVIEW or NOT_READY, with the reasons.",
+                needs_baseline: false,
+                parameters: vec![
+                    ParameterSpec {
+                        name: "completeness_weight",
+                        kind: ParameterKind::Number { min: 0.0, max: 1.0 },
+                        default: json!(0.4),
+                        description: "Weight of completeness in the readiness score.",
+                    },
+                    ParameterSpec {
+                        name: "consistency_weight",
+                        kind: ParameterKind::Number { min: 0.0, max: 1.0 },
+                        default: json!(0.3),
+                        description: "Weight of consistency (validity, uniqueness, clean text).",
+                    },
+                    ParameterSpec {
+                        name: "schema_weight",
+                        kind: ParameterKind::Number { min: 0.0, max: 1.0 },
+                        default: json!(0.3),
+                        description: "Weight of schema health (names, empty or constant columns, rejects).",
+                    },
+                    ParameterSpec {
+                        name: "ready_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 100.0 },
+                        default: json!(80.0),
+                        description: "Score at or above which the dataset is READY.",
+                    },
+                    ParameterSpec {
+                        name: "review_threshold",
+                        kind: ParameterKind::Number { min: 0.0, max: 100.0 },
+                        default: json!(50.0),
+                        description: "Score at or above which it NEEDS_REVIEW; below, NOT_READY.",
+                    },
+                ],
+            },
+        ],
     }]
 }
 
@@ -210,10 +501,13 @@ pub struct CheckedRun {
 }
 
 /// Checks a tool id, an optional agent selection and `{ agentId: { parameter: value } }`.
+/// Without a selection every agent runs, except those that need a baseline when there is
+/// none; selecting such an agent without a baseline is refused.
 pub fn check_run(
     tool_id: &str,
     agents: Option<&[String]>,
     parameters: Option<&Value>,
+    has_baseline: bool,
 ) -> Result<CheckedRun, AppError> {
     let known = tools();
     let Some(tool) = known.iter().find(|t| t.id == tool_id) else {
@@ -223,7 +517,7 @@ pub fn check_run(
     };
     let allowed_agents = || Value::Array(tool.agents.iter().map(|a| json!(a.id)).collect());
     let selected: Vec<&AgentSpec> = match agents {
-        None => tool.agents.iter().collect(),
+        None => tool.agents.iter().filter(|a| has_baseline || !a.needs_baseline).collect(),
         Some([]) => {
             return Err(AppError::bad_input(
                 "agents",
@@ -237,6 +531,15 @@ pub fn check_run(
                     return Err(AppError::bad_input("agents", format!("{tool_id} has no agent {id:?}"))
                         .with("allowed", allowed_agents()));
                 }
+            }
+            if !has_baseline
+                && let Some(agent) =
+                    tool.agents.iter().find(|a| a.needs_baseline && ids.iter().any(|id| id == a.id))
+            {
+                return Err(AppError::bad_input(
+                    "baselineDatasetId",
+                    format!("{} compares with a baseline: give baselineDatasetId", agent.id),
+                ));
             }
             // The tool's order, each agent once.
             tool.agents.iter().filter(|a| ids.iter().any(|id| id == a.id)).collect()
@@ -295,6 +598,22 @@ pub fn check_run(
         }
         resolved.insert(agent.id.to_string(), Value::Object(checked));
     }
+    if let Some(Value::Object(p)) = resolved.get(READINESS_RATER) {
+        let number = |name: &str| p.get(name).and_then(Value::as_f64).unwrap_or(0.0);
+        let weights = ["completeness_weight", "consistency_weight", "schema_weight"];
+        if weights.iter().all(|w| number(w) == 0.0) {
+            return Err(AppError::bad_input(
+                &format!("{READINESS_RATER}.completeness_weight"),
+                "at least one readiness weight must be above 0",
+            ));
+        }
+        if number("review_threshold") > number("ready_threshold") {
+            return Err(AppError::bad_input(
+                &format!("{READINESS_RATER}.review_threshold"),
+                "review_threshold must not be above ready_threshold",
+            ));
+        }
+    }
     Ok(CheckedRun {
         tool_id: tool.id.to_string(),
         agents: selected.iter().map(|a| a.id.to_string()).collect(),
@@ -317,7 +636,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_every_parameter_and_parse_as_profile_params() {
-        let run = check_run(PROFILE_TOOL, None, None).unwrap();
+        let run = check_run(PROFILE_TOOL, Some(&[UNIFIED_PROFILER.to_string()]), None, false).unwrap();
         assert_eq!(run.agents, [UNIFIED_PROFILER]);
         let params: ProfileParams = serde_json::from_value(run.parameters[UNIFIED_PROFILER].clone()).unwrap();
         assert_eq!(params, ProfileParams::default());
@@ -326,7 +645,7 @@ mod tests {
     #[test]
     fn given_values_are_checked_and_kept() {
         let given = json!({ "unified-profiler": { "top_n_values": 3, "outlier_iqr_multiplier": 3 } });
-        let run = check_run(PROFILE_TOOL, None, Some(&given)).unwrap();
+        let run = check_run(PROFILE_TOOL, None, Some(&given), false).unwrap();
         assert_eq!(run.parameters[UNIFIED_PROFILER]["top_n_values"], 3);
         assert_eq!(run.parameters[UNIFIED_PROFILER]["outlier_iqr_multiplier"], 3.0);
     }
@@ -343,20 +662,103 @@ mod tests {
             (json!([1]), "parameters"),
         ];
         for (given, path) in cases {
-            let error = check_run(PROFILE_TOOL, None, Some(&given)).unwrap_err();
+            let error = check_run(PROFILE_TOOL, None, Some(&given), false).unwrap_err();
             assert_eq!(error.code(), ErrorCode::BadUserInput, "{given}");
             assert_eq!(field(&error), path, "{given}");
         }
-        let error = check_run("no-such-tool", None, None).unwrap_err();
+        let error = check_run("no-such-tool", None, None, false).unwrap_err();
         assert_eq!(ext(&error, "allowed"), json!([PROFILE_TOOL]));
-        let error = check_run(PROFILE_TOOL, Some(&["drifter".to_string()]), None).unwrap_err();
-        assert_eq!(ext(&error, "allowed"), json!([UNIFIED_PROFILER]));
-        let error =
-            check_run(PROFILE_TOOL, None, Some(&json!({ "unified-profiler": { "top_n_values": -1 } })))
-                .unwrap_err();
+        let error = check_run(PROFILE_TOOL, Some(&["drifter".to_string()]), None, false).unwrap_err();
+        assert_eq!(
+            ext(&error, "allowed"),
+            json!([UNIFIED_PROFILER, DRIFT_DETECTOR, SCORE_RISK, TEST_COVERAGE, READINESS_RATER])
+        );
+        let error = check_run(
+            PROFILE_TOOL,
+            None,
+            Some(&json!({ "unified-profiler": { "top_n_values": -1 } })),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(
             (ext(&error, "minimum").as_f64(), ext(&error, "maximum").as_f64()),
             (Some(1.0), Some(100.0))
         );
+    }
+
+    #[test]
+    fn agents_that_need_a_baseline_run_only_with_one() {
+        let all = check_run(PROFILE_TOOL, None, None, false).unwrap();
+        assert_eq!(all.agents, [UNIFIED_PROFILER, SCORE_RISK, TEST_COVERAGE, READINESS_RATER]);
+        let with = check_run(PROFILE_TOOL, None, None, true).unwrap();
+        assert_eq!(
+            with.agents,
+            [UNIFIED_PROFILER, DRIFT_DETECTOR, SCORE_RISK, TEST_COVERAGE, READINESS_RATER]
+        );
+        let error = check_run(PROFILE_TOOL, Some(&[DRIFT_DETECTOR.to_string()]), None, false).unwrap_err();
+        assert_eq!(field(&error), "baselineDatasetId");
+        let drift: DriftParams = serde_json::from_value(with.parameters[DRIFT_DETECTOR].clone()).unwrap();
+        assert_eq!(drift, DriftParams::default());
+        let risk: RiskParams = serde_json::from_value(with.parameters[SCORE_RISK].clone()).unwrap();
+        assert_eq!(risk, RiskParams::default());
+    }
+
+    #[test]
+    fn tests_are_checked_item_by_item() {
+        let run = |tests: Value| {
+            check_run(PROFILE_TOOL, None, Some(&json!({ TEST_COVERAGE: { "tests": tests } })), false)
+        };
+        let ok = run(json!([
+            { "type": "unique", "column": "id" },
+            { "type": "range", "column": "age", "min": 0, "max": 120, "weight": 2 },
+            { "type": "regex", "column": "code", "pattern": "[A-Z]{3}-\\d+" },
+        ]))
+        .unwrap();
+        let tests: Vec<TestSpec> =
+            serde_json::from_value(ok.parameters[TEST_COVERAGE]["tests"].clone()).unwrap();
+        assert_eq!(tests.len(), 3);
+        assert_eq!(tests[0].weight, 1.0);
+        assert_eq!(tests[1].weight, 2.0);
+        let cases = [
+            (json!([{ "type": "regex", "column": "c", "pattern": "(" }]), "test-coverage-agent.tests[0]"),
+            (json!([{ "type": "range", "column": "c" }]), "test-coverage-agent.tests[0]"),
+            (json!([{ "type": "range", "column": "c", "min": 5, "max": 1 }]), "test-coverage-agent.tests[0]"),
+            (json!([{ "type": "unique", "column": "c", "weight": 0 }]), "test-coverage-agent.tests[0]"),
+            (
+                json!([{ "type": "unique", "column": "c" }, { "type": "sorted", "column": "c" }]),
+                "test-coverage-agent.tests",
+            ),
+            (json!([{ "type": "unique", "column": "c", "colour": 1 }]), "test-coverage-agent.tests"),
+            (json!({ "type": "unique" }), "test-coverage-agent.tests"),
+        ];
+        for (tests, path) in cases {
+            let error = run(tests.clone()).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::BadUserInput, "{tests}");
+            assert_eq!(field(&error), path, "{tests}");
+        }
+        let columns = [
+            ColumnInfo { name: "id".into(), data_type: "BIGINT".into() },
+            ColumnInfo { name: "age".into(), data_type: "INTEGER".into() },
+            ColumnInfo { name: "code".into(), data_type: "VARCHAR".into() },
+        ];
+        check_test_columns(&ok, &columns).unwrap();
+        let bad = run(json!([{ "type": "range", "column": "code", "min": 1 }])).unwrap();
+        assert_eq!(
+            field(&check_test_columns(&bad, &columns).unwrap_err()),
+            "test-coverage-agent.tests[0].column"
+        );
+        let missing = run(json!([{ "type": "unique", "column": "nope" }])).unwrap();
+        let error = check_test_columns(&missing, &columns).unwrap_err();
+        assert_eq!(ext(&error, "allowed"), json!(["id", "age", "code"]));
+    }
+
+    #[test]
+    fn readiness_weights_and_thresholds_must_make_sense() {
+        let zero = json!({ READINESS_RATER: { "completeness_weight": 0, "consistency_weight": 0, "schema_weight": 0 } });
+        let error = check_run(PROFILE_TOOL, None, Some(&zero), false).unwrap_err();
+        assert_eq!(field(&error), "readiness-rater.completeness_weight");
+        let swapped = json!({ READINESS_RATER: { "ready_threshold": 40, "review_threshold": 60 } });
+        let error = check_run(PROFILE_TOOL, None, Some(&swapped), false).unwrap_err();
+        assert_eq!(field(&error), "readiness-rater.review_threshold");
     }
 }

@@ -1,0 +1,168 @@
+//! What the risk scorer reports: personal data found per column, a risk score, and the
+//! regulations that apply. Example values are always masked.
+
+use serde::{Deserialize, Serialize};
+
+/// The risk scorer's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskParams {
+    /// A column holds a kind of personal data when at least this share (0–1) of its
+    /// non-null values match and validate as that kind.
+    pub min_match_share: f64,
+    /// With a header naming the kind (`email`, `phone`, `ssn`…), this lower share suffices.
+    pub header_match_share: f64,
+    /// How many masked example values each finding shows.
+    pub max_examples: u64,
+}
+
+impl Default for RiskParams {
+    fn default() -> Self {
+        RiskParams { min_match_share: 0.8, header_match_share: 0.3, max_examples: 3 }
+    }
+}
+
+/// Kinds of personal data the scorer recognises.
+pub const PII_KINDS: &[&str] =
+    &["email", "phone", "credit_card", "ssn", "iban", "ip", "postcode", "date_of_birth", "person_name"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskReport {
+    /// 0 (no personal data found) – 100.
+    pub risk_score: f64,
+    /// low, medium, high or critical.
+    pub risk_level: String,
+    /// Columns found to hold personal data, most sensitive first.
+    pub columns: Vec<PiiColumn>,
+    /// GDPR, CCPA and HIPAA, each with whether it applies and why.
+    pub regulations: Vec<Regulation>,
+}
+
+/// One column that holds personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PiiColumn {
+    pub column: String,
+    /// One of [`PII_KINDS`].
+    pub kind: String,
+    /// Non-null values that match and validate as `kind`.
+    pub match_count: u64,
+    pub non_null_count: u64,
+    /// match_count / non_null_count (0–1).
+    pub share: f64,
+    /// Whether the header names the kind.
+    pub header_evidence: bool,
+    /// high (identifies or defrauds on its own: SSN, card, IBAN), medium (contact: email,
+    /// phone, name, date of birth) or low (quasi-identifiers: IP, postcode).
+    pub sensitivity: String,
+    /// A few matching values, masked (`j***@e***.com`, `**** **** **** 4242`).
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regulation {
+    /// GDPR, CCPA or HIPAA.
+    pub name: String,
+    pub applies: bool,
+    /// Why it applies (or what would make it apply).
+    pub reasons: Vec<String>,
+    /// The columns concerned.
+    pub columns: Vec<String>,
+}
+
+/// Masks a value of personal data of `kind` (one of [`PII_KINDS`]) so that it can be shown:
+/// enough to recognise the shape, never enough to recover the value.
+pub fn mask(kind: &str, value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        return "*".into();
+    }
+    let stars = |s: &str| "*".repeat(s.chars().count().max(1));
+    let keep_last_digits = |n: usize| {
+        let digits = value.chars().filter(char::is_ascii_digit).count();
+        let mut seen = 0;
+        value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    seen += 1;
+                    if seen + n > digits { c } else { '*' }
+                } else {
+                    c
+                }
+            })
+            .collect::<String>()
+    };
+    match kind {
+        "email" => match value.rsplit_once('@') {
+            Some((local, domain)) => {
+                let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
+                let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+                let tld = if tld.is_empty() { String::new() } else { format!(".{tld}") };
+                format!("{}***@{}***{tld}", first(local), first(host))
+            }
+            None => stars(value),
+        },
+        "credit_card" | "ssn" => keep_last_digits(4),
+        "phone" => keep_last_digits(2),
+        "iban" => {
+            let chars: Vec<char> = value.chars().filter(|c| !c.is_whitespace()).collect();
+            if chars.len() <= 6 {
+                return stars(value);
+            }
+            let head: String = chars[..2].iter().collect();
+            let tail: String = chars[chars.len() - 4..].iter().collect();
+            format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
+        }
+        "ip" => {
+            if let Some((first, _)) = value.split_once('.') {
+                format!("{first}.***.***.***")
+            } else if let Some((first, _)) = value.split_once(':') {
+                format!("{first}:****:****:****")
+            } else {
+                stars(value)
+            }
+        }
+        "postcode" => {
+            let head: String = value.chars().take(2).collect();
+            let rest: String = value.chars().skip(2).map(|c| if c == ' ' { ' ' } else { '*' }).collect();
+            format!("{head}{rest}")
+        }
+        "date_of_birth" => value.chars().map(|c| if c.is_ascii_digit() { '*' } else { c }).collect(),
+        "person_name" => value
+            .split_whitespace()
+            .map(|word| {
+                let mut chars = word.chars();
+                match chars.next() {
+                    Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
+                    None => String::new(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => {
+            let first: String = value.chars().take(1).collect();
+            format!("{first}{}", "*".repeat(value.chars().count().saturating_sub(1).max(2)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masks_keep_the_shape_but_not_the_value() {
+        assert_eq!(mask("email", "jane.doe@example.com"), "j***@e***.com");
+        assert_eq!(mask("credit_card", "4242 4242 4242 4242"), "**** **** **** 4242");
+        assert_eq!(mask("ssn", "123-45-6789"), "***-**-6789");
+        assert_eq!(mask("phone", "+44 20 7946 0958"), "+** ** **** **58");
+        assert_eq!(mask("iban", "GB82 WEST 1234 5698 7654 32"), "GB****************5432");
+        assert_eq!(mask("ip", "192.168.1.20"), "192.***.***.***");
+        assert_eq!(mask("postcode", "SW1A 1AA"), "SW** ***");
+        assert_eq!(mask("date_of_birth", "1984-03-07"), "****-**-**");
+        assert_eq!(mask("person_name", "Jane Doe"), "J*** D**");
+        assert_eq!(mask("other", "é"), "é**");
+        for kind in super::PII_KINDS {
+            assert_eq!(mask(kind, " "), "*", "{kind}");
+        }
+    }
+}
