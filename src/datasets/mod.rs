@@ -6,4 +6,4 @@ mod service;
 mod xlsx;
 
 pub use detect::{Detected, detect};
-pub use service::{Datasets, ExportFile, ExportFormat, StagedFile, check_export};
+pub use service::{DATA_FILE, Datasets, ExportFile, ExportFormat, StagedFile, check_export, ingest_file};

@@ -49,7 +49,8 @@ pub struct Datasets {
     root: PathBuf,
 }
 
-const DATA_FILE: &str = "data.parquet";
+/// The canonical Parquet copy's file name in a dataset's folder.
+pub const DATA_FILE: &str = "data.parquet";
 const REJECTS_FILE: &str = "rejects.parquet";
 const ORIGINAL_FILE: &str = "original";
 
@@ -132,63 +133,15 @@ impl Datasets {
         tokio::fs::create_dir_all(staging).await.map_err(AppError::internal)?;
         let original = staging.join(ORIGINAL_FILE);
         tokio::fs::rename(&file.path, &original).await.map_err(AppError::internal)?;
-        let (head, tail) = {
-            let original = original.clone();
-            tokio::task::spawn_blocking(move || read_ends(&original)).await.map_err(AppError::internal)?
-        }
-        .map_err(AppError::internal)?;
-        let detected = detect(&head, &tail, file.size)?;
-        let source = if detected.format == DatasetFormat::Xlsx {
-            let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
-            tokio::task::spawn_blocking(move || {
-                xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
-                xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|_| csv)
-            })
-            .await
-            .map_err(AppError::internal)??
-        } else {
-            if sheet.is_some() {
-                return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
-            }
-            original
-        };
-
-        let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
-        let kind = detected.kind.clone();
-        let scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
-        let started = std::time::Instant::now();
-        let ingested = self
-            .engine
-            .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
-            .await
-            .map_err(AppError::internal)?
-            .map_err(|e| match e {
-                IngestError::BadInput(message) => AppError::bad_input(
-                    "file",
-                    format!(
-                        "the file could not be read as {}: {message}",
-                        detected.format.as_str().to_uppercase()
-                    ),
-                ),
-                IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
-                IngestError::Internal(cause) => AppError::internal(cause),
-            })?;
-        if let Some(sheet_csv) = scratch {
-            // The sheet's CSV served the ingest only; it is not published.
-            tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;
-        }
-        tracing::info!(
-            format = detected.format.as_str(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "DuckDB ingest finished"
-        );
+        let (format, ingested) =
+            ingest_file(&self.engine, &original, file.size, sheet.as_deref(), staging).await?;
         Ok(Dataset {
             id,
             owner_id: owner,
             root_id: id,
             parent_id: None,
             name,
-            format: detected.format,
+            format,
             original_filename: filename,
             size_bytes: file.size,
             sha256: file.sha256.clone(),
@@ -343,6 +296,71 @@ impl Datasets {
         let size = file.metadata().await.map_err(AppError::internal)?.len();
         Ok(ExportFile { file, size })
     }
+}
+
+/// Detects a file's format and ingests it into `staging/data.parquet` (and
+/// `staging/rejects.parquet`): what an upload does before it is published, and what the
+/// command-line profiler does with a local file. An Excel sheet goes through a CSV in
+/// `staging` that is removed afterwards.
+pub async fn ingest_file(
+    engine: &Engine,
+    original: &Path,
+    size: u64,
+    sheet: Option<&str>,
+    staging: &Path,
+) -> Result<(DatasetFormat, ingest::Ingested), AppError> {
+    let sheet = sheet.map(String::from);
+    let original = original.to_path_buf();
+    let (head, tail) = {
+        let original = original.clone();
+        tokio::task::spawn_blocking(move || read_ends(&original)).await.map_err(AppError::internal)?
+    }
+    .map_err(AppError::internal)?;
+    let detected = detect(&head, &tail, size)?;
+    let source = if detected.format == DatasetFormat::Xlsx {
+        let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
+        tokio::task::spawn_blocking(move || {
+            xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
+            xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|_| csv)
+        })
+        .await
+        .map_err(AppError::internal)??
+    } else {
+        if sheet.is_some() {
+            return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
+        }
+        original
+    };
+
+    let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
+    let kind = detected.kind.clone();
+    let scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
+    let started = std::time::Instant::now();
+    let ingested = engine
+        .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| match e {
+            IngestError::BadInput(message) => AppError::bad_input(
+                "file",
+                format!(
+                    "the file could not be read as {}: {message}",
+                    detected.format.as_str().to_uppercase()
+                ),
+            ),
+            IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
+            IngestError::Internal(cause) => AppError::internal(cause),
+        })?;
+    if let Some(sheet_csv) = scratch {
+        // The sheet's CSV served the ingest only; it is not published.
+        tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;
+    }
+    tracing::info!(
+        format = detected.format.as_str(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "DuckDB ingest finished"
+    );
+    Ok((detected.format, ingested))
 }
 
 /// Refuses a format that cannot hold the dataset (Excel's row and column limits).

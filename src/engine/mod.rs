@@ -5,7 +5,10 @@
 //! connection is ever held across an `.await`. The database is configured once, at open:
 //! memory limit, threads, a temp directory to spill to, and no extension downloads.
 
+pub mod checks;
+pub mod drift;
 pub mod ingest;
+pub mod pii;
 pub mod profile;
 pub mod session;
 

@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use duckdb::{Connection, InterruptHandle};
 
+use super::checks::{DataTest, TestOutcome};
 use crate::config::EngineConfig;
-use crate::domain::{ColumnInfo, HistogramBin, Profile, ProfileParams, ValueCount};
+use crate::domain::{
+    ColumnInfo, DriftParams, DriftReport, HistogramBin, PiiColumn, Profile, ProfileParams, RiskParams,
+    ValueCount,
+};
 
 /// One job's database. Blocking: use it inside `spawn_blocking`. Its spill directory is
 /// removed when it is dropped.
@@ -80,6 +84,50 @@ impl Session {
         progress: &mut dyn FnMut(f64, &str),
     ) -> Result<Profile, SessionError> {
         super::profile::profile(&self.conn, data, columns, params, progress).map_err(SessionError::classify)
+    }
+
+    /// Compares a dataset version with its baseline (see `engine::drift`).
+    pub fn drift(
+        &self,
+        current: &Path,
+        current_columns: &[ColumnInfo],
+        baseline: &Path,
+        baseline_columns: &[ColumnInfo],
+        params: &DriftParams,
+        progress: &mut dyn FnMut(f64, &str),
+    ) -> Result<DriftReport, SessionError> {
+        super::drift::drift(
+            &self.conn,
+            current,
+            current_columns,
+            baseline,
+            baseline_columns,
+            params,
+            progress,
+        )
+        .map_err(SessionError::classify)
+    }
+
+    /// Finds the columns that hold personal data (see `engine::pii`).
+    pub fn pii_scan(
+        &self,
+        data: &Path,
+        columns: &[ColumnInfo],
+        params: &RiskParams,
+        progress: &mut dyn FnMut(f64, &str),
+    ) -> Result<Vec<PiiColumn>, SessionError> {
+        super::pii::scan(&self.conn, data, columns, params, progress).map_err(SessionError::classify)
+    }
+
+    /// Runs data tests (see `engine::checks`).
+    pub fn run_tests(
+        &self,
+        data: &Path,
+        tests: &[DataTest],
+        max_rows: u64,
+        progress: &mut dyn FnMut(f64, &str),
+    ) -> Result<Vec<TestOutcome>, SessionError> {
+        super::checks::run_tests(&self.conn, data, tests, max_rows, progress).map_err(SessionError::classify)
     }
 }
 

@@ -4,12 +4,14 @@
 //! - [`registry`]: the tools, their agents and typed parameters; checks run requests.
 //! - [`service`]: what the API does with jobs (run, read, list, cancel, follow, reports).
 //! - [`worker`]: claims and runs jobs, each in its own DuckDB database, with leases.
+//! - [`pipeline`]: runs the selected agents in one DuckDB session (worker and CLI).
 //! - [`tools`]: arranges what the engine computed into each agent's result.
 
+pub mod pipeline;
 pub mod registry;
 mod service;
 mod tools;
 pub mod worker;
 
-pub use service::{Jobs, RunRequest};
+pub use service::{Jobs, ReportFile, RunRequest};
 pub use worker::WorkerConfig;

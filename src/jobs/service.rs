@@ -14,6 +14,7 @@ use crate::domain::{
     ColumnInfo, Dataset, HistogramBin, Job, JobId, JobStatus, Profile, Report, UserId, ValueCount,
 };
 use crate::error::AppError;
+use crate::reports::{self, ReportFormat, ReportMeta};
 use crate::store::{JobFilter, MetadataStore, Page, PageRequest};
 
 /// What a client asks to run.
@@ -46,6 +47,16 @@ pub(super) struct Inner {
     reports: moka::future::Cache<JobId, Arc<Report>>,
     /// On-demand histograms and top values (other bins or limits than the stored ones).
     details: moka::future::Cache<String, Arc<serde_json::Value>>,
+    /// Rendered report files by job and format (a finished report never changes).
+    files: moka::future::Cache<(JobId, ReportFormat), Arc<ReportFile>>,
+}
+
+/// A rendered report, ready to download.
+#[derive(Debug)]
+pub struct ReportFile {
+    pub name: String,
+    pub format: ReportFormat,
+    pub bytes: Vec<u8>,
 }
 
 /// How often a progress stream re-reads the store when nothing local woke it (changes
@@ -64,6 +75,11 @@ impl Jobs {
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
+                // Weighed by size: at most 64 MiB of rendered reports.
+                files: moka::future::Cache::builder()
+                    .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
+                    .max_capacity(64 * 1024 * 1024)
+                    .build(),
             }),
         }
     }
@@ -75,14 +91,20 @@ impl Jobs {
     /// Checks the request against the registry and the caller's datasets, then queues a job.
     /// Nothing is stored when any check fails.
     pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
-        let CheckedRun { tool_id, agents, parameters } =
-            registry::check_run(&request.tool_id, request.agents.as_deref(), request.parameters.as_ref())?;
+        let run = registry::check_run(
+            &request.tool_id,
+            request.agents.as_deref(),
+            request.parameters.as_ref(),
+            request.baseline_dataset_id.is_some(),
+        )?;
         let dataset = self
             .inner
             .datasets
             .get(owner, &request.dataset_id)
             .await
             .map_err(|e| name_field(e, "datasetId"))?;
+        registry::check_test_columns(&run, &dataset.columns)?;
+        let CheckedRun { tool_id, agents, parameters } = run;
         let baseline = match &request.baseline_dataset_id {
             Some(id) => Some(
                 self.inner.datasets.get(owner, id).await.map_err(|e| name_field(e, "baselineDatasetId"))?,
@@ -160,6 +182,41 @@ impl Jobs {
         let report = Arc::new(report);
         self.inner.reports.insert(job.id, report.clone()).await;
         Ok(Some(report))
+    }
+
+    /// A finished job's report rendered as a file (`None` while the job has no report).
+    pub async fn report_file(
+        &self,
+        job: &Job,
+        format: ReportFormat,
+    ) -> Result<Option<Arc<ReportFile>>, AppError> {
+        let Some(report) = self.report(job).await? else { return Ok(None) };
+        if let Some(file) = self.inner.files.get(&(job.id, format)).await {
+            return Ok(Some(file));
+        }
+        let name_of =
+            |dataset: Option<Dataset>| dataset.map_or_else(|| "deleted dataset".to_string(), |d| d.name);
+        let dataset = self.inner.store.dataset(job.dataset_id, job.owner_id).await?;
+        let baseline = match job.baseline_dataset_id {
+            Some(id) => Some(name_of(self.inner.store.dataset(id, job.owner_id).await?)),
+            None => None,
+        };
+        let meta = ReportMeta {
+            job_id: job.id.to_string(),
+            tool_id: job.tool_id.clone(),
+            dataset_name: name_of(dataset),
+            baseline_name: baseline,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        };
+        let name = format.file_name(&meta.dataset_name);
+        let bytes = tokio::task::spawn_blocking(move || reports::render(format, &meta, &report))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+        let file = Arc::new(ReportFile { name, format, bytes });
+        self.inner.files.insert((job.id, format), file.clone()).await;
+        Ok(Some(file))
     }
 
     /// The owner's job as a stream of snapshots: the current state first, then one on every

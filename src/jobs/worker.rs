@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument;
 
-use super::registry::{PROFILE_TOOL, UNIFIED_PROFILER};
+use super::pipeline;
+use super::registry::PROFILE_TOOL;
 use super::service::Jobs;
-use super::tools;
 use crate::config::EngineConfig;
-use crate::domain::{Job, JobError, JobStatus, ProfileParams, Report};
+use crate::domain::{Job, JobError, JobStatus, Report};
 use crate::engine::session::{Interrupter, Session, SessionError};
 use crate::store::JobOutcome;
 
@@ -311,59 +311,66 @@ async fn run_tool(
         }));
     }
     let _ = progress.send((1.0, "loading dataset".into()));
-    let dataset = jobs
-        .inner
-        .store
-        .dataset(job.dataset_id, job.owner_id)
-        .await
-        .map_err(|e| Stop::Internal(e.into()))?
-        .ok_or_else(|| {
-            Stop::Failed(JobError {
-                code: "DATASET_NOT_FOUND".into(),
-                message: "the dataset no longer exists".into(),
-            })
-        })?;
-    let parameters = job.parameters.get(UNIFIED_PROFILER).cloned().unwrap_or_default();
-    let params: ProfileParams =
-        serde_json::from_value(parameters.clone()).map_err(|e| Stop::Internal(e.into()))?;
-    let key = format!("{}:{}", dataset.id, parameters);
-    let started = Instant::now();
-
-    let profile = match jobs.inner.profiles.get(&key).await {
-        Some(profile) => profile,
-        None => {
-            let data = jobs
-                .inner
-                .datasets
-                .data_path(&dataset)
-                .await
-                .map_err(|e| Stop::Internal(anyhow::anyhow!("{}", e.report())))?;
-            let engine = config.engine.clone();
-            let temp = config.temp_root.join(job.id.to_string());
-            let columns = dataset.columns.clone();
-            let params = params.clone();
-            let sender = progress.clone();
-            let profile = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
-                let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
-                *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
-                if flags.cancel.load(Ordering::SeqCst) {
-                    return Err(Stop::Interrupted);
-                }
-                let mut report = |percent: f64, stage: &str| {
-                    // The profile is 5–95% of the job.
-                    let _ = sender.send((5.0 + percent * 0.9, stage.to_string()));
-                };
-                Ok(session.profile(&data, &columns, &params, &mut report)?)
-            })
-            .await
-            .map_err(|e| Stop::Internal(e.into()))??;
-            let profile = Arc::new(profile);
-            jobs.inner.profiles.insert(key, profile.clone()).await;
-            profile
-        }
+    let dataset = load_version(jobs, job, job.dataset_id, "the dataset no longer exists").await?;
+    let baseline = match job.baseline_dataset_id {
+        Some(id) => Some(load_version(jobs, job, id, "the baseline dataset no longer exists").await?),
+        None => None,
     };
+    let profile_params = pipeline::profile_params(&job.parameters).map_err(Stop::from)?;
+    let key = pipeline::profile_key(&dataset.0.id.to_string(), &profile_params);
+    let cached = match pipeline::needs_profile(&job.agents) {
+        true => jobs.inner.profiles.get(&key).await,
+        false => None,
+    };
+    let inputs = pipeline::Inputs { current: dataset.1, baseline: baseline.map(|b| b.1) };
+
+    let engine = config.engine.clone();
+    let temp = config.temp_root.join(job.id.to_string());
+    let agents = job.agents.clone();
+    let parameters = job.parameters.clone();
+    let sender = progress.clone();
+    let (report, profile) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
+        let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
+        *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
+        if flags.cancel.load(Ordering::SeqCst) {
+            return Err(Stop::Interrupted);
+        }
+        let mut report = |percent: f64, stage: &str| {
+            // The agents are 5–95% of the job.
+            let _ = sender.send((5.0 + percent * 0.9, stage.to_string()));
+        };
+        Ok(pipeline::run(&session, &agents, &parameters, &inputs, cached, &mut report)?)
+    })
+    .await
+    .map_err(|e| Stop::Internal(e.into()))??;
+    if let Some(profile) = profile {
+        jobs.inner.profiles.insert(key, profile).await;
+    }
     let _ = progress.send((97.0, "writing report".into()));
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    let result = tools::profiler_result(&profile, &dataset, parameters, elapsed);
-    Ok(Report { profile: Some((*profile).clone()), agents: vec![result] })
+    Ok(report)
+}
+
+/// A dataset version of the job's owner, with where the engine reads it.
+async fn load_version(
+    jobs: &Jobs,
+    job: &Job,
+    id: crate::domain::DatasetId,
+    missing: &str,
+) -> Result<(crate::domain::Dataset, pipeline::Version), Stop> {
+    let dataset =
+        jobs.inner.store.dataset(id, job.owner_id).await.map_err(|e| Stop::Internal(e.into()))?.ok_or_else(
+            || Stop::Failed(JobError { code: "DATASET_NOT_FOUND".into(), message: missing.into() }),
+        )?;
+    let data = jobs
+        .inner
+        .datasets
+        .data_path(&dataset)
+        .await
+        .map_err(|e| Stop::Internal(anyhow::anyhow!("{}", e.report())))?;
+    let version = pipeline::Version {
+        data,
+        columns: dataset.columns.clone(),
+        rejected_row_count: dataset.rejected_row_count,
+    };
+    Ok((dataset, version))
 }

@@ -1,0 +1,237 @@
+//! Data tests (uniqueness, range, regex format) over a dataset's canonical Parquet copy:
+//! how many values fail each test and which rows, computed in DuckDB.
+//!
+//! Row numbers are 1-based positions in the dataset (`file_row_number + 1`). Nulls pass every
+//! test (completeness is the profile's business). User values — bounds and patterns — are
+//! bound as parameters; column names are quoted.
+
+use std::path::Path;
+
+use anyhow::Context;
+use duckdb::{Connection, params_from_iter, types::Value as Duck};
+
+use super::{quote_identifier, quote_literal};
+
+/// What a test asks of a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// No non-null value appears twice.
+    Unique,
+    /// min ≤ value ≤ max (either bound may be open).
+    Range { min: Option<f64>, max: Option<f64> },
+    /// The whole value (as text) matches the RE2 pattern.
+    Regex(String),
+}
+
+/// One test of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataTest {
+    pub column: String,
+    pub rule: Rule,
+}
+
+/// A test's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestOutcome {
+    /// Non-null values tested.
+    pub checked: u64,
+    /// Values that fail (for `Unique`: occurrences after a value's first).
+    pub failing: u64,
+    /// The first failing rows, ascending, at most the cap asked for.
+    pub rows: Vec<u64>,
+}
+
+fn source(data: &Path) -> String {
+    format!("read_parquet({}, file_row_number = true)", quote_literal(&data.display().to_string()))
+}
+
+/// Runs every test; `progress` gets the share done (0–100).
+pub fn run_tests(
+    conn: &Connection,
+    data: &Path,
+    tests: &[DataTest],
+    max_rows: u64,
+    progress: &mut dyn FnMut(f64, &str),
+) -> anyhow::Result<Vec<TestOutcome>> {
+    let src = source(data);
+    let mut outcomes = Vec::with_capacity(tests.len());
+    for (i, test) in tests.iter().enumerate() {
+        progress(100.0 * i as f64 / tests.len().max(1) as f64, &format!("testing {}", test.column));
+        let outcome = run_test(conn, &src, test, max_rows)
+            .with_context(|| format!("running a {:?} test on {}", test.rule, test.column))?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn run_test(conn: &Connection, src: &str, test: &DataTest, max_rows: u64) -> anyhow::Result<TestOutcome> {
+    let c = quote_identifier(&test.column);
+    let (checked, failing, rows) = match &test.rule {
+        Rule::Unique => {
+            // Values seen more than once, with the row of their first occurrence: every later
+            // occurrence fails.
+            let repeated = format!(
+                "SELECT {c} AS v, min(file_row_number) AS first, count(*) AS n FROM {src} \
+                 WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1"
+            );
+            let checked: i64 = conn.query_row(&format!("SELECT count({c}) FROM {src}"), [], |r| r.get(0))?;
+            let mut failing = 0i64;
+            let mut rows = Vec::new();
+            if checked > 0 {
+                conn.execute_batch(&format!(
+                    "CREATE OR REPLACE TEMPORARY TABLE agensium_repeated AS {repeated}"
+                ))?;
+                failing = conn.query_row(
+                    "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM agensium_repeated",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if failing > 0 && max_rows > 0 {
+                    rows = row_numbers(
+                        conn,
+                        &format!(
+                            "SELECT s.file_row_number FROM {src} s JOIN agensium_repeated d ON s.{c} = d.v \
+                             WHERE s.file_row_number > d.first"
+                        ),
+                        &[],
+                        max_rows,
+                    )?;
+                }
+                conn.execute_batch("DROP TABLE IF EXISTS agensium_repeated")?;
+            }
+            (checked, failing, rows)
+        }
+        Rule::Range { min, max } => {
+            let mut bounds = Vec::new();
+            let mut conditions = Vec::new();
+            if let Some(min) = min {
+                conditions.push(format!("{c} < ?"));
+                bounds.push(Duck::Double(*min));
+            }
+            if let Some(max) = max {
+                conditions.push(format!("{c} > ?"));
+                bounds.push(Duck::Double(*max));
+            }
+            anyhow::ensure!(!conditions.is_empty(), "a range test needs a bound");
+            let fails = conditions.join(" OR ");
+            let (checked, failing): (i64, i64) = conn.query_row(
+                &format!("SELECT count({c}), count(*) FILTER (WHERE {fails}) FROM {src}"),
+                params_from_iter(bounds.iter()),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let rows = if failing > 0 && max_rows > 0 {
+                row_numbers(
+                    conn,
+                    &format!("SELECT file_row_number FROM {src} WHERE {fails}"),
+                    &bounds,
+                    max_rows,
+                )?
+            } else {
+                Vec::new()
+            };
+            (checked, failing, rows)
+        }
+        Rule::Regex(pattern) => {
+            let fails = format!("{c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), ?)");
+            let bound = [Duck::Text(pattern.clone())];
+            let (checked, failing): (i64, i64) = conn.query_row(
+                &format!("SELECT count({c}), count(*) FILTER (WHERE {fails}) FROM {src}"),
+                params_from_iter(bound.iter()),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let rows = if failing > 0 && max_rows > 0 {
+                row_numbers(
+                    conn,
+                    &format!("SELECT file_row_number FROM {src} WHERE {fails}"),
+                    &bound,
+                    max_rows,
+                )?
+            } else {
+                Vec::new()
+            };
+            (checked, failing, rows)
+        }
+    };
+    Ok(TestOutcome { checked: checked.max(0) as u64, failing: failing.max(0) as u64, rows })
+}
+
+/// The first `limit` row numbers (1-based) that `query` (selecting `file_row_number`) yields.
+fn row_numbers(conn: &Connection, query: &str, params: &[Duck], limit: u64) -> anyhow::Result<Vec<u64>> {
+    let sql = format!("SELECT CAST(file_row_number + 1 AS BIGINT) FROM ({query}) ORDER BY 1 LIMIT {limit}");
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
+    rows.map(|r| Ok(r?.max(0) as u64)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(sql: &str) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY ({sql}) TO {} (FORMAT parquet)",
+            quote_literal(&path.display().to_string())
+        ))
+        .unwrap();
+        (dir, path, conn)
+    }
+
+    fn run(conn: &Connection, path: &Path, column: &str, rule: Rule, cap: u64) -> TestOutcome {
+        let test = DataTest { column: column.into(), rule };
+        run_tests(conn, path, &[test], cap, &mut |_, _| {}).unwrap().remove(0)
+    }
+
+    #[test]
+    fn unique_fails_every_repeat_after_the_first() {
+        // rows: 1:a 2:b 3:a 4:NULL 5:NULL 6:a 7:c 8:b
+        let (_d, path, conn) = fixture(
+            "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'a'), (4, NULL), (5, NULL), (6, 'a'), (7, 'c'), (8, 'b')) \
+             t(i, \"we\"\"ird name\") ORDER BY i",
+        );
+        let outcome = run(&conn, &path, "we\"ird name", Rule::Unique, 10);
+        assert_eq!(outcome, TestOutcome { checked: 6, failing: 3, rows: vec![3, 6, 8] });
+        let capped = run(&conn, &path, "we\"ird name", Rule::Unique, 2);
+        assert_eq!((capped.failing, capped.rows), (3, vec![3, 6]));
+        let ids = run(&conn, &path, "i", Rule::Unique, 10);
+        assert_eq!(ids, TestOutcome { checked: 8, failing: 0, rows: vec![] });
+    }
+
+    #[test]
+    fn range_counts_values_outside_the_bounds() {
+        let (_d, path, conn) =
+            fixture("SELECT CASE WHEN i = 5 THEN NULL ELSE i * 10 END AS x FROM range(1, 11) t(i)");
+        // values 10,20,30,40,NULL,60,70,80,90,100 at rows 1..10
+        let both = run(&conn, &path, "x", Rule::Range { min: Some(15.0), max: Some(85.0) }, 100);
+        assert_eq!(both, TestOutcome { checked: 9, failing: 3, rows: vec![1, 9, 10] });
+        let low = run(&conn, &path, "x", Rule::Range { min: Some(30.0), max: None }, 100);
+        assert_eq!((low.failing, low.rows), (2, vec![1, 2]));
+        let high = run(&conn, &path, "x", Rule::Range { min: None, max: Some(100.0) }, 100);
+        assert_eq!(high.failing, 0);
+    }
+
+    #[test]
+    fn regex_matches_whole_values_and_binds_the_pattern() {
+        let (_d, path, conn) = fixture(
+            "SELECT * FROM (VALUES (1, 'AB-12'), (2, 'ab-12'), (3, NULL), (4, 'AB-12x'), (5, 'CD-7')) t(i, code) \
+             ORDER BY i",
+        );
+        let outcome = run(&conn, &path, "code", Rule::Regex("[A-Z]{2}-\\d+".into()), 100);
+        assert_eq!(outcome, TestOutcome { checked: 4, failing: 2, rows: vec![2, 4] });
+        // A pattern is data, never SQL.
+        let hostile = run(&conn, &path, "code", Rule::Regex("x'; DROP TABLE t; --".into()), 100);
+        assert_eq!(hostile.failing, 4);
+        // Numbers are tested as their text.
+        let numbers = run(&conn, &path, "i", Rule::Regex("[1-3]".into()), 100);
+        assert_eq!((numbers.failing, numbers.rows), (2, vec![4, 5]));
+    }
+
+    #[test]
+    fn an_empty_dataset_passes_with_nothing_checked() {
+        let (_d, path, conn) = fixture("SELECT 1 AS x, 'a' AS s WHERE false");
+        assert_eq!(run(&conn, &path, "s", Rule::Unique, 10).checked, 0);
+        assert_eq!(run(&conn, &path, "x", Rule::Range { min: Some(0.0), max: None }, 10).failing, 0);
+    }
+}
