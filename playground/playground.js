@@ -200,15 +200,25 @@
     {
       query:
         '# 6. Profile a dataset (upload one first with a multipart client, see README).\n' +
-        '#    Paste a dataset id below; the job id comes back for tabs 7 and 8.\n' +
-        'mutation Profile($datasetId: ID!, $parameters: JSON) {\n' +
-        '  runTool(input: { toolId: "profile-my-data", datasetId: $datasetId, parameters: $parameters }) {\n' +
+        '#    Paste a dataset id below (and an earlier version as baseline for drift, or\n' +
+        '#    remove baselineDatasetId); the job id comes back for tabs 7 and 8.\n' +
+        'mutation Profile($datasetId: ID!, $baselineDatasetId: ID, $parameters: JSON) {\n' +
+        '  runTool(input: { toolId: "profile-my-data", datasetId: $datasetId,\n' +
+        '                   baselineDatasetId: $baselineDatasetId, parameters: $parameters }) {\n' +
+        '    agents\n' +
         '    id\n' +
         '    status\n' +
         '    queuePosition\n' +
         '  }\n' +
         '}\n',
-      variables: json({ datasetId: '<dataset id>', parameters: { 'unified-profiler': { top_n_values: 5 } } }),
+      variables: json({
+        datasetId: '<dataset id>',
+        baselineDatasetId: null,
+        parameters: {
+          'unified-profiler': { top_n_values: 5 },
+          'test-coverage-agent': { suggest_tests: true, max_failing_rows: 20 },
+        },
+      }),
       headers: json({ Authorization: 'Bearer <accessToken from SignIn>' }),
     },
     {
@@ -248,8 +258,16 @@
         '          histogram(bins: 10) { lower upper count }\n' +
         '        }\n' +
         '      }\n' +
-        '      agents { agentId alerts { code column message } recommendations { message } }\n' +
+        '      agents {\n' +
+        '        agentId\n' +
+        '        summaryMetrics\n' +
+        '        alerts { code severity column message }\n' +
+        '        recommendations { message }\n' +
+        '        rowLevelIssues(first: 20) { row column code message }\n' +
+        '      }\n' +
         '    }\n' +
+        '    # JSON, Excel and HTML reports: open a url on this server within five minutes.\n' +
+        '    downloads { name format url sizeBytes }\n' +
         '  }\n' +
         '}\n',
       variables: json({ jobId: '<job id from Profile>' }),

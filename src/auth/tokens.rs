@@ -38,13 +38,18 @@ pub enum TokenError {
     Invalid,
 }
 
-/// The claims of a download link: one dataset, one format, one owner, a few minutes.
+/// The claims of a download link: one dataset (or one job's report), one format, one owner,
+/// a few minutes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DownloadClaims {
-    /// The owner's user id: the link works only for their dataset.
+    /// The owner's user id: the link works only for their dataset or job.
     pub sub: String,
     pub aud: String,
+    /// The dataset, for a dataset link; empty for a report link.
     pub dataset: String,
+    /// The job whose report this link downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     pub format: String,
     pub exp: i64,
 }
@@ -138,11 +143,34 @@ impl TokenIssuer {
         format: &str,
         ttl: Duration,
     ) -> anyhow::Result<(String, i64)> {
+        self.sign_download(owner, dataset, None, format, ttl)
+    }
+
+    /// A signed download link token for one job's report in one format, valid for `ttl`.
+    pub fn issue_report_download(
+        &self,
+        owner: UserId,
+        job: &str,
+        format: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, i64)> {
+        self.sign_download(owner, "", Some(job), format, ttl)
+    }
+
+    fn sign_download(
+        &self,
+        owner: UserId,
+        dataset: &str,
+        job: Option<&str>,
+        format: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, i64)> {
         let exp = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(300);
         let claims = DownloadClaims {
             sub: owner.to_string(),
             aud: DOWNLOAD_AUDIENCE.into(),
             dataset: dataset.into(),
+            job: job.map(String::from),
             format: format.into(),
             exp,
         };

@@ -16,6 +16,7 @@ use crate::domain::{self, DatasetId, UserId};
 use crate::error::AppError;
 use crate::jobs::registry::{self, AgentSpec, ParameterSpec, ToolSpec};
 use crate::jobs::{Jobs, RunRequest};
+use crate::reports::ReportFormat;
 use crate::store::JobFilter;
 
 fn jobs<'a>(ctx: &'a Context<'_>) -> Result<&'a Jobs, AppError> {
@@ -218,6 +219,28 @@ impl Job {
         let report = jobs(ctx)?.report(&self.0).await?;
         Ok(report.map(|report| Report { report, owner: self.0.owner_id, dataset: self.0.dataset_id }))
     }
+    /// The report as files — JSON, an Excel workbook and a self-contained HTML page — once
+    /// the job completed: links valid for five minutes, for this job only.
+    async fn downloads(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Download>> {
+        let jobs = jobs(ctx)?;
+        let mut downloads = Vec::new();
+        for format in ReportFormat::ALL {
+            let Some(file) = jobs.report_file(&self.0, format).await? else { return Ok(Vec::new()) };
+            let (token, expires) = ctx
+                .accounts()?
+                .tokens()
+                .issue_report_download(self.0.owner_id, &self.0.id.to_string(), format.as_str(), DOWNLOAD_TTL)
+                .map_err(AppError::internal)?;
+            downloads.push(Download {
+                name: file.name.clone(),
+                format: format.as_str().to_string(),
+                url: format!("/downloads/{token}"),
+                size_bytes: file.bytes.len() as f64,
+                expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),
+            });
+        }
+        Ok(downloads)
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -236,6 +259,21 @@ async fn load_dataset(ctx: &Context<'_>, owner: UserId, id: DatasetId) -> async_
         .await?
         .ok_or_else(|| AppError::not_found("the dataset no longer exists"))?;
     Ok(Dataset(dataset))
+}
+
+const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A file a job produced, behind a short-lived signed link.
+#[derive(SimpleObject)]
+pub struct Download {
+    /// Suggested file name.
+    name: String,
+    /// json, xlsx or html.
+    format: String,
+    /// Path on this server; GET it (relative to the API's origin), no header needed.
+    url: String,
+    size_bytes: f64,
+    expires_at: DateTime<Utc>,
 }
 
 /// What a completed job found.

@@ -147,7 +147,7 @@ both_stores! {
         let dataset = app.upload_ok(&token, "sales.csv", csv).await;
         let job = run_profile(&app, &token, &dataset, json!({ "unified-profiler": { "top_n_values": 3 } })).await;
         assert_eq!(job["toolId"], "profile-my-data");
-        assert_eq!(job["agents"], json!(["unified-profiler"]));
+        assert_eq!(job["agents"], json!(["unified-profiler", "score-risk", "test-coverage-agent", "readiness-rater"]), "every agent that needs no baseline");
         assert_eq!(job["parameters"]["unified-profiler"]["top_n_values"], 3);
         assert_eq!(job["parameters"]["unified-profiler"]["histogram_bins"], 20, "defaults are filled in");
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod agents;
 mod binary;
 mod datasets;
 mod http_spec;

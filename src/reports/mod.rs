@@ -1,0 +1,516 @@
+//! Downloadable renderings of a job's report: JSON, an Excel workbook and a self-contained
+//! HTML page.
+//!
+//! [`render`] is pure: it takes the job's metadata and its [`Report`] and returns the file's
+//! bytes. The JSON is the report as stored; the workbook and the page show the values of
+//! columns that hold personal data masked (see [`Masking`]).
+
+mod html;
+mod json;
+mod svg;
+mod xlsx;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ColumnProfile, Report, mask};
+
+/// What the renderings say about the job itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportMeta {
+    pub job_id: String,
+    pub tool_id: String,
+    pub dataset_name: String,
+    /// The baseline dataset's name, for drift jobs.
+    pub baseline_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A downloadable rendering of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    Json,
+    Xlsx,
+    Html,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 3] = [ReportFormat::Json, ReportFormat::Xlsx, ReportFormat::Html];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Html => "html",
+        }
+    }
+
+    /// `json`, `xlsx` or `html` (any case; `excel` and `htm` are accepted too).
+    pub fn parse(s: &str) -> Option<ReportFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(ReportFormat::Json),
+            "xlsx" | "excel" => Some(ReportFormat::Xlsx),
+            "html" | "htm" => Some(ReportFormat::Html),
+            _ => None,
+        }
+    }
+
+    /// The `Content-Type` of the rendering.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "application/json",
+            ReportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ReportFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    /// A safe download name: `customers.csv` gives `customers-report.html`. ASCII letters,
+    /// digits, `.`, `_` and `-` only, so it can go into a `Content-Disposition` header as is.
+    pub fn file_name(self, dataset_name: &str) -> String {
+        format!("{}-report.{}", file_stem(dataset_name), self.as_str())
+    }
+}
+
+/// The dataset name without a data-file extension, reduced to `[A-Za-z0-9._-]`.
+fn file_stem(dataset_name: &str) -> String {
+    const EXTENSIONS: &[&str] =
+        &[".csv", ".tsv", ".txt", ".json", ".ndjson", ".jsonl", ".parquet", ".xlsx", ".xls"];
+    let name = dataset_name.trim();
+    let lower = name.to_ascii_lowercase();
+    let name = EXTENSIONS
+        .iter()
+        .find(|ext| lower.ends_with(*ext) && lower.len() > ext.len())
+        .map_or(name, |ext| &name[..name.len() - ext.len()]);
+    let mut stem = String::new();
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' };
+        if c == '-' && stem.ends_with('-') {
+            continue;
+        }
+        stem.push(c);
+    }
+    let stem: String = stem.trim_matches(|c| matches!(c, '-' | '.' | '_')).chars().take(100).collect();
+    let stem = stem.trim_end_matches(['-', '.']);
+    if stem.is_empty() { "dataset".to_string() } else { stem.to_string() }
+}
+
+/// Renders `report` in `format`.
+pub fn render(format: ReportFormat, meta: &ReportMeta, report: &Report) -> anyhow::Result<Vec<u8>> {
+    match format {
+        ReportFormat::Json => json::render(meta, report),
+        ReportFormat::Xlsx => xlsx::render(meta, report),
+        ReportFormat::Html => Ok(html::render(meta, report).into_bytes()),
+    }
+}
+
+/// Which columns hold personal data, and as what kind: their values are shown masked.
+///
+/// A column is personal when the risk scorer found it (its kind is then used) or when the
+/// profiler flagged it (its hint is mapped to the closest of [`crate::domain::PII_KINDS`], else a
+/// generic mask).
+pub(crate) struct Masking {
+    kinds: HashMap<String, String>,
+}
+
+impl Masking {
+    pub(crate) fn of(report: &Report) -> Masking {
+        let mut kinds = HashMap::new();
+        if let Some(profile) = &report.profile {
+            for column in &profile.columns {
+                if let Some(hint) = &column.pii {
+                    kinds.insert(column.name.clone(), pii_kind_of_hint(hint).to_string());
+                }
+            }
+        }
+        if let Some(risk) = &report.risk {
+            // Most sensitive first: the first finding of a column wins.
+            for found in risk.columns.iter().rev() {
+                kinds.insert(found.column.clone(), found.kind.clone());
+            }
+        }
+        Masking { kinds }
+    }
+
+    /// The kind of personal data `column` holds, if any.
+    pub(crate) fn kind(&self, column: &str) -> Option<&str> {
+        self.kinds.get(column).map(String::as_str)
+    }
+
+    /// `value` of `column`, masked when the column holds personal data.
+    pub(crate) fn value(&self, column: &str, value: &str) -> String {
+        match self.kind(column) {
+            Some(kind) => mask(kind, value),
+            None => value.to_string(),
+        }
+    }
+
+    /// A column's min or max, masked like its values.
+    pub(crate) fn bound(&self, column: &ColumnProfile, value: Option<&str>) -> Option<String> {
+        value.map(|v| self.value(&column.name, v))
+    }
+}
+
+/// The PII kind closest to the profiler's hint (`email`, `national_id`, `name`…).
+fn pii_kind_of_hint(hint: &str) -> &'static str {
+    match hint {
+        "email" => "email",
+        "phone" => "phone",
+        "ip" => "ip",
+        "postcode" => "postcode",
+        "date_of_birth" => "date_of_birth",
+        "national_id" | "ssn" => "ssn",
+        "payment_card" | "credit_card" => "credit_card",
+        "iban" => "iban",
+        "name" | "person_name" => "person_name",
+        _ => "other",
+    }
+}
+
+/// Display label of an agent.
+pub(crate) fn agent_title(agent_id: &str) -> String {
+    match agent_id {
+        "unified-profiler" => "Unified profiler".into(),
+        "drift-detector" => "Drift detector".into(),
+        "score-risk" => "Risk scorer".into(),
+        "test-coverage-agent" => "Test coverage".into(),
+        "readiness-rater" => "Readiness rater".into(),
+        other => humanize(other),
+    }
+}
+
+/// `rowCount`, `row_count` or `row-count` as `Row count`.
+pub(crate) fn humanize(key: &str) -> String {
+    let mut words = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c == '_' || c == '-' || c == '.' {
+            if !words.ends_with(' ') && !words.is_empty() {
+                words.push(' ');
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            words.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        words.extend(c.to_lowercase());
+    }
+    const ACRONYMS: &[&str] =
+        &["id", "ip", "js", "ks", "pii", "psi", "ssn", "url", "uuid", "iban", "gdpr", "ccpa"];
+    let words: Vec<String> = words
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, word)| {
+            if ACRONYMS.contains(&word) {
+                word.to_uppercase()
+            } else if i == 0 {
+                let mut chars = word.chars();
+                chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    if words.is_empty() { key.to_string() } else { words.join(" ") }
+}
+
+/// The metrics worth a glance, most telling first: scores, grades and levels, then counts and
+/// percentages, then the rest (each group in key order).
+pub(crate) fn key_metrics(metrics: &serde_json::Value, max: usize) -> Vec<(String, serde_json::Value)> {
+    const PREFERRED: &[&str] = &[
+        "qualityScore",
+        "grade",
+        "rowCount",
+        "columnCount",
+        "riskScore",
+        "riskLevel",
+        "driftedCount",
+        "readinessScore",
+        "readinessLevel",
+        "coveragePercent",
+    ];
+    let rank = |key: &str| {
+        if let Some(i) = PREFERRED.iter().position(|p| *p == key) {
+            return i;
+        }
+        let lower = key.to_ascii_lowercase();
+        let has = |parts: &[&str]| parts.iter().any(|p| lower.contains(p));
+        if has(&["score", "grade", "level", "verdict", "status"]) {
+            100
+        } else if has(&["count", "percent", "rate", "change", "ratio"]) {
+            200
+        } else {
+            300
+        }
+    };
+    let mut scalars: Vec<(String, serde_json::Value)> =
+        flatten_metrics(metrics).into_iter().filter(|(_, v)| !v.is_object() && !v.is_null()).collect();
+    scalars.sort_by_key(|(k, _)| rank(k));
+    scalars.truncate(max);
+    scalars
+}
+
+/// A summary metric flattened to `(key path, display value)` pairs: nested objects join their
+/// keys with `.`, lists of scalars are joined with `, `, other lists are compact JSON.
+pub(crate) fn flatten_metrics(value: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    walk(&path, value, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    match value {
+        serde_json::Value::Null => {}
+        serde_json::Value::Object(_) => walk("", value, &mut out),
+        other => out.push(("value".to_string(), other.clone())),
+    }
+    out
+}
+
+/// A JSON scalar or list as display text (numbers formatted with [`fmt_num`]).
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => fmt_int(u),
+            (None, Some(i), _) => fmt_signed(i),
+            (None, None, Some(f)) => fmt_num(f),
+            _ => n.to_string(),
+        },
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            items.iter().map(json_text).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn fmt_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) fn fmt_signed(n: i64) -> String {
+    if n < 0 { format!("−{}", fmt_int(n.unsigned_abs())) } else { fmt_int(n.unsigned_abs()) }
+}
+
+/// A number for people: thousands separators, at most 3 significant decimals for small
+/// values and 1–2 for large ones, trailing zeros dropped; scientific for tiny or huge values.
+pub(crate) fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "—".into()
+        } else if x > 0.0 {
+            "∞".into()
+        } else {
+            "−∞".into()
+        };
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-4..1e15).contains(&a) {
+        return format!("{x:.2e}").replace('-', "−");
+    }
+    let decimals = if a >= 1000.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        // Three significant digits: 0.0123, 0.000456.
+        (2 - a.log10().floor() as i32).clamp(3, 6) as usize
+    };
+    let text = format!("{a:.decimals$}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let frac = frac.trim_end_matches('0');
+    let int = int.parse::<u64>().map(fmt_int).unwrap_or_else(|_| int.to_string());
+    let sign = if x < 0.0 && (int != "0" || !frac.is_empty()) { "−" } else { "" };
+    if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
+}
+
+/// A percentage given on a 0–100 scale, with one decimal: `87.5%`.
+pub(crate) fn fmt_pct(x: f64) -> String {
+    if !x.is_finite() {
+        return "—".into();
+    }
+    let text = format!("{x:.1}");
+    // Rounding must not turn a few into none, nor most into all.
+    if x > 0.0 && text == "0.0" {
+        return "<0.1%".into();
+    }
+    if x < 100.0 && text == "100.0" {
+        return ">99.9%".into();
+    }
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text}%")
+}
+
+/// A share given on a 0–1 scale as a percentage.
+pub(crate) fn fmt_share(x: f64) -> String {
+    fmt_pct(x * 100.0)
+}
+
+/// A p-value: `< 0.001` below a thousandth, else three decimals.
+pub(crate) fn fmt_p(p: f64) -> String {
+    if !p.is_finite() {
+        "—".into()
+    } else if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A timestamp for people: `2024-05-01 14:03 UTC`.
+pub(crate) fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A histogram bound of a column: a date or time for DATE and TIMESTAMP columns (epoch seconds),
+/// else a number.
+pub(crate) fn fmt_bound(data_type: &str, x: f64) -> String {
+    let upper = data_type.to_ascii_uppercase();
+    let is_date = upper == "DATE";
+    if (is_date || upper.starts_with("TIMESTAMP"))
+        && x.is_finite()
+        && x.abs() < 1e13
+        && let Some(t) = DateTime::<Utc>::from_timestamp(x.round() as i64, 0)
+    {
+        let format = if is_date { "%Y-%m-%d" } else { "%Y-%m-%d %H:%M" };
+        return t.format(format).to_string();
+    }
+    fmt_num(x)
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A rich synthetic report shared by the renderers' tests (and, by `include!`, the
+    //! browser test).
+    use crate::domain::*;
+    use crate::reports::ReportMeta;
+    use serde_json::json;
+
+    include!("fixture.rs");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_name_files() {
+        for format in ReportFormat::ALL {
+            assert_eq!(ReportFormat::parse(format.as_str()), Some(format));
+            assert_eq!(ReportFormat::parse(&format.as_str().to_uppercase()), Some(format));
+        }
+        assert_eq!(ReportFormat::parse("pdf"), None);
+        assert_eq!(ReportFormat::Html.file_name("customers"), "customers-report.html");
+        assert_eq!(ReportFormat::Xlsx.file_name("customers.csv"), "customers-report.xlsx");
+        assert_eq!(ReportFormat::Json.file_name("Q1 sales / EU"), "Q1-sales-EU-report.json");
+        assert_eq!(ReportFormat::Json.file_name("../../etc/passwd"), "etc-passwd-report.json");
+        assert_eq!(ReportFormat::Json.file_name("\"x\";\r\n"), "x-report.json");
+        assert_eq!(ReportFormat::Html.file_name("données"), "donn-es-report.html");
+        assert_eq!(ReportFormat::Html.file_name("   "), "dataset-report.html");
+        assert_eq!(ReportFormat::Html.file_name(".csv"), "csv-report.html");
+        assert!(ReportFormat::Html.content_type().starts_with("text/html"));
+        assert!(ReportFormat::Json.file_name(&"x".repeat(500)).len() < 120);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt_int(0), "0");
+        assert_eq!(fmt_int(999), "999");
+        assert_eq!(fmt_int(1000), "1,000");
+        assert_eq!(fmt_int(1234567), "1,234,567");
+        assert_eq!(fmt_signed(-1234), "−1,234");
+        assert_eq!(fmt_num(1234567.891), "1,234,567.9");
+        assert_eq!(fmt_num(12.0), "12");
+        assert_eq!(fmt_num(12.345), "12.35");
+        assert_eq!(fmt_num(-3.5), "−3.5");
+        assert_eq!(fmt_num(0.012345), "0.0123");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(1e-7), "1.00e−7");
+        assert_eq!(fmt_num(f64::NAN), "—");
+        assert_eq!(fmt_pct(87.46), "87.5%");
+        assert_eq!(fmt_pct(100.0), "100%");
+        assert_eq!(fmt_pct(0.02), "<0.1%");
+        assert_eq!(fmt_pct(0.0), "0%");
+        assert_eq!(fmt_pct(99.97), ">99.9%");
+        assert_eq!(fmt_share(0.25), "25%");
+        assert_eq!(fmt_p(0.0001), "< 0.001");
+        assert_eq!(fmt_p(0.04321), "0.043");
+        assert_eq!(fmt_bound("DATE", 1_700_000_000.0), "2023-11-14");
+        assert_eq!(fmt_bound("TIMESTAMP", 1_700_000_000.0), "2023-11-14 22:13");
+        assert_eq!(fmt_bound("DOUBLE", 2.5), "2.5");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("é", 4), "é");
+    }
+
+    #[test]
+    fn labels_read_well() {
+        assert_eq!(humanize("rowCount"), "Row count");
+        assert_eq!(humanize("row_level_issue_count"), "Row level issue count");
+        assert_eq!(humanize("PSI"), "PSI");
+        assert_eq!(humanize("piiColumnCount"), "PII column count");
+        assert_eq!(humanize("execution_time_ms"), "Execution time ms");
+        let keys: Vec<String> = key_metrics(
+            &serde_json::json!({"columnCount": 3, "grade": "B", "qualityScore": 80, "a": 1, "rowCount": 5, "x": {"y": 1}}),
+            4,
+        )
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+        assert_eq!(keys, ["qualityScore", "grade", "rowCount", "columnCount"]);
+        assert_eq!(humanize("drift.columns"), "Drift columns");
+        assert_eq!(agent_title("score-risk"), "Risk scorer");
+        assert_eq!(agent_title("new-agent"), "New agent");
+        let flat = flatten_metrics(&serde_json::json!({"a": 1, "b": {"c": [1, 2]}}));
+        assert_eq!(flat.len(), 2);
+        assert_eq!(flat[1].0, "b.c");
+        assert_eq!(json_text(&flat[1].1), "1, 2");
+        assert_eq!(json_text(&serde_json::json!(1234.5678)), "1,234.6");
+    }
+
+    #[test]
+    fn masking_follows_the_risk_scorer_then_the_profiler() {
+        let report = fixture::rich_report(3);
+        let masking = Masking::of(&report);
+        assert_eq!(masking.kind("email"), Some("email"));
+        assert_eq!(masking.kind("ssn"), Some("ssn"));
+        assert_eq!(masking.kind("full_name"), Some("person_name"));
+        assert_eq!(masking.kind("home_address"), Some("other"));
+        assert_eq!(masking.kind("amount"), None);
+        assert_eq!(masking.value("email", "jane.doe@example.com"), "j***@e***.com");
+        assert_eq!(masking.value("amount", "12"), "12");
+    }
+}
