@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `export-schema`, `healthcheck`,
-//! `user create`.
+//! `user create`, and `profile`, the profiler for a local file without a server.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -39,6 +39,9 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Profile a local file with the same engine and agents as the server, and write a
+    /// report (no server, no database needed).
+    Profile(ProfileArgs),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -56,6 +59,40 @@ enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ProfileArgs {
+    /// The file to profile: CSV, TSV, Excel, JSON, NDJSON or Parquet.
+    file: std::path::PathBuf,
+    /// A baseline version of the file: adds the drift detector.
+    #[arg(long)]
+    baseline: Option<std::path::PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "html")]
+    format: CliReportFormat,
+    /// Where to write the report (default: `<file stem>-report.<format>` here).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// For Excel workbooks: the sheet to read (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
+    /// Agents to run, comma-separated (default: all that apply).
+    #[arg(long, value_delimiter = ',')]
+    agents: Option<Vec<String>>,
+    /// Agent parameters as JSON: `{"unified-profiler": {"top_n_values": 20}}`.
+    #[arg(long)]
+    parameters: Option<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CliReportFormat {
+    Html,
+    Json,
+    Xlsx,
 }
 
 fn load_config() -> Result<Config, ExitCode> {
@@ -79,11 +116,17 @@ pub async fn run(cli: Cli) -> ExitCode {
     if let Command::Serve { role: Some(role) } = command {
         config.role = role;
     }
-    crate::telemetry::init(config.log_format, &config.log_filter);
+    // The command-line profiler talks to a person: its logs stay quiet unless asked for.
+    let filter = match &command {
+        Command::Profile(_) if !config.log_filter_given => "warn".to_string(),
+        _ => config.log_filter.clone(),
+    };
+    crate::telemetry::init(config.log_format, &filter);
     let result = match command {
         Command::Serve { .. } => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Healthcheck { url } => return healthcheck(&config, url).await,
+        Command::Profile(args) => return crate::profile_cli::run(&config, args.into()).await,
         Command::User { command: UserCommand::Create { email, admin } } => {
             user_create(config, &email, admin).await
         }
@@ -147,4 +190,24 @@ async fn user_create(config: Config, email: &str, admin: bool) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!(e.report()))?;
     println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);
     Ok(())
+}
+
+impl From<ProfileArgs> for crate::profile_cli::Options {
+    fn from(a: ProfileArgs) -> Self {
+        let format = match a.format {
+            CliReportFormat::Html => crate::reports::ReportFormat::Html,
+            CliReportFormat::Json => crate::reports::ReportFormat::Json,
+            CliReportFormat::Xlsx => crate::reports::ReportFormat::Xlsx,
+        };
+        crate::profile_cli::Options {
+            file: a.file,
+            baseline: a.baseline,
+            format,
+            out: a.out,
+            sheet: a.sheet,
+            agents: a.agents,
+            parameters: a.parameters,
+            quiet: a.quiet,
+        }
+    }
 }

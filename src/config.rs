@@ -167,6 +167,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Whether `RUST_LOG` was set (the command-line profiler is quiet otherwise).
+    pub log_filter_given: bool,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub graphql_limits: GraphqlLimits,
@@ -304,6 +306,7 @@ impl Config {
                 return Err(invalid("LOG_FORMAT", format!("{other:?}: use text or json")));
             }
         };
+        let log_filter_given = get("RUST_LOG").is_some();
         let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
@@ -375,6 +378,7 @@ impl Config {
             max_upload_bytes,
             log_format,
             log_filter,
+            log_filter_given,
             access_token_ttl,
             refresh_token_ttl,
             graphql_limits,

@@ -28,6 +28,8 @@ pub mod gql;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod profile_cli;
+pub mod reports;
 pub mod secret;
 pub mod storage;
 pub mod store;

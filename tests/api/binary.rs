@@ -203,3 +203,88 @@ fn migrate_is_safe_to_run_twice_and_user_create_refuses_duplicates() {
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8 characters"));
 }
+
+#[test]
+fn the_command_line_profiler_writes_every_report_format_for_the_readme_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (current, baseline) = (examples.join("customers.csv"), examples.join("customers-baseline.csv"));
+    // The README's command, as written there.
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains("agensium profile examples/customers.csv --baseline examples/customers-baseline.csv"),
+        "README shows the command-line profiler on its example file"
+    );
+    for format in ["html", "json", "xlsx"] {
+        let out = dir.path().join(format!("report.{format}"));
+        let output = agensium()
+            .env("TMPDIR", dir.path())
+            .args([
+                "profile",
+                current.to_str().unwrap(),
+                "--baseline",
+                baseline.to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{format}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("605 rows × 9 columns"), "{stdout}");
+        assert!(stdout.contains("wrote"), "{stdout}");
+        let bytes = std::fs::read(&out).unwrap();
+        match format {
+            "json" => {
+                let report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let agents: Vec<&str> = report["report"]["agents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["agent_id"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    agents,
+                    [
+                        "unified-profiler",
+                        "drift-detector",
+                        "score-risk",
+                        "test-coverage-agent",
+                        "readiness-rater"
+                    ]
+                );
+                assert_eq!(report["report"]["profile"]["row_count"], 605, "600 rows and 5 duplicates");
+            }
+            "xlsx" => assert!(bytes.starts_with(b"PK"), "a zip (xlsx) file"),
+            _ => {
+                let html = String::from_utf8(bytes).unwrap();
+                assert!(html.contains("<svg") && html.contains("customers.csv"), "an HTML report");
+            }
+        }
+    }
+    // Only the reports are left behind: the scratch space is gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+
+    // Bad input: a clear message and exit code 2, no report.
+    let missing = agensium()
+        .args(["profile", "/no/such/file.csv", "--out"])
+        .arg(dir.path().join("x.html"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /no/such/file.csv"));
+    let drift_alone = agensium()
+        .args(["profile", current.to_str().unwrap(), "--agents", "drift-detector"])
+        .output()
+        .unwrap();
+    assert_eq!(drift_alone.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&drift_alone.stderr).contains("baseline"),
+        "{}",
+        String::from_utf8_lossy(&drift_alone.stderr)
+    );
+}
