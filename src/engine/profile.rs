@@ -2032,13 +2032,15 @@ fn column_alerts(p: &ColumnProfile, rows: u64, params: &ProfileParams, alerts: &
         if share > params.outlier_alert_threshold {
             let k = params.outlier_iqr_multiplier;
             let iqr = q75 - q25;
+            // Six decimals at most: 207.395, not 207.39499999999998.
+            let short = |x: f64| format!("{}", (x * 1e6).round() / 1e6);
             alert(
                 "OUTLIERS",
                 "warning",
                 format!(
                     "{outliers} of {non_null} values ({share:.1}%) lie outside the IQR fences [{}, {}] (k = {k}; threshold {}%)",
-                    q25 - k * iqr,
-                    q75 + k * iqr,
+                    short(q25 - k * iqr),
+                    short(q75 + k * iqr),
                     params.outlier_alert_threshold
                 ),
             );

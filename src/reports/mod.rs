@@ -227,10 +227,11 @@ pub(crate) fn key_metrics(metrics: &serde_json::Value, max: usize) -> Vec<(Strin
         "columnCount",
         "riskScore",
         "riskLevel",
-        "driftedCount",
+        "driftedColumns",
         "readinessScore",
-        "readinessLevel",
-        "coveragePercent",
+        "verdict",
+        "testScore",
+        "failedTests",
     ];
     let rank = |key: &str| {
         if let Some(i) = PREFERRED.iter().position(|p| *p == key) {
@@ -246,8 +247,14 @@ pub(crate) fn key_metrics(metrics: &serde_json::Value, max: usize) -> Vec<(Strin
             300
         }
     };
-    let mut scalars: Vec<(String, serde_json::Value)> =
-        flatten_metrics(metrics).into_iter().filter(|(_, v)| !v.is_object() && !v.is_null()).collect();
+    // Per-column or per-test details (lists of objects) have their own sections.
+    let detail = |key: &str| {
+        metrics.get(key).and_then(|v| v.as_array()).is_some_and(|items| items.iter().any(|i| i.is_object()))
+    };
+    let mut scalars: Vec<(String, serde_json::Value)> = flatten_metrics(metrics)
+        .into_iter()
+        .filter(|(k, v)| !v.is_object() && !v.is_null() && !detail(k))
+        .collect();
     scalars.sort_by_key(|(k, _)| rank(k));
     scalars.truncate(max);
     scalars
