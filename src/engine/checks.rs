@@ -113,46 +113,37 @@ fn run_test(conn: &Connection, src: &str, test: &DataTest, max_rows: u64) -> any
                 bounds.push(Duck::Double(*max));
             }
             anyhow::ensure!(!conditions.is_empty(), "a range test needs a bound");
-            let fails = conditions.join(" OR ");
-            let (checked, failing): (i64, i64) = conn.query_row(
-                &format!("SELECT count({c}), count(*) FILTER (WHERE {fails}) FROM {src}"),
-                params_from_iter(bounds.iter()),
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let rows = if failing > 0 && max_rows > 0 {
-                row_numbers(
-                    conn,
-                    &format!("SELECT file_row_number FROM {src} WHERE {fails}"),
-                    &bounds,
-                    max_rows,
-                )?
-            } else {
-                Vec::new()
-            };
-            (checked, failing, rows)
+            filtered(conn, src, &c, &conditions.join(" OR "), &bounds, max_rows)?
         }
         Rule::Regex(pattern) => {
             let fails = format!("{c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), ?)");
-            let bound = [Duck::Text(pattern.clone())];
-            let (checked, failing): (i64, i64) = conn.query_row(
-                &format!("SELECT count({c}), count(*) FILTER (WHERE {fails}) FROM {src}"),
-                params_from_iter(bound.iter()),
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let rows = if failing > 0 && max_rows > 0 {
-                row_numbers(
-                    conn,
-                    &format!("SELECT file_row_number FROM {src} WHERE {fails}"),
-                    &bound,
-                    max_rows,
-                )?
-            } else {
-                Vec::new()
-            };
-            (checked, failing, rows)
+            filtered(conn, src, &c, &fails, &[Duck::Text(pattern.clone())], max_rows)?
         }
     };
     Ok(TestOutcome { checked: checked.max(0) as u64, failing: failing.max(0) as u64, rows })
+}
+
+/// A test whose failing rows a condition picks: the values checked, the failing count, and the
+/// first failing rows. `c` is the quoted column; `params` bind the condition's `?`s.
+fn filtered(
+    conn: &Connection,
+    src: &str,
+    c: &str,
+    fails: &str,
+    params: &[Duck],
+    max_rows: u64,
+) -> anyhow::Result<(i64, i64, Vec<u64>)> {
+    let (checked, failing): (i64, i64) = conn.query_row(
+        &format!("SELECT count({c}), count(*) FILTER (WHERE {fails}) FROM {src}"),
+        params_from_iter(params.iter()),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let rows = if failing > 0 && max_rows > 0 {
+        row_numbers(conn, &format!("SELECT file_row_number FROM {src} WHERE {fails}"), params, max_rows)?
+    } else {
+        Vec::new()
+    };
+    Ok((checked, failing, rows))
 }
 
 /// The first `limit` row numbers (1-based) that `query` (selecting `file_row_number`) yields.

@@ -132,6 +132,33 @@ pub(crate) fn open_database(config: &EngineConfig, temp_dir: &Path) -> anyhow::R
     Connection::open_in_memory_with_flags(duck).context("opening DuckDB")
 }
 
+/// A column header split into lowercase words at non-alphanumerics and camelCase boundaries
+/// (`firstName`, `first_name` and `First Name` all give `first`, `name`): how the profiler,
+/// the risk scorer and the test suggestions read what a header names.
+pub fn header_tokens(name: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for ch in name.chars() {
+        if ch.is_alphanumeric() {
+            if ch.is_uppercase() && previous_lower && !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            previous_lower = ch.is_lowercase() || ch.is_numeric();
+            current.extend(ch.to_lowercase());
+        } else {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
 /// Quotes text as a SQL string literal: the one place text enters DuckDB SQL. Used for
 /// server-made paths (DuckDB's `COPY … TO` takes no parameters); user values are bound.
 pub fn quote_literal(text: &str) -> String {

@@ -34,7 +34,7 @@ use std::path::Path;
 use anyhow::Context;
 use duckdb::Connection;
 
-use super::{quote_identifier, quote_literal};
+use super::{header_tokens, quote_identifier, quote_literal};
 use crate::domain::{ColumnInfo, PII_KINDS, PiiColumn, Regulation, RiskParams, RiskReport, mask};
 
 /// Columns per scanning statement: each costs ten aggregates and one `CASE` of a few KB.
@@ -653,32 +653,6 @@ const PERSON_WORDS: &[&str] = &[
     "manager",
     "representative",
 ];
-
-/// A header split into lowercase words at non-alphanumerics and camelCase boundaries
-/// (`customerEmail` → `customer`, `email`; `phone no` → `phone`, `no`): the profiler's rule.
-fn header_tokens(name: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for ch in name.chars() {
-        if ch.is_alphanumeric() {
-            if ch.is_uppercase() && previous_lower && !current.is_empty() {
-                tokens.push(std::mem::take(&mut current));
-            }
-            previous_lower = ch.is_lowercase() || ch.is_numeric();
-            current.extend(ch.to_lowercase());
-        } else {
-            if !current.is_empty() {
-                tokens.push(std::mem::take(&mut current));
-            }
-            previous_lower = false;
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
-}
 
 /// Header words of health information (HIPAA's protected health information).
 const HEALTH_WORDS: &[&str] = &[

@@ -36,7 +36,7 @@ use std::path::Path;
 use anyhow::Context;
 use duckdb::Connection;
 
-use super::{quote_identifier, quote_literal};
+use super::{header_tokens, quote_identifier, quote_literal};
 use crate::domain::{
     ColumnInfo, ColumnProfile, Correlation, Finding, HistogramBin, Profile, ProfileParams, Quality,
     ValueCount,
@@ -1052,32 +1052,6 @@ const CURRENCY_HEADERS: &[&str] = &[
     "fees", "balance", "payment", "paid", "wage", "wages", "income", "spend", "spent", "charge", "usd",
     "eur", "gbp", "currency", "tax", "discount",
 ];
-
-/// A header split into lowercase words at non-alphanumerics and camelCase boundaries
-/// (`firstName`, `first_name` and `First Name` all give `first`, `name`).
-fn header_tokens(name: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for ch in name.chars() {
-        if ch.is_alphanumeric() {
-            if ch.is_uppercase() && previous_lower && !current.is_empty() {
-                tokens.push(std::mem::take(&mut current));
-            }
-            previous_lower = ch.is_lowercase() || ch.is_numeric();
-            current.extend(ch.to_lowercase());
-        } else {
-            if !current.is_empty() {
-                tokens.push(std::mem::take(&mut current));
-            }
-            previous_lower = false;
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
-}
 
 fn is_id_header(tokens: &[String]) -> bool {
     const ID_WORDS: &[&str] =

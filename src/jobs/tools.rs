@@ -388,22 +388,7 @@ pub fn plan_tests(
 /// Whether a header names an identifier: its last word is `id`, `uuid`, `guid` or `key`
 /// (`customer_id`, `orderId`, `Account UUID`).
 fn is_id_header(name: &str) -> bool {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if !c.is_alphanumeric() {
-            words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
-            previous_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && previous_lower {
-            words.push(std::mem::take(&mut word));
-        }
-        previous_lower = c.is_lowercase();
-        word.extend(c.to_lowercase());
-    }
-    words.extend((!word.is_empty()).then_some(word));
+    let words = crate::engine::header_tokens(name);
     matches!(words.last().map(String::as_str), Some("id" | "uuid" | "guid" | "key"))
 }
 
