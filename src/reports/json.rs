@@ -1,4 +1,6 @@
-//! The JSON rendering: the job's metadata and the report exactly as stored.
+//! The JSON rendering: the job's metadata and the report exactly as stored. Nothing is masked:
+//! it is the full report for its owner (raw top values, minimums and maximums of personal-data
+//! columns included), unlike the workbook and the page.
 
 use serde_json::json;
 

@@ -2,8 +2,9 @@
 //! HTML page.
 //!
 //! [`render`] is pure: it takes the job's metadata and its [`Report`] and returns the file's
-//! bytes. The JSON is the report as stored; the workbook and the page show the values of
-//! columns that hold personal data masked (see [`Masking`]).
+//! bytes. The workbook and the page show the values of columns that hold personal data masked
+//! (see [`Masking`]). The JSON is not masked: it is the full report as stored (raw top values,
+//! minimums and maximums included), for the job's owner, and is not to be shared as is.
 
 mod html;
 mod json;
@@ -109,10 +110,19 @@ pub fn render(format: ReportFormat, meta: &ReportMeta, report: &Report) -> anyho
 ///
 /// A column is personal when the risk scorer found it (its kind is then used) or when the
 /// profiler flagged it (its hint is mapped to the closest of [`crate::domain::PII_KINDS`], else a
-/// generic mask).
+/// generic mask). A drift column that neither the profile nor the risk report covers (a run of
+/// the drift detector alone) is personal when its header names personal data
+/// ([`crate::engine::pii::header_kind`]: `email`, `customer_name`…).
 pub(crate) struct Masking {
     kinds: HashMap<String, String>,
+    /// The raw values the report holds for each personal-data column (top values, min and
+    /// max), longest first: [`Masking::scrub`] masks them in free text.
+    raw: HashMap<String, Vec<String>>,
 }
+
+/// Raw values shorter than this are not scrubbed from free text: they would match inside
+/// ordinary words and numbers.
+const MIN_SCRUBBED_CHARS: usize = 3;
 
 impl Masking {
     pub(crate) fn of(report: &Report) -> Masking {
@@ -130,7 +140,39 @@ impl Masking {
                 kinds.insert(found.column.clone(), found.kind.clone());
             }
         }
-        Masking { kinds }
+        if let Some(drift) = &report.drift {
+            let covered = |name: &str| {
+                report.profile.as_ref().is_some_and(|p| p.columns.iter().any(|c| c.name == name))
+                    || report.risk.as_ref().is_some_and(|r| r.columns.iter().any(|c| c.column == name))
+            };
+            for column in &drift.columns {
+                if !kinds.contains_key(&column.column)
+                    && !covered(&column.column)
+                    && let Some(kind) = crate::engine::pii::header_kind(&column.column)
+                {
+                    kinds.insert(column.column.clone(), kind.to_string());
+                }
+            }
+        }
+        let mut raw: HashMap<String, Vec<String>> = HashMap::new();
+        if let Some(profile) = &report.profile {
+            for column in profile.columns.iter().filter(|c| kinds.contains_key(&c.name)) {
+                let values = column
+                    .top_values
+                    .iter()
+                    .filter_map(|v| v.value.as_deref())
+                    .chain(column.min.as_deref())
+                    .chain(column.max.as_deref())
+                    .map(str::trim)
+                    .filter(|v| v.chars().count() >= MIN_SCRUBBED_CHARS)
+                    .map(String::from);
+                let mut values: Vec<String> = values.collect();
+                values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+                values.dedup();
+                raw.insert(column.name.clone(), values);
+            }
+        }
+        Masking { kinds, raw }
     }
 
     /// The kind of personal data `column` holds, if any.
@@ -149,6 +191,22 @@ impl Masking {
     /// A column's min or max, masked like its values.
     pub(crate) fn bound(&self, column: &ColumnProfile, value: Option<&str>) -> Option<String> {
         value.map(|v| self.value(&column.name, v))
+    }
+
+    /// Free text about `column` (an alert's or issue's message) with the raw values the report
+    /// holds for it masked: a message written before the agents stopped quoting values (the
+    /// profiler's `CONSTANT_COLUMN` quoted the column's single value) must not show them.
+    pub(crate) fn scrub(&self, column: Option<&str>, text: &str) -> String {
+        let (Some(column), Some(kind)) = (column, column.and_then(|c| self.kind(c))) else {
+            return text.to_string();
+        };
+        let mut text = text.to_string();
+        for raw in self.raw.get(column).into_iter().flatten() {
+            if text.contains(raw.as_str()) {
+                text = text.replace(raw.as_str(), &mask(kind, raw));
+            }
+        }
+        text
     }
 }
 
@@ -431,7 +489,7 @@ pub(crate) mod fixture {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -519,5 +577,67 @@ mod tests {
         assert_eq!(masking.kind("amount"), None);
         assert_eq!(masking.value("email", "jane.doe@example.com"), "j***@e***.com");
         assert_eq!(masking.value("amount", "12"), "12");
+    }
+
+    fn drift_column(name: &str, labels: &[&str]) -> crate::domain::ColumnDrift {
+        let mut column = fixture::rich_report(0).drift.unwrap().columns.remove(1);
+        column.column = name.into();
+        column.bins = labels
+            .iter()
+            .map(|l| crate::domain::DriftBin { label: l.to_string(), baseline: 0.5, current: 0.5 })
+            .collect();
+        column
+    }
+
+    /// A report of the drift detector alone, over personal and ordinary columns.
+    pub(crate) fn drift_only_report() -> Report {
+        let mut drift = fixture::rich_report(0).drift.unwrap();
+        drift.columns = vec![
+            drift_column("customer_email", &["jane.doe@example.com", "(other)"]),
+            drift_column("customer_name", &["Jane Doe", "(other)"]),
+            drift_column("Phone No", &["+44 20 7946 0958", "(other)"]),
+            drift_column("country", &["United Kingdom", "(other)"]),
+            drift_column("email_verified", &["true", "false"]),
+        ];
+        let agents =
+            fixture::rich_report(0).agents.into_iter().filter(|a| a.agent_id == "drift-detector").collect();
+        Report { profile: None, risk: None, drift: Some(drift), agents }
+    }
+
+    #[test]
+    fn masking_falls_back_to_headers_for_uncovered_drift_columns() {
+        let masking = Masking::of(&drift_only_report());
+        assert_eq!(masking.kind("customer_email"), Some("email"));
+        assert_eq!(masking.kind("customer_name"), Some("person_name"));
+        assert_eq!(masking.kind("Phone No"), Some("phone"));
+        assert_eq!(masking.kind("country"), None);
+        assert_eq!(masking.kind("email_verified"), None);
+        assert_eq!(masking.value("customer_name", "Jane Doe"), "J*** D**");
+
+        // A column the profile covers keeps the profile's verdict; an uncovered one falls back.
+        let mut report = fixture::rich_report(0);
+        let drift = report.drift.as_mut().unwrap();
+        drift.columns.push(drift_column("contact_email", &["a@b.co"]));
+        drift.columns.push(drift_column("country", &["France"]));
+        let masking = Masking::of(&report);
+        assert_eq!(masking.kind("contact_email"), Some("email"));
+        assert_eq!(masking.kind("country"), None);
+        assert_eq!(masking.kind("email"), Some("email"));
+    }
+
+    #[test]
+    fn scrub_masks_raw_values_of_personal_columns_in_messages() {
+        let mut report = fixture::rich_report(0);
+        let email = report.profile.as_mut().unwrap().columns.iter_mut().find(|c| c.name == "email").unwrap();
+        email.top_values =
+            vec![crate::domain::ValueCount { value: Some("jane.doe@example.com".into()), count: 9 }];
+        let masking = Masking::of(&report);
+        let message = "every non-null value (9 of 9) is \"jane.doe@example.com\"";
+        let scrubbed = masking.scrub(Some("email"), message);
+        assert_eq!(scrubbed, "every non-null value (9 of 9) is \"j***@e***.com\"");
+        // The minimum is known too; other columns' messages are left alone.
+        assert!(!masking.scrub(Some("email"), "min aaron@example.org").contains("aaron@"));
+        assert_eq!(masking.scrub(Some("country"), "is \"France\""), "is \"France\"");
+        assert_eq!(masking.scrub(None, message), message);
     }
 }

@@ -1,5 +1,8 @@
 //! The Excel rendering: a Summary sheet, a Columns sheet (with a profile), Drift and PII sheets
-//! (when present), then one sheet per agent. Values of personal-data columns are masked.
+//! (when present), then one sheet per agent. Values of personal-data columns are masked: top
+//! values, minimums and maximums, drift categories and values quoted in messages; their median
+//! and quartiles (often values themselves) are left out. Unlike the HTML page, the workbook
+//! keeps every histogram bin, drift category and top value.
 //!
 //! The sheets are small, so they are built in memory (the crate's `constant_memory` feature
 //! only matters for worksheets created with `*_with_constant_memory`, which stream rows to a
@@ -259,7 +262,7 @@ pub(super) fn render(meta: &ReportMeta, report: &Report) -> anyhow::Result<Vec<u
         workbook.push_worksheet(pii_sheet(&mut names, &f, risk)?);
     }
     for agent in &report.agents {
-        workbook.push_worksheet(agent_sheet(&mut names, &f, agent)?);
+        workbook.push_worksheet(agent_sheet(&mut names, &f, agent, &masking)?);
     }
     let properties = rust_xlsxwriter::DocProperties::new()
         .set_title(format!("Data quality report – {}", meta.dataset_name))
@@ -396,12 +399,15 @@ fn columns(
                 _ => s.text(col, &truncate(&shown, 100))?,
             }
         }
+        // The median and quartiles of personal data are often values of it.
+        let personal = masking.kind(&c.name).is_some();
+        let unless_personal = |x: Option<f64>| x.filter(|_| !personal);
         for (col, x) in [
-            (10, c.mean),
+            (10, unless_personal(c.mean)),
             (11, c.stddev),
-            (12, c.median),
-            (13, c.q25),
-            (14, c.q75),
+            (12, unless_personal(c.median)),
+            (13, unless_personal(c.q25)),
+            (14, unless_personal(c.q75)),
             (15, c.skewness),
             (16, c.kurtosis),
         ] {
@@ -576,7 +582,7 @@ fn pii_sheet(names: &mut SheetNames, f: &Formats, risk: &RiskReport) -> anyhow::
     s.finish(1, 0)
 }
 
-fn findings(s: &mut Sheet<'_>, title: &str, list: &[Finding]) -> anyhow::Result<()> {
+fn findings(s: &mut Sheet<'_>, title: &str, list: &[Finding], masking: &Masking) -> anyhow::Result<()> {
     s.next();
     s.section(&format!("{title} ({})", list.len()))?;
     if list.is_empty() {
@@ -589,13 +595,18 @@ fn findings(s: &mut Sheet<'_>, title: &str, list: &[Finding]) -> anyhow::Result<
         s.text(0, &finding.severity)?;
         s.text(1, &finding.code)?;
         s.text(2, finding.column.as_deref().unwrap_or(""))?;
-        s.text(3, &finding.message)?;
+        s.text(3, &masking.scrub(finding.column.as_deref(), &finding.message))?;
         s.next();
     }
     Ok(())
 }
 
-fn agent_sheet(names: &mut SheetNames, f: &Formats, agent: &AgentResult) -> anyhow::Result<Worksheet> {
+fn agent_sheet(
+    names: &mut SheetNames,
+    f: &Formats,
+    agent: &AgentResult,
+    masking: &Masking,
+) -> anyhow::Result<Worksheet> {
     let mut s = Sheet::new(&names.claim(&agent.agent_id), f)?;
     s.header(&["Metric", "Value"])?;
     s.pair("Agent", &agent_title(&agent.agent_id))?;
@@ -607,9 +618,9 @@ fn agent_sheet(names: &mut SheetNames, f: &Formats, agent: &AgentResult) -> anyh
         s.json(1, &value)?;
         s.next();
     }
-    findings(&mut s, "Alerts", &agent.alerts)?;
-    findings(&mut s, "Issues", &agent.issues)?;
-    findings(&mut s, "Recommendations", &agent.recommendations)?;
+    findings(&mut s, "Alerts", &agent.alerts, masking)?;
+    findings(&mut s, "Issues", &agent.issues, masking)?;
+    findings(&mut s, "Recommendations", &agent.recommendations, masking)?;
 
     let total = agent.row_level_issue_count.max(agent.row_level_issues.len() as u64);
     s.next();
@@ -624,7 +635,7 @@ fn agent_sheet(names: &mut SheetNames, f: &Formats, agent: &AgentResult) -> anyh
             s.int(0, issue.row)?;
             s.text(1, issue.column.as_deref().unwrap_or(""))?;
             s.text(2, &issue.code)?;
-            s.text(3, &issue.message)?;
+            s.text(3, &masking.scrub(issue.column.as_deref(), &issue.message))?;
             s.next();
         }
     }
@@ -797,5 +808,28 @@ mod tests {
         assert!(second.encode_utf16().count() <= 31 && second.ends_with(" (2)"));
         let emoji = names.claim(&"😀".repeat(20));
         assert!(emoji.encode_utf16().count() <= 31);
+    }
+
+    #[test]
+    fn workbook_masks_drift_only_reports_and_personal_quantiles() {
+        let report = crate::reports::tests::drift_only_report();
+        let mut book = open(render(ReportFormat::Xlsx, &fixture::rich_meta(), &report).unwrap());
+        let texts = cell_texts(&book.worksheet_range("Drift").unwrap()).join("\n");
+        for raw in fixture::RAW_PII {
+            assert!(!texts.contains(raw), "{raw} leaked");
+        }
+        assert!(texts.contains("j***@e***.com") && texts.contains("United Kingdom"));
+
+        let mut report = fixture::rich_report(0);
+        let ssn = report.profile.as_mut().unwrap().columns.iter_mut().find(|c| c.name == "ssn").unwrap();
+        (ssn.mean, ssn.median, ssn.q25, ssn.q75, ssn.stddev) =
+            (Some(5e8), Some(512_345_678.0), Some(3e8), Some(7e8), Some(1.5e8));
+        let mut book = open(render(ReportFormat::Xlsx, &fixture::rich_meta(), &report).unwrap());
+        let columns = book.worksheet_range("Columns").unwrap();
+        let row = columns.rows().find(|r| r[0].to_string() == "ssn").unwrap().to_vec();
+        assert_eq!(row[11], Data::Float(1.5e8), "the spread is shown");
+        for col in [10, 12, 13, 14] {
+            assert_eq!(row[col], Data::Empty, "column {col}");
+        }
     }
 }
