@@ -68,26 +68,45 @@ pub fn classify_with_header_sql(value: &str, header: &str) -> String {
 }
 
 fn classify_in_context(t: &str, context: Option<HeaderContext>) -> String {
-    let mut sql = String::from("CASE");
-    let mut when = |condition: String, kind: &str| {
-        sql.push_str(&format!("\n  WHEN {condition} THEN '{kind}'"));
-    };
+    classify_as(t, context, PII_KINDS)
+}
+
+/// The rules a value of a column with header `context` is tried against, in order: the first
+/// that holds names its kind.
+fn rules(t: &str, context: Option<HeaderContext>) -> Vec<(&'static str, String)> {
+    let mut rules = Vec::with_capacity(10);
     // The kind the header names is tried first, with its widened rule: in a `phone` column a
     // run of digits that happens to pass the Luhn check is still a phone number.
     if let Some(context) = context
         && let Some(rule) = widened_rule(t, context)
     {
-        when(rule, context.kind);
+        rules.push((context.kind, rule));
     }
-    when(email(t), "email");
-    when(ip(t), "ip");
-    when(phone_international(t), "phone");
-    when(credit_card(t), "credit_card");
-    when(ssn_formatted(t), "ssn");
-    when(iban(t), "iban");
-    when(phone_national(t), "phone");
-    when(postcode(t), "postcode");
-    when(person_name(t), "person_name");
+    rules.push(("email", email(t)));
+    rules.push(("ip", ip(t)));
+    rules.push(("phone", phone_international(t)));
+    rules.push(("credit_card", credit_card(t)));
+    rules.push(("ssn", ssn_formatted(t)));
+    rules.push(("iban", iban(t)));
+    rules.push(("phone", phone_national(t)));
+    rules.push(("postcode", postcode(t)));
+    rules.push(("person_name", person_name(t)));
+    rules
+}
+
+/// The classification `CASE` cut after the last rule of one of `kinds`: it names the kind the
+/// full `CASE` names whenever that is one of `kinds` (the rules before stay, so a value that
+/// an earlier rule claims is still not counted twice), and never tries the later rules.
+/// `'NULL'` when no rule is of `kinds`.
+fn classify_as(t: &str, context: Option<HeaderContext>, kinds: &[&str]) -> String {
+    let rules = rules(t, context);
+    let Some(last) = rules.iter().rposition(|(kind, _)| kinds.contains(kind)) else {
+        return "NULL".to_string();
+    };
+    let mut sql = String::from("CASE");
+    for (kind, condition) in &rules[..=last] {
+        sql.push_str(&format!("\n  WHEN {condition} THEN '{kind}'"));
+    }
     sql.push_str("\nEND");
     sql
 }
@@ -181,7 +200,8 @@ fn phone_national(t: &str) -> String {
     const TRUNK: &str =
         r"0[1-9][0-9]{0,4}(?:[ .-][0-9]{2,8}){1,4}|\(0[1-9][0-9]{0,4}\) ?[0-9]{2,8}(?:[ .-][0-9]{2,8}){0,3}";
     format!(
-        "(strlen({t}) BETWEEN 9 AND 26 AND ({} OR ({} AND strlen({}) BETWEEN 9 AND 12 AND NOT {})))",
+        "(strlen({t}) BETWEEN 9 AND 26 AND ({t}[1] BETWEEN '0' AND '9' OR {t}[1] = '(') \
+         AND ({} OR ({} AND strlen({}) BETWEEN 9 AND 12 AND NOT {})))",
         full_match(t, NANP),
         full_match(t, TRUNK),
         digits(t),
@@ -201,8 +221,8 @@ fn phone_digits(t: &str) -> String {
 fn credit_card(t: &str) -> String {
     let d = digits(t);
     format!(
-        "(strlen({t}) BETWEEN 13 AND 23 AND {} AND strlen({d}) BETWEEN 13 AND 19 \
-         AND {d}[1] BETWEEN '2' AND '6' AND {})",
+        "(strlen({t}) BETWEEN 13 AND 23 AND {t}[1] BETWEEN '2' AND '6' AND {} \
+         AND strlen({d}) BETWEEN 13 AND 19 AND {})",
         full_match(t, r"[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{2,7}){2,4}"),
         luhn(&d)
     )
@@ -231,7 +251,7 @@ fn ssn_valid(d: &str) -> String {
 /// `123-45-6789` or `123 45 6789`, valid.
 fn ssn_formatted(t: &str) -> String {
     format!(
-        "(strlen({t}) = 11 AND {} AND {})",
+        "(strlen({t}) = 11 AND ({t}[4] = '-' OR {t}[4] = ' ') AND {} AND {})",
         full_match(t, "[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}"),
         ssn_valid(&digits(t))
     )
@@ -283,8 +303,8 @@ fn iban(t: &str) -> String {
     let table = quote_literal(&format!("|{table}"));
     let at = format!("instr({table}, '|' || substr({u}, 1, 2))");
     format!(
-        "(strlen({t}) BETWEEN 15 AND 42 AND {} AND {at} > 0 \
-         AND strlen({u}) = CAST(substr({table}, {at} + 3, 2) AS INTEGER) \
+        "(strlen({t}) BETWEEN 15 AND 42 AND {t}[3] BETWEEN '0' AND '9' AND {t}[4] BETWEEN '0' AND '9' \
+         AND {} AND {at} > 0 AND strlen({u}) = TRY_CAST(substr({table}, {at} + 3, 2) AS INTEGER) \
          AND list_reduce(string_split(substr({u}, 5) || substr({u}, 1, 4), ''), \
          lambda pii_rest, pii_char: CASE WHEN pii_char BETWEEN '0' AND '9' \
          THEN (pii_rest * 10 + ascii(pii_char) - 48) % 97 \
@@ -308,7 +328,12 @@ fn postcode(t: &str) -> String {
     let regex = format!(
         "[0-9]{{5}}-[0-9]{{4}}|{UK_OUTWARD} {UK_INWARD}|{CA_FSA} {CA_LDU}|[1-9][0-9]{{3}} (?:[A-RT-Z][A-Z]|S[BCE-RT-Z])"
     );
-    format!("(strlen({t}) BETWEEN 6 AND 10 AND {})", full_match(t, &regex))
+    // Every form has a digit first (US, Dutch), last (US, Canadian) or third from last (UK).
+    format!(
+        "(strlen({t}) BETWEEN 6 AND 10 AND ({t}[1] BETWEEN '0' AND '9' OR {t}[-1] BETWEEN '0' AND '9' \
+         OR {t}[-3] BETWEEN '0' AND '9') AND {})",
+        full_match(t, &regex)
+    )
 }
 
 /// In a postcode column: also 4–6 bare digits (US ZIP, most of Europe, Australia, India…),
@@ -367,11 +392,10 @@ const TITLE: &str = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.? )?";
 /// is a common given name, none of them a company's or place's word.
 fn person_name(t: &str) -> String {
     let shape = format!(r"{TITLE}{NAME_WORD}(?: (?:\p{{Lu}}\.?|{NAME_WORD})){{1,2}}");
-    let first = format!(r"lower(regexp_extract({t}, '^{TITLE}(\p{{L}}+)', 1))");
     format!(
-        "(strlen({t}) BETWEEN 3 AND 100 AND {} AND contains({}, '|' || {first} || '|') AND NOT {})",
+        "(strlen({t}) BETWEEN 3 AND 100 AND {} AND regexp_matches({t}, {}) AND NOT {})",
         full_match(t, &shape),
-        given_names_literal(),
+        given_name_regex(),
         has_word(t, &format!("{NOT_NAME_WORDS} {PLACE_WORDS}"))
     )
 }
@@ -390,10 +414,13 @@ fn has_word(t: &str, words: &str) -> String {
     format!("regexp_matches(lower({t}), {})", quote_literal(&format!(r"(?:^|[ ,.&])(?:{words})(?:$|[ ,.&])")))
 }
 
-/// The given names as one SQL string literal, `'|anna|bob|…|'`.
-fn given_names_literal() -> String {
+/// A regular expression (an SQL literal) for a value whose first word after an optional title
+/// is one of the given names, in any case: the word ends where the letters do (`Mary-Jane`,
+/// `Mary's` start with `Mary`). One RE2 automaton: a lookup in a string of the names, after
+/// extracting and lowering the word, took ten times longer.
+fn given_name_regex() -> String {
     let names: Vec<&str> = GIVEN_NAMES.split_whitespace().collect();
-    quote_literal(&format!("|{}|", names.join("|")))
+    quote_literal(&format!(r"^{TITLE}(?i:{})(?:[^\p{{L}}]|$)", names.join("|")))
 }
 
 /// Words that make a capitalised phrase a company, institution or placeholder rather than a
@@ -654,7 +681,8 @@ const PERSON_WORDS: &[&str] = &[
     "representative",
 ];
 
-/// Header words of health information (HIPAA's protected health information).
+/// Header words that name health information (HIPAA's protected health information) on their
+/// own.
 const HEALTH_WORDS: &[&str] = &[
     "diagnosis",
     "diagnoses",
@@ -665,16 +693,11 @@ const HEALTH_WORDS: &[&str] = &[
     "medication",
     "medications",
     "medicine",
-    "drug",
-    "drugs",
     "prescription",
     "prescriptions",
-    "rx",
     "patient",
     "patients",
     "mrn",
-    "treatment",
-    "treatments",
     "cpt",
     "allergy",
     "allergies",
@@ -682,7 +705,6 @@ const HEALTH_WORDS: &[&str] = &[
     "symptoms",
     "clinical",
     "medical",
-    "health",
     "disease",
     "diseases",
     "therapy",
@@ -693,12 +715,7 @@ const HEALTH_WORDS: &[&str] = &[
     "immunization",
     "physician",
     "hospital",
-    "encounter",
-    "npi",
-    "lab",
-    "labs",
     "bmi",
-    "blood",
     "cholesterol",
     "glucose",
     "hba1c",
@@ -714,14 +731,105 @@ const HEALTH_WORDS: &[&str] = &[
     "comorbidities",
 ];
 
-/// Whether a header names health information (`diagnosis_code`, `PatientID`, `ICD10`).
-fn is_health_header(name: &str) -> bool {
+/// Header words that may name health information but often do not: `rx_bytes` (network),
+/// `treatment_group` (A/B tests), `lab` (a lab name), `account_health`, `drug` (a catalogue),
+/// `blood` (`blood_orange`), `encounter` (games), `npi` (a score). Each counts only in a
+/// phrase of [`HEALTH_PHRASES`], beside a header that is clearly health information, or with
+/// another of a [`HEALTH_PAIRS`] pair among the dataset's headers.
+const AMBIGUOUS_HEALTH_WORDS: &[&str] =
+    &["rx", "treatment", "treatments", "lab", "labs", "health", "drug", "drugs", "blood", "encounter", "npi"];
+
+/// An ambiguous word with the words that make a header clearly medical (`blood_pressure`,
+/// `lab_result`, `health_record`, `treatment_plan`, `rx_number`, `drug_dose`).
+const HEALTH_PHRASES: &[(&str, &[&str])] = &[
+    ("blood", &["pressure", "type", "group", "sugar", "test", "tests", "count", "panel", "bp"]),
+    ("lab", &["result", "results", "test", "tests", "value", "values", "panel", "order", "orders"]),
+    ("labs", &["result", "results", "test", "tests", "value", "values", "panel"]),
+    ("health", &["record", "records", "condition", "conditions", "plan", "insurance", "insurer", "history"]),
+    ("treatment", &["plan", "plans", "outcome", "history", "regimen"]),
+    ("treatments", &["plan", "plans", "history"]),
+    ("rx", &["number", "no", "num", "fill", "refill", "refills", "drug", "ndc"]),
+    ("drug", &["dose", "dosage", "ndc", "allergy", "regimen"]),
+    ("drugs", &["dose", "dosage", "ndc"]),
+    ("encounter", &["diagnosis", "provider", "visit"]),
+];
+
+/// Ambiguous words that together (in any of the dataset's headers) are clearly medical.
+const HEALTH_PAIRS: &[(&str, &str)] = &[
+    ("lab", "blood"),
+    ("labs", "blood"),
+    ("rx", "drug"),
+    ("rx", "drugs"),
+    ("drug", "treatment"),
+    ("encounter", "npi"),
+];
+
+/// What a header says about health information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HealthEvidence {
+    /// Nothing.
+    None,
+    /// Only ambiguous words (those of [`AMBIGUOUS_HEALTH_WORDS`] it has).
+    Ambiguous(Vec<&'static str>),
+    /// Health information on its own: an unambiguous word or a medical phrase.
+    Clear,
+}
+
+fn health_evidence(name: &str) -> HealthEvidence {
     let tokens = header_tokens(name);
     let compact = tokens.concat();
-    tokens.iter().any(|t| HEALTH_WORDS.contains(&t.as_str()))
+    let has = |word: &str| tokens.iter().any(|t| t == word);
+    let clear = tokens.iter().any(|t| HEALTH_WORDS.contains(&t.as_str()))
         || ["diagnos", "medication", "prescri", "patient", "icd10", "clinical", "symptom", "allerg"]
             .iter()
             .any(|p| compact.contains(p))
+        || HEALTH_PHRASES.iter().any(|(word, companions)| {
+            companions.iter().any(|c| (has(word) && has(c)) || has(&format!("{word}{c}")))
+        });
+    if clear {
+        return HealthEvidence::Clear;
+    }
+    let ambiguous: Vec<&'static str> = AMBIGUOUS_HEALTH_WORDS.iter().copied().filter(|w| has(w)).collect();
+    if ambiguous.is_empty() { HealthEvidence::None } else { HealthEvidence::Ambiguous(ambiguous) }
+}
+
+/// Whether a header names health information on its own (`diagnosis_code`, `PatientID`,
+/// `ICD10`, `blood_pressure`).
+#[cfg(test)]
+fn is_health_header(name: &str) -> bool {
+    health_evidence(name) == HealthEvidence::Clear
+}
+
+/// The dataset's health columns, in order: those clearly so ([`is_health_header`]), and those
+/// with only ambiguous words when a clear one exists or when the ambiguous words of the
+/// dataset's headers make a pair of [`HEALTH_PAIRS`] (then the columns with a word of such a
+/// pair).
+fn health_columns(dataset_columns: &[ColumnInfo]) -> Vec<String> {
+    let evidence: Vec<(&str, HealthEvidence)> =
+        dataset_columns.iter().map(|c| (c.name.as_str(), health_evidence(&c.name))).collect();
+    let any_clear = evidence.iter().any(|(_, e)| *e == HealthEvidence::Clear);
+    let words: BTreeSet<&str> = evidence
+        .iter()
+        .filter_map(|(_, e)| match e {
+            HealthEvidence::Ambiguous(words) => Some(words.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let paired: BTreeSet<&str> = HEALTH_PAIRS
+        .iter()
+        .filter(|(a, b)| words.contains(a) && words.contains(b))
+        .flat_map(|(a, b)| [*a, *b])
+        .collect();
+    evidence
+        .into_iter()
+        .filter(|(_, e)| match e {
+            HealthEvidence::Clear => true,
+            HealthEvidence::Ambiguous(words) => any_clear || words.iter().any(|w| paired.contains(w)),
+            HealthEvidence::None => false,
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -783,11 +891,23 @@ struct Counts {
     matches: Vec<u64>,
 }
 
-/// Scans the Parquet file `data` (whose columns are `columns`) for personal data: one pass per
-/// chunk of 40 columns (`SCAN_CHUNK`) counts, per column, its non-null non-blank values and the
-/// values of each kind (classified by [`classify_with_header_sql`] with the column's header),
-/// then one small query per column found reads a few distinct matching values for
-/// `examples`, masked by [`mask`].
+/// Rows the first pass of [`scan`] classifies: four windows of a quarter of this each, at 0,
+/// ¼, ½ and ¾ of the file.
+const SAMPLE_ROWS: u64 = 100_000;
+
+/// Scans the Parquet file `data` (whose columns are `columns`) for personal data, then one
+/// small query per column found reads a few distinct matching values for `examples`, masked
+/// by [`mask`].
+///
+/// In two passes. The first classifies, with the full rules ([`classify_with_header_sql`] with
+/// the column's header), the values of [`SAMPLE_ROWS`] rows in four windows of
+/// `file_row_number` at 0, ¼, ½ and ¾ of the file (the reader skips the other row groups):
+/// the kinds that match at least one sampled value are the column's candidates. The second
+/// reads every row, but only the columns with a candidate, and counts their non-null non-blank
+/// values and the values of each candidate kind, with the rules cut after the candidates' last
+/// (see `classify_as`): the counts of the kinds it counts are those of the full rules. A
+/// file of at most [`SAMPLE_ROWS`] rows (or with a column named `file_row_number`) is read
+/// once, with the full rules. Statements take 40 columns at a time (`SCAN_CHUNK`).
 ///
 /// A column holds a kind when the kind's share of its values is at least
 /// `params.min_match_share`, or `params.header_match_share` when its header names the kind —
@@ -800,6 +920,18 @@ pub fn scan(
     params: &RiskParams,
     progress: &mut dyn FnMut(f64, &str),
 ) -> anyhow::Result<Vec<PiiColumn>> {
+    scan_sampled(conn, data, columns, params, progress, SAMPLE_ROWS)
+}
+
+/// [`scan`] with a first pass of `sample_rows` rows.
+fn scan_sampled(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    params: &RiskParams,
+    progress: &mut dyn FnMut(f64, &str),
+    sample_rows: u64,
+) -> anyhow::Result<Vec<PiiColumn>> {
     let source = format!("read_parquet({})", quote_literal(&data.display().to_string()));
     let plans: Vec<Plan> = columns
         .iter()
@@ -809,17 +941,59 @@ pub fn scan(
         })
         .collect();
     progress(0.0, "scanning columns");
-    let chunks: Vec<&[Plan]> = plans.chunks(SCAN_CHUNK).collect();
+    // Each plan with the kinds the exact pass counts for it.
+    let mut exact: Vec<(&Plan, Vec<&'static str>)> = Vec::new();
+    // `file_row_number` is hidden by a real column of that name.
+    let hidden = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
+    let rows: u64 = if plans.is_empty() || hidden {
+        0
+    } else {
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {source}"), [], |r| r.get(0))
+            .context("counting rows")?;
+        u64::try_from(rows).unwrap_or(0)
+    };
+    let sampled = !hidden && rows > sample_rows;
+    if sampled {
+        let width = (sample_rows / 4).max(1);
+        let windows = (0..4u64)
+            .map(|i| {
+                let start = rows / 4 * i;
+                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sample = format!("(SELECT * FROM {source} WHERE {windows})");
+        let chunks: Vec<&[Plan]> = plans.chunks(SCAN_CHUNK).collect();
+        for (n, chunk) in chunks.iter().enumerate() {
+            let all: Vec<(&Plan, Vec<&'static str>)> =
+                chunk.iter().map(|p| (p, PII_KINDS.to_vec())).collect();
+            let counts = count_chunk(conn, &sample, &all)
+                .with_context(|| format!("sampling for personal data (chunk {})", n + 1))?;
+            for (plan, counts) in chunk.iter().zip(counts) {
+                let candidates: Vec<&'static str> =
+                    PII_KINDS.iter().zip(&counts.matches).filter(|(_, m)| **m > 0).map(|(k, _)| *k).collect();
+                if !candidates.is_empty() {
+                    exact.push((plan, candidates));
+                }
+            }
+            progress(10.0 * (n + 1) as f64 / chunks.len() as f64, "sampling columns");
+        }
+    } else {
+        exact = plans.iter().map(|p| (p, PII_KINDS.to_vec())).collect();
+    }
+    let start = if sampled { 10.0 } else { 0.0 };
+    let chunks: Vec<&[(&Plan, Vec<&'static str>)]> = exact.chunks(SCAN_CHUNK).collect();
     let mut found: Vec<(&Plan, usize, Counts)> = Vec::new();
     for (n, chunk) in chunks.iter().enumerate() {
         let counts = count_chunk(conn, &source, chunk)
             .with_context(|| format!("scanning for personal data (chunk {})", n + 1))?;
-        for (plan, counts) in chunk.iter().zip(counts) {
+        for ((plan, _), counts) in chunk.iter().zip(counts) {
             if let Some(kind) = decide(&counts, plan.context, params) {
                 found.push((plan, kind, counts));
             }
         }
-        progress(90.0 * (n + 1) as f64 / chunks.len() as f64, "scanning columns");
+        progress(start + (90.0 - start) * (n + 1) as f64 / chunks.len() as f64, "scanning columns");
     }
     let mut result = Vec::with_capacity(found.len());
     let total = found.len();
@@ -852,9 +1026,11 @@ pub fn scan(
 }
 
 /// The relation of a chunk's columns: `v{i}` the value, `t{i}` the trimmed value (NULL when
-/// longer than [`MAX_VALUE_BYTES`]), `k{i}` its kind.
-fn classified(source: &str, chunk: &[Plan]) -> String {
-    let values: Vec<String> = chunk.iter().enumerate().map(|(i, p)| format!("{} AS v{i}", p.value)).collect();
+/// longer than [`MAX_VALUE_BYTES`]), `k{i}` its kind among the plan's kinds (see
+/// `classify_as`).
+fn classified(source: &str, chunk: &[(&Plan, Vec<&'static str>)]) -> String {
+    let values: Vec<String> =
+        chunk.iter().enumerate().map(|(i, (p, _))| format!("{} AS v{i}", p.value)).collect();
     let trimmed: Vec<String> = (0..chunk.len())
         .map(|i| {
             format!(
@@ -866,7 +1042,9 @@ fn classified(source: &str, chunk: &[Plan]) -> String {
     let kinds: Vec<String> = chunk
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("v{i}, t{i}, {} AS k{i}", classify_in_context(&format!("t{i}"), p.context)))
+        .map(|(i, (p, kinds))| {
+            format!("v{i}, t{i}, {} AS k{i}", classify_as(&format!("t{i}"), p.context, kinds))
+        })
         .collect();
     format!(
         "(SELECT {} FROM (SELECT {} FROM (SELECT {} FROM {source})))",
@@ -876,24 +1054,45 @@ fn classified(source: &str, chunk: &[Plan]) -> String {
     )
 }
 
-fn count_chunk(conn: &Connection, source: &str, chunk: &[Plan]) -> anyhow::Result<Vec<Counts>> {
+/// Per plan of `chunk`: its non-null non-blank values and its values of each of its kinds
+/// (other kinds count 0).
+fn count_chunk(
+    conn: &Connection,
+    source: &str,
+    chunk: &[(&Plan, Vec<&'static str>)],
+) -> anyhow::Result<Vec<Counts>> {
     let mut outputs = Vec::new();
-    for i in 0..chunk.len() {
+    let mut slots = Vec::new();
+    for (i, (_, kinds)) in chunk.iter().enumerate() {
         outputs.push(format!(
             "CAST(count(*) FILTER (WHERE v{i} IS NOT NULL AND (t{i} IS NULL OR t{i} <> '')) AS BIGINT)"
         ));
-        for kind in PII_KINDS {
-            outputs.push(format!("CAST(count(*) FILTER (WHERE k{i} = '{kind}') AS BIGINT)"));
+        let mut kind_slots = Vec::new();
+        for (index, kind) in PII_KINDS.iter().enumerate() {
+            if kinds.contains(kind) {
+                kind_slots.push((index, outputs.len()));
+                outputs.push(format!("CAST(count(*) FILTER (WHERE k{i} = '{kind}') AS BIGINT)"));
+            }
         }
+        slots.push(kind_slots);
     }
     let sql = format!("SELECT {} FROM {}", outputs.join(", "), classified(source, chunk));
-    let per_column = PII_KINDS.len() + 1;
     let cells: Vec<u64> = conn.query_row(&sql, [], |row| {
-        (0..chunk.len() * per_column)
+        (0..outputs.len())
             .map(|i| Ok(row.get::<_, Option<i64>>(i)?.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)))
             .collect()
     })?;
-    Ok(cells.chunks(per_column).map(|c| Counts { non_null: c[0], matches: c[1..].to_vec() }).collect())
+    let mut counts = Vec::with_capacity(chunk.len());
+    let mut at = 0;
+    for kind_slots in slots {
+        let mut matches = vec![0; PII_KINDS.len()];
+        for &(index, slot) in &kind_slots {
+            matches[index] = cells[slot];
+        }
+        counts.push(Counts { non_null: cells[at], matches });
+        at += 1 + kind_slots.len();
+    }
+    Ok(counts)
 }
 
 /// The kind (index into [`PII_KINDS`]) a column holds, if any: see [`scan`].
@@ -936,7 +1135,7 @@ fn examples(
         "SELECT CAST(t AS VARCHAR) FROM (SELECT t FROM (SELECT {t} AS t FROM (SELECT {value} AS v FROM {source}) \
          WHERE strlen(v) <= {MAX_VALUE_BYTES}) WHERE {} = {} LIMIT {EXAMPLE_WINDOW}) \
          GROUP BY t ORDER BY t LIMIT {limit}",
-        classify_in_context("t", plan.context),
+        classify_as("t", plan.context, &[kind]),
         quote_literal(kind),
         limit = limit.min(EXAMPLE_WINDOW)
     );
@@ -1002,8 +1201,7 @@ pub fn assess(mut columns: Vec<PiiColumn>, dataset_columns: &[ColumnInfo]) -> Ri
         _ => 2,
     };
     columns.sort_by(|a, b| rank(&a.sensitivity).cmp(&rank(&b.sensitivity)).then(b.share.total_cmp(&a.share)));
-    let health: Vec<String> =
-        dataset_columns.iter().filter(|c| is_health_header(&c.name)).map(|c| c.name.clone()).collect();
+    let health = health_columns(dataset_columns);
     let risk_score = score(&columns, !health.is_empty());
     let risk_level = match risk_score {
         s if s < 10.0 => "low",
@@ -1156,7 +1354,7 @@ fn hipaa(columns: &[PiiColumn], health: &[String]) -> Regulation {
             name: "HIPAA".into(),
             applies: false,
             reasons: vec![
-                "No health-related columns (diagnosis, medication, patient, MRN, treatment…) were \
+                "No health-related columns (diagnosis, medication, patient, MRN…) were \
                            found; HIPAA covers individually identifiable health information held by covered \
                            entities and their business associates."
                     .into(),
@@ -1755,6 +1953,159 @@ mod tests {
         assert!(assess(vec![column("x", "email", f64::NAN)], &[]).risk_score.is_finite());
     }
 
+    /// Scans with a first pass of `sample_rows` rows, checking progress as [`run`] does.
+    fn run_sampled(
+        conn: &Connection,
+        path: &Path,
+        columns: &[ColumnInfo],
+        params: &RiskParams,
+        sample_rows: u64,
+    ) -> Vec<PiiColumn> {
+        let mut seen: Vec<f64> = Vec::new();
+        let found =
+            scan_sampled(conn, path, columns, params, &mut |percent, _| seen.push(percent), sample_rows)
+                .unwrap();
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {seen:?}");
+        assert_eq!(seen.last(), Some(&100.0));
+        found
+    }
+
+    #[test]
+    fn sampled_columns_get_exact_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        // 4,000 rows in row groups of 500; a sample of 400 rows reads rows 0–99, 1000–1099,
+        // 2000–2099 and 3000–3099.
+        let path = dir.path().join("partial.parquet");
+        conn.execute_batch(&format!(
+            "COPY (SELECT i AS id, \
+                    CASE WHEN i < 1500 THEN 'user' || i || '@example.com' ELSE 'n/a' END AS customer_email, \
+                    CASE WHEN i >= 2800 THEN '+44 20 7946 ' || lpad((i % 10000)::VARCHAR, 4, '0') \
+                         WHEN i % 7 = 0 THEN NULL ELSE 'call back' END AS phone, \
+                    CASE WHEN i BETWEEN 200 AND 900 THEN 'jane' || i || '@example.com' ELSE 'note ' || i END AS notes, \
+                    'Jane Doe' AS name, \
+                    CASE WHEN i % 2 = 0 THEN '192.168.0.' || (i % 250) ELSE '123-45-' || lpad(i::VARCHAR, 4, '1') END AS mixed \
+                  FROM range(4000) r(i)) TO {} (FORMAT parquet, ROW_GROUP_SIZE 500)",
+            quote_literal(&path.display().to_string())
+        ))
+        .unwrap();
+        let (_, columns) = fixture(
+            &conn,
+            dir.path(),
+            "same.parquet",
+            "SELECT * FROM read_parquet(?)"
+                .replace('?', &quote_literal(&path.display().to_string()))
+                .as_str(),
+        );
+        let found = run_sampled(&conn, &path, &columns, &RiskParams::default(), 400);
+        // E-mails in rows 0–1499 only: half the sample, 37.5% of the file — the exact share.
+        let email = find(&found, "customer_email").unwrap();
+        assert_eq!((email.kind.as_str(), email.match_count, email.non_null_count), ("email", 1500, 4000));
+        assert_eq!(email.share, 0.375);
+        // Phones from row 2800: in the last window only, counted over every row.
+        let phone = find(&found, "phone").unwrap();
+        let nulls = (0..2800).filter(|i| i % 7 == 0).count() as u64;
+        assert_eq!(
+            (phone.kind.as_str(), phone.match_count, phone.non_null_count),
+            ("phone", 1200, 4000 - nulls)
+        );
+        assert_eq!(phone.examples.len(), 3);
+        // Data only between the windows is not seen (the documented limit); the full pass sees
+        // it, but at 17.5% it is not reported anyway.
+        assert!(find(&found, "notes").is_none());
+        // Half IPs, half SSNs: both in the sample, each counted exactly; at a 0.5 threshold one
+        // is reported (the tie goes to the kind listed first).
+        let mixed = find(&found, "mixed");
+        assert!(mixed.is_none(), "{mixed:?}");
+        // The sampled result is the full result on evenly spread data.
+        let full = run_sampled(&conn, &path, &columns, &RiskParams::default(), u64::MAX);
+        assert_eq!(found, full);
+        let params = RiskParams { min_match_share: 0.5, header_match_share: 0.3, ..RiskParams::default() };
+        let sampled = run_sampled(&conn, &path, &columns, &params, 400);
+        let mixed = find(&sampled, "mixed").unwrap();
+        assert_eq!((mixed.kind.as_str(), mixed.match_count, mixed.share), ("ssn", 2000, 0.5));
+        assert_eq!(sampled, run_sampled(&conn, &path, &columns, &params, u64::MAX));
+    }
+
+    #[test]
+    fn a_file_smaller_than_the_sample_is_read_once_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        // Personal data only in the last rows: the whole file is the sample.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "small.parquet",
+            "SELECT CASE WHEN i >= 600 THEN 'user' || i || '@example.com' ELSE 'none' END AS email, \
+                    CASE WHEN i >= 990 THEN '10.0.0.' || (i % 200) ELSE 'x' END AS host \
+             FROM range(1000) r(i)",
+        );
+        let found = run(&conn, &path, &columns, &RiskParams::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let email = find(&found, "email").unwrap();
+        assert_eq!((email.match_count, email.non_null_count, email.share), (400, 1000, 0.4));
+        // The same file with a sample of 100 rows (windows at 0, 250, 500, 750) finds it too.
+        assert_eq!(run_sampled(&conn, &path, &columns, &RiskParams::default(), 100), found);
+    }
+
+    #[test]
+    fn hipaa_needs_medical_evidence() {
+        let ip = || vec![column("client_ip", "ip", 1.0)];
+        let email = || vec![column("email", "email", 1.0)];
+        for (found, headers) in [
+            (ip(), vec!["client_ip", "rx_bytes", "tx_bytes", "timestamp"]),
+            (email(), vec!["email", "treatment_group", "variant", "converted"]),
+            (email(), vec!["email", "account_health", "plan"]),
+            (email(), vec!["email", "lab", "trx_no", "health_score", "drug_store"]),
+        ] {
+            let report = assess(found, &info(&headers));
+            let hipaa = regulation(&report, "HIPAA");
+            assert!(!hipaa.applies && hipaa.columns.is_empty(), "{headers:?}: {hipaa:?}");
+            assert!(report.risk_score < 16.0, "{headers:?}: no health bonus, {}", report.risk_score);
+            assert!(!regulation(&report, "GDPR").reasons.iter().any(|r| r.contains("Art. 9")), "{headers:?}");
+        }
+        // A patient table: clear words, with ambiguous ones beside them.
+        let report = assess(
+            vec![column("patient_name", "person_name", 1.0), column("email", "email", 1.0)],
+            &info(&[
+                "mrn",
+                "patient_name",
+                "email",
+                "diagnosis_code",
+                "treatment",
+                "lab_result",
+                "rx",
+                "visit_date",
+            ]),
+        );
+        let hipaa = regulation(&report, "HIPAA");
+        assert!(hipaa.applies, "{hipaa:?}");
+        assert_eq!(
+            hipaa.columns,
+            ["mrn", "patient_name", "diagnosis_code", "treatment", "lab_result", "rx", "email"]
+        );
+        assert_eq!(report.risk_score, 15.0 + 15.0 + 5.0 + 15.0);
+        // Ambiguous words in a medical phrase, or paired.
+        for headers in [
+            vec!["email", "blood_pressure"],
+            vec!["email", "HealthRecordId"],
+            vec!["email", "lab", "blood"],
+            vec!["email", "rx", "drug"],
+        ] {
+            let hipaa = hipaa_of(&headers);
+            assert!(hipaa.applies, "{headers:?}: {hipaa:?}");
+        }
+        assert!(is_health_header("blood_pressure") && is_health_header("rx_number"));
+        for header in ["rx_bytes", "treatment_group", "account_health", "lab", "trx_number", "bloodhound"] {
+            assert!(!is_health_header(header), "{header}");
+        }
+    }
+
+    fn hipaa_of(headers: &[&str]) -> Regulation {
+        let report = assess(vec![column("email", "email", 1.0)], &info(headers));
+        regulation(&report, "HIPAA").clone()
+    }
+
     #[test]
     fn reasons_name_columns_never_values() {
         let columns = vec![column("contact", "email", 1.0), column("card", "credit_card", 1.0)];
@@ -1767,5 +2118,55 @@ mod tests {
             }
         }
         serde_json::to_string(&report).unwrap();
+    }
+    /// Times `scan` on a generated Parquet file (`PII_BENCH_ROWS` rows, default 3 million; kept
+    /// in `PII_BENCH_DIR` when set): id, name, e-mail, amount, category, dates, free text and an
+    /// order reference. `cargo test --release --lib engine::pii::tests::bench_scan -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench_scan() {
+        let rows: u64 =
+            std::env::var("PII_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000_000);
+        let temp = tempfile::tempdir().unwrap();
+        let dir =
+            std::env::var("PII_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| temp.path().to_path_buf());
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("SET threads = 2").unwrap();
+        let path = dir.join(format!("pii_bench_{rows}.parquet"));
+        if !path.exists() {
+            conn.execute_batch(&format!(
+                "COPY (SELECT i AS id, \
+                   ['James','Mary','Robert','Patricia','Wei','Fatima','Carlos','Anna','Zog','Blip'][1 + i % 10] || ' ' || \
+                   ['Smith','Okonkwo','Garcia','Müller','Chen','Brown','Rossi','Kowalski'][1 + (i // 10) % 8] AS name, \
+                   ['james','mary','rob','pat','wei','fatima'][1 + i % 6] || '.' || i || '@' || \
+                   ['example.com','mail.example.org','corp.example.co.uk'][1 + i % 3] AS email, \
+                   round((i * 7919) % 100000 / 100.0, 2) AS amount, \
+                   ['books','toys','garden','electronics','food'][1 + i % 5] AS category, \
+                   DATE '2020-01-01' + CAST(i % 1500 AS INTEGER) AS order_date, \
+                   TIMESTAMP '2021-01-01 00:00:00' + to_seconds(CAST(i AS BIGINT) * 7) AS updated_at, \
+                   'Customer asked about order ' || i || ' and ' || ['delivery','refund','size','colour'][1 + i % 4] \
+                     || ' options, reply sent' AS notes, \
+                   'ORD-' || lpad(CAST(i AS VARCHAR), 9, '0') AS order_ref \
+                 FROM range({rows}) r(i)) TO {} (FORMAT parquet)",
+                quote_literal(&path.display().to_string())
+            ))
+            .unwrap();
+        }
+        let source = format!("read_parquet({})", quote_literal(&path.display().to_string()));
+        let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}")).unwrap();
+        let columns: Vec<ColumnInfo> = statement
+            .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let params = RiskParams::default();
+        for _ in 0..2 {
+            let start = std::time::Instant::now();
+            let found = scan(&conn, &path, &columns, &params, &mut |_, _| {}).unwrap();
+            println!("scan of {rows} rows: {:.2} s", start.elapsed().as_secs_f64());
+            for c in &found {
+                println!("  {} {} {}/{}", c.column, c.kind, c.match_count, c.non_null_count);
+            }
+        }
     }
 }
