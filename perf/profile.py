@@ -32,7 +32,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ingest import generate, graphql, peak_rss_mb_of, start_server, upload  # noqa: E402
 
-PROFILE = "mutation($d: ID!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d }) { id } }"
+# The unified profiler alone: the other agents of the tool (risk, tests, readiness) are measured
+# separately (perf/agents.py).
+PROFILE = "mutation($d: ID!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d, agents: [\"unified-profiler\"] }) { id } }"
 JOB = "query($j: ID!) { job(id: $j) { status progress error { code message } report { profile { rowCount qualityScore } } } }"
 
 
@@ -182,7 +184,7 @@ def main():
 
 def run_profile_with(port, token, dataset, top_n):
     query = ("mutation($d: ID!, $p: JSON) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d, "
-             "parameters: $p }) { id } }")
+             "agents: [\"unified-profiler\"], parameters: $p }) { id } }")
     job = graphql(port, query, {"d": dataset, "p": {"unified-profiler": {"top_n_values": top_n}}}, token)["data"]["runTool"]["id"]
     while True:
         body = graphql(port, JOB, {"j": job}, token)["data"]["job"]

@@ -82,7 +82,22 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
         options.agents.as_deref(),
         parameters.as_ref(),
         options.baseline.is_some(),
-    )?;
+    )
+    .map_err(|e| {
+        // The command line names its options, not the API's fields.
+        let field = e
+            .extensions()
+            .iter()
+            .find(|(k, _)| *k == "field")
+            .and_then(|(_, v)| v.as_str().map(String::from));
+        match field.as_deref() {
+            Some("baselineDatasetId") => AppError::bad_input(
+                "baseline",
+                "the drift detector compares with a baseline: give --baseline FILE",
+            ),
+            _ => e,
+        }
+    })?;
 
     // Scratch space (the ingested copies, spill files) under DUCKDB_TEMP_DIR, or the system's
     // temporary directory: the command leaves nothing behind but the report.
@@ -107,6 +122,7 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
         None => None,
     };
     registry::check_test_columns(&run, &current.columns)?;
+    pipeline::check_patterns(&engine, &run).await?;
     bar.set_position(5);
 
     let inputs = Inputs { current, baseline };
@@ -189,7 +205,10 @@ fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), AppError> {
         out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         std::process::id()
     ));
-    std::fs::write(&temp, bytes).map_err(cannot)?;
+    std::fs::write(&temp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        cannot(e)
+    })?;
     std::fs::rename(&temp, out).map_err(|e| {
         let _ = std::fs::remove_file(&temp);
         cannot(e)

@@ -41,8 +41,24 @@ pub struct TestOutcome {
     pub rows: Vec<u64>,
 }
 
-fn source(data: &Path) -> String {
-    format!("read_parquet({}, file_row_number = true)", quote_literal(&data.display().to_string()))
+/// The dataset with its row positions as `file_row_number` (a virtual column of
+/// read_parquet), unless the file has a real column of that name, which hides it: then tests
+/// count their failures but list no rows.
+fn source(conn: &Connection, data: &Path) -> anyhow::Result<(String, bool)> {
+    let path = quote_literal(&data.display().to_string());
+    let clash: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet({path})) \
+             WHERE lower(column_name) = 'file_row_number'"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(if clash == 0 {
+        (format!("read_parquet({path}, file_row_number = true)"), true)
+    } else {
+        (format!("read_parquet({path})"), false)
+    })
 }
 
 /// Runs every test; `progress` gets the share done (0–100).
@@ -53,18 +69,25 @@ pub fn run_tests(
     max_rows: u64,
     progress: &mut dyn FnMut(f64, &str),
 ) -> anyhow::Result<Vec<TestOutcome>> {
-    let src = source(data);
+    let (src, numbered) = source(conn, data)?;
+    let max_rows = if numbered { max_rows } else { 0 };
     let mut outcomes = Vec::with_capacity(tests.len());
     for (i, test) in tests.iter().enumerate() {
         progress(100.0 * i as f64 / tests.len().max(1) as f64, &format!("testing {}", test.column));
-        let outcome = run_test(conn, &src, test, max_rows)
+        let outcome = run_test(conn, &src, numbered, test, max_rows)
             .with_context(|| format!("running a {:?} test on {}", test.rule, test.column))?;
         outcomes.push(outcome);
     }
     Ok(outcomes)
 }
 
-fn run_test(conn: &Connection, src: &str, test: &DataTest, max_rows: u64) -> anyhow::Result<TestOutcome> {
+fn run_test(
+    conn: &Connection,
+    src: &str,
+    numbered: bool,
+    test: &DataTest,
+    max_rows: u64,
+) -> anyhow::Result<TestOutcome> {
     let c = quote_identifier(&test.column);
     let (checked, failing, rows) = match &test.rule {
         Rule::Unique => {
@@ -74,6 +97,18 @@ fn run_test(conn: &Connection, src: &str, test: &DataTest, max_rows: u64) -> any
                 "SELECT {c} AS v, min(file_row_number) AS first, count(*) AS n FROM {src} \
                  WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1"
             );
+            if !numbered {
+                let (checked, failing): (i64, i64) = conn.query_row(
+                    &format!("SELECT count({c}), count({c}) - count(DISTINCT {c}) FROM {src}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                return Ok(TestOutcome {
+                    checked: checked.max(0) as u64,
+                    failing: failing.max(0) as u64,
+                    rows: Vec::new(),
+                });
+            }
             let checked: i64 = conn.query_row(&format!("SELECT count({c}) FROM {src}"), [], |r| r.get(0))?;
             let mut failing = 0i64;
             let mut rows = Vec::new();
@@ -144,6 +179,18 @@ fn filtered(
         Vec::new()
     };
     Ok((checked, failing, rows))
+}
+
+/// Whether DuckDB accepts `pattern` as a regular expression: `Err` with its message if not.
+/// (The regex crate's syntax is close to RE2's but not the same: DuckDB has the last word.)
+pub fn check_pattern(conn: &Connection, pattern: &str) -> anyhow::Result<Result<(), String>> {
+    match conn.query_row("SELECT regexp_full_match('', ?)", [pattern], |r| r.get::<_, Option<bool>>(0)) {
+        Ok(_) => Ok(Ok(())),
+        Err(duckdb::Error::DuckDBFailure(_, Some(message))) if message.contains("Invalid Input Error") => {
+            Ok(Err(message.replace("Invalid Input Error: ", "")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The first `limit` row numbers (1-based) that `query` (selecting `file_row_number`) yields.
@@ -217,6 +264,28 @@ mod tests {
         // Numbers are tested as their text.
         let numbers = run(&conn, &path, "i", Rule::Regex("[1-3]".into()), 100);
         assert_eq!((numbers.failing, numbers.rows), (2, vec![4, 5]));
+    }
+
+    #[test]
+    fn duckdb_has_the_last_word_on_patterns() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(check_pattern(&conn, "[A-Z]{2}-\\d+").unwrap(), Ok(()));
+        for bad in ["(", "[0-9]{1001}", "(?x)a b"] {
+            assert!(check_pattern(&conn, bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_real_file_row_number_column_gives_counts_without_rows() {
+        let (_d, path, conn) = fixture(
+            "SELECT * FROM (VALUES (10, 'a', 5), (20, 'a', 50), (30, 'b', 500)) t(file_row_number, s, x)",
+        );
+        let unique = run(&conn, &path, "s", Rule::Unique, 10);
+        assert_eq!(unique, TestOutcome { checked: 3, failing: 1, rows: vec![] });
+        let range = run(&conn, &path, "x", Rule::Range { min: None, max: Some(60.0) }, 10);
+        assert_eq!(range, TestOutcome { checked: 3, failing: 1, rows: vec![] });
+        let own = run(&conn, &path, "file_row_number", Rule::Range { min: Some(15.0), max: None }, 10);
+        assert_eq!((own.checked, own.failing), (3, 1), "the user's column is tested like any other");
     }
 
     #[test]

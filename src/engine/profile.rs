@@ -926,8 +926,19 @@ impl Pattern {
 const WHITESPACE: &str = r"[\s\p{Z}\x{0B}\x{85}]";
 
 fn full_match(value: &str, regex: &str) -> String {
-    let padded = format!("{WHITESPACE}*(?:{regex}){WHITESPACE}*");
-    format!("regexp_full_match({value}, {})", quote_literal(&padded))
+    format!("regexp_full_match({value}, {})", quote_literal(&padded(regex)))
+}
+
+/// A pattern that also accepts surrounding whitespace.
+fn padded(regex: &str) -> String {
+    format!("{WHITESPACE}*(?:{regex}){WHITESPACE}*")
+}
+
+/// The whole-value RE2 pattern with which the profiler recognises a semantic type (email, url,
+/// uuid, ip, phone, postcode…), surrounding whitespace allowed: a format test suggested for a
+/// column of that type holds exactly the values the profiler counted as valid.
+pub fn semantic_pattern(semantic: &str) -> Option<String> {
+    PATTERNS.iter().find(|p| p.semantic == semantic).map(|p| padded(p.regex))
 }
 
 /// Leading or trailing whitespace: the first or last character is one of Unicode's White_Space
@@ -1975,11 +1986,12 @@ fn column_alerts(p: &ColumnProfile, rows: u64, params: &ProfileParams, alerts: &
     if p.distinct_count == 1 && rows > 1 {
         let value =
             p.top_values.iter().find_map(|v| v.value.clone()).or_else(|| p.min.clone()).unwrap_or_default();
-        alert(
-            "CONSTANT_COLUMN",
-            "warning",
-            format!("every non-null value ({non_null} of {rows}) is {value:?}"),
-        );
+        // The value of a column of personal data is not repeated in a message.
+        let message = match &p.pii {
+            None => format!("every non-null value ({non_null} of {rows}) is {value:?}"),
+            Some(_) => format!("every non-null value ({non_null} of {rows}) is the same"),
+        };
+        alert("CONSTANT_COLUMN", "warning", message);
     }
     if p.semantic_type == "text"
         && p.unique_percent >= HIGH_CARDINALITY_PERCENT

@@ -148,6 +148,11 @@ impl super::Engine {
         self.run(move |conn| super::profile::histogram(conn, &data, &column, bins)).await
     }
 
+    /// Whether DuckDB accepts a regular expression (see `checks::check_pattern`).
+    pub async fn check_pattern(&self, pattern: String) -> anyhow::Result<Result<(), String>> {
+        self.run(move |conn| super::checks::check_pattern(conn, &pattern)).await
+    }
+
     /// One column's `limit` most frequent values, on the shared engine.
     pub async fn top_values(
         &self,

@@ -60,6 +60,10 @@ impl Agent {
     async fn description(&self) -> &str {
         self.0.description
     }
+    /// Runs only when the run names a baseline dataset (`baselineDatasetId`).
+    async fn needs_baseline(&self) -> bool {
+        self.0.needs_baseline
+    }
     async fn parameters(&self) -> Vec<Parameter> {
         self.0.parameters.iter().cloned().map(Parameter).collect()
     }
@@ -74,7 +78,8 @@ impl Parameter {
     async fn name(&self) -> &str {
         self.0.name
     }
-    /// integer, number, boolean or enum.
+    /// integer, number, boolean, enum, or tests (a list of data tests:
+    /// `[{ type: unique|range|regex, column, min, max, pattern, weight }]`).
     async fn r#type(&self) -> &str {
         self.0.type_name()
     }

@@ -16,6 +16,7 @@ use super::registry::{
 use super::tools::{self, ReadinessParams};
 use crate::domain::{ColumnInfo, DriftParams, Profile, ProfileParams, Report, RiskParams};
 use crate::engine::session::{Session, SessionError};
+use crate::error::AppError;
 
 /// One dataset version as the engine reads it.
 #[derive(Debug, Clone)]
@@ -34,6 +35,27 @@ pub struct Inputs {
     pub baseline: Option<Version>,
 }
 
+/// Checks the run's regex tests with DuckDB itself, which runs them: a pattern the registry's
+/// syntax check let through but RE2 refuses is `BAD_USER_INPUT` now, not a failed job later.
+pub async fn check_patterns(
+    engine: &crate::engine::Engine,
+    run: &registry::CheckedRun,
+) -> Result<(), AppError> {
+    let Some(tests) = run.parameters.get(TEST_COVERAGE).and_then(|p| p.get("tests")) else { return Ok(()) };
+    let tests: Vec<TestSpec> = serde_json::from_value(tests.clone()).unwrap_or_default();
+    for (i, test) in tests.iter().enumerate() {
+        let Some(pattern) = &test.pattern else { continue };
+        if test.kind != registry::TestKind::Regex {
+            continue;
+        }
+        if let Err(why) = engine.check_pattern(pattern.clone()).await.map_err(AppError::internal)? {
+            let path = format!("{TEST_COVERAGE}.tests[{i}]");
+            return Err(AppError::bad_input(&path, format!("{path}: invalid pattern: {why}")));
+        }
+    }
+    Ok(())
+}
+
 /// The profile parameters a run uses: the profiler's own when it runs, else the defaults
 /// (agents that read the profile still need one).
 pub fn profile_params(parameters: &Value) -> Result<ProfileParams, SessionError> {
@@ -48,9 +70,18 @@ pub fn profile_key(version_id: &str, params: &ProfileParams) -> String {
     format!("{version_id}:{}", serde_json::to_string(params).unwrap_or_default())
 }
 
-/// Whether the selected agents need the dataset's profile.
-pub fn needs_profile(agents: &[String]) -> bool {
-    agents.iter().any(|a| [UNIFIED_PROFILER, TEST_COVERAGE, READINESS_RATER].contains(&a.as_str()))
+/// Whether the selected agents need the dataset's profile: the profiler and the readiness
+/// rater do, the test-coverage agent only to suggest tests.
+pub fn needs_profile(agents: &[String], parameters: &Value) -> bool {
+    agents.iter().any(|a| match a.as_str() {
+        UNIFIED_PROFILER | READINESS_RATER => true,
+        TEST_COVERAGE => parameters
+            .get(TEST_COVERAGE)
+            .and_then(|p| p.get("suggest_tests"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        _ => false,
+    })
 }
 
 fn params<T: serde::de::DeserializeOwned>(parameters: &Value, agent: &str) -> Result<T, SessionError> {
@@ -80,7 +111,7 @@ pub fn run(
     mut profile: Option<Arc<Profile>>,
     progress: &mut dyn FnMut(f64, &str),
 ) -> Result<(Report, Option<Arc<Profile>>), SessionError> {
-    let profile_needed = needs_profile(agents);
+    let profile_needed = needs_profile(agents, parameters);
     let mut plan: Vec<&str> = Vec::new();
     if profile_needed && profile.is_none() {
         plan.push(UNIFIED_PROFILER);

@@ -215,7 +215,7 @@ impl TestSpec {
 }
 
 /// Checks a run's tests against the dataset's columns: every column exists, and range tests
-/// name numeric (or date) columns.
+/// name numeric columns.
 pub fn check_test_columns(run: &CheckedRun, columns: &[ColumnInfo]) -> Result<(), AppError> {
     let Some(tests) = run.parameters.get(TEST_COVERAGE).and_then(|p| p.get("tests")) else { return Ok(()) };
     let tests: Vec<TestSpec> = serde_json::from_value(tests.clone()).unwrap_or_default();
@@ -557,6 +557,12 @@ pub fn check_run(
         }
     };
     for (agent_id, _) in &given {
+        if !has_baseline && tool.agents.iter().any(|a| a.id == agent_id && a.needs_baseline) {
+            return Err(AppError::bad_input(
+                "baselineDatasetId",
+                format!("{agent_id} compares with a baseline: give baselineDatasetId"),
+            ));
+        }
         if !selected.iter().any(|a| a.id == agent_id) {
             let message = if tool.agents.iter().any(|a| a.id == agent_id) {
                 format!("{agent_id} is not among the selected agents")

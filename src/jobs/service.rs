@@ -104,6 +104,7 @@ impl Jobs {
             .await
             .map_err(|e| name_field(e, "datasetId"))?;
         registry::check_test_columns(&run, &dataset.columns)?;
+        super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
         let CheckedRun { tool_id, agents, parameters } = run;
         let baseline = match &request.baseline_dataset_id {
             Some(id) => Some(
@@ -191,31 +192,33 @@ impl Jobs {
         format: ReportFormat,
     ) -> Result<Option<Arc<ReportFile>>, AppError> {
         let Some(report) = self.report(job).await? else { return Ok(None) };
-        if let Some(file) = self.inner.files.get(&(job.id, format)).await {
-            return Ok(Some(file));
-        }
-        let name_of =
-            |dataset: Option<Dataset>| dataset.map_or_else(|| "deleted dataset".to_string(), |d| d.name);
-        let dataset = self.inner.store.dataset(job.dataset_id, job.owner_id).await?;
-        let baseline = match job.baseline_dataset_id {
-            Some(id) => Some(name_of(self.inner.store.dataset(id, job.owner_id).await?)),
-            None => None,
+        // Concurrent requests for the same file share one rendering.
+        let render = async {
+            let name_of =
+                |dataset: Option<Dataset>| dataset.map_or_else(|| "deleted dataset".to_string(), |d| d.name);
+            let dataset = self.inner.store.dataset(job.dataset_id, job.owner_id).await?;
+            let baseline = match job.baseline_dataset_id {
+                Some(id) => Some(name_of(self.inner.store.dataset(id, job.owner_id).await?)),
+                None => None,
+            };
+            let meta = ReportMeta {
+                job_id: job.id.to_string(),
+                tool_id: job.tool_id.clone(),
+                dataset_name: name_of(dataset),
+                baseline_name: baseline,
+                created_at: job.created_at,
+                finished_at: job.finished_at,
+            };
+            let name = format.file_name(&meta.dataset_name);
+            let bytes = tokio::task::spawn_blocking(move || reports::render(format, &meta, &report))
+                .await
+                .map_err(AppError::internal)?
+                .map_err(AppError::internal)?;
+            Ok::<_, AppError>(Arc::new(ReportFile { name, format, bytes }))
         };
-        let meta = ReportMeta {
-            job_id: job.id.to_string(),
-            tool_id: job.tool_id.clone(),
-            dataset_name: name_of(dataset),
-            baseline_name: baseline,
-            created_at: job.created_at,
-            finished_at: job.finished_at,
-        };
-        let name = format.file_name(&meta.dataset_name);
-        let bytes = tokio::task::spawn_blocking(move || reports::render(format, &meta, &report))
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
-        let file = Arc::new(ReportFile { name, format, bytes });
-        self.inner.files.insert((job.id, format), file.clone()).await;
+        let file = self.inner.files.try_get_with((job.id, format), render).await.map_err(|e| {
+            AppError::internal(anyhow::anyhow!("rendering a {} report: {}", format.as_str(), e.report()))
+        })?;
         Ok(Some(file))
     }
 

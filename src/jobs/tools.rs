@@ -322,20 +322,6 @@ impl PlannedTest {
     }
 }
 
-/// Format patterns suggested for columns of a semantic type (RE2 syntax, whole value).
-fn suggested_pattern(semantic_type: &str) -> Option<&'static str> {
-    Some(match semantic_type {
-        "email" => r"[^@\s]+@[^@\s]+\.[^@\s]+",
-        "url" => r"(?i)https?://\S+",
-        "uuid" => r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "ip" => {
-            r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-        }
-        "phone" => r"\+?[0-9][0-9 ().-]{5,18}[0-9]",
-        _ => return None,
-    })
-}
-
 /// The tests to run: the given ones, then (when asked) suggestions from the profile for
 /// columns no given test covers — uniqueness for identifiers, a format for typed text, and a
 /// range of `[q25 − 3·IQR, q75 + 3·IQR]` (the "extreme outlier" fences) for numbers.
@@ -364,11 +350,17 @@ pub fn plan_tests(
             source: "suggested",
         };
         let id_header = is_id_header(&column.name);
-        if id_header || matches!(column.semantic_type.as_str(), "identifier" | "uuid") {
+        // A foreign key (`customer_id` in an orders table) repeats by design: only a column
+        // that is (nearly) unique already is expected to be unique.
+        let non_null = profile.row_count.saturating_sub(column.null_count);
+        let nearly_unique = non_null > 0 && column.distinct_count * 100 >= non_null * 99;
+        if (id_header && nearly_unique) || matches!(column.semantic_type.as_str(), "identifier" | "uuid") {
             planned.push(test(TestKind::Unique, None, None, None));
         }
-        if let Some(pattern) = suggested_pattern(&column.semantic_type) {
-            planned.push(test(TestKind::Regex, None, None, Some(pattern)));
+        if matches!(column.semantic_type.as_str(), "email" | "url" | "uuid" | "ip" | "phone" | "postcode")
+            && let Some(pattern) = crate::engine::profile::semantic_pattern(&column.semantic_type)
+        {
+            planned.push(test(TestKind::Regex, None, None, Some(&pattern)));
         }
         let numeric =
             columns.iter().any(|c| c.name == column.name && registry::is_numeric_type(&c.data_type));
@@ -410,6 +402,9 @@ pub fn coverage_result(
     let mut row_level_issues = Vec::new();
     let mut row_level_issue_count = 0;
     let (mut weighted, mut weights, mut passed) = (0.0, 0.0, 0);
+    // The listed rows are shared fairly: one badly failing test does not hide the others'.
+    let failing_tests = outcomes.iter().filter(|o| o.failing > 0).count().max(1);
+    let quota = (MAX_ROW_ISSUES / failing_tests).max(1);
     for (test, outcome) in planned.iter().zip(outcomes) {
         let spec = &test.spec;
         let pass_rate = if outcome.checked == 0 {
@@ -462,10 +457,7 @@ pub fn coverage_result(
             ),
         ));
         row_level_issue_count += outcome.failing;
-        for row in &outcome.rows {
-            if row_level_issues.len() >= MAX_ROW_ISSUES {
-                break;
-            }
+        for row in outcome.rows.iter().take(quota) {
             row_level_issues.push(RowIssue {
                 row: *row,
                 column: Some(spec.column.clone()),

@@ -318,7 +318,7 @@ async fn run_tool(
     };
     let profile_params = pipeline::profile_params(&job.parameters).map_err(Stop::from)?;
     let key = pipeline::profile_key(&dataset.0.id.to_string(), &profile_params);
-    let cached = match pipeline::needs_profile(&job.agents) {
+    let cached = match pipeline::needs_profile(&job.agents, &job.parameters) {
         true => jobs.inner.profiles.get(&key).await,
         false => None,
     };

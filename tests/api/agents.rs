@@ -185,6 +185,14 @@ both_stores! {
         let body = app.graphql(Some(&token), RUN, json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"],
             "parameters": { "test-coverage-agent": { "tests": [{ "type": "regex", "column": "email", "pattern": "([a-z" }] } } } })).await;
         refused(&body, "test-coverage-agent.tests[0]");
+        // Valid for the regex crate, refused by DuckDB's RE2 (at most 1,000 repetitions):
+        // DuckDB, which runs the test, has the last word.
+        let body = app.graphql(Some(&token), RUN, json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"],
+            "parameters": { "test-coverage-agent": { "tests": [{ "type": "regex", "column": "email", "pattern": "[a-z]{1001}" }] } } } })).await;
+        refused(&body, "test-coverage-agent.tests[0]");
+        let body = app.graphql(Some(&token), RUN, json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"],
+            "parameters": { "drift-detector": { "bins": 5 } } } })).await;
+        refused(&body, "baselineDatasetId");
         let jobs = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
         assert_eq!(jobs["data"]["jobs"]["totalCount"], 0, "no job was created");
     }
