@@ -53,50 +53,13 @@ def main():
         generate(csv, args.rows)
     size_mb = os.path.getsize(csv) / 1e6
 
-    proc, port, data, token = start_server(args.binary, args.work)
+    # Each measure on a fresh server, so that no profile is cached from the other.
+    _, alone, _, _ = measure(args, csv, ["unified-profiler"])
+    job, total, agents, peak, port, token, proc, data = measure(args, csv, None, keep=True)
     try:
-        upload(port, token, csv).communicate()
-        dataset = graphql(port, "{ datasets(first: 1) { nodes { id } } }", None, token)["data"]["datasets"]["nodes"][0]["id"]
-        peak = [0.0]
-        stop = threading.Event()
-
-        def watch():
-            while not stop.is_set():
-                peak[0] = max(peak[0], peak_rss_mb_of(proc.pid))
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        _, alone, _ = run(port, token, dataset, ["unified-profiler"])
-        # A different parameter set would miss the profile cache; the default run below reuses
-        # the cached profile, so restart the server to time it from scratch.
-        stop.set()
-        watcher.join()
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(data, ignore_errors=True)
-
-    proc, port, data, token = start_server(args.binary, args.work)
-    try:
-        upload(port, token, csv).communicate()
-        dataset = graphql(port, "{ datasets(first: 1) { nodes { id } } }", None, token)["data"]["datasets"]["nodes"][0]["id"]
-        peak = [0.0]
-        stop = threading.Event()
-
-        def watch_all():
-            while not stop.is_set():
-                peak[0] = max(peak[0], peak_rss_mb_of(proc.pid))
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=watch_all)
-        watcher.start()
-        job, total, agents = run(port, token, dataset, None)
-        stop.set()
-        watcher.join()
         times = ", ".join(f"{a['agentId']} {a['executionTimeMs'] / 1000:.1f} s" for a in agents)
         print(f"| every default agent on the {size_mb:.0f} MB CSV ({args.rows:,} rows) through the API | {total:.1f} s "
-              f"| unified profiler alone {alone:.1f} s | {times} | server peak RSS {peak[0]:.0f} MB |")
+              f"| unified profiler alone {alone:.1f} s | {times} | server peak RSS {peak:.0f} MB |")
         started = time.perf_counter()
         links = graphql(port, DOWNLOADS, {"j": job}, token)["data"]["job"]["downloads"]
         rendered = time.perf_counter() - started
@@ -105,9 +68,45 @@ def main():
             urllib.request.urlopen(f"http://127.0.0.1:{port}{d['url']}", timeout=60).read()
         print(f"| report downloads (JSON, Excel, HTML) of that job | rendered in {rendered:.2f} s | {sizes} |")
     finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(data, ignore_errors=True)
+        stop(proc, data)
+
+
+def stop(proc, data):
+    proc.terminate()
+    proc.wait()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def measure(args, csv, agents, keep=False):
+    """Uploads the CSV to a fresh server and runs the agents (None: the tool's default), watching
+    the server's peak RSS. Returns (job, seconds, agent results, peak MB) and, with `keep`, the
+    still-running server (port, token, process, data directory)."""
+    proc, port, data, token = start_server(args.binary, args.work)
+    try:
+        upload(port, token, csv).communicate()
+        dataset = graphql(port, "{ datasets(first: 1) { nodes { id } } }", None, token)["data"]["datasets"]["nodes"][0]["id"]
+        peak = [0.0]
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], peak_rss_mb_of(proc.pid))
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            job, seconds, results = run(port, token, dataset, agents)
+        finally:
+            done.set()
+            watcher.join()
+    except BaseException:
+        stop(proc, data)
+        raise
+    if keep:
+        return job, seconds, results, peak[0], port, token, proc, data
+    stop(proc, data)
+    return job, seconds, results, peak[0]
 
 
 if __name__ == "__main__":
