@@ -312,7 +312,9 @@ async fn run_tool(
     }
     let _ = progress.send((1.0, "loading dataset".into()));
     let dataset = load_version(jobs, job, job.dataset_id, "the dataset no longer exists").await?;
-    let baseline = match job.baseline_dataset_id {
+    // The baseline is read only by the agents that compare with it.
+    let compares = job.agents.iter().any(|a| a == super::registry::DRIFT_DETECTOR);
+    let baseline = match job.baseline_dataset_id.filter(|_| compares) {
         Some(id) => Some(load_version(jobs, job, id, "the baseline dataset no longer exists").await?),
         None => None,
     };
