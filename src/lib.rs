@@ -15,6 +15,7 @@
 //! - [`engine`]: the embedded DuckDB engine; the only module that talks to DuckDB.
 //! - [`domain`]: parsed, always-valid values (emails, passwords, users).
 //! - [`error`]: the catalogue of error codes clients see.
+//! - [`explain`]: reports in words (the rule-based summary) and the grounding check.
 
 pub mod app;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod datasets;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod gql;
 pub mod http;
 pub mod jobs;

@@ -298,6 +298,16 @@ impl Report {
             dataset: self.dataset,
         })
     }
+    /// An executive summary in four sections (Executive Summary, Technical Findings,
+    /// Recommended Actions, Next Steps), written from the report's own numbers: rule-based
+    /// (no language model is used yet), and every number it states is in the report.
+    async fn summary(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let name = match load_dataset(ctx, self.owner, self.dataset).await {
+            Ok(dataset) => dataset.0.name,
+            Err(_) => "The dataset".to_string(),
+        };
+        Ok(crate::explain::rule_based(&self.report, &name).text)
+    }
     /// One result per agent, in the shape every agent shares.
     async fn agents(&self) -> Vec<AgentResult> {
         (0..self.report.agents.len())

@@ -225,6 +225,16 @@ both_stores! {
         assert_eq!(report["report"]["agents"].as_array().unwrap().len(), 5, "{report}");
         assert!(report["report"]["drift"]["columns"].is_array(), "the drift details are in the JSON report");
 
+        // The summary is written from the report, and states no number the report lacks.
+        let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { report { summary } } }", json!({ "id": job_id(&app, &token).await })).await;
+        let summary = body["data"]["job"]["report"]["summary"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+        for section in ["## Executive Summary", "## Technical Findings", "## Recommended Actions", "## Next Steps"] {
+            assert!(summary.contains(section), "{summary}");
+        }
+        assert!(summary.contains("june.csv has 500 rows and 7 columns"), "{summary}");
+        let stored: agensium::domain::Report = serde_json::from_value(report["report"].clone()).unwrap();
+        assert_eq!(agensium::explain::ungrounded(&summary, &stored), Vec::<String>::new(), "{summary}");
+
         let (_, xlsx) = get("xlsx").await;
         use calamine::Reader;
         let workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).expect("a workbook");

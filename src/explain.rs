@@ -1,0 +1,310 @@
+//! Explaining a report in words: the rule-based executive summary (what the server says when
+//! no language model is configured), and the grounding check every summary must pass — each
+//! number it states must be one the report holds, so nothing in it is invented.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::domain::Report;
+use crate::jobs::registry::{DRIFT_DETECTOR, READINESS_RATER, SCORE_RISK, TEST_COVERAGE};
+
+/// An executive summary and who wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Four sections: Executive Summary, Technical Findings, Recommended Actions, Next Steps.
+    pub text: String,
+    /// `rule-based`, or the model's name.
+    pub model: String,
+}
+
+fn metric<'a>(report: &'a Report, agent: &str, key: &str) -> Option<&'a Value> {
+    report.agents.iter().find(|a| a.agent_id == agent).and_then(|a| a.summary_metrics.get(key))
+}
+
+/// A number as the summary writes it: integers whole, others to one decimal.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x:.1}") }
+}
+
+/// The rule-based summary of a report: every sentence comes from a number or a finding in it.
+pub fn rule_based(report: &Report, dataset: &str) -> Summary {
+    let mut text = String::new();
+    let mut line = |s: String| {
+        let _ = writeln!(text, "{s}");
+    };
+
+    line("## Executive Summary".into());
+    match &report.profile {
+        Some(p) => line(format!(
+            "{dataset} has {} rows and {} columns. Its quality score is {} of 100 (grade {}).",
+            number(p.row_count as f64),
+            number(p.column_count as f64),
+            number(p.quality.score),
+            p.quality.grade
+        )),
+        None => line(format!("{dataset} was checked by {} agent(s).", number(report.agents.len() as f64))),
+    }
+    if let Some(verdict) = metric(report, READINESS_RATER, "verdict").and_then(Value::as_str) {
+        let score = metric(report, READINESS_RATER, "readinessScore").and_then(Value::as_f64).unwrap_or(0.0);
+        line(format!("Readiness: {verdict} (score {}).", number(score)));
+    }
+    if let Some(risk) = &report.risk {
+        if risk.columns.is_empty() {
+            line("No personal data was found.".into());
+        } else {
+            line(format!(
+                "{} column(s) hold personal data; the risk is {} (score {}).",
+                number(risk.columns.len() as f64),
+                risk.risk_level,
+                number(risk.risk_score)
+            ));
+        }
+    }
+    if let Some(drift) = &report.drift {
+        line(format!(
+            "Against the baseline, {} column(s) drifted and the row count changed by {}.",
+            number(drift.drifted_count as f64),
+            number(drift.row_count_change as f64)
+        ));
+    }
+
+    line(String::new());
+    line("## Technical Findings".into());
+    if let Some(p) = &report.profile {
+        let q = &p.quality;
+        line(format!(
+            "- Completeness {}, validity {}, uniqueness {}, consistency {} (each of 100).",
+            number(q.completeness),
+            number(q.validity),
+            number(q.uniqueness),
+            number(q.consistency)
+        ));
+        if p.duplicate_row_count > 0 {
+            line(format!("- {} duplicate row(s).", number(p.duplicate_row_count as f64)));
+        }
+    }
+    let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
+    let critical = alerts.iter().filter(|a| a.severity == "critical").count();
+    line(format!(
+        "- {} alert(s), {} of them critical.",
+        number(alerts.len() as f64),
+        number(critical as f64)
+    ));
+    for alert in alerts.iter().filter(|a| a.severity == "critical").take(5) {
+        line(format!("- {}: {}", alert.code, alert.column.as_deref().unwrap_or("dataset")));
+    }
+    if let Some(score) = metric(report, TEST_COVERAGE, "testScore").and_then(Value::as_f64) {
+        let failed = metric(report, TEST_COVERAGE, "failedTests").and_then(Value::as_f64).unwrap_or(0.0);
+        line(format!("- Data tests score {} of 100; {} test(s) failed.", number(score), number(failed)));
+    }
+
+    line(String::new());
+    line("## Recommended Actions".into());
+    let mut seen = std::collections::BTreeSet::new();
+    let recommendations: Vec<_> = report
+        .agents
+        .iter()
+        .flat_map(|a| a.recommendations.iter())
+        .filter(|r| seen.insert((r.code.clone(), r.column.clone())))
+        .take(8)
+        .collect();
+    if recommendations.is_empty() {
+        line("- Nothing needs fixing.".into());
+    }
+    for r in recommendations {
+        line(format!("- {}", r.message));
+    }
+
+    line(String::new());
+    line("## Next Steps".into());
+    let ran = |id: &str| report.agents.iter().any(|a| a.agent_id == id);
+    if !ran(DRIFT_DETECTOR) {
+        line("- Profile the next version with this one as its baseline to watch for drift.".into());
+    }
+    if ran(SCORE_RISK) && report.risk.as_ref().is_some_and(|r| !r.columns.is_empty()) {
+        line("- Decide who may see the columns of personal data before sharing the file.".into());
+    }
+    if alerts.is_empty() {
+        line("- Keep the current checks as tests for the next versions.".into());
+    } else {
+        line("- Clean the data (Clean My Data), then profile the cleaned version again.".into());
+    }
+    Summary { text, model: "rule-based".into() }
+}
+
+/// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`), as they read.
+fn numbers_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let negative =
+            i > 0 && chars[i - 1] == '-' && (i == 1 || chars[i - 2].is_whitespace() || chars[i - 2] == '(');
+        let mut j = i;
+        while j < chars.len()
+            && (chars[j].is_ascii_digit()
+                || (matches!(chars[j], ',' | '.') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit()))
+        {
+            j += 1;
+        }
+        // A number glued to letters (`H2O`, `utf8`, `v2`) is a name, not a figure.
+        if j < chars.len() && chars[j].is_alphabetic() && chars[j] != 'e' {
+            i = j;
+            continue;
+        }
+        let token: String = chars[i..j].iter().filter(|c| **c != ',').collect();
+        out.push(if negative { format!("-{token}") } else { token });
+        i = j;
+    }
+    out
+}
+
+/// Every number the report holds: its values, and the lengths of its lists (counts of
+/// alerts, columns, tests).
+fn report_numbers(value: &Value, out: &mut Vec<f64>) {
+    match value {
+        Value::Number(n) => out.extend(n.as_f64()),
+        Value::Array(items) => {
+            out.push(items.len() as f64);
+            items.iter().for_each(|v| report_numbers(v, out));
+        }
+        Value::Object(map) => map.values().for_each(|v| report_numbers(v, out)),
+        Value::String(s) => out.extend(s.parse::<f64>().ok()),
+        _ => {}
+    }
+}
+
+/// Checks that every number `text` states is one `report` holds, rounded as written (`98.4`
+/// matches 98.43…; `3` matches 3 or 2.6). Small ordinals a text needs without the report
+/// (section and list numbers up to 10, "100" as in "of 100") always pass. Returns the numbers
+/// that do not come from the report.
+pub fn ungrounded(text: &str, report: &Report) -> Vec<String> {
+    let mut known = Vec::new();
+    report_numbers(&serde_json::to_value(report).unwrap_or(Value::Null), &mut known);
+    // Sums the summary states: alerts over every agent, and the critical ones among them.
+    let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
+    known.push(alerts.len() as f64);
+    known.push(alerts.iter().filter(|a| a.severity == "critical").count() as f64);
+    numbers_in(text)
+        .into_iter()
+        .filter(|token| {
+            let Ok(x) = token.parse::<f64>() else { return true };
+            if (0.0..=10.0).contains(&x) && x.fract() == 0.0 || x == 100.0 {
+                return false;
+            }
+            let decimals = token.split_once('.').map_or(0, |(_, d)| d.len() as i32);
+            let scale = 10f64.powi(decimals);
+            !known.iter().any(|y| ((y * scale).round() - x * scale).abs() < 0.5)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AgentResult, Finding, Profile, Quality};
+    use serde_json::json;
+
+    fn report() -> Report {
+        let profile = Profile {
+            row_count: 12_345,
+            column_count: 7,
+            duplicate_row_count: 12,
+            quality: Quality {
+                score: 87.26,
+                grade: "B".into(),
+                completeness: 98.43,
+                validity: 91.0,
+                uniqueness: 99.9,
+                consistency: 97.5,
+            },
+            columns: Vec::new(),
+            correlations: Vec::new(),
+            alerts: Vec::new(),
+        };
+        let agent = |id: &str, metrics: Value, alerts: Vec<Finding>| AgentResult {
+            agent_id: id.into(),
+            status: "success".into(),
+            execution_time_ms: 12.0,
+            summary_metrics: metrics,
+            alerts,
+            issues: Vec::new(),
+            recommendations: vec![Finding {
+                code: "IMPUTE_OR_DROP".into(),
+                severity: "info".into(),
+                column: Some("age".into()),
+                message: "Impute the missing values of age or drop the column".into(),
+            }],
+            row_level_issues: Vec::new(),
+            row_level_issue_count: 0,
+            parameters: json!({}),
+        };
+        let critical = Finding {
+            code: "TEST_FAILED".into(),
+            severity: "critical".into(),
+            column: Some("id".into()),
+            message: "id is not unique".into(),
+        };
+        Report {
+            profile: Some(profile),
+            agents: vec![
+                agent("unified-profiler", json!({ "qualityScore": 87.26 }), Vec::new()),
+                agent(TEST_COVERAGE, json!({ "testScore": 64.5, "failedTests": 2 }), vec![critical]),
+                agent(
+                    READINESS_RATER,
+                    json!({ "verdict": "NEEDS_REVIEW", "readinessScore": 71.93 }),
+                    Vec::new(),
+                ),
+            ],
+            drift: None,
+            risk: None,
+        }
+    }
+
+    #[test]
+    fn the_rule_based_summary_has_four_sections_and_only_the_reports_numbers() {
+        let report = report();
+        let summary = rule_based(&report, "sales.csv");
+        assert_eq!(summary.model, "rule-based");
+        for section in
+            ["## Executive Summary", "## Technical Findings", "## Recommended Actions", "## Next Steps"]
+        {
+            assert!(summary.text.contains(section), "{}", summary.text);
+        }
+        for fact in [
+            "12345 rows",
+            "87.3 of 100 (grade B)",
+            "Readiness: NEEDS_REVIEW (score 71.9)",
+            "12 duplicate",
+            "64.5 of 100; 2 test(s) failed",
+            "TEST_FAILED: id",
+        ] {
+            assert!(summary.text.contains(fact), "{fact} missing from {}", summary.text);
+        }
+        assert_eq!(ungrounded(&summary.text, &report), Vec::<String>::new(), "{}", summary.text);
+    }
+
+    #[test]
+    fn invented_numbers_are_caught() {
+        let report = report();
+        assert_eq!(ungrounded("Quality is 87.3 of 100 and 12,345 rows.", &report), Vec::<String>::new());
+        assert_eq!(ungrounded("Quality is 93.1 with 4,321 rows.", &report), ["93.1", "4321"]);
+        assert_eq!(ungrounded("Readiness 71.93 vs 71.94.", &report), ["71.94"]);
+        // Names with digits are not figures; small ordinals and "of 100" need no source.
+        assert_eq!(ungrounded("Columns col2 and utf8; step 3 of 100.", &report), Vec::<String>::new());
+        assert_eq!(ungrounded("A loss of -12 rows.", &report), ["-12"]);
+    }
+
+    #[test]
+    fn numbers_are_read_as_written() {
+        assert_eq!(numbers_in("1,234.5 and 7, then v2 and 3.14."), ["1234.5", "7", "3.14"]);
+        assert_eq!(numbers_in("(-4) x-5"), ["-4", "5"]);
+    }
+}
