@@ -11,6 +11,29 @@ fn finding(code: &str, severity: &str, column: Option<&str>, message: String) ->
     Finding { code: code.into(), severity: severity.into(), column: column.map(String::from), message }
 }
 
+/// A successful agent's result with its findings (alerts, issues, recommendations) and no
+/// row-level issues.
+fn success(
+    agent_id: &str,
+    execution_time_ms: f64,
+    summary_metrics: Value,
+    [alerts, issues, recommendations]: [Vec<Finding>; 3],
+    parameters: Value,
+) -> AgentResult {
+    AgentResult {
+        agent_id: agent_id.to_string(),
+        status: "success".into(),
+        execution_time_ms,
+        summary_metrics,
+        alerts,
+        issues,
+        recommendations,
+        row_level_issues: Vec::new(),
+        row_level_issue_count: 0,
+        parameters,
+    }
+}
+
 /// The unified profiler's result, from its profile.
 pub fn profiler_result(
     profile: &Profile,
@@ -70,18 +93,13 @@ pub fn profiler_result(
     }
 
     let recommendations = profile.alerts.iter().filter_map(recommendation).collect();
-    AgentResult {
-        agent_id: super::registry::UNIFIED_PROFILER.to_string(),
-        status: "success".into(),
+    success(
+        super::registry::UNIFIED_PROFILER,
         execution_time_ms,
         summary_metrics,
-        alerts: profile.alerts.clone(),
-        issues,
-        recommendations,
-        row_level_issues: Vec::new(),
-        row_level_issue_count: 0,
+        [profile.alerts.clone(), issues, recommendations],
         parameters,
-    }
+    )
 }
 
 /// What to do about an alert.
@@ -217,18 +235,13 @@ pub fn drift_result(drift: &DriftReport, parameters: Value, execution_time_ms: f
             "Update downstream consumers for the removed or retyped columns".into(),
         ));
     }
-    AgentResult {
-        agent_id: registry::DRIFT_DETECTOR.to_string(),
-        status: "success".into(),
+    success(
+        registry::DRIFT_DETECTOR,
         execution_time_ms,
         summary_metrics,
-        alerts,
-        issues,
-        recommendations,
-        row_level_issues: Vec::new(),
-        row_level_issue_count: 0,
+        [alerts, issues, recommendations],
         parameters,
-    }
+    )
 }
 
 /// The risk scorer's result, from the risk report (whose examples are already masked).
@@ -289,18 +302,13 @@ pub fn risk_result(risk: &RiskReport, parameters: Value, execution_time_ms: f64)
         };
         recommendations.push(finding(code, "info", Some(&c.column), format!("{}: {advice}", c.column)));
     }
-    AgentResult {
-        agent_id: registry::SCORE_RISK.to_string(),
-        status: "success".into(),
+    success(
+        registry::SCORE_RISK,
         execution_time_ms,
         summary_metrics,
-        alerts,
-        issues,
-        recommendations,
-        row_level_issues: Vec::new(),
-        row_level_issue_count: 0,
+        [alerts, issues, recommendations],
         parameters,
-    }
+    )
 }
 
 /// A test the test-coverage agent runs, given or suggested.
@@ -509,24 +517,24 @@ pub fn coverage_result(
             ),
         ));
     }
+    let summary_metrics = json!({
+        "testScore": score,
+        "testCount": planned.len(),
+        "passedTests": passed,
+        "failedTests": planned.len() - passed,
+        "columnCoverage": column_coverage,
+        "tests": tests,
+    });
     AgentResult {
-        agent_id: registry::TEST_COVERAGE.to_string(),
-        status: "success".into(),
-        execution_time_ms,
-        summary_metrics: json!({
-            "testScore": score,
-            "testCount": planned.len(),
-            "passedTests": passed,
-            "failedTests": planned.len() - passed,
-            "columnCoverage": column_coverage,
-            "tests": tests,
-        }),
-        alerts,
-        issues,
-        recommendations,
         row_level_issues,
         row_level_issue_count,
-        parameters,
+        ..success(
+            registry::TEST_COVERAGE,
+            execution_time_ms,
+            summary_metrics,
+            [alerts, issues, recommendations],
+            parameters,
+        )
     }
 }
 
@@ -656,11 +664,10 @@ pub fn readiness_result(
         ));
     }
     let verdict_reason = format!("readiness score {score:.1}: {verdict}");
-    AgentResult {
-        agent_id: registry::READINESS_RATER.to_string(),
-        status: "success".into(),
+    success(
+        registry::READINESS_RATER,
         execution_time_ms,
-        summary_metrics: json!({
+        json!({
             "readinessScore": score,
             "verdict": verdict,
             "completeness": completeness,
@@ -669,13 +676,9 @@ pub fn readiness_result(
             "unhealthyColumns": unhealthy.into_iter().collect::<Vec<_>>(),
             "reasons": reasons.iter().map(|r| r.message.clone()).chain(std::iter::once(verdict_reason)).collect::<Vec<_>>(),
         }),
-        alerts,
-        issues: reasons,
-        recommendations,
-        row_level_issues: Vec::new(),
-        row_level_issue_count: 0,
+        [alerts, reasons, recommendations],
         parameters,
-    }
+    )
 }
 
 #[cfg(test)]
