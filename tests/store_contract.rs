@@ -8,7 +8,8 @@ mod helpers;
 use std::sync::Arc;
 
 use agensium::domain::{
-    ColumnInfo, Dataset, DatasetFormat, DatasetId, Email, Job, JobError, JobStatus, NewUser, Role, UserId,
+    ColumnInfo, Conversation, ConversationId, Dataset, DatasetFormat, DatasetId, Email, Job, JobError, JobId,
+    JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, Role, UsageTotals, UserId,
 };
 use agensium::store::{
     JobFilter, JobOutcome, MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement,
@@ -111,6 +112,47 @@ async fn owner_with_dataset(store: &dyn MetadataStore, email: &str) -> (UserId, 
     (owner, data)
 }
 
+fn conversation(owner: UserId, dataset: Option<&Dataset>, job: Option<&Job>, title: &str) -> Conversation {
+    let created_at = now();
+    Conversation {
+        id: ConversationId::generate(),
+        owner,
+        dataset: dataset.map(|d| d.id),
+        job: job.map(|j| j.id),
+        title: title.into(),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn message(role: MessageRole, content: &str) -> NewMessage {
+    NewMessage {
+        role,
+        content: content.into(),
+        sources: Vec::new(),
+        model: (role == MessageRole::Assistant).then(|| "rule-based".into()),
+    }
+}
+
+fn usage(
+    owner: UserId,
+    job: Option<JobId>,
+    conversation: Option<ConversationId>,
+    prompt: u64,
+    completion: u64,
+) -> LlmUsage {
+    LlmUsage {
+        owner,
+        job,
+        conversation,
+        purpose: if job.is_some() { "summary" } else { "copilot" }.into(),
+        model: "gpt-test".into(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        created_at: now(),
+    }
+}
+
 fn replacement(hash: &str) -> Replacement {
     Replacement { id: Uuid::now_v7(), token_hash: hash.into(), expires_at: now() + Duration::days(1) }
 }
@@ -134,7 +176,7 @@ contract! {
     async fn migrations_run_once_and_concurrently(f) {
         let again = f.store.migrate().await.unwrap();
         assert!(again.applied.is_empty());
-        assert_eq!(again.already_applied, vec![1, 2, 3]);
+        assert_eq!(again.already_applied, vec![1, 2, 3, 4]);
         let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
         assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
         f.store.ping().await.unwrap();
@@ -275,9 +317,9 @@ contract! {
         let page = f.store.list_jobs(ada, &JobFilter::default(), &PageRequest { first: 1, after: None }).await.unwrap();
         assert_eq!((page.total_count, page.has_next_page), (2, true));
         assert_eq!(page.items[0].id, second.id, "newest first");
-        let queued = JobFilter { status: Some(JobStatus::Queued), tool_id: Some("profile-my-data".into()) };
+        let queued = JobFilter { status: Some(JobStatus::Queued), tool_id: Some("profile-my-data".into()), dataset_id: None };
         assert_eq!(f.store.list_jobs(ada, &queued, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 2);
-        let other_tool = JobFilter { status: None, tool_id: Some("clean-my-data".into()) };
+        let other_tool = JobFilter { status: None, tool_id: Some("clean-my-data".into()), dataset_id: None };
         assert_eq!(f.store.list_jobs(ada, &other_tool, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
         assert_eq!(f.store.list_jobs(bob, &JobFilter::default(), &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
         assert!(f.store.datasets_in_use(&[data.id]).await.unwrap());
@@ -376,5 +418,174 @@ contract! {
         // Deleting the dataset deletes its jobs' history with it.
         assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
         assert_eq!(f.store.job(again.id, ada).await.unwrap(), None);
+    }
+
+    async fn conversations_are_owner_scoped_and_paged_newest_first(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let (bob, bobs_data) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let run = job(ada, &data);
+        f.store.insert_job(&run).await.unwrap();
+        let first = conversation(ada, Some(&data), None, "Which columns have missing values?");
+        let second = conversation(ada, Some(&data), Some(&run), "Why is the readiness rating low?");
+        let third = conversation(ada, None, None, "Érdekes — “quotes” and 'apostrophes'");
+        for c in [&first, &second, &third] {
+            f.store.insert_conversation(c).await.unwrap();
+        }
+        f.store.insert_conversation(&conversation(bob, Some(&bobs_data), None, "bob's")).await.unwrap();
+
+        assert_eq!(f.store.conversation(second.id, ada).await.unwrap(), Some(second.clone()));
+        assert_eq!(f.second.conversation(third.id, ada).await.unwrap(), Some(third.clone()), "visible to another instance");
+        assert_eq!(f.store.conversation(second.id, bob).await.unwrap(), None, "another owner sees nothing");
+        assert_eq!(f.store.conversation(ConversationId::generate(), ada).await.unwrap(), None);
+
+        let page = f.store.list_conversations(ada, &PageRequest { first: 2, after: None }).await.unwrap();
+        assert_eq!((page.total_count, page.has_next_page), (3, true));
+        assert_eq!(page.items, vec![third.clone(), second.clone()], "newest first");
+        let rest = f.store.list_conversations(ada, &PageRequest { first: 2, after: Some(second.id.0) }).await.unwrap();
+        assert_eq!((rest.total_count, rest.has_next_page), (3, false));
+        assert_eq!(rest.items, vec![first.clone()]);
+        let bobs = f.store.list_conversations(bob, &PageRequest { first: 10, after: None }).await.unwrap();
+        assert_eq!(bobs.total_count, 1);
+        assert!(bobs.items.iter().all(|c| c.owner == bob));
+        let nobody = f.store.list_conversations(UserId::generate(), &PageRequest { first: 10, after: None }).await.unwrap();
+        assert_eq!((nobody.total_count, nobody.items.len(), nobody.has_next_page), (0, 0, false));
+    }
+
+    async fn messages_are_numbered_across_appends_and_only_the_owner_appends(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let bob = f.store.create_user(&new_user("bob@example.com")).await.unwrap().id;
+        let talk = conversation(ada, Some(&data), None, "Is region ever empty?");
+        f.store.insert_conversation(&talk).await.unwrap();
+        assert!(f.store.conversation_messages(talk.id, ada, 10).await.unwrap().is_empty());
+
+        let answer = NewMessage {
+            role: MessageRole::Assistant,
+            content: "No: region has 0 missing values of 10 rows.\nÜbrigens — “quoted” text, 'too', and emoji 📊.".into(),
+            sources: vec![
+                "profile.columns.region.null_count = 0".into(),
+                "SELECT count(*) FROM data WHERE \"region\" IS NULL → [[0]]".into(),
+                String::new(),
+            ],
+            model: Some("gpt-test-2025".into()),
+        };
+        let asked = now();
+        assert!(f.store.append_messages(talk.id, ada, &[message(MessageRole::User, "Is region ever empty?"), answer.clone()], asked).await.unwrap());
+        let later = asked + Duration::seconds(5);
+        let more = [
+            message(MessageRole::User, "And amount?"),
+            message(MessageRole::Assistant, "amount has 1 missing value."),
+            message(MessageRole::User, "Thanks"),
+        ];
+        assert!(f.second.append_messages(talk.id, ada, &more, later).await.unwrap(), "another instance continues the numbering");
+
+        let all = f.store.conversation_messages(talk.id, ada, 100).await.unwrap();
+        assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert!(all.iter().all(|m| m.conversation == talk.id));
+        assert_eq!(all[0].role, MessageRole::User);
+        assert_eq!(all[0].model, None);
+        assert!(all[0].sources.is_empty());
+        assert_eq!((all[1].role, &all[1].content, &all[1].sources, &all[1].model), (answer.role, &answer.content, &answer.sources, &answer.model), "sources round-trip");
+        assert_eq!((all[0].created_at, all[4].created_at), (asked, later));
+        assert_eq!(all[4].content, "Thanks");
+
+        // The last N, still oldest first.
+        let last_two = f.store.conversation_messages(talk.id, ada, 2).await.unwrap();
+        assert_eq!(last_two.iter().map(|m| (m.seq, m.content.as_str())).collect::<Vec<_>>(), vec![(4, "amount has 1 missing value."), (5, "Thanks")]);
+        assert!(f.store.conversation_messages(talk.id, ada, 0).await.unwrap().is_empty());
+        assert_eq!(f.store.conversation(talk.id, ada).await.unwrap().unwrap().updated_at, later, "an append touches the conversation");
+
+        // Another user can neither read nor append; a missing conversation takes nothing.
+        assert!(f.store.conversation_messages(talk.id, bob, 100).await.unwrap().is_empty());
+        assert!(!f.store.append_messages(talk.id, bob, &[message(MessageRole::User, "mine now")], later).await.unwrap());
+        assert!(!f.store.append_messages(ConversationId::generate(), ada, &[message(MessageRole::User, "lost")], later).await.unwrap());
+        assert_eq!(f.store.conversation_messages(talk.id, ada, 100).await.unwrap().len(), 5, "nothing written");
+        assert_eq!(f.store.conversation(talk.id, ada).await.unwrap().unwrap().updated_at, later, "not touched by bob");
+    }
+
+    async fn concurrent_appends_never_share_a_number(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let talk = conversation(ada, Some(&data), None, "busy");
+        f.store.insert_conversation(&talk).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let store = if i % 2 == 0 { f.store.clone() } else { f.second.clone() };
+            let id = talk.id;
+            tasks.push(tokio::spawn(async move {
+                let pair = [message(MessageRole::User, &format!("q{i}")), message(MessageRole::Assistant, &format!("a{i}"))];
+                store.append_messages(id, ada, &pair, now()).await
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap());
+        }
+        let all = f.store.conversation_messages(talk.id, ada, 1000).await.unwrap();
+        assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=24).collect::<Vec<u32>>());
+        // Each append's messages are consecutive: question, then its answer.
+        for pair in all.chunks(2) {
+            assert_eq!(pair[0].content.replacen('q', "a", 1), pair[1].content, "{all:?}");
+        }
+    }
+
+    async fn llm_usage_is_summed_per_owner_and_per_job(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let (bob, _) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let run = job(ada, &data);
+        f.store.insert_job(&run).await.unwrap();
+        let other_run = job(ada, &data);
+        f.store.insert_job(&other_run).await.unwrap();
+        let talk = conversation(ada, Some(&data), None, "costs");
+        f.store.insert_conversation(&talk).await.unwrap();
+
+        assert_eq!(f.store.llm_usage_totals(ada, None).await.unwrap(), UsageTotals::default(), "none yet");
+        f.store.record_llm_usage(&usage(ada, Some(run.id), None, 1200, 300)).await.unwrap();
+        f.second.record_llm_usage(&usage(ada, Some(run.id), None, 5_000_000_000, 7)).await.unwrap();
+        f.store.record_llm_usage(&usage(ada, Some(other_run.id), None, 10, 1)).await.unwrap();
+        f.store.record_llm_usage(&usage(ada, None, Some(talk.id), 800, 150)).await.unwrap();
+        f.store.record_llm_usage(&usage(bob, None, None, 99, 99)).await.unwrap();
+
+        let all = UsageTotals { requests: 4, prompt_tokens: 5_000_002_010, completion_tokens: 458 };
+        assert_eq!(f.store.llm_usage_totals(ada, None).await.unwrap(), all);
+        assert_eq!(
+            f.store.llm_usage_totals(ada, Some(run.id)).await.unwrap(),
+            UsageTotals { requests: 2, prompt_tokens: 5_000_001_200, completion_tokens: 307 }
+        );
+        assert_eq!(f.store.llm_usage_totals(bob, None).await.unwrap(), UsageTotals { requests: 1, prompt_tokens: 99, completion_tokens: 99 });
+        assert_eq!(f.store.llm_usage_totals(bob, Some(run.id)).await.unwrap(), UsageTotals::default(), "not bob's job");
+        assert_eq!(f.store.llm_usage_totals(ada, Some(JobId::generate())).await.unwrap(), UsageTotals::default());
+
+        // Accounting outlives the dataset, its jobs and its conversations.
+        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert_eq!(f.store.job(run.id, ada).await.unwrap(), None);
+        assert_eq!(f.store.llm_usage_totals(ada, None).await.unwrap(), all);
+        assert_eq!(f.store.llm_usage_totals(ada, Some(run.id)).await.unwrap().requests, 2);
+    }
+
+    async fn conversations_go_with_the_dataset_or_job_they_are_about(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let other = dataset(ada, None);
+        f.store.insert_dataset(&other).await.unwrap();
+        let run = job(ada, &other);
+        f.store.insert_job(&run).await.unwrap();
+        let about_data = conversation(ada, Some(&data), None, "about the data");
+        let about_job = conversation(ada, None, Some(&run), "about the report");
+        let unattached = conversation(ada, None, None, "general");
+        for c in [&about_data, &about_job, &unattached] {
+            f.store.insert_conversation(c).await.unwrap();
+            assert!(f.store.append_messages(c.id, ada, &[message(MessageRole::User, "hello")], now()).await.unwrap());
+        }
+
+        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert_eq!(f.store.conversation(about_data.id, ada).await.unwrap(), None);
+        assert!(f.store.conversation_messages(about_data.id, ada, 10).await.unwrap().is_empty(), "messages go too");
+        assert!(!f.store.append_messages(about_data.id, ada, &[message(MessageRole::User, "still there?")], now()).await.unwrap());
+
+        // Deleting a dataset deletes its jobs, and with them the conversations about them.
+        assert!(f.store.delete_dataset(other.id, ada).await.unwrap());
+        assert_eq!(f.store.conversation(about_job.id, ada).await.unwrap(), None);
+        assert!(f.store.conversation_messages(about_job.id, ada, 10).await.unwrap().is_empty());
+
+        let left = f.store.list_conversations(ada, &PageRequest { first: 10, after: None }).await.unwrap();
+        assert_eq!((left.total_count, left.items.iter().map(|c| c.id).collect::<Vec<_>>()), (1, vec![unattached.id]));
+        assert_eq!(f.store.conversation_messages(unattached.id, ada, 10).await.unwrap().len(), 1);
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Nothing here knows GraphQL, HTTP or SQL.
 
+mod conversation;
 mod dataset;
 mod drift;
 mod email;
@@ -11,6 +12,9 @@ mod report;
 mod risk;
 mod user;
 
+pub use conversation::{
+    Conversation, ConversationId, ConversationMessage, LlmUsage, MessageRole, NewMessage, UsageTotals,
+};
 pub use dataset::{ColumnInfo, Dataset, DatasetFormat, DatasetId};
 pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, Retyped, SchemaDrift};
 pub use email::Email;

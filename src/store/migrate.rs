@@ -36,6 +36,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_jobs.sql"),
         mysql: include_str!("../../migrations/mysql/0003_jobs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ai",
+        sqlite: include_str!("../../migrations/sqlite/0004_ai.sql"),
+        mysql: include_str!("../../migrations/mysql/0004_ai.sql"),
+    },
 ];
 
 /// What a migration run did.

@@ -1,4 +1,5 @@
-//! The metadata store: users, sessions and (later) dataset and job metadata.
+//! The metadata store: users, sessions, datasets, jobs, co-pilot conversations and
+//! language-model usage.
 //!
 //! One trait, [`MetadataStore`], with two implementations: [`SqliteStore`] (the embedded,
 //! zero-setup default) and [`MysqlStore`] (MySQL 8 / MariaDB, for production and for
@@ -19,7 +20,8 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 use crate::domain::{
-    Dataset, DatasetId, Email, Job, JobError, JobId, JobStatus, NewUser, User, UserCredentials, UserId,
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobError, JobId,
+    JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, UsageTotals, User, UserCredentials, UserId,
 };
 
 pub use migrate::{MIGRATIONS, Migration, MigrationReport};
@@ -288,6 +290,42 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Fails running jobs whose lease expired with no attempts left (`WORKER_LOST`);
     /// returns how many.
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64>;
+
+    async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
+
+    /// A conversation, if it exists and `owner` owns it: another user's is `None`.
+    async fn conversation(&self, id: ConversationId, owner: UserId) -> StoreResult<Option<Conversation>>;
+
+    /// The owner's conversations, newest first.
+    async fn list_conversations(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Conversation>>;
+
+    /// Appends messages in one transaction, numbered after the conversation's last one (1, 2,
+    /// …), and sets its `updated_at` to `now`. Concurrent appends to one conversation never
+    /// share a number (MySQL: the conversation row is locked `FOR UPDATE`; SQLite: the
+    /// single writer with `BEGIN IMMEDIATE`). `false`, writing nothing, when the conversation
+    /// does not exist or is not the owner's.
+    async fn append_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// The last `limit` messages of the owner's conversation, oldest first; empty for another
+    /// user's conversation.
+    async fn conversation_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationMessage>>;
+
+    /// Records one call to a language model.
+    async fn record_llm_usage(&self, usage: &LlmUsage) -> StoreResult<()>;
+
+    /// The owner's usage summed; only the job's when `job` is given.
+    async fn llm_usage_totals(&self, owner: UserId, job: Option<JobId>) -> StoreResult<UsageTotals>;
 }
 
 /// A job row as both backends read it, before parsing.
@@ -380,6 +418,71 @@ impl RawDataset {
             notices: serde_json::from_str(&self.notices)?,
             created_at: self.created_at,
         })
+    }
+}
+
+/// A conversation row as both backends read it, before parsing.
+pub(crate) struct RawConversation {
+    pub id: String,
+    pub owner_id: String,
+    pub dataset_id: Option<String>,
+    pub job_id: Option<String>,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn parse_id(s: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| anyhow::anyhow!("bad id {s:?} in store: {e}"))
+}
+
+impl RawConversation {
+    pub(crate) fn parse(self) -> anyhow::Result<Conversation> {
+        Ok(Conversation {
+            id: ConversationId(parse_id(&self.id)?),
+            owner: UserId(parse_id(&self.owner_id)?),
+            dataset: self.dataset_id.as_deref().map(parse_id).transpose()?.map(DatasetId),
+            job: self.job_id.as_deref().map(parse_id).transpose()?.map(JobId),
+            title: self.title,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A message row as both backends read it, before parsing.
+pub(crate) struct RawMessage {
+    pub conversation_id: String,
+    pub seq: i64,
+    pub role: String,
+    pub content: String,
+    pub sources: String,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RawMessage {
+    pub(crate) fn parse(self) -> anyhow::Result<ConversationMessage> {
+        Ok(ConversationMessage {
+            conversation: ConversationId(parse_id(&self.conversation_id)?),
+            seq: u32::try_from(self.seq).map_err(|_| anyhow::anyhow!("bad seq {} in store", self.seq))?,
+            role: MessageRole::parse(&self.role)
+                .ok_or_else(|| anyhow::anyhow!("bad role {:?} in store", self.role))?,
+            content: self.content,
+            sources: serde_json::from_str(&self.sources)?,
+            model: self.model,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Usage sums as both backends read them (count, prompt tokens, completion tokens).
+pub(crate) fn usage_totals(requests: i64, prompt_tokens: i64, completion_tokens: i64) -> UsageTotals {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    UsageTotals {
+        requests: count(requests),
+        prompt_tokens: count(prompt_tokens),
+        completion_tokens: count(completion_tokens),
     }
 }
 

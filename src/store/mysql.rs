@@ -10,11 +10,14 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RawJob,
-    RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation,
-    sql,
+    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawConversation,
+    RawDataset, RawJob, RawMessage, RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome,
+    StoreError, StoreResult, decide_rotation, sql, usage_totals,
 };
-use crate::domain::{Dataset, DatasetId, Email, Job, JobId, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobId, LlmUsage,
+    NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
+};
 
 /// A pool of connections to one MySQL database.
 #[derive(Clone)]
@@ -126,6 +129,32 @@ fn decode_job(row: &Row) -> anyhow::Result<Job> {
         started_at: column::<Option<NaiveDateTime>>(row, 16)?.map(utc),
         finished_at: column::<Option<NaiveDateTime>>(row, 17)?.map(utc),
         updated_at: utc(column(row, 18)?),
+    }
+    .parse()
+}
+
+fn decode_conversation(row: &Row) -> anyhow::Result<Conversation> {
+    RawConversation {
+        id: column(row, 0)?,
+        owner_id: column(row, 1)?,
+        dataset_id: column(row, 2)?,
+        job_id: column(row, 3)?,
+        title: column(row, 4)?,
+        created_at: utc(column(row, 5)?),
+        updated_at: utc(column(row, 6)?),
+    }
+    .parse()
+}
+
+fn decode_message(row: &Row) -> anyhow::Result<ConversationMessage> {
+    RawMessage {
+        conversation_id: column(row, 0)?,
+        seq: column(row, 1)?,
+        role: column(row, 2)?,
+        content: column(row, 3)?,
+        sources: column(row, 4)?,
+        model: column(row, 5)?,
+        created_at: utc(column(row, 6)?),
     }
     .parse()
 }
@@ -509,6 +538,65 @@ impl MetadataStore for MysqlStore {
         let mut conn = self.conn().await?;
         affected(&mut conn, sql::fail_lost_jobs(now, max_attempts).build(MysqlQueryBuilder)).await
     }
+
+    async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        execute(&mut conn, sql::insert_conversation(conversation).build(MysqlQueryBuilder)).await
+    }
+
+    async fn conversation(&self, id: ConversationId, owner: UserId) -> StoreResult<Option<Conversation>> {
+        let mut conn = self.conn().await?;
+        let select = sql::conversation_for_owner(id, owner, false).build(MysqlQueryBuilder);
+        Ok(query_rows(&mut conn, select, decode_conversation).await?.into_iter().next())
+    }
+
+    async fn list_conversations(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Conversation>> {
+        let mut conn = self.conn().await?;
+        let list = sql::list_conversations(owner, page).build(MysqlQueryBuilder);
+        let mut items = query_rows(&mut conn, list, decode_conversation).await?;
+        let total_count = count(&mut conn, sql::count_conversations(owner).build(MysqlQueryBuilder)).await?;
+        let has_next_page = items.len() > page.first;
+        items.truncate(page.first);
+        Ok(Page { items, has_next_page, total_count })
+    }
+
+    async fn append_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        retry_on_deadlock(|| self.append_once(id, owner, messages, now)).await
+    }
+
+    async fn conversation_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationMessage>> {
+        let mut conn = self.conn().await?;
+        let select = sql::last_messages(id, owner, limit).build(MysqlQueryBuilder);
+        let mut messages = query_rows(&mut conn, select, decode_message).await?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    async fn record_llm_usage(&self, usage: &LlmUsage) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        execute(&mut conn, sql::insert_llm_usage(Uuid::now_v7(), usage).build(MysqlQueryBuilder)).await
+    }
+
+    async fn llm_usage_totals(&self, owner: UserId, job: Option<JobId>) -> StoreResult<UsageTotals> {
+        let mut conn = self.conn().await?;
+        // SUM is DECIMAL in MySQL; the driver reads its digits into an integer.
+        let totals = query_rows(&mut conn, sql::llm_usage_totals(owner, job).build(MysqlQueryBuilder), |r| {
+            Ok(usage_totals(column(r, 0)?, column(r, 1)?, column(r, 2)?))
+        })
+        .await?;
+        Ok(totals.into_iter().next().unwrap_or_default())
+    }
 }
 
 impl MysqlStore {
@@ -567,6 +655,39 @@ impl MysqlStore {
         };
         tx.commit().await.map_err(internal)?;
         Ok(outcome)
+    }
+
+    async fn append_once(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        // FOR UPDATE on the conversation: a concurrent append to it waits here and then reads
+        // the numbers this one wrote, so no two messages share a number.
+        let select = sql::conversation_for_owner(id, owner, true).build(MysqlQueryBuilder);
+        if query_rows(&mut tx, select, decode_conversation).await?.is_empty() {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(false);
+        }
+        if !messages.is_empty() {
+            let last = query_rows(&mut tx, sql::last_message_seq(id).build(MysqlQueryBuilder), |r| {
+                column::<i64>(r, 0)
+            })
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0);
+            let first_seq = u32::try_from(last + 1).map_err(internal)?;
+            let insert = sql::insert_messages(id, first_seq, messages, now).build(MysqlQueryBuilder);
+            execute(&mut tx, insert).await?;
+        }
+        execute(&mut tx, sql::touch_conversation(id, now).build(MysqlQueryBuilder)).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(true)
     }
 
     async fn revoke_once(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {

@@ -10,7 +10,10 @@ use sea_query::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Dataset, DatasetId, Email, Job, JobId, JobStatus, NewUser, UserId};
+use crate::domain::{
+    Conversation, ConversationId, Dataset, DatasetId, Email, Job, JobId, JobStatus, NewMessage, NewUser,
+    UserId,
+};
 
 use super::{NewRefreshToken, PageRequest, Replacement};
 
@@ -434,6 +437,8 @@ pub fn job_by_id(id: JobId, for_update: bool) -> SelectStatement {
 pub struct JobFilter {
     pub status: Option<crate::domain::JobStatus>,
     pub tool_id: Option<String>,
+    /// Jobs over this dataset (as the profiled one, not as a baseline).
+    pub dataset_id: Option<crate::domain::DatasetId>,
 }
 
 fn filter_jobs(query: &mut SelectStatement, owner: UserId, filter: &JobFilter) {
@@ -443,6 +448,9 @@ fn filter_jobs(query: &mut SelectStatement, owner: UserId, filter: &JobFilter) {
     }
     if let Some(tool) = &filter.tool_id {
         query.and_where(Expr::col(Jobs::ToolId).eq(tool.clone()));
+    }
+    if let Some(dataset) = filter.dataset_id {
+        query.and_where(Expr::col(Jobs::DatasetId).eq(uuid(dataset.0)));
     }
 }
 
@@ -676,4 +684,273 @@ pub fn release_job(id: JobId, worker: &str, now: DateTime<Utc>) -> UpdateStateme
         .to_owned();
     held_by(&mut query, id, worker);
     query
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Conversations {
+    Table,
+    Id,
+    OwnerId,
+    DatasetId,
+    JobId,
+    Title,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// The columns a `Conversation` is decoded from, in this order.
+pub const CONVERSATION_COLUMNS: [Conversations; 7] = [
+    Conversations::Id,
+    Conversations::OwnerId,
+    Conversations::DatasetId,
+    Conversations::JobId,
+    Conversations::Title,
+    Conversations::CreatedAt,
+    Conversations::UpdatedAt,
+];
+
+#[derive(Iden, Clone, Copy)]
+pub enum ConversationMessages {
+    Table,
+    ConversationId,
+    Seq,
+    Role,
+    Content,
+    Sources,
+    Model,
+    CreatedAt,
+}
+
+/// The columns a `ConversationMessage` is decoded from, in this order.
+pub const MESSAGE_COLUMNS: [ConversationMessages; 7] = [
+    ConversationMessages::ConversationId,
+    ConversationMessages::Seq,
+    ConversationMessages::Role,
+    ConversationMessages::Content,
+    ConversationMessages::Sources,
+    ConversationMessages::Model,
+    ConversationMessages::CreatedAt,
+];
+
+#[derive(Iden, Clone, Copy)]
+pub enum LlmUsage {
+    Table,
+    Id,
+    OwnerId,
+    JobId,
+    ConversationId,
+    Purpose,
+    Model,
+    PromptTokens,
+    CompletionTokens,
+    CreatedAt,
+}
+
+pub fn insert_conversation(conversation: &Conversation) -> InsertStatement {
+    Query::insert()
+        .into_table(Conversations::Table)
+        .columns(CONVERSATION_COLUMNS)
+        .values_panic([
+            uuid(conversation.id.0).into(),
+            uuid(conversation.owner.0).into(),
+            conversation.dataset.map(|d| uuid(d.0)).into(),
+            conversation.job.map(|j| uuid(j.0)).into(),
+            conversation.title.clone().into(),
+            conversation.created_at.into(),
+            conversation.updated_at.into(),
+        ])
+        .to_owned()
+}
+
+/// A conversation, only if `owner` owns it; `for_update` locks the row for the rest of the
+/// transaction (MySQL), so appends to one conversation number their messages one at a time.
+pub fn conversation_for_owner(id: ConversationId, owner: UserId, for_update: bool) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(CONVERSATION_COLUMNS)
+        .from(Conversations::Table)
+        .and_where(Expr::col(Conversations::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Conversations::OwnerId).eq(uuid(owner.0)))
+        .to_owned();
+    if for_update {
+        query.lock(LockType::Update);
+    }
+    query
+}
+
+/// The owner's conversations, newest first; one more row than asked for.
+pub fn list_conversations(owner: UserId, page: &PageRequest) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(CONVERSATION_COLUMNS)
+        .from(Conversations::Table)
+        .and_where(Expr::col(Conversations::OwnerId).eq(uuid(owner.0)))
+        .order_by(Conversations::Id, Order::Desc)
+        .limit(page.first as u64 + 1)
+        .to_owned();
+    if let Some(after) = page.after {
+        query.and_where(Expr::col(Conversations::Id).lt(uuid(after)));
+    }
+    query
+}
+
+pub fn count_conversations(owner: UserId) -> SelectStatement {
+    Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(Conversations::Table)
+        .and_where(Expr::col(Conversations::OwnerId).eq(uuid(owner.0)))
+        .to_owned()
+}
+
+/// The conversation's last message number (0 when it has none).
+pub fn last_message_seq(id: ConversationId) -> SelectStatement {
+    Query::select()
+        .expr(Func::coalesce([Expr::from(Func::max(Expr::col(ConversationMessages::Seq))), Expr::val(0)]))
+        .from(ConversationMessages::Table)
+        .and_where(Expr::col(ConversationMessages::ConversationId).eq(uuid(id.0)))
+        .to_owned()
+}
+
+/// The messages, numbered from `first_seq` on, in one statement. `messages` is not empty.
+pub fn insert_messages(
+    id: ConversationId,
+    first_seq: u32,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+) -> InsertStatement {
+    let mut query =
+        Query::insert().into_table(ConversationMessages::Table).columns(MESSAGE_COLUMNS).to_owned();
+    for (message, seq) in messages.iter().zip(first_seq..) {
+        query.values_panic([
+            uuid(id.0).into(),
+            i64::from(seq).into(),
+            message.role.as_str().into(),
+            message.content.clone().into(),
+            json_text(&message.sources).into(),
+            message.model.clone().into(),
+            now.into(),
+        ]);
+    }
+    query
+}
+
+pub fn touch_conversation(id: ConversationId, now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(Conversations::Table)
+        .value(Conversations::UpdatedAt, now)
+        .and_where(Expr::col(Conversations::Id).eq(uuid(id.0)))
+        .to_owned()
+}
+
+/// The last `limit` messages of the owner's conversation, newest first (the caller
+/// reverses them); none when another user owns it.
+pub fn last_messages(id: ConversationId, owner: UserId, limit: usize) -> SelectStatement {
+    Query::select()
+        .columns(MESSAGE_COLUMNS.map(|c| (ConversationMessages::Table, c)))
+        .from(ConversationMessages::Table)
+        .inner_join(
+            Conversations::Table,
+            Expr::col((Conversations::Table, Conversations::Id))
+                .equals((ConversationMessages::Table, ConversationMessages::ConversationId)),
+        )
+        .and_where(
+            Expr::col((ConversationMessages::Table, ConversationMessages::ConversationId)).eq(uuid(id.0)),
+        )
+        .and_where(Expr::col((Conversations::Table, Conversations::OwnerId)).eq(uuid(owner.0)))
+        .order_by((ConversationMessages::Table, ConversationMessages::Seq), Order::Desc)
+        .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+        .to_owned()
+}
+
+/// One call to a language model, under a server-made id.
+pub fn insert_llm_usage(id: Uuid, usage: &crate::domain::LlmUsage) -> InsertStatement {
+    Query::insert()
+        .into_table(LlmUsage::Table)
+        .columns([
+            LlmUsage::Id,
+            LlmUsage::OwnerId,
+            LlmUsage::JobId,
+            LlmUsage::ConversationId,
+            LlmUsage::Purpose,
+            LlmUsage::Model,
+            LlmUsage::PromptTokens,
+            LlmUsage::CompletionTokens,
+            LlmUsage::CreatedAt,
+        ])
+        .values_panic([
+            uuid(id).into(),
+            uuid(usage.owner.0).into(),
+            usage.job.map(|j| uuid(j.0)).into(),
+            usage.conversation.map(|c| uuid(c.0)).into(),
+            usage.purpose.clone().into(),
+            usage.model.clone().into(),
+            count_as_i64(usage.prompt_tokens).into(),
+            count_as_i64(usage.completion_tokens).into(),
+            usage.created_at.into(),
+        ])
+        .to_owned()
+}
+
+/// Calls, prompt tokens and completion tokens of the owner's usage (only the job's when
+/// given); the sums are 0 when there is none.
+pub fn llm_usage_totals(owner: UserId, job: Option<JobId>) -> SelectStatement {
+    let sum = |col: LlmUsage| Func::coalesce([Expr::from(Func::sum(Expr::col(col))), Expr::val(0)]);
+    let mut query = Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .expr(sum(LlmUsage::PromptTokens))
+        .expr(sum(LlmUsage::CompletionTokens))
+        .from(LlmUsage::Table)
+        .and_where(Expr::col(LlmUsage::OwnerId).eq(uuid(owner.0)))
+        .to_owned();
+    if let Some(job) = job {
+        query.and_where(Expr::col(LlmUsage::JobId).eq(uuid(job.0)));
+    }
+    query
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_query::{MysqlQueryBuilder, SqliteQueryBuilder};
+
+    use super::*;
+
+    #[test]
+    fn appends_lock_the_conversation_on_mysql_only() {
+        let id = ConversationId::generate();
+        let owner = UserId::generate();
+        let (locked, _) = conversation_for_owner(id, owner, true).build(MysqlQueryBuilder);
+        assert!(locked.ends_with("FOR UPDATE"), "{locked}");
+        let (plain, values) = conversation_for_owner(id, owner, false).build(SqliteQueryBuilder);
+        assert!(!plain.contains("FOR UPDATE") && plain.contains("\"owner_id\" = ?"), "{plain}");
+        assert_eq!(values.0.len(), 2);
+    }
+
+    #[test]
+    fn messages_are_read_through_the_owners_conversation() {
+        let (sql, values) =
+            last_messages(ConversationId::generate(), UserId::generate(), 3).build(SqliteQueryBuilder);
+        assert!(sql.contains("INNER JOIN \"conversations\""), "{sql}");
+        assert!(sql.contains("\"conversations\".\"owner_id\" = ?"), "{sql}");
+        assert!(sql.contains("ORDER BY \"conversation_messages\".\"seq\" DESC LIMIT ?"), "{sql}");
+        assert_eq!(values.0.len(), 3);
+    }
+
+    #[test]
+    fn messages_are_numbered_from_the_first_free_seq() {
+        let message = |content: &str| NewMessage {
+            role: crate::domain::MessageRole::User,
+            content: content.into(),
+            sources: vec!["a \"source\"".into()],
+            model: None,
+        };
+        let (sql, values) = insert_messages(
+            ConversationId::generate(),
+            7,
+            &[message("a"), message("b")],
+            super::super::now(),
+        )
+        .build(SqliteQueryBuilder);
+        assert_eq!(sql.matches('(').count(), 3, "one statement, two rows: {sql}");
+        let seqs: Vec<_> = values.0.iter().skip(1).step_by(7).cloned().collect();
+        assert_eq!(seqs, vec![sea_query::Value::BigInt(Some(7)), sea_query::Value::BigInt(Some(8))]);
+        assert_eq!(values.0[4], sea_query::Value::String(Some(r#"["a \"source\""]"#.into())));
+    }
 }

@@ -20,11 +20,14 @@ use uuid::Uuid;
 
 use super::migrate::{Migration, MigrationReport, pending, statements};
 use super::{
-    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawDataset, RawJob,
-    RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome, StoreError, StoreResult, decide_rotation,
-    sql,
+    Backend, JobFilter, JobOutcome, MetadataStore, NewRefreshToken, Page, PageRequest, RawConversation,
+    RawDataset, RawJob, RawMessage, RefreshTokenRecord, Replacement, RotateDecision, RotateOutcome,
+    StoreError, StoreResult, decide_rotation, sql, usage_totals,
 };
-use crate::domain::{Dataset, DatasetId, Email, Job, JobId, NewUser, Role, User, UserCredentials, UserId};
+use crate::domain::{
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobId, LlmUsage,
+    NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
+};
 
 const READERS: usize = 4;
 
@@ -222,6 +225,32 @@ fn decode_job(row: &Row<'_>) -> anyhow::Result<Job> {
         started_at: optional_time(16)?,
         finished_at: optional_time(17)?,
         updated_at: parse_timestamp(&row.get::<_, String>(18)?)?,
+    }
+    .parse()
+}
+
+fn decode_conversation(row: &Row<'_>) -> anyhow::Result<Conversation> {
+    RawConversation {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        dataset_id: row.get(2)?,
+        job_id: row.get(3)?,
+        title: row.get(4)?,
+        created_at: parse_timestamp(&row.get::<_, String>(5)?)?,
+        updated_at: parse_timestamp(&row.get::<_, String>(6)?)?,
+    }
+    .parse()
+}
+
+fn decode_message(row: &Row<'_>) -> anyhow::Result<ConversationMessage> {
+    RawMessage {
+        conversation_id: row.get(0)?,
+        seq: row.get(1)?,
+        role: row.get(2)?,
+        content: row.get(3)?,
+        sources: row.get(4)?,
+        model: row.get(5)?,
+        created_at: parse_timestamp(&row.get::<_, String>(6)?)?,
     }
     .parse()
 }
@@ -607,5 +636,91 @@ impl MetadataStore for SqliteStore {
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
         let statement = sql::fail_lost_jobs(now, max_attempts).build(SqliteQueryBuilder);
         self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? as u64)).await
+    }
+
+    async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
+        let statement = sql::insert_conversation(conversation).build(SqliteQueryBuilder);
+        self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
+    }
+
+    async fn conversation(&self, id: ConversationId, owner: UserId) -> StoreResult<Option<Conversation>> {
+        let select = sql::conversation_for_owner(id, owner, false).build(SqliteQueryBuilder);
+        self.read(move |conn| Ok(query_rows(conn, select, decode_conversation)?.into_iter().next())).await
+    }
+
+    async fn list_conversations(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Conversation>> {
+        let list = sql::list_conversations(owner, page).build(SqliteQueryBuilder);
+        let total = sql::count_conversations(owner).build(SqliteQueryBuilder);
+        let first = page.first;
+        self.read(move |conn| {
+            let mut items = query_rows(conn, list, decode_conversation)?;
+            let total_count = count(conn, total)?;
+            let has_next_page = items.len() > first;
+            items.truncate(first);
+            Ok(Page { items, has_next_page, total_count })
+        })
+        .await
+    }
+
+    async fn append_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let select = sql::conversation_for_owner(id, owner, false).build(SqliteQueryBuilder);
+        let last = sql::last_message_seq(id).build(SqliteQueryBuilder);
+        let touch = sql::touch_conversation(id, now).build(SqliteQueryBuilder);
+        let messages = messages.to_vec();
+        self.write(move |conn| {
+            // One writer connection and BEGIN IMMEDIATE: no other process can append between
+            // reading the last number and inserting after it.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            if query_rows(&tx, select, decode_conversation)?.is_empty() {
+                return Ok(false);
+            }
+            if !messages.is_empty() {
+                let last = query_rows(&tx, last, |r| Ok(r.get::<_, i64>(0)?))?.first().copied().unwrap_or(0);
+                let first_seq = u32::try_from(last + 1).map_err(internal)?;
+                let insert = sql::insert_messages(id, first_seq, &messages, now).build(SqliteQueryBuilder);
+                execute(&tx, insert).map_err(internal)?;
+            }
+            execute(&tx, touch).map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn conversation_messages(
+        &self,
+        id: ConversationId,
+        owner: UserId,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationMessage>> {
+        let select = sql::last_messages(id, owner, limit).build(SqliteQueryBuilder);
+        self.read(move |conn| {
+            let mut messages = query_rows(conn, select, decode_message)?;
+            messages.reverse();
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn record_llm_usage(&self, usage: &LlmUsage) -> StoreResult<()> {
+        let statement = sql::insert_llm_usage(Uuid::now_v7(), usage).build(SqliteQueryBuilder);
+        self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
+    }
+
+    async fn llm_usage_totals(&self, owner: UserId, job: Option<JobId>) -> StoreResult<UsageTotals> {
+        let select = sql::llm_usage_totals(owner, job).build(SqliteQueryBuilder);
+        self.read(move |conn| {
+            let totals = query_rows(conn, select, |r| {
+                Ok(usage_totals(r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            Ok(totals.into_iter().next().unwrap_or_default())
+        })
+        .await
     }
 }
