@@ -10,6 +10,7 @@ pub mod drift;
 pub mod ingest;
 pub mod pii;
 pub mod profile;
+pub mod sandbox;
 pub mod session;
 
 use std::path::Path;

@@ -1,0 +1,1354 @@
+//! A sandbox for read-only SQL over one dataset, for SQL that nobody on the server wrote (an
+//! AI co-pilot's model proposes it, possibly steered by text inside the data).
+//!
+//! Two independent walls:
+//!
+//! 1. **Validation with DuckDB's own parser.** `json_serialize_sql` turns the text into DuckDB's
+//!    syntax tree (it refuses anything but SELECT statements); the tree must hold exactly one
+//!    statement, and every table it reads must be the dataset's view `data` or a CTE in scope.
+//!    Table functions are refused except three generators that touch no file (`range`,
+//!    `generate_series`, `unnest`), and so are functions that reach outside the query
+//!    (settings, sleeping, logging, serialised SQL) and qualified names. The tree is rendered
+//!    back (`json_deserialize_sql`) into canonical SQL — comments and spelling tricks are gone —
+//!    which is wrapped for the row limit, validated again, and only then executed.
+//! 2. **A locked-down database.** Each query runs in a fresh in-memory DuckDB: one thread, its
+//!    own memory limit, a bounded spill folder of its own, no extension loading; the view
+//!    `data` is created, then `allowed_paths` is set to the dataset file alone, external
+//!    access is disabled and the configuration locked. Even SQL the validation let through
+//!    can read nothing but the dataset and write no file.
+//!
+//! A timer interrupts the query when it runs past its time limit. [`run_masked`] also replaces
+//! personal-data columns in the view by their masked text (the masks of
+//! [`crate::domain::mask`], written in SQL), so no query can read them in clear.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use anyhow::Context;
+use duckdb::{Config as DuckConfig, Connection};
+use serde_json::Value;
+
+use super::quote_literal;
+use crate::error::ErrorCode;
+
+/// Longest SQL text accepted, in characters.
+pub const MAX_SQL_CHARS: usize = 10_000;
+/// Longest text of one string value returned, in characters (longer ones are cut, with `…`).
+pub const MAX_CELL_CHARS: usize = 200;
+/// How much a sandboxed query may spill to disk.
+const MAX_SPILL: &str = "1GB";
+/// A cell whose JSON text is longer than this is returned as (cut) text, not parsed.
+const MAX_CELL_JSON: usize = 20_000;
+/// Deepest syntax tree accepted (DuckDB's JSON for one SQL expression level is ~3 levels).
+const MAX_TREE_DEPTH: usize = 3_000;
+/// The name of the dataset's view.
+const DATA: &str = "data";
+/// Table functions that generate values and touch no file.
+const ALLOWED_TABLE_FUNCTIONS: [&str; 3] = ["range", "generate_series", "unnest"];
+/// Functions refused wherever they appear: they read files or settings, run SQL text, sleep,
+/// write logs, or show the server's paths.
+const FORBIDDEN_FUNCTIONS: &[&str] = &[
+    "query",
+    "query_table",
+    "glob",
+    "sniff_csv",
+    "current_setting",
+    "getenv",
+    "sleep_ms",
+    "pg_sleep",
+    "write_log",
+    "pg_get_viewdef",
+    "pg_get_constraintdef",
+    "format_type",
+    "get_block_size",
+    "json_serialize_sql",
+    "json_deserialize_sql",
+    "json_serialize_plan",
+    "json_execute_serialized_sql",
+    "checkpoint",
+    "force_checkpoint",
+    "enable_logging",
+    "disable_logging",
+    "enable_profiling",
+    "disable_profiling",
+    "truncate_duckdb_logs",
+    "which_secret",
+    "create_external_resource",
+    "register_external_resource",
+    "register_external_resource_type",
+    "deregister_external_resource",
+    "destroy_external_resource",
+];
+/// Name prefixes refused for the same reasons (`read_csv`, `parquet_metadata`,
+/// `duckdb_settings`, `pragma_version`, `__internal_…`).
+const FORBIDDEN_PREFIXES: &[&str] = &["read_", "parquet_", "duckdb_", "pragma_", "__", "json_execute"];
+/// Table references the checker knows; any other is refused.
+const TABLE_REF_KINDS: &[&str] = &[
+    "BASE_TABLE",
+    "TABLE_FUNCTION",
+    "JOIN",
+    "SUBQUERY",
+    "EXPRESSION_LIST",
+    "EMPTY",
+    "PIVOT",
+    "SHOW_REF",
+    "COLUMN_DATA",
+    "DELIM_GET",
+    "BOUND_REF",
+    "INVALID",
+];
+/// Query nodes of a read-only SELECT.
+const QUERY_NODE_KINDS: &[&str] = &["SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"];
+
+/// How much one sandboxed query may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxLimits {
+    /// Rows returned at most; more are cut off and reported as `truncated`.
+    pub max_rows: usize,
+    /// Wall-clock time for validation and execution together.
+    pub timeout: Duration,
+    /// DuckDB's `memory_limit` for the query's database, e.g. `256MB`.
+    pub memory_limit: String,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits { max_rows: 1_000, timeout: Duration::from_secs(5), memory_limit: "256MB".into() }
+    }
+}
+
+/// What a sandboxed query returned.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueryOutput {
+    /// The canonical SQL that ran (DuckDB's rendering of the validated syntax tree).
+    pub sql: String,
+    pub columns: Vec<String>,
+    /// Values as JSON: numbers, strings, booleans, null; dates, times, decimals beyond
+    /// JSON and other types as their text; lists and structs as arrays and objects. Strings
+    /// are cut at [`MAX_CELL_CHARS`] characters.
+    pub rows: Vec<Vec<Value>>,
+    /// Whether more rows than `max_rows` matched (only `max_rows` are returned).
+    pub truncated: bool,
+}
+
+/// Why a query was not run (or was stopped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a single SELECT statement (DDL, DML, ATTACH, COPY, PRAGMA, SET, DESCRIBE, several
+    /// statements…).
+    NotReadOnly(String),
+    /// A SELECT that reaches beyond the dataset: files, table functions, other tables,
+    /// settings.
+    Forbidden(String),
+    /// A SELECT DuckDB cannot parse or bind (syntax error, unknown column, empty, too long).
+    Invalid(String),
+    /// The query ran past its time limit and was interrupted.
+    TimedOut,
+    /// The query needed more memory than its limit, even spilling to disk.
+    TooMuchMemory,
+}
+
+impl Refusal {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::Forbidden(_) => ErrorCode::Forbidden,
+            Refusal::NotReadOnly(_) | Refusal::Invalid(_) | Refusal::TimedOut | Refusal::TooMuchMemory => {
+                ErrorCode::BadUserInput
+            }
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NotReadOnly(m) | Refusal::Forbidden(m) | Refusal::Invalid(m) => m.clone(),
+            Refusal::TimedOut => "the query ran longer than its time limit and was stopped; filter, \
+                                  aggregate or limit it and try again"
+                .into(),
+            Refusal::TooMuchMemory => "the query needs more memory than its limit allows, even spilling to \
+                                       disk; filter or aggregate more and try again"
+                .into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// Validates `sql` and runs it over the Parquet file `data` (visible as the view `data`),
+/// spilling under a folder of its own inside `spill_dir` (removed afterwards). Blocking.
+///
+/// The outer error is for the server's own failures (the dataset file cannot be opened, DuckDB
+/// cannot start); everything the SQL is responsible for is a [`Refusal`].
+pub fn run(
+    data: &Path,
+    spill_dir: &Path,
+    sql: &str,
+    limits: &SandboxLimits,
+) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+    run_masked(data, spill_dir, sql, &[], limits)
+}
+
+/// [`run`], with the columns named in `masked` — `(column, kind)`, the kind one of
+/// [`crate::domain::PII_KINDS`] — replaced in the view `data` by their masked text (the same
+/// masks as [`crate::domain::mask`]): no query, however written, reads them in clear. Names
+/// match the file's columns regardless of case; names the file lacks are ignored.
+pub fn run_masked(
+    data: &Path,
+    spill_dir: &Path,
+    sql: &str,
+    masked: &[(String, String)],
+    limits: &SandboxLimits,
+) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+    // Syntax trees are parsed and walked recursively, up to `MAX_TREE_DEPTH` levels: on a
+    // thread with room for that, whatever thread calls.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("sql-sandbox".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, || run_on_this_thread(data, spill_dir, sql, masked, limits))
+            .context("starting the sandbox thread")?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sandbox thread panicked"))?
+    })
+}
+
+/// Stack of the thread a sandboxed query is checked and run on.
+const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn run_on_this_thread(
+    data: &Path,
+    spill_dir: &Path,
+    sql: &str,
+    masked: &[(String, String)],
+    limits: &SandboxLimits,
+) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+    if sql.trim().is_empty() {
+        return Ok(Err(Refusal::Invalid("the query is empty".into())));
+    }
+    if sql.chars().count() > MAX_SQL_CHARS {
+        return Ok(Err(Refusal::Invalid(format!("the query is longer than {MAX_SQL_CHARS} characters"))));
+    }
+    if sql.contains('\0') {
+        return Ok(Err(Refusal::Invalid("the query contains a NUL character".into())));
+    }
+    let spill = SpillDir::create(spill_dir)?;
+    let sandbox = Sandbox::open(data, &spill.0, masked, &limits.memory_limit)?;
+    let timer = Timer::start(&sandbox.conn, limits.timeout);
+    let outcome = sandbox.query(sql, limits.max_rows);
+    let fired = timer.stop();
+    match outcome {
+        Ok(output) => Ok(Ok(output)),
+        Err(Failure::Refused(refusal)) => Ok(Err(refusal)),
+        Err(Failure::DuckDb(err)) => sandbox.classify(err, fired),
+    }
+}
+
+impl super::Engine {
+    /// Runs an untrusted SELECT over one dataset in its own locked-down database (see
+    /// [`run`]); does not use the shared connection.
+    pub async fn sandboxed_query(
+        &self,
+        data: PathBuf,
+        spill_dir: PathBuf,
+        sql: String,
+        limits: SandboxLimits,
+    ) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+        self.sandboxed_query_masked(data, spill_dir, sql, Vec::new(), limits).await
+    }
+
+    /// [`Self::sandboxed_query`] with the `masked` columns (`(column, kind)`) masked in the
+    /// view `data` (see [`run_masked`]).
+    pub async fn sandboxed_query_masked(
+        &self,
+        data: PathBuf,
+        spill_dir: PathBuf,
+        sql: String,
+        masked: Vec<(String, String)>,
+        limits: SandboxLimits,
+    ) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+        tokio::task::spawn_blocking(move || run_masked(&data, &spill_dir, &sql, &masked, &limits))
+            .await
+            .context("sandboxed query panicked or was cancelled")?
+    }
+}
+
+/// A query's own spill folder, removed when dropped (after its database is closed).
+struct SpillDir(PathBuf);
+
+impl SpillDir {
+    fn create(parent: &Path) -> anyhow::Result<SpillDir> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path =
+            parent.join(format!("sandbox-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("creating sandbox spill directory {}", path.display()))?;
+        Ok(SpillDir(path))
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Interrupts a connection once its deadline passes, and again every few milliseconds
+/// until stopped (an interrupt that lands between two statements is otherwise lost).
+struct Timer {
+    done: mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Timer {
+    fn start(conn: &Connection, timeout: Duration) -> Timer {
+        let handle = conn.interrupt_handle();
+        let (done, wait) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        let thread = std::thread::spawn(move || {
+            let mut wait_for = timeout;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(wait_for) {
+                flag.store(true, Ordering::SeqCst);
+                handle.interrupt();
+                wait_for = Duration::from_millis(20);
+            }
+        });
+        Timer { done, fired, thread }
+    }
+
+    /// Stops the timer; whether it interrupted the query.
+    fn stop(self) -> bool {
+        drop(self.done);
+        let _ = self.thread.join();
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+enum Failure {
+    Refused(Refusal),
+    DuckDb(duckdb::Error),
+}
+
+impl From<duckdb::Error> for Failure {
+    fn from(err: duckdb::Error) -> Self {
+        Failure::DuckDb(err)
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Failure::Refused(refusal)
+    }
+}
+
+struct Sandbox {
+    conn: Connection,
+    /// Server paths that must not appear in messages, with what replaces them.
+    redactions: Vec<(String, &'static str)>,
+}
+
+impl Sandbox {
+    /// A fresh in-memory database that can read the dataset file and nothing else.
+    fn open(
+        data: &Path,
+        spill: &Path,
+        masked: &[(String, String)],
+        memory_limit: &str,
+    ) -> anyhow::Result<Sandbox> {
+        let file =
+            std::fs::canonicalize(data).with_context(|| format!("opening dataset {}", data.display()))?;
+        let file_text = file.to_str().context("the dataset path must be valid UTF-8")?.to_string();
+        let spill_text = spill.to_str().context("the spill directory must be valid UTF-8")?.to_string();
+        let config = DuckConfig::default()
+            .enable_autoload_extension(false)?
+            .with("autoinstall_known_extensions", "false")?
+            .with("temp_directory", &spill_text)?
+            .with("max_temp_directory_size", MAX_SPILL)?
+            .max_memory(memory_limit)
+            .with_context(|| format!("sandbox memory limit {memory_limit}"))?
+            .threads(1)?;
+        let conn = Connection::open_in_memory_with_flags(config).context("opening the sandbox database")?;
+        let path = quote_literal(&file_text);
+        let replace = masked_columns(&conn, &path, masked)?;
+        conn.execute_batch(&format!(
+            "CREATE VIEW {DATA} AS SELECT *{replace} FROM read_parquet({path});
+             SET allowed_paths = [{path}];
+             SET enable_external_access = false;
+             SET lock_configuration = true;"
+        ))
+        .context("locking down the sandbox database")?;
+        let mut redactions = vec![(file_text, DATA), (spill_text, "<spill>")];
+        if let Some(given) = data.to_str() {
+            redactions.push((given.to_string(), DATA));
+        }
+        redactions.retain(|(path, _)| !path.is_empty());
+        Ok(Sandbox { conn, redactions })
+    }
+
+    fn query(&self, sql: &str, max_rows: usize) -> Result<QueryOutput, Failure> {
+        let canonical = self.validate(sql)?;
+        // The row limit wraps the canonical text, and each column becomes its JSON text
+        // (to_json keeps numbers, booleans and nesting, and spells every other type).
+        let wrapped = format!(
+            "SELECT to_json(COLUMNS(*))::VARCHAR FROM ({canonical}) AS sandboxed LIMIT {}",
+            max_rows.saturating_add(1)
+        );
+        // What runs is what is checked: a rendering that parsed differently is caught here.
+        self.validate(&wrapped)?;
+        let mut statement = self.conn.prepare(&wrapped)?;
+        let mut rows = statement.query([])?;
+        let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                cells.push(cell(row.get::<_, Option<String>>(i)?));
+            }
+            out.push(cells);
+        }
+        let truncated = out.len() > max_rows;
+        out.truncate(max_rows);
+        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated })
+    }
+
+    /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text.
+    fn validate(&self, sql: &str) -> Result<String, Failure> {
+        let tree: String =
+            self.conn.query_row("SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", [sql], |r| r.get(0))?;
+        let parsed = json::parse(&tree, MAX_TREE_DEPTH)
+            .map_err(|_| Refusal::Invalid("the query is nested too deeply".into()))?;
+        if parsed.get("error").and_then(Value::as_bool) != Some(false) {
+            let message =
+                parsed.get("error_message").and_then(Value::as_str).unwrap_or("the query is invalid");
+            // "Only SELECT statements can be serialized": any other statement, stacked or not.
+            return Err(if message.contains("Only SELECT") {
+                not_read_only()
+            } else {
+                Refusal::Invalid(self.clean(message))
+            }
+            .into());
+        }
+        let statements = parsed.get("statements").and_then(Value::as_array).ok_or_else(|| {
+            Refusal::Forbidden("the query's structure is not recognised by the sandbox".into())
+        })?;
+        match statements.len() {
+            0 => return Err(Refusal::Invalid("the query is empty".into()).into()),
+            1 => {}
+            _ => return Err(not_read_only().into()),
+        }
+        Checker::default().check(&parsed)?;
+        let canonical: String =
+            self.conn.query_row("SELECT json_deserialize_sql(?::JSON)", [&tree], |r| r.get(0))?;
+        Ok(canonical)
+    }
+
+    /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query.
+    fn classify(&self, err: duckdb::Error, fired: bool) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+        let text = err.to_string();
+        let refusal = if fired && (text.contains("INTERRUPT") || text.contains("Interrupted")) {
+            Refusal::TimedOut
+        } else if text.contains("Out of Memory Error") {
+            Refusal::TooMuchMemory
+        } else if text.contains("Permission Error") {
+            Refusal::Forbidden(self.clean(&text))
+        } else if text.contains("INTERNAL Error") || text.contains("FATAL Error") || text.contains("IO Error")
+        {
+            return Err(anyhow::Error::new(err).context("sandboxed query failed"));
+        } else {
+            Refusal::Invalid(self.clean(&text))
+        };
+        Ok(Err(refusal))
+    }
+
+    /// A DuckDB message for the client: without server paths or the position context (which
+    /// points into the wrapped text), and not too long.
+    fn clean(&self, message: &str) -> String {
+        let mut text = message.to_string();
+        for (path, replacement) in &self.redactions {
+            text = text.replace(path.as_str(), replacement);
+        }
+        if let Some(at) = text.find("\nLINE ") {
+            text.truncate(at);
+        }
+        cut(text.trim(), 500)
+    }
+}
+
+/// The `REPLACE (…)` clause that masks the file's columns named in `masked` (empty when none
+/// is). The kind picks an expression written here; only the column's name, quoted, comes from
+/// outside.
+fn masked_columns(conn: &Connection, path: &str, masked: &[(String, String)]) -> anyhow::Result<String> {
+    if masked.is_empty() {
+        return Ok(String::new());
+    }
+    let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({path})"))?;
+    let names: Vec<String> = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+    let replacements: Vec<String> = names
+        .iter()
+        .filter_map(|name| {
+            let (_, kind) = masked.iter().find(|(column, _)| column.to_lowercase() == name.to_lowercase())?;
+            let column = super::quote_identifier(name);
+            Some(format!("{} AS {column}", mask_sql(kind, &column)))
+        })
+        .collect();
+    Ok(if replacements.is_empty() {
+        String::new()
+    } else {
+        format!(" REPLACE ({})", replacements.join(", "))
+    })
+}
+
+/// Characters Rust's `str::trim` and `split_whitespace` treat as white space, as an RE2 class.
+const WHITE_SPACE: &str = r"[\s\x0B\x{85}\p{Z}]";
+
+/// A DuckDB expression masking `column` (a quoted name) as [`crate::domain::mask`] masks a
+/// value of `kind`: on the value's text, trimmed; NULL stays NULL.
+fn mask_sql(kind: &str, column: &str) -> String {
+    let v =
+        format!("regexp_replace(CAST({column} AS VARCHAR), '(?s)^{WHITE_SPACE}+|{WHITE_SPACE}+$', '', 'g')");
+    let stars = format!("repeat('*', greatest(length({v}), 1))");
+    // Every ASCII digit but the last `n` becomes `*`.
+    let keep_last_digits = |n: usize| {
+        format!(
+            "array_to_string(list_transform(string_split({v}, ''), lambda ch, i: CASE WHEN \
+             regexp_full_match(ch, '[0-9]') AND length(regexp_replace(({v})[:i], '[^0-9]', '', 'g')) + {n} \
+             <= length(regexp_replace({v}, '[^0-9]', '', 'g')) THEN '*' ELSE ch END), '')"
+        )
+    };
+    let body = match kind {
+        "email" => {
+            let domain = format!("regexp_extract({v}, '(?s)^.*@(.*)$', 1)");
+            format!(
+                "CASE WHEN contains({v}, '@') THEN left(regexp_extract({v}, '(?s)^(.*)@', 1), 1) || '***@' || \
+                 CASE WHEN contains({domain}, '.') THEN left(regexp_extract({domain}, '(?s)^(.*)\\.', 1), 1) \
+                 || '***.' || regexp_extract({domain}, '(?s)^.*\\.(.*)$', 1) ELSE left({domain}, 1) || '***' END \
+                 ELSE {stars} END"
+            )
+        }
+        "credit_card" | "ssn" => keep_last_digits(4),
+        "phone" => keep_last_digits(2),
+        "iban" => {
+            let compact = format!("regexp_replace({v}, '{WHITE_SPACE}', '', 'g')");
+            format!(
+                "CASE WHEN length({compact}) <= 6 THEN {stars} ELSE left({compact}, 2) || \
+                 repeat('*', length({compact}) - 6) || right({compact}, 4) END"
+            )
+        }
+        "ip" => format!(
+            "CASE WHEN contains({v}, '.') THEN split_part({v}, '.', 1) || '.***.***.***' \
+             WHEN contains({v}, ':') THEN split_part({v}, ':', 1) || ':****:****:****' ELSE {stars} END"
+        ),
+        "postcode" => format!("left({v}, 2) || regexp_replace(substring({v}, 3), '[^ ]', '*', 'g')"),
+        "date_of_birth" => format!("regexp_replace({v}, '[0-9]', '*', 'g')"),
+        "person_name" => format!(
+            "array_to_string(list_transform(regexp_split_to_array({v}, '{WHITE_SPACE}+'), \
+             lambda w: left(w, 1) || repeat('*', greatest(length(w) - 1, 1))), ' ')"
+        ),
+        _ => format!("left({v}, 1) || repeat('*', greatest(length({v}) - 1, 2))"),
+    };
+    format!("CASE WHEN {column} IS NULL THEN NULL WHEN {v} = '' THEN '*' ELSE {body} END")
+}
+
+fn not_read_only() -> Refusal {
+    Refusal::NotReadOnly(format!("only a single SELECT statement over `{DATA}` is allowed"))
+}
+
+/// Walks DuckDB's JSON syntax tree, keeping the CTE names in scope.
+#[derive(Default)]
+struct Checker {
+    scopes: Vec<Vec<String>>,
+}
+
+impl Checker {
+    fn check(&mut self, value: &Value) -> Result<(), Refusal> {
+        match value {
+            Value::Array(items) => items.iter().try_for_each(|item| self.check(item)),
+            Value::Object(map) => {
+                // A node's CTEs are in scope for the whole node, their own bodies included
+                // (recursive CTEs).
+                let scoped = match map.get("cte_map") {
+                    Some(ctes) => {
+                        self.scopes.push(cte_names(ctes)?);
+                        true
+                    }
+                    None => false,
+                };
+                let result = self.check_object(map);
+                if scoped {
+                    self.scopes.pop();
+                }
+                result
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_object(&mut self, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+        if let Some(name) = map.get("function_name") {
+            check_function(name.as_str().unwrap_or(""), map)?;
+        }
+        if !map.contains_key("class")
+            && let Some(kind) = map.get("type").and_then(Value::as_str)
+        {
+            let table_ref = TABLE_REF_KINDS.contains(&kind)
+                || (map.contains_key("alias")
+                    && map.contains_key("sample")
+                    && map.contains_key("query_location"));
+            if table_ref {
+                self.check_table_ref(kind, map)?;
+            } else if kind.ends_with("_NODE") && !QUERY_NODE_KINDS.contains(&kind) {
+                return Err(not_read_only());
+            }
+        }
+        map.values().try_for_each(|value| self.check(value))
+    }
+
+    fn check_table_ref(&self, kind: &str, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+        match kind {
+            "BASE_TABLE" => {
+                let name = text(map, "table_name");
+                let qualified = !text(map, "schema_name").is_empty()
+                    || !text(map, "catalog_name").is_empty()
+                    || map
+                        .get("qualified_name")
+                        .and_then(|q| q.get("path"))
+                        .and_then(Value::as_array)
+                        .is_some_and(|path| path.len() > 1);
+                let lower = name.to_lowercase();
+                if !qualified && (lower == DATA || self.scopes.iter().flatten().any(|cte| *cte == lower)) {
+                    Ok(())
+                } else {
+                    Err(Refusal::Forbidden(format!(
+                        "only the dataset's table `{DATA}` (and CTEs defined in the query) can be read, not `{}`",
+                        cut(&qualified_name(map, name), 100)
+                    )))
+                }
+            }
+            "TABLE_FUNCTION" => {
+                let function = map.get("function");
+                let name =
+                    function.and_then(|f| f.get("function_name")).and_then(Value::as_str).unwrap_or("");
+                let qualified = ["schema", "catalog"].iter().any(|key| {
+                    function.and_then(|f| f.get(*key)).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+                });
+                if !qualified && ALLOWED_TABLE_FUNCTIONS.contains(&name.to_lowercase().as_str()) {
+                    Ok(())
+                } else {
+                    Err(Refusal::Forbidden(format!(
+                        "table function `{}` is not allowed: read `{DATA}`, or generate rows with range, \
+                         generate_series or unnest",
+                        cut(name, 100)
+                    )))
+                }
+            }
+            "JOIN" | "SUBQUERY" | "EXPRESSION_LIST" | "EMPTY" | "PIVOT" => Ok(()),
+            "SHOW_REF" => Err(Refusal::NotReadOnly(format!(
+                "DESCRIBE, SHOW and SUMMARIZE are not allowed: only a single SELECT statement over `{DATA}`"
+            ))),
+            other => Err(Refusal::Forbidden(format!("`{}` is not allowed in the sandbox", cut(other, 100)))),
+        }
+    }
+}
+
+fn check_function(name: &str, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+    let lower = name.to_lowercase();
+    if !text(map, "schema").is_empty() || !text(map, "catalog").is_empty() {
+        return Err(Refusal::Forbidden(format!(
+            "functions must not be qualified with a schema or catalog (`{}`)",
+            cut(name, 100)
+        )));
+    }
+    if FORBIDDEN_FUNCTIONS.contains(&lower.as_str())
+        || FORBIDDEN_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(Refusal::Forbidden(format!(
+            "function `{}` is not allowed in the sandbox",
+            cut(name, 100)
+        )));
+    }
+    Ok(())
+}
+
+/// The names a `cte_map` defines. They must be plain identifiers, so that no CTE name can
+/// stand for a file.
+fn cte_names(ctes: &Value) -> Result<Vec<String>, Refusal> {
+    let entries = ctes
+        .get("map")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Refusal::Forbidden("the query's structure is not recognised by the sandbox".into()))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let name = entry.get("key").and_then(Value::as_str).unwrap_or("");
+            let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name.len() <= 64;
+            if plain {
+                Ok(name.to_lowercase())
+            } else {
+                Err(Refusal::Forbidden(format!(
+                    "CTE names must be plain identifiers (letters, digits, underscores), not `{}`",
+                    cut(name, 100)
+                )))
+            }
+        })
+        .collect()
+}
+
+fn text<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
+    map.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn qualified_name(map: &serde_json::Map<String, Value>, name: &str) -> String {
+    [text(map, "catalog_name"), text(map, "schema_name"), name]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// One result cell from its `to_json` text.
+fn cell(json_text: Option<String>) -> Value {
+    let Some(json_text) = json_text else { return Value::Null };
+    if json_text.len() > MAX_CELL_JSON {
+        return Value::String(cut(&json_text, MAX_CELL_CHARS));
+    }
+    match json::parse(&json_text, 64) {
+        Ok(mut value) => {
+            cap_strings(&mut value);
+            value
+        }
+        // NaN and Infinity are not JSON: keep their text.
+        Err(_) => Value::String(cut(&json_text, MAX_CELL_CHARS)),
+    }
+}
+
+fn cap_strings(value: &mut Value) {
+    match value {
+        Value::String(s) if s.chars().count() > MAX_CELL_CHARS => *s = cut(s, MAX_CELL_CHARS),
+        Value::Array(items) => items.iter_mut().for_each(cap_strings),
+        Value::Object(map) => map.values_mut().for_each(cap_strings),
+        _ => {}
+    }
+}
+
+/// JSON with a caller-chosen depth limit: DuckDB's syntax trees nest deeper than serde_json's
+/// default limit of 128 for ordinary queries (about 40 chained `+`). The nesting is measured
+/// first, then serde_json parses without its limit — on the large stack [`run_masked`] gives
+/// the work.
+mod json {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    pub fn parse(text: &str, max_depth: usize) -> Result<Value, String> {
+        if nesting(text) > max_depth {
+            return Err(format!("nested deeper than {max_depth}"));
+        }
+        let mut reader = serde_json::Deserializer::from_str(text);
+        reader.disable_recursion_limit();
+        let value = Value::deserialize(&mut reader).map_err(|e| e.to_string())?;
+        reader.end().map_err(|e| e.to_string())?;
+        Ok(value)
+    }
+
+    /// The deepest nesting of arrays and objects, outside strings.
+    fn nesting(text: &str) -> usize {
+        let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+        for byte in text.bytes() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        spill: PathBuf,
+    }
+
+    /// A Parquet file of 100 rows: id 1..=100, g = 'a'/'b'/'c' for id % 3 = 0/1/2,
+    /// amount = 1.5 * id, day = 2024-01-01 + id days, note NULL for even ids,
+    /// email = user<id>@example.com.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data.parquet");
+        let spill = dir.path().join("spill");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT i::INTEGER AS id, ['a', 'b', 'c'][i % 3 + 1] AS g, i * 1.5 AS amount,
+                          DATE '2024-01-01' + i::INTEGER AS day,
+                          CASE WHEN i % 2 = 1 THEN repeat('x', i * 3) END AS note,
+                          'user' || i || '@example.com' AS email
+                   FROM range(1, 101) t(i))
+             TO {} (FORMAT parquet)",
+            quote_literal(data.to_str().unwrap())
+        ))
+        .unwrap();
+        Fixture { dir, data, spill }
+    }
+
+    fn limits() -> SandboxLimits {
+        SandboxLimits { max_rows: 50, timeout: Duration::from_secs(10), memory_limit: "256MB".into() }
+    }
+
+    impl Fixture {
+        fn run_with(&self, sql: &str, limits: &SandboxLimits) -> Result<QueryOutput, Refusal> {
+            run(&self.data, &self.spill, sql, limits).unwrap()
+        }
+
+        fn run(&self, sql: &str) -> Result<QueryOutput, Refusal> {
+            self.run_with(sql, &limits())
+        }
+
+        fn ok(&self, sql: &str) -> QueryOutput {
+            self.run(sql).unwrap_or_else(|r| panic!("{sql}: refused: {r:?}"))
+        }
+
+        fn refused(&self, sql: &str) -> Refusal {
+            match self.run(sql) {
+                Ok(out) => panic!("{sql}: ran: {out:?}"),
+                Err(refusal) => refusal,
+            }
+        }
+
+        fn assert_not_read_only(&self, sql: &str) {
+            let refusal = self.refused(sql);
+            assert!(matches!(refusal, Refusal::NotReadOnly(_)), "{sql}: {refusal:?}");
+            assert_eq!(refusal.code(), ErrorCode::BadUserInput);
+        }
+
+        fn assert_forbidden(&self, sql: &str) {
+            let refusal = self.refused(sql);
+            assert!(matches!(refusal, Refusal::Forbidden(_)), "{sql}: {refusal:?}");
+            assert_eq!(refusal.code(), ErrorCode::Forbidden);
+        }
+
+        fn assert_invalid(&self, sql: &str) -> String {
+            let refusal = self.refused(sql);
+            assert!(matches!(refusal, Refusal::Invalid(_)), "{sql}: {refusal:?}");
+            assert_eq!(refusal.code(), ErrorCode::BadUserInput);
+            refusal.message()
+        }
+
+        /// The dataset file's bytes, to show nothing wrote to it.
+        fn data_bytes(&self) -> Vec<u8> {
+            std::fs::read(&self.data).unwrap()
+        }
+
+        /// Every file and folder under the fixture's directory, but the spill folder (which
+        /// each query creates and removes).
+        fn listing(&self) -> Vec<PathBuf> {
+            fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    out.push(path.clone());
+                    if path.is_dir() {
+                        walk(&path, out);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            walk(self.dir.path(), &mut out);
+            out.retain(|p| !p.starts_with(&self.spill));
+            out.sort();
+            out
+        }
+    }
+
+    #[test]
+    fn aggregates_over_the_dataset() {
+        let f = fixture();
+        let out = f.ok("SELECT g, count(*) AS n, sum(amount) AS total FROM data GROUP BY g ORDER BY g");
+        assert_eq!(out.columns, ["g", "n", "total"]);
+        assert_eq!(
+            out.rows,
+            vec![
+                vec![Value::from("a"), Value::from(33), Value::from(2524.5)],
+                vec![Value::from("b"), Value::from(34), Value::from(2575.5)],
+                vec![Value::from("c"), Value::from(33), Value::from(2475.0)],
+            ]
+        );
+        assert!(!out.truncated);
+        assert!(out.sql.starts_with("SELECT g, "), "{}", out.sql);
+    }
+
+    #[test]
+    fn ctes_joins_and_spellings_of_data_work() {
+        let f = fixture();
+        let out = f
+            .ok("WITH big AS (SELECT id FROM DaTa WHERE amount > 120), odd AS (SELECT id FROM \"data\" \
+                        WHERE id % 2 = 1) SELECT count(*) FROM big JOIN odd USING (id)");
+        // ids 81..=100 have amount > 120; 10 of them are odd.
+        assert_eq!(out.rows, vec![vec![Value::from(10)]]);
+        let out = f.ok("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) \
+                        SELECT sum(n) FROM r");
+        assert_eq!(out.rows, vec![vec![Value::from(15)]]);
+        let out =
+            f.ok("SELECT count(*) FROM range(10) t(x), unnest([1, 2]) u(y), generate_series(1, 2) s(z)");
+        assert_eq!(out.rows, vec![vec![Value::from(40)]]);
+        let out = f.ok("FROM data SELECT max(id)");
+        assert_eq!(out.rows, vec![vec![Value::from(100)]]);
+    }
+
+    #[test]
+    fn the_row_limit_truncates() {
+        let f = fixture();
+        let small = SandboxLimits { max_rows: 10, ..limits() };
+        let out = f.run_with("SELECT id FROM data ORDER BY id DESC", &small).unwrap();
+        assert_eq!(out.rows.len(), 10);
+        assert!(out.truncated);
+        assert_eq!(out.rows[0], vec![Value::from(100)]);
+        assert_eq!(out.rows[9], vec![Value::from(91)]);
+        let out = f.run_with("SELECT id FROM data WHERE id <= 10", &small).unwrap();
+        assert_eq!(out.rows.len(), 10);
+        assert!(!out.truncated);
+    }
+
+    #[test]
+    fn values_become_json() {
+        let f = fixture();
+        let out = f.ok("SELECT day, note, id::DECIMAL(10, 2) / 4 AS quarter, [id, id + 1] AS pair, \
+                        {'k': g} AS s, 'NaN'::DOUBLE AS nan, id > 1 AS more, 'x' AS \"x\" FROM data \
+                        WHERE id IN (1, 2, 99) ORDER BY id");
+        assert_eq!(out.columns, ["day", "note", "quarter", "pair", "s", "nan", "more", "x"]);
+        assert_eq!(out.rows[0][0], Value::from("2024-01-02"));
+        assert_eq!(out.rows[0][1], Value::from("xxx"));
+        assert_eq!(out.rows[0][2], Value::from(0.25));
+        assert_eq!(out.rows[0][3], serde_json::json!([1, 2]));
+        assert_eq!(out.rows[0][4], serde_json::json!({"k": "b"}));
+        assert_eq!(out.rows[0][5], Value::from("NaN"));
+        assert_eq!(out.rows[0][6], Value::from(false));
+        assert_eq!(out.rows[1][1], Value::Null);
+        // id 99: a note of 297 characters, cut at 200.
+        let long = out.rows[2][1].as_str().unwrap();
+        assert_eq!(long.chars().count(), MAX_CELL_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn comments_and_case_tricks_disappear_from_the_canonical_sql() {
+        let f = fixture();
+        let out = f.ok("sElEcT /* hi */ count(*) FrOm DaTa -- ; ATTACH 'x.db'");
+        assert_eq!(out.rows, vec![vec![Value::from(100)]]);
+        assert!(
+            !out.sql.contains("hi") && !out.sql.contains("ATTACH") && !out.sql.contains("--"),
+            "{}",
+            out.sql
+        );
+        let out = f.ok("/*; ATTACH 'x.db' */ SELECT /* */ * FROM data WHERE id = 1");
+        assert_eq!(out.rows.len(), 1);
+        assert!(!out.sql.contains("ATTACH"), "{}", out.sql);
+        let out = f.ok("SELECT 1;");
+        assert_eq!(out.rows, vec![vec![Value::from(1)]]);
+    }
+
+    #[test]
+    fn statements_other_than_select_are_refused_without_side_effects() {
+        let f = fixture();
+        let before = (f.data_bytes(), f.listing());
+        let d = f.dir.path().display();
+        let statements = [
+            format!("ATTACH '{d}/attached.db' AS other"),
+            format!("ATTACH '{d}/attached.db'"),
+            "DETACH other".into(),
+            format!("COPY data TO '{d}/copied.csv'"),
+            format!("COPY (SELECT * FROM data) TO '{d}/copied.parquet' (FORMAT parquet)"),
+            format!("COPY data FROM '{d}/data.parquet'"),
+            "INSTALL httpfs".into(),
+            "LOAD httpfs".into(),
+            "FORCE INSTALL httpfs".into(),
+            "PRAGMA version".into(),
+            "PRAGMA enable_profiling".into(),
+            "SET enable_external_access = true".into(),
+            "SET memory_limit = '100GB'".into(),
+            "SET VARIABLE x = 1".into(),
+            "RESET allowed_paths".into(),
+            "CALL pragma_version()".into(),
+            "CREATE TABLE t AS SELECT * FROM data".into(),
+            "CREATE VIEW v AS SELECT 1".into(),
+            "CREATE OR REPLACE VIEW data AS SELECT * FROM read_csv('/etc/passwd')".into(),
+            "CREATE MACRO m(x) AS x + 1".into(),
+            "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')".into(),
+            "CREATE SEQUENCE seq".into(),
+            "CREATE TYPE mood AS ENUM ('a')".into(),
+            "INSERT INTO data VALUES (1)".into(),
+            "UPDATE data SET id = 1".into(),
+            "DELETE FROM data".into(),
+            "DROP VIEW data".into(),
+            "ALTER VIEW data RENAME TO gone".into(),
+            format!("EXPORT DATABASE '{d}/exported'"),
+            format!("IMPORT DATABASE '{d}'"),
+            "USE memory".into(),
+            "CHECKPOINT".into(),
+            "BEGIN TRANSACTION".into(),
+            "COMMIT".into(),
+            "VACUUM".into(),
+            "ANALYZE".into(),
+            "EXPLAIN SELECT * FROM data".into(),
+            "EXPLAIN ANALYZE SELECT * FROM data".into(),
+            "DESCRIBE data".into(),
+            "SUMMARIZE data".into(),
+            "SUMMARIZE SELECT * FROM data".into(),
+            "SHOW TABLES".into(),
+            "SHOW data".into(),
+            "PIVOT data ON g USING sum(id)".into(),
+            // Stacking: a SELECT first does not make the rest read-only.
+            "SELECT 1; DROP VIEW data".into(),
+            format!("SELECT 1; ATTACH '{d}/attached.db'"),
+            format!("SELECT * FROM data; COPY data TO '{d}/copied.csv'"),
+            "SELECT 1; SELECT 2".into(),
+            format!("SELECT 1 /* */; ATTACH '{d}/attached.db'"),
+            format!("SELECT 1 -- comment\n; ATTACH '{d}/attached.db'"),
+            format!("sElEcT 1; aTtAcH '{d}/attached.db'"),
+        ];
+        for sql in &statements {
+            f.assert_not_read_only(sql);
+        }
+        assert_eq!((f.data_bytes(), f.listing()), before, "a refused statement left a trace");
+        assert!(!f.dir.path().join("copied.csv").exists());
+        assert!(!f.dir.path().join("attached.db").exists());
+    }
+
+    #[test]
+    fn file_reading_functions_are_forbidden() {
+        let f = fixture();
+        let before = (f.data_bytes(), f.listing());
+        let file = f.data.display();
+        let calls = [
+            "read_csv('/etc/passwd')".to_string(),
+            "read_csv_auto('/etc/passwd')".into(),
+            "read_parquet('x.parquet')".into(),
+            format!("read_parquet('{file}')"),
+            format!("parquet_scan('{file}')"),
+            format!("parquet_metadata('{file}')"),
+            format!("parquet_schema('{file}')"),
+            format!("parquet_file_metadata('{file}')"),
+            "read_json('/etc/passwd')".into(),
+            "read_json_auto('/etc/passwd')".into(),
+            "read_ndjson('/etc/passwd')".into(),
+            "read_json_objects('/etc/passwd')".into(),
+            "read_text('/etc/passwd')".into(),
+            "read_blob('/etc/passwd')".into(),
+            "read_duckdb('/tmp/x.db')".into(),
+            "glob('/*')".into(),
+            "sniff_csv('/etc/passwd')".into(),
+            "query('SELECT 1')".into(),
+            "query_table('data')".into(),
+            "json_execute_serialized_sql('{}')".into(),
+            "duckdb_settings()".into(),
+            "duckdb_tables()".into(),
+            "duckdb_views()".into(),
+            "duckdb_functions()".into(),
+            "pragma_version()".into(),
+            "test_all_types()".into(),
+            "checkpoint()".into(),
+            "json_each('[1]')".into(),
+            "repeat_row(1, num_rows := 3)".into(),
+            // Case, quotes and qualification tricks.
+            "ReAd_CsV('/etc/passwd')".into(),
+            "\"read_csv\"('/etc/passwd')".into(),
+            "\"READ_CSV\"('/etc/passwd')".into(),
+            "read_csv/**/('/etc/passwd')".into(),
+            "main.read_csv('/etc/passwd')".into(),
+            "system.main.read_csv('/etc/passwd')".into(),
+            "main.range(3)".into(),
+        ];
+        for call in &calls {
+            f.assert_forbidden(&format!("SELECT * FROM {call}"));
+        }
+        // Nested anywhere: WHERE, scalar subqueries, joins, CTEs, lateral, unnest arguments.
+        let nested = [
+            "SELECT * FROM data WHERE g IN (SELECT column0 FROM read_csv('/etc/passwd'))",
+            "SELECT (SELECT count(*) FROM glob('/*')) AS n",
+            "SELECT * FROM data, read_text('/etc/passwd')",
+            "SELECT * FROM data JOIN read_csv('/etc/passwd') ON true",
+            "WITH p AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM p",
+            "SELECT * FROM data, LATERAL (SELECT * FROM read_text('/etc/hostname'))",
+            "SELECT * FROM unnest((SELECT list(content) FROM read_text('/etc/passwd')))",
+            "SELECT * FROM range((SELECT count(*) FROM glob('/*')))",
+            "SELECT 1 UNION ALL SELECT count(*) FROM read_blob('/etc/passwd')",
+            "SELECT exists(SELECT 1 FROM query('SELECT 1'))",
+            "SELECT * FROM data WHERE id = (SELECT count(*) FROM parquet_metadata('x.parquet'))",
+        ];
+        for sql in nested {
+            f.assert_forbidden(sql);
+        }
+        assert_eq!((f.data_bytes(), f.listing()), before);
+    }
+
+    #[test]
+    fn other_tables_and_replacement_scans_are_forbidden() {
+        let f = fixture();
+        for sql in [
+            "SELECT * FROM '/etc/passwd'",
+            "SELECT * FROM 'x.csv'",
+            "FROM '/etc/passwd'",
+            "SELECT * FROM \"/etc/passwd\"",
+            "SELECT * FROM data JOIN 'x.csv' ON true",
+            "SELECT * FROM data WHERE id IN (FROM 'x.parquet')",
+            "SELECT * FROM main.data",
+            "SELECT * FROM memory.main.data",
+            "SELECT * FROM information_schema.tables",
+            "SELECT * FROM pg_catalog.pg_class",
+            "SELECT * FROM sqlite_master",
+            "SELECT * FROM duckdb_settings",
+            // A CTE is in scope only inside the query that defines it.
+            "SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) s, x",
+            // A CTE may not be named like a file.
+            "WITH \"x.csv\" AS (SELECT 1) SELECT * FROM \"x.csv\"",
+        ] {
+            f.assert_forbidden(sql);
+        }
+    }
+
+    #[test]
+    fn functions_reaching_outside_are_forbidden() {
+        let f = fixture();
+        for sql in [
+            "SELECT current_setting('temp_directory')",
+            "SELECT CURRENT_SETTING('allowed_paths')",
+            "SELECT getenv('HOME')",
+            "SELECT sleep_ms(10000)",
+            "SELECT pg_sleep(10)",
+            "SELECT write_log('x')",
+            "SELECT pg_get_viewdef(1)",
+            "SELECT json_serialize_sql('SELECT 1')",
+            "SELECT json_deserialize_sql('{}'::JSON)",
+            "SELECT main.lower('A')",
+            "SELECT system.main.current_setting('memory_limit')",
+            "SELECT __internal_json_copy_to_json(1)",
+            "SELECT count(*) FILTER (WHERE current_setting('threads') = 1) FROM data",
+            "SELECT list_transform([1], lambda x: current_setting('memory_limit'))",
+        ] {
+            f.assert_forbidden(sql);
+        }
+    }
+
+    #[test]
+    fn invalid_queries_are_bad_user_input() {
+        let f = fixture();
+        let message = f.assert_invalid("SELECT no_such_column FROM data");
+        assert!(message.contains("no_such_column"), "{message}");
+        assert!(!message.contains(&f.data.display().to_string()), "{message}");
+        f.assert_invalid("SELEC 1");
+        f.assert_invalid("SELECT 1 +");
+        f.assert_invalid("");
+        f.assert_invalid("   \n ");
+        f.assert_invalid("-- only a comment");
+        f.assert_invalid("SELECT 'a'::INTEGER");
+        f.assert_invalid("SELECT ?");
+        f.assert_invalid(&format!("SELECT {}", "1 + ".repeat(MAX_SQL_CHARS / 4) + "1"));
+        // Deep but legitimate: 60 chained additions (deeper than serde_json's limit).
+        let sum = (1..=60).map(|i| format!("id * {i}")).collect::<Vec<_>>().join(" + ");
+        let out = f.ok(&format!("SELECT {sum} AS s FROM data WHERE id = 1"));
+        assert_eq!(out.rows, vec![vec![Value::from(1830)]]);
+    }
+
+    #[test]
+    fn a_slow_query_is_stopped() {
+        let f = fixture();
+        let quick = SandboxLimits { timeout: Duration::from_millis(200), ..limits() };
+        let started = std::time::Instant::now();
+        let refusal = f
+            .run_with("SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b", &quick)
+            .unwrap_err();
+        assert_eq!(refusal, Refusal::TimedOut);
+        assert_eq!(refusal.code(), ErrorCode::BadUserInput);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_query_over_its_memory_limit_is_refused() {
+        let f = fixture();
+        let tight = SandboxLimits { memory_limit: "32MB".into(), ..limits() };
+        let refusal = f
+            .run_with("SELECT list(md5(id::VARCHAR || x::VARCHAR)) FROM data, range(30000) t(x)", &tight)
+            .unwrap_err();
+        assert_eq!(refusal, Refusal::TooMuchMemory);
+        assert_eq!(refusal.code(), ErrorCode::BadUserInput);
+    }
+
+    #[test]
+    fn the_database_itself_reads_only_the_dataset() {
+        // The second wall, without the validation in front of it.
+        let f = fixture();
+        std::fs::create_dir_all(&f.spill).unwrap();
+        let sandbox = Sandbox::open(&f.data, &f.spill, &[], "256MB").unwrap();
+        let conn = &sandbox.conn;
+        let count: i64 = conn.query_row("SELECT count(*) FROM data", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 100);
+        let out = f.dir.path().join("out.csv");
+        let out_text = out.display();
+        let attach = f.dir.path().join("x.db");
+        for sql in [
+            "SELECT * FROM read_csv('/etc/passwd')".to_string(),
+            "SELECT * FROM read_text('/etc/hostname')".into(),
+            format!("SELECT * FROM glob('{}/*')", f.dir.path().display()),
+            format!("COPY (SELECT 1) TO '{out_text}'"),
+            format!("COPY data TO '{}'", f.data.display()),
+            format!("ATTACH '{}'", attach.display()),
+            "SET enable_external_access = true".into(),
+            "SET allowed_paths = ['/etc/passwd']".into(),
+            "RESET lock_configuration".into(),
+            "SET memory_limit = '100GB'".into(),
+            "LOAD httpfs".into(),
+            "INSTALL httpfs".into(),
+        ] {
+            assert!(conn.execute_batch(&sql).is_err(), "{sql} succeeded");
+        }
+        assert!(!out.exists());
+        assert!(!attach.exists());
+        let count: i64 = conn.query_row("SELECT count(*) FROM data", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 100);
+    }
+
+    #[test]
+    fn masked_columns_are_never_read_in_clear() {
+        let f = fixture();
+        let masked =
+            [("Email".to_string(), "email".to_string()), ("absent".to_string(), "phone".to_string())];
+        let run = |sql: &str| run_masked(&f.data, &f.spill, sql, &masked, &limits()).unwrap().unwrap();
+        let out = run("SELECT id, email FROM data WHERE id = 7");
+        assert_eq!(out.rows, vec![vec![Value::from(7), Value::from("u***@e***.com")]]);
+        let out = run("SELECT count(*) FROM data WHERE email LIKE 'user7%' OR contains(email, 'example')");
+        assert_eq!(out.rows, vec![vec![Value::from(0)]]);
+        let out = run("SELECT count(DISTINCT email) FROM data");
+        assert_eq!(out.rows, vec![vec![Value::from(1)]]);
+        // Other columns are untouched, and the view keeps the file's column order.
+        let out = run("SELECT * FROM data WHERE id = 1");
+        assert_eq!(out.columns, ["id", "g", "amount", "day", "note", "email"]);
+        assert_eq!(out.rows[0][4], Value::from("xxx"));
+    }
+
+    #[test]
+    fn sql_masks_match_the_domain_masks() {
+        let conn = Connection::open_in_memory().unwrap();
+        let values = [
+            "jane.doe@example.com",
+            "a@b@c.org",
+            "no-at-sign",
+            "x@localhost",
+            "  padded@example.co.uk \t",
+            "4242 4242 4242 4242",
+            "123-45-6789",
+            "+44 20 7946 0958",
+            "12",
+            "GB82 WEST 1234 5698 7654 32",
+            "GB82",
+            "192.168.1.20",
+            "2001:db8::1",
+            "SW1A 1AA",
+            "1984-03-07",
+            "Jane  Doe\u{a0}Smith",
+            "é",
+            "Ünïcödé 名前 42",
+            " ",
+            "",
+        ];
+        for kind in crate::domain::PII_KINDS.iter().copied().chain(["other"]) {
+            let sql = format!("SELECT {} FROM (SELECT ?::VARCHAR AS v)", mask_sql(kind, "v"));
+            for value in values {
+                let got: String = conn.query_row(&sql, [value], |r| r.get(0)).unwrap();
+                assert_eq!(got, crate::domain::mask(kind, value), "{kind}: {value:?}");
+            }
+            let sql = format!("SELECT {} FROM (SELECT NULL AS v)", mask_sql(kind, "v"));
+            let null: Option<String> = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
+            assert_eq!(null, None);
+        }
+    }
+
+    #[test]
+    fn refusals_have_codes_and_messages() {
+        assert_eq!(Refusal::NotReadOnly("x".into()).code(), ErrorCode::BadUserInput);
+        assert_eq!(Refusal::Forbidden("x".into()).code(), ErrorCode::Forbidden);
+        assert_eq!(Refusal::Invalid("x".into()).code(), ErrorCode::BadUserInput);
+        assert!(Refusal::TimedOut.message().contains("time limit"));
+        assert!(Refusal::TooMuchMemory.message().contains("memory"));
+    }
+
+    #[test]
+    fn json_parser_reads_duckdb_output() {
+        let value = json::parse(
+            r#" {"a": [1, -2, 3.5, 18446744073709551615, true, null, "q\"\u00e9\ud83d\ude00"]} "#,
+            8,
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"a": [1, -2, 3.5, 18446744073709551615u64, true, null, "q\"é😀"]})
+        );
+        assert!(json::parse("[[[1]]]", 2).is_err());
+        assert!(json::parse("NaN", 2).is_err());
+        assert!(json::parse("[1,]", 2).is_err());
+        assert!(json::parse("{} x", 2).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_engine_runs_sandboxed_queries() {
+        let f = fixture();
+        let config = crate::config::EngineConfig {
+            memory_limit: Some("256MB".into()),
+            threads: Some(1),
+            temp_dir: None,
+            max_concurrent_ingests: 1,
+        };
+        let engine = super::super::Engine::open(&config, &f.dir.path().join("engine-spill")).unwrap();
+        let out = engine
+            .sandboxed_query_masked(
+                f.data.clone(),
+                f.spill.clone(),
+                "SELECT count(*) AS n, max(email) AS top FROM data".into(),
+                vec![("EMAIL".into(), "email".into())],
+                limits(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.columns, ["n", "top"]);
+        assert_eq!(out.rows, vec![vec![Value::from(100), Value::from("u***@e***.com")]]);
+        let refusal = engine
+            .sandboxed_query(f.data.clone(), f.spill.clone(), "ATTACH 'x.db'".into(), limits())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refusal.code(), ErrorCode::BadUserInput);
+        // Each query's spill folder is gone once it ends.
+        assert_eq!(std::fs::read_dir(&f.spill).unwrap().count(), 0);
+    }
+}
