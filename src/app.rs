@@ -78,6 +78,14 @@ impl AppState {
         let datasets = Datasets::new(store.clone(), engine.clone(), storage, datasets_root);
         datasets.sweep_leftovers().await;
         let jobs = Jobs::new(store.clone(), datasets.clone());
+        let ai = crate::ai::Ai::new(
+            &config.ai,
+            store.clone(),
+            jobs.clone(),
+            // Inside this process's spill folder: swept with it when the process is gone.
+            config.engine_temp_dir().join(format!("process-{}", std::process::id())).join("copilot"),
+        );
+        tracing::info!(model = ai.model_name(), "AI agents ready");
         let metrics = Metrics::new();
         let schema = crate::gql::build_schema(
             config.graphql_limits,
@@ -85,6 +93,7 @@ impl AppState {
             accounts.clone(),
             datasets.clone(),
             jobs.clone(),
+            ai,
             store.clone(),
         );
         Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, jobs, schema, metrics })

@@ -148,6 +148,29 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
 }
 
+/// The language model behind the AI agents, and the co-pilot's SQL sandbox.
+#[derive(Debug, Clone)]
+pub struct AiConfig {
+    /// `None`: every AI feature answers rule-based (`model: "rule-based"`).
+    pub openai_api_key: Option<Secret<String>>,
+    /// Any OpenAI-compatible server (`https://api.openai.com/v1` when unset).
+    pub base_url: Option<String>,
+    pub model: String,
+    /// Per attempt.
+    pub timeout: Duration,
+    /// Retries after a 429 or 5xx answer (0: none).
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    pub retry_backoff: Duration,
+    /// Rows — of the dataset, or of a co-pilot query's result — a prompt may carry (personal
+    /// data masked); 0 sends none.
+    pub sample_rows: usize,
+    /// Rows the co-pilot's SQL tool returns at most.
+    pub sql_max_rows: usize,
+    pub sql_timeout: Duration,
+    pub sql_memory_limit: String,
+}
+
 /// The whole configuration of a server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -161,7 +184,7 @@ pub struct Config {
     /// `None`: generate one into the data directory on first start and keep using it.
     pub secret_key: Option<Secret<Vec<u8>>>,
     pub jwt_algorithm: JwtAlgorithm,
-    pub openai_api_key: Option<Secret<String>>,
+    pub ai: AiConfig,
     pub engine: EngineConfig,
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
@@ -195,6 +218,15 @@ pub const VARIABLES: &[&str] = &[
     "SECRET_KEY",
     "ALGORITHM",
     "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OPENAI_TIMEOUT",
+    "OPENAI_MAX_RETRIES",
+    "OPENAI_RETRY_BACKOFF",
+    "AI_SAMPLE_ROWS",
+    "COPILOT_SQL_MAX_ROWS",
+    "COPILOT_SQL_TIMEOUT",
+    "COPILOT_SQL_MEMORY_LIMIT",
     "DUCKDB_MEMORY_LIMIT",
     "DUCKDB_THREADS",
     "DUCKDB_TEMP_DIR",
@@ -359,6 +391,46 @@ impl Config {
             max_attempts: count_u32(count("JOB_MAX_ATTEMPTS", 3)?),
             poll_interval: duration("JOB_POLL_INTERVAL", Duration::from_secs(1))?,
         };
+        let at_most = |name: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
+            match get(name) {
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(invalid(name, format!("expected a whole number from 0 to {max}"))),
+                },
+                None => Ok(default),
+            }
+        };
+        let ai = AiConfig {
+            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
+            base_url: match get("OPENAI_BASE_URL") {
+                Some(v) => {
+                    let url = url::Url::parse(&v)
+                        .map_err(|e| invalid("OPENAI_BASE_URL", format!("not a URL: {e}")))?;
+                    if !matches!(url.scheme(), "http" | "https") {
+                        return Err(invalid("OPENAI_BASE_URL", "use an http or https URL"));
+                    }
+                    Some(v.trim_end_matches('/').to_string())
+                }
+                None => None,
+            },
+            model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            timeout: duration("OPENAI_TIMEOUT", Duration::from_secs(30))?,
+            max_retries: count_u32(at_most("OPENAI_MAX_RETRIES", 2, 10)?),
+            retry_backoff: duration("OPENAI_RETRY_BACKOFF", Duration::from_millis(500))?,
+            sample_rows: at_most("AI_SAMPLE_ROWS", 10, 100)?,
+            sql_max_rows: match at_most("COPILOT_SQL_MAX_ROWS", 200, 10_000)? {
+                0 => return Err(invalid("COPILOT_SQL_MAX_ROWS", "expected a whole number from 1 to 10000")),
+                n => n,
+            },
+            sql_timeout: duration("COPILOT_SQL_TIMEOUT", Duration::from_secs(5))?,
+            sql_memory_limit: match get("COPILOT_SQL_MEMORY_LIMIT") {
+                Some(v) => {
+                    parse_bytes(&v).map_err(|m| invalid("COPILOT_SQL_MEMORY_LIMIT", m))?;
+                    v
+                }
+                None => "256MB".into(),
+            },
+        };
         if jobs.lease < Duration::from_secs(1) {
             return Err(invalid("JOB_LEASE", "must be at least 1s"));
         }
@@ -372,7 +444,7 @@ impl Config {
             object_store,
             secret_key,
             jwt_algorithm,
-            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
+            ai,
             engine,
             max_body_bytes,
             max_upload_bytes,
@@ -631,6 +703,7 @@ mod tests {
         let c = config(&[
             ("SECRET_KEY", "0123456789abcdef0123456789abcdef-very-secret"),
             ("OPENAI_API_KEY", "sk-live-123"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
             ("DATABASE_URL", "mysql://root:hunter2@localhost/db"),
         ])
         .unwrap();

@@ -176,7 +176,11 @@ fn report_numbers(value: &Value, out: &mut Vec<f64>) {
             items.iter().for_each(|v| report_numbers(v, out));
         }
         Value::Object(map) => map.values().for_each(|v| report_numbers(v, out)),
-        Value::String(s) => out.extend(s.parse::<f64>().ok()),
+        // Text the report holds (messages, dates, masked examples) states numbers too.
+        Value::String(s) => {
+            out.extend(s.parse::<f64>().ok());
+            out.extend(numbers_in(s).iter().filter_map(|t| t.parse::<f64>().ok()));
+        }
         _ => {}
     }
 }
@@ -186,12 +190,23 @@ fn report_numbers(value: &Value, out: &mut Vec<f64>) {
 /// (section and list numbers up to 10, "100" as in "of 100") always pass. Returns the numbers
 /// that do not come from the report.
 pub fn ungrounded(text: &str, report: &Report) -> Vec<String> {
+    ungrounded_among(text, Some(report), &[])
+}
+
+/// Like [`ungrounded`], with more sources than the report: the results of the queries and
+/// lookups an answer rests on (any JSON: its numbers and list lengths count).
+pub fn ungrounded_among(text: &str, report: Option<&Report>, extra: &[Value]) -> Vec<String> {
     let mut known = Vec::new();
-    report_numbers(&serde_json::to_value(report).unwrap_or(Value::Null), &mut known);
-    // Sums the summary states: alerts over every agent, and the critical ones among them.
-    let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
-    known.push(alerts.len() as f64);
-    known.push(alerts.iter().filter(|a| a.severity == "critical").count() as f64);
+    if let Some(report) = report {
+        report_numbers(&serde_json::to_value(report).unwrap_or(Value::Null), &mut known);
+        // Sums the summary states: alerts over every agent, and the critical ones among them.
+        let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
+        known.push(alerts.len() as f64);
+        known.push(alerts.iter().filter(|a| a.severity == "critical").count() as f64);
+    }
+    for value in extra {
+        report_numbers(value, &mut known);
+    }
     numbers_in(text)
         .into_iter()
         .filter(|token| {

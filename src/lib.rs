@@ -16,7 +16,9 @@
 //! - [`domain`]: parsed, always-valid values (emails, passwords, users).
 //! - [`error`]: the catalogue of error codes clients see.
 //! - [`explain`]: reports in words (the rule-based summary) and the grounding check.
+//! - [`ai`]: the AI agents (summary, next tools, co-pilot), with a model or rule-based.
 
+pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -222,7 +222,12 @@ impl Job {
     /// What the job found; present once it completed.
     async fn report(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Report>> {
         let report = jobs(ctx)?.report(&self.0).await?;
-        Ok(report.map(|report| Report { report, owner: self.0.owner_id, dataset: self.0.dataset_id }))
+        Ok(report.map(|report| Report {
+            report,
+            owner: self.0.owner_id,
+            dataset: self.0.dataset_id,
+            job: self.0.clone(),
+        }))
     }
     /// The report as files — JSON, an Excel workbook and a self-contained HTML page — once
     /// the job completed: links valid for five minutes, for this job only.
@@ -286,6 +291,7 @@ pub struct Report {
     report: Arc<domain::Report>,
     owner: UserId,
     dataset: DatasetId,
+    job: domain::Job,
 }
 
 #[Object]
@@ -299,14 +305,31 @@ impl Report {
         })
     }
     /// An executive summary in four sections (Executive Summary, Technical Findings,
-    /// Recommended Actions, Next Steps), written from the report's own numbers: rule-based
-    /// (no language model is used yet), and every number it states is in the report.
+    /// Recommended Actions, Next Steps). Written by the configured language model when its
+    /// text states only numbers the report holds (regenerated once otherwise), else
+    /// rule-based from the report's own numbers; `summaryModel` says which.
     async fn summary(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let name = match load_dataset(ctx, self.owner, self.dataset).await {
-            Ok(dataset) => dataset.0.name,
-            Err(_) => "The dataset".to_string(),
-        };
-        Ok(crate::explain::rule_based(&self.report, &name).text)
+        Ok(self.explained(ctx).await?.text.clone())
+    }
+    /// Who wrote `summary`: the model's name, or `rule-based`.
+    async fn summary_model(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.explained(ctx).await?.model.clone())
+    }
+    /// One or two tools to run next, each a tool of the registry (`tools`) with the agents
+    /// to select, a confidence (0–1) weighed from the report's evidence, and the reason.
+    async fn next_tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ToolSuggestion>> {
+        let routing = ctx.data::<crate::ai::Ai>()?.next_tools(&self.job, self.report.clone()).await;
+        Ok(routing
+            .suggestions
+            .iter()
+            .map(|s| ToolSuggestion {
+                tool_id: ID(s.tool_id.clone()),
+                agents: s.agents.clone(),
+                confidence: s.confidence,
+                reason: s.reason.clone(),
+                model: routing.model.clone(),
+            })
+            .collect())
     }
     /// One result per agent, in the shape every agent shares.
     async fn agents(&self) -> Vec<AgentResult> {
@@ -314,6 +337,30 @@ impl Report {
             .map(|index| AgentResult { report: self.report.clone(), index })
             .collect()
     }
+}
+
+impl Report {
+    async fn explained(&self, ctx: &Context<'_>) -> async_graphql::Result<Arc<crate::explain::Summary>> {
+        let name = match load_dataset(ctx, self.owner, self.dataset).await {
+            Ok(dataset) => dataset.0.name,
+            Err(_) => "The dataset".to_string(),
+        };
+        Ok(ctx.data::<crate::ai::Ai>()?.summary(&self.job, self.report.clone(), name).await)
+    }
+}
+
+/// A tool to run next.
+#[derive(SimpleObject)]
+pub struct ToolSuggestion {
+    /// A tool of the registry.
+    tool_id: ID,
+    /// Agents of the tool to select.
+    agents: Vec<String>,
+    /// 0–1, from the evidence in the report.
+    confidence: f64,
+    reason: String,
+    /// Who suggested it: the model's name, or `rule-based`.
+    model: String,
 }
 
 /// One agent's result.
@@ -697,7 +744,8 @@ impl JobQuery {
     ) -> async_graphql::Result<JobConnection> {
         let caller = ctx.caller()?;
         let page = page_request("job", first, after.as_deref())?;
-        let filter = JobFilter { status: status.map(Into::into), tool_id: tool_id.map(|t| t.0) };
+        let filter =
+            JobFilter { status: status.map(Into::into), tool_id: tool_id.map(|t| t.0), dataset_id: None };
         let result = jobs(ctx)?.list(caller.user_id, &filter, &page).await?;
         let end_cursor = result.items.last().map(|j| encode_cursor("job", j.id.0));
         Ok(JobConnection {

@@ -2,6 +2,7 @@
 //! errors. Only this module imports async-graphql; it knows nothing of HTTP.
 
 mod account;
+mod ai;
 mod context;
 mod dataset;
 pub mod errors;
@@ -25,12 +26,17 @@ pub use loaders::{DatasetLoader, UserLoader};
 /// Every query, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(account::AccountQuery, dataset::DatasetQuery, jobs::JobQuery);
+pub struct QueryRoot(account::AccountQuery, dataset::DatasetQuery, jobs::JobQuery, ai::AiQuery);
 
 /// Every mutation, one object per feature.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(account::AccountMutation, dataset::DatasetMutation, jobs::JobMutation);
+pub struct MutationRoot(
+    account::AccountMutation,
+    dataset::DatasetMutation,
+    jobs::JobMutation,
+    ai::AiMutation,
+);
 
 /// Every subscription.
 pub type SubscriptionRoot = jobs::JobSubscription;
@@ -57,6 +63,7 @@ pub fn build_schema(
     accounts: crate::auth::Accounts,
     datasets: crate::datasets::Datasets,
     jobs: crate::jobs::Jobs,
+    ai: crate::ai::Ai,
     store: std::sync::Arc<dyn crate::store::MetadataStore>,
 ) -> AppSchema {
     use async_graphql::dataloader::DataLoader;
@@ -65,6 +72,7 @@ pub fn build_schema(
         .data(accounts)
         .data(datasets)
         .data(jobs)
+        .data(ai)
         .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
         .data(DataLoader::new(DatasetLoader(store), tokio::spawn))
         .finish()

@@ -5,12 +5,14 @@ mod helpers;
 
 mod accounts;
 mod agents;
+mod ai;
 mod binary;
 mod datasets;
 mod http_spec;
 mod instances;
 mod jobs;
 mod limits;
+mod mock_openai;
 mod service;
 mod storage;
 mod tokens;

@@ -1,0 +1,283 @@
+//! What a prompt may carry about a dataset: the report's numbers and findings, with every
+//! value of a column that holds personal data masked, and no rows beyond a small masked
+//! sample. Everything a model is told comes through here.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::{ColumnProfile, Report};
+use crate::reports::Masking;
+
+/// Columns a prompt describes at most (the rest are counted, not listed).
+const MAX_COLUMNS: usize = 80;
+/// Top values a prompt lists per column.
+const TOP_VALUES: usize = 5;
+
+/// Personal data to mask in what is sent to a model.
+pub struct Privacy {
+    masking: Masking,
+}
+
+impl Privacy {
+    pub fn of(report: Option<&Report>) -> Privacy {
+        let empty = Report { profile: None, agents: Vec::new(), drift: None, risk: None };
+        Privacy { masking: Masking::of(report.unwrap_or(&empty)) }
+    }
+
+    /// The kind of personal data `column` holds: found by the agents, else named by its
+    /// header (`email`, `phone`…) — a column the report does not cover is masked by its name.
+    pub fn kind(&self, column: &str) -> Option<String> {
+        self.masking
+            .kind(column)
+            .map(String::from)
+            .or_else(|| crate::engine::pii::header_kind(column).map(String::from))
+    }
+
+    /// `value` of `column` as a prompt may show it.
+    pub fn value(&self, column: &str, value: &str) -> String {
+        match self.kind(column) {
+            Some(kind) => crate::domain::mask(&kind, value),
+            None => value.to_string(),
+        }
+    }
+
+    /// Free text about `column` with the column's raw values masked.
+    pub fn scrub(&self, column: Option<&str>, text: &str) -> String {
+        self.masking.scrub(column, text)
+    }
+
+    /// A JSON row (a preview row) with personal values masked.
+    pub fn row(&self, row: &Value) -> Value {
+        match row {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let v = match (v, self.kind(k)) {
+                            (Value::Null, _) | (_, None) => v.clone(),
+                            (Value::String(s), Some(kind)) => Value::from(crate::domain::mask(&kind, s)),
+                            (other, Some(kind)) => {
+                                Value::from(crate::domain::mask(&kind, &other.to_string()))
+                            }
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// One column's profile for a prompt.
+    pub fn column(&self, c: &ColumnProfile) -> Value {
+        let mut out = Map::new();
+        out.insert("name".into(), json!(c.name));
+        out.insert("type".into(), json!(c.data_type));
+        out.insert("semanticType".into(), json!(c.semantic_type));
+        out.insert("nullCount".into(), json!(c.null_count));
+        out.insert("nullPercent".into(), json!(c.null_percent));
+        out.insert("distinctCount".into(), json!(c.distinct_count));
+        out.insert("uniquePercent".into(), json!(c.unique_percent));
+        let personal = self.kind(&c.name);
+        if let Some(kind) = &personal {
+            out.insert("personalData".into(), json!(kind));
+        }
+        let bound = |v: &Option<String>| v.as_deref().map(|v| self.value(&c.name, v));
+        out.insert("min".into(), json!(bound(&c.min)));
+        out.insert("max".into(), json!(bound(&c.max)));
+        // Numeric summaries of a personal column (dates of birth, postcodes) reveal it too.
+        if personal.is_none() {
+            for (key, value) in [
+                ("mean", c.mean),
+                ("stddev", c.stddev),
+                ("median", c.median),
+                ("q25", c.q25),
+                ("q75", c.q75),
+                ("skewness", c.skewness),
+                ("kurtosis", c.kurtosis),
+            ] {
+                if let Some(x) = value {
+                    out.insert(key.into(), json!(x));
+                }
+            }
+        }
+        for (key, value) in [
+            ("zeros", c.zeros),
+            ("negatives", c.negatives),
+            ("outlierCount", c.outlier_count),
+            ("minLength", c.min_length),
+            ("maxLength", c.max_length),
+        ] {
+            if let Some(x) = value {
+                out.insert(key.into(), json!(x));
+            }
+        }
+        out.insert("invalidCount".into(), json!(c.invalid_count));
+        out.insert("untrimmedCount".into(), json!(c.untrimmed_count));
+        let top: Vec<Value> = c
+            .top_values
+            .iter()
+            .take(TOP_VALUES)
+            .map(|v| json!({ "value": v.value.as_deref().map(|x| self.value(&c.name, x)), "count": v.count }))
+            .collect();
+        out.insert("topValues".into(), Value::Array(top));
+        Value::Object(out)
+    }
+
+    /// Every alert of the report, masked.
+    pub fn alerts(&self, report: &Report) -> Vec<Value> {
+        report
+            .agents
+            .iter()
+            .flat_map(|a| a.alerts.iter().map(move |f| (a, f)))
+            .map(|(agent, f)| {
+                json!({
+                    "agent": agent.agent_id,
+                    "code": f.code,
+                    "severity": f.severity,
+                    "column": f.column,
+                    "message": self.scrub(f.column.as_deref(), &f.message),
+                })
+            })
+            .collect()
+    }
+
+    /// The report as a prompt may carry it: profile numbers, alerts, each agent's summary
+    /// metrics and recommendations, drift and risk in brief. Values are masked.
+    pub fn report(&self, report: &Report, dataset: &str) -> Value {
+        let mut out = Map::new();
+        out.insert("dataset".into(), json!(dataset));
+        if let Some(p) = &report.profile {
+            out.insert(
+                "profile".into(),
+                json!({
+                    "rowCount": p.row_count,
+                    "columnCount": p.column_count,
+                    "duplicateRowCount": p.duplicate_row_count,
+                    "quality": {
+                        "score": p.quality.score,
+                        "grade": p.quality.grade,
+                        "completeness": p.quality.completeness,
+                        "validity": p.quality.validity,
+                        "uniqueness": p.quality.uniqueness,
+                        "consistency": p.quality.consistency,
+                    },
+                    "columns": p.columns.iter().take(MAX_COLUMNS).map(|c| self.column(c)).collect::<Vec<_>>(),
+                    "columnsNotListed": p.columns.len().saturating_sub(MAX_COLUMNS),
+                }),
+            );
+        }
+        out.insert("alerts".into(), Value::Array(self.alerts(report)));
+        let agents: Vec<Value> = report
+            .agents
+            .iter()
+            .map(|a| {
+                json!({
+                    "agentId": a.agent_id,
+                    "status": a.status,
+                    "summaryMetrics": self.metrics(&a.summary_metrics),
+                    "recommendations": a.recommendations.iter()
+                        .map(|r| self.scrub(r.column.as_deref(), &r.message)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        out.insert("agents".into(), Value::Array(agents));
+        if let Some(drift) = &report.drift {
+            out.insert(
+                "drift".into(),
+                json!({
+                    "driftedCount": drift.drifted_count,
+                    "rowCountChange": drift.row_count_change,
+                    "driftedColumns": drift.columns.iter().filter(|c| c.verdict == "drift").map(|c| &c.column).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        if let Some(risk) = &report.risk {
+            out.insert(
+                "risk".into(),
+                json!({
+                    "riskScore": risk.risk_score,
+                    "riskLevel": risk.risk_level,
+                    "personalColumns": risk.columns.iter()
+                        .map(|c| json!({ "column": c.column, "kind": c.kind, "share": c.share }))
+                        .collect::<Vec<_>>(),
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+
+    /// An agent's summary metrics as a prompt may carry them: the scalar ones only. Lists and
+    /// nested details (drift bins labelled with category values, test definitions, risk
+    /// examples) can hold raw values; the report's brief `drift` and `risk` sections above
+    /// carry what a summary needs of them.
+    fn metrics(&self, metrics: &Value) -> Value {
+        match metrics {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(_, v)| match v {
+                        Value::String(s) => s.chars().count() <= 200,
+                        Value::Number(_) | Value::Bool(_) | Value::Null => true,
+                        Value::Array(_) | Value::Object(_) => false,
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            _ => Value::Object(Map::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Profile, Quality, ValueCount};
+
+    fn column(name: &str, values: &[&str]) -> ColumnProfile {
+        let mut c: ColumnProfile = serde_json::from_value(json!({
+            "name": name, "data_type": "VARCHAR", "semantic_type": "text", "null_count": 0, "null_percent": 0.0,
+            "distinct_count": 3, "unique_percent": 100.0, "min": null, "max": null, "mean": null, "stddev": null,
+            "median": null, "q25": null, "q75": null, "skewness": null, "kurtosis": null, "zeros": null,
+            "negatives": null, "min_length": null, "max_length": null, "mean_length": null, "outlier_count": null,
+            "invalid_count": 0, "untrimmed_count": 0, "top_values": [], "histogram": [], "pii": null,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        c.top_values = values.iter().map(|v| ValueCount { value: Some(v.to_string()), count: 1 }).collect();
+        c.min = values.first().map(|v| v.to_string());
+        c
+    }
+
+    #[test]
+    fn personal_values_never_reach_a_prompt() {
+        let mut email = column("contact", &["ann.lee@example.com", "bo@example.org"]);
+        email.pii = Some("email".into());
+        let city = column("city", &["Paris", "Lyon"]);
+        let report = Report {
+            profile: Some(Profile {
+                row_count: 2,
+                column_count: 2,
+                duplicate_row_count: 0,
+                quality: Quality {
+                    score: 90.0,
+                    grade: "A".into(),
+                    completeness: 100.0,
+                    validity: 90.0,
+                    uniqueness: 100.0,
+                    consistency: 100.0,
+                },
+                columns: vec![email, city],
+                correlations: Vec::new(),
+                alerts: Vec::new(),
+            }),
+            agents: Vec::new(),
+            drift: None,
+            risk: None,
+        };
+        let privacy = Privacy::of(Some(&report));
+        let text = privacy.report(&report, "people.csv").to_string();
+        assert!(!text.contains("ann.lee@example.com") && !text.contains("bo@example.org"), "{text}");
+        assert!(text.contains("Paris"), "{text}");
+        // A column the report does not cover is masked by its header.
+        let row = privacy.row(&json!({ "phone_number": "+1 415 555 2671", "city": "Lyon" }));
+        assert_ne!(row["phone_number"], "+1 415 555 2671");
+        assert_eq!(row["city"], "Lyon");
+    }
+}

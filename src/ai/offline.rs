@@ -1,0 +1,407 @@
+//! The co-pilot without a language model: questions answered from the stored report by
+//! recognising what is asked (nulls, top values, personal data, quality score, duplicates,
+//! rows and columns, one statistic of a column, alerts) and which column it is about. It says
+//! plainly when it cannot answer.
+
+use crate::domain::{ColumnProfile, Profile, Report};
+use crate::reports::{fmt_num, fmt_pct};
+
+/// An answer and the statistics it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub sources: Vec<String>,
+}
+
+/// What the co-pilot knows without a model.
+pub struct Facts<'a> {
+    pub dataset_name: &'a str,
+    /// The report of the job the question is about (the dataset's latest profile).
+    pub report: Option<&'a Report>,
+    /// Which job the report comes from, for the sources.
+    pub job_id: Option<String>,
+    /// From the dataset's metadata, known even without a profile.
+    pub row_count: u64,
+    pub columns: &'a [String],
+}
+
+/// What the question asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    Nulls,
+    TopValues,
+    Personal,
+    Quality,
+    Duplicates,
+    Distinct,
+    Statistic(Stat),
+    RowCount,
+    Columns,
+    Alerts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Mean,
+    Median,
+    Min,
+    Max,
+    Stddev,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn intent(question: &str) -> Option<Intent> {
+    let w = words(question);
+    let has = |options: &[&str]| options.iter().any(|o| w.iter().any(|x| x == o));
+    let phrase = |p: &str| question.to_lowercase().contains(p);
+    if has(&["null", "nulls", "missing", "empty", "blank", "blanks"]) {
+        Some(Intent::Nulls)
+    } else if phrase("top value") || phrase("most common") || phrase("most frequent") || has(&["frequent"]) {
+        Some(Intent::TopValues)
+    } else if has(&["pii", "personal", "sensitive", "gdpr", "privacy", "private"]) {
+        Some(Intent::Personal)
+    } else if has(&["quality", "score", "grade"]) {
+        Some(Intent::Quality)
+    } else if has(&["duplicate", "duplicates", "duplicated", "dupes"]) {
+        Some(Intent::Duplicates)
+    } else if has(&["distinct", "unique", "cardinality"]) {
+        Some(Intent::Distinct)
+    } else if has(&["mean", "average", "avg"]) {
+        Some(Intent::Statistic(Stat::Mean))
+    } else if has(&["median"]) {
+        Some(Intent::Statistic(Stat::Median))
+    } else if has(&["minimum", "min", "smallest", "lowest", "earliest"]) {
+        Some(Intent::Statistic(Stat::Min))
+    } else if has(&["maximum", "max", "largest", "highest", "latest"]) {
+        Some(Intent::Statistic(Stat::Max))
+    } else if has(&["stddev", "deviation", "std", "spread"]) {
+        Some(Intent::Statistic(Stat::Stddev))
+    } else if has(&["alert", "alerts", "issue", "issues", "problem", "problems", "wrong"]) {
+        Some(Intent::Alerts)
+    } else if has(&["rows", "records", "size", "long", "big"]) {
+        Some(Intent::RowCount)
+    } else if has(&["columns", "fields", "schema", "headers"]) {
+        Some(Intent::Columns)
+    } else {
+        None
+    }
+}
+
+/// The column the question names: the longest header found in it, compared case-insensitively
+/// and with `_`/`-` read as spaces; quoted names (`"Order ID"`, `` `x` ``) count too.
+fn column_in<'c>(question: &str, columns: &'c [String]) -> Option<&'c String> {
+    let norm = |s: &str| {
+        let w = words(&s.replace(['_', '-'], " "));
+        format!(" {} ", w.join(" "))
+    };
+    let q = norm(question);
+    columns
+        .iter()
+        .filter(|c| {
+            let c_norm = norm(c);
+            let quoted = ['"', '\'', '`'].iter().any(|q| question.contains(&format!("{q}{c}{q}")));
+            (c_norm.trim() != "" && q.contains(&c_norm)) || quoted
+        })
+        .max_by_key(|c| c.len())
+}
+
+const HELP: &str = "I can answer from the stored profile: nulls or distinct values in a column, its top values, \
+     mean, median, min, max or standard deviation, which columns hold personal data, the quality score, duplicate \
+     rows, the row count, the columns, and the alerts.";
+
+/// Answers `question` from what is stored, or says why it cannot.
+pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
+    let from_job = facts.job_id.as_deref().map(|id| format!(" (job {id})")).unwrap_or_default();
+    let Some(intent) = intent(question) else {
+        return Reply {
+            text: format!("I cannot answer that without a language model. {HELP}"),
+            sources: Vec::new(),
+        };
+    };
+    let Some(report) = facts.report else {
+        return no_profile(intent, facts);
+    };
+    let profile = report.profile.as_ref();
+    let names: Vec<String> = profile
+        .map_or_else(|| facts.columns.to_vec(), |p| p.columns.iter().map(|c| c.name.clone()).collect());
+    let column = column_in(question, &names)
+        .and_then(|name| profile.and_then(|p| p.columns.iter().find(|c| &c.name == name)));
+    let source = |what: &str| format!("profile{from_job}: {what}");
+    let needs_column = |what: &str| Reply {
+        text: format!(
+            "Which column? I could not find one named in the question. {what} The columns are: {}.",
+            names.join(", ")
+        ),
+        sources: Vec::new(),
+    };
+    let no_profile_here = || Reply {
+        text:
+            "The report has no profile (the unified profiler did not run), so I cannot answer that from it."
+                .to_string(),
+        sources: Vec::new(),
+    };
+
+    match intent {
+        Intent::Personal => personal(report, &from_job),
+        Intent::Alerts => {
+            let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
+            if alerts.is_empty() {
+                return Reply {
+                    text: "The report has no alerts.".into(),
+                    sources: vec![format!("alerts{from_job}: 0")],
+                };
+            }
+            let mut text = format!("The report has {} alert(s):", alerts.len());
+            for alert in alerts.iter().take(20) {
+                text.push_str(&format!("\n- [{}] {}", alert.severity, alert.message));
+            }
+            Reply { text, sources: vec![format!("alerts{from_job}: {}", alerts.len())] }
+        }
+        Intent::Columns => {
+            let text = match profile {
+                Some(p) => format!(
+                    "{} has {} columns: {}.",
+                    facts.dataset_name,
+                    p.column_count,
+                    p.columns
+                        .iter()
+                        .map(|c| format!("{} ({})", c.name, c.semantic_type))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => format!("{} has {} columns: {}.", facts.dataset_name, names.len(), names.join(", ")),
+            };
+            Reply { text, sources: vec![source("columns")] }
+        }
+        Intent::RowCount | Intent::Quality | Intent::Duplicates => {
+            let Some(p) = profile else { return no_profile_here() };
+            profile_answer(intent, p, facts.dataset_name, &source)
+        }
+        Intent::Nulls | Intent::TopValues | Intent::Distinct | Intent::Statistic(_) => {
+            let Some(p) = profile else { return no_profile_here() };
+            match column {
+                Some(c) => column_answer(intent, c, &source),
+                None if intent == Intent::Nulls => {
+                    let with: Vec<_> = p.columns.iter().filter(|c| c.null_count > 0).collect();
+                    let text = if with.is_empty() {
+                        "No column has nulls.".to_string()
+                    } else {
+                        let list: Vec<String> = with
+                            .iter()
+                            .map(|c| format!("{} ({}, {})", c.name, c.null_count, fmt_pct(c.null_percent)))
+                            .collect();
+                        format!("{} column(s) have nulls: {}.", with.len(), list.join(", "))
+                    };
+                    Reply { text, sources: vec![source("nullCount of every column")] }
+                }
+                None => needs_column(""),
+            }
+        }
+    }
+}
+
+fn profile_answer(intent: Intent, p: &Profile, dataset_name: &str, source: &dyn Fn(&str) -> String) -> Reply {
+    match intent {
+        Intent::RowCount => Reply {
+            text: format!("{dataset_name} has {} rows and {} columns.", p.row_count, p.column_count),
+            sources: vec![source("rowCount, columnCount")],
+        },
+        Intent::Quality => {
+            let q = &p.quality;
+            Reply {
+                text: format!(
+                    "The quality score is {} of 100 (grade {}): completeness {}, validity {}, uniqueness {}, \
+                     consistency {}.",
+                    fmt_num(q.score),
+                    q.grade,
+                    fmt_num(q.completeness),
+                    fmt_num(q.validity),
+                    fmt_num(q.uniqueness),
+                    fmt_num(q.consistency)
+                ),
+                sources: vec![source("quality")],
+            }
+        }
+        _ => Reply {
+            text: format!(
+                "{} row(s) are exact duplicates of an earlier row, out of {}.",
+                p.duplicate_row_count, p.row_count
+            ),
+            sources: vec![source("duplicateRowCount")],
+        },
+    }
+}
+
+fn column_answer(intent: Intent, c: &ColumnProfile, source: &dyn Fn(&str) -> String) -> Reply {
+    let name = &c.name;
+    match intent {
+        Intent::Nulls => Reply {
+            text: format!("{name} has {} null(s) ({} of its values).", c.null_count, fmt_pct(c.null_percent)),
+            sources: vec![source(&format!("{name}.nullCount"))],
+        },
+        Intent::Distinct => Reply {
+            text: format!(
+                "{name} has {} distinct value(s) ({} unique).",
+                c.distinct_count,
+                fmt_pct(c.unique_percent)
+            ),
+            sources: vec![source(&format!("{name}.distinctCount"))],
+        },
+        Intent::TopValues => {
+            if c.top_values.is_empty() {
+                return Reply {
+                    text: format!("The profile stored no top values for {name}."),
+                    sources: Vec::new(),
+                };
+            }
+            let list: Vec<String> = c
+                .top_values
+                .iter()
+                .take(10)
+                .map(|v| format!("{} ({})", v.value.as_deref().unwrap_or("null"), v.count))
+                .collect();
+            Reply {
+                text: format!("The most frequent values of {name} are: {}.", list.join(", ")),
+                sources: vec![source(&format!("{name}.topValues"))],
+            }
+        }
+        Intent::Statistic(stat) => {
+            let (label, value) = match stat {
+                Stat::Mean => ("mean", c.mean.map(fmt_num)),
+                Stat::Median => ("median", c.median.map(fmt_num)),
+                Stat::Stddev => ("standard deviation", c.stddev.map(fmt_num)),
+                Stat::Min => ("minimum", c.min.clone()),
+                Stat::Max => ("maximum", c.max.clone()),
+            };
+            match value {
+                Some(v) => Reply {
+                    text: format!("The {label} of {name} is {v}."),
+                    sources: vec![source(&format!("{name}.{label}"))],
+                },
+                None => Reply {
+                    text: format!("{name} has no {label} (it is {} with no numeric values).", c.data_type),
+                    sources: vec![source(&format!("{name}.{label}"))],
+                },
+            }
+        }
+        _ => Reply { text: HELP.into(), sources: Vec::new() },
+    }
+}
+
+fn personal(report: &Report, from_job: &str) -> Reply {
+    if let Some(risk) = &report.risk {
+        if risk.columns.is_empty() {
+            return Reply {
+                text: "The risk scorer found no personal data.".into(),
+                sources: vec![format!("score-risk{from_job}")],
+            };
+        }
+        let list: Vec<String> = risk
+            .columns
+            .iter()
+            .map(|c| format!("{} ({}, {} of values)", c.column, c.kind, fmt_pct(c.share * 100.0)))
+            .collect();
+        return Reply {
+            text: format!(
+                "{} column(s) hold personal data: {}. The risk is {} (score {}).",
+                risk.columns.len(),
+                list.join(", "),
+                risk.risk_level,
+                fmt_num(risk.risk_score)
+            ),
+            sources: vec![format!("score-risk{from_job}: columns, riskScore")],
+        };
+    }
+    match &report.profile {
+        Some(p) => {
+            let flagged: Vec<String> = p
+                .columns
+                .iter()
+                .filter_map(|c| c.pii.as_ref().map(|k| format!("{} ({k})", c.name)))
+                .collect();
+            let text = if flagged.is_empty() {
+                "The profiler flagged no column as likely personal data (the risk scorer did not run; run score-risk \
+                 for a validated scan)."
+                    .to_string()
+            } else {
+                format!(
+                    "The profiler flags {} column(s) as likely personal data: {}. The risk scorer did not run; run \
+                     score-risk for a validated scan.",
+                    flagged.len(),
+                    flagged.join(", ")
+                )
+            };
+            Reply { text, sources: vec![format!("profile{from_job}: pii hints")] }
+        }
+        None => Reply {
+            text: "Neither the risk scorer nor the profiler ran in this job, so I cannot say.".into(),
+            sources: Vec::new(),
+        },
+    }
+}
+
+fn no_profile(intent: Intent, facts: &Facts<'_>) -> Reply {
+    let metadata = "dataset metadata".to_string();
+    match intent {
+        Intent::RowCount => Reply {
+            text: format!(
+                "{} has {} rows and {} columns.",
+                facts.dataset_name,
+                facts.row_count,
+                facts.columns.len()
+            ),
+            sources: vec![metadata],
+        },
+        Intent::Columns => Reply {
+            text: format!(
+                "{} has {} columns: {}.",
+                facts.dataset_name,
+                facts.columns.len(),
+                facts.columns.join(", ")
+            ),
+            sources: vec![metadata],
+        },
+        _ => Reply {
+            text: format!(
+                "{} has no completed profile yet, so I have no statistics to answer from. Run the profile-my-data \
+                 tool on it, then ask again.",
+                facts.dataset_name
+            ),
+            sources: Vec::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_are_understood() {
+        assert_eq!(intent("How many nulls in email?"), Some(Intent::Nulls));
+        assert_eq!(intent("What are the top values of country"), Some(Intent::TopValues));
+        assert_eq!(intent("Which columns contain PII?"), Some(Intent::Personal));
+        assert_eq!(intent("what is the quality score"), Some(Intent::Quality));
+        assert_eq!(intent("How many duplicate rows are there?"), Some(Intent::Duplicates));
+        assert_eq!(intent("average age?"), Some(Intent::Statistic(Stat::Mean)));
+        assert_eq!(intent("Write me a poem about the sea"), None);
+    }
+
+    #[test]
+    fn columns_are_found_by_name_spaces_or_quotes() {
+        let columns: Vec<String> = ["id", "signup_date", "Order ID", "date"].map(String::from).to_vec();
+        assert_eq!(column_in("nulls in signup date?", &columns).map(String::as_str), Some("signup_date"));
+        assert_eq!(column_in("top values of \"Order ID\"", &columns).map(String::as_str), Some("Order ID"));
+        assert_eq!(column_in("the latest date", &columns).map(String::as_str), Some("date"));
+        assert_eq!(column_in("nothing here", &columns), None);
+        // "id" inside another word is not the column.
+        assert_eq!(column_in("is it valid", &columns), None);
+    }
+}

@@ -1,0 +1,168 @@
+//! Next tools after a run: one or two suggestions, each a tool of the registry with the
+//! agents to run, a confidence from the evidence in the report, and the reason.
+
+use serde_json::Value;
+
+use crate::domain::Report;
+use crate::jobs::registry::{self, DRIFT_DETECTOR, PROFILE_TOOL, READINESS_RATER, SCORE_RISK, TEST_COVERAGE};
+
+/// A suggested next run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSuggestion {
+    /// Always the id of a tool of the registry.
+    pub tool_id: String,
+    /// Agents of that tool to run (empty: the tool's default selection).
+    pub agents: Vec<String>,
+    /// 0–1.
+    pub confidence: f64,
+    pub reason: String,
+}
+
+/// Whether a tool of this id exists (a model's suggestion is dropped otherwise).
+pub fn known_tool(id: &str) -> bool {
+    registry::tool(id).is_some()
+}
+
+fn ran(report: &Report, agent: &str) -> bool {
+    report.agents.iter().any(|a| a.agent_id == agent)
+}
+
+/// The rule-based routing. Each rule weighs the evidence the report holds for it; the two
+/// strongest are kept.
+pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
+    let mut out = Vec::new();
+    let profile = report.profile.as_ref();
+    let suggest = |agents: &[&str], confidence: f64, reason: String| ToolSuggestion {
+        tool_id: PROFILE_TOOL.to_string(),
+        agents: agents.iter().map(|a| a.to_string()).collect(),
+        confidence: (confidence * 100.0).round() / 100.0,
+        reason,
+    };
+
+    // Personal data hinted by the profile but never scored: the more columns, the surer.
+    if !ran(report, SCORE_RISK) {
+        let hinted = profile.map_or(0, |p| p.columns.iter().filter(|c| c.pii.is_some()).count());
+        if hinted > 0 {
+            out.push(suggest(
+                &[SCORE_RISK],
+                (0.6 + 0.1 * hinted as f64).min(0.95),
+                format!(
+                    "The profile flags {hinted} column(s) as likely personal data; score-risk validates them and \
+                     says which regulations apply."
+                ),
+            ));
+        }
+    }
+    // A low quality score with no data tests: tests pin the problems down to rows.
+    if !ran(report, TEST_COVERAGE)
+        && let Some(p) = profile
+        && p.quality.score < 90.0
+    {
+        out.push(suggest(
+            &[TEST_COVERAGE, READINESS_RATER],
+            (0.5 + (90.0 - p.quality.score) / 100.0).min(0.9),
+            format!(
+                "The quality score is {} of 100; test-coverage-agent suggests and runs data tests that list the \
+                 failing rows, and readiness-rater gives a verdict.",
+                crate::reports::fmt_num(p.quality.score)
+            ),
+        ));
+    }
+    // Drift: nothing was compared yet; worth more when the data has many rows to watch.
+    if !ran(report, DRIFT_DETECTOR) {
+        out.push(suggest(
+            &[DRIFT_DETECTOR],
+            0.4,
+            "No baseline was compared: when the next version arrives, run drift-detector with this dataset as the \
+             baseline to catch distribution and schema changes."
+                .into(),
+        ));
+    } else if let Some(drift) = &report.drift
+        && drift.drifted_count > 0
+    {
+        out.push(suggest(
+            &[SCORE_RISK, TEST_COVERAGE, READINESS_RATER],
+            (0.5 + 0.05 * drift.drifted_count as f64).min(0.9),
+            format!(
+                "{} column(s) drifted from the baseline; re-check the new version's risk, tests and readiness.",
+                drift.drifted_count
+            ),
+        ));
+    }
+    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    out.truncate(2);
+    out
+}
+
+/// Reads a model's routing answer (`{"suggestions": [{toolId, agents, confidence, reason}]}`),
+/// keeping only tools and agents of the registry, confidences in 0–1, at most two.
+pub fn parse_model_answer(text: &str) -> Option<Vec<ToolSuggestion>> {
+    let json = extract_json(text)?;
+    let items = json.get("suggestions").and_then(Value::as_array).or_else(|| json.as_array())?;
+    let mut out = Vec::new();
+    for item in items {
+        let Some(tool_id) = item.get("toolId").and_then(Value::as_str) else { continue };
+        let Some(tool) = registry::tool(tool_id) else { continue };
+        let agents: Vec<String> = item
+            .get("agents")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|id| tool.agents.iter().any(|spec| spec.id == *id))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(confidence) = item.get("confidence").and_then(Value::as_f64) else { continue };
+        let reason = item.get("reason").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        if reason.is_empty() || !confidence.is_finite() {
+            continue;
+        }
+        out.push(ToolSuggestion {
+            tool_id: tool.id.to_string(),
+            agents,
+            confidence: confidence.clamp(0.0, 1.0),
+            reason,
+        });
+        if out.len() == 2 {
+            break;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The JSON value in a model's text: the whole text, or the first fenced or braced block.
+pub fn extract_json(text: &str) -> Option<Value> {
+    let text = text.trim();
+    if let Ok(value) = serde_json::from_str(text) {
+        return Some(value);
+    }
+    let start = text.find(['{', '['])?;
+    let end = text.rfind(['}', ']'])?;
+    (end > start).then(|| serde_json::from_str(&text[start..=end]).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_models_suggestions_keep_only_registry_tools_and_agents() {
+        let text = r#"Here you go: {"suggestions": [
+            {"toolId": "launch-rockets", "confidence": 0.99, "reason": "fun"},
+            {"toolId": "profile-my-data", "agents": ["score-risk", "delete-everything"], "confidence": 1.7, "reason": "PII"},
+            {"toolId": "profile-my-data", "confidence": "high", "reason": "no number"}
+        ]}"#;
+        let parsed = parse_model_answer(text).unwrap_or_default();
+        assert_eq!(parsed.len(), 1, "{parsed:?}");
+        assert_eq!(parsed[0].tool_id, "profile-my-data");
+        assert_eq!(parsed[0].agents, ["score-risk"]);
+        assert_eq!(parsed[0].confidence, 1.0);
+        assert_eq!(parse_model_answer("not json at all"), None);
+        assert_eq!(
+            parse_model_answer(r#"{"suggestions": [{"toolId": "nope", "confidence": 0.5, "reason": "x"}]}"#),
+            None
+        );
+    }
+}
