@@ -6,6 +6,7 @@
 //! memory limit, threads, a temp directory to spill to, and no extension downloads.
 
 pub mod checks;
+pub mod cleanse;
 pub mod drift;
 pub mod ingest;
 pub mod pii;

@@ -1,0 +1,1897 @@
+//! Cleansing ("Clean My Data"): a plan of steps compiled into one DuckDB pipeline that reads
+//! the dataset's Parquet copy and writes a cleaned copy, the quarantined rows with their
+//! reasons, and exact accounting of what each step did.
+//!
+//! The plan compiles to a chain of CTEs over `read_parquet(…, file_row_number = true)`: each
+//! step a `SELECT` over the previous one, every row keeping its original position
+//! (`__ag_row`) so that "first", "last", forward and backward fills follow the file's order.
+//! Names are quoted with [`quote_identifier`]; every user value is a bound parameter (`$n`);
+//! numbers a statistic needs as a constant (a percentile) go through [`quote_literal`]. The
+//! same statement text (and parameters) then serves three statements: the output `COPY`, the
+//! quarantine `COPY` and one accounting `SELECT`; every step is deterministic (ties are
+//! broken by row position or value), so the three agree.
+//!
+//! Accounting: rows entering and leaving each step are counted from the step's CTEs, so
+//! `rows_in = rows_out + Σ removed + quarantined` holds by construction; values a step changed
+//! are counted per column as `before IS DISTINCT FROM after` (compared as text when a step
+//! changes the type) over a join on the row position.
+//!
+//! Step semantics, in the plan's order (the product's chain order is quarantine, fix types,
+//! standardize, deduplicate, nulls, outliers, but any order compiles):
+//! - **Quarantine**: a row with a null or blank required value, a number outside a range, or
+//!   a value not matching a pattern (RE2, whole value) leaves for the quarantine file with the
+//!   reasons (`missing email; age out of range`).
+//! - **FixTypes**: conversion of text (trimmed) to integer (whole numbers only), float,
+//!   boolean (`true/false/t/f/yes/no/y/n/1/0`, any case), date or timestamp (ISO, then the
+//!   strptime formats of the plan's `Standardize` step for that column, else
+//!   [`DEFAULT_DATE_FORMATS`]). A blank value becomes null without failing; a value that does
+//!   not convert fails: counted, and nulled or quarantined.
+//! - **Standardize** (text columns; date formats also on date/timestamp columns): email
+//!   normalisation (trim, lowercase), trim, whitespace collapse, case, value map (exact match
+//!   on the value so far), then date reformatting (a value no format parses is kept and
+//!   counted as failed, as is an email that does not look like one). The column becomes text.
+//! - **Deduplicate**: rows equal on every column, on every column with text compared
+//!   trimmed, whitespace-collapsed and lowercased, or on key columns; the first or last by
+//!   position is kept.
+//! - **Nulls**: null tokens (compared trimmed and lowercased) become NULL in every text
+//!   column; then rows with a null in a `Drop` column are removed; then the other columns are
+//!   filled, statistics being computed over the rows left at that point.
+//! - **Outliers**: bounds from z-score (sample standard deviation), IQR (`quantile_cont`
+//!   quartiles) or percentiles (fractions, `quantile_cont`); outside values are removed,
+//!   capped to the bounds (integers to the whole numbers inside) or replaced by the median.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use duckdb::{Connection, params_from_iter, types::Value as Duck};
+
+use super::{quote_identifier, quote_literal};
+use crate::domain::ColumnInfo;
+
+/// Null tokens used when a plan asks for none in particular.
+pub const DEFAULT_NULL_TOKENS: [&str; 6] = ["", "N/A", "NA", "null", "?", "-"];
+
+/// Date formats (strptime) tried in order when converting text to dates without a
+/// `Standardize` step's list.
+pub const DEFAULT_DATE_FORMATS: [&str; 8] =
+    ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%b %d %Y", "%d %b %Y", "%B %d %Y"];
+
+/// The steps to run, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleansePlan {
+    pub steps: Vec<Step>,
+}
+
+/// The type a column is converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetType {
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+/// What becomes of a value that does not convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Null,
+    Quarantine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    Upper,
+    Lower,
+    Title,
+}
+
+/// How one text column is standardised.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Standardize {
+    pub column: String,
+    pub trim: bool,
+    pub collapse_spaces: bool,
+    pub case: Option<Case>,
+    /// Exact value → replacement, applied after trimming, collapsing and case.
+    pub value_map: Vec<(String, String)>,
+    /// strptime formats tried in order, and the strftime format written.
+    pub date_formats: Option<(Vec<String>, String)>,
+    /// Trim and lowercase; values that do not look like an email are counted as failed.
+    pub email: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupMode {
+    Exact,
+    CaseInsensitive,
+    Keys(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    First,
+    Last,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NullStrategy {
+    Drop,
+    Mean,
+    Median,
+    Mode,
+    ForwardFill,
+    BackFill,
+    Constant(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OutlierMethod {
+    /// |x − mean| > k · sample standard deviation.
+    ZScore(f64),
+    /// Outside [Q1 − k·IQR, Q3 + k·IQR].
+    Iqr(f64),
+    /// Outside the [low, high] quantiles (fractions in 0..=1).
+    Percentile(f64, f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutlierAction {
+    Remove,
+    Cap,
+    /// Replace with the column's median.
+    Impute,
+}
+
+/// One step of a plan. Column names are the dataset's (the caller validates them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Quarantine {
+        required: Vec<String>,
+        ranges: Vec<(String, Option<f64>, Option<f64>)>,
+        /// (column, RE2 pattern the whole value must match).
+        patterns: Vec<(String, String)>,
+    },
+    FixTypes {
+        columns: Vec<(String, TargetType)>,
+        on_failure: OnFailure,
+    },
+    Standardize(Standardize),
+    Deduplicate {
+        mode: DedupMode,
+        keep: Keep,
+    },
+    Nulls {
+        tokens: Vec<String>,
+        columns: Vec<(String, NullStrategy)>,
+    },
+    Outliers {
+        column: String,
+        method: OutlierMethod,
+        action: OutlierAction,
+    },
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Quarantine { .. } => "quarantine",
+            Step::FixTypes { .. } => "fix_types",
+            Step::Standardize(_) => "standardize",
+            Step::Deduplicate { .. } => "deduplicate",
+            Step::Nulls { .. } => "nulls",
+            Step::Outliers { .. } => "outliers",
+        }
+    }
+}
+
+/// Values one step changed in one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepChange {
+    /// The step's name ([`Step::name`]).
+    pub step: String,
+    pub column: String,
+    /// Values that differ after the step (rows the step kept).
+    pub changed: u64,
+    /// Values the step could not handle: conversions that failed (nulled or quarantined),
+    /// dates no format parsed, invalid emails (kept, flagged).
+    pub failed: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CleanseOutcome {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Every step in plan order with the rows it removed (not counting quarantined ones).
+    pub rows_removed_by_step: Vec<(String, u64)>,
+    pub rows_quarantined: u64,
+    /// Per step and column, the values changed or failed (columns with neither are left out).
+    pub changes: Vec<StepChange>,
+}
+
+/// A sampled row before and after the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewRow {
+    /// 1-based position in the dataset.
+    pub row: u64,
+    /// The values as text (null stays null), in column order.
+    pub before: Vec<Option<String>>,
+    /// `None` when the row was removed or quarantined.
+    pub after: Option<Vec<Option<String>>>,
+    /// The step that removed the row, or `quarantine: <reasons>`.
+    pub fate: Option<String>,
+}
+
+/// A plan run over a sample, nothing written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleansePreview {
+    pub outcome: CleanseOutcome,
+    pub columns: Vec<String>,
+    pub rows: Vec<PreviewRow>,
+}
+
+/// The original position, carried through every step.
+const ROW: &str = "__ag_row";
+/// A quarantined row's reasons.
+const REASON: &str = "__ag_reason";
+/// Whitespace, Unicode spaces included.
+const BLANK_RE: &str = r"[\s\p{Z}]*";
+const EMAIL_RE: &str = r"[^@\s]+@[^@\s]+\.[^@\s]+";
+
+/// Runs `plan` over the Parquet file `data` (whose columns are `columns`), writing
+/// `out_dir/data.parquet` (the kept rows, in their original order) and
+/// `out_dir/quarantine.parquet` (the quarantined rows as they were in `data`, with `_reason`
+/// and their 1-based `_row`; underscores are added in front of either name that a column
+/// already has). Each file is written beside its final name and renamed into place.
+pub fn run(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    plan: &CleansePlan,
+    out_dir: &Path,
+) -> anyhow::Result<CleanseOutcome> {
+    let path = quote_literal(&data.display().to_string());
+    let source = format!(
+        "SELECT {}, file_row_number AS {ROW} FROM read_parquet({path}, file_row_number = true)",
+        column_list(columns.iter().map(|c| c.name.as_str()))
+    );
+    let compiled = compile(columns, plan, &source)?;
+    let outcome = compiled.account(conn)?;
+
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let data_tmp = TempFile::new(out_dir, "data.parquet");
+    let quarantine_tmp = TempFile::new(out_dir, "quarantine.parquet");
+    let params = &compiled.params;
+    let output = format!(
+        "{} SELECT {} FROM {} ORDER BY {ROW}",
+        compiled.with(),
+        compiled.final_columns(""),
+        compiled.last
+    );
+    conn.execute(
+        &format!("COPY ({output}) TO {} (FORMAT parquet)", data_tmp.literal()),
+        params_from_iter(params),
+    )
+    .context("writing the cleaned data")?;
+    conn.execute(
+        &format!("COPY ({}) TO {} (FORMAT parquet)", compiled.quarantine_query(), quarantine_tmp.literal()),
+        params_from_iter(params),
+    )
+    .context("writing the quarantined rows")?;
+    data_tmp.persist(&out_dir.join("data.parquet"))?;
+    quarantine_tmp.persist(&out_dir.join("quarantine.parquet"))?;
+    Ok(outcome)
+}
+
+/// Runs `plan` over a reservoir sample of `sample_rows` rows of `data` (seed 42), writing
+/// nothing: the accounting of the sample and each sampled row before and after.
+pub fn preview(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    plan: &CleansePlan,
+    sample_rows: u64,
+) -> anyhow::Result<CleansePreview> {
+    const SAMPLE: &str = "agensium_cleanse_sample";
+    let path = quote_literal(&data.display().to_string());
+    // The sample is drawn once, into a temporary table, so every statement sees the same rows.
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMPORARY TABLE {SAMPLE} AS SELECT {}, file_row_number AS {ROW} \
+         FROM read_parquet({path}, file_row_number = true) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)",
+        column_list(columns.iter().map(|c| c.name.as_str()))
+    ))
+    .context("sampling the data")?;
+    let result = (|| {
+        let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"))?;
+        let outcome = compiled.account(conn)?;
+        let rows = compiled.sample_rows(conn)?;
+        Ok(CleansePreview { outcome, columns: columns.iter().map(|c| c.name.clone()).collect(), rows })
+    })();
+    conn.execute_batch(&format!("DROP TABLE IF EXISTS {SAMPLE}"))?;
+    result
+}
+
+/// A file written beside its final name, removed unless persisted.
+struct TempFile {
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl TempFile {
+    fn new(dir: &Path, name: &str) -> TempFile {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = dir.join(format!(".{name}.{}-{nanos}.tmp", std::process::id()));
+        TempFile { path, persisted: false }
+    }
+
+    fn literal(&self) -> String {
+        quote_literal(&self.path.display().to_string())
+    }
+
+    fn persist(mut self, to: &Path) -> anyhow::Result<()> {
+        std::fs::rename(&self.path, to)
+            .with_context(|| format!("renaming {} to {}", self.path.display(), to.display()))?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(quote_identifier).collect::<Vec<_>>().join(", ")
+}
+
+/// What one accounting figure means.
+#[derive(Debug, Clone)]
+enum Metric {
+    /// Rows of a CTE: `kept[k]` the rows after step k (k = 0: the source).
+    Kept(usize),
+    Quarantined(usize),
+    /// Per column of a step: changed values.
+    Changed(usize, Vec<String>),
+    /// Per column of a step: failed values.
+    Failed(usize, Vec<String>),
+}
+
+/// A compiled plan.
+struct Compiled {
+    ctes: Vec<String>,
+    params: Vec<Duck>,
+    /// The source's columns (the quarantine file has them).
+    source_columns: Vec<String>,
+    /// The output's columns.
+    columns: Vec<String>,
+    step_names: Vec<&'static str>,
+    /// The last kept CTE.
+    last: String,
+    /// `(step index, CTE of (row, reason))`.
+    quarantines: Vec<(usize, String)>,
+    /// Scalar subqueries, each a list of BIGINT as text, and what they count.
+    metrics: Vec<(String, Metric)>,
+}
+
+impl Compiled {
+    fn with(&self) -> String {
+        format!("WITH {}", self.ctes.join(",\n"))
+    }
+
+    fn final_columns(&self, alias: &str) -> String {
+        self.columns.iter().map(|c| format!("{alias}{}", quote_identifier(c))).collect::<Vec<_>>().join(", ")
+    }
+
+    /// All quarantined `(row, reason)`s.
+    fn quarantined(&self) -> String {
+        if self.quarantines.is_empty() {
+            format!(
+                "SELECT {ROW}, {REASON} FROM (SELECT NULL::BIGINT AS {ROW}, NULL::VARCHAR AS {REASON}) WHERE false"
+            )
+        } else {
+            self.quarantines
+                .iter()
+                .map(|(_, q)| format!("SELECT {ROW}, {REASON} FROM {q}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        }
+    }
+
+    fn quarantine_query(&self) -> String {
+        let taken: Vec<String> = self.source_columns.iter().map(|c| c.to_lowercase()).collect();
+        let fresh = |base: &str| {
+            let mut name = base.to_string();
+            while taken.contains(&name.to_lowercase()) {
+                name.insert(0, '_');
+            }
+            name
+        };
+        let columns = self
+            .source_columns
+            .iter()
+            .map(|c| format!("s0.{}", quote_identifier(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{} SELECT {columns}, q.{REASON} AS {}, CAST(s0.{ROW} + 1 AS BIGINT) AS {} \
+             FROM s0 JOIN ({}) q ON q.{ROW} = s0.{ROW} ORDER BY s0.{ROW}",
+            self.with(),
+            quote_identifier(&fresh("_reason")),
+            quote_identifier(&fresh("_row")),
+            self.quarantined()
+        )
+    }
+
+    /// Runs the accounting statement.
+    fn account(&self, conn: &Connection) -> anyhow::Result<CleanseOutcome> {
+        let select = self.metrics.iter().map(|(sql, _)| format!("({sql})")).collect::<Vec<_>>().join(",\n");
+        let sql = format!("{} SELECT {select}", self.with());
+        let figures: Vec<Vec<u64>> = conn
+            .query_row(&sql, params_from_iter(&self.params), |r| {
+                (0..self.metrics.len()).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()
+            })
+            .context("counting what the cleanse plan does")?
+            .into_iter()
+            .map(|text| parse_counts(text.as_deref().unwrap_or("[]")))
+            .collect::<anyhow::Result<_>>()?;
+
+        let steps = self.step_names.len();
+        let mut kept = vec![0u64; steps + 1];
+        let mut quarantined = vec![0u64; steps + 1];
+        let mut changes: Vec<StepChange> = Vec::new();
+        for ((_, metric), values) in self.metrics.iter().zip(&figures) {
+            match metric {
+                Metric::Kept(k) => kept[*k] = values.first().copied().unwrap_or(0),
+                Metric::Quarantined(k) => quarantined[*k] = values.first().copied().unwrap_or(0),
+                Metric::Changed(k, columns) | Metric::Failed(k, columns) => {
+                    ensure!(values.len() == columns.len(), "accounting returned {values:?} for {columns:?}");
+                    for (column, &n) in columns.iter().zip(values) {
+                        let step = self.step_names[*k - 1];
+                        let index = match changes.iter().position(|c| c.step == step && &c.column == column) {
+                            Some(i) => i,
+                            None => {
+                                changes.push(StepChange {
+                                    step: step.into(),
+                                    column: column.clone(),
+                                    changed: 0,
+                                    failed: 0,
+                                });
+                                changes.len() - 1
+                            }
+                        };
+                        let entry = &mut changes[index];
+                        if matches!(metric, Metric::Changed(..)) {
+                            entry.changed += n;
+                        } else {
+                            entry.failed += n;
+                        }
+                    }
+                }
+            }
+        }
+        changes.retain(|c| c.changed > 0 || c.failed > 0);
+        let mut removed = Vec::with_capacity(steps);
+        for k in 1..=steps {
+            let gone = kept[k - 1]
+                .checked_sub(kept[k] + quarantined[k])
+                .with_context(|| format!("step {k} has more rows out than in"))?;
+            removed.push((self.step_names[k - 1].to_string(), gone));
+        }
+        let outcome = CleanseOutcome {
+            rows_in: kept[0],
+            rows_out: kept[steps],
+            rows_removed_by_step: removed,
+            rows_quarantined: quarantined.iter().sum(),
+            changes,
+        };
+        let removed: u64 = outcome.rows_removed_by_step.iter().map(|(_, n)| n).sum();
+        ensure!(
+            outcome.rows_in == outcome.rows_out + removed + outcome.rows_quarantined,
+            "rows do not add up"
+        );
+        Ok(outcome)
+    }
+
+    /// Every row of the (sampled) source, before and after.
+    fn sample_rows(&self, conn: &Connection) -> anyhow::Result<Vec<PreviewRow>> {
+        let as_json = |alias: &str, columns: &[String]| {
+            let items = columns
+                .iter()
+                .map(|c| format!("CAST({alias}.{} AS VARCHAR)", quote_identifier(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR)")
+        };
+        let mut joins = String::new();
+        let mut fate = String::from("CASE WHEN q.");
+        fate.push_str(ROW);
+        fate.push_str(" IS NOT NULL THEN 'quarantine: ' || q.");
+        fate.push_str(REASON);
+        for k in 1..=self.step_names.len() {
+            joins.push_str(&format!(" LEFT JOIN s{k} j{k} ON j{k}.{ROW} = s0.{ROW}"));
+            fate.push_str(&format!(
+                " WHEN j{k}.{ROW} IS NULL THEN {}",
+                quote_literal(self.step_names[k - 1])
+            ));
+        }
+        fate.push_str(" END");
+        let last = match self.step_names.len() {
+            0 => "s0".to_string(),
+            n => format!("j{n}"),
+        };
+        let sql = format!(
+            "{} SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, CASE WHEN {last}.{ROW} IS NOT NULL THEN {} END, {fate} \
+             FROM s0{joins} LEFT JOIN ({}) q ON q.{ROW} = s0.{ROW} ORDER BY s0.{ROW}",
+            self.with(),
+            as_json("s0", &self.source_columns),
+            as_json(&last, &self.columns),
+            self.quarantined()
+        );
+        let mut statement = conn.prepare(&sql).context("previewing the cleanse plan")?;
+        let rows = statement.query_map(params_from_iter(&self.params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (row, before, after, fate) = row?;
+            Ok(PreviewRow {
+                row: row.max(0) as u64,
+                before: serde_json::from_str(&before)?,
+                after: after.map(|a| serde_json::from_str(&a)).transpose()?,
+                fate,
+            })
+        })
+        .collect()
+    }
+}
+
+/// `[1, 2, 3]` (a BIGINT list as DuckDB prints it) as numbers.
+fn parse_counts(text: &str) -> anyhow::Result<Vec<u64>> {
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']').trim();
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|n| {
+            let n = n.trim();
+            if n == "NULL" {
+                Ok(0)
+            } else {
+                n.parse::<u64>().with_context(|| format!("count {n:?} in {text}"))
+            }
+        })
+        .collect()
+}
+
+/// A type name to write into SQL (`CAST(… AS BIGINT)`): only a plain name, with a precision.
+fn sql_type(ty: &str) -> anyhow::Result<&str> {
+    ensure!(
+        !ty.is_empty()
+            && ty.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '(' | ')' | ',' | ' ' | '_')),
+        "unsupported column type {ty:?}"
+    );
+    Ok(ty)
+}
+
+fn is_text(ty: &str) -> bool {
+    ty == "VARCHAR" || ty.starts_with("VARCHAR(")
+}
+
+fn is_integer(ty: &str) -> bool {
+    matches!(
+        ty,
+        "TINYINT"
+            | "SMALLINT"
+            | "INTEGER"
+            | "BIGINT"
+            | "HUGEINT"
+            | "UTINYINT"
+            | "USMALLINT"
+            | "UINTEGER"
+            | "UBIGINT"
+            | "UHUGEINT"
+    )
+}
+
+fn is_numeric(ty: &str) -> bool {
+    is_integer(ty) || matches!(ty, "FLOAT" | "DOUBLE" | "REAL") || ty.starts_with("DECIMAL")
+}
+
+fn is_temporal(ty: &str) -> bool {
+    ty == "DATE" || ty.starts_with("TIMESTAMP")
+}
+
+/// `expr` with leading and trailing whitespace (Unicode spaces included) removed.
+fn strip(expr: &str) -> String {
+    format!(r"regexp_replace({expr}, '^[\s\p{{Z}}]+|[\s\p{{Z}}]+$', '', 'g')")
+}
+
+fn collapse(expr: &str) -> String {
+    format!(r"regexp_replace({expr}, '[\s\p{{Z}}]+', ' ', 'g')")
+}
+
+fn blank(expr: &str) -> String {
+    format!("regexp_full_match(CAST({expr} AS VARCHAR), {})", quote_literal(BLANK_RE))
+}
+
+/// A number as a constant expression (statistics such as `quantile_cont` need constants).
+fn number(x: f64) -> anyhow::Result<String> {
+    ensure!(x.is_finite(), "{x} is not a finite number");
+    Ok(format!("CAST({} AS DOUBLE)", quote_literal(&format!("{x:?}"))))
+}
+
+struct Compiler {
+    ctes: Vec<String>,
+    params: Vec<Duck>,
+    /// Current columns and their types.
+    columns: Vec<(String, String)>,
+    prev: String,
+    cte_count: usize,
+    metrics: Vec<(String, Metric)>,
+    quarantines: Vec<(usize, String)>,
+}
+
+impl Compiler {
+    fn bind(&mut self, value: Duck) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    fn text(&mut self, value: &str) -> String {
+        self.bind(Duck::Text(value.to_string()))
+    }
+
+    /// Adds a CTE, returning its name.
+    fn cte(&mut self, sql: String) -> String {
+        self.cte_count += 1;
+        let name = format!("t{}", self.cte_count);
+        self.ctes.push(format!("{name} AS ({sql})"));
+        name
+    }
+
+    fn kept(&mut self, k: usize, sql: String) {
+        self.ctes.push(format!("s{k} AS ({sql})"));
+        self.prev = format!("s{k}");
+        self.metrics.push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM s{k}"), Metric::Kept(k)));
+    }
+
+    fn quarantine(&mut self, k: usize, sql: String) {
+        let name = format!("q{k}");
+        self.ctes.push(format!("{name} AS ({sql})"));
+        self.metrics
+            .push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM {name}"), Metric::Quarantined(k)));
+        self.quarantines.push((k, name));
+    }
+
+    fn type_of(&self, column: &str) -> anyhow::Result<String> {
+        self.columns
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, ty)| ty.clone())
+            .with_context(|| format!("no column {column:?}"))
+    }
+
+    /// The current columns, with `replace` giving some an expression instead.
+    fn select_list(&self, replace: &[(String, String)]) -> String {
+        self.columns
+            .iter()
+            .map(|(name, _)| match replace.iter().find(|(c, _)| c == name) {
+                Some((_, expr)) => format!("{expr} AS {}", quote_identifier(name)),
+                None => quote_identifier(name),
+            })
+            .chain(std::iter::once(ROW.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn plain_list(&self) -> String {
+        self.select_list(&[])
+    }
+
+    /// Counts, per column, values that differ between the previous step and `s{k}`.
+    fn changed(&mut self, k: usize, before: &str, columns: &[String], as_text: bool) {
+        if columns.is_empty() {
+            return;
+        }
+        let items = columns
+            .iter()
+            .map(|c| {
+                let q = quote_identifier(c);
+                if as_text {
+                    format!("count(*) FILTER (WHERE CAST(a.{q} AS VARCHAR) IS DISTINCT FROM CAST(b.{q} AS VARCHAR))")
+                } else {
+                    format!("count(*) FILTER (WHERE a.{q} IS DISTINCT FROM b.{q})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.metrics.push((
+            format!("SELECT CAST([{items}] AS VARCHAR) FROM {before} a JOIN s{k} b ON a.{ROW} = b.{ROW}"),
+            Metric::Changed(k, columns.to_vec()),
+        ));
+    }
+
+    fn failed(&mut self, k: usize, from: &str, flags: &[(String, String)]) {
+        if flags.is_empty() {
+            return;
+        }
+        let items = flags
+            .iter()
+            .map(|(_, flag)| format!("count(*) FILTER (WHERE {flag})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.metrics.push((
+            format!("SELECT CAST([{items}] AS VARCHAR) FROM {from}"),
+            Metric::Failed(k, flags.iter().map(|(c, _)| c.clone()).collect()),
+        ));
+    }
+}
+
+/// Compiles `plan` over `source`, a query of the columns and `__ag_row`.
+fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::Result<Compiled> {
+    for c in columns {
+        let lower = c.name.to_lowercase();
+        ensure!(lower != "file_row_number", "a column named file_row_number cannot be cleansed");
+        ensure!(!lower.starts_with("__ag_"), "column names starting with __ag_ are reserved");
+    }
+    ensure!(!columns.is_empty(), "the dataset has no columns");
+    let mut c = Compiler {
+        ctes: vec![format!("s0 AS ({source})")],
+        params: Vec::new(),
+        columns: columns.iter().map(|c| (c.name.clone(), c.data_type.to_uppercase())).collect(),
+        prev: "s0".into(),
+        cte_count: 0,
+        metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), Metric::Kept(0))],
+        quarantines: Vec::new(),
+    };
+    for (i, step) in plan.steps.iter().enumerate() {
+        let k = i + 1;
+        compile_step(&mut c, k, step, plan).with_context(|| format!("step {k} ({})", step.name()))?;
+    }
+    Ok(Compiled {
+        ctes: c.ctes,
+        params: c.params,
+        source_columns: columns.iter().map(|c| c.name.clone()).collect(),
+        columns: c.columns.iter().map(|(n, _)| n.clone()).collect(),
+        step_names: plan.steps.iter().map(Step::name).collect(),
+        last: c.prev,
+        quarantines: c.quarantines,
+        metrics: c.metrics,
+    })
+}
+
+fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> anyhow::Result<()> {
+    let prev = c.prev.clone();
+    match step {
+        Step::Quarantine { required, ranges, patterns } => {
+            let mut reasons = Vec::new();
+            for column in required {
+                c.type_of(column)?;
+                let q = quote_identifier(column);
+                let reason = c.text(&format!("missing {column}"));
+                reasons.push(format!("CASE WHEN {q} IS NULL OR {} THEN {reason} END", blank(&q)));
+            }
+            for (column, low, high) in ranges {
+                c.type_of(column)?;
+                let q = quote_identifier(column);
+                let mut outside = Vec::new();
+                if let Some(low) = low {
+                    ensure!(low.is_finite(), "a bound must be a finite number");
+                    let p = c.bind(Duck::Double(*low));
+                    outside.push(format!("TRY_CAST({q} AS DOUBLE) < {p}"));
+                }
+                if let Some(high) = high {
+                    ensure!(high.is_finite(), "a bound must be a finite number");
+                    let p = c.bind(Duck::Double(*high));
+                    outside.push(format!("TRY_CAST({q} AS DOUBLE) > {p}"));
+                }
+                if outside.is_empty() {
+                    continue;
+                }
+                let reason = c.text(&format!("{column} out of range"));
+                reasons.push(format!("CASE WHEN {} THEN {reason} END", outside.join(" OR ")));
+            }
+            for (column, pattern) in patterns {
+                c.type_of(column)?;
+                let q = quote_identifier(column);
+                let p = c.text(pattern);
+                let reason = c.text(&format!("{column} does not match the format"));
+                reasons.push(format!(
+                    "CASE WHEN {q} IS NOT NULL AND NOT regexp_full_match(CAST({q} AS VARCHAR), {p}) THEN {reason} END"
+                ));
+            }
+            if reasons.is_empty() {
+                let list = c.plain_list();
+                c.kept(k, format!("SELECT {list} FROM {prev}"));
+                return Ok(());
+            }
+            let list = c.plain_list();
+            let t = c.cte(format!(
+                "SELECT {list}, NULLIF(concat_ws('; ', {}), '') AS {REASON} FROM {prev}",
+                reasons.join(", ")
+            ));
+            c.kept(k, format!("SELECT {list} FROM {t} WHERE {REASON} IS NULL"));
+            c.quarantine(k, format!("SELECT {ROW}, {REASON} FROM {t} WHERE {REASON} IS NOT NULL"));
+        }
+        Step::FixTypes { columns, on_failure } => {
+            if columns.is_empty() {
+                let list = c.plain_list();
+                c.kept(k, format!("SELECT {list} FROM {prev}"));
+                return Ok(());
+            }
+            let mut converted = Vec::new();
+            let mut flags = Vec::new();
+            let mut reasons = Vec::new();
+            let mut new_types = Vec::new();
+            for (j, (column, target)) in columns.iter().enumerate() {
+                let ty = c.type_of(column)?;
+                let q = quote_identifier(column);
+                let v = strip(&format!("CAST({q} AS VARCHAR)"));
+                let formats = || -> Vec<String> {
+                    plan.steps
+                        .iter()
+                        .find_map(|s| match s {
+                            Step::Standardize(s) if &s.column == column => {
+                                s.date_formats.as_ref().map(|(f, _)| f.clone()).filter(|f| !f.is_empty())
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| DEFAULT_DATE_FORMATS.iter().map(|f| f.to_string()).collect())
+                };
+                let text = is_text(&ty);
+                let (expr, new_type) = match target {
+                    TargetType::Integer => (
+                        if text {
+                            format!(
+                                r"CASE WHEN regexp_full_match({v}, '[+-]?\d+(\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
+                            )
+                        } else if is_integer(&ty) || ty == "BOOLEAN" {
+                            format!("TRY_CAST({q} AS BIGINT)")
+                        } else if is_numeric(&ty) {
+                            format!("CASE WHEN {q} = trunc({q}) THEN TRY_CAST({q} AS BIGINT) END")
+                        } else {
+                            bail!("{column} ({ty}) cannot become an integer")
+                        },
+                        "BIGINT",
+                    ),
+                    TargetType::Float => (
+                        if text {
+                            format!("TRY_CAST({v} AS DOUBLE)")
+                        } else {
+                            format!("TRY_CAST({q} AS DOUBLE)")
+                        },
+                        "DOUBLE",
+                    ),
+                    TargetType::Boolean => (
+                        if text {
+                            format!(
+                                "CASE WHEN lower({v}) IN ('true', 't', 'yes', 'y', '1') THEN true \
+                                 WHEN lower({v}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
+                            )
+                        } else if ty == "BOOLEAN" {
+                            q.clone()
+                        } else if is_numeric(&ty) {
+                            format!("CASE WHEN {q} = 1 THEN true WHEN {q} = 0 THEN false END")
+                        } else {
+                            bail!("{column} ({ty}) cannot become a boolean")
+                        },
+                        "BOOLEAN",
+                    ),
+                    TargetType::Date | TargetType::Timestamp => {
+                        let (sql_type, name) = if *target == TargetType::Date {
+                            ("DATE", "DATE")
+                        } else {
+                            ("TIMESTAMP", "TIMESTAMP")
+                        };
+                        let expr = if text {
+                            let list = formats().iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+                            format!(
+                                "coalesce(TRY_CAST({v} AS {sql_type}), CAST(try_strptime({v}, [{list}]) AS {sql_type}))"
+                            )
+                        } else {
+                            format!("TRY_CAST({q} AS {sql_type})")
+                        };
+                        (expr, name)
+                    }
+                };
+                let failed = if text {
+                    format!("({q} IS NOT NULL AND NOT {} AND __ag_v{j} IS NULL)", blank(&q))
+                } else {
+                    format!("({q} IS NOT NULL AND __ag_v{j} IS NULL)")
+                };
+                let what = match target {
+                    TargetType::Integer => "an integer",
+                    TargetType::Float => "a number",
+                    TargetType::Boolean => "a boolean",
+                    TargetType::Date => "a date",
+                    TargetType::Timestamp => "a timestamp",
+                };
+                reasons.push((j, format!("{column} is not {what}")));
+                converted.push((column.clone(), format!("__ag_v{j}"), expr));
+                flags.push((column.clone(), format!("__ag_f{j}"), failed));
+                new_types.push((column.clone(), new_type));
+            }
+            let list = c.plain_list();
+            let values =
+                converted.iter().map(|(_, alias, expr)| format!("{expr} AS {alias}")).collect::<Vec<_>>();
+            let t1 = c.cte(format!("SELECT {list}, {} FROM {prev}", values.join(", ")));
+            let failures =
+                flags.iter().map(|(_, alias, expr)| format!("{expr} AS {alias}")).collect::<Vec<_>>();
+            let t2 = c.cte(format!("SELECT *, {} FROM {t1}", failures.join(", ")));
+            let replaced: Vec<(String, String)> =
+                converted.iter().map(|(col, alias, _)| (col.clone(), alias.clone())).collect();
+            let out_list = c.select_list(&replaced);
+            let any_failed =
+                flags.iter().map(|(_, alias, _)| alias.as_str()).collect::<Vec<_>>().join(" OR ");
+            match on_failure {
+                OnFailure::Null => c.kept(k, format!("SELECT {out_list} FROM {t2}")),
+                OnFailure::Quarantine => {
+                    // Bound only here: a statement must use every parameter it is given.
+                    let reasons: Vec<String> = reasons
+                        .iter()
+                        .map(|(j, reason)| format!("CASE WHEN __ag_f{j} THEN {} END", c.text(reason)))
+                        .collect();
+                    c.kept(k, format!("SELECT {out_list} FROM {t2} WHERE NOT ({any_failed})"));
+                    c.quarantine(
+                        k,
+                        format!(
+                            "SELECT {ROW}, NULLIF(concat_ws('; ', {}), '') AS {REASON} FROM {t2} WHERE {any_failed}",
+                            reasons.join(", ")
+                        ),
+                    );
+                }
+            }
+            for (column, ty) in &new_types {
+                if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == column) {
+                    entry.1 = ty.to_string();
+                }
+            }
+            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+            c.changed(k, &prev, &names, true);
+            let flag_counts: Vec<(String, String)> =
+                flags.iter().map(|(col, alias, _)| (col.clone(), alias.clone())).collect();
+            c.failed(k, &t2, &flag_counts);
+        }
+        Step::Standardize(s) => {
+            let ty = c.type_of(&s.column)?;
+            let q = quote_identifier(&s.column);
+            let temporal = is_temporal(&ty);
+            ensure!(
+                is_text(&ty) || (temporal && s.date_formats.is_some()),
+                "{} ({ty}) is not a text column",
+                s.column
+            );
+            let mut e = match (&s.date_formats, temporal) {
+                (Some((_, target)), true) => {
+                    let target = c.text(target);
+                    format!("strftime({q}, {target})")
+                }
+                _ => q.clone(),
+            };
+            if s.email {
+                e = format!("lower({})", strip(&e));
+            }
+            if s.trim {
+                e = strip(&e);
+            }
+            if s.collapse_spaces {
+                e = collapse(&e);
+            }
+            match s.case {
+                Some(Case::Upper) => e = format!("upper({e})"),
+                Some(Case::Lower) => e = format!("lower({e})"),
+                Some(Case::Title) => {
+                    e = format!(
+                        "array_to_string(list_transform(string_split({e}, ' '), \
+                         lambda w: upper(w[1]) || lower(w[2:])), ' ')"
+                    )
+                }
+                None => {}
+            }
+            if !s.value_map.is_empty() {
+                let mut cases = String::new();
+                for (from, to) in &s.value_map {
+                    let from = c.text(from);
+                    let to = c.text(to);
+                    cases.push_str(&format!(" WHEN {from} THEN {to}"));
+                }
+                e = format!("CASE {e}{cases} ELSE {e} END");
+            }
+            let list = c.plain_list();
+            let t = c.cte(format!("SELECT {list}, {e} AS __ag_e FROM {prev}"));
+            let mut value = "__ag_e".to_string();
+            let mut fails = Vec::new();
+            if let (Some((formats, target)), false) = (&s.date_formats, temporal) {
+                ensure!(!formats.is_empty(), "date standardisation needs at least one format");
+                let list = formats.iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+                let target = c.text(target);
+                let parsed = format!("try_strptime({}, [{list}])", strip("__ag_e"));
+                value = format!("coalesce(strftime({parsed}, {target}), __ag_e)");
+                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND {parsed} IS NULL)", blank("__ag_e")));
+            }
+            if s.email {
+                fails.push(format!(
+                    "(__ag_e IS NOT NULL AND NOT {} AND NOT regexp_full_match(__ag_e, {}))",
+                    blank("__ag_e"),
+                    quote_literal(EMAIL_RE)
+                ));
+            }
+            let fail = if fails.is_empty() { "false".to_string() } else { fails.join(" OR ") };
+            let out = c.select_list(&[(s.column.clone(), value)]);
+            c.kept(k, format!("SELECT {out}, ({fail}) AS __ag_f FROM {t}"));
+            if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == &s.column) {
+                entry.1 = "VARCHAR".into();
+            }
+            c.changed(k, &prev, std::slice::from_ref(&s.column), temporal);
+            if !fails.is_empty() {
+                c.failed(k, &format!("s{k}"), &[(s.column.clone(), "__ag_f".into())]);
+            }
+        }
+        Step::Deduplicate { mode, keep } => {
+            let keys: Vec<String> = match mode {
+                DedupMode::Exact => c.columns.iter().map(|(n, _)| quote_identifier(n)).collect(),
+                DedupMode::CaseInsensitive => c
+                    .columns
+                    .iter()
+                    .map(|(n, ty)| {
+                        let q = quote_identifier(n);
+                        if is_text(ty) { format!("lower({})", collapse(&strip(&q))) } else { q }
+                    })
+                    .collect(),
+                DedupMode::Keys(keys) => {
+                    ensure!(!keys.is_empty(), "deduplication by keys needs a key");
+                    for key in keys {
+                        c.type_of(key)?;
+                    }
+                    keys.iter().map(|k| quote_identifier(k)).collect()
+                }
+            };
+            let order = match keep {
+                Keep::First => "ASC",
+                Keep::Last => "DESC",
+            };
+            let list = c.plain_list();
+            let t = c.cte(format!(
+                "SELECT {list}, row_number() OVER (PARTITION BY {} ORDER BY {ROW} {order}) AS __ag_rn FROM {prev}",
+                keys.join(", ")
+            ));
+            c.kept(k, format!("SELECT {list} FROM {t} WHERE __ag_rn = 1"));
+        }
+        Step::Nulls { tokens, columns } => {
+            // 1. Tokens become NULL in every text column.
+            let mut touched: Vec<String> = Vec::new();
+            let mut base = prev.clone();
+            let text_columns: Vec<String> =
+                c.columns.iter().filter(|(_, ty)| is_text(ty)).map(|(n, _)| n.clone()).collect();
+            if !tokens.is_empty() && !text_columns.is_empty() {
+                let bound = tokens.iter().map(|t| c.text(t)).collect::<Vec<_>>();
+                let set = bound.iter().map(|p| format!("lower({})", strip(p))).collect::<Vec<_>>().join(", ");
+                let replaced: Vec<(String, String)> = text_columns
+                    .iter()
+                    .map(|n| {
+                        let q = quote_identifier(n);
+                        (
+                            n.clone(),
+                            format!("CASE WHEN lower({}) IN ({set}) THEN NULL ELSE {q} END", strip(&q)),
+                        )
+                    })
+                    .collect();
+                let list = c.select_list(&replaced);
+                base = c.cte(format!("SELECT {list} FROM {prev}"));
+                touched.extend(text_columns);
+            }
+            // 2. Rows with a null in a Drop column go.
+            let drops: Vec<String> = columns
+                .iter()
+                .filter(|(_, s)| *s == NullStrategy::Drop)
+                .map(|(n, _)| format!("{} IS NOT NULL", quote_identifier(n)))
+                .collect();
+            if !drops.is_empty() {
+                let list = c.plain_list();
+                base = c.cte(format!("SELECT {list} FROM {base} WHERE {}", drops.join(" AND ")));
+            }
+            // 3. The other columns are filled from the rows left.
+            let mut fills = Vec::new();
+            for (column, strategy) in columns {
+                let ty = c.type_of(column)?;
+                let q = quote_identifier(column);
+                let fill = match strategy {
+                    NullStrategy::Drop => continue,
+                    NullStrategy::Mean => {
+                        ensure!(is_numeric(&ty), "the mean of {column} ({ty}) is not defined");
+                        format!("CAST((SELECT avg({q}) FROM {base}) AS {})", sql_type(&ty)?)
+                    }
+                    NullStrategy::Median => {
+                        if is_numeric(&ty) {
+                            format!("CAST((SELECT median({q}) FROM {base}) AS {})", sql_type(&ty)?)
+                        } else {
+                            format!("(SELECT quantile_disc({q}, 0.5) FROM {base})")
+                        }
+                    }
+                    NullStrategy::Mode => format!(
+                        "(SELECT {q} FROM {base} WHERE {q} IS NOT NULL GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
+                    ),
+                    NullStrategy::ForwardFill => format!(
+                        "last_value({q} IGNORE NULLS) OVER (ORDER BY {ROW} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+                    ),
+                    NullStrategy::BackFill => format!(
+                        "first_value({q} IGNORE NULLS) OVER (ORDER BY {ROW} ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
+                    ),
+                    NullStrategy::Constant(value) => {
+                        let p = c.text(value);
+                        if is_text(&ty) { p } else { format!("CAST({p} AS {})", sql_type(&ty)?) }
+                    }
+                };
+                fills.push((column.clone(), format!("coalesce({q}, {fill})")));
+                if !touched.contains(column) {
+                    touched.push(column.clone());
+                }
+            }
+            let list = c.select_list(&fills);
+            c.kept(k, format!("SELECT {list} FROM {base}"));
+            let order: Vec<String> =
+                c.columns.iter().map(|(n, _)| n.clone()).filter(|n| touched.contains(n)).collect();
+            c.changed(k, &prev, &order, false);
+        }
+        Step::Outliers { column, method, action } => {
+            let ty = c.type_of(column)?;
+            ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
+            let ty = sql_type(&ty)?.to_string();
+            let q = quote_identifier(column);
+            let (low, high) = match method {
+                OutlierMethod::ZScore(z) => {
+                    let z = number(*z)?;
+                    (
+                        format!("avg({q}) - {z} * stddev_samp({q})"),
+                        format!("avg({q}) + {z} * stddev_samp({q})"),
+                    )
+                }
+                OutlierMethod::Iqr(f) => {
+                    let f = number(*f)?;
+                    let (q1, q3) = (format!("quantile_cont({q}, 0.25)"), format!("quantile_cont({q}, 0.75)"));
+                    (format!("{q1} - {f} * ({q3} - {q1})"), format!("{q3} + {f} * ({q3} - {q1})"))
+                }
+                OutlierMethod::Percentile(a, b) => {
+                    ensure!(
+                        (0.0..=1.0).contains(a) && (0.0..=1.0).contains(b) && a <= b,
+                        "percentiles are fractions, low ≤ high"
+                    );
+                    (
+                        format!("quantile_cont({q}, {})", number(*a)?),
+                        format!("quantile_cont({q}, {})", number(*b)?),
+                    )
+                }
+            };
+            let bounds = c.cte(format!(
+                "SELECT CAST({low} AS DOUBLE) AS __ag_lo, CAST({high} AS DOUBLE) AS __ag_hi, \
+                 CAST(median({q}) AS DOUBLE) AS __ag_med FROM {prev}"
+            ));
+            let outside = format!("({q} < __ag_lo OR {q} > __ag_hi)");
+            let list = c.plain_list();
+            let from = format!("(SELECT {list}, __ag_lo, __ag_hi, __ag_med FROM {prev} CROSS JOIN {bounds})");
+            match action {
+                OutlierAction::Remove => {
+                    c.kept(k, format!("SELECT {list} FROM {from} WHERE NOT coalesce({outside}, false)"));
+                }
+                OutlierAction::Cap => {
+                    let (lo, hi) = if is_integer(&ty) {
+                        ("ceil(__ag_lo)", "floor(__ag_hi)")
+                    } else {
+                        ("__ag_lo", "__ag_hi")
+                    };
+                    let capped = format!(
+                        "CASE WHEN {q} < __ag_lo THEN CAST({lo} AS {ty}) WHEN {q} > __ag_hi THEN CAST({hi} AS {ty}) ELSE {q} END"
+                    );
+                    let out = c.select_list(&[(column.clone(), capped)]);
+                    c.kept(k, format!("SELECT {out} FROM {from}"));
+                }
+                OutlierAction::Impute => {
+                    let imputed = format!("CASE WHEN {outside} THEN CAST(__ag_med AS {ty}) ELSE {q} END");
+                    let out = c.select_list(&[(column.clone(), imputed)]);
+                    c.kept(k, format!("SELECT {out} FROM {from}"));
+                }
+            }
+            if *action != OutlierAction::Remove {
+                c.changed(k, &prev, std::slice::from_ref(column), false);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NULL in expected rows.
+    const N: &str = "∅";
+
+    fn fixture(sql: &str) -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY ({sql}) TO {} (FORMAT parquet)",
+            quote_literal(&path.display().to_string())
+        ))
+        .unwrap();
+        let columns = describe(&conn, &path);
+        (dir, path, conn, columns)
+    }
+
+    fn describe(conn: &Connection, path: &Path) -> Vec<ColumnInfo> {
+        let mut statement = conn
+            .prepare(&format!(
+                "DESCRIBE SELECT * FROM read_parquet({})",
+                quote_literal(&path.display().to_string())
+            ))
+            .unwrap();
+        statement
+            .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Every row of a Parquet file, values as text, in file order.
+    fn rows(conn: &Connection, path: &Path) -> Vec<Vec<Option<String>>> {
+        let columns = describe(conn, path);
+        let items = columns
+            .iter()
+            .map(|c| format!("CAST({} AS VARCHAR)", quote_identifier(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR) FROM read_parquet({})",
+                quote_literal(&path.display().to_string())
+            ))
+            .unwrap();
+        statement
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| serde_json::from_str(&r.unwrap()).unwrap())
+            .collect()
+    }
+
+    fn r(values: &[&str]) -> Vec<Option<String>> {
+        values.iter().map(|v| if *v == N { None } else { Some(v.to_string()) }).collect()
+    }
+
+    struct Cleaned {
+        outcome: CleanseOutcome,
+        data: Vec<Vec<Option<String>>>,
+        quarantine: Vec<Vec<Option<String>>>,
+        out: PathBuf,
+    }
+
+    /// Runs `steps`, checks the accounting adds up and matches the files written.
+    fn clean(conn: &Connection, path: &Path, columns: &[ColumnInfo], steps: Vec<Step>) -> Cleaned {
+        let out = path.parent().unwrap().join("out");
+        let outcome = run(conn, path, columns, &CleansePlan { steps }, &out).unwrap();
+        let removed: u64 = outcome.rows_removed_by_step.iter().map(|(_, n)| n).sum();
+        assert_eq!(outcome.rows_in, outcome.rows_out + removed + outcome.rows_quarantined, "{outcome:?}");
+        let data = rows(conn, &out.join("data.parquet"));
+        let quarantine = rows(conn, &out.join("quarantine.parquet"));
+        assert_eq!(data.len() as u64, outcome.rows_out);
+        assert_eq!(quarantine.len() as u64, outcome.rows_quarantined);
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        Cleaned { outcome, data, quarantine, out }
+    }
+
+    fn change(outcome: &CleanseOutcome, step: &str, column: &str) -> (u64, u64) {
+        outcome
+            .changes
+            .iter()
+            .find(|c| c.step == step && c.column == column)
+            .map(|c| (c.changed, c.failed))
+            .unwrap_or((0, 0))
+    }
+
+    fn removed(outcome: &CleanseOutcome) -> Vec<(&str, u64)> {
+        outcome.rows_removed_by_step.iter().map(|(s, n)| (s.as_str(), *n)).collect()
+    }
+
+    #[test]
+    fn quarantine_sends_rows_away_with_their_reasons() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'a@x.com', 30, '12345'), (2, NULL, 40, '12345'), \
+             (3, '   ', 200, '1234'), (4, 'b@x.com', -1, '54321'), (5, 'c@x.com', NULL, 'ABCDE'), \
+             (6, 'd@x.com', 18, NULL)) t(i, email, age, zip) ORDER BY i",
+        );
+        let step = Step::Quarantine {
+            required: vec!["email".into()],
+            ranges: vec![("age".into(), Some(0.0), Some(120.0))],
+            patterns: vec![("zip".into(), r"\d{5}".into())],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(got.data, vec![r(&["1", "a@x.com", "30", "12345"]), r(&["6", "d@x.com", "18", N])]);
+        assert_eq!(
+            got.quarantine,
+            vec![
+                r(&["2", N, "40", "12345", "missing email", "2"]),
+                r(&[
+                    "3",
+                    "   ",
+                    "200",
+                    "1234",
+                    "missing email; age out of range; zip does not match the format",
+                    "3"
+                ]),
+                r(&["4", "b@x.com", "-1", "54321", "age out of range", "4"]),
+                r(&["5", "c@x.com", N, "ABCDE", "zip does not match the format", "5"]),
+            ]
+        );
+        let names: Vec<String> =
+            describe(&conn, &got.out.join("quarantine.parquet")).into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["i", "email", "age", "zip", "_reason", "_row"]);
+        assert_eq!(got.outcome.rows_in, 6);
+        assert_eq!(got.outcome.rows_quarantined, 4);
+        assert_eq!(removed(&got.outcome), [("quarantine", 0)]);
+        assert!(got.outcome.changes.is_empty());
+    }
+
+    fn messy_types() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
+        fixture(
+            "SELECT * FROM (VALUES (1, ' 42 ', 'Yes', '2024-01-05'), (2, '3.0', 'n', '05/01/2024'), \
+             (3, '3.5', 'maybe', 'Jan 5 2024'), (4, '', 'TRUE', 'soon'), (5, 'abc', '0', NULL)) t(i, n, flag, d) \
+             ORDER BY i",
+        )
+    }
+
+    fn fix_types(on_failure: OnFailure) -> Step {
+        Step::FixTypes {
+            columns: vec![
+                ("n".into(), TargetType::Integer),
+                ("flag".into(), TargetType::Boolean),
+                ("d".into(), TargetType::Date),
+            ],
+            on_failure,
+        }
+    }
+
+    #[test]
+    fn fix_types_converts_and_nulls_what_does_not_convert() {
+        let (_d, path, conn, columns) = messy_types();
+        let got = clean(&conn, &path, &columns, vec![fix_types(OnFailure::Null)]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "42", "true", "2024-01-05"]),
+                r(&["2", "3", "false", "2024-01-05"]),
+                r(&["3", N, N, "2024-01-05"]),
+                r(&["4", N, "true", N]),
+                r(&["5", N, "false", N]),
+            ]
+        );
+        let types: Vec<String> =
+            describe(&conn, &got.out.join("data.parquet")).into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, ["INTEGER", "BIGINT", "BOOLEAN", "DATE"]);
+        // A blank value becomes null without failing; text that did not change is unchanged.
+        assert_eq!(change(&got.outcome, "fix_types", "n"), (5, 2));
+        assert_eq!(change(&got.outcome, "fix_types", "flag"), (5, 1));
+        assert_eq!(change(&got.outcome, "fix_types", "d"), (3, 1));
+        assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (5, 0));
+    }
+
+    #[test]
+    fn fix_types_can_quarantine_failures() {
+        let (_d, path, conn, columns) = messy_types();
+        let got = clean(&conn, &path, &columns, vec![fix_types(OnFailure::Quarantine)]);
+        assert_eq!(
+            got.data,
+            vec![r(&["1", "42", "true", "2024-01-05"]), r(&["2", "3", "false", "2024-01-05"])]
+        );
+        let reasons: Vec<_> =
+            got.quarantine.iter().map(|row| (row[5].clone().unwrap(), row[4].clone().unwrap())).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("3".to_string(), "n is not an integer; flag is not a boolean".to_string()),
+                ("4".to_string(), "d is not a date".to_string()),
+                ("5".to_string(), "n is not an integer".to_string()),
+            ]
+        );
+        // The quarantined rows are kept as they were.
+        assert_eq!(got.quarantine[1][..4], r(&["4", "", "TRUE", "soon"])[..]);
+        assert_eq!(got.outcome.rows_quarantined, 3);
+        assert_eq!(change(&got.outcome, "fix_types", "n"), (2, 2));
+    }
+
+    #[test]
+    fn standardize_cleans_names_emails_categories_and_dates() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES \
+             (1, '  john   SMITH ', ' John.Doe@Example.COM ', 'ny', '2024-01-05'), \
+             (2, 'mary-ann o''neil', 'jane@x.org', 'NYC', '05/01/2024'), \
+             (3, NULL, 'not an email', ' la ', 'Jan 5 2024'), \
+             (4, 'ÉLODIE', NULL, 'sf', 'someday')) t(i, name, email, city, joined) ORDER BY i",
+        );
+        let steps = vec![
+            Step::Standardize(Standardize {
+                column: "name".into(),
+                trim: true,
+                collapse_spaces: true,
+                case: Some(Case::Title),
+                ..Default::default()
+            }),
+            Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
+            Step::Standardize(Standardize {
+                column: "city".into(),
+                trim: true,
+                case: Some(Case::Upper),
+                value_map: vec![
+                    ("NY".into(), "New York".into()),
+                    ("NYC".into(), "New York".into()),
+                    ("LA".into(), "Los Angeles".into()),
+                ],
+                ..Default::default()
+            }),
+            Step::Standardize(Standardize {
+                column: "joined".into(),
+                date_formats: Some((
+                    vec!["%Y-%m-%d".into(), "%d/%m/%Y".into(), "%b %d %Y".into()],
+                    "%Y-%m-%d".into(),
+                )),
+                ..Default::default()
+            }),
+        ];
+        let got = clean(&conn, &path, &columns, steps);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "John Smith", "john.doe@example.com", "New York", "2024-01-05"]),
+                r(&["2", "Mary-ann O'neil", "jane@x.org", "New York", "2024-01-05"]),
+                r(&["3", N, "not an email", "Los Angeles", "2024-01-05"]),
+                r(&["4", "Élodie", N, "SF", "someday"]),
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!(change(o, "standardize", "name"), (3, 0));
+        assert_eq!(change(o, "standardize", "email"), (1, 1), "the invalid email is kept and flagged");
+        assert_eq!(change(o, "standardize", "city"), (4, 0));
+        assert_eq!(change(o, "standardize", "joined"), (2, 1), "an unparsed date is kept and flagged");
+        assert_eq!(o.rows_out, 4);
+        assert_eq!(removed(o), [("standardize", 0); 4]);
+    }
+
+    #[test]
+    fn standardize_reformats_real_dates() {
+        let (_d, path, conn, columns) =
+            fixture("SELECT * FROM (VALUES (DATE '2024-01-05'), (NULL), (DATE '2023-12-31')) t(d)");
+        let step = Step::Standardize(Standardize {
+            column: "d".into(),
+            date_formats: Some((vec![], "%d/%m/%Y".into())),
+            ..Default::default()
+        });
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(got.data, vec![r(&["05/01/2024"]), r(&[N]), r(&["31/12/2023"])]);
+        assert_eq!(change(&got.outcome, "standardize", "d"), (2, 0));
+    }
+
+    fn near_duplicates() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
+        fixture(
+            "SELECT name, city FROM (VALUES (1, 'John Smith', 'Paris'), (2, 'john  smith ', 'paris'), \
+             (3, 'John Smith', 'Paris'), (4, 'Jane Doe', 'Paris'), (5, 'JANE DOE', 'London'), (6, NULL, NULL), \
+             (7, NULL, NULL)) t(i, name, city) ORDER BY i",
+        )
+    }
+
+    #[test]
+    fn deduplicate_exactly_keeping_the_first() {
+        let (_d, path, conn, columns) = near_duplicates();
+        let got = clean(
+            &conn,
+            &path,
+            &columns,
+            vec![Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First }],
+        );
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["John Smith", "Paris"]),
+                r(&["john  smith ", "paris"]),
+                r(&["Jane Doe", "Paris"]),
+                r(&["JANE DOE", "London"]),
+                r(&[N, N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+    }
+
+    #[test]
+    fn deduplicate_ignoring_case_and_spaces_keeping_the_last() {
+        let (_d, path, conn, columns) = near_duplicates();
+        let step = Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::Last };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["John Smith", "Paris"]),
+                r(&["Jane Doe", "Paris"]),
+                r(&["JANE DOE", "London"]),
+                r(&[N, N])
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+    }
+
+    #[test]
+    fn deduplicate_on_keys() {
+        let (_d, path, conn, columns) = near_duplicates();
+        let step = Step::Deduplicate { mode: DedupMode::Keys(vec!["city".into()]), keep: Keep::First };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["John Smith", "Paris"]),
+                r(&["john  smith ", "paris"]),
+                r(&["JANE DOE", "London"]),
+                r(&[N, N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+    }
+
+    #[test]
+    fn nulls_tokens_drops_and_fills() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, name, score::INTEGER AS score, temp::DOUBLE AS temp, city, code, level::INTEGER AS level, note \
+             FROM (VALUES \
+             (1, 'Ann', 10, 1.5, 'Paris', 'A', 1, 'x'), \
+             (2, 'N/A', 20, NULL, 'Rome', 'B', 2, NULL), \
+             (3, 'Bob', NULL, NULL, ' na ', '?', NULL, 'null'), \
+             (4, 'Cy', 40, 4.0, 'Rome', '-', 9, NULL), \
+             (5, ' ', 50, 5.0, 'Oslo', 'C', 3, 'y'), \
+             (6, 'Di', NULL, NULL, NULL, NULL, NULL, 'z')) t(i, name, score, temp, city, code, level, note) ORDER BY i",
+        );
+        let step = Step::Nulls {
+            tokens: DEFAULT_NULL_TOKENS.iter().map(|t| t.to_string()).collect(),
+            columns: vec![
+                ("name".into(), NullStrategy::Drop),
+                ("score".into(), NullStrategy::Mean),
+                ("temp".into(), NullStrategy::ForwardFill),
+                ("city".into(), NullStrategy::Mode),
+                ("code".into(), NullStrategy::Constant("unknown".into())),
+                ("level".into(), NullStrategy::Median),
+                ("note".into(), NullStrategy::BackFill),
+            ],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        // Rows 2 and 5 lose their names to tokens ("N/A", blank) and are dropped; the statistics
+        // are those of rows 1, 3, 4, 6: mean score 25, median level 5, mode city Paris (a tie
+        // with Rome, broken by value).
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "Ann", "10", "1.5", "Paris", "A", "1", "x"]),
+                r(&["3", "Bob", "25", "1.5", "Paris", "unknown", "5", "z"]),
+                r(&["4", "Cy", "40", "4.0", "Rome", "unknown", "9", "z"]),
+                r(&["6", "Di", "25", "4.0", "Paris", "unknown", "5", "z"]),
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!(removed(o), [("nulls", 2)]);
+        for (column, changed) in
+            [("score", 2), ("temp", 2), ("city", 2), ("code", 3), ("level", 2), ("note", 2)]
+        {
+            assert_eq!(change(o, "nulls", column), (changed, 0), "{column}");
+        }
+        assert_eq!(change(o, "nulls", "name"), (0, 0));
+    }
+
+    fn spiky() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
+        fixture(
+            "SELECT i, x::BIGINT AS x, x::DOUBLE AS y FROM (VALUES (1, 10), (2, 12), (3, 11), (4, 13), (5, 12), \
+             (6, 100), (7, NULL), (8, 11), (9, -50)) t(i, x) ORDER BY i",
+        )
+    }
+
+    fn column(data: &[Vec<Option<String>>], i: usize) -> Vec<Option<String>> {
+        data.iter().map(|row| row[i].clone()).collect()
+    }
+
+    #[test]
+    fn outliers_by_iqr_removed_capped_or_imputed() {
+        // Sorted: -50 10 11 11 12 12 13 100: Q1 10.75, Q3 12.25, bounds [8.5, 14.5]; median 11.5.
+        let (_d, path, conn, columns) = spiky();
+        let step = |action| Step::Outliers { column: "x".into(), method: OutlierMethod::Iqr(1.5), action };
+        let removed_rows = clean(&conn, &path, &columns, vec![step(OutlierAction::Remove)]);
+        assert_eq!(column(&removed_rows.data, 1), r(&["10", "12", "11", "13", "12", N, "11"]));
+        assert_eq!(removed(&removed_rows.outcome), [("outliers", 2)]);
+
+        let capped = clean(&conn, &path, &columns, vec![step(OutlierAction::Cap)]);
+        assert_eq!(column(&capped.data, 1), r(&["10", "12", "11", "13", "12", "14", N, "11", "9"]));
+        assert_eq!(change(&capped.outcome, "outliers", "x"), (2, 0));
+
+        let imputed = clean(&conn, &path, &columns, vec![step(OutlierAction::Impute)]);
+        assert_eq!(column(&imputed.data, 1), r(&["10", "12", "11", "13", "12", "12", N, "11", "12"]));
+        assert_eq!(change(&imputed.outcome, "outliers", "x"), (2, 0));
+        assert_eq!(imputed.outcome.rows_out, 9);
+    }
+
+    #[test]
+    fn outliers_by_zscore_and_percentile() {
+        // Mean 14.875, sample sd ≈ 40.58: 2 sd is [-66.3, 96.0], so only 100 is out.
+        let (_d, path, conn, columns) = spiky();
+        let z = Step::Outliers {
+            column: "x".into(),
+            method: OutlierMethod::ZScore(2.0),
+            action: OutlierAction::Remove,
+        };
+        let got = clean(&conn, &path, &columns, vec![z]);
+        assert_eq!(column(&got.data, 0), r(&["1", "2", "3", "4", "5", "7", "8", "9"]));
+        // The 10th and 90th percentiles of the doubles: -8 and 39.1.
+        let p = Step::Outliers {
+            column: "y".into(),
+            method: OutlierMethod::Percentile(0.1, 0.9),
+            action: OutlierAction::Cap,
+        };
+        let got = clean(&conn, &path, &columns, vec![p]);
+        let y: Vec<Option<f64>> =
+            column(&got.data, 2).into_iter().map(|v| v.map(|v| v.parse().unwrap())).collect();
+        assert!((y[5].unwrap() - 39.1).abs() < 1e-9 && (y[8].unwrap() + 8.0).abs() < 1e-9, "{y:?}");
+        assert_eq!(y[0], Some(10.0));
+        assert_eq!(change(&got.outcome, "outliers", "y"), (2, 0));
+    }
+
+    #[test]
+    fn a_full_chain_over_messy_data() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES \
+             (1, 'Ann Lee', ' Ann@Mail.com ', '34', '2024-01-05', 'yes'), \
+             (2, 'ann  lee', 'ann@mail.com', '34', '05/01/2024', 'Y'), \
+             (3, 'Bob', NULL, '40', 'Jan 5 2024', 'no'), \
+             (4, 'Cy', 'cy@mail.com', 'N/A', 'Feb 1 2024', 'n'), \
+             (5, 'Di', 'di@mail.com', '999', '2024-02-03', 'true'), \
+             (6, 'Ed', 'ed@mail.com', 'forty', '2024-02-04', '?'), \
+             (7, 'Fi', 'fi@mail.com', '30', '2024-02-05', 'false'), \
+             (8, 'Gus', 'gus@mail.com', '32', '2024-02-06', 'no'), \
+             (9, 'Hal', 'hal@mail.com', '36', '2024-02-07', 'yes')) t(id, name, email, age, joined, active) \
+             ORDER BY id",
+        );
+        let steps = vec![
+            Step::Quarantine { required: vec!["email".into()], ranges: vec![], patterns: vec![] },
+            Step::FixTypes {
+                columns: vec![("age".into(), TargetType::Integer), ("active".into(), TargetType::Boolean)],
+                on_failure: OnFailure::Null,
+            },
+            Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
+            Step::Standardize(Standardize {
+                column: "joined".into(),
+                date_formats: Some((
+                    vec!["%Y-%m-%d".into(), "%d/%m/%Y".into(), "%b %d %Y".into()],
+                    "%Y-%m-%d".into(),
+                )),
+                ..Default::default()
+            }),
+            Step::Standardize(Standardize {
+                column: "name".into(),
+                trim: true,
+                collapse_spaces: true,
+                case: Some(Case::Title),
+                ..Default::default()
+            }),
+            Step::Deduplicate { mode: DedupMode::Keys(vec!["email".into()]), keep: Keep::First },
+            Step::Nulls {
+                tokens: DEFAULT_NULL_TOKENS.iter().map(|t| t.to_string()).collect(),
+                columns: vec![("age".into(), NullStrategy::Median)],
+            },
+            Step::Outliers {
+                column: "age".into(),
+                method: OutlierMethod::Iqr(1.5),
+                action: OutlierAction::Remove,
+            },
+        ];
+        let got = clean(&conn, &path, &columns, steps);
+        // Row 3 is quarantined (no email); row 2 duplicates row 1 once its email is normalised;
+        // "N/A" and "forty" fail the integer conversion (nulled) and get the median of
+        // 34 34 999 30 32 36 (34, computed after deduplication: 34 999 30 32 36 → 34); 999 is
+        // then an outlier (Q1 32, Q3 34, bounds [29, 37]).
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "Ann Lee", "ann@mail.com", "34", "2024-01-05", "true"]),
+                r(&["4", "Cy", "cy@mail.com", "34", "2024-02-01", "false"]),
+                r(&["6", "Ed", "ed@mail.com", "34", "2024-02-04", N]),
+                r(&["7", "Fi", "fi@mail.com", "30", "2024-02-05", "false"]),
+                r(&["8", "Gus", "gus@mail.com", "32", "2024-02-06", "false"]),
+                r(&["9", "Hal", "hal@mail.com", "36", "2024-02-07", "true"]),
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!((o.rows_in, o.rows_out, o.rows_quarantined), (9, 6, 1));
+        assert_eq!(
+            removed(o),
+            [
+                ("quarantine", 0),
+                ("fix_types", 0),
+                ("standardize", 0),
+                ("standardize", 0),
+                ("standardize", 0),
+                ("deduplicate", 1),
+                ("nulls", 0),
+                ("outliers", 1)
+            ]
+        );
+        assert_eq!(change(o, "fix_types", "age"), (2, 2));
+        // "true" and "false" stay as they were; "?" fails.
+        assert_eq!(change(o, "fix_types", "active"), (6, 1));
+        assert_eq!(change(o, "standardize", "email"), (1, 0));
+        assert_eq!(change(o, "standardize", "joined"), (2, 0));
+        assert_eq!(change(o, "nulls", "age"), (2, 0));
+        assert_eq!(got.quarantine.len(), 1);
+        assert_eq!(got.quarantine[0][6..], r(&["missing email", "3"])[..]);
+    }
+
+    #[test]
+    fn hostile_names_and_values_stay_data() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES \
+             ('x''); DROP TABLE t; --', 'it''s', 'Naïve  Value', 1, 'r1'), \
+             ('\"', 'SELECT', 'naïve value', 2, 'r2'), \
+             (NULL, 'ok', 'other', 3, 'r3'), \
+             ('b', '''; DROP TABLE t; --', 'third', 1000, 'r4'), \
+             ('c', 'ok', 'fourth', 4, 'r5')) \
+             t(\"a\"\"b\", \"select\", \"naïve col\", \"x); DROP TABLE t; --\", \"_reason\")",
+        );
+        conn.execute_batch("CREATE TABLE t AS SELECT 1 AS still_here").unwrap();
+        let hostile = "x); DROP TABLE t; --";
+        let steps = vec![
+            Step::Quarantine {
+                required: vec!["a\"b".into()],
+                ranges: vec![(hostile.into(), Some(0.0), None)],
+                patterns: vec![("select".into(), r"[^']*|it's|'.*".into())],
+            },
+            Step::Standardize(Standardize {
+                column: "naïve col".into(),
+                collapse_spaces: true,
+                case: Some(Case::Lower),
+                value_map: vec![("naïve value".into(), "it's \"fine\"'); --".into())],
+                ..Default::default()
+            }),
+            Step::Deduplicate { mode: DedupMode::Keys(vec!["naïve col".into()]), keep: Keep::First },
+            Step::Nulls {
+                tokens: vec!["'; DROP TABLE t; --".into()],
+                columns: vec![("select".into(), NullStrategy::Constant("'); DROP TABLE t; --".into()))],
+            },
+            Step::Outliers {
+                column: hostile.into(),
+                method: OutlierMethod::Percentile(0.0, 0.5),
+                action: OutlierAction::Cap,
+            },
+        ];
+        let got = clean(&conn, &path, &columns, steps);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["x'); DROP TABLE t; --", "it's", "it's \"fine\"'); --", "1", "r1"]),
+                r(&["b", "'); DROP TABLE t; --", "third", "4", "r4"]),
+                r(&["c", "ok", "fourth", "4", "r5"]),
+            ]
+        );
+        let names: Vec<String> =
+            describe(&conn, &got.out.join("data.parquet")).into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["a\"b", "select", "naïve col", hostile, "_reason"]);
+        // The source has a `_reason` column: the quarantine's gets another underscore.
+        let names: Vec<String> =
+            describe(&conn, &got.out.join("quarantine.parquet")).into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["a\"b", "select", "naïve col", hostile, "_reason", "__reason", "_row"]);
+        assert_eq!(got.quarantine, vec![r(&[N, "ok", "other", "3", "r3", "missing a\"b", "3"])]);
+        let o = &got.outcome;
+        assert_eq!(
+            removed(o),
+            [("quarantine", 0), ("standardize", 0), ("deduplicate", 1), ("nulls", 0), ("outliers", 0)]
+        );
+        assert_eq!(change(o, "nulls", "select"), (1, 0));
+        // Row 2 went as a duplicate of row 1 ("naïve value" both): the median of 1, 1000, 4 is 4.
+        assert_eq!(change(o, "outliers", hostile), (1, 0));
+        let still: i32 = conn.query_row("SELECT still_here FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(still, 1);
+    }
+
+    #[test]
+    fn an_empty_plan_copies_and_an_empty_file_works() {
+        let (_d, path, conn, columns) = fixture("SELECT * FROM (VALUES (1, 'a'), (2, 'b')) t(i, s)");
+        let got = clean(&conn, &path, &columns, vec![]);
+        assert_eq!(got.data, vec![r(&["1", "a"]), r(&["2", "b"])]);
+        assert!(got.quarantine.is_empty());
+
+        let (_d, path, conn, columns) = fixture("SELECT 1 AS x, 'a' AS s WHERE false");
+        let steps = vec![
+            Step::Quarantine { required: vec!["s".into()], ranges: vec![], patterns: vec![] },
+            Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::First },
+            Step::Nulls { tokens: vec!["".into()], columns: vec![("x".into(), NullStrategy::Mean)] },
+            Step::Outliers {
+                column: "x".into(),
+                method: OutlierMethod::ZScore(3.0),
+                action: OutlierAction::Remove,
+            },
+        ];
+        let got = clean(&conn, &path, &columns, steps);
+        assert_eq!((got.outcome.rows_in, got.outcome.rows_out), (0, 0));
+    }
+
+    #[test]
+    fn preview_shows_rows_before_and_after() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, ' A@X.COM '), (2, NULL), (3, 'a@x.com'), (4, 'b@x.com')) t(i, email) ORDER BY i",
+        );
+        let plan = CleansePlan {
+            steps: vec![
+                Step::Quarantine { required: vec!["email".into()], ranges: vec![], patterns: vec![] },
+                Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
+                Step::Deduplicate { mode: DedupMode::Keys(vec!["email".into()]), keep: Keep::First },
+            ],
+        };
+        // A sample as large as the file holds every row.
+        let preview = preview(&conn, &path, &columns, &plan, 100).unwrap();
+        assert_eq!(preview.columns, ["i", "email"]);
+        let o = &preview.outcome;
+        assert_eq!((o.rows_in, o.rows_out, o.rows_quarantined), (4, 2, 1));
+        assert_eq!(
+            preview.rows,
+            vec![
+                PreviewRow {
+                    row: 1,
+                    before: r(&["1", " A@X.COM "]),
+                    after: Some(r(&["1", "a@x.com"])),
+                    fate: None
+                },
+                PreviewRow {
+                    row: 2,
+                    before: r(&["2", N]),
+                    after: None,
+                    fate: Some("quarantine: missing email".into())
+                },
+                PreviewRow {
+                    row: 3,
+                    before: r(&["3", "a@x.com"]),
+                    after: None,
+                    fate: Some("deduplicate".into())
+                },
+                PreviewRow {
+                    row: 4,
+                    before: r(&["4", "b@x.com"]),
+                    after: Some(r(&["4", "b@x.com"])),
+                    fate: None
+                },
+            ]
+        );
+        let small = super::preview(&conn, &path, &columns, &plan, 2).unwrap();
+        assert_eq!((small.outcome.rows_in, small.rows.len()), (2, 2));
+        // Nothing is left behind on the connection.
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'agensium_cleanse_sample'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn parse_counts_reads_duckdb_lists() {
+        assert_eq!(parse_counts("[1, 2, 30]").unwrap(), [1, 2, 30]);
+        assert_eq!(parse_counts("[]").unwrap(), Vec::<u64>::new());
+    }
+}
