@@ -591,19 +591,7 @@ fn is_text(ty: &str) -> bool {
 }
 
 fn is_integer(ty: &str) -> bool {
-    matches!(
-        ty,
-        "TINYINT"
-            | "SMALLINT"
-            | "INTEGER"
-            | "BIGINT"
-            | "HUGEINT"
-            | "UTINYINT"
-            | "USMALLINT"
-            | "UINTEGER"
-            | "UBIGINT"
-            | "UHUGEINT"
-    )
+    super::is_integer_type(ty)
 }
 
 fn is_numeric(ty: &str) -> bool {

@@ -134,6 +134,30 @@ pub(crate) fn open_database(config: &EngineConfig, temp_dir: &Path) -> anyhow::R
     Connection::open_in_memory_with_flags(duck).context("opening DuckDB")
 }
 
+/// Whether a DuckDB type name (upper case) is an integer type, aliases included.
+pub(crate) fn is_integer_type(t: &str) -> bool {
+    matches!(
+        t,
+        "TINYINT"
+            | "SMALLINT"
+            | "INTEGER"
+            | "BIGINT"
+            | "HUGEINT"
+            | "UTINYINT"
+            | "USMALLINT"
+            | "UINTEGER"
+            | "UBIGINT"
+            | "UHUGEINT"
+            | "INT"
+            | "INT1"
+            | "INT2"
+            | "INT4"
+            | "INT8"
+            | "SHORT"
+            | "LONG"
+    )
+}
+
 /// A column header split into lowercase words at non-alphanumerics and camelCase boundaries
 /// (`firstName`, `first_name` and `First Name` all give `first`, `name`): how the profiler,
 /// the risk scorer and the test suggestions read what a header names.

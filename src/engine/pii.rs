@@ -854,26 +854,7 @@ fn value_sql(info: &ColumnInfo, context: Option<HeaderContext>) -> Option<String
     let text = matches!(t.as_str(), "VARCHAR" | "TEXT" | "STRING" | "CHAR" | "BPCHAR")
         || t.starts_with("VARCHAR(")
         || t.starts_with("ENUM(");
-    let integer = matches!(
-        t.as_str(),
-        "TINYINT"
-            | "SMALLINT"
-            | "INTEGER"
-            | "BIGINT"
-            | "HUGEINT"
-            | "UTINYINT"
-            | "USMALLINT"
-            | "UINTEGER"
-            | "UBIGINT"
-            | "UHUGEINT"
-            | "INT"
-            | "INT1"
-            | "INT2"
-            | "INT4"
-            | "INT8"
-            | "SHORT"
-            | "LONG"
-    );
+    let integer = super::is_integer_type(&t);
     let whole_decimal = (t.starts_with("DECIMAL(") || t.starts_with("NUMERIC(")) && t.ends_with(",0)");
     if text || integer || whole_decimal || (dob && t == "DATE") {
         Some(format!("CAST({q} AS VARCHAR)"))

@@ -70,8 +70,11 @@ async fn with_mock(mock: &MockOpenAi, extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(Store::Sqlite, &all).await.unwrap()
 }
 
-/// A grounded four-section summary, written from the report's own numbers.
-fn good_summary(report: &Value) -> String {
+/// A grounded four-section summary of the job, written from its report's own numbers.
+async fn good_summary(app: &TestApp, token: &str, job: &Value) -> String {
+    let query = "query($id: ID!) { job(id: $id) { report { profile { rowCount qualityScore } } } }";
+    let body = app.graphql(Some(token), query, json!({ "id": job })).await;
+    let report = &body["data"]["job"]["report"];
     format!(
         "## Executive Summary\nThe file has {} rows; its quality score is {}.\n## Technical Findings\n- Nulls in age.\n\
          ## Recommended Actions\n- Fill or drop them.\n## Next Steps\n- Profile the next version.",
@@ -163,14 +166,7 @@ async fn a_grounded_model_summary_is_kept_and_its_tokens_counted() {
     let app = with_mock(&mock, &[]).await;
     let token = app.token_for("ada@example.com").await;
     let (_, job) = profiled(&app, &token).await;
-    let numbers = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { profile { rowCount qualityScore } } } }",
-            json!({ "id": job }),
-        )
-        .await;
-    let text = good_summary(&numbers["data"]["job"]["report"]);
+    let text = good_summary(&app, &token, &job).await;
     mock.push(Reply::Text(text.clone()));
     mock.push(Reply::Text(
         r#"{"suggestions": [{"toolId": "profile-my-data", "agents": ["score-risk"], "confidence": 0.8, "reason": "email looks personal"}, {"toolId": "rocket-launcher", "confidence": 0.9, "reason": "x"}]}"#.into(),
@@ -218,14 +214,7 @@ async fn invented_numbers_are_regenerated_then_replaced_by_the_rule_based_summar
 
     // First job: invented, then grounded on the second try.
     let (_, first) = profiled(&app, &token).await;
-    let numbers = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { profile { rowCount qualityScore } } } }",
-            json!({ "id": first }),
-        )
-        .await;
-    let good = good_summary(&numbers["data"]["job"]["report"]);
+    let good = good_summary(&app, &token, &first).await;
     let invented = good.replace("Nulls in age.", "Nulls in 4,217 rows of age.");
     mock.push(Reply::Text(invented.clone()));
     mock.push(Reply::Text(good.clone()));
@@ -265,14 +254,7 @@ async fn rate_limits_are_retried_and_failures_fall_back_to_rules() {
     let app = with_mock(&mock, &[("OPENAI_TIMEOUT", "500ms")]).await;
     let token = app.token_for("ada@example.com").await;
     let (dataset, job) = profiled(&app, &token).await;
-    let numbers = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { profile { rowCount qualityScore } } } }",
-            json!({ "id": job }),
-        )
-        .await;
-    let good = good_summary(&numbers["data"]["job"]["report"]);
+    let good = good_summary(&app, &token, &job).await;
 
     // 429, then 503, then an answer: retried with backoff.
     mock.push(Reply::Status(429));
