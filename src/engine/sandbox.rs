@@ -1,25 +1,43 @@
 //! A sandbox for read-only SQL over one dataset, for SQL that nobody on the server wrote (an
 //! AI co-pilot's model proposes it, possibly steered by text inside the data).
 //!
-//! Two independent walls:
+//! Two walls:
 //!
 //! 1. **Validation with DuckDB's own parser.** `json_serialize_sql` turns the text into DuckDB's
 //!    syntax tree (it refuses anything but SELECT statements); the tree must hold exactly one
 //!    statement, and every table it reads must be the dataset's view `data` or a CTE in scope.
 //!    Table functions are refused except three generators that touch no file (`range`,
 //!    `generate_series`, `unnest`), and so are functions that reach outside the query
-//!    (settings, sleeping, logging, serialised SQL) and qualified names. The tree is rendered
+//!    (settings, sleeping, logging, serialised SQL), qualified names, and functions that build
+//!    values far larger than their input (`repeat`, padding and `printf`-style widths, list
+//!    generators, and aggregates that pack every row into one value, such as `list` or
+//!    `string_agg`: group with GROUP BY instead). So that planning stays cheap — DuckDB does
+//!    not check its interrupt while it plans — `NOT MATERIALIZED` CTEs (each use re-plans the
+//!    CTE's body, doubling the work per level of a chain) are refused, and a query may hold at
+//!    most [`MAX_TABLE_REFS`] table references and [`MAX_CTES`] CTEs. The tree is rendered
 //!    back (`json_deserialize_sql`) into canonical SQL — comments and spelling tricks are gone —
 //!    which is wrapped for the row limit, validated again, and only then executed.
 //! 2. **A locked-down database.** Each query runs in a fresh in-memory DuckDB: one thread, its
 //!    own memory limit, a bounded spill folder of its own, no extension loading; the view
 //!    `data` is created, then `allowed_paths` is set to the dataset file alone, external
-//!    access is disabled and the configuration locked. Even SQL the validation let through
-//!    can read nothing but the dataset and write no file.
+//!    access is disabled and the configuration locked. Every other path is unreachable from
+//!    SQL: no other file can be read, written or attached. The dataset file itself is
+//!    reachable at that level, though — DuckDB's `allowed_paths` grants reading *and writing*,
+//!    and has no read-only form — so this wall alone would let `read_parquet` read the file
+//!    unmasked and `COPY … TO` overwrite it. The validation (which refuses every file-reading
+//!    function and every statement but SELECT) is what keeps those out.
 //!
 //! A timer interrupts the query when it runs past its time limit. [`run_masked`] also replaces
 //! personal-data columns in the view by their masked text (the masks of
-//! [`crate::domain::mask`], written in SQL), so no query can read them in clear.
+//! [`crate::domain::mask`], written in SQL), so no query can read them in clear. Errors raised
+//! while the query runs have the values quoted in them removed and are cut short, so they do
+//! not carry the data out past the row and cell limits.
+//!
+//! Resource limits are best effort: DuckDB's `memory_limit` does not cover every allocation
+//! (some string functions, the planner), and an interrupt lands only between pieces of work.
+//! The amplifiers refused above are the known ways past them, not a proof that none is left;
+//! the complete answer would be to run each query in a separate process under OS limits
+//! (address space, CPU time, no write access to the dataset), which is not done here.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +61,12 @@ const MAX_SPILL: &str = "1GB";
 const MAX_CELL_JSON: usize = 20_000;
 /// Deepest syntax tree accepted (DuckDB's JSON for one SQL expression level is ~3 levels).
 const MAX_TREE_DEPTH: usize = 3_000;
+/// Most table references (tables, CTE uses, subqueries, table functions…) in one query.
+pub const MAX_TABLE_REFS: usize = 64;
+/// Most CTEs defined in one query.
+pub const MAX_CTES: usize = 32;
+/// Longest message of an error raised while the query runs, in characters.
+const MAX_RUNTIME_ERROR_CHARS: usize = 200;
 /// The name of the dataset's view.
 const DATA: &str = "data";
 /// Table functions that generate values and touch no file.
@@ -80,6 +104,36 @@ const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "register_external_resource_type",
     "deregister_external_resource",
     "destroy_external_resource",
+];
+/// Functions refused because they build a value far larger than their input, which DuckDB's
+/// memory limit does not always catch (`repeat('abcdefgh', 400000000)` takes GBs before the
+/// interrupt can land), or pack every row into one value. The table-function forms of `range`
+/// and `generate_series` stay allowed: they stream rows.
+const AMPLIFYING_FUNCTIONS: &[&str] = &[
+    "repeat",
+    "lpad",
+    "rpad",
+    "printf",
+    "format",
+    "bar",
+    "range",
+    "generate_series",
+    "list_resize",
+    "array_resize",
+    "bitstring",
+    "string_agg",
+    "group_concat",
+    "listagg",
+    "list",
+    "array_agg",
+    "histogram",
+    "histogram_exact",
+    "bitstring_agg",
+    "json_group_array",
+    "json_group_object",
+    "json_group_structure",
+    "variant_group_array",
+    "variant_group_object",
 ];
 /// Name prefixes refused for the same reasons (`read_csv`, `parquet_metadata`,
 /// `duckdb_settings`, `pragma_version`, `__internal_…`).
@@ -244,7 +298,8 @@ fn run_on_this_thread(
     match outcome {
         Ok(output) => Ok(Ok(output)),
         Err(Failure::Refused(refusal)) => Ok(Err(refusal)),
-        Err(Failure::DuckDb(err)) => sandbox.classify(err, fired),
+        Err(Failure::DuckDb(err)) => sandbox.classify(err, fired, false),
+        Err(Failure::Running(err)) => sandbox.classify(err, fired, true),
     }
 }
 
@@ -332,7 +387,10 @@ impl Timer {
 
 enum Failure {
     Refused(Refusal),
+    /// An error while checking or preparing the query (parsing, binding).
     DuckDb(duckdb::Error),
+    /// An error while the query ran: its message may quote the data.
+    Running(duckdb::Error),
 }
 
 impl From<duckdb::Error> for Failure {
@@ -402,13 +460,13 @@ impl Sandbox {
         // What runs is what is checked: a rendering that parsed differently is caught here.
         self.validate(&wrapped)?;
         let mut statement = self.conn.prepare(&wrapped)?;
-        let mut rows = statement.query([])?;
+        let mut rows = statement.query([]).map_err(Failure::Running)?;
         let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
+        while let Some(row) = rows.next().map_err(Failure::Running)? {
             let mut cells = Vec::with_capacity(columns.len());
             for i in 0..columns.len() {
-                cells.push(cell(row.get::<_, Option<String>>(i)?));
+                cells.push(cell(row.get::<_, Option<String>>(i).map_err(Failure::Running)?));
             }
             out.push(cells);
         }
@@ -448,9 +506,20 @@ impl Sandbox {
         Ok(canonical)
     }
 
-    /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query.
-    fn classify(&self, err: duckdb::Error, fired: bool) -> anyhow::Result<Result<QueryOutput, Refusal>> {
+    /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query,
+    /// `running` that the error came while it ran (not while it was parsed and bound).
+    fn classify(
+        &self,
+        err: duckdb::Error,
+        fired: bool,
+        running: bool,
+    ) -> anyhow::Result<Result<QueryOutput, Refusal>> {
         let text = err.to_string();
+        // Errors about the query's text (syntax, unknown names) keep their quoted names; any
+        // other may quote values of the data.
+        let head: String = text.chars().take(40).collect();
+        let about_names = !running
+            && ["Parser Error", "Binder Error", "Catalog Error"].iter().any(|kind| head.contains(kind));
         let refusal = if fired && (text.contains("INTERRUPT") || text.contains("Interrupted")) {
             Refusal::TimedOut
         } else if text.contains("Out of Memory Error") {
@@ -460,8 +529,10 @@ impl Sandbox {
         } else if text.contains("INTERNAL Error") || text.contains("FATAL Error") || text.contains("IO Error")
         {
             return Err(anyhow::Error::new(err).context("sandboxed query failed"));
-        } else {
+        } else if about_names {
             Refusal::Invalid(self.clean(&text))
+        } else {
+            Refusal::Invalid(cut(&without_quoted_values(&self.clean(&text)), MAX_RUNTIME_ERROR_CHARS))
         };
         Ok(Err(refusal))
     }
@@ -563,6 +634,9 @@ fn not_read_only() -> Refusal {
 #[derive(Default)]
 struct Checker {
     scopes: Vec<Vec<String>>,
+    /// Table references and CTEs seen so far, against [`MAX_TABLE_REFS`] and [`MAX_CTES`].
+    table_refs: usize,
+    ctes: usize,
 }
 
 impl Checker {
@@ -574,7 +648,14 @@ impl Checker {
                 // (recursive CTEs).
                 let scoped = match map.get("cte_map") {
                     Some(ctes) => {
-                        self.scopes.push(cte_names(ctes)?);
+                        let names = cte_names(ctes)?;
+                        self.ctes += names.len();
+                        if self.ctes > MAX_CTES {
+                            return Err(Refusal::Invalid(format!(
+                                "the query defines more than {MAX_CTES} CTEs; simplify it"
+                            )));
+                        }
+                        self.scopes.push(names);
                         true
                     }
                     None => false,
@@ -591,7 +672,7 @@ impl Checker {
 
     fn check_object(&mut self, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
         if let Some(name) = map.get("function_name") {
-            check_function(name.as_str().unwrap_or(""), map)?;
+            check_function(name.as_str().unwrap_or(""), map, false)?;
         }
         if !map.contains_key("class")
             && let Some(kind) = map.get("type").and_then(Value::as_str)
@@ -602,6 +683,17 @@ impl Checker {
                     && map.contains_key("query_location"));
             if table_ref {
                 self.check_table_ref(kind, map)?;
+                if kind == "TABLE_FUNCTION" {
+                    // The call itself is a table function (checked above, and streaming rows);
+                    // its arguments are expressions like any other.
+                    return map.iter().try_for_each(|(key, value)| match value {
+                        Value::Object(call) if key == "function" => {
+                            check_function(text(call, "function_name"), call, true)?;
+                            call.values().try_for_each(|v| self.check(v))
+                        }
+                        _ => self.check(value),
+                    });
+                }
             } else if kind.ends_with("_NODE") && !QUERY_NODE_KINDS.contains(&kind) {
                 return Err(not_read_only());
             }
@@ -609,7 +701,16 @@ impl Checker {
         map.values().try_for_each(|value| self.check(value))
     }
 
-    fn check_table_ref(&self, kind: &str, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+    fn check_table_ref(&mut self, kind: &str, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+        if !matches!(kind, "JOIN" | "EMPTY") {
+            self.table_refs += 1;
+            if self.table_refs > MAX_TABLE_REFS {
+                return Err(Refusal::Invalid(format!(
+                    "the query reads more than {MAX_TABLE_REFS} tables, CTEs, subqueries or table \
+                     functions; simplify it"
+                )));
+            }
+        }
         match kind {
             "BASE_TABLE" => {
                 let name = text(map, "table_name");
@@ -656,7 +757,13 @@ impl Checker {
     }
 }
 
-fn check_function(name: &str, map: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+/// Checks a call of `name`; `table_function` when it is the call of a table function in FROM
+/// (whose name the table-reference check has already restricted).
+fn check_function(
+    name: &str,
+    map: &serde_json::Map<String, Value>,
+    table_function: bool,
+) -> Result<(), Refusal> {
     let lower = name.to_lowercase();
     if !text(map, "schema").is_empty() || !text(map, "catalog").is_empty() {
         return Err(Refusal::Forbidden(format!(
@@ -669,6 +776,13 @@ fn check_function(name: &str, map: &serde_json::Map<String, Value>) -> Result<()
     {
         return Err(Refusal::Forbidden(format!(
             "function `{}` is not allowed in the sandbox",
+            cut(name, 100)
+        )));
+    }
+    if !table_function && AMPLIFYING_FUNCTIONS.contains(&lower.as_str()) {
+        return Err(Refusal::Forbidden(format!(
+            "function `{}` is not allowed in the sandbox: it can build a value far larger than its \
+             input (to combine rows, aggregate with GROUP BY; to generate rows, use FROM range(…))",
             cut(name, 100)
         )));
     }
@@ -686,6 +800,17 @@ fn cte_names(ctes: &Value) -> Result<Vec<String>, Refusal> {
         .iter()
         .map(|entry| {
             let name = entry.get("key").and_then(Value::as_str).unwrap_or("");
+            // Inlined CTEs are planned again at every use: a chain of them doubles the
+            // planner's work per level, and the planner does not check the interrupt.
+            if entry.get("value").and_then(|v| v.get("materialized")).and_then(Value::as_str)
+                == Some("CTE_MATERIALIZE_NEVER")
+            {
+                return Err(Refusal::Forbidden(format!(
+                    "NOT MATERIALIZED CTEs are not allowed in the sandbox (`{}`); drop the NOT \
+                     MATERIALIZED",
+                    cut(name, 100)
+                )));
+            }
             let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && name.len() <= 64;
@@ -711,6 +836,21 @@ fn qualified_name(map: &serde_json::Map<String, Value>, name: &str) -> String {
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// `text` with everything between quotes (`'…'`, `"…"`) replaced by `…`: from the first quote
+/// to the last of the same kind, so that quotes inside a value cannot end it early.
+fn without_quoted_values(text: &str) -> String {
+    let Some(start) = text.find(['\'', '"']) else {
+        return text.to_string();
+    };
+    let quote = if text[start..].starts_with('\'') { '\'' } else { '"' };
+    let end = text.rfind(quote).unwrap_or(start);
+    if end == start {
+        // Never closed: drop the rest.
+        return format!("{}…", &text[..=start]);
+    }
+    format!("{}…{quote}{}", &text[..=start], without_quoted_values(&text[end + 1..]))
 }
 
 /// `text` cut to `max` characters, with `…` when cut.
@@ -1197,9 +1337,12 @@ mod tests {
     fn a_query_over_its_memory_limit_is_refused() {
         let f = fixture();
         let tight = SandboxLimits { memory_limit: "32MB".into(), ..limits() };
-        let refusal = f
-            .run_with("SELECT list(md5(id::VARCHAR || x::VARCHAR)) FROM data, range(30000) t(x)", &tight)
-            .unwrap_err();
+        // A value doubled 25 times: 8 bytes become 256 MB.
+        let mut sql = "SELECT 'abcdefgh' AS s".to_string();
+        for _ in 0..25 {
+            sql = format!("SELECT s || s AS s FROM ({sql}) t");
+        }
+        let refusal = f.run_with(&format!("SELECT length(s) FROM ({sql}) t"), &tight).unwrap_err();
         assert_eq!(refusal, Refusal::TooMuchMemory);
         assert_eq!(refusal.code(), ErrorCode::BadUserInput);
     }
@@ -1236,6 +1379,138 @@ mod tests {
         assert!(!attach.exists());
         let count: i64 = conn.query_row("SELECT count(*) FROM data", [], |r| r.get(0)).unwrap();
         assert_eq!(count, 100);
+    }
+
+    #[test]
+    fn the_dataset_file_is_kept_from_writes_and_unmasked_reads_by_the_validation() {
+        // At the second wall the dataset file itself is reachable (allowed_paths grants reading
+        // and writing); the validation is what refuses these.
+        let f = fixture();
+        let before = (f.data_bytes(), f.listing());
+        let file = f.data.display();
+        f.assert_not_read_only(&format!(
+            "COPY (SELECT 42 AS x) TO '{file}' (FORMAT parquet, USE_TMP_FILE false)"
+        ));
+        f.assert_not_read_only(&format!("COPY data TO '{file}' (FORMAT parquet)"));
+        f.assert_forbidden(&format!("SELECT * FROM read_parquet('{file}')"));
+        f.assert_forbidden(&format!("SELECT * FROM '{file}'"));
+        f.assert_forbidden(&format!("SELECT email FROM parquet_scan(['{file}'])"));
+        assert_eq!((f.data_bytes(), f.listing()), before, "the dataset file changed");
+    }
+
+    /// `WITH a0 AS … (SELECT 1 AS x), aN AS … (SELECT t1.x FROM a{N-1} t1 UNION ALL SELECT x
+    /// FROM a{N-1}) … SELECT count(*) FROM a{levels-1}`.
+    fn cte_chain(levels: usize, materialized: &str) -> String {
+        let mut ctes = vec![format!("a0 AS {materialized} (SELECT 1 AS x)")];
+        for i in 1..levels {
+            ctes.push(format!(
+                "a{i} AS {materialized} (SELECT t1.x FROM a{p} t1 UNION ALL SELECT x FROM a{p})",
+                p = i - 1
+            ));
+        }
+        format!("WITH {} SELECT count(*) FROM a{}", ctes.join(", "), levels - 1)
+    }
+
+    #[test]
+    fn queries_whose_planning_explodes_are_refused_quickly() {
+        let f = fixture();
+        let quick = SandboxLimits { timeout: Duration::from_secs(2), ..limits() };
+        // Inlined CTEs double the planner's work per level, and planning ignores the interrupt.
+        let started = std::time::Instant::now();
+        let refusal = f.run_with(&cte_chain(30, "NOT MATERIALIZED"), &quick).unwrap_err();
+        assert!(matches!(refusal, Refusal::Forbidden(_)), "{refusal:?}");
+        assert!(refusal.message().contains("NOT MATERIALIZED"), "{refusal:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        f.assert_forbidden("WITH a AS NOT MATERIALIZED (SELECT 1 AS x) SELECT * FROM a");
+        // Materialized chains: beyond the caps they are refused, below them interruptible.
+        let started = std::time::Instant::now();
+        let refusal = f.run_with(&cte_chain(40, ""), &quick).unwrap_err();
+        assert!(
+            matches!(refusal, Refusal::Invalid(_) | Refusal::TimedOut | Refusal::TooMuchMemory),
+            "{refusal:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let started = std::time::Instant::now();
+        let refusal = f.run_with(&cte_chain(31, "MATERIALIZED"), &quick).unwrap_err();
+        assert!(matches!(refusal, Refusal::TimedOut | Refusal::TooMuchMemory), "{refusal:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        // The caps themselves.
+        let message = f.assert_invalid(&cte_chain(MAX_CTES + 1, ""));
+        assert!(message.contains("CTEs"), "{message}");
+        let unions = vec!["SELECT id FROM data"; MAX_TABLE_REFS + 1].join(" UNION ALL ");
+        let message = f.assert_invalid(&unions);
+        assert!(message.contains("more than"), "{message}");
+        // Ordinary CTEs still work, MATERIALIZED included.
+        let out = f.ok("WITH a AS MATERIALIZED (SELECT id FROM data), b AS (SELECT id FROM a WHERE id < 4) \
+                        SELECT sum(id) FROM b");
+        assert_eq!(out.rows, vec![vec![Value::from(6)]]);
+    }
+
+    #[test]
+    fn functions_that_amplify_values_are_forbidden() {
+        let f = fixture();
+        for sql in [
+            "SELECT length(repeat('abcdefgh', 400000000))",
+            "SELECT len(repeat([1], 400000000))",
+            "SELECT length(lpad('x', 1000000000, 'ab'))",
+            "SELECT length(rpad('x', 1000000000, 'ab'))",
+            "SELECT length(printf('%1000000000d', 1))",
+            "SELECT length(format('{:>1000000000}', 'x'))",
+            "SELECT bar(1, 0, 1, 1000)",
+            "SELECT len(range(300000000))",
+            "SELECT len(generate_series(1, 300000000))",
+            "SELECT len(list_resize([1], 300000000))",
+            "SELECT len(array_resize([1], 300000000))",
+            "SELECT bit_length(bitstring('1', 2000000000))",
+            "SELECT string_agg(g, ',') FROM data",
+            "SELECT group_concat(g) FROM data",
+            "SELECT listagg(g) FROM data",
+            "SELECT list(g) FROM data",
+            "SELECT array_agg(g) FROM data",
+            "SELECT histogram(g) FROM data",
+            "SELECT histogram_exact(id, [1, 2]) FROM data",
+            "SELECT bitstring_agg(id) FROM data",
+            "SELECT json_group_array(g) FROM data",
+            "SELECT json_group_object(g, id) FROM data",
+            "SELECT json_group_structure(g) FROM data",
+            // Anywhere, in any spelling.
+            "SELECT RePeAt('x', 3)",
+            "SELECT \"repeat\"('x', 3)",
+            "SELECT * FROM data WHERE note = repeat('x', 3)",
+            "SELECT list(g) OVER (ORDER BY id) FROM data",
+            "SELECT * FROM range(10) t(x) WHERE x IN (SELECT unnest(range(3)))",
+            "SELECT * FROM unnest(range(3))",
+            "SELECT * FROM range(len(repeat('x', 3)))",
+        ] {
+            f.assert_forbidden(sql);
+        }
+        // The table-function forms stream rows and stay allowed; so do GROUP BY aggregates.
+        let out = f.ok("SELECT count(*) FROM range(3) a, generate_series(1, 2) b");
+        assert_eq!(out.rows, vec![vec![Value::from(6)]]);
+        let out = f.ok("SELECT g, count(*) FROM data GROUP BY g ORDER BY g LIMIT 1");
+        assert_eq!(out.rows, vec![vec![Value::from("a"), Value::from(33)]]);
+    }
+
+    #[test]
+    fn errors_while_running_do_not_carry_the_data() {
+        let f = fixture();
+        // id 99's note is 297 'x's; doubled, it is 594 characters of data in the message.
+        let message = f.assert_invalid("SELECT CAST(note || note AS INTEGER) FROM data WHERE id = 99");
+        assert!(message.contains("Conversion Error"), "{message}");
+        assert!(!message.contains("xx"), "{message}");
+        assert!(message.chars().count() <= MAX_RUNTIME_ERROR_CHARS + 1, "{message}");
+        let message = f.assert_invalid("SELECT CAST(g || id AS INTEGER) FROM data");
+        assert!(!message.contains("a3") && !message.contains("b1"), "{message}");
+        // Errors about names keep them.
+        let message = f.assert_invalid("SELECT no_such_column FROM data");
+        assert!(message.contains("no_such_column"), "{message}");
+        // Quotes inside a value do not end it early.
+        assert_eq!(
+            without_quoted_values(r#"string 'it's "secret"' to INT32 "x""#),
+            r#"string '…' to INT32 "…""#
+        );
+        assert_eq!(without_quoted_values("open 'secret"), "open '…");
+        assert_eq!(without_quoted_values("no quotes"), "no quotes");
     }
 
     #[test]
