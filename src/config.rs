@@ -153,8 +153,9 @@ pub struct JobsConfig {
 pub struct AiConfig {
     /// `None`: every AI feature answers rule-based (`model: "rule-based"`).
     pub openai_api_key: Option<Secret<String>>,
-    /// Any OpenAI-compatible server (`https://api.openai.com/v1` when unset).
-    pub base_url: Option<String>,
+    /// Any OpenAI-compatible server (`https://api.openai.com/v1` when unset). Secret: a URL
+    /// may carry credentials (`user:pass@`, `?api-key=`).
+    pub base_url: Option<Secret<String>>,
     pub model: String,
     /// Per attempt.
     pub timeout: Duration,
@@ -409,11 +410,17 @@ impl Config {
                     if !matches!(url.scheme(), "http" | "https") {
                         return Err(invalid("OPENAI_BASE_URL", "use an http or https URL"));
                     }
-                    Some(v.trim_end_matches('/').to_string())
+                    Some(Secret::new(v.trim_end_matches('/').to_string()))
                 }
                 None => None,
             },
-            model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            model: match get("OPENAI_MODEL") {
+                Some(m) if m.chars().count() > 200 => {
+                    return Err(invalid("OPENAI_MODEL", "at most 200 characters"));
+                }
+                Some(m) => m,
+                None => "gpt-4o-mini".into(),
+            },
             timeout: duration("OPENAI_TIMEOUT", Duration::from_secs(30))?,
             max_retries: count_u32(at_most("OPENAI_MAX_RETRIES", 2, 10)?),
             retry_backoff: duration("OPENAI_RETRY_BACKOFF", Duration::from_millis(500))?,
@@ -423,12 +430,12 @@ impl Config {
                 n => n,
             },
             sql_timeout: duration("COPILOT_SQL_TIMEOUT", Duration::from_secs(5))?,
+            // Handed to DuckDB in bytes, as this parser read it (`1g` is GiB here, not DuckDB's GB).
             sql_memory_limit: match get("COPILOT_SQL_MEMORY_LIMIT") {
                 Some(v) => {
-                    parse_bytes(&v).map_err(|m| invalid("COPILOT_SQL_MEMORY_LIMIT", m))?;
-                    v
+                    format!("{}B", parse_bytes(&v).map_err(|m| invalid("COPILOT_SQL_MEMORY_LIMIT", m))?)
                 }
-                None => "256MB".into(),
+                None => "256MiB".into(),
             },
         };
         if jobs.lease < Duration::from_secs(1) {

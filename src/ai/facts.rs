@@ -15,12 +15,22 @@ const TOP_VALUES: usize = 5;
 /// Personal data to mask in what is sent to a model.
 pub struct Privacy {
     masking: Masking,
+    /// Whether the profiler or the risk scorer looked at every column's values. Without that,
+    /// only headers tell personal data apart, which is not enough to let rows out.
+    values_checked: bool,
 }
 
 impl Privacy {
     pub fn of(report: Option<&Report>) -> Privacy {
         let empty = Report { profile: None, agents: Vec::new(), drift: None, risk: None };
-        Privacy { masking: Masking::of(report.unwrap_or(&empty)) }
+        let values_checked = report.is_some_and(|r| r.profile.is_some() || r.risk.is_some());
+        Privacy { masking: Masking::of(report.unwrap_or(&empty)), values_checked }
+    }
+
+    /// Rows (samples, query results) may reach a prompt only when the values of every column
+    /// were checked for personal data.
+    pub fn rows_allowed(&self) -> bool {
+        self.values_checked
     }
 
     /// The kind of personal data `column` holds: found by the agents, else named by its

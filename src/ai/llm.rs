@@ -88,7 +88,7 @@ pub struct Completion {
     /// Text, when it answered in words.
     pub content: Option<String>,
     pub tool_calls: Vec<ToolCall>,
-    /// Summed over every attempt that was answered.
+    /// Of the attempt that answered (failed attempts report none).
     pub usage: Usage,
 }
 
@@ -128,6 +128,8 @@ pub trait LanguageModel: Send + Sync + 'static {
 /// Any OpenAI-compatible chat-completions server.
 pub struct OpenAiModel {
     client: Client<OpenAIConfig>,
+    /// Texts never to repeat in an error (logged): the key and the server's URL.
+    secrets: Vec<String>,
     model: String,
     timeout: Duration,
     max_retries: u32,
@@ -140,10 +142,13 @@ impl OpenAiModel {
         let key = config.openai_api_key.as_ref()?;
         let mut openai = OpenAIConfig::new().with_api_key(key.expose().clone());
         if let Some(base) = &config.base_url {
-            openai = openai.with_api_base(base.clone());
+            openai = openai.with_api_base(base.expose().clone());
         }
+        let mut secrets = vec![key.expose().clone()];
+        secrets.extend(config.base_url.as_ref().map(|b| b.expose().clone()));
         Some(OpenAiModel {
             client: Client::with_config(openai),
+            secrets,
             model: config.model.clone(),
             timeout: config.timeout,
             max_retries: config.max_retries,
@@ -171,12 +176,28 @@ impl OpenAiModel {
         serde_json::from_value(body).map_err(|e| LlmError::BadResponse(format!("building the request: {e}")))
     }
 
+    /// `err` without the key or the server's URL (a server may echo them; errors are logged).
+    fn redacted(&self, err: LlmError) -> LlmError {
+        let clean = |text: String| {
+            self.secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .fold(text, |t, s| t.replace(s.as_str(), "[redacted]"))
+        };
+        match err {
+            LlmError::Status { status, message } => LlmError::Status { status, message: clean(message) },
+            LlmError::BadResponse(m) => LlmError::BadResponse(clean(m)),
+            LlmError::Transport(m) => LlmError::Transport(clean(m)),
+            timeout => timeout,
+        }
+    }
+
     async fn attempt(&self, request: CreateChatCompletionRequest) -> Result<Completion, LlmError> {
         let chat = self.client.chat();
         let call = chat.create(request);
         let response = match tokio::time::timeout(self.timeout, call).await {
             Err(_) => return Err(LlmError::Timeout(self.timeout)),
-            Ok(Err(err)) => return Err(classify(err)),
+            Ok(Err(err)) => return Err(self.redacted(classify(err))),
             Ok(Ok(response)) => response,
         };
         let usage = response

@@ -3,6 +3,7 @@
 //! rows and columns, one statistic of a column, alerts) and which column it is about. It says
 //! plainly when it cannot answer.
 
+use super::facts::Privacy;
 use crate::domain::{ColumnProfile, Profile, Report};
 use crate::reports::{fmt_num, fmt_pct};
 
@@ -23,6 +24,9 @@ pub struct Facts<'a> {
     /// From the dataset's metadata, known even without a profile.
     pub row_count: u64,
     pub columns: &'a [String],
+    /// Personal values are shown masked, as in the reports (and a stored answer may later
+    /// reach a model as conversation history).
+    pub privacy: &'a Privacy,
 }
 
 /// What the question asks.
@@ -57,21 +61,44 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn intent(question: &str) -> Option<Intent> {
-    let w = words(question);
+/// What `question` asks. With `column` (a header the question names), words about one column
+/// (a statistic, distinct values) win over words that are also names (`score`, `grade`):
+/// "average score" asks for the mean of the column `score`.
+fn intent(question: &str, column: Option<&str>) -> Option<Intent> {
+    let named: Vec<String> = column.map(|c| words(&c.replace(['_', '-'], " "))).unwrap_or_default();
+    let w: Vec<String> = words(question).into_iter().filter(|x| !named.contains(x)).collect();
     let has = |options: &[&str]| options.iter().any(|o| w.iter().any(|x| x == o));
     let phrase = |p: &str| question.to_lowercase().contains(p);
     if has(&["null", "nulls", "missing", "empty", "blank", "blanks"]) {
         Some(Intent::Nulls)
     } else if phrase("top value") || phrase("most common") || phrase("most frequent") || has(&["frequent"]) {
         Some(Intent::TopValues)
+    } else if column.is_some()
+        && let Some(stat) = statistic(&has)
+    {
+        Some(stat)
     } else if has(&["pii", "personal", "sensitive", "gdpr", "privacy", "private"]) {
         Some(Intent::Personal)
     } else if has(&["quality", "score", "grade"]) {
         Some(Intent::Quality)
     } else if has(&["duplicate", "duplicates", "duplicated", "dupes"]) {
         Some(Intent::Duplicates)
-    } else if has(&["distinct", "unique", "cardinality"]) {
+    } else if let Some(stat) = statistic(&has) {
+        Some(stat)
+    } else if has(&["alert", "alerts", "issue", "issues", "problem", "problems", "wrong"]) {
+        Some(Intent::Alerts)
+    } else if has(&["rows", "records", "size", "long", "big"]) {
+        Some(Intent::RowCount)
+    } else if has(&["columns", "fields", "schema", "headers"]) {
+        Some(Intent::Columns)
+    } else {
+        None
+    }
+}
+
+/// A question about one statistic of a column.
+fn statistic(has: &dyn Fn(&[&str]) -> bool) -> Option<Intent> {
+    if has(&["distinct", "unique", "cardinality"]) {
         Some(Intent::Distinct)
     } else if has(&["mean", "average", "avg"]) {
         Some(Intent::Statistic(Stat::Mean))
@@ -83,12 +110,6 @@ fn intent(question: &str) -> Option<Intent> {
         Some(Intent::Statistic(Stat::Max))
     } else if has(&["stddev", "deviation", "std", "spread"]) {
         Some(Intent::Statistic(Stat::Stddev))
-    } else if has(&["alert", "alerts", "issue", "issues", "problem", "problems", "wrong"]) {
-        Some(Intent::Alerts)
-    } else if has(&["rows", "records", "size", "long", "big"]) {
-        Some(Intent::RowCount)
-    } else if has(&["columns", "fields", "schema", "headers"]) {
-        Some(Intent::Columns)
     } else {
         None
     }
@@ -119,7 +140,11 @@ const HELP: &str = "I can answer from the stored profile: nulls or distinct valu
 /// Answers `question` from what is stored, or says why it cannot.
 pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
     let from_job = facts.job_id.as_deref().map(|id| format!(" (job {id})")).unwrap_or_default();
-    let Some(intent) = intent(question) else {
+    let profile = facts.report.and_then(|r| r.profile.as_ref());
+    let names: Vec<String> = profile
+        .map_or_else(|| facts.columns.to_vec(), |p| p.columns.iter().map(|c| c.name.clone()).collect());
+    let named = column_in(question, &names);
+    let Some(intent) = intent(question, named.map(String::as_str)) else {
         return Reply {
             text: format!("I cannot answer that without a language model. {HELP}"),
             sources: Vec::new(),
@@ -128,11 +153,7 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
     let Some(report) = facts.report else {
         return no_profile(intent, facts);
     };
-    let profile = report.profile.as_ref();
-    let names: Vec<String> = profile
-        .map_or_else(|| facts.columns.to_vec(), |p| p.columns.iter().map(|c| c.name.clone()).collect());
-    let column = column_in(question, &names)
-        .and_then(|name| profile.and_then(|p| p.columns.iter().find(|c| &c.name == name)));
+    let column = named.and_then(|name| profile.and_then(|p| p.columns.iter().find(|c| &c.name == name)));
     let source = |what: &str| format!("profile{from_job}: {what}");
     let needs_column = |what: &str| Reply {
         text: format!(
@@ -160,7 +181,8 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
             }
             let mut text = format!("The report has {} alert(s):", alerts.len());
             for alert in alerts.iter().take(20) {
-                text.push_str(&format!("\n- [{}] {}", alert.severity, alert.message));
+                let message = facts.privacy.scrub(alert.column.as_deref(), &alert.message);
+                text.push_str(&format!("\n- [{}] {message}", alert.severity));
             }
             Reply { text, sources: vec![format!("alerts{from_job}: {}", alerts.len())] }
         }
@@ -187,7 +209,7 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
         Intent::Nulls | Intent::TopValues | Intent::Distinct | Intent::Statistic(_) => {
             let Some(p) = profile else { return no_profile_here() };
             match column {
-                Some(c) => column_answer(intent, c, &source),
+                Some(c) => column_answer(intent, c, facts.privacy, &source),
                 None if intent == Intent::Nulls => {
                     let with: Vec<_> = p.columns.iter().filter(|c| c.null_count > 0).collect();
                     let text = if with.is_empty() {
@@ -239,7 +261,12 @@ fn profile_answer(intent: Intent, p: &Profile, dataset_name: &str, source: &dyn 
     }
 }
 
-fn column_answer(intent: Intent, c: &ColumnProfile, source: &dyn Fn(&str) -> String) -> Reply {
+fn column_answer(
+    intent: Intent,
+    c: &ColumnProfile,
+    privacy: &Privacy,
+    source: &dyn Fn(&str) -> String,
+) -> Reply {
     let name = &c.name;
     match intent {
         Intent::Nulls => Reply {
@@ -265,7 +292,10 @@ fn column_answer(intent: Intent, c: &ColumnProfile, source: &dyn Fn(&str) -> Str
                 .top_values
                 .iter()
                 .take(10)
-                .map(|v| format!("{} ({})", v.value.as_deref().unwrap_or("null"), v.count))
+                .map(|v| match v.value.as_deref() {
+                    Some(value) => format!("{} ({})", privacy.value(name, value), v.count),
+                    None => format!("null ({})", v.count),
+                })
                 .collect();
             Reply {
                 text: format!("The most frequent values of {name} are: {}.", list.join(", ")),
@@ -274,11 +304,18 @@ fn column_answer(intent: Intent, c: &ColumnProfile, source: &dyn Fn(&str) -> Str
         }
         Intent::Statistic(stat) => {
             let (label, value) = match stat {
+                // Numeric summaries of personal data (dates of birth, postcodes) reveal it too.
+                Stat::Mean | Stat::Median | Stat::Stddev if privacy.kind(name).is_some() => {
+                    return Reply {
+                        text: format!("{name} holds personal data; its statistics are not shown."),
+                        sources: Vec::new(),
+                    };
+                }
                 Stat::Mean => ("mean", c.mean.map(fmt_num)),
                 Stat::Median => ("median", c.median.map(fmt_num)),
                 Stat::Stddev => ("standard deviation", c.stddev.map(fmt_num)),
-                Stat::Min => ("minimum", c.min.clone()),
-                Stat::Max => ("maximum", c.max.clone()),
+                Stat::Min => ("minimum", c.min.as_deref().map(|v| privacy.value(name, v))),
+                Stat::Max => ("maximum", c.max.as_deref().map(|v| privacy.value(name, v))),
             };
             match value {
                 Some(v) => Reply {
@@ -385,13 +422,16 @@ mod tests {
 
     #[test]
     fn questions_are_understood() {
-        assert_eq!(intent("How many nulls in email?"), Some(Intent::Nulls));
-        assert_eq!(intent("What are the top values of country"), Some(Intent::TopValues));
-        assert_eq!(intent("Which columns contain PII?"), Some(Intent::Personal));
-        assert_eq!(intent("what is the quality score"), Some(Intent::Quality));
-        assert_eq!(intent("How many duplicate rows are there?"), Some(Intent::Duplicates));
-        assert_eq!(intent("average age?"), Some(Intent::Statistic(Stat::Mean)));
-        assert_eq!(intent("Write me a poem about the sea"), None);
+        assert_eq!(intent("How many nulls in email?", Some("email")), Some(Intent::Nulls));
+        assert_eq!(intent("What are the top values of country", Some("country")), Some(Intent::TopValues));
+        assert_eq!(intent("Which columns contain PII?", None), Some(Intent::Personal));
+        assert_eq!(intent("what is the quality score", None), Some(Intent::Quality));
+        assert_eq!(intent("How many duplicate rows are there?", None), Some(Intent::Duplicates));
+        assert_eq!(intent("average age?", Some("age")), Some(Intent::Statistic(Stat::Mean)));
+        assert_eq!(intent("Write me a poem about the sea", None), None);
+        // A column named like a topic: the statistic wins.
+        assert_eq!(intent("average score?", Some("score")), Some(Intent::Statistic(Stat::Mean)));
+        assert_eq!(intent("max grade", Some("grade")), Some(Intent::Statistic(Stat::Max)));
     }
 
     #[test]

@@ -89,6 +89,16 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
             ),
         ));
     }
+    if out.is_empty() {
+        // Nothing stands out: keep watching the data as new versions arrive.
+        out.push(suggest(
+            &[DRIFT_DETECTOR, READINESS_RATER],
+            0.3,
+            "No check flags a problem: compare each new version with this one (drift-detector) and re-rate its \
+             readiness."
+                .into(),
+        ));
+    }
     out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     out.truncate(2);
     out

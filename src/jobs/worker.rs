@@ -163,7 +163,7 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         tracing::warn!("job lost: another worker holds it now; nothing written");
         return;
     }
-    if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && !matches!(result, Ok(_)) {
+    if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && result.is_err() {
         match store.release_job(job.id, &worker, now).await {
             Ok(_) => tracing::info!("job put back in the queue: this worker is shutting down"),
             Err(e) => {

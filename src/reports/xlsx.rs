@@ -826,7 +826,7 @@ mod tests {
             (Some(5e8), Some(512_345_678.0), Some(3e8), Some(7e8), Some(1.5e8));
         let mut book = open(render(ReportFormat::Xlsx, &fixture::rich_meta(), &report).unwrap());
         let columns = book.worksheet_range("Columns").unwrap();
-        let row = columns.rows().find(|r| r[0].to_string() == "ssn").unwrap().to_vec();
+        let row = columns.rows().find(|r| r[0] == "ssn").unwrap().to_vec();
         assert_eq!(row[11], Data::Float(1.5e8), "the spread is shown");
         for col in [10, 12, 13, 14] {
             assert_eq!(row[col], Data::Empty, "column {col}");

@@ -144,10 +144,21 @@ both_stores! {
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
         let body = app.graphql(Some(&eve), ASK, json!({ "input": { "question": "nulls in age?", "datasetId": dataset["id"] } })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        let body = app.graphql(Some(&eve), ASK, json!({ "input": { "question": "nulls in age?", "jobId": job } })).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        let body = app.graphql(Some(&eve), "query($id: ID) { aiUsage(jobId: $id) { requests } }", json!({ "id": job })).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        let body = app.graphql(Some(&eve), "{ conversations { totalCount nodes { id } } }", json!({})).await;
+        assert_eq!(body["data"]["conversations"]["totalCount"], 0, "{body}");
         let body = app.graphql(None, ASK, json!({ "input": { "question": "nulls in age?", "datasetId": dataset["id"] } })).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
         let body = app.graphql(Some(&token), ASK, json!({ "input": { "question": "  ", "datasetId": dataset["id"] } })).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+
+        // Personal values are masked in answers too (a stored answer may reach a model later).
+        let emails = ask(&app, &token, json!({ "question": "top values of email", "datasetId": dataset["id"] })).await;
+        let text = emails["answer"].as_str().unwrap();
+        assert!(text.starts_with("The most frequent values of email are:") && !text.contains("@example.com"), "{emails}");
     }
 
     async fn a_dataset_without_a_profile_gets_a_plain_answer(app) {
@@ -289,6 +300,7 @@ async fn rate_limits_are_retried_and_failures_fall_back_to_rules() {
             .await;
     assert_eq!(answer["model"], "rule-based");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(mock.requests().len(), 7, "a timeout is not retried");
 
     // Malformed JSON: rule-based.
     mock.push(Reply::Malformed);
@@ -297,6 +309,8 @@ async fn rate_limits_are_retried_and_failures_fall_back_to_rules() {
             .await;
     assert_eq!(answer["model"], "rule-based");
     assert!(answer["answer"].as_str().unwrap().contains("quality score is"), "{answer}");
+    assert_eq!(mock.requests().len(), 8, "an unreadable answer is not retried");
+    assert_eq!(mock.left(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,4 +403,59 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
 
     let usage = app.graphql(Some(&token), "{ aiUsage { requests } }", json!({})).await;
     assert_eq!(usage["data"]["aiUsage"]["requests"], json!(mock.requests().len() as f64), "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unprofiled_dataset_sends_no_rows_to_the_model() {
+    let mock = MockOpenAi::start().await;
+    let app = with_mock(&mock, &[]).await;
+    let token = app.token_for("ada@example.com").await;
+    // Emails under a header that does not say so: only a profile would find them.
+    let mut csv = String::from("id,contact\n");
+    for i in 1..=20 {
+        writeln!(csv, "{i},someone{i}@example.com").unwrap();
+    }
+    let dataset = app.upload_ok(&token, "people.csv", csv.as_bytes()).await;
+    mock.push(Reply::ToolCalls(vec![("run_sql", json!({ "sql": "SELECT contact FROM data" }))]));
+    mock.push(Reply::Text("Profile the dataset first.".into()));
+    let answer =
+        ask(&app, &token, json!({ "question": "list the contacts", "datasetId": dataset["id"] })).await;
+    assert_eq!(answer["model"], "mock-model", "{answer}");
+    assert_eq!(answer["sources"], json!(["SQL not run: the dataset has no profile yet"]));
+    for request in mock.requests() {
+        let sent = request.to_string();
+        assert!(!sent.contains("@example.com"), "a value reached the model: {sent}");
+    }
+    assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_routing_that_is_unreadable_or_invents_numbers_gives_way_to_the_rules() {
+    let mock = MockOpenAi::start().await;
+    let app = with_mock(&mock, &[]).await;
+    let token = app.token_for("ada@example.com").await;
+    let (_, first) = profiled(&app, &token).await;
+    let (_, second) = profiled(&app, &token).await;
+    let query =
+        "query($id: ID!) { job(id: $id) { report { nextTools { toolId confidence reason model } } } }";
+
+    mock.push(Reply::Text("I think you should clean it.".into()));
+    let body = app.graphql(Some(&token), query, json!({ "id": first })).await;
+    let next = body["data"]["job"]["report"]["nextTools"].as_array().unwrap().clone();
+    assert!(
+        !next.is_empty()
+            && next.iter().all(|s| s["model"] == "rule-based" && s["toolId"] == "profile-my-data"),
+        "{body}"
+    );
+
+    mock.push(Reply::Text(r#"{"suggestions": [{"toolId": "profile-my-data", "confidence": 0.7, "reason": "8,431 rows look wrong"}]}"#.into()));
+    let body = app.graphql(Some(&token), query, json!({ "id": second })).await;
+    let next = body["data"]["job"]["report"]["nextTools"].as_array().unwrap().clone();
+    assert!(next.iter().all(|s| s["model"] == "rule-based"), "{body}");
+    assert_eq!(mock.left(), 0);
+
+    // A failure is not cached: the next request asks the model again.
+    mock.push(Reply::Text(r#"{"suggestions": [{"toolId": "profile-my-data", "agents": ["drift-detector"], "confidence": 0.6, "reason": "watch for drift"}]}"#.into()));
+    let body = app.graphql(Some(&token), query, json!({ "id": second })).await;
+    assert_eq!(body["data"]["job"]["report"]["nextTools"][0]["model"], "mock-model", "{body}");
 }
