@@ -57,6 +57,12 @@ async fn ask(app: &TestApp, token: &str, input: Value) -> Value {
     body["data"]["askCopilot"].clone()
 }
 
+/// The job's summary and who wrote it.
+async fn summary_of(app: &TestApp, token: &str, job: &Value) -> Value {
+    let query = "query($id: ID!) { job(id: $id) { report { summary summaryModel } } }";
+    app.graphql(Some(token), query, json!({ "id": job })).await
+}
+
 async fn explain(app: &TestApp, token: &str, job: &Value) -> Value {
     let body = app.graphql(Some(token), EXPLAIN, json!({ "id": job })).await;
     assert!(body["errors"].is_null(), "{body}");
@@ -184,13 +190,7 @@ async fn a_grounded_model_summary_is_kept_and_its_tokens_counted() {
     ));
 
     // One after the other: the mock answers requests in arrival order.
-    let body = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { summary summaryModel } } }",
-            json!({ "id": job }),
-        )
-        .await;
+    let body = summary_of(&app, &token, &job).await;
     assert_eq!(body["data"]["job"]["report"]["summary"], text.as_str(), "{body}");
     assert_eq!(body["data"]["job"]["report"]["summaryModel"], "mock-model");
     let report = explain(&app, &token, &job).await;
@@ -229,13 +229,7 @@ async fn invented_numbers_are_regenerated_then_replaced_by_the_rule_based_summar
     let invented = good.replace("Nulls in age.", "Nulls in 4,217 rows of age.");
     mock.push(Reply::Text(invented.clone()));
     mock.push(Reply::Text(good.clone()));
-    let body = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { summary summaryModel } } }",
-            json!({ "id": first }),
-        )
-        .await;
+    let body = summary_of(&app, &token, &first).await;
     assert_eq!(body["data"]["job"]["report"]["summary"], good.as_str(), "{body}");
     assert_eq!(body["data"]["job"]["report"]["summaryModel"], "mock-model");
     let retry = mock.requests()[1]["messages"].to_string();
@@ -245,13 +239,7 @@ async fn invented_numbers_are_regenerated_then_replaced_by_the_rule_based_summar
     let (_, second) = profiled(&app, &token).await;
     mock.push(Reply::Text(invented));
     mock.push(Reply::Text("All good, 99.97% perfect.".into()));
-    let body = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { summary summaryModel } } }",
-            json!({ "id": second }),
-        )
-        .await;
+    let body = summary_of(&app, &token, &second).await;
     assert_eq!(body["data"]["job"]["report"]["summaryModel"], "rule-based", "{body}");
     assert!(
         body["data"]["job"]["report"]["summary"].as_str().unwrap().contains("customers.csv has 40 rows"),
@@ -271,13 +259,7 @@ async fn rate_limits_are_retried_and_failures_fall_back_to_rules() {
     mock.push(Reply::Status(429));
     mock.push(Reply::Status(503));
     mock.push(Reply::Text(good.clone()));
-    let body = app
-        .graphql(
-            Some(&token),
-            "query($id: ID!) { job(id: $id) { report { summary summaryModel } } }",
-            json!({ "id": job }),
-        )
-        .await;
+    let body = summary_of(&app, &token, &job).await;
     assert_eq!(body["data"]["job"]["report"]["summaryModel"], "mock-model", "{body}");
     assert_eq!(mock.requests().len(), 3);
 
