@@ -9,6 +9,8 @@ use crate::reports::Masking;
 
 /// Columns a prompt describes at most (the rest are counted, not listed).
 const MAX_COLUMNS: usize = 80;
+/// Alerts a prompt lists at most.
+const MAX_ALERTS: usize = 50;
 /// Top values a prompt lists per column.
 const TOP_VALUES: usize = 5;
 
@@ -175,7 +177,12 @@ impl Privacy {
                 }),
             );
         }
-        out.insert("alerts".into(), Value::Array(self.alerts(report)));
+        // Critical alerts first; a prompt lists at most MAX_ALERTS of them and counts them all.
+        let mut alerts = self.alerts(report);
+        alerts.sort_by_key(|a| a["severity"] != "critical");
+        out.insert("alertCount".into(), json!(alerts.len()));
+        alerts.truncate(MAX_ALERTS);
+        out.insert("alerts".into(), Value::Array(alerts));
         let agents: Vec<Value> = report
             .agents
             .iter()
