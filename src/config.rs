@@ -170,6 +170,8 @@ pub struct AiConfig {
     pub sql_max_rows: usize,
     pub sql_timeout: Duration,
     pub sql_memory_limit: String,
+    /// Co-pilot questions one user may ask per minute.
+    pub questions_per_minute: u32,
 }
 
 /// The whole configuration of a server.
@@ -228,6 +230,7 @@ pub const VARIABLES: &[&str] = &[
     "COPILOT_SQL_MAX_ROWS",
     "COPILOT_SQL_TIMEOUT",
     "COPILOT_SQL_MEMORY_LIMIT",
+    "COPILOT_QUESTIONS_PER_MINUTE",
     "DUCKDB_MEMORY_LIMIT",
     "DUCKDB_THREADS",
     "DUCKDB_TEMP_DIR",
@@ -437,6 +440,7 @@ impl Config {
                 }
                 None => "256MiB".into(),
             },
+            questions_per_minute: count_u32(count("COPILOT_QUESTIONS_PER_MINUTE", 20)?),
         };
         if jobs.lease < Duration::from_secs(1) {
             return Err(invalid("JOB_LEASE", "must be at least 1s"));

@@ -92,6 +92,8 @@ struct Inner {
     /// A finished report never changes, so neither do its summary and routing.
     summaries: moka::future::Cache<JobId, Arc<Summary>>,
     routes: moka::future::Cache<JobId, Arc<Routing>>,
+    /// Questions per user and minute: each may cost several model calls and queries.
+    questions: crate::auth::WindowLimiter<UserId>,
 }
 
 /// A cache of what a finished job's report yields (it never changes).
@@ -130,6 +132,10 @@ impl Ai {
                 spill_dir,
                 summaries: cache(),
                 routes: cache(),
+                questions: crate::auth::WindowLimiter::new(
+                    config.questions_per_minute,
+                    Duration::from_secs(60),
+                ),
             }),
         }
     }
@@ -346,6 +352,9 @@ impl Ai {
         }
         if question.chars().count() > MAX_QUESTION_CHARS {
             return Err(AppError::bad_input("question", format!("at most {MAX_QUESTION_CHARS} characters")));
+        }
+        if let Err(retry_after) = self.inner.questions.check(owner) {
+            return Err(AppError::rate_limited(retry_after.as_secs()));
         }
         let (conversation, subject) = self.subject(owner, &request).await?;
         let history = match &conversation {

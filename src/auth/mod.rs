@@ -11,6 +11,6 @@ mod tokens;
 pub use caller::{AdminHandle, Caller, Credentials};
 pub use keys::load_or_generate_secret_key;
 pub use password::PasswordHasher;
-pub use rate_limit::SignInLimiter;
+pub use rate_limit::{SignInLimiter, WindowLimiter};
 pub use service::{Accounts, Session, create_user};
 pub use tokens::{AccessClaims, DownloadClaims, TokenError, TokenIssuer, hash_refresh_token};

@@ -1,4 +1,5 @@
-//! Sign-in attempt limits, per account and per client address.
+//! Fixed-window rate limits: sign-in attempts per account and per client address, and any
+//! other per-key limit ([`WindowLimiter`]).
 //!
 //! Fixed windows kept in a moka cache that forgets a key when its window ends, so memory
 //! stays bounded. Limits are per instance: several instances behind a load balancer each
@@ -20,30 +21,59 @@ struct Window {
     count: u32,
 }
 
-impl Default for Window {
-    fn default() -> Self {
-        Window { started: Instant::now(), count: 0 }
-    }
+/// At most `limit` events per key in each fixed window. Keys are forgotten when their window
+/// ends, so memory stays bounded.
+#[derive(Clone)]
+pub struct WindowLimiter<K: std::hash::Hash + Eq + Send + Sync + 'static> {
+    limit: u32,
+    window: Duration,
+    windows: Cache<K, Arc<Mutex<Window>>>,
 }
 
-fn new_window() -> Arc<Mutex<Window>> {
-    Arc::new(Mutex::new(Window::default()))
+impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WindowLimiter<K> {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        WindowLimiter {
+            limit,
+            window,
+            windows: Cache::builder().max_capacity(100_000).time_to_live(window).build(),
+        }
+    }
+
+    /// Counts an event for `key`; `Err(retry_after)` when over the limit (nothing counted).
+    pub fn check(&self, key: K) -> Result<(), Duration> {
+        let window =
+            self.windows.get_with(key, || Arc::new(Mutex::new(Window { started: Instant::now(), count: 0 })));
+        let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if now.duration_since(w.started) >= self.window {
+            *w = Window { started: now, count: 0 };
+        }
+        if w.count >= self.limit {
+            let retry_after = self.window.saturating_sub(now.duration_since(w.started));
+            return Err(retry_after.max(Duration::from_secs(1)));
+        }
+        w.count += 1;
+        Ok(())
+    }
+
+    /// Forgets `key`'s events.
+    pub fn reset(&self, key: &K) {
+        self.windows.invalidate(key);
+    }
 }
 
 /// Counts sign-in attempts and says when to refuse them.
 #[derive(Clone)]
 pub struct SignInLimiter {
-    limits: SignInLimits,
-    accounts: Cache<String, Arc<Mutex<Window>>>,
-    addresses: Cache<IpAddr, Arc<Mutex<Window>>>,
+    accounts: WindowLimiter<String>,
+    addresses: WindowLimiter<IpAddr>,
 }
 
 impl SignInLimiter {
     pub fn new(limits: SignInLimits) -> Self {
         SignInLimiter {
-            limits,
-            accounts: Cache::builder().max_capacity(100_000).time_to_live(limits.window).build(),
-            addresses: Cache::builder().max_capacity(100_000).time_to_live(limits.window).build(),
+            accounts: WindowLimiter::new(limits.per_account, limits.window),
+            addresses: WindowLimiter::new(limits.per_address, limits.window),
         }
     }
 
@@ -51,34 +81,18 @@ impl SignInLimiter {
     /// clients are counted per /64, the block one client usually holds.
     pub fn check_address(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         let Some(address) = address else { return Ok(()) };
-        let window = self.addresses.get_with(client_block(address), new_window);
-        self.count(&window, self.limits.per_address)
+        self.addresses.check(client_block(address))
     }
 
     /// Counts an attempt on an account before its password is checked, so that parallel
     /// attempts cannot slip past the limit while earlier ones are still hashing.
     pub fn check_account(&self, email: &Email) -> Result<(), Duration> {
-        let window = self.accounts.get_with(email.as_str().to_string(), new_window);
-        self.count(&window, self.limits.per_account)
+        self.accounts.check(email.as_str().to_string())
     }
 
     /// Forgets an account's attempts after a successful sign-in: only failures add up.
     pub fn record_success(&self, email: &Email) {
-        self.accounts.invalidate(email.as_str());
-    }
-
-    fn count(&self, window: &Mutex<Window>, limit: u32) -> Result<(), Duration> {
-        let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if now.duration_since(w.started) >= self.limits.window {
-            *w = Window { started: now, count: 0 };
-        }
-        if w.count >= limit {
-            let retry_after = self.limits.window.saturating_sub(now.duration_since(w.started));
-            return Err(retry_after.max(Duration::from_secs(1)));
-        }
-        w.count += 1;
-        Ok(())
+        self.accounts.reset(&email.as_str().to_string());
     }
 }
 

@@ -167,13 +167,16 @@ both_stores! {
         assert!(text.starts_with("The most frequent values of email are:") && !text.contains("@example.com"), "{emails}");
     }
 
-    async fn a_dataset_without_a_profile_gets_a_plain_answer(app) {
+    async fn a_dataset_without_a_profile_gets_a_plain_answer(app, &[("COPILOT_QUESTIONS_PER_MINUTE", "2")]) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "customers.csv", customers_csv().as_bytes()).await;
         let rows = ask(&app, &token, json!({ "question": "How many rows?", "datasetId": dataset["id"] })).await;
         assert_eq!(rows["answer"], "customers.csv has 40 rows and 5 columns.", "{rows}");
         let nulls = ask(&app, &token, json!({ "question": "nulls in age?", "datasetId": dataset["id"] })).await;
         assert!(nulls["answer"].as_str().unwrap().contains("no completed profile yet"), "{nulls}");
+        // Each question may cost model calls and queries: a third one this minute waits.
+        let body = app.graphql(Some(&token), ASK, json!({ "input": { "question": "How many rows?", "datasetId": dataset["id"] } })).await;
+        assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     }
 }
 
