@@ -129,7 +129,7 @@ pub struct AiQuery;
 
 #[Object]
 impl AiQuery {
-    /// The caller's co-pilot conversations, most recent first.
+    /// The caller's co-pilot conversations, newest first (by when they were started).
     async fn conversations(
         &self,
         ctx: &Context<'_>,
