@@ -97,27 +97,111 @@ impl Datasets {
         sheet: Option<String>,
     ) -> Result<Dataset, AppError> {
         let filename = display_name(&file.filename);
-        let name = match name.map(|n| n.trim().to_string()) {
-            Some(n) if n.is_empty() || n.chars().count() > 255 => {
-                return Err(AppError::bad_input("name", "name must have 1 to 255 characters"));
-            }
-            Some(n) => n,
+        let name = match name {
+            Some(n) => check_name(&n)?,
             None => filename.clone(),
         };
         let id = DatasetId::generate();
-        let staging = self.root.join(".staging").join(id.to_string());
-        // The guards remove what was written if anything fails or the request is cancelled
-        // (the future dropped) before the dataset is recorded.
-        let staging_guard = Cleanup::dir(staging.clone());
-        let dataset = self.build(owner, id, file, &staging, Described { name, filename, sheet }).await?;
+        let staging = self.staging_dir(id);
+        let dataset = self
+            .stage_publish_record(
+                &staging,
+                self.build(owner, id, file, &staging, Described { name, filename, sheet }),
+            )
+            .await?;
+        tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
+            rejected = dataset.rejected_row_count, "dataset ingested");
+        Ok(dataset)
+    }
+
+    /// Publishes `data` (a Parquet file written by the engine, e.g. a cleanse output) as a
+    /// new version of `parent`: same owner and root, `parent_id = parent.id`, its own id,
+    /// name `name`, format parquet; row count and columns read from the file by DuckDB;
+    /// `rejects` empty. Staged, published to storage and recorded like an upload (nothing
+    /// visible until complete; staging removed on failure). The parent is never modified.
+    ///
+    /// `data` is read, not moved: the engine rewrites it into the staged `data.parquet`
+    /// (as an uploaded Parquet file is), and the staged `original` is that same file (a hard
+    /// link where the file system allows). `size_bytes` and `sha256` describe it.
+    pub async fn publish_version(
+        &self,
+        parent: &Dataset,
+        data: &Path,
+        name: &str,
+    ) -> Result<Dataset, AppError> {
+        let name = check_name(name)?;
+        let id = DatasetId::generate();
+        let staging = self.staging_dir(id);
+        let build = async {
+            tokio::fs::create_dir_all(&staging).await.map_err(AppError::internal)?;
+            let (source, target) = (data.to_path_buf(), staging.join(DATA_FILE));
+            let rejects = staging.join(REJECTS_FILE);
+            let ingested = {
+                let target = target.clone();
+                self.engine
+                    .run_heavy(move |conn| {
+                        Ok(ingest::ingest(conn, &ingest::SourceKind::Parquet, &source, &target, &rejects))
+                    })
+                    .await
+                    .map_err(AppError::internal)?
+                    .map_err(|e| ingest_error(e, DatasetFormat::Parquet))?
+            };
+            // The layout's original-file slot holds the published Parquet itself.
+            let original = staging.join(ORIGINAL_FILE);
+            if tokio::fs::hard_link(&target, &original).await.is_err() {
+                tokio::fs::copy(&target, &original).await.map_err(AppError::internal)?;
+            }
+            let (size, sha256) = {
+                let target = target.clone();
+                tokio::task::spawn_blocking(move || hash_file(&target))
+                    .await
+                    .map_err(AppError::internal)?
+                    .map_err(AppError::internal)?
+            };
+            Ok(Dataset {
+                id,
+                owner_id: parent.owner_id,
+                root_id: parent.root_id,
+                parent_id: Some(parent.id),
+                original_filename: name.clone(),
+                name,
+                format: DatasetFormat::Parquet,
+                size_bytes: size,
+                sha256,
+                row_count: ingested.row_count,
+                columns: ingested.columns,
+                rejected_row_count: 0,
+                notices: Vec::new(),
+                created_at: crate::store::now(),
+            })
+        };
+        let dataset = self.stage_publish_record(&staging, build).await?;
+        tracing::info!(dataset_id = %dataset.id, parent_id = %parent.id, rows = dataset.row_count,
+            "dataset version published");
+        Ok(dataset)
+    }
+
+    fn staging_dir(&self, id: DatasetId) -> PathBuf {
+        self.root.join(".staging").join(id.to_string())
+    }
+
+    /// Runs `build` (which writes the dataset's files into `staging`), publishes `staging`
+    /// to storage and records the dataset. The guards remove what was written if anything
+    /// fails or the request is cancelled (the future dropped) before the dataset is
+    /// recorded.
+    async fn stage_publish_record(
+        &self,
+        staging: &Path,
+        build: impl std::future::Future<Output = Result<Dataset, AppError>>,
+    ) -> Result<Dataset, AppError> {
+        let staging_guard = Cleanup::dir(staging.to_path_buf());
+        let dataset = build.await?;
         // Published files are removed again unless the metadata is recorded.
         let published = Unpublish { storage: Some(self.storage.clone()), key: key(&dataset) };
-        self.storage.publish(key(&dataset), &staging).await.map_err(AppError::internal)?;
+        self.storage.publish(key(&dataset), staging).await.map_err(AppError::internal)?;
         self.store.insert_dataset(&dataset).await?;
         published.disarm();
         staging_guard.disarm();
-        tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
-            rejected = dataset.rejected_row_count, "dataset ingested");
         Ok(dataset)
     }
 
@@ -340,17 +424,7 @@ pub async fn ingest_file(
         .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
         .await
         .map_err(AppError::internal)?
-        .map_err(|e| match e {
-            IngestError::BadInput(message) => AppError::bad_input(
-                "file",
-                format!(
-                    "the file could not be read as {}: {message}",
-                    detected.format.as_str().to_uppercase()
-                ),
-            ),
-            IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
-            IngestError::Internal(cause) => AppError::internal(cause),
-        })?;
+        .map_err(|e| ingest_error(e, detected.format))?;
     if let Some(sheet_csv) = scratch {
         // The sheet's CSV served the ingest only; it is not published.
         tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;
@@ -361,6 +435,35 @@ pub async fn ingest_file(
         "DuckDB ingest finished"
     );
     Ok((detected.format, ingested))
+}
+
+/// What the client is told when DuckDB cannot read a file as `format`.
+fn ingest_error(e: IngestError, format: DatasetFormat) -> AppError {
+    match e {
+        IngestError::BadInput(message) => AppError::bad_input(
+            "file",
+            format!("the file could not be read as {}: {message}", format.as_str().to_uppercase()),
+        ),
+        IngestError::TooLarge(message) => AppError::new(ErrorCode::PayloadTooLarge, message),
+        IngestError::Internal(cause) => AppError::internal(cause),
+    }
+}
+
+/// A dataset name: trimmed, 1 to 255 characters.
+fn check_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(AppError::bad_input("name", "name must have 1 to 255 characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// A file's size and hex SHA-256. Blocking.
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok((size, crate::store::hex_digest(&hasher.finalize())))
 }
 
 /// Refuses a format that cannot hold the dataset (Excel's row and column limits).
@@ -534,5 +637,155 @@ mod tests {
         assert_eq!(display_name(".."), "upload");
         assert_eq!(display_name("a\u{0}b\n.csv"), "ab.csv");
         assert_eq!(display_name(""), "upload");
+    }
+
+    use crate::domain::{Email, NewUser, Role};
+    use crate::store::SqliteStore;
+
+    /// A service over a fresh SQLite store, an engine and local storage in `dir`, and a user.
+    async fn harness(dir: &Path) -> (Datasets, UserId) {
+        let store = SqliteStore::open(&dir.join("meta.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let user = store
+            .create_user(&NewUser {
+                id: UserId::generate(),
+                email: Email::parse("versions@example.com").unwrap(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+                role: Role::User,
+                created_at: crate::store::now(),
+            })
+            .await
+            .unwrap();
+        let config = crate::config::EngineConfig {
+            memory_limit: Some("256MB".into()),
+            threads: Some(1),
+            temp_dir: None,
+            max_concurrent_ingests: 1,
+        };
+        let engine = Engine::open(&config, &dir.join("spill")).unwrap();
+        let root = dir.join("datasets");
+        let storage = Arc::new(crate::storage::LocalStorage::new(root.clone()));
+        (Datasets::new(Arc::new(store), engine, storage, root), user.id)
+    }
+
+    async fn upload_csv(datasets: &Datasets, owner: UserId, csv: &[u8]) -> Dataset {
+        let uploads = datasets.uploads_dir();
+        std::fs::create_dir_all(&uploads).unwrap();
+        let path = uploads.join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::write(&path, csv).unwrap();
+        let file = StagedFile {
+            path,
+            filename: "people.csv".into(),
+            size: csv.len() as u64,
+            sha256: crate::store::hex_digest(&<sha2::Sha256 as sha2::Digest>::digest(csv)),
+        };
+        datasets.upload(owner, &file, None, None).await.unwrap()
+    }
+
+    /// Every file of a folder with its bytes, sorted by name.
+    fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn staging_is_empty(datasets: &Datasets) -> bool {
+        match std::fs::read_dir(datasets.root.join(".staging")) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parquet_file_becomes_a_version_of_its_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (datasets, owner) = harness(dir.path()).await;
+        let parent = upload_csv(&datasets, owner, b"id,name\n1,Ada\n2,Bob\n3,Cy\n4,Di\n").await;
+        assert_eq!(parent.row_count, 4);
+        let parent_files = datasets.files(&parent).await.unwrap();
+        let before = snapshot(&parent_files);
+
+        // A cleanse output: written by the engine outside the datasets folder.
+        let out = dir.path().join("cleaned.parquet");
+        let (source, target) = (parent_files.join(DATA_FILE), out.clone());
+        datasets
+            .engine()
+            .run(move |conn| {
+                Ok(conn.execute_batch(&format!(
+                    "COPY (SELECT * FROM read_parquet({}) WHERE id > 2 ORDER BY id) TO {} (FORMAT parquet)",
+                    crate::engine::quote_literal(&source.display().to_string()),
+                    crate::engine::quote_literal(&target.display().to_string())
+                ))?)
+            })
+            .await
+            .unwrap();
+
+        let version = datasets.publish_version(&parent, &out, "people (cleaned)").await.unwrap();
+        assert_ne!(version.id, parent.id);
+        assert_eq!(version.owner_id, owner);
+        assert_eq!(version.root_id, parent.id);
+        assert_eq!(version.parent_id, Some(parent.id));
+        assert_eq!(version.name, "people (cleaned)");
+        assert_eq!(version.original_filename, "people (cleaned)");
+        assert_eq!(version.format, DatasetFormat::Parquet);
+        assert_eq!(version.row_count, 2);
+        assert_eq!(version.columns, parent.columns);
+        assert_eq!((version.rejected_row_count, version.notices.is_empty()), (0, true));
+        assert!(out.exists(), "the engine's file is read, not moved");
+
+        // Recorded, with the published data file's size and hash.
+        assert_eq!(datasets.get(owner, &version.id.to_string()).await.unwrap(), version);
+        let published = std::fs::read(datasets.data_path(&version).await.unwrap()).unwrap();
+        assert_eq!(version.size_bytes, published.len() as u64);
+        assert_eq!(
+            version.sha256,
+            crate::store::hex_digest(&<sha2::Sha256 as sha2::Digest>::digest(&published))
+        );
+        let version_files = datasets.files(&version).await.unwrap();
+        assert_eq!(std::fs::read(version_files.join(ORIGINAL_FILE)).unwrap(), published);
+
+        let ids: Vec<_> = datasets.versions(&parent).await.unwrap().iter().map(|d| d.id).collect();
+        assert_eq!(ids, vec![parent.id, version.id]);
+        let ids: Vec<_> = datasets.versions(&version).await.unwrap().iter().map(|d| d.id).collect();
+        assert_eq!(ids, vec![parent.id, version.id]);
+
+        assert_eq!(snapshot(&parent_files), before, "the parent's files are unchanged");
+        assert_eq!(datasets.get(owner, &parent.id.to_string()).await.unwrap(), parent);
+        assert_eq!(
+            datasets.preview(&version, 10, 0).await.unwrap(),
+            vec![serde_json::json!({"id": 3, "name": "Cy"}), serde_json::json!({"id": 4, "name": "Di"})]
+        );
+        assert_eq!(datasets.preview(&parent, 10, 0).await.unwrap().len(), 4);
+        assert!(datasets.rejects(&version, 10).await.unwrap().is_empty());
+        assert!(staging_is_empty(&datasets));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_parquet_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (datasets, owner) = harness(dir.path()).await;
+        let parent = upload_csv(&datasets, owner, b"id,name\n1,Ada\n").await;
+        let not_parquet = dir.path().join("cleaned.parquet");
+        std::fs::write(&not_parquet, b"id,name\n1,Ada\n").unwrap();
+
+        let err = datasets.publish_version(&parent, &not_parquet, "cleaned").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadUserInput, "{}", err.report());
+        assert!(!err.message().contains(&dir.path().display().to_string()), "{}", err.message());
+        let err = datasets.publish_version(&parent, &not_parquet, "  ").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadUserInput);
+
+        assert_eq!(datasets.versions(&parent).await.unwrap(), vec![parent.clone()]);
+        assert!(staging_is_empty(&datasets));
+        // Only the parent's folder under the owner's.
+        let owner_dir = datasets.root.join(owner.to_string());
+        let folders: Vec<_> = std::fs::read_dir(&owner_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(folders, vec![parent.id.to_string()]);
     }
 }
