@@ -32,7 +32,18 @@
 //!   counted as failed, as is an email that does not look like one). The column becomes text.
 //! - **Deduplicate**: rows equal on every column, on every column with text compared
 //!   trimmed, whitespace-collapsed and lowercased, or on key columns; the first or last by
-//!   position is kept.
+//!   position is kept. Fuzzy mode: a row is removed when some earlier row of its block
+//!   (equal values of a blocking column, else equal first characters of the key) has a
+//!   normalised key (key columns as text, trimmed, whitespace-collapsed, lowercased, joined
+//!   with `" | "`) with a Jaro–Winkler similarity at least the threshold; a self-join within
+//!   blocks, so it scales with block sizes, not the table's. Rows whose key columns are all
+//!   null or blank are never duplicates. Similarity is not closed transitively: a row similar
+//!   only to a removed row is removed too, but two rows similar to a common earlier one are
+//!   not compared through it. The first row is kept (keeping the last is refused). With
+//!   `merge`, the kept row of a group fills each of its nulls with the group's first non-null
+//!   value (by position), counted as changes of that column; a group is the rows of equal key,
+//!   or, fuzzy, a kept row and the removed rows whose chain of earliest similar earlier rows
+//!   leads to it.
 //! - **Nulls**: null tokens (compared trimmed and lowercased) become NULL in every text
 //!   column; then rows with a null in a `Drop` column are removed; then the other columns are
 //!   filled, statistics being computed over the rows left at that point.
@@ -101,11 +112,21 @@ pub struct Standardize {
     pub email: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DedupMode {
     Exact,
     CaseInsensitive,
     Keys(Vec<String>),
+    /// Near duplicates: the normalised key (each of `columns` as text, trimmed,
+    /// whitespace-collapsed and lowercased, joined with `" | "`) has a Jaro–Winkler similarity
+    /// of at least `threshold` (0..=1) with an earlier row's key in the same block: equal
+    /// values of the `block` column (nulls one block), else equal first characters of the key.
+    /// Only [`Keep::First`] is supported.
+    Fuzzy {
+        columns: Vec<String>,
+        threshold: f64,
+        block: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +181,9 @@ pub enum Step {
     Deduplicate {
         mode: DedupMode,
         keep: Keep,
+        /// The kept row of each duplicate group takes, in each of its null columns, the first
+        /// non-null value of the group (by position).
+        merge: bool,
     },
     Nulls {
         tokens: Vec<String>,
@@ -367,6 +391,8 @@ enum Metric {
 /// A compiled plan.
 struct Compiled {
     ctes: Vec<String>,
+    /// Some CTE is recursive.
+    recursive: bool,
     params: Vec<Duck>,
     /// The source's columns (the quarantine file has them).
     source_columns: Vec<String>,
@@ -383,7 +409,8 @@ struct Compiled {
 
 impl Compiled {
     fn with(&self) -> String {
-        format!("WITH {}", self.ctes.join(",\n"))
+        let recursive = if self.recursive { "RECURSIVE " } else { "" };
+        format!("WITH {recursive}{}", self.ctes.join(",\n"))
     }
 
     fn final_columns(&self, alias: &str) -> String {
@@ -623,6 +650,7 @@ fn number(x: f64) -> anyhow::Result<String> {
 
 struct Compiler {
     ctes: Vec<String>,
+    recursive: bool,
     params: Vec<Duck>,
     /// Current columns and their types.
     columns: Vec<(String, String)>,
@@ -738,6 +766,7 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
     ensure!(!columns.is_empty(), "the dataset has no columns");
     let mut c = Compiler {
         ctes: vec![format!("s0 AS ({source})")],
+        recursive: false,
         params: Vec::new(),
         columns: columns.iter().map(|c| (c.name.clone(), c.data_type.to_uppercase())).collect(),
         prev: "s0".into(),
@@ -751,6 +780,7 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
     }
     Ok(Compiled {
         ctes: c.ctes,
+        recursive: c.recursive,
         params: c.params,
         source_columns: columns.iter().map(|c| c.name.clone()).collect(),
         columns: c.columns.iter().map(|(n, _)| n.clone()).collect(),
@@ -1028,7 +1058,92 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                 c.failed(k, &format!("s{k}"), &[(s.column.clone(), "__ag_f".into())]);
             }
         }
-        Step::Deduplicate { mode, keep } => {
+        Step::Deduplicate { mode, keep, merge } => {
+            let list = c.plain_list();
+            let names: Vec<String> = c.columns.iter().map(|(n, _)| n.clone()).collect();
+            // Per column, the group's first non-null value over a window `partition`.
+            let merged = |partition: &str| {
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        format!(
+                            ", first_value({} IGNORE NULLS) OVER (PARTITION BY {partition} ORDER BY {ROW} \
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __ag_m{i}",
+                            quote_identifier(n)
+                        )
+                    })
+                    .collect::<String>()
+            };
+            let fills: Vec<(String, String)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), format!("coalesce({}, __ag_m{i})", quote_identifier(n))))
+                .collect();
+            if let DedupMode::Fuzzy { columns, threshold, block } = mode {
+                ensure!(
+                    *keep == Keep::First,
+                    "fuzzy deduplication keeps the first row of a group; keeping the last is not supported"
+                );
+                ensure!(!columns.is_empty(), "fuzzy deduplication needs a column to compare");
+                ensure!(
+                    threshold.is_finite() && (0.0..=1.0).contains(threshold),
+                    "the similarity threshold must be between 0 and 1, not {threshold}"
+                );
+                let parts = columns
+                    .iter()
+                    .map(|col| {
+                        c.type_of(col)?;
+                        let text = format!("CAST({} AS VARCHAR)", quote_identifier(col));
+                        Ok(format!("coalesce(lower({}), '')", collapse(&strip(&text))))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let key = format!("concat_ws(' | ', {})", parts.join(", "));
+                let filled = format!("concat({}) <> ''", parts.join(", "));
+                let block = match block {
+                    Some(b) => {
+                        c.type_of(b)?;
+                        quote_identifier(b)
+                    }
+                    None => format!("left({key}, 1)"),
+                };
+                let threshold = c.bind(Duck::Double(*threshold));
+                let keyed = c.cte(format!(
+                    "SELECT {ROW}, {key} AS __ag_k, {block} AS __ag_b FROM {prev} WHERE {filled}"
+                ));
+                // Each removed row with its earliest similar earlier row.
+                let pairs = c.cte(format!(
+                    "SELECT y.{ROW} AS __ag_dup, min(x.{ROW}) AS __ag_parent FROM {keyed} x JOIN {keyed} y \
+                     ON x.__ag_b IS NOT DISTINCT FROM y.__ag_b AND x.{ROW} < y.{ROW} \
+                     AND jaro_winkler_similarity(x.__ag_k, y.__ag_k) >= {threshold} GROUP BY y.{ROW}"
+                ));
+                if *merge {
+                    // Every row with the kept row its chain of parents leads to.
+                    c.recursive = true;
+                    c.cte_count += 1;
+                    let roots = format!("t{}", c.cte_count);
+                    c.ctes.push(format!(
+                        "{roots}(__ag_r, __ag_root) AS (SELECT {ROW}, {ROW} FROM {prev} \
+                         WHERE {ROW} NOT IN (SELECT __ag_dup FROM {pairs}) \
+                         UNION ALL SELECT p.__ag_dup, r.__ag_root FROM {roots} r JOIN {pairs} p ON p.__ag_parent = r.__ag_r)"
+                    ));
+                    let t = c.cte(format!(
+                        "SELECT {list}, g.__ag_root{} FROM {prev} JOIN {roots} g ON g.__ag_r = {prev}.{ROW}",
+                        merged("g.__ag_root")
+                    ));
+                    let select = c.select_list(&fills);
+                    c.kept(k, format!("SELECT {select} FROM {t} WHERE {ROW} = __ag_root"));
+                    c.changed(k, &prev, &names, false);
+                } else {
+                    c.kept(
+                        k,
+                        format!(
+                            "SELECT {list} FROM {prev} WHERE {ROW} NOT IN (SELECT __ag_dup FROM {pairs})"
+                        ),
+                    );
+                }
+                return Ok(());
+            }
             let keys: Vec<String> = match mode {
                 DedupMode::Exact => c.columns.iter().map(|(n, _)| quote_identifier(n)).collect(),
                 DedupMode::CaseInsensitive => c
@@ -1046,17 +1161,25 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     }
                     keys.iter().map(|k| quote_identifier(k)).collect()
                 }
+                DedupMode::Fuzzy { .. } => unreachable!("handled above"),
             };
             let order = match keep {
                 Keep::First => "ASC",
                 Keep::Last => "DESC",
             };
-            let list = c.plain_list();
+            let partition = keys.join(", ");
+            let extra = if *merge { merged(&partition) } else { String::new() };
             let t = c.cte(format!(
-                "SELECT {list}, row_number() OVER (PARTITION BY {} ORDER BY {ROW} {order}) AS __ag_rn FROM {prev}",
-                keys.join(", ")
+                "SELECT {list}, row_number() OVER (PARTITION BY {partition} ORDER BY {ROW} {order}) AS __ag_rn{extra} \
+                 FROM {prev}"
             ));
-            c.kept(k, format!("SELECT {list} FROM {t} WHERE __ag_rn = 1"));
+            if *merge {
+                let select = c.select_list(&fills);
+                c.kept(k, format!("SELECT {select} FROM {t} WHERE __ag_rn = 1"));
+                c.changed(k, &prev, &names, false);
+            } else {
+                c.kept(k, format!("SELECT {list} FROM {t} WHERE __ag_rn = 1"));
+            }
         }
         Step::Nulls { tokens, columns } => {
             // 1. Tokens become NULL in every text column.
@@ -1490,7 +1613,7 @@ mod tests {
             &conn,
             &path,
             &columns,
-            vec![Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First }],
+            vec![Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First, merge: false }],
         );
         assert_eq!(
             got.data,
@@ -1508,7 +1631,7 @@ mod tests {
     #[test]
     fn deduplicate_ignoring_case_and_spaces_keeping_the_last() {
         let (_d, path, conn, columns) = near_duplicates();
-        let step = Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::Last };
+        let step = Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::Last, merge: false };
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(
             got.data,
@@ -1525,7 +1648,8 @@ mod tests {
     #[test]
     fn deduplicate_on_keys() {
         let (_d, path, conn, columns) = near_duplicates();
-        let step = Step::Deduplicate { mode: DedupMode::Keys(vec!["city".into()]), keep: Keep::First };
+        let step =
+            Step::Deduplicate { mode: DedupMode::Keys(vec!["city".into()]), keep: Keep::First, merge: false };
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(
             got.data,
@@ -1537,6 +1661,169 @@ mod tests {
             ]
         );
         assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+    }
+
+    fn fuzzy_names() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
+        fixture(
+            "SELECT name, city, email FROM (VALUES (1, 'Jon Smith', 'Paris', NULL), \
+             (2, 'John Smith', 'Paris', 'j@x'), (3, 'jon  smith', 'Paris', NULL), (4, 'John Smith', 'Lyon', NULL), \
+             (5, 'Jane Doe', 'Paris', NULL), (6, NULL, 'Paris', NULL), (7, ' ', 'Paris', NULL)) \
+             t(i, name, city, email) ORDER BY i",
+        )
+    }
+
+    fn fuzzy(threshold: f64, block: Option<&str>, merge: bool) -> Step {
+        Step::Deduplicate {
+            mode: DedupMode::Fuzzy { columns: vec!["name".into()], threshold, block: block.map(Into::into) },
+            keep: Keep::First,
+            merge,
+        }
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_removes_near_duplicates() {
+        // Keys: "jon smith", "john smith" (0.973 to row 1), "jon smith", "john smith",
+        // "jane doe" (0.57), and two blank keys, never duplicates.
+        let (_d, path, conn, columns) = fuzzy_names();
+        let got = clean(&conn, &path, &columns, vec![fuzzy(0.9, None, false)]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["Jon Smith", "Paris", N]),
+                r(&["Jane Doe", "Paris", N]),
+                r(&[N, "Paris", N]),
+                r(&[" ", "Paris", N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+        assert!(got.outcome.changes.is_empty(), "{:?}", got.outcome.changes);
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_within_blocks() {
+        // Blocking by city keeps Lyon's John Smith apart from Paris's.
+        let (_d, path, conn, columns) = fuzzy_names();
+        let got = clean(&conn, &path, &columns, vec![fuzzy(0.9, Some("city"), false)]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["Jon Smith", "Paris", N]),
+                r(&["John Smith", "Lyon", N]),
+                r(&["Jane Doe", "Paris", N]),
+                r(&[N, "Paris", N]),
+                r(&[" ", "Paris", N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_with_a_high_threshold_keeps_near_duplicates() {
+        // At 0.99 "John Smith" (0.973) stays; equal normalised keys (1.0) still go.
+        let (_d, path, conn, columns) = fuzzy_names();
+        let got = clean(&conn, &path, &columns, vec![fuzzy(0.99, None, false)]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["Jon Smith", "Paris", N]),
+                r(&["John Smith", "Paris", "j@x"]),
+                r(&["Jane Doe", "Paris", N]),
+                r(&[N, "Paris", N]),
+                r(&[" ", "Paris", N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_refuses_keeping_the_last_and_bad_thresholds() {
+        let (_d, path, conn, columns) = fuzzy_names();
+        let out = path.parent().unwrap().join("out");
+        let last = Step::Deduplicate {
+            mode: DedupMode::Fuzzy { columns: vec!["name".into()], threshold: 0.9, block: None },
+            keep: Keep::Last,
+            merge: false,
+        };
+        let err = run(&conn, &path, &columns, &CleansePlan { steps: vec![last] }, &out).unwrap_err();
+        for step in [fuzzy(1.5, None, false), fuzzy(0.9, Some("nope"), false)] {
+            assert!(run(&conn, &path, &columns, &CleansePlan { steps: vec![step] }, &out).is_err());
+        }
+        assert!(format!("{err:#}").contains("keeping the last is not supported"), "{err:#}");
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_merges_the_group_into_the_kept_row() {
+        // Row 1 keeps its name and takes row 2's email; rows 2-4 go.
+        let (_d, path, conn, columns) = fuzzy_names();
+        let got = clean(&conn, &path, &columns, vec![fuzzy(0.9, None, true)]);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["Jon Smith", "Paris", "j@x"]),
+                r(&["Jane Doe", "Paris", N]),
+                r(&[N, "Paris", N]),
+                r(&[" ", "Paris", N]),
+            ]
+        );
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+        assert_eq!(change(&got.outcome, "deduplicate", "email"), (1, 0));
+        assert_eq!(change(&got.outcome, "deduplicate", "name"), (0, 0));
+
+        // A chain: "ab" is similar to "a" (0.85), "abb" to "ab" (0.91) but not to "a" (0.80);
+        // "abb" is removed and, through "ab", merged into "a".
+        let (_d, path, conn, columns) = fixture(
+            "SELECT name, email, phone FROM (VALUES (1, 'A', NULL, NULL), (2, 'AB', NULL, '1'), \
+             (3, 'ABB', 'z@x', '2'), (4, 'Q', NULL, NULL)) t(i, name, email, phone) ORDER BY i",
+        );
+        let got = clean(&conn, &path, &columns, vec![fuzzy(0.84, None, true)]);
+        assert_eq!(got.data, vec![r(&["A", "z@x", "1"]), r(&["Q", N, N])]);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+        assert_eq!(change(&got.outcome, "deduplicate", "email"), (1, 0));
+        assert_eq!(change(&got.outcome, "deduplicate", "phone"), (1, 0));
+    }
+
+    #[test]
+    fn deduplicate_on_keys_merging_the_group() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT k, name, email, phone FROM (VALUES (1, 'a', 'Ann', NULL, NULL), (2, 'b', 'Bob', 'b@x', NULL), \
+             (3, 'a', NULL, 'a@x', NULL), (4, 'a', 'Anne', 'a2@x', '555'), (5, 'b', NULL, NULL, '777')) \
+             t(i, k, name, email, phone) ORDER BY i",
+        );
+        let step = |keep| Step::Deduplicate { mode: DedupMode::Keys(vec!["k".into()]), keep, merge: true };
+        let got = clean(&conn, &path, &columns, vec![step(Keep::First)]);
+        assert_eq!(got.data, vec![r(&["a", "Ann", "a@x", "555"]), r(&["b", "Bob", "b@x", "777"])]);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+        for (column, n) in [("k", 0), ("name", 0), ("email", 1), ("phone", 2)] {
+            assert_eq!(change(&got.outcome, "deduplicate", column), (n, 0), "{column}");
+        }
+
+        // Keeping the last: row 4 is complete, row 5 takes Bob's name and email.
+        let got = clean(&conn, &path, &columns, vec![step(Keep::Last)]);
+        assert_eq!(got.data, vec![r(&["a", "Anne", "a2@x", "555"]), r(&["b", "Bob", "b@x", "777"])]);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+        for (column, n) in [("k", 0), ("name", 1), ("email", 1), ("phone", 0)] {
+            assert_eq!(change(&got.outcome, "deduplicate", column), (n, 0), "{column}");
+        }
+    }
+
+    #[test]
+    fn deduplicate_fuzzy_scales_with_blocking() {
+        // 20,000 rows, 100 cities of 200 rows each; a name fixes its city, so 2,000 distinct
+        // rows at most remain, and near-equal names ("person 12" / "person 1212") may go too.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT 'person ' || (i % 2000) AS name, 'c' || (i % 100) AS city, \
+             CASE WHEN i % 3 = 0 THEN 'e' || i END AS email FROM range(20000) t(i) ORDER BY i",
+        );
+        for merge in [false, true] {
+            let got = clean(&conn, &path, &columns, vec![fuzzy(0.9, Some("city"), merge)]);
+            assert_eq!(got.outcome.rows_in, 20_000);
+            assert!(got.outcome.rows_out > 0 && got.outcome.rows_out <= 2_000, "{:?}", got.outcome);
+            assert_eq!(removed(&got.outcome), [("deduplicate", 20_000 - got.outcome.rows_out)]);
+            if merge {
+                // Every kept row has an email after merging (each group has one).
+                assert!(got.data.iter().all(|row| row[2].is_some()));
+            }
+        }
     }
 
     #[test]
@@ -1678,7 +1965,11 @@ mod tests {
                 case: Some(Case::Title),
                 ..Default::default()
             }),
-            Step::Deduplicate { mode: DedupMode::Keys(vec!["email".into()]), keep: Keep::First },
+            Step::Deduplicate {
+                mode: DedupMode::Keys(vec!["email".into()]),
+                keep: Keep::First,
+                merge: false,
+            },
             Step::Nulls {
                 tokens: DEFAULT_NULL_TOKENS.iter().map(|t| t.to_string()).collect(),
                 columns: vec![("age".into(), NullStrategy::Median)],
@@ -1756,7 +2047,11 @@ mod tests {
                 value_map: vec![("naïve value".into(), "it's \"fine\"'); --".into())],
                 ..Default::default()
             }),
-            Step::Deduplicate { mode: DedupMode::Keys(vec!["naïve col".into()]), keep: Keep::First },
+            Step::Deduplicate {
+                mode: DedupMode::Keys(vec!["naïve col".into()]),
+                keep: Keep::First,
+                merge: false,
+            },
             Step::Nulls {
                 tokens: vec!["'; DROP TABLE t; --".into()],
                 columns: vec![("select".into(), NullStrategy::Constant("'); DROP TABLE t; --".into()))],
@@ -1806,7 +2101,7 @@ mod tests {
         let (_d, path, conn, columns) = fixture("SELECT 1 AS x, 'a' AS s WHERE false");
         let steps = vec![
             Step::Quarantine { required: vec!["s".into()], ranges: vec![], patterns: vec![] },
-            Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::First },
+            Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::First, merge: false },
             Step::Nulls { tokens: vec!["".into()], columns: vec![("x".into(), NullStrategy::Mean)] },
             Step::Outliers {
                 column: "x".into(),
@@ -1827,7 +2122,11 @@ mod tests {
             steps: vec![
                 Step::Quarantine { required: vec!["email".into()], ranges: vec![], patterns: vec![] },
                 Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
-                Step::Deduplicate { mode: DedupMode::Keys(vec!["email".into()]), keep: Keep::First },
+                Step::Deduplicate {
+                    mode: DedupMode::Keys(vec!["email".into()]),
+                    keep: Keep::First,
+                    merge: false,
+                },
             ],
         };
         // A sample as large as the file holds every row.
