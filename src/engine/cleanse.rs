@@ -29,7 +29,11 @@
 //! - **Standardize** (text columns; date formats also on date/timestamp columns): email
 //!   normalisation (trim, lowercase), trim, whitespace collapse, case, value map (exact match
 //!   on the value so far), then date reformatting (a value no format parses is kept and
-//!   counted as failed, as is an email that does not look like one). The column becomes text.
+//!   counted as failed, as is an email that does not look like one), or phone numbers to
+//!   E.164 (libphonenumber's rules through the `phonenumber` crate, in the vectorised DuckDB
+//!   scalar function [`PHONE_FN`], numbers without a country code read as the step's region's;
+//!   a value that is not a valid number is kept and counted as failed). The column becomes
+//!   text.
 //! - **Deduplicate**: rows equal on every column, on every column with text compared
 //!   trimmed, whitespace-collapsed and lowercased, or on key columns; the first or last by
 //!   position is kept. Fuzzy mode: a row is removed when some earlier row of its block
@@ -54,7 +58,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use duckdb::{Connection, params_from_iter, types::Value as Duck};
+use duckdb::{
+    Connection,
+    core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId},
+    ffi::duckdb_string_t,
+    params_from_iter,
+    types::{DuckString, Value as Duck},
+    vscalar::{ScalarFunctionSignature, VScalar},
+    vtab::arrow::WritableVector,
+};
 
 use super::{quote_identifier, quote_literal};
 use crate::domain::ColumnInfo;
@@ -110,6 +122,10 @@ pub struct Standardize {
     pub date_formats: Option<(Vec<String>, String)>,
     /// Trim and lowercase; values that do not look like an email are counted as failed.
     pub email: bool,
+    /// Phone numbers to E.164 with libphonenumber's rules, numbers without a country code
+    /// read as this region's (ISO 3166 alpha-2, e.g. `"US"`); values that are not a valid
+    /// number are kept and counted as failed.
+    pub phone_region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +278,90 @@ const REASON: &str = "__ag_reason";
 /// Whitespace, Unicode spaces included.
 const BLANK_RE: &str = r"[\s\p{Z}]*";
 const EMAIL_RE: &str = r"[^@\s]+@[^@\s]+\.[^@\s]+";
+/// The scalar function `(value VARCHAR, region VARCHAR) -> VARCHAR` formatting a phone number
+/// in E.164, null when the value is not a valid number (see [`PhoneE164`]).
+const PHONE_FN: &str = "agensium_phone_e164";
+
+/// [`PHONE_FN`]: each row's value parsed with libphonenumber's rules, numbers without a country
+/// code read as the region's; a valid number in E.164, else (and for a null value or an
+/// unknown region) null.
+struct PhoneE164;
+
+impl VScalar for PhoneE164 {
+    type State = ();
+
+    fn invoke(
+        _: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let len = input.len();
+        let values = input.flat_vector(0);
+        let regions = input.flat_vector(1);
+        // SAFETY: both arguments are VARCHAR vectors of `len` rows (the signature).
+        let value_strs = unsafe { values.as_slice_with_len::<duckdb_string_t>(len) };
+        let region_strs = unsafe { regions.as_slice_with_len::<duckdb_string_t>(len) };
+        let mut out = output.flat_vector();
+        // The region of the previous row, parsed once per run of equal regions.
+        let mut last: Option<(String, Option<phonenumber::country::Id>)> = None;
+        for row in 0..len {
+            if values.row_is_null(row as u64) || regions.row_is_null(row as u64) {
+                out.set_null(row);
+                continue;
+            }
+            let region = DuckString::new(&mut { region_strs[row] }).as_str().into_owned();
+            let id = match &last {
+                Some((r, id)) if *r == region => *id,
+                _ => {
+                    let id = parse_region(&region);
+                    last = Some((region, id));
+                    id
+                }
+            };
+            let value = DuckString::new(&mut { value_strs[row] }).as_str().into_owned();
+            match id.and_then(|id| phone_e164(id, &value)) {
+                Some(e164) => out.insert(row, e164.as_str()),
+                None => out.set_null(row),
+            }
+        }
+        Ok(())
+    }
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        vec![ScalarFunctionSignature::exact(
+            vec![
+                LogicalTypeHandle::from(LogicalTypeId::Varchar),
+                LogicalTypeHandle::from(LogicalTypeId::Varchar),
+            ],
+            LogicalTypeHandle::from(LogicalTypeId::Varchar),
+        )]
+    }
+}
+
+/// A region code (ISO 3166 alpha-2, any case) libphonenumber knows.
+fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
+    region.trim().to_ascii_uppercase().parse().ok()
+}
+
+/// `value` in E.164 when it is a valid number (read as `region`'s without a country code).
+fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
+    let number = phonenumber::parse(Some(region), value.trim()).ok()?;
+    phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// Registers [`PHONE_FN`] on `conn` unless it already is.
+fn register_functions(conn: &Connection) -> anyhow::Result<()> {
+    let known: bool = conn
+        .query_row("SELECT count(*) > 0 FROM duckdb_functions() WHERE function_name = ?", [PHONE_FN], |row| {
+            row.get(0)
+        })
+        .context("looking up the cleansing functions")?;
+    if !known {
+        conn.register_scalar_function::<PhoneE164>(PHONE_FN)
+            .with_context(|| format!("registering {PHONE_FN}"))?;
+    }
+    Ok(())
+}
 
 /// Runs `plan` over the Parquet file `data` (whose columns are `columns`), writing
 /// `out_dir/data.parquet` (the kept rows, in their original order) and
@@ -281,6 +381,7 @@ pub fn run(
         column_list(columns.iter().map(|c| c.name.as_str()))
     );
     let compiled = compile(columns, plan, &source)?;
+    register_functions(conn)?;
     let outcome = compiled.account(conn)?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -318,6 +419,7 @@ pub fn preview(
     sample_rows: u64,
 ) -> anyhow::Result<CleansePreview> {
     const SAMPLE: &str = "agensium_cleanse_sample";
+    register_functions(conn)?;
     let path = quote_literal(&data.display().to_string());
     // The sample is drawn once, into a temporary table, so every statement sees the same rows.
     conn.execute_batch(&format!(
@@ -1047,6 +1149,20 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     quote_literal(EMAIL_RE)
                 ));
             }
+            if let Some(region) = &s.phone_region {
+                ensure!(
+                    parse_region(region).is_some(),
+                    "{region:?} is not a known phone region (an ISO 3166 alpha-2 code such as \"US\")"
+                );
+                ensure!(
+                    s.date_formats.is_none() && !s.email,
+                    "phone numbers cannot be standardised together with dates or emails"
+                );
+                let region = c.text(region);
+                let e164 = format!("{PHONE_FN}(__ag_e, {region})");
+                value = format!("coalesce({e164}, __ag_e)");
+                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND {e164} IS NULL)", blank("__ag_e")));
+            }
             let fail = if fails.is_empty() { "false".to_string() } else { fails.join(" OR ") };
             let out = c.select_list(&[(s.column.clone(), value)]);
             c.kept(k, format!("SELECT {out}, ({fail}) AS __ag_f FROM {t}"));
@@ -1596,6 +1712,51 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(got.data, vec![r(&["05/01/2024"]), r(&[N]), r(&["31/12/2023"])]);
         assert_eq!(change(&got.outcome, "standardize", "d"), (2, 0));
+    }
+
+    #[test]
+    fn standardize_formats_phone_numbers_in_e164() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '(415) 555-2671', '01 42 68 53 00'), \
+             (2, '415.555.2671', '+33 1 42 68 53 00'), (3, '+44 20 7946 0958', '555'), \
+             (4, '555', NULL), (5, NULL, '  '), (6, ' 1-415-555-2671 ', '0142685300')) t(i, us, fr) ORDER BY i",
+        );
+        let phone = |column: &str, region: &str| {
+            Step::Standardize(Standardize {
+                column: column.into(),
+                phone_region: Some(region.into()),
+                ..Default::default()
+            })
+        };
+        let steps = vec![phone("us", "US"), phone("fr", "fr")];
+        let got = clean(&conn, &path, &columns, steps.clone());
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "+14155552671", "+33142685300"]),
+                r(&["2", "+14155552671", "+33142685300"]),
+                r(&["3", "+442079460958", "555"]),
+                r(&["4", "555", N]),
+                r(&["5", N, "  "]),
+                r(&["6", "+14155552671", "+33142685300"]),
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!(change(o, "standardize", "us"), (4, 1), "555 is kept and flagged");
+        assert_eq!(change(o, "standardize", "fr"), (3, 1), "555 is kept and flagged; a blank is not");
+        assert_eq!((o.rows_in, o.rows_out, o.rows_quarantined), (6, 6, 0));
+        assert_eq!(removed(o), [("standardize", 0); 2]);
+        assert!(got.quarantine.is_empty());
+
+        // Running again on the same connection (the function is registered once), and previewing.
+        let again = clean(&conn, &path, &columns, steps.clone());
+        assert_eq!(again.data, got.data);
+        let sample = preview(&conn, &path, &columns, &CleansePlan { steps }, 100).unwrap();
+        assert_eq!(sample.outcome.changes, got.outcome.changes);
+
+        let unknown = CleansePlan { steps: vec![phone("us", "XX")] };
+        let err = run(&conn, &path, &columns, &unknown, &got.out).unwrap_err();
+        assert!(format!("{err:#}").contains("\"XX\" is not a known phone region"), "{err:#}");
     }
 
     fn near_duplicates() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
