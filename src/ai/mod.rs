@@ -735,7 +735,7 @@ impl Ai {
         };
         let outcome = datasets
             .engine()
-            .sandboxed_query_masked(data, self.inner.spill_dir.clone(), sql.clone(), masked, limits)
+            .sandboxed_query(data, self.inner.spill_dir.clone(), sql.clone(), masked, limits)
             .await;
         let shown: String = sql.chars().take(500).collect();
         match outcome {

@@ -304,21 +304,11 @@ fn run_on_this_thread(
 }
 
 impl super::Engine {
-    /// Runs an untrusted SELECT over one dataset in its own locked-down database (see
-    /// [`run`]); does not use the shared connection.
+    /// Runs an untrusted SELECT over one dataset in its own locked-down database, with the
+    /// `masked` columns (`(column, kind)`) masked in the view `data` (see [`run_masked`]).
+    /// One entry point, so no caller can forget the masking: pass none explicitly. Does not
+    /// use the shared connection.
     pub async fn sandboxed_query(
-        &self,
-        data: PathBuf,
-        spill_dir: PathBuf,
-        sql: String,
-        limits: SandboxLimits,
-    ) -> anyhow::Result<Result<QueryOutput, Refusal>> {
-        self.sandboxed_query_masked(data, spill_dir, sql, Vec::new(), limits).await
-    }
-
-    /// [`Self::sandboxed_query`] with the `masked` columns (`(column, kind)`) masked in the
-    /// view `data` (see [`run_masked`]).
-    pub async fn sandboxed_query_masked(
         &self,
         data: PathBuf,
         spill_dir: PathBuf,
@@ -1605,7 +1595,7 @@ mod tests {
         };
         let engine = super::super::Engine::open(&config, &f.dir.path().join("engine-spill")).unwrap();
         let out = engine
-            .sandboxed_query_masked(
+            .sandboxed_query(
                 f.data.clone(),
                 f.spill.clone(),
                 "SELECT count(*) AS n, max(email) AS top FROM data".into(),
@@ -1618,7 +1608,7 @@ mod tests {
         assert_eq!(out.columns, ["n", "top"]);
         assert_eq!(out.rows, vec![vec![Value::from(100), Value::from("u***@e***.com")]]);
         let refusal = engine
-            .sandboxed_query(f.data.clone(), f.spill.clone(), "ATTACH 'x.db'".into(), limits())
+            .sandboxed_query(f.data.clone(), f.spill.clone(), "ATTACH 'x.db'".into(), Vec::new(), limits())
             .await
             .unwrap()
             .unwrap_err();
