@@ -133,6 +133,9 @@ pub enum DedupMode {
     Exact,
     CaseInsensitive,
     Keys(Vec<String>),
+    /// Key columns compared as text, trimmed, whitespace-collapsed and lowercased (emails that
+    /// differ only in case or spaces); a row with a null or blank key is never a duplicate.
+    KeysIgnoreCase(Vec<String>),
     /// Near duplicates: the normalised key (each of `columns` as text, trimmed,
     /// whitespace-collapsed and lowercased, joined with `" | "`) has a Jaro–Winkler similarity
     /// of at least `threshold` (0..=1) with an earlier row's key in the same block: equal
@@ -210,6 +213,12 @@ pub enum Step {
         method: OutlierMethod,
         action: OutlierAction,
     },
+    /// A numeric column converted between units: `value · multiply + add`, as DOUBLE.
+    ConvertUnits {
+        column: String,
+        multiply: f64,
+        add: f64,
+    },
 }
 
 impl Step {
@@ -221,6 +230,7 @@ impl Step {
             Step::Deduplicate { .. } => "deduplicate",
             Step::Nulls { .. } => "nulls",
             Step::Outliers { .. } => "outliers",
+            Step::ConvertUnits { .. } => "convert_units",
         }
     }
 }
@@ -245,6 +255,8 @@ pub struct CleanseOutcome {
     pub rows_out: u64,
     /// Every step in plan order with the rows it removed (not counting quarantined ones).
     pub rows_removed_by_step: Vec<(String, u64)>,
+    /// Every step in plan order with the rows it quarantined.
+    pub rows_quarantined_by_step: Vec<(String, u64)>,
     pub rows_quarantined: u64,
     /// Per step and column, the values changed or failed (columns with neither are left out).
     pub changes: Vec<StepChange>,
@@ -395,12 +407,16 @@ pub fn run(
         compiled.last
     );
     conn.execute(
-        &format!("COPY ({output}) TO {} (FORMAT parquet)", data_tmp.literal()),
+        &format!("COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)", data_tmp.literal()),
         params_from_iter(params),
     )
     .context("writing the cleaned data")?;
     conn.execute(
-        &format!("COPY ({}) TO {} (FORMAT parquet)", compiled.quarantine_query(), quarantine_tmp.literal()),
+        &format!(
+            "COPY ({}) TO {} (FORMAT parquet, COMPRESSION zstd)",
+            compiled.quarantine_query(),
+            quarantine_tmp.literal()
+        ),
         params_from_iter(params),
     )
     .context("writing the quarantined rows")?;
@@ -436,6 +452,160 @@ pub fn preview(
     })();
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {SAMPLE}"))?;
     result
+}
+
+/// Checks that `plan` compiles over `columns` (every column exists, every conversion is one
+/// the column's type allows) and returns the output's columns with the types the plan
+/// promises. Nothing is read.
+pub fn output_columns(columns: &[ColumnInfo], plan: &CleansePlan) -> anyhow::Result<Vec<ColumnInfo>> {
+    Ok(compile(columns, plan, "SELECT 1")?.types)
+}
+
+/// What a sample says about one column, for choosing conversions and fills: of its
+/// non-blank values, how many read as each type, and how many are distinct.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ColumnEvidence {
+    pub name: String,
+    pub data_type: String,
+    /// Non-null (and, for text, non-blank) values in the sample.
+    pub values: u64,
+    pub distinct: u64,
+    /// Text only: values that read as a whole number (without a leading zero), a number, a
+    /// boolean word (`true/false/t/f/yes/no/y/n`), a date (ISO or [`DEFAULT_DATE_FORMATS`]),
+    /// a timestamp.
+    pub integers: u64,
+    pub numbers: u64,
+    pub booleans: u64,
+    pub dates: u64,
+    pub timestamps: u64,
+    /// Text only: values holding a time of day (`hh:mm`).
+    pub times: u64,
+}
+
+/// Reads [`ColumnEvidence`] for every column from a reservoir sample of `sample_rows` rows
+/// (seed 42), in one query. Text values equal to one of `null_tokens` (trimmed, ignoring
+/// case) count as missing.
+pub fn sample_evidence(
+    conn: &Connection,
+    data: &Path,
+    columns: &[ColumnInfo],
+    null_tokens: &[String],
+    sample_rows: u64,
+) -> anyhow::Result<Vec<ColumnEvidence>> {
+    let tokens: Vec<Duck> = null_tokens.iter().map(|t| Duck::Text(t.trim().to_lowercase())).collect();
+    let token_list = (1..=tokens.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let path = quote_literal(&data.display().to_string());
+    let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
+    let mut items = Vec::new();
+    for column in columns {
+        let q = quote_identifier(&column.name);
+        let ty = column.data_type.to_uppercase();
+        if is_text(&ty) {
+            let v = strip(&q);
+            let mut present = format!("{q} IS NOT NULL AND NOT {}", blank(&q));
+            if !tokens.is_empty() {
+                present.push_str(&format!(" AND lower({v}) NOT IN ({token_list})"));
+            }
+            items.push(format!("count(*) FILTER (WHERE {present})"));
+            items.push(format!("count(DISTINCT {q})"));
+            items
+                .push(format!(r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?'))"));
+            items.push(format!("count(TRY_CAST({v} AS DOUBLE)) FILTER (WHERE {present})"));
+            items.push(format!(
+                "count(*) FILTER (WHERE lower({v}) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n'))"
+            ));
+            items.push(format!(
+                "count(coalesce(TRY_CAST({v} AS DATE), CAST(try_strptime({v}, [{formats}]) AS DATE))) \
+                 FILTER (WHERE {present})"
+            ));
+            items.push(format!("count(TRY_CAST({v} AS TIMESTAMP)) FILTER (WHERE {present})"));
+            items.push(format!(r"count(*) FILTER (WHERE regexp_matches({v}, '\d:\d\d'))"));
+        } else {
+            items.push(format!("count({q})"));
+            items.push(format!("count(DISTINCT {q})"));
+            items.extend(std::iter::repeat_n("0".to_string(), 6));
+        }
+    }
+    let sql = format!(
+        "WITH s AS (SELECT {} FROM read_parquet({path}) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)) \
+         SELECT {} FROM s",
+        column_list(columns.iter().map(|c| c.name.as_str())),
+        items.iter().map(|i| format!("CAST({i} AS BIGINT)")).collect::<Vec<_>>().join(", ")
+    );
+    let counts: Vec<i64> = conn
+        .query_row(&sql, params_from_iter(&tokens), |row| {
+            (0..items.len()).map(|i| row.get::<_, i64>(i)).collect()
+        })
+        .context("sampling the columns")?;
+    Ok(columns
+        .iter()
+        .zip(counts.chunks(8))
+        .map(|(column, n)| {
+            let n: Vec<u64> = n.iter().map(|&x| x.max(0) as u64).collect();
+            ColumnEvidence {
+                name: column.name.clone(),
+                data_type: column.data_type.to_uppercase(),
+                values: n[0],
+                distinct: n[1],
+                integers: n[2],
+                numbers: n[3],
+                booleans: n[4],
+                dates: n[5],
+                timestamps: n[6],
+                times: n[7],
+            }
+        })
+        .collect())
+}
+
+/// A Parquet file's rows, and its columns (as DuckDB reads them) with their null counts: from
+/// the footer's statistics when every column chunk has them (files DuckDB wrote), else in one
+/// pass over the data.
+pub fn column_nulls(conn: &Connection, data: &Path) -> anyhow::Result<(u64, Vec<(ColumnInfo, u64)>)> {
+    let path = quote_literal(&data.display().to_string());
+    let columns: Vec<ColumnInfo> = {
+        let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({path})"))?;
+        let rows = statement.query_map([], |row| {
+            Ok(ColumnInfo { name: row.get(0)?, data_type: row.get::<_, String>(1)?.to_uppercase() })
+        })?;
+        rows.collect::<Result<_, _>>()
+            .with_context(|| format!("reading the columns of {}", data.display()))?
+    };
+    let rows: i64 = conn
+        .query_row(
+            &format!("SELECT CAST(sum(num_rows) AS BIGINT) FROM parquet_file_metadata({path})"),
+            [],
+            |r| r.get(0),
+        )
+        .with_context(|| format!("reading the footer of {}", data.display()))?;
+    if rows == 0 {
+        return Ok((0, columns.into_iter().map(|c| (c, 0)).collect()));
+    }
+    // Per leaf column: null count summed over row groups, and whether every chunk has one.
+    let mut statement = conn.prepare(&format!(
+        "SELECT CAST(coalesce(sum(stats_null_count), 0) AS BIGINT), count(*) = count(stats_null_count) \
+         FROM parquet_metadata({path}) GROUP BY column_id ORDER BY column_id"
+    ))?;
+    let stats: Vec<(i64, bool)> = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading the statistics of {}", data.display()))?;
+    if stats.len() == columns.len() && stats.iter().all(|(_, complete)| *complete) {
+        let nulls = stats.into_iter().map(|(n, _)| n.max(0) as u64);
+        return Ok((rows.max(0) as u64, columns.into_iter().zip(nulls).collect()));
+    }
+    let items = std::iter::once("count(*)".to_string())
+        .chain(columns.iter().map(|c| format!("count(*) - count({})", quote_identifier(&c.name))))
+        .map(|i| format!("CAST({i} AS BIGINT)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let counts: Vec<i64> = conn
+        .query_row(&format!("SELECT {items} FROM read_parquet({path})"), [], |row| {
+            (0..=columns.len()).map(|i| row.get::<_, i64>(i)).collect()
+        })
+        .with_context(|| format!("counting the nulls of {}", data.display()))?;
+    let rows = counts[0].max(0) as u64;
+    Ok((rows, columns.into_iter().zip(counts[1..].iter().map(|&n| n.max(0) as u64)).collect()))
 }
 
 /// A file written beside its final name, removed unless persisted.
@@ -500,6 +670,8 @@ struct Compiled {
     source_columns: Vec<String>,
     /// The output's columns.
     columns: Vec<String>,
+    /// The output's columns with their DuckDB types.
+    types: Vec<ColumnInfo>,
     step_names: Vec<&'static str>,
     /// The last kept CTE.
     last: String,
@@ -618,6 +790,9 @@ impl Compiled {
             rows_in: kept[0],
             rows_out: kept[steps],
             rows_removed_by_step: removed,
+            rows_quarantined_by_step: (1..=steps)
+                .map(|k| (self.step_names[k - 1].to_string(), quarantined[k]))
+                .collect(),
             rows_quarantined: quarantined.iter().sum(),
             changes,
         };
@@ -886,6 +1061,7 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
         params: c.params,
         source_columns: columns.iter().map(|c| c.name.clone()).collect(),
         columns: c.columns.iter().map(|(n, _)| n.clone()).collect(),
+        types: c.columns.iter().map(|(n, t)| ColumnInfo { name: n.clone(), data_type: t.clone() }).collect(),
         step_names: plan.steps.iter().map(Step::name).collect(),
         last: c.prev,
         quarantines: c.quarantines,
@@ -1277,6 +1453,22 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     }
                     keys.iter().map(|k| quote_identifier(k)).collect()
                 }
+                DedupMode::KeysIgnoreCase(keys) => {
+                    ensure!(!keys.is_empty(), "deduplication by keys needs a key");
+                    for key in keys {
+                        c.type_of(key)?;
+                    }
+                    // A blank key stands for its own row only: never equal to another.
+                    keys.iter()
+                        .map(|k| {
+                            let q = quote_identifier(k);
+                            format!(
+                                "coalesce(nullif(lower({}), ''), chr(1) || CAST({ROW} AS VARCHAR))",
+                                collapse(&strip(&format!("CAST({q} AS VARCHAR)")))
+                            )
+                        })
+                        .collect()
+                }
                 DedupMode::Fuzzy { .. } => unreachable!("handled above"),
             };
             let order = match keep {
@@ -1435,6 +1627,21 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                 c.changed(k, &prev, std::slice::from_ref(column), false);
             }
         }
+        Step::ConvertUnits { column, multiply, add } => {
+            let ty = c.type_of(column)?;
+            ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
+            let q = quote_identifier(column);
+            let m = c.bind(Duck::Double(*multiply));
+            let a = c.bind(Duck::Double(*add));
+            ensure!(multiply.is_finite() && add.is_finite(), "a unit conversion needs finite numbers");
+            let converted = format!("CAST({q} AS DOUBLE) * {m} + {a}");
+            let out = c.select_list(&[(column.clone(), converted)]);
+            if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == column) {
+                entry.1 = "DOUBLE".into();
+            }
+            c.kept(k, format!("SELECT {out} FROM {prev}"));
+            c.changed(k, &prev, std::slice::from_ref(column), false);
+        }
     }
     Ok(())
 }
@@ -1535,6 +1742,84 @@ mod tests {
 
     fn removed(outcome: &CleanseOutcome) -> Vec<(&str, u64)> {
         outcome.rows_removed_by_step.iter().map(|(s, n)| (s.as_str(), *n)).collect()
+    }
+
+    #[test]
+    fn evidence_counts_what_each_text_column_reads_as() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES \
+             (1, ' 12 ', '1.5', 'yes', '2024-01-05', '2024-01-05 10:00', '00123', 'N/A'), \
+             (2, '7', 'x', 'No', '05/02/2024', '2024-01-06 11:30:00', '00456', 'a'), \
+             (3, 'N/A', '3', 'true', 'Mar 10 2024', 'nope', '789', 'a'), \
+             (4, '  ', NULL, 'f', 'someday', NULL, '1000', 'b')) \
+             t(i, ints, nums, bools, dates, stamps, zips, cats) ORDER BY i",
+        );
+        let tokens = vec!["N/A".to_string()];
+        let got = sample_evidence(&conn, &path, &columns, &tokens, 1000).unwrap();
+        let e = |name: &str| got.iter().find(|e| e.name == name).unwrap().clone();
+        // ints: ' 12 ', '7' (N/A is a token, '  ' blank).
+        let ints = e("ints");
+        assert_eq!((ints.values, ints.integers, ints.numbers), (2, 2, 2));
+        let nums = e("nums");
+        assert_eq!((nums.values, nums.integers, nums.numbers), (3, 1, 2));
+        assert_eq!(e("bools").booleans, 4);
+        let dates = e("dates");
+        assert_eq!((dates.values, dates.dates, dates.times), (4, 3, 0));
+        let stamps = e("stamps");
+        assert_eq!((stamps.values, stamps.timestamps, stamps.times), (3, 2, 2));
+        // Leading zeros are not whole numbers (postcodes, codes).
+        let zips = e("zips");
+        assert_eq!((zips.values, zips.integers), (4, 2));
+        let cats = e("cats");
+        assert_eq!((cats.values, cats.distinct), (3, 3), "N/A is missing but still a distinct value");
+        let id = e("i");
+        assert_eq!((id.values, id.distinct, id.integers), (4, 4, 0), "non-text columns: counts only");
+    }
+
+    #[test]
+    fn column_nulls_reads_types_and_nulls_in_one_pass() {
+        let (_d, path, conn, _) = fixture(
+            "SELECT * FROM (VALUES (1, NULL, 'a'), (2, 2.5, NULL), (NULL, NULL, 'c')) t(\"a b\", x, y)",
+        );
+        let (rows, columns) = column_nulls(&conn, &path).unwrap();
+        assert_eq!(rows, 3);
+        let got: Vec<(&str, &str, u64)> =
+            columns.iter().map(|(c, n)| (c.name.as_str(), c.data_type.as_str(), *n)).collect();
+        assert_eq!(got, [("a b", "INTEGER", 1), ("x", "DECIMAL(2,1)", 2), ("y", "VARCHAR", 1)]);
+    }
+
+    #[test]
+    fn keys_ignoring_case_match_emails_and_never_blank_ones() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'Ann@X.com '), (2, 'ann@x.com'), (3, NULL), (4, NULL), (5, '  '), \
+             (6, ' '), (7, 'bob@x.com'), (8, 'BOB@X.COM')) t(i, email) ORDER BY i",
+        );
+        let step = |keep| Step::Deduplicate {
+            mode: DedupMode::KeysIgnoreCase(vec!["email".into()]),
+            keep,
+            merge: false,
+        };
+        let first = clean(&conn, &path, &columns, vec![step(Keep::First)]);
+        let ids: Vec<_> = first.data.iter().map(|r| r[0].clone().unwrap()).collect();
+        assert_eq!(ids, ["1", "3", "4", "5", "6", "7"]);
+        let last = clean(&conn, &path, &columns, vec![step(Keep::Last)]);
+        let ids: Vec<_> = last.data.iter().map(|r| r[0].clone().unwrap()).collect();
+        assert_eq!(ids, ["2", "3", "4", "5", "6", "8"]);
+        assert_eq!(removed(&last.outcome), [("deduplicate", 2)]);
+    }
+
+    #[test]
+    fn units_convert_numbers_into_doubles() {
+        let (_d, path, conn, columns) =
+            fixture("SELECT * FROM (VALUES (1, 100), (2, NULL), (3, -40)) t(i, temp) ORDER BY i");
+        let step = Step::ConvertUnits { column: "temp".into(), multiply: 1.8, add: 32.0 };
+        let promised = output_columns(&columns, &CleansePlan { steps: vec![step.clone()] }).unwrap();
+        assert_eq!(promised[1].data_type, "DOUBLE");
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(got.data, [r(&["1", "212.0"]), r(&["2", N]), r(&["3", "-40.0"])]);
+        assert_eq!(change(&got.outcome, "convert_units", "temp"), (1, 0), "-40 °C is -40 °F");
+        let text = Step::ConvertUnits { column: "i".into(), multiply: f64::NAN, add: 0.0 };
+        assert!(output_columns(&columns, &CleansePlan { steps: vec![text] }).is_err());
     }
 
     #[test]

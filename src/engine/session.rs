@@ -8,6 +8,7 @@ use std::sync::Arc;
 use duckdb::{Connection, InterruptHandle};
 
 use super::checks::{DataTest, TestOutcome};
+use super::cleanse::{CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence};
 use crate::config::EngineConfig;
 use crate::domain::{
     ColumnInfo, DriftParams, DriftReport, HistogramBin, PiiColumn, Profile, ProfileParams, RiskParams,
@@ -128,6 +129,45 @@ impl Session {
         progress: &mut dyn FnMut(f64, &str),
     ) -> Result<Vec<TestOutcome>, SessionError> {
         super::checks::run_tests(&self.conn, data, tests, max_rows, progress).map_err(SessionError::classify)
+    }
+
+    /// Runs a cleanse plan into `out_dir` (see `engine::cleanse::run`).
+    pub fn cleanse(
+        &self,
+        data: &Path,
+        columns: &[ColumnInfo],
+        plan: &CleansePlan,
+        out_dir: &Path,
+    ) -> Result<CleanseOutcome, SessionError> {
+        super::cleanse::run(&self.conn, data, columns, plan, out_dir).map_err(SessionError::classify)
+    }
+
+    /// Runs a cleanse plan over a sample (see `engine::cleanse::preview`).
+    pub fn cleanse_preview(
+        &self,
+        data: &Path,
+        columns: &[ColumnInfo],
+        plan: &CleansePlan,
+        sample_rows: u64,
+    ) -> Result<CleansePreview, SessionError> {
+        super::cleanse::preview(&self.conn, data, columns, plan, sample_rows).map_err(SessionError::classify)
+    }
+
+    /// What a sample says about each column (see `engine::cleanse::sample_evidence`).
+    pub fn column_evidence(
+        &self,
+        data: &Path,
+        columns: &[ColumnInfo],
+        null_tokens: &[String],
+        sample_rows: u64,
+    ) -> Result<Vec<ColumnEvidence>, SessionError> {
+        super::cleanse::sample_evidence(&self.conn, data, columns, null_tokens, sample_rows)
+            .map_err(SessionError::classify)
+    }
+
+    /// A Parquet file's rows and per-column nulls (see `engine::cleanse::column_nulls`).
+    pub fn column_nulls(&self, data: &Path) -> Result<(u64, Vec<(ColumnInfo, u64)>), SessionError> {
+        super::cleanse::column_nulls(&self.conn, data).map_err(SessionError::classify)
     }
 }
 
