@@ -120,9 +120,10 @@ impl Datasets {
     /// `rejects` empty. Staged, published to storage and recorded like an upload (nothing
     /// visible until complete; staging removed on failure). The parent is never modified.
     ///
-    /// `data` is read, not moved: the engine rewrites it into the staged `data.parquet`
-    /// (as an uploaded Parquet file is), and the staged `original` is that same file (a hard
-    /// link where the file system allows). `size_bytes` and `sha256` describe it.
+    /// `data` must be written by the engine with the canonical copy's settings (Parquet, zstd):
+    /// it is taken as it is — hard-linked into the staged `data.parquet` where the file system
+    /// allows, else copied — and only its footer is read; the caller's file stays in place.
+    /// The staged `original` is that same file. `size_bytes` and `sha256` describe it.
     pub async fn publish_version(
         &self,
         parent: &Dataset,
@@ -135,13 +136,12 @@ impl Datasets {
         let build = async {
             tokio::fs::create_dir_all(&staging).await.map_err(AppError::internal)?;
             let (source, target) = (data.to_path_buf(), staging.join(DATA_FILE));
-            let rejects = staging.join(REJECTS_FILE);
             let ingested = {
                 let target = target.clone();
+                // Written by the engine with the canonical copy's settings: taken as it is
+                // (hard-linked), only its footer read.
                 self.engine
-                    .run_heavy(move |conn| {
-                        Ok(ingest::ingest(conn, &ingest::SourceKind::Parquet, &source, &target, &rejects))
-                    })
+                    .run(move |conn| Ok(ingest::adopt(conn, &source, &target)))
                     .await
                     .map_err(AppError::internal)?
                     .map_err(|e| ingest_error(e, DatasetFormat::Parquet))?
