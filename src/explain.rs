@@ -280,6 +280,7 @@ mod tests {
             ],
             drift: None,
             risk: None,
+            cleanse: None,
         }
     }
 

@@ -24,7 +24,7 @@ pub struct Privacy {
 
 impl Privacy {
     pub fn of(report: Option<&Report>) -> Privacy {
-        let empty = Report { profile: None, agents: Vec::new(), drift: None, risk: None };
+        let empty = Report { profile: None, agents: Vec::new(), drift: None, risk: None, cleanse: None };
         let values_checked = report.is_some_and(|r| r.profile.is_some() || r.risk.is_some());
         Privacy { masking: Masking::of(report.unwrap_or(&empty)), values_checked }
     }
@@ -287,6 +287,7 @@ mod tests {
             agents: Vec::new(),
             drift: None,
             risk: None,
+            cleanse: None,
         };
         let privacy = Privacy::of(Some(&report));
         let text = privacy.report(&report, "people.csv").to_string();

@@ -21,8 +21,8 @@ pub use email::Email;
 pub use job::{Job, JobError, JobId, JobStatus};
 pub use password::Password;
 pub use report::{
-    AgentResult, ColumnProfile, Correlation, Finding, HistogramBin, Profile, ProfileParams, Quality, Report,
-    RowIssue, ValueCount,
+    AgentResult, CleanseManifest, ColumnProfile, Correlation, Finding, HistogramBin, IntegrityCheck,
+    ManifestChange, ManifestStep, Profile, ProfileParams, Quality, Report, RowIssue, ValueCount,
 };
 pub use risk::{PII_KINDS, PiiColumn, Regulation, RiskParams, RiskReport, mask};
 pub use user::{NewUser, Role, User, UserCredentials, UserId};

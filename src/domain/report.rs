@@ -189,4 +189,58 @@ pub struct Report {
     /// Present when the risk scorer ran.
     #[serde(default)]
     pub risk: Option<super::RiskReport>,
+    /// Present when a cleanse ran: what it changed, step by step.
+    #[serde(default)]
+    pub cleanse: Option<CleanseManifest>,
+}
+
+/// The manifest of a cleanse: every step with the rows it removed or quarantined, every
+/// change per step and column, and the integrity checks. Row accounting:
+/// `rows_in = rows_out + rows_removed + rows_quarantined`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CleanseManifest {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Removed by the steps (duplicates, dropped nulls, removed outliers).
+    pub rows_removed: u64,
+    pub rows_quarantined: u64,
+    pub steps: Vec<ManifestStep>,
+    pub changes: Vec<ManifestChange>,
+    pub checks: Vec<IntegrityCheck>,
+    /// The cleaned version (absent when nothing was published).
+    pub output_dataset_id: Option<String>,
+    /// The quarantined rows, with `_reason` and `_row` (absent when none were quarantined).
+    pub quarantine_dataset_id: Option<String>,
+}
+
+/// One step of the plan, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestStep {
+    /// The agent the step belongs to.
+    pub agent_id: String,
+    /// quarantine, fix_types, standardize, deduplicate, nulls or outliers.
+    pub step: String,
+    /// What it does, in words (`price → float`, `outliers in age by IQR (k = 1.5): cap`).
+    pub description: String,
+    pub rows_removed: u64,
+    pub rows_quarantined: u64,
+}
+
+/// Values one agent changed (or could not handle) in one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestChange {
+    pub agent_id: String,
+    pub column: String,
+    pub changed: u64,
+    /// Conversions that failed, dates no format read, invalid emails or phone numbers.
+    pub failed: u64,
+}
+
+/// One integrity check of the written output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrityCheck {
+    /// row_accounting, no_new_nulls, types, filled_columns.
+    pub name: String,
+    pub passed: bool,
+    pub message: String,
 }

@@ -558,6 +558,7 @@ pub fn rich_report(extra_columns: usize) -> Report {
         agents: vec![profiler, drift_agent, risk_agent, coverage, readiness],
         drift: Some(drift),
         risk: Some(risk),
+        cleanse: None,
     }
 }
 

@@ -24,6 +24,24 @@ pub(super) fn render(meta: &ReportMeta, report: &Report) -> anyhow::Result<Vec<u
     Ok(bytes)
 }
 
+/// A cleanse's manifest with the job's metadata; an error for a report without one.
+pub(super) fn render_manifest(meta: &ReportMeta, report: &Report) -> anyhow::Result<Vec<u8>> {
+    let Some(manifest) = &report.cleanse else { anyhow::bail!("the report has no cleanse manifest") };
+    let document = json!({
+        "job": {
+            "id": meta.job_id,
+            "toolId": meta.tool_id,
+            "dataset": meta.dataset_name,
+            "createdAt": meta.created_at,
+            "finishedAt": meta.finished_at,
+        },
+        "manifest": manifest,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&document)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::domain::Report;

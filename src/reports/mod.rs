@@ -35,6 +35,8 @@ pub enum ReportFormat {
     Json,
     Xlsx,
     Html,
+    /// A cleanse's manifest alone (JSON): every step, change and integrity check.
+    Manifest,
 }
 
 impl ReportFormat {
@@ -45,6 +47,7 @@ impl ReportFormat {
             ReportFormat::Json => "json",
             ReportFormat::Xlsx => "xlsx",
             ReportFormat::Html => "html",
+            ReportFormat::Manifest => "manifest",
         }
     }
 
@@ -54,6 +57,7 @@ impl ReportFormat {
             "json" => Some(ReportFormat::Json),
             "xlsx" | "excel" => Some(ReportFormat::Xlsx),
             "html" | "htm" => Some(ReportFormat::Html),
+            "manifest" => Some(ReportFormat::Manifest),
             _ => None,
         }
     }
@@ -61,7 +65,7 @@ impl ReportFormat {
     /// The `Content-Type` of the rendering.
     pub fn content_type(self) -> &'static str {
         match self {
-            ReportFormat::Json => "application/json",
+            ReportFormat::Json | ReportFormat::Manifest => "application/json",
             ReportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ReportFormat::Html => "text/html; charset=utf-8",
         }
@@ -70,7 +74,18 @@ impl ReportFormat {
     /// A safe download name: `customers.csv` gives `customers-report.html`. ASCII letters,
     /// digits, `.`, `_` and `-` only, so it can go into a `Content-Disposition` header as is.
     pub fn file_name(self, dataset_name: &str) -> String {
-        format!("{}-report.{}", file_stem(dataset_name), self.as_str())
+        match self {
+            ReportFormat::Manifest => format!("{}-manifest.json", file_stem(dataset_name)),
+            _ => format!("{}-report.{}", file_stem(dataset_name), self.as_str()),
+        }
+    }
+
+    /// The file's format as a download lists it: json, xlsx or html.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Manifest => "json",
+            other => other.as_str(),
+        }
     }
 }
 
@@ -103,6 +118,7 @@ pub fn render(format: ReportFormat, meta: &ReportMeta, report: &Report) -> anyho
         ReportFormat::Json => json::render(meta, report),
         ReportFormat::Xlsx => xlsx::render(meta, report),
         ReportFormat::Html => Ok(html::render(meta, report).into_bytes()),
+        ReportFormat::Manifest => json::render_manifest(meta, report),
     }
 }
 
@@ -601,7 +617,7 @@ pub(crate) mod tests {
         ];
         let agents =
             fixture::rich_report(0).agents.into_iter().filter(|a| a.agent_id == "drift-detector").collect();
-        Report { profile: None, risk: None, drift: Some(drift), agents }
+        Report { profile: None, risk: None, drift: Some(drift), agents, cleanse: None }
     }
 
     #[test]
