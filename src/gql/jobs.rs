@@ -117,6 +117,18 @@ pub struct RunToolInput {
     parameters: Option<Json<serde_json::Value>>,
 }
 
+impl From<RunToolInput> for RunRequest {
+    fn from(input: RunToolInput) -> Self {
+        RunRequest {
+            tool_id: input.tool_id.0,
+            dataset_id: input.dataset_id.0,
+            baseline_dataset_id: input.baseline_dataset_id.map(|id| id.0),
+            agents: input.agents.map(|ids| ids.into_iter().map(|id| id.0).collect()),
+            parameters: input.parameters.map(|p| p.0),
+        }
+    }
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum JobStatus {
     Queued,
@@ -212,6 +224,15 @@ impl Job {
             None => Ok(None),
         }
     }
+    /// The rows a cleanse quarantined, as a dataset of their own (with `_reason` and `_row`),
+    /// when it quarantined any.
+    async fn quarantine(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        let Some(report) = jobs(ctx)?.report(&self.0).await? else { return Ok(None) };
+        match quarantine_id(&report) {
+            Some(id) => Ok(Some(load_dataset(ctx, self.0.owner_id, id).await?)),
+            None => Ok(None),
+        }
+    }
     /// The new dataset version, for tools that change data.
     async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
         match self.0.output_dataset_id {
@@ -233,19 +254,46 @@ impl Job {
     /// the job completed: links valid for five minutes, for this job only.
     async fn downloads(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Download>> {
         let jobs = jobs(ctx)?;
+        let Some(report) = jobs.report(&self.0).await? else { return Ok(Vec::new()) };
+        let tokens = ctx.accounts()?.tokens();
         let mut downloads = Vec::new();
-        for format in ReportFormat::ALL {
+        let mut formats = ReportFormat::ALL.to_vec();
+        if report.cleanse.is_some() {
+            formats.push(ReportFormat::Manifest);
+        }
+        for format in formats {
             let Some(file) = jobs.report_file(&self.0, format).await? else { return Ok(Vec::new()) };
-            let (token, expires) = ctx
-                .accounts()?
-                .tokens()
+            let (token, expires) = tokens
                 .issue_report_download(self.0.owner_id, &self.0.id.to_string(), format.as_str(), DOWNLOAD_TTL)
                 .map_err(AppError::internal)?;
             downloads.push(Download {
                 name: file.name.clone(),
-                format: format.as_str().to_string(),
+                format: format.extension().to_string(),
+                kind: if format == ReportFormat::Manifest { "manifest" } else { "report" }.to_string(),
                 url: format!("/downloads/{token}"),
                 size_bytes: file.bytes.len() as f64,
+                expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),
+            });
+        }
+        // The data a cleanse wrote, as Parquet (other formats: `output { download(format:) }`).
+        let written = [("cleaned", self.0.output_dataset_id), ("quarantine", quarantine_id(&report))];
+        for (kind, id) in written {
+            let Some(id) = id else { continue };
+            let Some(dataset) =
+                ctx.data::<DataLoader<DatasetLoader>>()?.load_one((self.0.owner_id, id)).await?
+            else {
+                continue;
+            };
+            let (token, expires) = tokens
+                .issue_download(self.0.owner_id, &id.to_string(), "parquet", DOWNLOAD_TTL)
+                .map_err(AppError::internal)?;
+            let stem = dataset.name.rsplit_once('.').map_or(dataset.name.as_str(), |(stem, _)| stem);
+            downloads.push(Download {
+                name: format!("{stem}.parquet"),
+                format: "parquet".into(),
+                kind: kind.into(),
+                url: format!("/downloads/{token}"),
+                size_bytes: dataset.size_bytes as f64,
                 expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),
             });
         }
@@ -260,6 +308,10 @@ impl Job {
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
+}
+
+fn quarantine_id(report: &domain::Report) -> Option<DatasetId> {
+    report.cleanse.as_ref()?.quarantine_dataset_id.as_deref()?.parse().ok().map(DatasetId)
 }
 
 async fn load_dataset(ctx: &Context<'_>, owner: UserId, id: DatasetId) -> async_graphql::Result<Dataset> {
@@ -278,8 +330,11 @@ const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 pub struct Download {
     /// Suggested file name.
     name: String,
-    /// json, xlsx or html.
+    /// json, xlsx, html or parquet.
     format: String,
+    /// report (the whole report), manifest (a cleanse's manifest), cleaned (the new version's
+    /// data) or quarantine (the quarantined rows).
+    kind: String,
     /// Path on this server; GET it (relative to the API's origin), no header needed.
     url: String,
     size_bytes: f64,
@@ -331,6 +386,11 @@ impl Report {
             })
             .collect())
     }
+    /// What a cleanse did: rows in and out, every step, the changes per agent and column,
+    /// and the integrity checks. Present for Clean My Data runs.
+    async fn cleanse(&self) -> Option<CleanseManifest> {
+        self.report.cleanse.as_ref().map(CleanseManifest::from)
+    }
     /// One result per agent, in the shape every agent shares.
     async fn agents(&self) -> Vec<AgentResult> {
         (0..self.report.agents.len())
@@ -347,6 +407,115 @@ impl Report {
         };
         Ok(ctx.data::<crate::ai::Ai>()?.summary(&self.job, self.report.clone(), name).await)
     }
+}
+
+/// The manifest of a cleanse. Rows add up: `rowsIn = rowsOut + rowsRemoved + rowsQuarantined`.
+#[derive(SimpleObject)]
+pub struct CleanseManifest {
+    rows_in: f64,
+    rows_out: f64,
+    /// Removed by steps (duplicates, dropped nulls, removed outliers).
+    rows_removed: f64,
+    rows_quarantined: f64,
+    steps: Vec<ManifestStep>,
+    changes: Vec<ManifestChange>,
+    checks: Vec<IntegrityCheck>,
+}
+
+impl From<&domain::CleanseManifest> for CleanseManifest {
+    fn from(m: &domain::CleanseManifest) -> Self {
+        CleanseManifest {
+            rows_in: m.rows_in as f64,
+            rows_out: m.rows_out as f64,
+            rows_removed: m.rows_removed as f64,
+            rows_quarantined: m.rows_quarantined as f64,
+            steps: m
+                .steps
+                .iter()
+                .map(|s| ManifestStep {
+                    agent_id: ID(s.agent_id.clone()),
+                    step: s.step.clone(),
+                    description: s.description.clone(),
+                    rows_removed: s.rows_removed as f64,
+                    rows_quarantined: s.rows_quarantined as f64,
+                })
+                .collect(),
+            changes: m
+                .changes
+                .iter()
+                .map(|c| ManifestChange {
+                    agent_id: ID(c.agent_id.clone()),
+                    column: c.column.clone(),
+                    changed: c.changed as f64,
+                    failed: c.failed as f64,
+                })
+                .collect(),
+            checks: m
+                .checks
+                .iter()
+                .map(|c| IntegrityCheck {
+                    name: c.name.clone(),
+                    passed: c.passed,
+                    message: c.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One step of a cleanse plan, in order.
+#[derive(SimpleObject)]
+pub struct ManifestStep {
+    agent_id: ID,
+    /// quarantine, fix_types, standardize, convert_units, deduplicate, nulls or outliers.
+    step: String,
+    description: String,
+    rows_removed: f64,
+    rows_quarantined: f64,
+}
+
+/// Values one agent changed, or could not handle, in one column.
+#[derive(SimpleObject)]
+pub struct ManifestChange {
+    agent_id: ID,
+    column: String,
+    changed: f64,
+    /// Failed conversions, dates no format read, invalid emails or phone numbers.
+    failed: f64,
+}
+
+/// An integrity check of a cleanse's output.
+#[derive(SimpleObject)]
+pub struct IntegrityCheck {
+    /// row_accounting, types, no_new_nulls or filled_columns.
+    name: String,
+    passed: bool,
+    message: String,
+}
+
+/// A tool's plan run on a sample; nothing was written.
+#[derive(SimpleObject)]
+pub struct ToolPreview {
+    /// Rows of the sample.
+    rows_before: f64,
+    rows_after: f64,
+    rows_removed: f64,
+    rows_quarantined: f64,
+    /// The plan's steps, in order.
+    plan: Vec<PlanStep>,
+    /// `{ rowsIn, rowsOut, rowsRemoved, rowsQuarantined, steps: [{ agentId, step, description,
+    /// rowsRemoved, rowsQuarantined }], columns: [{ agentId, column, changed, failed }] }`.
+    changes: Json<serde_json::Value>,
+    /// Sampled rows: `{ row, before: { column: value }, after: { column: value } | null, fate }`
+    /// (`fate`: the step that removed the row, or `quarantine: <reasons>`).
+    sample: Vec<Json<serde_json::Value>>,
+}
+
+/// One step of a plan.
+#[derive(SimpleObject)]
+pub struct PlanStep {
+    agent_id: ID,
+    description: String,
 }
 
 /// A tool to run next.
@@ -771,14 +940,33 @@ impl JobMutation {
     /// first: on any error nothing is queued.
     async fn run_tool(&self, ctx: &Context<'_>, input: RunToolInput) -> async_graphql::Result<Job> {
         let caller = ctx.caller()?;
-        let request = RunRequest {
-            tool_id: input.tool_id.0,
-            dataset_id: input.dataset_id.0,
-            baseline_dataset_id: input.baseline_dataset_id.map(|id| id.0),
-            agents: input.agents.map(|ids| ids.into_iter().map(|id| id.0).collect()),
-            parameters: input.parameters.map(|p| p.0),
-        };
-        Ok(Job(jobs(ctx)?.run_tool(caller.user_id, request).await?))
+        Ok(Job(jobs(ctx)?.run_tool(caller.user_id, input.into()).await?))
+    }
+
+    /// Runs a tool that changes data (clean-my-data) on a reservoir sample of the dataset
+    /// (`cleanse-previewer.sample_size` rows, default 10,000) and says what it would do:
+    /// rows before and after, changes per step and column, sampled rows before and after.
+    /// Checked like `runTool`; writes nothing.
+    async fn preview_tool(
+        &self,
+        ctx: &Context<'_>,
+        input: RunToolInput,
+    ) -> async_graphql::Result<ToolPreview> {
+        let caller = ctx.caller()?;
+        let p = jobs(ctx)?.preview_tool(caller.user_id, input.into()).await?;
+        Ok(ToolPreview {
+            rows_before: p.rows_before as f64,
+            rows_after: p.rows_after as f64,
+            rows_removed: p.rows_removed as f64,
+            rows_quarantined: p.rows_quarantined as f64,
+            plan: p
+                .plan
+                .into_iter()
+                .map(|(agent, description)| PlanStep { agent_id: ID(agent), description })
+                .collect(),
+            changes: Json(p.changes),
+            sample: p.sample.into_iter().map(Json).collect(),
+        })
     }
 
     /// Cancels a queued job at once, or stops a running one within a second (its partial

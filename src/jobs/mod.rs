@@ -5,8 +5,10 @@
 //! - [`service`]: what the API does with jobs (run, read, list, cancel, follow, reports).
 //! - [`worker`]: claims and runs jobs, each in its own DuckDB database, with leases.
 //! - [`pipeline`]: runs the selected agents in one DuckDB session (worker and CLI).
+//! - [`cleanse`]: Clean My Data's agents, the plan their parameters make, the manifest.
 //! - [`tools`]: arranges what the engine computed into each agent's result.
 
+pub mod cleanse;
 pub mod pipeline;
 pub mod registry;
 mod service;

@@ -57,7 +57,32 @@ pub enum ParameterKind {
     Choice(&'static [&'static str]),
     /// A list of data tests (see [`TestSpec`]).
     Tests,
+    /// A list of the dataset's column names (checked against its schema when the run is
+    /// queued); null where the agent chooses the columns itself.
+    Columns,
+    /// `{ column: value }`, each value one of a fixed set.
+    ColumnChoices(&'static [&'static str]),
+    /// A text of at most `max` characters; null where the parameter is optional.
+    Text {
+        max: usize,
+    },
+    /// A list of at most `max_items` texts of at most `max_len` characters each.
+    Texts {
+        max_items: usize,
+        max_len: usize,
+    },
+    /// A structured value with its own shape, named for forms (`ranges`, `value_maps`…);
+    /// `check` returns the normalised value or what is wrong.
+    Structured {
+        type_name: &'static str,
+        check: fn(&Value) -> Result<Value, String>,
+    },
 }
+
+/// Most columns a column list or map may name.
+const MAX_COLUMNS: usize = 10_000;
+/// Longest column name accepted.
+const MAX_NAME: usize = 1_000;
 
 impl ParameterSpec {
     /// The type name a form uses: integer, number, boolean or enum.
@@ -68,6 +93,11 @@ impl ParameterSpec {
             ParameterKind::Boolean => "boolean",
             ParameterKind::Choice(_) => "enum",
             ParameterKind::Tests => "tests",
+            ParameterKind::Columns => "columns",
+            ParameterKind::ColumnChoices(_) => "column_map",
+            ParameterKind::Text { .. } => "string",
+            ParameterKind::Texts { .. } => "strings",
+            ParameterKind::Structured { type_name, .. } => type_name,
         }
     }
 
@@ -75,7 +105,9 @@ impl ParameterSpec {
     pub fn allowed(&self) -> Option<Vec<Value>> {
         match self.kind {
             ParameterKind::Boolean => Some(vec![json!(true), json!(false)]),
-            ParameterKind::Choice(values) => Some(values.iter().map(|v| json!(v)).collect()),
+            ParameterKind::Choice(values) | ParameterKind::ColumnChoices(values) => {
+                Some(values.iter().map(|v| json!(v)).collect())
+            }
             _ => None,
         }
     }
@@ -143,6 +175,55 @@ impl ParameterSpec {
                 }
                 Ok(serde_json::to_value(&tests).unwrap_or(Value::Null))
             }
+            ParameterKind::Columns => match value.as_array() {
+                Some(items) if items.len() <= MAX_COLUMNS => {
+                    let mut names: Vec<Value> = Vec::new();
+                    for item in items {
+                        match item.as_str() {
+                            Some(name) if !name.is_empty() && name.chars().count() <= MAX_NAME => {
+                                if !names.iter().any(|n| n == item) {
+                                    names.push(json!(name));
+                                }
+                            }
+                            _ => return Err(refuse("must be a list of column names".into())),
+                        }
+                    }
+                    Ok(Value::Array(names))
+                }
+                _ => Err(refuse("must be a list of column names".into())),
+            },
+            ParameterKind::ColumnChoices(values) => match value.as_object() {
+                Some(map) if map.len() <= MAX_COLUMNS => {
+                    for (column, choice) in map {
+                        let ok = column.chars().count() <= MAX_NAME
+                            && choice.as_str().is_some_and(|c| values.contains(&c));
+                        if !ok {
+                            return Err(refuse(format!(
+                                "must map column names to one of {} ({column:?} does not)",
+                                values.join(", ")
+                            )));
+                        }
+                    }
+                    Ok(value.clone())
+                }
+                _ => Err(refuse(format!("must be an object {{ column: {} }}", values.join(" | ")))),
+            },
+            ParameterKind::Text { max } => match value.as_str() {
+                Some(s) if s.chars().count() <= max => Ok(value.clone()),
+                _ => Err(refuse(format!("must be a text of at most {max} characters"))),
+            },
+            ParameterKind::Texts { max_items, max_len } => match value.as_array() {
+                Some(items)
+                    if items.len() <= max_items
+                        && items.iter().all(|i| i.as_str().is_some_and(|s| s.chars().count() <= max_len)) =>
+                {
+                    Ok(value.clone())
+                }
+                _ => Err(refuse(format!(
+                    "must be a list of at most {max_items} texts of at most {max_len} characters"
+                ))),
+            },
+            ParameterKind::Structured { check, .. } => check(value).map_err(|what| refuse(what)),
         }
     }
 }
@@ -271,7 +352,7 @@ pub fn tools() -> Vec<ToolSpec> {
     let defaults = ProfileParams::default();
     let drift = DriftParams::default();
     let risk = RiskParams::default();
-    vec![ToolSpec {
+    let profile_tool = ToolSpec {
         id: PROFILE_TOOL,
         name: "Profile My Data",
         description: "Profiles every column of a dataset inside the engine: types, nulls, distinct values, \
@@ -482,7 +563,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 ],
             },
         ],
-    }]
+    };
+    vec![profile_tool, super::cleanse::tool()]
 }
 
 /// A tool, by id.
@@ -673,7 +755,7 @@ mod tests {
             assert_eq!(field(&error), path, "{given}");
         }
         let error = check_run("no-such-tool", None, None, false).unwrap_err();
-        assert_eq!(ext(&error, "allowed"), json!([PROFILE_TOOL]));
+        assert_eq!(ext(&error, "allowed"), json!([PROFILE_TOOL, "clean-my-data"]));
         let error = check_run(PROFILE_TOOL, Some(&["drifter".to_string()]), None, false).unwrap_err();
         assert_eq!(
             ext(&error, "allowed"),

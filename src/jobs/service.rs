@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use tokio::sync::{Notify, broadcast};
 
+use super::cleanse::{self, CLEAN_TOOL};
 use super::registry::{self, CheckedRun};
 use crate::datasets::Datasets;
 use crate::domain::{
@@ -105,6 +106,9 @@ impl Jobs {
             .map_err(|e| name_field(e, "datasetId"))?;
         registry::check_test_columns(&run, &dataset.columns)?;
         super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
+        if run.tool_id == CLEAN_TOOL {
+            self.cleanse_plan(&run, &dataset).await?;
+        }
         let CheckedRun { tool_id, agents, parameters } = run;
         let baseline = match &request.baseline_dataset_id {
             Some(id) => Some(
@@ -127,6 +131,87 @@ impl Jobs {
         self.inner.queued.notify_one();
         self.changed(job.id);
         Ok(job)
+    }
+
+    /// The plan a Clean My Data run makes over `dataset` (from a sample of its columns, as the
+    /// worker will), every pattern checked by DuckDB itself: refusals come now, before a job
+    /// exists. Returns the plan and where the dataset's data is.
+    async fn cleanse_plan(
+        &self,
+        run: &CheckedRun,
+        dataset: &Dataset,
+    ) -> Result<(cleanse::Built, std::path::PathBuf), AppError> {
+        let engine = self.inner.datasets.engine();
+        let patterns = run.parameters.get(cleanse::QUARANTINE).and_then(|q| q.get("patterns"));
+        for (i, p) in patterns.and_then(|p| p.as_array()).into_iter().flatten().enumerate() {
+            let pattern = p["pattern"].as_str().unwrap_or_default().to_string();
+            if let Err(why) = engine.check_pattern(pattern).await.map_err(AppError::internal)? {
+                let path = format!("{}.patterns[{i}]", cleanse::QUARANTINE);
+                return Err(AppError::bad_input(&path, format!("{path}: invalid pattern: {why}")));
+            }
+        }
+        let data = self.inner.datasets.data_path(dataset).await?;
+        let columns = dataset.columns.clone();
+        let source = data.clone();
+        let tokens = cleanse::null_tokens(&run.parameters);
+        let evidence = engine
+            .run_heavy(move |conn| {
+                crate::engine::cleanse::sample_evidence(
+                    conn,
+                    &source,
+                    &columns,
+                    &tokens,
+                    cleanse::EVIDENCE_SAMPLE_ROWS,
+                )
+            })
+            .await
+            .map_err(AppError::internal)?;
+        Ok((cleanse::build(&run.parameters, &run.agents, &dataset.columns, &evidence)?, data))
+    }
+
+    /// Runs a tool's plan on a sample of the dataset and says what it would do; writes
+    /// nothing. Only tools that change data have a preview.
+    pub async fn preview_tool(
+        &self,
+        owner: UserId,
+        request: RunRequest,
+    ) -> Result<cleanse::Preview, AppError> {
+        if request.tool_id != CLEAN_TOOL && registry::tool(&request.tool_id).is_some() {
+            return Err(AppError::bad_input(
+                "toolId",
+                format!("{} does not change data, so it has no preview", request.tool_id),
+            )
+            .with("allowed", serde_json::json!([CLEAN_TOOL])));
+        }
+        let run = registry::check_run(
+            &request.tool_id,
+            request.agents.as_deref(),
+            request.parameters.as_ref(),
+            request.baseline_dataset_id.is_some(),
+        )?;
+        let dataset = self
+            .inner
+            .datasets
+            .get(owner, &request.dataset_id)
+            .await
+            .map_err(|e| name_field(e, "datasetId"))?;
+        let (built, data) = self.cleanse_plan(&run, &dataset).await?;
+        let sample_rows = run
+            .parameters
+            .get(cleanse::PREVIEWER)
+            .and_then(|p| p.get("sample_size"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(10_000);
+        let columns = dataset.columns.clone();
+        let plan = built.plan.clone();
+        let preview = self
+            .inner
+            .datasets
+            .engine()
+            .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows))
+            .await
+            .map_err(AppError::internal)?;
+        Ok(cleanse::Preview::of(&built, &preview))
     }
 
     /// The owner's job, or `NOT_FOUND` (also for someone else's).
@@ -192,6 +277,9 @@ impl Jobs {
         format: ReportFormat,
     ) -> Result<Option<Arc<ReportFile>>, AppError> {
         let Some(report) = self.report(job).await? else { return Ok(None) };
+        if format == ReportFormat::Manifest && report.cleanse.is_none() {
+            return Ok(None);
+        }
         // Concurrent requests for the same file share one rendering.
         let render = async {
             let name_of =

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument;
 
+use super::cleanse::CLEAN_TOOL;
 use super::pipeline;
 use super::registry::PROFILE_TOOL;
 use super::service::Jobs;
 use crate::config::EngineConfig;
-use crate::domain::{Job, JobError, JobStatus, Report};
+use crate::domain::{DatasetId, Job, JobError, JobStatus, Report};
 use crate::engine::session::{Interrupter, Session, SessionError};
 use crate::store::JobOutcome;
 
@@ -159,8 +160,11 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     let _ = writer.await;
 
     let now = crate::store::now();
+    let published_now: Vec<DatasetId> =
+        result.as_ref().map_or_else(|_| Vec::new(), |ran| ran.published.clone());
     if flags.lost.load(Ordering::SeqCst) {
         tracing::warn!("job lost: another worker holds it now; nothing written");
+        discard(&jobs, &job, &published_now).await;
         return;
     }
     if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && result.is_err() {
@@ -176,19 +180,19 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     let outcome = if flags.cancel.load(Ordering::SeqCst) {
         JobOutcome { status: JobStatus::Cancelled, error: None, report: None, output_dataset_id: None }
     } else {
-        match result {
-            Ok(report) => match serde_json::to_string(&report) {
+        match &result {
+            Ok(ran) => match serde_json::to_string(&ran.report) {
                 Ok(text) => JobOutcome {
                     status: JobStatus::Completed,
                     error: None,
                     report: Some(text),
-                    output_dataset_id: None,
+                    output_dataset_id: ran.output,
                 },
                 Err(e) => failed_internal(&job, anyhow::Error::from(e)),
             },
             Err(Stop::Failed(error)) => JobOutcome {
                 status: JobStatus::Failed,
-                error: Some(error),
+                error: Some(error.clone()),
                 report: None,
                 output_dataset_id: None,
             },
@@ -201,17 +205,50 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
                 report: None,
                 output_dataset_id: None,
             },
-            Err(Stop::Internal(e)) => failed_internal(&job, e),
+            Err(Stop::Internal(e)) => failed_internal(&job, anyhow::anyhow!("{e:#}")),
         }
     };
-    match store.finish_job(job.id, &worker, &outcome, now).await {
-        Ok(true) => tracing::info!(status = outcome.status.as_str(), "job finished"),
-        Ok(false) => tracing::warn!("job finished but another worker holds it now; result dropped"),
-        Err(e) => {
-            tracing::error!(error = %e, "could not record the end of a job; it is retried when its lease expires")
+    let published: &[DatasetId] = result.as_ref().map_or(&[], |ran| ran.published.as_slice());
+    let recorded = match store.finish_job(job.id, &worker, &outcome, now).await {
+        Ok(true) => {
+            tracing::info!(status = outcome.status.as_str(), "job finished");
+            outcome.status == JobStatus::Completed
         }
+        Ok(false) => {
+            tracing::warn!("job finished but another worker holds it now; result dropped");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the end of a job; it is retried when its lease expires");
+            false
+        }
+    };
+    if !recorded {
+        // Versions published for a result that was not recorded (cancelled, lost) go again.
+        discard(&jobs, &job, published).await;
     }
     jobs.changed(job.id);
+}
+
+/// Removes datasets a run published whose job did not complete.
+async fn discard(jobs: &Jobs, job: &Job, published: &[DatasetId]) {
+    for id in published {
+        match jobs.datasets().delete(job.owner_id, &id.to_string()).await {
+            Ok(()) => tracing::info!(dataset_id = %id, "removed a version whose job did not complete"),
+            Err(e) => {
+                tracing::warn!(dataset_id = %id, error = e.report(), "could not remove a version whose job did not complete")
+            }
+        }
+    }
+}
+
+/// What a successful run produced.
+struct Ran {
+    report: Report,
+    /// The new version, for tools that change data.
+    output: Option<DatasetId>,
+    /// Every dataset the run published (the output, the quarantined rows).
+    published: Vec<DatasetId>,
 }
 
 fn failed_internal(job: &Job, cause: anyhow::Error) -> JobOutcome {
@@ -303,7 +340,10 @@ async fn run_tool(
     progress: mpsc::UnboundedSender<(f64, String)>,
     interrupter: Arc<Mutex<Option<Interrupter>>>,
     flags: Arc<Flags>,
-) -> Result<Report, Stop> {
+) -> Result<Ran, Stop> {
+    if job.tool_id == CLEAN_TOOL {
+        return run_cleanse(jobs, config, job, progress, interrupter, flags).await;
+    }
     if job.tool_id != PROFILE_TOOL {
         return Err(Stop::Failed(JobError {
             code: "UNKNOWN_TOOL".into(),
@@ -349,7 +389,156 @@ async fn run_tool(
         jobs.inner.profiles.insert(key, profile).await;
     }
     let _ = progress.send((97.0, "writing report".into()));
-    Ok(report)
+    Ok(Ran { report, output: None, published: Vec::new() })
+}
+
+/// A folder removed when dropped.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn app_stop(e: crate::error::AppError) -> Stop {
+    if e.code() == crate::error::ErrorCode::Internal {
+        Stop::Internal(anyhow::anyhow!("{}", e.report()))
+    } else {
+        Stop::Failed(JobError { code: e.code().as_str().to_string(), message: e.message().to_string() })
+    }
+}
+
+/// Clean My Data: builds the plan from a sample, previews it when the previewer runs, runs it
+/// into a folder of the job's, checks the output, then (with the writeback agent) publishes
+/// the cleaned rows as a new version of the dataset and the quarantined rows as another.
+async fn run_cleanse(
+    jobs: &Jobs,
+    config: &WorkerConfig,
+    job: &Job,
+    progress: mpsc::UnboundedSender<(f64, String)>,
+    interrupter: Arc<Mutex<Option<Interrupter>>>,
+    flags: Arc<Flags>,
+) -> Result<Ran, Stop> {
+    use super::cleanse::{self as plan, EVIDENCE_SAMPLE_ROWS, PREVIEWER, WRITEBACK};
+    let _ = progress.send((1.0, "loading dataset".into()));
+    let (dataset, version) = load_version(jobs, job, job.dataset_id, "the dataset no longer exists").await?;
+    let engine = config.engine.clone();
+    let temp = config.temp_root.join(job.id.to_string());
+    let out_dir = config.temp_root.join(format!("{}.output", job.id));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let _cleanup = RemoveDir(out_dir.clone());
+    let agents = job.agents.clone();
+    let parameters = job.parameters.clone();
+    let sender = progress.clone();
+    let out = out_dir.clone();
+    let cancel = flags.clone();
+    let (manifest, results) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
+        let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
+        *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
+        if cancel.cancel.load(Ordering::SeqCst) {
+            return Err(Stop::Interrupted);
+        }
+        let started = Instant::now();
+        let send = |percent: f64, stage: &str| {
+            let _ = sender.send((percent, stage.to_string()));
+        };
+        send(3.0, "sampling the columns");
+        let tokens = plan::null_tokens(&parameters);
+        let evidence =
+            session.column_evidence(&version.data, &version.columns, &tokens, EVIDENCE_SAMPLE_ROWS)?;
+        let built = plan::build(&parameters, &agents, &version.columns, &evidence).map_err(app_stop)?;
+        let preview = match agents.iter().any(|a| a == PREVIEWER) {
+            true => {
+                send(8.0, "previewing the plan on a sample");
+                let rows = parameters[PREVIEWER]["sample_size"].as_u64().unwrap_or(10_000);
+                Some(session.cleanse_preview(&version.data, &version.columns, &built.plan, rows)?)
+            }
+            false => None,
+        };
+        send(12.0, "counting nulls");
+        let (_, input_nulls) = session.column_nulls(&version.data)?;
+        send(20.0, "cleansing");
+        let outcome = session.cleanse(&version.data, &version.columns, &built.plan, &out)?;
+        send(85.0, "checking the output");
+        let (rows, output_nulls) = session.column_nulls(&out.join("data.parquet"))?;
+        let checks = plan::integrity_checks(&built, &outcome, &input_nulls, rows, &output_nulls);
+        let manifest = plan::manifest(&built, &outcome, checks);
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let results = move |manifest: &crate::domain::CleanseManifest| {
+            plan::agent_results(
+                &agents,
+                &parameters,
+                manifest,
+                preview.as_ref().map(|p| (&built, p)),
+                elapsed,
+            )
+        };
+        Ok((manifest, results))
+    })
+    .await
+    .map_err(|e| Stop::Internal(e.into()))??;
+    if flags.cancel.load(Ordering::SeqCst) {
+        return Err(Stop::Interrupted);
+    }
+    let mut manifest = manifest;
+    let mut published = Vec::new();
+    let mut output = None;
+    if let Some(writeback) = job.parameters.get(WRITEBACK) {
+        let failed: Vec<String> = manifest
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{}: {}", c.name, c.message))
+            .collect();
+        if !failed.is_empty() && writeback["fail_on_check"].as_bool().unwrap_or(true) {
+            return Err(Stop::Failed(JobError {
+                code: "INTEGRITY_CHECK_FAILED".into(),
+                message: format!(
+                    "the cleaned data failed its integrity checks; nothing was published: {}",
+                    failed.join("; ")
+                ),
+            }));
+        }
+        let (stem, extension) = match dataset.name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 => (stem.to_string(), format!(".{ext}")),
+            _ => (dataset.name.clone(), String::new()),
+        };
+        let name = match writeback["output_name"].as_str().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => truncate(&format!("{stem} (cleaned){extension}")),
+        };
+        let _ = progress.send((90.0, "publishing the new version".into()));
+        let datasets = jobs.datasets();
+        let cleaned = datasets
+            .publish_version(&dataset, &out_dir.join("data.parquet"), &name)
+            .await
+            .map_err(app_stop)?;
+        published.push(cleaned.id);
+        manifest.output_dataset_id = Some(cleaned.id.to_string());
+        output = Some(cleaned.id);
+        if manifest.rows_quarantined > 0 {
+            let name = truncate(&format!("{stem} (quarantined rows){extension}"));
+            match datasets.publish_version(&dataset, &out_dir.join("quarantine.parquet"), &name).await {
+                Ok(quarantine) => {
+                    published.push(quarantine.id);
+                    manifest.quarantine_dataset_id = Some(quarantine.id.to_string());
+                }
+                Err(e) => {
+                    discard(jobs, job, &published).await;
+                    return Err(app_stop(e));
+                }
+            }
+        }
+    }
+    let report = Report { agents: results(&manifest), cleanse: Some(manifest), ..Report::default() };
+    let _ = progress.send((97.0, "writing report".into()));
+    Ok(Ran { report, output, published })
+}
+
+/// At most 255 characters (a dataset name's limit).
+fn truncate(name: &str) -> String {
+    name.chars().take(255).collect()
 }
 
 /// A dataset version of the job's owner, with where the engine reads it.

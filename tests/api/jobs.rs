@@ -134,7 +134,7 @@ both_stores! {
             assert_eq!(body["errors"][0]["extensions"]["field"], path, "{body}");
         }
         let body = app.graphql(Some(&token), RUN, json!({ "input": { "toolId": "no-such-tool", "datasetId": dataset["id"] } })).await;
-        assert_eq!(body["errors"][0]["extensions"]["allowed"], json!(["profile-my-data"]));
+        assert_eq!(body["errors"][0]["extensions"]["allowed"], json!(["profile-my-data", "clean-my-data"]));
         let missing = app.graphql(Some(&token), RUN, json!({ "input": { "toolId": "profile-my-data", "datasetId": "00000000-0000-7000-8000-000000000000" } })).await;
         assert_eq!(error_code(&missing), "NOT_FOUND");
         let jobs = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;

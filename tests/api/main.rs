@@ -7,6 +7,7 @@ mod accounts;
 mod agents;
 mod ai;
 mod binary;
+mod cleanse;
 mod datasets;
 mod http_spec;
 mod instances;

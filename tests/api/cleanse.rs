@@ -1,0 +1,253 @@
+//! Clean My Data through the API: a messy upload previewed, cleaned through `runTool` with
+//! progress followed over WebSocket, the cleaned version and the quarantined rows downloaded
+//! with the manifest; column names that are not SQL-safe; bad plans refused before anything
+//! is queued; tenancy.
+
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::helpers::{TestApp, error_code};
+use crate::jobs::{connect, follow, wait_for};
+
+/// Seven rows with the usual mess: spaces, capitals, mixed phone and date formats, an "N/A",
+/// a value that is not a number, a missing name, a duplicate by email, an outlying age.
+const MESSY: &str = "id,name,email,phone,amount,joined,city,age
+1, Ada  Lovelace ,ADA@Example.com ,(415) 555-2671,10.5,2024-01-05,NYC,36
+2,Grace Hopper,grace@example.com,415.555.2671,N/A,05/02/2024,new york,45
+3,Ada Lovelace,ada@example.com,+1 415 555 2671,10.5,2024-01-05,NYC,36
+4,Alan Turing,alan@example.com,415-555-2671,abc,2024-02-07,London,41
+5,,kat@example.com,4155552671,7,2024-03-03,Boston,50
+6,Edsger Dijkstra,edsger@example.com,,12,Mar 10 2024,NYC,72
+7,Barbara Liskov,barbara@example.com,,9,2024-03-01,Boston,300
+";
+
+fn plan() -> Value {
+    json!({
+        "quarantine-agent": { "required_columns": ["name"] },
+        "type-fixer": { "columns": { "amount": "float" } },
+        "field-standardization": {
+            "date_columns": ["joined"],
+            "case": { "city": "title" },
+            "value_maps": { "city": { "Nyc": "New York" } },
+        },
+        "duplicate-resolver": { "mode": "email_case" },
+        "null-handler": { "strategies": { "amount": "median" } },
+        "outlier-remover": { "columns": ["age"], "method": "iqr", "action": "cap" },
+    })
+}
+
+const PREVIEW: &str = "mutation($input: RunToolInput!) { previewTool(input: $input) { rowsBefore rowsAfter rowsRemoved rowsQuarantined plan { agentId description } changes sample } }";
+const RUN: &str = "mutation($input: RunToolInput!) { runTool(input: $input) { id status toolId agents } }";
+const RESULT: &str = "query($id: ID!) { job(id: $id) { status error { code message }
+    output { id name rowCount parent { id } csv: download { url } }
+    quarantine { id rowCount columns { name } csv: download { url } }
+    report { cleanse { rowsIn rowsOut rowsRemoved rowsQuarantined
+        steps { agentId step description rowsRemoved rowsQuarantined }
+        changes { agentId column changed failed } checks { name passed message } }
+      agents { agentId status summaryMetrics issues { code column } } }
+    downloads { name kind format url sizeBytes } } }";
+
+async fn get_text(app: &TestApp, url: &str) -> String {
+    let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.text().await.unwrap()
+}
+
+fn change(manifest: &Value, agent: &str, column: &str) -> (u64, u64) {
+    manifest["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["agentId"] == agent && c["column"] == column)
+        .map_or((0, 0), |c| (c["changed"].as_f64().unwrap() as u64, c["failed"].as_f64().unwrap() as u64))
+}
+
+both_stores! {
+    async fn a_messy_file_is_previewed_cleaned_and_downloaded_with_its_manifest(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": plan() });
+
+        // The preview runs the whole plan on a sample (here every row) and writes nothing.
+        let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let preview = &body["data"]["previewTool"];
+        assert_eq!(
+            (preview["rowsBefore"].as_f64(), preview["rowsAfter"].as_f64(), preview["rowsRemoved"].as_f64(), preview["rowsQuarantined"].as_f64()),
+            (Some(7.0), Some(4.0), Some(1.0), Some(2.0)),
+            "{preview}"
+        );
+        let sample = preview["sample"].as_array().unwrap();
+        assert_eq!(sample.len(), 7);
+        let row = |n: u64| sample.iter().find(|r| r["row"] == n).unwrap().clone();
+        assert_eq!(row(1)["after"]["name"], "Ada Lovelace");
+        assert_eq!(row(1)["before"]["name"], " Ada  Lovelace ");
+        assert_eq!(row(3)["after"], Value::Null, "the duplicate by email is removed");
+        assert_eq!(row(3)["fate"], "deduplicate");
+        assert!(row(5)["fate"].as_str().unwrap().contains("missing name"), "{}", row(5));
+        assert!(row(4)["fate"].as_str().unwrap().contains("amount is not a number"), "{}", row(4));
+        assert!(preview["plan"].as_array().unwrap().iter().any(|s| s["agentId"] == "duplicate-resolver"));
+        let versions = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "a preview writes nothing");
+
+        // The run, followed over WebSocket to the end.
+        let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let job = body["data"]["runTool"].clone();
+        assert_eq!(job["agents"].as_array().unwrap().len(), 8, "every agent by default");
+        let mut socket = connect(&app, "graphql-transport-ws", &token).await;
+        let (snapshots, errors) = follow(&mut socket, "graphql-transport-ws", &job["id"]).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(snapshots.last().unwrap()["status"], "COMPLETED", "{snapshots:?}");
+        let progress: Vec<f64> = snapshots.iter().map(|s| s["progress"].as_f64().unwrap()).collect();
+        assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+
+        let body = app.graphql(Some(&token), RESULT, json!({ "id": job["id"] })).await;
+        let job = &body["data"]["job"];
+        assert_eq!(job["status"], "COMPLETED", "{body}");
+        let manifest = &job["report"]["cleanse"];
+        assert_eq!(
+            (manifest["rowsIn"].as_f64(), manifest["rowsOut"].as_f64(), manifest["rowsRemoved"].as_f64(), manifest["rowsQuarantined"].as_f64()),
+            (Some(7.0), Some(4.0), Some(1.0), Some(2.0)),
+            "{manifest}"
+        );
+        for check in manifest["checks"].as_array().unwrap() {
+            assert_eq!(check["passed"], true, "{check}");
+        }
+        // Every expected change, by agent and column.
+        assert_eq!(change(manifest, "null-handler", "amount"), (2, 0), "N/A nulled, then filled with the median");
+        assert_eq!(change(manifest, "type-fixer", "amount").1, 1, "abc does not convert");
+        assert_eq!(change(manifest, "field-standardization", "email"), (1, 0));
+        assert_eq!(change(manifest, "field-standardization", "name"), (1, 0));
+        assert_eq!(change(manifest, "field-standardization", "joined"), (2, 0));
+        assert_eq!(change(manifest, "field-standardization", "city"), (4, 0));
+        assert_eq!(change(manifest, "outlier-remover", "age"), (1, 0));
+        let dedupe = manifest["steps"].as_array().unwrap().iter().find(|s| s["agentId"] == "duplicate-resolver").unwrap();
+        assert_eq!(dedupe["rowsRemoved"], 1.0);
+
+        // The cleaned version: a child of the original, as CSV.
+        let output = &job["output"];
+        assert_eq!(output["parent"]["id"], dataset["id"]);
+        assert_eq!(output["name"], "people (cleaned).csv");
+        assert_eq!(output["rowCount"], 4.0);
+        let csv = get_text(&app, output["csv"]["url"].as_str().unwrap()).await;
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "id,name,email,phone,amount,joined,city,age");
+        assert_eq!(lines[1], "1,Ada Lovelace,ada@example.com,+14155552671,10.5,2024-01-05,New York,36");
+        assert_eq!(lines[2], "2,Grace Hopper,grace@example.com,+14155552671,10.5,2024-02-05,New York,45");
+        assert_eq!(lines[3], "6,Edsger Dijkstra,edsger@example.com,,12.0,2024-03-10,New York,72");
+        assert_eq!(lines[4], "7,Barbara Liskov,barbara@example.com,,9.0,2024-03-01,Boston,258");
+        assert_eq!(lines.len(), 5);
+
+        // The quarantined rows, as they were, with their reasons and row numbers.
+        let quarantine = &job["quarantine"];
+        assert_eq!(quarantine["rowCount"], 2.0);
+        let names: Vec<&str> = quarantine["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names.last(), Some(&"_row"));
+        assert!(names.contains(&"_reason"));
+        let csv = get_text(&app, quarantine["csv"]["url"].as_str().unwrap()).await;
+        assert!(csv.contains("amount is not a number") && csv.contains("missing name"), "{csv}");
+        assert!(csv.contains(",abc,"), "quarantined rows keep their original values: {csv}");
+
+        // Downloads: the report, the manifest and the written data.
+        let downloads = job["downloads"].as_array().unwrap();
+        let kinds: Vec<&str> = downloads.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        for kind in ["report", "manifest", "cleaned", "quarantine"] {
+            assert!(kinds.contains(&kind), "{kinds:?}");
+        }
+        let manifest_link = downloads.iter().find(|d| d["kind"] == "manifest").unwrap();
+        assert_eq!(manifest_link["name"], "people-manifest.json");
+        let file: Value = serde_json::from_str(&get_text(&app, manifest_link["url"].as_str().unwrap()).await).unwrap();
+        assert_eq!(file["manifest"]["rows_out"], 4);
+        assert_eq!(file["manifest"]["output_dataset_id"], output["id"]);
+        let cleaned = downloads.iter().find(|d| d["kind"] == "cleaned").unwrap();
+        let response = app.client.get(format!("{}{}", app.address, cleaned["url"].as_str().unwrap())).send().await.unwrap();
+        assert!(response.bytes().await.unwrap().starts_with(b"PAR1"));
+
+        // The original is untouched.
+        let original = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { rowCount preview(limit: 1) versions { id } } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(original["data"]["dataset"]["rowCount"], 7.0);
+        assert_eq!(original["data"]["dataset"]["preview"][0]["name"], " Ada  Lovelace ");
+        assert_eq!(original["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{original}");
+    }
+
+    async fn any_column_name_works_and_none_injects_sql(app) {
+        let token = app.token_for("ada@example.com").await;
+        let csv = "\"na\"\"me'; DROP TABLE x; --\",SELECT,größe in cm\n a ,x,180\n,y,170\nb ,z,-\n";
+        let dataset = app.upload_ok(&token, "odd.csv", csv.as_bytes()).await;
+        let weird = "na\"me'; DROP TABLE x; --";
+        let parameters = json!({
+            "quarantine-agent": { "required_columns": [weird] },
+            "field-standardization": { "case": { "SELECT": "upper" }, "units": {} },
+            "type-fixer": { "columns": { "größe in cm": "integer" }, "on_failure": "null" },
+            "null-handler": { "auto": false },
+        });
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": parameters,
+            "agents": ["quarantine-agent", "type-fixer", "field-standardization", "null-handler"] });
+        let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let preview = &body["data"]["previewTool"];
+        assert_eq!((preview["rowsBefore"].as_f64(), preview["rowsAfter"].as_f64(), preview["rowsQuarantined"].as_f64()), (Some(3.0), Some(2.0), Some(1.0)), "{preview}");
+        let sample = preview["sample"].as_array().unwrap();
+        let first = sample.iter().find(|r| r["row"] == 1).unwrap();
+        assert_eq!(first["after"][weird], "a");
+        assert_eq!(first["after"]["SELECT"], "X");
+        assert_eq!(first["after"]["größe in cm"], "180");
+        let third = sample.iter().find(|r| r["row"] == 3).unwrap();
+        assert_eq!(third["after"]["größe in cm"], Value::Null, "- is a null token");
+    }
+
+    async fn bad_plans_are_refused_before_anything_is_queued(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+        let cases = [
+            (json!({ "quarantine-agent": { "required_columns": ["nope"] } }), "quarantine-agent.required_columns"),
+            (json!({ "field-standardization": { "phone_region": "XX" } }), "parameters"),
+            (json!({ "field-standardization": { "email_columns": ["email"], "phone_columns": ["email"] } }), "parameters"),
+            (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns"),
+            (json!({ "outlier-remover": { "columns": ["name"] } }), "outlier-remover.columns"),
+            (json!({ "duplicate-resolver": { "mode": "fuzzy" } }), "duplicate-resolver.key_columns"),
+        ];
+        for (parameters, field) in cases {
+            for mutation in [RUN, PREVIEW] {
+                let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": parameters });
+                let body = app.graphql(Some(&token), mutation, json!({ "input": input })).await;
+                assert_eq!(error_code(&body), "BAD_USER_INPUT", "{parameters} {body}");
+                let got = body["errors"][0]["extensions"]["field"].as_str().unwrap_or_default();
+                assert!(got.starts_with(field), "{parameters}: {got} {body}");
+            }
+        }
+        let body = app.graphql(Some(&token), "mutation($input: RunToolInput!) { runTool(input: $input) { id } }",
+            json!({ "input": { "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": { "type-fixer": { "columns": { "nope": "integer" } } } } })).await;
+        assert_eq!(body["errors"][0]["extensions"]["allowed"][0], "id", "{body}");
+        let body = app.graphql(Some(&token), PREVIEW, json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"] } })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        let jobs = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
+        assert_eq!(jobs["data"]["jobs"]["totalCount"], 0, "{jobs}");
+
+        // Another user's dataset is not found; an anonymous caller is refused.
+        let bob = app.token_for("bob@example.com").await;
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"] });
+        let body = app.graphql(Some(&bob), PREVIEW, json!({ "input": input })).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        let body = app.graphql(None, PREVIEW, json!({ "input": input })).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    }
+
+    async fn without_the_writeback_agent_a_run_reports_and_publishes_nothing(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "agents": ["duplicate-resolver"],
+            "parameters": { "duplicate-resolver": { "mode": "email_case" } } });
+        let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
+        let id = body["data"]["runTool"]["id"].clone();
+        let job = wait_for(&app, &token, &id, crate::jobs::finished).await;
+        assert_eq!(job["status"], "COMPLETED", "{job}");
+        let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+        let job = &body["data"]["job"];
+        assert_eq!(job["output"], Value::Null, "{body}");
+        assert_eq!(job["report"]["cleanse"]["rowsRemoved"], 1.0);
+        let versions = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1);
+    }
+}
