@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::domain::Report;
+use crate::jobs::cleanse;
 use crate::jobs::registry::{self, DRIFT_DETECTOR, PROFILE_TOOL, READINESS_RATER, SCORE_RISK, TEST_COVERAGE};
 
 /// A suggested next run.
@@ -32,12 +33,60 @@ fn ran(report: &Report, agent: &str) -> bool {
 pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
     let mut out = Vec::new();
     let profile = report.profile.as_ref();
-    let suggest = |agents: &[&str], confidence: f64, reason: String| ToolSuggestion {
-        tool_id: PROFILE_TOOL.to_string(),
+    let suggest_tool = |tool: &str, agents: &[&str], confidence: f64, reason: String| ToolSuggestion {
+        tool_id: tool.to_string(),
         agents: agents.iter().map(|a| a.to_string()).collect(),
         confidence: (confidence * 100.0).round() / 100.0,
         reason,
     };
+    let suggest = |agents: &[&str], confidence: f64, reason: String| {
+        suggest_tool(PROFILE_TOOL, agents, confidence, reason)
+    };
+
+    // A cleanse: its output is a new version, worth profiling to see what the cleanse achieved.
+    if report.cleanse.is_some() {
+        out.push(suggest(
+            &[registry::UNIFIED_PROFILER, READINESS_RATER],
+            0.8,
+            "Profile the cleaned version (the job's output) to see its quality score and readiness after the \
+             cleanse."
+                .into(),
+        ));
+    }
+    // Problems a cleanse fixes: duplicate rows, nulls, stray whitespace, invalid values, outliers.
+    if let Some(p) = profile {
+        let sum = |f: fn(&crate::domain::ColumnProfile) -> u64| p.columns.iter().map(f).sum::<u64>();
+        let mut agents = vec![cleanse::PREVIEWER];
+        if sum(|c| c.invalid_count) > 0 {
+            agents.extend([cleanse::QUARANTINE, cleanse::TYPE_FIXER]);
+        }
+        if sum(|c| c.untrimmed_count) > 0 {
+            agents.push(cleanse::STANDARDIZER);
+        }
+        if p.duplicate_row_count > 0 {
+            agents.push(cleanse::DEDUPLICATOR);
+        }
+        if sum(|c| c.null_count) > 0 {
+            agents.push(cleanse::NULL_HANDLER);
+        }
+        if sum(|c| c.outlier_count.unwrap_or(0)) > 0 {
+            agents.push(cleanse::OUTLIER_REMOVER);
+        }
+        if agents.len() > 1 && p.quality.score < 100.0 {
+            agents.push(cleanse::WRITEBACK);
+            out.push(suggest_tool(
+                cleanse::CLEAN_TOOL,
+                &agents,
+                (0.35 + 2.0 * (100.0 - p.quality.score) / 100.0).min(0.9),
+                format!(
+                    "The quality score is {} of 100 with {} duplicate rows; clean-my-data fixes what the profile \
+                     found into a new version (the original is kept) — preview its plan first.",
+                    crate::reports::fmt_num(p.quality.score),
+                    p.duplicate_row_count
+                ),
+            ));
+        }
+    }
 
     // Personal data hinted by the profile but never scored: the more columns, the surer.
     if !ran(report, SCORE_RISK) {
@@ -156,6 +205,33 @@ pub fn extract_json(text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_a_cleanse_fixes_route_to_clean_my_data_and_a_cleanse_to_a_profile() {
+        let mut report = crate::reports::fixture::rich_report(0);
+        let profile = report.profile.as_mut().unwrap();
+        profile.quality.score = 80.0;
+        profile.duplicate_row_count = 5;
+        profile.columns[0].null_count = 3;
+        let next = rule_based(&report);
+        let clean = next.iter().find(|s| s.tool_id == cleanse::CLEAN_TOOL).expect("a cleanse is suggested");
+        assert_eq!(clean.confidence, 0.75);
+        for agent in [cleanse::PREVIEWER, cleanse::DEDUPLICATOR, cleanse::NULL_HANDLER, cleanse::WRITEBACK] {
+            assert!(clean.agents.iter().any(|a| a == agent), "{agent}: {clean:?}");
+        }
+        assert!(
+            clean.reason.contains("80 of 100") && clean.reason.contains("5 duplicate rows"),
+            "{}",
+            clean.reason
+        );
+        crate::jobs::registry::check_run(cleanse::CLEAN_TOOL, Some(&clean.agents), None, false)
+            .expect("the suggestion is a valid run");
+
+        let cleansed = Report { cleanse: Some(Default::default()), ..Report::default() };
+        let next = rule_based(&cleansed);
+        assert_eq!(next[0].tool_id, PROFILE_TOOL);
+        assert_eq!(next[0].confidence, 0.8);
+    }
 
     #[test]
     fn a_models_suggestions_keep_only_registry_tools_and_agents() {
