@@ -289,6 +289,10 @@ const ROW: &str = "__ag_row";
 const REASON: &str = "__ag_reason";
 /// Whitespace, Unicode spaces included.
 const BLANK_RE: &str = r"[\s\p{Z}]*";
+/// Text shaped like a date of [`DEFAULT_DATE_FORMATS`] (digits and separators, or a month's
+/// name with a day and a year).
+const DATE_LIKE_RE: &str =
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}";
 const EMAIL_RE: &str = r"[^@\s]+@[^@\s]+\.[^@\s]+";
 /// The scalar function `(value VARCHAR, region VARCHAR) -> VARCHAR` formatting a phone number
 /// in E.164, null when the value is not a valid number (see [`PhoneE164`]).
@@ -394,7 +398,10 @@ pub fn run(
     );
     let compiled = compile(columns, plan, &source)?;
     register_functions(conn)?;
+    tracing::trace!(statement = %compiled.with(), params = ?compiled.params, "cleanse plan compiled");
+    let started = std::time::Instant::now();
     let outcome = compiled.account(conn)?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse accounting");
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
@@ -402,7 +409,7 @@ pub fn run(
     let params = &compiled.params;
     let output = format!(
         "{} SELECT {} FROM {} ORDER BY {ROW}",
-        compiled.with(),
+        compiled.with_streamed(),
         compiled.final_columns(""),
         compiled.last
     );
@@ -411,6 +418,7 @@ pub fn run(
         params_from_iter(params),
     )
     .context("writing the cleaned data")?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse output written");
     conn.execute(
         &format!(
             "COPY ({}) TO {} (FORMAT parquet, COMPRESSION zstd)",
@@ -420,6 +428,7 @@ pub fn run(
         params_from_iter(params),
     )
     .context("writing the quarantined rows")?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse quarantine written");
     data_tmp.persist(&out_dir.join("data.parquet"))?;
     quarantine_tmp.persist(&out_dir.join("quarantine.parquet"))?;
     Ok(outcome)
@@ -482,9 +491,11 @@ pub struct ColumnEvidence {
     pub times: u64,
 }
 
-/// Reads [`ColumnEvidence`] for every column from a reservoir sample of `sample_rows` rows
-/// (seed 42), in one query. Text values equal to one of `null_tokens` (trimmed, ignoring
-/// case) count as missing.
+/// Reads [`ColumnEvidence`] for every column from a sample of `sample_rows` rows in one
+/// query: every row of a smaller file, else four windows of a quarter of that each, at the
+/// start, a quarter, half and three quarters of the file (Parquet row groups outside them
+/// are skipped, so the cost does not grow with the file). Text values equal to one of
+/// `null_tokens` (trimmed, ignoring case) count as missing.
 pub fn sample_evidence(
     conn: &Connection,
     data: &Path,
@@ -496,13 +507,17 @@ pub fn sample_evidence(
     let token_list = (1..=tokens.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let path = quote_literal(&data.display().to_string());
     let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
+    let date_like = quote_literal(DATE_LIKE_RE);
     let mut items = Vec::new();
-    for column in columns {
+    // Each text value is stripped once (in `v`), then read every way.
+    let mut stripped = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
         let q = quote_identifier(&column.name);
         let ty = column.data_type.to_uppercase();
         if is_text(&ty) {
-            let v = strip(&q);
-            let mut present = format!("{q} IS NOT NULL AND NOT {}", blank(&q));
+            let v = format!("__ag_ev{i}");
+            stripped.push(format!("{} AS {v}", strip(&q)));
+            let mut present = format!("{v} IS NOT NULL AND {v} <> ''");
             if !tokens.is_empty() {
                 present.push_str(&format!(" AND lower({v}) NOT IN ({token_list})"));
             }
@@ -514,9 +529,10 @@ pub fn sample_evidence(
             items.push(format!(
                 "count(*) FILTER (WHERE lower({v}) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n'))"
             ));
+            // strptime is slow on values it cannot parse: only values shaped like a date try it.
             items.push(format!(
-                "count(coalesce(TRY_CAST({v} AS DATE), CAST(try_strptime({v}, [{formats}]) AS DATE))) \
-                 FILTER (WHERE {present})"
+                "count(coalesce(TRY_CAST({v} AS DATE), CASE WHEN regexp_full_match({v}, {date_like}) \
+                 THEN CAST(try_strptime({v}, [{formats}]) AS DATE) END)) FILTER (WHERE {present})"
             ));
             items.push(format!("count(TRY_CAST({v} AS TIMESTAMP)) FILTER (WHERE {present})"));
             items.push(format!(r"count(*) FILTER (WHERE regexp_matches({v}, '\d:\d\d'))"));
@@ -526,10 +542,38 @@ pub fn sample_evidence(
             items.extend(std::iter::repeat_n("0".to_string(), 6));
         }
     }
+    for column in columns {
+        ensure!(
+            !column.name.to_lowercase().starts_with("__ag_"),
+            "column names starting with __ag_ are reserved"
+        );
+    }
+    let rows: i64 = conn
+        .query_row(
+            &format!("SELECT CAST(sum(num_rows) AS BIGINT) FROM parquet_file_metadata({path})"),
+            [],
+            |r| r.get(0),
+        )
+        .context("reading the footer")?;
+    let rows = u64::try_from(rows).unwrap_or(0);
+    let windows = if rows > sample_rows {
+        let width = (sample_rows / 4).max(1);
+        let windows = (0..4u64)
+            .map(|i| {
+                let start = rows / 4 * i;
+                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        format!(" WHERE {windows}")
+    } else {
+        String::new()
+    };
     let sql = format!(
-        "WITH s AS (SELECT {} FROM read_parquet({path}) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)) \
-         SELECT {} FROM s",
+        "WITH s AS (SELECT {} FROM read_parquet({path}, file_row_number = true){windows}), \
+         v AS (SELECT *{} FROM s) SELECT {} FROM v",
         column_list(columns.iter().map(|c| c.name.as_str())),
+        stripped.iter().map(|e| format!(", {e}")).collect::<String>(),
         items.iter().map(|i| format!("CAST({i} AS BIGINT)")).collect::<Vec<_>>().join(", ")
     );
     let counts: Vec<i64> = conn
@@ -682,9 +726,19 @@ struct Compiled {
 }
 
 impl Compiled {
+    /// The CTEs, the steps' results materialized: for statements that read them several
+    /// times (the accounting, the preview's rows).
     fn with(&self) -> String {
         let recursive = if self.recursive { "RECURSIVE " } else { "" };
         format!("WITH {recursive}{}", self.ctes.join(",\n"))
+    }
+
+    /// The CTEs inlined: for statements that stream through the steps once (the outputs).
+    fn with_streamed(&self) -> String {
+        let recursive = if self.recursive { "RECURSIVE " } else { "" };
+        let ctes: Vec<String> =
+            self.ctes.iter().map(|cte| cte.replacen(" AS MATERIALIZED (", " AS (", 1)).collect();
+        format!("WITH {recursive}{}", ctes.join(",\n"))
     }
 
     fn final_columns(&self, alias: &str) -> String {
@@ -724,7 +778,7 @@ impl Compiled {
         format!(
             "{} SELECT {columns}, q.{REASON} AS {}, CAST(s0.{ROW} + 1 AS BIGINT) AS {} \
              FROM s0 JOIN ({}) q ON q.{ROW} = s0.{ROW} ORDER BY s0.{ROW}",
-            self.with(),
+            self.with_streamed(),
             quote_identifier(&fresh("_reason")),
             quote_identifier(&fresh("_row")),
             self.quarantined()
@@ -956,14 +1010,14 @@ impl Compiler {
     }
 
     fn kept(&mut self, k: usize, sql: String) {
-        self.ctes.push(format!("s{k} AS ({sql})"));
+        self.ctes.push(format!("s{k} AS MATERIALIZED ({sql})"));
         self.prev = format!("s{k}");
         self.metrics.push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM s{k}"), Metric::Kept(k)));
     }
 
     fn quarantine(&mut self, k: usize, sql: String) {
         let name = format!("q{k}");
-        self.ctes.push(format!("{name} AS ({sql})"));
+        self.ctes.push(format!("{name} AS MATERIALIZED ({sql})"));
         self.metrics
             .push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM {name}"), Metric::Quarantined(k)));
         self.quarantines.push((k, name));
@@ -1496,8 +1550,12 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
             let text_columns: Vec<String> =
                 c.columns.iter().filter(|(_, ty)| is_text(ty)).map(|(n, _)| n.clone()).collect();
             if !tokens.is_empty() && !text_columns.is_empty() {
-                let bound = tokens.iter().map(|t| c.text(t)).collect::<Vec<_>>();
-                let set = bound.iter().map(|p| format!("lower({})", strip(p))).collect::<Vec<_>>().join(", ");
+                // Normalised here, once, not for every row.
+                let bound = tokens
+                    .iter()
+                    .map(|t| c.text(&t.trim_matches(|ch: char| ch.is_whitespace()).to_lowercase()))
+                    .collect::<Vec<_>>();
+                let set = bound.join(", ");
                 let replaced: Vec<(String, String)> = text_columns
                     .iter()
                     .map(|n| {

@@ -33,8 +33,8 @@ pub const NULL_HANDLER: &str = "null-handler";
 pub const OUTLIER_REMOVER: &str = "outlier-remover";
 pub const WRITEBACK: &str = "cleanse-writeback";
 
-/// Rows sampled to choose conversions and fills.
-pub const EVIDENCE_SAMPLE_ROWS: u64 = 100_000;
+/// Rows sampled (in four windows) to choose conversions and fills.
+pub const EVIDENCE_SAMPLE_ROWS: u64 = 20_000;
 
 /// A text column with at most this many distinct values in the sample (or at most 5 % of
 /// its values distinct) is categorical: its nulls are filled with its mode.
