@@ -101,7 +101,7 @@ def start_server(binary, work, memory_limit="512MB"):
     data = tempfile.mkdtemp(dir=work)
     port = free_port()
     env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", DATA_DIR=data, DUCKDB_MEMORY_LIMIT=memory_limit,
-               DUCKDB_THREADS="2", MAX_UPLOAD_SIZE="8GiB", RUST_LOG="warn")
+               DUCKDB_THREADS="2", MAX_UPLOAD_SIZE="8GiB", RUST_LOG=os.environ.get("RUST_LOG", "warn"))
     proc = subprocess.Popen([binary, "serve"], env=env)
     for _ in range(300):
         try:
