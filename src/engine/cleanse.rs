@@ -400,34 +400,31 @@ pub fn run(
     register_functions(conn)?;
     tracing::trace!(statement = %compiled.with(), params = ?compiled.params, "cleanse plan compiled");
     let started = std::time::Instant::now();
-    let outcome = compiled.account(conn)?;
+    // Every step's result becomes a temporary table, one statement at a time: the chain is
+    // computed once, each statement holds one step's work in memory (spilling what does not
+    // fit), and the accounting and both outputs read the tables.
+    let tables = Tables::create(conn, &compiled)?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse steps materialised");
+    let outcome = compiled.account_with(conn, "", &[])?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse accounting");
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
     let quarantine_tmp = TempFile::new(out_dir, "quarantine.parquet");
-    let params = &compiled.params;
-    let output = format!(
-        "{} SELECT {} FROM {} ORDER BY {ROW}",
-        compiled.with_streamed(),
-        compiled.final_columns(""),
-        compiled.last
-    );
-    conn.execute(
-        &format!("COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)", data_tmp.literal()),
-        params_from_iter(params),
-    )
+    let output = format!("SELECT {} FROM {} ORDER BY {ROW}", compiled.final_columns(""), compiled.last);
+    conn.execute_batch(&format!(
+        "COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)",
+        data_tmp.literal()
+    ))
     .context("writing the cleaned data")?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse output written");
-    conn.execute(
-        &format!(
-            "COPY ({}) TO {} (FORMAT parquet, COMPRESSION zstd)",
-            compiled.quarantine_query(),
-            quarantine_tmp.literal()
-        ),
-        params_from_iter(params),
-    )
+    conn.execute_batch(&format!(
+        "COPY ({}) TO {} (FORMAT parquet, COMPRESSION zstd)",
+        compiled.quarantine_select(),
+        quarantine_tmp.literal()
+    ))
     .context("writing the quarantined rows")?;
+    drop(tables);
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse quarantine written");
     data_tmp.persist(&out_dir.join("data.parquet"))?;
     quarantine_tmp.persist(&out_dir.join("quarantine.parquet"))?;
@@ -557,15 +554,7 @@ pub fn sample_evidence(
         .context("reading the footer")?;
     let rows = u64::try_from(rows).unwrap_or(0);
     let windows = if rows > sample_rows {
-        let width = (sample_rows / 4).max(1);
-        let windows = (0..4u64)
-            .map(|i| {
-                let start = rows / 4 * i;
-                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        format!(" WHERE {windows}")
+        format!(" WHERE {}", super::sample_windows(rows, sample_rows))
     } else {
         String::new()
     };
@@ -652,6 +641,104 @@ pub fn column_nulls(conn: &Connection, data: &Path) -> anyhow::Result<(u64, Vec<
     Ok((rows, columns.into_iter().zip(counts[1..].iter().map(|&n| n.max(0) as u64)).collect()))
 }
 
+/// The steps of a compiled plan as temporary tables (the source as a view), dropped when
+/// this is dropped.
+struct Tables<'a> {
+    conn: &'a Connection,
+    /// `(name, is_view)` in creation order.
+    created: Vec<(String, bool)>,
+}
+
+impl<'a> Tables<'a> {
+    fn create(conn: &'a Connection, compiled: &Compiled) -> anyhow::Result<Tables<'a>> {
+        let mut tables = Tables { conn, created: Vec::new() };
+        for cte in &compiled.ctes {
+            let name: String = cte.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            ensure!(!name.is_empty(), "a step without a name");
+            let (sql, params) = renumber(cte, &compiled.params);
+            if name == "s0" {
+                // The source: read where it is referenced, never copied.
+                let body = cte.split_once(" AS (").map(|(_, b)| b).unwrap_or_default();
+                let body = body.strip_suffix(')').unwrap_or(body);
+                ensure!(params.is_empty(), "the source takes no parameters");
+                conn.execute_batch(&format!("CREATE OR REPLACE TEMP VIEW s0 AS {body}"))
+                    .context("reading the source")?;
+                tables.created.push((name, true));
+            } else {
+                // A step's result (`s…`, `q…`) is a table; an intermediate (`t…`) without
+                // parameters a view over the tables before it, computed where it is read.
+                let view = name.starts_with('t') && params.is_empty();
+                let kind = if view { "VIEW" } else { "TABLE" };
+                conn.execute(
+                    &format!(
+                        "CREATE OR REPLACE TEMP {kind} {name} AS WITH RECURSIVE {sql} SELECT * FROM {name}"
+                    ),
+                    params_from_iter(&params),
+                )
+                .with_context(|| format!("computing {name}"))?;
+                tables.created.push((name, view));
+            }
+        }
+        Ok(tables)
+    }
+}
+
+impl Drop for Tables<'_> {
+    fn drop(&mut self) {
+        for (name, view) in self.created.iter().rev() {
+            let kind = if *view { "VIEW" } else { "TABLE" };
+            let _ = self.conn.execute_batch(&format!("DROP {kind} IF EXISTS {name}"));
+        }
+    }
+}
+
+/// `sql` with its `$n` parameters renumbered from `$1` in order of first use, and their values
+/// from `params`. Quoted identifiers and string literals are left as they are.
+fn renumber(sql: &str, params: &[Duck]) -> (String, Vec<Duck>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut used: Vec<usize> = Vec::new();
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    // A doubled quote stays inside.
+                    if chars.peek() == Some(&q) {
+                        out.push(chars.next().unwrap_or(q));
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    digits.push(d);
+                    chars.next();
+                }
+                let index: usize = digits.parse().unwrap_or(0);
+                let position = match used.iter().position(|&u| u == index) {
+                    Some(p) => p,
+                    None => {
+                        used.push(index);
+                        used.len() - 1
+                    }
+                };
+                out.push_str(&format!("${}", position + 1));
+            }
+            None => out.push(c),
+        }
+    }
+    let values = used.iter().map(|&i| params.get(i.wrapping_sub(1)).cloned().unwrap_or(Duck::Null)).collect();
+    (out, values)
+}
+
 /// A file written beside its final name, removed unless persisted.
 struct TempFile {
     path: PathBuf,
@@ -726,19 +813,11 @@ struct Compiled {
 }
 
 impl Compiled {
-    /// The CTEs, the steps' results materialized: for statements that read them several
-    /// times (the accounting, the preview's rows).
+    /// The CTEs, the steps' results materialized (a preview's statements read them several
+    /// times); a run makes them tables instead ([`Tables`]).
     fn with(&self) -> String {
         let recursive = if self.recursive { "RECURSIVE " } else { "" };
         format!("WITH {recursive}{}", self.ctes.join(",\n"))
-    }
-
-    /// The CTEs inlined: for statements that stream through the steps once (the outputs).
-    fn with_streamed(&self) -> String {
-        let recursive = if self.recursive { "RECURSIVE " } else { "" };
-        let ctes: Vec<String> =
-            self.ctes.iter().map(|cte| cte.replacen(" AS MATERIALIZED (", " AS (", 1)).collect();
-        format!("WITH {recursive}{}", ctes.join(",\n"))
     }
 
     fn final_columns(&self, alias: &str) -> String {
@@ -760,7 +839,8 @@ impl Compiled {
         }
     }
 
-    fn quarantine_query(&self) -> String {
+    /// The quarantined rows as they were in the source, with their reasons and positions.
+    fn quarantine_select(&self) -> String {
         let taken: Vec<String> = self.source_columns.iter().map(|c| c.to_lowercase()).collect();
         let fresh = |base: &str| {
             let mut name = base.to_string();
@@ -776,9 +856,8 @@ impl Compiled {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "{} SELECT {columns}, q.{REASON} AS {}, CAST(s0.{ROW} + 1 AS BIGINT) AS {} \
+            "SELECT {columns}, q.{REASON} AS {}, CAST(s0.{ROW} + 1 AS BIGINT) AS {} \
              FROM s0 JOIN ({}) q ON q.{ROW} = s0.{ROW} ORDER BY s0.{ROW}",
-            self.with_streamed(),
             quote_identifier(&fresh("_reason")),
             quote_identifier(&fresh("_row")),
             self.quarantined()
@@ -787,10 +866,16 @@ impl Compiled {
 
     /// Runs the accounting statement.
     fn account(&self, conn: &Connection) -> anyhow::Result<CleanseOutcome> {
+        self.account_with(conn, &self.with(), &self.params)
+    }
+
+    /// The accounting, with the steps defined by `with` (CTEs, or nothing when they are
+    /// tables already) and its `params`.
+    fn account_with(&self, conn: &Connection, with: &str, params: &[Duck]) -> anyhow::Result<CleanseOutcome> {
         let select = self.metrics.iter().map(|(sql, _)| format!("({sql})")).collect::<Vec<_>>().join(",\n");
-        let sql = format!("{} SELECT {select}", self.with());
+        let sql = format!("{with} SELECT {select}");
         let figures: Vec<Vec<u64>> = conn
-            .query_row(&sql, params_from_iter(&self.params), |r| {
+            .query_row(&sql, params_from_iter(params), |r| {
                 (0..self.metrics.len()).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()
             })
             .context("counting what the cleanse plan does")?
@@ -1800,6 +1885,15 @@ mod tests {
 
     fn removed(outcome: &CleanseOutcome) -> Vec<(&str, u64)> {
         outcome.rows_removed_by_step.iter().map(|(s, n)| (s.as_str(), *n)).collect()
+    }
+
+    #[test]
+    fn renumbering_keeps_quoted_text_and_the_values_in_order() {
+        let params: Vec<Duck> = (1..=12).map(|i| Duck::Int(i)).collect();
+        let (sql, values) =
+            renumber(r#"SELECT "a$1", 'b$2''$3', $12 + $3, $12, "x""$4" FROM t WHERE y = $10"#, &params);
+        assert_eq!(sql, r#"SELECT "a$1", 'b$2''$3', $1 + $2, $1, "x""$4" FROM t WHERE y = $3"#);
+        assert_eq!(values, vec![Duck::Int(12), Duck::Int(3), Duck::Int(10)]);
     }
 
     #[test]

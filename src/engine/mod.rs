@@ -191,6 +191,20 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// A filter on `file_row_number` keeping four windows of `sample_rows / 4` rows each, at
+/// the start, a quarter, half and three quarters of a file of `rows` rows: a sample whose
+/// cost does not grow with the file (Parquet row groups outside the windows are skipped).
+pub(crate) fn sample_windows(rows: u64, sample_rows: u64) -> String {
+    let width = (sample_rows / 4).max(1);
+    (0..4u64)
+        .map(|i| {
+            let start = rows / 4 * i;
+            format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
 /// Quotes a name as a SQL identifier (column names come from users' files).
 pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -936,14 +936,7 @@ fn scan_sampled(
     };
     let sampled = !hidden && rows > sample_rows;
     if sampled {
-        let width = (sample_rows / 4).max(1);
-        let windows = (0..4u64)
-            .map(|i| {
-                let start = rows / 4 * i;
-                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let windows = super::sample_windows(rows, sample_rows);
         let sample = format!("(SELECT * FROM {source} WHERE {windows})");
         let chunks: Vec<&[Plan]> = plans.chunks(SCAN_CHUNK).collect();
         for (n, chunk) in chunks.iter().enumerate() {

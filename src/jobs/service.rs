@@ -89,9 +89,8 @@ impl Jobs {
         &self.inner.datasets
     }
 
-    /// Checks the request against the registry and the caller's datasets, then queues a job.
-    /// Nothing is stored when any check fails.
-    pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
+    /// The request checked against the registry, and the caller's dataset it names.
+    async fn checked(&self, owner: UserId, request: &RunRequest) -> Result<(CheckedRun, Dataset), AppError> {
         let run = registry::check_run(
             &request.tool_id,
             request.agents.as_deref(),
@@ -104,6 +103,13 @@ impl Jobs {
             .get(owner, &request.dataset_id)
             .await
             .map_err(|e| name_field(e, "datasetId"))?;
+        Ok((run, dataset))
+    }
+
+    /// Checks the request against the registry and the caller's datasets, then queues a job.
+    /// Nothing is stored when any check fails.
+    pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
+        let (run, dataset) = self.checked(owner, &request).await?;
         registry::check_test_columns(&run, &dataset.columns)?;
         super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
         if run.tool_id == CLEAN_TOOL {
@@ -183,18 +189,7 @@ impl Jobs {
             )
             .with("allowed", serde_json::json!([CLEAN_TOOL])));
         }
-        let run = registry::check_run(
-            &request.tool_id,
-            request.agents.as_deref(),
-            request.parameters.as_ref(),
-            request.baseline_dataset_id.is_some(),
-        )?;
-        let dataset = self
-            .inner
-            .datasets
-            .get(owner, &request.dataset_id)
-            .await
-            .map_err(|e| name_field(e, "datasetId"))?;
+        let (run, dataset) = self.checked(owner, &request).await?;
         let (built, data) = self.cleanse_plan(&run, &dataset).await?;
         let sample_rows = run
             .parameters

@@ -372,11 +372,7 @@ async fn run_tool(
     let parameters = job.parameters.clone();
     let sender = progress.clone();
     let (report, profile) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
-        let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
-        *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
-        if flags.cancel.load(Ordering::SeqCst) {
-            return Err(Stop::Interrupted);
-        }
+        let session = open_session(&engine, &temp, &interrupter, &flags)?;
         let mut report = |percent: f64, stage: &str| {
             // The agents are 5–95% of the job.
             let _ = sender.send((5.0 + percent * 0.9, stage.to_string()));
@@ -390,6 +386,22 @@ async fn run_tool(
     }
     let _ = progress.send((97.0, "writing report".into()));
     Ok(Ran { report, output: None, published: Vec::new() })
+}
+
+/// Opens the job's DuckDB session and hands its interrupt handle to the monitor; a job
+/// cancelled meanwhile stops here. Blocking.
+fn open_session(
+    engine: &EngineConfig,
+    temp: &std::path::Path,
+    interrupter: &Mutex<Option<Interrupter>>,
+    flags: &Flags,
+) -> Result<Session, Stop> {
+    let session = Session::open(engine, temp).map_err(Stop::Internal)?;
+    *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
+    if flags.cancel.load(Ordering::SeqCst) {
+        return Err(Stop::Interrupted);
+    }
+    Ok(session)
 }
 
 /// A folder removed when dropped.
@@ -434,11 +446,7 @@ async fn run_cleanse(
     let out = out_dir.clone();
     let cancel = flags.clone();
     let (manifest, results) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
-        let session = Session::open(&engine, &temp).map_err(Stop::Internal)?;
-        *interrupter.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.interrupter());
-        if cancel.cancel.load(Ordering::SeqCst) {
-            return Err(Stop::Interrupted);
-        }
+        let session = open_session(&engine, &temp, &interrupter, &cancel)?;
         let started = Instant::now();
         let send = |percent: f64, stage: &str| {
             let _ = sender.send((percent, stage.to_string()));
