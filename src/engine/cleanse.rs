@@ -676,6 +676,7 @@ impl<'a> Tables<'a> {
                     params_from_iter(&params),
                 )
                 .with_context(|| format!("computing {name}"))?;
+                tracing::debug!(step = name, view, "cleanse step computed");
                 tables.created.push((name, view));
             }
         }
@@ -1615,17 +1616,28 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                 Keep::Last => "DESC",
             };
             let partition = keys.join(", ");
-            let extra = if *merge { merged(&partition) } else { String::new() };
-            let t = c.cte(format!(
-                "SELECT {list}, row_number() OVER (PARTITION BY {partition} ORDER BY {ROW} {order}) AS __ag_rn{extra} \
-                 FROM {prev}"
-            ));
             if *merge {
+                let extra = merged(&partition);
+                let t = c.cte(format!(
+                    "SELECT {list}, row_number() OVER (PARTITION BY {partition} ORDER BY {ROW} {order}) AS __ag_rn{extra} \
+                     FROM {prev}"
+                ));
                 let select = c.select_list(&fills);
                 c.kept(k, format!("SELECT {select} FROM {t} WHERE __ag_rn = 1"));
                 c.changed(k, &prev, &names, false);
             } else {
-                c.kept(k, format!("SELECT {list} FROM {t} WHERE __ag_rn = 1"));
+                // The first (or last) position of each group, by a grouping: DuckDB's hash
+                // aggregate spills to disk, a window over as many partitions as rows does not.
+                let pick = match keep {
+                    Keep::First => "min",
+                    Keep::Last => "max",
+                };
+                c.kept(
+                    k,
+                    format!(
+                        "SELECT {list} FROM {prev} WHERE {ROW} IN (SELECT {pick}({ROW}) FROM {prev} GROUP BY {partition})"
+                    ),
+                );
             }
         }
         Step::Nulls { tokens, columns } => {
