@@ -179,10 +179,10 @@ def run_cleanse(port, token, dataset):
         time.sleep(0.1)
 
 
-FUZZY = ("mutation($d: ID!) { runTool(input: { toolId: \"clean-my-data\", datasetId: $d, "
-         "agents: [\"duplicate-resolver\", \"cleanse-writeback\"], parameters: { \"duplicate-resolver\": "
-         "{ \"mode\": \"fuzzy\", \"key_columns\": [\"name\"], \"block_column\": \"zip\", "
-         "\"similarity_threshold\": 0.92 } } }) { id } }")
+FUZZY = ("mutation($d: ID!, $p: JSON) { runTool(input: { toolId: \"clean-my-data\", datasetId: $d, "
+         "agents: [\"duplicate-resolver\", \"cleanse-writeback\"], parameters: $p }) { id } }")
+FUZZY_PLAN = {"duplicate-resolver": {"mode": "fuzzy", "key_columns": ["name"], "block_column": "zip",
+                                     "similarity_threshold": 0.92}}
 
 
 def generate_people(path, rows):
@@ -221,7 +221,10 @@ def fuzzy(args):
             sys.exit(json.dumps(out))
         dataset = graphql(port, "{ datasets { nodes { id } } }", None, token)["data"]["datasets"]["nodes"][0]["id"]
         t = time.perf_counter()
-        job = graphql(port, FUZZY, {"d": dataset}, token)["data"]["runTool"]["id"]
+        body = graphql(port, FUZZY, {"d": dataset, "p": FUZZY_PLAN}, token)
+        if body.get("errors"):
+            sys.exit(json.dumps(body))
+        job = body["data"]["runTool"]["id"]
         while True:
             body = graphql(port, JOB, {"j": job}, token)["data"]["job"]
             if body["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
