@@ -806,18 +806,8 @@ fn guess_unique(
     if slots.is_empty() {
         return Ok(());
     }
-    let windows = if rows <= GUESS_ROWS {
-        "true".to_string()
-    } else {
-        let width = GUESS_ROWS / 4;
-        (0..4u64)
-            .map(|i| {
-                let start = rows / 4 * i;
-                format!("(file_row_number >= {start} AND file_row_number < {})", start + width)
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    };
+    let windows =
+        if rows <= GUESS_ROWS { "true".to_string() } else { super::sample_windows(rows, GUESS_ROWS) };
     let cells = select.run(conn, &proj.from(&format!("(SELECT * FROM {source} WHERE {windows})")))?;
     for (index, values, distinct) in slots {
         stats[index].sampled = Some((cells.count(values), cells.count(distinct)));
