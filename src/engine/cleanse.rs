@@ -398,7 +398,8 @@ pub fn run(
     );
     let compiled = compile(columns, plan, &source)?;
     register_functions(conn)?;
-    tracing::trace!(statement = %compiled.with(), params = ?compiled.params, "cleanse plan compiled");
+    // The values stay out of the log: they are the user's (tokens, maps, constants).
+    tracing::trace!(statement = %compiled.with(), params = compiled.params.len(), "cleanse plan compiled");
     let started = std::time::Instant::now();
     // Every step's result becomes a temporary table, one statement at a time: the chain is
     // computed once, each statement holds one step's work in memory (spilling what does not
