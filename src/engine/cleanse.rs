@@ -6,15 +6,25 @@
 //! step a `SELECT` over the previous one, every row keeping its original position
 //! (`__ag_row`) so that "first", "last", forward and backward fills follow the file's order.
 //! Names are quoted with [`quote_identifier`]; every user value is a bound parameter (`$n`);
-//! numbers a statistic needs as a constant (a percentile) go through [`quote_literal`]. The
-//! same statement text (and parameters) then serves three statements: the output `COPY`, the
-//! quarantine `COPY` and one accounting `SELECT`; every step is deterministic (ties are
-//! broken by row position or value), so the three agree.
+//! numbers a statistic needs as a constant (a percentile) go through [`quote_literal`]. Every
+//! step is deterministic (ties are broken by row position or value).
 //!
-//! Accounting: rows entering and leaving each step are counted from the step's CTEs, so
-//! `rows_in = rows_out + Σ removed + quarantined` holds by construction; values a step changed
-//! are counted per column as `before IS DISTINCT FROM after` (compared as text when a step
-//! changes the type) over a join on the row position.
+//! Rows are not filtered out as they go: a step that removes or quarantines a row sets its
+//! fate (`__ag_fate`, the step's number, and `__ag_reason` when quarantined), and every value a
+//! step changes, or fails to handle, sets a flag column of that step. Row-by-row steps (type
+//! fixes, standardisation, unit conversions, quarantine, constant fills) therefore fuse into
+//! one pipeline. A step that reads its input twice (duplicates, statistics-based fills,
+//! outliers) first closes the segment: the chain so far becomes one table (a temporary table
+//! in a run, a materialized CTE in a preview), counted in one scan — rows per fate, flags per
+//! step and column — and the next segment reads back its live rows. A run thus holds at most
+//! two segments' tables (the one being read, the one being written) and the small tables of
+//! quarantined `(row, reason)`s; the output is the last table's live rows.
+//!
+//! Accounting: `rows_in` is the source's count; each step's removed and quarantined rows are
+//! counted by fate; `rows_out` = `rows_in − Σ removed − Σ quarantined` is checked against the
+//! last table's live rows. A changed value is `before IS DISTINCT FROM after` (compared as
+//! text when a step changes the type) in a row the step kept; a failure is counted in a row
+//! the step received.
 //!
 //! Step semantics, in the plan's order (the product's chain order is quarantine, fix types,
 //! standardize, deduplicate, nulls, outliers, but any order compiles):
@@ -287,6 +297,8 @@ pub struct CleansePreview {
 const ROW: &str = "__ag_row";
 /// A quarantined row's reasons.
 const REASON: &str = "__ag_reason";
+/// The step (1-based) that removed or quarantined a row; null while the row is kept.
+const FATE: &str = "__ag_fate";
 /// Whitespace, Unicode spaces included.
 const BLANK_RE: &str = r"[\s\p{Z}]*";
 /// Text shaped like a date of [`DEFAULT_DATE_FORMATS`] (digits and separators, or a month's
@@ -401,18 +413,18 @@ pub fn run(
     // The values stay out of the log: they are the user's (tokens, maps, constants).
     tracing::trace!(statement = %compiled.with(), params = compiled.params.len(), "cleanse plan compiled");
     let started = std::time::Instant::now();
-    // Every step's result becomes a temporary table, one statement at a time: the chain is
-    // computed once, each statement holds one step's work in memory (spilling what does not
-    // fit), and the accounting and both outputs read the tables.
-    let tables = Tables::create(conn, &compiled)?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse steps materialised");
-    let outcome = compiled.account_with(conn, "", &[])?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse accounting");
+    // Each segment of the chain becomes a temporary table, one statement at a time, counted
+    // as soon as it exists and dropped as soon as nothing left reads it.
+    let (tables, outcome) = Tables::compute(conn, &compiled, started)?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
     let quarantine_tmp = TempFile::new(out_dir, "quarantine.parquet");
-    let output = format!("SELECT {} FROM {} ORDER BY {ROW}", compiled.final_columns(""), compiled.last);
+    let output = format!(
+        "SELECT {} FROM {} WHERE {FATE} IS NULL ORDER BY {ROW}",
+        compiled.final_columns(""),
+        compiled.last
+    );
     conn.execute_batch(&format!(
         "COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)",
         data_tmp.literal()
@@ -642,46 +654,139 @@ pub fn column_nulls(conn: &Connection, data: &Path) -> anyhow::Result<(u64, Vec<
     Ok((rows, columns.into_iter().zip(counts[1..].iter().map(|&n| n.max(0) as u64)).collect()))
 }
 
-/// The steps of a compiled plan as temporary tables (the source as a view), dropped when
-/// this is dropped.
+/// The segments of a compiled plan as temporary tables (the source as a view): each created
+/// by one statement, counted as soon as it exists, and dropped as soon as nothing left to
+/// compute, count or write reads it; the rest are dropped when this is dropped.
 struct Tables<'a> {
     conn: &'a Connection,
-    /// `(name, is_view)` in creation order.
+    /// `(name, is_view)` of what exists, in creation order.
     created: Vec<(String, bool)>,
 }
 
 impl<'a> Tables<'a> {
-    fn create(conn: &'a Connection, compiled: &Compiled) -> anyhow::Result<Tables<'a>> {
+    fn compute(
+        conn: &'a Connection,
+        compiled: &Compiled,
+        started: std::time::Instant,
+    ) -> anyhow::Result<(Tables<'a>, CleanseOutcome)> {
         let mut tables = Tables { conn, created: Vec::new() };
-        for cte in &compiled.ctes {
-            let name: String = cte.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            ensure!(!name.is_empty(), "a step without a name");
-            let (sql, params) = renumber(cte, &compiled.params);
-            if name == "s0" {
-                // The source: read where it is referenced, never copied.
-                let body = cte.split_once(" AS (").map(|(_, b)| b).unwrap_or_default();
-                let body = body.strip_suffix(')').unwrap_or(body);
-                ensure!(params.is_empty(), "the source takes no parameters");
-                conn.execute_batch(&format!("CREATE OR REPLACE TEMP VIEW s0 AS {body}"))
-                    .context("reading the source")?;
-                tables.created.push((name, true));
-            } else {
-                // A step's result (`s…`, `q…`) is a table; an intermediate (`t…`) without
-                // parameters a view over the tables before it, computed where it is read.
-                let view = name.starts_with('t') && params.is_empty();
-                let kind = if view { "VIEW" } else { "TABLE" };
-                conn.execute(
-                    &format!(
-                        "CREATE OR REPLACE TEMP {kind} {name} AS WITH RECURSIVE {sql} SELECT * FROM {name}"
-                    ),
-                    params_from_iter(&params),
-                )
-                .with_context(|| format!("computing {name}"))?;
-                tracing::debug!(step = name, view, "cleanse step computed");
-                tables.created.push((name, view));
+        let ctes = &compiled.ctes;
+        ensure!(ctes.first().is_some_and(|c| c.name == "s0"), "a plan starts with its source");
+        // The source: read where it is referenced, never copied.
+        conn.execute_batch(&format!("CREATE OR REPLACE TEMP VIEW s0 AS {}", ctes[0].sql))
+            .context("reading the source")?;
+        tables.created.push(("s0".into(), true));
+
+        let names: Vec<&str> = ctes.iter().map(|c| c.name.as_str()).collect();
+        let reads: Vec<Vec<usize>> = ctes.iter().map(|c| references(&c.sql, &names)).collect();
+        let stored = |i: usize| i == 0 || ctes[i].table;
+        // The CTEs a table's statement defines: it and the intermediates it reads, in order.
+        let closure = |i: usize| {
+            let mut inside = vec![false; ctes.len()];
+            let mut stack = vec![i];
+            while let Some(j) = stack.pop() {
+                if !inside[j] {
+                    inside[j] = true;
+                    stack.extend(reads[j].iter().copied().filter(|&d| !stored(d)));
+                }
+            }
+            (0..ctes.len()).filter(|&j| inside[j]).collect::<Vec<_>>()
+        };
+        // The stored relations a table's statement reads.
+        let inputs = |i: usize| {
+            let mut tables: Vec<usize> = closure(i)
+                .iter()
+                .flat_map(|&j| reads[j].iter().copied())
+                .filter(|&d| stored(d) && d != i)
+                .collect();
+            tables.sort_unstable();
+            tables.dedup();
+            tables
+        };
+        let metric_reads: Vec<Vec<usize>> =
+            compiled.metrics.iter().map(|(sql, _)| references(sql, &names)).collect();
+        for (m, reads) in metric_reads.iter().enumerate() {
+            ensure!(reads.iter().all(|&d| stored(d)), "figure {m} reads an intermediate result");
+        }
+        let mut outputs: Vec<usize> = compiled
+            .quarantines
+            .iter()
+            .chain([&compiled.last])
+            .filter_map(|n| names.iter().position(|x| x == n))
+            .collect();
+        outputs.push(0);
+
+        let mut done = vec![false; ctes.len()];
+        done[0] = true;
+        let mut figures: Vec<Option<Vec<u64>>> = vec![None; compiled.metrics.len()];
+        let count = |m: usize| -> anyhow::Result<Vec<u64>> {
+            let (sql, params) = renumber(&compiled.metrics[m].0, &compiled.params);
+            let text: Option<String> = conn
+                .query_row(&sql, params_from_iter(&params), |r| r.get(0))
+                .context("counting what the cleanse plan does")?;
+            parse_counts(text.as_deref().unwrap_or("[]"))
+        };
+        for i in (1..ctes.len()).filter(|&i| ctes[i].table) {
+            let name = &ctes[i].name;
+            let defs = closure(i).iter().map(|&j| ctes[j].define(false)).collect::<Vec<_>>().join(",\n");
+            let (sql, params) = renumber(
+                &format!("CREATE OR REPLACE TEMP TABLE {name} AS WITH RECURSIVE {defs} SELECT * FROM {name}"),
+                &compiled.params,
+            );
+            conn.execute(&sql, params_from_iter(&params))
+                .with_context(|| format!("computing step {} ({name})", ctes[i].step))?;
+            tables.created.push((name.clone(), false));
+            done[i] = true;
+            tracing::debug!(
+                table = %name,
+                step = ctes[i].step,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "cleanse segment computed"
+            );
+            for m in 0..figures.len() {
+                if figures[m].is_none() && metric_reads[m].iter().all(|&d| done[d]) {
+                    figures[m] = Some(count(m)?);
+                }
+            }
+            // What is still to be read: by a table still to compute, a figure still to count,
+            // or an output.
+            let mut needed = vec![false; ctes.len()];
+            for j in (1..ctes.len()).filter(|&j| ctes[j].table && !done[j]) {
+                for d in inputs(j) {
+                    needed[d] = true;
+                }
+            }
+            for (m, reads) in metric_reads.iter().enumerate() {
+                if figures[m].is_none() {
+                    for &d in reads {
+                        needed[d] = true;
+                    }
+                }
+            }
+            for &d in &outputs {
+                needed[d] = true;
+            }
+            let unneeded: Vec<String> = tables
+                .created
+                .iter()
+                .filter(|(n, view)| !view && names.iter().position(|x| x == n).is_some_and(|d| !needed[d]))
+                .map(|(n, _)| n.clone())
+                .collect();
+            for n in unneeded {
+                conn.execute_batch(&format!("DROP TABLE IF EXISTS {n}"))
+                    .with_context(|| format!("dropping {n}"))?;
+                tables.created.retain(|(c, _)| *c != n);
             }
         }
-        Ok(tables)
+        for m in 0..figures.len() {
+            if figures[m].is_none() {
+                figures[m] = Some(count(m)?);
+            }
+        }
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse accounting");
+        let figures: Vec<Vec<u64>> = figures.into_iter().flatten().collect();
+        let outcome = compiled.outcome(&figures)?;
+        Ok((tables, outcome))
     }
 }
 
@@ -692,6 +797,38 @@ impl Drop for Tables<'_> {
             let _ = self.conn.execute_batch(&format!("DROP {kind} IF EXISTS {name}"));
         }
     }
+}
+
+/// The positions in `names` of the names `sql` mentions as words outside quotes (the CTEs a
+/// statement reads; their names are generated, never a user's).
+fn references(sql: &str, names: &[&str]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let flush = |word: &mut String, found: &mut Vec<usize>| {
+        if let Some(i) = names.iter().position(|n| *n == word.as_str())
+            && !found.contains(&i)
+        {
+            found.push(i);
+        }
+        word.clear();
+    };
+    for c in sql.chars() {
+        match quote {
+            // A doubled quote closes and reopens: the same result.
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => {
+                flush(&mut word, &mut found);
+                quote = Some(c);
+            }
+            None if c.is_ascii_alphanumeric() || c == '_' || c == '$' => word.push(c),
+            None => flush(&mut word, &mut found),
+        }
+    }
+    flush(&mut word, &mut found);
+    found.sort_unstable();
+    found
 }
 
 /// `sql` with its `$n` parameters renumbered from `$1` in order of first use, and their values
@@ -781,21 +918,64 @@ fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.map(quote_identifier).collect::<Vec<_>>().join(", ")
 }
 
-/// What one accounting figure means.
+/// What one accounting figure counts.
 #[derive(Debug, Clone)]
 enum Metric {
-    /// Rows of a CTE: `kept[k]` the rows after step k (k = 0: the source).
-    Kept(usize),
+    /// Rows of the source.
+    Rows,
+    /// Rows no step removed or quarantined (the output's).
+    Out,
+    /// Rows step k removed (summed over the tables it spans).
+    Removed(usize),
+    /// Rows step k quarantined.
     Quarantined(usize),
-    /// Per column of a step: changed values.
-    Changed(usize, Vec<String>),
-    /// Per column of a step: failed values.
-    Failed(usize, Vec<String>),
+    /// Values of a column step k changed, in rows it kept.
+    Changed(usize, String),
+    /// Values of a column step k could not handle, in rows it received.
+    Failed(usize, String),
+}
+
+/// How a CTE is to be computed where it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// DuckDB decides.
+    Default,
+    /// Computed once per statement (it is read more than once and is costly or small).
+    Materialized,
+    /// Inlined wherever it is read (a filter over a table: re-reading is cheaper than a copy).
+    Inline,
+}
+
+/// One named query of a compiled plan.
+#[derive(Debug, Clone)]
+struct Cte {
+    name: String,
+    /// Column names of a recursive CTE (`(a, b)`), else empty.
+    columns: String,
+    sql: String,
+    /// Stored: a temporary table of a run, a materialized CTE of a preview.
+    table: bool,
+    hint: Hint,
+    /// The plan step it belongs to (1-based; 0 the source).
+    step: usize,
+}
+
+impl Cte {
+    /// `name AS (…)`, stored CTEs `MATERIALIZED` when `stored_materialized`.
+    fn define(&self, stored_materialized: bool) -> String {
+        let hint = match self.hint {
+            _ if self.table && stored_materialized => " MATERIALIZED",
+            Hint::Materialized => " MATERIALIZED",
+            Hint::Inline => " NOT MATERIALIZED",
+            Hint::Default => "",
+        };
+        format!("{}{} AS{hint} ({})", self.name, self.columns, self.sql)
+    }
 }
 
 /// A compiled plan.
 struct Compiled {
-    ctes: Vec<String>,
+    ctes: Vec<Cte>,
     /// Some CTE is recursive.
     recursive: bool,
     params: Vec<Duck>,
@@ -806,20 +986,24 @@ struct Compiled {
     /// The output's columns with their DuckDB types.
     types: Vec<ColumnInfo>,
     step_names: Vec<&'static str>,
-    /// The last kept CTE.
+    /// The segments' tables, in order.
+    segments: Vec<String>,
+    /// The last segment's table (or `s0`): its rows without a fate are the output.
     last: String,
-    /// `(step index, CTE of (row, reason))`.
-    quarantines: Vec<(usize, String)>,
-    /// Scalar subqueries, each a list of BIGINT as text, and what they count.
-    metrics: Vec<(String, Metric)>,
+    /// Tables of `(row, reason)`.
+    quarantines: Vec<String>,
+    /// Statements returning a list of BIGINT as text, and what each item counts.
+    metrics: Vec<(String, Vec<Metric>)>,
 }
 
 impl Compiled {
-    /// The CTEs, the steps' results materialized (a preview's statements read them several
-    /// times); a run makes them tables instead ([`Tables`]).
+    /// Every CTE, the stored ones materialized: a preview's statements (over a small sample).
     fn with(&self) -> String {
         let recursive = if self.recursive { "RECURSIVE " } else { "" };
-        format!("WITH {recursive}{}", self.ctes.join(",\n"))
+        format!(
+            "WITH {recursive}{}",
+            self.ctes.iter().map(|c| c.define(true)).collect::<Vec<_>>().join(",\n")
+        )
     }
 
     fn final_columns(&self, alias: &str) -> String {
@@ -835,7 +1019,7 @@ impl Compiled {
         } else {
             self.quarantines
                 .iter()
-                .map(|(_, q)| format!("SELECT {ROW}, {REASON} FROM {q}"))
+                .map(|q| format!("SELECT {ROW}, {REASON} FROM {q}"))
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ")
         }
@@ -866,83 +1050,91 @@ impl Compiled {
         )
     }
 
-    /// Runs the accounting statement.
+    /// The accounting in one statement over the CTEs (a preview).
     fn account(&self, conn: &Connection) -> anyhow::Result<CleanseOutcome> {
-        self.account_with(conn, &self.with(), &self.params)
-    }
-
-    /// The accounting, with the steps defined by `with` (CTEs, or nothing when they are
-    /// tables already) and its `params`.
-    fn account_with(&self, conn: &Connection, with: &str, params: &[Duck]) -> anyhow::Result<CleanseOutcome> {
         let select = self.metrics.iter().map(|(sql, _)| format!("({sql})")).collect::<Vec<_>>().join(",\n");
-        let sql = format!("{with} SELECT {select}");
+        let (sql, params) = renumber(&format!("{} SELECT {select}", self.with()), &self.params);
         let figures: Vec<Vec<u64>> = conn
-            .query_row(&sql, params_from_iter(params), |r| {
+            .query_row(&sql, params_from_iter(&params), |r| {
                 (0..self.metrics.len()).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()
             })
             .context("counting what the cleanse plan does")?
             .into_iter()
             .map(|text| parse_counts(text.as_deref().unwrap_or("[]")))
             .collect::<anyhow::Result<_>>()?;
+        self.outcome(&figures)
+    }
 
+    /// The outcome from the figures of [`Compiled::metrics`], in order; checks the rows add up.
+    fn outcome(&self, figures: &[Vec<u64>]) -> anyhow::Result<CleanseOutcome> {
         let steps = self.step_names.len();
-        let mut kept = vec![0u64; steps + 1];
+        let (mut rows_in, mut out) = (None, None);
+        let mut removed = vec![0u64; steps + 1];
         let mut quarantined = vec![0u64; steps + 1];
         let mut changes: Vec<StepChange> = Vec::new();
-        for ((_, metric), values) in self.metrics.iter().zip(&figures) {
-            match metric {
-                Metric::Kept(k) => kept[*k] = values.first().copied().unwrap_or(0),
-                Metric::Quarantined(k) => quarantined[*k] = values.first().copied().unwrap_or(0),
-                Metric::Changed(k, columns) | Metric::Failed(k, columns) => {
-                    ensure!(values.len() == columns.len(), "accounting returned {values:?} for {columns:?}");
-                    for (column, &n) in columns.iter().zip(values) {
-                        let step = self.step_names[*k - 1];
-                        let index = match changes.iter().position(|c| c.step == step && &c.column == column) {
-                            Some(i) => i,
-                            None => {
-                                changes.push(StepChange {
-                                    step: step.into(),
-                                    column: column.clone(),
-                                    changed: 0,
-                                    failed: 0,
-                                });
-                                changes.len() - 1
-                            }
-                        };
-                        let entry = &mut changes[index];
-                        if matches!(metric, Metric::Changed(..)) {
-                            entry.changed += n;
-                        } else {
-                            entry.failed += n;
-                        }
+        for ((_, metrics), values) in self.metrics.iter().zip(figures) {
+            ensure!(values.len() == metrics.len(), "accounting returned {values:?} for {metrics:?}");
+            for (metric, &n) in metrics.iter().zip(values) {
+                let (k, column, failed) = match metric {
+                    Metric::Rows => {
+                        rows_in = Some(n);
+                        continue;
                     }
+                    Metric::Out => {
+                        out = Some(n);
+                        continue;
+                    }
+                    Metric::Removed(k) => {
+                        removed[*k] += n;
+                        continue;
+                    }
+                    Metric::Quarantined(k) => {
+                        quarantined[*k] += n;
+                        continue;
+                    }
+                    Metric::Changed(k, column) => (*k, column, false),
+                    Metric::Failed(k, column) => (*k, column, true),
+                };
+                let step = self.step_names[k - 1];
+                let index = match changes.iter().position(|c| c.step == step && &c.column == column) {
+                    Some(i) => i,
+                    None => {
+                        changes.push(StepChange {
+                            step: step.into(),
+                            column: column.clone(),
+                            changed: 0,
+                            failed: 0,
+                        });
+                        changes.len() - 1
+                    }
+                };
+                if failed {
+                    changes[index].failed += n;
+                } else {
+                    changes[index].changed += n;
                 }
             }
         }
         changes.retain(|c| c.changed > 0 || c.failed > 0);
-        let mut removed = Vec::with_capacity(steps);
-        for k in 1..=steps {
-            let gone = kept[k - 1]
-                .checked_sub(kept[k] + quarantined[k])
-                .with_context(|| format!("step {k} has more rows out than in"))?;
-            removed.push((self.step_names[k - 1].to_string(), gone));
-        }
-        let outcome = CleanseOutcome {
-            rows_in: kept[0],
-            rows_out: kept[steps],
-            rows_removed_by_step: removed,
+        let rows_in = rows_in.context("the source was not counted")?;
+        let gone: u64 = removed.iter().chain(&quarantined).sum();
+        let rows_out = rows_in.checked_sub(gone).context("the steps removed more rows than there are")?;
+        ensure!(
+            Some(rows_out) == out,
+            "rows do not add up: {rows_in} in, {gone} removed or quarantined, {out:?} out"
+        );
+        Ok(CleanseOutcome {
+            rows_in,
+            rows_out,
+            rows_removed_by_step: (1..=steps)
+                .map(|k| (self.step_names[k - 1].to_string(), removed[k]))
+                .collect(),
             rows_quarantined_by_step: (1..=steps)
                 .map(|k| (self.step_names[k - 1].to_string(), quarantined[k]))
                 .collect(),
             rows_quarantined: quarantined.iter().sum(),
             changes,
-        };
-        let removed: u64 = outcome.rows_removed_by_step.iter().map(|(_, n)| n).sum();
-        ensure!(
-            outcome.rows_in == outcome.rows_out + removed + outcome.rows_quarantined,
-            "rows do not add up"
-        );
-        Ok(outcome)
+        })
     }
 
     /// Every row of the (sampled) source, before and after.
@@ -955,33 +1147,43 @@ impl Compiled {
                 .join(", ");
             format!("CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR)")
         };
+        // A row leaves in the one segment whose table gives it a fate.
         let mut joins = String::new();
-        let mut fate = String::from("CASE WHEN q.");
-        fate.push_str(ROW);
-        fate.push_str(" IS NOT NULL THEN 'quarantine: ' || q.");
-        fate.push_str(REASON);
-        for k in 1..=self.step_names.len() {
-            joins.push_str(&format!(" LEFT JOIN s{k} j{k} ON j{k}.{ROW} = s0.{ROW}"));
-            fate.push_str(&format!(
-                " WHEN j{k}.{ROW} IS NULL THEN {}",
-                quote_literal(self.step_names[k - 1])
-            ));
+        let (mut fates, mut reasons) = (Vec::new(), Vec::new());
+        for (i, table) in self.segments.iter().enumerate() {
+            joins.push_str(&format!(" LEFT JOIN {table} j{i} ON j{i}.{ROW} = s0.{ROW}"));
+            fates.push(format!("j{i}.{FATE}"));
+            reasons.push(format!("j{i}.{REASON}"));
         }
-        fate.push_str(" END");
-        let last = match self.step_names.len() {
-            0 => "s0".to_string(),
-            n => format!("j{n}"),
+        let after = match self.segments.len() {
+            0 => as_json("s0", &self.columns),
+            n => {
+                let j = format!("j{}", n - 1);
+                format!(
+                    "CASE WHEN {j}.{ROW} IS NOT NULL AND {j}.{FATE} IS NULL THEN {} END",
+                    as_json(&j, &self.columns)
+                )
+            }
+        };
+        let fate = if fates.is_empty() {
+            "CAST(NULL AS VARCHAR)".to_string()
+        } else {
+            let names = self.step_names.iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ");
+            format!(
+                "CASE WHEN coalesce({reasons}) IS NOT NULL THEN 'quarantine: ' || coalesce({reasons}) \
+                 WHEN coalesce({fates}) IS NOT NULL THEN [{names}][coalesce({fates})] END",
+                reasons = reasons.join(", "),
+                fates = fates.join(", ")
+            )
         };
         let sql = format!(
-            "{} SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, CASE WHEN {last}.{ROW} IS NOT NULL THEN {} END, {fate} \
-             FROM s0{joins} LEFT JOIN ({}) q ON q.{ROW} = s0.{ROW} ORDER BY s0.{ROW}",
+            "{} SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, {after}, {fate} FROM s0{joins} ORDER BY s0.{ROW}",
             self.with(),
             as_json("s0", &self.source_columns),
-            as_json(&last, &self.columns),
-            self.quarantined()
         );
+        let (sql, params) = renumber(&sql, &self.params);
         let mut statement = conn.prepare(&sql).context("previewing the cleanse plan")?;
-        let rows = statement.query_map(params_from_iter(&self.params), |r| {
+        let rows = statement.query_map(params_from_iter(&params), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -1067,15 +1269,46 @@ fn number(x: f64) -> anyhow::Result<String> {
 }
 
 struct Compiler {
-    ctes: Vec<String>,
+    ctes: Vec<Cte>,
     recursive: bool,
     params: Vec<Duck>,
     /// Current columns and their types.
     columns: Vec<(String, String)>,
+    /// The relation the next step reads: every row of the segment, those removed or
+    /// quarantined by an earlier step of it marked with their fate.
     prev: String,
-    cte_count: usize,
-    metrics: Vec<(String, Metric)>,
-    quarantines: Vec<(usize, String)>,
+    /// `prev` has only live rows and may be read more than once (the source, or a table's
+    /// live rows read back): what a step that reads its input twice needs.
+    fresh: bool,
+    /// The step being compiled (1-based).
+    step: usize,
+    /// The first step of the current segment.
+    segment_first: usize,
+    /// The current segment's flag columns, carried to its table, and what counting them gives.
+    carry: Vec<String>,
+    counts: Vec<(String, Metric)>,
+    /// The current segment quarantines rows.
+    quarantining: bool,
+    segments: Vec<String>,
+    quarantines: Vec<String>,
+    metrics: Vec<(String, Vec<Metric>)>,
+}
+
+/// A step that computes new values row by row (see [`Compiler::map`]).
+#[derive(Default)]
+struct Map {
+    /// Columns given a new value: `(column, expression over the input)`.
+    values: Vec<(String, String)>,
+    /// Old and new values are compared as text (the step changes the column's type).
+    as_text: bool,
+    /// Per column, when a value could not be handled: a condition over the input and the new
+    /// values (`__ag_n{i}`, in the order of `values`).
+    fails: Vec<(String, String)>,
+    /// Live rows the step removes: a condition over the input, the new values and the
+    /// failures (`__ag_x{j}`) ...
+    remove: Option<String>,
+    /// ... sending them to quarantine with this reason (an expression over the same).
+    reason: Option<String>,
 }
 
 impl Compiler {
@@ -1090,24 +1323,20 @@ impl Compiler {
 
     /// Adds a CTE, returning its name.
     fn cte(&mut self, sql: String) -> String {
-        self.cte_count += 1;
-        let name = format!("t{}", self.cte_count);
-        self.ctes.push(format!("{name} AS ({sql})"));
+        self.cte_with(sql, Hint::Default, "")
+    }
+
+    fn cte_with(&mut self, sql: String, hint: Hint, columns: &str) -> String {
+        let name = format!("t{}", self.ctes.len());
+        self.ctes.push(Cte {
+            name: name.clone(),
+            columns: columns.into(),
+            sql,
+            table: false,
+            hint,
+            step: self.step,
+        });
         name
-    }
-
-    fn kept(&mut self, k: usize, sql: String) {
-        self.ctes.push(format!("s{k} AS MATERIALIZED ({sql})"));
-        self.prev = format!("s{k}");
-        self.metrics.push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM s{k}"), Metric::Kept(k)));
-    }
-
-    fn quarantine(&mut self, k: usize, sql: String) {
-        let name = format!("q{k}");
-        self.ctes.push(format!("{name} AS MATERIALIZED ({sql})"));
-        self.metrics
-            .push((format!("SELECT CAST([count(*)] AS VARCHAR) FROM {name}"), Metric::Quarantined(k)));
-        self.quarantines.push((k, name));
     }
 
     fn type_of(&self, column: &str) -> anyhow::Result<String> {
@@ -1118,59 +1347,149 @@ impl Compiler {
             .with_context(|| format!("no column {column:?}"))
     }
 
-    /// The current columns, with `replace` giving some an expression instead.
-    fn select_list(&self, replace: &[(String, String)]) -> String {
+    /// The current columns, the row's position, fate and reason, and the segment's flags,
+    /// `replace` giving some an expression instead.
+    fn project(&self, replace: &[(String, String)]) -> String {
         self.columns
             .iter()
-            .map(|(name, _)| match replace.iter().find(|(c, _)| c == name) {
+            .map(|(name, _)| name.as_str())
+            .chain([ROW, FATE, REASON])
+            .chain(self.carry.iter().map(String::as_str))
+            .map(|name| match replace.iter().find(|(c, _)| c == name) {
                 Some((_, expr)) => format!("{expr} AS {}", quote_identifier(name)),
                 None => quote_identifier(name),
             })
-            .chain(std::iter::once(ROW.to_string()))
             .collect::<Vec<_>>()
             .join(", ")
     }
 
-    fn plain_list(&self) -> String {
-        self.select_list(&[])
-    }
-
-    /// Counts, per column, values that differ between the previous step and `s{k}`.
-    fn changed(&mut self, k: usize, before: &str, columns: &[String], as_text: bool) {
-        if columns.is_empty() {
+    /// Makes `prev` readable twice with only live rows: the segment so far becomes a table,
+    /// counted, and the next segment starts from its live rows.
+    fn barrier(&mut self) {
+        if self.fresh {
             return;
         }
-        let items = columns
-            .iter()
-            .map(|c| {
-                let q = quote_identifier(c);
-                if as_text {
-                    format!("count(*) FILTER (WHERE CAST(a.{q} AS VARCHAR) IS DISTINCT FROM CAST(b.{q} AS VARCHAR))")
-                } else {
-                    format!("count(*) FILTER (WHERE a.{q} IS DISTINCT FROM b.{q})")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.metrics.push((
-            format!("SELECT CAST([{items}] AS VARCHAR) FROM {before} a JOIN s{k} b ON a.{ROW} = b.{ROW}"),
-            Metric::Changed(k, columns.to_vec()),
-        ));
+        let table = self.close(self.step - 1);
+        let list = self.project(&[]);
+        self.prev =
+            self.cte_with(format!("SELECT {list} FROM {table} WHERE {FATE} IS NULL"), Hint::Inline, "");
+        self.fresh = true;
     }
 
-    fn failed(&mut self, k: usize, from: &str, flags: &[(String, String)]) {
-        if flags.is_empty() {
-            return;
+    /// Stores the segment (`prev`, steps `segment_first..=through`) as a table with its counts
+    /// and quarantined rows; returns the table.
+    fn close(&mut self, through: usize) -> String {
+        let table = self.prev.clone();
+        if let Some(cte) = self.ctes.iter_mut().find(|c| c.name == table) {
+            cte.table = true;
         }
-        let items = flags
-            .iter()
-            .map(|(_, flag)| format!("count(*) FILTER (WHERE {flag})"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        self.segments.push(table.clone());
+        let mut counts: Vec<(String, Metric)> = Vec::new();
+        for k in self.segment_first..=through {
+            counts.push((format!("count_if({FATE} = {k} AND {REASON} IS NULL)"), Metric::Removed(k)));
+            counts.push((format!("count_if({FATE} = {k} AND {REASON} IS NOT NULL)"), Metric::Quarantined(k)));
+        }
+        counts.append(&mut self.counts);
+        if !counts.is_empty() {
+            let (items, metrics): (Vec<String>, Vec<Metric>) = counts.into_iter().unzip();
+            self.metrics
+                .push((format!("SELECT CAST([{}] AS VARCHAR) FROM {table}", items.join(", ")), metrics));
+        }
+        if self.quarantining {
+            let q = self.cte(format!(
+                "SELECT {ROW}, {REASON} FROM {table} WHERE {FATE} IS NOT NULL AND {REASON} IS NOT NULL"
+            ));
+            if let Some(cte) = self.ctes.last_mut() {
+                cte.table = true;
+            }
+            self.quarantines.push(q);
+            self.quarantining = false;
+        }
+        self.carry.clear();
+        self.segment_first = through + 1;
+        table
+    }
+
+    /// The last segment stored (the source when no step computed anything); returns the
+    /// relation whose live rows are the output.
+    fn finish(&mut self, steps: usize) -> String {
+        let last = if self.prev == "s0" {
+            self.prev.clone()
+        } else {
+            if self.fresh {
+                // The live rows of a table, read back by a step that then did nothing.
+                let list = self.project(&[]);
+                let from = self.prev.clone();
+                self.prev = self.cte(format!("SELECT {list} FROM {from}"));
+            }
+            self.close(steps)
+        };
         self.metrics.push((
-            format!("SELECT CAST([{items}] AS VARCHAR) FROM {from}"),
-            Metric::Failed(k, flags.iter().map(|(c, _)| c.clone()).collect()),
+            format!("SELECT CAST([count_if({FATE} IS NULL)] AS VARCHAR) FROM {last}"),
+            vec![Metric::Out],
         ));
+        last
+    }
+
+    /// A row-by-row step over `from` (which has `prev`'s columns and maybe helpers): new
+    /// values, failures and removals, each new value flagged where it differs from the old
+    /// one and each failure flagged, for the segment's table to count.
+    fn map(&mut self, from: &str, m: Map) {
+        let k = self.step;
+        let mut from = from.to_string();
+        if !m.values.is_empty() {
+            let items = m
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, (_, e))| format!("{e} AS __ag_n{i}"))
+                .collect::<Vec<_>>();
+            from = self.cte(format!("SELECT *, {} FROM {from}", items.join(", ")));
+        }
+        if !m.fails.is_empty() {
+            let items =
+                m.fails.iter().enumerate().map(|(j, (_, e))| format!("{e} AS __ag_x{j}")).collect::<Vec<_>>();
+            from = self.cte(format!("SELECT *, {} FROM {from}", items.join(", ")));
+        }
+        let mut replace: Vec<(String, String)> = m
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| (column.clone(), format!("__ag_n{i}")))
+            .collect();
+        if let Some(remove) = &m.remove {
+            let when = format!("{FATE} IS NULL AND coalesce({remove}, false)");
+            replace.push((FATE.into(), format!("CASE WHEN {when} THEN {k} ELSE {FATE} END")));
+            if let Some(reason) = &m.reason {
+                replace.push((REASON.into(), format!("CASE WHEN {when} THEN {reason} ELSE {REASON} END")));
+                self.quarantining = true;
+            }
+        }
+        let list = self.project(&replace);
+        let mut flags = String::new();
+        // Rows the step kept (their fate, if any, came later), or rows it received.
+        let kept = format!("({FATE} IS NULL OR {FATE} > {k})");
+        let received = format!("({FATE} IS NULL OR {FATE} >= {k})");
+        for (i, (column, _)) in m.values.iter().enumerate() {
+            let flag = format!("__ag_c{k}_{i}");
+            let q = quote_identifier(column);
+            let differs = if m.as_text {
+                format!("CAST(__ag_n{i} AS VARCHAR) IS DISTINCT FROM CAST({q} AS VARCHAR)")
+            } else {
+                format!("__ag_n{i} IS DISTINCT FROM {q}")
+            };
+            flags.push_str(&format!(", ({differs}) AS {flag}"));
+            self.counts.push((format!("count_if({flag} AND {kept})"), Metric::Changed(k, column.clone())));
+            self.carry.push(flag);
+        }
+        for (j, (column, _)) in m.fails.iter().enumerate() {
+            let flag = format!("__ag_f{k}_{j}");
+            flags.push_str(&format!(", coalesce(__ag_x{j}, false) AS {flag}"));
+            self.counts.push((format!("count_if({flag} AND {received})"), Metric::Failed(k, column.clone())));
+            self.carry.push(flag);
+        }
+        self.prev = self.cte(format!("SELECT {list}{flags} FROM {from}"));
+        self.fresh = false;
     }
 }
 
@@ -1183,19 +1502,35 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
     }
     ensure!(!columns.is_empty(), "the dataset has no columns");
     let mut c = Compiler {
-        ctes: vec![format!("s0 AS ({source})")],
+        ctes: vec![Cte {
+            name: "s0".into(),
+            columns: String::new(),
+            sql: format!(
+                "SELECT *, CAST(NULL AS INTEGER) AS {FATE}, CAST(NULL AS VARCHAR) AS {REASON} FROM ({source})"
+            ),
+            table: false,
+            hint: Hint::Default,
+            step: 0,
+        }],
         recursive: false,
         params: Vec::new(),
         columns: columns.iter().map(|c| (c.name.clone(), c.data_type.to_uppercase())).collect(),
         prev: "s0".into(),
-        cte_count: 0,
-        metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), Metric::Kept(0))],
+        fresh: true,
+        step: 0,
+        segment_first: 1,
+        carry: Vec::new(),
+        counts: Vec::new(),
+        quarantining: false,
+        segments: Vec::new(),
         quarantines: Vec::new(),
+        metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), vec![Metric::Rows])],
     };
     for (i, step) in plan.steps.iter().enumerate() {
-        let k = i + 1;
-        compile_step(&mut c, k, step, plan).with_context(|| format!("step {k} ({})", step.name()))?;
+        c.step = i + 1;
+        compile_step(&mut c, step, plan).with_context(|| format!("step {} ({})", i + 1, step.name()))?;
     }
+    let last = c.finish(plan.steps.len());
     Ok(Compiled {
         ctes: c.ctes,
         recursive: c.recursive,
@@ -1204,13 +1539,32 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
         columns: c.columns.iter().map(|(n, _)| n.clone()).collect(),
         types: c.columns.iter().map(|(n, t)| ColumnInfo { name: n.clone(), data_type: t.clone() }).collect(),
         step_names: plan.steps.iter().map(Step::name).collect(),
-        last: c.prev,
+        segments: c.segments,
+        last,
         quarantines: c.quarantines,
         metrics: c.metrics,
     })
 }
 
-fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> anyhow::Result<()> {
+fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Result<()> {
+    // Steps that read their input more than once start a segment.
+    let barrier = match step {
+        Step::Deduplicate { .. } | Step::Outliers { .. } => true,
+        Step::Nulls { columns, .. } => columns.iter().any(|(_, s)| {
+            matches!(
+                s,
+                NullStrategy::Mean
+                    | NullStrategy::Median
+                    | NullStrategy::Mode
+                    | NullStrategy::ForwardFill
+                    | NullStrategy::BackFill
+            )
+        }),
+        _ => false,
+    };
+    if barrier {
+        c.barrier();
+    }
     let prev = c.prev.clone();
     match step {
         Step::Quarantine { required, ranges, patterns } => {
@@ -1251,26 +1605,28 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                 ));
             }
             if reasons.is_empty() {
-                let list = c.plain_list();
-                c.kept(k, format!("SELECT {list} FROM {prev}"));
                 return Ok(());
             }
-            let list = c.plain_list();
+            // Only live rows are tested: a row leaves once, with the reasons of its step.
             let t = c.cte(format!(
-                "SELECT {list}, NULLIF(concat_ws('; ', {}), '') AS {REASON} FROM {prev}",
+                "SELECT *, CASE WHEN {FATE} IS NULL THEN NULLIF(concat_ws('; ', {}), '') END AS __ag_why FROM {prev}",
                 reasons.join(", ")
             ));
-            c.kept(k, format!("SELECT {list} FROM {t} WHERE {REASON} IS NULL"));
-            c.quarantine(k, format!("SELECT {ROW}, {REASON} FROM {t} WHERE {REASON} IS NOT NULL"));
+            c.map(
+                &t,
+                Map {
+                    remove: Some("__ag_why IS NOT NULL".into()),
+                    reason: Some("__ag_why".into()),
+                    ..Map::default()
+                },
+            );
         }
         Step::FixTypes { columns, on_failure } => {
             if columns.is_empty() {
-                let list = c.plain_list();
-                c.kept(k, format!("SELECT {list} FROM {prev}"));
                 return Ok(());
             }
-            let mut converted = Vec::new();
-            let mut flags = Vec::new();
+            let mut values = Vec::new();
+            let mut fails = Vec::new();
             let mut reasons = Vec::new();
             let mut new_types = Vec::new();
             for (j, (column, target)) in columns.iter().enumerate() {
@@ -1345,9 +1701,9 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     }
                 };
                 let failed = if text {
-                    format!("({q} IS NOT NULL AND NOT {} AND __ag_v{j} IS NULL)", blank(&q))
+                    format!("({q} IS NOT NULL AND NOT {} AND __ag_n{j} IS NULL)", blank(&q))
                 } else {
-                    format!("({q} IS NOT NULL AND __ag_v{j} IS NULL)")
+                    format!("({q} IS NOT NULL AND __ag_n{j} IS NULL)")
                 };
                 let what = match target {
                     TargetType::Integer => "an integer",
@@ -1357,50 +1713,27 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     TargetType::Timestamp => "a timestamp",
                 };
                 reasons.push((j, format!("{column} is not {what}")));
-                converted.push((column.clone(), format!("__ag_v{j}"), expr));
-                flags.push((column.clone(), format!("__ag_f{j}"), failed));
+                values.push((column.clone(), expr));
+                fails.push((column.clone(), failed));
                 new_types.push((column.clone(), new_type));
             }
-            let list = c.plain_list();
-            let values =
-                converted.iter().map(|(_, alias, expr)| format!("{expr} AS {alias}")).collect::<Vec<_>>();
-            let t1 = c.cte(format!("SELECT {list}, {} FROM {prev}", values.join(", ")));
-            let failures =
-                flags.iter().map(|(_, alias, expr)| format!("{expr} AS {alias}")).collect::<Vec<_>>();
-            let t2 = c.cte(format!("SELECT *, {} FROM {t1}", failures.join(", ")));
-            let replaced: Vec<(String, String)> =
-                converted.iter().map(|(col, alias, _)| (col.clone(), alias.clone())).collect();
-            let out_list = c.select_list(&replaced);
-            let any_failed =
-                flags.iter().map(|(_, alias, _)| alias.as_str()).collect::<Vec<_>>().join(" OR ");
-            match on_failure {
-                OnFailure::Null => c.kept(k, format!("SELECT {out_list} FROM {t2}")),
+            let (remove, reason) = match on_failure {
+                OnFailure::Null => (None, None),
                 OnFailure::Quarantine => {
-                    // Bound only here: a statement must use every parameter it is given.
+                    let any = (0..fails.len()).map(|j| format!("__ag_x{j}")).collect::<Vec<_>>().join(" OR ");
                     let reasons: Vec<String> = reasons
                         .iter()
-                        .map(|(j, reason)| format!("CASE WHEN __ag_f{j} THEN {} END", c.text(reason)))
+                        .map(|(j, reason)| format!("CASE WHEN __ag_x{j} THEN {} END", c.text(reason)))
                         .collect();
-                    c.kept(k, format!("SELECT {out_list} FROM {t2} WHERE NOT ({any_failed})"));
-                    c.quarantine(
-                        k,
-                        format!(
-                            "SELECT {ROW}, NULLIF(concat_ws('; ', {}), '') AS {REASON} FROM {t2} WHERE {any_failed}",
-                            reasons.join(", ")
-                        ),
-                    );
+                    (Some(any), Some(format!("NULLIF(concat_ws('; ', {}), '')", reasons.join(", "))))
                 }
-            }
+            };
+            c.map(&prev, Map { values, as_text: true, fails, remove, reason });
             for (column, ty) in &new_types {
                 if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == column) {
                     entry.1 = ty.to_string();
                 }
             }
-            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-            c.changed(k, &prev, &names, true);
-            let flag_counts: Vec<(String, String)> =
-                flags.iter().map(|(col, alias, _)| (col.clone(), alias.clone())).collect();
-            c.failed(k, &t2, &flag_counts);
         }
         Step::Standardize(s) => {
             let ty = c.type_of(&s.column)?;
@@ -1447,17 +1780,19 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                 }
                 e = format!("CASE {e}{cases} ELSE {e} END");
             }
-            let list = c.plain_list();
-            let t = c.cte(format!("SELECT {list}, {e} AS __ag_e FROM {prev}"));
+            let mut from = c.cte(format!("SELECT *, {e} AS __ag_e FROM {prev}"));
             let mut value = "__ag_e".to_string();
             let mut fails = Vec::new();
             if let (Some((formats, target)), false) = (&s.date_formats, temporal) {
                 ensure!(!formats.is_empty(), "date standardisation needs at least one format");
                 let list = formats.iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
                 let target = c.text(target);
-                let parsed = format!("try_strptime({}, [{list}])", strip("__ag_e"));
-                value = format!("coalesce(strftime({parsed}, {target}), __ag_e)");
-                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND {parsed} IS NULL)", blank("__ag_e")));
+                from = c.cte(format!(
+                    "SELECT *, try_strptime({}, [{list}]) AS __ag_p FROM {from}",
+                    strip("__ag_e")
+                ));
+                value = format!("coalesce(strftime(__ag_p, {target}), __ag_e)");
+                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND __ag_p IS NULL)", blank("__ag_e")));
             }
             if s.email {
                 fails.push(format!(
@@ -1476,23 +1811,21 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     "phone numbers cannot be standardised together with dates or emails"
                 );
                 let region = c.text(region);
-                let e164 = format!("{PHONE_FN}(__ag_e, {region})");
-                value = format!("coalesce({e164}, __ag_e)");
-                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND {e164} IS NULL)", blank("__ag_e")));
+                from = c.cte(format!("SELECT *, {PHONE_FN}(__ag_e, {region}) AS __ag_p FROM {from}"));
+                value = "coalesce(__ag_p, __ag_e)".into();
+                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND __ag_p IS NULL)", blank("__ag_e")));
             }
-            let fail = if fails.is_empty() { "false".to_string() } else { fails.join(" OR ") };
-            let out = c.select_list(&[(s.column.clone(), value)]);
-            c.kept(k, format!("SELECT {out}, ({fail}) AS __ag_f FROM {t}"));
+            let fails =
+                if fails.is_empty() { Vec::new() } else { vec![(s.column.clone(), fails.join(" OR "))] };
+            c.map(
+                &from,
+                Map { values: vec![(s.column.clone(), value)], as_text: temporal, fails, ..Map::default() },
+            );
             if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == &s.column) {
                 entry.1 = "VARCHAR".into();
             }
-            c.changed(k, &prev, std::slice::from_ref(&s.column), temporal);
-            if !fails.is_empty() {
-                c.failed(k, &format!("s{k}"), &[(s.column.clone(), "__ag_f".into())]);
-            }
         }
         Step::Deduplicate { mode, keep, merge } => {
-            let list = c.plain_list();
             let names: Vec<String> = c.columns.iter().map(|(n, _)| n.clone()).collect();
             // Per column, the group's first non-null value over a window `partition`.
             let merged = |partition: &str| {
@@ -1541,39 +1874,46 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     None => format!("left({key}, 1)"),
                 };
                 let threshold = c.bind(Duck::Double(*threshold));
-                let keyed = c.cte(format!(
-                    "SELECT {ROW}, {key} AS __ag_k, {block} AS __ag_b FROM {prev} WHERE {filled}"
-                ));
+                let keyed = c.cte_with(
+                    format!("SELECT {ROW}, {key} AS __ag_k, {block} AS __ag_b FROM {prev} WHERE {filled}"),
+                    Hint::Materialized,
+                    "",
+                );
                 // Each removed row with its earliest similar earlier row.
-                let pairs = c.cte(format!(
-                    "SELECT y.{ROW} AS __ag_dup, min(x.{ROW}) AS __ag_parent FROM {keyed} x JOIN {keyed} y \
-                     ON x.__ag_b IS NOT DISTINCT FROM y.__ag_b AND x.{ROW} < y.{ROW} \
-                     AND jaro_winkler_similarity(x.__ag_k, y.__ag_k) >= {threshold} GROUP BY y.{ROW}"
-                ));
+                let pairs = c.cte_with(
+                    format!(
+                        "SELECT y.{ROW} AS __ag_dup, min(x.{ROW}) AS __ag_parent FROM {keyed} x JOIN {keyed} y \
+                         ON x.__ag_b IS NOT DISTINCT FROM y.__ag_b AND x.{ROW} < y.{ROW} \
+                         AND jaro_winkler_similarity(x.__ag_k, y.__ag_k) >= {threshold} GROUP BY y.{ROW}"
+                    ),
+                    if *merge { Hint::Materialized } else { Hint::Default },
+                    "",
+                );
                 if *merge {
                     // Every row with the kept row its chain of parents leads to.
                     c.recursive = true;
-                    c.cte_count += 1;
-                    let roots = format!("t{}", c.cte_count);
-                    c.ctes.push(format!(
-                        "{roots}(__ag_r, __ag_root) AS (SELECT {ROW}, {ROW} FROM {prev} \
-                         WHERE {ROW} NOT IN (SELECT __ag_dup FROM {pairs}) \
-                         UNION ALL SELECT p.__ag_dup, r.__ag_root FROM {roots} r JOIN {pairs} p ON p.__ag_parent = r.__ag_r)"
-                    ));
+                    let roots = format!("t{}", c.ctes.len());
+                    c.cte_with(
+                        format!(
+                            "SELECT {ROW}, {ROW} FROM {prev} WHERE {ROW} NOT IN (SELECT __ag_dup FROM {pairs}) \
+                             UNION ALL SELECT p.__ag_dup, r.__ag_root FROM {roots} r JOIN {pairs} p ON p.__ag_parent = r.__ag_r"
+                        ),
+                        Hint::Default,
+                        "(__ag_r, __ag_root)",
+                    );
                     let t = c.cte(format!(
-                        "SELECT {list}, g.__ag_root{} FROM {prev} JOIN {roots} g ON g.__ag_r = {prev}.{ROW}",
+                        "SELECT p.*, g.__ag_root{} FROM {prev} p JOIN {roots} g ON g.__ag_r = p.{ROW}",
                         merged("g.__ag_root")
                     ));
-                    let select = c.select_list(&fills);
-                    c.kept(k, format!("SELECT {select} FROM {t} WHERE {ROW} = __ag_root"));
-                    c.changed(k, &prev, &names, false);
-                } else {
-                    c.kept(
-                        k,
-                        format!(
-                            "SELECT {list} FROM {prev} WHERE {ROW} NOT IN (SELECT __ag_dup FROM {pairs})"
-                        ),
+                    c.map(
+                        &t,
+                        Map { values: fills, remove: Some(format!("{ROW} <> __ag_root")), ..Map::default() },
                     );
+                } else {
+                    let t = c.cte(format!(
+                        "SELECT p.*, d.__ag_dup FROM {prev} p LEFT JOIN {pairs} d ON d.__ag_dup = p.{ROW}"
+                    ));
+                    c.map(&t, Map { remove: Some("__ag_dup IS NOT NULL".into()), ..Map::default() });
                 }
                 return Ok(());
             }
@@ -1620,12 +1960,10 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
             if *merge {
                 let extra = merged(&partition);
                 let t = c.cte(format!(
-                    "SELECT {list}, row_number() OVER (PARTITION BY {partition} ORDER BY {ROW} {order}) AS __ag_rn{extra} \
+                    "SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY {ROW} {order}) AS __ag_rn{extra} \
                      FROM {prev}"
                 ));
-                let select = c.select_list(&fills);
-                c.kept(k, format!("SELECT {select} FROM {t} WHERE __ag_rn = 1"));
-                c.changed(k, &prev, &names, false);
+                c.map(&t, Map { values: fills, remove: Some("__ag_rn <> 1".into()), ..Map::default() });
             } else {
                 // The first (or last) position of each group, by a grouping: DuckDB's hash
                 // aggregate spills to disk, a window over as many partitions as rows does not.
@@ -1633,18 +1971,19 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     Keep::First => "min",
                     Keep::Last => "max",
                 };
-                c.kept(
-                    k,
-                    format!(
-                        "SELECT {list} FROM {prev} WHERE {ROW} IN (SELECT {pick}({ROW}) FROM {prev} GROUP BY {partition})"
-                    ),
-                );
+                let t = c.cte(format!(
+                    "SELECT p.*, d.__ag_keep FROM {prev} p LEFT JOIN \
+                     (SELECT {pick}({ROW}) AS __ag_keep FROM {prev} GROUP BY {partition}) d ON d.__ag_keep = p.{ROW}"
+                ));
+                c.map(&t, Map { remove: Some("__ag_keep IS NULL".into()), ..Map::default() });
             }
         }
         Step::Nulls { tokens, columns } => {
             // 1. Tokens become NULL in every text column.
             let mut touched: Vec<String> = Vec::new();
-            let mut base = prev.clone();
+            let mut current: Vec<(String, String)> =
+                c.columns.iter().map(|(n, _)| (n.clone(), quote_identifier(n))).collect();
+            let mut from = prev.clone();
             let text_columns: Vec<String> =
                 c.columns.iter().filter(|(_, ty)| is_text(ty)).map(|(n, _)| n.clone()).collect();
             if !tokens.is_empty() && !text_columns.is_empty() {
@@ -1654,72 +1993,106 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     .map(|t| c.text(&t.trim_matches(|ch: char| ch.is_whitespace()).to_lowercase()))
                     .collect::<Vec<_>>();
                 let set = bound.join(", ");
-                let replaced: Vec<(String, String)> = text_columns
-                    .iter()
-                    .map(|n| {
-                        let q = quote_identifier(n);
-                        (
-                            n.clone(),
-                            format!("CASE WHEN lower({}) IN ({set}) THEN NULL ELSE {q} END", strip(&q)),
-                        )
-                    })
-                    .collect();
-                let list = c.select_list(&replaced);
-                base = c.cte(format!("SELECT {list} FROM {prev}"));
+                let mut items = Vec::new();
+                for (i, n) in text_columns.iter().enumerate() {
+                    let q = quote_identifier(n);
+                    items.push(format!(
+                        "CASE WHEN lower({}) IN ({set}) THEN NULL ELSE {q} END AS __ag_t{i}",
+                        strip(&q)
+                    ));
+                    if let Some(entry) = current.iter_mut().find(|(c, _)| c == n) {
+                        entry.1 = format!("__ag_t{i}");
+                    }
+                }
+                // Read again by the statistics below: computed where read, not copied.
+                from = c.cte_with(format!("SELECT *, {} FROM {from}", items.join(", ")), Hint::Inline, "");
                 touched.extend(text_columns);
             }
+            let value = |column: &str| {
+                current.iter().find(|(c, _)| c == column).map(|(_, v)| v.clone()).unwrap_or_default()
+            };
             // 2. Rows with a null in a Drop column go.
             let drops: Vec<String> = columns
                 .iter()
                 .filter(|(_, s)| *s == NullStrategy::Drop)
-                .map(|(n, _)| format!("{} IS NOT NULL", quote_identifier(n)))
+                .map(|(n, _)| format!("{} IS NULL", value(n)))
                 .collect();
-            if !drops.is_empty() {
-                let list = c.plain_list();
-                base = c.cte(format!("SELECT {list} FROM {base} WHERE {}", drops.join(" AND ")));
+            for (n, _) in columns {
+                c.type_of(n)?;
             }
+            let remove = (!drops.is_empty()).then(|| drops.join(" OR "));
+            // The rows left for the statistics (the input is all live rows: a barrier).
+            let left = match &remove {
+                Some(r) => format!("NOT ({r})"),
+                None => "true".to_string(),
+            };
+            // Fills along the rows: the removed rows apart.
+            let partition = match &remove {
+                Some(r) => format!("PARTITION BY {r} "),
+                None => String::new(),
+            };
             // 3. The other columns are filled from the rows left.
-            let mut fills = Vec::new();
+            let mut fills: Vec<(String, String)> = Vec::new();
             for (column, strategy) in columns {
                 let ty = c.type_of(column)?;
-                let q = quote_identifier(column);
+                let v = value(column);
                 let fill = match strategy {
                     NullStrategy::Drop => continue,
                     NullStrategy::Mean => {
                         ensure!(is_numeric(&ty), "the mean of {column} ({ty}) is not defined");
-                        format!("CAST((SELECT avg({q}) FROM {base}) AS {})", sql_type(&ty)?)
+                        format!("CAST((SELECT avg({v}) FROM {from} WHERE {left}) AS {})", sql_type(&ty)?)
                     }
                     NullStrategy::Median => {
                         if is_numeric(&ty) {
-                            format!("CAST((SELECT median({q}) FROM {base}) AS {})", sql_type(&ty)?)
+                            format!(
+                                "CAST((SELECT median({v}) FROM {from} WHERE {left}) AS {})",
+                                sql_type(&ty)?
+                            )
                         } else {
-                            format!("(SELECT quantile_disc({q}, 0.5) FROM {base})")
+                            format!("(SELECT quantile_disc({v}, 0.5) FROM {from} WHERE {left})")
                         }
                     }
                     NullStrategy::Mode => format!(
-                        "(SELECT {q} FROM {base} WHERE {q} IS NOT NULL GROUP BY {q} ORDER BY count(*) DESC, {q} LIMIT 1)"
+                        "(SELECT {v} FROM {from} WHERE {v} IS NOT NULL AND {left} GROUP BY {v} \
+                         ORDER BY count(*) DESC, {v} LIMIT 1)"
                     ),
                     NullStrategy::ForwardFill => format!(
-                        "last_value({q} IGNORE NULLS) OVER (ORDER BY {ROW} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+                        "last_value({v} IGNORE NULLS) OVER ({partition}ORDER BY {ROW} \
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
                     ),
                     NullStrategy::BackFill => format!(
-                        "first_value({q} IGNORE NULLS) OVER (ORDER BY {ROW} ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
+                        "first_value({v} IGNORE NULLS) OVER ({partition}ORDER BY {ROW} \
+                         ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
                     ),
                     NullStrategy::Constant(value) => {
                         let p = c.text(value);
                         if is_text(&ty) { p } else { format!("CAST({p} AS {})", sql_type(&ty)?) }
                     }
                 };
-                fills.push((column.clone(), format!("coalesce({q}, {fill})")));
+                fills.push((column.clone(), format!("coalesce({v}, {fill})")));
                 if !touched.contains(column) {
                     touched.push(column.clone());
                 }
             }
-            let list = c.select_list(&fills);
-            c.kept(k, format!("SELECT {list} FROM {base}"));
-            let order: Vec<String> =
-                c.columns.iter().map(|(n, _)| n.clone()).filter(|n| touched.contains(n)).collect();
-            c.changed(k, &prev, &order, false);
+            // Each touched column's final value, compared with its value before the step.
+            let values: Vec<(String, String)> = c
+                .columns
+                .iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| touched.contains(n))
+                .map(|n| {
+                    let v = fills
+                        .iter()
+                        .find(|(c, _)| *c == n)
+                        .map(|(_, f)| f.clone())
+                        .unwrap_or_else(|| value(&n));
+                    (n, v)
+                })
+                .collect();
+            if values.is_empty() && remove.is_none() {
+                return Ok(());
+            }
+            c.map(&from, Map { values, remove, ..Map::default() });
         }
         Step::Outliers { column, method, action } => {
             let ty = c.type_of(column)?;
@@ -1755,11 +2128,12 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                  CAST(median({q}) AS DOUBLE) AS __ag_med FROM {prev}"
             ));
             let outside = format!("({q} < __ag_lo OR {q} > __ag_hi)");
-            let list = c.plain_list();
-            let from = format!("(SELECT {list}, __ag_lo, __ag_hi, __ag_med FROM {prev} CROSS JOIN {bounds})");
+            let from = c.cte(format!(
+                "SELECT p.*, b.__ag_lo, b.__ag_hi, b.__ag_med FROM {prev} p CROSS JOIN {bounds} b"
+            ));
             match action {
                 OutlierAction::Remove => {
-                    c.kept(k, format!("SELECT {list} FROM {from} WHERE NOT coalesce({outside}, false)"));
+                    c.map(&from, Map { remove: Some(outside), ..Map::default() });
                 }
                 OutlierAction::Cap => {
                     let (lo, hi) = if is_integer(&ty) {
@@ -1770,33 +2144,26 @@ fn compile_step(c: &mut Compiler, k: usize, step: &Step, plan: &CleansePlan) -> 
                     let capped = format!(
                         "CASE WHEN {q} < __ag_lo THEN CAST({lo} AS {ty}) WHEN {q} > __ag_hi THEN CAST({hi} AS {ty}) ELSE {q} END"
                     );
-                    let out = c.select_list(&[(column.clone(), capped)]);
-                    c.kept(k, format!("SELECT {out} FROM {from}"));
+                    c.map(&from, Map { values: vec![(column.clone(), capped)], ..Map::default() });
                 }
                 OutlierAction::Impute => {
                     let imputed = format!("CASE WHEN {outside} THEN CAST(__ag_med AS {ty}) ELSE {q} END");
-                    let out = c.select_list(&[(column.clone(), imputed)]);
-                    c.kept(k, format!("SELECT {out} FROM {from}"));
+                    c.map(&from, Map { values: vec![(column.clone(), imputed)], ..Map::default() });
                 }
-            }
-            if *action != OutlierAction::Remove {
-                c.changed(k, &prev, std::slice::from_ref(column), false);
             }
         }
         Step::ConvertUnits { column, multiply, add } => {
             let ty = c.type_of(column)?;
             ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
             let q = quote_identifier(column);
+            ensure!(multiply.is_finite() && add.is_finite(), "a unit conversion needs finite numbers");
             let m = c.bind(Duck::Double(*multiply));
             let a = c.bind(Duck::Double(*add));
-            ensure!(multiply.is_finite() && add.is_finite(), "a unit conversion needs finite numbers");
             let converted = format!("CAST({q} AS DOUBLE) * {m} + {a}");
-            let out = c.select_list(&[(column.clone(), converted)]);
+            c.map(&prev, Map { values: vec![(column.clone(), converted)], ..Map::default() });
             if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == column) {
                 entry.1 = "DOUBLE".into();
             }
-            c.kept(k, format!("SELECT {out} FROM {prev}"));
-            c.changed(k, &prev, std::slice::from_ref(column), false);
         }
     }
     Ok(())
@@ -1884,6 +2251,16 @@ mod tests {
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        // Nothing is left on the connection: every step's table and the source's view are gone.
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary) \
+                 + (SELECT count(*) FROM duckdb_views() WHERE temporary AND NOT internal)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
         Cleaned { outcome, data, quarantine, out }
     }
 
@@ -2785,6 +3162,103 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// Rows a step removes or quarantines are not counted by later steps, across segments,
+    /// in a run and in a preview alike.
+    #[test]
+    fn rows_that_left_are_not_counted_by_later_steps() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, ' A@X.COM ', '10'), (2, ' B@X.COM ', 'ten'), (3, 'not-an-email ', '20'), \
+             (4, ' A@X.COM ', '10'), (5, ' c@x.com', '30')) t(i, email, amount) ORDER BY i",
+        );
+        let plan = CleansePlan {
+            steps: vec![
+                Step::FixTypes {
+                    columns: vec![("amount".into(), TargetType::Integer)],
+                    on_failure: OnFailure::Quarantine,
+                },
+                Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
+                Step::Deduplicate {
+                    mode: DedupMode::Keys(vec!["email".into()]),
+                    keep: Keep::First,
+                    merge: false,
+                },
+                Step::ConvertUnits { column: "amount".into(), multiply: 2.0, add: 0.0 },
+            ],
+        };
+        let got = clean(&conn, &path, &columns, plan.steps.clone());
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "a@x.com", "20.0"]),
+                r(&["3", "not-an-email", "40.0"]),
+                r(&["5", "c@x.com", "60.0"])
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!((o.rows_in, o.rows_out, o.rows_quarantined), (5, 3, 1));
+        assert_eq!(
+            removed(o),
+            [("fix_types", 0), ("standardize", 0), ("deduplicate", 1), ("convert_units", 0)]
+        );
+        // "ten" fails; "10" reads as the same text, so nothing changed.
+        assert_eq!(change(o, "fix_types", "amount"), (0, 1));
+        // Row 2's email would change too, but it was quarantined the step before.
+        assert_eq!(change(o, "standardize", "email"), (4, 1));
+        // Row 4 was removed as a duplicate the step before.
+        assert_eq!(change(o, "convert_units", "amount"), (3, 0));
+        assert_eq!(got.quarantine.len(), 1);
+        assert_eq!(got.quarantine[0][3..], r(&["amount is not an integer", "2"])[..]);
+        let sample = preview(&conn, &path, &columns, &plan, 100).unwrap();
+        assert_eq!(sample.outcome, got.outcome);
+        let fates: Vec<Option<&str>> = sample.rows.iter().map(|r| r.fate.as_deref()).collect();
+        assert_eq!(
+            fates,
+            [None, Some("quarantine: amount is not an integer"), None, Some("deduplicate"), None]
+        );
+    }
+
+    /// Row-by-row steps run as one pipeline; only a step that reads its input twice stores
+    /// the chain so far.
+    #[test]
+    fn row_by_row_steps_fuse_and_only_rereading_steps_store_a_segment() {
+        let columns: Vec<ColumnInfo> = ["name", "email", "amount"]
+            .iter()
+            .map(|n| ColumnInfo { name: n.to_string(), data_type: "VARCHAR".into() })
+            .collect();
+        let row_by_row = vec![
+            Step::Nulls { tokens: vec!["N/A".into()], columns: vec![] },
+            Step::Quarantine { required: vec!["name".into()], ranges: vec![], patterns: vec![] },
+            Step::FixTypes {
+                columns: vec![("amount".into(), TargetType::Float)],
+                on_failure: OnFailure::Quarantine,
+            },
+            Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
+            Step::Standardize(Standardize { column: "name".into(), trim: true, ..Default::default() }),
+            Step::Nulls {
+                tokens: vec![],
+                columns: vec![("email".into(), NullStrategy::Constant("none".into()))],
+            },
+        ];
+        let compiled = compile(&columns, &CleansePlan { steps: row_by_row.clone() }, "SELECT 1").unwrap();
+        assert_eq!(compiled.segments.len(), 1);
+        let mut steps = row_by_row;
+        steps.push(Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First, merge: false });
+        steps.push(Step::Nulls { tokens: vec![], columns: vec![("amount".into(), NullStrategy::Median)] });
+        steps.push(Step::Outliers {
+            column: "amount".into(),
+            method: OutlierMethod::Iqr(1.5),
+            action: OutlierAction::Cap,
+        });
+        let compiled = compile(&columns, &CleansePlan { steps }, "SELECT 1").unwrap();
+        assert_eq!(compiled.segments.len(), 4);
+    }
+
+    #[test]
+    fn references_are_whole_names_outside_quotes() {
+        let names = ["s0", "t1", "t12"];
+        assert_eq!(references(r#"SELECT "t1", 't12', __ag_t1, $12 FROM t12 JOIN s0 ON x"#, &names), [0, 2]);
     }
 
     #[test]
