@@ -299,8 +299,8 @@ const ROW: &str = "__ag_row";
 const REASON: &str = "__ag_reason";
 /// The step (1-based) that removed or quarantined a row; null while the row is kept.
 const FATE: &str = "__ag_fate";
-/// Whitespace, Unicode spaces included.
-const BLANK_RE: &str = r"[\s\p{Z}]*";
+/// Whitespace only (Unicode's White_Space), or nothing.
+const BLANK_RE: &str = r"[\s\p{Z}\x{0B}\x{85}]*";
 /// Text shaped like a date of [`DEFAULT_DATE_FORMATS`] (digits and separators, or a month's
 /// name with a day and a year).
 const DATE_LIKE_RE: &str =
@@ -411,11 +411,10 @@ pub fn run(
     let compiled = compile(columns, plan, &source)?;
     register_functions(conn)?;
     // The values stay out of the log: they are the user's (tokens, maps, constants).
-    tracing::trace!(statement = %compiled.with(), params = compiled.params.len(), "cleanse plan compiled");
     let started = std::time::Instant::now();
     // Each segment of the chain becomes a temporary table, one statement at a time, counted
     // as soon as it exists and dropped as soon as nothing left reads it.
-    let (tables, outcome) = Tables::compute(conn, &compiled, started)?;
+    let (tables, outcome) = Tables::compute(conn, &compiled, false, started)?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
@@ -465,8 +464,10 @@ pub fn preview(
     .context("sampling the data")?;
     let result = (|| {
         let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"))?;
-        let outcome = compiled.account(conn)?;
+        // Computed as a run is, every segment kept for the rows' fates.
+        let (tables, outcome) = Tables::compute(conn, &compiled, true, std::time::Instant::now())?;
         let rows = compiled.sample_rows(conn)?;
+        drop(tables);
         Ok(CleansePreview { outcome, columns: columns.iter().map(|c| c.name.clone()).collect(), rows })
     })();
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {SAMPLE}"))?;
@@ -664,9 +665,12 @@ struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
+    /// `keep_segments`: every segment's table is kept (until this is dropped), not only the
+    /// last one.
     fn compute(
         conn: &'a Connection,
         compiled: &Compiled,
+        keep_segments: bool,
         started: std::time::Instant,
     ) -> anyhow::Result<(Tables<'a>, CleanseOutcome)> {
         let mut tables = Tables { conn, created: Vec::new() };
@@ -708,10 +712,12 @@ impl<'a> Tables<'a> {
         for (m, reads) in metric_reads.iter().enumerate() {
             ensure!(reads.iter().all(|&d| stored(d)), "figure {m} reads an intermediate result");
         }
+        let kept: &[String] = if keep_segments { &compiled.segments } else { &[] };
         let mut outputs: Vec<usize> = compiled
             .quarantines
             .iter()
             .chain([&compiled.last])
+            .chain(kept)
             .filter_map(|n| names.iter().position(|x| x == n))
             .collect();
         outputs.push(0);
@@ -728,11 +734,13 @@ impl<'a> Tables<'a> {
         };
         for i in (1..ctes.len()).filter(|&i| ctes[i].table) {
             let name = &ctes[i].name;
-            let defs = closure(i).iter().map(|&j| ctes[j].define(false)).collect::<Vec<_>>().join(",\n");
+            let defs = closure(i).iter().map(|&j| ctes[j].define()).collect::<Vec<_>>().join(",\n");
             let (sql, params) = renumber(
                 &format!("CREATE OR REPLACE TEMP TABLE {name} AS WITH RECURSIVE {defs} SELECT * FROM {name}"),
                 &compiled.params,
             );
+            // The statement, not the values: they are the user's (tokens, maps, constants).
+            tracing::trace!(statement = %sql, params = params.len(), "cleanse segment");
             conn.execute(&sql, params_from_iter(&params))
                 .with_context(|| format!("computing step {} ({name})", ctes[i].step))?;
             tables.created.push((name.clone(), false));
@@ -961,10 +969,9 @@ struct Cte {
 }
 
 impl Cte {
-    /// `name AS (…)`, stored CTEs `MATERIALIZED` when `stored_materialized`.
-    fn define(&self, stored_materialized: bool) -> String {
+    /// `name AS (…)`.
+    fn define(&self) -> String {
         let hint = match self.hint {
-            _ if self.table && stored_materialized => " MATERIALIZED",
             Hint::Materialized => " MATERIALIZED",
             Hint::Inline => " NOT MATERIALIZED",
             Hint::Default => "",
@@ -976,8 +983,6 @@ impl Cte {
 /// A compiled plan.
 struct Compiled {
     ctes: Vec<Cte>,
-    /// Some CTE is recursive.
-    recursive: bool,
     params: Vec<Duck>,
     /// The source's columns (the quarantine file has them).
     source_columns: Vec<String>,
@@ -997,15 +1002,6 @@ struct Compiled {
 }
 
 impl Compiled {
-    /// Every CTE, the stored ones materialized: a preview's statements (over a small sample).
-    fn with(&self) -> String {
-        let recursive = if self.recursive { "RECURSIVE " } else { "" };
-        format!(
-            "WITH {recursive}{}",
-            self.ctes.iter().map(|c| c.define(true)).collect::<Vec<_>>().join(",\n")
-        )
-    }
-
     fn final_columns(&self, alias: &str) -> String {
         self.columns.iter().map(|c| format!("{alias}{}", quote_identifier(c))).collect::<Vec<_>>().join(", ")
     }
@@ -1048,21 +1044,6 @@ impl Compiled {
             quote_identifier(&fresh("_row")),
             self.quarantined()
         )
-    }
-
-    /// The accounting in one statement over the CTEs (a preview).
-    fn account(&self, conn: &Connection) -> anyhow::Result<CleanseOutcome> {
-        let select = self.metrics.iter().map(|(sql, _)| format!("({sql})")).collect::<Vec<_>>().join(",\n");
-        let (sql, params) = renumber(&format!("{} SELECT {select}", self.with()), &self.params);
-        let figures: Vec<Vec<u64>> = conn
-            .query_row(&sql, params_from_iter(&params), |r| {
-                (0..self.metrics.len()).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()
-            })
-            .context("counting what the cleanse plan does")?
-            .into_iter()
-            .map(|text| parse_counts(text.as_deref().unwrap_or("[]")))
-            .collect::<anyhow::Result<_>>()?;
-        self.outcome(&figures)
     }
 
     /// The outcome from the figures of [`Compiled::metrics`], in order; checks the rows add up.
@@ -1137,7 +1118,7 @@ impl Compiled {
         })
     }
 
-    /// Every row of the (sampled) source, before and after.
+    /// Every row of the (sampled) source, before and after, from the segments' tables.
     fn sample_rows(&self, conn: &Connection) -> anyhow::Result<Vec<PreviewRow>> {
         let as_json = |alias: &str, columns: &[String]| {
             let items = columns
@@ -1177,8 +1158,7 @@ impl Compiled {
             )
         };
         let sql = format!(
-            "{} SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, {after}, {fate} FROM s0{joins} ORDER BY s0.{ROW}",
-            self.with(),
+            "SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, {after}, {fate} FROM s0{joins} ORDER BY s0.{ROW}",
             as_json("s0", &self.source_columns),
         );
         let (sql, params) = renumber(&sql, &self.params);
@@ -1249,13 +1229,65 @@ fn is_temporal(ty: &str) -> bool {
     ty == "DATE" || ty.starts_with("TIMESTAMP")
 }
 
-/// `expr` with leading and trailing whitespace (Unicode spaces included) removed.
+/// Unicode's White_Space as an RE2 class.
+const WHITE_SPACE_RE: &str = r"[\s\p{Z}\x{0B}\x{85}]";
+/// White_Space other than the plain space.
+const OTHER_SPACE_RE: &str =
+    r"[\t\n\x{0B}\f\r\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]";
+
+/// `expr` with leading and trailing whitespace (Unicode's) removed. The regular expression
+/// runs only where the first or last character is not printable ASCII (twice as fast over
+/// typical data; a list of code points would be planned as a join); `expr` is repeated, so it
+/// should be a column, not a computation.
 fn strip(expr: &str) -> String {
-    format!(r"regexp_replace({expr}, '^[\s\p{{Z}}]+|[\s\p{{Z}}]+$', '', 'g')")
+    format!(
+        "CASE WHEN {} THEN {expr} ELSE regexp_replace({expr}, '^{WHITE_SPACE_RE}+|{WHITE_SPACE_RE}+$', '', 'g') END",
+        printable_ends(expr)
+    )
 }
 
+/// True when the first and last characters of `expr` are printable ASCII (no whitespace).
+fn printable_ends(expr: &str) -> String {
+    format!("(unicode({expr}) BETWEEN 33 AND 126 AND unicode({expr}[-1]) BETWEEN 33 AND 126)")
+}
+
+/// An RE2 pattern matching, case-insensitively, any of `tokens` (themselves trimmed) with
+/// whitespace around; a blank token also matches whitespace only.
+fn token_pattern(tokens: &[String]) -> String {
+    let alternatives = tokens
+        .iter()
+        .map(|t| {
+            let mut escaped = String::new();
+            for ch in t.trim_matches(char::is_whitespace).chars() {
+                if r"\.+*?()|[]{}^$#-&~".contains(ch) {
+                    escaped.push('\\');
+                }
+                escaped.push(ch);
+            }
+            escaped
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    format!("(?i){WHITE_SPACE_RE}*(?:{alternatives}){WHITE_SPACE_RE}*")
+}
+
+/// `expr` with every run of whitespace made one space; the regular expression runs only
+/// where there is a double space or other whitespace. `expr` is repeated, as in [`strip`].
 fn collapse(expr: &str) -> String {
-    format!(r"regexp_replace({expr}, '[\s\p{{Z}}]+', ' ', 'g')")
+    format!(
+        "CASE WHEN contains({expr}, '  ') OR regexp_matches({expr}, '{OTHER_SPACE_RE}') \
+         THEN regexp_replace({expr}, '{WHITE_SPACE_RE}+', ' ', 'g') ELSE {expr} END"
+    )
+}
+
+/// `collapse(strip(expr))` with one test: `expr` is evaluated a few times, never nested.
+fn tidy(expr: &str) -> String {
+    format!(
+        "CASE WHEN {} AND NOT contains({expr}, '  ') AND NOT regexp_matches({expr}, '{OTHER_SPACE_RE}') \
+         THEN {expr} ELSE regexp_replace(regexp_replace({expr}, '^{WHITE_SPACE_RE}+|{WHITE_SPACE_RE}+$', '', 'g'), \
+         '{WHITE_SPACE_RE}+', ' ', 'g') END",
+        printable_ends(expr)
+    )
 }
 
 fn blank(expr: &str) -> String {
@@ -1270,7 +1302,6 @@ fn number(x: f64) -> anyhow::Result<String> {
 
 struct Compiler {
     ctes: Vec<Cte>,
-    recursive: bool,
     params: Vec<Duck>,
     /// Current columns and their types.
     columns: Vec<(String, String)>,
@@ -1512,7 +1543,6 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
             hint: Hint::Default,
             step: 0,
         }],
-        recursive: false,
         params: Vec::new(),
         columns: columns.iter().map(|c| (c.name.clone(), c.data_type.to_uppercase())).collect(),
         prev: "s0".into(),
@@ -1533,7 +1563,6 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
     let last = c.finish(plan.steps.len());
     Ok(Compiled {
         ctes: c.ctes,
-        recursive: c.recursive,
         params: c.params,
         source_columns: columns.iter().map(|c| c.name.clone()).collect(),
         columns: c.columns.iter().map(|(n, _)| n.clone()).collect(),
@@ -1744,31 +1773,31 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 "{} ({ty}) is not a text column",
                 s.column
             );
-            let mut e = match (&s.date_formats, temporal) {
-                (Some((_, target)), true) => {
-                    let target = c.text(target);
-                    format!("strftime({q}, {target})")
-                }
-                _ => q.clone(),
-            };
+            // One operation per level, each over the previous level's column: nothing is
+            // computed twice, whatever the operations.
+            let mut ops: Vec<String> = Vec::new();
+            if let (Some((_, target)), true) = (&s.date_formats, temporal) {
+                let target = c.text(target);
+                ops.push(format!("strftime(__ag_v, {target})"));
+            }
             if s.email {
-                e = format!("lower({})", strip(&e));
+                ops.push(strip("__ag_v"));
+                ops.push("lower(__ag_v)".into());
             }
             if s.trim {
-                e = strip(&e);
+                ops.push(strip("__ag_v"));
             }
             if s.collapse_spaces {
-                e = collapse(&e);
+                ops.push(collapse("__ag_v"));
             }
             match s.case {
-                Some(Case::Upper) => e = format!("upper({e})"),
-                Some(Case::Lower) => e = format!("lower({e})"),
-                Some(Case::Title) => {
-                    e = format!(
-                        "array_to_string(list_transform(string_split({e}, ' '), \
-                         lambda w: upper(w[1]) || lower(w[2:])), ' ')"
-                    )
-                }
+                Some(Case::Upper) => ops.push("upper(__ag_v)".into()),
+                Some(Case::Lower) => ops.push("lower(__ag_v)".into()),
+                Some(Case::Title) => ops.push(
+                    "array_to_string(list_transform(string_split(__ag_v, ' '), \
+                     lambda w: upper(w[1]) || lower(w[2:])), ' ')"
+                        .into(),
+                ),
                 None => {}
             }
             if !s.value_map.is_empty() {
@@ -1778,9 +1807,16 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     let to = c.text(to);
                     cases.push_str(&format!(" WHEN {from} THEN {to}"));
                 }
-                e = format!("CASE {e}{cases} ELSE {e} END");
+                ops.push(format!("CASE __ag_v{cases} ELSE __ag_v END"));
             }
-            let mut from = c.cte(format!("SELECT *, {e} AS __ag_e FROM {prev}"));
+            let mut level = q.clone();
+            let mut from = prev.clone();
+            for (i, op) in ops.iter().enumerate() {
+                let name = format!("__ag_s{i}");
+                from = c.cte(format!("SELECT *, {} AS {name} FROM {from}", op.replace("__ag_v", &level)));
+                level = name;
+            }
+            let mut from = c.cte(format!("SELECT *, {level} AS __ag_e FROM {from}"));
             let mut value = "__ag_e".to_string();
             let mut fails = Vec::new();
             if let (Some((formats, target)), false) = (&s.date_formats, temporal) {
@@ -1861,7 +1897,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     .map(|col| {
                         c.type_of(col)?;
                         let text = format!("CAST({} AS VARCHAR)", quote_identifier(col));
-                        Ok(format!("coalesce(lower({}), '')", collapse(&strip(&text))))
+                        Ok(format!("coalesce(lower({}), '')", tidy(&text)))
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let key = format!("concat_ws(' | ', {})", parts.join(", "));
@@ -1891,7 +1927,6 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 );
                 if *merge {
                     // Every row with the kept row its chain of parents leads to.
-                    c.recursive = true;
                     let roots = format!("t{}", c.ctes.len());
                     c.cte_with(
                         format!(
@@ -1924,7 +1959,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     .iter()
                     .map(|(n, ty)| {
                         let q = quote_identifier(n);
-                        if is_text(ty) { format!("lower({})", collapse(&strip(&q))) } else { q }
+                        if is_text(ty) { format!("lower({})", tidy(&q)) } else { q }
                     })
                     .collect(),
                 DedupMode::Keys(keys) => {
@@ -1945,7 +1980,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                             let q = quote_identifier(k);
                             format!(
                                 "coalesce(nullif(lower({}), ''), chr(1) || CAST({ROW} AS VARCHAR))",
-                                collapse(&strip(&format!("CAST({q} AS VARCHAR)")))
+                                tidy(&format!("CAST({q} AS VARCHAR)"))
                             )
                         })
                         .collect()
@@ -1987,18 +2022,14 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             let text_columns: Vec<String> =
                 c.columns.iter().filter(|(_, ty)| is_text(ty)).map(|(n, _)| n.clone()).collect();
             if !tokens.is_empty() && !text_columns.is_empty() {
-                // Normalised here, once, not for every row.
-                let bound = tokens
-                    .iter()
-                    .map(|t| c.text(&t.trim_matches(|ch: char| ch.is_whitespace()).to_lowercase()))
-                    .collect::<Vec<_>>();
-                let set = bound.join(", ");
+                // One case-insensitive pattern of the tokens with whitespace around (a list or
+                // `IN (…)` of parameters is planned as a join per column), bound as a value.
+                let pattern = c.text(&token_pattern(tokens));
                 let mut items = Vec::new();
                 for (i, n) in text_columns.iter().enumerate() {
                     let q = quote_identifier(n);
                     items.push(format!(
-                        "CASE WHEN lower({}) IN ({set}) THEN NULL ELSE {q} END AS __ag_t{i}",
-                        strip(&q)
+                        "CASE WHEN regexp_full_match({q}, {pattern}) THEN NULL ELSE {q} END AS __ag_t{i}"
                     ));
                     if let Some(entry) = current.iter_mut().find(|(c, _)| c == n) {
                         entry.1 = format!("__ag_t{i}");

@@ -449,6 +449,7 @@ async fn run_cleanse(
         let session = open_session(&engine, &temp, &interrupter, &cancel)?;
         let started = Instant::now();
         let send = |percent: f64, stage: &str| {
+            tracing::debug!(stage, elapsed_ms = started.elapsed().as_millis() as u64, "cleanse stage");
             let _ = sender.send((percent, stage.to_string()));
         };
         send(3.0, "sampling the columns");
@@ -473,6 +474,7 @@ async fn run_cleanse(
         let checks = plan::integrity_checks(&built, &outcome, &input_nulls, rows, &output_nulls);
         let manifest = plan::manifest(&built, &outcome, checks);
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(elapsed_ms = elapsed as u64, "cleanse checked");
         let results = move |manifest: &crate::domain::CleanseManifest| {
             plan::agent_results(
                 &agents,
