@@ -61,7 +61,7 @@ TOKENS = "('', 'n/a', 'na', 'null', '?', '-')"
 
 SQL = r"""
 SET enable_progress_bar = false;
-SET memory_limit = '512MB';
+SET memory_limit = '{memory}';
 SET threads = 2;
 CREATE MACRO tok(v) AS CASE WHEN lower(trim(v)) IN {tokens} THEN NULL ELSE v END;
 CREATE MACRO clean(v) AS regexp_replace(trim(v), '\s+', ' ', 'g');
@@ -149,13 +149,21 @@ print(json.dumps([took, len(good), int(bad.sum()), resource.getrusage(resource.R
 """
 
 
-def duckdb_baseline(data, out):
+def duckdb_baseline(data, out, memory="512MB"):
+    """The hand-written script under the server's memory limit; when DuckDB runs out of memory
+    there, again with 4 GB (reported), so that there is a time to compare with."""
+    shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out, exist_ok=True)
-    sql = SQL.format(tokens=TOKENS, data=data, out=out)
-    result = subprocess.run([sys.executable, "-c", DUCK.format(out=out)], input=sql.encode(), capture_output=True)
+    sql = SQL.format(tokens=TOKENS, data=data, out=out, memory=memory)
+    result = subprocess.run([sys.executable, "-c", DUCK.format(out=out)], input=sql.encode(), capture_output=True,
+                            cwd=out)
     if result.returncode:
+        if "Out of Memory" in result.stderr.decode() and memory == "512MB":
+            print(f"hand-written DuckDB SQL: out of memory under {memory}; timed again with 4GB", file=sys.stderr)
+            took, rows, quarantined = duckdb_baseline(data, out, "4GB")
+            return took, rows, quarantined, "4GB"
         sys.exit(result.stderr.decode())
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return json.loads(result.stdout.decode().strip().splitlines()[-1]) + [memory]
 
 
 def pandas_baseline(data, out):
@@ -277,7 +285,7 @@ def main():
 
         base = os.path.join(args.work, "cleanse-baseline")
         shutil.rmtree(base, ignore_errors=True)
-        duck_s, duck_rows, duck_q = duckdb_baseline(parquet, os.path.join(base, "duckdb"))
+        duck_s, duck_rows, duck_q, duck_memory = duckdb_baseline(parquet, os.path.join(base, "duckdb"))
         if args.skip_pandas:
             pandas_s, pandas_rows, pandas_q, pandas_rss = float("nan"), None, None, float("nan")
         else:
@@ -288,7 +296,8 @@ def main():
         shutil.rmtree(data_dir, ignore_errors=True)
 
     checks = "all passed" if all(c["passed"] for c in manifest["checks"]) else json.dumps(manifest["checks"])
-    print(f"| cleanse {args.rows:,} rows, 8 agents | agensium {ours_s:.1f} s | hand-written DuckDB SQL {duck_s:.1f} s "
+    print(f"| cleanse {args.rows:,} rows, 8 agents | agensium {ours_s:.1f} s (512MB) | hand-written DuckDB SQL {duck_s:.1f} s "
+          f"({duck_memory}) "
           f"| ratio {ours_s / duck_s:.2f} | pandas {pandas_s:.1f} s | pandas / agensium {pandas_s / ours_s:.1f} |")
     print(f"| rows out / quarantined | agensium {manifest['rowsOut']:.0f} / {manifest['rowsQuarantined']:.0f} "
           f"| duckdb {duck_rows} / {duck_q} | pandas {pandas_rows} / {pandas_q} | checks {checks} |")

@@ -712,7 +712,8 @@ impl<'a> Tables<'a> {
         for (m, reads) in metric_reads.iter().enumerate() {
             ensure!(reads.iter().all(|&d| stored(d)), "figure {m} reads an intermediate result");
         }
-        let kept: &[String] = if keep_segments { &compiled.segments } else { &[] };
+        let kept: Vec<&String> =
+            if keep_segments { compiled.segments.iter().map(|s| &s.table).collect() } else { Vec::new() };
         let mut outputs: Vec<usize> = compiled
             .quarantines
             .iter()
@@ -980,6 +981,14 @@ impl Cte {
     }
 }
 
+/// Part of the chain stored as one table.
+#[derive(Debug, Clone)]
+struct Segment {
+    table: String,
+    /// A step that left rows out instead of marking them (a grouping), first in the segment.
+    filter: Option<usize>,
+}
+
 /// A compiled plan.
 struct Compiled {
     ctes: Vec<Cte>,
@@ -991,8 +1000,8 @@ struct Compiled {
     /// The output's columns with their DuckDB types.
     types: Vec<ColumnInfo>,
     step_names: Vec<&'static str>,
-    /// The segments' tables, in order.
-    segments: Vec<String>,
+    /// The segments, in order.
+    segments: Vec<Segment>,
     /// The last segment's table (or `s0`): its rows without a fate are the output.
     last: String,
     /// Tables of `(row, reason)`.
@@ -1128,13 +1137,24 @@ impl Compiled {
                 .join(", ");
             format!("CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR)")
         };
-        // A row leaves in the one segment whose table gives it a fate.
+        // A row leaves in the one segment whose table gives it a fate, or, for a segment
+        // that starts by grouping, that does not have it although it was live before.
         let mut joins = String::new();
-        let (mut fates, mut reasons) = (Vec::new(), Vec::new());
-        for (i, table) in self.segments.iter().enumerate() {
-            joins.push_str(&format!(" LEFT JOIN {table} j{i} ON j{i}.{ROW} = s0.{ROW}"));
+        let (mut fates, mut reasons, mut left_out) = (Vec::new(), Vec::new(), String::new());
+        for (i, segment) in self.segments.iter().enumerate() {
+            joins.push_str(&format!(" LEFT JOIN {} j{i} ON j{i}.{ROW} = s0.{ROW}", segment.table));
             fates.push(format!("j{i}.{FATE}"));
             reasons.push(format!("j{i}.{REASON}"));
+            if let Some(k) = segment.filter {
+                let live_before = match i {
+                    0 => "true".to_string(),
+                    _ => format!("j{p}.{ROW} IS NOT NULL AND j{p}.{FATE} IS NULL", p = i - 1),
+                };
+                left_out.push_str(&format!(
+                    " WHEN {live_before} AND j{i}.{ROW} IS NULL THEN {}",
+                    quote_literal(self.step_names[k - 1])
+                ));
+            }
         }
         let after = match self.segments.len() {
             0 => as_json("s0", &self.columns),
@@ -1152,7 +1172,7 @@ impl Compiled {
             let names = self.step_names.iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ");
             format!(
                 "CASE WHEN coalesce({reasons}) IS NOT NULL THEN 'quarantine: ' || coalesce({reasons}) \
-                 WHEN coalesce({fates}) IS NOT NULL THEN [{names}][coalesce({fates})] END",
+                 WHEN coalesce({fates}) IS NOT NULL THEN [{names}][coalesce({fates})]{left_out} END",
                 reasons = reasons.join(", "),
                 fates = fates.join(", ")
             )
@@ -1320,7 +1340,11 @@ struct Compiler {
     counts: Vec<(String, Metric)>,
     /// The current segment quarantines rows.
     quarantining: bool,
-    segments: Vec<String>,
+    /// The relation whose live rows the current segment reads (`s0` or the last table).
+    segment_input: String,
+    /// The step that starts the current segment by leaving rows out (a grouping), if any.
+    segment_filter: Option<usize>,
+    segments: Vec<Segment>,
     quarantines: Vec<String>,
     metrics: Vec<(String, Vec<Metric>)>,
 }
@@ -1401,6 +1425,7 @@ impl Compiler {
             return;
         }
         let table = self.close(self.step - 1);
+        self.segment_input = table.clone();
         let list = self.project(&[]);
         self.prev =
             self.cte_with(format!("SELECT {list} FROM {table} WHERE {FATE} IS NULL"), Hint::Inline, "");
@@ -1414,7 +1439,18 @@ impl Compiler {
         if let Some(cte) = self.ctes.iter_mut().find(|c| c.name == table) {
             cte.table = true;
         }
-        self.segments.push(table.clone());
+        let filter = self.segment_filter.take();
+        self.segments.push(Segment { table: table.clone(), filter });
+        if let Some(k) = filter {
+            // Rows the grouping left out: the live rows read, less the rows stored.
+            self.metrics.push((
+                format!(
+                    "SELECT CAST([(SELECT count_if({FATE} IS NULL) FROM {}) - (SELECT count(*) FROM {table})] AS VARCHAR)",
+                    self.segment_input
+                ),
+                vec![Metric::Removed(k)],
+            ));
+        }
         let mut counts: Vec<(String, Metric)> = Vec::new();
         for k in self.segment_first..=through {
             counts.push((format!("count_if({FATE} = {k} AND {REASON} IS NULL)"), Metric::Removed(k)));
@@ -1552,6 +1588,8 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
         carry: Vec::new(),
         counts: Vec::new(),
         quarantining: false,
+        segment_input: "s0".into(),
+        segment_filter: None,
         segments: Vec::new(),
         quarantines: Vec::new(),
         metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), vec![Metric::Rows])],
@@ -2000,17 +2038,32 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 ));
                 c.map(&t, Map { values: fills, remove: Some("__ag_rn <> 1".into()), ..Map::default() });
             } else {
-                // The first (or last) position of each group, by a grouping: DuckDB's hash
-                // aggregate spills to disk, a window over as many partitions as rows does not.
-                let pick = match keep {
-                    Keep::First => "min",
-                    Keep::Last => "max",
+                // One row per group, by a grouping (DuckDB's hash aggregate spills to disk; a
+                // window over as many partitions as rows, or a join back to the kept
+                // positions, needs memory in proportion to the rows): the group's values when
+                // every column is a key, else each column's value at the first (or last)
+                // position. The rows left out are counted as the segment's input less its rows
+                // (this step starts the segment: a barrier).
+                let (pick, arg) = match keep {
+                    Keep::First => ("min", "arg_min_null"),
+                    Keep::Last => ("max", "arg_max_null"),
                 };
-                let t = c.cte(format!(
-                    "SELECT p.*, d.__ag_keep FROM {prev} p LEFT JOIN \
-                     (SELECT {pick}({ROW}) AS __ag_keep FROM {prev} GROUP BY {partition}) d ON d.__ag_keep = p.{ROW}"
+                let exact = matches!(mode, DedupMode::Exact);
+                let values = c
+                    .columns
+                    .iter()
+                    .map(|(n, _)| {
+                        let q = quote_identifier(n);
+                        if exact { q } else { format!("{arg}({q}, {ROW}) AS {q}") }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                c.prev = c.cte(format!(
+                    "SELECT {values}, {pick}({ROW}) AS {ROW}, CAST(NULL AS INTEGER) AS {FATE}, \
+                     CAST(NULL AS VARCHAR) AS {REASON} FROM {prev} GROUP BY {partition}"
                 ));
-                c.map(&t, Map { remove: Some("__ag_keep IS NULL".into()), ..Map::default() });
+                c.fresh = false;
+                c.segment_filter = Some(c.step);
             }
         }
         Step::Nulls { tokens, columns } => {
@@ -2843,6 +2896,20 @@ mod tests {
                 assert!(got.data.iter().all(|row| row[2].is_some()));
             }
         }
+    }
+
+    /// Tokens are text, not patterns: their punctuation matches only itself.
+    #[test]
+    fn null_tokens_with_punctuation_match_only_themselves() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'n.a.'), (2, 'nXaX'), (3, ' (NONE) '), (4, 'a|b'), (5, 'a'), (6, '?'), \
+             (7, 'x?'), (8, '\\N'), (9, '\u{3000}N/A\t')) t(i, v) ORDER BY i",
+        );
+        let tokens = ["n.a.", "(none)", "a|b", "?", "\\N", "N/A"].iter().map(|t| t.to_string()).collect();
+        let got = clean(&conn, &path, &columns, vec![Step::Nulls { tokens, columns: vec![] }]);
+        let values: Vec<Option<String>> = got.data.iter().map(|row| row[1].clone()).collect();
+        assert_eq!(values, r(&[N, "nXaX", N, N, "a", N, "x?", N, N]));
+        assert_eq!(change(&got.outcome, "nulls", "v"), (6, 0));
     }
 
     #[test]
