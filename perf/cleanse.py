@@ -160,8 +160,7 @@ def duckdb_baseline(data, out, memory="512MB"):
     if result.returncode:
         if "Out of Memory" in result.stderr.decode() and memory == "512MB":
             print(f"hand-written DuckDB SQL: out of memory under {memory}; timed again with 4GB", file=sys.stderr)
-            took, rows, quarantined = duckdb_baseline(data, out, "4GB")
-            return took, rows, quarantined, "4GB"
+            return duckdb_baseline(data, out, "4GB")
         sys.exit(result.stderr.decode())
     return json.loads(result.stdout.decode().strip().splitlines()[-1]) + [memory]
 

@@ -410,7 +410,9 @@ pub fn run(
     );
     let compiled = compile(columns, plan, &source)?;
     register_functions(conn)?;
-    // The values stay out of the log: they are the user's (tokens, maps, constants).
+    // Nothing depends on the order rows are stored in (outputs and fills order by position):
+    // DuckDB may then build the tables in parallel pieces and with less memory.
+    let _order = InsertionOrder::relaxed(conn)?;
     let started = std::time::Instant::now();
     // Each segment of the chain becomes a temporary table, one statement at a time, counted
     // as soon as it exists and dropped as soon as nothing left reads it.
@@ -441,6 +443,22 @@ pub fn run(
     data_tmp.persist(&out_dir.join("data.parquet"))?;
     quarantine_tmp.persist(&out_dir.join("quarantine.parquet"))?;
     Ok(outcome)
+}
+
+/// `preserve_insertion_order` off until dropped.
+struct InsertionOrder<'a>(&'a Connection);
+
+impl<'a> InsertionOrder<'a> {
+    fn relaxed(conn: &'a Connection) -> anyhow::Result<InsertionOrder<'a>> {
+        conn.execute_batch("SET preserve_insertion_order = false")?;
+        Ok(InsertionOrder(conn))
+    }
+}
+
+impl Drop for InsertionOrder<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("RESET preserve_insertion_order");
+    }
 }
 
 /// Runs `plan` over a reservoir sample of `sample_rows` rows of `data` (seed 42), writing
