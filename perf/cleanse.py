@@ -13,7 +13,8 @@ steps written by hand in DuckDB SQL and in pandas.
    checks and publishing the cleaned and quarantined versions. Server peak RSS (VmHWM).
 3. Baselines over the server's own Parquet copy, in child processes, writing the cleaned rows
    and the quarantined rows to Parquet:
-   - DuckDB (Python) with the same limits running one hand-written SQL script of the same steps;
+   - DuckDB (Python) with the same limits running one hand-written SQL script of the same steps
+     (when DuckDB runs out of memory under 512 MB, it is timed again with 4 GB, and says so);
    - pandas (pyarrow reading the Parquet) doing the same steps.
    The row counts of the three outputs are printed: they must agree.
 4. Fuzzy duplicates on a million people (--fuzzy-rows): near-duplicate names within postcodes.
