@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::datasets::Datasets;
 use crate::engine::Engine;
 use crate::gql::AppSchema;
-use crate::jobs::{Jobs, WorkerConfig};
+use crate::jobs::{Hooks, Jobs, WorkerConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, MetadataStore};
 
@@ -109,6 +109,7 @@ impl AppState {
             poll: jobs.poll_interval,
             engine: self.config.engine.clone(),
             temp_root: self.config.engine_temp_dir().join("jobs"),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -148,6 +149,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
     state: AppState,
+    hooks: Hooks,
 }
 
 impl Application {
@@ -163,7 +165,13 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("reading the bound port")?;
-        Ok(Application { acceptor, port, state })
+        Ok(Application { acceptor, port, state, hooks: Hooks::default() })
+    }
+
+    /// Lets a test step into the jobs this process runs (fault injection).
+    pub fn with_job_hooks(mut self, hooks: Hooks) -> Application {
+        self.hooks = hooks;
+        self
     }
 
     /// The port actually bound.
@@ -183,11 +191,8 @@ impl Application {
         let role = self.state.config.role;
         let (stop_workers, stopped) = tokio::sync::watch::channel(false);
         let workers = role.runs_workers().then(|| {
-            tokio::spawn(crate::jobs::worker::run(
-                self.state.jobs.clone(),
-                self.state.worker_config(),
-                stopped,
-            ))
+            let config = WorkerConfig { hooks: self.hooks.clone(), ..self.state.worker_config() };
+            tokio::spawn(crate::jobs::worker::run(self.state.jobs.clone(), config, stopped))
         });
         if role.runs_api() {
             tracing::info!(port = self.port, ?role, "listening; playground at / and API at /graphql");

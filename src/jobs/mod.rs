@@ -16,4 +16,4 @@ mod tools;
 pub mod worker;
 
 pub use service::{Jobs, ReportFile, RunRequest};
-pub use worker::WorkerConfig;
+pub use worker::{Hooks, WorkerConfig};

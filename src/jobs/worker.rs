@@ -13,12 +13,16 @@
 //!   requested it interrupts DuckDB (again and again, so a query started after the first
 //!   interrupt stops too) and the job ends CANCELLED with its partial output discarded.
 //! - **Shutdown.** Running jobs are interrupted and put back in the queue.
+//! - **Fault injection.** [`Hooks`] let a test step into a run at the points where only a
+//!   fault or a race could act (a damaged output, a cancellation after publishing). A
+//!   production server sets none.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument;
 
@@ -27,7 +31,7 @@ use super::pipeline;
 use super::registry::PROFILE_TOOL;
 use super::service::Jobs;
 use crate::config::EngineConfig;
-use crate::domain::{DatasetId, Job, JobError, JobStatus, Report};
+use crate::domain::{DatasetId, Job, JobError, JobId, JobStatus, Report};
 use crate::engine::session::{Interrupter, Session, SessionError};
 use crate::store::JobOutcome;
 
@@ -44,6 +48,28 @@ pub struct WorkerConfig {
     pub engine: EngineConfig,
     /// Each job spills under `<temp_root>/<job id>`.
     pub temp_root: PathBuf,
+    /// None in production.
+    pub hooks: Hooks,
+}
+
+/// Where a test can step into a running job (fault injection). Each is `None` unless a
+/// test sets it.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called on the job's blocking thread once a cleanse has written its output folder
+    /// (`data.parquet`, `quarantine.parquet`), before the output is checked.
+    pub cleansed: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+    /// Awaited once a run has published its new versions, before the job's end is recorded.
+    pub published: Option<Arc<dyn Fn(JobId) -> BoxFuture<'static, ()> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("cleansed", &self.cleansed.is_some())
+            .field("published", &self.published.is_some())
+            .finish()
+    }
 }
 
 /// How often a running job's monitor looks for a cancellation.
@@ -158,6 +184,13 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     let result = run_tool(&jobs, &config, &job, progress_tx, interrupter.clone(), flags.clone()).await;
     monitor.abort();
     let _ = writer.await;
+    // A cancellation asked for before the end is honoured even when the monitor has not
+    // seen it yet (it reads the job five times a second).
+    if let Ok(Some(current)) = store.job_by_id(job.id).await
+        && current.cancel_requested
+    {
+        flags.cancel.store(true, Ordering::SeqCst);
+    }
 
     let now = crate::store::now();
     let published_now: Vec<DatasetId> =
@@ -445,6 +478,7 @@ async fn run_cleanse(
     let sender = progress.clone();
     let out = out_dir.clone();
     let cancel = flags.clone();
+    let cleansed = config.hooks.cleansed.clone();
     let (manifest, results) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
         let session = open_session(&engine, &temp, &interrupter, &cancel)?;
         let started = Instant::now();
@@ -469,6 +503,9 @@ async fn run_cleanse(
         let (_, input_nulls) = session.column_nulls(&version.data)?;
         send(20.0, "cleansing");
         let outcome = session.cleanse(&version.data, &version.columns, &built.plan, &out)?;
+        if let Some(hook) = &cleansed {
+            hook(&out);
+        }
         send(85.0, "checking the output");
         let (rows, output_nulls) = session.column_nulls(&out.join("data.parquet"))?;
         let checks = plan::integrity_checks(&built, &outcome, &input_nulls, rows, &output_nulls);
@@ -540,6 +577,9 @@ async fn run_cleanse(
                 }
             }
         }
+    }
+    if let Some(hook) = config.hooks.published.as_ref().filter(|_| !published.is_empty()) {
+        hook(job.id).await;
     }
     let report = Report { agents: results(&manifest), cleanse: Some(manifest), ..Report::default() };
     let _ = progress.send((97.0, "writing report".into()));

@@ -94,6 +94,16 @@ pub struct TestApp {
 
 /// Starts a server with extra environment variables; `None` when the MySQL suite is skipped.
 pub async fn spawn_app_with(store: Store, vars: &[(&str, &str)]) -> Option<TestApp> {
+    spawn_app_hooked(store, vars, agensium::jobs::Hooks::default()).await
+}
+
+/// Starts a server whose workers call `hooks` (fault injection); `None` when the MySQL suite
+/// is skipped.
+pub async fn spawn_app_hooked(
+    store: Store,
+    vars: &[(&str, &str)],
+    hooks: agensium::jobs::Hooks,
+) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().unwrap();
     let (database_url, mysql) = match store {
         Store::Sqlite => (format!("sqlite://{}", data_dir.path().join("meta.sqlite3").display()), None),
@@ -116,7 +126,7 @@ pub async fn spawn_app_with(store: Store, vars: &[(&str, &str)]) -> Option<TestA
         map.insert((*k).into(), (*v).into());
     }
     let config = Config::from_map(&map).expect("test configuration is valid");
-    let app = Application::build(config).await.expect("server starts");
+    let app = Application::build(config).await.expect("server starts").with_job_hooks(hooks);
     let port = app.port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {

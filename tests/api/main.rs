@@ -9,6 +9,7 @@ mod ai;
 mod binary;
 mod cleanse;
 mod datasets;
+mod faults;
 mod http_spec;
 mod instances;
 mod jobs;

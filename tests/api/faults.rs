@@ -1,0 +1,198 @@
+//! Faults no request can cause, injected through the workers' hooks: a cleanse whose output
+//! is damaged after it was written fails its integrity checks and publishes nothing (or, when
+//! the plan says so, publishes with the failed checks in its manifest); a cleanse cancelled
+//! after it published its versions removes them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agensium::jobs::Hooks;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+use crate::helpers::{Store, TestApp, spawn_app_hooked};
+use crate::jobs::{finished, wait_for};
+
+/// Seven rows; the one without a name is quarantined, the duplicate by email removed.
+const MESSY: &str = "id,name,email,amount
+1,Ada Lovelace,ADA@Example.com,10.5
+2,Grace Hopper,grace@example.com,N/A
+3,Ada Lovelace,ada@example.com,10.5
+4,Alan Turing,alan@example.com,abc
+5,,kat@example.com,7
+6,Edsger Dijkstra,edsger@example.com,12
+7,Barbara Liskov,barbara@example.com,9
+";
+
+const RUN: &str = "mutation($input: RunToolInput!) { runTool(input: $input) { id } }";
+const RESULT: &str = "query($id: ID!) { job(id: $id) { status error { code message } output { id }
+    report { cleanse { rowsOut checks { name passed message } } } } }";
+const VERSIONS: &str = "query($id: ID!) { dataset(id: $id) { versions { id name } } }";
+const ALL: &str = "{ datasets(first: 50) { nodes { name } } }";
+
+fn input(dataset: &Value, writeback: Value) -> Value {
+    json!({ "input": { "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": {
+        "quarantine-agent": { "required_columns": ["name"] },
+        "type-fixer": { "columns": { "amount": "float" } },
+        "duplicate-resolver": { "mode": "email_case" },
+        "cleanse-writeback": writeback,
+    } } })
+}
+
+async fn names(app: &TestApp, token: &str) -> Vec<String> {
+    let body = app.graphql(Some(token), ALL, json!({})).await;
+    let mut names: Vec<String> = body["data"]["datasets"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Drops the last row of the cleaned file, as a faulty disk or writer could.
+fn drop_a_row(output: &Path) {
+    let data = output.join("data.parquet");
+    let damaged = output.join("damaged.parquet");
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let rows: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM '{}'", data.display()), [], |r| r.get(0)).unwrap();
+    conn.execute_batch(&format!(
+        "COPY (SELECT * FROM '{}' LIMIT {}) TO '{}' (FORMAT parquet)",
+        data.display(),
+        rows - 1,
+        damaged.display()
+    ))
+    .unwrap();
+    std::fs::rename(&damaged, &data).unwrap();
+}
+
+async fn a_damaged_output_fails_its_checks_and_nothing_is_published(store: Store) {
+    let hooks = Hooks { cleansed: Some(Arc::new(drop_a_row)), ..Hooks::default() };
+    let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    assert!(id.is_string(), "{body}");
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+    let job = &body["data"]["job"];
+    assert_eq!(job["error"]["code"], "INTEGRITY_CHECK_FAILED", "{body}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(message.contains("nothing was published"), "{message}");
+    assert!(message.contains("row_accounting: 7 rows in = "), "{message}");
+    assert_eq!(job["output"], Value::Null, "{body}");
+    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(names(&app, &token).await, ["people.csv"]);
+
+    // A plan that publishes despite failed checks says which failed in its manifest.
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({ "fail_on_check": false }))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+    let cleanse = &body["data"]["job"]["report"]["cleanse"];
+    let failed: Vec<&str> = cleanse["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["row_accounting"], "{body}");
+    assert!(body["data"]["job"]["output"]["id"].is_string(), "{body}");
+    let check = cleanse["checks"].as_array().unwrap().iter().find(|c| c["name"] == "row_accounting").unwrap();
+    let out = cleanse["rowsOut"].as_f64().unwrap() as u64;
+    assert!(out > 0);
+    let expected = format!("the written file has {} rows", out - 1);
+    assert!(check["message"].as_str().unwrap().ends_with(&expected), "{check}");
+    assert_eq!(
+        names(&app, &token).await,
+        ["people (cleaned).csv", "people (quarantined rows).csv", "people.csv"]
+    );
+}
+
+async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: Store) {
+    // The hook tells the test which job published, then holds it until the test lets go.
+    let (reached_tx, mut reached) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let reached_tx = Arc::new(Mutex::new(reached_tx));
+    let gate = release.clone();
+    let hooks = Hooks {
+        published: Some(Arc::new(move |job| {
+            let _ = reached_tx.lock().unwrap().send(job);
+            let gate = gate.clone();
+            Box::pin(async move { gate.notified().await })
+        })),
+        ..Hooks::default()
+    };
+    let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+    let files_before = app.files_under("datasets").len();
+
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    let job = tokio::time::timeout(Duration::from_secs(60), reached.recv())
+        .await
+        .expect("the job publishes")
+        .unwrap();
+    assert_eq!(job.to_string(), id.as_str().unwrap());
+
+    // Published: the new version and the quarantined rows are there while the job runs.
+    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{versions}");
+    assert!(app.files_under("datasets").len() > files_before);
+
+    let body = app
+        .graphql(
+            Some(&token),
+            "mutation($id: ID!) { cancelJob(id: $id) { status cancelRequested } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
+    release.notify_one();
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "CANCELLED", "{job}");
+
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+    assert_eq!(body["data"]["job"]["output"], Value::Null, "{body}");
+    assert_eq!(body["data"]["job"]["report"], Value::Null, "{body}");
+    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(names(&app, &token).await, ["people.csv"]);
+    assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::helpers::Store::Sqlite).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::helpers::Store::Mysql).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_damaged_output_fails_its_checks_and_nothing_is_published,
+    a_cleanse_cancelled_after_publishing_removes_what_it_published
+);
