@@ -2201,18 +2201,26 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
             let ty = sql_type(&ty)?.to_string();
             let q = quote_identifier(column);
-            let (low, high) = match method {
+            // The quantiles are one aggregate over a list of fractions: DuckDB keeps a copy of
+            // every value per quantile aggregate, in memory it cannot spill.
+            let (statistics, low, high, median) = match method {
                 OutlierMethod::ZScore(z) => {
                     let z = number(*z)?;
                     (
-                        format!("avg({q}) - {z} * stddev_samp({q})"),
-                        format!("avg({q}) + {z} * stddev_samp({q})"),
+                        format!("avg({q}) AS a, stddev_samp({q}) AS s, median({q}) AS m"),
+                        format!("a - {z} * s"),
+                        format!("a + {z} * s"),
+                        "m".to_string(),
                     )
                 }
                 OutlierMethod::Iqr(f) => {
                     let f = number(*f)?;
-                    let (q1, q3) = (format!("quantile_cont({q}, 0.25)"), format!("quantile_cont({q}, 0.75)"));
-                    (format!("{q1} - {f} * ({q3} - {q1})"), format!("{q3} + {f} * ({q3} - {q1})"))
+                    (
+                        format!("quantile_cont({q}, [0.25, 0.75, 0.5]) AS qs"),
+                        format!("qs[1] - {f} * (qs[2] - qs[1])"),
+                        format!("qs[2] + {f} * (qs[2] - qs[1])"),
+                        "qs[3]".to_string(),
+                    )
                 }
                 OutlierMethod::Percentile(a, b) => {
                     ensure!(
@@ -2220,14 +2228,16 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         "percentiles are fractions, low ≤ high"
                     );
                     (
-                        format!("quantile_cont({q}, {})", number(*a)?),
-                        format!("quantile_cont({q}, {})", number(*b)?),
+                        format!("quantile_cont({q}, [{}, {}, 0.5]) AS qs", number(*a)?, number(*b)?),
+                        "qs[1]".to_string(),
+                        "qs[2]".to_string(),
+                        "qs[3]".to_string(),
                     )
                 }
             };
             let bounds = c.cte(format!(
                 "SELECT CAST({low} AS DOUBLE) AS __ag_lo, CAST({high} AS DOUBLE) AS __ag_hi, \
-                 CAST(median({q}) AS DOUBLE) AS __ag_med FROM {prev}"
+                 CAST({median} AS DOUBLE) AS __ag_med FROM (SELECT {statistics} FROM {prev})"
             ));
             let outside = format!("({q} < __ag_lo OR {q} > __ag_hi)");
             let from = c.cte(format!(
