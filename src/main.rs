@@ -11,6 +11,18 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// jemalloc's options, read before `main` (the `malloc_conf` symbol of an unprefixed jemalloc;
+// `MALLOC_CONF` in the environment still overrides them). By default jemalloc keeps freed pages
+// for ten seconds and returns them only while the process allocates; DuckDB frees and
+// reallocates its buffers all the time, so the process held up to ~170 MB of freed pages above
+// DuckDB's memory limit during a cleanse (perf/RESULTS.md). DuckDB's own builds purge their
+// arenas themselves; here jemalloc's background threads return freed pages after about a
+// second.
+#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static malloc_conf: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     agensium::cli::run(agensium::cli::Cli::parse()).await
