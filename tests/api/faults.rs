@@ -29,6 +29,7 @@ const RUN: &str = "mutation($input: RunToolInput!) { runTool(input: $input) { id
 const RESULT: &str = "query($id: ID!) { job(id: $id) { status error { code message } output { id }
     report { cleanse { rowsOut checks { name passed message } } } } }";
 const VERSIONS: &str = "query($id: ID!) { dataset(id: $id) { versions { id name } } }";
+const CANCEL: &str = "mutation($id: ID!) { cancelJob(id: $id) { status cancelRequested } }";
 const ALL: &str = "{ datasets(first: 50) { nodes { name } } }";
 
 fn input(dataset: &Value, writeback: Value) -> Value {
@@ -150,13 +151,7 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
     assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{versions}");
     assert!(app.files_under("datasets").len() > files_before);
 
-    let body = app
-        .graphql(
-            Some(&token),
-            "mutation($id: ID!) { cancelJob(id: $id) { status cancelRequested } }",
-            json!({ "id": id }),
-        )
-        .await;
+    let body = app.graphql(Some(&token), CANCEL, json!({ "id": id })).await;
     assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
     release.notify_one();
     let job = wait_for(&app, &token, &id, finished).await;
