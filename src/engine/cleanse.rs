@@ -14,11 +14,16 @@
 //! step changes, or fails to handle, sets a flag column of that step. Row-by-row steps (type
 //! fixes, standardisation, unit conversions, quarantine, constant fills) therefore fuse into
 //! one pipeline. A step that reads its input twice (duplicates, statistics-based fills,
-//! outliers) first closes the segment: the chain so far becomes one table (a temporary table
-//! in a run, a materialized CTE in a preview), counted in one scan — rows per fate, flags per
-//! step and column — and the next segment reads back its live rows. A run thus holds at most
-//! two segments' tables (the one being read, the one being written) and the small tables of
-//! quarantined `(row, reason)`s; the output is the last table's live rows.
+//! outliers) first closes the segment: the chain so far becomes one temporary table, counted
+//! in one scan — rows per fate, flags per step and column — and the next segment reads back
+//! its live rows. A segment of light steps only ([`is_light`]: fills from statistics, capping
+//! or removing outliers, unit conversions) is not stored in a run: it stays a query over the
+//! stored tables, computed again by each statement that reads it (its counts, the next step,
+//! the output), which costs less than writing every row and reading it back; the statistics
+//! themselves (fill values, outlier bounds) are stored as one-row tables. A run thus holds at
+//! most two segments' tables (the one being read, the one being written) and the small tables
+//! of quarantined `(row, reason)`s and statistics; the output is the last segment's live
+//! rows.
 //!
 //! Accounting: `rows_in` is the source's count; each step's removed and quarantined rows are
 //! counted by fate; `rows_out` = `rows_in − Σ removed − Σ quarantined` is checked against the
@@ -408,7 +413,7 @@ pub fn run(
         "SELECT {}, file_row_number AS {ROW} FROM read_parquet({path}, file_row_number = true)",
         column_list(columns.iter().map(|c| c.name.as_str()))
     );
-    let compiled = compile(columns, plan, &source)?;
+    let compiled = compile(columns, plan, &source, false)?;
     register_functions(conn)?;
     // Nothing depends on the order rows are stored in (outputs and fills order by position):
     // DuckDB may then build the tables in parallel pieces and with less memory.
@@ -421,15 +426,19 @@ pub fn run(
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
     let quarantine_tmp = TempFile::new(out_dir, "quarantine.parquet");
-    let output = format!(
-        "SELECT {} FROM {} WHERE {FATE} IS NULL ORDER BY {ROW}",
-        compiled.final_columns(""),
-        compiled.last
+    // The last segment may be a query over stored tables, with parameters.
+    let (output, params) = Graph::of(&compiled).statement(
+        &format!(
+            "SELECT {} FROM {} WHERE {FATE} IS NULL ORDER BY {ROW}",
+            compiled.final_columns(""),
+            compiled.last
+        ),
+        &compiled.params,
     );
-    conn.execute_batch(&format!(
-        "COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)",
-        data_tmp.literal()
-    ))
+    conn.execute(
+        &format!("COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)", data_tmp.literal()),
+        params_from_iter(&params),
+    )
     .context("writing the cleaned data")?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse output written");
     conn.execute_batch(&format!(
@@ -487,7 +496,7 @@ pub fn preview(
     ))
     .context("sampling the data")?;
     let result = (|| {
-        let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"))?;
+        let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"), true)?;
         // Computed as a run is, every segment kept for the rows' fates.
         let (tables, outcome) = Tables::compute(conn, &compiled, true, std::time::Instant::now())?;
         let rows = compiled.sample_rows(conn)?;
@@ -502,7 +511,7 @@ pub fn preview(
 /// the column's type allows) and returns the output's columns with the types the plan
 /// promises. Nothing is read.
 pub fn output_columns(columns: &[ColumnInfo], plan: &CleansePlan) -> anyhow::Result<Vec<ColumnInfo>> {
-    Ok(compile(columns, plan, "SELECT 1")?.types)
+    Ok(compile(columns, plan, "SELECT 1", false)?.types)
 }
 
 /// What a sample says about one column, for choosing conversions and fills: of its
@@ -705,39 +714,17 @@ impl<'a> Tables<'a> {
             .context("reading the source")?;
         tables.created.push(("s0".into(), true));
 
-        let names: Vec<&str> = ctes.iter().map(|c| c.name.as_str()).collect();
-        let reads: Vec<Vec<usize>> = ctes.iter().map(|c| references(&c.sql, &names)).collect();
-        let stored = |i: usize| i == 0 || ctes[i].table;
-        // The CTEs a table's statement defines: it and the intermediates it reads, in order.
-        let closure = |i: usize| {
-            let mut inside = vec![false; ctes.len()];
-            let mut stack = vec![i];
-            while let Some(j) = stack.pop() {
-                if !inside[j] {
-                    inside[j] = true;
-                    stack.extend(reads[j].iter().copied().filter(|&d| !stored(d)));
-                }
-            }
-            (0..ctes.len()).filter(|&j| inside[j]).collect::<Vec<_>>()
+        let graph = Graph::of(compiled);
+        let names = &graph.names;
+        // The stored relations each figure's statement reads (through the segments that are
+        // not stored).
+        let metric_inputs: Vec<Vec<usize>> =
+            compiled.metrics.iter().map(|(sql, _)| graph.inputs(&references(sql, names))).collect();
+        let kept: Vec<&String> = if keep_segments {
+            compiled.segments.iter().filter(|s| s.stored).map(|s| &s.table).collect()
+        } else {
+            Vec::new()
         };
-        // The stored relations a table's statement reads.
-        let inputs = |i: usize| {
-            let mut tables: Vec<usize> = closure(i)
-                .iter()
-                .flat_map(|&j| reads[j].iter().copied())
-                .filter(|&d| stored(d) && d != i)
-                .collect();
-            tables.sort_unstable();
-            tables.dedup();
-            tables
-        };
-        let metric_reads: Vec<Vec<usize>> =
-            compiled.metrics.iter().map(|(sql, _)| references(sql, &names)).collect();
-        for (m, reads) in metric_reads.iter().enumerate() {
-            ensure!(reads.iter().all(|&d| stored(d)), "figure {m} reads an intermediate result");
-        }
-        let kept: Vec<&String> =
-            if keep_segments { compiled.segments.iter().map(|s| &s.table).collect() } else { Vec::new() };
         let mut outputs: Vec<usize> = compiled
             .quarantines
             .iter()
@@ -746,12 +733,13 @@ impl<'a> Tables<'a> {
             .filter_map(|n| names.iter().position(|x| x == n))
             .collect();
         outputs.push(0);
+        let outputs = graph.inputs(&outputs);
 
         let mut done = vec![false; ctes.len()];
         done[0] = true;
         let mut figures: Vec<Option<Vec<u64>>> = vec![None; compiled.metrics.len()];
         let count = |m: usize| -> anyhow::Result<Vec<u64>> {
-            let (sql, params) = renumber(&compiled.metrics[m].0, &compiled.params);
+            let (sql, params) = graph.statement(&compiled.metrics[m].0, &compiled.params);
             let text: Option<String> = conn
                 .query_row(&sql, params_from_iter(&params), |r| r.get(0))
                 .context("counting what the cleanse plan does")?;
@@ -759,7 +747,7 @@ impl<'a> Tables<'a> {
         };
         for i in (1..ctes.len()).filter(|&i| ctes[i].table) {
             let name = &ctes[i].name;
-            let defs = closure(i).iter().map(|&j| ctes[j].define()).collect::<Vec<_>>().join(",\n");
+            let defs = graph.closure(&[i]).iter().map(|&j| ctes[j].define()).collect::<Vec<_>>().join(",\n");
             let (sql, params) = renumber(
                 &format!("CREATE OR REPLACE TEMP TABLE {name} AS WITH RECURSIVE {defs} SELECT * FROM {name}"),
                 &compiled.params,
@@ -777,7 +765,7 @@ impl<'a> Tables<'a> {
                 "cleanse segment computed"
             );
             for m in 0..figures.len() {
-                if figures[m].is_none() && metric_reads[m].iter().all(|&d| done[d]) {
+                if figures[m].is_none() && metric_inputs[m].iter().all(|&d| done[d]) {
                     figures[m] = Some(count(m)?);
                 }
             }
@@ -785,13 +773,13 @@ impl<'a> Tables<'a> {
             // or an output.
             let mut needed = vec![false; ctes.len()];
             for j in (1..ctes.len()).filter(|&j| ctes[j].table && !done[j]) {
-                for d in inputs(j) {
+                for d in graph.inputs(&graph.reads[j]).into_iter().filter(|&d| d != j) {
                     needed[d] = true;
                 }
             }
-            for (m, reads) in metric_reads.iter().enumerate() {
+            for (m, inputs) in metric_inputs.iter().enumerate() {
                 if figures[m].is_none() {
-                    for &d in reads {
+                    for &d in inputs {
                         needed[d] = true;
                     }
                 }
@@ -820,6 +808,70 @@ impl<'a> Tables<'a> {
         let figures: Vec<Vec<u64>> = figures.into_iter().flatten().collect();
         let outcome = compiled.outcome(&figures)?;
         Ok((tables, outcome))
+    }
+}
+
+/// Which CTEs of a compiled plan read which, and which are stored.
+struct Graph<'c> {
+    compiled: &'c Compiled,
+    names: Vec<&'c str>,
+    /// Per CTE, the CTEs its query reads.
+    reads: Vec<Vec<usize>>,
+}
+
+impl<'c> Graph<'c> {
+    fn of(compiled: &'c Compiled) -> Graph<'c> {
+        let names: Vec<&str> = compiled.ctes.iter().map(|c| c.name.as_str()).collect();
+        let reads = compiled.ctes.iter().map(|c| references(&c.sql, &names)).collect();
+        Graph { compiled, names, reads }
+    }
+
+    /// The source (a view) and the tables.
+    fn stored(&self, i: usize) -> bool {
+        i == 0 || self.compiled.ctes[i].table
+    }
+
+    /// `start` and the queries they read that are not stored, transitively, in order: what a
+    /// statement reading `start` defines (a stored one in `start` is the table being created).
+    fn closure(&self, start: &[usize]) -> Vec<usize> {
+        let mut inside = vec![false; self.names.len()];
+        let mut stack = start.to_vec();
+        while let Some(j) = stack.pop() {
+            if !inside[j] {
+                inside[j] = true;
+                stack.extend(self.reads[j].iter().copied().filter(|&d| !self.stored(d)));
+            }
+        }
+        (0..self.names.len()).filter(|&j| inside[j]).collect()
+    }
+
+    /// The stored relations a statement reading `reads` reads.
+    fn inputs(&self, reads: &[usize]) -> Vec<usize> {
+        let unstored: Vec<usize> = reads.iter().copied().filter(|&d| !self.stored(d)).collect();
+        let mut found: Vec<usize> = reads.iter().copied().filter(|&d| self.stored(d)).collect();
+        for j in self.closure(&unstored) {
+            found.extend(self.reads[j].iter().copied().filter(|&d| self.stored(d)));
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// `sql` (which reads CTEs by name) as a statement: the queries it reads that are not
+    /// stored defined in front, the parameters numbered from 1.
+    fn statement(&self, sql: &str, params: &[Duck]) -> (String, Vec<Duck>) {
+        let unstored: Vec<usize> =
+            references(sql, &self.names).into_iter().filter(|&d| !self.stored(d)).collect();
+        if unstored.is_empty() {
+            return renumber(sql, params);
+        }
+        let defs = self
+            .closure(&unstored)
+            .iter()
+            .map(|&j| self.compiled.ctes[j].define())
+            .collect::<Vec<_>>()
+            .join(",\n");
+        renumber(&format!("WITH RECURSIVE {defs} {sql}"), params)
     }
 }
 
@@ -1011,6 +1063,8 @@ struct Segment {
     table: String,
     /// A step that left rows out instead of marking them (a grouping), first in the segment.
     filter: Option<usize>,
+    /// Stored as a table; else a query over stored tables, computed where it is read.
+    stored: bool,
 }
 
 /// A compiled plan.
@@ -1368,6 +1422,10 @@ struct Compiler {
     segment_input: String,
     /// The step that starts the current segment by leaving rows out (a grouping), if any.
     segment_filter: Option<usize>,
+    /// Every step of the current segment is cheap to compute again (see [`is_light`]).
+    segment_light: bool,
+    /// Every segment is stored, light or not (a preview reads each one's rows).
+    store_all: bool,
     segments: Vec<Segment>,
     quarantines: Vec<String>,
     metrics: Vec<(String, Vec<Metric>)>,
@@ -1448,7 +1506,7 @@ impl Compiler {
         if self.fresh {
             return;
         }
-        let table = self.close(self.step - 1);
+        let table = self.close(self.step - 1, false);
         self.segment_input = table.clone();
         let list = self.project(&[]);
         self.prev =
@@ -1456,15 +1514,20 @@ impl Compiler {
         self.fresh = true;
     }
 
-    /// Stores the segment (`prev`, steps `segment_first..=through`) as a table with its counts
-    /// and quarantined rows; returns the table.
-    fn close(&mut self, through: usize) -> String {
+    /// Closes the segment (`prev`, steps `segment_first..=through`): a table, or a query when
+    /// it is light, with its counts (and, when `out`, the rows left: the last segment) and
+    /// quarantined rows; returns its name.
+    fn close(&mut self, through: usize, out: bool) -> String {
         let table = self.prev.clone();
-        if let Some(cte) = self.ctes.iter_mut().find(|c| c.name == table) {
-            cte.table = true;
-        }
         let filter = self.segment_filter.take();
-        self.segments.push(Segment { table: table.clone(), filter });
+        // A segment of cheap steps stays a query over what is stored: each reader (its
+        // counts, the next step, the output) computes it again, which costs less than writing
+        // and reading back every row (a segment that groups or quarantines is stored).
+        let stored = self.store_all || !self.segment_light || filter.is_some() || self.quarantining;
+        if let Some(cte) = self.ctes.iter_mut().find(|c| c.name == table) {
+            cte.table = stored;
+        }
+        self.segments.push(Segment { table: table.clone(), filter, stored });
         if let Some(k) = filter {
             // Rows the grouping left out: the live rows read, less the rows stored.
             self.metrics.push((
@@ -1481,6 +1544,9 @@ impl Compiler {
             counts.push((format!("count_if({FATE} = {k} AND {REASON} IS NOT NULL)"), Metric::Quarantined(k)));
         }
         counts.append(&mut self.counts);
+        if out {
+            counts.push((format!("count_if({FATE} IS NULL)"), Metric::Out));
+        }
         if !counts.is_empty() {
             let (items, metrics): (Vec<String>, Vec<Metric>) = counts.into_iter().unzip();
             self.metrics
@@ -1498,6 +1564,7 @@ impl Compiler {
         }
         self.carry.clear();
         self.segment_first = through + 1;
+        self.segment_light = true;
         table
     }
 
@@ -1513,7 +1580,7 @@ impl Compiler {
                 let from = self.prev.clone();
                 self.prev = self.cte(format!("SELECT {list} FROM {from}"));
             }
-            self.close(steps)
+            return self.close(steps, true);
         };
         self.metrics.push((
             format!("SELECT CAST([count_if({FATE} IS NULL)] AS VARCHAR) FROM {last}"),
@@ -1584,8 +1651,14 @@ impl Compiler {
     }
 }
 
-/// Compiles `plan` over `source`, a query of the columns and `__ag_row`.
-fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::Result<Compiled> {
+/// Compiles `plan` over `source`, a query of the columns and `__ag_row`; `store_all`: every
+/// segment is stored (else light ones stay queries).
+fn compile(
+    columns: &[ColumnInfo],
+    plan: &CleansePlan,
+    source: &str,
+    store_all: bool,
+) -> anyhow::Result<Compiled> {
     for c in columns {
         let lower = c.name.to_lowercase();
         ensure!(lower != "file_row_number", "a column named file_row_number cannot be cleansed");
@@ -1614,6 +1687,8 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
         quarantining: false,
         segment_input: "s0".into(),
         segment_filter: None,
+        segment_light: true,
+        store_all,
         segments: Vec::new(),
         quarantines: Vec::new(),
         metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), vec![Metric::Rows])],
@@ -1637,6 +1712,22 @@ fn compile(columns: &[ColumnInfo], plan: &CleansePlan, source: &str) -> anyhow::
     })
 }
 
+/// A step whose row-by-row part is cheap arithmetic or a choice between stored values
+/// (statistics are stored apart): computing it again where it is read costs less than storing
+/// its rows. Parsing, patterns, groupings and windows are not light.
+fn is_light(step: &Step) -> bool {
+    match step {
+        Step::Outliers { .. } | Step::ConvertUnits { .. } => true,
+        Step::Nulls { tokens, columns } => {
+            tokens.is_empty()
+                && columns
+                    .iter()
+                    .all(|(_, s)| !matches!(s, NullStrategy::ForwardFill | NullStrategy::BackFill))
+        }
+        _ => false,
+    }
+}
+
 fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Result<()> {
     // Steps that read their input more than once start a segment.
     let barrier = match step {
@@ -1655,6 +1746,9 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
     };
     if barrier {
         c.barrier();
+    }
+    if !is_light(step) {
+        c.segment_light = false;
     }
     let prev = c.prev.clone();
     match step {
@@ -2139,8 +2233,11 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 Some(r) => format!("PARTITION BY {r} "),
                 None => String::new(),
             };
-            // 3. The other columns are filled from the rows left.
-            let mut fills: Vec<(String, String)> = Vec::new();
+            // 3. The other columns are filled from the rows left. The statistics are one
+            // stored row, so that a segment computed again where it is read does not compute
+            // them again.
+            let mut statistics: Vec<String> = Vec::new();
+            let mut fills: Vec<(String, Result<String, usize>)> = Vec::new();
             for (column, strategy) in columns {
                 let ty = c.type_of(column)?;
                 let v = value(column);
@@ -2148,40 +2245,72 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     NullStrategy::Drop => continue,
                     NullStrategy::Mean => {
                         ensure!(is_numeric(&ty), "the mean of {column} ({ty}) is not defined");
-                        format!("CAST((SELECT avg({v}) FROM {from} WHERE {left}) AS {})", sql_type(&ty)?)
+                        statistics.push(format!(
+                            "CAST((SELECT avg({v}) FROM {from} WHERE {left}) AS {})",
+                            sql_type(&ty)?
+                        ));
+                        Err(statistics.len() - 1)
                     }
                     NullStrategy::Median => {
-                        if is_numeric(&ty) {
+                        statistics.push(if is_numeric(&ty) {
                             format!(
                                 "CAST((SELECT median({v}) FROM {from} WHERE {left}) AS {})",
                                 sql_type(&ty)?
                             )
                         } else {
                             format!("(SELECT quantile_disc({v}, 0.5) FROM {from} WHERE {left})")
-                        }
+                        });
+                        Err(statistics.len() - 1)
                     }
-                    NullStrategy::Mode => format!(
-                        "(SELECT {v} FROM {from} WHERE {v} IS NOT NULL AND {left} GROUP BY {v} \
-                         ORDER BY count(*) DESC, {v} LIMIT 1)"
-                    ),
-                    NullStrategy::ForwardFill => format!(
+                    NullStrategy::Mode => {
+                        statistics.push(format!(
+                            "(SELECT {v} FROM {from} WHERE {v} IS NOT NULL AND {left} GROUP BY {v} \
+                             ORDER BY count(*) DESC, {v} LIMIT 1)"
+                        ));
+                        Err(statistics.len() - 1)
+                    }
+                    NullStrategy::ForwardFill => Ok(format!(
                         "last_value({v} IGNORE NULLS) OVER ({partition}ORDER BY {ROW} \
                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-                    ),
-                    NullStrategy::BackFill => format!(
+                    )),
+                    NullStrategy::BackFill => Ok(format!(
                         "first_value({v} IGNORE NULLS) OVER ({partition}ORDER BY {ROW} \
                          ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
-                    ),
+                    )),
                     NullStrategy::Constant(value) => {
                         let p = c.text(value);
-                        if is_text(&ty) { p } else { format!("CAST({p} AS {})", sql_type(&ty)?) }
+                        Ok(if is_text(&ty) { p } else { format!("CAST({p} AS {})", sql_type(&ty)?) })
                     }
                 };
-                fills.push((column.clone(), format!("coalesce({v}, {fill})")));
+                fills.push((column.clone(), fill));
                 if !touched.contains(column) {
                     touched.push(column.clone());
                 }
             }
+            // (Named only when there is a statistic to read.)
+            let mut table = String::new();
+            if !statistics.is_empty() {
+                let items = statistics
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| format!("{e} AS __ag_s{j}"))
+                    .collect::<Vec<_>>();
+                table = c.cte(format!("SELECT {}", items.join(", ")));
+                if let Some(cte) = c.ctes.last_mut() {
+                    cte.table = true;
+                }
+            }
+            let fills: Vec<(String, String)> = fills
+                .into_iter()
+                .map(|(column, fill)| {
+                    let fill = match fill {
+                        Ok(expr) => expr,
+                        Err(j) => format!("(SELECT __ag_s{j} FROM {table})"),
+                    };
+                    let v = value(&column);
+                    (column, format!("coalesce({v}, {fill})"))
+                })
+                .collect();
             // Each touched column's final value, compared with its value before the step.
             let values: Vec<(String, String)> = c
                 .columns
@@ -2245,6 +2374,10 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 "SELECT CAST({low} AS DOUBLE) AS __ag_lo, CAST({high} AS DOUBLE) AS __ag_hi, \
                  CAST({median} AS DOUBLE) AS __ag_med FROM (SELECT {statistics} FROM {prev})"
             ));
+            // One stored row: read by every statement that computes this segment.
+            if let Some(cte) = c.ctes.last_mut() {
+                cte.table = true;
+            }
             let outside = format!("({q} < __ag_lo OR {q} > __ag_hi)");
             let from = c.cte(format!(
                 "SELECT p.*, b.__ag_lo, b.__ag_hi, b.__ag_med FROM {prev} p CROSS JOIN {bounds} b"
@@ -3386,8 +3519,8 @@ mod tests {
         );
     }
 
-    /// Row-by-row steps run as one pipeline; only a step that reads its input twice stores
-    /// the chain so far.
+    /// Row-by-row steps run as one pipeline; only a step that reads its input twice closes
+    /// the chain so far into a segment, stored unless its steps are cheap to compute again.
     #[test]
     fn row_by_row_steps_fuse_and_only_rereading_steps_store_a_segment() {
         let columns: Vec<ColumnInfo> = ["name", "email", "amount"]
@@ -3408,8 +3541,10 @@ mod tests {
                 columns: vec![("email".into(), NullStrategy::Constant("none".into()))],
             },
         ];
-        let compiled = compile(&columns, &CleansePlan { steps: row_by_row.clone() }, "SELECT 1").unwrap();
+        let compiled =
+            compile(&columns, &CleansePlan { steps: row_by_row.clone() }, "SELECT 1", false).unwrap();
         assert_eq!(compiled.segments.len(), 1);
+        assert!(compiled.segments[0].stored);
         let mut steps = row_by_row;
         steps.push(Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First, merge: false });
         steps.push(Step::Nulls { tokens: vec![], columns: vec![("amount".into(), NullStrategy::Median)] });
@@ -3418,8 +3553,85 @@ mod tests {
             method: OutlierMethod::Iqr(1.5),
             action: OutlierAction::Cap,
         });
-        let compiled = compile(&columns, &CleansePlan { steps }, "SELECT 1").unwrap();
-        assert_eq!(compiled.segments.len(), 4);
+        let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
+        // The row-by-row steps, the grouping, the fill and the capping: the last two are
+        // computed where they are read, over the grouping's table and their stored statistics.
+        let stored: Vec<bool> = compiled.segments.iter().map(|s| s.stored).collect();
+        assert_eq!(stored, [true, true, false, false]);
+        let tables = compiled.ctes.iter().filter(|c| c.table).count();
+        assert_eq!(tables, 2 + 1 + 2, "two segments, the quarantined rows, the median and the bounds");
+        // A preview stores every segment (its rows' fates are read from each).
+        let compiled = compile(&columns, &CleansePlan { steps }, "SELECT 1", true).unwrap();
+        assert!(compiled.segments.iter().all(|s| s.stored));
+    }
+
+    /// Segments of light steps (fills, outliers, unit conversions) after a grouping are not
+    /// stored: the cleaned file, the counts and the next step compute them where they read
+    /// them, from the stored statistics, with their bound values; the result and the
+    /// accounting are those of a preview, which stores every segment.
+    #[test]
+    fn light_segments_are_computed_where_read_with_the_same_result() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, name, x::BIGINT AS x, y::DOUBLE AS y, note FROM (VALUES (1, ' Ann ', 10, 1.0, NULL), (2, 'Bob', 12, NULL, 'n'), \
+             (3, 'Ann', 10, 1.0, NULL), (4, 'Cy', NULL, 3.0, NULL), (5, 'Di', 100, 4.0, 'm'), \
+             (6, 'Ed', 12, 2.0, NULL), (7, 'Fa', 13, 5.0, NULL), (8, 'Gi', -50, NULL, NULL)) \
+             t(i, name, x, y, note)",
+        );
+        let steps = vec![
+            Step::Standardize(Standardize { column: "name".into(), trim: true, ..Default::default() }),
+            Step::Deduplicate { mode: DedupMode::Keys(vec!["name".into()]), keep: Keep::First, merge: false },
+            Step::Nulls {
+                tokens: vec![],
+                columns: vec![
+                    ("x".into(), NullStrategy::Median),
+                    ("y".into(), NullStrategy::Mean),
+                    ("note".into(), NullStrategy::Constant("it's $1 ?".into())),
+                ],
+            },
+            // Sorted x: -50 10 12 12 12 13 100: Q1 11, Q3 12.5, bounds [8.75, 14.75]: 9 and 14.
+            Step::Outliers {
+                column: "x".into(),
+                method: OutlierMethod::Iqr(1.5),
+                action: OutlierAction::Cap,
+            },
+            Step::ConvertUnits { column: "y".into(), multiply: 10.0, add: 0.0 },
+        ];
+        let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
+        let stored: Vec<bool> = compiled.segments.iter().map(|s| s.stored).collect();
+        assert_eq!(stored, [true, true, false, false]);
+
+        let got = clean(&conn, &path, &columns, steps.clone());
+        let c = "it's $1 ?";
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "Ann", "10", "10.0", c]),
+                r(&["2", "Bob", "12", "30.0", "n"]),
+                r(&["4", "Cy", "12", "30.0", c]),
+                r(&["5", "Di", "14", "40.0", "m"]),
+                r(&["6", "Ed", "12", "20.0", c]),
+                r(&["7", "Fa", "13", "50.0", c]),
+                r(&["8", "Gi", "9", "30.0", c]),
+            ]
+        );
+        let o = &got.outcome;
+        assert_eq!((o.rows_in, o.rows_out), (8, 7));
+        assert_eq!(
+            removed(o),
+            [("standardize", 0), ("deduplicate", 1), ("nulls", 0), ("outliers", 0), ("convert_units", 0)]
+        );
+        assert_eq!(change(o, "standardize", "name"), (1, 0));
+        assert_eq!(change(o, "nulls", "x"), (1, 0));
+        assert_eq!(change(o, "nulls", "y"), (2, 0));
+        assert_eq!(change(o, "nulls", "note"), (5, 0));
+        assert_eq!(change(o, "outliers", "x"), (2, 0));
+        assert_eq!(change(o, "convert_units", "y"), (7, 0));
+
+        let previewed = preview(&conn, &path, &columns, &CleansePlan { steps }, 100).unwrap();
+        assert_eq!(&previewed.outcome, o);
+        let after: Vec<Vec<Option<String>>> =
+            previewed.rows.iter().filter_map(|row| row.after.clone()).collect();
+        assert_eq!(after, got.data);
     }
 
     #[test]
