@@ -5,16 +5,19 @@ steps written by hand in DuckDB SQL and in pandas.
     pip install duckdb pandas pyarrow
     cargo build --release
     python3 perf/cleanse.py --binary $CARGO_TARGET_DIR/release/agensium [--rows 10000000] [--work /var/tmp/agensium-perf]
+        [--memory 512MB]
 
 1. Generates the messy CSV of perf/ingest.py (same generator) and uploads it to a fresh server
-   (`DUCKDB_MEMORY_LIMIT=512MB`, `DUCKDB_THREADS=2`); the upload is not timed.
+   (`DUCKDB_MEMORY_LIMIT` from `--memory`, 512MB by default; `DUCKDB_THREADS=2`); the upload is
+   not timed.
 2. Agensium: `runTool(clean-my-data)` with all eight agents (plan below), timed from the
    mutation to COMPLETED (polling `job`): sampling, the preview, the cleanse, the integrity
    checks and publishing the cleaned and quarantined versions. Server peak RSS (VmHWM).
 3. Baselines over the server's own Parquet copy, in child processes, writing the cleaned rows
    and the quarantined rows to Parquet:
    - DuckDB (Python) with the same limits running one hand-written SQL script of the same steps
-     (when DuckDB runs out of memory under 512 MB, it is timed again with 4 GB, and says so);
+     (when DuckDB runs out of memory under that limit, it is timed again with 4 GB, and says so:
+     `--memory 4GB` gives both the same);
    - pandas (pyarrow reading the Parquet) doing the same steps.
    The row counts of the three outputs are printed: they must agree.
 4. Fuzzy duplicates on a million people (--fuzzy-rows): near-duplicate names within postcodes.
@@ -150,7 +153,7 @@ print(json.dumps([took, len(good), int(bad.sum()), resource.getrusage(resource.R
 """
 
 
-def duckdb_baseline(data, out, memory="512MB"):
+def duckdb_baseline(data, out, memory):
     """The hand-written script under the server's memory limit; when DuckDB runs out of memory
     there, again with 4 GB (reported), so that there is a time to compare with."""
     shutil.rmtree(out, ignore_errors=True)
@@ -159,7 +162,7 @@ def duckdb_baseline(data, out, memory="512MB"):
     result = subprocess.run([sys.executable, "-c", DUCK.format(out=out)], input=sql.encode(), capture_output=True,
                             cwd=out)
     if result.returncode:
-        if "Out of Memory" in result.stderr.decode() and memory == "512MB":
+        if "Out of Memory" in result.stderr.decode() and memory != "4GB":
             print(f"hand-written DuckDB SQL: out of memory under {memory}; timed again with 4GB", file=sys.stderr)
             return duckdb_baseline(data, out, "4GB")
         sys.exit(result.stderr.decode())
@@ -259,6 +262,7 @@ def main():
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--fuzzy-rows", type=int, default=1_000_000, help="0 skips the fuzzy run")
     ap.add_argument("--skip-chain", action="store_true")
+    ap.add_argument("--memory", default="512MB", help="DUCKDB_MEMORY_LIMIT of the server, and the script's limit")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     if args.fuzzy_rows:
@@ -268,7 +272,7 @@ def main():
     csv = os.path.join(args.work, f"messy-{args.rows}.csv")
     generate(csv, args.rows)
 
-    proc, port, data_dir, token = start_server(args.binary, args.work)
+    proc, port, data_dir, token = start_server(args.binary, args.work, args.memory)
     try:
         out = json.loads(upload(port, token, csv).communicate()[0])
         if not out.get("data"):
@@ -285,7 +289,7 @@ def main():
 
         base = os.path.join(args.work, "cleanse-baseline")
         shutil.rmtree(base, ignore_errors=True)
-        duck_s, duck_rows, duck_q, duck_memory = duckdb_baseline(parquet, os.path.join(base, "duckdb"))
+        duck_s, duck_rows, duck_q, duck_memory = duckdb_baseline(parquet, os.path.join(base, "duckdb"), args.memory)
         if args.skip_pandas:
             pandas_s, pandas_rows, pandas_q, pandas_rss = float("nan"), None, None, float("nan")
         else:
@@ -296,12 +300,12 @@ def main():
         shutil.rmtree(data_dir, ignore_errors=True)
 
     checks = "all passed" if all(c["passed"] for c in manifest["checks"]) else json.dumps(manifest["checks"])
-    print(f"| cleanse {args.rows:,} rows, 8 agents | agensium {ours_s:.1f} s (512MB) | hand-written DuckDB SQL {duck_s:.1f} s "
+    print(f"| cleanse {args.rows:,} rows, 8 agents | agensium {ours_s:.1f} s ({args.memory}) | hand-written DuckDB SQL {duck_s:.1f} s "
           f"({duck_memory}) "
           f"| ratio {ours_s / duck_s:.2f} | pandas {pandas_s:.1f} s | pandas / agensium {pandas_s / ours_s:.1f} |")
     print(f"| rows out / quarantined | agensium {manifest['rowsOut']:.0f} / {manifest['rowsQuarantined']:.0f} "
           f"| duckdb {duck_rows} / {duck_q} | pandas {pandas_rows} / {pandas_q} | checks {checks} |")
-    print(f"| server peak RSS (DUCKDB_MEMORY_LIMIT=512MB) | {rss:.0f} MB | pandas peak RSS {pandas_rss:.0f} MB |")
+    print(f"| server peak RSS (DUCKDB_MEMORY_LIMIT={args.memory}) | {rss:.0f} MB | pandas peak RSS {pandas_rss:.0f} MB |")
 
 
 if __name__ == "__main__":
