@@ -421,7 +421,7 @@ pub fn run(
     let started = std::time::Instant::now();
     // Each segment of the chain becomes a temporary table, one statement at a time, counted
     // as soon as it exists and dropped as soon as nothing left reads it.
-    let (tables, outcome) = Tables::compute(conn, &compiled, false, started)?;
+    let (tables, outcome) = Tables::compute(conn, &compiled, started)?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
@@ -498,7 +498,7 @@ pub fn preview(
     let result = (|| {
         let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"), true)?;
         // Computed as a run is, every segment kept for the rows' fates.
-        let (tables, outcome) = Tables::compute(conn, &compiled, true, std::time::Instant::now())?;
+        let (tables, outcome) = Tables::compute(conn, &compiled, std::time::Instant::now())?;
         let rows = compiled.sample_rows(conn)?;
         drop(tables);
         Ok(CleansePreview { outcome, columns: columns.iter().map(|c| c.name.clone()).collect(), rows })
@@ -698,12 +698,11 @@ struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    /// `keep_segments`: every segment's table is kept (until this is dropped), not only the
-    /// last one.
+    /// A plan compiled for a preview keeps every segment's table (until this is dropped), not
+    /// only the last one.
     fn compute(
         conn: &'a Connection,
         compiled: &Compiled,
-        keep_segments: bool,
         started: std::time::Instant,
     ) -> anyhow::Result<(Tables<'a>, CleanseOutcome)> {
         let mut tables = Tables { conn, created: Vec::new() };
@@ -720,7 +719,7 @@ impl<'a> Tables<'a> {
         // not stored).
         let metric_inputs: Vec<Vec<usize>> =
             compiled.metrics.iter().map(|(sql, _)| graph.inputs(&references(sql, names))).collect();
-        let kept: Vec<&String> = if keep_segments {
+        let kept: Vec<&String> = if compiled.keep_segments {
             compiled.segments.iter().filter(|s| s.stored).map(|s| &s.table).collect()
         } else {
             Vec::new()
@@ -1038,7 +1037,7 @@ struct Cte {
     /// Column names of a recursive CTE (`(a, b)`), else empty.
     columns: String,
     sql: String,
-    /// Stored: a temporary table of a run, a materialized CTE of a preview.
+    /// Stored: a temporary table, created by its own statement.
     table: bool,
     hint: Hint,
     /// The plan step it belongs to (1-based; 0 the source).
@@ -1086,6 +1085,9 @@ struct Compiled {
     quarantines: Vec<String>,
     /// Statements returning a list of BIGINT as text, and what each item counts.
     metrics: Vec<(String, Vec<Metric>)>,
+    /// Compiled for a preview: every segment is stored, and kept until every row's fate is
+    /// read from them.
+    keep_segments: bool,
 }
 
 impl Compiled {
@@ -1741,6 +1743,7 @@ fn compile(
         last,
         quarantines: c.quarantines,
         metrics: c.metrics,
+        keep_segments: store_all,
     })
 }
 
