@@ -11,7 +11,8 @@
 //!    distinct count as a bitmap and its smallest values);
 //! 2. **unique columns** — one `SELECT` per chunk over a few windows of rows: which columns
 //!    look unique (a guess that only decides how step 3 proceeds, never what it finds);
-//! 3. **values** — per column, its distinct values with their counts `(v, n)`: a
+//! 3. **values** — per column (two at a time when a second connection is given), its
+//!    distinct values with their counts `(v, n)`: a
 //!    `GROUP BY value` kept in a temporary table or, for a column that a cheap probe proves
 //!    unique, the column itself, each value counting once (it is never grouped). From them:
 //!    the distinct count, top values, semantic-type sample, exact quartiles, histogram, IQR
@@ -29,9 +30,10 @@
 //! statements cost statements, not extra reads. The definitions of every number are in
 //! docs/statistics.md.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Display;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
 use duckdb::Connection;
@@ -72,11 +74,18 @@ const EARLY_QUARTILE_VALUES: u64 = 1 << 22;
 
 /// Profiles the Parquet file `data` whose columns are `columns`.
 ///
+/// `helper`, a second connection to the same database, profiles columns' values (step 3)
+/// alongside `conn`: each column's statements have phases that keep one thread busy
+/// (planning, merging a hash table's partitions, small follow-up queries), which the other
+/// connection's work fills. Whoever can stop `conn` must be able to stop `helper` too (a
+/// job's [`super::Session`] interrupts both).
+///
 /// `progress(percent 0..=100, stage)` is called after each step (each chunk of columns, each
-/// column's values), never going backwards. Blocking: call through `Engine::run_heavy` or a
-/// job's own session.
+/// column's values), never going backwards, on the calling thread. Blocking: call through
+/// `Engine::run_heavy` or a job's own session.
 pub fn profile(
     conn: &Connection,
+    helper: Option<&mut Connection>,
     data: &Path,
     columns: &[ColumnInfo],
     params: &ProfileParams,
@@ -140,16 +149,12 @@ pub fn profile(
     progress(15.0, "unique columns");
 
     // Step 3: each column's values — distinct counts, top values, semantic-type sample,
-    // quartiles, histograms, outliers, lengths and validity — one column at a time, so that
-    // at most one temporary table exists at once.
-    let mut details = Vec::with_capacity(cols.len());
-    let mut scratch = Scratch::new(conn);
-    for col in &cols {
-        let found = column_values(&mut scratch, &source, col, &mut stats[col.index], params, rows, stride)
-            .with_context(|| format!("profiling the values of column {}", col.index + 1))?;
-        details.push(found);
-        progress(15.0 + 80.0 * (col.index + 1) as f64 / cols.len() as f64, "column values");
-    }
+    // quartiles, histograms, outliers, lengths and validity — one column at a time on each
+    // connection, so that at most one temporary table per connection exists at once.
+    let step = Step3 { source: &source, cols: &cols, params, rows, stride };
+    let details = step.run(conn, helper, &mut stats, &mut |done| {
+        progress(15.0 + 80.0 * done as f64 / cols.len() as f64, "column values");
+    })?;
     let semantics: Vec<&str> = cols
         .iter()
         .zip(&stats)
@@ -170,11 +175,11 @@ pub fn profile(
         .max()
         .unwrap_or(0);
     let duplicate_row_count = if rows > 0 && !cols.is_empty() && widest < rows {
+        let mut scratch = Scratch::new(conn);
         rows - distinct_rows(&mut scratch, &source, &cols, rows, widest)?.min(rows)
     } else {
         0
     };
-    drop(scratch);
     progress(99.0, "duplicates");
 
     let mut profiles = Vec::with_capacity(cols.len());
@@ -1370,6 +1375,130 @@ struct Details {
     top_values: Vec<ValueCount>,
 }
 
+/// Step 3 over every column: what each column's values need, shared by the connections that
+/// profile them.
+struct Step3<'a> {
+    source: &'a str,
+    cols: &'a [Col<'a>],
+    params: &'a ProfileParams,
+    rows: u64,
+    stride: Option<u64>,
+}
+
+/// A column's step-3 work, taken from the queue by whichever connection is free: its index and
+/// its statistics so far (given back completed with its [`Details`]).
+type Job = (usize, Stats);
+type Done = (usize, Stats, Details);
+
+impl Step3<'_> {
+    /// Profiles every column's values, on `conn` and, if given, `helper` at the same time,
+    /// costliest columns first so that neither connection is left with a long column at the end
+    /// while the other waits. `done(n)` is called on this thread whenever `n` columns are done.
+    /// After an error neither connection takes another column, and the first error is the one
+    /// returned. (The other connection is not interrupted: an interrupt that finds it between
+    /// statements would fail its next one, whatever that is.)
+    fn run(
+        &self,
+        conn: &Connection,
+        helper: Option<&mut Connection>,
+        stats: &mut [Stats],
+        done: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<Vec<Details>> {
+        let mut order: Vec<usize> = (0..self.cols.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.cost(&self.cols[i], &stats[i])));
+        let queue: Mutex<VecDeque<Job>> =
+            Mutex::new(order.into_iter().map(|i| (i, std::mem::take(&mut stats[i]))).collect());
+        let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+        let stopped = || failed.lock().map_or(true, |first| first.is_some());
+        let next = || if stopped() { None } else { queue.lock().ok()?.pop_front() };
+        // One column on one connection; an error is kept if it is the first.
+        let work = |scratch: &mut Scratch, (index, mut column_stats): Job| -> Option<Done> {
+            let col = &self.cols[index];
+            match column_values(
+                scratch,
+                self.source,
+                col,
+                &mut column_stats,
+                self.params,
+                self.rows,
+                self.stride,
+            ) {
+                Ok(details) => Some((index, column_stats, details)),
+                Err(err) => {
+                    let err = err.context(format!("profiling the values of column {}", index + 1));
+                    failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                    None
+                }
+            }
+        };
+        let mut found: Vec<Option<Details>> = (0..self.cols.len()).map(|_| None).collect();
+        let mut finished = 0;
+        let mut record = |(index, column_stats, details): Done, stats: &mut [Stats]| {
+            stats[index] = column_stats;
+            found[index] = Some(details);
+            finished += 1;
+            finished
+        };
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::channel::<Done>();
+            if let Some(helper) = helper {
+                let (next, work) = (&next, &work);
+                scope.spawn(move || {
+                    let mut scratch = Scratch::new(helper);
+                    while let Some(job) = next() {
+                        let Some(result) = work(&mut scratch, job) else { break };
+                        if sender.send(result).is_err() {
+                            break;
+                        }
+                    }
+                });
+            } else {
+                drop(sender);
+            }
+            let mut scratch = Scratch::new(conn);
+            while let Some(job) = next() {
+                let Some(result) = work(&mut scratch, job) else { break };
+                let mut count = record(result, stats);
+                for other in receiver.try_iter() {
+                    count = record(other, stats);
+                }
+                done(count);
+            }
+            drop(scratch);
+            for other in receiver.iter() {
+                let count = record(other, stats);
+                done(count);
+            }
+        });
+        if let Some(err) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(err);
+        }
+        found
+            .into_iter()
+            .enumerate()
+            .map(|(index, details)| details.with_context(|| format!("column {} was not profiled", index + 1)))
+            .collect()
+    }
+
+    /// How long a column's values take to profile, roughly, to order the work: hashing every
+    /// value is the cost, and a probe of a column that looks unique is the largest hash table;
+    /// text hashes and compares more bytes than numbers; booleans and integer columns counted
+    /// by step 1's bitmap are cheap.
+    fn cost(&self, col: &Col, stats: &Stats) -> u64 {
+        let weight =
+            if col.kind == Kind::Boolean || stats.early.as_ref().is_some_and(|e| e.distinct.is_some()) {
+                1
+            } else if stats.looks_unique() {
+                if col.kind == Kind::Text { 40 } else { 20 }
+            } else if col.kind == Kind::Text || col.kind == Kind::Other {
+                10
+            } else {
+                5
+            };
+        weight * self.rows
+    }
+}
+
 /// Step 3 for one column. An integer column may know its distinct count from step 1's bitmap;
 /// another that looks unique (step 2) is probed ([`distinct_probe`]). If its non-null values
 /// are all distinct it is never grouped: its distinct count is its non-null count, and its top
@@ -2057,11 +2186,12 @@ mod tests {
             .collect()
     }
 
-    /// Profiles, checking that progress only goes forward and ends at 100, and that the
-    /// profile serialises (no NaN or infinity anywhere).
+    /// Profiles with a helper connection, as a job does, checking that progress only goes
+    /// forward and ends at 100, and that the profile serialises (no NaN or infinity anywhere).
     fn run(conn: &Connection, path: &Path, columns: &[ColumnInfo], params: &ProfileParams) -> Profile {
         let mut seen: Vec<(f64, String)> = Vec::new();
-        let profile = profile(conn, path, columns, params, &mut |percent, stage| {
+        let mut helper = conn.try_clone().unwrap();
+        let profile = profile(conn, Some(&mut helper), path, columns, params, &mut |percent, stage| {
             seen.push((percent, stage.to_string()));
         })
         .unwrap();
@@ -2934,6 +3064,55 @@ mod tests {
         assert_eq!(column(&p, "k").top_values.last().map(|v| (v.value.clone(), v.count)), Some((None, 1)));
     }
 
+    /// A job profiles columns on two connections at once, costliest first; the profile must be
+    /// the one a single connection computes, field for field (the fixture fits one row group,
+    /// so even the floating-point sums are added in one order).
+    #[test]
+    fn two_connections_give_the_profile_one_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "mixed.parquet",
+            "SELECT i AS id, 'note ' || md5(i::VARCHAR) AS note, 'name_' || (i % 300) AS name, \
+                    CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 1000) / 10.0 END AS amount, \
+                    DATE '2024-01-01' + (i % 90)::INTEGER AS day, i % 2 = 0 AS flag, \
+                    CASE WHEN i % 11 = 0 THEN ' padded ' ELSE 'u' || (i % 37) || '@x.com' END AS email, \
+                    (i * 7919) % 5000 AS code \
+             FROM range(5000) r(i)",
+        );
+        let params = ProfileParams { top_n_values: 5, ..ProfileParams::default() };
+        let alone = profile(&conn, None, &path, &columns, &params, &mut |_, _| {}).unwrap();
+        let together = run(&conn, &path, &columns, &params);
+        assert_eq!(serde_json::to_value(&together).unwrap(), serde_json::to_value(&alone).unwrap());
+        assert_eq!(together.columns.len(), columns.len());
+        assert_eq!(column(&together, "note").distinct_count, 5000);
+        assert_eq!(column(&together, "name").distinct_count, 300);
+        assert_eq!(column(&together, "email").untrimmed_count, 455);
+
+        // A column that fails in step 3 (text said to be dates: its range cannot be cast) stops
+        // the profile with its own error, whichever connection ran it, and leaves no temporary
+        // table on either connection.
+        let bad = vec![
+            columns[2].clone(),
+            ColumnInfo { name: "note".into(), data_type: "DATE".into() },
+            columns[0].clone(),
+            columns[4].clone(),
+        ];
+        let mut helper = conn.try_clone().unwrap();
+        let err = profile(&conn, Some(&mut helper), &path, &bad, &params, &mut |_, _| {}).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("values of column 2") && text.contains("Conversion Error"), "{text}");
+        assert!(!text.contains("INTERRUPT"), "{text}");
+        for c in [&conn, &helper] {
+            let left: i64 = c
+                .query_row("SELECT count(*) FROM duckdb_tables() WHERE temporary", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 0);
+        }
+    }
+
     /// Step 3's shortcuts — quartiles from ranks of distinct values or from a filled integer
     /// range, bins and outliers of a filled integer range by arithmetic, a unique column's top
     /// values, the mean length from a sum — against DuckDB's own definitions, bit for bit.
@@ -3137,10 +3316,18 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let mut last = std::time::Instant::now();
-        let p = profile(&conn, &path, &columns, &ProfileParams::default(), &mut |percent, stage| {
-            println!("  {percent:5.1}% {stage:<18} +{:?}", last.elapsed());
-            last = std::time::Instant::now();
-        })
+        let mut helper = conn.try_clone().unwrap();
+        let p = profile(
+            &conn,
+            Some(&mut helper),
+            &path,
+            &columns,
+            &ProfileParams::default(),
+            &mut |percent, stage| {
+                println!("  {percent:5.1}% {stage:<18} +{:?}", last.elapsed());
+                last = std::time::Instant::now();
+            },
+        )
         .unwrap();
         println!("profile: {:?}", started.elapsed());
         if let Ok(out) = std::env::var("PROFILE_PERF_OUT") {

@@ -3,8 +3,9 @@
 //! be stopped mid-query.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
 use duckdb::{Connection, InterruptHandle};
 
 use super::checks::{DataTest, TestOutcome};
@@ -19,17 +20,23 @@ use crate::domain::{
 /// removed when it is dropped.
 pub struct Session {
     conn: Connection,
-    interrupt: Arc<InterruptHandle>,
+    /// A second connection to the same database, for work that runs two statements at once
+    /// (a profile's columns). A mutex only because `Connection` is not `Sync`: one call at a
+    /// time uses the session.
+    helper: Mutex<Connection>,
+    /// Both connections' interrupt handles.
+    interrupts: Arc<[Arc<InterruptHandle>; 2]>,
     temp_dir: PathBuf,
 }
 
-/// Stops whatever query the session is running; callable from any thread.
+/// Stops whatever queries the session is running, on either connection; callable from any
+/// thread.
 #[derive(Clone)]
-pub struct Interrupter(Arc<InterruptHandle>);
+pub struct Interrupter(Arc<[Arc<InterruptHandle>; 2]>);
 
 impl Interrupter {
     pub fn interrupt(&self) {
-        self.0.interrupt();
+        self.0.iter().for_each(|handle| handle.interrupt());
     }
 }
 
@@ -68,12 +75,13 @@ impl Session {
         // stale (only the lease holder runs the job), so start empty.
         let _ = std::fs::remove_dir_all(temp_dir);
         let conn = super::open_database(config, temp_dir)?;
-        let interrupt = conn.interrupt_handle();
-        Ok(Session { conn, interrupt, temp_dir: temp_dir.to_path_buf() })
+        let helper = conn.try_clone().context("opening a second connection")?;
+        let interrupts = Arc::new([conn.interrupt_handle(), helper.interrupt_handle()]);
+        Ok(Session { conn, helper: Mutex::new(helper), interrupts, temp_dir: temp_dir.to_path_buf() })
     }
 
     pub fn interrupter(&self) -> Interrupter {
-        Interrupter(self.interrupt.clone())
+        Interrupter(self.interrupts.clone())
     }
 
     /// Profiles a dataset's canonical Parquet copy (see `engine::profile`).
@@ -84,7 +92,9 @@ impl Session {
         params: &ProfileParams,
         progress: &mut dyn FnMut(f64, &str),
     ) -> Result<Profile, SessionError> {
-        super::profile::profile(&self.conn, data, columns, params, progress).map_err(SessionError::classify)
+        let mut helper = self.helper.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        super::profile::profile(&self.conn, Some(&mut helper), data, columns, params, progress)
+            .map_err(SessionError::classify)
     }
 
     /// Compares a dataset version with its baseline (see `engine::drift`).
@@ -201,5 +211,61 @@ impl super::Engine {
         limit: u64,
     ) -> anyhow::Result<Vec<ValueCount>> {
         self.run(move |conn| super::profile::top_values(conn, &data, &column, limit)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(dir: &Path) -> Session {
+        let config = EngineConfig {
+            memory_limit: Some("256MB".into()),
+            threads: Some(1),
+            temp_dir: None,
+            max_concurrent_ingests: 1,
+        };
+        Session::open(&config, &dir.join("spill")).unwrap()
+    }
+
+    /// Cancelling a job must stop a profile's second connection too: a long query on either
+    /// connection ends, interrupted, soon after the session's interrupter is called from
+    /// another thread.
+    #[test]
+    fn the_interrupter_stops_both_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = session(dir.path());
+        let helper = session.helper.lock().unwrap();
+        for conn in [&session.conn, &*helper] {
+            let interrupter = session.interrupter();
+            let stopper = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                interrupter.interrupt();
+            });
+            let started = std::time::Instant::now();
+            // About ten seconds of work on one thread, if nothing stops it.
+            let err = conn
+                .execute_batch("SELECT sum(hash(i)) FROM range(3000000000) t(i)")
+                .expect_err("the query was interrupted");
+            assert!(matches!(SessionError::classify(err.into()), SessionError::Interrupted));
+            assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+            stopper.join().unwrap();
+            // The connection works again afterwards.
+            conn.execute_batch("SELECT 1").unwrap();
+        }
+    }
+
+    /// The second connection is the same database: the job's limits, and what the first
+    /// connection stores outside its temporary schema.
+    #[test]
+    fn the_helper_shares_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = session(dir.path());
+        let helper = session.helper.lock().unwrap();
+        session.conn.execute_batch("CREATE TABLE shared AS SELECT 42 AS x").unwrap();
+        let x: i32 = helper.query_row("SELECT x FROM shared", [], |r| r.get(0)).unwrap();
+        assert_eq!(x, 42);
+        let threads: i64 = helper.query_row("SELECT current_setting('threads')", [], |r| r.get(0)).unwrap();
+        assert_eq!(threads, 1);
     }
 }
