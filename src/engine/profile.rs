@@ -1528,13 +1528,13 @@ fn column_values(
     }
     // An integer column may have its exact distinct count from step 1 already.
     let early = stats.early.take().unwrap_or_default();
-    let mut probe_sample = None;
+    let (mut probe_sample, mut text_rows) = (None, None);
     let mut unique = early.distinct.map(|distinct| distinct == stats.non_null);
     if unique.is_none() && stats.looks_unique() {
-        let probe = distinct_probe(conn, source, col, stats, stride)?;
+        let probe = distinct_probe(conn, source, col, stats, stride, limit.min(rows))?;
         stats.non_null = probe.non_null.unwrap_or(stats.non_null);
         unique = Some(probe.distinct == stats.non_null);
-        probe_sample = probe.sample;
+        (probe_sample, text_rows) = (probe.sample, probe.text);
     }
     let values = if unique == Some(true) { Values::Rows } else { scratch.group(source, col, stride)? };
     let counted = values.counted(col, source);
@@ -1544,14 +1544,15 @@ fn column_values(
         // The semantic-type sample, then the pattern it gives (validity is counted below).
         let mut sample = None;
         if stride.is_some() {
-            sample = Some(match &values {
-                Values::Grouped(table) => {
+            sample = Some(match (&values, probe_sample) {
+                // A column that looked unique took its sample with its probe, from its rows.
+                (_, Some(found)) => found,
+                (Values::Grouped(table), None) => {
                     let (found, non_null) = grouped_sample(conn, table).context("sampling")?;
                     stats.non_null = non_null;
                     found
                 }
-                // A unique column took its sample with its probe.
-                Values::Rows => probe_sample.unwrap_or_default(),
+                (Values::Rows, None) => Sample::default(),
             });
         }
         let sampled = sample.as_ref().map_or(0, |s| s.size);
@@ -1601,9 +1602,10 @@ fn column_values(
     // left to compute, as for an id column, which step 1 and arithmetic describe entirely).
     let mut select = Select::default();
     let groups = (!rows_relation && early.distinct.is_none()).then(|| select.int("count(*)"));
-    let non_null = (!numeric).then(|| select.int("sum(n)"));
-    let min_max =
-        (!numeric && col.kind.is_orderable()).then(|| (select.text("min(v)"), select.text("max(v)")));
+    // A text column that was probed has its count, min/max and text aggregates already.
+    let non_null = (!numeric && text_rows.is_none()).then(|| select.int("sum(n)"));
+    let min_max = (!numeric && col.kind.is_orderable() && col.kind != Kind::Text)
+        .then(|| (select.text("min(v)"), select.text("max(v)")));
     let range = (!numeric)
         .then(|| col.binned_of("v"))
         .flatten()
@@ -1617,15 +1619,12 @@ fn column_values(
         let above = if high.is_finite() { format!("{d} > {}", double(high)) } else { "false".into() };
         Some(select.int(format!("sum(n) FILTER (WHERE {below} OR {above})")))
     });
-    let text = (col.kind == Kind::Text).then(|| {
-        (
-            select.int("min(length(v))"),
-            select.int("max(length(v))"),
-            // Exact (HUGEINT), read as text: the mean is computed from it as DuckDB's avg would.
-            select.text("sum(length(v) * n)"),
-            select.int(format!("sum(n) FILTER (WHERE {})", untrimmed("v"))),
-        )
-    });
+    // Speculative top values of a column that looks unique: its smallest values, ascending in
+    // the type's order (the order of ORDER BY). Cheap, and used only if it proves unique.
+    let mut smallest = early.smallest;
+    let wants_smallest = rows_relation && limit > 0 && smallest.is_none();
+    let text = (col.kind == Kind::Text && text_rows.is_none())
+        .then(|| TextSlots::add(&mut select, wants_smallest.then(|| limit.min(rows))));
     let invalid =
         details.pattern.map(|p| select.int(format!("sum(n) FILTER (WHERE NOT {})", p.matches("v"))));
     // Over the rows, a numeric column's bins are one more aggregate (a grouped column's are a
@@ -1636,10 +1635,7 @@ fn column_values(
         }
         _ => None,
     };
-    // Speculative top values of a column that looks unique: its smallest values, ascending in
-    // the type's order (the order of ORDER BY). Cheap, and used only if it proves unique.
-    let mut smallest = early.smallest;
-    let smallest_slot = (rows_relation && limit > 0 && smallest.is_none())
+    let smallest_slot = (wants_smallest && col.kind != Kind::Text)
         .then(|| select.text(format!("to_json(CAST(min(v, {}) AS VARCHAR[]))", limit.min(rows))));
     let cells = if select.is_empty() {
         Cells(Vec::new())
@@ -1668,13 +1664,17 @@ fn column_values(
         details.outliers = Some(cells.count(slot));
     }
     details.invalid = invalid.map_or(0, |slot| cells.count(slot));
-    if let Some((min_length, max_length, total_length, untrimmed)) = text {
+    if let Some(found) = text_rows.or_else(|| text.map(|slots| slots.read(&cells))) {
         if stats.non_null > 0 {
-            stats.min_length = Some(cells.count(min_length));
-            stats.max_length = Some(cells.count(max_length));
-            stats.mean_length = cells.text(total_length).and_then(|s| mean(&s, stats.non_null));
+            stats.min_length = Some(found.min_length);
+            stats.max_length = Some(found.max_length);
+            stats.mean_length = found.total_length.as_deref().and_then(|s| mean(s, stats.non_null));
         }
-        stats.untrimmed = cells.count(untrimmed);
+        stats.untrimmed = found.untrimmed;
+        (stats.min, stats.max) = (found.min, found.max);
+        if wants_smallest {
+            smallest = found.smallest;
+        }
     }
     if let Some(binning @ Binning::Equal { .. }) = details.binning {
         // Equal bins only: `non_null` is not used.
@@ -1761,56 +1761,135 @@ struct Probe {
     distinct: u64,
     /// The non-null count (hash probes; step 1 knows it for numeric columns).
     non_null: Option<u64>,
-    /// The semantic-type sample of a text column, valid if the column is unique.
+    /// The semantic-type sample of a text column.
     sample: Option<Sample>,
+    /// A text column's aggregates over its rows, taken in the same scan as its sample.
+    text: Option<TextRows>,
+}
+
+/// What step 3 reads from a text column's values besides their counts (over its rows or,
+/// each weighted by its count, over its distinct values: the same numbers).
+#[derive(Debug, Default)]
+struct TextRows {
+    min: Option<String>,
+    max: Option<String>,
+    /// 0 when there is no value (see [`Stats::min_length`], which is then `None`).
+    min_length: u64,
+    max_length: u64,
+    /// The exact sum of the lengths (HUGEINT, as text).
+    total_length: Option<String>,
+    untrimmed: u64,
+    /// The `limit` smallest values (a JSON array, as text): the top values, if it is unique.
+    smallest: Option<String>,
 }
 
 /// Proves cheaply whether a column that looks unique is: equal values hash alike, so distinct
 /// hashes ≤ distinct values ≤ non-null values, and the column is unique exactly when the first
-/// count reaches the last. Hashes are 8 bytes, whatever the values: hashing a 40-character
-/// text column this way is twice as fast as grouping it. An integer range that fits
-/// [`MAX_BITMAP_RANGE`] is cheaper still with a bitmap of one bit per possible value
-/// (`bitstring_agg`), which counts exactly.
+/// count reaches the last. Hashes are 8 bytes, whatever the values, and nothing else is kept
+/// per hash: counting a 40-character text column's distinct hashes is twice as fast as
+/// grouping its values, and faster still than grouping hashes with any aggregate beside. An
+/// integer range that fits [`MAX_BITMAP_RANGE`] is cheaper still with a bitmap of one bit per
+/// possible value (`bitstring_agg`), which counts exactly.
 ///
-/// For a text column, with `stride`, the same scan takes the semantic-type sample: each hash
-/// group keeps its value if the row was sampled (`any_value`), and the patterns run on those.
-/// That is the sample exactly when every group holds one row — when the column is unique, the
-/// only case in which it is used.
+/// The non-null count comes from a scan of the column's rows, which for a text column also
+/// takes its semantic-type sample (with `stride`) and every aggregate step 3 would otherwise
+/// take over its values — counts, min/max, lengths, whitespace and, for `limit > 0`, its
+/// smallest values — all exact whether or not the column proves unique.
 fn distinct_probe(
     conn: &Connection,
     source: &str,
     col: &Col,
     stats: &Stats,
     stride: Option<u64>,
+    limit: u64,
 ) -> anyhow::Result<Probe> {
     let q = &col.quoted;
     let bounds =
         integer_bounds(col, stats).filter(|&(lo, hi)| i128::from(hi) - i128::from(lo) < MAX_BITMAP_RANGE);
-    let mut select = Select::default();
     if let Some((lo, hi)) = bounds {
+        let mut select = Select::default();
         let distinct = select.int(format!("bit_count(bitstring_agg({q}, {lo}, {hi}))"));
         let cells = select.run(conn, source).context("probing for unique values")?;
-        return Ok(Probe { distinct: cells.count(distinct), non_null: None, sample: None });
+        return Ok(Probe { distinct: cells.count(distinct), non_null: None, sample: None, text: None });
     }
-    let distinct = select.int("count(*)");
-    let non_null = select.int("sum(c)");
-    let (sampled, sample) = match stride.filter(|_| col.kind == Kind::Text) {
-        Some(stride) => (
-            format!(", any_value(CASE WHEN file_row_number % {stride} = 0 THEN {q} END) AS v"),
-            Some(SampleSlots::add(&mut select, "v", None)),
-        ),
-        None => (String::new(), None),
-    };
-    let groups = format!(
-        "(SELECT count(*) AS c{sampled} FROM {source} WHERE {q} IS NOT NULL GROUP BY hash({}))",
-        col.value()
-    );
-    let cells = select.run(conn, &groups).context("probing for unique values")?;
-    Ok(Probe {
-        distinct: cells.count(distinct),
-        non_null: Some(cells.count(non_null)),
-        sample: sample.map(|slots| slots.read(&cells)),
-    })
+    let (mut non_null, mut sample, mut text) = (None, None, None);
+    // Numeric columns have their non-null count from step 1.
+    if col.number().is_none() {
+        let mut select = Select::default();
+        let count = select.int("count(*)");
+        let rows = if col.kind == Kind::Text {
+            let slots = stride.map(|_| SampleSlots::add(&mut select, "sv", None));
+            let aggregates = TextSlots::add(&mut select, Some(limit));
+            let sampled = stride
+                .map(|stride| format!(", CASE WHEN file_row_number % {stride} = 0 THEN {q} END AS sv"))
+                .unwrap_or_default();
+            let rows = format!(
+                "(SELECT {q} AS v, CAST(1 AS BIGINT) AS n{sampled} FROM {source} WHERE {q} IS NOT NULL)"
+            );
+            let cells = select.run(conn, &rows).context("reading the values")?;
+            sample = slots.map(|slots| slots.read(&cells));
+            text = Some(aggregates.read(&cells));
+            cells
+        } else {
+            select
+                .run(conn, &format!("(SELECT 1 FROM {source} WHERE {q} IS NOT NULL)"))
+                .context("counting values")?
+        };
+        non_null = Some(rows.count(count));
+    }
+    let distinct: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM (SELECT DISTINCT hash({}) FROM {source} WHERE {q} IS NOT NULL)",
+                col.value()
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .context("probing for unique values")?;
+    Ok(Probe { distinct: u64::try_from(distinct).unwrap_or(0), non_null, sample, text })
+}
+
+/// The slots of [`TextRows`] in one statement over a relation of `v` and its count `n`.
+struct TextSlots {
+    min: usize,
+    max: usize,
+    min_length: usize,
+    max_length: usize,
+    total_length: usize,
+    untrimmed: usize,
+    smallest: Option<usize>,
+}
+
+impl TextSlots {
+    /// Aggregates of the non-null values `v`, each counting `n` times; with `smallest`, also
+    /// that many smallest values (meaningful over rows, where every `n` is 1).
+    fn add(select: &mut Select, smallest: Option<u64>) -> TextSlots {
+        TextSlots {
+            min: select.text("min(v)"),
+            max: select.text("max(v)"),
+            min_length: select.int("min(length(v))"),
+            max_length: select.int("max(length(v))"),
+            // Exact (HUGEINT), read as text: the mean is computed from it as DuckDB's avg would.
+            total_length: select.text("sum(length(v) * n)"),
+            untrimmed: select.int(format!("sum(n) FILTER (WHERE {})", untrimmed("v"))),
+            smallest: smallest
+                .filter(|&limit| limit > 0)
+                .map(|limit| select.text(format!("to_json(CAST(min(v, {limit}) AS VARCHAR[]))"))),
+        }
+    }
+
+    fn read(&self, cells: &Cells) -> TextRows {
+        TextRows {
+            min: cells.text(self.min),
+            max: cells.text(self.max),
+            min_length: cells.count(self.min_length),
+            max_length: cells.count(self.max_length),
+            total_length: cells.text(self.total_length),
+            untrimmed: cells.count(self.untrimmed),
+            smallest: self.smallest.and_then(|slot| cells.text(slot)),
+        }
+    }
 }
 
 /// The range of an integer column whose values, if they are distinct, are exactly
@@ -3111,6 +3190,76 @@ mod tests {
                 .unwrap();
             assert_eq!(left, 0);
         }
+    }
+
+    /// A text column that looks unique takes its count, sample, min/max, lengths, whitespace and
+    /// smallest values in one scan of its rows before the probe: the same numbers as DuckDB's
+    /// own aggregates, whether the probe then proves it unique or it is grouped after all.
+    #[test]
+    fn text_columns_that_look_unique_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "looks_unique.parquet",
+            "SELECT CASE WHEN i % 97 = 0 THEN NULL \
+                         WHEN i % 1000 = 7 THEN ' u' || i || '@x.com' \
+                         WHEN i % 5000 = 3 THEN 'not-an-email-' || i \
+                         ELSE 'u' || i || '@x.com' END AS mail, \
+                    'v' || CASE WHEN i = 49999 THEN 0 ELSE i END AS dup \
+             FROM range(50000) r(i)",
+        );
+        let params = ProfileParams { top_n_values: 4, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        let source = reader(&path);
+        for info in &columns {
+            let c = column(&p, &info.name);
+            let q = quote_identifier(&info.name);
+            let expected: (i64, i64, Option<String>, Option<String>, i64, i64, f64, i64) = conn
+                .query_row(
+                    &format!(
+                        "SELECT count({q}), count(DISTINCT {q}), min({q}), max({q}), min(length({q})), \
+                         max(length({q})), avg(length({q})), count_if({q} <> trim({q})) FROM {source}"
+                    ),
+                    [],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    },
+                )
+                .unwrap();
+            let (non_null, distinct, min, max, min_length, max_length, mean_length, untrimmed) = expected;
+            assert_eq!(c.null_count, 50_000 - non_null as u64, "{}", info.name);
+            assert_eq!(c.distinct_count, distinct as u64, "{}", info.name);
+            assert_eq!((c.min.clone(), c.max.clone()), (min, max), "{}", info.name);
+            assert_eq!((c.min_length, c.max_length), (Some(min_length as u64), Some(max_length as u64)));
+            close(c.mean_length, mean_length, "mean length");
+            assert_eq!(c.untrimmed_count, untrimmed as u64, "{}", info.name);
+            assert_eq!(c.top_values, top_values(&conn, &path, info, 4).unwrap(), "{}", info.name);
+        }
+        // 516 nulls (every 97th row); 49 values with a leading space (i % 1000 = 7, but for
+        // 3,007 = 97 × 31, a null); 10 that are not addresses (i % 5000 = 3). The duplicate
+        // of `dup` is outside the windows of step 2: it looks unique, and is grouped after
+        // its probe.
+        let mail = column(&p, "mail");
+        assert_eq!((mail.null_count, mail.distinct_count), (516, 49_484));
+        assert_eq!(mail.semantic_type, "email");
+        assert_eq!((mail.untrimmed_count, mail.invalid_count), (49, 10));
+        assert_eq!(mail.top_values[0], ValueCount { value: None, count: 516 });
+        let dup = column(&p, "dup");
+        assert_eq!(
+            (dup.distinct_count, dup.top_values[0].clone()),
+            (49_999, ValueCount { value: Some("v0".into()), count: 2 })
+        );
     }
 
     /// Step 3's shortcuts — quartiles from ranks of distinct values or from a filled integer
