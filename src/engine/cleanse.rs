@@ -798,9 +798,9 @@ impl<'a> Tables<'a> {
                 tables.created.retain(|(c, _)| *c != n);
             }
         }
-        for m in 0..figures.len() {
-            if figures[m].is_none() {
-                figures[m] = Some(count(m)?);
+        for (m, figure) in figures.iter_mut().enumerate() {
+            if figure.is_none() {
+                *figure = Some(count(m)?);
             }
         }
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse accounting");
@@ -2566,7 +2566,7 @@ mod tests {
 
     #[test]
     fn renumbering_keeps_quoted_text_and_the_values_in_order() {
-        let params: Vec<Duck> = (1..=12).map(|i| Duck::Int(i)).collect();
+        let params: Vec<Duck> = (1..=12).map(Duck::Int).collect();
         let (sql, values) =
             renumber(r#"SELECT "a$1", 'b$2''$3', $12 + $3, $12, "x""$4" FROM t WHERE y = $10"#, &params);
         assert_eq!(sql, r#"SELECT "a$1", 'b$2''$3', $1 + $2, $1, "x""$4" FROM t WHERE y = $3"#);

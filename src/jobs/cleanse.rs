@@ -726,7 +726,7 @@ pub fn build(
             let info = known(columns, &path, &column)?;
             let ty = info.data_type.to_uppercase();
             let convertible = evidence_of(&column).is_some_and(|e| e.numbers > 0);
-            if !is_numeric(&ty) && !(is_text(&ty) && convertible) {
+            if !(is_numeric(&ty) || (is_text(&ty) && convertible)) {
                 return Err(AppError::bad_input(
                     &path,
                     format!("{path}: a range needs a numeric column; {column} is {ty}"),

@@ -223,7 +223,7 @@ impl ParameterSpec {
                     "must be a list of at most {max_items} texts of at most {max_len} characters"
                 ))),
             },
-            ParameterKind::Structured { check, .. } => check(value).map_err(|what| refuse(what)),
+            ParameterKind::Structured { check, .. } => check(value).map_err(refuse),
         }
     }
 }

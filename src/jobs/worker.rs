@@ -52,13 +52,16 @@ pub struct WorkerConfig {
     pub hooks: Hooks,
 }
 
+/// Called with a cleanse's output folder (see [`Hooks::cleansed`]).
+pub type CleansedHook = Arc<dyn Fn(&Path) + Send + Sync>;
+
 /// Where a test can step into a running job (fault injection). Each is `None` unless a
 /// test sets it.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Called on the job's blocking thread once a cleanse has written its output folder
     /// (`data.parquet`, `quarantine.parquet`), before the output is checked.
-    pub cleansed: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+    pub cleansed: Option<CleansedHook>,
     /// Awaited once a run has published its new versions, before the job's end is recorded.
     pub published: Option<Arc<dyn Fn(JobId) -> BoxFuture<'static, ()> + Send + Sync>>,
 }
