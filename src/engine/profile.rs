@@ -1405,7 +1405,7 @@ impl Step3<'_> {
         done: &mut dyn FnMut(usize),
     ) -> anyhow::Result<Vec<Details>> {
         let mut order: Vec<usize> = (0..self.cols.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(self.cost(&self.cols[i], &stats[i])));
+        order.sort_by_key(|&i| std::cmp::Reverse(Self::cost(&self.cols[i], &stats[i])));
         let queue: Mutex<VecDeque<Job>> =
             Mutex::new(order.into_iter().map(|i| (i, std::mem::take(&mut stats[i]))).collect());
         let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -1480,22 +1480,20 @@ impl Step3<'_> {
             .collect()
     }
 
-    /// How long a column's values take to profile, roughly, to order the work: hashing every
-    /// value is the cost, and a probe of a column that looks unique is the largest hash table;
-    /// text hashes and compares more bytes than numbers; booleans and integer columns counted
-    /// by step 1's bitmap are cheap.
-    fn cost(&self, col: &Col, stats: &Stats) -> u64 {
-        let weight =
-            if col.kind == Kind::Boolean || stats.early.as_ref().is_some_and(|e| e.distinct.is_some()) {
-                1
-            } else if stats.looks_unique() {
-                if col.kind == Kind::Text { 40 } else { 20 }
-            } else if col.kind == Kind::Text || col.kind == Kind::Other {
-                10
-            } else {
-                5
-            };
-        weight * self.rows
+    /// How long a column's values take to profile, relative to the others (every column has
+    /// as many rows), to order the work: hashing every value is the cost, and a probe of a
+    /// column that looks unique is the largest hash table; text hashes and compares more bytes
+    /// than numbers; booleans and integer columns counted by step 1's bitmap are cheap.
+    fn cost(col: &Col, stats: &Stats) -> u8 {
+        if col.kind == Kind::Boolean || stats.early.as_ref().is_some_and(|e| e.distinct.is_some()) {
+            1
+        } else if stats.looks_unique() {
+            if col.kind == Kind::Text { 40 } else { 20 }
+        } else if col.kind == Kind::Text || col.kind == Kind::Other {
+            10
+        } else {
+            5
+        }
     }
 }
 
