@@ -66,8 +66,10 @@
 //! - **Nulls**: null tokens (compared trimmed and lowercased) become NULL in every text
 //!   column; then rows with a null in a `Drop` column are removed; then the other columns are
 //!   filled, statistics being computed over the rows left at that point.
-//! - **Outliers**: bounds from z-score (sample standard deviation), IQR (`quantile_cont`
-//!   quartiles) or percentiles (fractions, `quantile_cont`); outside values are removed,
+//! - **Outliers**: bounds from z-score (sample standard deviation), IQR (`quantile_cont`'s
+//!   quartiles) or percentiles (fractions, as `quantile_cont` gives them; for DOUBLE and
+//!   integer columns read from the ranks of the grouped values, [`ranked_quantiles`], which
+//!   spill where `quantile_cont` holds every value); outside values are removed,
 //!   capped to the bounds (integers to the whole numbers inside) or replaced by the median.
 
 use std::path::{Path, PathBuf};
@@ -1426,6 +1428,43 @@ fn blank(expr: &str) -> String {
     )
 }
 
+/// Whether [`ranked_quantiles`] gives `quantile_cont`'s result to the bit for values of type
+/// `ty`: DOUBLE, and integers, whose quantiles DuckDB interpolates as DOUBLE. (FLOAT and
+/// DECIMAL are interpolated in their own types.)
+fn ranks_give_quantiles(ty: &str) -> bool {
+    ty == "DOUBLE" || is_integer(ty)
+}
+
+/// `quantile_cont(value, [fractions…])` over `from`, as a one-row subquery of `qs` (DOUBLE[]),
+/// computed from the ranks of the distinct values instead of from a copy of every value:
+/// `quantile_cont` and `median` hold every value in memory that DuckDB's memory limit does not
+/// count (160 MB above it for 10 M doubles), where a `GROUP BY` spills. The values are grouped
+/// with their counts; a running sum of the counts in value order gives each distinct value its
+/// ranks `[c − n, c)`; each fraction `f` takes the values at ranks ⌊p⌋ and ⌈p⌉ of
+/// `p = (rows − 1) · f` and interpolates them as DuckDB does for DOUBLE: `lo · (1 − d) + hi · d`,
+/// `d = p − ⌊p⌋`. NULL when there is no value, as `quantile_cont` is. The same result to the bit
+/// where [`ranks_give_quantiles`] holds (NaN sorts last in both; 0 and −0 group together).
+fn ranked_quantiles(value: &str, from: &str, fractions: &[String]) -> String {
+    let wanted =
+        fractions.iter().enumerate().map(|(k, f)| format!("({k}, {f})")).collect::<Vec<_>>().join(", ");
+    format!(
+        "(WITH __ag_rank_g AS (SELECT CAST({value} AS DOUBLE) AS v, count(*) AS n FROM {from} \
+                               WHERE {value} IS NOT NULL GROUP BY 1), \
+               __ag_rank_c AS (SELECT v, n, sum(n) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
+                               FROM __ag_rank_g), \
+               __ag_rank_p AS (SELECT w.k, CAST(t.total - 1 AS DOUBLE) * CAST(w.f AS DOUBLE) AS p \
+                               FROM (SELECT sum(n) AS total FROM __ag_rank_g) t, (VALUES {wanted}) AS w(k, f) \
+                               WHERE t.total > 0), \
+               __ag_rank_r AS (SELECT k, p, floor(p) AS fl, CAST(floor(p) AS BIGINT) AS lo_rank, \
+                                      CAST(ceil(p) AS BIGINT) AS hi_rank FROM __ag_rank_p) \
+          SELECT CASE WHEN count(*) > 0 THEN list(CASE WHEN r.lo_rank = r.hi_rank THEN lo.v \
+                      ELSE lo.v * (1.0 - (r.p - r.fl)) + hi.v * (r.p - r.fl) END ORDER BY r.k) END AS qs \
+          FROM __ag_rank_r r \
+          JOIN __ag_rank_c lo ON lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
+          JOIN __ag_rank_c hi ON hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c)"
+    )
+}
+
 /// A number as a constant expression (statistics such as `quantile_cont` need constants).
 fn number(x: f64) -> anyhow::Result<String> {
     ensure!(x.is_finite(), "{x} is not a finite number");
@@ -2288,7 +2327,14 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         Err(statistics.len() - 1)
                     }
                     NullStrategy::Median => {
-                        statistics.push(if is_numeric(&ty) {
+                        statistics.push(if ranks_give_quantiles(&ty) {
+                            let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
+                            format!(
+                                "CAST((SELECT qs[1] FROM {}) AS {})",
+                                ranked_quantiles("__ag_rank_x", &rows, &["0.5".to_string()]),
+                                sql_type(&ty)?
+                            )
+                        } else if is_numeric(&ty) {
                             format!(
                                 "CAST((SELECT median({v}) FROM {from} WHERE {left}) AS {})",
                                 sql_type(&ty)?
@@ -2372,13 +2418,30 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
             let ty = sql_type(&ty)?.to_string();
             let q = quote_identifier(column);
-            // The quantiles are one aggregate over a list of fractions: DuckDB keeps a copy of
-            // every value per quantile aggregate, in memory it cannot spill.
-            let (statistics, low, high, median) = match method {
+            // The quantiles are one list over the fractions. `quantile_cont` would keep a copy
+            // of every value in memory that cannot spill: where the ranks of the grouped values
+            // give the same numbers, they are read from those instead.
+            let ranked = ranks_give_quantiles(&ty);
+            let quantiles = |fractions: [String; 3]| {
+                if ranked {
+                    format!("(SELECT qs FROM {})", ranked_quantiles(&q, &prev, &fractions))
+                } else {
+                    format!("quantile_cont({q}, [{}])", fractions.join(", "))
+                }
+            };
+            // Aggregates read `prev` in the FROM below; quantiles from ranks read it in their
+            // own subquery.
+            let (statistics, aggregates, low, high, median) = match method {
                 OutlierMethod::ZScore(z) => {
                     let z = number(*z)?;
+                    let median = if ranked {
+                        format!("(SELECT qs[1] FROM {})", ranked_quantiles(&q, &prev, &["0.5".to_string()]))
+                    } else {
+                        format!("median({q})")
+                    };
                     (
-                        format!("avg({q}) AS a, stddev_samp({q}) AS s, median({q}) AS m"),
+                        format!("avg({q}) AS a, stddev_samp({q}) AS s, {median} AS m"),
+                        true,
                         format!("a - {z} * s"),
                         format!("a + {z} * s"),
                         "m".to_string(),
@@ -2387,7 +2450,8 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 OutlierMethod::Iqr(f) => {
                     let f = number(*f)?;
                     (
-                        format!("quantile_cont({q}, [0.25, 0.75, 0.5]) AS qs"),
+                        format!("{} AS qs", quantiles(["0.25".into(), "0.75".into(), "0.5".into()])),
+                        !ranked,
                         format!("qs[1] - {f} * (qs[2] - qs[1])"),
                         format!("qs[2] + {f} * (qs[2] - qs[1])"),
                         "qs[3]".to_string(),
@@ -2399,16 +2463,18 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         "percentiles are fractions, low ≤ high"
                     );
                     (
-                        format!("quantile_cont({q}, [{}, {}, 0.5]) AS qs", number(*a)?, number(*b)?),
+                        format!("{} AS qs", quantiles([number(*a)?, number(*b)?, "0.5".into()])),
+                        !ranked,
                         "qs[1]".to_string(),
                         "qs[2]".to_string(),
                         "qs[3]".to_string(),
                     )
                 }
             };
+            let from = if aggregates { format!(" FROM {prev}") } else { String::new() };
             let bounds = c.cte(format!(
                 "SELECT CAST({low} AS DOUBLE) AS __ag_lo, CAST({high} AS DOUBLE) AS __ag_hi, \
-                 CAST({median} AS DOUBLE) AS __ag_med FROM (SELECT {statistics} FROM {prev})"
+                 CAST({median} AS DOUBLE) AS __ag_med FROM (SELECT {statistics}{from})"
             ));
             // One stored row: read by every statement that computes this segment.
             if let Some(cte) = c.ctes.last_mut() {
@@ -3605,6 +3671,49 @@ mod tests {
     /// stored: the cleaned file, the counts and the next step compute them where they read
     /// them, from the stored statistics, with their bound values; the result and the
     /// accounting are those of a preview, which stores every segment.
+    /// The quantiles that fills and outlier bounds read from grouped ranks are DuckDB's
+    /// `quantile_cont`, bit for bit: doubles with repeats, negatives, NaN and infinities,
+    /// integers, one value, no value, and fractions on and between ranks.
+    #[test]
+    fn quantiles_from_ranks_are_quantile_cont() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT \
+                 CASE WHEN i % 13 = 0 THEN NULL ELSE (hash(i) % 20001)::DOUBLE / 7 - 1000 END AS d, \
+                 CASE WHEN i % 11 = 0 THEN NULL ELSE (hash(i * 3) % 1000)::BIGINT - 300 END AS b, \
+                 CASE WHEN i = 5 THEN 'NaN'::DOUBLE WHEN i = 6 THEN 'inf'::DOUBLE \
+                      WHEN i = 7 THEN '-inf'::DOUBLE ELSE i * 0.1 END AS special, \
+                 CASE WHEN i = 42 THEN 3.5 END AS one, \
+                 CAST(NULL AS DOUBLE) AS none \
+             FROM range(20000) r(i)",
+        )
+        .unwrap();
+        let fractions: Vec<String> =
+            ["0", "0.25", "0.5", "0.75", "1", "0.1", "0.9", "0.333", "0.99999"].map(String::from).to_vec();
+        for column in ["d", "b", "special", "one", "none"] {
+            let list = fractions.join(", ");
+            let (ours, theirs): (Option<String>, Option<String>) = conn
+                .query_row(
+                    &format!(
+                        "SELECT CAST((SELECT qs FROM {}) AS VARCHAR), \
+                                CAST((SELECT quantile_cont({column}, [{list}])::DOUBLE[] FROM t) AS VARCHAR)",
+                        ranked_quantiles(column, "t", &fractions)
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            // DuckDB prints a DOUBLE in the shortest form that reads back to the same bits
+            // (−0.0 with its sign): equal text is equal doubles.
+            assert_eq!(ours, theirs, "{column}");
+            if column != "none" {
+                assert!(ours.is_some(), "{column}");
+            }
+        }
+        assert!(ranks_give_quantiles("DOUBLE") && ranks_give_quantiles("BIGINT"));
+        assert!(!ranks_give_quantiles("FLOAT") && !ranks_give_quantiles("DECIMAL(10,2)"));
+    }
+
     #[test]
     fn light_segments_are_computed_where_read_with_the_same_result() {
         let (_d, path, conn, columns) = fixture(
