@@ -152,7 +152,7 @@ pub fn profile(
     // quartiles, histograms, outliers, lengths and validity — one column at a time on each
     // connection, so that at most one temporary table per connection exists at once.
     let step = Step3 { source: &source, cols: &cols, params, rows, stride };
-    let details = step.run(conn, helper, &mut stats, &mut |done| {
+    let (details, _) = step.run(conn, helper, &mut stats, &mut |done| {
         progress(15.0 + 80.0 * done as f64 / cols.len() as f64, "column values");
     })?;
     let semantics: Vec<&str> = cols
@@ -875,8 +875,8 @@ impl SampleSlots {
 /// The semantic-type sample of a grouped text column — the non-null values of the rows whose
 /// `file_row_number` is a multiple of the stride — from the count of each value's sampled
 /// rows (`s`, see [`Scratch::group`]): each pattern runs once per sampled distinct value.
-/// Returns the sample and the column's non-null count. (A unique column's sample comes with
-/// its probe, [`distinct_probe`].)
+/// Returns the sample and the column's non-null count. (A column that looked unique took its
+/// sample from its rows before its probe, [`distinct_probe`].)
 fn grouped_sample(conn: &Connection, table: &str) -> anyhow::Result<(Sample, u64)> {
     let mut select = Select::default();
     let non_null = select.int("sum(n)");
@@ -1316,11 +1316,19 @@ impl Values {
 struct Scratch<'c> {
     conn: &'c Connection,
     table: Option<String>,
+    /// Held while `quantile_cont` runs, when another connection profiles at the same time:
+    /// it keeps every value in memory outside DuckDB's limit, so one such copy at a time.
+    holistic: Option<&'c Mutex<()>>,
 }
 
 impl<'c> Scratch<'c> {
     fn new(conn: &'c Connection) -> Scratch<'c> {
-        Scratch { conn, table: None }
+        Scratch { conn, table: None, holistic: None }
+    }
+
+    /// A scratch whose `quantile_cont` waits for `holistic` (shared with other connections).
+    fn sharing(conn: &'c Connection, holistic: &'c Mutex<()>) -> Scratch<'c> {
+        Scratch { conn, table: None, holistic: Some(holistic) }
     }
 
     /// Groups the column's values (nulls included, as one group) into a temporary table of
@@ -1388,22 +1396,27 @@ struct Step3<'a> {
 /// A column's step-3 work, taken from the queue by whichever connection is free: its index and
 /// its statistics so far (given back completed with its [`Details`]).
 type Job = (usize, Stats);
-type Done = (usize, Stats, Details);
+/// A column done: its index, the connection that profiled it (0 or 1), its statistics, details.
+type Done = (usize, usize, Stats, Details);
 
 impl Step3<'_> {
     /// Profiles every column's values, on `conn` and, if given, `helper` at the same time,
     /// costliest columns first so that neither connection is left with a long column at the end
     /// while the other waits. `done(n)` is called on this thread whenever `n` columns are done.
-    /// After an error neither connection takes another column, and the first error is the one
-    /// returned. (The other connection is not interrupted: an interrupt that finds it between
-    /// statements would fail its next one, whatever that is.)
+    /// Returns each column's details, and how many columns each connection profiled.
+    /// After an error neither connection takes another column; the first error is the one
+    /// returned, and it interrupts the other connection's statement (its own error, an
+    /// interrupt, is then not the first). An interrupt that finds that connection between two
+    /// statements is lost — DuckDB clears it when the next one starts — and the connection
+    /// then only finishes its column. `quantile_cont` runs on one connection at a time: it keeps
+    /// a copy of every value outside the memory limit.
     fn run(
         &self,
         conn: &Connection,
         helper: Option<&mut Connection>,
         stats: &mut [Stats],
         done: &mut dyn FnMut(usize),
-    ) -> anyhow::Result<Vec<Details>> {
+    ) -> anyhow::Result<(Vec<Details>, [usize; 2])> {
         let mut order: Vec<usize> = (0..self.cols.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(Self::cost(&self.cols[i], &stats[i])));
         let queue: Mutex<VecDeque<Job>> =
@@ -1411,8 +1424,11 @@ impl Step3<'_> {
         let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
         let stopped = || failed.lock().map_or(true, |first| first.is_some());
         let next = || if stopped() { None } else { queue.lock().ok()?.pop_front() };
-        // One column on one connection; an error is kept if it is the first.
-        let work = |scratch: &mut Scratch, (index, mut column_stats): Job| -> Option<Done> {
+        let holistic = Mutex::new(());
+        // Each connection's interrupt handle: the first error stops the other's statement.
+        let handles = [Some(conn.interrupt_handle()), helper.as_ref().map(|h| h.interrupt_handle())];
+        // One column on connection `me`; an error is kept if it is the first.
+        let work = |scratch: &mut Scratch, me: usize, (index, mut column_stats): Job| -> Option<Done> {
             let col = &self.cols[index];
             match column_values(
                 scratch,
@@ -1423,19 +1439,27 @@ impl Step3<'_> {
                 self.rows,
                 self.stride,
             ) {
-                Ok(details) => Some((index, column_stats, details)),
+                Ok(details) => Some((index, me, column_stats, details)),
                 Err(err) => {
                     let err = err.context(format!("profiling the values of column {}", index + 1));
-                    failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                    let mut first = failed.lock().unwrap_or_else(PoisonError::into_inner);
+                    if first.is_none() {
+                        *first = Some(err);
+                        if let Some(other) = &handles[1 - me] {
+                            other.interrupt();
+                        }
+                    }
                     None
                 }
             }
         };
         let mut found: Vec<Option<Details>> = (0..self.cols.len()).map(|_| None).collect();
         let mut finished = 0;
-        let mut record = |(index, column_stats, details): Done, stats: &mut [Stats]| {
+        let mut by = [0; 2];
+        let mut record = |(index, me, column_stats, details): Done, stats: &mut [Stats]| {
             stats[index] = column_stats;
             found[index] = Some(details);
+            by[me] += 1;
             finished += 1;
             finished
         };
@@ -1443,10 +1467,11 @@ impl Step3<'_> {
             let (sender, receiver) = std::sync::mpsc::channel::<Done>();
             if let Some(helper) = helper {
                 let (next, work) = (&next, &work);
+                let holistic = &holistic;
                 scope.spawn(move || {
-                    let mut scratch = Scratch::new(helper);
+                    let mut scratch = Scratch::sharing(helper, holistic);
                     while let Some(job) = next() {
-                        let Some(result) = work(&mut scratch, job) else { break };
+                        let Some(result) = work(&mut scratch, 1, job) else { break };
                         if sender.send(result).is_err() {
                             break;
                         }
@@ -1455,9 +1480,9 @@ impl Step3<'_> {
             } else {
                 drop(sender);
             }
-            let mut scratch = Scratch::new(conn);
+            let mut scratch = Scratch::sharing(conn, &holistic);
             while let Some(job) = next() {
-                let Some(result) = work(&mut scratch, job) else { break };
+                let Some(result) = work(&mut scratch, 0, job) else { break };
                 let mut count = record(result, stats);
                 for other in receiver.try_iter() {
                     count = record(other, stats);
@@ -1473,11 +1498,13 @@ impl Step3<'_> {
         if let Some(err) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
             return Err(err);
         }
-        found
+        tracing::debug!(first = by[0], second = by[1], "columns profiled by each connection");
+        let details = found
             .into_iter()
             .enumerate()
             .map(|(index, details)| details.with_context(|| format!("column {} was not profiled", index + 1)))
-            .collect()
+            .collect::<anyhow::Result<_>>()?;
+        Ok((details, by))
     }
 
     /// How long a column's values take to profile, relative to the others (every column has
@@ -1504,7 +1531,8 @@ impl Step3<'_> {
 /// a temporary table. Then, from the column's values with their counts ([`Values`]): the
 /// semantic-type sample of a text column and its pattern; quartiles; one row of aggregates
 /// (counts, min/max and range for non-numeric columns, outliers, lengths, whitespace,
-/// validity); the histogram's bins; the top values.
+/// validity — a probed text column has all but validity from its probe's scan); the
+/// histogram's bins; the top values.
 fn column_values(
     scratch: &mut Scratch,
     source: &str,
@@ -1574,7 +1602,7 @@ fn column_values(
     if numeric && stats.finite > 0 {
         let [q25, median, q75] = match stats.quartiles {
             Some(known) => known,
-            None => quartiles(conn, source, col, stats, &values, &counted)?,
+            None => quartiles(conn, source, col, stats, &values, &counted, scratch.holistic)?,
         };
         (stats.q25, stats.median, stats.q75) = (q25, median, q75);
     }
@@ -1619,10 +1647,10 @@ fn column_values(
     });
     // Speculative top values of a column that looks unique: its smallest values, ascending in
     // the type's order (the order of ORDER BY). Cheap, and used only if it proves unique.
+    // (A text column can be proved unique only by its probe, which took them already.)
     let mut smallest = early.smallest;
-    let wants_smallest = rows_relation && limit > 0 && smallest.is_none();
-    let text = (col.kind == Kind::Text && text_rows.is_none())
-        .then(|| TextSlots::add(&mut select, wants_smallest.then(|| limit.min(rows))));
+    let wants_smallest = rows_relation && limit > 0 && smallest.is_none() && text_rows.is_none();
+    let text = (col.kind == Kind::Text && text_rows.is_none()).then(|| TextSlots::add(&mut select, None));
     let invalid =
         details.pattern.map(|p| select.int(format!("sum(n) FILTER (WHERE NOT {})", p.matches("v"))));
     // Over the rows, a numeric column's bins are one more aggregate (a grouped column's are a
@@ -1633,7 +1661,7 @@ fn column_values(
         }
         _ => None,
     };
-    let smallest_slot = (wants_smallest && col.kind != Kind::Text)
+    let smallest_slot = wants_smallest
         .then(|| select.text(format!("to_json(CAST(min(v, {}) AS VARCHAR[]))", limit.min(rows))));
     let cells = if select.is_empty() {
         Cells(Vec::new())
@@ -1670,7 +1698,7 @@ fn column_values(
         }
         stats.untrimmed = found.untrimmed;
         (stats.min, stats.max) = (found.min, found.max);
-        if wants_smallest {
+        if rows_relation && smallest.is_none() {
             smallest = found.smallest;
         }
     }
@@ -1789,10 +1817,12 @@ struct TextRows {
 /// integer range that fits [`MAX_BITMAP_RANGE`] is cheaper still with a bitmap of one bit per
 /// possible value (`bitstring_agg`), which counts exactly.
 ///
-/// The non-null count comes from a scan of the column's rows, which for a text column also
-/// takes its semantic-type sample (with `stride`) and every aggregate step 3 would otherwise
-/// take over its values — counts, min/max, lengths, whitespace and, for `limit > 0`, its
-/// smallest values — all exact whether or not the column proves unique.
+/// A column that is not numeric (numeric ones have it from step 1) takes its non-null count
+/// from a scan of its rows before the probe: one more scan for a date, timestamp or UUID
+/// column. For a text column that scan also takes its semantic-type sample (with `stride`) and
+/// every aggregate step 3 would otherwise take over its values — counts, min/max, lengths,
+/// whitespace and, for `limit > 0`, its smallest values — all exact whether or not the column
+/// proves unique.
 fn distinct_probe(
     conn: &Connection,
     source: &str,
@@ -1941,6 +1971,7 @@ fn quartiles(
     stats: &Stats,
     values: &Values,
     counted: &str,
+    holistic: Option<&Mutex<()>>,
 ) -> anyhow::Result<[Option<f64>; 3]> {
     let finite = stats.finite;
     if let (Values::Rows, Some((lo, _))) = (values, dense_range(col, stats)) {
@@ -1960,6 +1991,7 @@ fn quartiles(
         }
     };
     if direct {
+        let _one_at_a_time = holistic.map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
         match quartiles_direct(conn, source, col) {
             Ok(quartiles) => return Ok(quartiles),
             Err(e) if format!("{e:#}").contains("Out of Memory") => {}
@@ -3168,6 +3200,28 @@ mod tests {
         assert_eq!(column(&together, "name").distinct_count, 300);
         assert_eq!(column(&together, "email").untrimmed_count, 455);
 
+        // Both connections take columns: of eight text columns of 200,000 rows, whichever
+        // connection is free takes the next, so each takes at least one.
+        let (texts, text_columns) = fixture(
+            &conn,
+            dir.path(),
+            "texts.parquet",
+            "SELECT 'a' || (i % 5000) AS a, 'b' || (i % 7000) AS b, 'c' || (i % 9000) AS c, \
+                    'd' || (i % 11000) AS d, 'e' || (i % 13000) AS e, 'f' || (i % 15000) AS f, \
+                    'g' || (i % 17000) AS g, 'h' || (i % 19000) AS h FROM range(200000) r(i)",
+        );
+        let cols: Vec<Col> =
+            text_columns.iter().enumerate().map(|(index, info)| Col::new(index, info)).collect();
+        let source = reader(&texts);
+        let step = Step3 { source: &source, cols: &cols, params: &params, rows: 200_000, stride: None };
+        let mut stats: Vec<Stats> = cols.iter().map(|_| Stats::default()).collect();
+        let mut helper = conn.try_clone().unwrap();
+        let (details, by) = step.run(&conn, Some(&mut helper), &mut stats, &mut |_| {}).unwrap();
+        assert_eq!((details.len(), by[0] + by[1]), (8, 8));
+        assert!(by[0] > 0 && by[1] > 0, "{by:?}");
+        let distinct: Vec<u64> = stats.iter().map(|s| s.distinct).collect();
+        assert_eq!(distinct, [5000, 7000, 9000, 11000, 13000, 15000, 17000, 19000]);
+
         // A column that fails in step 3 (text said to be dates: its range cannot be cast) stops
         // the profile with its own error, whichever connection ran it, and leaves no temporary
         // table on either connection.
@@ -3309,7 +3363,7 @@ mod tests {
                 ..Stats::default()
             };
             assert_eq!(dense_range(&id, &stats), Some((lo, hi)));
-            let quartiles = quartiles(&conn, "t", &id, &stats, &Values::Rows, "t").unwrap();
+            let quartiles = quartiles(&conn, "t", &id, &stats, &Values::Rows, "t", None).unwrap();
             conn.execute_batch("CREATE OR REPLACE VIEW d AS SELECT x::DOUBLE AS x FROM t").unwrap();
             assert_eq!(quartiles, sql_quartiles("d"), "{lo}..={hi}");
             for bins in [2, 3, 7, 20, 1000] {
