@@ -8,7 +8,7 @@
 1. Generates a messy CSV (quoted commas, nulls, 'N/A' in a numeric column, mixed date formats,
    ragged lines).
 2. Baseline, in a child process: DuckDB (Python) converts it to Parquet with the same settings the
-   server uses (memory_limit 512MB, store_rejects, zstd); wall time and peak RSS.
+   server uses (memory_limit 512MB, store_rejects, zstd level 1); wall time and peak RSS.
 3. Agensium: a fresh server with DUCKDB_MEMORY_LIMIT=512MB; the file is uploaded with curl
    (GraphQL multipart request, streamed); wall time from the first byte sent to the answer, and
    the server's peak RSS (VmHWM).
@@ -73,7 +73,7 @@ con.execute("SET enable_progress_bar = false")
 con.execute("SET memory_limit='512MB'")
 con.execute("SET threads=2")
 t = time.perf_counter()
-con.execute("COPY (SELECT * FROM read_csv('{path}', store_rejects = true)) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+con.execute("COPY (SELECT * FROM read_csv('{path}', store_rejects = true)) TO '{out}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     seconds, rss = subprocess.check_output([sys.executable, "-c", code]).split()[-2:]

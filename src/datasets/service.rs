@@ -120,9 +120,10 @@ impl Datasets {
     /// `rejects` empty. Staged, published to storage and recorded like an upload (nothing
     /// visible until complete; staging removed on failure). The parent is never modified.
     ///
-    /// `data` must be written by the engine with the canonical copy's settings (Parquet, zstd):
-    /// it is taken as it is — hard-linked into the staged `data.parquet` where the file system
-    /// allows, else copied — and only its footer is read; the caller's file stays in place.
+    /// `data` must be written by the engine with the canonical copy's settings
+    /// (`engine::PARQUET_OPTIONS`): it is taken as it is — hard-linked into the staged
+    /// `data.parquet` where the file system allows, else copied — and only its footer is read;
+    /// the caller's file stays in place.
     /// The staged `original` is that same file. `size_bytes` and `sha256` describe it.
     pub async fn publish_version(
         &self,

@@ -85,7 +85,7 @@ use duckdb::{
     vtab::arrow::WritableVector,
 };
 
-use super::{quote_identifier, quote_literal};
+use super::{PARQUET_OPTIONS, quote_identifier, quote_literal};
 use crate::domain::ColumnInfo;
 
 /// Null tokens used when a plan asks for none in particular.
@@ -438,13 +438,13 @@ pub fn run(
         &compiled.params,
     );
     conn.execute(
-        &format!("COPY ({output}) TO {} (FORMAT parquet, COMPRESSION zstd)", data_tmp.literal()),
+        &format!("COPY ({output}) TO {} ({PARQUET_OPTIONS})", data_tmp.literal()),
         params_from_iter(&params),
     )
     .context("writing the cleaned data")?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse output written");
     conn.execute_batch(&format!(
-        "COPY ({}) TO {} (FORMAT parquet, COMPRESSION zstd)",
+        "COPY ({}) TO {} ({PARQUET_OPTIONS})",
         compiled.quarantine_select(),
         quarantine_tmp.literal()
     ))
@@ -2600,6 +2600,18 @@ mod tests {
         let quarantine = rows(conn, &out.join("quarantine.parquet"));
         assert_eq!(data.len() as u64, outcome.rows_out);
         assert_eq!(quarantine.len() as u64, outcome.rows_quarantined);
+        // Both are kept as dataset versions: written like a canonical copy.
+        for file in ["data.parquet", "quarantine.parquet"] {
+            let path = quote_literal(&out.join(file).display().to_string());
+            let other: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM parquet_metadata({path}) WHERE compression <> 'ZSTD'"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(other, 0, "{file} has column chunks not compressed with zstd");
+        }
         let leftovers: Vec<_> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use duckdb::Connection;
 
-use super::quote_literal;
+use super::{PARQUET_OPTIONS, quote_literal};
 use crate::domain::ColumnInfo;
 
 /// How DuckDB should read the source file.
@@ -164,7 +164,7 @@ pub fn ingest(
     let data_literal = quote_literal(&data.display().to_string());
     let copy = |conn: &Connection, long_lines: bool| {
         conn.execute_batch(&format!(
-            "COPY (SELECT * FROM {}) TO {data_literal} (FORMAT parquet, COMPRESSION zstd)",
+            "COPY (SELECT * FROM {}) TO {data_literal} ({PARQUET_OPTIONS})",
             reader(kind, source, long_lines)
         ))
     };
@@ -504,6 +504,25 @@ mod tests {
             rows,
             vec![serde_json::json!({"id": 2, "name": "Bob", "score": 7.0, "day": "2024-02-03"})]
         );
+    }
+
+    #[test]
+    fn the_canonical_copy_is_zstd_compressed() {
+        let csv_bytes: String = std::iter::once("id,text\n".to_string())
+            .chain((0..5000).map(|i| format!("{i},row {}\n", i % 7)))
+            .collect();
+        let (result, dir) = run(csv(), csv_bytes.as_bytes());
+        assert_eq!(result.unwrap().row_count, 5000);
+        let conn = Connection::open_in_memory().unwrap();
+        let path = quote_literal(&dir.path().join("data.parquet").display().to_string());
+        let codecs: Vec<String> = conn
+            .prepare(&format!("SELECT DISTINCT compression FROM parquet_metadata({path}) ORDER BY 1"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(codecs, vec!["ZSTD".to_string()]);
     }
 
     #[test]
