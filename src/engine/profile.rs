@@ -1430,7 +1430,8 @@ impl Step3<'_> {
         // One column on connection `me`; an error is kept if it is the first.
         let work = |scratch: &mut Scratch, me: usize, (index, mut column_stats): Job| -> Option<Done> {
             let col = &self.cols[index];
-            match column_values(
+            let started = std::time::Instant::now();
+            let result = column_values(
                 scratch,
                 self.source,
                 col,
@@ -1438,7 +1439,15 @@ impl Step3<'_> {
                 self.params,
                 self.rows,
                 self.stride,
-            ) {
+            );
+            tracing::debug!(
+                column = index + 1,
+                connection = me,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                ok = result.is_ok(),
+                "column values profiled"
+            );
+            match result {
                 Ok(details) => Some((index, me, column_stats, details)),
                 Err(err) => {
                     let err = err.context(format!("profiling the values of column {}", index + 1));
