@@ -210,7 +210,7 @@ pub fn ingest(
         conn.execute_batch(&format!(
             "COPY (SELECT line::UBIGINT AS line, column_name::VARCHAR AS column_name, \
                     coalesce(error_message, error_type::VARCHAR) AS reason \
-             FROM reject_errors ORDER BY line, column_idx) TO {rejects_literal} (FORMAT parquet)"
+             FROM reject_errors ORDER BY line, column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
         ))
         .context("saving rejected rows")?;
         let n: i64 = conn
@@ -507,22 +507,26 @@ mod tests {
     }
 
     #[test]
-    fn the_canonical_copy_is_zstd_compressed() {
+    fn the_canonical_copy_and_the_rejects_are_zstd_compressed() {
         let csv_bytes: String = std::iter::once("id,text\n".to_string())
             .chain((0..5000).map(|i| format!("{i},row {}\n", i % 7)))
+            .chain(std::iter::once("5000,too,many\n".to_string()))
             .collect();
         let (result, dir) = run(csv(), csv_bytes.as_bytes());
-        assert_eq!(result.unwrap().row_count, 5000);
+        let ingested = result.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (5000, 1));
         let conn = Connection::open_in_memory().unwrap();
-        let path = quote_literal(&dir.path().join("data.parquet").display().to_string());
-        let codecs: Vec<String> = conn
-            .prepare(&format!("SELECT DISTINCT compression FROM parquet_metadata({path}) ORDER BY 1"))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(codecs, vec!["ZSTD".to_string()]);
+        for file in ["data.parquet", "rejects.parquet"] {
+            let path = quote_literal(&dir.path().join(file).display().to_string());
+            let codecs: Vec<String> = conn
+                .prepare(&format!("SELECT DISTINCT compression FROM parquet_metadata({path}) ORDER BY 1"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(codecs, vec!["ZSTD".to_string()], "{file}");
+        }
     }
 
     #[test]
