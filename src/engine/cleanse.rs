@@ -300,6 +300,17 @@ pub struct CleansePreview {
     pub rows: Vec<PreviewRow>,
 }
 
+/// The prefix of the compiled steps' own columns, which no dataset column may have.
+pub const RESERVED_PREFIX: &str = "__ag_";
+
+/// Whether a dataset column's name clashes with the compiled steps' own names
+/// ([`RESERVED_PREFIX`], and the Parquet reader's `file_row_number`): such a dataset cannot be
+/// cleansed until the column is renamed.
+pub fn is_reserved_column(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    lower == "file_row_number" || lower.starts_with(RESERVED_PREFIX)
+}
+
 /// The original position, carried through every step.
 const ROW: &str = "__ag_row";
 /// A quarantined row's reasons.
@@ -549,7 +560,10 @@ pub fn sample_evidence(
     null_tokens: &[String],
     sample_rows: u64,
 ) -> anyhow::Result<Vec<ColumnEvidence>> {
-    let tokens: Vec<Duck> = null_tokens.iter().map(|t| Duck::Text(t.trim().to_lowercase())).collect();
+    // Only text columns compare with the tokens: without one, none is bound.
+    let any_text = columns.iter().any(|c| is_text(&c.data_type.to_uppercase()));
+    let tokens: Vec<Duck> =
+        null_tokens.iter().filter(|_| any_text).map(|t| Duck::Text(t.trim().to_lowercase())).collect();
     let token_list = (1..=tokens.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let path = quote_literal(&data.display().to_string());
     let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
@@ -589,10 +603,7 @@ pub fn sample_evidence(
         }
     }
     for column in columns {
-        ensure!(
-            !column.name.to_lowercase().starts_with("__ag_"),
-            "column names starting with __ag_ are reserved"
-        );
+        ensure!(!is_reserved_column(&column.name), "the column name {:?} is reserved", column.name);
     }
     let rows: i64 = conn
         .query_row(
@@ -1737,9 +1748,7 @@ fn compile(
     store_all: bool,
 ) -> anyhow::Result<Compiled> {
     for c in columns {
-        let lower = c.name.to_lowercase();
-        ensure!(lower != "file_row_number", "a column named file_row_number cannot be cleansed");
-        ensure!(!lower.starts_with("__ag_"), "column names starting with __ag_ are reserved");
+        ensure!(!is_reserved_column(&c.name), "the column name {:?} is reserved", c.name);
     }
     ensure!(!columns.is_empty(), "the dataset has no columns");
     let mut c = Compiler {
@@ -2683,6 +2692,16 @@ mod tests {
         assert_eq!((cats.values, cats.distinct), (3, 3), "N/A is missing but still a distinct value");
         let id = e("i");
         assert_eq!((id.values, id.distinct, id.integers), (4, 4, 0), "non-text columns: counts only");
+    }
+
+    #[test]
+    fn evidence_of_a_file_without_text_columns_binds_no_tokens() {
+        let (_d, path, conn, columns) = fixture("SELECT * FROM (VALUES (1, 2.5), (2, NULL)) t(a, b)");
+        let tokens: Vec<String> = DEFAULT_NULL_TOKENS.iter().map(|t| t.to_string()).collect();
+        let got = sample_evidence(&conn, &path, &columns, &tokens, 1000).unwrap();
+        let counts: Vec<(&str, u64, u64)> =
+            got.iter().map(|e| (e.name.as_str(), e.values, e.distinct)).collect();
+        assert_eq!(counts, [("a", 2, 2), ("b", 1, 1)]);
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::engine::cleanse::{
     Case, CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence, DEFAULT_DATE_FORMATS,
-    DEFAULT_NULL_TOKENS, DedupMode, Keep, NullStrategy, OnFailure, OutlierAction, OutlierMethod, Standardize,
-    Step, TargetType,
+    DEFAULT_NULL_TOKENS, DedupMode, Keep, NullStrategy, OnFailure, OutlierAction, OutlierMethod,
+    RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column,
 };
 use crate::engine::pii::header_kind;
 use crate::error::AppError;
@@ -670,6 +670,18 @@ pub fn build(
     columns: &[ColumnInfo],
     evidence: &[ColumnEvidence],
 ) -> Result<Built, AppError> {
+    // The compiled steps name their own columns; a dataset column may not take those names.
+    if let Some(column) = columns.iter().find(|c| is_reserved_column(&c.name)) {
+        return Err(AppError::bad_input(
+            "datasetId",
+            format!(
+                "the dataset has a column named {:?}: file_row_number and names starting with \
+                 {RESERVED_PREFIX} are reserved for the cleanse's own columns; rename the column and \
+                 upload the file again",
+                column.name
+            ),
+        ));
+    }
     let selected = |id: &str| agents.iter().any(|a| a == id);
     let mut steps: Vec<Step> = Vec::new();
     let mut described: Vec<(&'static str, String)> = Vec::new();
@@ -1711,6 +1723,19 @@ mod tests {
         assert!((m - 0.621_371_192).abs() < 1e-9 && a == 0.0);
         assert!(unit_conversion("kg", "km").is_none());
         assert!(unit_conversion("parsec", "km").is_none());
+    }
+
+    #[test]
+    fn a_column_with_a_reserved_name_is_bad_input_naming_it() {
+        for reserved in ["__ag_x", "__AG_row", "file_row_number"] {
+            let mut cols = columns();
+            cols.push(ColumnInfo { name: reserved.into(), data_type: "VARCHAR".into() });
+            let run = check_run(CLEAN_TOOL, None, Some(&json!({})), false).unwrap();
+            let error = build(&run.parameters, &run.agents, &cols, &evidence()).err().unwrap();
+            assert_eq!(error.code(), ErrorCode::BadUserInput);
+            assert_eq!(field(&error), "datasetId");
+            assert!(error.message().contains(&format!("{reserved:?}")), "{}", error.message());
+        }
     }
 
     #[test]
