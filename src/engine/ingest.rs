@@ -338,7 +338,41 @@ pub fn preview(
     );
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|row| Ok(serde_json::from_str(&row?)?)).collect()
+    rows.map(|row| Ok(serde_json::from_str(&non_finite_as_text(&row?))?)).collect()
+}
+
+/// DuckDB's `to_json` writes a floating-point NaN or infinity as the bare token `NaN`,
+/// `Infinity` or `-Infinity`, which JSON does not have: this quotes each such token outside
+/// strings (at any depth), so the value reaches the client as that text.
+fn non_finite_as_text(json: &str) -> std::borrow::Cow<'_, str> {
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !TOKENS.iter().any(|t| json.contains(t)) {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = json;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = TOKENS.iter().find(|t| rest.starts_with(*t)) {
+            out.push('"');
+            out.push_str(token);
+            out.push('"');
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
 }
 
 /// Writes a Parquet file out as CSV with a header row.
@@ -367,6 +401,9 @@ pub enum Cell {
 #[derive(Clone, Copy)]
 enum CellKind {
     Number,
+    /// A 64- or 128-bit integer: a number when a DOUBLE holds it exactly (|x| ≤ 2⁵³), else
+    /// its digits as text, which a spreadsheet would otherwise round.
+    WideInteger,
     Bool,
     Date,
     Timestamp,
@@ -375,20 +412,10 @@ enum CellKind {
 
 fn cell_kind(duckdb_type: &str) -> CellKind {
     let t = duckdb_type.to_ascii_uppercase();
-    if [
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-        "FLOAT",
-        "DOUBLE",
-    ]
-    .contains(&t.as_str())
+    if ["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"].contains(&t.as_str()) {
+        CellKind::WideInteger
+    } else if ["TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT", "UINTEGER", "FLOAT", "DOUBLE"]
+        .contains(&t.as_str())
         || t.starts_with("DECIMAL")
     {
         CellKind::Number
@@ -420,6 +447,7 @@ pub fn for_each_row(
             match kind {
                 CellKind::Number => format!("CAST({name} AS DOUBLE)"),
                 CellKind::Bool => name,
+                CellKind::WideInteger => format!("CAST({name} AS VARCHAR)"),
                 CellKind::Date => format!("strftime({name}, '%Y-%m-%d')"),
                 CellKind::Timestamp => format!("strftime(CAST({name} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%g')"),
                 CellKind::Text => format!("CAST({name} AS VARCHAR)"),
@@ -440,6 +468,13 @@ pub fn for_each_row(
             let cell = match kind {
                 CellKind::Number => row.get::<_, Option<f64>>(i)?.map(Cell::Number),
                 CellKind::Bool => row.get::<_, Option<bool>>(i)?.map(Cell::Bool),
+                CellKind::WideInteger => row.get::<_, Option<String>>(i)?.map(|digits| {
+                    const EXACT: i128 = 1 << 53;
+                    match digits.parse::<i128>() {
+                        Ok(x) if (-EXACT..=EXACT).contains(&x) => Cell::Number(x as f64),
+                        _ => Cell::Text(digits),
+                    }
+                }),
                 CellKind::Date => row.get::<_, Option<String>>(i)?.map(Cell::Date),
                 CellKind::Timestamp => row.get::<_, Option<String>>(i)?.map(Cell::Timestamp),
                 CellKind::Text => row.get::<_, Option<String>>(i)?.map(Cell::Text),
@@ -574,6 +609,37 @@ mod tests {
         let rows = preview(&conn, &dir.path().join("data.parquet"), 1, 0).unwrap();
         assert_eq!(rows[0]["name"], "José");
         assert_eq!(rows[0]["city"], "München");
+    }
+
+    #[test]
+    fn a_preview_shows_nan_and_infinities_as_text() {
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let (result, dir) =
+            run(kind, b"id,price,note\n1,NaN,NaN\n2,inf,\"say \"\"NaN\"\"\"\n3,-inf,x\n4,1.5,y\n");
+        assert_eq!(result.unwrap().row_count, 4);
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 0).unwrap();
+        let prices: Vec<serde_json::Value> = rows.iter().map(|r| r["price"].clone()).collect();
+        assert_eq!(
+            prices,
+            serde_json::json!(["NaN", "Infinity", "-Infinity", 1.5]).as_array().unwrap().clone()
+        );
+        // Text that spells the tokens is left alone.
+        assert_eq!(rows[0]["note"], "NaN");
+        assert_eq!(rows[1]["note"], "say \"NaN\"");
+    }
+
+    #[test]
+    fn non_finite_tokens_are_quoted_only_outside_strings() {
+        let quoted = non_finite_as_text(
+            r#"{"a":NaN,"b":[Infinity,-Infinity],"c":"NaN \\\" Infinity","d":{"e":-Infinity}}"#,
+        );
+        let value: serde_json::Value = serde_json::from_str(&quoted).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "NaN \\\" Infinity", "d": {"e": "-Infinity"}})
+        );
+        assert!(matches!(non_finite_as_text(r#"{"a":1}"#), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
