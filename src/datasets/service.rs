@@ -375,7 +375,13 @@ impl Datasets {
                 _ => ingest::export_csv(conn, &data, &target),
             })
             .await;
-        written.map_err(AppError::internal)?;
+        written.map_err(|e| match e.downcast_ref::<xlsx::CellTooLong>() {
+            Some(too_long) => AppError::bad_input(
+                "format",
+                format!("{too_long} ({} characters at most); download CSV or Parquet", xlsx::MAX_CELL_TEXT),
+            ),
+            None => AppError::internal(e),
+        })?;
         tokio::fs::rename(&out, &kept).await.map_err(AppError::internal)?;
         let file = tokio::fs::File::open(&kept).await.map_err(AppError::internal)?;
         let size = file.metadata().await.map_err(AppError::internal)?.len();

@@ -132,8 +132,28 @@ fn csv_field(text: &str) -> String {
 /// Excel's row limit, header included.
 pub const MAX_ROWS: u64 = 1_048_576;
 
+/// A text longer than an Excel cell holds (32,767 UTF-16 code units): the workbook cannot
+/// hold the dataset as it is. `row` counts data rows from 1.
+#[derive(Debug)]
+pub struct CellTooLong {
+    pub row: u64,
+    pub column: String,
+}
+
+impl std::fmt::Display for CellTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {}, column {:?}: longer than an Excel cell holds", self.row, self.column)
+    }
+}
+
+impl std::error::Error for CellTooLong {}
+
+/// Excel's longest text in a cell, in UTF-16 code units (rust_xlsxwriter's check).
+pub const MAX_CELL_TEXT: usize = 32_767;
+
 /// Writes a dataset as a one-sheet workbook, streaming rows through a constant-memory
-/// worksheet. Numbers, booleans, dates and timestamps keep their types.
+/// worksheet. Numbers, booleans, dates and timestamps keep their types. A text longer than
+/// a cell holds fails with [`CellTooLong`].
 pub fn write_workbook(
     path: &Path,
     columns: &[crate::domain::ColumnInfo],
@@ -172,6 +192,11 @@ pub fn write_workbook(
                     };
                 }
                 Cell::Text(text) => {
+                    if text.encode_utf16().count() > MAX_CELL_TEXT {
+                        let column =
+                            columns.get(usize::from(col)).map(|c| c.name.clone()).unwrap_or_default();
+                        return Err(CellTooLong { row: u64::from(row), column }.into());
+                    }
                     sheet.write_string(row, col, text)?;
                 }
             }

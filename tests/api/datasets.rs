@@ -375,6 +375,34 @@ both_stores! {
         assert!(matches!(range.get((1, 2)), Some(calamine::Data::DateTime(d)) if d.as_datetime().unwrap().date().to_string() == "2024-01-02"));
         assert!(app.files_under("datasets/.exports").is_empty());
 
+        // Integers a spreadsheet number would round stay exact, as text; small ones are numbers.
+        let wide = app.upload_ok(&token, "ids.csv", b"id\n9007199254740993\n-9223372036854775808\n9007199254740992\n").await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download(format: XLSX) { url } } }", json!({ "id": wide["id"] }))
+            .await;
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let bytes = app.client.get(format!("{}{url}", app.address)).send().await.unwrap().bytes().await.unwrap();
+        let mut workbook = calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let range = calamine::Reader::worksheet_range(&mut workbook, "data").unwrap();
+        assert_eq!(range.get((1, 0)), Some(&calamine::Data::String("9007199254740993".into())));
+        assert_eq!(range.get((2, 0)), Some(&calamine::Data::String("-9223372036854775808".into())));
+        assert_eq!(range.get((3, 0)), Some(&calamine::Data::Float(9007199254740992.0)));
+
+        // A text longer than an Excel cell holds: a clear refusal naming the cell, not a 500.
+        let long = format!("id,text\n1,short\n2,{}\n", "x".repeat(40_000));
+        let long = app.upload_ok(&token, "long.csv", long.as_bytes()).await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download(format: XLSX) { url } } }", json!({ "id": long["id"] }))
+            .await;
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("row 2") && message.contains("\"text\"") && message.contains("CSV"), "{message}");
+        assert!(app.files_under("datasets/.exports").is_empty(), "the partial workbook is removed");
+
         // A forged or altered link, or an access token in its place, is refused.
         for bad in ["/downloads/forged", &format!("/downloads/{token}"), &format!("{parquet_url}x")] {
             let response = app.client.get(format!("{}{bad}", app.address)).send().await.unwrap();
