@@ -1317,6 +1317,44 @@ fn parse_counts(text: &str) -> anyhow::Result<Vec<u64>> {
 }
 
 /// A type name to write into SQL (`CAST(… AS BIGINT)`): only a plain name, with a precision.
+/// DuckDB's refusal of an argument (`Invalid Input` or `Conversion` error) as `Err(why)`;
+/// any other failure is the server's.
+fn refusal<T>(result: duckdb::Result<T>) -> anyhow::Result<Result<T, String>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(duckdb::Error::DuckDBFailure(_, Some(message)))
+            if message.starts_with("Invalid Input Error") || message.starts_with("Conversion Error") =>
+        {
+            let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why);
+            Ok(Err(why.lines().next().unwrap_or_default().trim().to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether DuckDB's strftime/strptime accept `format` (the date standardisation's formats):
+/// `Err(why)` when they do not.
+pub fn check_date_format(conn: &Connection, format: &str) -> anyhow::Result<Result<(), String>> {
+    let checked =
+        conn.query_row("SELECT strftime(DATE '2000-01-01', ?)", [format], |r| r.get::<_, Option<String>>(0));
+    Ok(refusal(checked)?.map(|_| ()))
+}
+
+/// Whether a null fill's constant converts to the column's type `ty` as the fill will convert
+/// it (a floating-point column also needs a finite number): `Err(why)` when it does not.
+pub fn check_constant(conn: &Connection, value: &str, ty: &str) -> anyhow::Result<Result<(), String>> {
+    let ty = ty.to_uppercase();
+    if is_text(&ty) {
+        return Ok(Ok(()));
+    }
+    let sql = format!("SELECT isfinite(TRY_CAST(CAST(? AS {}) AS DOUBLE)) IS NOT false", sql_type(&ty)?);
+    Ok(match refusal(conn.query_row(&sql, [value], |r| r.get::<_, bool>(0)))? {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("not a finite number".into()),
+        Err(why) => Err(why),
+    })
+}
+
 fn sql_type(ty: &str) -> anyhow::Result<&str> {
     ensure!(
         !ty.is_empty()
@@ -2692,6 +2730,35 @@ mod tests {
         assert_eq!((cats.values, cats.distinct), (3, 3), "N/A is missing but still a distinct value");
         let id = e("i");
         assert_eq!((id.values, id.distinct, id.integers), (4, 4, 0), "non-text columns: counts only");
+    }
+
+    #[test]
+    fn constants_and_date_formats_are_judged_by_duckdb() {
+        let conn = Connection::open_in_memory().unwrap();
+        for (value, ty) in [
+            ("12", "BIGINT"),
+            ("2.5", "DOUBLE"),
+            ("2024-01-05", "DATE"),
+            ("anything", "VARCHAR"),
+            ("true", "BOOLEAN"),
+        ] {
+            assert_eq!(check_constant(&conn, value, ty).unwrap(), Ok(()), "{value} {ty}");
+        }
+        for (value, ty, why) in [
+            ("abc", "BIGINT", "Could not convert"),
+            ("notadate", "DATE", "date"),
+            ("1e400", "DOUBLE", "not a finite number"),
+            ("NaN", "DOUBLE", "not a finite number"),
+            ("1e30", "DECIMAL(4,1)", "convert"),
+        ] {
+            let refused = check_constant(&conn, value, ty).unwrap().unwrap_err();
+            assert!(refused.contains(why), "{value} {ty}: {refused}");
+        }
+        assert_eq!(check_date_format(&conn, "%d/%m/%Y").unwrap(), Ok(()));
+        for bad in ["%Q", ""] {
+            let refused = check_date_format(&conn, bad).unwrap().unwrap_err();
+            assert!(refused.contains("format"), "{bad}: {refused}");
+        }
     }
 
     #[test]

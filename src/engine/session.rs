@@ -203,6 +203,16 @@ impl super::Engine {
         self.run(move |conn| super::checks::check_pattern(conn, &pattern)).await
     }
 
+    /// Whether DuckDB accepts a date format (see `cleanse::check_date_format`).
+    pub async fn check_date_format(&self, format: String) -> anyhow::Result<Result<(), String>> {
+        self.run(move |conn| super::cleanse::check_date_format(conn, &format)).await
+    }
+
+    /// Whether a null fill's constant converts to a column type (see `cleanse::check_constant`).
+    pub async fn check_constant(&self, value: String, ty: String) -> anyhow::Result<Result<(), String>> {
+        self.run(move |conn| super::cleanse::check_constant(conn, &value, &ty)).await
+    }
+
     /// One column's `limit` most frequent values, on the shared engine.
     pub async fn top_values(
         &self,

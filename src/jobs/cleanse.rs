@@ -552,6 +552,54 @@ pub struct Built {
     pub output_columns: Vec<ColumnInfo>,
 }
 
+/// A value of the plan that only DuckDB can judge, checked before a job is queued.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineCheck {
+    /// A date format of the standardization (`path` names its parameter).
+    DateFormat { path: String, format: String },
+    /// A null fill's constant and the type of its column at the fill.
+    Constant { path: String, column: String, value: String, ty: String },
+}
+
+impl Built {
+    /// What DuckDB must accept for the plan to run: every date format once, every constant
+    /// with the type its column has when it is filled (the output's: only outlier steps,
+    /// which keep types, come after the fills).
+    pub fn engine_checks(&self) -> Vec<EngineCheck> {
+        let mut checks = Vec::new();
+        for step in &self.plan.steps {
+            match step {
+                Step::Standardize(Standardize { date_formats: Some((formats, output)), .. }) => {
+                    let paths = formats.iter().map(|f| ("date_formats", f)).chain([("date_output", output)]);
+                    for (name, format) in paths {
+                        let check = EngineCheck::DateFormat {
+                            path: format!("{STANDARDIZER}.{name}"),
+                            format: format.clone(),
+                        };
+                        if !checks.contains(&check) {
+                            checks.push(check);
+                        }
+                    }
+                }
+                Step::Nulls { columns, .. } => {
+                    for (column, strategy) in columns {
+                        let NullStrategy::Constant(value) = strategy else { continue };
+                        let ty = self.output_columns.iter().find(|c| &c.name == column);
+                        checks.push(EngineCheck::Constant {
+                            path: format!("{NULL_HANDLER}.constants"),
+                            column: column.clone(),
+                            value: value.clone(),
+                            ty: ty.map(|c| c.data_type.clone()).unwrap_or_default(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        checks
+    }
+}
+
 struct Params<'a>(&'a Value, &'static str);
 
 impl Params<'_> {

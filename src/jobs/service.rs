@@ -172,7 +172,24 @@ impl Jobs {
             })
             .await
             .map_err(AppError::internal)?;
-        Ok((cleanse::build(&run.parameters, &run.agents, &dataset.columns, &evidence)?, data))
+        let built = cleanse::build(&run.parameters, &run.agents, &dataset.columns, &evidence)?;
+        for check in built.engine_checks() {
+            let (path, refused) = match check {
+                cleanse::EngineCheck::DateFormat { path, format } => {
+                    let why = engine.check_date_format(format.clone()).await.map_err(AppError::internal)?;
+                    (path, why.err().map(|why| format!("the date format {format:?} is not valid: {why}")))
+                }
+                cleanse::EngineCheck::Constant { path, column, value, ty } => {
+                    let why =
+                        engine.check_constant(value.clone(), ty.clone()).await.map_err(AppError::internal)?;
+                    (path, why.err().map(|why| format!("{value:?} cannot fill {column} ({ty}): {why}")))
+                }
+            };
+            if let Some(message) = refused {
+                return Err(AppError::bad_input(&path, format!("{path}: {message}")));
+            }
+        }
+        Ok((built, data))
     }
 
     /// Runs a tool's plan on a sample of the dataset and says what it would do; writes

@@ -207,6 +207,12 @@ both_stores! {
             (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns"),
             (json!({ "outlier-remover": { "columns": ["name"] } }), "outlier-remover.columns"),
             (json!({ "duplicate-resolver": { "mode": "fuzzy" } }), "duplicate-resolver.key_columns"),
+            // Values only DuckDB can judge are checked by it before a job exists.
+            (json!({ "null-handler": { "strategies": { "age": "constant" }, "constants": { "age": "abc" } } }), "null-handler.constants"),
+            (json!({ "type-fixer": { "columns": { "amount": "float" } },
+                     "null-handler": { "strategies": { "amount": "constant" }, "constants": { "amount": "1e400" } } }), "null-handler.constants"),
+            (json!({ "field-standardization": { "date_columns": ["joined"], "date_output": "%Q" } }), "field-standardization.date_output"),
+            (json!({ "field-standardization": { "date_columns": ["joined"], "date_formats": ["%Y", "%Q"] } }), "field-standardization.date_formats"),
         ];
         for (parameters, field) in cases {
             for mutation in [RUN, PREVIEW] {
