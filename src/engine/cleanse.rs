@@ -2473,11 +2473,16 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             // of every value in memory that cannot spill: where the ranks of the grouped values
             // give the same numbers, they are read from those instead.
             let ranked = ranks_give_quantiles(&ty);
+            // NaN and ±Infinity are not part of the distribution: the statistics leave them
+            // out, a NaN (not a number, like a null) is never an outlier, and ±Infinity lies
+            // beyond any finite bound.
+            let floating = matches!(ty.as_str(), "FLOAT" | "DOUBLE" | "REAL");
+            let fv = if floating { format!("(CASE WHEN isfinite({q}) THEN {q} END)") } else { q.clone() };
             let quantiles = |fractions: &[String]| {
                 if ranked {
-                    format!("(SELECT qs FROM {})", ranked_quantiles(&q, &prev, fractions))
+                    format!("(SELECT qs FROM {})", ranked_quantiles(&fv, &prev, fractions))
                 } else {
-                    format!("quantile_cont({q}, [{}])", fractions.join(", "))
+                    format!("quantile_cont({fv}, [{}])", fractions.join(", "))
                 }
             };
             // Aggregates read `prev` in the FROM below; quantiles from ranks read it in their
@@ -2487,7 +2492,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     let z = number(*z)?;
                     (
                         format!(
-                            "avg({q}) AS a, stddev_samp({q}) AS s, {}[1] AS m",
+                            "avg({fv}) AS a, stddev_samp({fv}) AS s, {}[1] AS m",
                             quantiles(&["0.5".into()])
                         ),
                         true,
@@ -2529,7 +2534,12 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             if let Some(cte) = c.ctes.last_mut() {
                 cte.table = true;
             }
-            let outside = format!("({q} < __ag_lo OR {q} > __ag_hi)");
+            // (DuckDB orders NaN above every number.)
+            let outside = if floating {
+                format!("(NOT isnan({q}) AND ({q} < __ag_lo OR {q} > __ag_hi))")
+            } else {
+                format!("({q} < __ag_lo OR {q} > __ag_hi)")
+            };
             let from = c.cte(format!(
                 "SELECT p.*, b.__ag_lo, b.__ag_hi, b.__ag_med FROM {prev} p CROSS JOIN {bounds} b"
             ));
@@ -2543,8 +2553,10 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     } else {
                         ("__ag_lo", "__ag_hi")
                     };
+                    let keep_nan =
+                        if floating { format!("WHEN isnan({q}) THEN {q} ") } else { String::new() };
                     let capped = format!(
-                        "CASE WHEN {q} < __ag_lo THEN CAST({lo} AS {ty}) WHEN {q} > __ag_hi THEN CAST({hi} AS {ty}) ELSE {q} END"
+                        "CASE {keep_nan}WHEN {q} < __ag_lo THEN CAST({lo} AS {ty}) WHEN {q} > __ag_hi THEN CAST({hi} AS {ty}) ELSE {q} END"
                     );
                     c.map(&from, Map { values: vec![(column.clone(), capped)], ..Map::default() });
                 }
@@ -3381,6 +3393,52 @@ mod tests {
         assert!((y[5].unwrap() - 39.1).abs() < 1e-9 && (y[8].unwrap() + 8.0).abs() < 1e-9, "{y:?}");
         assert_eq!(y[0], Some(10.0));
         assert_eq!(change(&got.outcome, "outliers", "y"), (2, 0));
+    }
+
+    #[test]
+    fn non_finite_values_neither_skew_the_bounds_nor_get_made_up() {
+        // 20 prices 10..=29, then inf, NaN, -inf and a null: the bounds come from the finite
+        // values; NaN stays NaN; ±inf lie beyond the bounds.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, CASE i WHEN 21 THEN 'inf'::DOUBLE WHEN 22 THEN 'nan'::DOUBLE WHEN 23 THEN '-inf'::DOUBLE \
+             WHEN 24 THEN NULL ELSE (i + 9)::DOUBLE END AS price FROM range(1, 25) t(i) ORDER BY i",
+        );
+        let price = |method, action| {
+            let got = clean(
+                &conn,
+                &path,
+                &columns,
+                vec![Step::Outliers { column: "price".into(), method, action }],
+            );
+            let values: Vec<Option<String>> = column(&got.data, 1);
+            (values, got)
+        };
+        let finite: Vec<Option<String>> = (10..=29).map(|x| Some(format!("{x}.0"))).collect();
+        for method in [OutlierMethod::ZScore(3.0), OutlierMethod::Iqr(1.5)] {
+            // Capped: every finite value is within the bounds; inf and -inf go to the bounds.
+            let (values, got) = price(method, OutlierAction::Cap);
+            assert_eq!(values[..20], finite[..], "{method:?}");
+            assert_eq!(values[21].as_deref(), Some("nan"), "{method:?}");
+            assert_eq!(values[23], None);
+            let (hi, lo): (f64, f64) = (
+                values[20].as_ref().unwrap().parse().unwrap(),
+                values[22].as_ref().unwrap().parse().unwrap(),
+            );
+            assert!(hi.is_finite() && hi >= 29.0 && lo.is_finite() && lo <= 10.0, "{method:?}: {lo} {hi}");
+            assert_eq!(change(&got.outcome, "outliers", "price"), (2, 0), "{method:?}");
+            // Removed: only the two infinities.
+            let (values, _) = price(method, OutlierAction::Remove);
+            assert_eq!(values.len(), 22, "{method:?}: {values:?}");
+            assert!(values.contains(&Some("nan".into())));
+            // Imputed: the two infinities take the median of the finite values (19.5).
+            let (values, _) = price(method, OutlierAction::Impute);
+            assert_eq!(
+                (values[20].as_deref(), values[22].as_deref()),
+                (Some("19.5"), Some("19.5")),
+                "{method:?}"
+            );
+            assert_eq!(values[21].as_deref(), Some("nan"));
+        }
     }
 
     #[test]
