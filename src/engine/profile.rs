@@ -376,6 +376,8 @@ impl<'a> Col<'a> {
     }
 
     /// The value histograms bin: the number, or Unix epoch seconds for dates and timestamps.
+    /// Infinite dates and timestamps are left out (NULL), as NaN and ±Infinity are; a date
+    /// counts its days, so that one beyond TIMESTAMP's range (year 294247) is binned too.
     fn binned(&self) -> Option<String> {
         self.binned_of(&self.quoted)
     }
@@ -383,9 +385,12 @@ impl<'a> Col<'a> {
     /// [`Col::binned`] of `value`, an expression of the column's type.
     fn binned_of(&self, value: &str) -> Option<String> {
         match self.kind {
-            Kind::Date | Kind::Timestamp => {
-                Some(format!("CAST(epoch(CAST({value} AS TIMESTAMP)) AS DOUBLE)"))
-            }
+            Kind::Date => Some(format!(
+                "CASE WHEN isfinite({value}) THEN CAST({value} - DATE '1970-01-01' AS DOUBLE) * 86400 END"
+            )),
+            Kind::Timestamp => Some(format!(
+                "CASE WHEN isfinite({value}) THEN CAST(epoch(CAST({value} AS TIMESTAMP)) AS DOUBLE) END"
+            )),
             _ => self.number_of(value),
         }
     }
@@ -2658,6 +2663,35 @@ mod tests {
     }
 
     #[test]
+    fn dates_beyond_timestamps_and_infinite_ones_are_profiled() {
+        // Year 300000 is a DATE but beyond TIMESTAMP's range; infinite dates have no place on
+        // a histogram. Each value's bin comes from its days since 1970.
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "dates.parquet",
+            "SELECT * FROM (VALUES (DATE '2024-01-01'), (DATE '300000-01-01'), ('infinity'::DATE), \
+             ('-infinity'::DATE), (DATE '2024-01-02'), (NULL)) t(d)",
+        );
+        let params = ProfileParams { histogram_bins: 2, ..ProfileParams::default() };
+        let p = run(&conn, &path, &columns, &params);
+        let d = column(&p, "d");
+        assert_eq!((d.null_count, d.distinct_count), (1, 5));
+        let day = |iso: &str| {
+            let date = chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap();
+            (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as f64 * 86400.0
+        };
+        // 300000-01-01: 298,030 years after 1970, of 365.2425 days on average.
+        let far = 298_030.0 * 365.2425 * 86400.0;
+        let counts: Vec<u64> = d.histogram.iter().map(|b| b.count).collect();
+        assert_eq!(counts, [2, 1], "{:?}", d.histogram);
+        assert_eq!(d.histogram[0].lower, day("2024-01-01"));
+        assert!((d.histogram[1].upper - far).abs() < 2.0 * 86400.0, "{:?}", d.histogram);
+    }
+
+    #[test]
     fn empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open_in_memory().unwrap();
@@ -3231,7 +3265,7 @@ mod tests {
         let distinct: Vec<u64> = stats.iter().map(|s| s.distinct).collect();
         assert_eq!(distinct, [5000, 7000, 9000, 11000, 13000, 15000, 17000, 19000]);
 
-        // A column that fails in step 3 (text said to be dates: its range cannot be cast) stops
+        // A column that fails in step 3 (text said to be dates: its range cannot be bound) stops
         // the profile with its own error, whichever connection ran it, and leaves no temporary
         // table on either connection.
         let bad = vec![
@@ -3243,7 +3277,7 @@ mod tests {
         let mut helper = conn.try_clone().unwrap();
         let err = profile(&conn, Some(&mut helper), &path, &bad, &params, &mut |_, _| {}).unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("values of column 2") && text.contains("Conversion Error"), "{text}");
+        assert!(text.contains("values of column 2") && text.contains("Binder Error"), "{text}");
         assert!(!text.contains("INTERRUPT"), "{text}");
         for c in [&conn, &helper] {
             let left: i64 = c
