@@ -332,13 +332,32 @@ pub fn preview(
     limit: u64,
     offset: u64,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
+    let source = format!("read_parquet({})", quote_literal(&data.display().to_string()));
+    // Each value on its own, keyed by its column's name: a row alias (`to_json(t)`) would
+    // be shadowed by a column named like it.
+    let mut described = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
+    let names: Vec<String> = described.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
-        "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM read_parquet({}) LIMIT {limit} OFFSET {offset}) t",
-        quote_literal(&data.display().to_string())
+        "SELECT to_json(COLUMNS(*))::VARCHAR FROM (SELECT * FROM {source} LIMIT {limit} OFFSET {offset})"
     );
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|row| Ok(serde_json::from_str(&non_finite_as_text(&row?))?)).collect()
+    let mut rows = statement.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut object = serde_json::Map::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let value = match row.get::<_, Option<String>>(i)? {
+                Some(json) => serde_json::from_str(&non_finite_as_text(&json))?,
+                None => serde_json::Value::Null,
+            };
+            object.insert(name.clone(), value);
+        }
+        out.push(serde_json::Value::Object(object));
+    }
+    Ok(out)
 }
 
 /// DuckDB's `to_json` writes a floating-point NaN or infinity as the bare token `NaN`,
@@ -627,6 +646,16 @@ mod tests {
         // Text that spells the tokens is left alone.
         assert_eq!(rows[0]["note"], "NaN");
         assert_eq!(rows[1]["note"], "say \"NaN\"");
+    }
+
+    #[test]
+    fn a_preview_keys_every_value_by_its_column_whatever_the_names() {
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let (result, dir) = run(kind, b"t,x,\"a \"\"b\"\"\"\n1,a,\n2,b,z\n");
+        assert_eq!(result.unwrap().row_count, 2);
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 1).unwrap();
+        assert_eq!(rows, vec![serde_json::json!({ "t": 2, "x": "b", "a \"b\"": "z" })]);
     }
 
     #[test]
