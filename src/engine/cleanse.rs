@@ -1959,7 +1959,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     TargetType::Integer => (
                         if text {
                             format!(
-                                r"CASE WHEN regexp_full_match({v}, '[+-]?\d+(\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
+                                r"CASE WHEN regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
                             )
                         } else if is_integer(&ty) || ty == "BOOLEAN" {
                             format!("TRY_CAST({q} AS BIGINT)")
@@ -2909,6 +2909,21 @@ mod tests {
         assert_eq!(change(&got.outcome, "fix_types", "flag"), (5, 1));
         assert_eq!(change(&got.outcome, "fix_types", "d"), (3, 1));
         assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (5, 0));
+    }
+
+    #[test]
+    fn whole_numbers_with_leading_zeros_do_not_lose_them() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '007'), (2, '0'), (3, '10'), (4, '+5'), (5, '-012'), (6, '0.0'), (7, '00')) \
+             t(i, code) ORDER BY i",
+        );
+        let step = Step::FixTypes {
+            columns: vec![("code".into(), TargetType::Integer)],
+            on_failure: OnFailure::Null,
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(column(&got.data, 1), r(&[N, "0", "10", "5", N, "0", N]));
+        assert_eq!(change(&got.outcome, "fix_types", "code"), (5, 3), "+5 and 0.0 change, three fail");
     }
 
     #[test]
