@@ -92,9 +92,13 @@ use crate::domain::ColumnInfo;
 pub const DEFAULT_NULL_TOKENS: [&str; 6] = ["", "N/A", "NA", "null", "?", "-"];
 
 /// Date formats (strptime) tried in order when converting text to dates without a
-/// `Standardize` step's list.
-pub const DEFAULT_DATE_FORMATS: [&str; 8] =
-    ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%b %d %Y", "%d %b %Y", "%B %d %Y"];
+/// `Standardize` step's list. Each two-digit-year form comes before its four-digit one:
+/// DuckDB's `%Y` also reads `24` (as the year 24), where `%y` reads it as 2024 (and 69–99 as
+/// 1969–1999); `%y` takes exactly two digits, so a four-digit year passes on to `%Y`.
+pub const DEFAULT_DATE_FORMATS: [&str; 11] = [
+    "%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%m/%d/%y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%y", "%d.%m.%Y",
+    "%b %d %Y", "%d %b %Y", "%B %d %Y",
+];
 
 /// The steps to run, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -2001,8 +2005,11 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         };
                         let expr = if text {
                             let list = formats().iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+                            // DuckDB's own cast reads year first whatever the year's digits
+                            // (`05/01/24` as 0005-01-24): only a four-digit year goes to it.
                             format!(
-                                "coalesce(TRY_CAST({v} AS {sql_type}), CAST(try_strptime({v}, [{list}]) AS {sql_type}))"
+                                "coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS {sql_type}) END, \
+                                 CAST(try_strptime({v}, [{list}]) AS {sql_type}))"
                             )
                         } else {
                             format!("TRY_CAST({q} AS {sql_type})")
@@ -2924,6 +2931,21 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(column(&got.data, 1), r(&[N, "0", "10", "5", N, "0", N]));
         assert_eq!(change(&got.outcome, "fix_types", "code"), (5, 3), "+5 and 0.0 change, three fail");
+    }
+
+    #[test]
+    fn two_digit_years_are_this_century_or_the_last() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '05/01/24'), (2, '1/5/99'), (3, '05/01/2024'), (4, '13/05/24'), \
+             (5, '5.1.24'), (6, '2024-01-05')) t(i, d) ORDER BY i",
+        );
+        let step =
+            Step::FixTypes { columns: vec![("d".into(), TargetType::Date)], on_failure: OnFailure::Null };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(
+            column(&got.data, 1),
+            r(&["2024-01-05", "1999-05-01", "2024-01-05", "2024-05-13", "2024-01-05", "2024-01-05"])
+        );
     }
 
     #[test]
