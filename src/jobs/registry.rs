@@ -140,8 +140,13 @@ impl ParameterSpec {
             }
             error
         };
+        // A whole number written as a float (`5.0`, as JSON encoders write floats) is that
+        // whole number.
+        let whole = value
+            .as_i64()
+            .or_else(|| value.as_f64().filter(|x| x.fract() == 0.0 && x.abs() <= 9.0e15).map(|x| x as i64));
         match self.kind {
-            ParameterKind::Integer { min, max } => match value.as_i64() {
+            ParameterKind::Integer { min, max } => match whole {
                 Some(n) if (min..=max).contains(&n) => Ok(json!(n)),
                 _ => Err(refuse(format!("must be a whole number from {min} to {max}"))),
             },
@@ -736,6 +741,10 @@ mod tests {
         let run = check_run(PROFILE_TOOL, None, Some(&given), false).unwrap();
         assert_eq!(run.parameters[UNIFIED_PROFILER]["top_n_values"], 3);
         assert_eq!(run.parameters[UNIFIED_PROFILER]["outlier_iqr_multiplier"], 3.0);
+        // A whole number sent as a float is that whole number, stored as an integer.
+        let given = json!({ "unified-profiler": { "top_n_values": 5.0 } });
+        let run = check_run(PROFILE_TOOL, None, Some(&given), false).unwrap();
+        assert_eq!(run.parameters[UNIFIED_PROFILER]["top_n_values"].as_u64(), Some(5));
     }
 
     #[test]
