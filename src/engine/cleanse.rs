@@ -1522,6 +1522,26 @@ fn ranked_quantiles(value: &str, from: &str, fractions: &[String]) -> String {
     )
 }
 
+/// The median of an integer expression `value` over `from`, exactly, as a one-row subquery
+/// of `m` (HUGEINT; no row when there is no value): the mean of the values at ranks
+/// ⌊(rows − 1)/2⌋ and ⌈(rows − 1)/2⌉ (from the ranks of the grouped values, as
+/// [`ranked_quantiles`]), rounded half away from zero as DuckDB casts a DOUBLE to an integer.
+/// The same number [`ranked_quantiles`] gives a small column, but never through a DOUBLE,
+/// which rounds integers beyond 2⁵³ (and one near the type's limit out of its range).
+fn ranked_integer_median(value: &str, from: &str) -> String {
+    format!(
+        "(WITH __ag_med_g AS (SELECT {value} AS v, count(*) AS n FROM {from} WHERE {value} IS NOT NULL GROUP BY 1), \
+               __ag_med_c AS (SELECT v, n, sum(n) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
+                              FROM __ag_med_g), \
+               __ag_med_r AS (SELECT (total - 1) // 2 AS lo_rank, total // 2 AS hi_rank \
+                              FROM (SELECT sum(n) AS total FROM __ag_med_g) WHERE total > 0) \
+          SELECT CASE WHEN s >= 0 THEN (s + 1) // 2 ELSE -((1 - s) // 2) END AS m \
+          FROM (SELECT CAST(lo.v AS HUGEINT) + CAST(hi.v AS HUGEINT) AS s FROM __ag_med_r r \
+                JOIN __ag_med_c lo ON lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
+                JOIN __ag_med_c hi ON hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c))"
+    )
+}
+
 /// A number as a constant expression (statistics such as `quantile_cont` need constants).
 fn number(x: f64) -> anyhow::Result<String> {
     ensure!(x.is_finite(), "{x} is not a finite number");
@@ -2385,7 +2405,14 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         Err(statistics.len() - 1)
                     }
                     NullStrategy::Median => {
-                        statistics.push(if ranks_give_quantiles(&ty) {
+                        statistics.push(if is_integer(&ty) {
+                            let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
+                            format!(
+                                "CAST((SELECT m FROM {}) AS {})",
+                                ranked_integer_median("__ag_rank_x", &rows),
+                                sql_type(&ty)?
+                            )
+                        } else if ranks_give_quantiles(&ty) {
                             let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
                             format!(
                                 "CAST((SELECT qs[1] FROM {}) AS {})",
@@ -3375,6 +3402,32 @@ mod tests {
             assert_eq!(change(o, "nulls", column), (changed, 0), "{column}");
         }
         assert_eq!(change(o, "nulls", "name"), (0, 0));
+    }
+
+    #[test]
+    fn integer_medians_are_exact_whatever_their_size() {
+        // Medians of: the three largest BIGINTs; 10^17 + 1, 3, 5 (beyond 2^53); -3 and -2 (the
+        // mean -2.5 rounds away from zero, as a DOUBLE cast would); a UBIGINT near its limit.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, big, wide, neg, ub FROM (VALUES \
+             (1, 9223372036854775807, 100000000000000001, -3, 18446744073709551614::UBIGINT), \
+             (2, 9223372036854775806, 100000000000000003, -2, 18446744073709551615::UBIGINT), \
+             (3, 9223372036854775805, 100000000000000005, NULL, 18446744073709551613::UBIGINT), \
+             (4, NULL, NULL, NULL, NULL)) t(i, big, wide, neg, ub) ORDER BY i",
+        );
+        let step = Step::Nulls {
+            tokens: vec![],
+            columns: ["big", "wide", "neg", "ub"]
+                .iter()
+                .map(|c| (c.to_string(), NullStrategy::Median))
+                .collect(),
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(
+            got.data[3],
+            r(&["4", "9223372036854775806", "100000000000000003", "-3", "18446744073709551614"])
+        );
+        assert_eq!(got.data[2][3].as_deref(), Some("-3"));
     }
 
     fn spiky() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
