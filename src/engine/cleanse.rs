@@ -394,8 +394,13 @@ fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
 }
 
 /// `value` in E.164 when it is a valid number (read as `region`'s without a country code).
+/// A value written with `+` carries its country code and is parsed without a region: with
+/// one, the phonenumber crate also strips the region's national prefix after the country
+/// code (`+49 1512…` read in the US lost its `1`), and refuses some valid numbers.
 fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
-    let number = phonenumber::parse(Some(region), value.trim()).ok()?;
+    let value = value.trim();
+    let region = (!value.starts_with('+')).then_some(region);
+    let number = phonenumber::parse(region, value).ok()?;
     phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
@@ -3068,6 +3073,24 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(got.data, vec![r(&["05/01/2024"]), r(&[N]), r(&["31/12/2023"])]);
         assert_eq!(change(&got.outcome, "standardize", "d"), (2, 0));
+    }
+
+    #[test]
+    fn a_number_with_its_country_code_ignores_the_default_region() {
+        let id = |r: &str| parse_region(r).unwrap();
+        for region in ["US", "CA", "GB", "FR"] {
+            for (value, e164) in [
+                ("+49 1512 3456789", "+4915123456789"),
+                ("+33 1 23 45 67 89", "+33123456789"),
+                ("+33 (0)1 23 45 67 89", "+33123456789"),
+                ("+44 20 7946 0958", "+442079460958"),
+                ("+1 415 555 2671", "+14155552671"),
+            ] {
+                assert_eq!(phone_e164(id(region), value).as_deref(), Some(e164), "{value} in {region}");
+            }
+        }
+        assert_eq!(phone_e164(id("US"), "(415) 555-2671").as_deref(), Some("+14155552671"));
+        assert_eq!(phone_e164(id("FR"), "01 42 68 53 00").as_deref(), Some("+33142685300"));
     }
 
     #[test]
