@@ -389,7 +389,7 @@ impl VScalar for PhoneE164 {
 }
 
 /// A region code (ISO 3166 alpha-2, any case) libphonenumber knows.
-fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
+pub fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
     region.trim().to_ascii_uppercase().parse().ok()
 }
 

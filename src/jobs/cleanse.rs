@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::engine::cleanse::{
     Case, CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence, DEFAULT_DATE_FORMATS,
     DEFAULT_NULL_TOKENS, DedupMode, Keep, NullStrategy, OnFailure, OutlierAction, OutlierMethod,
-    RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column,
+    RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column, parse_region,
 };
 use crate::engine::pii::header_kind;
 use crate::error::AppError;
@@ -900,6 +900,27 @@ pub fn build(
         let formats = std.strings("date_formats").unwrap_or_default();
         let output = std.str("date_output").unwrap_or("%Y-%m-%d").to_string();
         let region = std.str("phone_region").unwrap_or("US").to_string();
+        if !phone_columns.is_empty() && parse_region(&region).is_none() {
+            let path = std.path("phone_region");
+            return Err(AppError::bad_input(
+                &path,
+                format!(
+                    "{path}: {region:?} is not a phone region libphonenumber knows (an ISO 3166 alpha-2 code such as \"US\")"
+                ),
+            ));
+        }
+        for name in &date_columns {
+            let ty = type_of(&types, name);
+            if !(is_text(&ty) || ty == "DATE" || ty.starts_with("TIMESTAMP")) {
+                let path = std.path("date_columns");
+                return Err(AppError::bad_input(
+                    &path,
+                    format!(
+                        "{path}: dates are standardised in text, date or timestamp columns; {name} is {ty}"
+                    ),
+                ));
+            }
+        }
         for column in columns {
             let name = &column.name;
             let ty = type_of(&types, name);
@@ -1040,6 +1061,16 @@ pub fn build(
             known(columns, &nulls.path("strategies"), column)?;
             let strategy = match strategy.as_str().unwrap_or_default() {
                 "drop" => NullStrategy::Drop,
+                "mean" if !is_numeric(&type_of(&types, column)) => {
+                    let path = nulls.path("strategies");
+                    let ty = type_of(&types, column);
+                    return Err(AppError::bad_input(
+                        &path,
+                        format!(
+                            "{path}: the mean needs a numeric column; {column} is {ty} (median or mode fit any column)"
+                        ),
+                    ));
+                }
                 "mean" => NullStrategy::Mean,
                 "median" => NullStrategy::Median,
                 "mode" => NullStrategy::Mode,

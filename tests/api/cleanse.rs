@@ -202,7 +202,9 @@ both_stores! {
         let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
         let cases = [
             (json!({ "quarantine-agent": { "required_columns": ["nope"] } }), "quarantine-agent.required_columns"),
-            (json!({ "field-standardization": { "phone_region": "XX" } }), "parameters"),
+            (json!({ "field-standardization": { "phone_region": "XX" } }), "field-standardization.phone_region"),
+            (json!({ "field-standardization": { "date_columns": ["id"] } }), "field-standardization.date_columns"),
+            (json!({ "null-handler": { "strategies": { "name": "mean" } } }), "null-handler.strategies"),
             (json!({ "field-standardization": { "email_columns": ["email"], "phone_columns": ["email"] } }), "parameters"),
             (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns"),
             (json!({ "outlier-remover": { "columns": ["name"] } }), "outlier-remover.columns"),
