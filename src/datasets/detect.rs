@@ -35,7 +35,13 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8 };
         return Ok(Detected { format: DatasetFormat::Xlsx, kind });
     }
-    let (encoding, text) = if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+    if head.starts_with(&[0xFE, 0xFF]) {
+        // DuckDB reads UTF-16 little-endian only: big-endian text would come in as garbage.
+        return Err(bad(
+            "the file is UTF-16 big-endian text, which cannot be read; save it as UTF-8 (or UTF-16 little-endian)",
+        ));
+    }
+    let (encoding, text) = if head.starts_with(&[0xFF, 0xFE]) {
         (TextEncoding::Utf16, None)
     } else {
         let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
@@ -105,6 +111,9 @@ mod tests {
         let utf16 = b"\xFF\xFEa\x00,\x00b\x00";
         let detected = detect(utf16, b"", utf16.len() as u64).unwrap();
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf16, .. }));
+        // Big-endian UTF-16 is refused with a reason, not read as little-endian garbage.
+        let big_endian = b"\xFE\xFF\x00a\x00,\x00b";
+        assert!(format(big_endian).unwrap_err().contains("UTF-16 big-endian"));
         // A multi-byte character cut at the end of the sample is not a reason for Latin-1.
         let cut = "a,b\né".as_bytes();
         let detected = detect(&cut[..cut.len() - 1], b"", 100).unwrap();
