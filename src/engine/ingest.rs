@@ -146,8 +146,13 @@ fn reader(kind: &SourceKind, source: &Path, long_lines: bool) -> String {
             )
         }
         // `records = true`: every element must be an object (a row), not a bare value.
-        SourceKind::JsonArray => format!("read_json({path}, format = 'array', records = true)"),
-        SourceKind::JsonLines => format!("read_json({path}, format = 'newline_delimited', records = true)"),
+        // DuckDB reads an object of 200 keys or more as a MAP, not a record, unless told not to.
+        SourceKind::JsonArray => {
+            format!("read_json({path}, format = 'array', records = true, map_inference_threshold = -1)")
+        }
+        SourceKind::JsonLines => format!(
+            "read_json({path}, format = 'newline_delimited', records = true, map_inference_threshold = -1)"
+        ),
         SourceKind::Parquet => format!("read_parquet({path})"),
     }
 }
@@ -669,6 +674,17 @@ mod tests {
             serde_json::json!({"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "NaN \\\" Infinity", "d": {"e": "-Infinity"}})
         );
         assert!(matches!(non_finite_as_text(r#"{"a":1}"#), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_objects_of_many_keys_are_records() {
+        let object = (0..250).map(|i| format!("\"k{i}\": {i}")).collect::<Vec<_>>().join(", ");
+        let array = format!("[{{{object}}}, {{{object}}}]");
+        let ingested = run(SourceKind::JsonArray, array.as_bytes()).0.unwrap();
+        assert_eq!((ingested.row_count, ingested.columns.len()), (2, 250));
+        let lines = format!("{{{object}}}\n{{{object}}}\n");
+        let ingested = run(SourceKind::JsonLines, lines.as_bytes()).0.unwrap();
+        assert_eq!((ingested.row_count, ingested.columns.len()), (2, 250));
     }
 
     #[test]
