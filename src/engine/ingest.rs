@@ -118,6 +118,13 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
         // DuckDB quotes the path; the client must not learn where files live.
         let clean = message.replace(&source.display().to_string(), "the file");
         let first_line = clean.lines().next().unwrap_or_default().to_string();
+        // The reason of a CSV error is on a later line; the one that needs saying is this.
+        if clean.contains("Maximum line size") {
+            return IngestError::BadInput(format!(
+                "{first_line}: the line is longer than {} MB, the longest a delimited file may have",
+                MAX_LINE_BYTES >> 20
+            ));
+        }
         IngestError::BadInput(first_line)
     } else {
         IngestError::Internal(anyhow::Error::from(err).context("DuckDB ingest"))
@@ -674,6 +681,19 @@ mod tests {
             serde_json::json!({"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "NaN \\\" Infinity", "d": {"e": "-Infinity"}})
         );
         assert!(matches!(non_finite_as_text(r#"{"a":1}"#), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_line_too_long_is_refused_saying_so() {
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let file = format!("id,big\n1,{}\n", "y".repeat(9_000_000));
+        let result = run(kind, file.as_bytes()).0;
+        match result {
+            Err(IngestError::BadInput(message)) => {
+                assert!(message.contains("longer than 8 MB") && message.contains("Line: 1"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
