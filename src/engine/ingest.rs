@@ -352,25 +352,37 @@ pub fn preview(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT to_json(COLUMNS(*))::VARCHAR FROM (SELECT * FROM {source} LIMIT {limit} OFFSET {offset})"
-    );
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut object = serde_json::Map::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let value = match row.get::<_, Option<String>>(i)? {
-                Some(json) => serde_json::from_str(&non_finite_as_text(&json))?,
-                None => serde_json::Value::Null,
-            };
-            object.insert(name.clone(), value);
+    // A row of DuckDB's is at most one block (256 KB) wide: a very wide table is read
+    // PREVIEW_COLUMNS columns at a time, each batch over the same rows (the scan keeps
+    // the file's order).
+    let mut out: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+    for batch in names.chunks(PREVIEW_COLUMNS) {
+        let columns = batch.iter().map(|n| super::quote_identifier(n)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT to_json(COLUMNS(*))::VARCHAR FROM (SELECT {columns} FROM {source} LIMIT {limit} OFFSET {offset})"
+        );
+        let mut statement = conn.prepare(&sql)?;
+        let mut rows = statement.query([])?;
+        let mut r = 0;
+        while let Some(row) = rows.next()? {
+            if out.len() <= r {
+                out.push(serde_json::Map::with_capacity(names.len()));
+            }
+            for (i, name) in batch.iter().enumerate() {
+                let value = match row.get::<_, Option<String>>(i)? {
+                    Some(json) => serde_json::from_str(&non_finite_as_text(&json))?,
+                    None => serde_json::Value::Null,
+                };
+                out[r].insert(name.clone(), value);
+            }
+            r += 1;
         }
-        out.push(serde_json::Value::Object(object));
     }
-    Ok(out)
+    Ok(out.into_iter().map(serde_json::Value::Object).collect())
 }
+
+/// How many columns a preview reads in one query (see [`preview`]).
+const PREVIEW_COLUMNS: usize = 1000;
 
 /// DuckDB's `to_json` writes a floating-point NaN or infinity as the bare token `NaN`,
 /// `Infinity` or `-Infinity`, which JSON does not have: this quotes each such token outside
@@ -668,6 +680,26 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 1).unwrap();
         assert_eq!(rows, vec![serde_json::json!({ "t": 2, "x": "b", "a \"b\"": "z" })]);
+    }
+
+    #[test]
+    fn a_table_wider_than_a_block_is_previewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        let columns = (0..16_384).map(|i| format!("'v{i}' AS c{i}")).collect::<Vec<_>>().join(", ");
+        conn.execute_batch(&format!(
+            "COPY (SELECT {columns} FROM range(3)) TO {} (FORMAT parquet)",
+            quote_literal(&data.display().to_string())
+        ))
+        .unwrap();
+        let rows = preview(&conn, &data, 2, 1).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].as_object().unwrap().len(), 16_384);
+        assert_eq!(
+            (&rows[0]["c0"], &rows[1]["c16383"]),
+            (&serde_json::json!("v0"), &serde_json::json!("v16383"))
+        );
     }
 
     #[test]
