@@ -424,8 +424,25 @@ pub async fn ingest_file(
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
-    let kind = detected.kind.clone();
-    let scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
+    let mut kind = detected.kind.clone();
+    let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
+    // Text that is not UTF-8 is Windows-1252 (Excel's CSVs on Windows), whose printable
+    // characters include Latin-1's; DuckDB's latin-1 refuses its € and curly quotes (bytes
+    // 0x80–0x9F): the file is read through a UTF-8 copy in `staging`.
+    let source = match kind {
+        ingest::SourceKind::Delimited { delimiter, encoding: ingest::TextEncoding::Latin1 } => {
+            let text = staging.join("text.csv");
+            let (from, to) = (source, text.clone());
+            tokio::task::spawn_blocking(move || windows_1252_to_utf8(&from, &to))
+                .await
+                .map_err(AppError::internal)?
+                .map_err(AppError::internal)?;
+            kind = ingest::SourceKind::Delimited { delimiter, encoding: ingest::TextEncoding::Utf8 };
+            scratch = Some(text.clone());
+            text
+        }
+        _ => source,
+    };
     let started = std::time::Instant::now();
     let ingested = engine
         .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
@@ -433,7 +450,7 @@ pub async fn ingest_file(
         .map_err(AppError::internal)?
         .map_err(|e| ingest_error(e, detected.format))?;
     if let Some(sheet_csv) = scratch {
-        // The sheet's CSV served the ingest only; it is not published.
+        // The sheet's CSV (or the UTF-8 copy) served the ingest only; it is not published.
         tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;
     }
     tracing::info!(
@@ -620,6 +637,28 @@ fn display_name(raw: &str) -> String {
 }
 
 /// The first [`HEAD_BYTES`] and the last four bytes of a file.
+/// Rewrites a Windows-1252 text file as UTF-8, streamed. Blocking.
+fn windows_1252_to_utf8(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut input = std::fs::File::open(from)?;
+    let mut output = std::io::BufWriter::new(std::fs::File::create(to)?);
+    let mut decoder = encoding_rs::WINDOWS_1252.new_decoder_without_bom_handling();
+    let mut bytes = vec![0u8; 1 << 16];
+    let mut text = String::new();
+    loop {
+        let n = input.read(&mut bytes)?;
+        text.clear();
+        text.reserve(decoder.max_utf8_buffer_length(n).unwrap_or(4 * n + 16));
+        // With that much room the decoder always takes the whole input.
+        let _ = decoder.decode_to_string(&bytes[..n], &mut text, n == 0);
+        output.write_all(text.as_bytes())?;
+        if n == 0 {
+            break;
+        }
+    }
+    output.flush()
+}
+
 fn read_ends(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
     let mut head = Vec::with_capacity(HEAD_BYTES);

@@ -187,6 +187,16 @@ both_stores! {
         let dataset = app.upload_ok(&token, "utf16.csv", &utf16).await;
         let body = get(&app, &token, &dataset["id"]).await;
         assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "city": "Zürich" }), "{body}");
+        // Windows-1252, as Excel on Windows writes CSV: €, curly quotes and dashes (bytes that
+        // Latin-1 leaves to control characters) are decoded, and nothing is left in staging.
+        let cp1252 = app.upload_ok(&token, "prices.csv", b"id,price,note\n1,\x805,\x93best\x94 \x96 sale\n2,\xa310,caf\xe9\n").await;
+        let body = get(&app, &token, &cp1252["id"]).await;
+        let preview = &body["data"]["dataset"]["preview"];
+        assert_eq!(preview[0], json!({ "id": 1, "price": "€5", "note": "“best” – sale" }), "{body}");
+        assert_eq!(preview[1], json!({ "id": 2, "price": "£10", "note": "café" }), "{body}");
+        assert!(app.files_under("datasets/.staging").is_empty());
+        let kept = app.files_under("datasets");
+        assert!(!kept.iter().any(|f| f.ends_with("text.csv")), "{kept:?}");
     }
 
     async fn malformed_rows_are_kept_and_reported(app) {
