@@ -57,7 +57,9 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
         None => names.first().cloned().ok_or_else(|| bad("the workbook has no sheet"))?,
     };
 
-    let mut extent: Option<(u32, u32)> = None;
+    // The table is the cells' bounding box: a sheet whose data starts below or right of A1
+    // (a blank margin) starts at its first row and column, which hold the header.
+    let mut extent: Option<[u32; 4]> = None;
     {
         let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
         while let Some(cell) = cells.next_cell().map_err(unreadable)? {
@@ -65,11 +67,15 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
                 continue;
             }
             let (r, c) = cell.get_position();
-            extent = Some(extent.map_or((r, c), |(mr, mc)| (mr.max(r), mc.max(c))));
+            extent = Some(
+                extent.map_or([r, c, r, c], |[fr, fc, lr, lc]| [fr.min(r), fc.min(c), lr.max(r), lc.max(c)]),
+            );
         }
     }
-    let Some((last_row, last_col)) = extent else { return Err(bad(format!("sheet {name:?} is empty"))) };
-    let (rows, cols) = (u64::from(last_row) + 1, u64::from(last_col) + 1);
+    let Some([first_row, first_col, last_row, last_col]) = extent else {
+        return Err(bad(format!("sheet {name:?} is empty")));
+    };
+    let (rows, cols) = (u64::from(last_row - first_row) + 1, u64::from(last_col - first_col) + 1);
     if rows > 1_048_576 || cols > 16_384 || rows.saturating_mul(cols) > MAX_CELLS {
         return Err(bad(format!(
             "sheet {name:?} spans {rows} rows by {cols} columns, more than the {MAX_CELLS} cells allowed"
@@ -79,7 +85,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
     let file = std::fs::File::create(out).map_err(AppError::internal)?;
     let mut writer = std::io::BufWriter::new(file);
     let mut line = vec![String::new(); cols as usize];
-    let mut current: u32 = 0;
+    let mut current: u32 = first_row;
     let flush =
         |line: &mut Vec<String>, writer: &mut std::io::BufWriter<std::fs::File>| -> Result<(), AppError> {
             let fields: Vec<String> = line.iter_mut().map(|f| csv_field(&std::mem::take(f))).collect();
@@ -88,14 +94,14 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
     while let Some(cell) = cells.next_cell().map_err(unreadable)? {
         let (r, c) = cell.get_position();
-        if matches!(cell.get_value(), DataRef::Empty) || c > last_col {
+        if matches!(cell.get_value(), DataRef::Empty) || c > last_col || c < first_col || r < first_row {
             continue;
         }
         while current < r {
             flush(&mut line, &mut writer)?;
             current += 1;
         }
-        line[c as usize] = cell_text(cell.get_value());
+        line[(c - first_col) as usize] = cell_text(cell.get_value());
     }
     flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
@@ -109,10 +115,17 @@ fn cell_text(cell: &DataRef<'_>) -> String {
         DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_string(),
         DataRef::Bool(b) => b.to_string(),
+        // A duration (`[h]:mm:ss`) as hours, minutes and seconds; a time of day (a serial
+        // below 1: no date) as a time, not as a moment of 1899-12-31.
+        DataRef::DateTime(dt) if dt.is_duration() => {
+            let seconds = (dt.as_f64() * 86_400.0).round() as i64;
+            let sign = if seconds < 0 { "-" } else { "" };
+            let s = seconds.unsigned_abs();
+            format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        }
         DataRef::DateTime(dt) => match dt.as_datetime() {
-            Some(t) if t.time() == chrono::NaiveTime::MIN && !dt.is_duration() => {
-                t.format("%Y-%m-%d").to_string()
-            }
+            Some(t) if (0.0..1.0).contains(&dt.as_f64()) => t.format("%H:%M:%S").to_string(),
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
             Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
             None => dt.to_string(),
         },
@@ -235,6 +248,32 @@ mod tests {
         zip.write_all(b"hello").unwrap();
         zip.finish().unwrap();
         assert!(check_workbook(&plain, 1_000_000).unwrap_err().message().contains("not an Excel"));
+    }
+
+    #[test]
+    fn a_table_away_from_a1_keeps_its_header_and_times_stay_times() {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        // The table starts at B3: two blank rows above, a blank column to the left.
+        for (col, header) in ["name", "starts", "lasts", "day"].iter().enumerate() {
+            sheet.write_string(2, col as u16 + 1, *header).unwrap();
+        }
+        let time = Format::new().set_num_format("h:mm:ss");
+        let duration = Format::new().set_num_format("[hh]:mm:ss");
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        sheet.write_string(3, 1, "a").unwrap();
+        sheet.write_datetime_with_format(3, 2, ExcelDateTime::from_hms(9, 30, 0).unwrap(), &time).unwrap();
+        sheet.write_number_with_format(3, 3, 65.0 / 1440.0, &duration).unwrap();
+        sheet.write_datetime_with_format(3, 4, ExcelDateTime::from_ymd(2024, 1, 2).unwrap(), &date).unwrap();
+        sheet.write_string(4, 1, "b").unwrap();
+        sheet.write_number_with_format(4, 3, 26.5 / 24.0, &duration).unwrap();
+        workbook.save(&path).unwrap();
+        sheet_to_csv(&path, None, &out).unwrap();
+        let csv = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(csv, "name,starts,lasts,day\na,09:30:00,1:05:00,2024-01-02\nb,,26:30:00,\n");
     }
 
     #[test]
