@@ -636,7 +636,6 @@ fn display_name(raw: &str) -> String {
     if clean.is_empty() || clean == "." || clean == ".." { "upload".to_string() } else { clean.to_string() }
 }
 
-/// The first [`HEAD_BYTES`] and the last four bytes of a file.
 /// Rewrites a Windows-1252 text file as UTF-8, streamed. Blocking.
 fn windows_1252_to_utf8(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::io::Write;
@@ -659,6 +658,7 @@ fn windows_1252_to_utf8(from: &Path, to: &Path) -> std::io::Result<()> {
     output.flush()
 }
 
+/// The first [`HEAD_BYTES`] and the last four bytes of a file.
 fn read_ends(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
     let mut head = Vec::with_capacity(HEAD_BYTES);

@@ -124,7 +124,8 @@ fn cell_text(cell: &DataRef<'_>) -> String {
             format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
         }
         DataRef::DateTime(dt) => match dt.as_datetime() {
-            Some(t) if (0.0..1.0).contains(&dt.as_f64()) => t.format("%H:%M:%S").to_string(),
+            // (0 is Excel's empty date, 1900-01-00, as often a formula's 0 in a date column.)
+            Some(t) if dt.as_f64() > 0.0 && dt.as_f64() < 1.0 => t.format("%H:%M:%S").to_string(),
             Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
             Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
             None => dt.to_string(),
@@ -205,7 +206,8 @@ pub fn write_workbook(
                     };
                 }
                 Cell::Text(text) => {
-                    if text.encode_utf16().count() > MAX_CELL_TEXT {
+                    // (A text's UTF-8 length is never below its UTF-16 length.)
+                    if text.len() > MAX_CELL_TEXT && text.encode_utf16().count() > MAX_CELL_TEXT {
                         let column =
                             columns.get(usize::from(col)).map(|c| c.name.clone()).unwrap_or_default();
                         return Err(CellTooLong { row: u64::from(row), column }.into());

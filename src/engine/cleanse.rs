@@ -600,10 +600,16 @@ pub fn sample_evidence(
             ));
             // strptime is slow on values it cannot parse: only values shaped like a date try it.
             items.push(format!(
-                "count(coalesce(TRY_CAST({v} AS DATE), CASE WHEN regexp_full_match({v}, {date_like}) \
+                "count(coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS DATE) END, \
+                 CASE WHEN regexp_full_match({v}, {date_like}) \
                  THEN CAST(try_strptime({v}, [{formats}]) AS DATE) END)) FILTER (WHERE {present})"
             ));
-            items.push(format!("count(TRY_CAST({v} AS TIMESTAMP)) FILTER (WHERE {present})"));
+            // DuckDB's own casts read any year's digits first (`05/01/24 10:00` as the year 5): as
+            // the conversion does, only a four-digit year goes to them.
+            items.push(format!(
+                "count(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS TIMESTAMP) END) \
+                 FILTER (WHERE {present})"
+            ));
             items.push(format!(r"count(*) FILTER (WHERE regexp_matches({v}, '\d:\d\d'))"));
         } else {
             items.push(format!("count({q})"));
@@ -1325,14 +1331,15 @@ fn parse_counts(text: &str) -> anyhow::Result<Vec<u64>> {
         .collect()
 }
 
-/// A type name to write into SQL (`CAST(… AS BIGINT)`): only a plain name, with a precision.
-/// DuckDB's refusal of an argument (`Invalid Input` or `Conversion` error) as `Err(why)`;
-/// any other failure is the server's.
+/// DuckDB's refusal of an argument (an `Invalid Input`, `Conversion` or `Not implemented`
+/// error) as `Err(why)`; any other failure is the server's.
 fn refusal<T>(result: duckdb::Result<T>) -> anyhow::Result<Result<T, String>> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(duckdb::Error::DuckDBFailure(_, Some(message)))
-            if message.starts_with("Invalid Input Error") || message.starts_with("Conversion Error") =>
+            if ["Invalid Input Error", "Conversion Error", "Not implemented Error"]
+                .iter()
+                .any(|class| message.starts_with(class)) =>
         {
             let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why);
             Ok(Err(why.lines().next().unwrap_or_default().trim().to_string()))
@@ -1344,8 +1351,12 @@ fn refusal<T>(result: duckdb::Result<T>) -> anyhow::Result<Result<T, String>> {
 /// Whether DuckDB's strftime/strptime accept `format` (the date standardisation's formats):
 /// `Err(why)` when they do not.
 pub fn check_date_format(conn: &Connection, format: &str) -> anyhow::Result<Result<(), String>> {
-    let checked =
-        conn.query_row("SELECT strftime(DATE '2000-01-01', ?)", [format], |r| r.get::<_, Option<String>>(0));
+    // Formats are written with strftime and read with strptime, which refuses a few more.
+    let checked = conn.query_row(
+        "SELECT strftime(DATE '2000-01-01', $1), try_strptime('2000-01-01', $1)",
+        [format],
+        |r| r.get::<_, Option<String>>(0),
+    );
     Ok(refusal(checked)?.map(|_| ()))
 }
 
@@ -1364,6 +1375,7 @@ pub fn check_constant(conn: &Connection, value: &str, ty: &str) -> anyhow::Resul
     })
 }
 
+/// A type name to write into SQL (`CAST(… AS BIGINT)`): only a plain name, with a precision.
 fn sql_type(ty: &str) -> anyhow::Result<&str> {
     ensure!(
         !ty.is_empty()
@@ -1527,7 +1539,8 @@ fn ranked_quantiles(value: &str, from: &str, fractions: &[String]) -> String {
     )
 }
 
-/// The median of an integer expression `value` over `from`, exactly, as a one-row subquery
+/// The median of an integer expression `value` (of at most 64 bits, so that the sum of two
+/// values fits a HUGEINT) over `from`, exactly, as a one-row subquery
 /// of `m` (HUGEINT; no row when there is no value): the mean of the values at ranks
 /// ⌊(rows − 1)/2⌋ and ⌈(rows − 1)/2⌉ (from the ranks of the grouped values, as
 /// [`ranked_quantiles`]), rounded half away from zero as DuckDB casts a DOUBLE to an integer.
@@ -2410,7 +2423,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         Err(statistics.len() - 1)
                     }
                     NullStrategy::Median => {
-                        statistics.push(if is_integer(&ty) {
+                        statistics.push(if is_integer(&ty) && !ty.ends_with("HUGEINT") {
                             let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
                             format!(
                                 "CAST((SELECT m FROM {}) AS {})",
@@ -2810,6 +2823,17 @@ mod tests {
             let refused = check_date_format(&conn, bad).unwrap().unwrap_err();
             assert!(refused.contains("format"), "{bad}: {refused}");
         }
+    }
+
+    #[test]
+    fn evidence_reads_dates_as_the_conversion_does() {
+        // DuckDB's casts would read these year first (the year 5); the conversion does not,
+        // so neither does the evidence: no timestamps, and dates only by the formats.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES ('05/01/24 10:00'), ('24/01/05 10:30'), ('2024-01-05 10:30')) t(s)",
+        );
+        let got = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
+        assert_eq!((got[0].values, got[0].timestamps, got[0].dates), (3, 1, 1));
     }
 
     #[test]

@@ -173,9 +173,10 @@ const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 pub enum DownloadFormat {
     Csv,
     Parquet,
-    /// Excel; at most 1,048,575 rows, and no text longer than 32,767 characters (the download
-    /// is then refused with BAD_USER_INPUT naming the cell). Integers beyond ±2^53, which an
-    /// Excel number would round, are written as text.
+    /// Excel; at most 1,048,575 rows, and no text longer than an Excel cell holds (32,767
+    /// UTF-16 code units: the download is then refused with BAD_USER_INPUT naming the cell).
+    /// Integer columns' values beyond ±2^53, which an Excel number would round, are written as
+    /// text.
     Xlsx,
 }
 

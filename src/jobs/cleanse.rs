@@ -707,6 +707,23 @@ fn detect(evidence: &ColumnEvidence, threshold: f64) -> Option<TargetType> {
     }
 }
 
+/// Refuses a dataset one of whose columns takes a name the compiled steps keep for their own
+/// columns (`BAD_USER_INPUT` on `datasetId`, naming it): checked before anything reads it.
+pub fn check_columns(columns: &[ColumnInfo]) -> Result<(), AppError> {
+    match columns.iter().find(|c| is_reserved_column(&c.name)) {
+        Some(column) => Err(AppError::bad_input(
+            "datasetId",
+            format!(
+                "the dataset has a column named {:?}: file_row_number and names starting with \
+                 {RESERVED_PREFIX} are reserved for the cleanse's own columns; rename the column and \
+                 upload the file again",
+                column.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Makes the plan of a run: `parameters` are the checked run's (`{ agentId: { … } }`, every
 /// default filled in), `agents` the selected ones, `evidence` a sample of every column (see
 /// [`crate::engine::cleanse::sample_evidence`]). Every named column is checked against
@@ -718,18 +735,7 @@ pub fn build(
     columns: &[ColumnInfo],
     evidence: &[ColumnEvidence],
 ) -> Result<Built, AppError> {
-    // The compiled steps name their own columns; a dataset column may not take those names.
-    if let Some(column) = columns.iter().find(|c| is_reserved_column(&c.name)) {
-        return Err(AppError::bad_input(
-            "datasetId",
-            format!(
-                "the dataset has a column named {:?}: file_row_number and names starting with \
-                 {RESERVED_PREFIX} are reserved for the cleanse's own columns; rename the column and \
-                 upload the file again",
-                column.name
-            ),
-        ));
-    }
+    check_columns(columns)?;
     let selected = |id: &str| agents.iter().any(|a| a == id);
     let mut steps: Vec<Step> = Vec::new();
     let mut described: Vec<(&'static str, String)> = Vec::new();

@@ -147,6 +147,7 @@ impl Jobs {
         run: &CheckedRun,
         dataset: &Dataset,
     ) -> Result<(cleanse::Built, std::path::PathBuf), AppError> {
+        cleanse::check_columns(&dataset.columns)?;
         let engine = self.inner.datasets.engine();
         let patterns = run.parameters.get(cleanse::QUARANTINE).and_then(|q| q.get("patterns"));
         for (i, p) in patterns.and_then(|p| p.as_array()).into_iter().flatten().enumerate() {

@@ -228,6 +228,15 @@ both_stores! {
         let body = app.graphql(Some(&token), "mutation($input: RunToolInput!) { runTool(input: $input) { id } }",
             json!({ "input": { "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": { "type-fixer": { "columns": { "nope": "integer" } } } } })).await;
         assert_eq!(body["errors"][0]["extensions"]["allowed"][0], "id", "{body}");
+        // A column whose name the compiled steps keep for themselves: refused, naming it.
+        let reserved = app.upload_ok(&token, "reserved.csv", b"__ag_x,name\n1,a\n").await;
+        for mutation in [RUN, PREVIEW] {
+            let input = json!({ "toolId": "clean-my-data", "datasetId": reserved["id"] });
+            let body = app.graphql(Some(&token), mutation, json!({ "input": input })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], "datasetId", "{body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap().contains("\"__ag_x\""), "{body}");
+        }
         let body = app.graphql(Some(&token), PREVIEW, json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"] } })).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
         let jobs = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
