@@ -1928,8 +1928,17 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 reasons.push(format!("CASE WHEN {q} IS NULL OR {} THEN {reason} END", blank(&q)));
             }
             for (column, low, high) in ranges {
-                c.type_of(column)?;
+                let ty = c.type_of(column)?;
                 let q = quote_identifier(column);
+                if is_text(&ty) {
+                    // Text of numbers is checked as numbers; a text that is not one cannot be
+                    // within the range (a blank is missing, not a violation).
+                    let reason = c.text(&format!("{column} is not a number"));
+                    reasons.push(format!(
+                        "CASE WHEN {q} IS NOT NULL AND NOT {} AND TRY_CAST({q} AS DOUBLE) IS NULL THEN {reason} END",
+                        blank(&q)
+                    ));
+                }
                 let mut outside = Vec::new();
                 if let Some(low) = low {
                     ensure!(low.is_finite(), "a bound must be a finite number");
@@ -2929,6 +2938,27 @@ mod tests {
         assert_eq!(got.outcome.rows_quarantined, 4);
         assert_eq!(removed(&got.outcome), [("quarantine", 0)]);
         assert!(got.outcome.changes.is_empty());
+    }
+
+    #[test]
+    fn a_range_on_text_quarantines_what_is_not_a_number() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '30'), (2, ' 45.5 '), (3, 'abc'), (4, '200'), (5, '  '), (6, NULL)) t(i, age) \
+             ORDER BY i",
+        );
+        let step = Step::Quarantine {
+            required: vec![],
+            ranges: vec![("age".into(), Some(0.0), Some(120.0))],
+            patterns: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(
+            column(&got.data, 0),
+            r(&["1", "2", "5", "6"]),
+            "numbers in range, a blank and a null stay"
+        );
+        let reasons: Vec<Option<String>> = got.quarantine.iter().map(|row| row[2].clone()).collect();
+        assert_eq!(reasons, r(&["age is not a number", "age out of range"]));
     }
 
     fn messy_types() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
