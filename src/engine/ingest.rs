@@ -157,9 +157,9 @@ fn reader(kind: &SourceKind, source: &Path, long_lines: bool) -> String {
         SourceKind::JsonArray => {
             format!("read_json({path}, format = 'array', records = true, map_inference_threshold = -1)")
         }
-        SourceKind::JsonLines => format!(
-            "read_json({path}, format = 'newline_delimited', records = true, map_inference_threshold = -1)"
-        ),
+        SourceKind::JsonLines => {
+            format!("read_json({path}, format = 'auto', records = true, map_inference_threshold = -1)")
+        }
         SourceKind::Parquet => format!("read_parquet({path})"),
     }
 }
@@ -726,6 +726,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_lines_may_start_with_a_bom_or_be_pretty_printed() {
+        let ingested = run(SourceKind::JsonLines, b"\xef\xbb\xbf{\"a\": 1}\n{\"a\": 2}\n").0.unwrap();
+        assert_eq!(ingested.row_count, 2);
+        let pretty = b"{\n  \"a\": 1,\n  \"b\": \"x\"\n}\n{\n  \"a\": 2,\n  \"b\": \"y\"\n}\n";
+        let ingested = run(SourceKind::JsonLines, pretty).0.unwrap();
+        assert_eq!((ingested.row_count, ingested.columns.len()), (2, 2));
     }
 
     #[test]
