@@ -719,8 +719,9 @@ fn column_statistics_with(
                 moments: moments.then(|| {
                     (select.float(format!("skewness({d})")), select.float(format!("kurtosis({d})")))
                 }),
-                zeros: select.int(format!("count_if({v} = 0)")),
-                negatives: select.int(format!("count_if({v} < 0)")),
+                // Over the finite values, as the other statistics (−Infinity is left out).
+                zeros: select.int(format!("count_if({d} = 0)")),
+                negatives: select.int(format!("count_if({d} < 0)")),
             });
             if let Some(plan) = extras.plans.get(&i) {
                 column.early = Some((
@@ -2689,6 +2690,23 @@ mod tests {
         assert_eq!(counts, [2, 1], "{:?}", d.histogram);
         assert_eq!(d.histogram[0].lower, day("2024-01-01"));
         assert!((d.histogram[1].upper - far).abs() < 2.0 * 86400.0, "{:?}", d.histogram);
+    }
+
+    #[test]
+    fn nan_and_infinities_are_left_out_of_the_numeric_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "floats.parquet",
+            "SELECT x::DOUBLE AS x FROM (VALUES ('1.5'), ('nan'), ('inf'), ('2.5'), ('-inf'), ('3'), ('-1'), ('0')) t(x)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let x = column(&p, "x");
+        assert_eq!((x.null_count, x.distinct_count), (0, 8), "they are values");
+        assert_eq!((x.zeros, x.negatives), (Some(1), Some(1)), "-inf is not counted with the negatives");
+        close(x.mean, 1.2, "mean of the finite values");
     }
 
     #[test]
