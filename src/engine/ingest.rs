@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use duckdb::Connection;
 
-use super::{PARQUET_OPTIONS, quote_literal};
+use super::{PARQUET_OPTIONS, csv_types, quote_literal};
 use crate::domain::ColumnInfo;
 
 /// How DuckDB should read the source file.
@@ -135,33 +135,68 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
 /// DuckDB reserve larger buffers, which small memory limits cannot hold).
 pub const MAX_LINE_BYTES: u64 = 8 * 1024 * 1024;
 
-fn reader(kind: &SourceKind, source: &Path, long_lines: bool) -> String {
+/// `read_csv`'s options after the path for a delimited file (encoding, delimiter, line size).
+fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool) -> String {
+    let delimiter = match delimiter {
+        Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
+        None => String::new(),
+    };
+    // A larger max_line_size makes DuckDB's reader half again slower, so it is used
+    // only for the files that need it (see `ingest`).
+    let long_lines = if long_lines { format!(", max_line_size = {MAX_LINE_BYTES}") } else { String::new() };
+    format!(", encoding = '{}'{delimiter}{long_lines}", encoding.duckdb_name())
+}
+
+/// The table function reading `source`, with `extra` options: a delimited file's column
+/// types ([`csv_types::Plan::reader_options`]), a JSON file's columns ([`json_columns`]).
+fn reader(kind: &SourceKind, source: &Path, long_lines: bool, extra: &str) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
         SourceKind::Delimited { delimiter, encoding } => {
-            let delimiter = match delimiter {
-                Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
-                None => String::new(),
-            };
-            // A larger max_line_size makes DuckDB's reader half again slower, so it is used
-            // only for the files that need it (see `ingest`).
-            let long_lines =
-                if long_lines { format!(", max_line_size = {MAX_LINE_BYTES}") } else { String::new() };
             format!(
-                "read_csv({path}, store_rejects = true, encoding = '{}'{delimiter}{long_lines})",
-                encoding.duckdb_name()
+                "read_csv({path}, store_rejects = true{}{extra})",
+                csv_options(*delimiter, *encoding, long_lines)
             )
         }
         // `records = true`: every element must be an object (a row), not a bare value.
         // DuckDB reads an object of 200 keys or more as a MAP, not a record, unless told not to.
         SourceKind::JsonArray => {
-            format!("read_json({path}, format = 'array', records = true, map_inference_threshold = -1)")
+            format!(
+                "read_json({path}, format = 'array', records = true, map_inference_threshold = -1{extra})"
+            )
         }
         SourceKind::JsonLines => {
-            format!("read_json({path}, format = 'auto', records = true, map_inference_threshold = -1)")
+            format!("read_json({path}, format = 'auto', records = true, map_inference_threshold = -1{extra})")
         }
         SourceKind::Parquet => format!("read_parquet({path})"),
     }
+}
+
+/// A JSON file's columns, inferred from every record and named for `read_json`'s `columns`.
+/// From its first records only (20,480, DuckDB's default) a later value that does not fit
+/// would be refused ("JSON transform error"), rounded (7.5 in a BIGINT column) or lost (a
+/// column null in the sample is typed NULL, and its later values read as null). A column
+/// of mixed kinds, which DuckDB types JSON, and one null throughout are read as text
+/// (strings without their quotes). Blocking; reads the whole file once.
+fn json_columns(conn: &Connection, kind: &SourceKind, source: &Path) -> Result<String, IngestError> {
+    let from = reader(kind, source, false, ", sample_size = -1");
+    let mut describe =
+        conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
+    let columns: Vec<(String, String)> = describe
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| classify(e, source))?;
+    let columns: Vec<String> = columns
+        .into_iter()
+        .map(|(name, ty)| {
+            let ty = if matches!(ty.as_str(), "JSON" | "NULL") { "VARCHAR".to_string() } else { ty };
+            format!("{}: {}", quote_literal(&name), quote_literal(&ty))
+        })
+        .collect();
+    if columns.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(", columns = {{{}}}", columns.join(", ")))
 }
 
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
@@ -174,27 +209,85 @@ pub fn ingest(
     rejects: &Path,
 ) -> Result<Ingested, IngestError> {
     let data_literal = quote_literal(&data.display().to_string());
-    let copy = |conn: &Connection, long_lines: bool| {
+    let too_long = |e: &duckdb::Error| e.to_string().contains("Maximum line size");
+    // Delimited text: the column types DuckDB sniffs from the first rows, cast strictly
+    // (csv_types). When the file cannot be sniffed, the plain read below says why.
+    let mut long_lines = false;
+    let mut plan = None;
+    if let SourceKind::Delimited { delimiter, encoding } = kind {
+        let path = source.display().to_string();
+        plan = match csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, false)) {
+            Err(e) if too_long(&e) => {
+                long_lines = true;
+                csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, true)).ok()
+            }
+            sniffed => sniffed.ok(),
+        }
+        .filter(|plan| plan.typed() > 0);
+    }
+    let mut unchecked = None;
+    if let Some(typed) = plan.as_ref().map(csv_types::Plan::typed)
+        && typed > csv_types::MAX_CHECKED_COLUMNS
+    {
+        plan = None;
+        unchecked = Some(format!(
+            "the file has {typed} typed columns, more than the {} whose every value is checked: \
+             their types come from the first rows, and a later value that does not fit is \
+             rounded or truncated to the column's type, or its row rejected",
+            csv_types::MAX_CHECKED_COLUMNS
+        ));
+    }
+    let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>, extra: &str| {
+        let select = plan.map(csv_types::Plan::select).unwrap_or_else(|| "SELECT *".into());
+        let extra = match plan {
+            Some(plan) => plan.reader_options(),
+            None => extra.to_string(),
+        };
         conn.execute_batch(&format!(
-            "COPY (SELECT * FROM {}) TO {data_literal} ({PARQUET_OPTIONS})",
-            reader(kind, source, long_lines)
+            "COPY ({select} FROM {}) TO {data_literal} ({PARQUET_OPTIONS})",
+            reader(kind, source, long_lines, &extra)
         ))
     };
-    // Lines over DuckDB's default 2 MB: read again allowing MAX_LINE_BYTES, on a fresh
-    // connection so that the first attempt's rejects do not count twice.
-    let retry;
-    let conn = match copy(conn, false) {
-        Ok(()) => conn,
-        Err(e)
-            if matches!(kind, SourceKind::Delimited { .. })
-                && e.to_string().contains("Maximum line size") =>
-        {
-            retry = conn.try_clone().context("opening a connection")?;
-            copy(&retry, true).map_err(|e| classify(e, source))?;
-            &retry
-        }
-        Err(e) => return Err(classify(e, source)),
+    // Each retry reads on a fresh connection, so that an earlier attempt's rejects do not
+    // count twice: once for lines over DuckDB's default 2 MB (allowing MAX_LINE_BYTES), once
+    // to widen the columns a value past the sniffed rows did not fit.
+    let mut widened = Vec::new();
+    let json_columns_named = match kind {
+        SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
+        _ => String::new(),
     };
+    let mut retry: Option<Connection> = None;
+    loop {
+        let attempt = retry.as_ref().unwrap_or(conn);
+        match copy(attempt, long_lines, plan.as_ref(), &json_columns_named) {
+            Ok(()) => break,
+            Err(e) if matches!(kind, SourceKind::Delimited { .. }) && !long_lines && too_long(&e) => {
+                long_lines = true;
+            }
+            // The sniff and the reader disagree on the columns (they should not): read as
+            // DuckDB reads, unchecked, rather than fail.
+            Err(e) if plan.is_some() && e.to_string().contains("types were provided") => {
+                tracing::warn!(error = %e, "the sniffed columns do not fit the file; reading it unchecked");
+                plan = None;
+            }
+            Err(e) if widened.is_empty() && e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
+                let Some(plan) = plan.as_mut() else { return Err(classify(e, source)) };
+                let check = conn.try_clone().context("opening a connection")?;
+                let from = reader(kind, source, long_lines, &plan.reader_options());
+                widened = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
+                if widened.is_empty() {
+                    // Every value held its type after all: nothing to widen, so the error
+                    // was not a value's; say so rather than loop.
+                    return Err(IngestError::Internal(anyhow::anyhow!(
+                        "a strict cast failed, but every value holds its column's type"
+                    )));
+                }
+            }
+            Err(e) => return Err(classify(e, source)),
+        }
+        retry = Some(conn.try_clone().context("opening a connection")?);
+    }
+    let conn = retry.as_ref().unwrap_or(conn);
 
     let mut columns = Vec::new();
     let mut describe = conn
@@ -211,12 +304,14 @@ pub fn ingest(
         .query_row(&format!("SELECT count(*) FROM read_parquet({data_literal})"), [], |r| r.get(0))
         .context("counting ingested rows")?;
 
-    let notices = match kind {
+    let mut notices = match kind {
         SourceKind::Delimited { delimiter, encoding } => {
             header_notices(conn, source, *delimiter, *encoding, &columns)
         }
         _ => Vec::new(),
     };
+    notices.extend(widened);
+    notices.extend(unchecked);
     let rejected_row_count = if matches!(kind, SourceKind::Delimited { .. }) {
         let rejects_literal = quote_literal(&rejects.display().to_string());
         conn.execute_batch(&format!(
@@ -584,6 +679,93 @@ mod tests {
         );
     }
 
+    /// A CSV whose typed columns hold, after more rows than DuckDB samples, `late` values.
+    fn late(late: &[(&str, &str)]) -> String {
+        let mut csv = String::from("id,n,d\n");
+        for i in 0..30_000 {
+            csv.push_str(&format!("{i},{},2024-01-{:02}\n", i % 100, i % 28 + 1));
+        }
+        for (i, (n, d)) in late.iter().enumerate() {
+            csv.push_str(&format!("{},{n},{d}\n", 30_000 + i));
+        }
+        csv
+    }
+
+    fn column(dir: &tempfile::TempDir, name: &str, from_id: i64) -> Vec<String> {
+        let conn = Connection::open_in_memory().unwrap();
+        let path = quote_literal(&dir.path().join("data.parquet").display().to_string());
+        conn.prepare(&format!(
+            "SELECT CAST({} AS VARCHAR) FROM read_parquet({path}) WHERE id >= {from_id} ORDER BY id",
+            super::super::quote_identifier(name)
+        ))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn values_after_the_sampled_rows_are_never_rounded_truncated_or_dropped() {
+        // Cast by DuckDB's reader, these became 8, 31 and 100, the date lost its time, and
+        // the row with `abc` was rejected.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a [&'a str]);
+        let cases: [Case; 5] = [
+            (&[("7.5", "2024-02-01")], "n", "DOUBLE", &["7.5"]),
+            (&[("0x1F", "2024-02-01")], "n", "VARCHAR", &["0x1F"]),
+            (&[("1e2", "2024-02-01"), ("abc", "2024-02-02")], "n", "VARCHAR", &["1e2", "abc"]),
+            (&[("99999999999999999999", "2024-02-01")], "n", "VARCHAR", &["99999999999999999999"]),
+            (&[("1", "2024-02-01 13:45:00")], "d", "VARCHAR", &["2024-02-01 13:45:00"]),
+        ];
+        for (values, name, widened_to, expected) in cases {
+            let (result, dir) = run(csv(), late(values).as_bytes());
+            let ingested = result.unwrap();
+            assert_eq!((ingested.row_count, ingested.rejected_row_count), (30_000 + values.len() as u64, 0));
+            let types: Vec<_> =
+                ingested.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+            let other = if name == "n" { ("d", "DATE") } else { ("n", "BIGINT") };
+            assert!(types.contains(&(name, widened_to)) && types.contains(&other), "{values:?}: {types:?}");
+            assert_eq!(
+                column(&dir, name, 30_000),
+                expected.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+            );
+            let before = if widened_to == "DOUBLE" {
+                "99.0".to_string()
+            } else if name == "n" {
+                "99".to_string()
+            } else {
+                format!("2024-01-{:02}", 29_999 % 28 + 1)
+            };
+            assert_eq!(column(&dir, name, 29_999)[0], before, "{values:?}");
+            assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+            assert!(ingested.notices[0].contains(&format!("column {name:?}")), "{:?}", ingested.notices);
+        }
+        // Widened to DOUBLE only where DOUBLE gives every number back exactly.
+        for inexact in ["9007199254740993.0", "0.30000000000000001", "1e400", "1e-400"] {
+            let (result, dir) =
+                run(csv(), late(&[("7.5", "2024-02-01"), (inexact, "2024-02-01")]).as_bytes());
+            let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+            assert_eq!(types, vec!["BIGINT", "VARCHAR", "DATE"], "{inexact}");
+            assert_eq!(column(&dir, "n", 30_001), vec![inexact.to_string()]);
+        }
+        // Values that hold their type keep it, with nothing to say.
+        let (result, dir) = run(csv(), late(&[(" 12 ", "2024-2-1")]).as_bytes());
+        let ingested = result.unwrap();
+        let types: Vec<_> = ingested.columns.iter().map(|c| c.data_type.as_str()).collect();
+        assert_eq!(types, vec!["BIGINT", "BIGINT", "DATE"]);
+        assert!(ingested.notices.is_empty(), "{:?}", ingested.notices);
+        assert_eq!(column(&dir, "d", 30_000), vec!["2024-02-01"]);
+    }
+
+    #[test]
+    fn widening_keeps_the_rejects_of_malformed_lines_once() {
+        let mut csv_text = late(&[("7.5", "2024-02-01")]);
+        csv_text.push_str("30001,only two\n");
+        let (result, _dir) = run(csv(), csv_text.as_bytes());
+        let ingested = result.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (30_001, 1), "{ingested:?}");
+    }
+
     #[test]
     fn the_canonical_copy_and_the_rejects_are_zstd_compressed() {
         let csv_bytes: String = std::iter::once("id,text\n".to_string())
@@ -746,6 +928,34 @@ mod tests {
         let lines = format!("{{{object}}}\n{{{object}}}\n");
         let ingested = run(SourceKind::JsonLines, lines.as_bytes()).0.unwrap();
         assert_eq!((ingested.row_count, ingested.columns.len()), (2, 250));
+    }
+
+    #[test]
+    fn json_columns_are_typed_from_every_record() {
+        let mut lines = String::new();
+        for i in 0..30_000 {
+            lines.push_str(&format!("{{\"id\": {i}, \"n\": {}, \"tags\": [1]}}\n", i % 100));
+        }
+        lines.push_str(
+            "{\"id\": 30000, \"n\": 7.5, \"tags\": [2]}\n{\"id\": 30001, \"n\": \"abc\", \"tags\": null}\n",
+        );
+        let (result, dir) = run(SourceKind::JsonLines, lines.as_bytes());
+        let ingested = result.unwrap();
+        assert_eq!(ingested.row_count, 30_002);
+        let types: Vec<_> =
+            ingested.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(types, vec![("id", "BIGINT"), ("n", "VARCHAR"), ("tags", "BIGINT[]")]);
+        assert_eq!(column(&dir, "n", 29_999), vec!["99", "7.5", "abc"]);
+        // A decimal after integers is not rounded; values after nulls are not lost.
+        let mut records: Vec<String> =
+            (0..30_000).map(|i| format!("{{\"id\": {i}, \"n\": {i}, \"a\": null}}")).collect();
+        records.push("{\"id\": 30000, \"n\": 7.5, \"a\": 42}".into());
+        records.push("{\"id\": 30001, \"n\": 1, \"a\": \"text\"}".into());
+        let (result, dir) = run(SourceKind::JsonArray, format!("[{}]", records.join(",\n")).as_bytes());
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "DOUBLE", "VARCHAR"]);
+        assert_eq!(column(&dir, "n", 30_000), vec!["7.5", "1.0"]);
+        assert_eq!(column(&dir, "a", 30_000), vec!["42", "text"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod cleanse;
+pub(crate) mod csv_types;
 pub mod drift;
 pub mod ingest;
 pub mod pii;

@@ -1,0 +1,283 @@
+//! The column types of a delimited file, held by every row and not only the sampled ones.
+//!
+//! DuckDB's CSV reader chooses a column's type from a sample of the first rows (20,480), then
+//! casts every later value leniently: `7.5` becomes 8 in a BIGINT column, `0x1F` 31, `1e2`
+//! 100, a date with a time of day loses the time in a DATE column, and a value that does not
+//! cast at all (`abc`) is rejected with its whole row. Here the typed columns are read as text
+//! and cast in the same pass, strictly: a value the sniffer would not have taken for that type
+//! raises an error. Only then is the file read again, once, to find every column whose
+//! values do not all hold its type, and each is widened — an integer column to DOUBLE when
+//! every value is a plain decimal number DOUBLE holds exactly, otherwise to text — before a
+//! final read. Nothing is rounded, truncated or dropped, and each widening is reported.
+
+use duckdb::Connection;
+
+use super::{is_integer_type, quote_identifier, quote_literal};
+
+/// Text of the error a strict cast raises: how `ingest` tells it from the input's own errors.
+pub(crate) const STRICT_CAST_FAILED: &str =
+    "agensium: a value after the sampled rows does not hold its column's type";
+
+/// The most typed columns a file may have for every value to be checked: each costs its
+/// expression's working vectors (about 0.2 MB), so wider files keep DuckDB's own reading.
+pub(crate) const MAX_CHECKED_COLUMNS: usize = 1000;
+
+/// An integer as the sniffer takes one: optional minus, no leading zeros, no `+`, `_`, hex,
+/// fraction or exponent; blanks around it are allowed (DuckDB trims them).
+const INTEGER: &str = r"\s*-?(0|[1-9][0-9]*)\s*";
+/// A plain decimal number (an integer, a fraction, an exponent).
+const DECIMAL: &str = r"\s*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*";
+/// The most significant digits a decimal number may have for DOUBLE to give it back exactly.
+const DOUBLE_DIGITS: usize = 15;
+/// The smallest positive normal DOUBLE: below it, digits are lost.
+const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
+
+/// How one column is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Read {
+    /// As text (DuckDB sniffed VARCHAR, or the column was widened to text).
+    Text,
+    /// As text, then cast strictly to this DuckDB type.
+    Typed(String),
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    /// The type DuckDB's sniffer chose from its sample.
+    sniffed: String,
+    read: Read,
+}
+
+/// How to read a delimited file's columns: DuckDB's sniffed types, cast strictly.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    columns: Vec<Column>,
+    date_format: Option<String>,
+    timestamp_format: Option<String>,
+}
+
+impl Plan {
+    /// Sniffs the file with `options` (`read_csv`'s, after the path: encoding, delimiter,
+    /// line size) as the reader does, skipping malformed lines (which `store_rejects` keeps
+    /// aside). Blocking.
+    pub(crate) fn sniff(conn: &Connection, path: &str, options: &str) -> duckdb::Result<Plan> {
+        let (names, types, date_format, timestamp_format) = conn.query_row(
+            &format!(
+                "SELECT list_transform(Columns, lambda c: c.name), list_transform(Columns, lambda c: c.type), \
+                        DateFormat, TimestampFormat \
+                 FROM sniff_csv({}, ignore_errors = true{options})",
+                quote_literal(path)
+            ),
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, duckdb::types::Value>(0)?,
+                    r.get::<_, duckdb::types::Value>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
+        )?;
+        let texts = |value: duckdb::types::Value| -> Vec<String> {
+            match value {
+                duckdb::types::Value::List(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        duckdb::types::Value::Text(text) => text,
+                        _ => String::new(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let columns = texts(names)
+            .into_iter()
+            .zip(texts(types))
+            .map(|(name, sniffed)| {
+                let read = if matches!(sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL") {
+                    Read::Text
+                } else {
+                    Read::Typed(sniffed.clone())
+                };
+                Column { name, sniffed, read }
+            })
+            .collect();
+        Ok(Plan { columns, date_format, timestamp_format })
+    }
+
+    /// How many columns are cast (a file of text columns needs none of this).
+    pub(crate) fn typed(&self) -> usize {
+        self.columns.iter().filter(|c| c.read != Read::Text).count()
+    }
+
+    /// `read_csv`'s option reading every column as text.
+    pub(crate) fn reader_options(&self) -> String {
+        format!(", types = [{}]", vec!["'VARCHAR'"; self.columns.len()].join(", "))
+    }
+
+    /// The projection over the text columns that casts the typed ones, raising
+    /// [`STRICT_CAST_FAILED`] on a value that does not hold its type. Every column is listed
+    /// (`SELECT * REPLACE` binds in time quadratic in the columns replaced).
+    pub(crate) fn select(&self) -> String {
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let v = quote_identifier(&c.name);
+                match &c.read {
+                    Read::Text => v,
+                    Read::Typed(ty) => format!(
+                        "CASE WHEN {v} IS NULL THEN NULL ELSE coalesce({}, error({})) END AS {v}",
+                        self.strict_cast(ty, &v),
+                        quote_literal(STRICT_CAST_FAILED)
+                    ),
+                }
+            })
+            .collect();
+        format!("SELECT {}", columns.join(", "))
+    }
+
+    /// `v` (text) as `ty`, or NULL where the text is not a value of that type.
+    fn strict_cast(&self, ty: &str, v: &str) -> String {
+        let format = |f: &Option<String>, default: &str| quote_literal(f.as_deref().unwrap_or(default));
+        if is_integer_type(ty) {
+            format!(
+                "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
+                quote_literal(INTEGER)
+            )
+        } else if ty == "DATE" {
+            // strptime takes the whole text: a time of day after the date fails. It also
+            // reads `infinity` and `epoch` as 1900-01-01 (DuckDB 2.0), hence the digit.
+            format!(
+                "CASE WHEN regexp_matches({v}, '[0-9]') THEN CAST(TRY_STRPTIME({v}, {}) AS DATE) END",
+                format(&self.date_format, "%Y-%m-%d")
+            )
+        } else if ty == "TIMESTAMP" && self.timestamp_format.is_some() {
+            format!(
+                "CASE WHEN regexp_matches({v}, '[0-9]') THEN TRY_STRPTIME({v}, {}) END",
+                format(&self.timestamp_format, "")
+            )
+        } else {
+            format!("TRY_CAST({v} AS {ty})")
+        }
+    }
+
+    /// The query that reads the whole file (`from`: the reader with [`Plan::reader_options`])
+    /// and answers, per typed column, whether every value holds its type, and for an integer
+    /// column whether every value is a decimal number DOUBLE holds exactly.
+    fn check_query(&self, from: &str) -> Option<(String, usize)> {
+        let mut checks = Vec::new();
+        for c in &self.columns {
+            let Read::Typed(ty) = &c.read else { continue };
+            let v = quote_identifier(&c.name);
+            let all =
+                |holds: String| format!("coalesce(bool_and({v} IS NULL OR coalesce({holds}, false)), true)");
+            checks.push(all(format!("{} IS NOT NULL", self.strict_cast(ty, &v))));
+            if is_integer_type(ty) {
+                // A plain decimal number of at most DOUBLE_DIGITS significant digits, finite
+                // and normal as a DOUBLE (not 1e400, nor 1e-400 turned to 0).
+                let digits = format!("ltrim(replace(regexp_extract({v}, '([0-9.]+)', 1), '.', ''), '0')");
+                let double = format!("TRY_CAST({v} AS DOUBLE)");
+                checks.push(all(format!(
+                    "regexp_full_match({v}, {decimal}) AND length({digits}) <= {DOUBLE_DIGITS} \
+                     AND isfinite({double}) AND ({digits} = '' OR abs({double}) >= {DOUBLE_MIN_NORMAL})",
+                    decimal = quote_literal(DECIMAL),
+                )));
+            }
+        }
+        (!checks.is_empty()).then(|| (format!("SELECT {} FROM {from}", checks.join(", ")), checks.len()))
+    }
+
+    /// Reads the whole file once (`from` as in [`Plan::check_query`]) and widens every typed
+    /// column some value of which does not hold its type. Returns a notice per widened
+    /// column. Blocking; use a connection that keeps no rejects the caller needs.
+    pub(crate) fn widen(&mut self, conn: &Connection, from: &str) -> duckdb::Result<Vec<String>> {
+        let Some((query, count)) = self.check_query(from) else { return Ok(Vec::new()) };
+        let answers: Vec<bool> =
+            conn.query_row(&query, [], |r| (0..count).map(|i| r.get::<_, bool>(i)).collect())?;
+        let mut answers = answers.into_iter();
+        let mut notices = Vec::new();
+        for c in &mut self.columns {
+            let Read::Typed(ty) = &c.read else { continue };
+            let holds = answers.next().unwrap_or(false);
+            let as_double = is_integer_type(ty) && answers.next().unwrap_or(false);
+            if holds {
+                continue;
+            }
+            let (read, called) = if as_double {
+                (Read::Typed("DOUBLE".into()), "DOUBLE (decimal numbers)")
+            } else {
+                (Read::Text, "text")
+            };
+            notices.push(format!(
+                "column {:?} is read as {called}: DuckDB took it for {} from the first rows, but \
+                 some values are not {} values, and reading them as such would have changed or \
+                 dropped them",
+                c.name, c.sniffed, c.sniffed
+            ));
+            c.read = read;
+        }
+        Ok(notices)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(body: &str) -> (Plan, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, body).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        (Plan::sniff(&conn, &path.display().to_string(), "").unwrap(), dir)
+    }
+
+    #[test]
+    fn sniffs_names_types_and_formats() {
+        let (p, _dir) =
+            plan("id,d,t,s\n1,31/01/2024,31/01/2024 10:00:00,x\n2,01/02/2024,01/02/2024 11:00:00,y\n");
+        let read: Vec<_> = p.columns.iter().map(|c| (c.name.as_str(), c.read.clone())).collect();
+        assert_eq!(
+            read,
+            vec![
+                ("id", Read::Typed("BIGINT".into())),
+                ("d", Read::Typed("DATE".into())),
+                ("t", Read::Typed("TIMESTAMP".into())),
+                ("s", Read::Text)
+            ]
+        );
+        assert_eq!(p.date_format.as_deref(), Some("%d/%m/%Y"));
+        assert_eq!(p.timestamp_format.as_deref(), Some("%d/%m/%Y %H:%M:%S"));
+        assert_eq!(p.typed(), 3);
+        assert_eq!(plan("a,b\nx,y\n").0.typed(), 0);
+    }
+
+    #[test]
+    fn strict_casts_take_what_the_sniffer_takes_and_nothing_it_would_not() {
+        let conn = Connection::open_in_memory().unwrap();
+        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None };
+        let cast = |ty: &str, text: &str| -> Option<String> {
+            conn.query_row(
+                &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", p.strict_cast(ty, "v")),
+                [text],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(cast("BIGINT", " 12 ").as_deref(), Some("12"));
+        assert_eq!(cast("BIGINT", "-0").as_deref(), Some("0"));
+        for lenient in ["7.5", "0x1F", "1e2", "+12", "1_000", "007", "abc", "99999999999999999999", ""] {
+            assert_eq!(cast("BIGINT", lenient), None, "{lenient}");
+        }
+        assert_eq!(cast("DATE", "2024-1-5").as_deref(), Some("2024-01-05"));
+        assert_eq!(cast("DATE", "2024-02-01 13:45:00"), None);
+        for keyword in ["infinity", "-infinity", "epoch"] {
+            assert_eq!(cast("DATE", keyword), None, "{keyword}");
+        }
+        assert_eq!(cast("TIMESTAMP", "2024-02-01 13:45:00.5").as_deref(), Some("2024-02-01 13:45:00.5"));
+        assert_eq!(cast("DOUBLE", "abc"), None);
+        assert_eq!(cast("BOOLEAN", "yes").as_deref(), Some("true"));
+    }
+}
