@@ -224,6 +224,24 @@ both_stores! {
         assert_eq!(long["rowCount"].as_f64().unwrap() + long["rejectedRowCount"].as_f64().unwrap(), 2.0, "{long}");
     }
 
+    async fn preview_rows_keep_the_column_order(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "order.csv", b"zeta,alpha,mid\n1,2,3\n").await;
+        // The body as sent: a JSON value parsed here would sort its keys again.
+        let body = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&token)
+            .json(&json!({ "query": "query($id: ID!) { dataset(id: $id) { preview } }", "variables": { "id": dataset["id"] } }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains(r#"[{"zeta":1,"alpha":2,"mid":3}]"#), "{body}");
+    }
+
     async fn values_after_the_sampled_rows_are_kept_as_written(app) {
         // DuckDB types a column from its first 20,480 rows; later values that do not fit
         // were rounded (12.75 → 13), converted (0x1F → 31), truncated (the time of day
