@@ -12,6 +12,8 @@
 3. Agensium: a fresh server with DUCKDB_MEMORY_LIMIT=512MB; the file is uploaded with curl
    (GraphQL multipart request, streamed); wall time from the first byte sent to the answer, and
    the server's peak RSS (VmHWM).
+   With --late, the file has one more row, whose id is not an integer: the server widens that
+   column to text (reading the file three times); DuckDB rejects the row.
 4. Concurrency: --concurrent N uploads of a --concurrent-rows file at once; all must be ingested
    with the right row count; the server's peak RSS.
 Prints a Markdown table row for perf/RESULTS.md. Only loopback traffic; everything stops by itself.
@@ -130,12 +132,24 @@ def main():
     ap.add_argument("--concurrent", type=int, default=10)
     ap.add_argument("--concurrent-rows", type=int, default=4_700_000)
     ap.add_argument("--work", default="/var/tmp/agensium-perf")
+    ap.add_argument("--late", action="store_true",
+                    help="append a row whose id is not an integer, after every row DuckDB samples: "
+                         "the server must widen that column (three reads of the file)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
     if args.skip_single:
         args.rows = 0
     big = os.path.join(args.work, f"messy-{args.rows}.csv")
+    if args.rows and args.late:
+        generate(big, args.rows)
+        late = os.path.join(args.work, f"messy-{args.rows}-late.csv")
+        if not os.path.exists(late):
+            shutil.copyfile(big, late + ".tmp")
+            with open(late + ".tmp", "a") as f:
+                f.write("A-1,late,1.5,2024-01-01,late@example.com,alpha,true,late\n")
+            os.rename(late + ".tmp", late)
+        big = late
     if args.rows:
         single(args, big)
     if args.concurrent:
