@@ -32,6 +32,9 @@ const DOUBLE_DIGITS: usize = 15;
 /// The smallest positive normal DOUBLE: below it, digits are lost.
 const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
 
+/// A time with a UTC offset (`10:00:00+02`, `…Z`), or with digits past microseconds.
+const LOSSY_TIME: &str = r":[0-9]{2}(\.[0-9]*)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$|\.[0-9]{7,}";
+
 /// How one column is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Read {
@@ -95,11 +98,14 @@ impl Plan {
             .into_iter()
             .zip(texts(types))
             .map(|(name, sniffed)| {
-                let read = if matches!(sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL") {
-                    Read::Text
-                } else {
-                    Read::Typed(sniffed.clone())
-                };
+                // Parquet has no 128-bit integer: DuckDB would write HUGEINT as DOUBLE,
+                // rounding it, so such integers stay text.
+                let read =
+                    if matches!(sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL" | "HUGEINT" | "UHUGEINT") {
+                        Read::Text
+                    } else {
+                        Read::Typed(sniffed.clone())
+                    };
                 Column { name, sniffed, read }
             })
             .collect();
@@ -157,6 +163,12 @@ impl Plan {
             format!(
                 "CASE WHEN regexp_matches({v}, '[0-9]') THEN TRY_STRPTIME({v}, {}) END",
                 format(&self.timestamp_format, "")
+            )
+        } else if matches!(ty, "TIMESTAMP" | "TIME") {
+            // A cast to TIMESTAMP or TIME drops a UTC offset and digits past microseconds.
+            format!(
+                "CASE WHEN NOT regexp_matches({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
+                quote_literal(LOSSY_TIME)
             )
         } else {
             format!("TRY_CAST({v} AS {ty})")
@@ -252,6 +264,9 @@ mod tests {
         assert_eq!(p.timestamp_format.as_deref(), Some("%d/%m/%Y %H:%M:%S"));
         assert_eq!(p.typed(), 3);
         assert_eq!(plan("a,b\nx,y\n").0.typed(), 0);
+        // Integers beyond 64 bits would be written to Parquet as DOUBLE, rounded: text.
+        let (huge, _dir) = plan("n\n99999999999999999999\n1\n");
+        assert_eq!((huge.columns[0].sniffed.as_str(), huge.typed()), ("HUGEINT", 0));
     }
 
     #[test]
@@ -277,6 +292,13 @@ mod tests {
             assert_eq!(cast("DATE", keyword), None, "{keyword}");
         }
         assert_eq!(cast("TIMESTAMP", "2024-02-01 13:45:00.5").as_deref(), Some("2024-02-01 13:45:00.5"));
+        assert_eq!(cast("TIMESTAMP", "2024-02-01T13:45").as_deref(), Some("2024-02-01 13:45:00"));
+        assert_eq!(cast("TIMESTAMP", "2024-02-01").as_deref(), Some("2024-02-01 00:00:00"));
+        for lossy in ["2024-02-29 23:59:59+02:00", "2024-02-29 23:59:59Z", "2024-02-29 23:59:59.123456789"] {
+            assert_eq!(cast("TIMESTAMP", lossy), None, "{lossy}");
+        }
+        assert_eq!(cast("TIME", "10:00:00+02"), None);
+        assert_eq!(cast("TIME", "10:00:00.25").as_deref(), Some("10:00:00.25"));
         assert_eq!(cast("DOUBLE", "abc"), None);
         assert_eq!(cast("BOOLEAN", "yes").as_deref(), Some("true"));
     }
