@@ -112,9 +112,17 @@ impl Plan {
         Ok(Plan { columns, date_format, timestamp_format })
     }
 
-    /// How many columns are cast (a file of text columns needs none of this).
+    /// How many columns are cast.
     pub(crate) fn typed(&self) -> usize {
         self.columns.iter().filter(|c| c.read != Read::Text).count()
+    }
+
+    /// Whether the file needs reading this way: a file of text columns, as DuckDB sniffs
+    /// them, does not.
+    pub(crate) fn needed(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.read != Read::Text || !matches!(c.sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL"))
     }
 
     /// `read_csv`'s option reading every column as text.

@@ -223,7 +223,7 @@ pub fn ingest(
             }
             sniffed => sniffed.ok(),
         }
-        .filter(|plan| plan.typed() > 0);
+        .filter(csv_types::Plan::needed);
     }
     let mut unchecked = None;
     if let Some(typed) = plan.as_ref().map(csv_types::Plan::typed)
@@ -748,6 +748,13 @@ mod tests {
             assert_eq!(types, vec!["BIGINT", "VARCHAR", "DATE"], "{inexact}");
             assert_eq!(column(&dir, "n", 30_001), vec![inexact.to_string()]);
         }
+        // Integers beyond 64 bits, even in the sampled rows, stay text (not DOUBLE).
+        let (result, dir) = run(csv(), b"name,n\nx,99999999999999999999\ny,1\n");
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["VARCHAR", "VARCHAR"]);
+        let rows =
+            preview(&Connection::open_in_memory().unwrap(), &dir.path().join("data.parquet"), 1, 0).unwrap();
+        assert_eq!(rows[0]["n"], "99999999999999999999");
         // Values that hold their type keep it, with nothing to say.
         let (result, dir) = run(csv(), late(&[(" 12 ", "2024-2-1")]).as_bytes());
         let ingested = result.unwrap();
