@@ -260,6 +260,21 @@ pub fn ingest(
     loop {
         let attempt = retry.as_ref().unwrap_or(conn);
         match copy(attempt, long_lines, plan.as_ref(), &json_columns_named) {
+            // A line over 2 MB after the lines the sniffer read becomes a reject, not an
+            // error: read again allowing MAX_LINE_BYTES.
+            Ok(())
+                if matches!(kind, SourceKind::Delimited { .. })
+                    && !long_lines
+                    && attempt
+                        .query_row(
+                            "SELECT count(*) > 0 FROM reject_errors WHERE error_type = 'LINE SIZE OVER MAXIMUM'",
+                            [],
+                            |r| r.get::<_, bool>(0),
+                        )
+                        .unwrap_or(false) =>
+            {
+                long_lines = true;
+            }
             Ok(()) => break,
             Err(e) if matches!(kind, SourceKind::Delimited { .. }) && !long_lines && too_long(&e) => {
                 long_lines = true;
@@ -915,6 +930,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_long_line_after_the_sniffed_lines_is_read_not_rejected() {
+        let mut file = String::from("id,text\n");
+        for i in 0..25_000 {
+            file.push_str(&format!("{i},x\n"));
+        }
+        file.push_str(&format!("25000,{}\n25001,z\n", "y".repeat(3_000_000)));
+        let ingested = run(csv(), file.as_bytes()).0.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (25_002, 0), "{ingested:?}");
     }
 
     #[test]
