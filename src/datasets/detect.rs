@@ -9,6 +9,8 @@ use crate::error::AppError;
 pub struct Detected {
     pub format: DatasetFormat,
     pub kind: SourceKind,
+    /// The text is not UTF-8: it is read as Windows-1252, through a UTF-8 copy.
+    pub windows_1252: bool,
 }
 
 /// How many leading bytes `detect` wants to see.
@@ -28,12 +30,16 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         if size < 12 || !tail.ends_with(b"PAR1") {
             return Err(bad("the Parquet file is truncated (no footer)"));
         }
-        return Ok(Detected { format: DatasetFormat::Parquet, kind: SourceKind::Parquet });
+        return Ok(Detected {
+            format: DatasetFormat::Parquet,
+            kind: SourceKind::Parquet,
+            windows_1252: false,
+        });
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
         let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8 };
-        return Ok(Detected { format: DatasetFormat::Xlsx, kind });
+        return Ok(Detected { format: DatasetFormat::Xlsx, kind, windows_1252: false });
     }
     if head.starts_with(&[0xFE, 0xFF]) {
         // DuckDB reads UTF-16 little-endian only: big-endian text would come in as garbage.
@@ -41,26 +47,30 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
             "the file is UTF-16 big-endian text, which cannot be read; save it as UTF-8 (or UTF-16 little-endian)",
         ));
     }
-    let (encoding, text) = if head.starts_with(&[0xFF, 0xFE]) {
-        (TextEncoding::Utf16, None)
+    let (encoding, text, windows_1252) = if head.starts_with(&[0xFF, 0xFE]) {
+        (TextEncoding::Utf16, None, false)
     } else {
         let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
         if body.contains(&0) {
             return Err(bad("the file is binary, not a table (CSV, TSV, JSON or Parquet)"));
         }
         match std::str::from_utf8(body) {
-            Ok(text) => (TextEncoding::Utf8, Some(text)),
+            Ok(text) => (TextEncoding::Utf8, Some(text.to_string()), false),
             // A character cut by the end of the sample is still UTF-8.
-            Err(e) if e.error_len().is_none() => {
-                (TextEncoding::Utf8, std::str::from_utf8(&body[..e.valid_up_to()]).ok())
-            }
-            Err(_) => (TextEncoding::Latin1, None),
+            Err(e) if e.error_len().is_none() => (
+                TextEncoding::Utf8,
+                std::str::from_utf8(&body[..e.valid_up_to()]).ok().map(String::from),
+                false,
+            ),
+            // Windows-1252 keeps ASCII as it is: enough to tell JSON from delimited text.
+            Err(_) => (TextEncoding::Utf8, Some(String::from_utf8_lossy(body).into_owned()), true),
         }
     };
     if let Some(text) = text {
+        let json = |format, kind| Ok(Detected { format, kind, windows_1252 });
         match text.trim_start().chars().next() {
-            Some('[') => return Ok(Detected { format: DatasetFormat::Json, kind: SourceKind::JsonArray }),
-            Some('{') => return Ok(Detected { format: DatasetFormat::Ndjson, kind: SourceKind::JsonLines }),
+            Some('[') => return json(DatasetFormat::Json, SourceKind::JsonArray),
+            Some('{') => return json(DatasetFormat::Ndjson, SourceKind::JsonLines),
             None => return Err(bad("the file holds only white space")),
             _ => {}
         }
@@ -72,7 +82,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     let commas = first_line.iter().filter(|b| **b == b',').count();
     let (format, delimiter) =
         if tabs > commas { (DatasetFormat::Tsv, Some('\t')) } else { (DatasetFormat::Csv, None) };
-    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding } })
+    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding }, windows_1252 })
 }
 
 #[cfg(test)]
@@ -107,7 +117,16 @@ mod tests {
     fn picks_an_encoding() {
         let latin1 = b"name,city\nJos\xe9,M\xfcnchen\n";
         let detected = detect(latin1, b"", latin1.len() as u64).unwrap();
-        assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Latin1 });
+        assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 });
+        assert!(detected.windows_1252);
+        // JSON that is not UTF-8 is still JSON.
+        for (json, kind) in [
+            (&b" [{\"name\": \"Jos\xe9\"}]"[..], SourceKind::JsonArray),
+            (b"{\"n\": \"\x80\"}\n", SourceKind::JsonLines),
+        ] {
+            let detected = detect(json, b"", json.len() as u64).unwrap();
+            assert_eq!((detected.kind, detected.windows_1252), (kind, true));
+        }
         let utf16 = b"\xFF\xFEa\x00,\x00b\x00";
         let detected = detect(utf16, b"", utf16.len() as u64).unwrap();
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf16, .. }));
@@ -118,5 +137,6 @@ mod tests {
         let cut = "a,b\né".as_bytes();
         let detected = detect(&cut[..cut.len() - 1], b"", 100).unwrap();
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf8, .. }));
+        assert!(!detected.windows_1252);
     }
 }

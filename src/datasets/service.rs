@@ -424,24 +424,27 @@ pub async fn ingest_file(
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
-    let mut kind = detected.kind.clone();
+    let kind = detected.kind.clone();
     let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
     // Text that is not UTF-8 is Windows-1252 (Excel's CSVs on Windows), whose printable
     // characters include Latin-1's; DuckDB's latin-1 refuses its € and curly quotes (bytes
-    // 0x80–0x9F): the file is read through a UTF-8 copy in `staging`.
-    let source = match kind {
-        ingest::SourceKind::Delimited { delimiter, encoding: ingest::TextEncoding::Latin1 } => {
-            let text = staging.join("text.csv");
-            let (from, to) = (source, text.clone());
-            tokio::task::spawn_blocking(move || windows_1252_to_utf8(&from, &to))
-                .await
-                .map_err(AppError::internal)?
-                .map_err(AppError::internal)?;
-            kind = ingest::SourceKind::Delimited { delimiter, encoding: ingest::TextEncoding::Utf8 };
-            scratch = Some(text.clone());
-            text
-        }
-        _ => source,
+    // 0x80–0x9F) and its JSON reader takes UTF-8 only: the file is read through a UTF-8
+    // copy in `staging`.
+    let source = if detected.windows_1252 {
+        let text = staging.join(if matches!(kind, ingest::SourceKind::Delimited { .. }) {
+            "text.csv"
+        } else {
+            "text.json"
+        });
+        let (from, to) = (source, text.clone());
+        tokio::task::spawn_blocking(move || windows_1252_to_utf8(&from, &to))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+        scratch = Some(text.clone());
+        text
+    } else {
+        source
     };
     let started = std::time::Instant::now();
     let ingested = engine

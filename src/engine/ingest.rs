@@ -22,12 +22,11 @@ pub enum SourceKind {
     Parquet,
 }
 
-/// The text encodings DuckDB's CSV reader understands.
+/// The text encodings the engine reads (the service turns other text into UTF-8 first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextEncoding {
     Utf8,
     Utf16,
-    Latin1,
 }
 
 impl TextEncoding {
@@ -35,7 +34,6 @@ impl TextEncoding {
         match self {
             TextEncoding::Utf8 => "utf-8",
             TextEncoding::Utf16 => "utf-16",
-            TextEncoding::Latin1 => "latin-1",
         }
     }
 }
@@ -385,7 +383,7 @@ fn header_notices(
             }
         }
     };
-    let Some(header) = first_line(source, encoding) else { return Vec::new() };
+    let Some(header) = first_line(source) else { return Vec::new() };
     let originals = split_header(&header, delimiter);
     if originals.len() != columns.len() {
         return Vec::new();
@@ -409,17 +407,14 @@ fn header_notices(
         .collect()
 }
 
-fn first_line(source: &Path, encoding: TextEncoding) -> Option<String> {
+fn first_line(source: &Path) -> Option<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(source).ok()?.take(1 << 20).read_to_end(&mut bytes).ok()?;
     let line = bytes.split(|b| *b == b'\n').next()?;
     let line = line.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Some(match encoding {
-        TextEncoding::Latin1 => line.iter().map(|b| char::from(*b)).collect(),
-        _ => String::from_utf8_lossy(line).into_owned(),
-    })
+    Some(String::from_utf8_lossy(line).into_owned())
 }
 
 /// Splits a header line on `delimiter`, honouring double quotes.
@@ -845,17 +840,6 @@ mod tests {
         let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
         assert!(rejects.iter().all(|r| !r.reason.is_empty()));
-    }
-
-    #[test]
-    fn latin1_text_is_decoded() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Latin1 };
-        let (result, dir) = run(kind, b"name,city\nJos\xe9,M\xfcnchen\n");
-        assert_eq!(result.unwrap().row_count, 1);
-        let conn = Connection::open_in_memory().unwrap();
-        let rows = preview(&conn, &dir.path().join("data.parquet"), 1, 0).unwrap();
-        assert_eq!(rows[0]["name"], "José");
-        assert_eq!(rows[0]["city"], "München");
     }
 
     #[test]

@@ -197,9 +197,14 @@ both_stores! {
         let preview = &body["data"]["dataset"]["preview"];
         assert_eq!(preview[0], json!({ "id": 1, "price": "€5", "note": "“best” – sale" }), "{body}");
         assert_eq!(preview[1], json!({ "id": 2, "price": "£10", "note": "café" }), "{body}");
+        // JSON, too (it was taken for delimited text).
+        let json = app.upload_ok(&token, "prices.json", b"[{\"price\": \"\x805\", \"city\": \"M\xfcnchen\"}]").await;
+        assert_eq!(json["format"], "json", "{json}");
+        let body = get(&app, &token, &json["id"]).await;
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "price": "€5", "city": "München" }), "{body}");
         assert!(app.files_under("datasets/.staging").is_empty());
         let kept = app.files_under("datasets");
-        assert!(!kept.iter().any(|f| f.ends_with("text.csv")), "{kept:?}");
+        assert!(!kept.iter().any(|f| f.ends_with("text.csv") || f.ends_with("text.json")), "{kept:?}");
     }
 
     async fn malformed_rows_are_kept_and_reported(app) {
