@@ -635,7 +635,7 @@ impl Ai {
             let mut brief = privacy.report(report, &dataset.name);
             // Column details come from the tool, on demand.
             if let Some(profile) = brief.get_mut("profile").and_then(Value::as_object_mut) {
-                profile.remove("columns");
+                profile.shift_remove("columns");
             }
             context["report"] = brief;
             context["jobId"] = json!(job.id.to_string());

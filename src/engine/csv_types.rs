@@ -32,8 +32,17 @@ const DOUBLE_DIGITS: usize = 15;
 /// The smallest positive normal DOUBLE: below it, digits are lost.
 const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
 
-/// A time with a UTC offset (`10:00:00+02`, `…Z`), or with digits past microseconds.
-const LOSSY_TIME: &str = r":[0-9]{2}(\.[0-9]*)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$|\.[0-9]{7,}";
+/// A time of day as a TIME column holds it: no date, AM/PM, offset or digits past
+/// microseconds (the cast would drop them).
+const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\s*";
+/// An ISO date with an optional time of day, as a TIMESTAMP column holds it (the cast drops
+/// an offset, a zone name, AM/PM and digits past microseconds, and reads `epoch`).
+const TIMESTAMP: &str =
+    r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?\s*";
+/// A number as a DOUBLE column holds it (not `1_000`), or an infinity or NaN.
+const DOUBLE: &str = r"\s*[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))\s*";
+/// The words the sniffer takes for booleans.
+const BOOLEAN: &str = r"\s*(?i:true|false|t|f|yes|no|y|n)\s*";
 
 /// How one column is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,11 +181,23 @@ impl Plan {
                 "CASE WHEN regexp_matches({v}, '[0-9]') THEN TRY_STRPTIME({v}, {}) END",
                 format(&self.timestamp_format, "")
             )
-        } else if matches!(ty, "TIMESTAMP" | "TIME") {
-            // A cast to TIMESTAMP or TIME drops a UTC offset and digits past microseconds.
+        } else if let Some(shape) = match ty {
+            "TIMESTAMP" => Some(TIMESTAMP),
+            "TIME" => Some(TIME),
+            "BOOLEAN" => Some(BOOLEAN),
+            _ => None,
+        } {
             format!(
-                "CASE WHEN NOT regexp_matches({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
-                quote_literal(LOSSY_TIME)
+                "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
+                quote_literal(shape)
+            )
+        } else if ty == "DOUBLE" {
+            // Not 1e400 read as infinity, nor 1e-400 as 0.
+            let double = format!("TRY_CAST({v} AS {ty})");
+            format!(
+                "CASE WHEN regexp_full_match({v}, {}) AND (isfinite({double}) OR regexp_matches({v}, '(?i)inf|nan')) \
+                 AND ({double} <> 0 OR NOT regexp_matches(regexp_extract({v}, '^[^eE]*'), '[1-9]')) THEN {double} END",
+                quote_literal(DOUBLE)
             )
         } else {
             format!("TRY_CAST({v} AS {ty})")
@@ -305,8 +326,18 @@ mod tests {
         for lossy in ["2024-02-29 23:59:59+02:00", "2024-02-29 23:59:59Z", "2024-02-29 23:59:59.123456789"] {
             assert_eq!(cast("TIMESTAMP", lossy), None, "{lossy}");
         }
-        assert_eq!(cast("TIME", "10:00:00+02"), None);
+        for lossy in ["10:00:00+02", "10:30:00 PM", "2024-03-01 10:00:00", "2024-03-01", "10:00:00 junk"] {
+            assert_eq!(cast("TIME", lossy), None, "{lossy}");
+        }
         assert_eq!(cast("TIME", "10:00:00.25").as_deref(), Some("10:00:00.25"));
+        assert_eq!(cast("TIMESTAMP", "epoch"), None);
+        for lossy in ["1_000", "1e400", "1e-400", "abc"] {
+            assert_eq!(cast("DOUBLE", lossy), None, "{lossy}");
+        }
+        for kept in ["-1.5e3", ".5", "inf", "NaN", "0", "0.0e-5"] {
+            assert!(cast("DOUBLE", kept).is_some(), "{kept}");
+        }
+        assert_eq!(cast("BOOLEAN", "1"), None);
         assert_eq!(cast("DOUBLE", "abc"), None);
         assert_eq!(cast("BOOLEAN", "yes").as_deref(), Some("true"));
     }

@@ -170,32 +170,66 @@ fn reader(kind: &SourceKind, source: &Path, long_lines: bool, extra: &str) -> St
     }
 }
 
-/// A JSON file's columns, inferred from every record and named for `read_json`'s `columns`.
-/// From its first records only (20,480, DuckDB's default) a later value that does not fit
-/// would be refused ("JSON transform error"), rounded (7.5 in a BIGINT column) or lost (a
-/// column null in the sample is typed NULL, and its later values read as null). A column
-/// of mixed kinds, which DuckDB types JSON, and one null throughout are read as text
-/// (strings without their quotes). Blocking; reads the whole file once.
-fn json_columns(conn: &Connection, kind: &SourceKind, source: &Path) -> Result<String, IngestError> {
-    let from = reader(kind, source, false, ", sample_size = -1");
+/// How to read a JSON file: `read_json`'s options and the projection over them, with its
+/// columns inferred from every record. From its first records only (20,480, DuckDB's
+/// default) a later value that does not fit would be refused ("JSON transform error"),
+/// rounded (7.5 in a BIGINT column) or lost (a column null in the sample is typed NULL, and
+/// its later values read as null). A column of mixed kinds, which DuckDB types JSON, and one
+/// null throughout are read as text (strings without their quotes). The columns are named
+/// for `read_json` (`columns`), so the file is inferred once; but not when DuckDB renamed a
+/// key that differs from another only in case (`ID` beside `id` becomes `ID_1`, which no
+/// record holds): the read then infers again. Blocking; reads the whole file once.
+fn json_columns(
+    conn: &Connection,
+    kind: &SourceKind,
+    source: &Path,
+) -> Result<(String, String), IngestError> {
+    let every_record = ", sample_size = -1";
+    let from = reader(kind, source, false, every_record);
     let mut describe =
         conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
     let columns: Vec<(String, String)> = describe
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(|rows| rows.collect())
         .map_err(|e| classify(e, source))?;
-    let columns: Vec<String> = columns
+    if columns.is_empty() {
+        return Ok((String::new(), "SELECT *".into()));
+    }
+    let renamed = columns.iter().any(|(name, _)| {
+        name.rsplit_once('_').is_some_and(|(base, n)| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && columns.iter().any(|(other, _)| other != name && other.eq_ignore_ascii_case(base))
+        })
+    });
+    if renamed {
+        let select: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| {
+                let v = super::quote_identifier(name);
+                match ty.as_str() {
+                    "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
+                    "NULL" => format!("CAST({v} AS VARCHAR) AS {v}"),
+                    _ => v,
+                }
+            })
+            .collect();
+        return Ok((every_record.to_string(), format!("SELECT {}", select.join(", "))));
+    }
+    let named: Vec<String> = columns
         .into_iter()
         .map(|(name, ty)| {
             let ty = if matches!(ty.as_str(), "JSON" | "NULL") { "VARCHAR".to_string() } else { ty };
             format!("{}: {}", quote_literal(&name), quote_literal(&ty))
         })
         .collect();
-    if columns.is_empty() {
-        return Ok(String::new());
-    }
-    Ok(format!(", columns = {{{}}}", columns.join(", ")))
+    Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into()))
 }
+
+/// The notice of a delimited file whose values could not be checked against their types.
+const UNCHECKED: &str = "the column types could not be checked on every row: they come from the first \
+     rows, and a later value that does not fit is rounded or truncated to its column's type, or its \
+     row rejected";
 
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
 /// line, column, reason). Blocking: call through `Engine::run`.
@@ -212,18 +246,26 @@ pub fn ingest(
     // (csv_types). When the file cannot be sniffed, the plain read below says why.
     let mut long_lines = false;
     let mut plan = None;
+    let mut unchecked = None;
     if let SourceKind::Delimited { delimiter, encoding } = kind {
         let path = source.display().to_string();
-        plan = match csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, false)) {
+        let sniffed = match csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, false)) {
             Err(e) if too_long(&e) => {
                 long_lines = true;
-                csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, true)).ok()
+                csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, true))
             }
-            sniffed => sniffed.ok(),
-        }
-        .filter(csv_types::Plan::needed);
+            sniffed => sniffed,
+        };
+        plan = match sniffed {
+            Ok(sniffed) => Some(sniffed).filter(csv_types::Plan::needed),
+            Err(e) => {
+                // The read below fails the same way, or reads what it can: said so.
+                tracing::warn!(error = %e, "the file could not be sniffed; reading it unchecked");
+                unchecked = Some(UNCHECKED.to_string());
+                None
+            }
+        };
     }
-    let mut unchecked = None;
     if let Some(typed) = plan.as_ref().map(csv_types::Plan::typed)
         && typed > csv_types::MAX_CHECKED_COLUMNS
     {
@@ -235,11 +277,15 @@ pub fn ingest(
             csv_types::MAX_CHECKED_COLUMNS
         ));
     }
-    let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>, extra: &str| {
-        let select = plan.map(csv_types::Plan::select).unwrap_or_else(|| "SELECT *".into());
-        let extra = match plan {
-            Some(plan) => plan.reader_options(),
-            None => extra.to_string(),
+    // JSON: how every record says to read it (see `json_columns`).
+    let (json_options, json_select) = match kind {
+        SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
+        _ => (String::new(), "SELECT *".to_string()),
+    };
+    let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>| {
+        let (select, extra) = match plan {
+            Some(plan) => (plan.select(), plan.reader_options()),
+            None => (json_select.clone(), json_options.clone()),
         };
         conn.execute_batch(&format!(
             "COPY ({select} FROM {}) TO {data_literal} ({PARQUET_OPTIONS})",
@@ -250,14 +296,10 @@ pub fn ingest(
     // count twice: once for lines over DuckDB's default 2 MB (allowing MAX_LINE_BYTES), once
     // to widen the columns a value past the sniffed rows did not fit.
     let mut widened = Vec::new();
-    let json_columns_named = match kind {
-        SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
-        _ => String::new(),
-    };
     let mut retry: Option<Connection> = None;
     loop {
         let attempt = retry.as_ref().unwrap_or(conn);
-        match copy(attempt, long_lines, plan.as_ref(), &json_columns_named) {
+        match copy(attempt, long_lines, plan.as_ref()) {
             // A line over 2 MB after the lines the sniffer read becomes a reject, not an
             // error: read again allowing MAX_LINE_BYTES.
             Ok(())
@@ -282,19 +324,23 @@ pub fn ingest(
             Err(e) if plan.is_some() && e.to_string().contains("types were provided") => {
                 tracing::warn!(error = %e, "the sniffed columns do not fit the file; reading it unchecked");
                 plan = None;
+                unchecked = Some(UNCHECKED.to_string());
             }
-            Err(e) if widened.is_empty() && e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
+            // Widened again when a retry reads lines the check did not (a long line): each
+            // time some column widens (Typed → DOUBLE → text), so this ends.
+            Err(e) if e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
                 let Some(plan) = plan.as_mut() else { return Err(classify(e, source)) };
                 let check = conn.try_clone().context("opening a connection")?;
                 let from = reader(kind, source, long_lines, &plan.reader_options());
-                widened = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
-                if widened.is_empty() {
+                let more = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
+                if more.is_empty() {
                     // Every value held its type after all: nothing to widen, so the error
                     // was not a value's; say so rather than loop.
                     return Err(IngestError::Internal(anyhow::anyhow!(
                         "a strict cast failed, but every value holds its column's type"
                     )));
                 }
+                widened.extend(more);
             }
             Err(e) => return Err(classify(e, source)),
         }
@@ -778,9 +824,12 @@ mod tests {
     fn widening_keeps_the_rejects_of_malformed_lines_once() {
         let mut csv_text = late(&[("7.5", "2024-02-01")]);
         csv_text.push_str("30001,only two\n");
-        let (result, _dir) = run(csv(), csv_text.as_bytes());
+        let (result, dir) = run(csv(), csv_text.as_bytes());
         let ingested = result.unwrap();
         assert_eq!((ingested.row_count, ingested.rejected_row_count), (30_001, 1), "{ingested:?}");
+        // One entry, not one per read of the file.
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap().len(), 1);
     }
 
     #[test]
@@ -973,6 +1022,32 @@ mod tests {
         assert_eq!(types, vec!["BIGINT", "DOUBLE", "VARCHAR"]);
         assert_eq!(column(&dir, "n", 30_000), vec!["7.5", "1.0"]);
         assert_eq!(column(&dir, "a", 30_000), vec!["42", "text"]);
+        // Keys that differ only in case keep their values (DuckDB names the second `ID_1`).
+        let (result, dir) = run(SourceKind::JsonLines, b"{\"id\": 1, \"m\": 1}\n{\"ID\": 2, \"m\": \"s\"}\n");
+        let names: Vec<_> = result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect();
+        assert_eq!(names[2], ("ID_1".to_string(), "BIGINT".to_string()), "{names:?}");
+        let rows =
+            preview(&Connection::open_in_memory().unwrap(), &dir.path().join("data.parquet"), 2, 0).unwrap();
+        assert_eq!(
+            (rows[1]["ID_1"].clone(), rows[1]["m"].clone()),
+            (serde_json::json!(2), serde_json::json!("s"))
+        );
+    }
+
+    #[test]
+    fn a_long_line_read_again_is_checked_too() {
+        // The widening check skips a line over 2 MB (a reject there); the read with the
+        // larger limit then finds a misfit in it and widens again.
+        let mut file = String::from("id,n,text\n");
+        for i in 0..25_000 {
+            file.push_str(&format!("{i},{},x\n", i % 100));
+        }
+        file.push_str(&format!("25000,7.5,x\nA-1,1,{}\n", "y".repeat(3_000_000)));
+        let ingested = run(csv(), file.as_bytes()).0.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (25_002, 0), "{ingested:?}");
+        let types: Vec<_> = ingested.columns.iter().map(|c| c.data_type.as_str()).collect();
+        assert_eq!(types, vec!["VARCHAR", "DOUBLE", "VARCHAR"]);
+        assert_eq!(ingested.notices.len(), 2, "{:?}", ingested.notices);
     }
 
     #[test]
