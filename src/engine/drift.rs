@@ -258,7 +258,9 @@ impl Scale {
     fn value(self, quoted: &str) -> String {
         match self {
             Scale::Number => format!("CAST({quoted} AS DOUBLE)"),
-            Scale::Instant => format!("CAST(epoch(CAST({quoted} AS TIMESTAMP)) AS DOUBLE)"),
+            // epoch() of a DATE directly: one beyond TIMESTAMP's range (year 294,247) would
+            // fail its cast.
+            Scale::Instant => format!("CAST(epoch({quoted}) AS DOUBLE)"),
             Scale::TimeOfDay => format!("CAST(epoch({quoted}) AS DOUBLE)"),
         }
     }
@@ -1292,6 +1294,22 @@ mod tests {
             assert_eq!(column(&report, "colour").bins.len(), 4);
             assert_eq!(column(&report, "flag").degrees_of_freedom, Some(1));
         }
+    }
+
+    #[test]
+    fn dates_beyond_timestamps_range_are_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let select = |far: &str| {
+            format!(
+                "SELECT CASE WHEN i = 0 THEN DATE '{far}' ELSE DATE '2024-01-01' + CAST(i % 30 AS INTEGER) END AS day \
+                 FROM range(500) t(i)"
+            )
+        };
+        let baseline = fixture(&conn, dir.path(), "b.parquet", &select("2024-06-01"));
+        let current = fixture(&conn, dir.path(), "c.parquet", &select("300000-01-01"));
+        let report = run(&conn, &current, &baseline, &ks());
+        assert_eq!(column(&report, "day").statistic, Some(1.0 / 500.0));
     }
 
     #[test]
