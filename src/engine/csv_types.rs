@@ -127,9 +127,8 @@ impl Plan {
     /// Whether the file needs reading this way: a file of text columns, as DuckDB sniffs
     /// them, does not.
     pub(crate) fn needed(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|c| c.read != Read::Text || !matches!(c.sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL"))
+        // A typed column, or one DuckDB would type but this reads as text (HUGEINT).
+        self.columns.iter().any(|c| !matches!(c.sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL"))
     }
 
     /// `read_csv`'s option reading every column as text.
