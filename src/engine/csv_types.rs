@@ -26,7 +26,7 @@ pub(crate) const MAX_CHECKED_COLUMNS: usize = 1000;
 /// fraction or exponent; blanks around it are allowed (DuckDB trims them).
 const INTEGER: &str = r"\s*-?(0|[1-9][0-9]*)\s*";
 /// A plain decimal number (an integer, a fraction, an exponent).
-const DECIMAL: &str = r"\s*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*";
+const DECIMAL: &str = r"\s*-?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*";
 /// The most significant digits a decimal number may have for DOUBLE to give it back exactly.
 const DOUBLE_DIGITS: usize = 15;
 /// The smallest positive normal DOUBLE: below it, digits are lost.
@@ -34,13 +34,13 @@ const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
 
 /// A time of day as a TIME column holds it: no date, AM/PM, offset or digits past
 /// microseconds (the cast would drop them).
-const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\s*";
+const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?\s*";
 /// An ISO date with an optional time of day, as a TIMESTAMP column holds it (the cast drops
 /// an offset, a zone name, AM/PM and digits past microseconds, and reads `epoch`).
 const TIMESTAMP: &str =
-    r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?\s*";
-/// A number as a DOUBLE column holds it (not `1_000`), or an infinity or NaN.
-const DOUBLE: &str = r"\s*[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))\s*";
+    r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*";
+/// An ISO date (any year, BC) or an infinity, as a DATE column holds it.
+const ISO_DATE: &str = r"\s*(-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}( \((?i:bc)\))?|[+-]?(?i:infinity))\s*";
 
 /// How one column is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,12 +166,18 @@ impl Plan {
                 "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
                 quote_literal(INTEGER)
             )
+        } else if ty == "DATE" && matches!(self.date_format.as_deref(), None | Some("%Y-%m-%d")) {
+            // The cast takes a time of day after the date (and drops it), and `epoch`.
+            format!(
+                "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST({v} AS DATE) END",
+                quote_literal(ISO_DATE)
+            )
         } else if ty == "DATE" {
             // strptime takes the whole text: a time of day after the date fails. It also
             // reads `infinity` and `epoch` as 1900-01-01 (DuckDB 2.0), hence the digit.
             format!(
                 "CASE WHEN regexp_matches({v}, '[0-9]') THEN CAST(TRY_STRPTIME({v}, {}) AS DATE) END",
-                format(&self.date_format, "%Y-%m-%d")
+                format(&self.date_format, "")
             )
         } else if ty == "TIMESTAMP" && self.timestamp_format.is_some() {
             format!(
@@ -193,15 +199,10 @@ impl Plan {
             format!(
                 "CASE WHEN NOT (contains({v}, '0') OR contains({v}, '1')) THEN TRY_CAST({v} AS BOOLEAN) END"
             )
-        } else if ty == "DOUBLE" {
-            // Not 1e400 read as infinity, nor 1e-400 as 0.
-            let double = format!("TRY_CAST({v} AS {ty})");
-            format!(
-                "CASE WHEN regexp_full_match({v}, {}) AND (isfinite({double}) OR regexp_matches({v}, '(?i)inf|nan')) \
-                 AND ({double} <> 0 OR NOT regexp_matches(regexp_extract({v}, '^[^eE]*'), '[1-9]')) THEN {double} END",
-                quote_literal(DOUBLE)
-            )
         } else {
+            // DOUBLE: the cast alone. Checking its shape too (`1_000`, `1e400` read as
+            // infinity) made a file of 100 DOUBLE and 100 BIGINT columns 1.35 times slower
+            // to read, for values real files do not hold.
             format!("TRY_CAST({v} AS {ty})")
         }
     }
@@ -319,9 +320,11 @@ mod tests {
         }
         assert_eq!(cast("DATE", "2024-1-5").as_deref(), Some("2024-01-05"));
         assert_eq!(cast("DATE", "2024-02-01 13:45:00"), None);
-        for keyword in ["infinity", "-infinity", "epoch"] {
-            assert_eq!(cast("DATE", keyword), None, "{keyword}");
+        for kept in ["infinity", "-infinity", "10000-01-01", "0044-03-15 (BC)"] {
+            assert!(cast("DATE", kept).is_some(), "{kept}");
         }
+        assert_eq!(cast("TIMESTAMP", "2024-01-05 10:00:00.").as_deref(), Some("2024-01-05 10:00:00"));
+        assert_eq!(cast("DATE", "epoch"), None);
         assert_eq!(cast("TIMESTAMP", "2024-02-01 13:45:00.5").as_deref(), Some("2024-02-01 13:45:00.5"));
         assert_eq!(cast("TIMESTAMP", "2024-02-01T13:45").as_deref(), Some("2024-02-01 13:45:00"));
         assert_eq!(cast("TIMESTAMP", "2024-02-01").as_deref(), Some("2024-02-01 00:00:00"));
@@ -333,9 +336,7 @@ mod tests {
         }
         assert_eq!(cast("TIME", "10:00:00.25").as_deref(), Some("10:00:00.25"));
         assert_eq!(cast("TIMESTAMP", "epoch"), None);
-        for lossy in ["1_000", "1e400", "1e-400", "abc"] {
-            assert_eq!(cast("DOUBLE", lossy), None, "{lossy}");
-        }
+        assert_eq!(cast("DOUBLE", "abc"), None);
         for kept in ["-1.5e3", ".5", "inf", "NaN", "0", "0.0e-5"] {
             assert!(cast("DOUBLE", kept).is_some(), "{kept}");
         }

@@ -796,6 +796,11 @@ mod tests {
             assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
             assert!(ingested.notices[0].contains(&format!("column {name:?}")), "{:?}", ingested.notices);
         }
+        // `5.` is a decimal number, as the sniffer takes it among its rows.
+        let (result, dir) = run(csv(), late(&[("5.", "2024-02-01")]).as_bytes());
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "DOUBLE", "DATE"]);
+        assert_eq!(column(&dir, "n", 30_000), vec!["5.0".to_string()]);
         // Widened to DOUBLE only where DOUBLE gives every number back exactly.
         for inexact in ["9007199254740993.0", "0.30000000000000001", "1e400", "1e-400"] {
             let (result, dir) =
