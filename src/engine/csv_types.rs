@@ -39,6 +39,8 @@ const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?\s*";
 /// an offset, a zone name, AM/PM and digits past microseconds, and reads `epoch`).
 const TIMESTAMP: &str =
     r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*";
+/// An ISO timestamp with an optional UTC offset (`Z`, `+02`, `+02:00`, `-0530`).
+const TIMESTAMP_TZ: &str = r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)?\s*";
 /// An ISO date (any year, BC) or an infinity, as a DATE column holds it.
 const ISO_DATE: &str = r"\s*(-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}( \((?i:bc)\))?|[+-]?(?i:infinity))\s*";
 
@@ -218,19 +220,42 @@ impl Plan {
             let all =
                 |holds: String| format!("coalesce(bool_and({v} IS NULL OR coalesce({holds}, false)), true)");
             checks.push(all(format!("{} IS NOT NULL", self.strict_cast(ty, &v))));
-            if is_integer_type(ty) {
-                // A plain decimal number of at most DOUBLE_DIGITS significant digits, finite
-                // and normal as a DOUBLE (not 1e400, nor 1e-400 turned to 0).
-                let digits = format!("ltrim(replace(regexp_extract({v}, '([0-9.]+)', 1), '.', ''), '0')");
-                let double = format!("TRY_CAST({v} AS DOUBLE)");
-                checks.push(all(format!(
-                    "regexp_full_match({v}, {decimal}) AND length({digits}) <= {DOUBLE_DIGITS} \
-                     AND isfinite({double}) AND ({digits} = '' OR abs({double}) >= {DOUBLE_MIN_NORMAL})",
-                    decimal = quote_literal(DECIMAL),
-                )));
+            if let Some((_, holds)) = self.wider(ty, &v) {
+                checks.push(all(holds));
             }
         }
         (!checks.is_empty()).then(|| (format!("SELECT {} FROM {from}", checks.join(", ")), checks.len()))
+    }
+
+    /// The type a column of `ty` widens to before text, with the test every value (`v`, text)
+    /// must pass for it.
+    fn wider(&self, ty: &str, v: &str) -> Option<(&'static str, String)> {
+        if is_integer_type(ty) {
+            // A plain decimal number of at most DOUBLE_DIGITS significant digits, finite and
+            // normal as a DOUBLE (not 1e400, nor 1e-400 turned to 0).
+            let digits = format!("ltrim(replace(regexp_extract({v}, '([0-9.]+)', 1), '.', ''), '0')");
+            let double = format!("TRY_CAST({v} AS DOUBLE)");
+            Some((
+                "DOUBLE",
+                format!(
+                    "regexp_full_match({v}, {decimal}) AND length({digits}) <= {DOUBLE_DIGITS} \
+                     AND isfinite({double}) AND ({digits} = '' OR abs({double}) >= {DOUBLE_MIN_NORMAL})",
+                    decimal = quote_literal(DECIMAL),
+                ),
+            ))
+        } else if ty == "TIMESTAMP" && self.timestamp_format.is_none() {
+            // Instants: some values with a UTC offset (`Z`, `+02:00`), as the sniffer types
+            // a column whose first rows have them.
+            Some((
+                "TIMESTAMP WITH TIME ZONE",
+                format!(
+                    "regexp_full_match({v}, {}) AND TRY_CAST({v} AS TIMESTAMP WITH TIME ZONE) IS NOT NULL",
+                    quote_literal(TIMESTAMP_TZ)
+                ),
+            ))
+        } else {
+            None
+        }
     }
 
     /// Reads the whole file once (`from` as in [`Plan::check_query`]) and widens every typed
@@ -242,17 +267,26 @@ impl Plan {
             conn.query_row(&query, [], |r| (0..count).map(|i| r.get::<_, bool>(i)).collect())?;
         let mut answers = answers.into_iter();
         let mut notices = Vec::new();
-        for c in &mut self.columns {
-            let Read::Typed(ty) = &c.read else { continue };
+        let wider: Vec<Option<&'static str>> = self
+            .columns
+            .iter()
+            .map(|c| match &c.read {
+                Read::Typed(ty) => self.wider(ty, "v").map(|(to, _)| to),
+                Read::Text => None,
+            })
+            .collect();
+        for (c, wider) in self.columns.iter_mut().zip(wider) {
+            if c.read == Read::Text {
+                continue;
+            }
             let holds = answers.next().unwrap_or(false);
-            let as_double = is_integer_type(ty) && answers.next().unwrap_or(false);
+            let widens = wider.is_some() && answers.next().unwrap_or(false);
             if holds {
                 continue;
             }
-            let (read, called) = if as_double {
-                (Read::Typed("DOUBLE".into()), "DOUBLE (decimal numbers)")
-            } else {
-                (Read::Text, "text")
+            let (read, called) = match wider {
+                Some(to) if widens => (Read::Typed(to.into()), to),
+                _ => (Read::Text, "text"),
             };
             notices.push(format!(
                 "column {:?} is read as {called}: DuckDB took it for {} from the first rows, but \

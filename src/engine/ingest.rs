@@ -796,6 +796,28 @@ mod tests {
             assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
             assert!(ingested.notices[0].contains(&format!("column {name:?}")), "{:?}", ingested.notices);
         }
+        // Instants with a UTC offset after timestamps without: the column keeps them all.
+        let mut file = String::from("id,t\n");
+        for i in 0..25_000 {
+            file.push_str(&format!("{i},2024-01-05 10:00:{:02}\n", i % 60));
+        }
+        file.push_str("25000,2024-01-05T12:00:00+02:00\n25001,2024-01-05 10:00:00Z\n");
+        let (result, dir) = run(csv(), file.as_bytes());
+        let ingested = result.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "TIMESTAMP WITH TIME ZONE", "{ingested:?}");
+        let conn = Connection::open_in_memory().unwrap();
+        let path = quote_literal(&dir.path().join("data.parquet").display().to_string());
+        // Minutes after midnight, UTC (time zone functions need ICU, which is not built in).
+        let utc: Vec<i64> = conn
+            .prepare(&format!(
+                "SELECT CAST(epoch(CAST(t AS TIMESTAMP)) AS BIGINT) % 86400 // 60 FROM read_parquet({path}) WHERE id >= 25000 ORDER BY id"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(utc, vec![600, 600]);
         // `5.` is a decimal number, as the sniffer takes it among its rows.
         let (result, dir) = run(csv(), late(&[("5.", "2024-02-01")]).as_bytes());
         let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
