@@ -5,10 +5,13 @@
 //! 100, a date with a time of day loses the time in a DATE column, and a value that does not
 //! cast at all (`abc`) is rejected with its whole row. Here the typed columns are read as text
 //! and cast in the same pass, strictly: a value the sniffer would not have taken for that type
-//! raises an error. Only then is the file read again, once, to find every column whose
-//! values do not all hold its type, and each is widened — an integer column to DOUBLE when
-//! every value is a plain decimal number DOUBLE holds exactly, otherwise to text — before a
-//! final read. Nothing is rounded, truncated or dropped, and each widening is reported.
+//! raises an error. Only then is the file read again, to find every column whose values do
+//! not all hold its type, and each is widened ([`Plan::wider`]: an integer column to DOUBLE
+//! when every value is a plain decimal number DOUBLE holds exactly, a timestamp column to
+//! TIMESTAMP WITH TIME ZONE when the misfits carry UTC offsets; otherwise to text) before a
+//! final read (`engine::ingest` widens again should that read meet lines the check could not).
+//! No value is rounded, truncated or dropped to fit an integer, date or time type, and each
+//! widening is reported; DOUBLE columns are checked by the cast alone (see `strict_cast`).
 
 use duckdb::Connection;
 
@@ -35,14 +38,25 @@ const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
 /// A time of day as a TIME column holds it: no date, AM/PM, offset or digits past
 /// microseconds (the cast would drop them).
 const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?\s*";
-/// An ISO date with an optional time of day, as a TIMESTAMP column holds it (the cast drops
-/// an offset, a zone name, AM/PM and digits past microseconds, and reads `epoch`).
-const TIMESTAMP: &str =
-    r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*";
-/// An ISO timestamp with an optional UTC offset (`Z`, `+02`, `+02:00`, `-0530`).
-const TIMESTAMP_TZ: &str = r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)?\s*";
+/// An ISO date with an optional time of day (the body of [`TIMESTAMP`] and [`TIMESTAMP_TZ`]).
+macro_rules! iso_timestamp {
+    () => {
+        r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*"
+    };
+}
+/// A timestamp as a TIMESTAMP column holds it (the cast drops an offset, a zone name, AM/PM
+/// and digits past microseconds, and reads `epoch`).
+const TIMESTAMP: &str = iso_timestamp!();
+/// A timestamp with an optional UTC offset (`Z`, `+02`, `+02:00`, `-0530`).
+const TIMESTAMP_TZ: &str = concat!(iso_timestamp!(), r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)?\s*");
 /// An ISO date (any year, BC) or an infinity, as a DATE column holds it.
 const ISO_DATE: &str = r"\s*(-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}( \((?i:bc)\))?|[+-]?(?i:infinity))\s*";
+
+/// Whether DuckDB reads a column of this sniffed type as text anyway (a column empty in the
+/// sample is VARCHAR too).
+fn is_text(sniffed: &str) -> bool {
+    matches!(sniffed, "VARCHAR" | "SQLNULL" | "NULL")
+}
 
 /// How one column is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,12 +123,11 @@ impl Plan {
             .map(|(name, sniffed)| {
                 // Parquet has no 128-bit integer: DuckDB would write HUGEINT as DOUBLE,
                 // rounding it, so such integers stay text.
-                let read =
-                    if matches!(sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL" | "HUGEINT" | "UHUGEINT") {
-                        Read::Text
-                    } else {
-                        Read::Typed(sniffed.clone())
-                    };
+                let read = if is_text(&sniffed) || matches!(sniffed.as_str(), "HUGEINT" | "UHUGEINT") {
+                    Read::Text
+                } else {
+                    Read::Typed(sniffed.clone())
+                };
                 Column { name, sniffed, read }
             })
             .collect();
@@ -130,7 +143,7 @@ impl Plan {
     /// them, does not.
     pub(crate) fn needed(&self) -> bool {
         // A typed column, or one DuckDB would type but this reads as text (HUGEINT).
-        self.columns.iter().any(|c| !matches!(c.sniffed.as_str(), "VARCHAR" | "SQLNULL" | "NULL"))
+        self.columns.iter().any(|c| !is_text(&c.sniffed))
     }
 
     /// `read_csv`'s option reading every column as text.
@@ -210,8 +223,8 @@ impl Plan {
     }
 
     /// The query that reads the whole file (`from`: the reader with [`Plan::reader_options`])
-    /// and answers, per typed column, whether every value holds its type, and for an integer
-    /// column whether every value is a decimal number DOUBLE holds exactly.
+    /// and answers, per typed column, whether every value holds its type, and, for a column
+    /// that has a wider type ([`Plan::wider`]), whether every value holds that.
     fn check_query(&self, from: &str) -> Option<(String, usize)> {
         let mut checks = Vec::new();
         for c in &self.columns {

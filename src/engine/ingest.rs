@@ -227,9 +227,17 @@ fn json_columns(
 }
 
 /// The notice of a delimited file whose values could not be checked against their types.
-const UNCHECKED: &str = "the column types could not be checked on every row: they come from the first \
+const UNCHECKED: &str = "the column types could not be checked on every row: the types come from the first \
      rows, and a later value that does not fit is rounded or truncated to its column's type, or its \
      row rejected";
+/// The notice of a file of too many typed columns to check: [`UNCHECKED`]'s reason, after its own.
+fn too_many_to_check(typed: usize) -> String {
+    let reason = UNCHECKED.split_once(": ").map_or(UNCHECKED, |(_, reason)| reason);
+    format!(
+        "the file has {typed} typed columns, more than the {} whose every value is checked: {reason}",
+        csv_types::MAX_CHECKED_COLUMNS
+    )
+}
 
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
 /// line, column, reason). Blocking: call through `Engine::run`.
@@ -270,12 +278,7 @@ pub fn ingest(
         && typed > csv_types::MAX_CHECKED_COLUMNS
     {
         plan = None;
-        unchecked = Some(format!(
-            "the file has {typed} typed columns, more than the {} whose every value is checked: \
-             their types come from the first rows, and a later value that does not fit is \
-             rounded or truncated to the column's type, or its row rejected",
-            csv_types::MAX_CHECKED_COLUMNS
-        ));
+        unchecked = Some(too_many_to_check(typed));
     }
     // JSON: how every record says to read it (see `json_columns`).
     let (json_options, json_select) = match kind {
