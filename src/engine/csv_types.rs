@@ -67,7 +67,7 @@ enum Read {
     Typed(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Column {
     name: String,
     /// The type DuckDB's sniffer chose from its sample.
@@ -81,6 +81,10 @@ pub(crate) struct Plan {
     columns: Vec<Column>,
     date_format: Option<String>,
     timestamp_format: Option<String>,
+    /// The delimiter the sniffer found (or was given).
+    pub(crate) delimiter: Option<char>,
+    /// Whether the sniffer found (or was given) a quote character.
+    pub(crate) quoted: bool,
 }
 
 impl Plan {
@@ -88,10 +92,10 @@ impl Plan {
     /// line size) as the reader does, skipping malformed lines (which `store_rejects` keeps
     /// aside). Blocking.
     pub(crate) fn sniff(conn: &Connection, path: &str, options: &str) -> duckdb::Result<Plan> {
-        let (names, types, date_format, timestamp_format) = conn.query_row(
+        let (names, types, date_format, timestamp_format, delimiter, quote) = conn.query_row(
             &format!(
                 "SELECT list_transform(Columns, lambda c: c.name), list_transform(Columns, lambda c: c.type), \
-                        DateFormat, TimestampFormat \
+                        DateFormat, TimestampFormat, Delimiter, Quote \
                  FROM sniff_csv({}, ignore_errors = true{options})",
                 quote_literal(path)
             ),
@@ -102,9 +106,13 @@ impl Plan {
                     r.get::<_, duckdb::types::Value>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             },
         )?;
+        // sniff_csv says `(empty)` when it found none.
+        let found = |text: Option<String>| text.filter(|t| t != "(empty)" && !t.is_empty());
         let texts = |value: duckdb::types::Value| -> Vec<String> {
             match value {
                 duckdb::types::Value::List(items) => items
@@ -131,7 +139,22 @@ impl Plan {
                 Column { name, sniffed, read }
             })
             .collect();
-        Ok(Plan { columns, date_format, timestamp_format })
+        Ok(Plan {
+            columns,
+            date_format,
+            timestamp_format,
+            delimiter: found(delimiter).and_then(|d| d.chars().next()),
+            quoted: found(quote).is_some(),
+        })
+    }
+
+    /// Whether `other` reads the sampled rows as this does: the same columns, types and
+    /// formats.
+    pub(crate) fn reads_like(&self, other: &Plan) -> bool {
+        self.columns == other.columns
+            && self.date_format == other.date_format
+            && self.timestamp_format == other.timestamp_format
+            && self.delimiter == other.delimiter
     }
 
     /// How many columns are cast.
@@ -342,6 +365,9 @@ mod tests {
         assert_eq!(p.date_format.as_deref(), Some("%d/%m/%Y"));
         assert_eq!(p.timestamp_format.as_deref(), Some("%d/%m/%Y %H:%M:%S"));
         assert_eq!(p.typed(), 3);
+        assert_eq!((p.delimiter, p.quoted), (Some(','), false));
+        let (quoted, _dir) = plan("a;b\n\"x;1\";y\n\"z\";w\n");
+        assert_eq!((quoted.delimiter, quoted.quoted), (Some(';'), true));
         assert_eq!(plan("a,b\nx,y\n").0.typed(), 0);
         // Integers beyond 64 bits would be written to Parquet as DOUBLE, rounded: text.
         let (huge, _dir) = plan("n\n99999999999999999999\n1\n");
@@ -351,7 +377,7 @@ mod tests {
     #[test]
     fn strict_casts_take_what_the_sniffer_takes_and_nothing_it_would_not() {
         let conn = Connection::open_in_memory().unwrap();
-        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None };
+        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None, delimiter: None, quoted: false };
         let cast = |ty: &str, text: &str| -> Option<String> {
             conn.query_row(
                 &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", p.strict_cast(ty, "v")),

@@ -133,8 +133,20 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
 /// DuckDB reserve larger buffers, which small memory limits cannot hold).
 pub const MAX_LINE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// `read_csv`'s options after the path for a delimited file (encoding, delimiter, line size).
-fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool) -> String {
+/// How a delimited file's double quotes are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quotes {
+    /// As DuckDB's sniffer decides from the first rows.
+    Sniffed,
+    /// As RFC 4180 says (`"` encloses a field, `""` in one is a quote), for a file whose first
+    /// rows hold no quote to sniff: the sniffer then sets none, and a later `"Smith, John"`
+    /// would be two fields and its line rejected.
+    Rfc4180,
+}
+
+/// `read_csv`'s options after the path for a delimited file (encoding, delimiter, line size,
+/// quotes).
+fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool, quotes: Quotes) -> String {
     let delimiter = match delimiter {
         Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
         None => String::new(),
@@ -142,18 +154,22 @@ fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool
     // A larger max_line_size makes DuckDB's reader half again slower, so it is used
     // only for the files that need it (see `ingest`).
     let long_lines = if long_lines { format!(", max_line_size = {MAX_LINE_BYTES}") } else { String::new() };
-    format!(", encoding = '{}'{delimiter}{long_lines}", encoding.duckdb_name())
+    let quotes = match quotes {
+        Quotes::Sniffed => "",
+        Quotes::Rfc4180 => ", quote = '\"', escape = '\"'",
+    };
+    format!(", encoding = '{}'{delimiter}{long_lines}{quotes}", encoding.duckdb_name())
 }
 
 /// The table function reading `source`, with `extra` options: a delimited file's column
 /// types ([`csv_types::Plan::reader_options`]), a JSON file's columns ([`json_columns`]).
-fn reader(kind: &SourceKind, source: &Path, long_lines: bool, extra: &str) -> String {
+fn reader(kind: &SourceKind, source: &Path, long_lines: bool, quotes: Quotes, extra: &str) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
         SourceKind::Delimited { delimiter, encoding } => {
             format!(
                 "read_csv({path}, store_rejects = true{}{extra})",
-                csv_options(*delimiter, *encoding, long_lines)
+                csv_options(*delimiter, *encoding, long_lines, quotes)
             )
         }
         // `records = true`: every element must be an object (a row), not a bare value.
@@ -185,7 +201,7 @@ fn json_columns(
     source: &Path,
 ) -> Result<(String, String), IngestError> {
     let every_record = ", sample_size = -1";
-    let from = reader(kind, source, false, every_record);
+    let from = reader(kind, source, false, Quotes::Sniffed, every_record);
     let mut describe =
         conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
     let columns: Vec<(String, String)> = describe
@@ -239,6 +255,36 @@ fn too_many_to_check(typed: usize) -> String {
     )
 }
 
+/// What one read of a file left: the connection whose `reject_errors` hold its rejects, and
+/// what to tell the user.
+struct Read {
+    conn: Connection,
+    widened: Vec<String>,
+    unchecked: Option<String>,
+}
+
+impl Read {
+    /// Lines rejected (a line may have several errors).
+    fn rejected_lines(&self) -> Result<u64, IngestError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(DISTINCT line) FROM reject_errors", [], |r| r.get(0))
+            .context("counting rejected rows")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Whether a rejected line holds a double quote.
+    fn rejected_a_quote(&self) -> bool {
+        self.conn
+            .query_row("SELECT count(*) > 0 FROM reject_errors WHERE contains(csv_line, '\"')", [], |r| r.get(0))
+            .unwrap_or(false)
+    }
+}
+
+/// The notice of a file whose double quotes are read as text.
+const QUOTES_AS_TEXT: &str = "double quotes are read as part of the values: read as quotes (RFC 4180), \
+     they left more lines malformed";
+
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
 /// line, column, reason). Blocking: call through `Engine::run`.
 pub fn ingest(
@@ -248,32 +294,45 @@ pub fn ingest(
     data: &Path,
     rejects: &Path,
 ) -> Result<Ingested, IngestError> {
-    let data_literal = quote_literal(&data.display().to_string());
     let too_long = |e: &duckdb::Error| e.to_string().contains("Maximum line size");
     // Delimited text: the column types DuckDB sniffs from the first rows, cast strictly
     // (csv_types). When the file cannot be sniffed, the plain read below says why.
     let mut long_lines = false;
-    let mut plan = None;
+    let mut quotes = Quotes::Sniffed;
+    let mut sniffed = None;
     let mut unchecked = None;
     if let SourceKind::Delimited { delimiter, encoding } = kind {
         let path = source.display().to_string();
-        let sniffed = match csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, false)) {
+        let sniff = |long_lines, quotes| {
+            csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, long_lines, quotes))
+        };
+        let mut plan = match sniff(false, Quotes::Sniffed) {
             Err(e) if too_long(&e) => {
                 long_lines = true;
-                csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, true))
+                sniff(true, Quotes::Sniffed)
             }
-            sniffed => sniffed,
+            plan => plan,
         };
-        plan = match sniffed {
-            Ok(sniffed) => Some(sniffed).filter(csv_types::Plan::needed),
+        // No quote in the first rows: RFC 4180's, unless it reads them otherwise (a value
+        // like `"Best" ever` there is why the sniffer set none).
+        if let Ok(unquoted) = &plan
+            && !unquoted.quoted
+            && let Ok(quoted) = sniff(long_lines, Quotes::Rfc4180)
+            && quoted.reads_like(unquoted)
+        {
+            quotes = Quotes::Rfc4180;
+            plan = Ok(quoted);
+        }
+        match plan {
+            Ok(plan) => sniffed = Some(plan),
             Err(e) => {
                 // The read below fails the same way, or reads what it can: said so.
                 tracing::warn!(error = %e, "the file could not be sniffed; reading it unchecked");
                 unchecked = Some(UNCHECKED.to_string());
-                None
             }
-        };
+        }
     }
+    let mut plan = sniffed.clone().filter(csv_types::Plan::needed);
     if let Some(typed) = plan.as_ref().map(csv_types::Plan::typed)
         && typed > csv_types::MAX_CHECKED_COLUMNS
     {
@@ -285,71 +344,97 @@ pub fn ingest(
         SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
         _ => (String::new(), "SELECT *".to_string()),
     };
-    let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>| {
-        let (select, extra) = match plan {
-            Some(plan) => (plan.select(), plan.reader_options()),
-            None => (json_select.clone(), json_options.clone()),
+    // One read of the file into `target`. Each retry reads on a fresh connection, so that an
+    // earlier attempt's rejects do not count twice: once for lines over DuckDB's default
+    // 2 MB (allowing MAX_LINE_BYTES), once to widen the columns a value past the sniffed rows
+    // did not fit.
+    let read = |target: &Path, mut plan: Option<csv_types::Plan>, mut long_lines: bool, quotes: Quotes| {
+        let target = quote_literal(&target.display().to_string());
+        let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>| {
+            let (select, extra) = match plan {
+                Some(plan) => (plan.select(), plan.reader_options()),
+                None => (json_select.clone(), json_options.clone()),
+            };
+            conn.execute_batch(&format!(
+                "COPY ({select} FROM {}) TO {target} ({PARQUET_OPTIONS})",
+                reader(kind, source, long_lines, quotes, &extra)
+            ))
         };
-        conn.execute_batch(&format!(
-            "COPY ({select} FROM {}) TO {data_literal} ({PARQUET_OPTIONS})",
-            reader(kind, source, long_lines, &extra)
-        ))
-    };
-    // Each retry reads on a fresh connection, so that an earlier attempt's rejects do not
-    // count twice: once for lines over DuckDB's default 2 MB (allowing MAX_LINE_BYTES), once
-    // to widen the columns a value past the sniffed rows did not fit.
-    let mut widened = Vec::new();
-    let mut retry: Option<Connection> = None;
-    loop {
-        let attempt = retry.as_ref().unwrap_or(conn);
-        match copy(attempt, long_lines, plan.as_ref()) {
-            // A line over 2 MB after the lines the sniffer read becomes a reject, not an
-            // error: read again allowing MAX_LINE_BYTES.
-            Ok(())
-                if matches!(kind, SourceKind::Delimited { .. })
-                    && !long_lines
-                    && attempt
-                        .query_row(
-                            "SELECT count(*) > 0 FROM reject_errors WHERE error_type = 'LINE SIZE OVER MAXIMUM'",
-                            [],
-                            |r| r.get::<_, bool>(0),
-                        )
-                        .unwrap_or(false) =>
-            {
-                long_lines = true;
-            }
-            Ok(()) => break,
-            Err(e) if matches!(kind, SourceKind::Delimited { .. }) && !long_lines && too_long(&e) => {
-                long_lines = true;
-            }
-            // The sniff and the reader disagree on the columns (they should not): read as
-            // DuckDB reads, unchecked, rather than fail.
-            Err(e) if plan.is_some() && e.to_string().contains("types were provided") => {
-                tracing::warn!(error = %e, "the sniffed columns do not fit the file; reading it unchecked");
-                plan = None;
-                unchecked = Some(UNCHECKED.to_string());
-            }
-            // Widened again when a retry reads lines the check did not (a long line): each
-            // time some column widens (Typed → DOUBLE → text), so this ends.
-            Err(e) if e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
-                let Some(plan) = plan.as_mut() else { return Err(classify(e, source)) };
-                let check = conn.try_clone().context("opening a connection")?;
-                let from = reader(kind, source, long_lines, &plan.reader_options());
-                let more = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
-                if more.is_empty() {
-                    // Every value held its type after all: nothing to widen, so the error
-                    // was not a value's; say so rather than loop.
-                    return Err(IngestError::Internal(anyhow::anyhow!(
-                        "a strict cast failed, but every value holds its column's type"
-                    )));
+        let mut widened = Vec::new();
+        let mut unchecked = None;
+        let mut attempt = conn.try_clone().context("opening a connection")?;
+        loop {
+            match copy(&attempt, long_lines, plan.as_ref()) {
+                // A line over 2 MB after the lines the sniffer read becomes a reject, not an
+                // error: read again allowing MAX_LINE_BYTES.
+                Ok(())
+                    if matches!(kind, SourceKind::Delimited { .. })
+                        && !long_lines
+                        && attempt
+                            .query_row(
+                                "SELECT count(*) > 0 FROM reject_errors WHERE error_type = 'LINE SIZE OVER MAXIMUM'",
+                                [],
+                                |r| r.get::<_, bool>(0),
+                            )
+                            .unwrap_or(false) =>
+                {
+                    long_lines = true;
                 }
-                widened.extend(more);
+                Ok(()) => break,
+                Err(e) if matches!(kind, SourceKind::Delimited { .. }) && !long_lines && too_long(&e) => {
+                    long_lines = true;
+                }
+                // The sniff and the reader disagree on the columns (they should not): read as
+                // DuckDB reads, unchecked, rather than fail.
+                Err(e) if plan.is_some() && e.to_string().contains("types were provided") => {
+                    tracing::warn!(error = %e, "the sniffed columns do not fit the file; reading it unchecked");
+                    plan = None;
+                    unchecked = Some(UNCHECKED.to_string());
+                }
+                // Widened again when a retry reads lines the check did not (a long line): each
+                // time some column widens (Typed → DOUBLE → text), so this ends.
+                Err(e) if e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
+                    let Some(plan) = plan.as_mut() else { return Err(classify(e, source)) };
+                    let check = conn.try_clone().context("opening a connection")?;
+                    let from = reader(kind, source, long_lines, quotes, &plan.reader_options());
+                    let more = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
+                    if more.is_empty() {
+                        // Every value held its type after all: nothing to widen, so the error
+                        // was not a value's; say so rather than loop.
+                        return Err(IngestError::Internal(anyhow::anyhow!(
+                            "a strict cast failed, but every value holds its column's type"
+                        )));
+                    }
+                    widened.extend(more);
+                }
+                Err(e) => return Err(classify(e, source)),
             }
-            Err(e) => return Err(classify(e, source)),
+            attempt = conn.try_clone().context("opening a connection")?;
         }
-        retry = Some(conn.try_clone().context("opening a connection")?);
+        Ok::<_, IngestError>((Read { conn: attempt, widened, unchecked }, long_lines))
+    };
+    let (mut done, long_lines) = read(data, plan.clone(), long_lines, quotes)?;
+    // Quotes read as RFC 4180 says, which the first rows did not show, may pair up wrongly
+    // later (`"Best" ever`): the file is then read again with the sniffer's reading (none),
+    // and the read that rejects fewer lines is kept.
+    if quotes == Quotes::Rfc4180 && done.rejected_a_quote() {
+        let unquoted = data.with_extension("unquoted.parquet");
+        match read(&unquoted, plan, long_lines, Quotes::Sniffed) {
+            Ok((other, _)) if other.rejected_lines()? < done.rejected_lines()? => {
+                std::fs::rename(&unquoted, data).context("keeping the read without quotes")?;
+                done = other;
+                done.widened.push(QUOTES_AS_TEXT.into());
+            }
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(error = ?e, "reading the file without quotes failed; keeping its quoted read");
+                }
+                let _ = std::fs::remove_file(&unquoted);
+            }
+        }
     }
-    let conn = retry.as_ref().unwrap_or(conn);
+    let conn = &done.conn;
+    let data_literal = quote_literal(&data.display().to_string());
 
     let mut columns = Vec::new();
     let mut describe = conn
@@ -367,13 +452,16 @@ pub fn ingest(
         .context("counting ingested rows")?;
 
     let mut notices = match kind {
-        SourceKind::Delimited { delimiter, encoding } => {
-            header_notices(conn, source, *delimiter, *encoding, &columns)
-        }
+        SourceKind::Delimited { delimiter, encoding } => header_notices(
+            source,
+            delimiter.or(sniffed.as_ref().and_then(|s| s.delimiter)),
+            *encoding,
+            &columns,
+        ),
         _ => Vec::new(),
     };
-    notices.extend(widened);
-    notices.extend(unchecked);
+    notices.append(&mut done.widened);
+    notices.extend(unchecked.or(done.unchecked.take()));
     let rejected_row_count = if matches!(kind, SourceKind::Delimited { .. }) {
         let rejects_literal = quote_literal(&rejects.display().to_string());
         conn.execute_batch(&format!(
@@ -382,17 +470,14 @@ pub fn ingest(
              FROM reject_errors ORDER BY line, column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
         ))
         .context("saving rejected rows")?;
-        let n: i64 = conn
-            .query_row("SELECT count(DISTINCT line) FROM reject_errors", [], |r| r.get(0))
-            .context("counting rejected rows")?;
-        n
+        done.rejected_lines()?
     } else {
         0
     };
     Ok(Ingested {
         columns,
         row_count: u64::try_from(row_count).unwrap_or(0),
-        rejected_row_count: u64::try_from(rejected_row_count).unwrap_or(0),
+        rejected_row_count,
         notices,
     })
 }
@@ -401,7 +486,6 @@ pub fn ingest(
 /// duplicates unique and names empty ones), and says what changed. Best effort: when the
 /// file cannot be sniffed or read here, there is nothing to say.
 fn header_notices(
-    conn: &Connection,
     source: &Path,
     delimiter: Option<char>,
     encoding: TextEncoding,
@@ -414,24 +498,7 @@ fn header_notices(
     if encoding == TextEncoding::Utf16 {
         return Vec::new();
     }
-    let delimiter = match delimiter {
-        Some(d) => d,
-        None => {
-            let sniffed = conn.query_row(
-                &format!(
-                    "SELECT Delimiter FROM sniff_csv({}, encoding = '{}')",
-                    quote_literal(&source.display().to_string()),
-                    encoding.duckdb_name()
-                ),
-                [],
-                |r| r.get::<_, String>(0),
-            );
-            match sniffed.ok().and_then(|d| d.chars().next()) {
-                Some(d) => d,
-                None => return Vec::new(),
-            }
-        }
-    };
+    let Some(delimiter) = delimiter else { return Vec::new() };
     let Some(header) = first_line(source) else { return Vec::new() };
     let originals = split_header(&header, delimiter);
     if originals.len() != columns.len() {
@@ -762,6 +829,61 @@ mod tests {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+    }
+
+    /// A CSV of an `id`, a `name` and a `city`, with no quote in the rows DuckDB samples, then
+    /// `tail`.
+    fn unquoted_then(tail: &str) -> String {
+        let mut csv = String::from("id,name,city\n");
+        for i in 0..30_000 {
+            csv.push_str(&format!("{i},Name{i},City{i}\n"));
+        }
+        csv + tail
+    }
+
+    #[test]
+    fn quotes_after_the_sampled_rows_enclose_fields() {
+        let body = unquoted_then(
+            "30000,\"Smith, John\",Paris\n30001,\"He said \"\"hi\"\"\",Rome\n30002,\"two\nlines\",Oslo\n\
+             30003,\"7\",Kyiv\n30004,12\" pipe,Lima\n",
+        );
+        let (got, dir) = run(csv(), body.as_bytes());
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (30_005, 0));
+        assert!(got.notices.is_empty(), "{:?}", got.notices);
+        assert_eq!(
+            column(&dir, "name", 30_000),
+            ["Smith, John", "He said \"hi\"", "two\nlines", "7", "12\" pipe"]
+        );
+        assert_eq!(column(&dir, "city", 30_000), ["Paris", "Rome", "Oslo", "Kyiv", "Lima"]);
+    }
+
+    #[test]
+    fn quotes_that_do_not_pair_up_are_read_as_text() {
+        // Read as quotes, both lines would be rejected (the second swallowing the rest).
+        let body = unquoted_then("30000,\"Best\" product,Paris\n30001,\"open,Rome\n30002,x,y\n");
+        let (got, dir) = run(csv(), body.as_bytes());
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (30_003, 0));
+        assert_eq!(got.notices, [QUOTES_AS_TEXT]);
+        assert_eq!(column(&dir, "name", 30_000), ["\"Best\" product", "\"open", "x"]);
+        assert!(!dir.path().join("data.unquoted.parquet").exists());
+
+        // When both readings reject lines, the one that rejects fewer is kept: here the quoted
+        // one (a quoted comma; the unquoted reading would reject both lines).
+        let body = unquoted_then("30000,\"Smith, John\",Paris\n30001,\"Doe, Jane\" Jr,Rome\n");
+        let (got, dir) = run(csv(), body.as_bytes());
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (30_001, 1));
+        assert!(got.notices.is_empty(), "{:?}", got.notices);
+        assert_eq!(column(&dir, "name", 30_000), ["Smith, John"]);
+
+        // A stray quote in the sampled rows: the sniffer's reading (none) is kept throughout.
+        let (got, dir) = run(csv(), b"id,name\n1,\"Best\" ever\n2,x\n");
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (2, 0));
+        assert!(got.notices.is_empty(), "{:?}", got.notices);
+        assert_eq!(column(&dir, "name", 0), ["\"Best\" ever", "x"]);
     }
 
     #[test]
