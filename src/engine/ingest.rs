@@ -462,12 +462,20 @@ pub fn ingest(
     };
     notices.append(&mut done.widened);
     notices.extend(unchecked.or(done.unchecked.take()));
-    let rejected_row_count = if matches!(kind, SourceKind::Delimited { .. }) {
+    let rejected_row_count = if let SourceKind::Delimited { encoding, .. } = kind {
+        // DuckDB numbers a reject by records; a user looks for it by line, which differs
+        // after a quoted value spanning lines (UTF-16 positions are not the file's bytes).
+        let lines = if *encoding == TextEncoding::Utf8 {
+            reject_lines(conn, source)?
+        } else {
+            "SELECT line, line AS physical FROM reject_errors".to_string()
+        };
         let rejects_literal = quote_literal(&rejects.display().to_string());
         conn.execute_batch(&format!(
-            "COPY (SELECT line::UBIGINT AS line, column_name::VARCHAR AS column_name, \
-                    coalesce(error_message, error_type::VARCHAR) AS reason \
-             FROM reject_errors ORDER BY line, column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
+            "COPY (SELECT p.physical::UBIGINT AS line, e.column_name::VARCHAR AS column_name, \
+                    coalesce(e.error_message, e.error_type::VARCHAR) AS reason \
+             FROM reject_errors e JOIN (SELECT DISTINCT line, physical FROM ({lines})) p ON p.line = e.line \
+             ORDER BY p.physical, e.column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
         ))
         .context("saving rejected rows")?;
         done.rejected_lines()?
@@ -480,6 +488,71 @@ pub fn ingest(
         rejected_row_count,
         notices,
     })
+}
+
+/// A query of each rejected record's `line` (DuckDB's record number) and `physical` line in
+/// `source` (1 + the newlines before the record's first byte), when some differ: a temporary
+/// table `agensium_reject_lines` is made then. Reads `source` up to the last reject.
+fn reject_lines(conn: &Connection, source: &Path) -> Result<String, IngestError> {
+    let same = "SELECT line, line AS physical FROM reject_errors".to_string();
+    let mut records: Vec<(i64, i64)> = conn
+        .prepare(
+            "SELECT line::BIGINT, min(line_byte_position)::BIGINT FROM reject_errors \
+             WHERE line_byte_position IS NOT NULL GROUP BY line ORDER BY 2",
+        )
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .context("reading the rejects' positions")?;
+    if records.is_empty() {
+        return Ok(same);
+    }
+    let positions: Vec<u64> = records.iter().map(|(_, at)| u64::try_from(*at).unwrap_or(0)).collect();
+    let physical = physical_lines(source, &positions).context("counting the lines before the rejects")?;
+    if records.iter().zip(&physical).all(|((line, _), p)| u64::try_from(*line).ok() == Some(*p)) {
+        return Ok(same);
+    }
+    for (record, p) in records.iter_mut().zip(physical) {
+        record.1 = i64::try_from(p).unwrap_or(i64::MAX);
+    }
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE agensium_reject_lines (line BIGINT, physical BIGINT)")
+        .context("recording the rejects' lines")?;
+    let mut appender = conn.appender("agensium_reject_lines").context("recording the rejects' lines")?;
+    for (line, p) in &records {
+        appender.append_row(duckdb::params![line, p]).context("recording the rejects' lines")?;
+    }
+    appender.flush().context("recording the rejects' lines")?;
+    // A reject DuckDB gave no position keeps its record number.
+    Ok("SELECT e.line, coalesce(p.physical, e.line) AS physical FROM reject_errors e \
+        LEFT JOIN agensium_reject_lines p ON p.line = e.line"
+        .to_string())
+}
+
+/// For each byte offset of `positions` (ascending), 1 + the newlines of `source` before it.
+fn physical_lines(source: &Path, positions: &[u64]) -> std::io::Result<Vec<u64>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(source)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut out = Vec::with_capacity(positions.len());
+    let (mut offset, mut newlines) = (0u64, 0u64);
+    let mut next = positions.iter().copied().peekable();
+    while next.peek().is_some() {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            // Past the end: after every newline.
+            out.extend(next.by_ref().map(|_| newlines + 1));
+            break;
+        }
+        let chunk = &buffer[..n];
+        let mut counted = 0;
+        while let Some(at) = next.next_if(|at| *at < offset + n as u64) {
+            let upto = usize::try_from(at.saturating_sub(offset)).unwrap_or(n).max(counted);
+            newlines += memchr::memchr_iter(b'\n', &chunk[counted..upto]).count() as u64;
+            counted = upto;
+            out.push(newlines + 1);
+        }
+        newlines += memchr::memchr_iter(b'\n', &chunk[counted..]).count() as u64;
+        offset += n as u64;
+    }
+    Ok(out)
 }
 
 /// Compares the file's header line with the names DuckDB gave the columns (it makes
@@ -1041,6 +1114,51 @@ mod tests {
         let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
         assert!(rejects.iter().all(|r| !r.reason.is_empty()));
+    }
+
+    #[test]
+    fn rejects_are_numbered_by_the_files_lines() {
+        let lines = [
+            "id,name,city",
+            "1,\"a",
+            "b\",x",
+            "2,too,many,cols",
+            "3,missing",
+            "4,\"c",
+            "d",
+            "e\",y",
+            "5,ok,z",
+            "6,x",
+        ];
+        for (newline, bom) in [("\n", ""), ("\r\n", ""), ("\n", "\u{feff}")] {
+            let body = format!("{bom}{}{newline}", lines.join(newline));
+            let (result, dir) = run(csv(), body.as_bytes());
+            assert_eq!(result.unwrap().rejected_row_count, 3);
+            let conn = Connection::open_in_memory().unwrap();
+            let got: Vec<u64> =
+                rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap().iter().map(|r| r.line).collect();
+            assert_eq!(got, [4, 5, 10], "{newline:?} {bom:?}");
+        }
+        // Without values spanning lines, records and lines agree; a line whose values fail
+        // in two columns is one reject line.
+        let (result, dir) = run(csv(), b"a,b\n1,2\n3\n4,5\n");
+        assert_eq!(result.unwrap().rejected_row_count, 1);
+        let conn = Connection::open_in_memory().unwrap();
+        let got = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        assert_eq!(got.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn physical_lines_count_newlines_across_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        // Three megabytes of 10-byte lines: positions fall in several reads of the buffer.
+        let body = "123456789\n".repeat(300_000);
+        std::fs::write(&path, &body).unwrap();
+        let positions = [0, 9, 10, 11, 1_048_575, 1_048_576, 1_048_580, 2_999_999, 3_000_000, 4_000_000];
+        let want: Vec<u64> = positions.iter().map(|p| 1 + (*p).min(3_000_000) / 10).collect();
+        assert_eq!(physical_lines(&path, &positions).unwrap(), want);
+        assert_eq!(physical_lines(&path, &[]).unwrap(), Vec::<u64>::new());
     }
 
     #[test]
