@@ -46,8 +46,9 @@
 //!   on the value so far), then date reformatting (a value no format parses is kept and
 //!   counted as failed, as is an email that does not look like one), or phone numbers to
 //!   E.164 (libphonenumber's rules through the `phonenumber` crate, in the vectorised DuckDB
-//!   scalar function [`PHONE_FN`], numbers without a country code read as the step's region's;
-//!   a value that is not a valid number is kept and counted as failed). The column becomes
+//!   scalar function [`PHONE_FN`], numbers without a country code read as the step's region's,
+//!   an extension kept after the number as `;ext=89`; a value that is not a valid number is
+//!   kept and counted as failed). The column becomes
 //!   text.
 //! - **Deduplicate**: rows equal on every column, on every column with text compared
 //!   trimmed, whitespace-collapsed and lowercased, or on key columns; the first or last by
@@ -393,15 +394,23 @@ pub fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
     region.trim().to_ascii_uppercase().parse().ok()
 }
 
-/// `value` in E.164 when it is a valid number (read as `region`'s without a country code).
-/// A value written with `+` carries its country code and is parsed without a region: with
-/// one, the phonenumber crate also strips the region's national prefix after the country
-/// code (`+49 1512…` read in the US lost its `1`), and refuses some valid numbers.
+/// `value` in E.164 when it is a valid number (read as `region`'s without a country code),
+/// followed by its extension as RFC 3966 writes one (`+14155552671;ext=89`), which E.164
+/// has no place for. A value written with `+` carries its country code and is parsed without
+/// a region: with one, the phonenumber crate also strips the region's national prefix after
+/// the country code (`+49 1512…` read in the US lost its `1`), and refuses some valid numbers.
 fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
     let value = value.trim();
     let region = (!value.starts_with('+')).then_some(region);
     let number = phonenumber::parse(region, value).ok()?;
-    phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+    if !phonenumber::is_valid(&number) {
+        return None;
+    }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    Some(match number.extension().map(|ext| ext.as_ref() as &str).filter(|ext| !ext.is_empty()) {
+        Some(ext) => format!("{e164};ext={ext}"),
+        None => e164,
+    })
 }
 
 /// Registers [`PHONE_FN`] on `conn` unless it already is.
@@ -3145,6 +3154,15 @@ mod tests {
         }
         assert_eq!(phone_e164(id("US"), "(415) 555-2671").as_deref(), Some("+14155552671"));
         assert_eq!(phone_e164(id("FR"), "01 42 68 53 00").as_deref(), Some("+33142685300"));
+    }
+
+    #[test]
+    fn a_phone_extension_is_kept_after_the_number() {
+        let us = parse_region("US").unwrap();
+        for value in ["(415) 555-2671 ext. 89", "415-555-2671 x89", "+1 415 555 2671 extension 89", "415.555.2671 #89"] {
+            assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671;ext=89"), "{value}");
+        }
+        assert_eq!(phone_e164(us, "415 555 2671").as_deref(), Some("+14155552671"));
     }
 
     #[test]
