@@ -218,7 +218,8 @@ pub struct CleanseManifest {
 pub struct ManifestStep {
     /// The agent the step belongs to.
     pub agent_id: String,
-    /// quarantine, fix_types, standardize, deduplicate, nulls or outliers.
+    /// quarantine, null_tokens, fix_types, standardize, convert_units, deduplicate, nulls or
+    /// outliers.
     pub step: String,
     /// What it does, in words (`price → float`, `outliers in age by IQR (k = 1.5): cap`).
     pub description: String,
@@ -226,10 +227,14 @@ pub struct ManifestStep {
     pub rows_quarantined: u64,
 }
 
-/// Values one agent changed (or could not handle) in one column.
+/// Values one step changed (or could not handle) in one column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestChange {
     pub agent_id: String,
+    /// The step's name, as in [`ManifestStep::step`] (empty in reports stored before steps
+    /// were named here: their changes were summed per agent).
+    #[serde(default)]
+    pub step: String,
     pub column: String,
     pub changed: u64,
     /// Conversions that failed, dates no format read, invalid emails or phone numbers.
@@ -243,4 +248,16 @@ pub struct IntegrityCheck {
     pub name: String,
     pub passed: bool,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_change_stored_before_steps_were_named_still_reads() {
+        let old = serde_json::json!({ "agent_id": "null-handler", "column": "amount", "changed": 2, "failed": 0 });
+        let change: ManifestChange = serde_json::from_value(old).unwrap();
+        assert_eq!((change.step.as_str(), change.changed), ("", 2));
+    }
 }

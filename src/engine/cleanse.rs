@@ -250,6 +250,9 @@ impl Step {
             Step::FixTypes { .. } => "fix_types",
             Step::Standardize(_) => "standardize",
             Step::Deduplicate { .. } => "deduplicate",
+            // Null tokens alone (the chain's first step), not the fills: each counts its own
+            // changes, so a token nulled and then filled is one change of each.
+            Step::Nulls { columns, .. } if columns.is_empty() => "null_tokens",
             Step::Nulls { .. } => "nulls",
             Step::Outliers { .. } => "outliers",
             Step::ConvertUnits { .. } => "convert_units",
@@ -3449,7 +3452,7 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![Step::Nulls { tokens, columns: vec![] }]);
         let values: Vec<Option<String>> = got.data.iter().map(|row| row[1].clone()).collect();
         assert_eq!(values, r(&[N, "nXaX", N, N, "a", N, "x?", N, N]));
-        assert_eq!(change(&got.outcome, "nulls", "v"), (6, 0));
+        assert_eq!(change(&got.outcome, "null_tokens", "v"), (6, 0));
     }
 
     #[test]

@@ -445,6 +445,7 @@ impl From<&domain::CleanseManifest> for CleanseManifest {
                 .iter()
                 .map(|c| ManifestChange {
                     agent_id: ID(c.agent_id.clone()),
+                    step: c.step.clone(),
                     column: c.column.clone(),
                     changed: c.changed as f64,
                     failed: c.failed as f64,
@@ -467,17 +468,22 @@ impl From<&domain::CleanseManifest> for CleanseManifest {
 #[derive(SimpleObject)]
 pub struct ManifestStep {
     agent_id: ID,
-    /// quarantine, fix_types, standardize, convert_units, deduplicate, nulls or outliers.
+    /// quarantine, null_tokens, fix_types, standardize, convert_units, deduplicate, nulls or
+    /// outliers.
     step: String,
     description: String,
     rows_removed: f64,
     rows_quarantined: f64,
 }
 
-/// Values one agent changed, or could not handle, in one column.
+/// Values one step changed, or could not handle, in one column: a value two steps changed
+/// (a null token then filled) counts once in each.
 #[derive(SimpleObject)]
 pub struct ManifestChange {
     agent_id: ID,
+    /// The step, as `ManifestStep.step` names it (empty in manifests recorded before steps
+    /// were named here).
+    step: String,
     column: String,
     changed: f64,
     /// Failed conversions, dates no format read, invalid emails or phone numbers.

@@ -1215,7 +1215,7 @@ fn agent_of_step(step: &str) -> &'static str {
         "fix_types" => TYPE_FIXER,
         "standardize" | "convert_units" => STANDARDIZER,
         "deduplicate" => DEDUPLICATOR,
-        "nulls" => NULL_HANDLER,
+        "null_tokens" | "nulls" => NULL_HANDLER,
         _ => OUTLIER_REMOVER,
     }
 }
@@ -1272,7 +1272,7 @@ pub fn integrity_checks(
         let allowed: u64 = outcome
             .changes
             .iter()
-            .filter(|c| c.column == column.name && (c.step == "nulls" || c.step == "fix_types"))
+            .filter(|c| c.column == column.name && matches!(c.step.as_str(), "null_tokens" | "nulls" | "fix_types"))
             .map(|c| c.changed + c.failed)
             .sum();
         if *after > before + allowed {
@@ -1342,24 +1342,20 @@ pub fn manifest(built: &Built, outcome: &CleanseOutcome, checks: Vec<IntegrityCh
     }
 }
 
+/// Per step (by name: the standardisation of several columns is one `standardize`) and
+/// column, in the order the steps ran.
 fn changes(outcome: &CleanseOutcome) -> Vec<ManifestChange> {
-    let mut out: Vec<ManifestChange> = Vec::new();
-    for c in &outcome.changes {
-        let agent = agent_of_step(&c.step);
-        match out.iter_mut().find(|m| m.agent_id == agent && m.column == c.column) {
-            Some(m) => {
-                m.changed += c.changed;
-                m.failed += c.failed;
-            }
-            None => out.push(ManifestChange {
-                agent_id: agent.to_string(),
-                column: c.column.clone(),
-                changed: c.changed,
-                failed: c.failed,
-            }),
-        }
-    }
-    out
+    outcome
+        .changes
+        .iter()
+        .map(|c| ManifestChange {
+            agent_id: agent_of_step(&c.step).to_string(),
+            step: c.step.clone(),
+            column: c.column.clone(),
+            changed: c.changed,
+            failed: c.failed,
+        })
+        .collect()
 }
 
 /// The `changes` of a preview or a run as JSON: rows, and per agent its steps and per
@@ -1380,6 +1376,7 @@ pub fn changes_json(built: &Built, outcome: &CleanseOutcome) -> Value {
         })).collect::<Vec<_>>(),
         "columns": manifest.changes.iter().map(|c| json!({
             "agentId": c.agent_id,
+            "step": c.step,
             "column": c.column,
             "changed": c.changed,
             "failed": c.failed,
@@ -1453,10 +1450,14 @@ pub fn agent_results(
         let changes: Vec<_> = manifest.changes.iter().filter(|c| &c.agent_id == agent).collect();
         let removed: u64 = steps.iter().map(|s| s.rows_removed).sum();
         let quarantined: u64 = steps.iter().map(|s| s.rows_quarantined).sum();
-        let per_column = |pick: fn(&ManifestChange) -> u64| -> Value {
-            Value::Object(
-                changes.iter().filter(|c| pick(c) > 0).map(|c| (c.column.clone(), json!(pick(c)))).collect(),
-            )
+        // Per column, summed over the agent's steps named `step` (all of them with None).
+        let per_column = |step: Option<&str>, pick: fn(&ManifestChange) -> u64| -> Value {
+            let mut sums = serde_json::Map::new();
+            for c in changes.iter().filter(|c| pick(c) > 0 && step.is_none_or(|s| c.step == s)) {
+                let sum = sums.entry(c.column.clone()).or_insert(json!(0u64));
+                *sum = json!(sum.as_u64().unwrap_or(0) + pick(c));
+            }
+            Value::Object(sums)
         };
         let mut alerts = Vec::new();
         let mut issues = Vec::new();
@@ -1515,13 +1516,19 @@ pub fn agent_results(
                         ),
                     });
                 }
-                json!({
+                let mut metrics = json!({
                     "steps": steps.iter().map(|s| s.description.clone()).collect::<Vec<_>>(),
                     "rowsRemoved": removed,
                     "rowsQuarantined": quarantined,
-                    "valuesChanged": per_column(|c| c.changed),
-                    "valuesFailed": per_column(|c| c.failed),
-                })
+                    "valuesChanged": per_column(None, |c| c.changed),
+                    "valuesFailed": per_column(None, |c| c.failed),
+                });
+                if agent == NULL_HANDLER {
+                    // Its two steps apart: a token nulled and then filled is in both.
+                    metrics["valuesNulled"] = per_column(Some("null_tokens"), |c| c.changed);
+                    metrics["valuesFilled"] = per_column(Some("nulls"), |c| c.changed);
+                }
+                metrics
             }
         };
         results.push(AgentResult {
@@ -1607,7 +1614,7 @@ mod tests {
     fn the_default_plan_follows_the_chain_and_chooses_from_the_evidence() {
         let b = built(json!({})).unwrap();
         let names: Vec<&str> = b.plan.steps.iter().map(Step::name).collect();
-        assert_eq!(names[0], "nulls", "null tokens first");
+        assert_eq!(names[0], "null_tokens", "null tokens first");
         assert_eq!(names[1], "fix_types");
         let Step::FixTypes { columns, on_failure } = &b.plan.steps[1] else { panic!() };
         // amount reads as numbers, joined as dates; phone is a phone (header) and stays text.
@@ -1793,6 +1800,7 @@ mod tests {
             manifest.changes,
             vec![ManifestChange {
                 agent_id: TYPE_FIXER.into(),
+                step: "fix_types".into(),
                 column: "amount".into(),
                 changed: 3,
                 failed: 2

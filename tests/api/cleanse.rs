@@ -43,7 +43,7 @@ const RESULT: &str = "query($id: ID!) { job(id: $id) { status error { code messa
     quarantine { id rowCount columns { name } csv: download { url } }
     report { cleanse { rowsIn rowsOut rowsRemoved rowsQuarantined
         steps { agentId step description rowsRemoved rowsQuarantined }
-        changes { agentId column changed failed } checks { name passed message } }
+        changes { agentId step column changed failed } checks { name passed message } }
       agents { agentId status summaryMetrics issues { code column } } }
     downloads { name kind format url sizeBytes } } }";
 
@@ -53,13 +53,12 @@ async fn get_text(app: &TestApp, url: &str) -> String {
     response.text().await.unwrap()
 }
 
-fn change(manifest: &Value, agent: &str, column: &str) -> (u64, u64) {
-    manifest["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["agentId"] == agent && c["column"] == column)
-        .map_or((0, 0), |c| (c["changed"].as_f64().unwrap() as u64, c["failed"].as_f64().unwrap() as u64))
+/// Values `step` changed and failed in `column`, by the manifest.
+fn change(manifest: &Value, step: &str, column: &str) -> (u64, u64) {
+    let found: Vec<&Value> =
+        manifest["changes"].as_array().unwrap().iter().filter(|c| c["step"] == step && c["column"] == column).collect();
+    assert!(found.len() <= 1, "one entry per step and column: {found:?}");
+    found.first().map_or((0, 0), |c| (c["changed"].as_f64().unwrap() as u64, c["failed"].as_f64().unwrap() as u64))
 }
 
 both_stores! {
@@ -114,14 +113,22 @@ both_stores! {
         for check in manifest["checks"].as_array().unwrap() {
             assert_eq!(check["passed"], true, "{check}");
         }
-        // Every expected change, by agent and column.
-        assert_eq!(change(manifest, "null-handler", "amount"), (2, 0), "N/A nulled, then filled with the median");
-        assert_eq!(change(manifest, "type-fixer", "amount").1, 1, "abc does not convert");
-        assert_eq!(change(manifest, "field-standardization", "email"), (1, 0));
-        assert_eq!(change(manifest, "field-standardization", "name"), (1, 0));
-        assert_eq!(change(manifest, "field-standardization", "joined"), (2, 0));
-        assert_eq!(change(manifest, "field-standardization", "city"), (4, 0));
-        assert_eq!(change(manifest, "outlier-remover", "age"), (1, 0));
+        // Every expected change, by step and column.
+        assert_eq!(change(manifest, "null_tokens", "amount"), (1, 0), "N/A nulled");
+        assert_eq!(change(manifest, "nulls", "amount"), (1, 0), "then filled with the median");
+        assert_eq!(change(manifest, "fix_types", "amount").1, 1, "abc does not convert");
+        assert_eq!(change(manifest, "standardize", "email"), (1, 0));
+        assert_eq!(change(manifest, "standardize", "name"), (1, 0));
+        assert_eq!(change(manifest, "standardize", "joined"), (2, 0));
+        assert_eq!(change(manifest, "standardize", "city"), (4, 0));
+        assert_eq!(change(manifest, "outliers", "age"), (1, 0));
+        let agents = job["report"]["agents"].as_array().unwrap();
+        let nulls = &agents.iter().find(|a| a["agentId"] == "null-handler").unwrap()["summaryMetrics"];
+        assert_eq!(
+            (&nulls["valuesNulled"]["amount"], &nulls["valuesFilled"]["amount"], &nulls["valuesChanged"]["amount"]),
+            (&json!(1), &json!(1), &json!(2)),
+            "{nulls}"
+        );
         let dedupe = manifest["steps"].as_array().unwrap().iter().find(|s| s["agentId"] == "duplicate-resolver").unwrap();
         assert_eq!(dedupe["rowsRemoved"], 1.0);
 
