@@ -85,6 +85,8 @@ pub(crate) struct Plan {
     pub(crate) delimiter: Option<char>,
     /// Whether the sniffer found (or was given) a quote character.
     pub(crate) quoted: bool,
+    /// The line end the sniffer found, as sniff_csv writes it (`\n`, `\r\n`, `\r`).
+    pub(crate) newline: Option<String>,
 }
 
 impl Plan {
@@ -92,10 +94,10 @@ impl Plan {
     /// line size) as the reader does, skipping malformed lines (which `store_rejects` keeps
     /// aside). Blocking.
     pub(crate) fn sniff(conn: &Connection, path: &str, options: &str) -> duckdb::Result<Plan> {
-        let (names, types, date_format, timestamp_format, delimiter, quote) = conn.query_row(
+        let (names, types, date_format, timestamp_format, delimiter, quote, newline) = conn.query_row(
             &format!(
                 "SELECT list_transform(Columns, lambda c: c.name), list_transform(Columns, lambda c: c.type), \
-                        DateFormat, TimestampFormat, Delimiter, Quote \
+                        DateFormat, TimestampFormat, Delimiter, Quote, NewLineDelimiter \
                  FROM sniff_csv({}, ignore_errors = true{options})",
                 quote_literal(path)
             ),
@@ -108,6 +110,7 @@ impl Plan {
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             },
         )?;
@@ -145,6 +148,7 @@ impl Plan {
             timestamp_format,
             delimiter: found(delimiter).and_then(|d| d.chars().next()),
             quoted: found(quote).is_some(),
+            newline: found(newline),
         })
     }
 
@@ -365,7 +369,7 @@ mod tests {
         assert_eq!(p.date_format.as_deref(), Some("%d/%m/%Y"));
         assert_eq!(p.timestamp_format.as_deref(), Some("%d/%m/%Y %H:%M:%S"));
         assert_eq!(p.typed(), 3);
-        assert_eq!((p.delimiter, p.quoted), (Some(','), false));
+        assert_eq!((p.delimiter, p.quoted, p.newline.as_deref()), (Some(','), false, Some("\\n")));
         let (quoted, _dir) = plan("a;b\n\"x;1\";y\n\"z\";w\n");
         assert_eq!((quoted.delimiter, quoted.quoted), (Some(';'), true));
         assert_eq!(plan("a,b\nx,y\n").0.typed(), 0);
@@ -377,7 +381,7 @@ mod tests {
     #[test]
     fn strict_casts_take_what_the_sniffer_takes_and_nothing_it_would_not() {
         let conn = Connection::open_in_memory().unwrap();
-        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None, delimiter: None, quoted: false };
+        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None, delimiter: None, quoted: false, newline: None };
         let cast = |ty: &str, text: &str| -> Option<String> {
             conn.query_row(
                 &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", p.strict_cast(ty, "v")),

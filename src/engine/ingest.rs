@@ -273,11 +273,31 @@ impl Read {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Whether a rejected line holds a double quote.
-    fn rejected_a_quote(&self) -> bool {
+    /// Whether a line may have been rejected for its quotes: it holds one, or its value is
+    /// unterminated (a value running past DuckDB's 32 MB read buffer is reported on the line
+    /// before, which need not hold the quote).
+    fn quote_trouble(&self) -> bool {
         self.conn
-            .query_row("SELECT count(*) > 0 FROM reject_errors WHERE contains(csv_line, '\"')", [], |r| r.get(0))
-            .unwrap_or(false)
+            .query_row(
+                "SELECT count(*) > 0 FROM reject_errors \
+                 WHERE contains(csv_line, '\"') OR error_type::VARCHAR IN ('UNQUOTED VALUE', 'INVALID STATE')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(true)
+    }
+
+    /// How good a read into `data` is: more rows kept, then fewer lines rejected.
+    fn outcome(&self, data: &Path) -> Result<(u64, std::cmp::Reverse<u64>), IngestError> {
+        let rows: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM read_parquet({})", quote_literal(&data.display().to_string())),
+                [],
+                |r| r.get(0),
+            )
+            .context("counting the rows read")?;
+        Ok((u64::try_from(rows).unwrap_or(0), std::cmp::Reverse(self.rejected_lines()?)))
     }
 }
 
@@ -413,26 +433,36 @@ pub fn ingest(
         }
         Ok::<_, IngestError>((Read { conn: attempt, widened, unchecked }, long_lines))
     };
-    let (mut done, long_lines) = read(data, plan.clone(), long_lines, quotes)?;
     // Quotes read as RFC 4180 says, which the first rows did not show, may pair up wrongly
-    // later (`"Best" ever`): the file is then read again with the sniffer's reading (none),
-    // and the read that rejects fewer lines is kept.
-    if quotes == Quotes::Rfc4180 && done.rejected_a_quote() {
-        let unquoted = data.with_extension("unquoted.parquet");
-        match read(&unquoted, plan, long_lines, Quotes::Sniffed) {
-            Ok((other, _)) if other.rejected_lines()? < done.rejected_lines()? => {
+    // later (`"Best" ever`, a lone `"open`): an unterminated value swallows the lines after
+    // it, up to the end of DuckDB's buffer, into one reject. When the quoted read failed or
+    // may have rejected a line for its quotes, the file is read again with the sniffer's
+    // reading (none), and the read that keeps more rows (then rejects fewer lines) is kept;
+    // the quoted one on a tie.
+    let (mut done, _) = match read(data, plan.clone(), long_lines, quotes) {
+        Ok(first) if quotes != Quotes::Rfc4180 || !first.0.quote_trouble() => first,
+        first => {
+            let unquoted = data.with_extension("unquoted.parquet");
+            let long_lines = first.as_ref().map_or(long_lines, |(_, long_lines)| *long_lines);
+            let other = read(&unquoted, plan, long_lines, Quotes::Sniffed);
+            let better = match (&first, &other) {
+                (Err(_), Ok(_)) => true,
+                (Ok((quoted, _)), Ok((unquoted_read, _))) => unquoted_read.outcome(&unquoted)? > quoted.outcome(data)?,
+                _ => false,
+            };
+            if better && let Ok((mut other, long_lines)) = other {
                 std::fs::rename(&unquoted, data).context("keeping the read without quotes")?;
-                done = other;
-                done.widened.push(QUOTES_AS_TEXT.into());
-            }
-            other => {
-                if let Err(e) = other {
+                other.widened.push(QUOTES_AS_TEXT.into());
+                (other, long_lines)
+            } else {
+                if let Err(e) = &other {
                     tracing::warn!(error = ?e, "reading the file without quotes failed; keeping its quoted read");
                 }
                 let _ = std::fs::remove_file(&unquoted);
+                first?
             }
         }
-    }
+    };
     let conn = &done.conn;
     let data_literal = quote_literal(&data.display().to_string());
 
@@ -466,7 +496,12 @@ pub fn ingest(
         // DuckDB numbers a reject by records; a user looks for it by line, which differs
         // after a quoted value spanning lines (UTF-16 positions are not the file's bytes).
         let lines = if *encoding == TextEncoding::Utf8 {
-            reject_lines(conn, source)?
+            // A file of old Mac line ends (CR alone) has no LF to count.
+            let newline = match sniffed.as_ref().and_then(|s| s.newline.as_deref()) {
+                Some("\\r") => b'\r',
+                _ => b'\n',
+            };
+            reject_lines(conn, source, newline)?
         } else {
             "SELECT line, line AS physical FROM reject_errors".to_string()
         };
@@ -491,9 +526,11 @@ pub fn ingest(
 }
 
 /// A query of each rejected record's `line` (DuckDB's record number) and `physical` line in
-/// `source` (1 + the newlines before the record's first byte), when some differ: a temporary
-/// table `agensium_reject_lines` is made then. Reads `source` up to the last reject.
-fn reject_lines(conn: &Connection, source: &Path) -> Result<String, IngestError> {
+/// `source` (1 + the `newline` bytes before the record's first byte, and never less than the
+/// record number: DuckDB reports a value running past its read buffer on the line before),
+/// when some differ: a temporary table `agensium_reject_lines` is made then. Reads `source` up
+/// to the last reject.
+fn reject_lines(conn: &Connection, source: &Path, newline: u8) -> Result<String, IngestError> {
     let same = "SELECT line, line AS physical FROM reject_errors".to_string();
     let mut records: Vec<(i64, i64)> = conn
         .prepare(
@@ -506,7 +543,12 @@ fn reject_lines(conn: &Connection, source: &Path) -> Result<String, IngestError>
         return Ok(same);
     }
     let positions: Vec<u64> = records.iter().map(|(_, at)| u64::try_from(*at).unwrap_or(0)).collect();
-    let physical = physical_lines(source, &positions).context("counting the lines before the rejects")?;
+    let physical: Vec<u64> = physical_lines(source, &positions, newline)
+        .context("counting the lines before the rejects")?
+        .into_iter()
+        .zip(&records)
+        .map(|(p, (line, _))| p.max(u64::try_from(*line).unwrap_or(0)))
+        .collect();
     if records.iter().zip(&physical).all(|((line, _), p)| u64::try_from(*line).ok() == Some(*p)) {
         return Ok(same);
     }
@@ -526,8 +568,9 @@ fn reject_lines(conn: &Connection, source: &Path) -> Result<String, IngestError>
         .to_string())
 }
 
-/// For each byte offset of `positions` (ascending), 1 + the newlines of `source` before it.
-fn physical_lines(source: &Path, positions: &[u64]) -> std::io::Result<Vec<u64>> {
+/// For each byte offset of `positions` (ascending), 1 + the `newline` bytes of `source` before
+/// it.
+fn physical_lines(source: &Path, positions: &[u64], newline: u8) -> std::io::Result<Vec<u64>> {
     use std::io::Read;
     let mut file = std::fs::File::open(source)?;
     let mut buffer = vec![0u8; 1 << 20];
@@ -545,11 +588,11 @@ fn physical_lines(source: &Path, positions: &[u64]) -> std::io::Result<Vec<u64>>
         let mut counted = 0;
         while let Some(at) = next.next_if(|at| *at < offset + n as u64) {
             let upto = usize::try_from(at.saturating_sub(offset)).unwrap_or(n).max(counted);
-            newlines += memchr::memchr_iter(b'\n', &chunk[counted..upto]).count() as u64;
+            newlines += memchr::memchr_iter(newline, &chunk[counted..upto]).count() as u64;
             counted = upto;
             out.push(newlines + 1);
         }
-        newlines += memchr::memchr_iter(b'\n', &chunk[counted..]).count() as u64;
+        newlines += memchr::memchr_iter(newline, &chunk[counted..]).count() as u64;
         offset += n as u64;
     }
     Ok(out)
@@ -951,6 +994,32 @@ mod tests {
         assert!(got.notices.is_empty(), "{:?}", got.notices);
         assert_eq!(column(&dir, "name", 30_000), ["Smith, John"]);
 
+        // A tie in rejected lines: the read keeping more rows wins (here the unquoted one; the
+        // quoted one loses every line after the lone quote).
+        let mut tail = String::from("30000,\"Smith, John\",Paris\n30001,\"open,Rome\n");
+        for i in 30_002..31_002 {
+            tail.push_str(&format!("{i},n,c\n"));
+        }
+        let (got, dir) = run(csv(), unquoted_then(&tail).as_bytes());
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (31_001, 1));
+        assert_eq!(got.notices, [QUOTES_AS_TEXT]);
+        assert_eq!(column(&dir, "name", 30_001)[0], "\"open");
+
+        // A lone quote whose value runs past DuckDB's 32 MB read buffer is reported on the
+        // line before, without its quote: still read again, and no row is lost.
+        let mut tail = String::new();
+        for i in 30_000..1_200_000 {
+            tail.push_str(&format!("{i},Name{i},City{i}\n"));
+            if i == 1_000_000 {
+                tail.push_str("1000000,\"open,X\n");
+            }
+        }
+        let (got, _dir) = run(csv(), unquoted_then(&tail).as_bytes());
+        let got = got.unwrap();
+        assert_eq!((got.row_count, got.rejected_row_count), (1_200_001, 0));
+        assert_eq!(got.notices, [QUOTES_AS_TEXT]);
+
         // A stray quote in the sampled rows: the sniffer's reading (none) is kept throughout.
         let (got, dir) = run(csv(), b"id,name\n1,\"Best\" ever\n2,x\n");
         let got = got.unwrap();
@@ -1139,6 +1208,23 @@ mod tests {
                 rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap().iter().map(|r| r.line).collect();
             assert_eq!(got, [4, 5, 10], "{newline:?} {bom:?}");
         }
+        // A value running past DuckDB's read buffer is reported on the line before: the
+        // record number (here right) is the least the line can be. (With quotes in the first
+        // rows the file is read with them, and the rest of the buffer is lost to the reject,
+        // as DuckDB reads it.)
+        let mut body = String::from("id,name,city\n0,\"Doe, Jane\",X\n");
+        for i in 1..1_200_000 {
+            body.push_str(&format!("{i},Name{i},City{i}\n"));
+            if i == 1_000_000 {
+                body.push_str("1000000,\"open,X\n");
+            }
+        }
+        let (result, dir) = run(csv(), body.as_bytes());
+        assert_eq!(result.unwrap().rejected_row_count, 1);
+        let conn = Connection::open_in_memory().unwrap();
+        let got = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        assert_eq!(got.iter().map(|r| r.line).collect::<Vec<_>>(), [1_000_003]);
+
         // Without values spanning lines, records and lines agree; a line whose values fail
         // in two columns is one reject line.
         let (result, dir) = run(csv(), b"a,b\n1,2\n3\n4,5\n");
@@ -1146,6 +1232,17 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let got = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert_eq!(got.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn rejects_of_a_file_of_carriage_returns_are_numbered_by_its_lines() {
+        let body = b"id,name,city\r1,\"a\rb\",x\r2,too,many,cols\r3,ok,y\r4,short\r5,ok,z\r";
+        let (result, dir) = run(csv(), body);
+        assert_eq!(result.unwrap().rejected_row_count, 2);
+        let conn = Connection::open_in_memory().unwrap();
+        let got: Vec<u64> =
+            rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap().iter().map(|r| r.line).collect();
+        assert_eq!(got, [4, 6]);
     }
 
     #[test]
@@ -1157,8 +1254,8 @@ mod tests {
         std::fs::write(&path, &body).unwrap();
         let positions = [0, 9, 10, 11, 1_048_575, 1_048_576, 1_048_580, 2_999_999, 3_000_000, 4_000_000];
         let want: Vec<u64> = positions.iter().map(|p| 1 + (*p).min(3_000_000) / 10).collect();
-        assert_eq!(physical_lines(&path, &positions).unwrap(), want);
-        assert_eq!(physical_lines(&path, &[]).unwrap(), Vec::<u64>::new());
+        assert_eq!(physical_lines(&path, &positions, b'\n').unwrap(), want);
+        assert_eq!(physical_lines(&path, &[], b'\n').unwrap(), Vec::<u64>::new());
     }
 
     #[test]
