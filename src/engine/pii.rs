@@ -922,6 +922,7 @@ fn scan_sampled(
         })
         .collect();
     progress(0.0, "scanning columns");
+    let started = std::time::Instant::now();
     // Each plan with the kinds the exact pass counts for it.
     let mut exact: Vec<(&Plan, Vec<&'static str>)> = Vec::new();
     // `file_row_number` is hidden by a real column of that name.
@@ -953,6 +954,12 @@ fn scan_sampled(
             }
             progress(10.0 * (n + 1) as f64 / chunks.len() as f64, "sampling columns");
         }
+        tracing::debug!(
+            columns = plans.len(),
+            candidates = exact.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "personal data: sampled"
+        );
     } else {
         exact = plans.iter().map(|p| (p, PII_KINDS.to_vec())).collect();
     }
@@ -968,6 +975,13 @@ fn scan_sampled(
             }
         }
         progress(start + (90.0 - start) * (n + 1) as f64 / chunks.len() as f64, "scanning columns");
+        tracing::debug!(
+            chunk = n + 1,
+            columns = chunk.len(),
+            kinds = chunk.iter().map(|(_, kinds)| kinds.len()).sum::<usize>(),
+            seconds = started.elapsed().as_secs_f64(),
+            "personal data: counted"
+        );
     }
     let mut result = Vec::with_capacity(found.len());
     let total = found.len();
@@ -996,6 +1010,7 @@ fn scan_sampled(
         progress(90.0 + 10.0 * (n + 1) as f64 / total as f64, "examples");
     }
     progress(100.0, "examples");
+    tracing::debug!(found = total, seconds = started.elapsed().as_secs_f64(), "personal data: examples read");
     Ok(result)
 }
 
