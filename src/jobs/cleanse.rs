@@ -33,6 +33,9 @@ pub const NULL_HANDLER: &str = "null-handler";
 pub const OUTLIER_REMOVER: &str = "outlier-remover";
 pub const WRITEBACK: &str = "cleanse-writeback";
 
+/// The ISO date format, tried before `date_formats`.
+const ISO_DATE: &str = "%Y-%m-%d";
+
 /// Rows sampled (in four windows) to choose conversions and fills.
 pub const EVIDENCE_SAMPLE_ROWS: u64 = 20_000;
 
@@ -903,7 +906,11 @@ pub fn build(
                 ));
             }
         }
-        let formats = std.strings("date_formats").unwrap_or_default();
+        // ISO dates first, whatever the list: what the parameter promises ("tried in order
+        // after ISO dates"); a list of its own left them unconverted and counted as failed.
+        let formats: Vec<String> = std::iter::once(ISO_DATE.to_string())
+            .chain(std.strings("date_formats").unwrap_or_default().into_iter().filter(|f| f != ISO_DATE))
+            .collect();
         let output = std.str("date_output").unwrap_or("%Y-%m-%d").to_string();
         let region = std.str("phone_region").unwrap_or("US").to_string();
         if !phone_columns.is_empty() && parse_region(&region).is_none() {
@@ -1608,6 +1615,26 @@ mod tests {
             .find(|(k, _)| *k == "field")
             .and_then(|(_, v)| v.as_str().map(str::to_string))
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn iso_dates_are_read_before_the_formats_given() {
+        let standardized = |formats: Value| {
+            let b = built(json!({ "field-standardization": { "date_columns": ["joined"], "date_formats": formats } }))
+                .unwrap();
+            b.plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    Step::Standardize(s) if s.column == "joined" => s.date_formats.clone(),
+                    _ => None,
+                })
+                .unwrap()
+                .0
+        };
+        assert_eq!(standardized(json!(["%d.%m.%Y"])), ["%Y-%m-%d", "%d.%m.%Y"]);
+        assert_eq!(standardized(json!(["%d.%m.%Y", "%Y-%m-%d"])), ["%Y-%m-%d", "%d.%m.%Y"]);
+        assert_eq!(standardized(json!([])), ["%Y-%m-%d"], "no list is ISO dates alone");
     }
 
     #[test]
