@@ -873,15 +873,23 @@ struct Counts {
 }
 
 /// Rows the first pass of [`scan`] classifies: four windows of a quarter of this each, at 0,
-/// ¼, ½ and ¾ of the file.
+/// ¼, ½ and ¾ of the file; fewer in a wide file (see [`SAMPLE_VALUES`]).
 const SAMPLE_ROWS: u64 = 100_000;
+/// Values the first pass classifies at most: a file of more than 20 classifiable columns
+/// samples fewer rows, but never fewer than [`MIN_SAMPLE_ROWS`]. The full rules cost about
+/// 0.7 µs a value (2 threads): 150 columns of 100,000 rows would take 10 s.
+const SAMPLE_VALUES: u64 = 2_000_000;
+/// Rows the first pass classifies at least: a kind needs a share of at least
+/// `header_match_share` (or `min_match_share`) of a column, so it shows in far fewer rows.
+const MIN_SAMPLE_ROWS: u64 = 10_000;
 
 /// Scans the Parquet file `data` (whose columns are `columns`) for personal data, then one
 /// small query per column found reads a few distinct matching values for `examples`, masked
 /// by [`mask`].
 ///
 /// In two passes. The first classifies, with the full rules ([`classify_with_header_sql`] with
-/// the column's header), the values of [`SAMPLE_ROWS`] rows in four windows of
+/// the column's header), the values of [`SAMPLE_ROWS`] rows (fewer in a file of more than 20
+/// classifiable columns, [`SAMPLE_VALUES`]) in four windows of
 /// `file_row_number` at 0, ¼, ½ and ¾ of the file (the reader skips the other row groups):
 /// the kinds that match at least one sampled value are the column's candidates. The second
 /// reads every row, but only the columns with a candidate, and counts their non-null non-blank
@@ -935,25 +943,18 @@ fn scan_sampled(
             .context("counting rows")?;
         u64::try_from(rows).unwrap_or(0)
     };
+    let sample_rows = sample_rows.min((SAMPLE_VALUES / plans.len().max(1) as u64).max(MIN_SAMPLE_ROWS));
     let sampled = !hidden && rows > sample_rows;
     if sampled {
         let windows = super::sample_windows(rows, sample_rows);
         let sample = format!("(SELECT * FROM {source} WHERE {windows})");
-        let chunks: Vec<&[Plan]> = plans.chunks(SCAN_CHUNK).collect();
-        for (n, chunk) in chunks.iter().enumerate() {
-            let all: Vec<(&Plan, Vec<&'static str>)> =
-                chunk.iter().map(|p| (p, PII_KINDS.to_vec())).collect();
-            let counts = count_chunk(conn, &sample, &all)
-                .with_context(|| format!("sampling for personal data (chunk {})", n + 1))?;
-            for (plan, counts) in chunk.iter().zip(counts) {
-                let candidates: Vec<&'static str> =
-                    PII_KINDS.iter().zip(&counts.matches).filter(|(_, m)| **m > 0).map(|(k, _)| *k).collect();
-                if !candidates.is_empty() {
-                    exact.push((plan, candidates));
-                }
+        let candidates = sample_candidates(conn, &sample, &plans).context("sampling for personal data")?;
+        for (plan, kinds) in plans.iter().zip(candidates) {
+            if !kinds.is_empty() {
+                exact.push((plan, kinds));
             }
-            progress(10.0 * (n + 1) as f64 / chunks.len() as f64, "sampling columns");
         }
+        progress(10.0, "sampling columns");
         tracing::debug!(
             columns = plans.len(),
             candidates = exact.len(),
@@ -1012,6 +1013,64 @@ fn scan_sampled(
     progress(100.0, "examples");
     tracing::debug!(found = total, seconds = started.elapsed().as_secs_f64(), "personal data: examples read");
     Ok(result)
+}
+
+/// Per plan, the kinds (in [`PII_KINDS`] order) that some value of `sample` (a relation with
+/// the plans' columns) matches with the full rules. One statement: the values are unpivoted
+/// into one column and classified by one `CASE` per header context (most columns have none),
+/// so each rule's regular expressions are compiled a few times, not once per column (which
+/// cost about 90 ms a column).
+fn sample_candidates(conn: &Connection, sample: &str, plans: &[Plan]) -> anyhow::Result<Vec<Vec<&'static str>>> {
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<String> = plans.iter().enumerate().map(|(i, p)| format!("{} AS \"{i}\"", p.value)).collect();
+    let mut contexts: Vec<(HeaderContext, Vec<usize>)> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if let Some(context) = plan.context {
+            match contexts.iter_mut().find(|(c, _)| *c == context) {
+                Some((_, members)) => members.push(i),
+                None => contexts.push((context, vec![i])),
+            }
+        }
+    }
+    let generic = classify_as("t", None, PII_KINDS);
+    let mut kind = if contexts.is_empty() { generic.clone() } else { String::from("CASE") };
+    for (context, members) in &contexts {
+        let names: Vec<String> = members.iter().map(|i| format!("'{i}'")).collect();
+        kind.push_str(&format!(
+            "\n WHEN col IN ({}) THEN {}",
+            names.join(", "),
+            classify_as("t", Some(*context), PII_KINDS)
+        ));
+    }
+    if !contexts.is_empty() {
+        kind.push_str(&format!("\n ELSE {generic} END"));
+    }
+    let sql = format!(
+        "SELECT CAST(col AS INTEGER), k FROM (\
+           SELECT col, {kind} AS k FROM (\
+             SELECT col, CASE WHEN strlen(v) <= {MAX_VALUE_BYTES} THEN trim(v, {trimmed}) END AS t \
+             FROM (UNPIVOT (SELECT {values} FROM {sample}) ON COLUMNS(*) INTO NAME col VALUE v))) \
+         WHERE k IS NOT NULL GROUP BY ALL",
+        trimmed = quote_literal(TRIMMED),
+        values = values.join(", "),
+    );
+    let mut found: Vec<Vec<&'static str>> = vec![Vec::new(); plans.len()];
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let (i, k): (i32, String) = (row.get(0)?, row.get(1)?);
+        if let (Some(kinds), Some(kind)) =
+            (usize::try_from(i).ok().and_then(|i| found.get_mut(i)), PII_KINDS.iter().find(|p| **p == k))
+        {
+            kinds.push(kind);
+        }
+    }
+    for kinds in &mut found {
+        kinds.sort_by_key(|k| PII_KINDS.iter().position(|p| p == k));
+    }
+    Ok(found)
 }
 
 /// The relation of a chunk's columns: `v{i}` the value, `t{i}` the trimmed value (NULL when
