@@ -146,6 +146,8 @@ pub struct JobsConfig {
     pub max_attempts: u32,
     /// How often idle workers look for jobs queued by other instances.
     pub poll_interval: Duration,
+    /// The longest a `previewTool` may run before it is stopped.
+    pub preview_timeout: Duration,
 }
 
 /// The language model behind the AI agents, and the co-pilot's SQL sandbox.
@@ -254,6 +256,7 @@ pub const VARIABLES: &[&str] = &[
     "JOB_LEASE",
     "JOB_MAX_ATTEMPTS",
     "JOB_POLL_INTERVAL",
+    "PREVIEW_TIMEOUT",
 ];
 
 impl Config {
@@ -394,6 +397,7 @@ impl Config {
             lease: duration("JOB_LEASE", Duration::from_secs(30))?,
             max_attempts: count_u32(count("JOB_MAX_ATTEMPTS", 3)?),
             poll_interval: duration("JOB_POLL_INTERVAL", Duration::from_secs(1))?,
+            preview_timeout: duration("PREVIEW_TIMEOUT", Duration::from_secs(60))?,
         };
         let at_most = |name: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
             match get(name) {

@@ -39,6 +39,17 @@ pub struct EngineSettings {
     pub temp_directory: String,
 }
 
+/// Interrupts a connection's query when dropped while armed.
+struct InterruptOnDrop(Option<std::sync::Arc<duckdb::InterruptHandle>>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.interrupt();
+        }
+    }
+}
+
 /// A handle to the embedded analytic engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -62,19 +73,20 @@ impl Engine {
         Ok(Engine { root: Arc::new(Mutex::new(conn)), heavy })
     }
 
-    /// Runs `f` on a fresh connection in the blocking pool.
+    /// Runs `f` on a fresh connection in the blocking pool. When the returned future is
+    /// dropped before `f` ends (the client went away, a time limit passed), the connection's
+    /// query is interrupted, so the work stops instead of running on unseen (and, through
+    /// [`Engine::run_heavy`], holding its slot).
     pub async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = root.lock().unwrap_or_else(|p| p.into_inner()).try_clone()?;
-            f(&conn)
-        })
-        .await
-        .context("DuckDB task panicked or was cancelled")?
+        let conn = self.root.lock().unwrap_or_else(|p| p.into_inner()).try_clone()?;
+        let mut interrupt = InterruptOnDrop(Some(conn.interrupt_handle()));
+        let result = tokio::task::spawn_blocking(move || f(&conn)).await;
+        interrupt.0 = None;
+        result.context("DuckDB task panicked or was cancelled")?
     }
 
     /// Like [`Engine::run`], for work that reads or writes a whole file (ingest, export): at

@@ -37,6 +37,8 @@ pub struct Jobs {
 pub(super) struct Inner {
     pub(super) store: Arc<dyn MetadataStore>,
     pub(super) datasets: Datasets,
+    /// The longest a `previewTool` may run (`PREVIEW_TIMEOUT`).
+    preview_timeout: std::time::Duration,
     /// Local change notifications (job ids): progress streams on this instance wake at once;
     /// changes made by other instances are seen by polling the store.
     pub(super) changes: broadcast::Sender<JobId>,
@@ -65,12 +67,13 @@ pub struct ReportFile {
 const POLL: Duration = Duration::from_millis(500);
 
 impl Jobs {
-    pub fn new(store: Arc<dyn MetadataStore>, datasets: Datasets) -> Jobs {
+    pub fn new(store: Arc<dyn MetadataStore>, datasets: Datasets, preview_timeout: std::time::Duration) -> Jobs {
         let (changes, _) = broadcast::channel(1024);
         Jobs {
             inner: Arc::new(Inner {
                 store,
                 datasets,
+                preview_timeout,
                 changes,
                 queued: Notify::new(),
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
@@ -217,13 +220,28 @@ impl Jobs {
             .unwrap_or(10_000);
         let columns = dataset.columns.clone();
         let plan = built.plan.clone();
-        let preview = self
+        let work = self
             .inner
             .datasets
             .engine()
-            .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows))
-            .await
-            .map_err(AppError::internal)?;
+            .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows));
+        // Past the limit the future is dropped, which interrupts DuckDB (`Engine::run`): a
+        // preview too heavy to answer must not hold the engine's slot for uploads.
+        let limit = self.inner.preview_timeout;
+        let preview = match tokio::time::timeout(limit, work).await {
+            Ok(preview) => preview.map_err(AppError::internal)?,
+            Err(_) => {
+                let path = format!("{}.sample_size", cleanse::PREVIEWER);
+                return Err(AppError::bad_input(
+                    &path,
+                    format!(
+                        "the preview was stopped after {} s (PREVIEW_TIMEOUT): preview fewer rows ({path}) \
+                         or a lighter plan, or run the tool, which has no time limit",
+                        limit.as_secs_f64()
+                    ),
+                ));
+            }
+        };
         Ok(cleanse::Preview::of(&built, &preview))
     }
 

@@ -261,7 +261,7 @@ both_stores! {
     async fn without_the_writeback_agent_a_run_reports_and_publishes_nothing(app) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
-        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "agents": ["duplicate-resolver"],
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "agents": ["cleanse-previewer", "duplicate-resolver"],
             "parameters": { "duplicate-resolver": { "mode": "email_case" } } });
         let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
         let id = body["data"]["runTool"]["id"].clone();
@@ -274,4 +274,35 @@ both_stores! {
         let versions = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
         assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1);
     }
+}
+
+/// A preview too heavy to answer in `PREVIEW_TIMEOUT` is stopped and refused, and DuckDB is
+/// interrupted: the engine's slot is free again for uploads at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_past_its_time_limit_is_stopped_and_frees_the_engine() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Store::Sqlite, &[("PREVIEW_TIMEOUT", "300ms")])
+        .await
+        .unwrap();
+    let token = app.token_for("ada@example.com").await;
+    // One fuzzy block of 40,000 names: 800 million comparisons, about a minute's work here.
+    let mut csv = String::from("id,name\n");
+    for i in 0..40_000 {
+        csv.push_str(&format!("{i},Anna Example {i}\n"));
+    }
+    let dataset = app.upload_ok(&token, "names.csv", csv.as_bytes()).await;
+    let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "agents": ["cleanse-previewer", "duplicate-resolver"],
+        "parameters": { "cleanse-previewer": { "sample_size": 40000 },
+                        "duplicate-resolver": { "mode": "fuzzy", "key_columns": ["name"] } } });
+    let started = std::time::Instant::now();
+    let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "cleanse-previewer.sample_size", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("PREVIEW_TIMEOUT"), "{body}");
+    // An upload right after gets the engine's slot: the preview's query was interrupted
+    // rather than left running (it held the slot for a minute before).
+    let upload = tokio::time::timeout(std::time::Duration::from_secs(15), app.upload_ok(&token, "small.csv", b"a,b\n1,2\n"))
+        .await
+        .expect("the upload waited for a preview that should have been stopped");
+    assert_eq!(upload["rowCount"], 1.0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
