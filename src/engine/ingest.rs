@@ -303,7 +303,7 @@ impl Read {
 
 /// The notice of a file whose double quotes are read as text.
 const QUOTES_AS_TEXT: &str = "double quotes are read as part of the values: read as quotes (RFC 4180), \
-     they left more lines malformed";
+     they do not pair up, and fewer rows were kept";
 
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
 /// line, column, reason). Blocking: call through `Engine::run`.
@@ -447,7 +447,9 @@ pub fn ingest(
             let other = read(&unquoted, plan, long_lines, Quotes::Sniffed);
             let better = match (&first, &other) {
                 (Err(_), Ok(_)) => true,
-                (Ok((quoted, _)), Ok((unquoted_read, _))) => unquoted_read.outcome(&unquoted)? > quoted.outcome(data)?,
+                (Ok((quoted, _)), Ok((unquoted_read, _))) => {
+                    unquoted_read.outcome(&unquoted)? > quoted.outcome(data)?
+                }
                 _ => false,
             };
             if better && let Ok((mut other, long_lines)) = other {
@@ -517,12 +519,7 @@ pub fn ingest(
     } else {
         0
     };
-    Ok(Ingested {
-        columns,
-        row_count: u64::try_from(row_count).unwrap_or(0),
-        rejected_row_count,
-        notices,
-    })
+    Ok(Ingested { columns, row_count: u64::try_from(row_count).unwrap_or(0), rejected_row_count, notices })
 }
 
 /// A query of each rejected record's `line` (DuckDB's record number) and `physical` line in
@@ -628,6 +625,8 @@ fn header_notices(
         .map(|(i, (original, column))| {
             if original.trim().is_empty() {
                 format!("column {} had no name; it is called {}", i + 1, column.name)
+            } else if original.trim() == column.name {
+                format!("column {} is named {original:?}; the spaces around it are dropped", i + 1)
             } else {
                 format!(
                     "column {} is named {original:?} like another column; it is called {}",
@@ -1160,6 +1159,12 @@ mod tests {
             "{:?}",
             ingested.notices
         );
+        let spaced = run(csv(), b"id,  spaced col  \n1,2\n").0.unwrap();
+        assert_eq!(spaced.columns[1].name, "spaced col");
+        assert_eq!(
+            spaced.notices,
+            ["column 2 is named \"  spaced col  \"; the spaces around it are dropped"]
+        );
         let headerless = run(csv(), b"1,2\n3,4\n").0.unwrap();
         assert!(headerless.notices[0].contains("no header"), "{:?}", headerless.notices);
         assert!(run(csv(), b"x,y\n1,2\n").0.unwrap().notices.is_empty());
@@ -1204,8 +1209,11 @@ mod tests {
             let (result, dir) = run(csv(), body.as_bytes());
             assert_eq!(result.unwrap().rejected_row_count, 3);
             let conn = Connection::open_in_memory().unwrap();
-            let got: Vec<u64> =
-                rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap().iter().map(|r| r.line).collect();
+            let got: Vec<u64> = rejects(&conn, &dir.path().join("rejects.parquet"), 10)
+                .unwrap()
+                .iter()
+                .map(|r| r.line)
+                .collect();
             assert_eq!(got, [4, 5, 10], "{newline:?} {bom:?}");
         }
         // A value running past DuckDB's read buffer is reported on the line before: the
