@@ -256,7 +256,8 @@ mod tests {
 
     #[test]
     fn a_manifest_change_stored_before_steps_were_named_still_reads() {
-        let old = serde_json::json!({ "agent_id": "null-handler", "column": "amount", "changed": 2, "failed": 0 });
+        let old =
+            serde_json::json!({ "agent_id": "null-handler", "column": "amount", "changed": 2, "failed": 0 });
         let change: ManifestChange = serde_json::from_value(old).unwrap();
         assert_eq!((change.step.as_str(), change.changed), ("", 2));
     }

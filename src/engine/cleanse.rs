@@ -3162,7 +3162,9 @@ mod tests {
     #[test]
     fn a_phone_extension_is_kept_after_the_number() {
         let us = parse_region("US").unwrap();
-        for value in ["(415) 555-2671 ext. 89", "415-555-2671 x89", "+1 415 555 2671 extension 89", "415.555.2671 #89"] {
+        for value in
+            ["(415) 555-2671 ext. 89", "415-555-2671 x89", "+1 415 555 2671 extension 89", "415.555.2671 #89"]
+        {
             assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671;ext=89"), "{value}");
         }
         assert_eq!(phone_e164(us, "415 555 2671").as_deref(), Some("+14155552671"));

@@ -381,7 +381,14 @@ mod tests {
     #[test]
     fn strict_casts_take_what_the_sniffer_takes_and_nothing_it_would_not() {
         let conn = Connection::open_in_memory().unwrap();
-        let p = Plan { columns: Vec::new(), date_format: None, timestamp_format: None, delimiter: None, quoted: false, newline: None };
+        let p = Plan {
+            columns: Vec::new(),
+            date_format: None,
+            timestamp_format: None,
+            delimiter: None,
+            quoted: false,
+            newline: None,
+        };
         let cast = |ty: &str, text: &str| -> Option<String> {
             conn.query_row(
                 &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", p.strict_cast(ty, "v")),

@@ -1020,11 +1020,16 @@ fn scan_sampled(
 /// into one column and classified by one `CASE` per header context (most columns have none),
 /// so each rule's regular expressions are compiled a few times, not once per column (which
 /// cost about 90 ms a column).
-fn sample_candidates(conn: &Connection, sample: &str, plans: &[Plan]) -> anyhow::Result<Vec<Vec<&'static str>>> {
+fn sample_candidates(
+    conn: &Connection,
+    sample: &str,
+    plans: &[Plan],
+) -> anyhow::Result<Vec<Vec<&'static str>>> {
     if plans.is_empty() {
         return Ok(Vec::new());
     }
-    let values: Vec<String> = plans.iter().enumerate().map(|(i, p)| format!("{} AS \"{i}\"", p.value)).collect();
+    let values: Vec<String> =
+        plans.iter().enumerate().map(|(i, p)| format!("{} AS \"{i}\"", p.value)).collect();
     let mut contexts: Vec<(HeaderContext, Vec<usize>)> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         if let Some(context) = plan.context {

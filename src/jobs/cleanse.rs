@@ -1279,7 +1279,9 @@ pub fn integrity_checks(
         let allowed: u64 = outcome
             .changes
             .iter()
-            .filter(|c| c.column == column.name && matches!(c.step.as_str(), "null_tokens" | "nulls" | "fix_types"))
+            .filter(|c| {
+                c.column == column.name && matches!(c.step.as_str(), "null_tokens" | "nulls" | "fix_types")
+            })
             .map(|c| c.changed + c.failed)
             .sum();
         if *after > before + allowed {
@@ -1620,8 +1622,10 @@ mod tests {
     #[test]
     fn iso_dates_are_read_before_the_formats_given() {
         let standardized = |formats: Value| {
-            let b = built(json!({ "field-standardization": { "date_columns": ["joined"], "date_formats": formats } }))
-                .unwrap();
+            let b = built(
+                json!({ "field-standardization": { "date_columns": ["joined"], "date_formats": formats } }),
+            )
+            .unwrap();
             b.plan
                 .steps
                 .iter()

@@ -67,7 +67,11 @@ pub struct ReportFile {
 const POLL: Duration = Duration::from_millis(500);
 
 impl Jobs {
-    pub fn new(store: Arc<dyn MetadataStore>, datasets: Datasets, preview_timeout: std::time::Duration) -> Jobs {
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        datasets: Datasets,
+        preview_timeout: std::time::Duration,
+    ) -> Jobs {
         let (changes, _) = broadcast::channel(1024);
         Jobs {
             inner: Arc::new(Inner {
@@ -220,11 +224,9 @@ impl Jobs {
             .unwrap_or(10_000);
         let columns = dataset.columns.clone();
         let plan = built.plan.clone();
-        let work = self
-            .inner
-            .datasets
-            .engine()
-            .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows));
+        let work = self.inner.datasets.engine().run_heavy(move |conn| {
+            crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows)
+        });
         // Past the limit the future is dropped, which interrupts DuckDB (`Engine::run`): a
         // preview too heavy to answer must not hold the engine's slot for uploads.
         let limit = self.inner.preview_timeout;

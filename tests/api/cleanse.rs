@@ -55,10 +55,16 @@ async fn get_text(app: &TestApp, url: &str) -> String {
 
 /// Values `step` changed and failed in `column`, by the manifest.
 fn change(manifest: &Value, step: &str, column: &str) -> (u64, u64) {
-    let found: Vec<&Value> =
-        manifest["changes"].as_array().unwrap().iter().filter(|c| c["step"] == step && c["column"] == column).collect();
+    let found: Vec<&Value> = manifest["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["step"] == step && c["column"] == column)
+        .collect();
     assert!(found.len() <= 1, "one entry per step and column: {found:?}");
-    found.first().map_or((0, 0), |c| (c["changed"].as_f64().unwrap() as u64, c["failed"].as_f64().unwrap() as u64))
+    found
+        .first()
+        .map_or((0, 0), |c| (c["changed"].as_f64().unwrap() as u64, c["failed"].as_f64().unwrap() as u64))
 }
 
 both_stores! {
@@ -300,9 +306,12 @@ async fn a_preview_past_its_time_limit_is_stopped_and_frees_the_engine() {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("PREVIEW_TIMEOUT"), "{body}");
     // An upload right after gets the engine's slot: the preview's query was interrupted
     // rather than left running (it held the slot for a minute before).
-    let upload = tokio::time::timeout(std::time::Duration::from_secs(15), app.upload_ok(&token, "small.csv", b"a,b\n1,2\n"))
-        .await
-        .expect("the upload waited for a preview that should have been stopped");
+    let upload = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        app.upload_ok(&token, "small.csv", b"a,b\n1,2\n"),
+    )
+    .await
+    .expect("the upload waited for a preview that should have been stopped");
     assert_eq!(upload["rowCount"], 1.0);
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
