@@ -510,7 +510,7 @@ pub struct ToolPreview {
     /// The plan's steps, in order.
     plan: Vec<PlanStep>,
     /// `{ rowsIn, rowsOut, rowsRemoved, rowsQuarantined, steps: [{ agentId, step, description,
-    /// rowsRemoved, rowsQuarantined }], columns: [{ agentId, column, changed, failed }] }`.
+    /// rowsRemoved, rowsQuarantined }], columns: [{ agentId, step, column, changed, failed }] }`.
     changes: Json<serde_json::Value>,
     /// Sampled rows: `{ row, before: { column: value }, after: { column: value } | null, fate }`
     /// (`fate`: the step that removed the row, or `quarantine: <reasons>`).
