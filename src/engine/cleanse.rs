@@ -53,7 +53,8 @@
 //! - **Deduplicate**: rows equal on every column, on every column with text compared
 //!   trimmed, whitespace-collapsed and lowercased, or on key columns; the first or last by
 //!   position is kept. Fuzzy mode: a row is removed when some earlier row of its block
-//!   (equal values of a blocking column, else equal first characters of the key) has a
+//!   (equal values of a blocking column, else equal first characters of the key: the first
+//!   one, or as many as keep a block within [`FUZZY_BLOCK_ROWS`] rows) has a
 //!   normalised key (key columns as text, trimmed, whitespace-collapsed, lowercased, joined
 //!   with `" | "`) with a Jaro–Winkler similarity at least the threshold; a self-join within
 //!   blocks, so it scales with block sizes, not the table's. Rows whose key columns are all
@@ -100,6 +101,12 @@ pub const DEFAULT_DATE_FORMATS: [&str; 11] = [
     "%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%m/%d/%y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%y", "%d.%m.%Y",
     "%b %d %Y", "%d %b %Y", "%B %d %Y",
 ];
+
+/// Rows a default fuzzy-duplicate block may hold before it is split by a longer prefix of
+/// the key (see the `Deduplicate` step).
+const FUZZY_BLOCK_ROWS: u64 = 1000;
+/// The longest key prefix a default fuzzy-duplicate block is split by.
+const FUZZY_PREFIX: usize = 8;
 
 /// The steps to run, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -2249,19 +2256,43 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let key = format!("concat_ws(' | ', {})", parts.join(", "));
                 let filled = format!("concat({}) <> ''", parts.join(", "));
-                let block = match block {
+                let threshold = c.bind(Duck::Double(*threshold));
+                let keyed = match block {
                     Some(b) => {
                         c.type_of(b)?;
-                        quote_identifier(b)
+                        c.cte_with(
+                            format!(
+                                "SELECT {ROW}, {key} AS __ag_k, {} AS __ag_b FROM {prev} WHERE {filled}",
+                                quote_identifier(b)
+                            ),
+                            Hint::Materialized,
+                            "",
+                        )
                     }
-                    None => format!("left({key}, 1)"),
+                    None => {
+                        // Blocks of the key's first character; a block of more than
+                        // FUZZY_BLOCK_ROWS rows is split by its first two characters, and so on
+                        // (at most FUZZY_PREFIX): the self-join's cost grows with the square of
+                        // the blocks, and first letters of a million names make blocks of
+                        // 100,000 rows.
+                        let keys = c.cte(format!("SELECT {ROW}, {key} AS __ag_k FROM {prev} WHERE {filled}"));
+                        let arms: String = (1..FUZZY_PREFIX)
+                            .map(|n| {
+                                format!(
+                                    " WHEN count(*) OVER (PARTITION BY left(__ag_k, {n})) <= {FUZZY_BLOCK_ROWS} \
+                                     THEN left(__ag_k, {n})"
+                                )
+                            })
+                            .collect();
+                        c.cte_with(
+                            format!(
+                                "SELECT {ROW}, __ag_k, CASE{arms} ELSE left(__ag_k, {FUZZY_PREFIX}) END AS __ag_b FROM {keys}"
+                            ),
+                            Hint::Materialized,
+                            "",
+                        )
+                    }
                 };
-                let threshold = c.bind(Duck::Double(*threshold));
-                let keyed = c.cte_with(
-                    format!("SELECT {ROW}, {key} AS __ag_k, {block} AS __ag_b FROM {prev} WHERE {filled}"),
-                    Hint::Materialized,
-                    "",
-                );
                 // Each removed row with its earliest similar earlier row.
                 let pairs = c.cte_with(
                     format!(
@@ -3441,6 +3472,44 @@ mod tests {
                 assert!(got.data.iter().all(|row| row[2].is_some()));
             }
         }
+    }
+
+    /// A default block larger than FUZZY_BLOCK_ROWS is split by longer prefixes of the key:
+    /// here 3,000 keys start with `a`, so blocks of two letters (about 115 rows) are compared,
+    /// and the result is that of comparing every row with every other.
+    #[test]
+    fn deduplicate_fuzzy_splits_large_default_blocks() {
+        // 1,500 names `a` + four letters, then each again with an `x` after it (Jaro–Winkler
+        // 0.967 to its own name; two names differing in one letter score at most 0.92).
+        let letters = "'a' || chr(CAST(97 + i // 676 % 26 AS INTEGER)) || chr(CAST(97 + i // 26 % 26 AS INTEGER)) \
+                       || chr(CAST(97 + i % 26 AS INTEGER)) || 'q'";
+        let (_d, path, conn, columns) = fixture(&format!(
+            "SELECT name, 'all' AS city FROM (SELECT i, {letters} AS name FROM range(1500) t(i) \
+             UNION ALL SELECT 1500 + i, {letters} || 'x' FROM range(1500) t(i)) ORDER BY i"
+        ));
+        let split = clean(&conn, &path, &columns, vec![fuzzy(0.95, None, false)]);
+        assert_eq!((split.outcome.rows_in, split.outcome.rows_out), (3_000, 1_500));
+        assert!(split.data.iter().all(|row| !row[0].as_deref().unwrap_or_default().ends_with('x')));
+        let whole = clean(&conn, &path, &columns, vec![fuzzy(0.95, Some("city"), false)]);
+        assert_eq!(split.data, whole.data);
+    }
+
+    /// The cost of splitting: in a split block, keys that differ in a character of the prefix
+    /// that splits it are no longer compared.
+    #[test]
+    fn deduplicate_fuzzy_compares_within_the_split_blocks_only() {
+        // Two near-identical keys (Jaro–Winkler 0.977) differing in their second letter, among
+        // `fillers` other keys starting with `a` (random hex: never similar).
+        let pair = |fillers: u32| {
+            let (_d, path, conn, columns) = fixture(&format!(
+                "SELECT name, 'all' AS city FROM (SELECT 0 AS i, 'abcdefghijklmnopqrstuvwxyz' AS name \
+                 UNION ALL SELECT 1, 'axcdefghijklmnopqrstuvwxyz' \
+                 UNION ALL SELECT 2 + i, 'a' || md5(i::VARCHAR) FROM range({fillers}) t(i)) ORDER BY i"
+            ));
+            clean(&conn, &path, &columns, vec![fuzzy(0.95, None, false)]).outcome.rows_out
+        };
+        assert_eq!(pair(10), 11, "a block of 12 rows: the pair is compared, one removed");
+        assert_eq!(pair(1_200), 1_202, "a block of 1,202 rows is split into ab… and ax…: both kept");
     }
 
     /// Tokens are text, not patterns: their punctuation matches only itself.
