@@ -934,6 +934,25 @@ pub fn build(
                 ));
             }
         }
+        // Emails, phones, case and value maps rewrite text: a column of another type named
+        // for them was passed over without a word.
+        let rewritten: [(&str, Vec<String>); 4] = [
+            ("email_columns", std.strings("email_columns").unwrap_or_default()),
+            ("phone_columns", std.strings("phone_columns").unwrap_or_default()),
+            ("case", cases.keys().cloned().collect()),
+            ("value_maps", maps.keys().cloned().collect()),
+        ];
+        for (parameter, names) in rewritten {
+            if let Some((name, ty)) =
+                names.iter().map(|n| (n, type_of(&types, n))).find(|(_, ty)| !is_text(ty))
+            {
+                let path = std.path(parameter);
+                return Err(AppError::bad_input(
+                    &path,
+                    format!("{path}: {name} is {ty}; only text columns are standardised this way"),
+                ));
+            }
+        }
         for column in columns {
             let name = &column.name;
             let ty = type_of(&types, name);
@@ -1696,6 +1715,14 @@ mod tests {
             (json!({ QUARANTINE: { "required_columns": ["nope"] } }), "quarantine-agent.required_columns"),
             (json!({ TYPE_FIXER: { "columns": { "nope": "integer" } } }), "type-fixer.columns"),
             (json!({ STANDARDIZER: { "case": { "nope": "upper" } } }), "field-standardization.case"),
+            // Text rewrites of a column that is not text.
+            (json!({ STANDARDIZER: { "phone_columns": ["id"] } }), "field-standardization.phone_columns"),
+            (json!({ STANDARDIZER: { "email_columns": ["age"] } }), "field-standardization.email_columns"),
+            (json!({ STANDARDIZER: { "case": { "id": "upper" } } }), "field-standardization.case"),
+            (
+                json!({ STANDARDIZER: { "value_maps": { "age": { "1": "one" } } } }),
+                "field-standardization.value_maps",
+            ),
             (
                 json!({ DEDUPLICATOR: { "mode": "keys", "key_columns": ["nope"] } }),
                 "duplicate-resolver.key_columns",
