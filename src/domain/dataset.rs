@@ -102,3 +102,33 @@ pub struct Dataset {
     pub notices: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// The extensions of the table files a dataset's name may end with.
+const TABLE_EXTENSIONS: &[&str] =
+    &[".csv", ".tsv", ".txt", ".json", ".ndjson", ".jsonl", ".parquet", ".xlsx", ".xls"];
+
+/// A dataset name split before its table-file extension (`people.csv` → `people`, `.csv`), when
+/// it has one: a name like `contacts v1.2 final` keeps its dot.
+pub fn split_extension(name: &str) -> (&str, &str) {
+    let lower = name.to_ascii_lowercase();
+    TABLE_EXTENSIONS
+        .iter()
+        .find(|ext| lower.ends_with(*ext) && lower.len() > ext.len())
+        .map_or((name, ""), |ext| name.split_at(name.len() - ext.len()))
+}
+
+#[cfg(test)]
+mod extension_tests {
+    use super::split_extension;
+
+    #[test]
+    fn only_a_table_extension_is_split_off() {
+        assert_eq!(split_extension("people.csv"), ("people", ".csv"));
+        assert_eq!(split_extension("People.XLSX"), ("People", ".XLSX"));
+        assert_eq!(split_extension("contacts v1.2 final"), ("contacts v1.2 final", ""));
+        assert_eq!(split_extension("v1.2.parquet"), ("v1.2", ".parquet"));
+        assert_eq!(split_extension(".csv"), (".csv", ""));
+        assert_eq!(split_extension("../../etc/passwd"), ("../../etc/passwd", ""));
+        assert_eq!(split_extension("naïve.csv"), ("naïve", ".csv"));
+    }
+}

@@ -156,7 +156,7 @@ impl Dataset {
             .tokens()
             .issue_download(self.0.owner_id, &self.0.id.to_string(), format.as_str(), DOWNLOAD_TTL)
             .map_err(AppError::internal)?;
-        let stem = self.0.name.rsplit_once('.').map_or(self.0.name.as_str(), |(stem, _)| stem);
+        let (stem, _) = crate::domain::split_extension(&self.0.name);
         Ok(DatasetDownload {
             name: format!("{stem}.{}", format.as_str()),
             format: format.as_str().to_string(),

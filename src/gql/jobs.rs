@@ -287,7 +287,7 @@ impl Job {
             let (token, expires) = tokens
                 .issue_download(self.0.owner_id, &id.to_string(), "parquet", DOWNLOAD_TTL)
                 .map_err(AppError::internal)?;
-            let stem = dataset.name.rsplit_once('.').map_or(dataset.name.as_str(), |(stem, _)| stem);
+            let (stem, _) = crate::domain::split_extension(&dataset.name);
             downloads.push(Download {
                 name: format!("{stem}.parquet"),
                 format: "parquet".into(),

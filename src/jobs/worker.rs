@@ -550,10 +550,7 @@ async fn run_cleanse(
                 ),
             }));
         }
-        let (stem, extension) = match dataset.name.rsplit_once('.') {
-            Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 => (stem.to_string(), format!(".{ext}")),
-            _ => (dataset.name.clone(), String::new()),
-        };
+        let (stem, extension) = crate::domain::split_extension(&dataset.name);
         let name = match writeback["output_name"].as_str().map(str::trim).filter(|n| !n.is_empty()) {
             Some(name) => name.to_string(),
             None => truncate(&format!("{stem} (cleaned){extension}")),

@@ -91,14 +91,7 @@ impl ReportFormat {
 
 /// The dataset name without a data-file extension, reduced to `[A-Za-z0-9._-]`.
 fn file_stem(dataset_name: &str) -> String {
-    const EXTENSIONS: &[&str] =
-        &[".csv", ".tsv", ".txt", ".json", ".ndjson", ".jsonl", ".parquet", ".xlsx", ".xls"];
-    let name = dataset_name.trim();
-    let lower = name.to_ascii_lowercase();
-    let name = EXTENSIONS
-        .iter()
-        .find(|ext| lower.ends_with(*ext) && lower.len() > ext.len())
-        .map_or(name, |ext| &name[..name.len() - ext.len()]);
+    let (name, _) = crate::domain::split_extension(dataset_name.trim());
     let mut stem = String::new();
     for c in name.chars() {
         let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' };
