@@ -942,6 +942,16 @@ pub fn build(
             ("case", cases.keys().cloned().collect()),
             ("value_maps", maps.keys().cloned().collect()),
         ];
+        // A phone number is not also an email or a date.
+        if let Some(name) =
+            phone_columns.iter().find(|n| email_columns.contains(*n) || date_columns.contains(*n))
+        {
+            let path = std.path("phone_columns");
+            return Err(AppError::bad_input(
+                &path,
+                format!("{path}: {name} cannot hold phone numbers and also emails or dates"),
+            ));
+        }
         for (parameter, names) in rewritten {
             if let Some((name, ty)) =
                 names.iter().map(|n| (n, type_of(&types, n))).find(|(_, ty)| !is_text(ty))
@@ -1722,6 +1732,14 @@ mod tests {
             (
                 json!({ STANDARDIZER: { "value_maps": { "age": { "1": "one" } } } }),
                 "field-standardization.value_maps",
+            ),
+            (
+                json!({ STANDARDIZER: { "email_columns": ["email"], "phone_columns": ["email"] } }),
+                "field-standardization.phone_columns",
+            ),
+            (
+                json!({ STANDARDIZER: { "date_columns": ["joined"], "phone_columns": ["joined"] } }),
+                "field-standardization.phone_columns",
             ),
             (
                 json!({ DEDUPLICATOR: { "mode": "keys", "key_columns": ["nope"] } }),

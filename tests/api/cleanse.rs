@@ -218,7 +218,7 @@ both_stores! {
             (json!({ "field-standardization": { "phone_region": "XX" } }), "field-standardization.phone_region"),
             (json!({ "field-standardization": { "date_columns": ["id"] } }), "field-standardization.date_columns"),
             (json!({ "null-handler": { "strategies": { "name": "mean" } } }), "null-handler.strategies"),
-            (json!({ "field-standardization": { "email_columns": ["email"], "phone_columns": ["email"] } }), "parameters"),
+            (json!({ "field-standardization": { "email_columns": ["email"], "phone_columns": ["email"] } }), "field-standardization.phone_columns"),
             (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns"),
             (json!({ "outlier-remover": { "columns": ["name"] } }), "outlier-remover.columns"),
             (json!({ "duplicate-resolver": { "mode": "fuzzy" } }), "duplicate-resolver.key_columns"),
