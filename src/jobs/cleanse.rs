@@ -1146,11 +1146,14 @@ pub fn build(
                 } else if ty == "BOOLEAN" {
                     Some(NullStrategy::Mode)
                 } else if is_text(&ty) && !text_rewritten.contains(name) {
+                    // Not a text column of dates that stayed text (too few converted): a date
+                    // is nobody's mode.
                     evidence_of(name)
                         .filter(|e| {
                             e.values > 0
                                 && (e.distinct <= CATEGORICAL_DISTINCT || e.distinct * 20 <= e.values)
                                 && e.distinct < e.values
+                                && e.dates * 2 <= e.values
                         })
                         .map(|_| NullStrategy::Mode)
                 } else {
@@ -1785,6 +1788,29 @@ mod tests {
             let error = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap_err();
             assert_eq!(error.code(), ErrorCode::BadUserInput, "{parameters}");
         }
+    }
+
+    #[test]
+    fn a_text_column_of_dates_is_not_filled_with_its_mode() {
+        // The categorical city, but most of its sampled values read as dates (too few to be
+        // converted): dates are left as they are, as the null handler says.
+        let mut dated = evidence();
+        dated.iter_mut().find(|e| e.name == "city").unwrap().dates = 60;
+        let fills = |evidence: &[ColumnEvidence]| -> Vec<(String, NullStrategy)> {
+            let run = check_run(CLEAN_TOOL, None, Some(&json!({})), false).unwrap();
+            let b = build(&run.parameters, &run.agents, &columns(), evidence).unwrap();
+            b.plan
+                .steps
+                .iter()
+                .rev()
+                .find_map(|s| match s {
+                    Step::Nulls { columns, .. } if !columns.is_empty() => Some(columns.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        };
+        assert!(fills(&evidence()).contains(&("city".into(), NullStrategy::Mode)));
+        assert!(!fills(&dated).iter().any(|(c, _)| c == "city"));
     }
 
     #[test]
