@@ -851,9 +851,10 @@ pub fn build(
             let threshold = t.f64("threshold");
             for column in columns {
                 let name = &column.name;
+                // A column named for a unit conversion is converted here too when its values
+                // are numbers written as text: the conversion needs a number.
                 let skip = conversions.iter().any(|(c, _)| c == name)
                     || text_rewritten.contains(name)
-                    || units.contains_key(name)
                     || is_identifier(name)
                     || header_kind(name).is_some();
                 if skip {
@@ -1918,6 +1919,29 @@ mod tests {
         assert!((m - 0.621_371_192).abs() < 1e-9 && a == 0.0);
         assert!(unit_conversion("kg", "km").is_none());
         assert!(unit_conversion("parsec", "km").is_none());
+    }
+
+    #[test]
+    fn a_text_column_of_numbers_named_for_a_unit_conversion_is_converted_first() {
+        // amount is text whose sampled values are numbers: auto-detection makes it a float,
+        // which the conversion needs (it was skipped, and the conversion refused as VARCHAR).
+        let b =
+            built(json!({ STANDARDIZER: { "units": { "amount": { "from": "kg", "to": "lb" } } } })).unwrap();
+        assert!(b.plan.steps.iter().any(|s| matches!(s, Step::FixTypes { columns, .. }
+            if columns.contains(&("amount".to_string(), TargetType::Float)))));
+        assert!(
+            b.plan.steps.iter().any(|s| matches!(s, Step::ConvertUnits { column, .. } if column == "amount"))
+        );
+        // Without the type fixer nothing converts it: refused, naming the parameter.
+        let run = check_run(
+            CLEAN_TOOL,
+            Some(&[STANDARDIZER.to_string()]),
+            Some(&json!({ STANDARDIZER: { "units": { "amount": { "from": "kg", "to": "lb" } } } })),
+            false,
+        )
+        .unwrap();
+        let error = build(&run.parameters, &run.agents, &columns(), &evidence()).err().unwrap();
+        assert_eq!(field(&error), "field-standardization.units");
     }
 
     #[test]
