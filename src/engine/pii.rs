@@ -895,8 +895,9 @@ const MIN_SAMPLE_ROWS: u64 = 10_000;
 /// reads every row, but only the columns with a candidate, and counts their non-null non-blank
 /// values and the values of each candidate kind, with the rules cut after the candidates' last
 /// (see `classify_as`): the counts of the kinds it counts are those of the full rules. A
-/// file of at most [`SAMPLE_ROWS`] rows (or with a column named `file_row_number`) is read
-/// once, with the full rules. Statements take 40 columns at a time (`SCAN_CHUNK`).
+/// file of at most that many rows (or with a column named `file_row_number`) is its own
+/// sample. The first pass is one unpivoted statement ([`sample_candidates`]); the second
+/// takes 40 columns at a time (`SCAN_CHUNK`).
 ///
 /// A column holds a kind when the kind's share of its values is at least
 /// `params.min_match_share`, or `params.header_match_share` when its header names the kind —
@@ -945,9 +946,14 @@ fn scan_sampled(
     };
     let sample_rows = sample_rows.min((SAMPLE_VALUES / plans.len().max(1) as u64).max(MIN_SAMPLE_ROWS));
     let sampled = !hidden && rows > sample_rows;
-    if sampled {
-        let windows = super::sample_windows(rows, sample_rows);
-        let sample = format!("(SELECT * FROM {source} WHERE {windows})");
+    // Candidates from the sample (or, in a small file, from every row) in one unpivoted
+    // statement; then exact counts of the candidates only.
+    if !plans.is_empty() {
+        let sample = if sampled {
+            format!("(SELECT * FROM {source} WHERE {})", super::sample_windows(rows, sample_rows))
+        } else {
+            source.clone()
+        };
         let candidates = sample_candidates(conn, &sample, &plans).context("sampling for personal data")?;
         for (plan, kinds) in plans.iter().zip(candidates) {
             if !kinds.is_empty() {
@@ -958,13 +964,12 @@ fn scan_sampled(
         tracing::debug!(
             columns = plans.len(),
             candidates = exact.len(),
+            sampled,
             seconds = started.elapsed().as_secs_f64(),
             "personal data: sampled"
         );
-    } else {
-        exact = plans.iter().map(|p| (p, PII_KINDS.to_vec())).collect();
     }
-    let start = if sampled { 10.0 } else { 0.0 };
+    let start = 10.0;
     let chunks: Vec<&[(&Plan, Vec<&'static str>)]> = exact.chunks(SCAN_CHUNK).collect();
     let mut found: Vec<(&Plan, usize, Counts)> = Vec::new();
     for (n, chunk) in chunks.iter().enumerate() {
