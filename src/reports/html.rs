@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::{
     Masking, ReportMeta, agent_title, flatten_metrics, fmt_int, fmt_num, fmt_p, fmt_pct, fmt_share,
-    fmt_signed, fmt_time, humanize, json_text, key_metrics, svg, truncate,
+    fmt_signed, fmt_time, humanize, json_text, key_metrics, metric_label, svg, truncate,
 };
 use crate::domain::{AgentResult, ColumnProfile, DriftReport, Finding, Profile, Report, RiskReport};
 
@@ -302,7 +302,7 @@ fn agents_table(out: &mut String, report: &Report) {
         );
         for (k, v) in key_metrics(&agent.summary_metrics, 4) {
             let v = truncate(&json_text(&v), 40);
-            w!(out, "<span class=\"chip\">{}: <b>{}</b></span>", esc(&humanize(&k)), esc(&v));
+            w!(out, "<span class=\"chip\">{}: <b>{}</b></span>", esc(&metric_label(&k)), esc(&v));
         }
         out.push_str("</td></tr>");
     }
@@ -768,7 +768,7 @@ fn findings(out: &mut String, agents: &[AgentResult], masking: &Masking) {
                 w!(
                     out,
                     "<div><dt>{}</dt><dd>{}</dd></div>",
-                    esc(&humanize(&k)),
+                    esc(&metric_label(&k)),
                     esc(&truncate(&json_text(&v), 200))
                 );
             }
@@ -821,7 +821,7 @@ fn findings(out: &mut String, agents: &[AgentResult], masking: &Masking) {
                 w!(
                     out,
                     "<div><dt>{}</dt><dd>{}</dd></div>",
-                    esc(&humanize(&k)),
+                    esc(&metric_label(&k)),
                     esc(&truncate(&json_text(&v), 200))
                 );
             }

@@ -327,6 +327,16 @@ pub(crate) fn key_metrics(metrics: &serde_json::Value, max: usize) -> Vec<(Strin
     scalars
 }
 
+/// The label of a flattened metric's key path: its first key (the metric's name) humanized,
+/// the keys below it (column names, parameter names) as written: `valuesChanged.E-mail
+/// Address` reads `Values changed · E-mail Address`.
+pub(crate) fn metric_label(path: &str) -> String {
+    match path.split_once('.') {
+        Some((name, rest)) => format!("{} · {rest}", humanize(name)),
+        None => humanize(path),
+    }
+}
+
 /// A summary metric flattened to `(key path, display value)` pairs: nested objects join their
 /// keys with `.`, lists of scalars are joined with `, `, other lists are compact JSON.
 pub(crate) fn flatten_metrics(value: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
@@ -548,6 +558,13 @@ pub(crate) mod tests {
         assert_eq!(fmt_bound("DOUBLE", 2.5), "2.5");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("é", 4), "é");
+    }
+
+    #[test]
+    fn metric_labels_keep_column_names_as_written() {
+        assert_eq!(metric_label("valuesChanged.E-mail Address"), "Values changed · E-mail Address");
+        assert_eq!(metric_label("units.temp_c.from"), "Units · temp_c.from");
+        assert_eq!(metric_label("rowCount"), "Row count");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use rust_xlsxwriter::{ColNum, Color, Format, FormatAlign, FormatBorder, RowNum, Workbook, Worksheet};
 
 use super::{
-    Masking, ReportMeta, agent_title, flatten_metrics, fmt_time, humanize, json_text, key_metrics, truncate,
+    Masking, ReportMeta, agent_title, flatten_metrics, fmt_time, json_text, key_metrics, metric_label,
+    truncate,
 };
 use crate::domain::{AgentResult, DriftReport, Finding, Profile, Report, RiskReport};
 
@@ -337,7 +338,7 @@ fn summary(
             s.int(6, agent.row_level_issue_count.max(agent.row_level_issues.len() as u64))?;
             let metrics: Vec<String> = key_metrics(&agent.summary_metrics, 8)
                 .into_iter()
-                .map(|(k, v)| format!("{}: {}", humanize(&k), json_text(&v)))
+                .map(|(k, v)| format!("{}: {}", metric_label(&k), json_text(&v)))
                 .collect();
             s.text(7, &truncate(&metrics.join("; "), 300))?;
             s.next();
@@ -614,7 +615,7 @@ fn agent_sheet(
     s.pair_num("Execution time (ms)", agent.execution_time_ms, &f.int)?;
     for (key, value) in flatten_metrics(&agent.summary_metrics) {
         let fk = &f.key;
-        s.text_with(0, &humanize(&key), fk)?;
+        s.text_with(0, &metric_label(&key), fk)?;
         s.json(1, &value)?;
         s.next();
     }
