@@ -39,12 +39,18 @@ pub struct EngineSettings {
     pub temp_directory: String,
 }
 
-/// Interrupts a connection's query when dropped while armed.
-struct InterruptOnDrop(Option<std::sync::Arc<duckdb::InterruptHandle>>);
+/// Interrupts a connection's query when dropped while armed, and marks the work abandoned:
+/// DuckDB forgets an interrupt given before a query starts (a task still queued in the
+/// blocking pool), so the task checks the mark before it begins.
+struct InterruptOnDrop {
+    handle: Option<std::sync::Arc<duckdb::InterruptHandle>>,
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Drop for InterruptOnDrop {
     fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
+        if let Some(handle) = self.handle.take() {
+            self.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
             handle.interrupt();
         }
     }
@@ -83,9 +89,18 @@ impl Engine {
         F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     {
         let conn = self.root.lock().unwrap_or_else(|p| p.into_inner()).try_clone()?;
-        let mut interrupt = InterruptOnDrop(Some(conn.interrupt_handle()));
-        let result = tokio::task::spawn_blocking(move || f(&conn)).await;
-        interrupt.0 = None;
+        let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut interrupt =
+            InterruptOnDrop { handle: Some(conn.interrupt_handle()), abandoned: abandoned.clone() };
+        let result = tokio::task::spawn_blocking(move || {
+            anyhow::ensure!(
+                !abandoned.load(std::sync::atomic::Ordering::SeqCst),
+                "abandoned before it started"
+            );
+            f(&conn)
+        })
+        .await;
+        interrupt.handle = None;
         result.context("DuckDB task panicked or was cancelled")?
     }
 
