@@ -67,7 +67,9 @@
 //!   leads to it.
 //! - **Nulls**: null tokens (compared trimmed and lowercased) become NULL in every text
 //!   column; then rows with a null in a `Drop` column are removed; then the other columns are
-//!   filled, statistics being computed over the rows left at that point.
+//!   filled, statistics being computed over the rows left at that point. A null nothing can
+//!   fill (a forward fill before the column's first value, a back fill after its last, a
+//!   statistic of no values) stays null and is counted as failed.
 //! - **Outliers**: bounds from z-score (sample standard deviation), IQR (`quantile_cont`'s
 //!   quartiles) or percentiles (fractions, as `quantile_cont` gives them; for DOUBLE and
 //!   integer columns read from the ranks of the grouped values, [`ranked_quantiles`], which
@@ -276,7 +278,8 @@ pub struct StepChange {
     /// Values that differ after the step (rows the step kept).
     pub changed: u64,
     /// Values the step could not handle: conversions that failed (nulled or quarantined),
-    /// dates no format parsed, invalid emails (kept, flagged).
+    /// dates no format parsed, invalid emails (kept, flagged), nulls left with no value to
+    /// fill them.
     pub failed: u64,
 }
 
@@ -2566,7 +2569,19 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             if values.is_empty() && remove.is_none() {
                 return Ok(());
             }
-            c.map(&from, Map { values, remove, ..Map::default() });
+            // A kept row's null that nothing could fill (a forward fill before the first
+            // value, a mean of no values) stays null and is counted as failed.
+            let kept = match &remove {
+                Some(r) => format!(" AND NOT coalesce({r}, false)"),
+                None => String::new(),
+            };
+            let fails = values
+                .iter()
+                .enumerate()
+                .filter(|(_, (n, _))| fills.iter().any(|(c, _)| c == n))
+                .map(|(i, (n, _))| (n.clone(), format!("__ag_n{i} IS NULL{kept}")))
+                .collect();
+            c.map(&from, Map { values, fails, remove, ..Map::default() });
         }
         Step::Outliers { column, method, action } => {
             let ty = c.type_of(column)?;
@@ -3570,6 +3585,39 @@ mod tests {
         {
             assert_eq!(change(o, "nulls", column), (changed, 0), "{column}");
         }
+        assert_eq!(change(o, "nulls", "name"), (0, 0));
+    }
+
+    #[test]
+    fn nulls_nothing_can_fill_stay_null_and_are_counted_as_failed() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, name, temp::DOUBLE AS temp, note, empty::DOUBLE AS empty FROM (VALUES \
+             (1, 'Ann', NULL, 'a', NULL), \
+             (2, NULL, 2.0, NULL, NULL), \
+             (3, 'Bob', NULL, 'b', NULL), \
+             (4, 'Cy', 4.0, NULL, NULL)) t(i, name, temp, note, empty) ORDER BY i",
+        );
+        let step = Step::Nulls {
+            tokens: vec![],
+            columns: vec![
+                ("name".into(), NullStrategy::Drop),
+                ("temp".into(), NullStrategy::ForwardFill),
+                ("note".into(), NullStrategy::BackFill),
+                ("empty".into(), NullStrategy::Mean),
+            ],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        // Row 2 is dropped, so row 3 has no earlier temperature either; row 4 has no later
+        // note; `empty` has no mean. The dropped row's own nulls are not counted.
+        assert_eq!(
+            got.data,
+            vec![r(&["1", "Ann", N, "a", N]), r(&["3", "Bob", N, "b", N]), r(&["4", "Cy", "4.0", N, N])]
+        );
+        let o = &got.outcome;
+        assert_eq!(removed(o), [("nulls", 1)]);
+        assert_eq!(change(o, "nulls", "temp"), (0, 2));
+        assert_eq!(change(o, "nulls", "note"), (0, 1));
+        assert_eq!(change(o, "nulls", "empty"), (0, 3));
         assert_eq!(change(o, "nulls", "name"), (0, 0));
     }
 

@@ -486,7 +486,8 @@ pub struct ManifestChange {
     step: String,
     column: String,
     changed: f64,
-    /// Failed conversions, dates no format read, invalid emails or phone numbers.
+    /// Failed conversions, dates no format read, invalid emails or phone numbers, nulls
+    /// left with no value to fill them.
     failed: f64,
 }
 

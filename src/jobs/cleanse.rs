@@ -1331,25 +1331,41 @@ pub fn integrity_checks(
         },
     });
 
-    // Columns the plan fills (or requires) hold no null afterwards.
-    let mut promised_full: Vec<&str> = Vec::new();
+    // Required columns and columns whose nulls drop their rows hold no null afterwards;
+    // columns the plan fills hold none but those its fill counted as left (no value to fill
+    // them with).
+    let mut complete: Vec<&str> = Vec::new();
+    let mut filled: Vec<&str> = Vec::new();
     for step in &built.plan.steps {
         match step {
-            Step::Nulls { columns, .. } => promised_full.extend(columns.iter().map(|(c, _)| c.as_str())),
-            Step::Quarantine { required, .. } => promised_full.extend(required.iter().map(String::as_str)),
+            Step::Nulls { columns, .. } => {
+                for (column, strategy) in columns {
+                    if *strategy == NullStrategy::Drop { &mut complete } else { &mut filled }.push(column)
+                }
+            }
+            Step::Quarantine { required, .. } => complete.extend(required.iter().map(String::as_str)),
             _ => {}
         }
     }
     let unfilled: Vec<String> = output
         .iter()
-        .filter(|(c, nulls)| *nulls > 0 && promised_full.contains(&c.name.as_str()))
-        .map(|(c, nulls)| format!("{}: {nulls} nulls left (no value to fill with)", c.name))
+        .filter_map(|(c, nulls)| {
+            let name = c.name.as_str();
+            let left: u64 = if complete.contains(&name) {
+                0
+            } else if filled.contains(&name) {
+                outcome.changes.iter().filter(|ch| ch.column == name && ch.step == "nulls").map(|ch| ch.failed).sum()
+            } else {
+                return None;
+            };
+            (*nulls > left).then(|| format!("{name}: {nulls} nulls, {left} left with no value to fill them"))
+        })
         .collect();
     checks.push(IntegrityCheck {
         name: "filled_columns".into(),
         passed: unfilled.is_empty(),
         message: if unfilled.is_empty() {
-            "every filled or required column is complete".into()
+            "every required column is complete, every filled one but the nulls nothing could fill".into()
         } else {
             unfilled.join("; ")
         },
@@ -1539,10 +1555,19 @@ pub fn agent_results(
                         STANDARDIZER => {
                             format!("{} values of {} are not valid (kept as they were)", c.failed, c.column)
                         }
+                        NULL_HANDLER => format!(
+                            "{} nulls of {} were left: there was no value to fill them with",
+                            c.failed, c.column
+                        ),
                         _ => format!("{} values of {} could not be handled", c.failed, c.column),
                     };
+                    let code = match agent.as_str() {
+                        TYPE_FIXER => "CONVERSION_FAILED",
+                        NULL_HANDLER => "NULLS_LEFT",
+                        _ => "INVALID_VALUES",
+                    };
                     issues.push(Finding {
-                        code: if agent == TYPE_FIXER { "CONVERSION_FAILED" } else { "INVALID_VALUES" }.into(),
+                        code: code.into(),
                         severity: "warning".into(),
                         column: Some(c.column.clone()),
                         message,
@@ -1881,6 +1906,15 @@ mod tests {
         assert!(
             passed(&checks, "row_accounting") && passed(&checks, "types") && passed(&checks, "no_new_nulls")
         );
+        assert!(!passed(&checks, "filled_columns"), "{checks:?}");
+        // ... unless the fill counted them as left, with no value to fill them.
+        let mut unfillable = outcome.clone();
+        unfillable.changes.push(StepChange { step: "nulls".into(), column: "amount".into(), changed: 0, failed: 2 });
+        let checks = integrity_checks(&b, &unfillable, &input, 7, &good);
+        assert!(checks.iter().all(|c| c.passed), "{checks:?}");
+        let mut more = good.clone();
+        more[4].1 = 3;
+        let checks = integrity_checks(&b, &unfillable, &input, 7, &more);
         assert!(!passed(&checks, "filled_columns"), "{checks:?}");
 
         let short = integrity_checks(&b, &outcome, &input, 6, &good);

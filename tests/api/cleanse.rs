@@ -264,6 +264,40 @@ both_stores! {
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
     }
 
+    async fn nulls_with_no_value_to_fill_them_are_left_counted_and_reported(app) {
+        let token = app.token_for("ada@example.com").await;
+        // A forward fill before the first reading, a back fill after the last note.
+        let csv = "t,reading,note\n1,,a\n2,5,\n3,,b\n4,7,\n";
+        let dataset = app.upload_ok(&token, "readings.csv", csv.as_bytes()).await;
+        let parameters = json!({ "null-handler": { "auto": false, "strategies": { "reading": "forward_fill", "note": "back_fill" } } });
+        let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "parameters": parameters,
+            "agents": ["cleanse-previewer", "null-handler", "cleanse-writeback"] });
+        let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let preview = &body["data"]["previewTool"];
+        let columns = json!({ "changes": preview["changes"]["columns"] });
+        assert_eq!(change(&columns, "nulls", "reading"), (1, 1), "{preview}");
+        assert_eq!(change(&columns, "nulls", "note"), (1, 1), "{preview}");
+
+        let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
+        let id = body["data"]["runTool"]["id"].clone();
+        let job = wait_for(&app, &token, &id, crate::jobs::finished).await;
+        assert_eq!(job["status"], "COMPLETED", "{job}");
+        let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+        let job = &body["data"]["job"];
+        let manifest = &job["report"]["cleanse"];
+        assert!(manifest["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{manifest}");
+        assert_eq!(change(manifest, "nulls", "reading"), (1, 1));
+        assert_eq!(change(manifest, "nulls", "note"), (1, 1));
+        let handler = job["report"]["agents"].as_array().unwrap().iter().find(|a| a["agentId"] == "null-handler").unwrap();
+        let mut left: Vec<(String, String)> = handler["issues"].as_array().unwrap().iter()
+            .map(|i| (i["code"].as_str().unwrap().to_string(), i["column"].as_str().unwrap().to_string())).collect();
+        left.sort();
+        assert_eq!(left, [("NULLS_LEFT".to_string(), "note".to_string()), ("NULLS_LEFT".to_string(), "reading".to_string())]);
+        let csv = get_text(&app, job["output"]["csv"]["url"].as_str().unwrap()).await;
+        assert_eq!(csv, "t,reading,note\n1,,a\n2,5,b\n3,5,b\n4,7,\n");
+    }
+
     async fn without_the_writeback_agent_a_run_reports_and_publishes_nothing(app) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
