@@ -480,6 +480,7 @@ pub fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
 /// a region: with one, the phonenumber crate also strips the region's national prefix after
 /// the country code (`+49 1512…` read in the US lost its `1`), and refuses some valid numbers.
 fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
+    let value = ascii_digits(value);
     let value = value.trim();
     let region = (!value.starts_with('+')).then_some(region);
     let number = phonenumber::parse(region, value).ok()?;
@@ -493,7 +494,27 @@ fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
     })
 }
 
-/// Registers [`PHONE_FN`] on `conn` unless it already is.
+/// `value` with full-width forms (`＋１ ４１５…`, as East Asian input methods type them) and
+/// Arabic-Indic digits in ASCII, as libphonenumber reads them; the phonenumber crate does not.
+fn ascii_digits(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.is_ascii() {
+        return value.into();
+    }
+    value
+        .chars()
+        .map(|c| match c {
+            // U+FF01–U+FF5E are ASCII's `!`–`~` at full width; U+3000 the ideographic space.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            '\u{0660}'..='\u{0669}' => char::from_u32(c as u32 - 0x0660 + '0' as u32).unwrap_or(c),
+            '\u{06F0}'..='\u{06F9}' => char::from_u32(c as u32 - 0x06F0 + '0' as u32).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Registers [`PHONE_FN`] and [`JARO_WINKLER_FN`] on `conn` unless they already are.
 fn register_functions(conn: &Connection) -> anyhow::Result<()> {
     let known: bool = conn
         .query_row("SELECT count(*) > 0 FROM duckdb_functions() WHERE function_name = ?", [PHONE_FN], |row| {
@@ -3285,6 +3306,15 @@ mod tests {
             assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671;ext=89"), "{value}");
         }
         assert_eq!(phone_e164(us, "415 555 2671").as_deref(), Some("+14155552671"));
+    }
+
+    #[test]
+    fn full_width_and_arabic_indic_digits_are_read() {
+        let us = parse_region("US").unwrap();
+        for value in ["（４１５）\u{3000}５５５－２６７１", "＋１ ４１５ ５５５ ２６７１", "٤١٥ ٥٥٥ ٢٦٧١", "۴۱۵-۵۵۵-۲۶۷۱"] {
+            assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671"), "{value}");
+        }
+        assert_eq!(phone_e164(parse_region("JP").unwrap(), "０３－１２３４－５６７８").as_deref(), Some("+81312345678"));
     }
 
     #[test]
