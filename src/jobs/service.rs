@@ -215,23 +215,31 @@ impl Jobs {
             .with("allowed", serde_json::json!([CLEAN_TOOL])));
         }
         let (run, dataset) = self.checked(owner, &request).await?;
-        let (built, data) = self.cleanse_plan(&run, &dataset).await?;
-        let sample_rows = run
-            .parameters
-            .get(cleanse::PREVIEWER)
-            .and_then(|p| p.get("sample_size"))
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(10_000);
-        let columns = dataset.columns.clone();
-        let plan = built.plan.clone();
-        let work = self.inner.datasets.engine().run_heavy(move |conn| {
-            crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows)
-        });
-        // Past the limit the future is dropped, which interrupts DuckDB (`Engine::run`): a
-        // preview too heavy to answer must not hold the engine's slot for uploads.
+        // The limit covers the plan's evidence sample too. Past it the future is dropped,
+        // which interrupts DuckDB (`Engine::run`): a preview too heavy to answer must not hold
+        // the engine's slot for uploads.
         let limit = self.inner.preview_timeout;
-        let preview = match tokio::time::timeout(limit, work).await {
-            Ok(preview) => preview.map_err(AppError::internal)?,
+        let work = async {
+            let (built, data) = self.cleanse_plan(&run, &dataset).await?;
+            let sample_rows = run
+                .parameters
+                .get(cleanse::PREVIEWER)
+                .and_then(|p| p.get("sample_size"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(10_000);
+            let columns = dataset.columns.clone();
+            let plan = built.plan.clone();
+            let preview = self
+                .inner
+                .datasets
+                .engine()
+                .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows))
+                .await
+                .map_err(AppError::internal)?;
+            Ok::<_, AppError>((built, preview))
+        };
+        let (built, preview) = match tokio::time::timeout(limit, work).await {
+            Ok(done) => done?,
             Err(_) => {
                 let path = format!("{}.sample_size", cleanse::PREVIEWER);
                 return Err(AppError::bad_input(
