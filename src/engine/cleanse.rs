@@ -1506,11 +1506,12 @@ fn is_integer(ty: &str) -> bool {
 }
 
 fn is_numeric(ty: &str) -> bool {
-    is_integer(ty) || matches!(ty, "FLOAT" | "DOUBLE" | "REAL") || ty.starts_with("DECIMAL")
+    is_integer(ty) || matches!(ty, "FLOAT" | "DOUBLE" | "REAL") || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
 }
 
+/// DATE or a TIMESTAMP type (not a list of them, `TIMESTAMP[]`).
 fn is_temporal(ty: &str) -> bool {
-    ty == "DATE" || ty.starts_with("TIMESTAMP")
+    ty == "DATE" || (ty.starts_with("TIMESTAMP") && !ty.ends_with(']'))
 }
 
 /// Unicode's White_Space as an RE2 class.

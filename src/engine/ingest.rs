@@ -791,7 +791,10 @@ enum CellKind {
 
 fn cell_kind(duckdb_type: &str) -> CellKind {
     let t = duckdb_type.to_ascii_uppercase();
-    if ["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"].contains(&t.as_str()) {
+    if t.ends_with(']') {
+        // A list or array (`DECIMAL(9,2)[]`) is written as its text.
+        CellKind::Text
+    } else if ["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"].contains(&t.as_str()) {
         CellKind::WideInteger
     } else if ["TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT", "UINTEGER", "FLOAT", "DOUBLE"]
         .contains(&t.as_str())
@@ -921,6 +924,39 @@ mod tests {
     }
 
     /// A CSV whose typed columns hold, after more rows than DuckDB samples, `late` values.
+    #[test]
+    fn lists_are_exported_as_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lists.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT 1.5 AS n, [1.25::DECIMAL(9,2)] AS amounts, [TIMESTAMP '2024-01-01 10:00'] AS stamps, \
+             ['a', 'b'] AS tags) TO {}",
+            quote_literal(&path.display().to_string())
+        ))
+        .unwrap();
+        let columns: Vec<ColumnInfo> =
+            [("n", "DOUBLE"), ("amounts", "DECIMAL(9,2)[]"), ("stamps", "TIMESTAMP[]"), ("tags", "VARCHAR[]")]
+                .iter()
+                .map(|(n, t)| ColumnInfo { name: n.to_string(), data_type: t.to_string() })
+                .collect();
+        let mut rows = Vec::new();
+        for_each_row(&conn, &path, &columns, |cells| {
+            rows.push(cells.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![
+                Cell::Number(1.5),
+                Cell::Text("[1.25]".into()),
+                Cell::Text("['2024-01-01 10:00:00']".into()),
+                Cell::Text("[a, b]".into()),
+            ]]
+        );
+    }
+
     fn late(late: &[(&str, &str)]) -> String {
         let mut csv = String::from("id,n,d\n");
         for i in 0..30_000 {

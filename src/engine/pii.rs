@@ -858,7 +858,7 @@ fn value_sql(info: &ColumnInfo, context: Option<HeaderContext>) -> Option<String
     let whole_decimal = (t.starts_with("DECIMAL(") || t.starts_with("NUMERIC(")) && t.ends_with(",0)");
     if text || integer || whole_decimal || (dob && t == "DATE") {
         Some(format!("CAST({q} AS VARCHAR)"))
-    } else if dob && t.starts_with("TIMESTAMP") {
+    } else if dob && t.starts_with("TIMESTAMP") && !t.ends_with(']') {
         Some(format!("CAST(CAST({q} AS DATE) AS VARCHAR)"))
     } else {
         None

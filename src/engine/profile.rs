@@ -310,6 +310,9 @@ impl Kind {
     fn of(data_type: &str) -> Kind {
         let t = data_type.trim().to_ascii_uppercase();
         match t.as_str() {
+            // Lists and arrays (`VARCHAR[]`, `TIMESTAMP[]`, `DOUBLE[3]`) are none of the scalars
+            // their names start with.
+            _ if t.ends_with(']') => Kind::Other,
             "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT"
             | "UINTEGER" | "UBIGINT" | "UHUGEINT" | "INT" | "INT1" | "INT2" | "INT4" | "INT8" | "SHORT"
             | "LONG" => Kind::Integer,
@@ -2824,7 +2827,10 @@ mod tests {
                     ('00000000-0000-0000-0000-00000000000' || (i % 2))::UUID AS uuid, \
                     i % 2 = 0 AS flag, TIME '10:00:00' + to_seconds(i::BIGINT) AS t, \
                     (TIMESTAMP '2024-01-01' + to_days(i::INTEGER))::TIMESTAMPTZ AS tz, \
-                    (i * 1.25)::DECIMAL(10, 2) AS price, i::HUGEINT AS huge, NULL::INTEGER AS nothing \
+                    (i * 1.25)::DECIMAL(10, 2) AS price, i::HUGEINT AS huge, NULL::INTEGER AS nothing, \
+                    CASE WHEN i > 0 THEN ['a', 'b'][1:i::INTEGER] ELSE [] END AS tags, \
+                    [TIMESTAMP '2024-01-01' + to_days(i::INTEGER)] AS stamps, \
+                    [(i * 1.5)::DECIMAL(9, 2)] AS amounts, [[i::VARCHAR]] AS nested \
              FROM range(4) r(i)",
         );
         // A column DuckDB types as NULL (its Parquet copy is an INTEGER column of nulls).
@@ -2857,6 +2863,14 @@ mod tests {
         close(column(&p, "huge").mean, 1.5, "hugeint mean");
         let nothing = column(&p, "nothing");
         assert_eq!((nothing.null_count, nothing.semantic_type.as_str()), (4, "empty"));
+        // Lists of text, timestamps and decimals are lists, not text, timestamps or decimals.
+        let tags = column(&p, "tags");
+        assert_eq!((tags.distinct_count, tags.min.as_deref(), tags.mean), (3, None, None));
+        assert_eq!(tags.top_values[0], ValueCount { value: Some("[a, b]".into()), count: 2 });
+        for name in ["stamps", "amounts", "nested"] {
+            let c = column(&p, name);
+            assert_eq!((c.distinct_count, c.histogram.len(), c.mean), (4, 0, None), "{name}");
+        }
     }
 
     #[test]

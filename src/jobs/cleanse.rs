@@ -925,7 +925,7 @@ pub fn build(
         }
         for name in &date_columns {
             let ty = type_of(&types, name);
-            if !(is_text(&ty) || ty == "DATE" || ty.starts_with("TIMESTAMP")) {
+            if !(is_text(&ty) || ty == "DATE" || (ty.starts_with("TIMESTAMP") && !ty.ends_with(']'))) {
                 let path = std.path("date_columns");
                 return Err(AppError::bad_input(
                     &path,
@@ -1795,6 +1795,23 @@ mod tests {
         let error = built(json!({ TYPE_FIXER: { "columns": { "nope": "integer" } } })).unwrap_err();
         let allowed = error.extensions().iter().find(|(k, _)| *k == "allowed").map(|(_, v)| v.clone());
         assert_eq!(allowed.unwrap()[8], json!("weight \"kg\""));
+    }
+
+    #[test]
+    fn lists_are_not_the_scalars_their_types_start_with() {
+        let mut columns = columns();
+        for (name, ty) in [("stamps", "TIMESTAMP[]"), ("amounts", "DECIMAL(9,2)[]")] {
+            columns.push(ColumnInfo { name: name.into(), data_type: ty.into() });
+        }
+        for (parameters, path) in [
+            (json!({ STANDARDIZER: { "date_columns": ["stamps"] } }), "field-standardization.date_columns"),
+            (json!({ OUTLIER_REMOVER: { "columns": ["amounts"] } }), "outlier-remover.columns"),
+            (json!({ NULL_HANDLER: { "strategies": { "amounts": "mean" } } }), "null-handler.strategies"),
+        ] {
+            let run = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap();
+            let error = build(&run.parameters, &run.agents, &columns, &evidence()).unwrap_err();
+            assert_eq!((error.code(), field(&error).as_str()), (ErrorCode::BadUserInput, path), "{parameters}");
+        }
     }
 
     #[test]

@@ -341,7 +341,7 @@ pub fn is_numeric_type(data_type: &str) -> bool {
         "REAL",
     ]
     .contains(&t.as_str())
-        || t.starts_with("DECIMAL")
+        || (t.starts_with("DECIMAL") && !t.ends_with(']'))
 }
 
 /// The id of the profiling tool and of its profiler agent.
