@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use calamine::{DataRef, Reader, Xlsx, open_workbook};
+use chrono::Timelike;
 
 use crate::engine::ingest::Cell;
 use crate::error::AppError;
@@ -60,6 +61,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
     // The table is the cells' bounding box: a sheet whose data starts below or right of A1
     // (a blank margin) starts at its first row and column, which hold the header.
     let mut extent: Option<[u32; 4]> = None;
+    let mut shapes: std::collections::BTreeMap<u32, DateShape> = std::collections::BTreeMap::new();
     {
         let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
         while let Some(cell) = cells.next_cell().map_err(unreadable)? {
@@ -67,6 +69,9 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
                 continue;
             }
             let (r, c) = cell.get_position();
+            if let DataRef::DateTime(dt) = cell.get_value() {
+                shapes.entry(c).or_default().add(dt);
+            }
             extent = Some(
                 extent.map_or([r, c, r, c], |[fr, fc, lr, lc]| [fr.min(r), fc.min(c), lr.max(r), lc.max(c)]),
             );
@@ -101,22 +106,68 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
             flush(&mut line, &mut writer)?;
             current += 1;
         }
-        line[(c - first_col) as usize] = cell_text(cell.get_value());
+        line[(c - first_col) as usize] = cell_text(cell.get_value(), shapes.get(&c).copied().unwrap_or_default());
     }
     flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
     Ok(name)
 }
 
-fn cell_text(cell: &DataRef<'_>) -> String {
+/// What a column's date cells hold, from all of them: a cell says only that it is a date, not
+/// its number format, so a column's cells are written alike — midnight in a column of
+/// date-times as `00:00:00`, not as a bare date, and milliseconds on every value when some
+/// value has them.
+#[derive(Debug, Clone, Copy, Default)]
+struct DateShape {
+    /// Some serial of 1 or more: a day.
+    days: bool,
+    /// Some day with a time of day other than midnight.
+    clock: bool,
+    /// Some value with milliseconds.
+    millis: bool,
+}
+
+impl DateShape {
+    fn add(&mut self, dt: &calamine::ExcelDateTime) {
+        if dt.is_duration() {
+            return;
+        }
+        let Some(t) = dt.as_datetime() else { return };
+        self.millis |= t.nanosecond() != 0;
+        if dt.as_f64() >= 1.0 {
+            self.days = true;
+            self.clock |= t.time() != chrono::NaiveTime::MIN;
+        }
+    }
+
+    /// The strftime format of a cell of this column: a time of day (a serial below 1 — or 0,
+    /// midnight, in a column of times alone: Excel's 0 is also its empty date, 1900-01-00, as
+    /// often a formula's 0 in a date column), a date and time, or a date.
+    fn format(self, serial: f64) -> &'static str {
+        let millis = self.millis;
+        if (serial > 0.0 && serial < 1.0) || (serial == 0.0 && !self.days) {
+            if millis { "%H:%M:%S%.3f" } else { "%H:%M:%S" }
+        } else if self.clock || millis {
+            if millis { "%Y-%m-%d %H:%M:%S%.3f" } else { "%Y-%m-%d %H:%M:%S" }
+        } else {
+            "%Y-%m-%d"
+        }
+    }
+}
+
+/// Integral doubles from 2^53 on are written with an exponent (`1e20`): as digits they read
+/// as integers wider than BIGINT, hence as text.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+fn cell_text(cell: &DataRef<'_>, shape: DateShape) -> String {
     match cell {
         DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() >= EXACT_INTEGERS => format!("{f:e}"),
         DataRef::Float(f) => f.to_string(),
         DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_string(),
         DataRef::Bool(b) => b.to_string(),
-        // A duration (`[h]:mm:ss`) as hours, minutes and seconds; a time of day (a serial
-        // below 1: no date) as a time, not as a moment of 1899-12-31.
+        // A duration (`[h]:mm:ss`) as hours, minutes and seconds.
         DataRef::DateTime(dt) if dt.is_duration() => {
             let seconds = (dt.as_f64() * 86_400.0).round() as i64;
             let sign = if seconds < 0 { "-" } else { "" };
@@ -124,10 +175,7 @@ fn cell_text(cell: &DataRef<'_>) -> String {
             format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
         }
         DataRef::DateTime(dt) => match dt.as_datetime() {
-            // (0 is Excel's empty date, 1900-01-00, as often a formula's 0 in a date column.)
-            Some(t) if dt.as_f64() > 0.0 && dt.as_f64() < 1.0 => t.format("%H:%M:%S").to_string(),
-            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
-            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            Some(t) => t.format(shape.format(dt.as_f64())).to_string(),
             None => dt.to_string(),
         },
         DataRef::Error(_) | DataRef::Empty => String::new(),
@@ -276,6 +324,45 @@ mod tests {
         sheet_to_csv(&path, None, &out).unwrap();
         let csv = std::fs::read_to_string(&out).unwrap();
         assert_eq!(csv, "name,starts,lasts,day\na,09:30:00,1:05:00,2024-01-02\nb,,26:30:00,\n");
+    }
+
+    #[test]
+    fn a_columns_dates_are_written_alike_with_their_milliseconds() {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (col, header) in ["t", "ts", "ms", "d", "big"].iter().enumerate() {
+            sheet.write_string(0, col as u16, *header).unwrap();
+        }
+        let time = Format::new().set_num_format("hh:mm");
+        let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let day = |d: u8| ExcelDateTime::from_ymd(2024, 1, d).unwrap();
+        let rows = [
+            (ExcelDateTime::from_hms(0, 0, 0).unwrap(), day(1), day(1).and_hms_milli(10, 30, 15, 500).unwrap(), 1e20),
+            (ExcelDateTime::from_hms(8, 15, 0).unwrap(), day(1).and_hms(8, 30, 0).unwrap(), day(1).and_hms_milli(23, 59, 59, 999).unwrap(), -2.5e25),
+            (ExcelDateTime::from_hms(12, 0, 0).unwrap(), day(2).and_hms(17, 45, 0).unwrap(), day(2), 5.0),
+        ];
+        for (i, (t, ts, ms, big)) in rows.iter().enumerate() {
+            let row = i as u32 + 1;
+            sheet.write_datetime_with_format(row, 0, t, &time).unwrap();
+            sheet.write_datetime_with_format(row, 1, ts, &stamp).unwrap();
+            sheet.write_datetime_with_format(row, 2, ms, &stamp).unwrap();
+            sheet.write_datetime_with_format(row, 3, day(5 + i as u8), &date).unwrap();
+            sheet.write_number(row, 4, *big).unwrap();
+        }
+        workbook.save(&path).unwrap();
+        sheet_to_csv(&path, None, &out).unwrap();
+        let csv = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            csv,
+            "t,ts,ms,d,big\n\
+             00:00:00,2024-01-01 00:00:00,2024-01-01 10:30:15.500,2024-01-05,1e20\n\
+             08:15:00,2024-01-01 08:30:00,2024-01-01 23:59:59.999,2024-01-06,-2.5e25\n\
+             12:00:00,2024-01-02 17:45:00,2024-01-02 00:00:00.000,2024-01-07,5\n"
+        );
     }
 
     #[test]

@@ -271,16 +271,22 @@ impl Plan {
     /// must pass for it.
     fn wider(&self, ty: &str, v: &str) -> Option<(&'static str, String)> {
         if is_integer_type(ty) {
-            // A plain decimal number of at most DOUBLE_DIGITS significant digits, finite and
-            // normal as a DOUBLE (not 1e400, nor 1e-400 turned to 0).
-            let digits = format!("ltrim(replace(regexp_extract({v}, '([0-9.]+)', 1), '.', ''), '0')");
+            // A plain decimal number DOUBLE gives back exactly: of at most DOUBLE_DIGITS
+            // significant digits, or with a fraction or exponent whose digits are the DOUBLE's
+            // own shortest ones (`0.3333333333333333`, as a workbook's cells are written; an
+            // integer beyond 64 bits stays text, as in the sampled rows); finite and normal as
+            // a DOUBLE (not 1e400, nor 1e-400 turned to 0).
+            let digits = |x: &str| format!("ltrim(replace(regexp_extract({x}, '([0-9.]+)', 1), '.', ''), '0')");
             let double = format!("TRY_CAST({v} AS DOUBLE)");
             Some((
                 "DOUBLE",
                 format!(
-                    "regexp_full_match({v}, {decimal}) AND length({digits}) <= {DOUBLE_DIGITS} \
-                     AND isfinite({double}) AND ({digits} = '' OR abs({double}) >= {DOUBLE_MIN_NORMAL})",
+                    "regexp_full_match({v}, {decimal}) AND (length({d}) <= {DOUBLE_DIGITS} \
+                     OR (regexp_matches({v}, '[.eE]') AND rtrim({d}, '0') = rtrim({shortest}, '0'))) \
+                     AND isfinite({double}) AND ({d} = '' OR abs({double}) >= {DOUBLE_MIN_NORMAL})",
                     decimal = quote_literal(DECIMAL),
+                    d = digits(v),
+                    shortest = digits(&format!("CAST({double} AS VARCHAR)")),
                 ),
             ))
         } else if ty == "TIMESTAMP" && self.timestamp_format.is_none() {

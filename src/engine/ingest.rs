@@ -1133,6 +1133,20 @@ mod tests {
             assert_eq!(types, vec!["BIGINT", "VARCHAR", "DATE"], "{inexact}");
             assert_eq!(column(&dir, "n", 30_001), vec![inexact.to_string()]);
         }
+        // More than 15 digits, but a DOUBLE's own (shortest) digits, as a workbook's cells are
+        // written: DOUBLE gives them back exactly.
+        for exact in ["0.3333333333333333", "1.4285714285714286e-06"] {
+            let (result, dir) = run(csv(), late(&[(exact, "2024-02-01")]).as_bytes());
+            let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+            assert_eq!(types, vec!["BIGINT", "DOUBLE", "DATE"], "{exact}");
+            let back: f64 = column(&dir, "n", 30_000)[0].parse().unwrap();
+            assert_eq!(back, exact.parse::<f64>().unwrap(), "{exact}");
+        }
+        // An integer beyond 64 bits stays text, as in the sampled rows, even when a DOUBLE
+        // holds it.
+        let (result, _dir) = run(csv(), late(&[("100000000000000000000", "2024-02-01")]).as_bytes());
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "VARCHAR", "DATE"]);
         // Integers beyond 64 bits, even in the sampled rows, stay text (not DOUBLE).
         let (result, dir) = run(csv(), b"name,n\nx,99999999999999999999\ny,1\n");
         let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
