@@ -225,7 +225,7 @@ fn json_columns(
                 let v = super::quote_identifier(name);
                 match ty.as_str() {
                     "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
-                    "NULL" => format!("CAST({v} AS VARCHAR) AS {v}"),
+                    _ if is_null_type(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ => v,
                 }
             })
@@ -235,11 +235,41 @@ fn json_columns(
     let named: Vec<String> = columns
         .into_iter()
         .map(|(name, ty)| {
-            let ty = if matches!(ty.as_str(), "JSON" | "NULL") { "VARCHAR".to_string() } else { ty };
+            let ty = if ty == "JSON" || is_null_type(&ty) { "VARCHAR".to_string() } else { ty };
             format!("{}: {}", quote_literal(&name), quote_literal(&ty))
         })
         .collect();
     Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into()))
+}
+
+/// Whether DuckDB's name of a type is its NULL type (a column with no value to type it by),
+/// which `DESCRIBE` quotes: `"NULL"`.
+fn is_null_type(ty: &str) -> bool {
+    ty.trim_matches('"') == "NULL"
+}
+
+/// How to read a Parquet file: as it is, but a column of the NULL type (every value null, as
+/// pandas and pyarrow write one) is read as text, as a JSON column of nulls is. Blocking;
+/// reads the footer only.
+fn parquet_select(conn: &Connection, kind: &SourceKind, source: &Path) -> Result<String, IngestError> {
+    let from = reader(kind, source, false, Quotes::Sniffed, "");
+    let mut describe =
+        conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
+    let columns: Vec<(String, String)> = describe
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| classify(e, source))?;
+    if !columns.iter().any(|(_, ty)| is_null_type(ty)) {
+        return Ok("SELECT *".into());
+    }
+    let select: Vec<String> = columns
+        .iter()
+        .map(|(name, ty)| {
+            let v = super::quote_identifier(name);
+            if is_null_type(ty) { format!("CAST({v} AS VARCHAR) AS {v}") } else { v }
+        })
+        .collect();
+    Ok(format!("SELECT {}", select.join(", ")))
 }
 
 /// The notice of a delimited file whose values could not be checked against their types.
@@ -362,6 +392,7 @@ pub fn ingest(
     // JSON: how every record says to read it (see `json_columns`).
     let (json_options, json_select) = match kind {
         SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
+        SourceKind::Parquet => (String::new(), parquet_select(conn, kind, source)?),
         _ => (String::new(), "SELECT *".to_string()),
     };
     // One read of the file into `target`. Each retry reads on a fresh connection, so that an
@@ -1473,6 +1504,32 @@ mod tests {
         let types: Vec<_> = ingested.columns.iter().map(|c| c.data_type.as_str()).collect();
         assert_eq!(types, vec!["VARCHAR", "DOUBLE", "VARCHAR"]);
         assert_eq!(ingested.notices.len(), 2, "{:?}", ingested.notices);
+    }
+
+    #[test]
+    fn columns_of_nulls_alone_are_text() {
+        let types = |result: Result<Ingested, IngestError>| -> Vec<(String, String)> {
+            result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect()
+        };
+        let text = |n: &str| (n.to_string(), "VARCHAR".to_string());
+        let number = |n: &str| (n.to_string(), "BIGINT".to_string());
+        let (result, _dir) = run(SourceKind::JsonArray, br#"[{"a": null, "b": 1}, {"a": null, "b": 2}]"#);
+        assert_eq!(types(result), vec![text("a"), number("b")]);
+        // Keys differing in case take the other path through `json_columns`.
+        let (result, _dir) = run(SourceKind::JsonLines, b"{\"a\": null, \"b\": 1}\n{\"B\": 2}\n");
+        assert_eq!(types(result), vec![text("a"), number("b"), number("B_1")]);
+        // A Parquet column of the NULL type, as pyarrow writes an all-null column.
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("nulls.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT NULL AS a, 1::BIGINT AS b) TO {}",
+            quote_literal(&source.display().to_string())
+        ))
+        .unwrap();
+        let bytes = std::fs::read(&source).unwrap();
+        let (result, _dir) = run(SourceKind::Parquet, &bytes);
+        assert_eq!(types(result), vec![text("a"), number("b")]);
     }
 
     #[test]
