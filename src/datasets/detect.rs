@@ -9,8 +9,9 @@ use crate::error::AppError;
 pub struct Detected {
     pub format: DatasetFormat,
     pub kind: SourceKind,
-    /// The text is not UTF-8: it is read as Windows-1252, through a UTF-8 copy.
-    pub windows_1252: bool,
+    /// The text's encoding when DuckDB cannot read it as it is (Windows-1252; UTF-16 JSON,
+    /// which DuckDB's JSON reader refuses): it is read through a UTF-8 copy.
+    pub transcode: Option<&'static encoding_rs::Encoding>,
 }
 
 /// How many leading bytes `detect` wants to see.
@@ -33,13 +34,13 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         return Ok(Detected {
             format: DatasetFormat::Parquet,
             kind: SourceKind::Parquet,
-            windows_1252: false,
+            transcode: None,
         });
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
         let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8 };
-        return Ok(Detected { format: DatasetFormat::Xlsx, kind, windows_1252: false });
+        return Ok(Detected { format: DatasetFormat::Xlsx, kind, transcode: None });
     }
     if head.starts_with(&[0xFE, 0xFF]) {
         // DuckDB reads UTF-16 little-endian only: big-endian text would come in as garbage.
@@ -47,7 +48,18 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
             "the file is UTF-16 big-endian text, which cannot be read; save it as UTF-8 (or UTF-16 little-endian)",
         ));
     }
-    let (encoding, text, windows_1252) = if head.starts_with(&[0xFF, 0xFE]) {
+    let (encoding, text, windows_1252) = if let Some(body) = head.strip_prefix(&[0xFF, 0xFE]) {
+        // (A code unit cut by the end of the sample is left out.)
+        let body = &body[..body.len() & !1];
+        let (text, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(body);
+        if matches!(text.trim_start().chars().next(), Some('[' | '{')) {
+            let (format, kind) = if text.trim_start().starts_with('[') {
+                (DatasetFormat::Json, SourceKind::JsonArray)
+            } else {
+                (DatasetFormat::Ndjson, SourceKind::JsonLines)
+            };
+            return Ok(Detected { format, kind, transcode: Some(encoding_rs::UTF_16LE) });
+        }
         (TextEncoding::Utf16, None, false)
     } else {
         let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
@@ -67,7 +79,8 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         }
     };
     if let Some(text) = text {
-        let json = |format, kind| Ok(Detected { format, kind, windows_1252 });
+        let transcode = windows_1252.then_some(encoding_rs::WINDOWS_1252);
+        let json = |format, kind| Ok(Detected { format, kind, transcode });
         match text.trim_start().chars().next() {
             Some('[') => return json(DatasetFormat::Json, SourceKind::JsonArray),
             Some('{') => return json(DatasetFormat::Ndjson, SourceKind::JsonLines),
@@ -82,7 +95,8 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     let commas = first_line.iter().filter(|b| **b == b',').count();
     let (format, delimiter) =
         if tabs > commas { (DatasetFormat::Tsv, Some('\t')) } else { (DatasetFormat::Csv, None) };
-    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding }, windows_1252 })
+    let transcode = windows_1252.then_some(encoding_rs::WINDOWS_1252);
+    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding }, transcode })
 }
 
 #[cfg(test)]
@@ -118,18 +132,26 @@ mod tests {
         let latin1 = b"name,city\nJos\xe9,M\xfcnchen\n";
         let detected = detect(latin1, b"", latin1.len() as u64).unwrap();
         assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 });
-        assert!(detected.windows_1252);
+        assert_eq!(detected.transcode, Some(encoding_rs::WINDOWS_1252));
         // JSON that is not UTF-8 is still JSON.
         for (json, kind) in [
             (&b" [{\"name\": \"Jos\xe9\"}]"[..], SourceKind::JsonArray),
             (b"{\"n\": \"\x80\"}\n", SourceKind::JsonLines),
         ] {
             let detected = detect(json, b"", json.len() as u64).unwrap();
-            assert_eq!((detected.kind, detected.windows_1252), (kind, true));
+            assert_eq!((detected.kind, detected.transcode), (kind, Some(encoding_rs::WINDOWS_1252)));
         }
         let utf16 = b"\xFF\xFEa\x00,\x00b\x00";
         let detected = detect(utf16, b"", utf16.len() as u64).unwrap();
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf16, .. }));
+        assert_eq!(detected.transcode, None, "DuckDB reads UTF-16 CSV itself");
+        // UTF-16 JSON is JSON (read through a UTF-8 copy), even cut mid-character.
+        for (json, kind) in [("  [{\"name\": \"José\"}]", SourceKind::JsonArray), ("{\"n\": 1}\n", SourceKind::JsonLines)] {
+            let mut bytes = vec![0xFF, 0xFE];
+            bytes.extend(json.encode_utf16().flat_map(u16::to_le_bytes));
+            let detected = detect(&bytes[..bytes.len() - 1], b"", 100).unwrap();
+            assert_eq!((detected.kind, detected.transcode), (kind, Some(encoding_rs::UTF_16LE)));
+        }
         // Big-endian UTF-16 is refused with a reason, not read as little-endian garbage.
         let big_endian = b"\xFE\xFF\x00a\x00,\x00b";
         assert!(format(big_endian).unwrap_err().contains("UTF-16 big-endian"));
@@ -137,6 +159,6 @@ mod tests {
         let cut = "a,b\né".as_bytes();
         let detected = detect(&cut[..cut.len() - 1], b"", 100).unwrap();
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf8, .. }));
-        assert!(!detected.windows_1252);
+        assert_eq!(detected.transcode, None);
     }
 }

@@ -428,16 +428,16 @@ pub async fn ingest_file(
     let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
     // Text that is not UTF-8 is Windows-1252 (Excel's CSVs on Windows), whose printable
     // characters include Latin-1's; DuckDB's latin-1 refuses its € and curly quotes (bytes
-    // 0x80–0x9F) and its JSON reader takes UTF-8 only: the file is read through a UTF-8
-    // copy in `staging`.
-    let source = if detected.windows_1252 {
+    // 0x80–0x9F) and its JSON reader takes UTF-8 only (UTF-16 JSON, as PowerShell writes it,
+    // too): the file is read through a UTF-8 copy in `staging`.
+    let source = if let Some(encoding) = detected.transcode {
         let text = staging.join(if matches!(kind, ingest::SourceKind::Delimited { .. }) {
             "text.csv"
         } else {
             "text.json"
         });
         let (from, to) = (source, text.clone());
-        tokio::task::spawn_blocking(move || windows_1252_to_utf8(&from, &to))
+        tokio::task::spawn_blocking(move || to_utf8(encoding, &from, &to))
             .await
             .map_err(AppError::internal)?
             .map_err(AppError::internal)?;
@@ -639,12 +639,14 @@ fn display_name(raw: &str) -> String {
     if clean.is_empty() || clean == "." || clean == ".." { "upload".to_string() } else { clean.to_string() }
 }
 
-/// Rewrites a Windows-1252 text file as UTF-8, streamed. Blocking.
-fn windows_1252_to_utf8(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Rewrites a text file in `encoding` (Windows-1252, UTF-16) as UTF-8, streamed, without its
+/// byte-order mark. Blocking.
+fn to_utf8(encoding: &'static encoding_rs::Encoding, from: &Path, to: &Path) -> std::io::Result<()> {
     use std::io::Write;
     let mut input = std::fs::File::open(from)?;
     let mut output = std::io::BufWriter::new(std::fs::File::create(to)?);
-    let mut decoder = encoding_rs::WINDOWS_1252.new_decoder_without_bom_handling();
+    // (Windows-1252 has no byte-order mark of its own: a UTF-8 one stays as its characters.)
+    let mut decoder = encoding.new_decoder_with_bom_removal();
     let mut bytes = vec![0u8; 1 << 16];
     let mut text = String::new();
     loop {

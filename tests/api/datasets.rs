@@ -202,6 +202,16 @@ both_stores! {
         assert_eq!(json["format"], "json", "{json}");
         let body = get(&app, &token, &json["id"]).await;
         assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "price": "€5", "city": "München" }), "{body}");
+        // UTF-16 JSON, as PowerShell writes it (it was taken for CSV of no rows).
+        for (name, text, format) in [("u.json", "[{\"name\": \"José\", \"n\": 1}, {\"name\": \"Ann\", \"n\": 2}]", "json"),
+                                     ("u.ndjson", "{\"name\": \"José\", \"n\": 1}\r\n{\"name\": \"Ann\", \"n\": 2}\r\n", "ndjson")] {
+            let mut bytes = vec![0xFF, 0xFE];
+            bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+            let dataset = app.upload_ok(&token, name, &bytes).await;
+            assert_eq!((dataset["format"].as_str(), dataset["rowCount"].as_f64()), (Some(format), Some(2.0)), "{dataset}");
+            let body = get(&app, &token, &dataset["id"]).await;
+            assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "n": 1 }), "{body}");
+        }
         assert!(app.files_under("datasets/.staging").is_empty());
         let kept = app.files_under("datasets");
         assert!(!kept.iter().any(|f| f.ends_with("text.csv") || f.ends_with("text.json")), "{kept:?}");
