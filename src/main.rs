@@ -23,7 +23,20 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[allow(non_upper_case_globals)]
 pub static malloc_conf: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    agensium::cli::run(agensium::cli::Cli::parse()).await
+/// Stack of every runtime thread, the blocking pool's included. DuckDB plans on the calling
+/// thread, and its optimizer recurses once per join of a query: a Clean My Data plan over a
+/// file of 750 columns (a step and a join per column) overflowed the default 2 MiB, which
+/// aborts the whole process. A stack is reserved, not committed: the untouched part costs
+/// address space only.
+const THREAD_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let cli = agensium::cli::Cli::parse();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(THREAD_STACK_BYTES).build() {
+        Ok(runtime) => runtime.block_on(agensium::cli::run(cli)),
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

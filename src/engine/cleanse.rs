@@ -669,8 +669,8 @@ pub struct ColumnEvidence {
     pub times: u64,
 }
 
-/// Reads [`ColumnEvidence`] for every column from a sample of `sample_rows` rows in one
-/// query: every row of a smaller file, else four windows of a quarter of that each, at the
+/// Reads [`ColumnEvidence`] for every column from a sample of `sample_rows` rows, in a query
+/// per [`EVIDENCE_CHUNK`] columns: every row of a smaller file, else four windows of a quarter of that each, at the
 /// start, a quarter, half and three quarters of the file (Parquet row groups outside them
 /// are skipped, so the cost does not grow with the file). Text values equal to one of
 /// `null_tokens` (trimmed, ignoring case) count as missing.
@@ -681,12 +681,49 @@ pub fn sample_evidence(
     null_tokens: &[String],
     sample_rows: u64,
 ) -> anyhow::Result<Vec<ColumnEvidence>> {
+    for column in columns {
+        ensure!(!is_reserved_column(&column.name), "the column name {:?} is reserved", column.name);
+    }
+    let path = quote_literal(&data.display().to_string());
+    let rows: i64 = conn
+        .query_row(
+            &format!("SELECT CAST(sum(num_rows) AS BIGINT) FROM parquet_file_metadata({path})"),
+            [],
+            |r| r.get(0),
+        )
+        .context("reading the footer")?;
+    let rows = u64::try_from(rows).unwrap_or(0);
+    let windows = if rows > sample_rows {
+        format!(" WHERE {}", super::sample_windows(rows, sample_rows))
+    } else {
+        String::new()
+    };
+    // A query per EVIDENCE_CHUNK columns: DuckDB plans each distinct count as a join of its
+    // own, and its optimizer recurses once per join — 750 columns in one query overflowed the
+    // thread's stack, which aborts the process.
+    let mut evidence = Vec::with_capacity(columns.len());
+    for chunk in columns.chunks(EVIDENCE_CHUNK) {
+        evidence.extend(evidence_of(conn, &path, &windows, chunk, null_tokens)?);
+    }
+    Ok(evidence)
+}
+
+/// Columns whose evidence one query reads (see [`sample_evidence`]).
+const EVIDENCE_CHUNK: usize = 64;
+
+/// [`sample_evidence`] of some columns: `path` (quoted) read through `windows`.
+fn evidence_of(
+    conn: &Connection,
+    path: &str,
+    windows: &str,
+    columns: &[ColumnInfo],
+    null_tokens: &[String],
+) -> anyhow::Result<Vec<ColumnEvidence>> {
     // Only text columns compare with the tokens: without one, none is bound.
     let any_text = columns.iter().any(|c| is_text(&c.data_type.to_uppercase()));
     let tokens: Vec<Duck> =
         null_tokens.iter().filter(|_| any_text).map(|t| Duck::Text(t.trim().to_lowercase())).collect();
     let token_list = (1..=tokens.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-    let path = quote_literal(&data.display().to_string());
     let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
     let date_like = quote_literal(DATE_LIKE_RE);
     let mut items = Vec::new();
@@ -729,22 +766,6 @@ pub fn sample_evidence(
             items.extend(std::iter::repeat_n("0".to_string(), 6));
         }
     }
-    for column in columns {
-        ensure!(!is_reserved_column(&column.name), "the column name {:?} is reserved", column.name);
-    }
-    let rows: i64 = conn
-        .query_row(
-            &format!("SELECT CAST(sum(num_rows) AS BIGINT) FROM parquet_file_metadata({path})"),
-            [],
-            |r| r.get(0),
-        )
-        .context("reading the footer")?;
-    let rows = u64::try_from(rows).unwrap_or(0);
-    let windows = if rows > sample_rows {
-        format!(" WHERE {}", super::sample_windows(rows, sample_rows))
-    } else {
-        String::new()
-    };
     let sql = format!(
         "WITH s AS (SELECT {} FROM read_parquet({path}, file_row_number = true){windows}), \
          v AS (SELECT *{} FROM s) SELECT {} FROM v",
@@ -3004,6 +3025,24 @@ mod tests {
         let counts: Vec<(&str, u64, u64)> =
             got.iter().map(|e| (e.name.as_str(), e.values, e.distinct)).collect();
         assert_eq!(counts, [("a", 2, 2), ("b", 1, 1)]);
+    }
+
+    #[test]
+    fn evidence_of_a_wide_file_fits_a_small_stack() {
+        // One query of 750 distinct counts made DuckDB's optimizer recurse 750 joins deep,
+        // past a 2 MiB stack (an abort of the whole process); in chunks it stays shallow.
+        let columns = (0..750).map(|i| format!("{i} AS c{i}")).collect::<Vec<_>>().join(", ");
+        let columns = format!("{columns}, 'x' AS t");
+        let (_d, path, conn, columns) = fixture(&format!("SELECT {columns}"));
+        let got = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || sample_evidence(&conn, &path, &columns, &["-".to_string()], 1000).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(got.len(), 751);
+        assert!(got.iter().all(|e| (e.values, e.distinct) == (1, 1)));
+        assert_eq!((got[750].name.as_str(), got[750].data_type.as_str()), ("t", "VARCHAR"));
     }
 
     #[test]
