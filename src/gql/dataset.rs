@@ -122,8 +122,21 @@ impl Dataset {
         Ok(rows.into_iter().map(Json).collect())
     }
 
-    /// Every version of this dataset, oldest first (a cleanse creates a new version).
+    /// Every version of this dataset, oldest first (a cleanse creates a new version). Once per
+    /// path: a version's `versions` are the same family again, and each nesting multiplied
+    /// the response by their number (`BAD_USER_INPUT`).
     async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dataset>> {
+        let mut node = ctx.path_node.and_then(|n| n.parent);
+        while let Some(n) = node {
+            if matches!(n.segment, async_graphql::QueryPathSegment::Name("versions")) {
+                return Err(AppError::bad_input(
+                    "versions",
+                    "versions may be selected once in a path: a version's versions are the same family",
+                )
+                .into());
+            }
+            node = n.parent;
+        }
         Ok(datasets(ctx)?.versions(&self.0).await?.into_iter().map(Dataset).collect())
     }
 

@@ -182,6 +182,12 @@ both_stores! {
         assert_eq!(original["data"]["dataset"]["rowCount"], 7.0);
         assert_eq!(original["data"]["dataset"]["preview"][0]["name"], " Ada  Lovelace ");
         assert_eq!(original["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{original}");
+        // A version's versions are the same family: nesting them multiplied the response by
+        // three per level (a few levels exhausted the server's memory); refused instead.
+        for nested in ["versions { versions { id } }", "versions { parent { versions { id } } }"] {
+            let body = app.graphql(Some(&token), &format!("query($id: ID!) {{ dataset(id: $id) {{ {nested} }} }}"), json!({ "id": dataset["id"] })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{nested}: {body}");
+        }
     }
 
     async fn any_column_name_works_and_none_injects_sql(app) {
