@@ -14,9 +14,33 @@ use crate::domain;
 use crate::error::AppError;
 
 /// Uploads of the current request, already streamed to disk by the HTTP layer, in the
-/// order of their `Upload` indexes.
-#[derive(Debug, Clone, Default)]
-pub struct StagedUploads(pub Vec<StagedFile>);
+/// order of their `Upload` indexes. Each is taken once: an upload moves its file.
+#[derive(Debug, Default)]
+pub struct StagedUploads {
+    files: Vec<StagedFile>,
+    taken: std::sync::Mutex<Vec<usize>>,
+}
+
+impl StagedUploads {
+    pub fn push(&mut self, file: StagedFile) {
+        self.files.push(file);
+    }
+
+    /// The file of upload `index`, once.
+    fn take(&self, index: usize) -> Result<&StagedFile, AppError> {
+        let file =
+            self.files.get(index).ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?;
+        let mut taken = self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if taken.contains(&index) {
+            return Err(AppError::bad_input(
+                "file",
+                "this upload is already used by another field of the request: send the file once for each field",
+            ));
+        }
+        taken.push(index);
+        Ok(file)
+    }
+}
 
 fn datasets<'a>(ctx: &'a Context<'_>) -> Result<&'a Datasets, AppError> {
     ctx.data::<Datasets>().map_err(|e| AppError::internal(anyhow::anyhow!("schema data: {}", e.message)))
@@ -261,8 +285,8 @@ impl DatasetMutation {
         let caller = ctx.caller()?;
         let staged = ctx
             .data_opt::<StagedUploads>()
-            .and_then(|s| s.0.get(file.0))
-            .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?;
+            .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?
+            .take(file.0)?;
         Ok(Dataset(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
     }
 

@@ -3,9 +3,11 @@
 //! request id.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
@@ -58,20 +60,45 @@ pub struct ErrorPolicy {
 
 impl ExtensionFactory for ErrorPolicy {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorPolicyExtension { max_aliases: self.max_aliases, metrics: self.metrics.clone() })
+        Arc::new(ErrorPolicyExtension {
+            max_aliases: self.max_aliases,
+            metrics: self.metrics.clone(),
+            executed: AtomicBool::new(false),
+        })
     }
 }
 
 struct ErrorPolicyExtension {
     max_aliases: usize,
     metrics: Metrics,
+    /// Execution began: async-graphql's own errors from then on concern an argument's value,
+    /// even when every top-level field failed (and `data` is null).
+    executed: AtomicBool,
+}
+
+/// The text async-graphql's multipart support puts in a variable for an uploaded file,
+/// followed by the upload's index.
+const UPLOAD_MARKER: &str = "#__graphql_file__:";
+
+/// The first string in `value` that names an upload this request does not have (`uploads`
+/// of them): async-graphql's `Upload` panics on a marker whose index is not a number.
+fn forged_upload(value: &Value, uploads: usize) -> Option<String> {
+    match value {
+        Value::String(s) => s
+            .strip_prefix(UPLOAD_MARKER)
+            .filter(|index| index.parse::<usize>().map_or(true, |i| i >= uploads))
+            .map(|_| s.clone()),
+        Value::List(items) => items.iter().find_map(|v| forged_upload(v, uploads)),
+        Value::Object(fields) => fields.values().find_map(|v| forged_upload(v, uploads)),
+        _ => None,
+    }
 }
 
 #[async_trait::async_trait]
 impl Extension for ErrorPolicyExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let executed = response.data != Value::Null;
+        let executed = self.executed.load(Ordering::Relaxed);
         for err in &mut response.errors {
             let code = match code_of(err) {
                 Some(code) => code,
@@ -96,6 +123,7 @@ impl Extension for ErrorPolicyExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        self.executed.store(true, Ordering::Relaxed);
         let mut response = next.run(ctx, operation_name).await;
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         for err in &mut response.errors {
@@ -105,6 +133,28 @@ impl Extension for ErrorPolicyExtension {
             }
         }
         response
+    }
+
+    /// A variable may name an upload only as the multipart request made it: a client's own
+    /// `#__graphql_file__:…` text made async-graphql panic (HTTP 500, a dropped WebSocket).
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        let uploads = request.uploads.len();
+        if let Some(text) = request.variables.iter().find_map(|(_, v)| forged_upload(v, uploads)) {
+            let shown: String = text.chars().take(40).collect();
+            return Err(with_code(
+                ServerError::new(
+                    format!("the variable text {shown:?} names no uploaded file: send files as a multipart request"),
+                    None,
+                ),
+                ErrorCode::BadUserInput,
+            ));
+        }
+        next.run(ctx, request).await
     }
 
     async fn parse_query(

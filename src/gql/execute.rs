@@ -88,7 +88,7 @@ pub async fn execute(schema: &AppSchema, request: GraphqlRequest, context: Reque
         gql.set_upload(&path, UploadValue { filename: file.filename.clone(), content_type: None, content });
         // Only uploads whose path names a variable are kept; their index is their order.
         if gql.uploads.len() > before {
-            staged.0.push(file);
+            staged.push(file);
         }
     }
     let gql = gql

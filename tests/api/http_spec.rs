@@ -71,6 +71,39 @@ both_stores! {
         assert!(body.get("data").is_some());
     }
 
+    async fn values_that_cannot_be_used_are_bad_user_input(app) {
+        // A variable forging the multipart upload marker made async-graphql panic: a 500 for
+        // anyone, signed in or not.
+        let token = app.token_for("ada@example.com").await;
+        for (text, token) in [("#__graphql_file__:abc", None), ("#__graphql_file__:7", None), ("#__graphql_file__:", Some(token.clone()))] {
+            let (status, body) = app.post_graphql(token.as_deref(), "mutation($f: Upload!) { uploadDataset(file: $f) { id } }", json!({ "f": text })).await;
+            assert_eq!((status, error_code(&body)), (200, "BAD_USER_INPUT"), "{text}: {body}");
+        }
+        // A bad argument of a top-level field is the argument's fault, with data, like one
+        // further down, not a request error.
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), json!({ "query": "{ datasets(first: 2147483648) { totalCount } }" }).to_string()).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("data").is_some(), "{body}");
+        let (_, body) = app.post_graphql(Some(&token), "{ datasets(first: 2147483648) { totalCount } }", json!({})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        // One upload used by two fields: the second is refused, not an internal error.
+        let operations = json!({
+            "query": "mutation($f: Upload!) { a: uploadDataset(file: $f) { id } b: uploadDataset(file: $f) { id } }",
+            "variables": { "f": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.f"] }).to_string())
+            .part("0", reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec()).file_name("t.csv"));
+        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["b"]), "{body}");
+        let datasets = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(datasets["data"]["datasets"]["totalCount"], 1.0, "{datasets}");
+    }
+
     async fn malformed_requests_get_clear_codes(app) {
         let cases: [(&str, &str, u16, &str); 6] = [
             ("application/json", "{ not json", 400, "BAD_REQUEST"),
