@@ -423,12 +423,58 @@ fn jaro_winkler(a: &str, b: &str) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let jaro = strsim::jaro(a, b);
+    let jaro = short_jaro(a, b).unwrap_or_else(|| strsim::jaro(a, b));
     if jaro <= 0.7 {
         return jaro;
     }
     let prefix = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).take(4).count();
     jaro + 0.1 * prefix as f64 * (1.0 - jaro)
+}
+
+/// The Jaro similarity of two texts of at most 64 characters each (`None` for longer ones),
+/// with the characters on the stack and the matched ones as bits: the fuzzy self-join calls
+/// this for every candidate pair, and strsim's allocating version made a million rows of
+/// accented names take 19 s instead of 5 s.
+fn short_jaro(a: &str, b: &str) -> Option<f64> {
+    fn chars(text: &str) -> Option<([char; 64], usize)> {
+        let mut out = ['\0'; 64];
+        let mut n = 0;
+        for c in text.chars() {
+            *out.get_mut(n)? = c;
+            n += 1;
+        }
+        Some((out, n))
+    }
+    let ((a, la), (b, lb)) = (chars(a)?, chars(b)?);
+    let (a, b) = (&a[..la], &b[..lb]);
+    let window = (la.max(lb) / 2).saturating_sub(1);
+    let (mut a_matched, mut b_matched, mut matches) = (0u64, 0u64, 0usize);
+    for (i, ca) in a.iter().enumerate() {
+        for j in i.saturating_sub(window)..(i + window + 1).min(lb) {
+            if b_matched & (1 << j) == 0 && b[j] == *ca {
+                a_matched |= 1 << i;
+                b_matched |= 1 << j;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return Some(0.0);
+    }
+    // Matched characters out of order, in pairs.
+    let (mut k, mut transposed) = (0, 0usize);
+    for (i, ca) in a.iter().enumerate() {
+        if a_matched & (1 << i) != 0 {
+            while b_matched & (1 << k) == 0 {
+                k += 1;
+            }
+            transposed += usize::from(*ca != b[k]);
+            k += 1;
+        }
+    }
+    let m = matches as f64;
+    Some((m / la as f64 + m / lb as f64 + (m - (transposed / 2) as f64) / m) / 3.0)
 }
 
 impl VScalar for JaroWinkler {
@@ -3534,6 +3580,16 @@ mod tests {
                     .query_row("SELECT jaro_winkler_similarity(?, ?)", [a, b], |row| row.get(0))
                     .unwrap();
                 assert!((jaro_winkler(a, b) - duck).abs() < 1e-12, "{a:?} {b:?}: {} {duck}", jaro_winkler(a, b));
+            }
+        }
+        // Past 64 characters strsim's Jaro is used: the same numbers.
+        let long = |w: &str| w.repeat(8);
+        for a in words {
+            for b in words {
+                let (x, y) = (long(a), long(b));
+                let duck: f64 =
+                    conn.query_row("SELECT jaro_winkler_similarity(?, ?)", [&x, &y], |row| row.get(0)).unwrap();
+                assert!((jaro_winkler(&x, &y) - duck).abs() < 1e-12, "{x:?} {y:?}: {} {duck}", jaro_winkler(&x, &y));
             }
         }
         assert!((jaro_winkler("émile", "emile") - 13.0 / 15.0).abs() < 1e-12);
