@@ -96,8 +96,13 @@ impl Jobs {
         &self.inner.datasets
     }
 
-    /// The request checked against the registry, and the caller's dataset it names.
-    async fn checked(&self, owner: UserId, request: &RunRequest) -> Result<(CheckedRun, Dataset), AppError> {
+    /// The request checked against the registry, and the caller's dataset (and baseline) it
+    /// names.
+    async fn checked(
+        &self,
+        owner: UserId,
+        request: &RunRequest,
+    ) -> Result<(CheckedRun, Dataset, Option<Dataset>), AppError> {
         let run = registry::check_run(
             &request.tool_id,
             request.agents.as_deref(),
@@ -110,25 +115,25 @@ impl Jobs {
             .get(owner, &request.dataset_id)
             .await
             .map_err(|e| name_field(e, "datasetId"))?;
-        Ok((run, dataset))
-    }
-
-    /// Checks the request against the registry and the caller's datasets, then queues a job.
-    /// Nothing is stored when any check fails.
-    pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
-        let (run, dataset) = self.checked(owner, &request).await?;
-        registry::check_test_columns(&run, &dataset.columns)?;
-        super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
-        if run.tool_id == CLEAN_TOOL {
-            self.cleanse_plan(&run, &dataset).await?;
-        }
-        let CheckedRun { tool_id, agents, parameters } = run;
         let baseline = match &request.baseline_dataset_id {
             Some(id) => Some(
                 self.inner.datasets.get(owner, id).await.map_err(|e| name_field(e, "baselineDatasetId"))?,
             ),
             None => None,
         };
+        Ok((run, dataset, baseline))
+    }
+
+    /// Checks the request against the registry and the caller's datasets, then queues a job.
+    /// Nothing is stored when any check fails.
+    pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
+        let (run, dataset, baseline) = self.checked(owner, &request).await?;
+        registry::check_test_columns(&run, &dataset.columns)?;
+        super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
+        if run.tool_id == CLEAN_TOOL {
+            self.cleanse_plan(&run, &dataset).await?;
+        }
+        let CheckedRun { tool_id, agents, parameters } = run;
         let job = Job::queued(
             owner,
             tool_id,
@@ -214,7 +219,7 @@ impl Jobs {
             )
             .with("allowed", serde_json::json!([CLEAN_TOOL])));
         }
-        let (run, dataset) = self.checked(owner, &request).await?;
+        let (run, dataset, _) = self.checked(owner, &request).await?;
         // The limit covers the plan's evidence sample too. Past it the future is dropped,
         // which interrupts DuckDB (`Engine::run`): a preview too heavy to answer must not hold
         // the engine's slot for uploads.

@@ -263,6 +263,15 @@ both_stores! {
 
         // Another user's dataset is not found; an anonymous caller is refused.
         let bob = app.token_for("bob@example.com").await;
+        let bobs = app.upload_ok(&bob, "bob.csv", b"a\n1\n").await;
+        for baseline in [json!("garbage"), bobs["id"].clone()] {
+            for mutation in [RUN, PREVIEW] {
+                let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "baselineDatasetId": baseline });
+                let body = app.graphql(Some(&token), mutation, json!({ "input": input })).await;
+                assert_eq!(error_code(&body), "NOT_FOUND", "{baseline} {body}");
+                assert_eq!(body["errors"][0]["extensions"]["field"], "baselineDatasetId", "{body}");
+            }
+        }
         let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"] });
         let body = app.graphql(Some(&bob), PREVIEW, json!({ "input": input })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
