@@ -83,6 +83,9 @@ pub enum ParameterKind {
 const MAX_COLUMNS: usize = 10_000;
 /// Longest column name accepted.
 const MAX_NAME: usize = 1_000;
+/// Most data tests one run may ask for: each is a pass over the data, and a job holds a
+/// worker (thousands of tests on a small file held it for half a minute).
+const MAX_TESTS: usize = 200;
 
 impl ParameterSpec {
     /// The type name a form uses: integer, number, boolean or enum.
@@ -172,6 +175,13 @@ impl ParameterSpec {
                         ),
                     )
                 })?;
+                if tests.len() > MAX_TESTS {
+                    return Err(AppError::bad_input(
+                        path,
+                        format!("{path}: at most {MAX_TESTS} tests, not {}", tests.len()),
+                    )
+                    .with("maximum", json!(MAX_TESTS)));
+                }
                 for (i, test) in tests.iter().enumerate() {
                     test.check().map_err(|what| {
                         let at = format!("{path}[{i}]");
@@ -816,6 +826,10 @@ mod tests {
         assert_eq!(tests.len(), 3);
         assert_eq!(tests[0].weight, 1.0);
         assert_eq!(tests[1].weight, 2.0);
+        let many = |n: usize| Value::Array(vec![json!({ "type": "unique", "column": "id" }); n]);
+        assert!(run(many(MAX_TESTS)).is_ok());
+        let error = run(many(MAX_TESTS + 1)).unwrap_err();
+        assert_eq!((error.code(), field(&error).as_str()), (ErrorCode::BadUserInput, "test-coverage-agent.tests"));
         let cases = [
             (json!([{ "type": "regex", "column": "c", "pattern": "(" }]), "test-coverage-agent.tests[0]"),
             (json!([{ "type": "range", "column": "c" }]), "test-coverage-agent.tests[0]"),
