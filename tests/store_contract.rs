@@ -254,6 +254,8 @@ contract! {
         f.store.insert_refresh_token(&token(user.id, Uuid::now_v7(), "live", Duration::days(1))).await.unwrap();
         assert!(f.store.revoke_refresh_family("live", now()).await.unwrap());
         assert!(!f.store.revoke_refresh_family("missing", now()).await.unwrap());
+        // Its family is revoked already: there is no session left to end.
+        assert!(!f.store.revoke_refresh_family("live", now()).await.unwrap());
         assert_eq!(f.store.rotate_refresh_token("live", &replacement("y"), now()).await.unwrap(), RotateOutcome::Revoked);
     }
 

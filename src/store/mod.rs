@@ -190,7 +190,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome>;
 
-    /// Revokes the family of the presented token; `false` if no such token.
+    /// Revokes the family of the presented token; `false` if no such token, or its family
+    /// was revoked already.
     async fn revoke_refresh_family(&self, presented_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// The record of a token, by hash (for tests and audits).

@@ -699,8 +699,10 @@ impl MysqlStore {
             return Ok(false);
         };
         execute(&mut tx, sql::revoke_family(record.family_id, now).build(MysqlQueryBuilder)).await?;
+        // A family already revoked (signed out before) is no session any more.
+        let revoked = tx.affected_rows() > 0;
         tx.commit().await.map_err(internal)?;
-        Ok(true)
+        Ok(revoked)
     }
 }
 

@@ -438,10 +438,11 @@ impl MetadataStore for SqliteStore {
             let Some(record) = query_rows(&tx, select, decode_token)?.into_iter().next() else {
                 return Ok(false);
             };
-            execute(&tx, sql::revoke_family(record.family_id, now).build(SqliteQueryBuilder))
+            // A family already revoked (signed out before) is no session any more.
+            let revoked = execute(&tx, sql::revoke_family(record.family_id, now).build(SqliteQueryBuilder))
                 .map_err(internal)?;
             tx.commit().map_err(internal)?;
-            Ok(true)
+            Ok(revoked > 0)
         })
         .await
     }

@@ -103,6 +103,8 @@ both_stores! {
         assert!(again["errors"][0]["message"].as_str().unwrap().contains("signed out"), "{again}");
         let unknown = app.graphql(None, "mutation { signOut(refreshToken: \"nope\") }", json!({})).await;
         assert_eq!(unknown["data"]["signOut"], false);
+        let again = app.graphql(None, "mutation($t: String!) { signOut(refreshToken: $t) }", json!({ "t": refresh })).await;
+        assert_eq!(again["data"]["signOut"], false, "the session ended already: {again}");
     }
 
     async fn sign_in_is_rate_limited_per_account(app, &[("SIGNIN_MAX_ATTEMPTS_PER_ACCOUNT", "3")]) {
