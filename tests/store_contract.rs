@@ -283,8 +283,8 @@ contract! {
         assert_eq!((page.total_count, page.has_next_page), (3, true));
         assert_eq!(page.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![again.id, cleaned.id]);
 
-        assert!(!f.store.delete_dataset(cleaned.id, bob).await.unwrap(), "not bob's");
-        assert!(f.store.delete_dataset(cleaned.id, ada).await.unwrap());
+        assert!(!f.store.delete_dataset(cleaned.id, bob, &[cleaned.id, again.id]).await.unwrap(), "not bob's");
+        assert!(f.store.delete_dataset(cleaned.id, ada, &[cleaned.id, again.id]).await.unwrap());
         // The version derived from it goes too; the original stays.
         assert_eq!(f.store.dataset(again.id, ada).await.unwrap(), None);
         assert!(f.store.dataset(original.id, ada).await.unwrap().is_some());
@@ -418,7 +418,7 @@ contract! {
         let ended = f.store.job(again.id, ada).await.unwrap().unwrap();
         assert_eq!(ended.error, failed.error);
         // Deleting the dataset deletes its jobs' history with it.
-        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert!(f.store.delete_dataset(data.id, ada, &[data.id]).await.unwrap());
         assert_eq!(f.store.job(again.id, ada).await.unwrap(), None);
     }
 
@@ -556,10 +556,31 @@ contract! {
         assert_eq!(f.store.llm_usage_totals(ada, Some(JobId::generate())).await.unwrap(), UsageTotals::default());
 
         // Accounting outlives the dataset, its jobs and its conversations.
-        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert!(f.store.delete_dataset(data.id, ada, &[data.id]).await.unwrap());
         assert_eq!(f.store.job(run.id, ada).await.unwrap(), None);
         assert_eq!(f.store.llm_usage_totals(ada, None).await.unwrap(), all);
         assert_eq!(f.store.llm_usage_totals(ada, Some(run.id)).await.unwrap().requests, 2);
+    }
+
+    async fn a_deleted_baseline_leaves_the_other_datasets_jobs(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let baseline = dataset(ada, None);
+        f.store.insert_dataset(&baseline).await.unwrap();
+        let mut compared = job(ada, &data);
+        compared.baseline_dataset_id = Some(baseline.id);
+        f.store.insert_job(&compared).await.unwrap();
+        let of_baseline = job(ada, &baseline);
+        f.store.insert_job(&of_baseline).await.unwrap();
+        // Bob's job is never touched by Ada's delete.
+        let (bob, bobs) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let bobs_job = job(bob, &bobs);
+        f.store.insert_job(&bobs_job).await.unwrap();
+
+        assert!(f.store.delete_dataset(baseline.id, ada, &[baseline.id]).await.unwrap());
+        let kept = f.store.job(compared.id, ada).await.unwrap().expect("the compared dataset's job stays");
+        assert_eq!(kept.baseline_dataset_id, None);
+        assert_eq!(f.store.job(of_baseline.id, ada).await.unwrap(), None, "the baseline's own job goes");
+        assert!(f.store.job(bobs_job.id, bob).await.unwrap().is_some());
     }
 
     async fn conversations_go_with_the_dataset_or_job_they_are_about(f) {
@@ -576,13 +597,13 @@ contract! {
             assert!(f.store.append_messages(c.id, ada, &[message(MessageRole::User, "hello")], now()).await.unwrap());
         }
 
-        assert!(f.store.delete_dataset(data.id, ada).await.unwrap());
+        assert!(f.store.delete_dataset(data.id, ada, &[data.id]).await.unwrap());
         assert_eq!(f.store.conversation(about_data.id, ada).await.unwrap(), None);
         assert!(f.store.conversation_messages(about_data.id, ada, 10).await.unwrap().is_empty(), "messages go too");
         assert!(!f.store.append_messages(about_data.id, ada, &[message(MessageRole::User, "still there?")], now()).await.unwrap());
 
         // Deleting a dataset deletes its jobs, and with them the conversations about them.
-        assert!(f.store.delete_dataset(other.id, ada).await.unwrap());
+        assert!(f.store.delete_dataset(other.id, ada, &[other.id]).await.unwrap());
         assert_eq!(f.store.conversation(about_job.id, ada).await.unwrap(), None);
         assert!(f.store.conversation_messages(about_job.id, ada, 10).await.unwrap().is_empty());
 

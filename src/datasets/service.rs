@@ -288,7 +288,7 @@ impl Datasets {
                 "a queued or running job uses this dataset (or a version derived from it); cancel the job or wait for it to finish",
             ));
         }
-        if !self.store.delete_dataset(dataset.id, owner).await? {
+        if !self.store.delete_dataset(dataset.id, owner, &doomed).await? {
             return Err(AppError::not_found("no such dataset"));
         }
         for version in versions.iter().filter(|v| doomed.contains(&v.id)) {

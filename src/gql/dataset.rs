@@ -290,7 +290,8 @@ impl DatasetMutation {
         Ok(Dataset(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
     }
 
-    /// Deletes one of the caller's datasets with its derived versions and files.
+    /// Deletes one of the caller's datasets with its derived versions, files and jobs. Jobs
+    /// of other datasets that used it as their baseline keep their reports, without it.
     async fn delete_dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let caller = ctx.caller()?;
         datasets(ctx)?.delete(caller.user_id, &id).await?;

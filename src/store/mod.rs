@@ -212,8 +212,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Every version sharing `root`, oldest first.
     async fn dataset_versions(&self, root: DatasetId, owner: UserId) -> StoreResult<Vec<Dataset>>;
 
-    /// Deletes a dataset and the versions derived from it; `false` if the owner has none.
-    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool>;
+    /// Deletes a dataset and the versions derived from it (`doomed`: their ids, its own
+    /// included), in one transaction; `false` if the owner has none. Jobs of other datasets
+    /// that used one of them as their baseline are kept, without the baseline.
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId, doomed: &[DatasetId]) -> StoreResult<bool>;
 
     /// Whether a queued or running job reads any of these datasets.
     async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool>;

@@ -404,11 +404,17 @@ impl MetadataStore for MysqlStore {
             .await
     }
 
-    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool> {
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId, doomed: &[DatasetId]) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        if !doomed.is_empty() {
+            execute(&mut tx, sql::detach_baselines(owner, doomed).build(MysqlQueryBuilder)).await?;
+        }
         let (sql, values) = sql::delete_dataset(id, owner).build(MysqlQueryBuilder);
-        conn.exec_drop(sql, bind(values)).await.map_err(internal)?;
-        Ok(conn.affected_rows() > 0)
+        tx.exec_drop(sql, bind(values)).await.map_err(internal)?;
+        let deleted = tx.affected_rows() > 0;
+        tx.commit().await.map_err(internal)?;
+        Ok(deleted)
     }
 
     async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool> {

@@ -657,6 +657,20 @@ pub fn fail_lost_jobs(now: DateTime<Utc>, max_attempts: u32) -> UpdateStatement 
 }
 
 /// Unfinished jobs that read a dataset (as input or baseline).
+/// Jobs of datasets outside `doomed` whose baseline is one of `doomed` (deleted together)
+/// keep their reports, without the baseline: the link is cleared before the delete, whose
+/// cascade would otherwise take those jobs too.
+pub fn detach_baselines(owner: UserId, doomed: &[DatasetId]) -> UpdateStatement {
+    let ids: Vec<String> = doomed.iter().map(|id| uuid(id.0)).collect();
+    Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::BaselineDatasetId, Option::<String>::None)
+        .and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)))
+        .and_where(Expr::col(Jobs::BaselineDatasetId).is_in(ids.clone()))
+        .and_where(Expr::col(Jobs::DatasetId).is_not_in(ids))
+        .to_owned()
+}
+
 pub fn active_jobs_on_dataset(ids: &[DatasetId]) -> SelectStatement {
     let ids: Vec<String> = ids.iter().map(|id| uuid(id.0)).collect();
     Query::select()

@@ -489,9 +489,19 @@ impl MetadataStore for SqliteStore {
         self.read(move |conn| query_rows(conn, select, decode_dataset)).await
     }
 
-    async fn delete_dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<bool> {
+    async fn delete_dataset(&self, id: DatasetId, owner: UserId, doomed: &[DatasetId]) -> StoreResult<bool> {
+        let detach = (!doomed.is_empty()).then(|| sql::detach_baselines(owner, doomed).build(SqliteQueryBuilder));
         let statement = sql::delete_dataset(id, owner).build(SqliteQueryBuilder);
-        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? > 0)).await
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            if let Some(detach) = detach {
+                execute(&tx, detach).map_err(internal)?;
+            }
+            let deleted = execute(&tx, statement).map_err(internal)? > 0;
+            tx.commit().map_err(internal)?;
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool> {
