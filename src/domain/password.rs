@@ -1,4 +1,5 @@
-//! A password that meets the rules: at least 8 characters, at most 128 bytes.
+//! A password that meets the rules: at least 8 characters, not white space alone, no control
+//! characters, at most 128 bytes.
 
 use crate::error::AppError;
 use crate::secret::Secret;
@@ -19,6 +20,15 @@ impl Password {
                 format!("password must be at least {} characters long", Self::MIN_CHARS),
             )
             .with("rule", "MIN_LENGTH"));
+        }
+        if raw.chars().all(char::is_whitespace) {
+            return Err(AppError::bad_input("password", "password must not be white space alone")
+                .with("rule", "BLANK"));
+        }
+        // (A NUL or an escape cannot be typed at a sign-in form; some clients drop them.)
+        if raw.chars().any(char::is_control) {
+            return Err(AppError::bad_input("password", "password must not contain control characters")
+                .with("rule", "CONTROL_CHARACTER"));
         }
         Password::presented(raw)
     }
@@ -55,5 +65,15 @@ mod tests {
         assert!(Password::parse_new("🦀🦀🦀🦀🦀🦀🦀🦀".into()).is_ok());
         // 33 four-byte characters = 132 bytes: over the cap although only 33 characters.
         assert!(Password::parse_new("🦀".repeat(33)).is_err());
+        let rule = |raw: &str| {
+            let e = Password::parse_new(raw.into()).unwrap_err();
+            e.extensions().iter().find(|(k, _)| *k == "rule").map(|(_, v)| v.clone()).unwrap()
+        };
+        assert_eq!(rule("        "), "BLANK");
+        assert_eq!(rule("\t \u{3000}     \n"), "BLANK");
+        assert_eq!(rule("\0\0\0\0\0\0\0\0"), "CONTROL_CHARACTER");
+        assert_eq!(rule("correct\u{1b}horse"), "CONTROL_CHARACTER");
+        // Spaces inside a pass phrase are fine.
+        assert!(Password::parse_new("correct horse battery".into()).is_ok());
     }
 }
