@@ -3912,6 +3912,51 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_outlier_steps_gives_what_the_steps_one_by_one_give() {
+        // A plan of outlier steps (cap, impute, remove; a column twice) gives what each step
+        // alone, applied to the output of the one before, gives: statistics over the rows and
+        // values each step receives, changes counted per column.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, (hash(i) % 1000)::BIGINT - 500 AS a, ((hash(i * 3) % 100000) / 7.0)::DOUBLE AS b, \
+             CASE WHEN i % 17 = 0 THEN NULL ELSE (hash(i * 5) % 50)::INTEGER END AS c, \
+             CASE WHEN i % 29 = 0 THEN 1e9 ELSE (hash(i * 7) % 1000)::DOUBLE END AS d, \
+             (hash(i * 11) % 300)::BIGINT AS e FROM range(400) t(i) ORDER BY i",
+        );
+        let step = |column: &str, method, action| Step::Outliers { column: column.into(), method, action };
+        let steps = vec![
+            step("a", OutlierMethod::Iqr(0.5), OutlierAction::Cap),
+            step("b", OutlierMethod::ZScore(1.0), OutlierAction::Impute),
+            step("c", OutlierMethod::Percentile(0.1, 0.8), OutlierAction::Cap),
+            step("d", OutlierMethod::Iqr(1.5), OutlierAction::Remove),
+            step("e", OutlierMethod::ZScore(1.2), OutlierAction::Cap),
+            step("a", OutlierMethod::Percentile(0.2, 0.7), OutlierAction::Impute),
+            step("d", OutlierMethod::ZScore(0.8), OutlierAction::Cap),
+        ];
+        let fused = clean(&conn, &path, &columns, steps.clone());
+        let mut input = path.clone();
+        let mut changes = Vec::new();
+        for (k, step) in steps.into_iter().enumerate() {
+            let dir = path.parent().unwrap().join(format!("alone{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let source = dir.join("in.parquet");
+            std::fs::copy(&input, &source).unwrap();
+            let alone = clean(&conn, &source, &describe(&conn, &source), vec![step]);
+            // (A plan's changes are per step name and column: both `a` steps are one entry.)
+            for c in &alone.outcome.changes {
+                match changes.iter_mut().find(|(column, _)| *column == c.column) {
+                    Some((_, n)) => *n += c.changed,
+                    None => changes.push((c.column.clone(), c.changed)),
+                }
+            }
+            input = alone.out.join("data.parquet");
+        }
+        assert_eq!(fused.data, rows(&conn, &input));
+        let fused_changes: Vec<_> = fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed)).collect();
+        assert_eq!(fused_changes, changes);
+        assert!(fused.outcome.rows_out < 400, "the remove step removed rows");
+    }
+
+    #[test]
     fn outliers_by_zscore_and_percentile() {
         // Mean 14.875, sample sd ≈ 40.58: 2 sd is [-66.3, 96.0], so only 100 is out.
         let (_d, path, conn, columns) = spiky();
