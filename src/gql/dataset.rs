@@ -64,7 +64,22 @@ pub struct RejectedRow {
 }
 
 /// A version of an uploaded table.
-pub struct Dataset(pub domain::Dataset);
+pub struct Dataset(pub domain::Dataset, Reached);
+
+/// How a `Dataset` object was reached: from a `versions` list (directly or through `parent`)
+/// or not. A version's `versions` are the same family again: each nesting multiplied the
+/// response by their number, whatever the fields were aliased as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    Directly,
+    FromVersions,
+}
+
+impl Dataset {
+    pub fn new(dataset: domain::Dataset) -> Dataset {
+        Dataset(dataset, Reached::Directly)
+    }
+}
 
 /// A version of an uploaded table, stored as the original file and a canonical Parquet copy.
 #[Object]
@@ -150,25 +165,26 @@ impl Dataset {
     /// path: a version's `versions` are the same family again, and each nesting multiplied
     /// the response by their number (`BAD_USER_INPUT`).
     async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dataset>> {
-        let mut node = ctx.path_node.and_then(|n| n.parent);
-        while let Some(n) = node {
-            if matches!(n.segment, async_graphql::QueryPathSegment::Name("versions")) {
-                return Err(AppError::bad_input(
-                    "versions",
-                    "versions may be selected once in a path: a version's versions are the same family",
-                )
-                .into());
-            }
-            node = n.parent;
+        if self.1 == Reached::FromVersions {
+            return Err(AppError::bad_input(
+                "versions",
+                "versions may be selected once in a path: a version's versions are the same family",
+            )
+            .into());
         }
-        Ok(datasets(ctx)?.versions(&self.0).await?.into_iter().map(Dataset).collect())
+        Ok(datasets(ctx)?
+            .versions(&self.0)
+            .await?
+            .into_iter()
+            .map(|d| Dataset(d, Reached::FromVersions))
+            .collect())
     }
 
     /// The version this one was derived from.
     async fn parent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
         let Some(parent) = self.0.parent_id else { return Ok(None) };
         let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
-        Ok(loader.load_one((self.0.owner_id, parent)).await?.map(Dataset))
+        Ok(loader.load_one((self.0.owner_id, parent)).await?.map(|d| Dataset(d, self.1)))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -244,7 +260,7 @@ impl DatasetQuery {
     /// One of the caller's datasets; `NOT_FOUND` for an unknown id or someone else's.
     async fn dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Dataset>> {
         let caller = ctx.caller()?;
-        Ok(Some(Dataset(datasets(ctx)?.get(caller.user_id, &id).await?)))
+        Ok(Some(Dataset::new(datasets(ctx)?.get(caller.user_id, &id).await?)))
     }
 
     /// The caller's datasets, newest first.
@@ -261,7 +277,7 @@ impl DatasetQuery {
         Ok(DatasetConnection {
             total_count: i32::try_from(result.total_count).unwrap_or(i32::MAX),
             page_info: PageInfo { has_next_page: result.has_next_page, end_cursor },
-            nodes: result.items.into_iter().map(Dataset).collect(),
+            nodes: result.items.into_iter().map(Dataset::new).collect(),
         })
     }
 }
@@ -287,7 +303,7 @@ impl DatasetMutation {
             .data_opt::<StagedUploads>()
             .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?
             .take(file.0)?;
-        Ok(Dataset(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
+        Ok(Dataset::new(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
     }
 
     /// Deletes one of the caller's datasets with its derived versions, files and jobs. Jobs

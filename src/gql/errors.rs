@@ -80,6 +80,28 @@ struct ErrorPolicyExtension {
 /// followed by the upload's index.
 const UPLOAD_MARKER: &str = "#__graphql_file__:";
 
+/// The refusal of a text that names an upload it is not.
+fn forged(text: &str) -> ServerError {
+    let shown: String = text.chars().take(40).collect();
+    with_code(
+        ServerError::new(
+            format!("the text {shown:?} names no uploaded file: send files as a multipart request"),
+            None,
+        ),
+        ErrorCode::BadUserInput,
+    )
+}
+
+/// The first string of a parsed document (as JSON) that starts with the upload marker.
+fn forged_upload_in_document(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.starts_with(UPLOAD_MARKER).then(|| s.clone()),
+        serde_json::Value::Array(items) => items.iter().find_map(forged_upload_in_document),
+        serde_json::Value::Object(fields) => fields.values().find_map(forged_upload_in_document),
+        _ => None,
+    }
+}
+
 /// The first string in `value` that names an upload this request does not have (`uploads`
 /// of them): async-graphql's `Upload` panics on a marker whose index is not a number.
 fn forged_upload(value: &Value, uploads: usize) -> Option<String> {
@@ -145,14 +167,7 @@ impl Extension for ErrorPolicyExtension {
     ) -> ServerResult<async_graphql::Request> {
         let uploads = request.uploads.len();
         if let Some(text) = request.variables.iter().find_map(|(_, v)| forged_upload(v, uploads)) {
-            let shown: String = text.chars().take(40).collect();
-            return Err(with_code(
-                ServerError::new(
-                    format!("the variable text {shown:?} names no uploaded file: send files as a multipart request"),
-                    None,
-                ),
-                ErrorCode::BadUserInput,
-            ));
+            return Err(forged(&text));
         }
         next.run(ctx, request).await
     }
@@ -166,6 +181,12 @@ impl Extension for ErrorPolicyExtension {
     ) -> ServerResult<ExecutableDocument> {
         let document =
             next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
+        // The document's own strings (arguments, directives, variables' defaults, in
+        // operations and fragments) never name an upload: only the multipart request puts
+        // markers, in variables.
+        if let Some(text) = serde_json::to_value(&document).ok().as_ref().and_then(forged_upload_in_document) {
+            return Err(forged(&text));
+        }
         let aliases = count_aliases(&document);
         if aliases > self.max_aliases {
             return Err(with_code(

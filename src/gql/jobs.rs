@@ -320,7 +320,7 @@ async fn load_dataset(ctx: &Context<'_>, owner: UserId, id: DatasetId) -> async_
         .load_one((owner, id))
         .await?
         .ok_or_else(|| AppError::not_found("the dataset no longer exists"))?;
-    Ok(Dataset(dataset))
+    Ok(Dataset::new(dataset))
 }
 
 const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);

@@ -182,9 +182,14 @@ both_stores! {
         assert_eq!(original["data"]["dataset"]["rowCount"], 7.0);
         assert_eq!(original["data"]["dataset"]["preview"][0]["name"], " Ada  Lovelace ");
         assert_eq!(original["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{original}");
+        // A field aliased `versions` is not refused for its alias.
+        let body = app.graphql(Some(&token), "query($id: ID!) { versions: dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(body["data"]["versions"]["versions"].as_array().map(Vec::len), Some(3), "{body}");
         // A version's versions are the same family: nesting them multiplied the response by
         // three per level (a few levels exhausted the server's memory); refused instead.
-        for nested in ["versions { versions { id } }", "versions { parent { versions { id } } }"] {
+        for nested in ["versions { versions { id } }", "versions { parent { versions { id } } }",
+                       "a: versions { b: versions { id } }", "a: versions { parent { b: versions { id } } }",
+                       "...F } } fragment F on Dataset { versions { ... on Dataset { versions { id } }"] {
             let body = app.graphql(Some(&token), &format!("query($id: ID!) {{ dataset(id: $id) {{ {nested} }} }}"), json!({ "id": dataset["id"] })).await;
             assert_eq!(error_code(&body), "BAD_USER_INPUT", "{nested}: {body}");
         }

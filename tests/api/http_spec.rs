@@ -60,6 +60,10 @@ both_stores! {
         let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), unknown_operation).await;
         assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("C"));
+        // A subscription sent over HTTP is a request error too (it runs over a WebSocket).
+        let subscription = json!({ "query": "subscription { jobProgress(jobId: \"x\") { status } }" }).to_string();
+        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), subscription).await;
+        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
         let no_name = json!({ "query": "query A { __typename } query B { __typename }" }).to_string();
         let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), no_name).await;
         assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
@@ -78,6 +82,16 @@ both_stores! {
         for (text, token) in [("#__graphql_file__:abc", None), ("#__graphql_file__:7", None), ("#__graphql_file__:", Some(token.clone()))] {
             let (status, body) = app.post_graphql(token.as_deref(), "mutation($f: Upload!) { uploadDataset(file: $f) { id } }", json!({ "f": text })).await;
             assert_eq!((status, error_code(&body)), (200, "BAD_USER_INPUT"), "{text}: {body}");
+        }
+        // ... or written in the document: an argument, a default, an escaped one, a fragment.
+        for query in [
+            "mutation { uploadDataset(file: \"#__graphql_file__:abc\") { id } }",
+            "mutation($f: Upload! = \"#__graphql_file__:x\") { uploadDataset(file: $f) { id } }",
+            "mutation { uploadDataset(file: \"\\u0023__graphql_file__:0\") { id } }",
+            "mutation { ...F } fragment F on Mutation { uploadDataset(file: \"#__graphql_file__:1\") { id } }",
+        ] {
+            let (status, body) = app.post_graphql(None, query, json!({})).await;
+            assert_eq!((status, error_code(&body)), (200, "BAD_USER_INPUT"), "{query}: {body}");
         }
         // A bad argument of a top-level field is the argument's fault, with data, like one
         // further down, not a request error.
