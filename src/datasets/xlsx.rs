@@ -155,14 +155,15 @@ impl DateShape {
     }
 }
 
-/// Integral doubles from 2^53 on are written with an exponent (`1e20`): as digits they read
-/// as integers wider than BIGINT, hence as text.
-const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+/// Integral doubles from 2^63 on are written with an exponent (`1e20`): as digits they read
+/// as integers wider than BIGINT, hence as text. Below, they are written as the integers they
+/// are (an ID column of 17 digits stays BIGINT).
+const BEYOND_BIGINT: f64 = 9_223_372_036_854_775_808.0;
 
 fn cell_text(cell: &DataRef<'_>, shape: DateShape) -> String {
     match cell {
         DataRef::Int(i) => i.to_string(),
-        DataRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() >= EXACT_INTEGERS => format!("{f:e}"),
+        DataRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() >= BEYOND_BIGINT => format!("{f:e}"),
         DataRef::Float(f) => f.to_string(),
         DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_string(),
@@ -333,7 +334,7 @@ mod tests {
         let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
         let mut workbook = Workbook::new();
         let sheet = workbook.add_worksheet();
-        for (col, header) in ["t", "ts", "ms", "d", "big"].iter().enumerate() {
+        for (col, header) in ["t", "ts", "ms", "d", "big", "id"].iter().enumerate() {
             sheet.write_string(0, col as u16, *header).unwrap();
         }
         let time = Format::new().set_num_format("hh:mm");
@@ -352,16 +353,17 @@ mod tests {
             sheet.write_datetime_with_format(row, 2, ms, &stamp).unwrap();
             sheet.write_datetime_with_format(row, 3, day(5 + i as u8), &date).unwrap();
             sheet.write_number(row, 4, *big).unwrap();
+            sheet.write_number(row, 5, 12_345_678_901_234_568.0 + i as f64 * 2.0).unwrap();
         }
         workbook.save(&path).unwrap();
         sheet_to_csv(&path, None, &out).unwrap();
         let csv = std::fs::read_to_string(&out).unwrap();
         assert_eq!(
             csv,
-            "t,ts,ms,d,big\n\
-             00:00:00,2024-01-01 00:00:00,2024-01-01 10:30:15.500,2024-01-05,1e20\n\
-             08:15:00,2024-01-01 08:30:00,2024-01-01 23:59:59.999,2024-01-06,-2.5e25\n\
-             12:00:00,2024-01-02 17:45:00,2024-01-02 00:00:00.000,2024-01-07,5\n"
+            "t,ts,ms,d,big,id\n\
+             00:00:00,2024-01-01 00:00:00,2024-01-01 10:30:15.500,2024-01-05,1e20,12345678901234568\n\
+             08:15:00,2024-01-01 08:30:00,2024-01-01 23:59:59.999,2024-01-06,-2.5e25,12345678901234570\n\
+             12:00:00,2024-01-02 17:45:00,2024-01-02 00:00:00.000,2024-01-07,5,12345678901234572\n"
         );
     }
 
