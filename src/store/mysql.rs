@@ -412,9 +412,13 @@ impl MetadataStore for MysqlStore {
         }
         let (sql, values) = sql::delete_dataset(id, owner).build(MysqlQueryBuilder);
         tx.exec_drop(sql, bind(values)).await.map_err(internal)?;
-        let deleted = tx.affected_rows() > 0;
+        // Nothing deleted (not the owner's, or gone already): nothing detached either.
+        if tx.affected_rows() == 0 {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(false);
+        }
         tx.commit().await.map_err(internal)?;
-        Ok(deleted)
+        Ok(true)
     }
 
     async fn datasets_in_use(&self, ids: &[DatasetId]) -> StoreResult<bool> {

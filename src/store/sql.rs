@@ -656,7 +656,6 @@ pub fn fail_lost_jobs(now: DateTime<Utc>, max_attempts: u32) -> UpdateStatement 
         .to_owned()
 }
 
-/// Unfinished jobs that read a dataset (as input or baseline).
 /// Jobs of datasets outside `doomed` whose baseline is one of `doomed` (deleted together)
 /// keep their reports, without the baseline: the link is cleared before the delete, whose
 /// cascade would otherwise take those jobs too.
@@ -671,6 +670,7 @@ pub fn detach_baselines(owner: UserId, doomed: &[DatasetId]) -> UpdateStatement 
         .to_owned()
 }
 
+/// Unfinished jobs that read a dataset (as input or baseline).
 pub fn active_jobs_on_dataset(ids: &[DatasetId]) -> SelectStatement {
     let ids: Vec<String> = ids.iter().map(|id| uuid(id.0)).collect();
     Query::select()

@@ -497,9 +497,12 @@ impl MetadataStore for SqliteStore {
             if let Some(detach) = detach {
                 execute(&tx, detach).map_err(internal)?;
             }
-            let deleted = execute(&tx, statement).map_err(internal)? > 0;
+            // Nothing deleted (not the owner's, or gone already): nothing detached either.
+            if execute(&tx, statement).map_err(internal)? == 0 {
+                return Ok(false);
+            }
             tx.commit().map_err(internal)?;
-            Ok(deleted)
+            Ok(true)
         })
         .await
     }
