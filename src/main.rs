@@ -33,7 +33,11 @@ const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> ExitCode {
     let cli = agensium::cli::Cli::parse();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(THREAD_STACK_BYTES).build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+    {
         Ok(runtime) => runtime.block_on(agensium::cli::run(cli)),
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");

@@ -31,11 +31,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         if size < 12 || !tail.ends_with(b"PAR1") {
             return Err(bad("the Parquet file is truncated (no footer)"));
         }
-        return Ok(Detected {
-            format: DatasetFormat::Parquet,
-            kind: SourceKind::Parquet,
-            transcode: None,
-        });
+        return Ok(Detected { format: DatasetFormat::Parquet, kind: SourceKind::Parquet, transcode: None });
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
@@ -146,7 +142,9 @@ mod tests {
         assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf16, .. }));
         assert_eq!(detected.transcode, None, "DuckDB reads UTF-16 CSV itself");
         // UTF-16 JSON is JSON (read through a UTF-8 copy), even cut mid-character.
-        for (json, kind) in [("  [{\"name\": \"José\"}]", SourceKind::JsonArray), ("{\"n\": 1}\n", SourceKind::JsonLines)] {
+        for (json, kind) in
+            [("  [{\"name\": \"José\"}]", SourceKind::JsonArray), ("{\"n\": 1}\n", SourceKind::JsonLines)]
+        {
             let mut bytes = vec![0xFF, 0xFE];
             bytes.extend(json.encode_utf16().flat_map(u16::to_le_bytes));
             let detected = detect(&bytes[..bytes.len() - 1], b"", 100).unwrap();

@@ -106,7 +106,8 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
             flush(&mut line, &mut writer)?;
             current += 1;
         }
-        line[(c - first_col) as usize] = cell_text(cell.get_value(), shapes.get(&c).copied().unwrap_or_default());
+        line[(c - first_col) as usize] =
+            cell_text(cell.get_value(), shapes.get(&c).copied().unwrap_or_default());
     }
     flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
@@ -163,7 +164,9 @@ const BEYOND_BIGINT: f64 = 9_223_372_036_854_775_808.0;
 fn cell_text(cell: &DataRef<'_>, shape: DateShape) -> String {
     match cell {
         DataRef::Int(i) => i.to_string(),
-        DataRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() >= BEYOND_BIGINT => format!("{f:e}"),
+        DataRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() >= BEYOND_BIGINT => {
+            format!("{f:e}")
+        }
         DataRef::Float(f) => f.to_string(),
         DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_string(),
@@ -342,8 +345,18 @@ mod tests {
         let date = Format::new().set_num_format("yyyy-mm-dd");
         let day = |d: u8| ExcelDateTime::from_ymd(2024, 1, d).unwrap();
         let rows = [
-            (ExcelDateTime::from_hms(0, 0, 0).unwrap(), day(1), day(1).and_hms_milli(10, 30, 15, 500).unwrap(), 1e20),
-            (ExcelDateTime::from_hms(8, 15, 0).unwrap(), day(1).and_hms(8, 30, 0).unwrap(), day(1).and_hms_milli(23, 59, 59, 999).unwrap(), -2.5e25),
+            (
+                ExcelDateTime::from_hms(0, 0, 0).unwrap(),
+                day(1),
+                day(1).and_hms_milli(10, 30, 15, 500).unwrap(),
+                1e20,
+            ),
+            (
+                ExcelDateTime::from_hms(8, 15, 0).unwrap(),
+                day(1).and_hms(8, 30, 0).unwrap(),
+                day(1).and_hms_milli(23, 59, 59, 999).unwrap(),
+                -2.5e25,
+            ),
             (ExcelDateTime::from_hms(12, 0, 0).unwrap(), day(2).and_hms(17, 45, 0).unwrap(), day(2), 5.0),
         ];
         for (i, (t, ts, ms, big)) in rows.iter().enumerate() {

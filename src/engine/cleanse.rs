@@ -450,8 +450,9 @@ fn short_jaro(a: &str, b: &str) -> Option<f64> {
     let window = (la.max(lb) / 2).saturating_sub(1);
     let (mut a_matched, mut b_matched, mut matches) = (0u64, 0u64, 0usize);
     for (i, ca) in a.iter().enumerate() {
-        for j in i.saturating_sub(window)..(i + window + 1).min(lb) {
-            if b_matched & (1 << j) == 0 && b[j] == *ca {
+        let lo = i.saturating_sub(window);
+        for (j, cb) in b.iter().enumerate().take((i + window + 1).min(lb)).skip(lo) {
+            if b_matched & (1 << j) == 0 && cb == ca {
                 a_matched |= 1 << i;
                 b_matched |= 1 << j;
                 matches += 1;
@@ -497,7 +498,8 @@ impl VScalar for JaroWinkler {
                 continue;
             }
             let (mut x, mut y) = (a_strs[row], b_strs[row]);
-            let similarity = jaro_winkler(&DuckString::new(&mut x).as_str(), &DuckString::new(&mut y).as_str());
+            let similarity =
+                jaro_winkler(&DuckString::new(&mut x).as_str(), &DuckString::new(&mut y).as_str());
             // SAFETY: the result is a DOUBLE vector of at least `len` rows (the signature).
             unsafe { out.as_mut_slice_with_len::<f64>(len)[row] = similarity };
         }
@@ -1576,7 +1578,9 @@ fn is_integer(ty: &str) -> bool {
 }
 
 fn is_numeric(ty: &str) -> bool {
-    is_integer(ty) || matches!(ty, "FLOAT" | "DOUBLE" | "REAL") || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
+    is_integer(ty)
+        || matches!(ty, "FLOAT" | "DOUBLE" | "REAL")
+        || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
 }
 
 /// DATE or a TIMESTAMP type (not a list of them, `TIMESTAMP[]`).
@@ -3402,10 +3406,18 @@ mod tests {
     #[test]
     fn full_width_and_arabic_indic_digits_are_read() {
         let us = parse_region("US").unwrap();
-        for value in ["（４１５）\u{3000}５５５－２６７１", "＋１ ４１５ ５５５ ２６７１", "٤١٥ ٥٥٥ ٢٦٧١", "۴۱۵-۵۵۵-۲۶۷۱"] {
+        for value in [
+            "（４１５）\u{3000}５５５－２６７１",
+            "＋１ ４１５ ５５５ ２６７１",
+            "٤١٥ ٥٥٥ ٢٦٧١",
+            "۴۱۵-۵۵۵-۲۶۷۱",
+        ] {
             assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671"), "{value}");
         }
-        assert_eq!(phone_e164(parse_region("JP").unwrap(), "０３－１２３４－５６７８").as_deref(), Some("+81312345678"));
+        assert_eq!(
+            phone_e164(parse_region("JP").unwrap(), "０３－１２３４－５６７８").as_deref(),
+            Some("+81312345678")
+        );
     }
 
     #[test]
@@ -3577,15 +3589,35 @@ mod tests {
     fn jaro_winkler_by_characters_is_duckdbs_on_ascii() {
         let conn = Connection::open_in_memory().unwrap();
         let words = [
-            "", "a", "ab", "martha", "marhta", "dixon", "dicksonx", "jon smith", "john smith", "jane doe",
-            "crate", "trace", "dwayne", "duane", "abcdefghij", "abcdefghix", "xabcdefghi", "aaaa", "aaab",
+            "",
+            "a",
+            "ab",
+            "martha",
+            "marhta",
+            "dixon",
+            "dicksonx",
+            "jon smith",
+            "john smith",
+            "jane doe",
+            "crate",
+            "trace",
+            "dwayne",
+            "duane",
+            "abcdefghij",
+            "abcdefghix",
+            "xabcdefghi",
+            "aaaa",
+            "aaab",
         ];
         for a in words {
             for b in words {
-                let duck: f64 = conn
-                    .query_row("SELECT jaro_winkler_similarity(?, ?)", [a, b], |row| row.get(0))
-                    .unwrap();
-                assert!((jaro_winkler(a, b) - duck).abs() < 1e-12, "{a:?} {b:?}: {} {duck}", jaro_winkler(a, b));
+                let duck: f64 =
+                    conn.query_row("SELECT jaro_winkler_similarity(?, ?)", [a, b], |row| row.get(0)).unwrap();
+                assert!(
+                    (jaro_winkler(a, b) - duck).abs() < 1e-12,
+                    "{a:?} {b:?}: {} {duck}",
+                    jaro_winkler(a, b)
+                );
             }
         }
         // Past 64 characters strsim's Jaro is used: the same numbers.
@@ -3593,9 +3625,14 @@ mod tests {
         for a in words {
             for b in words {
                 let (x, y) = (long(a), long(b));
-                let duck: f64 =
-                    conn.query_row("SELECT jaro_winkler_similarity(?, ?)", [&x, &y], |row| row.get(0)).unwrap();
-                assert!((jaro_winkler(&x, &y) - duck).abs() < 1e-12, "{x:?} {y:?}: {} {duck}", jaro_winkler(&x, &y));
+                let duck: f64 = conn
+                    .query_row("SELECT jaro_winkler_similarity(?, ?)", [&x, &y], |row| row.get(0))
+                    .unwrap();
+                assert!(
+                    (jaro_winkler(&x, &y) - duck).abs() < 1e-12,
+                    "{x:?} {y:?}: {} {duck}",
+                    jaro_winkler(&x, &y)
+                );
             }
         }
         assert!((jaro_winkler("émile", "emile") - 13.0 / 15.0).abs() < 1e-12);
@@ -3957,7 +3994,8 @@ mod tests {
             input = alone.out.join("data.parquet");
         }
         assert_eq!(fused.data, rows(&conn, &input));
-        let fused_changes: Vec<_> = fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed)).collect();
+        let fused_changes: Vec<_> =
+            fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed)).collect();
         assert_eq!(fused_changes, changes);
         assert!(fused.outcome.rows_out < 400, "the remove step removed rows");
     }

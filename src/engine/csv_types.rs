@@ -276,7 +276,8 @@ impl Plan {
             // own shortest ones (`0.3333333333333333`, as a workbook's cells are written; an
             // integer beyond 64 bits stays text, as in the sampled rows); finite and normal as
             // a DOUBLE (not 1e400, nor 1e-400 turned to 0).
-            let digits = |x: &str| format!("ltrim(replace(regexp_extract({x}, '([0-9.]+)', 1), '.', ''), '0')");
+            let digits =
+                |x: &str| format!("ltrim(replace(regexp_extract({x}, '([0-9.]+)', 1), '.', ''), '0')");
             let double = format!("TRY_CAST({v} AS DOUBLE)");
             Some((
                 "DOUBLE",

@@ -966,11 +966,15 @@ mod tests {
             quote_literal(&path.display().to_string())
         ))
         .unwrap();
-        let columns: Vec<ColumnInfo> =
-            [("n", "DOUBLE"), ("amounts", "DECIMAL(9,2)[]"), ("stamps", "TIMESTAMP[]"), ("tags", "VARCHAR[]")]
-                .iter()
-                .map(|(n, t)| ColumnInfo { name: n.to_string(), data_type: t.to_string() })
-                .collect();
+        let columns: Vec<ColumnInfo> = [
+            ("n", "DOUBLE"),
+            ("amounts", "DECIMAL(9,2)[]"),
+            ("stamps", "TIMESTAMP[]"),
+            ("tags", "VARCHAR[]"),
+        ]
+        .iter()
+        .map(|(n, t)| ColumnInfo { name: n.to_string(), data_type: t.to_string() })
+        .collect();
         let mut rows = Vec::new();
         for_each_row(&conn, &path, &columns, |cells| {
             rows.push(cells.to_vec());

@@ -28,8 +28,10 @@ impl StagedUploads {
 
     /// The file of upload `index`, once.
     fn take(&self, index: usize) -> Result<&StagedFile, AppError> {
-        let file =
-            self.files.get(index).ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?;
+        let file = self
+            .files
+            .get(index)
+            .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?;
         let mut taken = self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if taken.contains(&index) {
             return Err(AppError::bad_input(

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
@@ -184,7 +184,8 @@ impl Extension for ErrorPolicyExtension {
         // The document's own strings (arguments, directives, variables' defaults, in
         // operations and fragments) never name an upload: only the multipart request puts
         // markers, in variables.
-        if let Some(text) = serde_json::to_value(&document).ok().as_ref().and_then(forged_upload_in_document) {
+        if let Some(text) = serde_json::to_value(&document).ok().as_ref().and_then(forged_upload_in_document)
+        {
             return Err(forged(&text));
         }
         let aliases = count_aliases(&document);

@@ -91,7 +91,9 @@ pub(super) fn credentials_from_bearer(value: &str, state: &AppState) -> Credenti
 }
 
 async fn run(req: &Request, state: &AppState, format: Format, request: GraphqlRequest) -> Response {
-    if gql::operation_kind(&request.query, request.operation_name.as_deref()) == Some(OperationKind::Subscription) {
+    if gql::operation_kind(&request.query, request.operation_name.as_deref())
+        == Some(OperationKind::Subscription)
+    {
         return refuse(
             ErrorCode::BadRequest,
             "subscriptions run over a WebSocket (graphql-transport-ws or graphql-ws) at this path, not over HTTP",

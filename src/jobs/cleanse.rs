@@ -1354,7 +1354,12 @@ pub fn integrity_checks(
             let left: u64 = if complete.contains(&name) {
                 0
             } else if filled.contains(&name) {
-                outcome.changes.iter().filter(|ch| ch.column == name && ch.step == "nulls").map(|ch| ch.failed).sum()
+                outcome
+                    .changes
+                    .iter()
+                    .filter(|ch| ch.column == name && ch.step == "nulls")
+                    .map(|ch| ch.failed)
+                    .sum()
             } else {
                 return None;
             };
@@ -1810,7 +1815,11 @@ mod tests {
         ] {
             let run = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap();
             let error = build(&run.parameters, &run.agents, &columns, &evidence()).unwrap_err();
-            assert_eq!((error.code(), field(&error).as_str()), (ErrorCode::BadUserInput, path), "{parameters}");
+            assert_eq!(
+                (error.code(), field(&error).as_str()),
+                (ErrorCode::BadUserInput, path),
+                "{parameters}"
+            );
         }
     }
 
@@ -1926,7 +1935,12 @@ mod tests {
         assert!(!passed(&checks, "filled_columns"), "{checks:?}");
         // ... unless the fill counted them as left, with no value to fill them.
         let mut unfillable = outcome.clone();
-        unfillable.changes.push(StepChange { step: "nulls".into(), column: "amount".into(), changed: 0, failed: 2 });
+        unfillable.changes.push(StepChange {
+            step: "nulls".into(),
+            column: "amount".into(),
+            changed: 0,
+            failed: 2,
+        });
         let checks = integrity_checks(&b, &unfillable, &input, 7, &good);
         assert!(checks.iter().all(|c| c.passed), "{checks:?}");
         let mut more = good.clone();

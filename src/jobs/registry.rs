@@ -829,7 +829,10 @@ mod tests {
         let many = |n: usize| Value::Array(vec![json!({ "type": "unique", "column": "id" }); n]);
         assert!(run(many(MAX_TESTS)).is_ok());
         let error = run(many(MAX_TESTS + 1)).unwrap_err();
-        assert_eq!((error.code(), field(&error).as_str()), (ErrorCode::BadUserInput, "test-coverage-agent.tests"));
+        assert_eq!(
+            (error.code(), field(&error).as_str()),
+            (ErrorCode::BadUserInput, "test-coverage-agent.tests")
+        );
         let cases = [
             (json!([{ "type": "regex", "column": "c", "pattern": "(" }]), "test-coverage-agent.tests[0]"),
             (json!([{ "type": "range", "column": "c" }]), "test-coverage-agent.tests[0]"),

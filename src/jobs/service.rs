@@ -238,7 +238,9 @@ impl Jobs {
                 .inner
                 .datasets
                 .engine()
-                .run_heavy(move |conn| crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows))
+                .run_heavy(move |conn| {
+                    crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows)
+                })
                 .await
                 .map_err(AppError::internal)?;
             Ok::<_, AppError>((built, preview))

@@ -490,7 +490,8 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn delete_dataset(&self, id: DatasetId, owner: UserId, doomed: &[DatasetId]) -> StoreResult<bool> {
-        let detach = (!doomed.is_empty()).then(|| sql::detach_baselines(owner, doomed).build(SqliteQueryBuilder));
+        let detach =
+            (!doomed.is_empty()).then(|| sql::detach_baselines(owner, doomed).build(SqliteQueryBuilder));
         let statement = sql::delete_dataset(id, owner).build(SqliteQueryBuilder);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
