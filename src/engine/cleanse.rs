@@ -393,13 +393,7 @@ impl VScalar for PhoneE164 {
     }
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        vec![ScalarFunctionSignature::exact(
-            vec![
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-            ],
-            LogicalTypeHandle::from(LogicalTypeId::Varchar),
-        )]
+        of_two_texts(LogicalTypeId::Varchar)
     }
 }
 
@@ -507,14 +501,19 @@ impl VScalar for JaroWinkler {
     }
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        vec![ScalarFunctionSignature::exact(
-            vec![
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-            ],
-            LogicalTypeHandle::from(LogicalTypeId::Double),
-        )]
+        of_two_texts(LogicalTypeId::Double)
     }
+}
+
+/// The signature of a scalar function of two VARCHARs.
+fn of_two_texts(result: LogicalTypeId) -> Vec<ScalarFunctionSignature> {
+    vec![ScalarFunctionSignature::exact(
+        vec![
+            LogicalTypeHandle::from(LogicalTypeId::Varchar),
+            LogicalTypeHandle::from(LogicalTypeId::Varchar),
+        ],
+        LogicalTypeHandle::from(result),
+    )]
 }
 
 /// A region code (ISO 3166 alpha-2, any case) libphonenumber knows.

@@ -202,12 +202,7 @@ fn json_columns(
 ) -> Result<(String, String), IngestError> {
     let every_record = ", sample_size = -1";
     let from = reader(kind, source, false, Quotes::Sniffed, every_record);
-    let mut describe =
-        conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
-    let columns: Vec<(String, String)> = describe
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| classify(e, source))?;
+    let columns = describe(conn, &from, source)?;
     if columns.is_empty() {
         return Ok((String::new(), "SELECT *".into()));
     }
@@ -242,6 +237,16 @@ fn json_columns(
     Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into()))
 }
 
+/// The columns (name, type) DuckDB reads from `from`, a reader of `source`.
+fn describe(conn: &Connection, from: &str, source: &Path) -> Result<Vec<(String, String)>, IngestError> {
+    let mut statement =
+        conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| classify(e, source))
+}
+
 /// Whether DuckDB's name of a type is its NULL type (a column with no value to type it by),
 /// which `DESCRIBE` quotes: `"NULL"`.
 fn is_null_type(ty: &str) -> bool {
@@ -252,13 +257,7 @@ fn is_null_type(ty: &str) -> bool {
 /// pandas and pyarrow write one) is read as text, as a JSON column of nulls is. Blocking;
 /// reads the footer only.
 fn parquet_select(conn: &Connection, kind: &SourceKind, source: &Path) -> Result<String, IngestError> {
-    let from = reader(kind, source, false, Quotes::Sniffed, "");
-    let mut describe =
-        conn.prepare(&format!("DESCRIBE SELECT * FROM {from}")).map_err(|e| classify(e, source))?;
-    let columns: Vec<(String, String)> = describe
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| classify(e, source))?;
+    let columns = describe(conn, &reader(kind, source, false, Quotes::Sniffed, ""), source)?;
     if !columns.iter().any(|(_, ty)| is_null_type(ty)) {
         return Ok("SELECT *".into());
     }

@@ -53,6 +53,15 @@ async fn get_text(app: &TestApp, url: &str) -> String {
     response.text().await.unwrap()
 }
 
+/// Runs `input` through `runTool`, waits for the job to complete, and returns `RESULT`'s body.
+async fn run_to_the_end(app: &TestApp, token: &str, input: &Value) -> Value {
+    let body = app.graphql(Some(token), RUN, json!({ "input": input })).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    let job = wait_for(app, token, &id, crate::jobs::finished).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    app.graphql(Some(token), RESULT, json!({ "id": id })).await
+}
+
 /// Values `step` changed and failed in `column`, by the manifest.
 fn change(manifest: &Value, step: &str, column: &str) -> (u64, u64) {
     let found: Vec<&Value> = manifest["changes"]
@@ -299,11 +308,7 @@ both_stores! {
         assert_eq!(change(&columns, "nulls", "reading"), (1, 1), "{preview}");
         assert_eq!(change(&columns, "nulls", "note"), (1, 1), "{preview}");
 
-        let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
-        let id = body["data"]["runTool"]["id"].clone();
-        let job = wait_for(&app, &token, &id, crate::jobs::finished).await;
-        assert_eq!(job["status"], "COMPLETED", "{job}");
-        let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+        let body = run_to_the_end(&app, &token, &input).await;
         let job = &body["data"]["job"];
         let manifest = &job["report"]["cleanse"];
         assert!(manifest["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{manifest}");
@@ -323,11 +328,7 @@ both_stores! {
         let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
         let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "agents": ["cleanse-previewer", "duplicate-resolver"],
             "parameters": { "duplicate-resolver": { "mode": "email_case" } } });
-        let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
-        let id = body["data"]["runTool"]["id"].clone();
-        let job = wait_for(&app, &token, &id, crate::jobs::finished).await;
-        assert_eq!(job["status"], "COMPLETED", "{job}");
-        let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+        let body = run_to_the_end(&app, &token, &input).await;
         let job = &body["data"]["job"];
         assert_eq!(job["output"], Value::Null, "{body}");
         assert_eq!(job["report"]["cleanse"]["rowsRemoved"], 1.0);
