@@ -714,16 +714,28 @@ pub fn preview(
     // Each value on its own, keyed by its column's name: a row alias (`to_json(t)`) would
     // be shadowed by a column named like it.
     let mut described = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
-    let names: Vec<String> = described.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    if names.is_empty() {
+    let described: Vec<(String, String)> =
+        described.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    if described.is_empty() {
         return Ok(Vec::new());
     }
+    let names: Vec<String> = described.iter().map(|(n, _)| n.clone()).collect();
+    // Numbers a JSON number (read as a double) would round are given as their text.
+    let as_text: Vec<&str> =
+        described.iter().filter(|(_, ty)| beyond_double(ty)).map(|(n, _)| n.as_str()).collect();
     // A row of DuckDB's is at most one block (256 KB) wide: a very wide table is read
     // PREVIEW_COLUMNS columns at a time, each batch over the same rows (the scan keeps
     // the file's order).
     let mut out: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
     for batch in names.chunks(PREVIEW_COLUMNS) {
-        let columns = batch.iter().map(|n| super::quote_identifier(n)).collect::<Vec<_>>().join(", ");
+        let columns = batch
+            .iter()
+            .map(|n| {
+                let q = super::quote_identifier(n);
+                if as_text.contains(&n.as_str()) { format!("CAST({q} AS VARCHAR) AS {q}") } else { q }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT to_json(COLUMNS(*))::VARCHAR FROM (SELECT {columns} FROM {source} LIMIT {limit} OFFSET {offset})"
         );
@@ -745,6 +757,17 @@ pub fn preview(
         }
     }
     Ok(out.into_iter().map(serde_json::Value::Object).collect())
+}
+
+/// Whether values of a DuckDB type can have more significant digits than a double holds:
+/// decimals of more than 15 digits (`DECIMAL(38,0)`, `DECIMAL(18,2)`). (A Parquet copy holds
+/// no 128-bit integers: DuckDB writes them as doubles.)
+fn beyond_double(ty: &str) -> bool {
+    ty.to_ascii_uppercase()
+        .strip_prefix("DECIMAL(")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|width| width.trim().parse::<u32>().ok())
+        .is_some_and(|width| width > 15)
 }
 
 /// How many columns a preview reads in one query (see [`preview`]).
@@ -1376,6 +1399,32 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 1).unwrap();
         assert_eq!(rows, vec![serde_json::json!({ "t": 2, "x": "b", "a \"b\"": "z" })]);
+    }
+
+    #[test]
+    fn numbers_beyond_a_double_are_previewed_as_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT 12345678901234567890123456789012345678::DECIMAL(38,0) AS wide, \
+             99999999999999999999999999999999.99::DECIMAL(34,2) AS money, 1234.5::DECIMAL(9,2) AS price, \
+             9007199254740993::BIGINT AS big, \
+             0.5::DOUBLE AS x) TO {} (FORMAT parquet)",
+            quote_literal(&data.display().to_string())
+        ))
+        .unwrap();
+        let rows = preview(&conn, &data, 1, 0).unwrap();
+        assert_eq!(
+            rows[0],
+            serde_json::json!({
+                "wide": "12345678901234567890123456789012345678",
+                "money": "99999999999999999999999999999999.99",
+                "price": 1234.5,
+                "big": 9007199254740993_i64,
+                "x": 0.5,
+            })
+        );
     }
 
     #[test]

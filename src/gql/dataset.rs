@@ -149,7 +149,8 @@ impl Dataset {
             .collect())
     }
 
-    /// Rows of the canonical copy as JSON objects (at most 1000 at a time).
+    /// Rows of the canonical copy as JSON objects (at most 1000 at a time). Decimals of more
+    /// than 15 digits are strings, which a JSON number (a double) would round.
     async fn preview(
         &self,
         ctx: &Context<'_>,
