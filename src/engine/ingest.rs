@@ -123,6 +123,19 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
                 MAX_LINE_BYTES >> 20
             ));
         }
+        // DuckDB's JSON messages name its own options, which a user cannot set.
+        if clean.contains("expected records, but got non-record JSON") {
+            return IngestError::BadInput(
+                "the JSON holds no columns to read: it must be objects with named keys (an empty array, \
+                 objects without keys and a key that is the empty string have none)"
+                    .into(),
+            );
+        }
+        if let Some(name) = clean.split("Duplicate name ").nth(1).and_then(|rest| rest.split(" in struct").next()) {
+            return IngestError::BadInput(format!(
+                "a nested object holds two keys that differ only in case ({name}): rename one of them"
+            ));
+        }
         IngestError::BadInput(first_line)
     } else {
         IngestError::Internal(anyhow::Error::from(err).context("DuckDB ingest"))
@@ -1590,6 +1603,19 @@ mod tests {
         assert_eq!(ingested.row_count, 2);
         let lines = run(SourceKind::JsonLines, b"{\"a\": 1}\n{\"a\": 2}\n").0.unwrap();
         assert_eq!(lines.row_count, 2);
+        for (bad, says) in [
+            (&br#"[]"#[..], "no columns to read"),
+            (br#"[{}, {}]"#, "no columns to read"),
+            (br#"[{"": 1, "b": 2}]"#, "no columns to read"),
+            (br#"[{"o": {"a": 1, "A": 2}}]"#, "differ only in case"),
+        ] {
+            match run(SourceKind::JsonArray, bad).0 {
+                Err(IngestError::BadInput(message)) => {
+                    assert!(message.contains(says) && !message.contains("ignore_errors"), "{message}")
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bad)),
+            }
+        }
         for bad in [&b"[1, 2, 3]"[..], b"{\"a\": 1}", b"[{\"a\": 1}"] {
             let result = run(SourceKind::JsonArray, bad).0;
             assert!(
