@@ -131,7 +131,24 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
                     .into(),
             );
         }
-        if let Some(name) = clean.split("Duplicate name ").nth(1).and_then(|rest| rest.split(" in struct").next()) {
+        // DuckDB counts the records of JSON (blank lines left out) from 2 and calls that a
+        // line or a record/value: `bad` on the fourth line of a file is "line 5".
+        if let Some((before, after)) =
+            clean.split_once(" in line ").or_else(|| clean.split_once(" in record/value "))
+            && before.contains("Malformed JSON")
+            && let Some((n, rest)) = after.split_once(':')
+            && let Ok(n) = n.trim().parse::<u64>()
+        {
+            let before = before.lines().next().unwrap_or_default();
+            let rest = rest.lines().next().unwrap_or_default();
+            return IngestError::BadInput(format!(
+                "{before} in record {}:{rest}",
+                n.saturating_sub(1).max(1)
+            ));
+        }
+        if let Some(name) =
+            clean.split("Duplicate name ").nth(1).and_then(|rest| rest.split(" in struct").next())
+        {
             return IngestError::BadInput(format!(
                 "a nested object holds two keys that differ only in case ({name}): rename one of them"
             ));
@@ -1612,6 +1629,19 @@ mod tests {
             match run(SourceKind::JsonArray, bad).0 {
                 Err(IngestError::BadInput(message)) => {
                     assert!(message.contains(says) && !message.contains("ignore_errors"), "{message}")
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bad)),
+            }
+        }
+        // A bad line of JSON lines is named by its record (DuckDB said one more).
+        for (bad, record) in [
+            (&b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\nbad\n"[..], 4),
+            (b"bad\n{\"a\":1}\n", 1),
+            (b"{\"a\":1}\n\nbad\n", 2),
+        ] {
+            match run(SourceKind::JsonLines, bad).0 {
+                Err(IngestError::BadInput(message)) => {
+                    assert!(message.contains(&format!("in record {record}:")), "{message}")
                 }
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bad)),
             }
