@@ -408,11 +408,11 @@ pub async fn ingest_file(
     }
     .map_err(AppError::internal)?;
     let detected = detect(&head, &tail, size)?;
-    let source = if detected.format == DatasetFormat::Xlsx {
+    let (source, sheet_notices) = if detected.format == DatasetFormat::Xlsx {
         let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
         tokio::task::spawn_blocking(move || {
             xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
-            xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|_| csv)
+            xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|(_, notices)| (csv, notices))
         })
         .await
         .map_err(AppError::internal)??
@@ -420,7 +420,7 @@ pub async fn ingest_file(
         if sheet.is_some() {
             return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
         }
-        original
+        (original, Vec::new())
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
@@ -447,11 +447,12 @@ pub async fn ingest_file(
         source
     };
     let started = std::time::Instant::now();
-    let ingested = engine
+    let mut ingested = engine
         .run_heavy(move |conn| Ok(ingest::ingest(conn, &kind, &source, &data, &rejects)))
         .await
         .map_err(AppError::internal)?
         .map_err(|e| ingest_error(e, detected.format))?;
+    ingested.notices.extend(sheet_notices);
     if let Some(sheet_csv) = scratch {
         // The sheet's CSV (or the UTF-8 copy) served the ingest only; it is not published.
         tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;

@@ -45,9 +45,10 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
 /// one cell in A1 and one in XFD1048576 would otherwise become billions of empty fields.
 pub const MAX_CELLS: u64 = 100_000_000;
 
-/// Writes one sheet (the first, or `sheet`) as CSV with a header row; returns its name.
-/// Cells are streamed twice (extent, then values): no grid is ever held in memory.
-pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<String, AppError> {
+/// Writes one sheet (the first, or `sheet`) as CSV with a header row; returns its name and
+/// notices (cells holding Excel errors, read as empty). Cells are streamed twice (extent, then
+/// values): no grid is ever held in memory.
+pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(String, Vec<String>), AppError> {
     let unreadable = |e: calamine::XlsxError| bad(format!("the workbook could not be read: {e}"));
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
     let names = workbook.sheet_names();
@@ -96,11 +97,23 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
             let fields: Vec<String> = line.iter_mut().map(|f| csv_field(&std::mem::take(f))).collect();
             writeln!(writer, "{}", fields.join(",")).map_err(AppError::internal)
         };
+    // Per column: the header, and the data cells holding an Excel error with the first one.
+    let mut headers: Vec<String> = vec![String::new(); cols as usize];
+    let mut errors: std::collections::BTreeMap<u32, (u64, String)> = std::collections::BTreeMap::new();
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
     while let Some(cell) = cells.next_cell().map_err(unreadable)? {
         let (r, c) = cell.get_position();
         if matches!(cell.get_value(), DataRef::Empty) || c > last_col || c < first_col || r < first_row {
             continue;
+        }
+        match cell.get_value() {
+            DataRef::Error(e) if r > first_row => {
+                errors.entry(c).or_insert_with(|| (0, e.to_string())).0 += 1
+            }
+            value if r == first_row => {
+                headers[(c - first_col) as usize] = cell_text(value, DateShape::default())
+            }
+            _ => {}
         }
         while current < r {
             flush(&mut line, &mut writer)?;
@@ -111,7 +124,30 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Stri
     }
     flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
-    Ok(name)
+    let notices = errors
+        .into_iter()
+        .map(|(c, (n, first))| {
+            let header = &headers[(c - first_col) as usize];
+            let cells = if n == 1 { "cell" } else { "cells" };
+            format!(
+                "{n} {cells} of column {} ({header:?}) hold an Excel error ({first}…): read as empty",
+                column_letters(c)
+            )
+        })
+        .collect();
+    Ok((name, notices))
+}
+
+/// A column's letters as Excel names it (0 → A, 26 → AA).
+fn column_letters(index: u32) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
 }
 
 /// What a column's date cells hold, from all of them: a cell says only that it is a date, not
@@ -377,6 +413,35 @@ mod tests {
              00:00:00,2024-01-01 00:00:00,2024-01-01 10:30:15.500,2024-01-05,1e20,12345678901234568\n\
              08:15:00,2024-01-01 08:30:00,2024-01-01 23:59:59.999,2024-01-06,-2.5e25,12345678901234570\n\
              12:00:00,2024-01-02 17:45:00,2024-01-02 00:00:00.000,2024-01-07,5,12345678901234572\n"
+        );
+    }
+
+    #[test]
+    fn excel_errors_are_read_as_empty_with_a_notice() {
+        use rust_xlsxwriter::{Formula, Workbook};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "n").unwrap();
+        sheet.write_string(0, 1, "ratio").unwrap();
+        for row in 1..=3u32 {
+            sheet.write_number(row, 0, f64::from(row)).unwrap();
+        }
+        // Cached results as Excel stores them: #DIV/0! twice, a number once.
+        sheet.write_formula(1, 1, Formula::new("=A2/0").set_result("#DIV/0!")).unwrap();
+        sheet.write_formula(2, 1, Formula::new("=A3/0").set_result("#DIV/0!")).unwrap();
+        sheet.write_formula(3, 1, Formula::new("=A4/2").set_result("1.5")).unwrap();
+        workbook.save(&path).unwrap();
+        let (_, notices) = sheet_to_csv(&path, None, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "n,ratio\n1,\n2,\n3,1.5\n");
+        assert_eq!(
+            notices,
+            ["2 cells of column B (\"ratio\") hold an Excel error (#DIV/0!…): read as empty"]
+        );
+        assert_eq!(
+            (column_letters(0), column_letters(25), column_letters(26), column_letters(16_383)),
+            ("A".into(), "Z".into(), "AA".into(), "XFD".into())
         );
     }
 
