@@ -250,6 +250,7 @@ fn json_columns(
                 let v = super::quote_identifier(name);
                 match ty.as_str() {
                     "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
+                    "HUGEINT" | "UHUGEINT" => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ if is_null_type(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ => v,
                 }
@@ -260,7 +261,11 @@ fn json_columns(
     let named: Vec<String> = columns
         .into_iter()
         .map(|(name, ty)| {
-            let ty = if ty == "JSON" || is_null_type(&ty) { "VARCHAR".to_string() } else { ty };
+            // JSON values and nulls alone are text; so are integers beyond BIGINT: DuckDB types
+            // a column holding one HUGEINT, which Parquet stores as DOUBLE, rounding every
+            // integer of more than 15 digits in it (a delimited file's are text too).
+            let text = ty == "JSON" || is_null_type(&ty) || matches!(ty.as_str(), "HUGEINT" | "UHUGEINT");
+            let ty = if text { "VARCHAR".to_string() } else { ty };
             format!("{}: {}", quote_literal(&name), quote_literal(&ty))
         })
         .collect();
@@ -1560,6 +1565,24 @@ mod tests {
         assert_eq!(types, vec!["BIGINT", "DOUBLE", "VARCHAR"]);
         assert_eq!(column(&dir, "n", 30_000), vec!["7.5", "1.0"]);
         assert_eq!(column(&dir, "a", 30_000), vec!["42", "text"]);
+        // A column of integers, one beyond BIGINT: DuckDB's HUGEINT would be stored as DOUBLE,
+        // rounding them all, so it is text, exact (as a delimited file's); decimals stay DOUBLE.
+        let (result, dir) = run(
+            SourceKind::JsonArray,
+            br#"[{"id": 0, "v": null, "w": null}, {"id": 1, "v": 9007199254740993, "w": 1.5},
+                 {"id": 2, "v": 18446744073709551615, "w": 2}]"#,
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "VARCHAR", "DOUBLE"]);
+        assert_eq!(column(&dir, "v", 1), vec!["9007199254740993", "18446744073709551615"]);
+        // The same when keys differing in case make the read go through a projection.
+        let (result, dir) = run(
+            SourceKind::JsonLines,
+            b"{\"id\": 1, \"v\": 18446744073709551615}\n{\"ID\": 2, \"id\": 2, \"v\": 9007199254740993}\n",
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect();
+        assert!(types.contains(&("v".to_string(), "VARCHAR".to_string())), "{types:?}");
+        assert_eq!(column(&dir, "v", 1), vec!["18446744073709551615", "9007199254740993"]);
         // Keys that differ only in case keep their values (DuckDB names the second `ID_1`).
         let (result, dir) = run(SourceKind::JsonLines, b"{\"id\": 1, \"m\": 1}\n{\"ID\": 2, \"m\": \"s\"}\n");
         let names: Vec<_> = result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect();
