@@ -314,6 +314,17 @@ pub fn write_workbook(
 mod tests {
     use super::*;
 
+    /// A one-sheet workbook written by `fill`, converted: the CSV and the notices.
+    fn converted(fill: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> (String, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        fill(workbook.add_worksheet());
+        workbook.save(&path).unwrap();
+        let (_, notices) = sheet_to_csv(&path, None, &out).unwrap();
+        (std::fs::read_to_string(&out).unwrap(), notices)
+    }
+
     #[test]
     fn zip_bombs_and_plain_zips_are_refused() {
         use std::io::Write;
@@ -342,71 +353,65 @@ mod tests {
 
     #[test]
     fn a_table_away_from_a1_keeps_its_header_and_times_stay_times() {
-        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-        let dir = tempfile::tempdir().unwrap();
-        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
-        let mut workbook = Workbook::new();
-        let sheet = workbook.add_worksheet();
-        // The table starts at B3: two blank rows above, a blank column to the left.
-        for (col, header) in ["name", "starts", "lasts", "day"].iter().enumerate() {
-            sheet.write_string(2, col as u16 + 1, *header).unwrap();
-        }
-        let time = Format::new().set_num_format("h:mm:ss");
-        let duration = Format::new().set_num_format("[hh]:mm:ss");
-        let date = Format::new().set_num_format("yyyy-mm-dd");
-        sheet.write_string(3, 1, "a").unwrap();
-        sheet.write_datetime_with_format(3, 2, ExcelDateTime::from_hms(9, 30, 0).unwrap(), &time).unwrap();
-        sheet.write_number_with_format(3, 3, 65.0 / 1440.0, &duration).unwrap();
-        sheet.write_datetime_with_format(3, 4, ExcelDateTime::from_ymd(2024, 1, 2).unwrap(), &date).unwrap();
-        sheet.write_string(4, 1, "b").unwrap();
-        sheet.write_number_with_format(4, 3, 26.5 / 24.0, &duration).unwrap();
-        workbook.save(&path).unwrap();
-        sheet_to_csv(&path, None, &out).unwrap();
-        let csv = std::fs::read_to_string(&out).unwrap();
+        use rust_xlsxwriter::{ExcelDateTime, Format};
+        let (csv, _) = converted(|sheet| {
+            // The table starts at B3: two blank rows above, a blank column to the left.
+            for (col, header) in ["name", "starts", "lasts", "day"].iter().enumerate() {
+                sheet.write_string(2, col as u16 + 1, *header).unwrap();
+            }
+            let time = Format::new().set_num_format("h:mm:ss");
+            let duration = Format::new().set_num_format("[hh]:mm:ss");
+            let date = Format::new().set_num_format("yyyy-mm-dd");
+            sheet.write_string(3, 1, "a").unwrap();
+            sheet
+                .write_datetime_with_format(3, 2, ExcelDateTime::from_hms(9, 30, 0).unwrap(), &time)
+                .unwrap();
+            sheet.write_number_with_format(3, 3, 65.0 / 1440.0, &duration).unwrap();
+            sheet
+                .write_datetime_with_format(3, 4, ExcelDateTime::from_ymd(2024, 1, 2).unwrap(), &date)
+                .unwrap();
+            sheet.write_string(4, 1, "b").unwrap();
+            sheet.write_number_with_format(4, 3, 26.5 / 24.0, &duration).unwrap();
+        });
         assert_eq!(csv, "name,starts,lasts,day\na,09:30:00,1:05:00,2024-01-02\nb,,26:30:00,\n");
     }
 
     #[test]
     fn a_columns_dates_are_written_alike_with_their_milliseconds() {
-        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-        let dir = tempfile::tempdir().unwrap();
-        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
-        let mut workbook = Workbook::new();
-        let sheet = workbook.add_worksheet();
-        for (col, header) in ["t", "ts", "ms", "d", "big", "id"].iter().enumerate() {
-            sheet.write_string(0, col as u16, *header).unwrap();
-        }
-        let time = Format::new().set_num_format("hh:mm");
-        let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
-        let date = Format::new().set_num_format("yyyy-mm-dd");
-        let day = |d: u8| ExcelDateTime::from_ymd(2024, 1, d).unwrap();
-        let rows = [
-            (
-                ExcelDateTime::from_hms(0, 0, 0).unwrap(),
-                day(1),
-                day(1).and_hms_milli(10, 30, 15, 500).unwrap(),
-                1e20,
-            ),
-            (
-                ExcelDateTime::from_hms(8, 15, 0).unwrap(),
-                day(1).and_hms(8, 30, 0).unwrap(),
-                day(1).and_hms_milli(23, 59, 59, 999).unwrap(),
-                -2.5e25,
-            ),
-            (ExcelDateTime::from_hms(12, 0, 0).unwrap(), day(2).and_hms(17, 45, 0).unwrap(), day(2), 5.0),
-        ];
-        for (i, (t, ts, ms, big)) in rows.iter().enumerate() {
-            let row = i as u32 + 1;
-            sheet.write_datetime_with_format(row, 0, t, &time).unwrap();
-            sheet.write_datetime_with_format(row, 1, ts, &stamp).unwrap();
-            sheet.write_datetime_with_format(row, 2, ms, &stamp).unwrap();
-            sheet.write_datetime_with_format(row, 3, day(5 + i as u8), &date).unwrap();
-            sheet.write_number(row, 4, *big).unwrap();
-            sheet.write_number(row, 5, 12_345_678_901_234_568.0 + i as f64 * 2.0).unwrap();
-        }
-        workbook.save(&path).unwrap();
-        sheet_to_csv(&path, None, &out).unwrap();
-        let csv = std::fs::read_to_string(&out).unwrap();
+        use rust_xlsxwriter::{ExcelDateTime, Format};
+        let (csv, _) = converted(|sheet| {
+            for (col, header) in ["t", "ts", "ms", "d", "big", "id"].iter().enumerate() {
+                sheet.write_string(0, col as u16, *header).unwrap();
+            }
+            let time = Format::new().set_num_format("hh:mm");
+            let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+            let date = Format::new().set_num_format("yyyy-mm-dd");
+            let day = |d: u8| ExcelDateTime::from_ymd(2024, 1, d).unwrap();
+            let rows = [
+                (
+                    ExcelDateTime::from_hms(0, 0, 0).unwrap(),
+                    day(1),
+                    day(1).and_hms_milli(10, 30, 15, 500).unwrap(),
+                    1e20,
+                ),
+                (
+                    ExcelDateTime::from_hms(8, 15, 0).unwrap(),
+                    day(1).and_hms(8, 30, 0).unwrap(),
+                    day(1).and_hms_milli(23, 59, 59, 999).unwrap(),
+                    -2.5e25,
+                ),
+                (ExcelDateTime::from_hms(12, 0, 0).unwrap(), day(2).and_hms(17, 45, 0).unwrap(), day(2), 5.0),
+            ];
+            for (i, (t, ts, ms, big)) in rows.iter().enumerate() {
+                let row = i as u32 + 1;
+                sheet.write_datetime_with_format(row, 0, t, &time).unwrap();
+                sheet.write_datetime_with_format(row, 1, ts, &stamp).unwrap();
+                sheet.write_datetime_with_format(row, 2, ms, &stamp).unwrap();
+                sheet.write_datetime_with_format(row, 3, day(5 + i as u8), &date).unwrap();
+                sheet.write_number(row, 4, *big).unwrap();
+                sheet.write_number(row, 5, 12_345_678_901_234_568.0 + i as f64 * 2.0).unwrap();
+            }
+        });
         assert_eq!(
             csv,
             "t,ts,ms,d,big,id\n\
@@ -418,23 +423,19 @@ mod tests {
 
     #[test]
     fn excel_errors_are_read_as_empty_with_a_notice() {
-        use rust_xlsxwriter::{Formula, Workbook};
-        let dir = tempfile::tempdir().unwrap();
-        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
-        let mut workbook = Workbook::new();
-        let sheet = workbook.add_worksheet();
-        sheet.write_string(0, 0, "n").unwrap();
-        sheet.write_string(0, 1, "ratio").unwrap();
-        for row in 1..=3u32 {
-            sheet.write_number(row, 0, f64::from(row)).unwrap();
-        }
-        // Cached results as Excel stores them: #DIV/0! twice, a number once.
-        sheet.write_formula(1, 1, Formula::new("=A2/0").set_result("#DIV/0!")).unwrap();
-        sheet.write_formula(2, 1, Formula::new("=A3/0").set_result("#DIV/0!")).unwrap();
-        sheet.write_formula(3, 1, Formula::new("=A4/2").set_result("1.5")).unwrap();
-        workbook.save(&path).unwrap();
-        let (_, notices) = sheet_to_csv(&path, None, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "n,ratio\n1,\n2,\n3,1.5\n");
+        use rust_xlsxwriter::Formula;
+        let (csv, notices) = converted(|sheet| {
+            sheet.write_string(0, 0, "n").unwrap();
+            sheet.write_string(0, 1, "ratio").unwrap();
+            for row in 1..=3u32 {
+                sheet.write_number(row, 0, f64::from(row)).unwrap();
+            }
+            // Cached results as Excel stores them: #DIV/0! twice, a number once.
+            sheet.write_formula(1, 1, Formula::new("=A2/0").set_result("#DIV/0!")).unwrap();
+            sheet.write_formula(2, 1, Formula::new("=A3/0").set_result("#DIV/0!")).unwrap();
+            sheet.write_formula(3, 1, Formula::new("=A4/2").set_result("1.5")).unwrap();
+        });
+        assert_eq!(csv, "n,ratio\n1,\n2,\n3,1.5\n");
         assert_eq!(
             notices,
             ["2 cells of column B (\"ratio\") hold an Excel error (#DIV/0!…): read as empty"]

@@ -1011,18 +1011,25 @@ mod tests {
         );
     }
 
-    /// A CSV whose typed columns hold, after more rows than DuckDB samples, `late` values.
-    #[test]
-    fn lists_are_exported_as_their_text() {
+    /// The Parquet file of `select`'s rows, in a fresh folder, with a connection.
+    fn parquet_of(select: &str) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("lists.parquet");
+        let path = dir.path().join("data.parquet");
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(&format!(
-            "COPY (SELECT 1.5 AS n, [1.25::DECIMAL(9,2)] AS amounts, [TIMESTAMP '2024-01-01 10:00'] AS stamps, \
-             ['a', 'b'] AS tags) TO {}",
+            "COPY ({select}) TO {} (FORMAT parquet)",
             quote_literal(&path.display().to_string())
         ))
         .unwrap();
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn lists_are_exported_as_their_text() {
+        let (_dir, path, conn) = parquet_of(
+            "SELECT 1.5 AS n, [1.25::DECIMAL(9,2)] AS amounts, [TIMESTAMP '2024-01-01 10:00'] AS stamps, \
+             ['a', 'b'] AS tags",
+        );
         let columns: Vec<ColumnInfo> = [
             ("n", "DOUBLE"),
             ("amounts", "DECIMAL(9,2)[]"),
@@ -1049,6 +1056,7 @@ mod tests {
         );
     }
 
+    /// A CSV whose typed columns hold, after more rows than DuckDB samples, `late` values.
     fn late(late: &[(&str, &str)]) -> String {
         let mut csv = String::from("id,n,d\n");
         for i in 0..30_000 {
@@ -1438,17 +1446,11 @@ mod tests {
 
     #[test]
     fn numbers_beyond_a_double_are_previewed_as_their_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data.parquet");
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&format!(
-            "COPY (SELECT 12345678901234567890123456789012345678::DECIMAL(38,0) AS wide, \
+        let (_dir, data, conn) = parquet_of(
+            "SELECT 12345678901234567890123456789012345678::DECIMAL(38,0) AS wide, \
              99999999999999999999999999999999.99::DECIMAL(34,2) AS money, 1234.5::DECIMAL(9,2) AS price, \
-             9007199254740993::BIGINT AS big, \
-             0.5::DOUBLE AS x) TO {} (FORMAT parquet)",
-            quote_literal(&data.display().to_string())
-        ))
-        .unwrap();
+             9007199254740993::BIGINT AS big, 0.5::DOUBLE AS x",
+        );
         let rows = preview(&conn, &data, 1, 0).unwrap();
         assert_eq!(
             rows[0],
@@ -1624,14 +1626,7 @@ mod tests {
         let (result, _dir) = run(SourceKind::JsonLines, b"{\"a\": null, \"b\": 1}\n{\"B\": 2}\n");
         assert_eq!(types(result), vec![text("a"), number("b"), number("B_1")]);
         // A Parquet column of the NULL type, as pyarrow writes an all-null column.
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("nulls.parquet");
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&format!(
-            "COPY (SELECT NULL AS a, 1::BIGINT AS b) TO {}",
-            quote_literal(&source.display().to_string())
-        ))
-        .unwrap();
+        let (_source_dir, source, _) = parquet_of("SELECT NULL AS a, 1::BIGINT AS b");
         let bytes = std::fs::read(&source).unwrap();
         let (result, _dir) = run(SourceKind::Parquet, &bytes);
         assert_eq!(types(result), vec![text("a"), number("b")]);
