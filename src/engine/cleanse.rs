@@ -25,6 +25,13 @@
 //! of quarantined `(row, reason)`s and statistics; the output is the last segment's live
 //! rows.
 //!
+//! Nothing grows with the square of the columns: a step's statistics are one row from one
+//! aggregation and one grouping of unpivoted values per kind and type ([`grouped_values`]),
+//! not a subquery (a join) per column; consecutive outlier steps on distinct columns are one
+//! segment ([`outlier_run`]) rather than a segment each, and consecutive standardisations of
+//! distinct columns one projection per level of operations ([`standardize_run`]) rather than
+//! a projection of every column each.
+//!
 //! Accounting: `rows_in` is the source's count; each step's removed and quarantined rows are
 //! counted by fate; `rows_out` = `rows_in − Σ removed − Σ quarantined` is checked against the
 //! last table's live rows. A changed value is `before IS DISTINCT FROM after` (compared as
@@ -1691,58 +1698,115 @@ fn ranks_give_quantiles(ty: &str) -> bool {
     ty == "DOUBLE" || is_integer(ty)
 }
 
-/// `quantile_cont(value, [fractions…])` over `from`, as a one-row subquery of `qs` (DOUBLE[]),
-/// computed from the ranks of the distinct values (in SQL, as the profile's quartiles by rank
-/// are in `engine::profile`) instead of from a copy of every value:
-/// `quantile_cont` and `median` hold every value in memory that DuckDB's memory limit does not
-/// count (160 MB above it for 10 M doubles), where a `GROUP BY` spills. The values are grouped
-/// with their counts; a running sum of the counts in value order gives each distinct value its
-/// ranks `[c − n, c)`; each fraction `f` takes the values at ranks ⌊p⌋ and ⌈p⌉ of
-/// `p = (rows − 1) · f` and interpolates them as DuckDB does for DOUBLE: `lo · (1 − d) + hi · d`,
-/// `d = p − ⌊p⌋`. NULL when there is no value, as `quantile_cont` is. The same result to the bit
-/// where [`ranks_give_quantiles`] holds (NaN sorts last in both), but for the sign of a zero:
-/// 0 and −0 group together, so a quantile may be 0 where `quantile_cont` gives −0. Slower than
-/// `quantile_cont` when nearly every value is distinct (a sort instead of a selection: 0.5 s
-/// against 0.17 s for 5 M doubles), the price of not holding them all in memory.
-fn ranked_quantiles(value: &str, from: &str, fractions: &[String]) -> String {
-    let wanted =
-        fractions.iter().enumerate().map(|(k, f)| format!("({k}, {f})")).collect::<Vec<_>>().join(", ");
+/// `(k, v, n)`: the non-null values `v` of each expression of `values` (all of one type) over
+/// `from`, with their counts `n`, `k` the expression's position: every expression in one scan
+/// and one grouping (which spills), instead of a subquery (a join) per expression.
+fn grouped_values(values: &[String], from: &str) -> String {
+    let keys = (0..values.len()).map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
     format!(
-        "(WITH __ag_rank_g AS (SELECT CAST({value} AS DOUBLE) AS v, count(*) AS n FROM {from} \
-                               WHERE {value} IS NOT NULL GROUP BY 1), \
-               __ag_rank_c AS (SELECT v, n, sum(n) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
-                               FROM __ag_rank_g), \
-               __ag_rank_p AS (SELECT w.k, CAST(t.total - 1 AS DOUBLE) * CAST(w.f AS DOUBLE) AS p \
-                               FROM (SELECT sum(n) AS total FROM __ag_rank_g) t, (VALUES {wanted}) AS w(k, f) \
-                               WHERE t.total > 0), \
-               __ag_rank_r AS (SELECT k, p, floor(p) AS fl, CAST(floor(p) AS BIGINT) AS lo_rank, \
-                                      CAST(ceil(p) AS BIGINT) AS hi_rank FROM __ag_rank_p) \
-          SELECT CASE WHEN count(*) > 0 THEN list(CASE WHEN r.lo_rank = r.hi_rank THEN lo.v \
-                      ELSE lo.v * (1.0 - (r.p - r.fl)) + hi.v * (r.p - r.fl) END ORDER BY r.k) END AS qs \
-          FROM __ag_rank_r r \
-          JOIN __ag_rank_c lo ON lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
-          JOIN __ag_rank_c hi ON hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c)"
+        "SELECT k, v, count(*) AS n FROM (SELECT unnest([{keys}]) AS k, unnest([{}]) AS v FROM {from}) \
+         WHERE v IS NOT NULL GROUP BY k, v",
+        values.join(", ")
     )
 }
 
-/// The median of an integer expression `value` (of at most 64 bits, so that the sum of two
-/// values fits a HUGEINT) over `from`, exactly, as a one-row subquery
-/// of `m` (HUGEINT; no row when there is no value): the mean of the values at ranks
-/// ⌊(rows − 1)/2⌋ and ⌈(rows − 1)/2⌉ (from the ranks of the grouped values, as
+/// One-row subqueries as the `FROM` of a statement reading them all (a cross join).
+fn aliased(sources: &[String]) -> String {
+    sources.iter().enumerate().map(|(i, s)| format!("{s} AS __ag_src{i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// One row of per-key results: column `names[k]` holds the `x` of the row of key `k` of `from`
+/// (NULL when there is none).
+fn pivot(from: &str, x: &str, names: &[String]) -> String {
+    let items = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("any_value({x}) FILTER (WHERE k = {k}) AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {items} FROM {from}")
+}
+
+/// `quantile_cont(value, [fractions…])` of each `(value, fractions)` of `values` over `from`, as
+/// a one-row subquery whose column `names[i]` (DOUBLE[]) holds the `i`th, computed from the
+/// ranks of the distinct values (in SQL, as the profile's quartiles by rank are in
+/// `engine::profile`) instead of from a copy of every value: `quantile_cont` and `median` hold
+/// every value in memory that DuckDB's memory limit does not count (160 MB above it for 10 M
+/// doubles), where a `GROUP BY` spills. Every value is read as DOUBLE and grouped with its count
+/// ([`grouped_values`]: all the expressions in one grouping); a running sum of the counts in
+/// value order gives each distinct value its ranks `[c − n, c)`; each fraction `f` takes the
+/// values at ranks ⌊p⌋ and ⌈p⌉ of `p = (rows − 1) · f` and interpolates them as DuckDB does for
+/// DOUBLE: `lo · (1 − d) + hi · d`, `d = p − ⌊p⌋`. NULL when there is no value, as
+/// `quantile_cont` is. The same result to the bit where [`ranks_give_quantiles`] holds (NaN
+/// sorts last in both), but for the sign of a zero: 0 and −0 group together, so a quantile may
+/// be 0 where `quantile_cont` gives −0. Slower than `quantile_cont` when nearly every value is
+/// distinct (a sort instead of a selection: 0.5 s against 0.17 s for 5 M doubles), the price of
+/// not holding them all in memory.
+fn ranked_quantiles(values: &[(String, Vec<String>)], from: &str, names: &[String]) -> String {
+    let doubles: Vec<String> = values.iter().map(|(v, _)| format!("CAST({v} AS DOUBLE)")).collect();
+    let wanted = values
+        .iter()
+        .enumerate()
+        .flat_map(|(k, (_, fractions))| {
+            fractions.iter().enumerate().map(move |(i, f)| format!("({k}, {i}, {f})"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "(WITH __ag_rank_g AS ({}), \
+               __ag_rank_c AS (SELECT k, v, n, sum(n) OVER (PARTITION BY k ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
+                               FROM __ag_rank_g), \
+               __ag_rank_p AS (SELECT w.k, w.i, CAST(t.total - 1 AS DOUBLE) * CAST(w.f AS DOUBLE) AS p \
+                               FROM (SELECT k, sum(n) AS total FROM __ag_rank_g GROUP BY k) t \
+                               JOIN (VALUES {wanted}) AS w(k, i, f) ON w.k = t.k WHERE t.total > 0), \
+               __ag_rank_r AS (SELECT k, i, p, floor(p) AS fl, CAST(floor(p) AS BIGINT) AS lo_rank, \
+                                      CAST(ceil(p) AS BIGINT) AS hi_rank FROM __ag_rank_p), \
+               __ag_rank_q AS (SELECT r.k, list(CASE WHEN r.lo_rank = r.hi_rank THEN lo.v \
+                                      ELSE lo.v * (1.0 - (r.p - r.fl)) + hi.v * (r.p - r.fl) END ORDER BY r.i) AS qs \
+                               FROM __ag_rank_r r \
+                               JOIN __ag_rank_c lo ON lo.k = r.k AND lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
+                               JOIN __ag_rank_c hi ON hi.k = r.k AND hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c \
+                               GROUP BY r.k) \
+          {})",
+        grouped_values(&doubles, from),
+        pivot("__ag_rank_q", "qs", names)
+    )
+}
+
+/// The median of each integer expression of `values` (all of one type, of at most 64 bits, so
+/// that the sum of two values fits a HUGEINT) over `from`, exactly, as a one-row subquery whose
+/// column `names[i]` (HUGEINT; NULL when there is no value) holds the `i`th: the mean of the
+/// values at ranks ⌊(rows − 1)/2⌋ and ⌈(rows − 1)/2⌉ (from the ranks of the grouped values, as
 /// [`ranked_quantiles`]), rounded half away from zero as DuckDB casts a DOUBLE to an integer.
 /// The same number [`ranked_quantiles`] gives a small column, but never through a DOUBLE,
 /// which rounds integers beyond 2⁵³ (and one near the type's limit out of its range).
-fn ranked_integer_median(value: &str, from: &str) -> String {
+fn ranked_integer_medians(values: &[String], from: &str, names: &[String]) -> String {
     format!(
-        "(WITH __ag_med_g AS (SELECT {value} AS v, count(*) AS n FROM {from} WHERE {value} IS NOT NULL GROUP BY 1), \
-               __ag_med_c AS (SELECT v, n, sum(n) OVER (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
+        "(WITH __ag_med_g AS ({}), \
+               __ag_med_c AS (SELECT k, v, n, sum(n) OVER (PARTITION BY k ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c \
                               FROM __ag_med_g), \
-               __ag_med_r AS (SELECT (total - 1) // 2 AS lo_rank, total // 2 AS hi_rank \
-                              FROM (SELECT sum(n) AS total FROM __ag_med_g) WHERE total > 0) \
-          SELECT CASE WHEN s >= 0 THEN (s + 1) // 2 ELSE -((1 - s) // 2) END AS m \
-          FROM (SELECT CAST(lo.v AS HUGEINT) + CAST(hi.v AS HUGEINT) AS s FROM __ag_med_r r \
-                JOIN __ag_med_c lo ON lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
-                JOIN __ag_med_c hi ON hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c))"
+               __ag_med_r AS (SELECT k, (total - 1) // 2 AS lo_rank, total // 2 AS hi_rank \
+                              FROM (SELECT k, sum(n) AS total FROM __ag_med_g GROUP BY k) WHERE total > 0), \
+               __ag_med_m AS (SELECT k, CASE WHEN s >= 0 THEN (s + 1) // 2 ELSE -((1 - s) // 2) END AS m \
+                              FROM (SELECT r.k, CAST(lo.v AS HUGEINT) + CAST(hi.v AS HUGEINT) AS s FROM __ag_med_r r \
+                                    JOIN __ag_med_c lo ON lo.k = r.k AND lo.c - lo.n <= r.lo_rank AND r.lo_rank < lo.c \
+                                    JOIN __ag_med_c hi ON hi.k = r.k AND hi.c - hi.n <= r.hi_rank AND r.hi_rank < hi.c)) \
+          {})",
+        grouped_values(values, from),
+        pivot("__ag_med_m", "m", names)
+    )
+}
+
+/// The most frequent value of each expression of `values` (all of one type) over `from`, the
+/// least of those equally frequent, as a one-row subquery whose column `names[i]` holds the
+/// `i`th (NULL when there is no value).
+fn modes(values: &[String], from: &str, names: &[String]) -> String {
+    format!(
+        "(WITH __ag_mode_g AS ({}), \
+               __ag_mode_m AS (SELECT k, first(v ORDER BY n DESC, v) AS m FROM __ag_mode_g GROUP BY k) \
+          {})",
+        grouped_values(values, from),
+        pivot("__ag_mode_m", "m", names)
     )
 }
 
@@ -1790,11 +1854,16 @@ struct Compiler {
 struct Map {
     /// Columns given a new value: `(column, expression over the input)`.
     values: Vec<(String, String)>,
+    /// The plan step each new value belongs to, in the order of `values`, when a run of steps
+    /// is compiled as one (see [`outlier_run`]); empty: the step being compiled.
+    steps: Vec<usize>,
     /// Old and new values are compared as text (the step changes the column's type).
     as_text: bool,
     /// Per column, when a value could not be handled: a condition over the input and the new
     /// values (`__ag_n{i}`, in the order of `values`).
     fails: Vec<(String, String)>,
+    /// The plan step each failure belongs to, as `steps` for `values`.
+    fail_steps: Vec<usize>,
     /// Live rows the step removes: a condition over the input, the new values and the
     /// failures (`__ag_x{j}`) ...
     remove: Option<String>,
@@ -1980,9 +2049,9 @@ impl Compiler {
         let list = self.project(&replace);
         let mut flags = String::new();
         // Rows the step kept (their fate, if any, came later), or rows it received.
-        let kept = format!("({FATE} IS NULL OR {FATE} > {k})");
-        let received = format!("({FATE} IS NULL OR {FATE} >= {k})");
         for (i, (column, _)) in m.values.iter().enumerate() {
+            let k = m.steps.get(i).copied().unwrap_or(k);
+            let kept = format!("({FATE} IS NULL OR {FATE} > {k})");
             let flag = format!("__ag_c{k}_{i}");
             let q = quote_identifier(column);
             let differs = if m.as_text {
@@ -1995,6 +2064,8 @@ impl Compiler {
             self.carry.push(flag);
         }
         for (j, (column, _)) in m.fails.iter().enumerate() {
+            let k = m.fail_steps.get(j).copied().unwrap_or(k);
+            let received = format!("({FATE} IS NULL OR {FATE} >= {k})");
             let flag = format!("__ag_f{k}_{j}");
             flags.push_str(&format!(", coalesce(__ag_x{j}, false) AS {flag}"));
             self.counts.push((format!("count_if({flag} AND {received})"), Metric::Failed(k, column.clone())));
@@ -2045,9 +2116,34 @@ fn compile(
         quarantines: Vec::new(),
         metrics: vec![("SELECT CAST([count(*)] AS VARCHAR) FROM s0".into(), vec![Metric::Rows])],
     };
-    for (i, step) in plan.steps.iter().enumerate() {
+    let mut i = 0;
+    while i < plan.steps.len() {
         c.step = i + 1;
-        compile_step(&mut c, step, plan).with_context(|| format!("step {} ({})", i + 1, step.name()))?;
+        let run = outlier_run(&plan.steps[i..]);
+        if run > 0 {
+            let steps = match run {
+                1 => format!("step {}", i + 1),
+                _ => format!("steps {}–{}", i + 1, i + run),
+            };
+            compile_outliers(&mut c, &plan.steps[i..i + run])
+                .with_context(|| format!("{steps} (outliers)"))?;
+            i += run;
+        } else if let run @ 2.. = standardize_run(&plan.steps[i..]) {
+            let specs: Vec<&Standardize> = plan.steps[i..i + run]
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Standardize(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            compile_standardize(&mut c, &specs)
+                .with_context(|| format!("steps {}–{} (standardize)", i + 1, i + run))?;
+            i += run;
+        } else {
+            let step = &plan.steps[i];
+            compile_step(&mut c, step, plan).with_context(|| format!("step {} ({})", i + 1, step.name()))?;
+            i += 1;
+        }
     }
     let last = c.finish(plan.steps.len());
     Ok(Compiled {
@@ -2079,6 +2175,304 @@ fn is_light(step: &Step) -> bool {
         }
         _ => false,
     }
+}
+
+/// How many steps from the start of `steps` form a run of standardisation steps compiled as
+/// one (see [`compile_standardize`]): steps on distinct columns, each reading and writing only
+/// its own. 0 when the first step is not one.
+fn standardize_run(steps: &[Step]) -> usize {
+    let mut columns: Vec<&str> = Vec::new();
+    for step in steps {
+        let Step::Standardize(s) = step else { break };
+        if columns.contains(&s.column.as_str()) {
+            break;
+        }
+        columns.push(&s.column);
+    }
+    columns.len()
+}
+
+/// A run of standardisation steps ([`standardize_run`]) starting at step `c.step`: every
+/// column's operations level by level (the `i`th operation of every column in one projection),
+/// then one projection of the new values, each change and failure counted for its own step.
+/// Compiled one step at a time, a wide file's default plan (a step per text column) nested a
+/// projection of every column per step: planning grew with the square of the columns.
+fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result<()> {
+    let first = c.step;
+    c.segment_light = false;
+    // Per column: its operations, each over the previous one's result (`__ag_v`).
+    let mut chains: Vec<Vec<String>> = Vec::new();
+    let mut temporal = Vec::new();
+    for s in run {
+        let ty = c.type_of(&s.column)?;
+        let is_temporal = is_temporal(&ty);
+        ensure!(
+            is_text(&ty) || (is_temporal && s.date_formats.is_some()),
+            "{} ({ty}) is not a text column",
+            s.column
+        );
+        // One operation per level, each over the previous level's column: nothing is
+        // computed twice, whatever the operations.
+        let mut ops: Vec<String> = Vec::new();
+        if let (Some((_, target)), true) = (&s.date_formats, is_temporal) {
+            let target = c.text(target);
+            ops.push(format!("strftime(__ag_v, {target})"));
+        }
+        if s.email {
+            ops.push(strip("__ag_v"));
+            ops.push("lower(__ag_v)".into());
+        }
+        if s.trim {
+            ops.push(strip("__ag_v"));
+        }
+        if s.collapse_spaces {
+            ops.push(collapse("__ag_v"));
+        }
+        match s.case {
+            Some(Case::Upper) => ops.push("upper(__ag_v)".into()),
+            Some(Case::Lower) => ops.push("lower(__ag_v)".into()),
+            Some(Case::Title) => ops.push(
+                "array_to_string(list_transform(string_split(__ag_v, ' '), \
+                 lambda w: upper(w[1]) || lower(w[2:])), ' ')"
+                    .into(),
+            ),
+            None => {}
+        }
+        if !s.value_map.is_empty() {
+            let mut cases = String::new();
+            for (from, to) in &s.value_map {
+                let from = c.text(from);
+                let to = c.text(to);
+                cases.push_str(&format!(" WHEN {from} THEN {to}"));
+            }
+            ops.push(format!("CASE __ag_v{cases} ELSE __ag_v END"));
+        }
+        chains.push(ops);
+        temporal.push(is_temporal);
+    }
+    // Level by level: `__ag_s{j}_{i}` is column j's value after its i-th operation.
+    let mut levels: Vec<String> = run.iter().map(|s| quote_identifier(&s.column)).collect();
+    let mut from = c.prev.clone();
+    for i in 0..chains.iter().map(Vec::len).max().unwrap_or(0) {
+        let items: Vec<String> = chains
+            .iter()
+            .enumerate()
+            .filter_map(|(j, ops)| {
+                let op = ops.get(i)?;
+                let name = format!("__ag_s{j}_{i}");
+                let item = format!("{} AS {name}", op.replace("__ag_v", &levels[j]));
+                levels[j] = name;
+                Some(item)
+            })
+            .collect();
+        from = c.cte(format!("SELECT *, {} FROM {from}", items.join(", ")));
+    }
+    let ends =
+        levels.iter().enumerate().map(|(j, level)| format!("{level} AS __ag_e{j}")).collect::<Vec<_>>();
+    from = c.cte(format!("SELECT *, {} FROM {from}", ends.join(", ")));
+    // Parsed dates and phone numbers (`__ag_p{j}`), the new values and the failures.
+    let mut parsed = Vec::new();
+    let (mut values, mut steps, mut fails, mut fail_steps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (j, s) in run.iter().enumerate() {
+        let e = format!("__ag_e{j}");
+        let mut value = e.clone();
+        let mut failed = Vec::new();
+        if let (Some((formats, target)), false) = (&s.date_formats, temporal[j]) {
+            ensure!(!formats.is_empty(), "date standardisation needs at least one format");
+            let list = formats.iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+            let target = c.text(target);
+            parsed.push(format!("try_strptime({}, [{list}]) AS __ag_p{j}", strip(&e)));
+            value = format!("coalesce(strftime(__ag_p{j}, {target}), {e})");
+            failed.push(format!("({e} IS NOT NULL AND NOT {} AND __ag_p{j} IS NULL)", blank(&e)));
+        }
+        if s.email {
+            failed.push(format!(
+                "({e} IS NOT NULL AND NOT {} AND NOT regexp_full_match({e}, {}))",
+                blank(&e),
+                quote_literal(EMAIL_RE)
+            ));
+        }
+        if let Some(region) = &s.phone_region {
+            ensure!(
+                parse_region(region).is_some(),
+                "{region:?} is not a known phone region (an ISO 3166 alpha-2 code such as \"US\")"
+            );
+            ensure!(
+                s.date_formats.is_none() && !s.email,
+                "phone numbers cannot be standardised together with dates or emails"
+            );
+            let region = c.text(region);
+            parsed.push(format!("{PHONE_FN}({e}, {region}) AS __ag_p{j}"));
+            value = format!("coalesce(__ag_p{j}, {e})");
+            failed.push(format!("({e} IS NOT NULL AND NOT {} AND __ag_p{j} IS NULL)", blank(&e)));
+        }
+        values.push((s.column.clone(), value));
+        steps.push(first + j);
+        if !failed.is_empty() {
+            fails.push((s.column.clone(), failed.join(" OR ")));
+            fail_steps.push(first + j);
+        }
+    }
+    if !parsed.is_empty() {
+        from = c.cte(format!("SELECT *, {} FROM {from}", parsed.join(", ")));
+    }
+    c.step = first + run.len() - 1;
+    // A date or time column becomes text: old and new values are compared as text (which
+    // changes nothing for a text column).
+    let as_text = temporal.iter().any(|t| *t);
+    c.map(&from, Map { values, steps, as_text, fails, fail_steps, ..Map::default() });
+    for s in run {
+        if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == &s.column) {
+            entry.1 = "VARCHAR".into();
+        }
+    }
+    Ok(())
+}
+
+/// How many steps from the start of `steps` form a run of outlier steps compiled as one (see
+/// [`compile_outliers`]): outlier steps on distinct columns, of which only the last may remove
+/// rows. None of them changes the rows or the values another one reads, so each one's
+/// statistics are those of the run's input. 0 when the first step is not an outlier step.
+fn outlier_run(steps: &[Step]) -> usize {
+    let mut columns: Vec<&str> = Vec::new();
+    for step in steps {
+        let Step::Outliers { column, action, .. } = step else { break };
+        if columns.contains(&column.as_str()) {
+            break;
+        }
+        columns.push(column);
+        if *action == OutlierAction::Remove {
+            break;
+        }
+    }
+    columns.len()
+}
+
+/// A run of outlier steps ([`outlier_run`]) starting at step `c.step`: one segment whose
+/// statistics are one stored row (the quantiles of every DOUBLE and integer column from one
+/// grouping of their ranks, the other statistics from one aggregation), read by one projection
+/// that caps or imputes every column, each change counted for its own step. Compiled one step
+/// at a time, a wide file's default plan (a step per numeric column) made a segment and a
+/// statistics query per column, each carrying every column: time and memory grew with the
+/// square of the columns.
+fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
+    c.barrier();
+    let prev = c.prev.clone();
+    let first = c.step;
+    let (mut ranked, mut ranked_names, mut aggregates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bounds, mut values, mut steps, mut remove) = (Vec::new(), Vec::new(), Vec::new(), None);
+    for (j, step) in run.iter().enumerate() {
+        let k = first + j;
+        let Step::Outliers { column, method, action } = step else {
+            bail!("step {k} is not an outlier step");
+        };
+        let ty = c.type_of(column)?;
+        ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
+        let ty = sql_type(&ty)?.to_string();
+        let q = quote_identifier(column);
+        // NaN and ±Infinity are not part of the distribution: the statistics leave them
+        // out, a NaN (not a number, like a null) is never an outlier, and ±Infinity lies
+        // beyond any finite bound.
+        let floating = matches!(ty.as_str(), "FLOAT" | "DOUBLE" | "REAL");
+        let fv = if floating { format!("(CASE WHEN isfinite({q}) THEN {q} END)") } else { q.clone() };
+        let qs = format!("__ag_q{j}");
+        let (fractions, low, high, median) = match method {
+            OutlierMethod::ZScore(z) => {
+                let z = number(*z)?;
+                aggregates.push(format!("avg({fv}) AS __ag_a{j}, stddev_samp({fv}) AS __ag_s{j}"));
+                (
+                    vec!["0.5".to_string()],
+                    format!("__ag_a{j} - {z} * __ag_s{j}"),
+                    format!("__ag_a{j} + {z} * __ag_s{j}"),
+                    format!("{qs}[1]"),
+                )
+            }
+            OutlierMethod::Iqr(f) => {
+                let f = number(*f)?;
+                (
+                    vec!["0.25".into(), "0.75".into(), "0.5".into()],
+                    format!("{qs}[1] - {f} * ({qs}[2] - {qs}[1])"),
+                    format!("{qs}[2] + {f} * ({qs}[2] - {qs}[1])"),
+                    format!("{qs}[3]"),
+                )
+            }
+            OutlierMethod::Percentile(a, b) => {
+                ensure!(
+                    (0.0..=1.0).contains(a) && (0.0..=1.0).contains(b) && a <= b,
+                    "percentiles are fractions, low ≤ high"
+                );
+                (
+                    vec![number(*a)?, number(*b)?, "0.5".into()],
+                    format!("{qs}[1]"),
+                    format!("{qs}[2]"),
+                    format!("{qs}[3]"),
+                )
+            }
+        };
+        // The quantiles are one list over the fractions. `quantile_cont` would keep a copy of
+        // every value in memory that cannot spill: where the ranks of the grouped values give
+        // the same numbers, they are read from those instead.
+        if ranks_give_quantiles(&ty) {
+            ranked.push((fv.clone(), fractions));
+            ranked_names.push(qs);
+        } else {
+            aggregates.push(format!("quantile_cont({fv}, [{}]) AS {qs}", fractions.join(", ")));
+        }
+        bounds.push(format!(
+            "CAST({low} AS DOUBLE) AS __ag_lo{j}, CAST({high} AS DOUBLE) AS __ag_hi{j}, \
+             CAST({median} AS DOUBLE) AS __ag_med{j}"
+        ));
+        let (lo, hi, med) = (format!("__ag_lo{j}"), format!("__ag_hi{j}"), format!("__ag_med{j}"));
+        // (DuckDB orders NaN above every number.)
+        let outside = if floating {
+            format!("(NOT isnan({q}) AND ({q} < {lo} OR {q} > {hi}))")
+        } else {
+            format!("({q} < {lo} OR {q} > {hi})")
+        };
+        match action {
+            OutlierAction::Remove => remove = Some(outside),
+            OutlierAction::Cap => {
+                let (lo_value, hi_value) = if is_integer(&ty) {
+                    (format!("ceil({lo})"), format!("floor({hi})"))
+                } else {
+                    (lo.clone(), hi.clone())
+                };
+                let keep_nan = if floating { format!("WHEN isnan({q}) THEN {q} ") } else { String::new() };
+                values.push((
+                    column.clone(),
+                    format!(
+                        "CASE {keep_nan}WHEN {q} < {lo} THEN CAST({lo_value} AS {ty}) \
+                         WHEN {q} > {hi} THEN CAST({hi_value} AS {ty}) ELSE {q} END"
+                    ),
+                ));
+                steps.push(k);
+            }
+            OutlierAction::Impute => {
+                values.push((
+                    column.clone(),
+                    format!("CASE WHEN {outside} THEN CAST({med} AS {ty}) ELSE {q} END"),
+                ));
+                steps.push(k);
+            }
+        }
+    }
+    // The statistics: one row from one aggregation and one grouping of ranks.
+    let mut sources = Vec::new();
+    if !aggregates.is_empty() {
+        sources.push(format!("(SELECT {} FROM {prev})", aggregates.join(", ")));
+    }
+    if !ranked.is_empty() {
+        sources.push(ranked_quantiles(&ranked, &prev, &ranked_names));
+    }
+    let statistics = c.cte(format!("SELECT {} FROM {}", bounds.join(", "), aliased(&sources)));
+    // One stored row: read by every statement that computes this segment.
+    if let Some(cte) = c.ctes.last_mut() {
+        cte.table = true;
+    }
+    let from = c.cte(format!("SELECT p.*, b.* FROM {prev} p CROSS JOIN {statistics} b"));
+    c.step = first + run.len() - 1;
+    c.map(&from, Map { values, steps, remove, ..Map::default() });
+    Ok(())
 }
 
 fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Result<()> {
@@ -2278,110 +2672,14 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     (Some(any), Some(format!("NULLIF(concat_ws('; ', {}), '')", reasons.join(", "))))
                 }
             };
-            c.map(&prev, Map { values, as_text: true, fails, remove, reason });
+            c.map(&prev, Map { values, as_text: true, fails, remove, reason, ..Map::default() });
             for (column, ty) in &new_types {
                 if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == column) {
                     entry.1 = ty.to_string();
                 }
             }
         }
-        Step::Standardize(s) => {
-            let ty = c.type_of(&s.column)?;
-            let q = quote_identifier(&s.column);
-            let temporal = is_temporal(&ty);
-            ensure!(
-                is_text(&ty) || (temporal && s.date_formats.is_some()),
-                "{} ({ty}) is not a text column",
-                s.column
-            );
-            // One operation per level, each over the previous level's column: nothing is
-            // computed twice, whatever the operations.
-            let mut ops: Vec<String> = Vec::new();
-            if let (Some((_, target)), true) = (&s.date_formats, temporal) {
-                let target = c.text(target);
-                ops.push(format!("strftime(__ag_v, {target})"));
-            }
-            if s.email {
-                ops.push(strip("__ag_v"));
-                ops.push("lower(__ag_v)".into());
-            }
-            if s.trim {
-                ops.push(strip("__ag_v"));
-            }
-            if s.collapse_spaces {
-                ops.push(collapse("__ag_v"));
-            }
-            match s.case {
-                Some(Case::Upper) => ops.push("upper(__ag_v)".into()),
-                Some(Case::Lower) => ops.push("lower(__ag_v)".into()),
-                Some(Case::Title) => ops.push(
-                    "array_to_string(list_transform(string_split(__ag_v, ' '), \
-                     lambda w: upper(w[1]) || lower(w[2:])), ' ')"
-                        .into(),
-                ),
-                None => {}
-            }
-            if !s.value_map.is_empty() {
-                let mut cases = String::new();
-                for (from, to) in &s.value_map {
-                    let from = c.text(from);
-                    let to = c.text(to);
-                    cases.push_str(&format!(" WHEN {from} THEN {to}"));
-                }
-                ops.push(format!("CASE __ag_v{cases} ELSE __ag_v END"));
-            }
-            let mut level = q.clone();
-            let mut from = prev.clone();
-            for (i, op) in ops.iter().enumerate() {
-                let name = format!("__ag_s{i}");
-                from = c.cte(format!("SELECT *, {} AS {name} FROM {from}", op.replace("__ag_v", &level)));
-                level = name;
-            }
-            let mut from = c.cte(format!("SELECT *, {level} AS __ag_e FROM {from}"));
-            let mut value = "__ag_e".to_string();
-            let mut fails = Vec::new();
-            if let (Some((formats, target)), false) = (&s.date_formats, temporal) {
-                ensure!(!formats.is_empty(), "date standardisation needs at least one format");
-                let list = formats.iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
-                let target = c.text(target);
-                from = c.cte(format!(
-                    "SELECT *, try_strptime({}, [{list}]) AS __ag_p FROM {from}",
-                    strip("__ag_e")
-                ));
-                value = format!("coalesce(strftime(__ag_p, {target}), __ag_e)");
-                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND __ag_p IS NULL)", blank("__ag_e")));
-            }
-            if s.email {
-                fails.push(format!(
-                    "(__ag_e IS NOT NULL AND NOT {} AND NOT regexp_full_match(__ag_e, {}))",
-                    blank("__ag_e"),
-                    quote_literal(EMAIL_RE)
-                ));
-            }
-            if let Some(region) = &s.phone_region {
-                ensure!(
-                    parse_region(region).is_some(),
-                    "{region:?} is not a known phone region (an ISO 3166 alpha-2 code such as \"US\")"
-                );
-                ensure!(
-                    s.date_formats.is_none() && !s.email,
-                    "phone numbers cannot be standardised together with dates or emails"
-                );
-                let region = c.text(region);
-                from = c.cte(format!("SELECT *, {PHONE_FN}(__ag_e, {region}) AS __ag_p FROM {from}"));
-                value = "coalesce(__ag_p, __ag_e)".into();
-                fails.push(format!("(__ag_e IS NOT NULL AND NOT {} AND __ag_p IS NULL)", blank("__ag_e")));
-            }
-            let fails =
-                if fails.is_empty() { Vec::new() } else { vec![(s.column.clone(), fails.join(" OR "))] };
-            c.map(
-                &from,
-                Map { values: vec![(s.column.clone(), value)], as_text: temporal, fails, ..Map::default() },
-            );
-            if let Some(entry) = c.columns.iter_mut().find(|(n, _)| n == &s.column) {
-                entry.1 = "VARCHAR".into();
-            }
-        }
+        Step::Standardize(s) => compile_standardize(c, &[s])?,
         Step::Deduplicate { mode, keep, merge } => {
             let names: Vec<String> = c.columns.iter().map(|(n, _)| n.clone()).collect();
             // Per column, the group's first non-null value over a window `partition`.
@@ -2630,52 +2928,59 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             // 3. The other columns are filled from the rows left. The statistics are one
             // stored row, so that a segment computed again where it is read does not compute
             // them again.
+            let rows_left = format!("{from} WHERE {left}");
+            // Per statistic `__ag_s{j}`: its value over the raw `__ag_r{j}` its source gives.
             let mut statistics: Vec<String> = Vec::new();
+            let mut aggregates: Vec<String> = Vec::new();
+            let mut ranked: Vec<(String, Vec<String>)> = Vec::new();
+            let mut ranked_names: Vec<String> = Vec::new();
+            // Integer medians and modes, by type (one grouping per type): `(j, value)`.
+            let mut integer_medians: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+            let mut modes_by_type: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+            let by_type = |groups: &mut Vec<(String, Vec<(usize, String)>)>,
+                           ty: &str,
+                           j: usize,
+                           v: String| {
+                match groups.iter_mut().find(|(t, _)| t == ty) {
+                    Some((_, items)) => items.push((j, v)),
+                    None => groups.push((ty.to_string(), vec![(j, v)])),
+                }
+            };
             let mut fills: Vec<(String, Result<String, usize>)> = Vec::new();
             for (column, strategy) in columns {
                 let ty = c.type_of(column)?;
                 let v = value(column);
+                let j = statistics.len();
+                let raw = format!("__ag_r{j}");
                 let fill = match strategy {
                     NullStrategy::Drop => continue,
                     NullStrategy::Mean => {
                         ensure!(is_numeric(&ty), "the mean of {column} ({ty}) is not defined");
-                        statistics.push(format!(
-                            "CAST((SELECT avg({v}) FROM {from} WHERE {left}) AS {})",
-                            sql_type(&ty)?
-                        ));
-                        Err(statistics.len() - 1)
+                        aggregates.push(format!("avg({v}) AS {raw}"));
+                        statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
+                        Err(j)
                     }
                     NullStrategy::Median => {
-                        statistics.push(if is_integer(&ty) && !ty.ends_with("HUGEINT") {
-                            let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
-                            format!(
-                                "CAST((SELECT m FROM {}) AS {})",
-                                ranked_integer_median("__ag_rank_x", &rows),
-                                sql_type(&ty)?
-                            )
+                        if is_integer(&ty) && !ty.ends_with("HUGEINT") {
+                            by_type(&mut integer_medians, &ty, j, v.clone());
+                            statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
                         } else if ranks_give_quantiles(&ty) {
-                            let rows = format!("(SELECT {v} AS __ag_rank_x FROM {from} WHERE {left})");
-                            format!(
-                                "CAST((SELECT qs[1] FROM {}) AS {})",
-                                ranked_quantiles("__ag_rank_x", &rows, &["0.5".to_string()]),
-                                sql_type(&ty)?
-                            )
+                            ranked.push((v.clone(), vec!["0.5".to_string()]));
+                            ranked_names.push(raw.clone());
+                            statistics.push(format!("CAST({raw}[1] AS {})", sql_type(&ty)?));
                         } else if is_numeric(&ty) {
-                            format!(
-                                "CAST((SELECT median({v}) FROM {from} WHERE {left}) AS {})",
-                                sql_type(&ty)?
-                            )
+                            aggregates.push(format!("median({v}) AS {raw}"));
+                            statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
                         } else {
-                            format!("(SELECT quantile_disc({v}, 0.5) FROM {from} WHERE {left})")
-                        });
-                        Err(statistics.len() - 1)
+                            aggregates.push(format!("quantile_disc({v}, 0.5) AS {raw}"));
+                            statistics.push(raw);
+                        }
+                        Err(j)
                     }
                     NullStrategy::Mode => {
-                        statistics.push(format!(
-                            "(SELECT {v} FROM {from} WHERE {v} IS NOT NULL AND {left} GROUP BY {v} \
-                             ORDER BY count(*) DESC, {v} LIMIT 1)"
-                        ));
-                        Err(statistics.len() - 1)
+                        by_type(&mut modes_by_type, &ty, j, v.clone());
+                        statistics.push(raw);
+                        Err(j)
                     }
                     NullStrategy::ForwardFill => Ok(format!(
                         "last_value({v} IGNORE NULLS) OVER ({partition}ORDER BY {ROW} \
@@ -2695,25 +3000,45 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     touched.push(column.clone());
                 }
             }
-            // (Named only when there is a statistic to read.)
-            let mut table = String::new();
+            // The statistics are one row from one aggregation and a grouping per kind and
+            // type (not a subquery, a join, per column: a wide file has hundreds), read by
+            // every row through one cross join.
             if !statistics.is_empty() {
+                let mut sources = Vec::new();
+                if !aggregates.is_empty() {
+                    sources.push(format!("(SELECT {} FROM {rows_left})", aggregates.join(", ")));
+                }
+                if !ranked.is_empty() {
+                    sources.push(ranked_quantiles(&ranked, &rows_left, &ranked_names));
+                }
+                let raw_names = |items: &[(usize, String)]| -> (Vec<String>, Vec<String>) {
+                    items.iter().map(|(j, v)| (v.clone(), format!("__ag_r{j}"))).unzip()
+                };
+                for (_, items) in &integer_medians {
+                    let (values, names) = raw_names(items);
+                    sources.push(ranked_integer_medians(&values, &rows_left, &names));
+                }
+                for (_, items) in &modes_by_type {
+                    let (values, names) = raw_names(items);
+                    sources.push(modes(&values, &rows_left, &names));
+                }
                 let items = statistics
                     .iter()
                     .enumerate()
                     .map(|(j, e)| format!("{e} AS __ag_s{j}"))
                     .collect::<Vec<_>>();
-                table = c.cte(format!("SELECT {}", items.join(", ")));
+                let table = c.cte(format!("SELECT {} FROM {}", items.join(", "), aliased(&sources)));
                 if let Some(cte) = c.ctes.last_mut() {
                     cte.table = true;
                 }
+                from = c.cte(format!("SELECT p.*, s.* FROM {from} p CROSS JOIN {table} s"));
             }
             let fills: Vec<(String, String)> = fills
                 .into_iter()
                 .map(|(column, fill)| {
                     let fill = match fill {
                         Ok(expr) => expr,
-                        Err(j) => format!("(SELECT __ag_s{j} FROM {table})"),
+                        Err(j) => format!("__ag_s{j}"),
                     };
                     let v = value(&column);
                     (column, format!("coalesce({v}, {fill})"))
@@ -2751,108 +3076,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 .collect();
             c.map(&from, Map { values, fails, remove, ..Map::default() });
         }
-        Step::Outliers { column, method, action } => {
-            let ty = c.type_of(column)?;
-            ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
-            let ty = sql_type(&ty)?.to_string();
-            let q = quote_identifier(column);
-            // The quantiles are one list over the fractions. `quantile_cont` would keep a copy
-            // of every value in memory that cannot spill: where the ranks of the grouped values
-            // give the same numbers, they are read from those instead.
-            let ranked = ranks_give_quantiles(&ty);
-            // NaN and ±Infinity are not part of the distribution: the statistics leave them
-            // out, a NaN (not a number, like a null) is never an outlier, and ±Infinity lies
-            // beyond any finite bound.
-            let floating = matches!(ty.as_str(), "FLOAT" | "DOUBLE" | "REAL");
-            let fv = if floating { format!("(CASE WHEN isfinite({q}) THEN {q} END)") } else { q.clone() };
-            let quantiles = |fractions: &[String]| {
-                if ranked {
-                    format!("(SELECT qs FROM {})", ranked_quantiles(&fv, &prev, fractions))
-                } else {
-                    format!("quantile_cont({fv}, [{}])", fractions.join(", "))
-                }
-            };
-            // Aggregates read `prev` in the FROM below; quantiles from ranks read it in their
-            // own subquery.
-            let (statistics, aggregates, low, high, median) = match method {
-                OutlierMethod::ZScore(z) => {
-                    let z = number(*z)?;
-                    (
-                        format!(
-                            "avg({fv}) AS a, stddev_samp({fv}) AS s, {}[1] AS m",
-                            quantiles(&["0.5".into()])
-                        ),
-                        true,
-                        format!("a - {z} * s"),
-                        format!("a + {z} * s"),
-                        "m".to_string(),
-                    )
-                }
-                OutlierMethod::Iqr(f) => {
-                    let f = number(*f)?;
-                    (
-                        format!("{} AS qs", quantiles(&["0.25".into(), "0.75".into(), "0.5".into()])),
-                        !ranked,
-                        format!("qs[1] - {f} * (qs[2] - qs[1])"),
-                        format!("qs[2] + {f} * (qs[2] - qs[1])"),
-                        "qs[3]".to_string(),
-                    )
-                }
-                OutlierMethod::Percentile(a, b) => {
-                    ensure!(
-                        (0.0..=1.0).contains(a) && (0.0..=1.0).contains(b) && a <= b,
-                        "percentiles are fractions, low ≤ high"
-                    );
-                    (
-                        format!("{} AS qs", quantiles(&[number(*a)?, number(*b)?, "0.5".into()])),
-                        !ranked,
-                        "qs[1]".to_string(),
-                        "qs[2]".to_string(),
-                        "qs[3]".to_string(),
-                    )
-                }
-            };
-            let from = if aggregates { format!(" FROM {prev}") } else { String::new() };
-            let bounds = c.cte(format!(
-                "SELECT CAST({low} AS DOUBLE) AS __ag_lo, CAST({high} AS DOUBLE) AS __ag_hi, \
-                 CAST({median} AS DOUBLE) AS __ag_med FROM (SELECT {statistics}{from})"
-            ));
-            // One stored row: read by every statement that computes this segment.
-            if let Some(cte) = c.ctes.last_mut() {
-                cte.table = true;
-            }
-            // (DuckDB orders NaN above every number.)
-            let outside = if floating {
-                format!("(NOT isnan({q}) AND ({q} < __ag_lo OR {q} > __ag_hi))")
-            } else {
-                format!("({q} < __ag_lo OR {q} > __ag_hi)")
-            };
-            let from = c.cte(format!(
-                "SELECT p.*, b.__ag_lo, b.__ag_hi, b.__ag_med FROM {prev} p CROSS JOIN {bounds} b"
-            ));
-            match action {
-                OutlierAction::Remove => {
-                    c.map(&from, Map { remove: Some(outside), ..Map::default() });
-                }
-                OutlierAction::Cap => {
-                    let (lo, hi) = if is_integer(&ty) {
-                        ("ceil(__ag_lo)", "floor(__ag_hi)")
-                    } else {
-                        ("__ag_lo", "__ag_hi")
-                    };
-                    let keep_nan =
-                        if floating { format!("WHEN isnan({q}) THEN {q} ") } else { String::new() };
-                    let capped = format!(
-                        "CASE {keep_nan}WHEN {q} < __ag_lo THEN CAST({lo} AS {ty}) WHEN {q} > __ag_hi THEN CAST({hi} AS {ty}) ELSE {q} END"
-                    );
-                    c.map(&from, Map { values: vec![(column.clone(), capped)], ..Map::default() });
-                }
-                OutlierAction::Impute => {
-                    let imputed = format!("CASE WHEN {outside} THEN CAST(__ag_med AS {ty}) ELSE {q} END");
-                    c.map(&from, Map { values: vec![(column.clone(), imputed)], ..Map::default() });
-                }
-            }
-        }
+        Step::Outliers { .. } => compile_outliers(c, std::slice::from_ref(step))?,
         Step::ConvertUnits { column, multiply, add } => {
             let ty = c.type_of(column)?;
             ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
@@ -4000,6 +4224,178 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_standardisations_gives_what_the_steps_one_by_one_give() {
+        // Six columns standardised in one run (trim, spaces, case, value maps, dates from text
+        // and of a DATE column, emails, phones; values that fail) give what each step alone,
+        // applied to the output of the one before, gives: values, changes and failures.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES \
+               (1, '  ann   lee ', ' A@X.COM ', '(201) 555-0123', '03/02/2024', DATE '2024-01-05', 'alpha'), \
+               (2, 'BOB', 'not-an-email', '12', '2024-02-30', NULL, ' Beta '), \
+               (3, NULL, 'c@y.org', '+44 20 7946 0958', 'soon', DATE '2023-12-31', 'gamma'), \
+               (4, ' cy ', NULL, '', '31/12/2023', DATE '2020-02-29', 'ALPHA')) \
+             t(i, name, email, phone, day, joined, cat) ORDER BY i",
+        );
+        let spec = |column: &str| Standardize { column: column.into(), ..Default::default() };
+        let steps = vec![
+            Step::Standardize(Standardize {
+                trim: true,
+                collapse_spaces: true,
+                case: Some(Case::Title),
+                ..spec("name")
+            }),
+            Step::Standardize(Standardize { email: true, ..spec("email") }),
+            Step::Standardize(Standardize { phone_region: Some("US".into()), ..spec("phone") }),
+            Step::Standardize(Standardize {
+                trim: true,
+                date_formats: Some((vec!["%d/%m/%Y".into(), "%Y-%m-%d".into()], "%Y-%m-%d".into())),
+                ..spec("day")
+            }),
+            Step::Standardize(Standardize {
+                date_formats: Some((vec!["%Y-%m-%d".into()], "%d.%m.%Y".into())),
+                ..spec("joined")
+            }),
+            Step::Standardize(Standardize {
+                trim: true,
+                case: Some(Case::Upper),
+                value_map: vec![("ALPHA".into(), "A".into()), ("BETA".into(), "B".into())],
+                ..spec("cat")
+            }),
+        ];
+        let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
+        assert_eq!(compiled.segments.len(), 1);
+        let fused = clean(&conn, &path, &columns, steps.clone());
+        let mut input = path.clone();
+        let mut changes = Vec::new();
+        for (k, step) in steps.into_iter().enumerate() {
+            let dir = path.parent().unwrap().join(format!("alone{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let source = dir.join("in.parquet");
+            std::fs::copy(&input, &source).unwrap();
+            let alone = clean(&conn, &source, &describe(&conn, &source), vec![step]);
+            changes.extend(alone.outcome.changes.iter().map(|c| (c.column.clone(), c.changed, c.failed)));
+            input = alone.out.join("data.parquet");
+        }
+        assert_eq!(fused.data, rows(&conn, &input));
+        let fused_changes: Vec<_> =
+            fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed, c.failed)).collect();
+        assert_eq!(fused_changes, changes);
+        for column in ["email", "phone", "day"] {
+            assert!(change(&fused.outcome, "standardize", column).1 > 0, "{column} has a failure");
+        }
+    }
+
+    #[test]
+    fn fills_of_many_columns_in_one_step_equal_each_column_filled_alone() {
+        // One null step filling nine columns of seven types, after tokens and a drop, gives
+        // what a step per column gives (the statistics of every kind and type are computed
+        // together, each over the rows left).
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, \
+               CASE WHEN i % 5 = 0 THEN NULL ELSE (hash(i) % 1000)::BIGINT - 400 END AS a, \
+               CASE WHEN i % 7 = 0 THEN NULL ELSE (hash(i * 3) % 90)::BIGINT END AS b, \
+               CASE WHEN i % 4 = 0 THEN NULL ELSE (hash(i * 5) % 6)::INTEGER END AS c, \
+               CASE WHEN i % 6 = 0 THEN NULL ELSE (hash(i * 7) % 10000)::DOUBLE / 3 END AS d, \
+               CASE WHEN i % 8 = 0 THEN NULL ELSE ((hash(i * 11) % 10000) / 100)::DECIMAL(10,2) END AS e, \
+               CASE WHEN i % 9 = 0 THEN 'n/a' ELSE ['x', 'y', 'z', 'y'][(hash(i) % 4)::INTEGER + 1] END AS s1, \
+               CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || (hash(i * 13) % 5) END AS s2, \
+               CASE WHEN i % 10 = 0 THEN NULL ELSE hash(i * 17) % 3 = 0 END AS f, \
+               CASE WHEN i % 11 = 0 THEN NULL ELSE DATE '2024-01-01' + (hash(i * 19) % 300)::INTEGER END AS g, \
+               CASE WHEN i % 13 = 0 THEN NULL ELSE i END AS h \
+             FROM range(300) t(i) ORDER BY i",
+        );
+        let strategies = vec![
+            ("a", NullStrategy::Median),
+            ("b", NullStrategy::Median),
+            ("c", NullStrategy::Mode),
+            ("d", NullStrategy::Median),
+            ("e", NullStrategy::Mean),
+            ("s1", NullStrategy::Mode),
+            ("s2", NullStrategy::Mode),
+            ("f", NullStrategy::Mode),
+            ("g", NullStrategy::Median),
+        ];
+        let tokens = vec!["N/A".to_string()];
+        let drop = ("h".to_string(), NullStrategy::Drop);
+        let together = Step::Nulls {
+            tokens: tokens.clone(),
+            columns: [drop.clone()]
+                .into_iter()
+                .chain(strategies.iter().map(|(c, s)| (c.to_string(), s.clone())))
+                .collect(),
+        };
+        let fused = clean(&conn, &path, &columns, vec![together]);
+        // A step per column: the first takes the tokens and the drop.
+        let mut alone = vec![Step::Nulls { tokens, columns: vec![drop] }];
+        alone.extend(
+            strategies
+                .iter()
+                .map(|(c, s)| Step::Nulls { tokens: vec![], columns: vec![(c.to_string(), s.clone())] }),
+        );
+        let apart = clean(&conn, &path, &columns, alone);
+        assert_eq!(fused.data, apart.data);
+        assert_eq!(fused.outcome.rows_out, apart.outcome.rows_out);
+        assert!(fused.outcome.rows_out < 300, "the drop removed rows");
+        for (column, _) in &strategies {
+            let (changed, failed) = change(&fused.outcome, "nulls", column);
+            assert!(changed > 0 && failed == 0, "{column}");
+            // (A plan's changes are per step name and column: the steps apart are one entry.
+            // Apart, each token in s1 is changed twice: to null, then filled.)
+            let twice = if *column == "s1" { 2 } else { 1 };
+            assert_eq!(change(&apart.outcome, "nulls", column), (changed * twice, failed), "{column}");
+        }
+    }
+
+    #[test]
+    fn a_wide_plan_compiles_to_as_many_queries_whatever_its_columns() {
+        // A standardisation per text column, fills of every column and an outlier step per
+        // numeric column (what the default plan makes of a wide file): the queries, segments
+        // and statistics do not grow with the columns.
+        let compiled = |n: usize| {
+            let columns: Vec<ColumnInfo> = (0..n)
+                .flat_map(|i| {
+                    [("DOUBLE", "x"), ("BIGINT", "k"), ("VARCHAR", "s")]
+                        .map(|(ty, prefix)| ColumnInfo { name: format!("{prefix}{i}"), data_type: ty.into() })
+                })
+                .collect();
+            let mut steps: Vec<Step> = columns
+                .iter()
+                .filter(|c| c.data_type == "VARCHAR")
+                .map(|c| {
+                    Step::Standardize(Standardize {
+                        column: c.name.clone(),
+                        trim: true,
+                        collapse_spaces: true,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            steps.push(Step::Nulls {
+                tokens: vec!["?".into()],
+                columns: columns
+                    .iter()
+                    .map(|c| {
+                        let strategy = match c.data_type.as_str() {
+                            "VARCHAR" => NullStrategy::Mode,
+                            _ => NullStrategy::Median,
+                        };
+                        (c.name.clone(), strategy)
+                    })
+                    .collect(),
+            });
+            steps.extend(columns.iter().filter(|c| c.data_type != "VARCHAR").map(|c| Step::Outliers {
+                column: c.name.clone(),
+                method: OutlierMethod::Iqr(1.5),
+                action: OutlierAction::Cap,
+            }));
+            let plan = CleansePlan { steps };
+            let compiled = compile(&columns, &plan, "SELECT 1", false).unwrap();
+            (compiled.ctes.len(), compiled.segments.len(), compiled.metrics.len())
+        };
+        assert_eq!(compiled(2), compiled(200));
+    }
+
+    #[test]
     fn outliers_by_zscore_and_percentile() {
         // Mean 14.875, sample sd ≈ 40.58: 2 sd is [-66.3, 96.0], so only 100 is out.
         let (_d, path, conn, columns) = spiky();
@@ -4473,14 +4869,21 @@ mod tests {
         .unwrap();
         let fractions: Vec<String> =
             ["0", "0.25", "0.5", "0.75", "1", "0.1", "0.9", "0.333", "0.99999"].map(String::from).to_vec();
-        for column in ["d", "b", "special", "one", "none"] {
-            let list = fractions.join(", ");
+        // Every column in one statement, each with its own fractions (a column twice).
+        let columns = ["d", "b", "special", "one", "none", "d"];
+        let wanted: Vec<Vec<String>> =
+            (0..columns.len()).map(|i| fractions[i % 2..].iter().rev().cloned().collect()).collect();
+        let values: Vec<(String, Vec<String>)> =
+            columns.iter().zip(&wanted).map(|(c, f)| (c.to_string(), f.clone())).collect();
+        let names: Vec<String> = (0..columns.len()).map(|i| format!("q{i}")).collect();
+        let all = ranked_quantiles(&values, "t", &names);
+        for (i, column) in columns.into_iter().enumerate() {
+            let list = wanted[i].join(", ");
             let (ours, theirs): (Option<String>, Option<String>) = conn
                 .query_row(
                     &format!(
-                        "SELECT CAST((SELECT qs FROM {}) AS VARCHAR), \
-                                CAST((SELECT quantile_cont({column}, [{list}])::DOUBLE[] FROM t) AS VARCHAR)",
-                        ranked_quantiles(column, "t", &fractions)
+                        "SELECT CAST((SELECT q{i} FROM {all}) AS VARCHAR), \
+                                CAST((SELECT quantile_cont({column}, [{list}])::DOUBLE[] FROM t) AS VARCHAR)"
                     ),
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
