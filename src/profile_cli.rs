@@ -129,7 +129,7 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
     let (agents, checked) = (run.agents.clone(), run.parameters.clone());
     let (engine_config, temp) = (config.engine.clone(), scratch.0.join("session"));
     let progress_bar = bar.clone();
-    let report = tokio::task::spawn_blocking(move || -> Result<_, SessionError> {
+    let mut report = tokio::task::spawn_blocking(move || -> Result<_, SessionError> {
         let session = Session::open(&engine_config, &temp)?;
         let mut progress = |percent: f64, stage: &str| {
             progress_bar.set_position((5.0 + percent * 0.9).clamp(5.0, 95.0) as u64);
@@ -157,6 +157,9 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
         created_at: now,
         finished_at: Some(now),
     };
+    if let Some(drift) = report.drift.as_mut() {
+        drift.baseline_name = meta.baseline_name.clone();
+    }
     let out =
         options.out.clone().unwrap_or_else(|| PathBuf::from(options.format.file_name(&meta.dataset_name)));
     let format = options.format;

@@ -51,6 +51,11 @@ pub struct DriftReport {
     pub columns: Vec<ColumnDrift>,
     /// Columns whose verdict is `drift`.
     pub drifted_count: u64,
+    /// The baseline dataset's name when the comparison ran (a report outlives its baseline:
+    /// deleting that dataset clears the job's link to it). `None` in reports stored before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_name: Option<String>,
 }
 
 /// Columns added, removed or retyped between the versions.

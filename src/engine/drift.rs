@@ -160,6 +160,7 @@ pub fn drift(
         schema,
         columns,
         drifted_count,
+        baseline_name: None,
     })
 }
 

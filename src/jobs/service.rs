@@ -333,9 +333,15 @@ impl Jobs {
             let name_of =
                 |dataset: Option<Dataset>| dataset.map_or_else(|| "deleted dataset".to_string(), |d| d.name);
             let dataset = self.inner.store.dataset(job.dataset_id, job.owner_id).await?;
+            // The baseline's name now, else as the comparison recorded it (deleting the
+            // baseline clears the job's link to it).
+            let recorded = report.drift.as_ref().and_then(|d| d.baseline_name.clone());
             let baseline = match job.baseline_dataset_id {
-                Some(id) => Some(name_of(self.inner.store.dataset(id, job.owner_id).await?)),
-                None => None,
+                Some(id) => match self.inner.store.dataset(id, job.owner_id).await? {
+                    Some(dataset) => Some(dataset.name),
+                    None => Some(recorded.unwrap_or_else(|| name_of(None))),
+                },
+                None => recorded,
             };
             let meta = ReportMeta {
                 job_id: job.id.to_string(),

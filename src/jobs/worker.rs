@@ -400,6 +400,7 @@ async fn run_tool(
         true => jobs.inner.profiles.get(&key).await,
         false => None,
     };
+    let baseline_name = baseline.as_ref().map(|b| b.0.name.clone());
     let inputs = pipeline::Inputs { current: dataset.1, baseline: baseline.map(|b| b.1) };
 
     let engine = config.engine.clone();
@@ -407,7 +408,7 @@ async fn run_tool(
     let agents = job.agents.clone();
     let parameters = job.parameters.clone();
     let sender = progress.clone();
-    let (report, profile) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
+    let (mut report, profile) = tokio::task::spawn_blocking(move || -> Result<_, Stop> {
         let session = open_session(&engine, &temp, &interrupter, &flags)?;
         let mut report = |percent: f64, stage: &str| {
             // The agents are 5–95% of the job.
@@ -417,6 +418,9 @@ async fn run_tool(
     })
     .await
     .map_err(|e| Stop::Internal(e.into()))??;
+    if let Some(drift) = report.drift.as_mut() {
+        drift.baseline_name = baseline_name;
+    }
     if let Some(profile) = profile {
         jobs.inner.profiles.insert(key, profile).await;
     }

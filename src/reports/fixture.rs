@@ -484,6 +484,7 @@ pub fn rich_report(extra_columns: usize) -> Report {
             },
         ],
         drifted_count: 2,
+        baseline_name: Some("customers-2024-q1.csv".into()),
     };
 
     let risk = RiskReport {

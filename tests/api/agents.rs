@@ -259,6 +259,30 @@ both_stores! {
         let body = app.graphql(Some(&bob), "query($id: ID!) { job(id: $id) { downloads { url } } }", json!({ "id": job_id(&app, &token).await })).await;
         assert_eq!(error_code(&body), "NOT_FOUND");
     }
+
+    async fn a_drift_report_keeps_its_baselines_name_after_the_baseline_is_deleted(app) {
+        let token = app.token_for("ada@example.com").await;
+        let baseline = app.upload_ok(&token, "may.csv", baseline_csv().as_bytes()).await;
+        let current = app.upload_ok(&token, "june.csv", current_csv().as_bytes()).await;
+        let job = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": current["id"], "baselineDatasetId": baseline["id"], "agents": ["drift-detector"] })).await;
+        assert_eq!(agent(&job, "drift-detector")["status"], "success", "{job}");
+        let id = job_id(&app, &token).await;
+        let deleted = app.graphql(Some(&token), "mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": baseline["id"] })).await;
+        assert_eq!(deleted["data"]["deleteDataset"], true, "{deleted}");
+        // Fresh links: the job no longer points at the deleted baseline.
+        let body = app.graphql(Some(&token), REPORT, json!({ "id": id })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let downloads = body["data"]["job"]["downloads"].as_array().unwrap().clone();
+        let fetch = |format: &str| {
+            let link = downloads.iter().find(|d| d["format"] == format).unwrap().clone();
+            let (client, url) = (app.client.clone(), format!("{}{}", app.address, link["url"].as_str().unwrap()));
+            async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+        let report: Value = serde_json::from_str(&fetch("json").await).unwrap();
+        assert_eq!(report["job"]["baseline"], "may.csv", "{}", report["job"]);
+        assert_eq!(report["report"]["drift"]["baseline_name"], "may.csv");
+        assert!(fetch("html").await.contains("may.csv"), "the page names the baseline");
+    }
 }
 
 async fn job_id(app: &TestApp, token: &str) -> Value {
