@@ -224,8 +224,11 @@ impl Jobs {
         // which interrupts DuckDB (`Engine::run`): a preview too heavy to answer must not hold
         // the engine's slot for uploads.
         let limit = self.inner.preview_timeout;
+        // Whether the plan was made (its evidence sampled) when the limit passed.
+        let planned = std::sync::atomic::AtomicBool::new(false);
         let work = async {
             let (built, data) = self.cleanse_plan(&run, &dataset).await?;
+            planned.store(true, std::sync::atomic::Ordering::Relaxed);
             let sample_rows = run
                 .parameters
                 .get(cleanse::PREVIEWER)
@@ -247,6 +250,19 @@ impl Jobs {
         };
         let (built, preview) = match tokio::time::timeout(limit, work).await {
             Ok(done) => done?,
+            Err(_) if !planned.load(std::sync::atomic::Ordering::Relaxed) => {
+                // Sampling every column's values to plan the automatic steps took the time:
+                // the sample size does not change that.
+                return Err(AppError::bad_input(
+                    "datasetId",
+                    format!(
+                        "the preview was stopped after {} s (PREVIEW_TIMEOUT) while sampling the values of the \
+                         dataset's {} columns to plan the automatic steps: run the tool, which has no time limit",
+                        limit.as_secs_f64(),
+                        dataset.columns.len()
+                    ),
+                ));
+            }
             Err(_) => {
                 let path = format!("{}.sample_size", cleanse::PREVIEWER);
                 return Err(AppError::bad_input(

@@ -370,3 +370,21 @@ async fn a_preview_past_its_time_limit_is_stopped_and_frees_the_engine() {
     assert_eq!(upload["rowCount"], 1.0);
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
+
+/// A preview whose time runs out while the plan's evidence is still being sampled says so, on
+/// `datasetId`: a smaller preview sample would not help.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_stopped_while_sampling_its_evidence_does_not_blame_the_sample_size() {
+    // Reading the evidence takes DuckDB queries over the file: far more than a millisecond.
+    let app = crate::helpers::spawn_app_with(crate::helpers::Store::Sqlite, &[("PREVIEW_TIMEOUT", "1ms")])
+        .await
+        .unwrap();
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", b"id,name,age\n1,Ann,30\n2,Bob,\n").await;
+    let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"] });
+    let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "datasetId", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("PREVIEW_TIMEOUT") && message.contains("3 columns"), "{body}");
+}
