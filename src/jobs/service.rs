@@ -14,7 +14,7 @@ use crate::datasets::Datasets;
 use crate::domain::{
     ColumnInfo, Dataset, HistogramBin, Job, JobId, JobStatus, Profile, Report, UserId, ValueCount,
 };
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::reports::{self, ReportFormat, ReportMeta};
 use crate::store::{JobFilter, MetadataStore, Page, PageRequest};
 
@@ -65,6 +65,24 @@ pub struct ReportFile {
 /// How often a progress stream re-reads the store when nothing local woke it (changes
 /// made by a worker in another instance).
 const POLL: Duration = Duration::from_millis(500);
+
+/// A failure of work on the server's shared engine (a preview, its evidence sample) as the
+/// client sees it: running out of `DUCKDB_MEMORY_LIMIT` is the dataset's size against the
+/// server's limit, not a fault of the server.
+fn shared_engine_failure(e: anyhow::Error, what: &str) -> AppError {
+    if format!("{e:#}").contains("Out of Memory Error") {
+        AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "{what} needs more memory than DUCKDB_MEMORY_LIMIT allows, even spilling to disk: \
+                 preview fewer rows (cleanse-previewer.sample_size), or run the tool, which works in \
+                 its own database"
+            ),
+        )
+    } else {
+        AppError::internal(e)
+    }
+}
 
 impl Jobs {
     pub fn new(
@@ -184,7 +202,9 @@ impl Jobs {
                 )
             })
             .await
-            .map_err(AppError::internal)?;
+            .map_err(|e| {
+                shared_engine_failure(e, "sampling the dataset's columns to plan the automatic steps")
+            })?;
         let built = cleanse::build(&run.parameters, &run.agents, &dataset.columns, &evidence)?;
         for check in built.engine_checks() {
             let (path, refused) = match check {
@@ -245,7 +265,7 @@ impl Jobs {
                     crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows)
                 })
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(|e| shared_engine_failure(e, "previewing the plan on its sample"))?;
             Ok::<_, AppError>((built, preview))
         };
         let (built, preview) = match tokio::time::timeout(limit, work).await {

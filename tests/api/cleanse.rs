@@ -388,3 +388,26 @@ async fn a_preview_stopped_while_sampling_its_evidence_does_not_blame_the_sample
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("PREVIEW_TIMEOUT") && message.contains("3 columns"), "{body}");
 }
+
+/// A preview that needs more memory than the shared engine's `DUCKDB_MEMORY_LIMIT` is refused
+/// with PAYLOAD_TOO_LARGE saying what to do, not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_out_of_memory_is_payload_too_large_not_internal() {
+    // 100 columns of 2,000 rows: the upload fits in 30 MB, the evidence sample does not.
+    let app =
+        crate::helpers::spawn_app_with(crate::helpers::Store::Sqlite, &[("DUCKDB_MEMORY_LIMIT", "30MB")])
+            .await
+            .unwrap();
+    let token = app.token_for("ada@example.com").await;
+    let mut csv = (0..100).map(|c| format!("c{c}")).collect::<Vec<_>>().join(",") + "\n";
+    for r in 0..2000 {
+        let row =
+            (0..100).map(|c| if c % 2 == 0 { format!("{}", r * c % 97) } else { format!(" name {r} ") });
+        csv.push_str(&(row.collect::<Vec<_>>().join(",") + "\n"));
+    }
+    let dataset = app.upload_ok(&token, "wide.csv", csv.as_bytes()).await;
+    let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"] });
+    let body = app.graphql(Some(&token), PREVIEW, json!({ "input": input })).await;
+    assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("DUCKDB_MEMORY_LIMIT"), "{body}");
+}
