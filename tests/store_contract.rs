@@ -328,6 +328,35 @@ contract! {
         assert!(!f.store.datasets_in_use(&[DatasetId::generate()]).await.unwrap());
     }
 
+    async fn one_owners_queue_does_not_hold_back_another_owners_job(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let (bob, bobs) = owner_with_dataset(&*f.store, "bob@example.com").await;
+        let mut adas = Vec::new();
+        for _ in 0..3 {
+            let queued = job(ada, &data);
+            f.store.insert_job(&queued).await.unwrap();
+            adas.push(queued.id);
+        }
+        let bobs_job = job(bob, &bobs);
+        f.store.insert_job(&bobs_job).await.unwrap();
+        // Turns: Ada's first and Bob's first, then Ada's second, then her third.
+        let ahead = |id| f.store.jobs_ahead(id);
+        assert_eq!(ahead(adas[0]).await.unwrap(), 0);
+        assert_eq!(ahead(bobs_job.id).await.unwrap(), 1);
+        assert_eq!(ahead(adas[1]).await.unwrap(), 2);
+        assert_eq!(ahead(adas[2]).await.unwrap(), 3);
+        let lease = now() + Duration::seconds(30);
+        let first = f.store.claim_job("w1", now(), lease, 3).await.unwrap().unwrap();
+        assert_eq!(first.id, adas[0]);
+        // Ada has a job running: Bob's comes before her second.
+        assert_eq!(ahead(bobs_job.id).await.unwrap(), 0);
+        let second = f.second.claim_job("w2", now(), lease, 3).await.unwrap().unwrap();
+        assert_eq!(second.id, bobs_job.id, "Bob's job is not held back by Ada's queue");
+        let third = f.store.claim_job("w3", now(), lease, 3).await.unwrap().unwrap();
+        assert_eq!(third.id, adas[1]);
+        assert_eq!(ahead(adas[2]).await.unwrap(), 0);
+    }
+
     async fn a_job_is_claimed_once_run_and_finished_by_its_worker(f) {
         let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
         let queued = job(ada, &data);

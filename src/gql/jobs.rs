@@ -199,7 +199,9 @@ impl Job {
     async fn stage(&self) -> Option<&str> {
         self.0.stage.as_deref()
     }
-    /// For a queued job: how many queued jobs are ahead of it (0: it is next).
+    /// For a queued job: how many queued jobs are ahead of it (0: it is next). Jobs are taken
+    /// round robin over their owners: a job's turn is its owner's running jobs plus its
+    /// owner's jobs queued before it, so one user's long queue does not hold back another's.
     async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
         let ahead = jobs(ctx)?.queue_position(&self.0).await?;
         Ok(ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))

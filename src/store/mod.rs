@@ -60,6 +60,40 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// How many queued jobs come before queued job `id` in [`queue_order`] (all of them when it
+/// is not queued).
+pub fn jobs_ahead(active: &[Job], id: JobId) -> u64 {
+    let order = queue_order(active);
+    order.iter().position(|j| *j == id).unwrap_or(order.len()) as u64
+}
+
+/// Queued jobs a worker tries to claim in one go, in [`queue_order`].
+pub const CLAIM_CANDIDATES: usize = 16;
+
+/// The order workers take queued jobs in, from every queued and running job (`active`): round
+/// robin over their owners. A queued job's turn is the number of its owner's jobs running now
+/// plus the number of its owner's jobs queued before it; turns are taken in order, oldest job
+/// first within a turn. One user's long queue thus does not hold back another user's next job,
+/// and a user's own jobs still start in the order they were asked for.
+pub fn queue_order(active: &[Job]) -> Vec<JobId> {
+    let mut seen: std::collections::HashMap<UserId, usize> = std::collections::HashMap::new();
+    for job in active.iter().filter(|j| j.status == JobStatus::Running) {
+        *seen.entry(job.owner_id).or_default() += 1;
+    }
+    let mut queued: Vec<&Job> = active.iter().filter(|j| j.status == JobStatus::Queued).collect();
+    queued.sort_by_key(|j| j.id);
+    let mut turns: Vec<(usize, JobId)> = queued
+        .into_iter()
+        .map(|job| {
+            let turn = seen.entry(job.owner_id).or_default();
+            *turn += 1;
+            (*turn - 1, job.id)
+        })
+        .collect();
+    turns.sort_unstable();
+    turns.into_iter().map(|(_, id)| id).collect()
+}
+
 /// A refresh token about to be stored (only its hash is ever stored).
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -239,11 +273,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// A completed job's report (JSON text), if the owner's job has one.
     async fn job_report(&self, id: JobId, owner: UserId) -> StoreResult<Option<String>>;
 
-    /// How many queued jobs are ahead of this one.
+    /// How many queued jobs are ahead of this one ([`queue_order`]).
     async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64>;
 
-    /// Atomically takes the next job for `worker`: the oldest queued job, or a running one
-    /// whose lease expired (its worker died) with fewer than `max_attempts` attempts. The
+    /// Atomically takes the next job for `worker`: a running one whose lease expired (its
+    /// worker died) with fewer than `max_attempts` attempts, else the first queued job in
+    /// [`queue_order`]. The
     /// job becomes RUNNING, held by `worker` until `lease_until`, with one more attempt.
     async fn claim_job(
         &self,
@@ -495,4 +530,44 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn MetadataSto
         DatabaseConfig::Sqlite { path } => Arc::new(SqliteStore::open(path).await?),
         DatabaseConfig::Mysql { url } => Arc::new(MysqlStore::connect(url.expose()).await?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(owner: UserId, status: JobStatus) -> Job {
+        let mut job = Job::queued(
+            owner,
+            "t".into(),
+            vec![],
+            serde_json::Value::Null,
+            DatasetId::generate(),
+            None,
+            now(),
+        );
+        job.status = status;
+        job
+    }
+
+    #[test]
+    fn the_queue_takes_owners_in_turn_each_in_the_order_asked() {
+        let (ada, bob, cy) = (UserId::generate(), UserId::generate(), UserId::generate());
+        // Ada has two running and three queued; Bob one running and two queued; Cy, who asked
+        // last, one queued. Finished jobs do not count.
+        let running =
+            [job(ada, JobStatus::Running), job(ada, JobStatus::Running), job(bob, JobStatus::Running)];
+        let a: Vec<Job> = (0..3).map(|_| job(ada, JobStatus::Queued)).collect();
+        let b: Vec<Job> = (0..2).map(|_| job(bob, JobStatus::Queued)).collect();
+        let c = job(cy, JobStatus::Queued);
+        let done = job(cy, JobStatus::Completed);
+        let mut active: Vec<Job> = running.into_iter().chain(a.clone()).chain(b.clone()).collect();
+        active.extend([c.clone(), done]);
+        active.reverse();
+        // Turns: Cy's job 0; Bob's 1, 2; Ada's 2, 3, 4 (ties: oldest first).
+        assert_eq!(queue_order(&active), vec![c.id, b[0].id, a[0].id, b[1].id, a[1].id, a[2].id]);
+        assert_eq!(jobs_ahead(&active, b[1].id), 3);
+        assert_eq!(jobs_ahead(&active, JobId::generate()), 6, "not queued: behind them all");
+        assert!(queue_order(&[]).is_empty());
+    }
 }

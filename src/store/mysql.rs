@@ -474,7 +474,8 @@ impl MetadataStore for MysqlStore {
 
     async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
-        count(&mut conn, sql::jobs_ahead(id).build(MysqlQueryBuilder)).await
+        let active = query_rows(&mut conn, sql::active_jobs().build(MysqlQueryBuilder), decode_job).await?;
+        Ok(super::jobs_ahead(&active, id))
     }
 
     async fn claim_job(
@@ -620,9 +621,22 @@ impl MysqlStore {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
         // SKIP LOCKED: workers claiming at the same moment each get a different job instead
-        // of queueing behind one row lock.
-        let next = sql::next_claimable_job(now, max_attempts, true).build(MysqlQueryBuilder);
-        let Some(job) = query_rows(&mut tx, next, decode_job).await?.into_iter().next() else {
+        // of queueing behind one row lock. A job whose worker died comes first; then the
+        // queued jobs in their fair order, each locked by its id alone (locking while sorting
+        // them all would hold every queued row until this transaction ends).
+        let expired = sql::expired_job(now, max_attempts, true).build(MysqlQueryBuilder);
+        let mut next = query_rows(&mut tx, expired, decode_job).await?.into_iter().next();
+        if next.is_none() {
+            let active = query_rows(&mut tx, sql::active_jobs().build(MysqlQueryBuilder), decode_job).await?;
+            for id in super::queue_order(&active).into_iter().take(super::CLAIM_CANDIDATES) {
+                let select = sql::queued_job(id, true).build(MysqlQueryBuilder);
+                next = query_rows(&mut tx, select, decode_job).await?.into_iter().next();
+                if next.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(job) = next else {
             tx.rollback().await.map_err(internal)?;
             return Ok(None);
         };

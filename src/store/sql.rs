@@ -484,33 +484,43 @@ pub fn job_report(id: JobId, owner: UserId) -> SelectStatement {
         .to_owned()
 }
 
-/// How many queued jobs were created before this one (queue order is id order).
-pub fn jobs_ahead(id: JobId) -> SelectStatement {
+/// Every queued or running job, oldest first: what the queue's order ([`super::queue_order`])
+/// is computed from (few rows: the work waiting or in progress).
+pub fn active_jobs() -> SelectStatement {
     Query::select()
-        .expr(Func::count(Expr::col(Asterisk)))
+        .columns(JOB_COLUMNS)
         .from(Jobs::Table)
-        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str()))
-        .and_where(Expr::col(Jobs::Id).lt(uuid(id.0)))
+        .and_where(Expr::col(Jobs::Status).is_in([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]))
+        .order_by(Jobs::Id, Order::Asc)
         .to_owned()
 }
 
-/// The next job a worker may take: the oldest queued one, or a running one whose worker
-/// stopped renewing its lease (died) and that has attempts left. MySQL skips rows another
-/// worker is claiming (`SKIP LOCKED`); SQLite has one writer, so no lock clause is needed.
-pub fn next_claimable_job(now: DateTime<Utc>, max_attempts: u32, lock: bool) -> SelectStatement {
+/// The oldest running job whose worker stopped renewing its lease (died) and that has attempts
+/// left: taken again before any queued job. MySQL skips rows another worker is claiming
+/// (`SKIP LOCKED`); SQLite has one writer, so no lock clause is needed.
+pub fn expired_job(now: DateTime<Utc>, max_attempts: u32, lock: bool) -> SelectStatement {
     let mut query = Query::select()
         .columns(JOB_COLUMNS)
         .from(Jobs::Table)
-        .cond_where(
-            Cond::any().add(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str())).add(
-                Cond::all()
-                    .add(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
-                    .add(Expr::col(Jobs::LeaseExpiresAt).lt(now))
-                    .add(Expr::col(Jobs::Attempts).lt(i64::from(max_attempts))),
-            ),
-        )
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+        .and_where(Expr::col(Jobs::LeaseExpiresAt).lt(now))
+        .and_where(Expr::col(Jobs::Attempts).lt(i64::from(max_attempts)))
         .order_by(Jobs::Id, Order::Asc)
         .limit(1)
+        .to_owned();
+    if lock {
+        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    query
+}
+
+/// Job `id` while it is still queued (MySQL: unless another worker is claiming it).
+pub fn queued_job(id: JobId, lock: bool) -> SelectStatement {
+    let mut query = Query::select()
+        .columns(JOB_COLUMNS)
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::Id).eq(uuid(id.0)))
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Queued.as_str()))
         .to_owned();
     if lock {
         query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);

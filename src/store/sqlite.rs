@@ -559,8 +559,9 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
-        let select = sql::jobs_ahead(id).build(SqliteQueryBuilder);
-        self.read(move |conn| count(conn, select)).await
+        let select = sql::active_jobs().build(SqliteQueryBuilder);
+        let active = self.read(move |conn| query_rows(conn, select, decode_job)).await?;
+        Ok(super::jobs_ahead(&active, id))
     }
 
     async fn claim_job(
@@ -575,9 +576,21 @@ impl MetadataStore for SqliteStore {
             // One writer connection and BEGIN IMMEDIATE: no other process can claim the same
             // job between the SELECT and the UPDATE.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
-            let next = sql::next_claimable_job(now, max_attempts, false).build(SqliteQueryBuilder);
-            let Some(job) = query_rows(&tx, next, decode_job)?.into_iter().next() else {
-                return Ok(None);
+            let expired = sql::expired_job(now, max_attempts, false).build(SqliteQueryBuilder);
+            let job = match query_rows(&tx, expired, decode_job)?.into_iter().next() {
+                Some(job) => job,
+                None => {
+                    // Queued jobs in their fair order (the writer holds them all: the first is free).
+                    let active = query_rows(&tx, sql::active_jobs().build(SqliteQueryBuilder), decode_job)?;
+                    let Some(&id) = super::queue_order(&active).first() else { return Ok(None) };
+                    match query_rows(&tx, sql::queued_job(id, false).build(SqliteQueryBuilder), decode_job)?
+                        .into_iter()
+                        .next()
+                    {
+                        Some(job) => job,
+                        None => return Ok(None),
+                    }
+                }
             };
             execute(&tx, sql::claim_job(job.id, &worker, now, lease_until).build(SqliteQueryBuilder))
                 .map_err(internal)?;
