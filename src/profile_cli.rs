@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
-use crate::datasets::ingest_file;
+use crate::datasets::{ReadOptions, ingest_file};
 use crate::engine::Engine;
 use crate::engine::session::{Session, SessionError};
 use crate::error::{AppError, ErrorCode};
@@ -184,7 +184,8 @@ async fn read(engine: &Engine, path: &Path, sheet: Option<&str>, dir: &Path) -> 
         Err(e) => return Err(AppError::bad_input("file", format!("cannot read {}: {e}", path.display()))),
     };
     tokio::fs::create_dir_all(dir).await.map_err(AppError::internal)?;
-    let (_, ingested) = ingest_file(engine, path, size, sheet, dir).await.map_err(|e| {
+    let read = ReadOptions { sheet: sheet.map(String::from), header: None };
+    let (_, ingested) = ingest_file(engine, path, size, &read, dir).await.map_err(|e| {
         if e.code() == ErrorCode::BadUserInput {
             AppError::bad_input("file", format!("{}: {}", path.display(), e.message()))
         } else {

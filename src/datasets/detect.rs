@@ -35,7 +35,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
-        let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8 };
+        let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8, header: None };
         return Ok(Detected { format: DatasetFormat::Xlsx, kind, transcode: None });
     }
     if head.starts_with(&[0xFE, 0xFF]) {
@@ -92,7 +92,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     let (format, delimiter) =
         if tabs > commas { (DatasetFormat::Tsv, Some('\t')) } else { (DatasetFormat::Csv, None) };
     let transcode = windows_1252.then_some(encoding_rs::WINDOWS_1252);
-    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding }, transcode })
+    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding, header: None }, transcode })
 }
 
 #[cfg(test)]
@@ -127,7 +127,10 @@ mod tests {
     fn picks_an_encoding() {
         let latin1 = b"name,city\nJos\xe9,M\xfcnchen\n";
         let detected = detect(latin1, b"", latin1.len() as u64).unwrap();
-        assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 });
+        assert_eq!(
+            detected.kind,
+            SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None }
+        );
         assert_eq!(detected.transcode, Some(encoding_rs::WINDOWS_1252));
         // JSON that is not UTF-8 is still JSON.
         for (json, kind) in [

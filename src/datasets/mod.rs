@@ -6,4 +6,6 @@ mod service;
 mod xlsx;
 
 pub use detect::{Detected, detect};
-pub use service::{DATA_FILE, Datasets, ExportFile, ExportFormat, StagedFile, check_export, ingest_file};
+pub use service::{
+    DATA_FILE, Datasets, ExportFile, ExportFormat, ReadOptions, StagedFile, check_export, ingest_file,
+};

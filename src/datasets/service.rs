@@ -35,8 +35,17 @@ struct Described {
     name: String,
     /// The display form of the client's file name.
     filename: String,
-    /// For workbooks: which sheet.
-    sheet: Option<String>,
+    read: ReadOptions,
+}
+
+/// How to read an uploaded file, where its content leaves a choice.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// For workbooks: which sheet (default: the first).
+    pub sheet: Option<String>,
+    /// For delimited text and workbooks: whether the first row holds the column names
+    /// (default: DuckDB decides, and a first row of numbers, such as years, reads as data).
+    pub header: Option<bool>,
 }
 
 /// Datasets over the metadata store, the engine and the data directory.
@@ -94,7 +103,7 @@ impl Datasets {
         owner: UserId,
         file: &StagedFile,
         name: Option<String>,
-        sheet: Option<String>,
+        read: ReadOptions,
     ) -> Result<Dataset, AppError> {
         let filename = display_name(&file.filename);
         let name = match name {
@@ -106,7 +115,7 @@ impl Datasets {
         let dataset = self
             .stage_publish_record(
                 &staging,
-                self.build(owner, id, file, &staging, Described { name, filename, sheet }),
+                self.build(owner, id, file, &staging, Described { name, filename, read }),
             )
             .await?;
         tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
@@ -214,12 +223,11 @@ impl Datasets {
         staging: &Path,
         described: Described,
     ) -> Result<Dataset, AppError> {
-        let Described { name, filename, sheet } = described;
+        let Described { name, filename, read } = described;
         tokio::fs::create_dir_all(staging).await.map_err(AppError::internal)?;
         let original = staging.join(ORIGINAL_FILE);
         tokio::fs::rename(&file.path, &original).await.map_err(AppError::internal)?;
-        let (format, ingested) =
-            ingest_file(&self.engine, &original, file.size, sheet.as_deref(), staging).await?;
+        let (format, ingested) = ingest_file(&self.engine, &original, file.size, &read, staging).await?;
         Ok(Dataset {
             id,
             owner_id: owner,
@@ -397,10 +405,10 @@ pub async fn ingest_file(
     engine: &Engine,
     original: &Path,
     size: u64,
-    sheet: Option<&str>,
+    read: &ReadOptions,
     staging: &Path,
 ) -> Result<(DatasetFormat, ingest::Ingested), AppError> {
-    let sheet = sheet.map(String::from);
+    let sheet = read.sheet.clone();
     let original = original.to_path_buf();
     let (head, tail) = {
         let original = original.clone();
@@ -424,7 +432,17 @@ pub async fn ingest_file(
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
-    let kind = detected.kind.clone();
+    let mut kind = detected.kind.clone();
+    match (&mut kind, read.header) {
+        (_, None) => {}
+        (ingest::SourceKind::Delimited { header, .. }, given) => *header = given,
+        (_, Some(_)) => {
+            return Err(AppError::bad_input(
+                "header",
+                "header applies only to CSV, TSV and Excel files (JSON and Parquet name their columns)",
+            ));
+        }
+    }
     let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
     // Text that is not UTF-8 is Windows-1252 (Excel's CSVs on Windows), whose printable
     // characters include Latin-1's; DuckDB's latin-1 refuses its € and curly quotes (bytes
@@ -731,7 +749,7 @@ mod tests {
             size: csv.len() as u64,
             sha256: crate::store::hex_digest(&<sha2::Sha256 as sha2::Digest>::digest(csv)),
         };
-        datasets.upload(owner, &file, None, None).await.unwrap()
+        datasets.upload(owner, &file, None, ReadOptions::default()).await.unwrap()
     }
 
     /// Every file of a folder with its bytes, sorted by name.

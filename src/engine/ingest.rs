@@ -16,6 +16,9 @@ pub enum SourceKind {
     Delimited {
         delimiter: Option<char>,
         encoding: TextEncoding,
+        /// Whether the first line holds the column names; `None` lets DuckDB decide (a first
+        /// line of numbers, such as years, reads as data).
+        header: Option<bool>,
     },
     JsonArray,
     JsonLines,
@@ -176,7 +179,17 @@ enum Quotes {
 
 /// `read_csv`'s options after the path for a delimited file (encoding, delimiter, line size,
 /// quotes).
-fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool, quotes: Quotes) -> String {
+fn csv_options(
+    delimiter: Option<char>,
+    encoding: TextEncoding,
+    header: Option<bool>,
+    long_lines: bool,
+    quotes: Quotes,
+) -> String {
+    let header = match header {
+        Some(header) => format!(", header = {header}"),
+        None => String::new(),
+    };
     let delimiter = match delimiter {
         Some(d) => format!(", delim = {}", quote_literal(&d.to_string())),
         None => String::new(),
@@ -188,7 +201,7 @@ fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool
         Quotes::Sniffed => "",
         Quotes::Rfc4180 => ", quote = '\"', escape = '\"'",
     };
-    format!(", encoding = '{}'{delimiter}{long_lines}{quotes}", encoding.duckdb_name())
+    format!(", encoding = '{}'{delimiter}{header}{long_lines}{quotes}", encoding.duckdb_name())
 }
 
 /// The table function reading `source`, with `extra` options: a delimited file's column
@@ -196,10 +209,10 @@ fn csv_options(delimiter: Option<char>, encoding: TextEncoding, long_lines: bool
 fn reader(kind: &SourceKind, source: &Path, long_lines: bool, quotes: Quotes, extra: &str) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
-        SourceKind::Delimited { delimiter, encoding } => {
+        SourceKind::Delimited { delimiter, encoding, header } => {
             format!(
                 "read_csv({path}, store_rejects = true{}{extra})",
-                csv_options(*delimiter, *encoding, long_lines, quotes)
+                csv_options(*delimiter, *encoding, *header, long_lines, quotes)
             )
         }
         // `records = true`: every element must be an object (a row), not a bare value.
@@ -385,10 +398,14 @@ pub fn ingest(
     let mut quotes = Quotes::Sniffed;
     let mut sniffed = None;
     let mut unchecked = None;
-    if let SourceKind::Delimited { delimiter, encoding } = kind {
+    if let SourceKind::Delimited { delimiter, encoding, header } = kind {
         let path = source.display().to_string();
         let sniff = |long_lines, quotes| {
-            csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *encoding, long_lines, quotes))
+            csv_types::Plan::sniff(
+                conn,
+                &path,
+                &csv_options(*delimiter, *encoding, *header, long_lines, quotes),
+            )
         };
         let mut plan = match sniff(false, Quotes::Sniffed) {
             Err(e) if too_long(&e) => {
@@ -549,7 +566,7 @@ pub fn ingest(
         .context("counting ingested rows")?;
 
     let mut notices = match kind {
-        SourceKind::Delimited { delimiter, encoding } => header_notices(
+        SourceKind::Delimited { delimiter, encoding, .. } => header_notices(
             source,
             delimiter.or(sniffed.as_ref().and_then(|s| s.delimiter)),
             *encoding,
@@ -671,7 +688,11 @@ fn header_notices(
 ) -> Vec<String> {
     // DuckDB names the columns of a file without a header row column0, column1, …
     if columns.iter().enumerate().all(|(i, c)| c.name == format!("column{i}")) {
-        return vec!["the file has no header row: its columns are named column0, column1, …".into()];
+        return vec![
+            "the file has no header row: its columns are named column0, column1, … (when its first row \
+             holds the names, upload it with header: true)"
+                .into(),
+        ];
     }
     if encoding == TextEncoding::Utf16 {
         return Vec::new();
@@ -991,7 +1012,7 @@ mod tests {
     }
 
     fn csv() -> SourceKind {
-        SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 }
+        SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None }
     }
 
     #[test]
@@ -1418,7 +1439,7 @@ mod tests {
 
     #[test]
     fn a_preview_shows_nan_and_infinities_as_text() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
         let (result, dir) =
             run(kind, b"id,price,note\n1,NaN,NaN\n2,inf,\"say \"\"NaN\"\"\"\n3,-inf,x\n4,1.5,y\n");
         assert_eq!(result.unwrap().row_count, 4);
@@ -1436,7 +1457,7 @@ mod tests {
 
     #[test]
     fn a_preview_keys_every_value_by_its_column_whatever_the_names() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
         let (result, dir) = run(kind, b"t,x,\"a \"\"b\"\"\"\n1,a,\n2,b,z\n");
         assert_eq!(result.unwrap().row_count, 2);
         let conn = Connection::open_in_memory().unwrap();
@@ -1499,7 +1520,7 @@ mod tests {
 
     #[test]
     fn a_line_too_long_is_refused_saying_so() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8 };
+        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
         let file = format!("id,big\n1,{}\n", "y".repeat(9_000_000));
         let result = run(kind, file.as_bytes()).0;
         match result {

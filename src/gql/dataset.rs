@@ -300,13 +300,17 @@ impl DatasetMutation {
         #[graphql(desc = "For Excel workbooks: the sheet to read (default: the first).")] sheet: Option<
             String,
         >,
+        #[graphql(desc = "For CSV, TSV and Excel: whether the first row holds the column names \
+                          (default: detected; a first row of numbers, such as years, reads as data).")]
+        header: Option<bool>,
     ) -> async_graphql::Result<Dataset> {
         let caller = ctx.caller()?;
         let staged = ctx
             .data_opt::<StagedUploads>()
             .ok_or_else(|| AppError::bad_input("file", "send the file as a multipart upload"))?
             .take(file.0)?;
-        Ok(Dataset::new(datasets(ctx)?.upload(caller.user_id, staged, name, sheet).await?))
+        let read = crate::datasets::ReadOptions { sheet, header };
+        Ok(Dataset::new(datasets(ctx)?.upload(caller.user_id, staged, name, read).await?))
     }
 
     /// Deletes one of the caller's datasets with its derived versions, files and jobs. Jobs

@@ -147,6 +147,50 @@ both_stores! {
         assert!(missing["errors"][0]["message"].as_str().unwrap().contains("Sales"), "{missing}");
     }
 
+    async fn a_first_row_of_numbers_is_read_as_the_header_when_asked(app) {
+        let token = app.token_for("ada@example.com").await;
+        let years = b"2022,2023,2024\n10,11,12\n20,21,22\n".to_vec();
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (row, values) in [[2022.0, 2023.0], [10.0, 11.0]].iter().enumerate() {
+            for (col, value) in values.iter().enumerate() {
+                sheet.write_number(row as u32, col as u16, *value).unwrap();
+            }
+        }
+        let workbook = book.save_to_buffer().unwrap();
+        let send = |file: &'static str, bytes: Vec<u8>, header: Value| {
+            let operations = json!({
+                "query": "mutation($file: Upload!, $header: Boolean) { uploadDataset(file: $file, header: $header) { rowCount columns { name } notices } }",
+                "variables": { "file": null, "header": header },
+            });
+            let form = reqwest::multipart::Form::new()
+                .text("operations", operations.to_string())
+                .text("map", json!({ "0": ["variables.file"] }).to_string())
+                .part("0", reqwest::multipart::Part::bytes(bytes).file_name(file));
+            let request = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form).send();
+            async move { request.await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let names = |body: &Value| -> Vec<String> {
+            body["data"]["uploadDataset"]["columns"].as_array().unwrap_or_else(|| panic!("{body}")).iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+        };
+        // Detected: a row of numbers is data, and the notice says how to say otherwise.
+        let detected = send("years.csv", years.clone(), Value::Null).await;
+        assert_eq!(detected["data"]["uploadDataset"]["rowCount"], 3.0, "{detected}");
+        assert!(detected["data"]["uploadDataset"]["notices"][0].as_str().unwrap().contains("header: true"), "{detected}");
+        // Asked: the years name the columns, in a CSV and in a workbook.
+        let csv = send("years.csv", years.clone(), json!(true)).await;
+        assert_eq!((csv["data"]["uploadDataset"]["rowCount"].clone(), names(&csv)), (json!(2.0), vec!["2022".to_string(), "2023".into(), "2024".into()]), "{csv}");
+        let xlsx = send("years.xlsx", workbook, json!(true)).await;
+        assert_eq!((xlsx["data"]["uploadDataset"]["rowCount"].clone(), names(&xlsx)), (json!(1.0), vec!["2022".to_string(), "2023".into()]), "{xlsx}");
+        // And a first row of names can be read as data.
+        let headerless = send("names.csv", b"a,b\nc,d\n".to_vec(), json!(false)).await;
+        assert_eq!(headerless["data"]["uploadDataset"]["rowCount"], 2.0, "{headerless}");
+        // JSON names its own columns.
+        let json_file = send("rows.json", br#"[{"a": 1}]"#.to_vec(), json!(true)).await;
+        assert_eq!(error_code(&json_file), "BAD_USER_INPUT", "{json_file}");
+        assert_eq!(json_file["errors"][0]["extensions"]["field"], "header", "{json_file}");
+    }
+
     async fn odd_headers_are_made_unique_and_reported(app, &[("DUCKDB_MEMORY_LIMIT", "1GB")]) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "dups.csv", b"id,id,,total\n1,2,3,4\n").await;
