@@ -77,6 +77,10 @@ struct ProfileArgs {
     /// For Excel workbooks: the sheet to read (default: the first).
     #[arg(long)]
     sheet: Option<String>,
+    /// For CSV, TSV and Excel: whether the first row holds the column names, `true` or
+    /// `false` (default: detected; a first row of numbers, such as years, reads as data).
+    #[arg(long)]
+    header: Option<bool>,
     /// Agents to run, comma-separated (default: all that apply).
     #[arg(long, value_delimiter = ',')]
     agents: Option<Vec<String>>,
@@ -205,6 +209,7 @@ impl From<ProfileArgs> for crate::profile_cli::Options {
             format,
             out: a.out,
             sheet: a.sheet,
+            header: a.header,
             agents: a.agents,
             parameters: a.parameters,
             quiet: a.quiet,

@@ -25,6 +25,8 @@ pub struct Options {
     pub format: ReportFormat,
     pub out: Option<PathBuf>,
     pub sheet: Option<String>,
+    /// Whether the first row holds the column names (both files).
+    pub header: Option<bool>,
     pub agents: Option<Vec<String>>,
     pub parameters: Option<String>,
     pub quiet: bool,
@@ -113,11 +115,13 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
     let bar = bar(options.quiet);
 
     bar.set_message(format!("reading {}", options.file.display()));
-    let current = read(&engine, &options.file, options.sheet.as_deref(), &scratch.0.join("current")).await?;
+    let file = ReadOptions { sheet: options.sheet.clone(), header: options.header };
+    let current = read(&engine, &options.file, &file, &scratch.0.join("current")).await?;
     let baseline = match &options.baseline {
         Some(path) => {
             bar.set_message(format!("reading {}", path.display()));
-            Some(read(&engine, path, None, &scratch.0.join("baseline")).await?)
+            let baseline = ReadOptions { sheet: None, header: options.header };
+            Some(read(&engine, path, &baseline, &scratch.0.join("baseline")).await?)
         }
         None => None,
     };
@@ -177,15 +181,14 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
 }
 
 /// Ingests one local file into `dir` and describes it for the engine.
-async fn read(engine: &Engine, path: &Path, sheet: Option<&str>, dir: &Path) -> Result<Version, AppError> {
+async fn read(engine: &Engine, path: &Path, read: &ReadOptions, dir: &Path) -> Result<Version, AppError> {
     let size = match tokio::fs::metadata(path).await {
         Ok(m) if m.is_file() => m.len(),
         Ok(_) => return Err(AppError::bad_input("file", format!("{} is not a file", path.display()))),
         Err(e) => return Err(AppError::bad_input("file", format!("cannot read {}: {e}", path.display()))),
     };
     tokio::fs::create_dir_all(dir).await.map_err(AppError::internal)?;
-    let read = ReadOptions { sheet: sheet.map(String::from), header: None };
-    let (_, ingested) = ingest_file(engine, path, size, &read, dir).await.map_err(|e| {
+    let (_, ingested) = ingest_file(engine, path, size, read, dir).await.map_err(|e| {
         if e.code() == ErrorCode::BadUserInput {
             AppError::bad_input("file", format!("{}: {}", path.display(), e.message()))
         } else {

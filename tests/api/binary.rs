@@ -277,6 +277,34 @@ fn the_command_line_profiler_writes_every_report_format_for_the_readme_example()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /no/such/file.csv"));
+    // --header true: a first row of years names the columns.
+    let years = dir.path().join("years.csv");
+    std::fs::write(&years, "2022,2023\n10,11\n20,21\n").unwrap();
+    let out = dir.path().join("years.json");
+    let read = agensium()
+        .args([
+            "profile",
+            years.to_str().unwrap(),
+            "--header",
+            "true",
+            "--format",
+            "json",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["report"]["profile"]["row_count"], 2, "{}", report["report"]["profile"]["row_count"]);
+    let names: Vec<&str> = report["report"]["profile"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["2022", "2023"]);
     let drift_alone = agensium()
         .args(["profile", current.to_str().unwrap(), "--agents", "drift-detector"])
         .output()
