@@ -37,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ingest import generate, graphql, peak_rss_mb_of, start_server, upload  # noqa: E402
+from ingest import generate, graphql, peak_rss_mb_of, start_server, upload, wait_job  # noqa: E402
 
 PLAN = {
     "cleanse-previewer": {"sample_size": 10000},
@@ -182,12 +182,8 @@ def run_cleanse(port, token, dataset):
     body = graphql(port, CLEAN, {"d": dataset, "p": PLAN}, token)
     if body.get("errors"):
         sys.exit(json.dumps(body))
-    job = body["data"]["runTool"]["id"]
-    while True:
-        body = graphql(port, JOB, {"j": job}, token)["data"]["job"]
-        if body["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return time.perf_counter() - t, body
-        time.sleep(0.1)
+    body = wait_job(port, token, body["data"]["runTool"]["id"], JOB)
+    return time.perf_counter() - t, body
 
 
 FUZZY = ("mutation($d: ID!, $p: JSON) { runTool(input: { toolId: \"clean-my-data\", datasetId: $d, "
@@ -235,12 +231,7 @@ def fuzzy(args):
         body = graphql(port, FUZZY, {"d": dataset, "p": FUZZY_PLAN}, token)
         if body.get("errors"):
             sys.exit(json.dumps(body))
-        job = body["data"]["runTool"]["id"]
-        while True:
-            body = graphql(port, JOB, {"j": job}, token)["data"]["job"]
-            if body["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                break
-            time.sleep(0.2)
+        body = wait_job(port, token, body["data"]["runTool"]["id"], JOB, every=0.2)
         took = time.perf_counter() - t
         rss = peak_rss_mb_of(proc.pid)
     finally:

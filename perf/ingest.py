@@ -99,6 +99,15 @@ def graphql(port, query, variables=None, token=None):
     return json.load(urllib.request.urlopen(req, timeout=60))
 
 
+def wait_job(port, token, job, query, every=0.1):
+    """Polls `query` (with `$j`, the job's id) until the job ends; returns its `job`."""
+    while True:
+        body = graphql(port, query, {"j": job}, token)["data"]["job"]
+        if body["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return body
+        time.sleep(every)
+
+
 def start_server(binary, work, memory_limit="512MB"):
     data = tempfile.mkdtemp(dir=work)
     port = free_port()

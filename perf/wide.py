@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ingest import graphql, peak_rss_mb_of, start_server, upload  # noqa: E402
+from ingest import graphql, peak_rss_mb_of, start_server, upload, wait_job  # noqa: E402
 
 PREVIEW = ("mutation($d: ID!) { previewTool(input: { toolId: \"clean-my-data\", datasetId: $d }) "
            "{ rowsBefore rowsAfter } }")
@@ -120,12 +120,7 @@ def run(args, columns):
         body = graphql(port, CLEAN, {"d": dataset}, token)
         if body.get("errors"):
             sys.exit(json.dumps(body["errors"]))
-        job_id = body["data"]["runTool"]["id"]
-        while True:
-            job = graphql(port, JOB, {"j": job_id}, token)["data"]["job"]
-            if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                break
-            time.sleep(0.1)
+        job = wait_job(port, token, body["data"]["runTool"]["id"], JOB)
         run_s = time.perf_counter() - t
         rss = peak_rss_mb_of(proc.pid)
         if job["status"] == "COMPLETED":

@@ -3276,6 +3276,26 @@ mod tests {
         Cleaned { outcome, data, quarantine, out }
     }
 
+    /// A file's rows, every value as text.
+    type Rows = Vec<Vec<Option<String>>>;
+
+    /// Each of `steps` alone, applied to the output of the one before, from `path`: the last
+    /// output's rows, and every step's changes `(column, changed, failed)` in order.
+    fn one_by_one(conn: &Connection, path: &Path, steps: Vec<Step>) -> (Rows, Vec<(String, u64, u64)>) {
+        let mut input = path.to_path_buf();
+        let mut changes = Vec::new();
+        for (k, step) in steps.into_iter().enumerate() {
+            let dir = path.parent().unwrap().join(format!("alone{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let source = dir.join("in.parquet");
+            std::fs::copy(&input, &source).unwrap();
+            let alone = clean(conn, &source, &describe(conn, &source), vec![step]);
+            changes.extend(alone.outcome.changes.iter().map(|c| (c.column.clone(), c.changed, c.failed)));
+            input = alone.out.join("data.parquet");
+        }
+        (rows(conn, &input), changes)
+    }
+
     fn change(outcome: &CleanseOutcome, step: &str, column: &str) -> (u64, u64) {
         outcome
             .changes
@@ -4278,24 +4298,16 @@ mod tests {
             step("d", OutlierMethod::ZScore(0.8), OutlierAction::Cap),
         ];
         let fused = clean(&conn, &path, &columns, steps.clone());
-        let mut input = path.clone();
-        let mut changes = Vec::new();
-        for (k, step) in steps.into_iter().enumerate() {
-            let dir = path.parent().unwrap().join(format!("alone{k}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let source = dir.join("in.parquet");
-            std::fs::copy(&input, &source).unwrap();
-            let alone = clean(&conn, &source, &describe(&conn, &source), vec![step]);
-            // (A plan's changes are per step name and column: both `a` steps are one entry.)
-            for c in &alone.outcome.changes {
-                match changes.iter_mut().find(|(column, _)| *column == c.column) {
-                    Some((_, n)) => *n += c.changed,
-                    None => changes.push((c.column.clone(), c.changed)),
-                }
+        let (data, alone) = one_by_one(&conn, &path, steps);
+        // (A plan's changes are per step name and column: both `a` steps are one entry.)
+        let mut changes: Vec<(String, u64)> = Vec::new();
+        for (column, changed, _) in alone {
+            match changes.iter_mut().find(|(c, _)| *c == column) {
+                Some((_, n)) => *n += changed,
+                None => changes.push((column, changed)),
             }
-            input = alone.out.join("data.parquet");
         }
-        assert_eq!(fused.data, rows(&conn, &input));
+        assert_eq!(fused.data, data);
         let fused_changes: Vec<_> =
             fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed)).collect();
         assert_eq!(fused_changes, changes);
@@ -4344,18 +4356,8 @@ mod tests {
         let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
         assert_eq!(compiled.segments.len(), 1);
         let fused = clean(&conn, &path, &columns, steps.clone());
-        let mut input = path.clone();
-        let mut changes = Vec::new();
-        for (k, step) in steps.into_iter().enumerate() {
-            let dir = path.parent().unwrap().join(format!("alone{k}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let source = dir.join("in.parquet");
-            std::fs::copy(&input, &source).unwrap();
-            let alone = clean(&conn, &source, &describe(&conn, &source), vec![step]);
-            changes.extend(alone.outcome.changes.iter().map(|c| (c.column.clone(), c.changed, c.failed)));
-            input = alone.out.join("data.parquet");
-        }
-        assert_eq!(fused.data, rows(&conn, &input));
+        let (data, changes) = one_by_one(&conn, &path, steps);
+        assert_eq!(fused.data, data);
         let fused_changes: Vec<_> =
             fused.outcome.changes.iter().map(|c| (c.column.clone(), c.changed, c.failed)).collect();
         assert_eq!(fused_changes, changes);
