@@ -690,7 +690,7 @@ fn header_notices(
     if columns.iter().enumerate().all(|(i, c)| c.name == format!("column{i}")) {
         return vec![
             "the file has no header row: its columns are named column0, column1, … (when its first row \
-             holds the names, upload it with header: true)"
+             holds the names, read it with header: true)"
                 .into(),
         ];
     }

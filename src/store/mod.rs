@@ -278,8 +278,8 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Atomically takes the next job for `worker`: a running one whose lease expired (its
     /// worker died) with fewer than `max_attempts` attempts, else the first queued job in
-    /// [`queue_order`]. The
-    /// job becomes RUNNING, held by `worker` until `lease_until`, with one more attempt.
+    /// [`queue_order`]. The job becomes RUNNING, held by `worker` until `lease_until`, with one
+    /// more attempt.
     async fn claim_job(
         &self,
         worker: &str,
