@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::context::ContextExt;
 use super::dataset::Dataset;
-use super::loaders::DatasetLoader;
+use super::loaders::{DatasetLoader, QueueLoader};
 use super::pagination::{PageInfo, encode_cursor, page_request};
 use crate::domain::{self, DatasetId, UserId};
 use crate::error::AppError;
@@ -203,7 +203,10 @@ impl Job {
     /// round robin over their owners: a job's turn is its owner's running jobs plus its
     /// owner's jobs queued before it, so one user's long queue does not hold back another's.
     async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
-        let ahead = jobs(ctx)?.queue_position(&self.0).await?;
+        if self.0.status != domain::JobStatus::Queued {
+            return Ok(None);
+        }
+        let ahead = ctx.data::<DataLoader<QueueLoader>>()?.load_one(self.0.id).await?;
         Ok(ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
     }
     /// Cancellation was asked for; a running job stops within a second.

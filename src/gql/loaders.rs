@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
-use crate::domain::{Dataset, DatasetId, User, UserId};
+use crate::domain::{Dataset, DatasetId, JobId, User, UserId};
 use crate::error::AppError;
 use crate::store::MetadataStore;
 
@@ -16,6 +16,11 @@ pub struct UserLoader(pub Arc<dyn MetadataStore>);
 /// Loads datasets by (owner, id): the owner is part of the key, so batching never crosses
 /// tenants.
 pub struct DatasetLoader(pub Arc<dyn MetadataStore>);
+
+/// Loads queued jobs' positions in the queue (how many jobs are ahead): one read of the queue
+/// for every job of a batch (a list of queued jobs), not one each. A job no longer queued has
+/// none.
+pub struct QueueLoader(pub Arc<dyn MetadataStore>);
 
 /// A load failure, shared by every field waiting on the batch.
 #[derive(Clone)]
@@ -57,5 +62,20 @@ impl Loader<(UserId, DatasetId)> for DatasetLoader {
             found.extend(datasets.into_iter().map(|d| ((d.owner_id, d.id), d)));
         }
         Ok(found)
+    }
+}
+
+impl Loader<JobId> for QueueLoader {
+    type Value = u64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[JobId]) -> Result<HashMap<JobId, u64>, LoadError> {
+        let queue = self.0.queue().await.map_err(|e| LoadError(Arc::new(e.into())))?;
+        Ok(queue
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| keys.contains(id))
+            .map(|(ahead, id)| (*id, ahead as u64))
+            .collect())
     }
 }

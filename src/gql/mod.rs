@@ -21,7 +21,7 @@ pub use errors::ErrorPolicy;
 pub use execute::{
     Executed, GraphqlRequest, OperationKind, RequestContext, error_body, execute, operation_kind,
 };
-pub use loaders::{DatasetLoader, UserLoader};
+pub use loaders::{DatasetLoader, QueueLoader, UserLoader};
 
 /// Every query, one object per feature.
 #[derive(MergedObject, Default)]
@@ -74,6 +74,7 @@ pub fn build_schema(
         .data(jobs)
         .data(ai)
         .data(DataLoader::new(UserLoader(store.clone()), tokio::spawn))
+        .data(DataLoader::new(QueueLoader(store.clone()), tokio::spawn))
         .data(DataLoader::new(DatasetLoader(store), tokio::spawn))
         .finish()
 }

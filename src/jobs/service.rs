@@ -314,14 +314,6 @@ impl Jobs {
         Ok(self.inner.store.list_jobs(owner, filter, page).await?)
     }
 
-    /// How many queued jobs are ahead of a queued job (0: it is next).
-    pub async fn queue_position(&self, job: &Job) -> Result<Option<u64>, AppError> {
-        if job.status != JobStatus::Queued {
-            return Ok(None);
-        }
-        Ok(Some(self.inner.store.jobs_ahead(job.id).await?))
-    }
-
     /// Cancels a queued job at once; asks the worker of a running job to stop it (it stops
     /// within a second). A finished job is returned unchanged.
     pub async fn cancel(&self, owner: UserId, id: &str) -> Result<Job, AppError> {

@@ -60,13 +60,6 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// How many queued jobs come before queued job `id` in [`queue_order`] (all of them when it
-/// is not queued).
-pub fn jobs_ahead(active: &[Job], id: JobId) -> u64 {
-    let order = queue_order(active);
-    order.iter().position(|j| *j == id).unwrap_or(order.len()) as u64
-}
-
 /// Queued jobs a worker tries to claim in one go, in [`queue_order`].
 pub const CLAIM_CANDIDATES: usize = 16;
 
@@ -273,8 +266,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// A completed job's report (JSON text), if the owner's job has one.
     async fn job_report(&self, id: JobId, owner: UserId) -> StoreResult<Option<String>>;
 
-    /// How many queued jobs are ahead of this one ([`queue_order`]).
-    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64>;
+    /// The queued jobs in the order workers take them ([`queue_order`]).
+    async fn queue(&self) -> StoreResult<Vec<JobId>>;
+
+    /// How many queued jobs are ahead of this one in [`MetadataStore::queue`] (all of them
+    /// when it is not queued).
+    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
+        let queue = self.queue().await?;
+        Ok(queue.iter().position(|j| *j == id).unwrap_or(queue.len()) as u64)
+    }
 
     /// Atomically takes the next job for `worker`: a running one whose lease expired (its
     /// worker died) with fewer than `max_attempts` attempts, else the first queued job in
@@ -566,8 +566,6 @@ mod tests {
         active.reverse();
         // Turns: Cy's job 0; Bob's 1, 2; Ada's 2, 3, 4 (ties: oldest first).
         assert_eq!(queue_order(&active), vec![c.id, b[0].id, a[0].id, b[1].id, a[1].id, a[2].id]);
-        assert_eq!(jobs_ahead(&active, b[1].id), 3);
-        assert_eq!(jobs_ahead(&active, JobId::generate()), 6, "not queued: behind them all");
         assert!(queue_order(&[]).is_empty());
     }
 }

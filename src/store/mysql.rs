@@ -472,10 +472,10 @@ impl MetadataStore for MysqlStore {
             .flatten())
     }
 
-    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
+    async fn queue(&self) -> StoreResult<Vec<JobId>> {
         let mut conn = self.conn().await?;
         let active = query_rows(&mut conn, sql::active_jobs().build(MysqlQueryBuilder), decode_job).await?;
-        Ok(super::jobs_ahead(&active, id))
+        Ok(super::queue_order(&active))
     }
 
     async fn claim_job(

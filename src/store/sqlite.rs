@@ -558,10 +558,10 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
+    async fn queue(&self) -> StoreResult<Vec<JobId>> {
         let select = sql::active_jobs().build(SqliteQueryBuilder);
         let active = self.read(move |conn| query_rows(conn, select, decode_job)).await?;
-        Ok(super::jobs_ahead(&active, id))
+        Ok(super::queue_order(&active))
     }
 
     async fn claim_job(

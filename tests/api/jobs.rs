@@ -255,6 +255,10 @@ both_stores! {
         let second = run_profile(&app, &token, &dataset, Value::Null).await;
         assert_eq!((first["status"].as_str(), first["queuePosition"].as_i64()), (Some("QUEUED"), Some(0)));
         assert_eq!(second["queuePosition"], 1);
+        // A list asks for every position at once (one read of the queue for the batch).
+        let list = app.graphql(Some(&token), "{ jobs(status: QUEUED) { nodes { id queuePosition } } }", json!({})).await;
+        let positions: Vec<(Value, Value)> = list["data"]["jobs"]["nodes"].as_array().unwrap_or_else(|| panic!("{list}")).iter().map(|j| (j["id"].clone(), j["queuePosition"].clone())).collect();
+        assert_eq!(positions, vec![(second["id"].clone(), json!(1)), (first["id"].clone(), json!(0))], "newest first");
         let delete = "mutation($id: ID!) { deleteDataset(id: $id) }";
         let refused = app.graphql(Some(&token), delete, json!({ "id": dataset["id"] })).await;
         assert_eq!(error_code(&refused), "CONFLICT", "{refused}");
