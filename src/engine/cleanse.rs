@@ -783,7 +783,7 @@ fn evidence_of(
     let any_text = columns.iter().any(|c| is_text(&c.data_type.to_uppercase()));
     let tokens: Vec<Duck> =
         null_tokens.iter().filter(|_| any_text).map(|t| Duck::Text(t.trim().to_lowercase())).collect();
-    let token_list = (1..=tokens.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let token_list: Vec<String> = (1..=tokens.len()).map(|i| format!("${i}")).collect();
     let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
     let date_like = quote_literal(DATE_LIKE_RE);
     let mut items = Vec::new();
@@ -797,7 +797,7 @@ fn evidence_of(
             stripped.push(format!("{} AS {v}", strip(&q)));
             let mut present = format!("{v} IS NOT NULL AND {v} <> ''");
             if !tokens.is_empty() {
-                present.push_str(&format!(" AND lower({v}) NOT IN ({token_list})"));
+                present.push_str(&format!(" AND NOT {}", one_of(&format!("lower({v})"), &token_list)));
             }
             items.push(format!("count(*) FILTER (WHERE {present})"));
             items.push(format!("count(DISTINCT {q})"));
@@ -805,7 +805,11 @@ fn evidence_of(
                 .push(format!(r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?'))"));
             items.push(format!("count(TRY_CAST({v} AS DOUBLE)) FILTER (WHERE {present})"));
             items.push(format!(
-                "count(*) FILTER (WHERE lower({v}) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n'))"
+                "count(*) FILTER (WHERE {})",
+                one_of(
+                    &format!("lower({v})"),
+                    &["true", "false", "t", "f", "yes", "no", "y", "n"].map(quote_literal)
+                )
             ));
             // strptime is slow on values it cannot parse: only values shaped like a date try it.
             items.push(format!(
@@ -1711,6 +1715,15 @@ fn grouped_values(values: &[String], from: &str) -> String {
          WHERE v IS NOT NULL GROUP BY k, v",
         values.join(", ")
     )
+}
+
+/// Whether `expr` is one of `values` (SQL literals or parameters; false for a null `expr`),
+/// as a `CASE` on it: DuckDB plans `x IN (…)` and `list_contains` over constants as a join per
+/// use, and two hundred of them in one statement (a boolean conversion per column of a wide
+/// file) ran out of 512 MB over a table of one row.
+fn one_of(expr: &str, values: &[String]) -> String {
+    let arms: String = values.iter().map(|v| format!(" WHEN {v} THEN true")).collect();
+    format!("CASE {expr}{arms} ELSE false END")
 }
 
 /// One-row subqueries as the `FROM` of a statement reading them all (a cross join).
@@ -2698,9 +2711,14 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     ),
                     TargetType::Boolean => (
                         if text {
+                            // (A CASE on the value: see [`one_of`].)
+                            let words = |words: [&str; 5], value: bool| {
+                                words.map(|w| format!(" WHEN {} THEN {value}", quote_literal(w))).concat()
+                            };
                             format!(
-                                "CASE WHEN lower({v}) IN ('true', 't', 'yes', 'y', '1') THEN true \
-                                 WHEN lower({v}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
+                                "CASE lower({v}){}{} END",
+                                words(["true", "t", "yes", "y", "1"], true),
+                                words(["false", "f", "no", "n", "0"], false)
                             )
                         } else if ty == "BOOLEAN" {
                             q.clone()
@@ -3595,6 +3613,26 @@ mod tests {
             column(&got.data, 1),
             r(&["2024-01-05", "1999-05-01", "2024-01-05", "2024-05-13", "2024-01-05", "2024-01-05"])
         );
+    }
+
+    #[test]
+    fn three_hundred_boolean_conversions_fit_in_512_mb() {
+        // A list of words per column (`IN (…)`) was planned as a join each: 200 of them ran out
+        // of 512 MB over a table of one row.
+        let select = (0..300)
+            .map(|i| format!("CASE WHEN i % 2 = 0 THEN ' Yes' ELSE 'n' END AS b{i}"))
+            .collect::<Vec<_>>();
+        let (_d, path, conn, columns) =
+            fixture(&format!("SELECT i, {} FROM range(3) t(i)", select.join(", ")));
+        conn.execute_batch("SET memory_limit = '512MB'; SET threads = 2").unwrap();
+        let step = Step::FixTypes {
+            columns: (0..300).map(|i| (format!("b{i}"), TargetType::Boolean)).collect(),
+            on_failure: OnFailure::Null,
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert!(got.data[0][1..].iter().all(|v| v.as_deref() == Some("true")), "{:?}", got.data[0]);
+        assert!(got.data[1][1..].iter().all(|v| v.as_deref() == Some("false")), "{:?}", got.data[1]);
+        assert_eq!(change(&got.outcome, "fix_types", "b299"), (3, 0));
     }
 
     #[test]
