@@ -1443,44 +1443,49 @@ impl Compiled {
             format!("CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR)")
         };
         // A row leaves in the one segment whose table gives it a fate, or, for a segment
-        // that starts by grouping, that does not have it although it was live before.
-        let mut joins = String::new();
-        let (mut fates, mut reasons, mut left_out) = (Vec::new(), Vec::new(), String::new());
+        // that starts by grouping, that does not have it although it was live before. Those
+        // rows are one union of small scans, read through one join: a join per segment (a
+        // wide file's outliers removed column by column make hundreds) ran out of memory.
+        let mut left = Vec::new();
         for (i, segment) in self.segments.iter().enumerate() {
-            joins.push_str(&format!(" LEFT JOIN {} j{i} ON j{i}.{ROW} = s0.{ROW}", segment.table));
-            fates.push(format!("j{i}.{FATE}"));
-            reasons.push(format!("j{i}.{REASON}"));
+            left.push(format!(
+                "SELECT {ROW}, {FATE} AS f, {REASON} AS why, CAST(NULL AS VARCHAR) AS gone \
+                 FROM {} WHERE {FATE} IS NOT NULL",
+                segment.table
+            ));
             if let Some(k) = segment.filter {
                 let live_before = match i {
-                    0 => "true".to_string(),
-                    _ => format!("j{p}.{ROW} IS NOT NULL AND j{p}.{FATE} IS NULL", p = i - 1),
+                    0 => "SELECT * FROM s0".to_string(),
+                    _ => format!("SELECT * FROM {} WHERE {FATE} IS NULL", self.segments[i - 1].table),
                 };
-                left_out.push_str(&format!(
-                    " WHEN {live_before} AND j{i}.{ROW} IS NULL THEN {}",
-                    quote_literal(self.step_names[k - 1])
+                left.push(format!(
+                    "SELECT p.{ROW}, NULL, NULL, {} FROM ({live_before}) p \
+                     WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE x.{ROW} = p.{ROW})",
+                    quote_literal(self.step_names[k - 1]),
+                    segment.table
                 ));
             }
         }
-        let after = match self.segments.len() {
-            0 => as_json("s0", &self.columns),
-            n => {
-                let j = format!("j{}", n - 1);
-                format!(
-                    "CASE WHEN {j}.{ROW} IS NOT NULL AND {j}.{FATE} IS NULL THEN {} END",
-                    as_json(&j, &self.columns)
+        let (joins, after, fate) = match self.segments.last() {
+            None => (String::new(), as_json("s0", &self.columns), "CAST(NULL AS VARCHAR)".to_string()),
+            Some(last) => {
+                let names = self.step_names.iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ");
+                (
+                    format!(
+                        " LEFT JOIN ({}) g ON g.{ROW} = s0.{ROW} LEFT JOIN {} j ON j.{ROW} = s0.{ROW}",
+                        left.join(" UNION ALL "),
+                        last.table
+                    ),
+                    format!(
+                        "CASE WHEN j.{ROW} IS NOT NULL AND j.{FATE} IS NULL THEN {} END",
+                        as_json("j", &self.columns)
+                    ),
+                    format!(
+                        "CASE WHEN g.why IS NOT NULL THEN 'quarantine: ' || g.why \
+                         WHEN g.f IS NOT NULL THEN [{names}][g.f] ELSE g.gone END"
+                    ),
                 )
             }
-        };
-        let fate = if fates.is_empty() {
-            "CAST(NULL AS VARCHAR)".to_string()
-        } else {
-            let names = self.step_names.iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ");
-            format!(
-                "CASE WHEN coalesce({reasons}) IS NOT NULL THEN 'quarantine: ' || coalesce({reasons}) \
-                 WHEN coalesce({fates}) IS NOT NULL THEN [{names}][coalesce({fates})]{left_out} END",
-                reasons = reasons.join(", "),
-                fates = fates.join(", ")
-            )
         };
         let sql = format!(
             "SELECT CAST(s0.{ROW} + 1 AS BIGINT), {}, {after}, {fate} FROM s0{joins} ORDER BY s0.{ROW}",
@@ -4855,6 +4860,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_preview_of_two_hundred_segments_reads_every_rows_fate() {
+        // Outliers removed column by column over 200 columns: 200 segments, each row's fate in
+        // one of them. Read through a join per segment, this ran out of 512 MB.
+        let select = (0..200)
+            .map(|c| {
+                format!(
+                    "CASE WHEN (i + {c}) % 97 = 0 THEN 1e6 ELSE (hash(i * {c}) % 100)::DOUBLE END AS x{c}"
+                )
+            })
+            .collect::<Vec<_>>();
+        let (_d, path, conn, columns) =
+            fixture(&format!("SELECT i, {} FROM range(400) t(i)", select.join(", ")));
+        conn.execute_batch("SET memory_limit = '512MB'; SET threads = 2").unwrap();
+        let steps: Vec<Step> = (0..200)
+            .map(|c| Step::Outliers {
+                column: format!("x{c}"),
+                method: OutlierMethod::Iqr(1.5),
+                action: OutlierAction::Remove,
+            })
+            .collect();
+        let plan = CleansePlan { steps };
+        let preview = preview(&conn, &path, &columns, &plan, 400).unwrap();
+        let kept = preview.rows.iter().filter(|r| r.after.is_some()).count() as u64;
+        assert_eq!(kept, preview.outcome.rows_out);
+        assert!(preview.outcome.rows_out < 400, "rows were removed");
+        for row in &preview.rows {
+            assert_eq!(row.fate.is_some(), row.after.is_none(), "{row:?}");
+            assert!(row.fate.as_deref().is_none_or(|f| f == "outliers"), "{row:?}");
+        }
+        // The preview of the whole file is the run.
+        let run = clean(&conn, &path, &columns, plan.steps.clone());
+        assert_eq!(run.outcome.rows_out, preview.outcome.rows_out);
     }
 
     /// A preview's sample is a repeatable reservoir over the whole file: the rows asked for,
