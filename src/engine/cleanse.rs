@@ -85,7 +85,8 @@
 //!   quartiles) or percentiles (fractions, as `quantile_cont` gives them; for DOUBLE and
 //!   integer columns read from the ranks of the grouped values, [`ranked_quantiles`], which
 //!   spill where `quantile_cont` holds every value); outside values are removed,
-//!   capped to the bounds (integers to the whole numbers inside) or replaced by the median.
+//!   capped to the bounds (integers to the whole numbers inside, or the nearest on their side when
+//!   none is) or replaced by the median (an integer one rounded half away from zero).
 
 use std::path::{Path, PathBuf};
 
@@ -1800,7 +1801,8 @@ fn ranked_quantiles(values: &[(String, Vec<String>)], from: &str, names: &[Strin
 /// that the sum of two values fits a HUGEINT) over `from`, exactly, as a one-row subquery whose
 /// column `names[i]` (HUGEINT; NULL when there is no value) holds the `i`th: the mean of the
 /// values at ranks ⌊(rows − 1)/2⌋ and ⌈(rows − 1)/2⌉ (from the ranks of the grouped values, as
-/// [`ranked_quantiles`]), rounded half away from zero as DuckDB casts a DOUBLE to an integer.
+/// [`ranked_quantiles`]), rounded half away from zero (as `round` does; a cast rounds half to
+/// even).
 /// The same number [`ranked_quantiles`] gives a small column, but never through a DOUBLE,
 /// which rounds integers beyond 2⁵³ (and one near the type's limit out of its range).
 fn ranked_integer_medians(values: &[String], from: &str, names: &[String]) -> String {
@@ -2533,8 +2535,14 @@ fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
             match action {
                 OutlierAction::Remove => remove = Some(outside),
                 OutlierAction::Cap => {
+                    // Integers are capped to the whole numbers inside the bounds; when none lies
+                    // inside (0 and 1 with bounds [0.23, 0.77]), to the nearest on each side, so
+                    // that a low value never ends above a high one.
                     let (lo_value, hi_value) = if is_integer(&ty) {
-                        (format!("ceil({lo})"), format!("floor({hi})"))
+                        (
+                            format!("least(ceil({lo}), floor({hi}))"),
+                            format!("greatest(floor({hi}), ceil({lo}))"),
+                        )
                     } else {
                         (lo.clone(), hi.clone())
                     };
@@ -2552,7 +2560,13 @@ fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
                 OutlierAction::Impute => {
                     values.push((
                         column.clone(),
-                        format!("CASE WHEN {outside} THEN CAST({med} AS {ty}) ELSE {q} END"),
+                        // (An integer median rounded half away from zero, as the null
+                        // handler's; a cast alone rounds half to even.)
+                        if is_integer(&ty) {
+                            format!("CASE WHEN {outside} THEN CAST(round({med}) AS {ty}) ELSE {q} END")
+                        } else {
+                            format!("CASE WHEN {outside} THEN CAST({med} AS {ty}) ELSE {q} END")
+                        },
                     ));
                     steps.push(k);
                 }
@@ -4262,7 +4276,7 @@ mod tests {
     #[test]
     fn integer_medians_are_exact_whatever_their_size() {
         // Medians of: the three largest BIGINTs; 10^17 + 1, 3, 5 (beyond 2^53); -3 and -2 (the
-        // mean -2.5 rounds away from zero, as a DOUBLE cast would); a UBIGINT near its limit.
+        // mean -2.5 rounds half away from zero); a UBIGINT near its limit.
         let (_d, path, conn, columns) = fixture(
             "SELECT i, big, wide, neg, ub FROM (VALUES \
              (1, 9223372036854775807, 100000000000000001, -3, 18446744073709551614::UBIGINT), \
@@ -4541,6 +4555,32 @@ mod tests {
         assert_eq!(compiled.segments.len(), 50);
         let longest = compiled.segments.split(|s| s.stored).map(<[Segment]>::len).max();
         assert_eq!(longest, Some(MAX_UNSTORED_SEGMENTS));
+    }
+
+    #[test]
+    fn integer_caps_never_cross_and_imputed_medians_round_as_fills_do() {
+        // 0,1,0,1,0,1: z 0.5 gives bounds [0.23, 0.77], no whole number inside. Capping to
+        // ceil/floor swapped every value (0 → 1, 1 → 0); now each stays on its side.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, (i % 2)::INTEGER AS x, [2, 3, 2, 3, 100, -100][i + 1]::BIGINT AS y FROM range(6) t(i)",
+        );
+        let cap = Step::Outliers {
+            column: "x".into(),
+            method: OutlierMethod::ZScore(0.5),
+            action: OutlierAction::Cap,
+        };
+        let got = clean(&conn, &path, &columns, vec![cap]);
+        assert_eq!(column(&got.data, 1), r(&["0", "1", "0", "1", "0", "1"]));
+        assert_eq!(change(&got.outcome, "outliers", "x"), (0, 0));
+        // y's median is 2.5: the outliers 100 and -100 become 3, as the null handler's median
+        // fill of 2.5 (half away from zero), not 2 (a cast's half to even).
+        let impute = Step::Outliers {
+            column: "y".into(),
+            method: OutlierMethod::Iqr(1.5),
+            action: OutlierAction::Impute,
+        };
+        let got = clean(&conn, &path, &columns, vec![impute]);
+        assert_eq!(column(&got.data, 2), r(&["2", "3", "2", "3", "3", "3"]));
     }
 
     #[test]
