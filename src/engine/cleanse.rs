@@ -3080,7 +3080,17 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     NullStrategy::Drop => continue,
                     NullStrategy::Mean => {
                         ensure!(is_numeric(&ty), "the mean of {column} ({ty}) is not defined");
-                        aggregates.push(format!("avg({v}) AS {raw}"));
+                        if is_integer(&ty) && !ty.ends_with("HUGEINT") {
+                            // Exactly, from the HUGEINT sum, rounded half away from zero as the
+                            // median is: `avg` is a DOUBLE, which rounds integers beyond 2^53.
+                            let (s, n) = (format!("sum(CAST({v} AS HUGEINT))"), format!("count({v})"));
+                            aggregates.push(format!(
+                                "CASE WHEN {n} > 0 THEN CASE WHEN {s} >= 0 THEN (2 * {s} + {n}) // (2 * {n}) \
+                                 ELSE -((2 * -{s} + {n}) // (2 * {n})) END END AS {raw}"
+                            ));
+                        } else {
+                            aggregates.push(format!("avg({v}) AS {raw}"));
+                        }
                         statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
                         Err(j)
                     }
@@ -4297,6 +4307,22 @@ mod tests {
             r(&["4", "9223372036854775806", "100000000000000003", "-3", "18446744073709551614"])
         );
         assert_eq!(got.data[2][3].as_deref(), Some("-3"));
+    }
+
+    #[test]
+    fn integer_means_are_exact_whatever_their_size() {
+        // Means of 2^60 + 1, 3, 5 (beyond 2^53: a DOUBLE mean gave 2^60); of -3 and -2 (-2.5,
+        // half away from zero); of 1 and 2 and 2 (1.67 → 2).
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, big, neg, small FROM (VALUES (1, 1152921504606846977, -3, 1), (2, 1152921504606846979, -2, 2), \
+             (3, 1152921504606846981, NULL, 2), (4, NULL, NULL, NULL)) t(i, big, neg, small) ORDER BY i",
+        );
+        let step = Step::Nulls {
+            tokens: vec![],
+            columns: ["big", "neg", "small"].iter().map(|c| (c.to_string(), NullStrategy::Mean)).collect(),
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(got.data[3], r(&["4", "1152921504606846979", "-3", "2"]));
     }
 
     fn spiky() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
