@@ -3227,12 +3227,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.parquet");
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&format!(
-            "COPY ({sql}) TO {} (FORMAT parquet)",
-            quote_literal(&path.display().to_string())
-        ))
-        .unwrap();
-        let columns = describe(&conn, &path);
+        let columns = super::super::parquet_fixture(&conn, &path, sql);
         (dir, path, conn, columns)
     }
 

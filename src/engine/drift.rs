@@ -1174,17 +1174,7 @@ mod tests {
     /// Writes `select` to `<dir>/<name>` as Parquet and describes it like ingest does.
     fn fixture(conn: &Connection, dir: &Path, name: &str, select: &str) -> (PathBuf, Vec<ColumnInfo>) {
         let path = dir.join(name);
-        conn.execute_batch(&format!(
-            "COPY ({select}) TO {} (FORMAT parquet)",
-            quote_literal(&path.display().to_string())
-        ))
-        .unwrap();
-        let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM {}", reader(&path))).unwrap();
-        let columns = statement
-            .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let columns = super::super::parquet_fixture(conn, &path, select);
         (path, columns)
     }
 

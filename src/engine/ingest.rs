@@ -1037,11 +1037,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.parquet");
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&format!(
-            "COPY ({select}) TO {} (FORMAT parquet)",
-            quote_literal(&path.display().to_string())
-        ))
-        .unwrap();
+        super::super::parquet_fixture(&conn, &path, select);
         (dir, path, conn)
     }
 

@@ -246,6 +246,24 @@ pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Test support for the engine's modules: `select`'s rows written to `path` as Parquet, and
+/// their columns as `DESCRIBE` gives them.
+#[cfg(test)]
+pub(crate) fn parquet_fixture(
+    conn: &Connection,
+    path: &Path,
+    select: &str,
+) -> Vec<crate::domain::ColumnInfo> {
+    let path = quote_literal(&path.display().to_string());
+    conn.execute_batch(&format!("COPY ({select}) TO {path} (FORMAT parquet)")).expect("fixture written");
+    let mut statement =
+        conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({path})")).expect("fixture described");
+    statement
+        .query_map([], |r| Ok(crate::domain::ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
+        .and_then(|rows| rows.collect())
+        .expect("fixture described")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

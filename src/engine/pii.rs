@@ -1458,18 +1458,7 @@ mod tests {
 
     fn fixture(conn: &Connection, dir: &Path, name: &str, select: &str) -> (PathBuf, Vec<ColumnInfo>) {
         let path = dir.join(name);
-        conn.execute_batch(&format!(
-            "COPY ({select}) TO {} (FORMAT parquet)",
-            quote_literal(&path.display().to_string())
-        ))
-        .unwrap();
-        let source = format!("read_parquet({})", quote_literal(&path.display().to_string()));
-        let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}")).unwrap();
-        let columns = statement
-            .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let columns = super::super::parquet_fixture(conn, &path, select);
         (path, columns)
     }
 

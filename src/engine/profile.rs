@@ -2295,12 +2295,7 @@ mod tests {
     /// Writes `select` to `<dir>/<name>` as Parquet and describes it like ingest does.
     fn fixture(conn: &Connection, dir: &Path, name: &str, select: &str) -> (PathBuf, Vec<ColumnInfo>) {
         let path = dir.join(name);
-        conn.execute_batch(&format!(
-            "COPY ({select}) TO {} (FORMAT parquet)",
-            quote_literal(&path.display().to_string())
-        ))
-        .unwrap();
-        let columns = describe(conn, &path);
+        let columns = super::super::parquet_fixture(conn, &path, select);
         (path, columns)
     }
 
