@@ -81,10 +81,10 @@
 //!   filled, statistics being computed over the rows left at that point. A null nothing can
 //!   fill (a forward fill before the column's first value, a back fill after its last, a
 //!   statistic of no values) stays null and is counted as failed.
-//! - **Outliers**: bounds from z-score (sample standard deviation), IQR (`quantile_cont`'s
-//!   quartiles) or percentiles (fractions, as `quantile_cont` gives them; for DOUBLE and
-//!   integer columns read from the ranks of the grouped values, [`ranked_quantiles`], which
-//!   spill where `quantile_cont` holds every value); outside values are removed,
+//! - **Outliers**: bounds from z-score (sample standard deviation), IQR (quartiles) or
+//!   percentiles (fractions), quantiles as `quantile_cont` gives them for DOUBLE values (every
+//!   numeric column's values read as DOUBLE), from the ranks of the grouped values,
+//!   [`ranked_quantiles`], which spill where `quantile_cont` holds every value; outside values are removed,
 //!   capped to the bounds (integers to the whole numbers inside, or the nearest on their side when
 //!   none is) or replaced by the median (an integer one rounded half away from zero).
 
@@ -1596,9 +1596,24 @@ fn is_integer(ty: &str) -> bool {
     super::is_integer_type(ty)
 }
 
+fn is_floating(ty: &str) -> bool {
+    matches!(ty, "FLOAT" | "DOUBLE" | "REAL")
+}
+
+/// `expr` where it is a finite number, else NULL, for a floating-point `ty` (`expr` itself for
+/// any other type): statistics leave NaN and ±Infinity out, so a fill, a bound or a median is
+/// always a finite number.
+fn finite(expr: &str, ty: &str) -> String {
+    if is_floating(ty) {
+        format!("(CASE WHEN isfinite({expr}) THEN {expr} END)")
+    } else {
+        expr.to_string()
+    }
+}
+
 fn is_numeric(ty: &str) -> bool {
     is_integer(ty)
-        || matches!(ty, "FLOAT" | "DOUBLE" | "REAL")
+        || is_floating(ty)
         || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
 }
 
@@ -1704,13 +1719,6 @@ fn blank(expr: &str) -> String {
     )
 }
 
-/// Whether [`ranked_quantiles`] gives `quantile_cont`'s result to the bit for values of type
-/// `ty`: DOUBLE, and integers, whose quantiles DuckDB interpolates as DOUBLE. (FLOAT and
-/// DECIMAL are interpolated in their own types.)
-fn ranks_give_quantiles(ty: &str) -> bool {
-    ty == "DOUBLE" || is_integer(ty)
-}
-
 /// `(k, v, n)`: the non-null values `v` of each expression of `values` (all of one type) over
 /// `from`, with their counts `n`, `k` the expression's position: every expression in one scan
 /// and one grouping (which spills), instead of a subquery (a join) per expression.
@@ -1761,9 +1769,12 @@ fn pivot(from: &str, x: &str, names: &[String]) -> String {
 /// value order gives each distinct value its ranks `[c − n, c)`; each fraction `f` takes the
 /// values at ranks ⌊p⌋ and ⌈p⌉ of `p = (rows − 1) · f` and interpolates them as DuckDB does for
 /// DOUBLE: `lo · (1 − d) + hi · d`, `d = p − ⌊p⌋`. NULL when there is no value, as
-/// `quantile_cont` is. The same result to the bit where [`ranks_give_quantiles`] holds (NaN
-/// sorts last in both), but for the sign of a zero: 0 and −0 group together, so a quantile may
-/// be 0 where `quantile_cont` gives −0. Slower than `quantile_cont` when nearly every value is
+/// `quantile_cont` is. For DOUBLE and integer values, the same result as `quantile_cont` to the
+/// bit (NaN sorts last in both), but for the sign of a zero: 0 and −0 group together, so a
+/// quantile may be 0 where `quantile_cont` gives −0. FLOAT and DECIMAL values are read as
+/// DOUBLE too (exactly, but for decimals of more than 15 significant digits), where
+/// `quantile_cont` interpolates in their own type (a DECIMAL's truncated to its scale): their
+/// quantiles are those of their numbers. Slower than `quantile_cont` when nearly every value is
 /// distinct (a sort instead of a selection: 0.5 s against 0.17 s for 5 M doubles), the price of
 /// not holding them all in memory.
 fn ranked_quantiles(values: &[(String, Vec<String>)], from: &str, names: &[String]) -> String {
@@ -2160,7 +2171,7 @@ fn compile(
     let mut i = 0;
     while i < plan.steps.len() {
         c.step = i + 1;
-        let run = outlier_run(&plan.steps[i..], &c.columns);
+        let run = outlier_run(&plan.steps[i..]);
         if run > 0 {
             // (Errors name their step.)
             compile_outliers(&mut c, &plan.steps[i..i + run])?;
@@ -2424,22 +2435,15 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
 }
 
 /// How many steps from the start of `steps` form a run of outlier steps compiled as one (see
-/// [`compile_outliers`]): outlier steps on distinct DOUBLE or integer columns (of the current
-/// `types`), of which only the last may remove rows. None of them changes the rows or the
-/// values another one reads, so each one's statistics are those of the run's input. A step
-/// on another column type is a run of its own; 0 when the first step is not an outlier step.
-fn outlier_run(steps: &[Step], types: &[(String, String)]) -> usize {
+/// [`compile_outliers`]): outlier steps on distinct columns, of which only the last may remove
+/// rows. None of them changes the rows or the values another one reads, so each one's
+/// statistics are those of the run's input. 0 when the first step is not an outlier step.
+fn outlier_run(steps: &[Step]) -> usize {
     let mut columns: Vec<&str> = Vec::new();
     for step in steps {
         let Step::Outliers { column, action, .. } = step else { break };
         if columns.contains(&column.as_str()) {
             break;
-        }
-        // `quantile_cont` (FLOAT, DECIMAL) holds a copy of its column's values that cannot
-        // spill: such a step keeps its own statistics statement, one column's copy at a time.
-        let ranked = types.iter().any(|(name, ty)| name == column && ranks_give_quantiles(ty));
-        if !ranked {
-            return if columns.is_empty() { 1 } else { columns.len() };
         }
         columns.push(column);
         if *action == OutlierAction::Remove {
@@ -2476,8 +2480,8 @@ fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
             // NaN and ±Infinity are not part of the distribution: the statistics leave them
             // out, a NaN (not a number, like a null) is never an outlier, and ±Infinity lies
             // beyond any finite bound.
-            let floating = matches!(ty.as_str(), "FLOAT" | "DOUBLE" | "REAL");
-            let fv = if floating { format!("(CASE WHEN isfinite({q}) THEN {q} END)") } else { q.clone() };
+            let floating = is_floating(&ty);
+            let fv = finite(&q, &ty);
             let qs = format!("__ag_q{j}");
             let (fractions, low, high, median) = match method {
                 OutlierMethod::ZScore(z) => {
@@ -2512,15 +2516,11 @@ fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
                     )
                 }
             };
-            // The quantiles are one list over the fractions. `quantile_cont` would keep a copy of
-            // every value in memory that cannot spill: where the ranks of the grouped values give
-            // the same numbers, they are read from those instead.
-            if ranks_give_quantiles(&ty) {
-                ranked.push((fv.clone(), fractions));
-                ranked_names.push(qs);
-            } else {
-                aggregates.push(format!("quantile_cont({fv}, [{}]) AS {qs}", fractions.join(", ")));
-            }
+            // The quantiles are one list over the fractions, read from the ranks of the grouped
+            // values (`quantile_cont` would keep a copy of every value in memory that cannot
+            // spill).
+            ranked.push((fv.clone(), fractions));
+            ranked_names.push(qs);
             bounds.push(format!(
                 "CAST({low} AS DOUBLE) AS __ag_lo{j}, CAST({high} AS DOUBLE) AS __ag_hi{j}, \
                  CAST({median} AS DOUBLE) AS __ag_med{j}"
@@ -3074,6 +3074,10 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             for (column, strategy) in columns {
                 let ty = c.type_of(column)?;
                 let v = value(column);
+                // The statistics' values: NaN and ±Infinity are left out (as the outlier
+                // remover's are), so that a mean, median or mode is a finite number. (A
+                // forward or back fill copies its neighbour as it is.)
+                let sv = finite(&v, &ty);
                 let j = statistics.len();
                 let raw = format!("__ag_r{j}");
                 let fill = match strategy {
@@ -3083,36 +3087,33 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         if is_integer(&ty) && !ty.ends_with("HUGEINT") {
                             // Exactly, from the HUGEINT sum, rounded half away from zero as the
                             // median is: `avg` is a DOUBLE, which rounds integers beyond 2^53.
-                            let (s, n) = (format!("sum(CAST({v} AS HUGEINT))"), format!("count({v})"));
+                            let (s, n) = (format!("sum(CAST({sv} AS HUGEINT))"), format!("count({sv})"));
                             aggregates.push(format!(
                                 "CASE WHEN {n} > 0 THEN CASE WHEN {s} >= 0 THEN (2 * {s} + {n}) // (2 * {n}) \
                                  ELSE -((2 * -{s} + {n}) // (2 * {n})) END END AS {raw}"
                             ));
                         } else {
-                            aggregates.push(format!("avg({v}) AS {raw}"));
+                            aggregates.push(format!("avg({sv}) AS {raw}"));
                         }
                         statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
                         Err(j)
                     }
                     NullStrategy::Median => {
                         if is_integer(&ty) && !ty.ends_with("HUGEINT") {
-                            by_type(&mut integer_medians, &ty, j, v.clone());
+                            by_type(&mut integer_medians, &ty, j, sv.clone());
                             statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
-                        } else if ranks_give_quantiles(&ty) {
-                            ranked.push((v.clone(), vec!["0.5".to_string()]));
+                        } else if is_numeric(&ty) {
+                            ranked.push((sv.clone(), vec!["0.5".to_string()]));
                             ranked_names.push(raw.clone());
                             statistics.push(format!("CAST({raw}[1] AS {})", sql_type(&ty)?));
-                        } else if is_numeric(&ty) {
-                            aggregates.push(format!("median({v}) AS {raw}"));
-                            statistics.push(format!("CAST({raw} AS {})", sql_type(&ty)?));
                         } else {
-                            aggregates.push(format!("quantile_disc({v}, 0.5) AS {raw}"));
+                            aggregates.push(format!("quantile_disc({sv}, 0.5) AS {raw}"));
                             statistics.push(raw);
                         }
                         Err(j)
                     }
                     NullStrategy::Mode => {
-                        by_type(&mut modes_by_type, &ty, j, v.clone());
+                        by_type(&mut modes_by_type, &ty, j, sv.clone());
                         statistics.push(raw);
                         Err(j)
                     }
@@ -4279,6 +4280,33 @@ mod tests {
     }
 
     #[test]
+    fn null_fills_leave_nan_and_infinities_out_of_their_statistics() {
+        // Finite values 1, 2, 6 beside NaN, inf and -inf: with them, the mean was NaN, the
+        // median 4 and the mode -inf; a forward fill still copies its neighbour as it is.
+        let values = "(1, '1'), (2, '2'), (3, 'nan'), (4, '6'), (5, 'inf'), (6, '-inf'), (7, NULL)";
+        let (_d, path, conn, columns) = fixture(&format!(
+            "SELECT i, x::DOUBLE AS mean, x::DOUBLE AS median, x::FLOAT AS mode, x::DOUBLE AS ffill \
+             FROM (VALUES {values}) t(i, x) ORDER BY i"
+        ));
+        let step = Step::Nulls {
+            tokens: vec![],
+            columns: vec![
+                ("mean".into(), NullStrategy::Mean),
+                ("median".into(), NullStrategy::Median),
+                ("mode".into(), NullStrategy::Mode),
+                ("ffill".into(), NullStrategy::ForwardFill),
+            ],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(got.data[6], r(&["7", "3.0", "2.0", "1.0", "-inf"]));
+        // The other rows are as they were.
+        assert_eq!(got.data[2], r(&["3", "nan", "nan", "nan", "nan"]));
+        for column in ["mean", "median", "mode", "ffill"] {
+            assert_eq!(change(&got.outcome, "nulls", column), (1, 0), "{column}");
+        }
+    }
+
+    #[test]
     fn integer_medians_are_exact_whatever_their_size() {
         // Medians of: the three largest BIGINTs; 10^17 + 1, 3, 5 (beyond 2^53); -3 and -2 (the
         // mean -2.5 rounds half away from zero); a UBIGINT near its limit.
@@ -4367,7 +4395,6 @@ mod tests {
         let steps = vec![
             step("a", OutlierMethod::Iqr(0.5), OutlierAction::Cap),
             step("b", OutlierMethod::ZScore(1.0), OutlierAction::Impute),
-            // (A DECIMAL column's quantiles are `quantile_cont`'s: a run of its own.)
             step("f", OutlierMethod::Iqr(0.5), OutlierAction::Cap),
             step("c", OutlierMethod::Percentile(0.1, 0.8), OutlierAction::Cap),
             step("d", OutlierMethod::Iqr(1.5), OutlierAction::Remove),
@@ -4508,13 +4535,13 @@ mod tests {
     #[test]
     fn a_wide_plan_compiles_to_as_many_queries_whatever_its_columns() {
         // A standardisation per text column, a unit conversion per DOUBLE column, fills of
-        // every column and an outlier step per numeric column (what the default plan makes of
-        // a wide file, with conversions): the queries, segments and statistics do not grow
+        // every column and an outlier step per numeric column of four types (what the default
+        // plan makes of a wide file, with conversions): the queries, segments and statistics do not grow
         // with the columns.
         let compiled = |n: usize| {
             let columns: Vec<ColumnInfo> = (0..n)
                 .flat_map(|i| {
-                    [("DOUBLE", "x"), ("BIGINT", "k"), ("VARCHAR", "s")]
+                    [("DOUBLE", "x"), ("BIGINT", "k"), ("VARCHAR", "s"), ("FLOAT", "f"), ("DECIMAL(10,2)", "m")]
                         .map(|(ty, prefix)| ColumnInfo { name: format!("{prefix}{i}"), data_type: ty.into() })
                 })
                 .collect();
@@ -5096,7 +5123,8 @@ mod tests {
 
     /// The quantiles that fills and outlier bounds read from grouped ranks are DuckDB's
     /// `quantile_cont`, bit for bit: doubles with repeats, negatives, NaN and infinities,
-    /// integers, one value, no value, and fractions on and between ranks.
+    /// integers, one value, no value, and fractions on and between ranks; FLOAT and DECIMAL
+    /// values' are those of their numbers as DOUBLE.
     #[test]
     fn quantiles_from_ranks_are_quantile_cont() {
         let conn = Connection::open_in_memory().unwrap();
@@ -5107,14 +5135,16 @@ mod tests {
                  CASE WHEN i = 5 THEN 'NaN'::DOUBLE WHEN i = 6 THEN 'inf'::DOUBLE \
                       WHEN i = 7 THEN '-inf'::DOUBLE ELSE i * 0.1 END AS special, \
                  CASE WHEN i = 42 THEN 3.5 END AS one, \
-                 CAST(NULL AS DOUBLE) AS none \
+                 CAST(NULL AS DOUBLE) AS none, \
+                 ((hash(i * 5) % 3001)::DOUBLE / 7 - 200)::FLOAT AS f, \
+                 ((hash(i * 7) % 100001) / 100 - 300)::DECIMAL(10,2) AS m \
              FROM range(20000) r(i)",
         )
         .unwrap();
         let fractions: Vec<String> =
             ["0", "0.25", "0.5", "0.75", "1", "0.1", "0.9", "0.333", "0.99999"].map(String::from).to_vec();
         // Every column in one statement, each with its own fractions (a column twice).
-        let columns = ["d", "b", "special", "one", "none", "d"];
+        let columns = ["d", "b", "special", "one", "none", "d", "f", "m"];
         let wanted: Vec<Vec<String>> =
             (0..columns.len()).map(|i| fractions[i % 2..].iter().rev().cloned().collect()).collect();
         let values: Vec<(String, Vec<String>)> =
@@ -5123,11 +5153,12 @@ mod tests {
         let all = ranked_quantiles(&values, "t", &names);
         for (i, column) in columns.into_iter().enumerate() {
             let list = wanted[i].join(", ");
+            let source = if matches!(column, "f" | "m") { format!("CAST({column} AS DOUBLE)") } else { column.into() };
             let (ours, theirs): (Option<String>, Option<String>) = conn
                 .query_row(
                     &format!(
                         "SELECT CAST((SELECT q{i} FROM {all}) AS VARCHAR), \
-                                CAST((SELECT quantile_cont({column}, [{list}])::DOUBLE[] FROM t) AS VARCHAR)"
+                                CAST((SELECT quantile_cont({source}, [{list}])::DOUBLE[] FROM t) AS VARCHAR)"
                     ),
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -5140,8 +5171,6 @@ mod tests {
                 assert!(ours.is_some(), "{column}");
             }
         }
-        assert!(ranks_give_quantiles("DOUBLE") && ranks_give_quantiles("BIGINT"));
-        assert!(!ranks_give_quantiles("FLOAT") && !ranks_give_quantiles("DECIMAL(10,2)"));
     }
 
     /// Segments of light steps (fills, outliers, unit conversions) after a grouping are not
