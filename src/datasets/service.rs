@@ -418,7 +418,11 @@ pub async fn ingest_file(
     let detected = detect(&head, &tail, size)?;
     let (source, sheet_notices) = if detected.format == DatasetFormat::Xlsx {
         let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
+        // Whole-file work, admitted as an ingest is (released before the ingest waits for its
+        // own turn).
+        let turn = engine.heavy_turn().await.map_err(AppError::internal)?;
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
             xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|(_, notices)| (csv, notices))
         })

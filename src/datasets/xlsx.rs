@@ -1,6 +1,7 @@
 //! Excel workbooks: one sheet is converted to CSV (cached formula values, dates as ISO dates)
 //! for DuckDB to ingest. A workbook is a zip: its declared uncompressed size is checked first,
-//! so a zip bomb is refused before anything is inflated.
+//! so a zip bomb is refused before anything is inflated, then each part is inflated once,
+//! to nowhere, to check that it holds no more than it declares.
 
 use std::io::Write;
 use std::path::Path;
@@ -37,6 +38,21 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
         return Err(bad(format!(
             "the workbook expands to {total} bytes, more than the {max_uncompressed} bytes allowed"
         )));
+    }
+    // The sizes are the archive's own word, which neither zip nor calamine holds it to: each
+    // part is inflated once, to nowhere, and one that holds more than it declares is refused
+    // (a part declaring a kilobyte could inflate to gigabytes in calamine's memory).
+    for i in 0..archive.len() {
+        let mut entry =
+            archive.by_index(i).map_err(|_| bad("the zip file is damaged, truncated or encrypted"))?;
+        let (name, declared) = (entry.name().to_string(), entry.size());
+        let inflated = std::io::copy(&mut std::io::Read::take(&mut entry, declared.saturating_add(1)), &mut std::io::sink())
+            .map_err(|_| bad(format!("the workbook's part {name:?} is damaged")))?;
+        if inflated > declared {
+            return Err(bad(format!(
+                "the workbook's part {name:?} expands to more than the {declared} bytes it declares"
+            )));
+        }
     }
     Ok(())
 }
@@ -342,6 +358,27 @@ mod tests {
         let err = check_workbook(&path, 100_000).unwrap_err();
         assert!(err.message().contains("expands to"), "{}", err.message());
         assert!(check_workbook(&path, 1_000_000).is_ok());
+
+        // The same part declaring 1,000 bytes (local header and central directory): the total
+        // passes, the part inflates beyond it.
+        let liar = dir.path().join("liar.xlsx");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut patched = 0;
+        for (signature, at) in [(0x04034b50u32, 22), (0x02014b50u32, 24)] {
+            let mut i = 0;
+            while i + at + 4 <= bytes.len() {
+                let size = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+                if size(&bytes, i) == signature && size(&bytes, i + at) == 200_000 {
+                    bytes[i + at..i + at + 4].copy_from_slice(&1_000u32.to_le_bytes());
+                    patched += 1;
+                }
+                i += 1;
+            }
+        }
+        assert_eq!(patched, 2);
+        std::fs::write(&liar, bytes).unwrap();
+        let err = check_workbook(&liar, 100_000).unwrap_err();
+        assert!(err.message().contains("more than the 1000 bytes it declares"), "{}", err.message());
 
         let plain = dir.path().join("plain.zip");
         let mut zip = zip::ZipWriter::new(std::fs::File::create(&plain).unwrap());

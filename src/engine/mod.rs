@@ -121,6 +121,13 @@ impl Engine {
         .await
     }
 
+    /// A turn among the whole-file work [`Engine::run_heavy`] admits, for such work done
+    /// outside DuckDB (converting a workbook, whose shared strings calamine holds in memory):
+    /// held until dropped.
+    pub async fn heavy_turn(&self) -> anyhow::Result<tokio::sync::OwnedSemaphorePermit> {
+        self.heavy.clone().acquire_owned().await.context("engine is shutting down")
+    }
+
     /// Checks the engine answers a query (for `/readyz`).
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.run(|conn| {
