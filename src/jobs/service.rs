@@ -50,6 +50,10 @@ pub(super) struct Inner {
     reports: moka::future::Cache<JobId, Arc<Report>>,
     /// On-demand histograms and top values (other bins or limits than the stored ones).
     details: moka::future::Cache<String, Arc<serde_json::Value>>,
+    /// Turns for computing them: each scans a whole column on the shared engine, and one
+    /// request may ask for many (a list of columns, aliases), so at most
+    /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
+    detail_turns: Arc<tokio::sync::Semaphore>,
     /// Rendered report files by job and format (a finished report never changes).
     files: moka::future::Cache<(JobId, ReportFormat), Arc<ReportFile>>,
 }
@@ -101,6 +105,7 @@ impl Jobs {
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
+                detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
                 // Weighed by size: at most 64 MiB of rendered reports.
                 files: moka::future::Cache::builder()
                     .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
@@ -464,12 +469,22 @@ impl Jobs {
             return Ok(hit);
         }
         let data = self.inner.datasets.data_path(dataset).await?;
-        let value =
-            Arc::new(compute(self.inner.datasets.engine().clone(), data).await.map_err(AppError::internal)?);
-        self.inner.details.insert(key, value.clone()).await;
-        Ok(value)
+        let (engine, turns) = (self.inner.datasets.engine().clone(), self.inner.detail_turns.clone());
+        // Requests for the same detail at the same time share one computation.
+        self.inner
+            .details
+            .try_get_with(key, async move {
+                let _turn = turns.acquire_owned().await?;
+                compute(engine, data).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<anyhow::Error>| AppError::internal(anyhow::anyhow!("{e:#}")))
     }
 }
+
+/// On-demand histograms and top values computed at once (each a scan of one column with the
+/// engine's threads).
+const DETAIL_CONCURRENCY: usize = 2;
 
 /// Whether a client would see a difference.
 fn differs(a: &Job, b: &Job) -> bool {
