@@ -62,10 +62,21 @@ impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WindowLimiter<K> {
     }
 }
 
+/// How many times an account's per-address limit its attempts from every address together
+/// may reach before the account refuses sign-ins from anywhere.
+pub const ACCOUNT_WIDE_FACTOR: u32 = 10;
+
 /// Counts sign-in attempts and says when to refuse them.
+///
+/// An account's attempts are counted per client address (`per_account` each), so that a
+/// stranger guessing from one address locks the account for that address only, not for its
+/// owner; and from every address together up to `per_account × ACCOUNT_WIDE_FACTOR`, so that
+/// guesses spread over many addresses are bounded too (locking the account out then takes that
+/// many addresses).
 #[derive(Clone)]
 pub struct SignInLimiter {
-    accounts: WindowLimiter<String>,
+    accounts: WindowLimiter<(String, Option<IpAddr>)>,
+    account_wide: WindowLimiter<String>,
     addresses: WindowLimiter<IpAddr>,
 }
 
@@ -73,6 +84,10 @@ impl SignInLimiter {
     pub fn new(limits: SignInLimits) -> Self {
         SignInLimiter {
             accounts: WindowLimiter::new(limits.per_account, limits.window),
+            account_wide: WindowLimiter::new(
+                limits.per_account.saturating_mul(ACCOUNT_WIDE_FACTOR),
+                limits.window,
+            ),
             addresses: WindowLimiter::new(limits.per_address, limits.window),
         }
     }
@@ -84,15 +99,18 @@ impl SignInLimiter {
         self.addresses.check(client_block(address))
     }
 
-    /// Counts an attempt on an account before its password is checked, so that parallel
-    /// attempts cannot slip past the limit while earlier ones are still hashing.
-    pub fn check_account(&self, email: &Email) -> Result<(), Duration> {
-        self.accounts.check(email.as_str().to_string())
+    /// Counts an attempt on an account from `address` before its password is checked, so that
+    /// parallel attempts cannot slip past the limit while earlier ones are still hashing.
+    pub fn check_account(&self, email: &Email, address: Option<IpAddr>) -> Result<(), Duration> {
+        self.accounts.check((email.as_str().to_string(), address.map(client_block)))?;
+        self.account_wide.check(email.as_str().to_string())
     }
 
-    /// Forgets an account's attempts after a successful sign-in: only failures add up.
-    pub fn record_success(&self, email: &Email) {
-        self.accounts.reset(&email.as_str().to_string());
+    /// Forgets an account's attempts after a successful sign-in from `address`: only failures
+    /// add up.
+    pub fn record_success(&self, email: &Email, address: Option<IpAddr>) {
+        self.accounts.reset(&(email.as_str().to_string(), address.map(client_block)));
+        self.account_wide.reset(&email.as_str().to_string());
     }
 }
 
@@ -119,12 +137,43 @@ mod tests {
     fn accounts_are_limited_until_a_success() {
         let l = limiter(2, 100);
         let email = Email::parse("a@example.com").unwrap();
-        assert!(l.check_account(&email).is_ok());
-        assert!(l.check_account(&email).is_ok());
-        let retry = l.check_account(&email).unwrap_err();
+        let here = Some("10.0.0.1".parse().unwrap());
+        assert!(l.check_account(&email, here).is_ok());
+        assert!(l.check_account(&email, here).is_ok());
+        let retry = l.check_account(&email, here).unwrap_err();
         assert!(retry <= Duration::from_secs(60) && retry >= Duration::from_secs(1));
-        l.record_success(&email);
-        assert!(l.check_account(&email).is_ok());
+        l.record_success(&email, here);
+        assert!(l.check_account(&email, here).is_ok());
+    }
+
+    #[test]
+    fn guesses_from_one_address_do_not_lock_the_owner_out() {
+        let l = limiter(2, 1000);
+        let email = Email::parse("a@example.com").unwrap();
+        let stranger: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..2 {
+            assert!(l.check_account(&email, Some(stranger)).is_ok());
+        }
+        assert!(l.check_account(&email, Some(stranger)).is_err());
+        // Another address (IPv6: another /64) still may try.
+        assert!(l.check_account(&email, Some("198.51.100.1".parse().unwrap())).is_ok());
+        assert!(l.check_account(&email, Some("2001:db8::1".parse().unwrap())).is_ok());
+        assert!(l.check_account(&email, Some("2001:db8::2".parse().unwrap())).is_ok());
+        assert!(l.check_account(&email, Some("2001:db8::3".parse().unwrap())).is_err());
+    }
+
+    #[test]
+    fn guesses_spread_over_many_addresses_are_bounded_per_account() {
+        let l = limiter(2, 1000);
+        let email = Email::parse("a@example.com").unwrap();
+        let mut allowed = 0;
+        for i in 0..100u8 {
+            let address = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, i)));
+            allowed += [0, 1].iter().filter(|_| l.check_account(&email, address).is_ok()).count();
+        }
+        assert_eq!(allowed, 2 * ACCOUNT_WIDE_FACTOR as usize);
+        // Another account is not affected.
+        assert!(l.check_account(&Email::parse("b@example.com").unwrap(), None).is_ok());
     }
 
     #[test]

@@ -78,14 +78,14 @@ impl Accounts {
     ) -> Result<Session, AppError> {
         self.limiter.check_address(client).map_err(retry)?;
         let email = Email::parse(email).map_err(|_| AppError::unauthenticated(BAD_CREDENTIALS))?;
-        self.limiter.check_account(&email).map_err(retry)?;
+        self.limiter.check_account(&email, client).map_err(retry)?;
         let password = Password::presented(password)?;
         let credentials = self.store.credentials_by_email(&email).await?;
         let ok =
             self.hasher.verify(&password, credentials.as_ref().map(|c| c.password_hash.as_str())).await?;
         match credentials {
             Some(c) if ok => {
-                self.limiter.record_success(&email);
+                self.limiter.record_success(&email, client);
                 self.start_session(c.user).await
             }
             _ => Err(AppError::unauthenticated(BAD_CREDENTIALS)),
