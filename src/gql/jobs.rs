@@ -1002,7 +1002,20 @@ impl JobSubscription {
         job_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Job>> + use<>> {
         let caller = ctx.caller()?;
+        let credentials = crate::auth::Credentials::Authenticated(caller.clone());
         let stream = jobs(ctx)?.follow(caller.user_id, &job_id).await?;
-        Ok(stream.map(|item| item.map(Job).map_err(async_graphql::Error::from)))
+        // The snapshot's fields are resolved for the caller (its dataset, signed download
+        // links): never once the token is no longer good.
+        Ok(stream.scan(false, move |ended, item| {
+            let item = match credentials.require() {
+                _ if *ended => None,
+                Err(expired) => {
+                    *ended = true;
+                    Some(Err(async_graphql::Error::from(expired)))
+                }
+                Ok(_) => Some(item.map(Job).map_err(async_graphql::Error::from)),
+            };
+            std::future::ready(item)
+        }))
     }
 }

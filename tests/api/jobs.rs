@@ -247,6 +247,30 @@ both_stores! {
         assert_eq!(again["data"]["cancelJob"]["status"], "CANCELLED");
     }
 
+    async fn progress_stops_when_the_sockets_token_expires(app, &[("SERVER_ROLE", "api")]) {
+        // No worker: the job stays queued until it is cancelled, after the token expired.
+        let token = app.token_for("ada@example.com").await;
+        let me = app.graphql(Some(&token), "{ me { id } }", json!({})).await;
+        let short = crate::helpers::forge_token(me["data"]["me"]["id"].as_str().unwrap(), jsonwebtoken::Algorithm::HS256, crate::helpers::SECRET_KEY, 2);
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let job = run_profile(&app, &token, &dataset, Value::Null).await;
+        let mut socket = connect(&app, "graphql-transport-ws", &short).await;
+        let query = "subscription($id: ID!) { jobProgress(jobId: $id) { status dataset { name } } }";
+        let start = json!({ "id": "p", "type": "subscribe", "payload": { "query": query, "variables": { "id": job["id"] } } });
+        socket.send(Message::text(start.to_string())).await.unwrap();
+        let first = next(&mut socket).await.unwrap();
+        assert_eq!(first["payload"]["data"]["jobProgress"]["status"], "QUEUED", "{first}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cancelled = app.graphql(Some(&token), "mutation($id: ID!) { cancelJob(id: $id) { status } }", json!({ "id": job["id"] })).await;
+        assert_eq!(cancelled["data"]["cancelJob"]["status"], "CANCELLED", "{cancelled}");
+        // The change is not sent: the token is no longer good.
+        let refused = next(&mut socket).await.unwrap();
+        assert_eq!(refused["type"], "next", "{refused}");
+        assert!(refused["payload"]["data"].is_null(), "{refused}");
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+        assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "p", "type": "complete" }));
+    }
+
     async fn queued_jobs_show_their_position_and_hold_their_dataset(app, &[("SERVER_ROLE", "api")]) {
         // No worker runs in this instance: jobs stay queued.
         let token = app.token_for("ada@example.com").await;
