@@ -3,13 +3,19 @@
 //! `{ "Authorization": "Bearer <access token>" }`, checked by the same code as the HTTP
 //! header; a bad token closes the connection, no token means anonymous.
 //!
-//! This file is the bridge between poem and async-graphql (through async-graphql-poem).
+//! This file is the bridge between poem and async-graphql. It forwards messages between the
+//! socket and async-graphql's protocol code, and enforces one rule of `graphql-transport-ws`
+//! that code does not: a `subscribe` whose id is already in use closes the socket with 4409.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
+use async_graphql_poem::GraphQLProtocol;
+use futures_util::{SinkExt, StreamExt, future};
 use poem::http::StatusCode;
-use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{IntoResponse, Request, Response};
 
 use super::graphql::{credentials_from_bearer, error_response};
@@ -41,24 +47,110 @@ pub(super) fn upgrade(req: &Request, websocket: WebSocket, state: &AppState) -> 
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .config(WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit)))
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .with_data(data)
-                .on_connection_init(move |payload| async move {
-                    let credentials = connection_credentials(&payload, &state);
-                    if let Credentials::Invalid(reason) = &credentials {
-                        return Err(async_graphql::Error::new(format!(
-                            "{}: {reason}",
-                            ErrorCode::Unauthenticated
-                        )));
-                    }
-                    let mut data = Data::default();
-                    data.insert(credentials);
-                    Ok(data)
-                })
-                .serve()
-        })
+        .on_upgrade(move |stream| serve(stream, schema, protocol.0, data, state))
         .into_response()
+}
+
+/// Forwards messages between the socket and async-graphql until either side ends.
+async fn serve(
+    stream: WebSocketStream,
+    schema: crate::gql::AppSchema,
+    protocol: WebSocketProtocols,
+    data: Data,
+    state: AppState,
+) {
+    let (mut sink, source) = stream.split();
+    // Only graphql-transport-ws has the rule (the legacy protocol's ids are the client's).
+    let ids = (protocol == WebSocketProtocols::GraphQLWS).then(|| Arc::new(Mutex::new(Ids::default())));
+    let watch = ids.clone();
+    let input = source
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| future::ready(message.ok().filter(|m| m.is_text() || m.is_binary())))
+        .map(Message::into_bytes)
+        // A duplicate subscription ends the input, so async-graphql ends its streams; the close
+        // follows.
+        .take_while(move |bytes| future::ready(watch.as_ref().is_none_or(|ids| lock(ids).received(bytes))));
+    let output = async_graphql::http::WebSocket::new(schema, input, protocol)
+        .connection_data(data)
+        .on_connection_init(move |payload| async move {
+            let credentials = connection_credentials(&payload, &state);
+            if let Credentials::Invalid(reason) = &credentials {
+                return Err(async_graphql::Error::new(format!("{}: {reason}", ErrorCode::Unauthenticated)));
+            }
+            let mut data = Data::default();
+            data.insert(credentials);
+            Ok(data)
+        });
+    futures_util::pin_mut!(output);
+    while let Some(message) = output.next().await {
+        let message = match message {
+            WsMessage::Text(text) => {
+                if let Some(ids) = &ids {
+                    lock(ids).sent(&text);
+                }
+                Message::text(text)
+            }
+            WsMessage::Close(code, reason) => Message::close_with(code, reason),
+        };
+        if sink.send(message).await.is_err() {
+            return;
+        }
+    }
+    if let Some(id) = ids.and_then(|ids| lock(&ids).duplicate.take()) {
+        let _ = sink.send(Message::close_with(4409u16, format!("Subscriber for {id} already exists"))).await;
+    }
+}
+
+/// The subscription ids in use on a graphql-transport-ws socket: from the client's `subscribe`
+/// until either side's `complete` (or the server's `error`).
+#[derive(Default)]
+struct Ids {
+    active: HashSet<String>,
+    /// The id a `subscribe` reused, which closes the socket.
+    duplicate: Option<String>,
+}
+
+/// The fields of a protocol message the ids depend on (the rest is async-graphql's to read).
+#[derive(serde::Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl Ids {
+    /// Notes a client message; false for a `subscribe` whose id is in use.
+    fn received(&mut self, bytes: &[u8]) -> bool {
+        let Ok(Frame { kind, id: Some(id) }) = serde_json::from_slice(bytes) else { return true };
+        match kind.as_str() {
+            "subscribe" if self.active.contains(&id) => {
+                self.duplicate = Some(id);
+                false
+            }
+            "subscribe" => {
+                self.active.insert(id);
+                true
+            }
+            "complete" => {
+                self.active.remove(&id);
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Notes a server message: a `complete` or an `error` frees its id.
+    fn sent(&mut self, text: &str) {
+        if let Ok(Frame { kind, id: Some(id) }) = serde_json::from_str(text)
+            && matches!(kind.as_str(), "complete" | "error")
+        {
+            self.active.remove(&id);
+        }
+    }
+}
+
+fn lock(ids: &Mutex<Ids>) -> std::sync::MutexGuard<'_, Ids> {
+    ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads `Authorization` (any case) from the `connection_init` payload.

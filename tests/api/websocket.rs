@@ -88,6 +88,36 @@ both_stores! {
         assert!(result["payload"]["errors"][0]["message"].as_str().unwrap().contains("expired"), "{result}");
     }
 
+    async fn a_subscription_id_in_use_closes_the_socket_with_4409(app, &[("SERVER_ROLE", "api")]) {
+        // No worker: the job stays queued, so its progress subscription stays open.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        // An id whose query completed may be used again.
+        for _ in 0..2 {
+            send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
+            assert_eq!(next(&mut socket).await.unwrap()["type"], "next");
+            assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "1", "type": "complete" }));
+        }
+        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
+        let close = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("server answered") {
+                Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+                Some(Ok(Message::Text(text))) => panic!("no message expected before the close, got {text}"),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(close.code), 4409, "{close:?}");
+        assert!(close.reason.contains("Subscriber for 1 already exists"), "{close:?}");
+    }
+
     async fn anonymous_sockets_are_anonymous(app) {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({ "type": "connection_init" })).await;
