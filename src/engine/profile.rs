@@ -185,8 +185,11 @@ pub fn profile(
     let mut profiles = Vec::with_capacity(cols.len());
     for (((col, stats), semantic), mut details) in cols.iter().zip(stats).zip(&semantics).zip(details) {
         if let Some(single @ Binning::Single { .. }) = details.binning {
-            // A constant column's one bin needs no query: it holds every non-null value.
-            details.histogram = single.bins(&HashMap::new(), stats.non_null);
+            // A constant column's one bin needs no query: it holds every finite value (NaN and
+            // ±Infinity are in no bin). (A date column's infinite dates are still counted in
+            // it: its finite values are not counted apart.)
+            let values = if col.kind.is_numeric() { stats.finite } else { stats.non_null };
+            details.histogram = single.bins(&HashMap::new(), values);
         }
         profiles.push(column_profile(col, stats, semantic, details, rows));
     }
@@ -198,7 +201,9 @@ pub fn profile(
                 a: cols[a].info.name.clone(),
                 b: cols[b].info.name.clone(),
                 method: "pearson".into(),
-                value: value?,
+                // DuckDB's `corr` of columns whose mean dwarfs their spread can come out a
+                // rounding error beyond ±1 (1.00001 for x = 10¹² + y/2): never beyond.
+                value: value?.clamp(-1.0, 1.0),
             })
         })
         .collect();
@@ -2775,6 +2780,28 @@ mod tests {
         assert!(alert(&p, "CONSTANT_COLUMN", Some("i")).is_none());
         // i and n: n is constant, so their correlation is undefined and left out
         assert!(p.correlations.iter().all(|c| c.a != "n" && c.b != "n"), "{:?}", p.correlations);
+
+        // A correlation is never beyond ±1, even where `corr` rounds it there.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "corr.parquet",
+            "SELECT [1000000000002.5, 1000000000003.0, 1000000000000.0][i + 1]::DOUBLE AS x, \
+                    [5, 6, 0][i + 1]::DOUBLE AS y FROM range(3) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let r = p.correlations.iter().find(|c| c.a == "x" && c.b == "y").map(|c| c.value);
+        assert!(r.is_some_and(|r| (0.99..=1.0).contains(&r)), "{r:?}");
+
+        // A constant column's one bin holds its finite values only (it counted NaN and inf).
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "constant-nan.parquet",
+            "SELECT ['1.5', '1.5', 'nan', 'inf', NULL][i + 1]::DOUBLE AS x FROM range(5) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!(bins(&column(&p, "x").histogram), vec![(1.5, 1.5, 2)]);
     }
 
     #[test]

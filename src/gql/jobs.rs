@@ -874,9 +874,10 @@ impl ColumnProfile {
             return Err(AppError::bad_input("bins", "bins must be between 1 and 200").into());
         }
         let column = self.get();
-        let stored = column.histogram.len() == bins as usize
-            || column.histogram.is_empty()
-            || column.histogram.len() == 1;
+        // A constant column's one bin is its histogram whatever the bins asked for (one stored
+        // bin of a column that is not constant is just the report's `histogram_bins: 1`).
+        let constant = matches!(column.histogram.as_slice(), [only] if only.lower == only.upper);
+        let stored = column.histogram.len() == bins as usize || column.histogram.is_empty() || constant;
         let bins_out = if stored {
             column.histogram.clone()
         } else {
@@ -995,7 +996,9 @@ pub struct JobSubscription;
 #[Subscription]
 impl JobSubscription {
     /// A snapshot of the caller's job now and on every change; completes when the job
-    /// ends. `NOT_FOUND` for an unknown id or someone else's job.
+    /// ends. `NOT_FOUND` for an unknown id or someone else's job. A change after the access
+    /// token the socket signed in with expired sends `UNAUTHENTICATED` instead and completes:
+    /// subscribe again on a socket signed in with a fresh token.
     async fn job_progress(
         &self,
         ctx: &Context<'_>,

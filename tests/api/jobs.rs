@@ -247,6 +247,25 @@ both_stores! {
         assert_eq!(again["data"]["cancelJob"]["status"], "CANCELLED");
     }
 
+    async fn histograms_of_other_bins_than_one_stored_bin_are_computed(app) {
+        // A report of one bin per column (`histogram_bins: 1`) is not a constant column's:
+        // asking for four bins counts four. The stored numbers read back exactly.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"x,y\n1,123456789.12345679\n2,123456789.12345679\n3,123456789.12345679\n4,123456789.12345679\n").await;
+        let job = run_profile(&app, &token, &dataset, json!({ "unified-profiler": { "histogram_bins": 1 } })).await;
+        let job = wait_for(&app, &token, &job["id"], finished).await;
+        assert_eq!(job["status"], "COMPLETED", "{job}");
+        let query = "query($id: ID!) { job(id: $id) { report { profile { columns { name mean stored: histogram(bins: 1) { count } four: histogram(bins: 4) { lower upper count } } } } } }";
+        let body = app.graphql(Some(&token), query, json!({ "id": job["id"] })).await;
+        let columns = &body["data"]["job"]["report"]["profile"]["columns"];
+        assert_eq!(columns[0]["stored"], json!([{ "count": 4.0 }]), "{body}");
+        let counts: Vec<f64> = columns[0]["four"].as_array().unwrap_or_else(|| panic!("{body}")).iter().map(|b| b["count"].as_f64().unwrap()).collect();
+        assert_eq!(counts, [1.0, 1.0, 1.0, 1.0], "{body}");
+        // y is constant: its one bin whatever the bins asked; its mean is its value.
+        assert_eq!(columns[1]["four"], json!([{ "lower": 123456789.12345679, "upper": 123456789.12345679, "count": 4.0 }]), "{body}");
+        assert_eq!(columns[1]["mean"].as_f64().map(f64::to_bits), Some(123456789.12345679f64.to_bits()), "{body}");
+    }
+
     async fn progress_stops_when_the_sockets_token_expires(app, &[("SERVER_ROLE", "api")]) {
         // No worker: the job stays queued until it is cancelled, after the token expired.
         let token = app.token_for("ada@example.com").await;
