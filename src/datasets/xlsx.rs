@@ -46,8 +46,11 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
         let mut entry =
             archive.by_index(i).map_err(|_| bad("the zip file is damaged, truncated or encrypted"))?;
         let (name, declared) = (entry.name().to_string(), entry.size());
-        let inflated = std::io::copy(&mut std::io::Read::take(&mut entry, declared.saturating_add(1)), &mut std::io::sink())
-            .map_err(|_| bad(format!("the workbook's part {name:?} is damaged")))?;
+        let inflated = std::io::copy(
+            &mut std::io::Read::take(&mut entry, declared.saturating_add(1)),
+            &mut std::io::sink(),
+        )
+        .map_err(|_| bad(format!("the workbook's part {name:?} is damaged")))?;
         if inflated > declared {
             return Err(bad(format!(
                 "the workbook's part {name:?} expands to more than the {declared} bytes it declares"

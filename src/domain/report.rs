@@ -268,8 +268,13 @@ mod tests {
         // `float_roundtrip`) read 123456789.12345679 back as 123456789.1234568, so a profile's
         // mean of one value differed from its min through the API.
         for x in [123456789.12345679, 95.03564710531755, 18.051854611616722, -1.8958630909153014e18, 5e-324] {
-            let text = serde_json::to_string(&Correlation { a: "a".into(), b: "b".into(), method: "pearson".into(), value: x })
-                .unwrap();
+            let text = serde_json::to_string(&Correlation {
+                a: "a".into(),
+                b: "b".into(),
+                method: "pearson".into(),
+                value: x,
+            })
+            .unwrap();
             let back: Correlation = serde_json::from_str(&text).unwrap();
             assert_eq!(back.value.to_bits(), x.to_bits(), "{text}");
         }

@@ -1604,17 +1604,11 @@ fn is_floating(ty: &str) -> bool {
 /// any other type): statistics leave NaN and ±Infinity out, so a fill, a bound or a median is
 /// always a finite number.
 fn finite(expr: &str, ty: &str) -> String {
-    if is_floating(ty) {
-        format!("(CASE WHEN isfinite({expr}) THEN {expr} END)")
-    } else {
-        expr.to_string()
-    }
+    if is_floating(ty) { format!("(CASE WHEN isfinite({expr}) THEN {expr} END)") } else { expr.to_string() }
 }
 
 fn is_numeric(ty: &str) -> bool {
-    is_integer(ty)
-        || is_floating(ty)
-        || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
+    is_integer(ty) || is_floating(ty) || (ty.starts_with("DECIMAL") && !ty.ends_with(']'))
 }
 
 /// DATE or a TIMESTAMP type (not a list of them, `TIMESTAMP[]`).
@@ -4541,8 +4535,14 @@ mod tests {
         let compiled = |n: usize| {
             let columns: Vec<ColumnInfo> = (0..n)
                 .flat_map(|i| {
-                    [("DOUBLE", "x"), ("BIGINT", "k"), ("VARCHAR", "s"), ("FLOAT", "f"), ("DECIMAL(10,2)", "m")]
-                        .map(|(ty, prefix)| ColumnInfo { name: format!("{prefix}{i}"), data_type: ty.into() })
+                    [
+                        ("DOUBLE", "x"),
+                        ("BIGINT", "k"),
+                        ("VARCHAR", "s"),
+                        ("FLOAT", "f"),
+                        ("DECIMAL(10,2)", "m"),
+                    ]
+                    .map(|(ty, prefix)| ColumnInfo { name: format!("{prefix}{i}"), data_type: ty.into() })
                 })
                 .collect();
             let mut steps: Vec<Step> = columns
@@ -5153,7 +5153,8 @@ mod tests {
         let all = ranked_quantiles(&values, "t", &names);
         for (i, column) in columns.into_iter().enumerate() {
             let list = wanted[i].join(", ");
-            let source = if matches!(column, "f" | "m") { format!("CAST({column} AS DOUBLE)") } else { column.into() };
+            let source =
+                if matches!(column, "f" | "m") { format!("CAST({column} AS DOUBLE)") } else { column.into() };
             let (ours, theirs): (Option<String>, Option<String>) = conn
                 .query_row(
                     &format!(
