@@ -245,6 +245,12 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         }
     };
     let published: &[DatasetId] = result.as_ref().map_or(&[], |ran| ran.published.as_slice());
+    // Versions published by a run that does not complete (cancelled after publishing) go
+    // before its end is recorded: a client that sees the job CANCELLED never sees them.
+    let completing = outcome.status == JobStatus::Completed;
+    if !completing {
+        discard(&jobs, &job, published).await;
+    }
     let recorded = match store.finish_job(job.id, &worker, &outcome, now).await {
         Ok(true) => {
             tracing::info!(status = outcome.status.as_str(), "job finished");
@@ -259,8 +265,8 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
             false
         }
     };
-    if !recorded {
-        // Versions published for a result that was not recorded (cancelled, lost) go again.
+    if completing && !recorded {
+        // Versions published for a result that was not recorded (the lease lost) go again.
         discard(&jobs, &job, published).await;
     }
     jobs.changed(job.id);
