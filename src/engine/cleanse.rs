@@ -924,8 +924,8 @@ struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    /// A plan compiled for a preview keeps every segment's table (until this is dropped), not
-    /// only the last one.
+    /// A plan compiled for a preview also keeps each segment's departed rows (until this is
+    /// dropped).
     fn compute(
         conn: &'a Connection,
         compiled: &Compiled,
@@ -945,11 +945,8 @@ impl<'a> Tables<'a> {
         // not stored).
         let metric_inputs: Vec<Vec<usize>> =
             compiled.metrics.iter().map(|(sql, _)| graph.inputs(&references(sql, names))).collect();
-        let kept: Vec<&String> = if compiled.keep_segments {
-            compiled.segments.iter().filter(|s| s.stored).map(|s| &s.table).collect()
-        } else {
-            Vec::new()
-        };
+        // A preview's rows read which rows left in each segment.
+        let kept = compiled.segments.iter().filter_map(|s| s.departed.as_ref());
         let mut outputs: Vec<usize> = compiled
             .quarantines
             .iter()
@@ -1285,11 +1282,11 @@ impl Cte {
 /// Part of the chain stored as one table.
 #[derive(Debug, Clone)]
 struct Segment {
+    /// Its table, or its query when a light segment is not stored (see the CTE's `table`).
     table: String,
-    /// A step that left rows out instead of marking them (a grouping), first in the segment.
-    filter: Option<usize>,
-    /// Stored as a table; else a query over stored tables, computed where it is read.
-    stored: bool,
+    /// In a preview, the table of the rows that left in this segment — `(row, fate, reason,
+    /// step that left it out by grouping)` — kept once the segment's own table is dropped.
+    departed: Option<String>,
 }
 
 /// A compiled plan.
@@ -1311,9 +1308,6 @@ struct Compiled {
     quarantines: Vec<String>,
     /// Statements returning a list of BIGINT as text, and what each item counts.
     metrics: Vec<(String, Vec<Metric>)>,
-    /// Compiled for a preview: every segment is stored, and kept until every row's fate is
-    /// read from them.
-    keep_segments: bool,
 }
 
 impl Compiled {
@@ -1443,30 +1437,16 @@ impl Compiled {
                 .join(", ");
             format!("CAST(to_json([{items}]::VARCHAR[]) AS VARCHAR)")
         };
-        // A row leaves in the one segment whose table gives it a fate, or, for a segment
-        // that starts by grouping, that does not have it although it was live before. Those
-        // rows are one union of small scans, read through one join: a join per segment (a
-        // wide file's outliers removed column by column make hundreds) ran out of memory.
-        let mut left = Vec::new();
-        for (i, segment) in self.segments.iter().enumerate() {
-            left.push(format!(
-                "SELECT {ROW}, {FATE} AS f, {REASON} AS why, CAST(NULL AS VARCHAR) AS gone \
-                 FROM {} WHERE {FATE} IS NOT NULL",
-                segment.table
-            ));
-            if let Some(k) = segment.filter {
-                let live_before = match i {
-                    0 => "SELECT * FROM s0".to_string(),
-                    _ => format!("SELECT * FROM {} WHERE {FATE} IS NULL", self.segments[i - 1].table),
-                };
-                left.push(format!(
-                    "SELECT p.{ROW}, NULL, NULL, {} FROM ({live_before}) p \
-                     WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE x.{ROW} = p.{ROW})",
-                    quote_literal(self.step_names[k - 1]),
-                    segment.table
-                ));
-            }
-        }
+        // A row leaves in one segment: its fate is in that segment's table of departed rows
+        // (one union of small scans, read through one join: a join per segment — a wide
+        // file's outliers removed column by column make hundreds — ran out of memory).
+        let left: Vec<String> = self
+            .segments
+            .iter()
+            .filter_map(|s| s.departed.as_ref())
+            .map(|d| format!("SELECT * FROM {d}"))
+            .collect();
+        ensure!(left.len() == self.segments.len(), "a plan's rows are read only from a preview");
         let (joins, after, fate) = match self.segments.last() {
             None => (String::new(), as_json("s0", &self.columns), "CAST(NULL AS VARCHAR)".to_string()),
             Some(last) => {
@@ -1483,7 +1463,7 @@ impl Compiled {
                     ),
                     format!(
                         "CASE WHEN g.why IS NOT NULL THEN 'quarantine: ' || g.why \
-                         WHEN g.f IS NOT NULL THEN [{names}][g.f] ELSE g.gone END"
+                         ELSE [{names}][coalesce(g.f, g.gone)] END"
                     ),
                 )
             }
@@ -1995,7 +1975,7 @@ impl Compiler {
         if let Some(cte) = self.ctes.iter_mut().find(|c| c.name == table) {
             cte.table = stored;
         }
-        self.segments.push(Segment { table: table.clone(), filter, stored });
+        self.segments.push(Segment { table: table.clone(), departed: None });
         if let Some(k) = filter {
             // Rows the grouping left out: the live rows read, less the rows stored.
             self.metrics.push((
@@ -2029,6 +2009,31 @@ impl Compiler {
             }
             self.quarantines.push(q);
             self.quarantining = false;
+        }
+        if self.store_all {
+            // A preview reads which rows left where once every segment is computed: those
+            // few rows are kept, and each segment's table is dropped when the next has read
+            // it, as in a run (keeping every table of a segment per column of a wide sample
+            // ran out of memory).
+            let mut sql = format!(
+                "SELECT {ROW}, {FATE} AS f, {REASON} AS why, CAST(NULL AS INTEGER) AS gone \
+                 FROM {table} WHERE {FATE} IS NOT NULL"
+            );
+            if let Some(k) = filter {
+                // Rows the grouping left out: live before it, absent from its table.
+                sql.push_str(&format!(
+                    " UNION ALL SELECT p.{ROW}, NULL, NULL, {k} FROM {} p \
+                     WHERE p.{FATE} IS NULL AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.{ROW} = p.{ROW})",
+                    self.segment_input
+                ));
+            }
+            let departed = self.cte(sql);
+            if let Some(cte) = self.ctes.last_mut() {
+                cte.table = true;
+            }
+            if let Some(segment) = self.segments.last_mut() {
+                segment.departed = Some(departed);
+            }
         }
         self.carry.clear();
         self.segment_first = through + 1;
@@ -2201,7 +2206,6 @@ fn compile(
         last,
         quarantines: c.quarantines,
         metrics: c.metrics,
-        keep_segments: store_all,
     })
 }
 
@@ -3217,6 +3221,11 @@ mod tests {
 
     /// NULL in expected rows.
     const N: &str = "∅";
+
+    /// The segment is stored as a table (else it stays a query).
+    fn is_stored(compiled: &Compiled, segment: &Segment) -> bool {
+        compiled.ctes.iter().any(|c| c.name == segment.table && c.table)
+    }
 
     fn fixture(sql: &str) -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
         let dir = tempfile::tempdir().unwrap();
@@ -4601,7 +4610,7 @@ mod tests {
             .collect();
         let compiled = compile(&columns, &CleansePlan { steps }, "SELECT 1", false).unwrap();
         assert_eq!(compiled.segments.len(), 50);
-        let longest = compiled.segments.split(|s| s.stored).map(<[Segment]>::len).max();
+        let longest = compiled.segments.split(|s| is_stored(&compiled, s)).map(<[Segment]>::len).max();
         assert_eq!(longest, Some(MAX_UNSTORED_SEGMENTS));
     }
 
@@ -4952,24 +4961,33 @@ mod tests {
 
     #[test]
     fn a_preview_of_two_hundred_segments_reads_every_rows_fate() {
-        // Outliers removed column by column over 200 columns: 200 segments, each row's fate in
-        // one of them. Read through a join per segment, this ran out of 512 MB.
+        // Outliers removed column by column over 200 DECIMAL and FLOAT columns: 200 segments,
+        // each row's fate in one of them. Read through a join per segment, this ran out of
+        // 512 MB; so did keeping every segment's table until the end (on a server, for a
+        // 2,000-row sample of such a file: perf/wide_typed.py).
         let select = (0..200)
             .map(|c| {
+                let ty = ["DECIMAL(10,2)", "FLOAT"][c % 2];
                 format!(
-                    "CASE WHEN (i + {c}) % 97 = 0 THEN 1e6 ELSE (hash(i * {c}) % 100)::DOUBLE END AS x{c}"
+                    "CASE WHEN (i + {c}) % 97 = 0 THEN 1e6 WHEN (i * 7 + {c}) % 20 = 0 THEN NULL \
+                     ELSE 50 + (hash(i * 200 + {c}) % 100000)::DOUBLE / 10000 END::{ty} AS x{c}"
                 )
             })
             .collect::<Vec<_>>();
         let (_d, path, conn, columns) =
             fixture(&format!("SELECT i, {} FROM range(400) t(i)", select.join(", ")));
         conn.execute_batch("SET memory_limit = '512MB'; SET threads = 2").unwrap();
-        let steps: Vec<Step> = (0..200)
-            .map(|c| Step::Outliers {
+        // Nulls filled by each column's median first, as the default plan does.
+        let fills = Step::Nulls {
+            tokens: vec![],
+            columns: (0..200).map(|c| (format!("x{c}"), NullStrategy::Median)).collect(),
+        };
+        let steps: Vec<Step> = std::iter::once(fills)
+            .chain((0..200).map(|c| Step::Outliers {
                 column: format!("x{c}"),
                 method: OutlierMethod::Iqr(1.5),
                 action: OutlierAction::Remove,
-            })
+            }))
             .collect();
         let plan = CleansePlan { steps };
         let preview = preview(&conn, &path, &columns, &plan, 400).unwrap();
@@ -4983,6 +5001,22 @@ mod tests {
         // The preview of the whole file is the run.
         let run = clean(&conn, &path, &columns, plan.steps.clone());
         assert_eq!(run.outcome.rows_out, preview.outcome.rows_out);
+
+        // Computed for a preview, the chain keeps its rows that left, not every segment's table.
+        let source = format!(
+            "SELECT {}, file_row_number AS {ROW} FROM read_parquet({}, file_row_number = true)",
+            column_list(columns.iter().map(|c| c.name.as_str())),
+            quote_literal(&path.display().to_string())
+        );
+        let compiled = compile(&columns, &plan, &source, true).unwrap();
+        let (tables, _) = Tables::compute(&conn, &compiled, std::time::Instant::now()).unwrap();
+        let held = compiled
+            .segments
+            .iter()
+            .filter(|s| tables.created.iter().any(|(name, _)| *name == s.table))
+            .count();
+        assert!(held <= 2, "{held} of {} segments' tables held", compiled.segments.len());
+        assert_eq!(compiled.sample_rows(&conn).unwrap().len(), 400);
     }
 
     /// A preview's sample is a repeatable reservoir over the whole file: the rows asked for,
@@ -5100,7 +5134,7 @@ mod tests {
         let compiled =
             compile(&columns, &CleansePlan { steps: row_by_row.clone() }, "SELECT 1", false).unwrap();
         assert_eq!(compiled.segments.len(), 1);
-        assert!(compiled.segments[0].stored);
+        assert!(is_stored(&compiled, &compiled.segments[0]));
         let mut steps = row_by_row;
         steps.push(Step::Deduplicate { mode: DedupMode::Exact, keep: Keep::First, merge: false });
         steps.push(Step::Nulls { tokens: vec![], columns: vec![("amount".into(), NullStrategy::Median)] });
@@ -5112,13 +5146,13 @@ mod tests {
         let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
         // The row-by-row steps, the grouping, the fill and the capping: the last two are
         // computed where they are read, over the grouping's table and their stored statistics.
-        let stored: Vec<bool> = compiled.segments.iter().map(|s| s.stored).collect();
+        let stored: Vec<bool> = compiled.segments.iter().map(|s| is_stored(&compiled, s)).collect();
         assert_eq!(stored, [true, true, false, false]);
         let tables = compiled.ctes.iter().filter(|c| c.table).count();
         assert_eq!(tables, 2 + 1 + 2, "two segments, the quarantined rows, the median and the bounds");
         // A preview stores every segment (its rows' fates are read from each).
         let compiled = compile(&columns, &CleansePlan { steps }, "SELECT 1", true).unwrap();
-        assert!(compiled.segments.iter().all(|s| s.stored));
+        assert!(compiled.segments.iter().all(|s| is_stored(&compiled, s)));
     }
 
     /// The quantiles that fills and outlier bounds read from grouped ranks are DuckDB's
@@ -5206,7 +5240,7 @@ mod tests {
             Step::ConvertUnits { column: "y".into(), multiply: 10.0, add: 0.0 },
         ];
         let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
-        let stored: Vec<bool> = compiled.segments.iter().map(|s| s.stored).collect();
+        let stored: Vec<bool> = compiled.segments.iter().map(|s| is_stored(&compiled, s)).collect();
         assert_eq!(stored, [true, true, false, false]);
 
         let got = clean(&conn, &path, &columns, steps.clone());
