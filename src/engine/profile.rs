@@ -131,6 +131,9 @@ pub fn profile(
         }
         progress(10.0 * (n + 1) as f64 / numeric_chunks.len() as f64, "column statistics");
     }
+    refine_moments(conn, &source, &cols, &mut stats).context("computing column statistics again, scaled")?;
+    refine_correlations(conn, &source, &cols, &stats, &pairs, &mut correlation_values)
+        .context("computing correlations again, centred")?;
 
     // Step 2: which columns look unique, from a few windows of rows. The semantic-type sample
     // is every `stride`-th row by `file_row_number`, a virtual column of read_parquet, hidden
@@ -185,11 +188,9 @@ pub fn profile(
     let mut profiles = Vec::with_capacity(cols.len());
     for (((col, stats), semantic), mut details) in cols.iter().zip(stats).zip(&semantics).zip(details) {
         if let Some(single @ Binning::Single { .. }) = details.binning {
-            // A constant column's one bin needs no query: it holds every finite value (NaN and
-            // ±Infinity are in no bin). (A date column's infinite dates are still counted in
-            // it: its finite values are not counted apart.)
-            let values = if col.kind.is_numeric() { stats.finite } else { stats.non_null };
-            details.histogram = single.bins(&HashMap::new(), values);
+            // A constant column's one bin needs no query: it holds every finite value (NaN,
+            // ±Infinity and infinite dates are in no bin).
+            details.histogram = single.bins(&HashMap::new(), stats.finite);
         }
         profiles.push(column_profile(col, stats, semantic, details, rows));
     }
@@ -540,7 +541,8 @@ fn double(x: f64) -> String {
 struct Stats {
     non_null: u64,
     /// Non-null values that are finite numbers (`count` of [`Col::number`]): what the
-    /// quartiles are taken over.
+    /// quartiles are taken over; for dates and timestamps, the values that are not infinite
+    /// (step 3; what histograms bin).
     finite: u64,
     /// From step 3.
     distinct: u64,
@@ -788,6 +790,139 @@ fn column_statistics_with(
         })
         .collect();
     Ok((stats, correlations.iter().map(|&slot| cells.float(slot)).collect()))
+}
+
+/// A column whose largest absolute value lies beyond 2^±this has its moments computed again
+/// on values scaled by a power of two ([`refine_moments`]).
+const MOMENT_EXPONENT: i32 = 200;
+/// A correlation is computed again on centred values ([`refine_correlations`]) when a
+/// column's mean is more than this many standard deviations from zero.
+const CORRELATION_OFFSET: f64 = 1e4;
+
+/// The power of two that brings `m`, a column's largest absolute value, near 1, when `m` is
+/// beyond 2^±[`MOMENT_EXPONENT`]; else 1. Multiplying by it is exact.
+fn moment_scale(m: f64) -> f64 {
+    if !(m.is_finite() && m > 0.0) {
+        return 1.0;
+    }
+    let e = m.log2().floor() as i32;
+    if e.abs() <= MOMENT_EXPONENT {
+        return 1.0;
+    }
+    let k = (-e).clamp(-1000, 1000);
+    f64::from_bits(((1023 + k) as u64) << 52)
+}
+
+impl Stats {
+    /// [`moment_scale`] of the column's finite values.
+    fn scale(&self) -> f64 {
+        self.range.map_or(1.0, |(lo, hi)| moment_scale(lo.abs().max(hi.abs())))
+    }
+
+    /// The column's finite values are not all equal.
+    fn varies(&self) -> bool {
+        self.range.is_some_and(|(lo, hi)| lo < hi)
+    }
+}
+
+/// Step 1 again for the columns whose magnitude DuckDB's arithmetic loses: a sum of squares
+/// overflows beyond about 1e154 (the standard deviation is lost) and of values near f64::MAX
+/// (the mean), fourth powers beyond 1e77 (skewness and kurtosis fail, which drops them for
+/// the whole chunk: [`column_statistics`]), and squares of a spread of 1e-300 underflow to a
+/// standard deviation of 0. Their mean, standard deviation, skewness and kurtosis are computed
+/// over the values multiplied by a power of two (exact; skewness and kurtosis do not change
+/// with scale), for the columns of such a chunk too. Nothing is read when no column needs it.
+fn refine_moments(conn: &Connection, source: &str, cols: &[Col], stats: &mut [Stats]) -> anyhow::Result<()> {
+    let lost: Vec<(&Col, String)> = cols
+        .iter()
+        .filter_map(|col| Some((col, col.number()?)))
+        .filter(|(col, _)| {
+            let s = &stats[col.index];
+            s.finite > 0
+                && (s.scale() != 1.0
+                    || s.mean.is_none()
+                    || (s.varies()
+                        && (s.stddev.is_none_or(|d| d == 0.0) || (s.finite >= 3 && s.skewness.is_none()))))
+        })
+        .collect();
+    for chunk in lost.chunks(STATS_CHUNK) {
+        let mut proj = Projection::default();
+        let mut select = Select::default();
+        let slots: Vec<_> = chunk
+            .iter()
+            .map(|(col, number)| {
+                let scale = stats[col.index].scale();
+                let z = proj.add(format!("z{}", col.index), || format!("{number} * {}", double(scale)));
+                let moments = [
+                    select.float(format!("avg({z})")),
+                    select.float(format!("stddev_samp({z})")),
+                    select.float(format!("skewness({z})")),
+                    select.float(format!("kurtosis({z})")),
+                ];
+                (col.index, scale, moments)
+            })
+            .collect();
+        let cells = select.run(conn, &proj.from(source))?;
+        for (index, scale, [mean, stddev, skewness, kurtosis]) in slots {
+            let s = &mut stats[index];
+            let unscaled = |slot: usize| cells.float(slot).map(|v| v / scale).filter(|v| v.is_finite());
+            s.mean = unscaled(mean);
+            s.stddev = unscaled(stddev);
+            s.skewness = cells.float(skewness);
+            s.kurtosis = cells.float(kurtosis);
+        }
+    }
+    Ok(())
+}
+
+/// The correlations DuckDB's streaming `corr` loses, computed again over values scaled
+/// ([`moment_scale`]) and centred on their mean: those of a column beyond the range of
+/// [`refine_moments`] (0 or nothing near 1e300), or whose mean lies more than
+/// [`CORRELATION_OFFSET`] standard deviations from zero (`corr` of two columns of independent
+/// noise around 10^10 came out 0.003 off). One scan of those pairs' columns, when any.
+fn refine_correlations(
+    conn: &Connection,
+    source: &str,
+    cols: &[Col],
+    stats: &[Stats],
+    pairs: &[(usize, usize)],
+    values: &mut [Option<f64>],
+) -> anyhow::Result<()> {
+    let shaky = |s: &Stats| {
+        s.scale() != 1.0
+            || s.mean.is_none()
+            || s.stddev.is_none_or(|d| d == 0.0 || s.mean.is_some_and(|m| m.abs() > CORRELATION_OFFSET * d))
+    };
+    let redo: Vec<usize> = (0..pairs.len().min(values.len()))
+        .filter(|&k| {
+            let (a, b) = (&stats[pairs[k].0], &stats[pairs[k].1]);
+            a.varies() && b.varies() && (shaky(a) || shaky(b))
+        })
+        .collect();
+    if redo.is_empty() {
+        return Ok(());
+    }
+    let mut proj = Projection::default();
+    let mut select = Select::default();
+    let mut centred = |index: usize| -> Option<String> {
+        let number = cols[index].number()?;
+        let s = &stats[index];
+        let scale = s.scale();
+        let centre = s.mean.map_or(0.0, |m| m * scale);
+        Some(proj.add(format!("c{index}"), || format!("{number} * {} - {}", double(scale), double(centre))))
+    };
+    let slots: Vec<(usize, usize)> = redo
+        .iter()
+        .filter_map(|&k| {
+            let (a, b) = (centred(pairs[k].0)?, centred(pairs[k].1)?);
+            Some((k, select.float(format!("corr({a}, {b})"))))
+        })
+        .collect();
+    let cells = select.run(conn, &proj.from(source))?;
+    for (k, slot) in slots {
+        values[k] = cells.float(slot);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1655,10 +1790,14 @@ fn column_values(
     let non_null = (!numeric && text_rows.is_none()).then(|| select.int("sum(n)"));
     let min_max = (!numeric && col.kind.is_orderable() && col.kind != Kind::Text)
         .then(|| (select.text("min(v)"), select.text("max(v)")));
-    let range = (!numeric)
-        .then(|| col.binned_of("v"))
-        .flatten()
-        .map(|h| (select.float(format!("min({h})")), select.float(format!("max({h})"))));
+    // Dates and timestamps: the range binned, and how many values are (not infinite ones).
+    let range = (!numeric).then(|| col.binned_of("v")).flatten().map(|h| {
+        (
+            select.float(format!("min({h})")),
+            select.float(format!("max({h})")),
+            select.int(format!("sum(n) FILTER (WHERE {h} IS NOT NULL)")),
+        )
+    });
     if let (Some((low, high)), Some((lo, hi))) = (fences, dense) {
         details.outliers = Some(dense_outliers(lo, hi, low, high));
     }
@@ -1704,8 +1843,9 @@ fn column_values(
             stats.min = cells.text(min);
             stats.max = cells.text(max);
         }
-        if let Some((lo, hi)) = range {
+        if let Some((lo, hi, binned)) = range {
             stats.range = cells.float(lo).zip(cells.float(hi));
+            stats.finite = cells.count(binned);
         }
         details.binning = stats.range.and_then(|(lo, hi)| Binning::new(lo, hi, params.histogram_bins));
     }
@@ -2693,6 +2833,86 @@ mod tests {
         assert_eq!(counts, [2, 1], "{:?}", d.histogram);
         assert_eq!(d.histogram[0].lower, day("2024-01-01"));
         assert!((d.histogram[1].upper - far).abs() < 2.0 * 86400.0, "{:?}", d.histogram);
+
+        // One date beside infinite ones: its one bin holds the two finite dates only.
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "one-date.parquet",
+            "SELECT * FROM (VALUES (DATE '2024-01-01'), ('infinity'::DATE), (DATE '2024-01-01'),              ('-infinity'::DATE), (NULL)) t(d)",
+        );
+        let p = run(&conn, &path, &columns, &params);
+        let d = column(&p, "d");
+        let bins: Vec<(f64, f64, u64)> = d.histogram.iter().map(|b| (b.lower, b.upper, b.count)).collect();
+        assert_eq!(bins, [(day("2024-01-01"), day("2024-01-01"), 2)]);
+    }
+
+    #[test]
+    fn magnitudes_beyond_duckdbs_arithmetic_are_scaled_and_centred() {
+        // x near 1e300 (sums of squares overflow), t near 1e-300 (squares underflow), and two
+        // columns of independent noise around 10^10 (`corr` drifts), with one ordinary column
+        // in the same statement: every statistic as computed on values of ordinary size.
+        const ROWS: usize = 5_000;
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let mut rng = Lcg(11);
+        let rows: Vec<[f64; 5]> = (0..ROWS)
+            .map(|_| {
+                let (a, b, c) = (rng.next(), rng.next(), rng.next());
+                [(1.0 + a * a) * 1e300, (1.0 + b) * 1e-300, 1e10 + b, 1e10 + c, a]
+            })
+            .collect();
+        let column_values = |k: usize| rows.iter().map(|r| r[k]).collect::<Vec<f64>>();
+        let list = |k: usize| column_values(k).iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(",");
+        let select = format!(
+            "SELECT CAST(x[i] AS DOUBLE) AS x, CAST(t[i] AS DOUBLE) AS t, CAST(u[i] AS DOUBLE) AS u, \
+                    CAST(w[i] AS DOUBLE) AS w, CAST(o[i] AS DOUBLE) AS o \
+             FROM (SELECT [{}] AS x, [{}] AS t, [{}] AS u, [{}] AS w, [{}] AS o), range(1, {}) r(i)",
+            list(0),
+            list(1),
+            list(2),
+            list(3),
+            list(4),
+            ROWS + 1
+        );
+        let (path, columns) = fixture(&conn, dir.path(), "magnitudes.parquet", &select);
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        // Each column checked at an ordinary scale: statistics scale exactly with a power of
+        // two, skewness and kurtosis not at all.
+        for (k, name, scale) in [(0, "x", 2f64.powi(-1000)), (1, "t", 2f64.powi(1000)), (4, "o", 1.0)] {
+            let scaled: Vec<f64> = column_values(k).iter().map(|v| v * scale).collect();
+            let c = column(&p, name);
+            // Relative for mean and stddev; skewness and kurtosis near 0 to within 1e-9.
+            let relative = |actual: Option<f64>, expected: f64, what: &str| {
+                let actual = actual.unwrap_or_else(|| panic!("{name}: no {what}"));
+                let floor = if what.ends_with("osis") || what.starts_with("skew") { 1.0 } else { 0.0 };
+                let tolerance = 1e-9 * expected.abs().max(floor);
+                assert!((actual - expected).abs() < tolerance, "{name} {what}: {actual} vs {expected}");
+            };
+            relative(c.mean, reference::mean(&scaled) / scale, "mean");
+            relative(c.stddev, reference::stddev(&scaled) / scale, "stddev");
+            relative(c.skewness, reference::skewness(&scaled), "skewness");
+            relative(c.kurtosis, reference::kurtosis(&scaled), "kurtosis");
+        }
+        let r = |a: &str, b: &str| {
+            p.correlations
+                .iter()
+                .find(|c| c.a == a && c.b == b)
+                .map(|c| c.value)
+                .unwrap_or_else(|| panic!("corr({a}, {b})"))
+        };
+        let centred = |k: usize, by: f64| column_values(k).iter().map(|v| v - by).collect::<Vec<f64>>();
+        let pairs = |a: &[f64], b: &[f64]| a.iter().copied().zip(b.iter().copied()).collect::<Vec<_>>();
+        let expected_uw = reference::pearson(&pairs(&centred(2, 1e10), &centred(3, 1e10)));
+        assert!((r("u", "w") - expected_uw).abs() < 1e-6, "corr(u, w) {} vs {expected_uw}", r("u", "w"));
+        // x is a function of o (x = (1 + o²)·1e300): their correlation as of values near 1.
+        let expected_xo = reference::pearson(&pairs(
+            &centred(0, 0.0).iter().map(|v| v * 1e-300).collect::<Vec<_>>(),
+            &column_values(4),
+        ));
+        assert!((r("x", "o") - expected_xo).abs() < 1e-9, "corr(x, o) {} vs {expected_xo}", r("x", "o"));
+        // t = (1 + b)·1e-300 and u = 1e10 + b: the same noise.
+        assert!((r("t", "u") - 1.0).abs() < 1e-6, "corr(t, u) {}", r("t", "u"));
     }
 
     #[test]
