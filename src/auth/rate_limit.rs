@@ -56,6 +56,15 @@ impl<K: std::hash::Hash + Eq + Send + Sync + 'static> WindowLimiter<K> {
         Ok(())
     }
 
+    /// Takes back one event [`WindowLimiter::check`] counted for `key` (another limit refused
+    /// what it was counted for).
+    pub fn uncount(&self, key: &K) {
+        if let Some(window) = self.windows.get(key) {
+            let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+            w.count = w.count.saturating_sub(1);
+        }
+    }
+
     /// Forgets `key`'s events.
     pub fn reset(&self, key: &K) {
         self.windows.invalidate(key);
@@ -101,9 +110,13 @@ impl SignInLimiter {
 
     /// Counts an attempt on an account from `address` before its password is checked, so that
     /// parallel attempts cannot slip past the limit while earlier ones are still hashing.
+    /// An attempt the account-wide limit refuses is not counted against its address, so that
+    /// the owner's own tries while strangers hold the account locked do not lock it longer for
+    /// the owner.
     pub fn check_account(&self, email: &Email, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.accounts.check((email.as_str().to_string(), address.map(client_block)))?;
-        self.account_wide.check(email.as_str().to_string())
+        let pair = (email.as_str().to_string(), address.map(client_block));
+        self.accounts.check(pair.clone())?;
+        self.account_wide.check(email.as_str().to_string()).inspect_err(|_| self.accounts.uncount(&pair))
     }
 
     /// Forgets an account's attempts after a successful sign-in from `address`: only failures
@@ -174,6 +187,17 @@ mod tests {
         assert_eq!(allowed, 2 * ACCOUNT_WIDE_FACTOR as usize);
         // Another account is not affected.
         assert!(l.check_account(&Email::parse("b@example.com").unwrap(), None).is_ok());
+
+        // The owner's tries while the account is locked everywhere are not counted against
+        // the owner's address: once the account-wide window ends, the owner has every try.
+        let home = Some(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 9)));
+        for _ in 0..5 {
+            assert!(l.check_account(&email, home).is_err());
+        }
+        l.account_wide.reset(&email.as_str().to_string());
+        assert!(l.check_account(&email, home).is_ok());
+        assert!(l.check_account(&email, home).is_ok());
+        assert!(l.check_account(&email, home).is_err());
     }
 
     #[test]
