@@ -300,4 +300,40 @@ mod tests {
         );
         assert!(settings.temp_directory.ends_with("spill"), "{settings:?}");
     }
+
+    /// Work whose caller went away while it still waited for a blocking thread never runs,
+    /// and gives its whole-file turn back.
+    #[test]
+    fn work_abandoned_before_it_starts_never_runs() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            EngineConfig { memory_limit: None, threads: Some(1), temp_dir: None, max_concurrent_ingests: 1 };
+        let engine = Engine::open(&config, &dir.path().join("spill")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // The one blocking thread is busy until told otherwise.
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let busy = tokio::task::spawn_blocking(move || wait.recv());
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            let work = engine.run_heavy(move |_| {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            });
+            let gone = tokio::time::timeout(std::time::Duration::from_millis(100), work).await;
+            assert!(gone.is_err(), "the work waited for the busy thread");
+            release.send(()).unwrap();
+            busy.await.unwrap().unwrap();
+            // Queued after the abandoned task, on the one thread: that task has ended by now,
+            // and the turn it held is free.
+            let next = tokio::time::timeout(std::time::Duration::from_secs(30), engine.run_heavy(|_| Ok(42)));
+            assert_eq!(next.await.expect("the turn was given back").unwrap(), 42);
+            assert!(!ran.load(Ordering::SeqCst), "abandoned work ran");
+        });
+    }
 }
