@@ -160,6 +160,7 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
         baseline_name: options.baseline.as_deref().map(name),
         created_at: now,
         finished_at: Some(now),
+        personal: Default::default(),
     };
     if let Some(drift) = report.drift.as_mut() {
         drift.baseline_name = meta.baseline_name.clone();

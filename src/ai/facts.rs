@@ -24,9 +24,15 @@ pub struct Privacy {
 
 impl Privacy {
     pub fn of(report: Option<&Report>) -> Privacy {
+        Privacy::with_known(report, &std::collections::HashMap::new())
+    }
+
+    /// [`Privacy::of`] with the columns other runs on the same version found personal
+    /// (column → kind, [`crate::jobs::Jobs::personal_columns`]) masked too.
+    pub fn with_known(report: Option<&Report>, known: &std::collections::HashMap<String, String>) -> Privacy {
         let empty = Report { profile: None, agents: Vec::new(), drift: None, risk: None, cleanse: None };
         let values_checked = report.is_some_and(|r| r.profile.is_some() || r.risk.is_some());
-        Privacy { masking: Masking::of(report.unwrap_or(&empty)), values_checked }
+        Privacy { masking: Masking::with_known(report.unwrap_or(&empty), known), values_checked }
     }
 
     /// Rows (samples, query results) may reach a prompt only when the values of every column

@@ -106,6 +106,8 @@ struct Subject {
     dataset: Dataset,
     job: Option<Job>,
     report: Option<Arc<Report>>,
+    /// Columns the owner's runs on this version found personal (column → kind).
+    known: std::collections::HashMap<String, String>,
 }
 
 impl Ai {
@@ -207,6 +209,15 @@ impl Ai {
         fetched.unwrap_or_else(|_| Arc::new(explain::rule_based(&report, &dataset_name)))
     }
 
+    /// What a prompt about `job`'s report may show: with the personal columns the owner's
+    /// other runs on the same version found. `None` when they cannot be read (the model is
+    /// then not asked).
+    async fn privacy_of_job(&self, owner: UserId, job: JobId, report: &Report) -> Option<Privacy> {
+        let job = self.inner.jobs.get(owner, &job.to_string()).await.ok()?;
+        let known = self.inner.jobs.personal_columns(owner, job.dataset_id).await.ok()?;
+        Some(Privacy::with_known(Some(report), &known))
+    }
+
     async fn model_summary(
         &self,
         model: &dyn LanguageModel,
@@ -215,7 +226,7 @@ impl Ai {
         report: &Report,
         dataset: &str,
     ) -> Option<Summary> {
-        let privacy = Privacy::of(Some(report));
+        let privacy = self.privacy_of_job(owner, job, report).await?;
         let facts = privacy.report(report, dataset);
         let mut messages = vec![
             Message::system(SUMMARY_PROMPT),
@@ -281,7 +292,7 @@ impl Ai {
         job: JobId,
         report: &Report,
     ) -> Option<Vec<ToolSuggestion>> {
-        let privacy = Privacy::of(Some(report));
+        let privacy = self.privacy_of_job(owner, job, report).await?;
         let tools: Vec<Value> = registry::tools()
             .iter()
             .map(|t| {
@@ -384,7 +395,7 @@ impl Ai {
             Some(a) => a,
             None => {
                 let columns: Vec<String> = subject.dataset.columns.iter().map(|c| c.name.clone()).collect();
-                let privacy = Privacy::of(subject.report.as_deref());
+                let privacy = Privacy::with_known(subject.report.as_deref(), &subject.known);
                 let reply = offline::answer(
                     &question,
                     &offline::Facts {
@@ -516,7 +527,8 @@ impl Ai {
             }
             None => self.latest_report(owner, &dataset).await?,
         };
-        Ok((conversation, Subject { dataset, job, report }))
+        let known = self.inner.jobs.personal_columns(owner, dataset.id).await?;
+        Ok((conversation, Subject { dataset, job, report, known }))
     }
 
     /// The dataset's most recent completed run with a profile.
@@ -551,7 +563,7 @@ impl Ai {
         history: &[ConversationMessage],
         question: &str,
     ) -> Result<Drafted, String> {
-        let privacy = Privacy::of(subject.report.as_deref());
+        let privacy = Privacy::with_known(subject.report.as_deref(), &subject.known);
         let context = self.context(subject, &privacy).await;
         // The context holds text from the data: it goes in as the user's material, never with
         // the system's authority.

@@ -56,6 +56,18 @@ pub struct DriftReport {
     /// was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_name: Option<String>,
+    /// The current version's columns that hold personal data, found by the risk scorer's
+    /// detection, when the run had neither the risk scorer nor the profiler to tell (a run of
+    /// the drift detector alone): the reports mask their categories. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal_columns: Vec<PersonalColumn>,
+}
+
+/// A column holding personal data, and its kind (one of [`crate::domain::PII_KINDS`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonalColumn {
+    pub column: String,
+    pub kind: String,
 }
 
 /// Columns added, removed or retyped between the versions.

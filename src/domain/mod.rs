@@ -16,7 +16,7 @@ pub use conversation::{
     Conversation, ConversationId, ConversationMessage, LlmUsage, MessageRole, NewMessage, UsageTotals,
 };
 pub use dataset::{ColumnInfo, Dataset, DatasetFormat, DatasetId, split_extension};
-pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, Retyped, SchemaDrift};
+pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, PersonalColumn, Retyped, SchemaDrift};
 pub use email::Email;
 pub use job::{Job, JobError, JobId, JobStatus};
 pub use password::Password;

@@ -161,6 +161,7 @@ pub fn drift(
         columns,
         drifted_count,
         baseline_name: None,
+        personal_columns: Vec::new(),
     })
 }
 

@@ -14,7 +14,7 @@ use super::registry::{
     self, DRIFT_DETECTOR, READINESS_RATER, SCORE_RISK, TEST_COVERAGE, TestSpec, UNIFIED_PROFILER,
 };
 use super::tools::{self, ReadinessParams};
-use crate::domain::{ColumnInfo, DriftParams, Profile, ProfileParams, Report, RiskParams};
+use crate::domain::{ColumnInfo, DriftParams, PersonalColumn, Profile, ProfileParams, Report, RiskParams};
 use crate::engine::session::{Session, SessionError};
 use crate::error::AppError;
 
@@ -167,6 +167,22 @@ pub fn run(
                     &p,
                     &mut |percent, stage| step(done, DRIFT_DETECTOR, percent, stage, progress),
                 )?;
+                let mut drift = drift;
+                if !agents.iter().any(|a| a == SCORE_RISK || a == UNIFIED_PROFILER) {
+                    // Nothing else in this run tells which columns hold personal data, whose
+                    // categories the reports must mask: the risk scorer's detection does.
+                    progress(done / total * 100.0, "looking for personal data");
+                    let found = session.pii_scan(
+                        &inputs.current.data,
+                        &inputs.current.columns,
+                        &RiskParams::default(),
+                        &mut |_, _| {},
+                    )?;
+                    drift.personal_columns = found
+                        .into_iter()
+                        .map(|c| PersonalColumn { column: c.column, kind: c.kind })
+                        .collect();
+                }
                 report.agents.push(tools::drift_result(&drift, used, elapsed()));
                 report.drift = Some(drift);
             }

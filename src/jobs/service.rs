@@ -12,7 +12,7 @@ use super::cleanse::{self, CLEAN_TOOL};
 use super::registry::{self, CheckedRun};
 use crate::datasets::Datasets;
 use crate::domain::{
-    ColumnInfo, Dataset, HistogramBin, Job, JobId, JobStatus, Profile, Report, UserId, ValueCount,
+    ColumnInfo, Dataset, DatasetId, HistogramBin, Job, JobId, JobStatus, Profile, Report, UserId, ValueCount,
 };
 use crate::error::{AppError, ErrorCode};
 use crate::reports::{self, ReportFormat, ReportMeta};
@@ -55,7 +55,8 @@ pub(super) struct Inner {
     /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
     detail_turns: Arc<tokio::sync::Semaphore>,
     /// Rendered report files by job and format (a finished report never changes).
-    files: moka::future::Cache<(JobId, ReportFormat), Arc<ReportFile>>,
+    /// Rendered files by job, format and fingerprint of the personal columns known.
+    files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
 }
 
 /// A rendered report, ready to download.
@@ -351,6 +352,28 @@ impl Jobs {
         Ok(Some(report))
     }
 
+    /// The columns of a dataset version that its owner's completed runs found personal
+    /// (column → kind: the risk scorer's findings, the profiler's flags, a drift run's own
+    /// detection), from its most recent [`PERSONAL_RUNS`] runs: what one run's report does not
+    /// know, another's may (a profile run after a risk scoring still masks the names it found).
+    pub async fn personal_columns(
+        &self,
+        owner: UserId,
+        dataset: DatasetId,
+    ) -> Result<std::collections::HashMap<String, String>, AppError> {
+        let filter =
+            JobFilter { status: Some(JobStatus::Completed), tool_id: None, dataset_id: Some(dataset) };
+        let page = self.list(owner, &filter, &PageRequest { first: PERSONAL_RUNS, after: None }).await?;
+        let mut known = std::collections::HashMap::new();
+        // Oldest first, so that the most recent run's verdict on a column wins.
+        for job in page.items.iter().rev() {
+            if let Some(report) = self.report(job).await? {
+                known.extend(reports::Masking::of(&report).into_kinds());
+            }
+        }
+        Ok(known)
+    }
+
     /// A finished job's report rendered as a file (`None` while the job has no report).
     pub async fn report_file(
         &self,
@@ -361,6 +384,17 @@ impl Jobs {
         if format == ReportFormat::Manifest && report.cleanse.is_none() {
             return Ok(None);
         }
+        // What other runs found personal is masked too; a file rendered before one of them
+        // finished is rendered again (the key holds what was known).
+        let personal = self.personal_columns(job.owner_id, job.dataset_id).await?;
+        let mut known: Vec<(&String, &String)> = personal.iter().collect();
+        known.sort_unstable();
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            known.hash(&mut hasher);
+            hasher.finish()
+        };
         // Concurrent requests for the same file share one rendering.
         let render = async {
             let name_of =
@@ -383,6 +417,7 @@ impl Jobs {
                 baseline_name: baseline,
                 created_at: job.created_at,
                 finished_at: job.finished_at,
+                personal,
             };
             let name = format.file_name(&meta.dataset_name);
             let bytes = tokio::task::spawn_blocking(move || reports::render(format, &meta, &report))
@@ -391,9 +426,10 @@ impl Jobs {
                 .map_err(AppError::internal)?;
             Ok::<_, AppError>(Arc::new(ReportFile { name, format, bytes }))
         };
-        let file = self.inner.files.try_get_with((job.id, format), render).await.map_err(|e| {
-            AppError::internal(anyhow::anyhow!("rendering a {} report: {}", format.as_str(), e.report()))
-        })?;
+        let file =
+            self.inner.files.try_get_with((job.id, format, fingerprint), render).await.map_err(|e| {
+                AppError::internal(anyhow::anyhow!("rendering a {} report: {}", format.as_str(), e.report()))
+            })?;
         Ok(Some(file))
     }
 
@@ -481,6 +517,10 @@ impl Jobs {
             .map_err(|e: Arc<anyhow::Error>| AppError::internal(anyhow::anyhow!("{e:#}")))
     }
 }
+
+/// How many of a dataset version's most recent completed runs tell which of its columns are
+/// personal ([`Jobs::personal_columns`]).
+const PERSONAL_RUNS: usize = 50;
 
 /// On-demand histograms and top values computed at once (each a scan of one column with the
 /// engine's threads).

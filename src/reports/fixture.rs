@@ -485,6 +485,7 @@ pub fn rich_report(extra_columns: usize) -> Report {
         ],
         drifted_count: 2,
         baseline_name: Some("customers-2024-q1.csv".into()),
+        personal_columns: Vec::new(),
     };
 
     let risk = RiskReport {
@@ -572,5 +573,6 @@ pub fn rich_meta() -> ReportMeta {
         baseline_name: Some("customers-2024-q1.csv".into()),
         created_at: chrono::DateTime::from_timestamp(1_717_243_200, 0).unwrap_or_default(),
         finished_at: chrono::DateTime::from_timestamp(1_717_243_263, 0),
+        personal: Default::default(),
     }
 }

@@ -39,7 +39,7 @@ pub(crate) fn esc(s: &str) -> String {
 const CSS: &str = include_str!("report.css");
 
 pub(super) fn render(meta: &ReportMeta, report: &Report) -> String {
-    let masking = Masking::of(report);
+    let masking = Masking::with_known(report, &meta.personal);
     let mut out = String::with_capacity(64 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");

@@ -27,6 +27,8 @@ pub struct ReportMeta {
     pub baseline_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Columns other runs on the same version found personal (column → kind), masked too.
+    pub personal: HashMap<String, String>,
 }
 
 /// A downloadable rendering of a report.
@@ -150,6 +152,9 @@ impl Masking {
             }
         }
         if let Some(drift) = &report.drift {
+            for found in drift.personal_columns.iter().rev() {
+                kinds.entry(found.column.clone()).or_insert_with(|| found.kind.clone());
+            }
             let covered = |name: &str| {
                 report.profile.as_ref().is_some_and(|p| p.columns.iter().any(|c| c.name == name))
                     || report.risk.as_ref().is_some_and(|r| r.columns.iter().any(|c| c.column == name))
@@ -163,6 +168,30 @@ impl Masking {
                 }
             }
         }
+        let raw = Masking::raw_values(report, &kinds);
+        Masking { kinds, raw }
+    }
+
+    /// `report`'s masking, with the columns other runs on the same version found personal
+    /// (`known`: column → kind) masked too: the profiler's report of a run that did not score
+    /// risks still masks what an earlier risk scorer found.
+    pub(crate) fn with_known(report: &Report, known: &HashMap<String, String>) -> Masking {
+        let mut kinds = Masking::of(report).kinds;
+        for (column, kind) in known {
+            kinds.entry(column.clone()).or_insert_with(|| kind.clone());
+        }
+        let raw = Masking::raw_values(report, &kinds);
+        Masking { kinds, raw }
+    }
+
+    /// The personal columns and their kinds.
+    pub(crate) fn into_kinds(self) -> HashMap<String, String> {
+        self.kinds
+    }
+
+    /// The raw values the report holds for each column of `kinds` (top values, min and max),
+    /// longest first.
+    fn raw_values(report: &Report, kinds: &HashMap<String, String>) -> HashMap<String, Vec<String>> {
         let mut raw: HashMap<String, Vec<String>> = HashMap::new();
         if let Some(profile) = &report.profile {
             for column in profile.columns.iter().filter(|c| kinds.contains_key(&c.name)) {
@@ -181,7 +210,7 @@ impl Masking {
                 raw.insert(column.name.clone(), values);
             }
         }
-        Masking { kinds, raw }
+        raw
     }
 
     /// The kind of personal data `column` holds, if any.

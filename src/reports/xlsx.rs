@@ -248,7 +248,7 @@ impl SheetNames {
 
 pub(super) fn render(meta: &ReportMeta, report: &Report) -> anyhow::Result<Vec<u8>> {
     let f = Formats::new();
-    let masking = Masking::of(report);
+    let masking = Masking::with_known(report, &meta.personal);
     let mut names = SheetNames::new();
     let mut workbook = Workbook::new();
 

@@ -260,6 +260,52 @@ both_stores! {
         assert_eq!(error_code(&body), "NOT_FOUND");
     }
 
+    async fn personal_data_is_masked_in_reports_of_runs_that_did_not_look_for_it(app) {
+        // `contact` holds e-mails and `client` names: neither header names personal data.
+        let people = |n: usize, shift: usize| {
+            let mut csv = String::from("id,contact,client,amount\n");
+            let names = ["James Smith", "Maria Garcia", "Anna Rossi", "Robert Brown", "Mary Jones"];
+            for i in 0..n {
+                writeln!(csv, "{i},person{}@example.com,{},{}", i % 7, names[(i + shift) % 5], i % 13).unwrap();
+            }
+            csv
+        };
+        let token = app.token_for("ada@example.com").await;
+        let baseline = app.upload_ok(&token, "april.csv", people(60, 0).as_bytes()).await;
+        let current = app.upload_ok(&token, "may.csv", people(80, 2).as_bytes()).await;
+        let fetch = |job: &Value, format: &str| {
+            let downloads = job["downloads"].as_array().unwrap();
+            let link = downloads.iter().find(|d| d["format"] == format).unwrap().clone();
+            let (client, url) = (app.client.clone(), format!("{}{}", app.address, link["url"].as_str().unwrap()));
+            async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+
+        // The drift detector alone: its categories of both columns are masked in the page.
+        let drift = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": current["id"], "baselineDatasetId": baseline["id"], "agents": ["drift-detector"] })).await;
+        let page = fetch(&drift, "html").await;
+        assert!(page.contains("contact") && page.contains("client"), "the columns are compared");
+        assert!(!page.contains("person1@example.com"), "an e-mail in clear");
+        assert!(!page.contains("Maria Garcia"), "a name in clear");
+        // The JSON is the report as stored: raw, and saying which columns are personal.
+        let report: Value = serde_json::from_str(&fetch(&drift, "json").await).unwrap();
+        let personal = report["report"]["drift"]["personal_columns"].to_string();
+        assert!(personal.contains("contact") && personal.contains("client"), "{personal}");
+
+        // The risk scorer finds the names; a later profile run that does not score risks
+        // still masks them, and so does the co-pilot asked about the dataset.
+        let risk = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": current["id"], "agents": ["score-risk"] })).await;
+        assert_eq!(agent(&risk, "score-risk")["status"], "success", "{risk}");
+        let profile = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": current["id"], "agents": ["unified-profiler"] })).await;
+        let page = fetch(&profile, "html").await;
+        assert!(page.contains("client"), "the column is profiled");
+        for name in ["James Smith", "Maria Garcia", "Anna Rossi"] {
+            assert!(!page.contains(name), "{name} in clear in the profile's page");
+        }
+        let body = app.graphql(Some(&token), "mutation($input: AskCopilotInput!) { askCopilot(input: $input) { answer } }", json!({ "input": { "question": "top values of client", "datasetId": current["id"] } })).await;
+        let answer = body["data"]["askCopilot"]["answer"].as_str().unwrap_or_default().to_string();
+        assert!(answer.contains("client") && !answer.contains("Smith") && !answer.contains("Garcia"), "{body}");
+    }
+
     async fn a_drift_report_keeps_its_baselines_name_after_the_baseline_is_deleted(app) {
         let token = app.token_for("ada@example.com").await;
         let baseline = app.upload_ok(&token, "may.csv", baseline_csv().as_bytes()).await;
