@@ -519,6 +519,26 @@ pub fn header_kind(header: &str) -> Option<&'static str> {
     header_context(header).map(|c| c.kind)
 }
 
+/// Words of a header that make it a measure (a count, an amount) about something, not the
+/// thing: `email_opens`, `phone_revenue`, `mobile_sales_cents`.
+const METRIC_WORDS: [&str; 24] = [
+    "opens", "clicks", "bounces", "sent", "sends", "sold", "sales", "revenue", "units", "qty", "quantity",
+    "cents", "amount", "price", "total", "rate", "ratio", "percent", "pct", "share", "spend", "cost",
+    "score", "minutes",
+];
+
+/// Devices whose names contain "phone": a header naming one is not about phone numbers.
+const PHONE_DEVICES: [&str; 8] = [
+    "smartphone",
+    "headphone",
+    "earphone",
+    "microphone",
+    "saxophone",
+    "xylophone",
+    "megaphone",
+    "gramophone",
+];
+
 fn header_context(header: &str) -> Option<HeaderContext> {
     let tokens = header_tokens(header);
     let compact = tokens.concat();
@@ -541,13 +561,17 @@ fn header_context(header: &str) -> Option<HeaderContext> {
         "type",
         "status",
         "flag",
-    ]) {
+    ]) || has(&METRIC_WORDS)
+    {
         return None;
     }
+    // Devices, not numbers: `smartphone_model`, `headphones_sold`.
+    let device = PHONE_DEVICES.iter().any(|d| compact.contains(d));
     if has(&["email", "mail", "emails"]) || contains(&["email"]) {
         strong("email")
-    } else if has(&["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "msisdn", "phones"])
-        || contains(&["phone"])
+    } else if !device
+        && (has(&["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "msisdn", "phones"])
+            || contains(&["phone"]))
     {
         strong("phone")
     } else if has(&["ssn", "ssns"]) || contains(&["socialsecurity", "socsec"]) {
@@ -1677,7 +1701,13 @@ mod tests {
             ("EmailAddress", Some("email")),
             ("e-mail", Some("email")),
             ("email_verified", None),
+            ("email_opens", None),
             ("phone no", Some("phone")),
+            ("homephone", Some("phone")),
+            ("headphones_sold", None),
+            ("smartphone_revenue_cents", None),
+            ("smartphone_model", None),
+            ("mobile_sales", None),
             ("MobilePhone", Some("phone")),
             ("DOB", Some("date_of_birth")),
             ("dateOfBirth", Some("date_of_birth")),
