@@ -539,6 +539,12 @@ pub fn parse_region(region: &str) -> Option<phonenumber::country::Id> {
 /// the country code (`+49 1512…` read in the US lost its `1`), and refuses some valid numbers.
 fn phone_e164(region: phonenumber::country::Id, value: &str) -> Option<String> {
     let value = ascii_digits(value);
+    // RFC 3966's `;ext=` (this function's own output), which the phonenumber crate refuses,
+    // as the extension marker it reads.
+    let value = match value.to_ascii_lowercase().find(";ext=") {
+        Some(at) => std::borrow::Cow::Owned(format!("{} ext. {}", &value[..at], &value[at + 5..])),
+        None => value,
+    };
     let value = value.trim();
     let region = (!value.starts_with('+')).then_some(region);
     let number = phonenumber::parse(region, value).ok()?;
@@ -2494,10 +2500,12 @@ fn compile_outliers(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
                 }
                 OutlierMethod::Iqr(f) => {
                     let f = number(*f)?;
+                    // No fences when q25 = q75 (a flag that is mostly 0, a quantity nearly
+                    // always 1): every other value would be an outlier, and its signal erased.
                     (
                         vec!["0.25".into(), "0.75".into(), "0.5".into()],
-                        format!("{qs}[1] - {f} * ({qs}[2] - {qs}[1])"),
-                        format!("{qs}[2] + {f} * ({qs}[2] - {qs}[1])"),
+                        format!("CASE WHEN {qs}[2] > {qs}[1] THEN {qs}[1] - {f} * ({qs}[2] - {qs}[1]) END"),
+                        format!("CASE WHEN {qs}[2] > {qs}[1] THEN {qs}[2] + {f} * ({qs}[2] - {qs}[1]) END"),
                         format!("{qs}[3]"),
                     )
                 }
@@ -2936,7 +2944,20 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     for key in keys {
                         c.type_of(key)?;
                     }
-                    keys.iter().map(|k| quote_identifier(k)).collect()
+                    // A row whose keys are all null or blank stands for itself only, as in
+                    // the other modes: rows without an id are not copies of each other.
+                    let missing = keys
+                        .iter()
+                        .map(|k| {
+                            let q = quote_identifier(k);
+                            format!("({q} IS NULL OR coalesce({}, false))", blank(&q))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    keys.iter()
+                        .map(|k| quote_identifier(k))
+                        .chain([format!("CASE WHEN {missing} THEN {ROW} END")])
+                        .collect()
                 }
                 DedupMode::KeysIgnoreCase(keys) => {
                     ensure!(!keys.is_empty(), "deduplication by keys needs a key");
@@ -3779,9 +3800,15 @@ mod tests {
     #[test]
     fn a_phone_extension_is_kept_after_the_number() {
         let us = parse_region("US").unwrap();
-        for value in
-            ["(415) 555-2671 ext. 89", "415-555-2671 x89", "+1 415 555 2671 extension 89", "415.555.2671 #89"]
-        {
+        // The step's own output reads back as itself: cleaning a cleaned file changes nothing.
+        for value in [
+            "(415) 555-2671 ext. 89",
+            "415-555-2671 x89",
+            "+1 415 555 2671 extension 89",
+            "415.555.2671 #89",
+            "+14155552671;ext=89",
+            "+14155552671;EXT=89",
+        ] {
             assert_eq!(phone_e164(us, value).as_deref(), Some("+14155552671;ext=89"), "{value}");
         }
         assert_eq!(phone_e164(us, "415 555 2671").as_deref(), Some("+14155552671"));
@@ -3908,10 +3935,23 @@ mod tests {
                 r(&["John Smith", "Paris"]),
                 r(&["john  smith ", "paris"]),
                 r(&["JANE DOE", "London"]),
+                // Two rows without a city are not copies of each other.
+                r(&[N, N]),
                 r(&[N, N]),
             ]
         );
-        assert_eq!(removed(&got.outcome), [("deduplicate", 3)]);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+        let merged = clean(
+            &conn,
+            &path,
+            &columns,
+            vec![Step::Deduplicate {
+                mode: DedupMode::Keys(vec!["city".into()]),
+                keep: Keep::Last,
+                merge: true,
+            }],
+        );
+        assert_eq!(merged.data.len(), 5, "{:?}", merged.data);
     }
 
     fn fuzzy_names() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
@@ -4379,6 +4419,24 @@ mod tests {
         assert_eq!(column(&imputed.data, 1), r(&["10", "12", "11", "13", "12", "12", N, "11", "12"]));
         assert_eq!(change(&imputed.outcome, "outliers", "x"), (2, 0));
         assert_eq!(imputed.outcome.rows_out, 9);
+    }
+
+    #[test]
+    fn a_column_whose_quartiles_are_equal_has_no_outliers() {
+        // A fraud flag with 3 % ones, and a quantity that is nearly always 1: q25 = q75, so
+        // Tukey's fences would call every 1 (or every 2–5) an outlier and erase it.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT i, CASE WHEN i % 33 = 0 THEN 1 ELSE 0 END AS is_fraud,              CASE WHEN i % 20 = 0 THEN 2 + i % 4 ELSE 1 END AS quantity FROM range(1000) t(i) ORDER BY i",
+        );
+        for action in [OutlierAction::Cap, OutlierAction::Remove, OutlierAction::Impute] {
+            let steps = ["is_fraud", "quantity"]
+                .map(|c| Step::Outliers { column: c.into(), method: OutlierMethod::Iqr(1.5), action })
+                .to_vec();
+            let got = clean(&conn, &path, &columns, steps);
+            assert_eq!(got.outcome.rows_out, 1000, "{action:?}");
+            assert!(got.outcome.changes.is_empty(), "{action:?}: {:?}", got.outcome.changes);
+            assert_eq!(column(&got.data, 1).iter().filter(|v| v.as_deref() == Some("1")).count(), 31);
+        }
     }
 
     #[test]

@@ -697,7 +697,9 @@ fn detect(evidence: &ColumnEvidence, threshold: f64) -> Option<TargetType> {
     let share = |n: u64| n as f64 / evidence.values as f64 >= threshold;
     if share(evidence.booleans) {
         Some(TargetType::Boolean)
-    } else if share(evidence.integers) {
+    } else if share(evidence.integers) && evidence.integers >= evidence.numbers {
+        // Integers only when no number has a fraction: a few prices of 9.99 among whole ones
+        // make a float column, not failures of an integer one.
         Some(TargetType::Integer)
     } else if share(evidence.numbers) {
         Some(TargetType::Float)
@@ -868,6 +870,25 @@ pub fn build(
         if !conversions.is_empty() {
             let on_failure =
                 if t.str("on_failure") == Some("null") { OnFailure::Null } else { OnFailure::Quarantine };
+            // A required column's failed conversion would leave the null the quarantine rule
+            // forbids, and the run would fail its integrity checks after all its work.
+            let required = match selected(QUARANTINE) {
+                true => list(&Params(parameters, QUARANTINE), "required_columns")?.unwrap_or_default(),
+                false => Vec::new(),
+            };
+            if on_failure == OnFailure::Null
+                && let Some((column, _)) = conversions.iter().find(|(c, _)| required.contains(c))
+            {
+                let path = t.path("on_failure");
+                return Err(AppError::bad_input(
+                    &path,
+                    format!(
+                        "{path}: {column:?} is required (quarantine-agent.required_columns), so a value of it \
+                         that does not convert cannot be nulled: use on_failure \"quarantine\", or do not \
+                         require the column"
+                    ),
+                ));
+            }
             for (column, target) in &conversions {
                 if let Some(entry) = types.iter_mut().find(|(n, _)| n == column) {
                     entry.1 = sql_type(*target).to_string();
@@ -1705,6 +1726,28 @@ mod tests {
     }
 
     #[test]
+    fn a_few_fractions_among_whole_numbers_make_a_float_column() {
+        let sampled = |integers, numbers| ColumnEvidence {
+            name: "price".into(),
+            data_type: "VARCHAR".into(),
+            values: 100,
+            distinct: 50,
+            integers,
+            numbers,
+            booleans: 0,
+            dates: 0,
+            timestamps: 0,
+            times: 0,
+        };
+        // 97 whole prices and 3 of 9.99: integers would quarantine the 9.99s.
+        assert_eq!(detect(&sampled(97, 100), 0.95), Some(TargetType::Float));
+        assert_eq!(detect(&sampled(100, 100), 0.95), Some(TargetType::Integer));
+        // Whole numbers and a few words that are not numbers: still integers.
+        assert_eq!(detect(&sampled(97, 97), 0.95), Some(TargetType::Integer));
+        assert_eq!(detect(&sampled(90, 92), 0.95), None);
+    }
+
+    #[test]
     fn the_default_plan_follows_the_chain_and_chooses_from_the_evidence() {
         let b = built(json!({})).unwrap();
         let names: Vec<&str> = b.plan.steps.iter().map(Step::name).collect();
@@ -1757,6 +1800,10 @@ mod tests {
     fn named_columns_must_exist_and_errors_name_the_parameter() {
         let cases = [
             (json!({ QUARANTINE: { "required_columns": ["nope"] } }), "quarantine-agent.required_columns"),
+            (
+                json!({ QUARANTINE: { "required_columns": ["amount"] }, TYPE_FIXER: { "columns": { "amount": "float" }, "on_failure": "null" } }),
+                "type-fixer.on_failure",
+            ),
             (json!({ TYPE_FIXER: { "columns": { "nope": "integer" } } }), "type-fixer.columns"),
             (json!({ STANDARDIZER: { "case": { "nope": "upper" } } }), "field-standardization.case"),
             // Text rewrites of a column that is not text.
