@@ -148,7 +148,13 @@ fn run_test(
                 bounds.push(Duck::Double(*max));
             }
             anyhow::ensure!(!conditions.is_empty(), "a range test needs a bound");
-            filtered(conn, src, &c, &conditions.join(" OR "), &bounds, max_rows)?
+            // NaN is neither below nor above a bound (DuckDB orders it above every number,
+            // which failed it against a maximum only).
+            let fails = format!(
+                "NOT coalesce(isnan(TRY_CAST({c} AS DOUBLE)), false) AND ({})",
+                conditions.join(" OR ")
+            );
+            filtered(conn, src, &c, &fails, &bounds, max_rows)?
         }
         Rule::Regex(pattern) => {
             let fails = format!("{c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), ?)");
@@ -282,6 +288,18 @@ mod tests {
         assert_eq!(range, TestOutcome { checked: 3, failing: 1, rows: vec![] });
         let own = run(&conn, &path, "file_row_number", Rule::Range { min: Some(15.0), max: None }, 10);
         assert_eq!((own.checked, own.failing), (3, 1), "the user's column is tested like any other");
+    }
+
+    #[test]
+    fn nan_is_neither_below_nor_above_a_bound() {
+        let (_d, path, conn) = fixture(
+            "SELECT x::DOUBLE AS x FROM (VALUES ('1'), ('2'), ('nan'), ('3'), ('NaN'), ('inf')) t(x)",
+        );
+        let failing = |min, max| run(&conn, &path, "x", Rule::Range { min, max }, 10).failing;
+        assert_eq!(failing(Some(0.0), Some(10.0)), 1, "inf only");
+        assert_eq!(failing(Some(0.0), None), 0);
+        assert_eq!(failing(None, Some(10.0)), 1);
+        assert_eq!(failing(Some(2.0), None), 1, "1 only");
     }
 
     #[test]
