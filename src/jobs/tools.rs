@@ -549,11 +549,17 @@ pub struct ReadinessParams {
 }
 
 /// Headers a file gets when it had none, or an empty one.
+/// DuckDB names them `column0`, `column12`; pandas `Unnamed: 3`. A real header that merely
+/// starts so (`column`, `unnamed_roads`) is not one.
 fn generated_header(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
+    let digits = |rest: &str| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit());
     lower.is_empty()
-        || lower.starts_with("unnamed")
-        || (lower.starts_with("column") && lower["column".len()..].chars().all(|c| c.is_ascii_digit()))
+        || lower.strip_prefix("unnamed").is_some_and(|rest| {
+            let rest = rest.trim_start_matches([':', '_', ' ', '-']);
+            rest.is_empty() || digits(rest)
+        })
+        || lower.strip_prefix("column").is_some_and(digits)
 }
 
 /// The readiness rater's result: completeness (the profile's), consistency (mean of validity,
@@ -683,7 +689,17 @@ pub fn readiness_result(
 
 #[cfg(test)]
 mod tests {
-    use super::is_id_header;
+    use super::{generated_header, is_id_header};
+
+    #[test]
+    fn generated_headers_are_told_from_real_ones() {
+        for name in ["column0", "column12", "Unnamed: 3", "unnamed_4", "Unnamed", "", "  "] {
+            assert!(generated_header(name), "{name:?}");
+        }
+        for name in ["column", "columns", "column_a", "unnamed_roads", "Unnamed road", "col1"] {
+            assert!(!generated_header(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn identifier_headers_are_recognised_by_their_last_word() {
