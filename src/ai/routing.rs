@@ -107,13 +107,17 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
         && let Some(p) = profile
         && p.quality.score < 90.0
     {
+        // With the readiness rater only when it did not run either.
+        let rated = ran(report, READINESS_RATER);
+        let agents: &[&str] = if rated { &[TEST_COVERAGE] } else { &[TEST_COVERAGE, READINESS_RATER] };
         out.push(suggest(
-            &[TEST_COVERAGE, READINESS_RATER],
+            agents,
             (0.5 + (90.0 - p.quality.score) / 100.0).min(0.9),
             format!(
                 "The quality score is {} of 100; test-coverage-agent suggests and runs data tests that list the \
-                 failing rows, and readiness-rater gives a verdict.",
-                crate::reports::fmt_num(p.quality.score)
+                 failing rows{}.",
+                crate::reports::fmt_num(p.quality.score),
+                if rated { "" } else { ", and readiness-rater gives a verdict" }
             ),
         ));
     }
@@ -231,6 +235,27 @@ mod tests {
         let next = rule_based(&cleansed);
         assert_eq!(next[0].tool_id, PROFILE_TOOL);
         assert_eq!(next[0].confidence, 0.8);
+    }
+
+    #[test]
+    fn an_agent_that_ran_is_not_suggested_again() {
+        // The readiness rater ran, the test agent did not, and the score is low.
+        let mut report = crate::reports::fixture::rich_report(0);
+        report.agents.retain(|a| a.agent_id != TEST_COVERAGE);
+        assert!(ran(&report, READINESS_RATER));
+        report.profile.as_mut().unwrap().quality.score = 60.0;
+        report.cleanse = None;
+        let next = rule_based(&report);
+        let tests =
+            next.iter().find(|s| s.agents.iter().any(|a| a == TEST_COVERAGE)).expect("tests suggested");
+        assert_eq!(tests.agents, [TEST_COVERAGE], "{tests:?}");
+        assert!(!tests.reason.contains("readiness-rater"), "{}", tests.reason);
+        // Neither ran: both are suggested.
+        report.agents.retain(|a| a.agent_id != READINESS_RATER);
+        let next = rule_based(&report);
+        let tests =
+            next.iter().find(|s| s.agents.iter().any(|a| a == TEST_COVERAGE)).expect("tests suggested");
+        assert_eq!(tests.agents, [TEST_COVERAGE, READINESS_RATER], "{tests:?}");
     }
 
     #[test]
