@@ -227,8 +227,11 @@ fn double(x: f64) -> String {
 enum Scale {
     /// Integers, floats, decimals, as DOUBLE.
     Number,
-    /// DATE and TIMESTAMP*, as Unix epoch seconds (UTC).
+    /// TIMESTAMP* (and a DATE compared with one), as Unix epoch seconds (UTC).
     Instant,
+    /// DATE (in both versions), as Unix epoch seconds: dates beyond TIMESTAMP's range (after
+    /// year 294,247) are compared too.
+    Date,
     /// TIME, as seconds since midnight.
     TimeOfDay,
 }
@@ -245,7 +248,7 @@ impl Scale {
             "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT"
             | "UINTEGER" | "UBIGINT" | "UHUGEINT" | "INT" | "INT1" | "INT2" | "INT4" | "INT8" | "SHORT"
             | "LONG" | "FLOAT" | "DOUBLE" | "REAL" | "FLOAT4" | "FLOAT8" => Some(Scale::Number),
-            "DATE" => Some(Scale::Instant),
+            "DATE" => Some(Scale::Date),
             "TIME" => Some(Scale::TimeOfDay),
             _ if t.starts_with("DECIMAL") || t.starts_with("NUMERIC") => Some(Scale::Number),
             _ if t.starts_with("TIMESTAMP") => Some(Scale::Instant),
@@ -261,10 +264,11 @@ impl Scale {
         match self {
             Scale::Number => format!("CAST({quoted} AS DOUBLE)"),
             // Through TIMESTAMP: epoch() of a TIMESTAMP WITH TIME ZONE needs ICU, which is not
-            // built in. A DATE beyond TIMESTAMP's range (year 294,247) becomes NULL, like an
-            // infinite one, instead of failing the report.
+            // built in. (A DATE compared with a TIMESTAMP beyond TIMESTAMP's range, year
+            // 294,247, becomes NULL, like an infinite one, instead of failing the report; two
+            // DATEs are compared by their own epoch.)
             Scale::Instant => format!("CAST(epoch(TRY_CAST({quoted} AS TIMESTAMP)) AS DOUBLE)"),
-            Scale::TimeOfDay => format!("CAST(epoch({quoted}) AS DOUBLE)"),
+            Scale::Date | Scale::TimeOfDay => format!("CAST(epoch({quoted}) AS DOUBLE)"),
         }
     }
 }
@@ -327,6 +331,8 @@ fn compare_schemas<'a>(
         }
         let scale = match (Scale::of(&old.data_type), Scale::of(&column.data_type)) {
             (Some(a), Some(b)) if a == b => Some(a),
+            // A DATE retyped to a TIMESTAMP (or back): instants, through TIMESTAMP.
+            (Some(Scale::Date | Scale::Instant), Some(Scale::Date | Scale::Instant)) => Some(Scale::Instant),
             _ => None,
         };
         pairs.push(Pair { name: &column.name, scale });
@@ -641,7 +647,7 @@ fn bin_label(binning: &Binning, i: u64, scale: Scale) -> String {
     let width = binning.width();
     let edge = |x: f64| match scale {
         Scale::Number => number_label(x, width),
-        Scale::Instant => instant_label(x),
+        Scale::Instant | Scale::Date => instant_label(x),
         Scale::TimeOfDay => time_of_day_label(x),
     };
     format!("[{}, {}{}", edge(lower), edge(upper), if closed { "]" } else { ")" })
@@ -1304,7 +1310,10 @@ mod tests {
         let baseline = fixture(&conn, dir.path(), "b.parquet", &select("2024-06-01"));
         let current = fixture(&conn, dir.path(), "c.parquet", &select("300000-01-01"));
         let report = run(&conn, &current, &baseline, &ks());
-        assert!(column(&report, "day").statistic.is_some());
+        let day = column(&report, "day");
+        assert!(day.statistic.is_some());
+        // The far date is compared, not left out as an infinite one would be.
+        assert_eq!((day.baseline_count, day.current_count), (500, 500), "{day:?}");
         assert_eq!(column(&report, "at").statistic, Some(0.0));
     }
 
