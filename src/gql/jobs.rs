@@ -580,10 +580,17 @@ impl AgentResult {
     async fn recommendations(&self) -> Vec<Finding> {
         self.get().recommendations.iter().map(Finding::from).collect()
     }
-    /// Problems in single rows, with row numbers (capped; see `rowLevelIssueCount`).
-    async fn row_level_issues(&self, #[graphql(default = 100)] first: i32) -> Vec<RowIssue> {
-        let first = usize::try_from(first).unwrap_or(0);
-        self.get()
+    /// Problems in single rows, with row numbers (capped; see `rowLevelIssueCount`): the first
+    /// `first` (0 or more).
+    async fn row_level_issues(
+        &self,
+        #[graphql(default = 100)] first: i32,
+    ) -> async_graphql::Result<Vec<RowIssue>> {
+        let Ok(first) = usize::try_from(first) else {
+            return Err(AppError::bad_input("first", "first must not be negative").into());
+        };
+        Ok(self
+            .get()
             .row_level_issues
             .iter()
             .take(first)
@@ -593,7 +600,7 @@ impl AgentResult {
                 code: i.code.clone(),
                 message: i.message.clone(),
             })
-            .collect()
+            .collect())
     }
     async fn row_level_issue_count(&self) -> f64 {
         self.get().row_level_issue_count as f64

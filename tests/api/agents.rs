@@ -306,6 +306,19 @@ both_stores! {
         assert!(answer.contains("client") && !answer.contains("Smith") && !answer.contains("Garcia"), "{body}");
     }
 
+    async fn row_level_issues_take_a_count_that_is_not_negative(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "june.csv", current_csv().as_bytes()).await;
+        let job = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": dataset["id"], "agents": ["test-coverage-agent"] })).await;
+        assert!(agent(&job, "test-coverage-agent")["rowLevelIssues"].as_array().is_some_and(|r| !r.is_empty()), "{job}");
+        let query = "query($id: ID!, $n: Int!) { job(id: $id) { report { agents { rowLevelIssues(first: $n) { row } } } } }";
+        let id = job_id(&app, &token).await;
+        let body = app.graphql(Some(&token), query, json!({ "id": id, "n": -1 })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        let body = app.graphql(Some(&token), query, json!({ "id": id, "n": 0 })).await;
+        assert_eq!(body["data"]["job"]["report"]["agents"][0]["rowLevelIssues"], json!([]), "{body}");
+    }
+
     async fn a_drift_report_keeps_its_baselines_name_after_the_baseline_is_deleted(app) {
         let token = app.token_for("ada@example.com").await;
         let baseline = app.upload_ok(&token, "may.csv", baseline_csv().as_bytes()).await;
