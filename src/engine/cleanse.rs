@@ -256,12 +256,28 @@ pub enum Step {
         method: OutlierMethod,
         action: OutlierAction,
     },
-    /// A numeric column converted between units: `value · multiply + add`, as DOUBLE.
+    /// A numeric column converted between units, as DOUBLE (see [`Conversion`]).
     ConvertUnits {
         column: String,
-        multiply: f64,
-        add: f64,
+        conversion: Conversion,
     },
+}
+
+/// A linear conversion between units: `(value − subtract) · multiply / divide + add`, with
+/// `multiply / divide` a ratio of whole numbers, so that exact answers come out exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conversion {
+    pub subtract: f64,
+    pub multiply: f64,
+    pub divide: f64,
+    pub add: f64,
+}
+
+impl Conversion {
+    /// `value · multiply + add`.
+    pub fn linear(multiply: f64, add: f64) -> Conversion {
+        Conversion { subtract: 0.0, multiply, divide: 1.0, add }
+    }
 }
 
 impl Step {
@@ -2253,14 +2269,19 @@ fn compile_conversions(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
     let (mut values, mut steps) = (Vec::new(), Vec::new());
     for (j, step) in run.iter().enumerate() {
         (|| -> anyhow::Result<()> {
-            let Step::ConvertUnits { column, multiply, add } = step else { bail!("not a unit conversion") };
+            let Step::ConvertUnits { column, conversion } = step else { bail!("not a unit conversion") };
             let ty = c.type_of(column)?;
             ensure!(is_numeric(&ty), "{column} ({ty}) is not numeric");
-            ensure!(multiply.is_finite() && add.is_finite(), "a unit conversion needs finite numbers");
-            let m = c.bind(Duck::Double(*multiply));
-            let a = c.bind(Duck::Double(*add));
-            values
-                .push((column.clone(), format!("CAST({} AS DOUBLE) * {m} + {a}", quote_identifier(column))));
+            let Conversion { subtract, multiply, divide, add } = *conversion;
+            ensure!(
+                [subtract, multiply, divide, add].iter().all(|x| x.is_finite()) && divide != 0.0,
+                "a unit conversion needs finite numbers"
+            );
+            let [s, m, d, a] = [subtract, multiply, divide, add].map(|x| c.bind(Duck::Double(x)));
+            values.push((
+                column.clone(),
+                format!("(CAST({} AS DOUBLE) - {s}) * {m} / {d} + {a}", quote_identifier(column)),
+            ));
             steps.push(first + j);
             Ok(())
         })()
@@ -3521,13 +3542,13 @@ mod tests {
     fn units_convert_numbers_into_doubles() {
         let (_d, path, conn, columns) =
             fixture("SELECT * FROM (VALUES (1, 100), (2, NULL), (3, -40)) t(i, temp) ORDER BY i");
-        let step = Step::ConvertUnits { column: "temp".into(), multiply: 1.8, add: 32.0 };
+        let step = Step::ConvertUnits { column: "temp".into(), conversion: Conversion::linear(1.8, 32.0) };
         let promised = output_columns(&columns, &CleansePlan { steps: vec![step.clone()] }).unwrap();
         assert_eq!(promised[1].data_type, "DOUBLE");
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(got.data, [r(&["1", "212.0"]), r(&["2", N]), r(&["3", "-40.0"])]);
         assert_eq!(change(&got.outcome, "convert_units", "temp"), (1, 0), "-40 °C is -40 °F");
-        let text = Step::ConvertUnits { column: "i".into(), multiply: f64::NAN, add: 0.0 };
+        let text = Step::ConvertUnits { column: "i".into(), conversion: Conversion::linear(f64::NAN, 0.0) };
         assert!(output_columns(&columns, &CleansePlan { steps: vec![text] }).is_err());
     }
 
@@ -4626,8 +4647,7 @@ mod tests {
                 .collect();
             steps.extend(columns.iter().filter(|c| c.data_type == "DOUBLE").map(|c| Step::ConvertUnits {
                 column: c.name.clone(),
-                multiply: 1000.0,
-                add: 0.0,
+                conversion: Conversion::linear(1000.0, 0.0),
             }));
             steps.push(Step::Nulls {
                 tokens: vec!["?".into()],
@@ -5132,7 +5152,7 @@ mod tests {
                     keep: Keep::First,
                     merge: false,
                 },
-                Step::ConvertUnits { column: "amount".into(), multiply: 2.0, add: 0.0 },
+                Step::ConvertUnits { column: "amount".into(), conversion: Conversion::linear(2.0, 0.0) },
             ],
         };
         let got = clean(&conn, &path, &columns, plan.steps.clone());
@@ -5295,7 +5315,7 @@ mod tests {
                 method: OutlierMethod::Iqr(1.5),
                 action: OutlierAction::Cap,
             },
-            Step::ConvertUnits { column: "y".into(), multiply: 10.0, add: 0.0 },
+            Step::ConvertUnits { column: "y".into(), conversion: Conversion::linear(10.0, 0.0) },
         ];
         let compiled = compile(&columns, &CleansePlan { steps: steps.clone() }, "SELECT 1", false).unwrap();
         let stored: Vec<bool> = compiled.segments.iter().map(|s| is_stored(&compiled, s)).collect();

@@ -16,7 +16,7 @@ use crate::domain::{
     AgentResult, CleanseManifest, ColumnInfo, Finding, IntegrityCheck, ManifestChange, ManifestStep,
 };
 use crate::engine::cleanse::{
-    Case, CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence, DEFAULT_DATE_FORMATS,
+    Case, CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence, Conversion, DEFAULT_DATE_FORMATS,
     DEFAULT_NULL_TOKENS, DedupMode, Keep, NullStrategy, OnFailure, OutlierAction, OutlierMethod,
     RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column, parse_region,
 };
@@ -493,37 +493,53 @@ fn check_constants(value: &Value) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
-/// A unit's dimension and its linear conversion to the dimension's base unit
-/// (`base = value · factor + offset`).
-fn unit(name: &str) -> Option<(&'static str, f64, f64)> {
+/// A unit: its dimension, its size in the dimension's base unit as an exact ratio (`num/den`:
+/// 1 ft = 3048/10000 m), and its value at the dimension's reference point (0 °C for
+/// temperatures: 32 for °F, 273.15 for K; 0 elsewhere).
+fn unit(name: &str) -> Option<(&'static str, u128, u128, f64)> {
     Some(match name.trim().to_ascii_lowercase().as_str() {
-        "mm" => ("length", 0.001, 0.0),
-        "cm" => ("length", 0.01, 0.0),
-        "m" => ("length", 1.0, 0.0),
-        "km" => ("length", 1000.0, 0.0),
-        "in" => ("length", 0.0254, 0.0),
-        "ft" => ("length", 0.3048, 0.0),
-        "yd" => ("length", 0.9144, 0.0),
-        "mi" => ("length", 1609.344, 0.0),
-        "mg" => ("mass", 0.000_001, 0.0),
-        "g" => ("mass", 0.001, 0.0),
-        "kg" => ("mass", 1.0, 0.0),
-        "t" => ("mass", 1000.0, 0.0),
-        "oz" => ("mass", 0.028_349_523_125, 0.0),
-        "lb" => ("mass", 0.453_592_37, 0.0),
-        "k" => ("temperature", 1.0, 0.0),
-        "c" => ("temperature", 1.0, 273.15),
-        "f" => ("temperature", 5.0 / 9.0, 273.15 - 32.0 * 5.0 / 9.0),
+        "mm" => ("length", 1, 1000, 0.0),
+        "cm" => ("length", 1, 100, 0.0),
+        "m" => ("length", 1, 1, 0.0),
+        "km" => ("length", 1000, 1, 0.0),
+        "in" => ("length", 254, 10_000, 0.0),
+        "ft" => ("length", 3048, 10_000, 0.0),
+        "yd" => ("length", 9144, 10_000, 0.0),
+        "mi" => ("length", 1_609_344, 1000, 0.0),
+        "mg" => ("mass", 1, 1_000_000, 0.0),
+        "g" => ("mass", 1, 1000, 0.0),
+        "kg" => ("mass", 1, 1, 0.0),
+        "t" => ("mass", 1000, 1, 0.0),
+        "oz" => ("mass", 28_349_523_125, 1_000_000_000_000, 0.0),
+        "lb" => ("mass", 45_359_237, 100_000_000, 0.0),
+        "k" => ("temperature", 1, 1, 273.15),
+        "c" => ("temperature", 1, 1, 0.0),
+        "f" => ("temperature", 5, 9, 32.0),
         _ => return None,
     })
 }
 
-/// `(multiply, add)` converting `from` into `to`, when both are units of one dimension.
-pub fn unit_conversion(from: &str, to: &str) -> Option<(f64, f64)> {
-    let (a, fa, oa) = unit(from)?;
-    let (b, fb, ob) = unit(to)?;
-    // to = (value·fa + oa − ob) / fb
-    (a == b).then(|| (fa / fb, (oa - ob) / fb))
+/// The conversion of `from` into `to`, when both are units of one dimension: `to = (value −
+/// subtract) · multiply / divide + add`, the ratio reduced to whole numbers, so that 1 ft is 12
+/// in and 32 °F is 0 °C exactly (`value · 0.3048 / 0.0254` gave 12.000000000000002, and a
+/// precomputed offset 7.1e-15 °C).
+pub fn unit_conversion(from: &str, to: &str) -> Option<Conversion> {
+    let (a, num_from, den_from, ref_from) = unit(from)?;
+    let (b, num_to, den_to, ref_to) = unit(to)?;
+    if a != b {
+        return None;
+    }
+    fn gcd(a: u128, b: u128) -> u128 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let (multiply, divide) = (num_from * den_to, den_from * num_to);
+    let g = gcd(multiply, divide).max(1);
+    Some(Conversion {
+        subtract: ref_from,
+        multiply: (multiply / g) as f64,
+        divide: (divide / g) as f64,
+        add: ref_to,
+    })
 }
 
 fn check_units(value: &Value) -> Result<Value, String> {
@@ -1048,12 +1064,12 @@ pub fn build(
         for (name, spec) in &units {
             let (from, to) =
                 (spec["from"].as_str().unwrap_or_default(), spec["to"].as_str().unwrap_or_default());
-            let Some((multiply, add)) = unit_conversion(from, to) else { continue };
+            let Some(conversion) = unit_conversion(from, to) else { continue };
             described.push((STANDARDIZER, format!("{name}: {from} → {to}")));
             if let Some(entry) = types.iter_mut().find(|(n, _)| n == name) {
                 entry.1 = "DOUBLE".into();
             }
-            steps.push(Step::ConvertUnits { column: name.clone(), multiply, add });
+            steps.push(Step::ConvertUnits { column: name.clone(), conversion });
         }
     }
 
@@ -1934,7 +1950,7 @@ mod tests {
         let outliers: Vec<_> = b.plan.steps.iter().filter(|s| matches!(s, Step::Outliers { .. })).collect();
         assert_eq!(outliers.len(), 1);
         let units = b.plan.steps.iter().find_map(|s| match s {
-            Step::ConvertUnits { multiply, .. } => Some(*multiply),
+            Step::ConvertUnits { conversion, .. } => Some(conversion.multiply / conversion.divide),
             _ => None,
         });
         assert!((units.unwrap() - 2.204_622_621_8).abs() < 1e-9);
@@ -2025,10 +2041,22 @@ mod tests {
 
     #[test]
     fn units_convert_within_a_dimension() {
-        let (m, a) = unit_conversion("c", "f").unwrap();
-        assert!((100.0 * m + a - 212.0).abs() < 1e-9);
-        let (m, a) = unit_conversion("km", "mi").unwrap();
-        assert!((m - 0.621_371_192).abs() < 1e-9 && a == 0.0);
+        // As the engine computes it, in DOUBLE: exact where the answer is.
+        let convert = |from: &str, to: &str, v: f64| {
+            let c = unit_conversion(from, to).unwrap();
+            (v - c.subtract) * c.multiply / c.divide + c.add
+        };
+        assert_eq!(convert("c", "f", 100.0), 212.0);
+        assert_eq!(convert("c", "f", 0.0), 32.0);
+        assert_eq!(convert("f", "c", 32.0), 0.0);
+        assert_eq!(convert("f", "c", 212.0), 100.0);
+        assert_eq!(convert("f", "k", 32.0), 273.15);
+        assert_eq!(convert("k", "c", 273.15), 0.0);
+        assert_eq!(convert("ft", "in", 1.0), 12.0);
+        assert_eq!(convert("ft", "in", 10.0), 120.0);
+        assert_eq!(convert("lb", "oz", 1.0), 16.0);
+        assert_eq!(convert("mi", "km", 1.0), 1.609_344);
+        assert!((convert("km", "mi", 1.0) - 0.621_371_192).abs() < 1e-9);
         assert!(unit_conversion("kg", "km").is_none());
         assert!(unit_conversion("parsec", "km").is_none());
     }
