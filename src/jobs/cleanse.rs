@@ -1540,7 +1540,7 @@ pub fn agent_results(
     agents: &[String],
     parameters: &Value,
     manifest: &CleanseManifest,
-    preview: Option<(&Built, &CleansePreview)>,
+    preview: Option<(&Built, &CleansePreview, f64)>,
     elapsed_ms: f64,
 ) -> Vec<AgentResult> {
     let mut results = Vec::new();
@@ -1564,7 +1564,7 @@ pub fn agent_results(
         let mut recommendations = Vec::new();
         let metrics = match agent.as_str() {
             PREVIEWER => match preview {
-                Some((built, p)) => json!({
+                Some((built, p, _)) => json!({
                     "sampleRows": p.outcome.rows_in,
                     "changes": changes_json(built, &p.outcome),
                 }),
@@ -1643,7 +1643,11 @@ pub fn agent_results(
         results.push(AgentResult {
             agent_id: agent.clone(),
             status: "success".into(),
-            execution_time_ms: if agent == WRITEBACK { elapsed_ms } else { 0.0 },
+            execution_time_ms: match agent.as_str() {
+                WRITEBACK => elapsed_ms,
+                PREVIEWER => preview.map_or(0.0, |(_, _, ms)| ms),
+                _ => 0.0,
+            },
             summary_metrics: metrics,
             alerts,
             issues,

@@ -508,7 +508,9 @@ async fn run_cleanse(
             true => {
                 send(8.0, "previewing the plan on a sample");
                 let rows = parameters[PREVIEWER]["sample_size"].as_u64().unwrap_or(10_000);
-                Some(session.cleanse_preview(&version.data, &version.columns, &built.plan, rows)?)
+                let previewing = Instant::now();
+                let preview = session.cleanse_preview(&version.data, &version.columns, &built.plan, rows)?;
+                Some((preview, previewing.elapsed().as_secs_f64() * 1000.0))
             }
             false => None,
         };
@@ -530,7 +532,7 @@ async fn run_cleanse(
                 &agents,
                 &parameters,
                 manifest,
-                preview.as_ref().map(|p| (&built, p)),
+                preview.as_ref().map(|(p, ms)| (&built, p, *ms)),
                 elapsed,
             )
         };

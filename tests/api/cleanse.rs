@@ -44,7 +44,7 @@ const RESULT: &str = "query($id: ID!) { job(id: $id) { status error { code messa
     report { cleanse { rowsIn rowsOut rowsRemoved rowsQuarantined
         steps { agentId step description rowsRemoved rowsQuarantined }
         changes { agentId step column changed failed } checks { name passed message } }
-      agents { agentId status summaryMetrics issues { code column } } }
+      agents { agentId status executionTimeMs summaryMetrics issues { code column } } }
     downloads { name kind format url sizeBytes } } }";
 
 async fn get_text(app: &TestApp, url: &str) -> String {
@@ -321,6 +321,13 @@ both_stores! {
         assert_eq!(left, [("NULLS_LEFT".to_string(), "note".to_string()), ("NULLS_LEFT".to_string(), "reading".to_string())]);
         let csv = get_text(&app, job["output"]["csv"]["url"].as_str().unwrap()).await;
         assert_eq!(csv, "t,reading,note\n1,,a\n2,5,b\n3,5,b\n4,7,\n");
+        // The previewer shows its own time, the writeback the whole run's, the others none.
+        let time = |agent: &str| {
+            let found = job["report"]["agents"].as_array().unwrap().iter().find(|a| a["agentId"] == agent).unwrap();
+            found["executionTimeMs"].as_f64().unwrap()
+        };
+        assert!(time("cleanse-previewer") > 0.0 && time("cleanse-writeback") > time("cleanse-previewer"));
+        assert_eq!(time("null-handler"), 0.0);
     }
 
     async fn without_the_writeback_agent_a_run_reports_and_publishes_nothing(app) {
