@@ -74,20 +74,22 @@ const POLL: Duration = Duration::from_millis(500);
 /// A failure of work on the server's shared engine (a preview, its evidence sample) as the
 /// client sees it: running out of `DUCKDB_MEMORY_LIMIT` is the dataset's size against the
 /// server's limit, not a fault of the server.
-fn shared_engine_failure(e: anyhow::Error, what: &str) -> AppError {
+fn shared_engine_failure(e: anyhow::Error, what: &str, advice: &str) -> AppError {
     if format!("{e:#}").contains("Out of Memory Error") {
         AppError::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "{what} needs more memory than DUCKDB_MEMORY_LIMIT allows, even spilling to disk: \
-                 preview fewer rows (cleanse-previewer.sample_size), or run the tool, which works in \
-                 its own database"
+                "{what} needs more memory than DUCKDB_MEMORY_LIMIT allows, even spilling to disk: {advice}"
             ),
         )
     } else {
         AppError::internal(e)
     }
 }
+
+/// What to do when a preview's sample does not fit.
+const PREVIEW_ADVICE: &str =
+    "preview fewer rows (cleanse-previewer.sample_size), or run the tool, which works in its own database";
 
 impl Jobs {
     pub fn new(
@@ -209,7 +211,19 @@ impl Jobs {
             })
             .await
             .map_err(|e| {
-                shared_engine_failure(e, "sampling the dataset's columns to plan the automatic steps")
+                // (Before any job: the run and the preview both plan from this sample, whose
+                // size no parameter changes.)
+                let advice = format!(
+                    "the sample reads {} rows of each of the dataset's {} columns; the server's \
+                     DUCKDB_MEMORY_LIMIT must be raised for this dataset",
+                    cleanse::EVIDENCE_SAMPLE_ROWS,
+                    dataset.columns.len()
+                );
+                shared_engine_failure(
+                    e,
+                    "sampling the dataset's columns to plan the automatic steps",
+                    &advice,
+                )
             })?;
         let built = cleanse::build(&run.parameters, &run.agents, &dataset.columns, &evidence)?;
         for check in built.engine_checks() {
@@ -271,7 +285,7 @@ impl Jobs {
                     crate::engine::cleanse::preview(conn, &data, &columns, &plan, sample_rows)
                 })
                 .await
-                .map_err(|e| shared_engine_failure(e, "previewing the plan on its sample"))?;
+                .map_err(|e| shared_engine_failure(e, "previewing the plan on its sample", PREVIEW_ADVICE))?;
             Ok::<_, AppError>((built, preview))
         };
         let (built, preview) = match tokio::time::timeout(limit, work).await {
