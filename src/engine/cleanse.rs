@@ -2656,31 +2656,47 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
             for (column, low, high) in ranges {
                 let ty = c.type_of(column)?;
                 let q = quote_identifier(column);
-                if is_text(&ty) {
-                    // Text of numbers is checked as numbers; a text that is not one cannot be
-                    // within the range (a blank is missing, not a violation).
+                // The value as a number; NULL for text that is not a finite number (a word,
+                // `NaN`, `inf`, or digits with `_`, which DuckDB's cast would read: `1_0` is 10).
+                let number = if is_text(&ty) {
+                    format!(
+                        "CASE WHEN NOT contains({q}, '_') AND isfinite(TRY_CAST({q} AS DOUBLE)) \
+                         THEN TRY_CAST({q} AS DOUBLE) END"
+                    )
+                } else {
+                    format!("CAST({q} AS DOUBLE)")
+                };
+                // A value that is not a number cannot be within the range (a blank is missing,
+                // not a violation): text that does not read as one, or a float's NaN (which
+                // DuckDB orders above every number: it was "out of range").
+                let not_a_number = if is_text(&ty) {
+                    Some(format!("{q} IS NOT NULL AND NOT {} AND {number} IS NULL", blank(&q)))
+                } else if is_floating(&ty) {
+                    Some(format!("isnan({q})"))
+                } else {
+                    None
+                };
+                if let Some(condition) = &not_a_number {
                     let reason = c.text(&format!("{column} is not a number"));
-                    reasons.push(format!(
-                        "CASE WHEN {q} IS NOT NULL AND NOT {} AND TRY_CAST({q} AS DOUBLE) IS NULL THEN {reason} END",
-                        blank(&q)
-                    ));
+                    reasons.push(format!("CASE WHEN {condition} THEN {reason} END"));
                 }
                 let mut outside = Vec::new();
                 if let Some(low) = low {
                     ensure!(low.is_finite(), "a bound must be a finite number");
                     let p = c.bind(Duck::Double(*low));
-                    outside.push(format!("TRY_CAST({q} AS DOUBLE) < {p}"));
+                    outside.push(format!("{number} < {p}"));
                 }
                 if let Some(high) = high {
                     ensure!(high.is_finite(), "a bound must be a finite number");
                     let p = c.bind(Duck::Double(*high));
-                    outside.push(format!("TRY_CAST({q} AS DOUBLE) > {p}"));
+                    outside.push(format!("{number} > {p}"));
                 }
                 if outside.is_empty() {
                     continue;
                 }
                 let reason = c.text(&format!("{column} out of range"));
-                reasons.push(format!("CASE WHEN {} THEN {reason} END", outside.join(" OR ")));
+                let nan = if is_floating(&ty) { format!("NOT isnan({q}) AND ") } else { String::new() };
+                reasons.push(format!("CASE WHEN {nan}({}) THEN {reason} END", outside.join(" OR ")));
             }
             for (column, pattern) in patterns {
                 c.type_of(column)?;
@@ -3594,8 +3610,8 @@ mod tests {
     #[test]
     fn a_range_on_text_quarantines_what_is_not_a_number() {
         let (_d, path, conn, columns) = fixture(
-            "SELECT * FROM (VALUES (1, '30'), (2, ' 45.5 '), (3, 'abc'), (4, '200'), (5, '  '), (6, NULL)) t(i, age) \
-             ORDER BY i",
+            "SELECT * FROM (VALUES (1, '30'), (2, ' 45.5 '), (3, 'abc'), (4, '200'), (5, '  '), (6, NULL), \
+             (7, 'NaN'), (8, '1_0'), (9, '-inf')) t(i, age) ORDER BY i",
         );
         let step = Step::Quarantine {
             required: vec![],
@@ -3609,7 +3625,29 @@ mod tests {
             "numbers in range, a blank and a null stay"
         );
         let reasons: Vec<Option<String>> = got.quarantine.iter().map(|row| row[2].clone()).collect();
-        assert_eq!(reasons, r(&["age is not a number", "age out of range"]));
+        let nan = "age is not a number";
+        assert_eq!(reasons, r(&[nan, "age out of range", nan, nan, nan]));
+
+        // A float column's NaN is not a number either, not out of range; -inf is.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 30.0), (2, 'nan'::DOUBLE), (3, 200.0), (4, '-inf'::DOUBLE)) t(i, age) ORDER BY i",
+        );
+        let step = Step::Quarantine {
+            required: vec![],
+            ranges: vec![("age".into(), None, Some(120.0))],
+            patterns: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step.clone()]);
+        let reasons: Vec<Option<String>> = got.quarantine.iter().map(|row| row[2].clone()).collect();
+        assert_eq!(reasons, r(&[nan, "age out of range"]));
+        let step = Step::Quarantine {
+            required: vec![],
+            ranges: vec![("age".into(), Some(0.0), None)],
+            patterns: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        let reasons: Vec<Option<String>> = got.quarantine.iter().map(|row| row[2].clone()).collect();
+        assert_eq!(reasons, r(&[nan, "age out of range"]));
     }
 
     fn messy_types() -> (tempfile::TempDir, PathBuf, Connection, Vec<ColumnInfo>) {
