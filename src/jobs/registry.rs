@@ -238,7 +238,17 @@ impl ParameterSpec {
                     "must be a list of at most {max_items} texts of at most {max_len} characters"
                 ))),
             },
-            ParameterKind::Structured { check, .. } => check(value).map_err(refuse),
+            // An error about one element (`[2]: …`, `[0].column: …`) names the element, as
+            // the plan's own checks do (`quarantine-agent.patterns[0]`).
+            ParameterKind::Structured { check, .. } => check(value).map_err(|what| {
+                match what.split_once(": ").filter(|(at, _)| at.starts_with('[') && !at.contains(' ')) {
+                    Some((at, rest)) => {
+                        let element = format!("{path}{at}");
+                        AppError::bad_input(&element, format!("{element}: {rest}"))
+                    }
+                    None => refuse(what),
+                }
+            }),
         }
     }
 }

@@ -239,7 +239,9 @@ both_stores! {
             (json!({ "field-standardization": { "date_columns": ["id"] } }), "field-standardization.date_columns"),
             (json!({ "null-handler": { "strategies": { "name": "mean" } } }), "null-handler.strategies"),
             (json!({ "field-standardization": { "email_columns": ["email"], "phone_columns": ["email"] } }), "field-standardization.phone_columns"),
-            (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns"),
+            (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "(?<=a)b" }] } }), "quarantine-agent.patterns[0]"),
+            // Refused by RE2 (DuckDB), not by the first check: the same field.
+            (json!({ "quarantine-agent": { "patterns": [{ "column": "name", "pattern": "a" }, { "column": "name", "pattern": "(?<n>a)" }] } }), "quarantine-agent.patterns[1]"),
             (json!({ "outlier-remover": { "columns": ["name"] } }), "outlier-remover.columns"),
             (json!({ "duplicate-resolver": { "mode": "fuzzy" } }), "duplicate-resolver.key_columns"),
             // Values only DuckDB can judge are checked by it before a job exists.
