@@ -660,10 +660,14 @@ fn is_identifier(name: &str) -> bool {
     let lower = name.trim().to_lowercase();
     let camel_id =
         name.ends_with("Id") && name.len() > 2 && name[..name.len() - 2].ends_with(char::is_lowercase);
-    ["id", "key", "uuid", "guid", "pk"].contains(&lower.as_str())
-        || ["_id", " id", "-id", "_key", "_uuid", "_code", " code", "_no", "_number"]
-            .iter()
-            .any(|s| lower.ends_with(s))
+    // Product codes too: a SKU or barcode is a label, not a quantity to fill or cap.
+    ["id", "key", "uuid", "guid", "pk", "sku", "ean", "upc", "gtin", "isbn"].contains(&lower.as_str())
+        || [
+            "_id", " id", "-id", "_key", "_uuid", "_code", " code", "_no", "_number", "_sku", " sku", "_ean",
+            "_upc", "_gtin", "_isbn",
+        ]
+        .iter()
+        .any(|s| lower.ends_with(s))
         || camel_id
 }
 
@@ -2103,7 +2107,9 @@ mod tests {
 
     #[test]
     fn identifiers_are_recognised() {
-        for name in ["id", "customer_id", "customerId", "ID", "zip_code", "uuid"] {
+        for name in
+            ["id", "customer_id", "customerId", "ID", "zip_code", "uuid", "sku", "product_sku", "EAN", "isbn"]
+        {
             assert!(is_identifier(name), "{name}");
         }
         for name in ["amount", "paid", "valid", "width"] {
