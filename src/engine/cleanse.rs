@@ -238,6 +238,9 @@ pub enum Step {
     FixTypes {
         columns: Vec<(String, TargetType)>,
         on_failure: OnFailure,
+        /// Columns whose slash dates are read month first (`03/04/2024` is March 4): see
+        /// [`month_first`].
+        month_first: Vec<String>,
     },
     Standardize(Standardize),
     Deduplicate {
@@ -750,6 +753,22 @@ pub struct ColumnEvidence {
     pub timestamps: u64,
     /// Text only: values holding a time of day (`hh:mm`).
     pub times: u64,
+    /// Text only: slash dates that only a day-first format reads (`25/03/2024`), and those
+    /// that only a month-first one reads (`03/25/2024`).
+    pub day_first: u64,
+    pub month_first: u64,
+}
+
+/// `formats` with the month-first slash formats (`%m/%d/…`) moved before the first day-first
+/// one (`%d/%m/…`), for a column whose dates are written month first: each value is read by
+/// the first format that parses it, and `03/04/2024` would otherwise be April 3 in a column
+/// where `03/25/2024` is March 25.
+pub fn month_first(formats: &[String]) -> Vec<String> {
+    let Some(at) = formats.iter().position(|f| f.starts_with("%d/%m")) else { return formats.to_vec() };
+    let mut out: Vec<String> = formats[..at].to_vec();
+    out.extend(formats[at..].iter().filter(|f| f.starts_with("%m/%d")).cloned());
+    out.extend(formats[at..].iter().filter(|f| !f.starts_with("%m/%d")).cloned());
+    out
 }
 
 /// Reads [`ColumnEvidence`] for every column from a sample of `sample_rows` rows, in a query
@@ -847,10 +866,20 @@ fn evidence_of(
                  FILTER (WHERE {present})"
             ));
             items.push(format!(r"count(*) FILTER (WHERE regexp_matches({v}, '\d:\d\d'))"));
+            // Which way round its slash dates are written: values only one order reads.
+            let slashed = format!(r"regexp_full_match({v}, '\d{{1,2}}/\d{{1,2}}/\d{{2,4}}')");
+            let (day, month) = (
+                format!("try_strptime({v}, ['%d/%m/%Y', '%d/%m/%y'])"),
+                format!("try_strptime({v}, ['%m/%d/%Y', '%m/%d/%y'])"),
+            );
+            items
+                .push(format!("count(*) FILTER (WHERE {slashed} AND {day} IS NOT NULL AND {month} IS NULL)"));
+            items
+                .push(format!("count(*) FILTER (WHERE {slashed} AND {month} IS NOT NULL AND {day} IS NULL)"));
         } else {
             items.push(format!("count({q})"));
             items.push(format!("count(DISTINCT {q})"));
-            items.extend(std::iter::repeat_n("0".to_string(), 6));
+            items.extend(std::iter::repeat_n("0".to_string(), 8));
         }
     }
     let sql = format!(
@@ -867,7 +896,7 @@ fn evidence_of(
         .context("sampling the columns")?;
     Ok(columns
         .iter()
-        .zip(counts.chunks(8))
+        .zip(counts.chunks(10))
         .map(|(column, n)| {
             let n: Vec<u64> = n.iter().map(|&x| x.max(0) as u64).collect();
             ColumnEvidence {
@@ -881,6 +910,8 @@ fn evidence_of(
                 dates: n[5],
                 timestamps: n[6],
                 times: n[7],
+                day_first: n[8],
+                month_first: n[9],
             }
         })
         .collect())
@@ -2724,7 +2755,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                 },
             );
         }
-        Step::FixTypes { columns, on_failure } => {
+        Step::FixTypes { columns, on_failure, month_first: months_first } => {
             if columns.is_empty() {
                 return Ok(());
             }
@@ -2745,7 +2776,11 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                             }
                             _ => None,
                         })
-                        .unwrap_or_else(|| DEFAULT_DATE_FORMATS.iter().map(|f| f.to_string()).collect())
+                        .unwrap_or_else(|| {
+                            let formats: Vec<String> =
+                                DEFAULT_DATE_FORMATS.iter().map(|f| f.to_string()).collect();
+                            if months_first.contains(column) { month_first(&formats) } else { formats }
+                        })
                 };
                 let text = is_text(&ty);
                 let (expr, new_type) = match target {
@@ -3666,6 +3701,7 @@ mod tests {
                 ("d".into(), TargetType::Date),
             ],
             on_failure,
+            month_first: vec![],
         }
     }
 
@@ -3702,6 +3738,7 @@ mod tests {
         let step = Step::FixTypes {
             columns: vec![("code".into(), TargetType::Integer)],
             on_failure: OnFailure::Null,
+            month_first: vec![],
         };
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(column(&got.data, 1), r(&[N, "0", "10", "5", N, "0", N]));
@@ -3714,12 +3751,48 @@ mod tests {
             "SELECT * FROM (VALUES (1, '05/01/24'), (2, '1/5/99'), (3, '05/01/2024'), (4, '13/05/24'), \
              (5, '5.1.24'), (6, '2024-01-05')) t(i, d) ORDER BY i",
         );
-        let step =
-            Step::FixTypes { columns: vec![("d".into(), TargetType::Date)], on_failure: OnFailure::Null };
+        let step = Step::FixTypes {
+            columns: vec![("d".into(), TargetType::Date)],
+            on_failure: OnFailure::Null,
+            month_first: vec![],
+        };
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(
             column(&got.data, 1),
             r(&["2024-01-05", "1999-05-01", "2024-01-05", "2024-05-13", "2024-01-05", "2024-01-05"])
+        );
+    }
+
+    #[test]
+    fn a_column_of_month_first_dates_is_read_month_first() {
+        // US dates: 03/04/2024 is March 4 here, as 03/25/2024 shows; read day first by default
+        // it was April 3.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '03/04/2024'), (2, '03/25/2024'), (3, '12/31/23'), (4, '01/02/2024')) \
+             t(i, d) ORDER BY i",
+        );
+        let sampled = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
+        let d = sampled.iter().find(|e| e.name == "d").unwrap();
+        assert_eq!((d.month_first, d.day_first), (2, 0), "{d:?}");
+        let convert = |month_first: Vec<String>| {
+            let step = Step::FixTypes {
+                columns: vec![("d".into(), TargetType::Date)],
+                on_failure: OnFailure::Null,
+                month_first,
+            };
+            column(&clean(&conn, &path, &columns, vec![step]).data, 1)
+        };
+        assert_eq!(convert(vec!["d".into()]), r(&["2024-03-04", "2024-03-25", "2023-12-31", "2024-01-02"]));
+        assert_eq!(
+            convert(vec![]),
+            r(&["2024-04-03", "2024-03-25", "2023-12-31", "2024-02-01"]),
+            "day first"
+        );
+        assert_eq!(
+            month_first(
+                &["%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%m/%d/%y", "%m/%d/%Y", "%d.%m.%Y"].map(String::from)
+            ),
+            ["%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y", "%d/%m/%y", "%d/%m/%Y", "%d.%m.%Y"]
         );
     }
 
@@ -3736,6 +3809,7 @@ mod tests {
         let step = Step::FixTypes {
             columns: (0..300).map(|i| (format!("b{i}"), TargetType::Boolean)).collect(),
             on_failure: OnFailure::Null,
+            month_first: vec![],
         };
         let got = clean(&conn, &path, &columns, vec![step]);
         assert!(got.data[0][1..].iter().all(|v| v.as_deref() == Some("true")), "{:?}", got.data[0]);
@@ -4847,6 +4921,7 @@ mod tests {
             Step::FixTypes {
                 columns: vec![("age".into(), TargetType::Integer), ("active".into(), TargetType::Boolean)],
                 on_failure: OnFailure::Null,
+                month_first: vec![],
             },
             Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
             Step::Standardize(Standardize {
@@ -5183,6 +5258,7 @@ mod tests {
                 Step::FixTypes {
                     columns: vec![("amount".into(), TargetType::Integer)],
                     on_failure: OnFailure::Quarantine,
+                    month_first: vec![],
                 },
                 Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
                 Step::Deduplicate {
@@ -5239,6 +5315,7 @@ mod tests {
             Step::FixTypes {
                 columns: vec![("amount".into(), TargetType::Float)],
                 on_failure: OnFailure::Quarantine,
+                month_first: vec![],
             },
             Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() }),
             Step::Standardize(Standardize { column: "name".into(), trim: true, ..Default::default() }),

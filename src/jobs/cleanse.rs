@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::engine::cleanse::{
     Case, CleanseOutcome, CleansePlan, CleansePreview, ColumnEvidence, Conversion, DEFAULT_DATE_FORMATS,
     DEFAULT_NULL_TOKENS, DedupMode, Keep, NullStrategy, OnFailure, OutlierAction, OutlierMethod,
-    RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column, parse_region,
+    RESERVED_PREFIX, Standardize, Step, TargetType, is_reserved_column, month_first, parse_region,
 };
 use crate::engine::pii::header_kind;
 use crate::error::AppError;
@@ -771,6 +771,8 @@ pub fn build(
         types.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).unwrap_or_default()
     };
     let evidence_of = |name: &str| evidence.iter().find(|e| e.name == name);
+    // More of the column's sampled slash dates read only month first than only day first.
+    let writes_month_first = |name: &str| evidence_of(name).is_some_and(|e| e.month_first > e.day_first);
 
     let std = Params(parameters, STANDARDIZER);
     let named_by_header = |kind: &str| -> Vec<String> {
@@ -924,7 +926,15 @@ pub fn build(
                 OnFailure::Quarantine => "quarantined",
             };
             described.push((TYPE_FIXER, format!("convert {what}; values that do not convert are {failing}")));
-            steps.push(Step::FixTypes { columns: conversions, on_failure });
+            // Slash dates read the way the column's sample writes them.
+            let month_first = conversions
+                .iter()
+                .filter(|(c, t)| {
+                    matches!(t, TargetType::Date | TargetType::Timestamp) && writes_month_first(c)
+                })
+                .map(|(c, _)| c.clone())
+                .collect();
+            steps.push(Step::FixTypes { columns: conversions, on_failure, month_first });
         }
     }
 
@@ -1030,7 +1040,11 @@ pub fn build(
                 collapse_spaces: collapse && is_text(&ty),
                 case,
                 value_map,
-                date_formats: is_date_column.then(|| (formats.clone(), output.clone())),
+                date_formats: is_date_column.then(|| {
+                    let formats =
+                        if writes_month_first(name) { month_first(&formats) } else { formats.clone() };
+                    (formats, output.clone())
+                }),
                 email: email_columns.contains(name),
                 phone_region: phone_columns.contains(name).then(|| region.clone()),
             };
@@ -1699,6 +1713,8 @@ mod tests {
             dates,
             timestamps: dates,
             times: 0,
+            day_first: 0,
+            month_first: 0,
         };
         vec![
             e("id", "BIGINT", 100, 100, 0, 0, 0),
@@ -1716,6 +1732,41 @@ mod tests {
     fn built(parameters: Value) -> Result<Built, AppError> {
         let run = check_run(CLEAN_TOOL, None, Some(&parameters), false)?;
         build(&run.parameters, &run.agents, &columns(), &evidence())
+    }
+
+    #[test]
+    fn slash_dates_are_read_the_way_the_column_writes_them() {
+        // `joined` converts to dates; its sample holds slash dates only month first reads.
+        let mut sampled = evidence();
+        let joined = sampled.iter_mut().find(|e| e.name == "joined").unwrap();
+        (joined.month_first, joined.day_first) = (12, 1);
+        let plan = |parameters: Value, sampled: &[ColumnEvidence]| {
+            let run = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap();
+            build(&run.parameters, &run.agents, &columns(), sampled).unwrap().plan
+        };
+        let fixed = plan(json!({}), &sampled);
+        let month_first_columns = fixed.steps.iter().find_map(|s| match s {
+            Step::FixTypes { month_first, .. } => Some(month_first.clone()),
+            _ => None,
+        });
+        assert_eq!(month_first_columns, Some(vec!["joined".to_string()]));
+        // Standardised as dates: the month-first formats come first.
+        let standardized = plan(json!({ STANDARDIZER: { "date_columns": ["joined"] } }), &sampled);
+        let formats = standardized.steps.iter().find_map(|s| match s {
+            Step::Standardize(s) if s.column == "joined" => s.date_formats.clone().map(|(f, _)| f),
+            _ => None,
+        });
+        let formats = formats.unwrap();
+        let position = |f: &str| formats.iter().position(|x| x == f).unwrap();
+        assert!(position("%m/%d/%Y") < position("%d/%m/%Y"), "{formats:?}");
+        // The default order otherwise (day first, as documented).
+        let fixed = plan(json!({}), &evidence());
+        assert!(
+            fixed
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::FixTypes { month_first, .. } if month_first.is_empty()))
+        );
     }
 
     fn field(error: &AppError) -> String {
@@ -1762,6 +1813,8 @@ mod tests {
             dates: 0,
             timestamps: 0,
             times: 0,
+            day_first: 0,
+            month_first: 0,
         };
         // 97 whole prices and 3 of 9.99: integers would quarantine the 9.99s.
         assert_eq!(detect(&sampled(97, 100), 0.95), Some(TargetType::Float));
@@ -1777,7 +1830,7 @@ mod tests {
         let names: Vec<&str> = b.plan.steps.iter().map(Step::name).collect();
         assert_eq!(names[0], "null_tokens", "null tokens first");
         assert_eq!(names[1], "fix_types");
-        let Step::FixTypes { columns, on_failure } = &b.plan.steps[1] else { panic!() };
+        let Step::FixTypes { columns, on_failure, .. } = &b.plan.steps[1] else { panic!() };
         // amount reads as numbers, joined as dates; phone is a phone (header) and stays text.
         assert_eq!(
             columns,
@@ -1947,7 +2000,7 @@ mod tests {
         }))
         .unwrap();
         let fix = b.plan.steps.iter().find_map(|s| match s {
-            Step::FixTypes { columns, on_failure } => Some((columns.clone(), *on_failure)),
+            Step::FixTypes { columns, on_failure, .. } => Some((columns.clone(), *on_failure)),
             _ => None,
         });
         assert_eq!(fix, Some((vec![("age".into(), TargetType::Float)], OnFailure::Null)));
