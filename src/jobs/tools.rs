@@ -202,18 +202,19 @@ pub fn drift_result(drift: &DriftReport, parameters: Value, execution_time_ms: f
             ),
         ));
     }
-    if let Some(percent) = drift.row_count_change_percent
-        && percent.abs() >= 10.0
-    {
-        alerts.push(finding(
-            "ROW_COUNT_CHANGE",
-            "warning",
-            None,
+    let moved = match drift.row_count_change_percent {
+        Some(percent) => (percent.abs() >= 10.0).then(|| {
             format!(
                 "the row count changed by {percent:+.1}% ({} to {})",
                 drift.baseline_row_count, drift.current_row_count
-            ),
-        ));
+            )
+        }),
+        // No percent of an empty baseline: any row is a change.
+        None => (drift.current_row_count > 0)
+            .then(|| format!("the row count went from 0 (an empty baseline) to {}", drift.current_row_count)),
+    };
+    if let Some(message) = moved {
+        alerts.push(finding("ROW_COUNT_CHANGE", "warning", None, message));
     }
     if drift.drifted_count > 0 {
         recommendations.push(finding(
@@ -689,7 +690,22 @@ pub fn readiness_result(
 
 #[cfg(test)]
 mod tests {
-    use super::{generated_header, is_id_header};
+    use super::{drift_result, generated_header, is_id_header};
+
+    #[test]
+    fn rows_arriving_in_an_empty_baselines_place_are_a_row_count_change() {
+        let mut drift = crate::reports::fixture::rich_report(0).drift.unwrap();
+        (drift.baseline_row_count, drift.current_row_count) = (0, 250);
+        (drift.row_count_change, drift.row_count_change_percent) = (250, None);
+        let result = drift_result(&drift, serde_json::Value::Null, 0.0);
+        let alert = result.alerts.iter().find(|a| a.code == "ROW_COUNT_CHANGE").expect("an alert");
+        assert!(alert.message.contains("0 (an empty baseline) to 250"), "{}", alert.message);
+        // Both empty: nothing moved.
+        drift.current_row_count = 0;
+        drift.row_count_change = 0;
+        let result = drift_result(&drift, serde_json::Value::Null, 0.0);
+        assert!(result.alerts.iter().all(|a| a.code != "ROW_COUNT_CHANGE"));
+    }
 
     #[test]
     fn generated_headers_are_told_from_real_ones() {
