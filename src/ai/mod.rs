@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 
 use crate::config::AiConfig;
 use crate::domain::{
-    Conversation, ConversationId, ConversationMessage, Dataset, Job, JobId, JobStatus, LlmUsage, MessageRole,
-    NewMessage, Report, UsageTotals, UserId,
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Job, JobId, JobStatus, LlmUsage,
+    MessageRole, NewMessage, Report, UsageTotals, UserId,
 };
 use crate::engine::sandbox::SandboxLimits;
 use crate::error::AppError;
@@ -186,8 +186,7 @@ impl Ai {
     /// else the rule-based one.
     pub async fn summary(&self, job: &Job, report: Arc<Report>, dataset_name: String) -> Arc<Summary> {
         let this = self.clone();
-        let owner = job.owner_id;
-        let job_id = job.id;
+        let (owner, job_id, dataset) = (job.owner_id, job.id, job.dataset_id);
         let Some(model) = self.inner.model.clone() else {
             return Arc::new(explain::rule_based(&report, &dataset_name));
         };
@@ -199,7 +198,7 @@ impl Ai {
                 let report = report.clone();
                 let name = dataset_name.clone();
                 async move {
-                    match this.model_summary(model.as_ref(), owner, job_id, &report, &name).await {
+                    match this.model_summary(model.as_ref(), owner, (job_id, dataset), &report, &name).await {
                         Some(summary) => Ok(Arc::new(summary)),
                         None => Err(()),
                     }
@@ -209,12 +208,11 @@ impl Ai {
         fetched.unwrap_or_else(|_| Arc::new(explain::rule_based(&report, &dataset_name)))
     }
 
-    /// What a prompt about `job`'s report may show: with the personal columns the owner's
-    /// other runs on the same version found. `None` when they cannot be read (the model is
-    /// then not asked).
-    async fn privacy_of_job(&self, owner: UserId, job: JobId, report: &Report) -> Option<Privacy> {
-        let job = self.inner.jobs.get(owner, &job.to_string()).await.ok()?;
-        let known = self.inner.jobs.personal_columns(owner, job.dataset_id).await.ok()?;
+    /// What a prompt about a report of `dataset` may show: with the personal columns the
+    /// owner's other runs on the same version found. `None` when they cannot be read (the
+    /// model is then not asked).
+    async fn privacy_of(&self, owner: UserId, dataset: DatasetId, report: &Report) -> Option<Privacy> {
+        let known = self.inner.jobs.personal_columns(owner, dataset).await.ok()?;
         Some(Privacy::with_known(Some(report), &known))
     }
 
@@ -222,11 +220,11 @@ impl Ai {
         &self,
         model: &dyn LanguageModel,
         owner: UserId,
-        job: JobId,
+        (job, version): (JobId, DatasetId),
         report: &Report,
         dataset: &str,
     ) -> Option<Summary> {
-        let privacy = self.privacy_of_job(owner, job, report).await?;
+        let privacy = self.privacy_of(owner, version, report).await?;
         let facts = privacy.report(report, dataset);
         let mut messages = vec![
             Message::system(SUMMARY_PROMPT),
@@ -260,8 +258,7 @@ impl Ai {
     /// with grounded reasons, else the rule-based ones.
     pub async fn next_tools(&self, job: &Job, report: Arc<Report>) -> Arc<Routing> {
         let this = self.clone();
-        let owner = job.owner_id;
-        let job_id = job.id;
+        let (owner, job_id, dataset) = (job.owner_id, job.id, job.dataset_id);
         let rules = |report: &Report| {
             Arc::new(Routing { suggestions: routing::rule_based(report), model: RULE_BASED.into() })
         };
@@ -273,7 +270,7 @@ impl Ai {
             .try_get_with(job_id, {
                 let report = report.clone();
                 async move {
-                    match this.model_routing(model.as_ref(), owner, job_id, &report).await {
+                    match this.model_routing(model.as_ref(), owner, (job_id, dataset), &report).await {
                         Some(suggestions) => {
                             Ok(Arc::new(Routing { suggestions, model: model.name().to_string() }))
                         }
@@ -289,10 +286,10 @@ impl Ai {
         &self,
         model: &dyn LanguageModel,
         owner: UserId,
-        job: JobId,
+        (job, version): (JobId, DatasetId),
         report: &Report,
     ) -> Option<Vec<ToolSuggestion>> {
-        let privacy = self.privacy_of_job(owner, job, report).await?;
+        let privacy = self.privacy_of(owner, version, report).await?;
         let tools: Vec<Value> = registry::tools()
             .iter()
             .map(|t| {

@@ -54,8 +54,8 @@ pub(super) struct Inner {
     /// request may ask for many (a list of columns, aliases), so at most
     /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
     detail_turns: Arc<tokio::sync::Semaphore>,
-    /// Rendered report files by job and format (a finished report never changes).
-    /// Rendered files by job, format and fingerprint of the personal columns known.
+    /// Rendered report files by job, format and a fingerprint of the personal columns known
+    /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
 }
 
