@@ -49,7 +49,8 @@
 //! - **FixTypes**: conversion of text (trimmed) to integer (whole numbers only), float,
 //!   boolean (`true/false/t/f/yes/no/y/n/1/0`, any case), date or timestamp (ISO, then the
 //!   strptime formats of the plan's `Standardize` step for that column, else
-//!   [`DEFAULT_DATE_FORMATS`]). A blank value becomes null without failing; a value that does
+//!   [`DEFAULT_DATE_FORMATS`]); a time of day other than midnight does not convert to a date
+//!   (the time is not dropped). A blank value becomes null without failing; a value that does
 //!   not convert fails: counted, and nulled or quarantined.
 //! - **Standardize** (text columns; date formats also on date/timestamp columns): email
 //!   normalisation (trim, lowercase), trim, whitespace collapse, case, value map (exact match
@@ -2832,14 +2833,37 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         } else {
                             ("TIMESTAMP", "TIMESTAMP")
                         };
+                        // A date is a whole day: a value with a time of day other than
+                        // midnight fails its conversion to one rather than losing the time.
+                        let whole_day = |ts: &str| {
+                            if *target == TargetType::Date {
+                                format!(
+                                    "CASE WHEN {ts} = date_trunc('day', {ts}) THEN CAST({ts} AS DATE) END"
+                                )
+                            } else {
+                                format!("CAST({ts} AS TIMESTAMP)")
+                            }
+                        };
                         let expr = if text {
                             let list = formats().iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
                             // DuckDB's own cast reads year first whatever the year's digits
                             // (`05/01/24` as 0005-01-24): only a four-digit year goes to it.
+                            // A date beyond TIMESTAMP's range has no time to lose: it is cast
+                            // as a date.
+                            let iso = if *target == TargetType::Date {
+                                format!(
+                                    "CASE WHEN TRY_CAST({v} AS TIMESTAMP) IS NULL THEN TRY_CAST({v} AS DATE) ELSE {} END",
+                                    whole_day(&format!("TRY_CAST({v} AS TIMESTAMP)"))
+                                )
+                            } else {
+                                format!("TRY_CAST({v} AS {sql_type})")
+                            };
                             format!(
-                                "coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS {sql_type}) END, \
-                                 CAST(try_strptime({v}, [{list}]) AS {sql_type}))"
+                                "coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN {iso} END, {})",
+                                whole_day(&format!("try_strptime({v}, [{list}])"))
                             )
+                        } else if *target == TargetType::Date && ty.starts_with("TIMESTAMP") {
+                            whole_day(&q)
                         } else {
                             format!("TRY_CAST({q} AS {sql_type})")
                         };
@@ -3761,6 +3785,28 @@ mod tests {
             column(&got.data, 1),
             r(&["2024-01-05", "1999-05-01", "2024-01-05", "2024-05-13", "2024-01-05", "2024-01-05"])
         );
+    }
+
+    #[test]
+    fn a_time_of_day_fails_a_conversion_to_date_instead_of_being_dropped() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '2024-01-05 23:59:59', TIMESTAMP '2024-01-05 23:59:59'), \
+             (2, '2024-01-06 00:00:00', TIMESTAMP '2024-01-06 00:00:00'), (3, '2024-01-07', NULL), \
+             (4, '08/01/2024', NULL)) t(i, d, ts) ORDER BY i",
+        );
+        let step = |on_failure| Step::FixTypes {
+            columns: vec![("d".into(), TargetType::Date), ("ts".into(), TargetType::Date)],
+            on_failure,
+            month_first: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step(OnFailure::Null)]);
+        assert_eq!(column(&got.data, 1), r(&[N, "2024-01-06", "2024-01-07", "2024-01-08"]));
+        assert_eq!(column(&got.data, 2), r(&[N, "2024-01-06", N, N]));
+        assert_eq!(change(&got.outcome, "fix_types", "d"), (3, 1), "the time of day is a failure");
+        assert_eq!(change(&got.outcome, "fix_types", "ts"), (2, 1), "a timestamp becomes a date (changed), one fails");
+        let got = clean(&conn, &path, &columns, vec![step(OnFailure::Quarantine)]);
+        assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (3, 1));
+        assert_eq!(got.quarantine[0][3].as_deref(), Some("d is not a date; ts is not a date"));
     }
 
     #[test]
