@@ -441,8 +441,7 @@ fn check_patterns(value: &Value) -> Result<Value, String> {
         if pattern.len() > 1000 {
             return Err(format!("{at}: the pattern is longer than 1000 characters"));
         }
-        // RE2 (DuckDB's) and the regex crate share their syntax.
-        regex::Regex::new(pattern).map_err(|e| format!("{at}: invalid pattern: {e}"))?;
+        super::registry::check_pattern(pattern).map_err(|e| format!("{at}: invalid pattern: {e}"))?;
         out.push(json!({ "column": column, "pattern": pattern }));
     }
     Ok(Value::Array(out))
@@ -1959,6 +1958,7 @@ mod tests {
             json!({ STANDARDIZER: { "units": { "age": { "from": "kg", "to": "m" } } } }),
             json!({ STANDARDIZER: { "phone_region": "USA" } }),
             json!({ NULL_HANDLER: { "constants": { "city": [1] } } }),
+            json!({ QUARANTINE: { "patterns": [{ "column": "name", "pattern": "[a-z&&[^aeiou]]" }] } }),
         ];
         for parameters in bad {
             let error = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap_err();

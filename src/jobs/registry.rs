@@ -312,9 +312,7 @@ impl TestSpec {
             TestKind::Regex => match &self.pattern {
                 None => Err("a regex test needs a pattern".into()),
                 Some(p) if p.len() > 1000 => Err("the pattern is longer than 1000 characters".into()),
-                // RE2 (DuckDB's) and the regex crate share their syntax: no backreferences or
-                // lookaround in either.
-                Some(p) => regex::Regex::new(p).map(|_| ()).map_err(|e| format!("invalid pattern: {e}")),
+                Some(p) => check_pattern(p).map_err(|e| format!("invalid pattern: {e}")),
             },
         }
     }
@@ -340,6 +338,69 @@ pub fn check_test_columns(run: &CheckedRun, columns: &[ColumnInfo]) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Checks a regular expression for RE2, DuckDB's engine, which runs it (DuckDB checks it
+/// again when the run is requested). The regex crate's syntax is close to RE2's: it finds the
+/// syntax errors, and this refuses what it reads one way and RE2 another — nested classes and
+/// class set operations (`[a[bc]]`, `[a-z&&[^aeiou]]`: a `[` or `&&` in a class is a
+/// character to RE2), `\b{start}` and its kin, `\<` and `\>` (literal text to RE2) —
+/// so that a pattern never means other than it was written to. (`\d`, `\w`, `\s` and `\b`
+/// are ASCII in RE2: the pattern means what RE2 reads.)
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    use regex_syntax::ast::{self, AssertionKind, Ast, ClassSetBinaryOp, ClassSetItem};
+    struct Re2<'a>(&'a str);
+    impl Re2<'_> {
+        fn text(&self, span: &ast::Span) -> &str {
+            &self.0[span.start.offset..span.end.offset]
+        }
+    }
+    impl ast::Visitor for Re2<'_> {
+        type Output = ();
+        type Err = String;
+        fn finish(self) -> Result<(), String> {
+            Ok(())
+        }
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), String> {
+            match ast {
+                Ast::Assertion(a)
+                    if !matches!(
+                        a.kind,
+                        AssertionKind::StartLine
+                            | AssertionKind::EndLine
+                            | AssertionKind::StartText
+                            | AssertionKind::EndText
+                            | AssertionKind::WordBoundary
+                            | AssertionKind::NotWordBoundary
+                    ) =>
+                {
+                    Err(format!(
+                        "{} is not RE2 syntax (RE2 reads it as literal text); use \\b",
+                        self.text(&a.span)
+                    ))
+                }
+                _ => Ok(()),
+            }
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Result<(), String> {
+            match item {
+                ClassSetItem::Bracketed(b) => Err(format!(
+                    "a class inside a class ({}) is not RE2 syntax (RE2 reads [ in a class as a character)",
+                    self.text(&b.span)
+                )),
+                _ => Ok(()),
+            }
+        }
+        fn visit_class_set_binary_op_pre(&mut self, op: &ClassSetBinaryOp) -> Result<(), String> {
+            Err(format!(
+                "class set operations ({}) are not RE2 syntax (RE2 reads &&, -- and ~~ in a class as characters)",
+                self.text(&op.span)
+            ))
+        }
+    }
+    regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    let ast = ast::parse::Parser::new().parse(pattern).map_err(|e| e.to_string())?;
+    ast::visit(&ast, Re2(pattern))
 }
 
 /// DuckDB types whose values compare as numbers.
@@ -745,6 +806,33 @@ mod tests {
 
     fn field(error: &AppError) -> String {
         ext(error, "field").as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn patterns_that_re2_reads_otherwise_are_refused() {
+        for ok in [
+            r"[A-Z]{2}-\d+",
+            r"^\w+@\w+\.com$",
+            r"[[:alpha:]]+",
+            r"a{0,3}",
+            r"\bword\b",
+            r"[^a-z]",
+            r"[\[\]]",
+        ] {
+            assert_eq!(check_pattern(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            (r"[a-z&&[^aeiou]]", "class set operations (a-z&&[^aeiou])"),
+            (r"[a[bc]]", "a class inside a class ([bc])"),
+            (r"\b{start}x", r"\b{start} is not RE2 syntax"),
+            (r"\<x", r"\< is not RE2 syntax"),
+            (r"x\>", r"\> is not RE2 syntax"),
+            (r"a{,3}", "repetition quantifier expects a valid decimal"),
+            ("(", "unclosed group"),
+        ] {
+            let why = check_pattern(bad).unwrap_err();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
     }
 
     #[test]
