@@ -499,13 +499,11 @@ fn ingest_error(e: IngestError, format: DatasetFormat) -> AppError {
     }
 }
 
-/// A dataset name: trimmed, 1 to 255 characters.
+/// A dataset name (`domain::check_dataset_name`), or `BAD_USER_INPUT` on `name`.
 fn check_name(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(AppError::bad_input("name", "name must have 1 to 255 characters"));
-    }
-    Ok(name.to_string())
+    crate::domain::check_dataset_name(raw)
+        .map(str::to_string)
+        .map_err(|why| AppError::bad_input("name", format!("name {why}")))
 }
 
 /// A file's size and hex SHA-256. Blocking.

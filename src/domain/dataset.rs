@@ -103,6 +103,20 @@ pub struct Dataset {
     pub created_at: DateTime<Utc>,
 }
 
+/// A dataset's name as a client gives it (an upload's `name`, a cleanse's `output_name`):
+/// trimmed, 1 to 255 characters, no control characters (a name is shown in lists, file names
+/// and report headers). `Err` says what is wrong.
+pub fn check_dataset_name(raw: &str) -> Result<&str, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        Err("must have 1 to 255 characters")
+    } else if name.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(name)
+    }
+}
+
 /// The extensions of the table files a dataset's name may end with.
 const TABLE_EXTENSIONS: &[&str] =
     &[".csv", ".tsv", ".txt", ".json", ".ndjson", ".jsonl", ".parquet", ".xlsx", ".xls"];
@@ -119,7 +133,17 @@ pub fn split_extension(name: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod extension_tests {
-    use super::split_extension;
+    use super::{check_dataset_name, split_extension};
+
+    #[test]
+    fn a_name_is_trimmed_text_without_control_characters() {
+        assert_eq!(check_dataset_name("  sales 2024.csv "), Ok("sales 2024.csv"));
+        assert_eq!(check_dataset_name(&"é".repeat(255)).map(|n| n.len()), Ok(510));
+        assert!(check_dataset_name(&"a".repeat(256)).is_err());
+        assert!(check_dataset_name("   ").is_err());
+        assert_eq!(check_dataset_name("a\u{1b}[31mred"), Err("must not contain control characters"));
+        assert_eq!(check_dataset_name("a\nb"), Err("must not contain control characters"));
+    }
 
     #[test]
     fn only_a_table_extension_is_split_off() {

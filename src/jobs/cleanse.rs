@@ -361,7 +361,7 @@ pub fn tool() -> ToolSpec {
                 vec![
                     param(
                         "output_name",
-                        ParameterKind::Text { max: 255 },
+                        ParameterKind::Name,
                         Value::Null,
                         "Name of the new version (default: the dataset's name with \"(cleaned)\").",
                     ),
@@ -1959,11 +1959,15 @@ mod tests {
             json!({ STANDARDIZER: { "phone_region": "USA" } }),
             json!({ NULL_HANDLER: { "constants": { "city": [1] } } }),
             json!({ QUARANTINE: { "patterns": [{ "column": "name", "pattern": "[a-z&&[^aeiou]]" }] } }),
+            json!({ WRITEBACK: { "output_name": "clean\u{1b}[2J" } }),
+            json!({ WRITEBACK: { "output_name": "  " } }),
         ];
         for parameters in bad {
             let error = check_run(CLEAN_TOOL, None, Some(&parameters), false).unwrap_err();
             assert_eq!(error.code(), ErrorCode::BadUserInput, "{parameters}");
         }
+        let named = json!({ WRITEBACK: { "output_name": "customers (clean)" } });
+        check_run(CLEAN_TOOL, None, Some(&named), false).unwrap();
     }
 
     #[test]

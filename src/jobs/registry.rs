@@ -66,6 +66,9 @@ pub enum ParameterKind {
     Text {
         max: usize,
     },
+    /// A dataset's name: 1 to 255 characters once trimmed, no control characters (as
+    /// `renameDataset` and uploads take); null where the parameter is optional.
+    Name,
     /// A list of at most `max_items` texts of at most `max_len` characters each.
     Texts {
         max_items: usize,
@@ -98,7 +101,7 @@ impl ParameterSpec {
             ParameterKind::Tests => "tests",
             ParameterKind::Columns => "columns",
             ParameterKind::ColumnChoices(_) => "column_map",
-            ParameterKind::Text { .. } => "string",
+            ParameterKind::Text { .. } | ParameterKind::Name => "string",
             ParameterKind::Texts { .. } => "strings",
             ParameterKind::Structured { type_name, .. } => type_name,
         }
@@ -226,6 +229,11 @@ impl ParameterSpec {
             ParameterKind::Text { max } => match value.as_str() {
                 Some(s) if s.chars().count() <= max => Ok(value.clone()),
                 _ => Err(refuse(format!("must be a text of at most {max} characters"))),
+            },
+            ParameterKind::Name => match value.as_str().map(crate::domain::check_dataset_name) {
+                Some(Ok(_)) => Ok(value.clone()),
+                Some(Err(why)) => Err(refuse(why.into())),
+                None => Err(refuse("must be a text of 1 to 255 characters".into())),
             },
             ParameterKind::Texts { max_items, max_len } => match value.as_array() {
                 Some(items)
