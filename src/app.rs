@@ -77,7 +77,7 @@ impl AppState {
         tracing::info!(storage = storage.describe(), "dataset storage ready");
         let datasets = Datasets::new(store.clone(), engine.clone(), storage, datasets_root);
         datasets.sweep_leftovers().await;
-        let jobs = Jobs::new(store.clone(), datasets.clone(), config.jobs.preview_timeout);
+        let jobs = Jobs::new(store.clone(), datasets.clone(), &config.jobs);
         let ai = crate::ai::Ai::new(
             &config.ai,
             store.clone(),

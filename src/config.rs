@@ -148,6 +148,8 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
     /// The longest a `previewTool` may run before it is stopped.
     pub preview_timeout: Duration,
+    /// Jobs one user may have queued or running at once; `runTool` beyond is `RATE_LIMITED`.
+    pub max_active_per_user: u64,
 }
 
 /// The language model behind the AI agents, and the co-pilot's SQL sandbox.
@@ -257,6 +259,7 @@ pub const VARIABLES: &[&str] = &[
     "JOB_MAX_ATTEMPTS",
     "JOB_POLL_INTERVAL",
     "PREVIEW_TIMEOUT",
+    "MAX_ACTIVE_JOBS_PER_USER",
 ];
 
 impl Config {
@@ -398,6 +401,7 @@ impl Config {
             max_attempts: count_u32(count("JOB_MAX_ATTEMPTS", 3)?),
             poll_interval: duration("JOB_POLL_INTERVAL", Duration::from_secs(1))?,
             preview_timeout: duration("PREVIEW_TIMEOUT", Duration::from_secs(60))?,
+            max_active_per_user: count("MAX_ACTIVE_JOBS_PER_USER", 100)? as u64,
         };
         let at_most = |name: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
             match get(name) {

@@ -39,6 +39,8 @@ pub(super) struct Inner {
     pub(super) datasets: Datasets,
     /// The longest a `previewTool` may run (`PREVIEW_TIMEOUT`).
     preview_timeout: std::time::Duration,
+    /// Jobs one user may have queued or running (`MAX_ACTIVE_JOBS_PER_USER`).
+    max_active_per_user: u64,
     /// Local change notifications (job ids): progress streams on this instance wake at once;
     /// changes made by other instances are seen by polling the store.
     pub(super) changes: broadcast::Sender<JobId>,
@@ -95,14 +97,15 @@ impl Jobs {
     pub fn new(
         store: Arc<dyn MetadataStore>,
         datasets: Datasets,
-        preview_timeout: std::time::Duration,
+        config: &crate::config::JobsConfig,
     ) -> Jobs {
         let (changes, _) = broadcast::channel(1024);
         Jobs {
             inner: Arc::new(Inner {
                 store,
                 datasets,
-                preview_timeout,
+                preview_timeout: config.preview_timeout,
+                max_active_per_user: config.max_active_per_user,
                 changes,
                 queued: Notify::new(),
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
@@ -154,6 +157,7 @@ impl Jobs {
     /// Nothing is stored when any check fails.
     pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
         let (run, dataset, baseline) = self.checked(owner, &request).await?;
+        self.check_active_jobs(owner).await?;
         registry::check_test_columns(&run, &dataset.columns)?;
         super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
         if run.tool_id == CLEAN_TOOL {
@@ -175,6 +179,35 @@ impl Jobs {
         self.inner.queued.notify_one();
         self.changed(job.id);
         Ok(job)
+    }
+
+    /// Refuses another job to an owner who already has `MAX_ACTIVE_JOBS_PER_USER` queued or
+    /// running (`RATE_LIMITED`, with `maximum`): one user cannot fill the queue, and the store,
+    /// without bound. (Two runs requested at the same instant may both pass: the limit is a
+    /// guard, not an exact quota.)
+    async fn check_active_jobs(&self, owner: UserId) -> Result<(), AppError> {
+        let limit = self.inner.max_active_per_user;
+        let mut active = 0;
+        for status in [JobStatus::Queued, JobStatus::Running] {
+            let filter = JobFilter { status: Some(status), ..JobFilter::default() };
+            active += self
+                .inner
+                .store
+                .list_jobs(owner, &filter, &PageRequest { first: 1, after: None })
+                .await?
+                .total_count;
+        }
+        if active < limit {
+            return Ok(());
+        }
+        Err(AppError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "you have {active} jobs queued or running, the most one user may have \
+                 (MAX_ACTIVE_JOBS_PER_USER = {limit}): wait for one to finish, or cancel one"
+            ),
+        )
+        .with("maximum", serde_json::json!(limit)))
     }
 
     /// The plan a Clean My Data run makes over `dataset` (from a sample of its columns, as the

@@ -290,6 +290,32 @@ both_stores! {
         assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "p", "type": "complete" }));
     }
 
+    async fn a_user_may_have_only_so_many_jobs_queued_or_running(
+        app,
+        &[("SERVER_ROLE", "api"), ("MAX_ACTIVE_JOBS_PER_USER", "2")]
+    ) {
+        // No worker runs in this instance: jobs stay queued.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let first = run_profile(&app, &token, &dataset, Value::Null).await;
+        run_profile(&app, &token, &dataset, Value::Null).await;
+        let input = json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"] } });
+        let refused = app.graphql(Some(&token), RUN, input.clone()).await;
+        assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+        assert_eq!(refused["errors"][0]["extensions"]["maximum"], 2, "{refused}");
+        let all = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
+        assert_eq!(all["data"]["jobs"]["totalCount"], 2, "nothing was queued: {all}");
+        // Another user's queue is their own.
+        let other = app.token_for("bob@example.com").await;
+        let theirs = app.upload_ok(&other, "b.csv", b"b\n2\n").await;
+        run_profile(&app, &other, &theirs, Value::Null).await;
+        // A job that ends makes room.
+        let body = app.graphql(Some(&token), "mutation($id: ID!) { cancelJob(id: $id) { status } }", json!({ "id": first["id"] })).await;
+        assert_eq!(body["data"]["cancelJob"]["status"], "CANCELLED", "{body}");
+        let accepted = app.graphql(Some(&token), RUN, input).await;
+        assert!(accepted["errors"].is_null(), "{accepted}");
+    }
+
     async fn queued_jobs_show_their_position_and_hold_their_dataset(app, &[("SERVER_ROLE", "api")]) {
         // No worker runs in this instance: jobs stay queued.
         let token = app.token_for("ada@example.com").await;
