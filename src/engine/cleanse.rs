@@ -3803,7 +3803,11 @@ mod tests {
         assert_eq!(column(&got.data, 1), r(&[N, "2024-01-06", "2024-01-07", "2024-01-08"]));
         assert_eq!(column(&got.data, 2), r(&[N, "2024-01-06", N, N]));
         assert_eq!(change(&got.outcome, "fix_types", "d"), (3, 1), "the time of day is a failure");
-        assert_eq!(change(&got.outcome, "fix_types", "ts"), (2, 1), "a timestamp becomes a date (changed), one fails");
+        assert_eq!(
+            change(&got.outcome, "fix_types", "ts"),
+            (2, 1),
+            "a timestamp becomes a date (changed), one fails"
+        );
         let got = clean(&conn, &path, &columns, vec![step(OnFailure::Quarantine)]);
         assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (3, 1));
         assert_eq!(got.quarantine[0][3].as_deref(), Some("d is not a date; ts is not a date"));
