@@ -164,6 +164,12 @@ pub fn profile(
         .zip(&details)
         .map(|((col, stats), details)| semantic_type(col, stats, details.pattern, params))
         .collect();
+    let mixed: Vec<Option<(&str, f64)>> = cols
+        .iter()
+        .zip(&stats)
+        .zip(&semantics)
+        .map(|((col, stats), semantic)| mixed_kind(col, stats, semantic))
+        .collect();
 
     // Step 4: duplicate rows. Rows differ where any column differs: there are at least as many
     // distinct rows as the most varied column has distinct values (its null counting as one).
@@ -221,8 +227,8 @@ pub fn profile(
             ),
         });
     }
-    for column in &profiles {
-        column_alerts(column, rows, params, &mut alerts);
+    for (column, mixed) in profiles.iter().zip(mixed) {
+        column_alerts(column, mixed, rows, params, &mut alerts);
     }
     progress(100.0, "scoring");
     Ok(Profile {
@@ -980,6 +986,8 @@ struct Sample {
     hits: Vec<u64>,
     code_like: u64,
     digits_only: u64,
+    /// Values that are numbers ([`NUMBER`]).
+    numbers: u64,
 }
 
 impl Sample {
@@ -993,6 +1001,7 @@ struct SampleSlots {
     hits: Vec<usize>,
     code_like: usize,
     digits_only: usize,
+    numbers: usize,
 }
 
 impl SampleSlots {
@@ -1008,6 +1017,7 @@ impl SampleSlots {
             hits: PATTERNS.iter().map(|p| count(p.matches(values))).collect(),
             code_like: count(code_like(values)),
             digits_only: count(full_match(values, DIGITS)),
+            numbers: count(full_match(values, NUMBER)),
         }
     }
 
@@ -1017,6 +1027,7 @@ impl SampleSlots {
             hits: self.hits.iter().map(|&s| cells.count(s)).collect(),
             code_like: cells.count(self.code_like),
             digits_only: cells.count(self.digits_only),
+            numbers: cells.count(self.numbers),
         }
     }
 }
@@ -1103,6 +1114,13 @@ fn code_like(value: &str) -> String {
 }
 
 const DIGITS: &str = "[0-9]+";
+/// A number as text: digits with an optional sign, decimal part and exponent, or thousands
+/// grouped with commas.
+const NUMBER: &str =
+    r"[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?";
+/// Share of a text column's sampled values from which one kind of value among others
+/// (numbers among words, dates among other text…) makes a `MIXED_TYPES` alert.
+const MIXED_SHARE: f64 = 0.1;
 
 /// The patterns, in the order they are tried: the first one that ≥ 90% of sampled values match
 /// gives the column its semantic type.
@@ -1200,6 +1218,38 @@ fn semantic_type(
         return "category";
     }
     "text"
+}
+
+/// What a text column that no pattern typed mixes with other values, and its share of the
+/// sample: the most common of numbers and the patterns' kinds, when it is at least
+/// [`MIXED_SHARE`] of the sampled values but not all of them (`age`: 34, 45, "unknown";
+/// `size`: S, M, 42). A column typed by a pattern counts what does not fit instead
+/// (`invalid_count`).
+fn mixed_kind(col: &Col, stats: &Stats, semantic: &str) -> Option<(&'static str, f64)> {
+    if col.kind != Kind::Text || !["text", "category", "identifier"].contains(&semantic) {
+        return None;
+    }
+    let sample = stats.sample.as_ref().filter(|s| s.size > 0)?;
+    let kinds = std::iter::once(("numbers", sample.numbers)).chain(PATTERNS.iter().zip(&sample.hits).map(
+        |(pattern, &hits)| {
+            let kind = match pattern.semantic {
+                "email" => "email addresses",
+                "url" => "URLs",
+                "uuid" => "UUIDs",
+                "ip" => "IP addresses",
+                "date" => "dates",
+                "datetime" => "date-times",
+                "phone" => "phone numbers",
+                "postcode" => "postcodes",
+                _ => "amounts of money",
+            };
+            (kind, hits)
+        },
+    ));
+    // The first of the most common (numbers before the patterns that also match digits).
+    let (kind, hits) = kinds.fold(("", 0), |best, kind| if kind.1 > best.1 { kind } else { best });
+    let share = hits as f64 / sample.size as f64;
+    (hits < sample.size && share >= MIXED_SHARE).then_some((kind, share))
 }
 
 const CURRENCY_HEADERS: &[&str] = &[
@@ -2351,7 +2401,13 @@ fn quality(cols: &[Col], profiles: &[ColumnProfile], rows: u64, duplicates: u64)
     Quality { score, grade: grade.into(), completeness, validity, uniqueness, consistency }
 }
 
-fn column_alerts(p: &ColumnProfile, rows: u64, params: &ProfileParams, alerts: &mut Vec<Finding>) {
+fn column_alerts(
+    p: &ColumnProfile,
+    mixed: Option<(&str, f64)>,
+    rows: u64,
+    params: &ProfileParams,
+    alerts: &mut Vec<Finding>,
+) {
     let mut alert = |code: &str, severity: &str, message: String| {
         alerts.push(Finding {
             code: code.into(),
@@ -2422,6 +2478,16 @@ fn column_alerts(p: &ColumnProfile, rows: u64, params: &ProfileParams, alerts: &
                 ),
             );
         }
+    }
+    if let Some((kind, share)) = mixed {
+        alert(
+            "MIXED_TYPES",
+            "warning",
+            format!(
+                "{:.1}% of the sampled values are {kind} and the others are not: the column mixes types",
+                share * 100.0
+            ),
+        );
     }
     if let Some(kind) = &p.pii {
         alert("LIKELY_PII", "warning", format!("the column likely holds personal data ({kind})"));
@@ -3314,6 +3380,35 @@ mod tests {
         );
         let p = run(&conn, &path, &columns, &ProfileParams::default());
         assert_eq!(column(&p, "batch").semantic_type, "identifier");
+    }
+
+    #[test]
+    fn text_that_mixes_numbers_or_dates_with_other_values_is_flagged() {
+        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "mixed.parquet",
+            "SELECT CASE WHEN i % 5 = 0 THEN 'unknown' ELSE (20 + i % 50)::VARCHAR END AS age, \
+             CASE WHEN i % 2 = 0 THEN '2024-01-' || lpad((1 + i % 28)::VARCHAR, 2, '0') ELSE 'soon' END AS due, \
+             CASE WHEN i % 20 = 0 THEN '42' ELSE 'note ' || i END AS note, \
+             CASE i % 3 WHEN 0 THEN 'S' WHEN 1 THEN 'M' ELSE 'L' END AS size, \
+             lpad((i % 97)::VARCHAR, 5, '0') AS code \
+             FROM range(200) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let mixed = |name: &str| alert(&p, "MIXED_TYPES", Some(name)).map(|a| a.message.clone());
+        assert_eq!(
+            mixed("age").as_deref(),
+            Some("80.0% of the sampled values are numbers and the others are not: the column mixes types")
+        );
+        assert!(
+            mixed("due").is_some_and(|m| m.starts_with("50.0% of the sampled values are dates")),
+            "{p:?}"
+        );
+        // 5% numbers among notes, and columns of one kind, are not mixed.
+        assert_eq!((mixed("note"), mixed("size"), mixed("code")), (None, None, None));
     }
 
     #[test]

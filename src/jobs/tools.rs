@@ -588,6 +588,10 @@ pub fn readiness_result(
             Some(("UNNAMED_COLUMN", format!("{} has no real header", c.name)))
         } else if c.invalid_count * 10 > (profile.row_count - c.null_count.min(profile.row_count)).max(1) {
             Some(("MIXED_TYPES", format!("over 10% of {} do not fit its type ({})", c.name, c.semantic_type)))
+        } else if let Some(mixed) =
+            profile.alerts.iter().find(|a| a.code == "MIXED_TYPES" && a.column.as_deref() == Some(&c.name))
+        {
+            Some(("MIXED_TYPES", format!("{}: {}", c.name, mixed.message)))
         } else {
             None
         };
@@ -690,7 +694,42 @@ pub fn readiness_result(
 
 #[cfg(test)]
 mod tests {
-    use super::{drift_result, generated_header, is_id_header};
+    use super::{ReadinessParams, drift_result, generated_header, is_id_header, readiness_result};
+
+    #[test]
+    fn a_column_the_profile_finds_mixed_is_unhealthy_for_readiness() {
+        let mut profile = crate::reports::fixture::rich_report(0).profile.unwrap();
+        let params = ReadinessParams {
+            completeness_weight: 0.4,
+            consistency_weight: 0.3,
+            schema_weight: 0.3,
+            ready_threshold: 80.0,
+            review_threshold: 50.0,
+        };
+        let mixed = |profile: &crate::domain::Profile| {
+            let result = readiness_result(profile, 0, &params, serde_json::Value::Null, 0.0);
+            let reasons: Vec<String> = result
+                .issues
+                .iter()
+                .filter(|f| f.code == "MIXED_TYPES")
+                .map(|f| format!("{}: {}", f.column.clone().unwrap_or_default(), f.message))
+                .collect();
+            (reasons, result.summary_metrics["schemaHealth"].as_f64().unwrap())
+        };
+        let (before, health) = mixed(&profile);
+        let name = profile.columns.iter().find(|c| c.invalid_count == 0).unwrap().name.clone();
+        assert!(!before.iter().any(|r| r.starts_with(&format!("{name}:"))), "{before:?}");
+        profile.alerts.push(crate::domain::Finding {
+            code: "MIXED_TYPES".into(),
+            severity: "warning".into(),
+            column: Some(name.clone()),
+            message: "80.0% of the sampled values are numbers and the others are not: the column mixes types"
+                .into(),
+        });
+        let (after, lower) = mixed(&profile);
+        assert!(after.contains(&format!("{name}: {name}: 80.0% of the sampled values are numbers and the others are not: the column mixes types")), "{after:?}");
+        assert!(lower < health, "{lower} < {health}");
+    }
 
     #[test]
     fn rows_arriving_in_an_empty_baselines_place_are_a_row_count_change() {
