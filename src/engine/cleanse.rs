@@ -804,8 +804,11 @@ pub fn sample_evidence(
     // A query per EVIDENCE_CHUNK columns: DuckDB plans each distinct count as a join of its
     // own, and its optimizer recurses once per join — 750 columns in one query overflowed the
     // thread's stack, which aborts the process.
+    // Each holds a distinct count per column, which takes memory per column, not per row: no
+    // more than the memory limit allows ([`super::distinct_per_statement`]).
+    let per_statement = super::distinct_per_statement(conn)?.min(EVIDENCE_CHUNK);
     let mut evidence = Vec::with_capacity(columns.len());
-    for chunk in columns.chunks(EVIDENCE_CHUNK) {
+    for chunk in columns.chunks(per_statement) {
         evidence.extend(evidence_of(conn, &path, &windows, chunk, null_tokens)?);
     }
     Ok(evidence)
@@ -3844,6 +3847,18 @@ mod tests {
             ),
             ["%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y", "%d/%m/%y", "%d/%m/%Y", "%d.%m.%Y"]
         );
+    }
+
+    #[test]
+    fn evidence_of_many_columns_fits_a_small_memory_limit() {
+        // A distinct count per column, a few MiB each whatever the rows: 64 in one statement
+        // ran out of 128 MB.
+        let select = (0..200).map(|j| format!("'v' || i || '_{j}' AS t{j}")).collect::<Vec<_>>();
+        let (_d, path, conn, columns) = fixture(&format!("SELECT {} FROM range(10) t(i)", select.join(", ")));
+        conn.execute_batch("SET memory_limit = '128MB'; SET threads = 2").unwrap();
+        let evidence = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
+        assert_eq!(evidence.len(), 200);
+        assert!(evidence.iter().all(|e| (e.values, e.distinct) == (10, 10)), "{:?}", evidence[199]);
     }
 
     #[test]

@@ -142,7 +142,10 @@ pub fn profile(
     let stride = (!columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number")))
         .then(|| rows.div_ceil(SAMPLE_ROWS).max(1));
     if stride.is_some() && rows > 0 {
-        let chunks: Vec<&[Col]> = cols.chunks(STATS_CHUNK).collect();
+        // (Its distinct counts take memory per column, not per row: as many per statement as
+        // the memory limit allows.)
+        let per_statement = super::distinct_per_statement(conn)?.min(STATS_CHUNK);
+        let chunks: Vec<&[Col]> = cols.chunks(per_statement).collect();
         for (n, chunk) in chunks.iter().enumerate() {
             guess_unique(conn, &source, chunk, rows, &mut stats)
                 .with_context(|| format!("looking for unique columns (chunk {})", n + 1))?;
@@ -3380,6 +3383,26 @@ mod tests {
         );
         let p = run(&conn, &path, &columns, &ProfileParams::default());
         assert_eq!(column(&p, "batch").semantic_type, "identifier");
+    }
+
+    #[test]
+    fn a_wide_table_of_few_rows_profiles_within_a_small_memory_limit() {
+        // Each distinct count holds a hash table of a few MiB whatever the rows: 130 text
+        // columns of 10 rows ran out of 512 MB when one statement counted them all.
+        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let columns: Vec<String> =
+            (0..150).map(|j| format!("'v' || i || '_{j}' AS t{j}, random() AS d{j}")).collect();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "wide.parquet",
+            &format!("SELECT {} FROM range(10) r(i)", columns.join(", ")),
+        );
+        conn.execute_batch("SET memory_limit = '256MB'; SET threads = 2").unwrap();
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        assert_eq!((p.row_count, p.columns.len()), (10, 300));
+        assert_eq!((column(&p, "t149").distinct_count, column(&p, "d149").distinct_count), (10, 10));
     }
 
     #[test]
