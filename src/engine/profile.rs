@@ -2142,7 +2142,9 @@ impl TextSlots {
 fn dense_range(col: &Col, stats: &Stats) -> Option<(i64, i64)> {
     const EXACT: i64 = 1 << 53;
     let (lo, hi) = integer_bounds(col, stats)?;
-    let filled = u64::try_from(hi - lo).ok().map(|span| span + 1) == Some(stats.finite);
+    // (In i128: i64::MIN..=i64::MAX spans more than an i64 holds.)
+    let span = u64::try_from(i128::from(hi) - i128::from(lo)).ok().and_then(|span| span.checked_add(1));
+    let filled = span == Some(stats.finite);
     (filled && -EXACT <= lo && hi <= EXACT).then_some((lo, hi))
 }
 
@@ -3383,6 +3385,26 @@ mod tests {
         );
         let p = run(&conn, &path, &columns, &ProfileParams::default());
         assert_eq!(column(&p, "batch").semantic_type, "identifier");
+    }
+
+    #[test]
+    fn integers_spanning_the_whole_bigint_range_are_profiled() {
+        // max − min overflowed an i64 (a panic in debug builds) when a column held both ends.
+        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "extremes.parquet",
+            "SELECT * FROM (VALUES ((-9223372036854775807 - 1)::BIGINT), (0), (9223372036854775807), (5), (5)) t(big)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let big = column(&p, "big");
+        assert_eq!(
+            (big.min.as_deref(), big.max.as_deref()),
+            (Some("-9223372036854775808"), Some("9223372036854775807"))
+        );
+        assert_eq!((big.distinct_count, big.zeros, big.negatives), (4, Some(1), Some(1)));
     }
 
     #[test]
