@@ -1,7 +1,7 @@
 //! Recognising an upload's format from its bytes, not its name.
 
 use crate::domain::DatasetFormat;
-use crate::engine::ingest::{SourceKind, TextEncoding};
+use crate::engine::ingest::SourceKind;
 use crate::error::AppError;
 
 /// What a file is, and how DuckDB should read it.
@@ -9,8 +9,8 @@ use crate::error::AppError;
 pub struct Detected {
     pub format: DatasetFormat,
     pub kind: SourceKind,
-    /// The text's encoding when DuckDB cannot read it as it is (Windows-1252; UTF-16 JSON,
-    /// which DuckDB's JSON reader refuses): it is read through a UTF-8 copy.
+    /// The text's encoding when it is not UTF-8 (Windows-1252, UTF-16): it is read through a
+    /// UTF-8 copy.
     pub transcode: Option<&'static encoding_rs::Encoding>,
 }
 
@@ -35,64 +35,68 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
-        let kind = SourceKind::Delimited { delimiter: Some(','), encoding: TextEncoding::Utf8, header: None };
+        let kind = SourceKind::Delimited { delimiter: Some(','), header: None };
         return Ok(Detected { format: DatasetFormat::Xlsx, kind, transcode: None });
     }
     if head.starts_with(&[0xFE, 0xFF]) {
-        // DuckDB reads UTF-16 little-endian only: big-endian text would come in as garbage.
+        // encoding_rs reads both, but a big-endian file is rare enough to be a mistake.
         return Err(bad(
             "the file is UTF-16 big-endian text, which cannot be read; save it as UTF-8 (or UTF-16 little-endian)",
         ));
     }
-    let (encoding, text, windows_1252) = if let Some(body) = head.strip_prefix(&[0xFF, 0xFE]) {
+    // The engine reads UTF-8: other text goes through a UTF-8 copy (`transcode`). UTF-16
+    // because DuckDB's own UTF-16 reader refuses characters beyond the BMP (surrogate pairs,
+    // such as emoji) and its JSON reader takes UTF-8 only; Windows-1252 (what is not UTF-8)
+    // because DuckDB's latin-1 refuses its € and curly quotes.
+    let (text, transcode) = if let Some(body) = head.strip_prefix(&[0xFF, 0xFE]) {
         // (A code unit cut by the end of the sample is left out.)
         let body = &body[..body.len() & !1];
-        let (text, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(body);
-        if matches!(text.trim_start().chars().next(), Some('[' | '{')) {
-            let (format, kind) = if text.trim_start().starts_with('[') {
-                (DatasetFormat::Json, SourceKind::JsonArray)
-            } else {
-                (DatasetFormat::Ndjson, SourceKind::JsonLines)
-            };
-            return Ok(Detected { format, kind, transcode: Some(encoding_rs::UTF_16LE) });
-        }
-        (TextEncoding::Utf16, None, false)
+        (encoding_rs::UTF_16LE.decode_without_bom_handling(body).0.into_owned(), Some(encoding_rs::UTF_16LE))
     } else {
         let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
         if body.contains(&0) {
             return Err(bad("the file is binary, not a table (CSV, TSV, JSON or Parquet)"));
         }
         match std::str::from_utf8(body) {
-            Ok(text) => (TextEncoding::Utf8, Some(text.to_string()), false),
+            Ok(text) => (text.to_string(), None),
             // A character cut by the end of the sample is still UTF-8.
-            Err(e) if e.error_len().is_none() => (
-                TextEncoding::Utf8,
-                std::str::from_utf8(&body[..e.valid_up_to()]).ok().map(String::from),
-                false,
-            ),
+            Err(e) if e.error_len().is_none() => {
+                (String::from_utf8_lossy(&body[..e.valid_up_to()]).into_owned(), None)
+            }
             // Windows-1252 keeps ASCII as it is: enough to tell JSON from delimited text.
-            Err(_) => (TextEncoding::Utf8, Some(String::from_utf8_lossy(body).into_owned()), true),
+            Err(_) => (String::from_utf8_lossy(body).into_owned(), Some(encoding_rs::WINDOWS_1252)),
         }
     };
-    if let Some(text) = text {
-        let transcode = windows_1252.then_some(encoding_rs::WINDOWS_1252);
-        let json = |format, kind| Ok(Detected { format, kind, transcode });
-        match text.trim_start().chars().next() {
-            Some('[') => return json(DatasetFormat::Json, SourceKind::JsonArray),
-            Some('{') => return json(DatasetFormat::Ndjson, SourceKind::JsonLines),
-            None => return Err(bad("the file holds only white space")),
-            _ => {}
-        }
+    let start = text.trim_start();
+    if start.is_empty() {
+        return Err(bad("the file holds only white space"));
+    }
+    if let Some(kind) = json_kind(start) {
+        let format = if kind == SourceKind::JsonArray { DatasetFormat::Json } else { DatasetFormat::Ndjson };
+        return Ok(Detected { format, kind, transcode });
     }
     // Delimited text: a first line with more tabs than commas is TSV; otherwise DuckDB
     // sniffs the delimiter (comma, semicolon, pipe…).
-    let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let tabs = first_line.iter().filter(|b| **b == b'\t').count();
-    let commas = first_line.iter().filter(|b| **b == b',').count();
+    let first_line = text.split('\n').next().unwrap_or_default();
+    let tabs = first_line.matches('\t').count();
+    let commas = first_line.matches(',').count();
     let (format, delimiter) =
         if tabs > commas { (DatasetFormat::Tsv, Some('\t')) } else { (DatasetFormat::Csv, None) };
-    let transcode = windows_1252.then_some(encoding_rs::WINDOWS_1252);
-    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, encoding, header: None }, transcode })
+    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, header: None }, transcode })
+}
+
+/// JSON's kind when `text` (from its first non-space character) starts as a JSON array of
+/// records or a record does: `[` then `{`, `[` or `]`, or `{` then `"` or `}`. A delimited
+/// file's header may start with a bracket too (`[id],[name]`, as SQL Server exports it).
+fn json_kind(text: &str) -> Option<SourceKind> {
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    let next = chars.find(|c| !c.is_whitespace());
+    match (first, next) {
+        ('[', Some('{' | '[' | ']') | None) => Some(SourceKind::JsonArray),
+        ('{', Some('"' | '}') | None) => Some(SourceKind::JsonLines),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +117,12 @@ mod tests {
         assert_eq!(format(b"PAR1....PAR1"), Ok(DatasetFormat::Parquet));
         assert_eq!(format(b"PK\x03\x04rest"), Ok(DatasetFormat::Xlsx));
         assert_eq!(format(b"\xEF\xBB\xBFa,b\n1,2\n"), Ok(DatasetFormat::Csv));
+        // A header in brackets (SQL Server's exports) is delimited text, not JSON.
+        assert_eq!(format(b"[id],[name]\n1,a\n"), Ok(DatasetFormat::Csv));
+        assert_eq!(format(b"{id},name\n1,a\n"), Ok(DatasetFormat::Csv));
+        assert_eq!(format(b"[\n  {\"a\": 1}\n]"), Ok(DatasetFormat::Json));
+        assert_eq!(format(b"[[1, 2]]"), Ok(DatasetFormat::Json));
+        assert_eq!(format(b"{ }\n"), Ok(DatasetFormat::Ndjson));
     }
 
     #[test]
@@ -127,10 +137,7 @@ mod tests {
     fn picks_an_encoding() {
         let latin1 = b"name,city\nJos\xe9,M\xfcnchen\n";
         let detected = detect(latin1, b"", latin1.len() as u64).unwrap();
-        assert_eq!(
-            detected.kind,
-            SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None }
-        );
+        assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, header: None });
         assert_eq!(detected.transcode, Some(encoding_rs::WINDOWS_1252));
         // JSON that is not UTF-8 is still JSON.
         for (json, kind) in [
@@ -142,8 +149,12 @@ mod tests {
         }
         let utf16 = b"\xFF\xFEa\x00,\x00b\x00";
         let detected = detect(utf16, b"", utf16.len() as u64).unwrap();
-        assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf16, .. }));
-        assert_eq!(detected.transcode, None, "DuckDB reads UTF-16 CSV itself");
+        assert!(matches!(detected.kind, SourceKind::Delimited { .. }));
+        assert_eq!(detected.transcode, Some(encoding_rs::UTF_16LE), "read through a UTF-8 copy");
+        // UTF-16 that holds only white space is refused as UTF-8 is.
+        let blank: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain(" \r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert!(format(&blank).unwrap_err().contains("white space"));
         // UTF-16 JSON is JSON (read through a UTF-8 copy), even cut mid-character.
         for (json, kind) in
             [("  [{\"name\": \"José\"}]", SourceKind::JsonArray), ("{\"n\": 1}\n", SourceKind::JsonLines)]
@@ -159,7 +170,7 @@ mod tests {
         // A multi-byte character cut at the end of the sample is not a reason for Latin-1.
         let cut = "a,b\né".as_bytes();
         let detected = detect(&cut[..cut.len() - 1], b"", 100).unwrap();
-        assert!(matches!(detected.kind, SourceKind::Delimited { encoding: TextEncoding::Utf8, .. }));
+        assert!(matches!(detected.kind, SourceKind::Delimited { .. }));
         assert_eq!(detected.transcode, None);
     }
 }

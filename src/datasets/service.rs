@@ -448,10 +448,10 @@ pub async fn ingest_file(
         }
     }
     let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
-    // Text that is not UTF-8 is Windows-1252 (Excel's CSVs on Windows), whose printable
-    // characters include Latin-1's; DuckDB's latin-1 refuses its € and curly quotes (bytes
-    // 0x80–0x9F) and its JSON reader takes UTF-8 only (UTF-16 JSON, as PowerShell writes it,
-    // too): the file is read through a UTF-8 copy in `staging`.
+    // Text that is not UTF-8 is read through a UTF-8 copy in `staging`: Windows-1252 (Excel's
+    // CSVs on Windows), whose € and curly quotes (bytes 0x80–0x9F) DuckDB's latin-1 refuses,
+    // and UTF-16 (Excel's "Unicode text", PowerShell's JSON), whose characters beyond the BMP
+    // DuckDB's UTF-16 reader refuses and whose JSON its JSON reader does not take.
     let source = if let Some(encoding) = detected.transcode {
         let text = staging.join(if matches!(kind, ingest::SourceKind::Delimited { .. }) {
             "text.csv"

@@ -15,7 +15,6 @@ pub enum SourceKind {
     /// Delimited text; `delimiter: None` lets DuckDB sniff it.
     Delimited {
         delimiter: Option<char>,
-        encoding: TextEncoding,
         /// Whether the first line holds the column names; `None` lets DuckDB decide (a first
         /// line of numbers, such as years, reads as data).
         header: Option<bool>,
@@ -23,22 +22,6 @@ pub enum SourceKind {
     JsonArray,
     JsonLines,
     Parquet,
-}
-
-/// The text encodings the engine reads (the service turns other text into UTF-8 first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextEncoding {
-    Utf8,
-    Utf16,
-}
-
-impl TextEncoding {
-    fn duckdb_name(self) -> &'static str {
-        match self {
-            TextEncoding::Utf8 => "utf-8",
-            TextEncoding::Utf16 => "utf-16",
-        }
-    }
 }
 
 /// What an ingest produced.
@@ -178,14 +161,8 @@ enum Quotes {
 }
 
 /// `read_csv`'s options after the path for a delimited file (encoding, delimiter, line size,
-/// quotes).
-fn csv_options(
-    delimiter: Option<char>,
-    encoding: TextEncoding,
-    header: Option<bool>,
-    long_lines: bool,
-    quotes: Quotes,
-) -> String {
+/// quotes). The engine reads UTF-8 only: the service turns other text into UTF-8 first.
+fn csv_options(delimiter: Option<char>, header: Option<bool>, long_lines: bool, quotes: Quotes) -> String {
     let header = match header {
         Some(header) => format!(", header = {header}"),
         None => String::new(),
@@ -201,7 +178,7 @@ fn csv_options(
         Quotes::Sniffed => "",
         Quotes::Rfc4180 => ", quote = '\"', escape = '\"'",
     };
-    format!(", encoding = '{}'{delimiter}{header}{long_lines}{quotes}", encoding.duckdb_name())
+    format!(", encoding = 'utf-8'{delimiter}{header}{long_lines}{quotes}")
 }
 
 /// The table function reading `source`, with `extra` options: a delimited file's column
@@ -209,10 +186,10 @@ fn csv_options(
 fn reader(kind: &SourceKind, source: &Path, long_lines: bool, quotes: Quotes, extra: &str) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
-        SourceKind::Delimited { delimiter, encoding, header } => {
+        SourceKind::Delimited { delimiter, header } => {
             format!(
                 "read_csv({path}, store_rejects = true{}{extra})",
-                csv_options(*delimiter, *encoding, *header, long_lines, quotes)
+                csv_options(*delimiter, *header, long_lines, quotes)
             )
         }
         // `records = true`: every element must be an object (a row), not a bare value.
@@ -398,14 +375,10 @@ pub fn ingest(
     let mut quotes = Quotes::Sniffed;
     let mut sniffed = None;
     let mut unchecked = None;
-    if let SourceKind::Delimited { delimiter, encoding, header } = kind {
+    if let SourceKind::Delimited { delimiter, header } = kind {
         let path = source.display().to_string();
         let sniff = |long_lines, quotes| {
-            csv_types::Plan::sniff(
-                conn,
-                &path,
-                &csv_options(*delimiter, *encoding, *header, long_lines, quotes),
-            )
+            csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *header, long_lines, quotes))
         };
         let mut plan = match sniff(false, Quotes::Sniffed) {
             Err(e) if too_long(&e) => {
@@ -566,29 +539,22 @@ pub fn ingest(
         .context("counting ingested rows")?;
 
     let mut notices = match kind {
-        SourceKind::Delimited { delimiter, encoding, .. } => header_notices(
-            source,
-            delimiter.or(sniffed.as_ref().and_then(|s| s.delimiter)),
-            *encoding,
-            &columns,
-        ),
+        SourceKind::Delimited { delimiter, .. } => {
+            header_notices(source, delimiter.or(sniffed.as_ref().and_then(|s| s.delimiter)), &columns)
+        }
         _ => Vec::new(),
     };
     notices.append(&mut done.widened);
     notices.extend(unchecked.or(done.unchecked.take()));
-    let rejected_row_count = if let SourceKind::Delimited { encoding, .. } = kind {
+    let rejected_row_count = if let SourceKind::Delimited { .. } = kind {
         // DuckDB numbers a reject by records; a user looks for it by line, which differs
-        // after a quoted value spanning lines (UTF-16 positions are not the file's bytes).
-        let lines = if *encoding == TextEncoding::Utf8 {
-            // A file of old Mac line ends (CR alone) has no LF to count.
-            let newline = match sniffed.as_ref().and_then(|s| s.newline.as_deref()) {
-                Some("\\r") => b'\r',
-                _ => b'\n',
-            };
-            reject_lines(conn, source, newline)?
-        } else {
-            "SELECT line, line AS physical FROM reject_errors".to_string()
+        // after a quoted value spanning lines.
+        // A file of old Mac line ends (CR alone) has no LF to count.
+        let newline = match sniffed.as_ref().and_then(|s| s.newline.as_deref()) {
+            Some("\\r") => b'\r',
+            _ => b'\n',
         };
+        let lines = reject_lines(conn, source, newline)?;
         let rejects_literal = quote_literal(&rejects.display().to_string());
         conn.execute_batch(&format!(
             "COPY (SELECT p.physical::UBIGINT AS line, e.column_name::VARCHAR AS column_name, \
@@ -680,12 +646,7 @@ fn physical_lines(source: &Path, positions: &[u64], newline: u8) -> std::io::Res
 /// Compares the file's header line with the names DuckDB gave the columns (it makes
 /// duplicates unique and names empty ones), and says what changed. Best effort: when the
 /// file cannot be sniffed or read here, there is nothing to say.
-fn header_notices(
-    source: &Path,
-    delimiter: Option<char>,
-    encoding: TextEncoding,
-    columns: &[ColumnInfo],
-) -> Vec<String> {
+fn header_notices(source: &Path, delimiter: Option<char>, columns: &[ColumnInfo]) -> Vec<String> {
     // DuckDB names the columns of a file without a header row column0, column1, …
     if columns.iter().enumerate().all(|(i, c)| c.name == format!("column{i}")) {
         return vec![
@@ -693,9 +654,6 @@ fn header_notices(
              holds the names, read it with header: true)"
                 .into(),
         ];
-    }
-    if encoding == TextEncoding::Utf16 {
-        return Vec::new();
     }
     let Some(delimiter) = delimiter else { return Vec::new() };
     let Some(header) = first_line(source) else { return Vec::new() };
@@ -1012,7 +970,7 @@ mod tests {
     }
 
     fn csv() -> SourceKind {
-        SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None }
+        SourceKind::Delimited { delimiter: None, header: None }
     }
 
     #[test]
@@ -1435,7 +1393,7 @@ mod tests {
 
     #[test]
     fn a_preview_shows_nan_and_infinities_as_text() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None };
         let (result, dir) =
             run(kind, b"id,price,note\n1,NaN,NaN\n2,inf,\"say \"\"NaN\"\"\"\n3,-inf,x\n4,1.5,y\n");
         assert_eq!(result.unwrap().row_count, 4);
@@ -1453,7 +1411,7 @@ mod tests {
 
     #[test]
     fn a_preview_keys_every_value_by_its_column_whatever_the_names() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None };
         let (result, dir) = run(kind, b"t,x,\"a \"\"b\"\"\"\n1,a,\n2,b,z\n");
         assert_eq!(result.unwrap().row_count, 2);
         let conn = Connection::open_in_memory().unwrap();
@@ -1516,7 +1474,7 @@ mod tests {
 
     #[test]
     fn a_line_too_long_is_refused_saying_so() {
-        let kind = SourceKind::Delimited { delimiter: None, encoding: TextEncoding::Utf8, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None };
         let file = format!("id,big\n1,{}\n", "y".repeat(9_000_000));
         let result = run(kind, file.as_bytes()).0;
         match result {

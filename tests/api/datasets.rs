@@ -228,12 +228,13 @@ both_stores! {
         let body = get(&app, &token, &latin1["id"]).await;
         assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "city": "München" }), "{body}");
         let mut utf16 = vec![0xFF, 0xFE];
-        for unit in "name,city\nJosé,Zürich\n".encode_utf16() {
+        // (Excel's "Unicode text"; an emoji, beyond the BMP, was refused by DuckDB's UTF-16 reader.)
+        for unit in "name,city\nJosé 😀,Zürich\n".encode_utf16() {
             utf16.extend_from_slice(&unit.to_le_bytes());
         }
         let dataset = app.upload_ok(&token, "utf16.csv", &utf16).await;
         let body = get(&app, &token, &dataset["id"]).await;
-        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José", "city": "Zürich" }), "{body}");
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "name": "José 😀", "city": "Zürich" }), "{body}");
         // Windows-1252, as Excel on Windows writes CSV: €, curly quotes and dashes (bytes that
         // Latin-1 leaves to control characters) are decoded, and nothing is left in staging.
         let cp1252 = app.upload_ok(&token, "prices.csv", b"id,price,note\n1,\x805,\x93best\x94 \x96 sale\n2,\xa310,caf\xe9\n").await;
@@ -241,6 +242,9 @@ both_stores! {
         let preview = &body["data"]["dataset"]["preview"];
         assert_eq!(preview[0], json!({ "id": 1, "price": "€5", "note": "“best” – sale" }), "{body}");
         assert_eq!(preview[1], json!({ "id": 2, "price": "£10", "note": "café" }), "{body}");
+        // A bracketed header, as SQL Server exports it, is CSV (it was taken for JSON).
+        let bracketed = app.upload_ok(&token, "export.csv", b"[id],[name]\n1,a\n").await;
+        assert_eq!((bracketed["format"].as_str(), bracketed["rowCount"].as_f64()), (Some("csv"), Some(1.0)), "{bracketed}");
         // JSON, too (it was taken for delimited text).
         let json = app.upload_ok(&token, "prices.json", b"[{\"price\": \"\x805\", \"city\": \"M\xfcnchen\"}]").await;
         assert_eq!(json["format"], "json", "{json}");
