@@ -383,14 +383,28 @@ impl Datasets {
                 _ => ingest::export_csv(conn, &data, &target),
             })
             .await;
-        written.map_err(|e| match e.downcast_ref::<xlsx::CellTooLong>() {
-            Some(too_long) => AppError::bad_input(
-                "format",
-                format!("{too_long} ({} characters at most); download CSV or Parquet", xlsx::MAX_CELL_TEXT),
-            ),
-            None => AppError::internal(e),
-        })?;
-        tokio::fs::rename(&out, &kept).await.map_err(AppError::internal)?;
+        let written = match written {
+            Err(e) => match e.downcast_ref::<xlsx::CellTooLong>() {
+                Some(too_long) => Err(AppError::bad_input(
+                    "format",
+                    format!(
+                        "{too_long} ({} characters at most); download CSV or Parquet",
+                        xlsx::MAX_CELL_TEXT
+                    ),
+                )),
+                None => Err(AppError::internal(e)),
+            },
+            Ok(()) => tokio::fs::rename(&out, &kept).await.map_err(AppError::internal),
+        };
+        if let Err(e) = written {
+            // Deleted while it was being written: its files went with it.
+            if e.code() == ErrorCode::Internal
+                && self.store.dataset(dataset.id, dataset.owner_id).await?.is_none()
+            {
+                return Err(AppError::not_found("no such dataset"));
+            }
+            return Err(e);
+        }
         let file = tokio::fs::File::open(&kept).await.map_err(AppError::internal)?;
         let size = file.metadata().await.map_err(AppError::internal)?.len();
         Ok(ExportFile { file, size })

@@ -263,7 +263,13 @@ pub struct CellTooLong {
 
 impl std::fmt::Display for CellTooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "row {}, column {:?}: longer than an Excel cell holds", self.row, self.column)
+        // (The column's name itself may be the long text: its start is enough.)
+        let column: String = self.column.chars().take(60).collect();
+        let more = if column.len() < self.column.len() { "…" } else { "" };
+        match self.row {
+            0 => write!(f, "the name of column {column:?}{more} is longer than an Excel cell holds"),
+            row => write!(f, "row {row}, column {column:?}{more}: longer than an Excel cell holds"),
+        }
     }
 }
 
@@ -273,8 +279,8 @@ impl std::error::Error for CellTooLong {}
 pub const MAX_CELL_TEXT: usize = 32_767;
 
 /// Writes a dataset as a one-sheet workbook, streaming rows through a constant-memory
-/// worksheet. Numbers, booleans, dates and timestamps keep their types. A text longer than
-/// a cell holds fails with [`CellTooLong`].
+/// worksheet. Numbers, booleans, dates and timestamps keep their types. A text (or a column
+/// name, row 0) longer than a cell holds fails with [`CellTooLong`].
 pub fn write_workbook(
     path: &Path,
     columns: &[crate::domain::ColumnInfo],
@@ -286,7 +292,11 @@ pub fn write_workbook(
     let timestamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name("data")?;
+    let too_long = |text: &str| text.len() > MAX_CELL_TEXT && text.encode_utf16().count() > MAX_CELL_TEXT;
     for (col, column) in columns.iter().enumerate() {
+        if too_long(&column.name) {
+            return Err(CellTooLong { row: 0, column: column.name.clone() }.into());
+        }
         sheet.write_string(0, u16::try_from(col)?, &column.name)?;
     }
     let mut row: u32 = 0;
@@ -314,7 +324,7 @@ pub fn write_workbook(
                 }
                 Cell::Text(text) => {
                     // (A text's UTF-8 length is never below its UTF-16 length.)
-                    if text.len() > MAX_CELL_TEXT && text.encode_utf16().count() > MAX_CELL_TEXT {
+                    if too_long(text) {
                         let column =
                             columns.get(usize::from(col)).map(|c| c.name.clone()).unwrap_or_default();
                         return Err(CellTooLong { row: u64::from(row), column }.into());

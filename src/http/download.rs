@@ -53,7 +53,8 @@ pub(super) async fn download(Path(token): Path<String>, Data(state): Data<&AppSt
             return error_response(status, e.code(), e.message());
         }
     };
-    let stem = dataset.name.rsplit_once('.').map_or(dataset.name.as_str(), |(stem, _)| stem);
+    // As `Dataset.download.name` says: `contacts v1.2 final` keeps its dots.
+    let (stem, _) = crate::domain::split_extension(&dataset.name);
     let filename = attachment_name(&format!("{stem}.{}", format.as_str()));
     Response::builder()
         .content_type(format.content_type())

@@ -477,6 +477,16 @@ both_stores! {
         let again = app.client.get(format!("{}{}", app.address, csv_link["url"].as_str().unwrap())).send().await.unwrap();
         assert_eq!(again.text().await.unwrap(), "region,amount\nnorth,10\nsouth,20\n");
 
+        // A name with dots keeps them in the file's name, as the link's `name` says.
+        let dotted = app.upload_ok(&token, "contacts v1.2 final", b"a,b\n1,2\n").await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download { name url } } }", json!({ "id": dotted["id"] }))
+            .await;
+        assert_eq!(link["data"]["dataset"]["download"]["name"], "contacts v1.2 final.csv", "{link}");
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"contacts v1.2 final.csv\"");
+
         let parquet_url = links["data"]["dataset"]["parquet"]["url"].as_str().unwrap();
         let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();
         assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
@@ -526,6 +536,18 @@ both_stores! {
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("row 2") && message.contains("\"text\"") && message.contains("CSV"), "{message}");
         assert!(app.files_under("datasets/.exports").is_empty(), "the partial workbook is removed");
+        // So is a column name that long.
+        let header = format!("{},b\n1,2\n", "h".repeat(40_000));
+        let header = app.upload_ok(&token, "header.csv", header.as_bytes()).await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download(format: XLSX) { url } } }", json!({ "id": header["id"] }))
+            .await;
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("the name of column \"hhh") && message.len() < 300, "{message}");
 
         // A forged or altered link, or an access token in its place, is refused.
         for bad in ["/downloads/forged", &format!("/downloads/{token}"), &format!("{parquet_url}x")] {
