@@ -248,18 +248,77 @@ fn json_columns(
             .collect();
         return Ok((every_record.to_string(), format!("SELECT {}", select.join(", "))));
     }
+    let beyond_64_bits = long_integers(conn, kind, source, &columns)?;
     let named: Vec<String> = columns
         .into_iter()
         .map(|(name, ty)| {
             // JSON values and nulls alone are text; so are integers beyond BIGINT: DuckDB types
             // a column holding one HUGEINT, which Parquet stores as DOUBLE, rounding every
-            // integer of more than 15 digits in it (a delimited file's are text too).
-            let text = ty == "JSON" || is_null_type(&ty) || matches!(ty.as_str(), "HUGEINT" | "UHUGEINT");
+            // integer of more than 15 digits in it (a delimited file's are text too), and a
+            // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
+            let text = ty == "JSON"
+                || is_null_type(&ty)
+                || matches!(ty.as_str(), "HUGEINT" | "UHUGEINT")
+                || beyond_64_bits.contains(&name);
             let ty = if text { "VARCHAR".to_string() } else { ty };
             format!("{}: {}", quote_literal(&name), quote_literal(&ty))
         })
         .collect();
     Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into()))
+}
+
+/// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, which DuckDB
+/// reads as a DOUBLE when it is beyond 64 bits, rounding it (and every long integer beside it):
+/// only when the file holds such a run of digits at all (a fast scan of its bytes), by a read
+/// of those columns' raw JSON text.
+fn long_integers(
+    conn: &Connection,
+    kind: &SourceKind,
+    source: &Path,
+    columns: &[(String, String)],
+) -> Result<Vec<String>, IngestError> {
+    const DIGITS: usize = 20;
+    let doubles: Vec<&String> =
+        columns.iter().filter(|(_, ty)| ty == "DOUBLE").map(|(name, _)| name).collect();
+    if doubles.is_empty() || !has_digit_run(source, DIGITS).map_err(|e| IngestError::Internal(e.into()))? {
+        return Ok(Vec::new());
+    }
+    let raw: Vec<String> = doubles.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
+    let from = reader(kind, source, false, Quotes::Sniffed, &format!(", columns = {{{}}}", raw.join(", ")));
+    let found: Vec<String> = doubles
+        .iter()
+        .map(|name| {
+            let v = super::quote_identifier(name);
+            format!(
+                "coalesce(bool_or(regexp_full_match(CAST({v} AS VARCHAR), '-?[0-9]{{{DIGITS},}}')), false)"
+            )
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {from}", found.join(", "));
+    let flags: Vec<bool> = conn
+        .query_row(&sql, [], |row| (0..doubles.len()).map(|i| row.get::<_, bool>(i)).collect())
+        .map_err(|e| classify(e, source))?;
+    Ok(doubles.into_iter().zip(flags).filter(|(_, long)| *long).map(|(name, _)| name.clone()).collect())
+}
+
+/// Whether `path` holds `n` ASCII digits in a row. Blocking; reads the file once.
+fn has_digit_run(path: &Path, n: usize) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut run = 0;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(false);
+        }
+        for &b in &buffer[..read] {
+            run = if b.is_ascii_digit() { run + 1 } else { 0 };
+            if run >= n {
+                return Ok(true);
+            }
+        }
+    }
 }
 
 /// The columns (name, type) DuckDB reads from `from`, a reader of `source`.
@@ -1552,6 +1611,18 @@ mod tests {
         let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
         assert_eq!(types, vec!["BIGINT", "VARCHAR", "DOUBLE"]);
         assert_eq!(column(&dir, "v", 1), vec!["9007199254740993", "18446744073709551615"]);
+        // Beyond 64 bits DuckDB reads a DOUBLE, rounding: text too, exact; a column of decimals
+        // beside a string of 20 digits stays DOUBLE.
+        let (result, dir) = run(
+            SourceKind::JsonLines,
+            b"{\"id\": 1, \"v\": 99999999999999999999, \"w\": 1.5, \"s\": \"12345678901234567890123\"}\n\
+              {\"id\": 2, \"v\": 1, \"w\": 2.5, \"s\": \"x\"}\n{\"id\": 3, \"v\": -9223372036854775809, \"w\": 3}\n",
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect();
+        let v = types.iter().find(|(name, _)| name == "v").unwrap();
+        let w = types.iter().find(|(name, _)| name == "w").unwrap();
+        assert_eq!((v.1.as_str(), w.1.as_str()), ("VARCHAR", "DOUBLE"), "{types:?}");
+        assert_eq!(column(&dir, "v", 0), vec!["99999999999999999999", "1", "-9223372036854775809"]);
         // The same when keys differing in case make the read go through a projection.
         let (result, dir) = run(
             SourceKind::JsonLines,
