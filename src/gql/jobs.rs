@@ -207,7 +207,9 @@ impl Job {
             return Ok(None);
         }
         let ahead = ctx.data::<DataLoader<QueueLoader>>()?.load_one(self.0.id).await?;
-        Ok(ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+        // Gone from the queue since this snapshot was read: a worker is starting it, so none
+        // is ahead (never QUEUED with no position).
+        Ok(Some(ahead.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))))
     }
     /// Cancellation was asked for; a running job stops within a second.
     async fn cancel_requested(&self) -> bool {
