@@ -35,7 +35,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     }
     if head.starts_with(b"PK\x03\x04") {
         // A zip: an Excel workbook if it has xl/workbook.xml (checked before conversion).
-        let kind = SourceKind::Delimited { delimiter: Some(','), header: None };
+        let kind = SourceKind::Delimited { delimiter: Some(','), header: None, text_columns: vec![] };
         return Ok(Detected { format: DatasetFormat::Xlsx, kind, transcode: None });
     }
     if head.starts_with(&[0xFE, 0xFF]) {
@@ -82,7 +82,11 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     let commas = first_line.matches(',').count();
     let (format, delimiter) =
         if tabs > commas { (DatasetFormat::Tsv, Some('\t')) } else { (DatasetFormat::Csv, None) };
-    Ok(Detected { format, kind: SourceKind::Delimited { delimiter, header: None }, transcode })
+    Ok(Detected {
+        format,
+        kind: SourceKind::Delimited { delimiter, header: None, text_columns: vec![] },
+        transcode,
+    })
 }
 
 /// JSON's kind when `text` (from its first non-space character) starts as a JSON array of
@@ -137,7 +141,10 @@ mod tests {
     fn picks_an_encoding() {
         let latin1 = b"name,city\nJos\xe9,M\xfcnchen\n";
         let detected = detect(latin1, b"", latin1.len() as u64).unwrap();
-        assert_eq!(detected.kind, SourceKind::Delimited { delimiter: None, header: None });
+        assert_eq!(
+            detected.kind,
+            SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] }
+        );
         assert_eq!(detected.transcode, Some(encoding_rs::WINDOWS_1252));
         // JSON that is not UTF-8 is still JSON.
         for (json, kind) in [

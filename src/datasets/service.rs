@@ -430,7 +430,7 @@ pub async fn ingest_file(
     }
     .map_err(AppError::internal)?;
     let detected = detect(&head, &tail, size)?;
-    let (source, sheet_notices) = if detected.format == DatasetFormat::Xlsx {
+    let (source, sheet_notices, text_columns) = if detected.format == DatasetFormat::Xlsx {
         let (workbook, csv) = (original.clone(), staging.join("sheet.csv"));
         // Whole-file work, admitted as an ingest is (released before the ingest waits for its
         // own turn).
@@ -438,7 +438,7 @@ pub async fn ingest_file(
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
             xlsx::check_workbook(&workbook, xlsx::MAX_UNCOMPRESSED_BYTES)?;
-            xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|(_, notices)| (csv, notices))
+            xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|s| (csv, s.notices, s.text_columns))
         })
         .await
         .map_err(AppError::internal)??
@@ -446,11 +446,14 @@ pub async fn ingest_file(
         if sheet.is_some() {
             return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
         }
-        (original, Vec::new())
+        (original, Vec::new(), Vec::new())
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
     let mut kind = detected.kind.clone();
+    if let ingest::SourceKind::Delimited { text_columns: text, .. } = &mut kind {
+        *text = text_columns;
+    }
     match (&mut kind, read.header) {
         (_, None) => {}
         (ingest::SourceKind::Delimited { header, .. }, given) => *header = given,

@@ -64,10 +64,19 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
 /// one cell in A1 and one in XFD1048576 would otherwise become billions of empty fields.
 pub const MAX_CELLS: u64 = 100_000_000;
 
-/// Writes one sheet (the first, or `sheet`) as CSV with a header row; returns its name and
-/// notices (cells holding Excel errors, read as empty). Cells are streamed twice (extent, then
-/// values): no grid is ever held in memory.
-pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(String, Vec<String>), AppError> {
+/// A sheet written as CSV by [`sheet_to_csv`].
+#[derive(Debug)]
+pub struct SheetCsv {
+    /// Cells holding Excel errors, read as empty.
+    pub notices: Vec<String>,
+    /// The CSV's columns (by position) whose cells below the first row are all text cells:
+    /// to be read as text, as the workbook holds them (`1.10`, `1E3`, `00123` typed as text).
+    pub text_columns: Vec<usize>,
+}
+
+/// Writes one sheet (the first visible worksheet, or `sheet`) as CSV with a header row. Cells
+/// are streamed twice (extent, then values): no grid is ever held in memory.
+pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<SheetCsv, AppError> {
     let unreadable = |e: calamine::XlsxError| bad(format!("the workbook could not be read: {e}"));
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
     let names = workbook.sheet_names();
@@ -75,7 +84,15 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(Str
         Some(wanted) => names.iter().find(|n| n.as_str() == wanted).cloned().ok_or_else(|| {
             AppError::bad_input("sheet", format!("no sheet named {wanted:?}; the sheets are {names:?}"))
         })?,
-        None => names.first().cloned().ok_or_else(|| bad("the workbook has no sheet"))?,
+        // The first worksheet a user sees: not a hidden one (old data left in the workbook), not
+        // a chart; the first sheet when every one is hidden.
+        None => workbook
+            .sheets_metadata()
+            .iter()
+            .find(|s| s.typ == calamine::SheetType::WorkSheet && s.visible == calamine::SheetVisible::Visible)
+            .map(|s| s.name.clone())
+            .or_else(|| names.first().cloned())
+            .ok_or_else(|| bad("the workbook has no sheet"))?,
     };
 
     // The table is the cells' bounding box: a sheet whose data starts below or right of A1
@@ -116,8 +133,10 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(Str
             let fields: Vec<String> = line.iter_mut().map(|f| csv_field(&std::mem::take(f))).collect();
             writeln!(writer, "{}", fields.join(",")).map_err(AppError::internal)
         };
-    // Per column: the header, and the data cells holding an Excel error with the first one.
+    // Per column: the header, and the data cells holding an Excel error with the first one;
+    // whether its data cells hold text, and anything else.
     let mut headers: Vec<String> = vec![String::new(); cols as usize];
+    let mut kinds: Vec<(bool, bool)> = vec![(false, false); cols as usize];
     let mut errors: std::collections::BTreeMap<u32, (u64, String)> = std::collections::BTreeMap::new();
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
     while let Some(cell) = cells.next_cell().map_err(unreadable)? {
@@ -132,7 +151,8 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(Str
             value if r == first_row => {
                 headers[(c - first_col) as usize] = cell_text(value, DateShape::default())
             }
-            _ => {}
+            DataRef::String(_) | DataRef::SharedString(_) => kinds[(c - first_col) as usize].0 = true,
+            _ => kinds[(c - first_col) as usize].1 = true,
         }
         while current < r {
             flush(&mut line, &mut writer)?;
@@ -154,7 +174,9 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<(Str
             )
         })
         .collect();
-    Ok((name, notices))
+    let text_columns =
+        kinds.iter().enumerate().filter(|(_, (text, other))| *text && !*other).map(|(i, _)| i).collect();
+    Ok(SheetCsv { notices, text_columns })
 }
 
 /// A column's letters as Excel names it (0 → A, 26 → AA).
@@ -350,8 +372,27 @@ mod tests {
         let mut workbook = rust_xlsxwriter::Workbook::new();
         fill(workbook.add_worksheet());
         workbook.save(&path).unwrap();
-        let (_, notices) = sheet_to_csv(&path, None, &out).unwrap();
-        (std::fs::read_to_string(&out).unwrap(), notices)
+        let sheet = sheet_to_csv(&path, None, &out).unwrap();
+        (std::fs::read_to_string(&out).unwrap(), sheet.notices)
+    }
+
+    #[test]
+    fn a_hidden_first_sheet_is_not_read_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let old = workbook.add_worksheet();
+        old.set_name("old").unwrap().write_string(0, 0, "stale").unwrap();
+        old.set_hidden(true);
+        let data = workbook.add_worksheet();
+        data.set_name("Data").unwrap().write_string(0, 0, "fresh").unwrap();
+        data.set_active(true);
+        workbook.save(&path).unwrap();
+        sheet_to_csv(&path, None, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "fresh\n");
+        // Asked for by name, it is read.
+        sheet_to_csv(&path, Some("old"), &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "stale\n");
     }
 
     #[test]

@@ -152,6 +152,16 @@ impl Plan {
         })
     }
 
+    /// The plan with the columns at `positions` read as text.
+    pub(crate) fn with_text(mut self, positions: &[usize]) -> Plan {
+        for &i in positions {
+            if let Some(column) = self.columns.get_mut(i) {
+                column.read = Read::Text;
+            }
+        }
+        self
+    }
+
     /// Whether `other` reads the sampled rows as this does: the same columns, types and
     /// formats.
     pub(crate) fn reads_like(&self, other: &Plan) -> bool {

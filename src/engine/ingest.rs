@@ -18,6 +18,9 @@ pub enum SourceKind {
         /// Whether the first line holds the column names; `None` lets DuckDB decide (a first
         /// line of numbers, such as years, reads as data).
         header: Option<bool>,
+        /// Columns (by position) read as text whatever their values look like: an Excel
+        /// sheet's columns of text cells (`1.10`, `1E3` typed as text stay so).
+        text_columns: Vec<usize>,
     },
     JsonArray,
     JsonLines,
@@ -186,7 +189,7 @@ fn csv_options(delimiter: Option<char>, header: Option<bool>, long_lines: bool, 
 fn reader(kind: &SourceKind, source: &Path, long_lines: bool, quotes: Quotes, extra: &str) -> String {
     let path = quote_literal(&source.display().to_string());
     match kind {
-        SourceKind::Delimited { delimiter, header } => {
+        SourceKind::Delimited { delimiter, header, .. } => {
             format!(
                 "read_csv({path}, store_rejects = true{}{extra})",
                 csv_options(*delimiter, *header, long_lines, quotes)
@@ -434,10 +437,11 @@ pub fn ingest(
     let mut quotes = Quotes::Sniffed;
     let mut sniffed = None;
     let mut unchecked = None;
-    if let SourceKind::Delimited { delimiter, header } = kind {
+    if let SourceKind::Delimited { delimiter, header, text_columns } = kind {
         let path = source.display().to_string();
         let sniff = |long_lines, quotes| {
             csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *header, long_lines, quotes))
+                .map(|plan| plan.with_text(text_columns))
         };
         let mut plan = match sniff(false, Quotes::Sniffed) {
             Err(e) if too_long(&e) => {
@@ -1029,7 +1033,7 @@ mod tests {
     }
 
     fn csv() -> SourceKind {
-        SourceKind::Delimited { delimiter: None, header: None }
+        SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] }
     }
 
     #[test]
@@ -1452,7 +1456,7 @@ mod tests {
 
     #[test]
     fn a_preview_shows_nan_and_infinities_as_text() {
-        let kind = SourceKind::Delimited { delimiter: None, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] };
         let (result, dir) =
             run(kind, b"id,price,note\n1,NaN,NaN\n2,inf,\"say \"\"NaN\"\"\"\n3,-inf,x\n4,1.5,y\n");
         assert_eq!(result.unwrap().row_count, 4);
@@ -1470,7 +1474,7 @@ mod tests {
 
     #[test]
     fn a_preview_keys_every_value_by_its_column_whatever_the_names() {
-        let kind = SourceKind::Delimited { delimiter: None, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] };
         let (result, dir) = run(kind, b"t,x,\"a \"\"b\"\"\"\n1,a,\n2,b,z\n");
         assert_eq!(result.unwrap().row_count, 2);
         let conn = Connection::open_in_memory().unwrap();
@@ -1533,7 +1537,7 @@ mod tests {
 
     #[test]
     fn a_line_too_long_is_refused_saying_so() {
-        let kind = SourceKind::Delimited { delimiter: None, header: None };
+        let kind = SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] };
         let file = format!("id,big\n1,{}\n", "y".repeat(9_000_000));
         let result = run(kind, file.as_bytes()).0;
         match result {

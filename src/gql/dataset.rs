@@ -297,9 +297,8 @@ impl DatasetMutation {
         ctx: &Context<'_>,
         file: Upload,
         name: Option<String>,
-        #[graphql(desc = "For Excel workbooks: the sheet to read (default: the first).")] sheet: Option<
-            String,
-        >,
+        #[graphql(desc = "For Excel workbooks: the sheet to read (default: the first visible worksheet).")]
+        sheet: Option<String>,
         #[graphql(desc = "For CSV, TSV and Excel: whether the first row holds the column names \
                           (default: detected; a first row of numbers, such as years, reads as data).")]
         header: Option<bool>,

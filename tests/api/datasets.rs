@@ -147,6 +147,27 @@ both_stores! {
         assert!(missing["errors"][0]["message"].as_str().unwrap().contains("Sales"), "{missing}");
     }
 
+    async fn text_cells_of_a_workbook_stay_text(app) {
+        // Cells typed as text that look like numbers (`1.10`, `1E3`) became 1.1 and 1000.
+        let token = app.token_for("ada@example.com").await;
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (col, name) in ["version", "code", "n"].iter().enumerate() {
+            sheet.write_string(0, col as u16, *name).unwrap();
+        }
+        for (row, (version, code, n)) in [("1.10", "1E3", 1.5), ("2.0", "2E5", 2.0)].iter().enumerate() {
+            let row = row as u32 + 1;
+            sheet.write_string(row, 0, *version).unwrap();
+            sheet.write_string(row, 1, *code).unwrap();
+            sheet.write_number(row, 2, *n).unwrap();
+        }
+        let dataset = app.upload_ok(&token, "versions.xlsx", &book.save_to_buffer().unwrap()).await;
+        let types: Vec<(&str, &str)> = dataset["columns"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["type"].as_str().unwrap())).collect();
+        assert_eq!(types, [("version", "VARCHAR"), ("code", "VARCHAR"), ("n", "DOUBLE")], "{dataset}");
+        let body = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { preview } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "version": "1.10", "code": "1E3", "n": 1.5 }), "{body}");
+    }
+
     async fn a_first_row_of_numbers_is_read_as_the_header_when_asked(app) {
         let token = app.token_for("ada@example.com").await;
         let years = b"2022,2023,2024\n10,11,12\n20,21,22\n".to_vec();
