@@ -89,15 +89,18 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     })
 }
 
-/// JSON's kind when `text` (from its first non-space character) starts as a JSON array of
-/// records or a record does: `[` then `{`, `[` or `]`, or `{` then `"` or `}`. A delimited
-/// file's header may start with a bracket too (`[id],[name]`, as SQL Server exports it).
+/// JSON's kind when `text` (from its first non-space character) starts as a JSON array or
+/// object does: `[` then what starts a JSON value or `]`, or `{` then `"` or `}` (an array
+/// of numbers is JSON, refused later for not holding records). A delimited file's header may
+/// start with a bracket too (`[id],[name]`, as SQL Server exports it).
 fn json_kind(text: &str) -> Option<SourceKind> {
     let mut chars = text.chars();
     let first = chars.next()?;
     let next = chars.find(|c| !c.is_whitespace());
     match (first, next) {
-        ('[', Some('{' | '[' | ']') | None) => Some(SourceKind::JsonArray),
+        ('[', Some('{' | '[' | ']' | '"' | '-' | '0'..='9' | 't' | 'f' | 'n') | None) => {
+            Some(SourceKind::JsonArray)
+        }
         ('{', Some('"' | '}') | None) => Some(SourceKind::JsonLines),
         _ => None,
     }
