@@ -913,6 +913,9 @@ enum CellKind {
     /// A 64- or 128-bit integer: a number when a DOUBLE holds it exactly (|x| ≤ 2⁵³), else
     /// its digits as text, which a spreadsheet would otherwise round.
     WideInteger,
+    /// A DECIMAL wider than 15 digits: a number when a DOUBLE holds it to its scale
+    /// (`1.50`), else its digits as text (`12345678901234567.89` would be rounded).
+    WideDecimal,
     Bool,
     Date,
     Timestamp,
@@ -926,6 +929,8 @@ fn cell_kind(duckdb_type: &str) -> CellKind {
         CellKind::Text
     } else if ["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"].contains(&t.as_str()) {
         CellKind::WideInteger
+    } else if beyond_double(&t) {
+        CellKind::WideDecimal
     } else if ["TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT", "UINTEGER", "FLOAT", "DOUBLE"]
         .contains(&t.as_str())
         || t.starts_with("DECIMAL")
@@ -959,7 +964,7 @@ pub fn for_each_row(
             match kind {
                 CellKind::Number => format!("CAST({name} AS DOUBLE)"),
                 CellKind::Bool => name,
-                CellKind::WideInteger => format!("CAST({name} AS VARCHAR)"),
+                CellKind::WideInteger | CellKind::WideDecimal => format!("CAST({name} AS VARCHAR)"),
                 CellKind::Date => format!("strftime({name}, '%Y-%m-%d')"),
                 CellKind::Timestamp => format!("strftime(CAST({name} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%g')"),
                 CellKind::Text => format!("CAST({name} AS VARCHAR)"),
@@ -984,6 +989,13 @@ pub fn for_each_row(
                     const EXACT: i128 = 1 << 53;
                     match digits.parse::<i128>() {
                         Ok(x) if (-EXACT..=EXACT).contains(&x) => Cell::Number(x as f64),
+                        _ => Cell::Text(digits),
+                    }
+                }),
+                CellKind::WideDecimal => row.get::<_, Option<String>>(i)?.map(|digits| {
+                    let scale = digits.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+                    match digits.parse::<f64>() {
+                        Ok(x) if format!("{x:.scale$}") == digits => Cell::Number(x),
                         _ => Cell::Text(digits),
                     }
                 }),
@@ -1060,6 +1072,24 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         super::super::parquet_fixture(&conn, &path, select);
         (dir, path, conn)
+    }
+
+    #[test]
+    fn wide_decimals_a_double_would_round_are_exported_as_text() {
+        let (_dir, path, conn) = parquet_of(
+            "SELECT * FROM (VALUES (12345678901234567.89::DECIMAL(38,2)), (1.50), (-0.25), (NULL)) t(amount)",
+        );
+        let columns = vec![ColumnInfo { name: "amount".into(), data_type: "DECIMAL(38,2)".into() }];
+        let mut cells = Vec::new();
+        for_each_row(&conn, &path, &columns, |row| {
+            cells.push(row[0].clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            cells,
+            [Cell::Text("12345678901234567.89".into()), Cell::Number(1.5), Cell::Number(-0.25), Cell::Null]
+        );
     }
 
     #[test]
