@@ -588,12 +588,12 @@ pub fn readiness_result(
             Some(("UNNAMED_COLUMN", format!("{} has no real header", c.name)))
         } else if c.invalid_count * 10 > (profile.row_count - c.null_count.min(profile.row_count)).max(1) {
             Some(("MIXED_TYPES", format!("over 10% of {} do not fit its type ({})", c.name, c.semantic_type)))
-        } else if let Some(mixed) =
-            profile.alerts.iter().find(|a| a.code == "MIXED_TYPES" && a.column.as_deref() == Some(&c.name))
-        {
-            Some(("MIXED_TYPES", format!("{}: {}", c.name, mixed.message)))
         } else {
-            None
+            profile
+                .alerts
+                .iter()
+                .find(|a| a.code == "MIXED_TYPES" && a.column.as_deref() == Some(&c.name))
+                .map(|mixed| ("MIXED_TYPES", format!("{}: {}", c.name, mixed.message)))
         };
         if let Some((code, message)) = problem {
             unhealthy.insert(c.name.clone());
