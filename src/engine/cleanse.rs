@@ -49,8 +49,9 @@
 //! - **FixTypes**: conversion of text (trimmed) to integer (whole numbers only), float,
 //!   boolean (`true/false/t/f/yes/no/y/n/1/0`, any case), date or timestamp (ISO, then the
 //!   strptime formats of the plan's `Standardize` step for that column, else
-//!   [`DEFAULT_DATE_FORMATS`]); a time of day other than midnight does not convert to a date
-//!   (the time is not dropped). A blank value becomes null without failing; a value that does
+//!   [`DEFAULT_DATE_FORMATS`]), read whole ([`text_timestamp`]: an offset as UTC, `AM`/`PM`,
+//!   nothing dropped after the time); a time of day other than midnight does not convert to a
+//!   date (the time is not dropped); a float is [`FLOAT_RE`] (not `1_000`, `inf`, `NaN`). A blank value becomes null without failing; a value that does
 //!   not convert fails: counted, and nulled or quarantined.
 //! - **Standardize** (text columns; date formats also on date/timestamp columns): email
 //!   normalisation (trim, lowercase), trim, whitespace collapse, case, value map (exact match
@@ -374,6 +375,31 @@ const BLANK_RE: &str = r"[\s\p{Z}\x{0B}\x{85}]*";
 const DATE_LIKE_RE: &str =
     r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}";
 const EMAIL_RE: &str = r"[^@\s]+@[^@\s]+\.[^@\s]+";
+/// A number as text the type-fixer converts to a float: digits with an optional sign,
+/// decimal point and exponent. (DuckDB's cast also reads `1_000`, `inf` and `NaN`, which are
+/// not numbers here, as for the quarantine's ranges.)
+const FLOAT_RE: &str = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?";
+/// ISO dates, date-times and date-times with a UTC offset, whole: DuckDB's casts to DATE and
+/// TIMESTAMP drop what follows the time (` PM`, ` EST`, `-03:00`, junk).
+const ISO_DATE_RE: &str = r"\d{4,}-\d{1,2}-\d{1,2}";
+const ISO_DATE_TIME_RE: &str = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?";
+const ISO_OFFSET_RE: &str =
+    r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)";
+/// 12-hour ISO date-times (`2024-01-05 10:00:00 PM`), read with strptime.
+const TWELVE_HOUR_FORMATS: [&str; 2] = ["%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p"];
+
+/// The timestamp a (stripped) text `v` holds, read strictly: an ISO date or date-time (one
+/// with a UTC offset as UTC), a 12-hour ISO date-time, or one of `formats` (strptime, whole
+/// value); else null. A TIMESTAMP (a format with `%z` gives UTC).
+fn text_timestamp(v: &str, formats: &str) -> String {
+    let twelve = TWELVE_HOUR_FORMATS.map(quote_literal).join(", ");
+    format!(
+        "coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') OR regexp_full_match({v}, '{ISO_DATE_TIME_RE}') \
+         THEN TRY_CAST({v} AS TIMESTAMP) WHEN regexp_full_match({v}, '{ISO_OFFSET_RE}') \
+         THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) END, \
+         CAST(try_strptime({v}, [{twelve}]) AS TIMESTAMP), CAST(try_strptime({v}, [{formats}]) AS TIMESTAMP))"
+    )
+}
 /// The scalar function `(value VARCHAR, region VARCHAR) -> VARCHAR` formatting a phone number
 /// in E.164, null when the value is not a valid number (see [`PhoneE164`]).
 const PHONE_FN: &str = "agensium_phone_e164";
@@ -849,7 +875,8 @@ fn evidence_of(
             items.push(format!("count(DISTINCT {q})"));
             items
                 .push(format!(r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?'))"));
-            items.push(format!("count(TRY_CAST({v} AS DOUBLE)) FILTER (WHERE {present})"));
+            // (As the conversion reads them: not `1_000`, `inf` or `NaN`.)
+            items.push(format!("count(*) FILTER (WHERE {present} AND regexp_full_match({v}, '{FLOAT_RE}'))"));
             items.push(format!(
                 "count(*) FILTER (WHERE {})",
                 one_of(
@@ -858,16 +885,21 @@ fn evidence_of(
                 )
             ));
             // strptime is slow on values it cannot parse: only values shaped like a date try it.
+            // Read as the conversion reads them: ISO forms whole (DuckDB's casts drop what
+            // follows a time), strptime's formats for the rest.
             items.push(format!(
-                "count(coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS DATE) END, \
+                "count(coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') THEN TRY_CAST({v} AS DATE) END, \
                  CASE WHEN regexp_full_match({v}, {date_like}) \
                  THEN CAST(try_strptime({v}, [{formats}]) AS DATE) END)) FILTER (WHERE {present})"
             ));
-            // DuckDB's own casts read any year's digits first (`05/01/24 10:00` as the year 5): as
-            // the conversion does, only a four-digit year goes to them.
+            let twelve = TWELVE_HOUR_FORMATS.map(quote_literal).join(", ");
             items.push(format!(
-                "count(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN TRY_CAST({v} AS TIMESTAMP) END) \
-                 FILTER (WHERE {present})"
+                "(count(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') OR regexp_full_match({v}, '{ISO_DATE_TIME_RE}') \
+                 THEN TRY_CAST({v} AS TIMESTAMP) END) FILTER (WHERE {present}) \
+                 + count(CASE WHEN regexp_full_match({v}, '{ISO_OFFSET_RE}') THEN TRY_CAST({v} AS TIMESTAMPTZ) END) \
+                 FILTER (WHERE {present}) \
+                 + count(CASE WHEN regexp_matches({v}, '[AaPp][Mm]$') THEN try_strptime({v}, [{twelve}]) END) \
+                 FILTER (WHERE {present}))"
             ));
             items.push(format!(r"count(*) FILTER (WHERE regexp_matches({v}, '\d:\d\d'))"));
             // Which way round its slash dates are written: values only one order reads.
@@ -2804,7 +2836,9 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     ),
                     TargetType::Float => (
                         if text {
-                            format!("TRY_CAST({v} AS DOUBLE)")
+                            format!(
+                                "CASE WHEN regexp_full_match({v}, '{FLOAT_RE}') THEN TRY_CAST({v} AS DOUBLE) END"
+                            )
                         } else {
                             format!("TRY_CAST({q} AS DOUBLE)")
                         },
@@ -2831,11 +2865,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         "BOOLEAN",
                     ),
                     TargetType::Date | TargetType::Timestamp => {
-                        let (sql_type, name) = if *target == TargetType::Date {
-                            ("DATE", "DATE")
-                        } else {
-                            ("TIMESTAMP", "TIMESTAMP")
-                        };
+                        let name = if *target == TargetType::Date { "DATE" } else { "TIMESTAMP" };
                         // A date is a whole day: a value with a time of day other than
                         // midnight fails its conversion to one rather than losing the time.
                         let whole_day = |ts: &str| {
@@ -2844,31 +2874,27 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                                     "CASE WHEN {ts} = date_trunc('day', {ts}) THEN CAST({ts} AS DATE) END"
                                 )
                             } else {
-                                format!("CAST({ts} AS TIMESTAMP)")
+                                ts.to_string()
                             }
                         };
                         let expr = if text {
                             let list = formats().iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
-                            // DuckDB's own cast reads year first whatever the year's digits
-                            // (`05/01/24` as 0005-01-24): only a four-digit year goes to it.
-                            // A date beyond TIMESTAMP's range has no time to lose: it is cast
-                            // as a date.
-                            let iso = if *target == TargetType::Date {
+                            let ts = text_timestamp(&v, &list);
+                            if *target == TargetType::Date {
+                                // A date beyond TIMESTAMP's range has no time to lose.
                                 format!(
-                                    "CASE WHEN TRY_CAST({v} AS TIMESTAMP) IS NULL THEN TRY_CAST({v} AS DATE) ELSE {} END",
-                                    whole_day(&format!("TRY_CAST({v} AS TIMESTAMP)"))
+                                    "coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') THEN TRY_CAST({v} AS DATE) END, {})",
+                                    whole_day(&ts)
                                 )
                             } else {
-                                format!("TRY_CAST({v} AS {sql_type})")
-                            };
-                            format!(
-                                "coalesce(CASE WHEN regexp_matches({v}, '^\\d{{4}}') THEN {iso} END, {})",
-                                whole_day(&format!("try_strptime({v}, [{list}])"))
-                            )
+                                ts
+                            }
                         } else if *target == TargetType::Date && ty.starts_with("TIMESTAMP") {
-                            whole_day(&q)
+                            // (As a TIMESTAMP first: date_trunc of a TIMESTAMP WITH TIME ZONE
+                            // needs the ICU extension, which is not compiled in.)
+                            whole_day(&format!("CAST({q} AS TIMESTAMP)"))
                         } else {
-                            format!("TRY_CAST({q} AS {sql_type})")
+                            format!("TRY_CAST({q} AS {name})")
                         };
                         (expr, name)
                     }
@@ -3548,12 +3574,13 @@ mod tests {
     #[test]
     fn evidence_reads_dates_as_the_conversion_does() {
         // DuckDB's casts would read these year first (the year 5); the conversion does not,
-        // so neither does the evidence: no timestamps, and dates only by the formats.
+        // so neither does the evidence: one timestamp, and no date (a time of day other than
+        // midnight does not convert to one).
         let (_d, path, conn, columns) = fixture(
             "SELECT * FROM (VALUES ('05/01/24 10:00'), ('24/01/05 10:30'), ('2024-01-05 10:30')) t(s)",
         );
         let got = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
-        assert_eq!((got[0].values, got[0].timestamps, got[0].dates), (3, 1, 1));
+        assert_eq!((got[0].values, got[0].timestamps, got[0].dates), (3, 1, 0));
     }
 
     #[test]
@@ -3814,6 +3841,82 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step(OnFailure::Quarantine)]);
         assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (3, 1));
         assert_eq!(got.quarantine[0][3].as_deref(), Some("d is not a date; ts is not a date"));
+    }
+
+    #[test]
+    fn timestamps_are_read_whole_and_nothing_after_the_time_is_dropped() {
+        // DuckDB's cast read all of these as 10:00 (or 00:30): AM/PM, offsets, zone names and
+        // junk after the time were dropped.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '2024-01-05 10:00:00 PM'), (2, '2024-01-05 12:30:00 AM'), \
+             (3, '2024-01-05 10:00:00 garbage'), (4, '2024-01-05 10:00:00-03:00'), (5, '2024-01-05T10:00:00Z'), \
+             (6, '2024-01-05 10:00:00 EST'), (7, '2024-01-05 10:00'), (8, '2024-01-05'), (9, '294300-01-05 10:00:00')) \
+             t(i, seen) ORDER BY i",
+        );
+        let convert = |target| {
+            let step = Step::FixTypes {
+                columns: vec![("seen".into(), target)],
+                on_failure: OnFailure::Null,
+                month_first: vec![],
+            };
+            let got = clean(&conn, &path, &columns, vec![step]);
+            (column(&got.data, 1), change(&got.outcome, "fix_types", "seen").1)
+        };
+        assert_eq!(
+            convert(TargetType::Timestamp),
+            (
+                r(&[
+                    "2024-01-05 22:00:00",
+                    "2024-01-05 00:30:00",
+                    N,
+                    "2024-01-05 13:00:00",
+                    "2024-01-05 10:00:00",
+                    N,
+                    "2024-01-05 10:00:00",
+                    "2024-01-05 00:00:00",
+                    N
+                ]),
+                3
+            )
+        );
+        // To a date: only midnight and dates; a date beyond TIMESTAMP's range with a time fails too.
+        assert_eq!(convert(TargetType::Date), (r(&[N, N, N, N, N, N, N, "2024-01-05", N]), 8));
+    }
+
+    #[test]
+    fn a_timestamp_with_time_zone_becomes_a_date_in_utc() {
+        // date_trunc of a TIMESTAMP WITH TIME ZONE needs ICU, which is not compiled in: it was
+        // an internal error.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '2024-01-05T00:00:00Z'::TIMESTAMPTZ), (2, '2024-01-06T13:30:00Z'::TIMESTAMPTZ)) \
+             t(i, created) ORDER BY i",
+        );
+        let step = Step::FixTypes {
+            columns: vec![("created".into(), TargetType::Date)],
+            on_failure: OnFailure::Quarantine,
+            month_first: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!((column(&got.data, 1), got.outcome.rows_quarantined), (r(&["2024-01-05"]), 1));
+    }
+
+    #[test]
+    fn text_with_underscores_or_infinities_is_not_a_float() {
+        // DuckDB's cast reads `1_11` as 111 and `inf` as infinity.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '1_11'), (2, '2.5'), (3, '-.5e3'), (4, 'inf'), (5, 'NaN'), (6, '1,000')) \
+             t(i, v) ORDER BY i",
+        );
+        let step = Step::FixTypes {
+            columns: vec![("v".into(), TargetType::Float)],
+            on_failure: OnFailure::Null,
+            month_first: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(column(&got.data, 1), r(&[N, "2.5", "-500.0", N, N, N]));
+        let sampled = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
+        let v = sampled.iter().find(|e| e.name == "v").unwrap();
+        assert_eq!((v.values, v.numbers), (6, 2), "{v:?}");
     }
 
     #[test]
