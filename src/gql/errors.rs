@@ -165,9 +165,32 @@ impl Extension for ErrorPolicyExtension {
         request: async_graphql::Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
+        let mut request = request;
         let uploads = request.uploads.len();
         if let Some(text) = request.variables.iter().find_map(|(_, v)| forged_upload(v, uploads)) {
             return Err(forged(&text));
+        }
+        // Before async-graphql parses the query (its parser recurses without a limit on values)
+        // and walks its fragments (its directive count expands every spread).
+        if nests_deeper_than(&request.query, MAX_NESTING) {
+            return Err(with_code(
+                ServerError::new(format!("the query nests brackets more than {MAX_NESTING} deep"), None),
+                ErrorCode::GraphqlParseFailed,
+            ));
+        }
+        // (Parsed once: async-graphql reuses the document. A parse error is left to it.)
+        if let Ok(document) = request.parsed_query()
+            && expanded_fields(document) > MAX_EXPANDED_FIELDS
+        {
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "the query expands to more than {MAX_EXPANDED_FIELDS} fields through its fragments"
+                    ),
+                    None,
+                ),
+                ErrorCode::QueryTooComplex,
+            ));
         }
         next.run(ctx, request).await
     }
@@ -220,6 +243,100 @@ impl Extension for ErrorPolicyExtension {
                 .collect()
         })
     }
+}
+
+/// The deepest a query may nest `{`, `[` and `(` (selections, list and object values,
+/// arguments). async-graphql's parser recurses once per level of a value without a limit: a
+/// few thousand nested `[` overflowed a worker thread's stack, which aborts the process.
+pub const MAX_NESTING: usize = 128;
+
+/// The most fields a query may select once its fragment spreads are expanded. Fragments that
+/// each spread the next twice double the work of validation with every level (30 of them,
+/// 1.2 KB, held a worker thread for an hour).
+const MAX_EXPANDED_FIELDS: u64 = 10_000;
+
+/// Whether `query` nests brackets deeper than `max`, outside strings and comments. Read
+/// before the query is parsed.
+pub fn nests_deeper_than(query: &str, max: usize) -> bool {
+    let bytes = query.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                // A block string ends at the next unescaped `"""`.
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The fields a document's operations select with every fragment spread expanded, each
+/// fragment counted once and reused (a cycle counts nothing: validation refuses it).
+fn expanded_fields(document: &ExecutableDocument) -> u64 {
+    use std::collections::HashMap;
+    fn in_set<'a>(
+        set: &'a SelectionSet,
+        document: &'a ExecutableDocument,
+        memo: &mut HashMap<&'a str, u64>,
+        visiting: &mut Vec<&'a str>,
+    ) -> u64 {
+        set.items.iter().fold(0u64, |total, item| {
+            let n = match &item.node {
+                Selection::Field(field) => {
+                    1u64.saturating_add(in_set(&field.node.selection_set.node, document, memo, visiting))
+                }
+                Selection::InlineFragment(fragment) => {
+                    in_set(&fragment.node.selection_set.node, document, memo, visiting)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(&n) = memo.get(name) {
+                        n
+                    } else if visiting.contains(&name) {
+                        0
+                    } else if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                        visiting.push(name);
+                        let n = in_set(&fragment.node.selection_set.node, document, memo, visiting);
+                        visiting.pop();
+                        memo.insert(name, n);
+                        n
+                    } else {
+                        0
+                    }
+                }
+            };
+            total.saturating_add(n)
+        })
+    }
+    let mut memo = HashMap::new();
+    document.operations.iter().fold(0u64, |total, (_, op)| {
+        total.saturating_add(in_set(&op.node.selection_set.node, document, &mut memo, &mut Vec::new()))
+    })
 }
 
 /// Aliased fields in every operation and fragment of a document.

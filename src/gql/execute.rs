@@ -51,6 +51,10 @@ pub enum OperationKind {
 
 /// The kind of the operation a request would run, if the document parses and names it.
 pub fn operation_kind(query: &str, operation_name: Option<&str>) -> Option<OperationKind> {
+    // (A query nested too deep would overflow the parser's stack: execution refuses it.)
+    if super::errors::nests_deeper_than(query, super::errors::MAX_NESTING) {
+        return None;
+    }
     let document = async_graphql::parser::parse_query(query).ok()?;
     let ty = match operation_name {
         Some(name) => {
