@@ -111,6 +111,10 @@ const FORBIDDEN_FUNCTIONS: &[&str] = &[
 /// and `generate_series` stay allowed: they stream rows.
 const AMPLIFYING_FUNCTIONS: &[&str] = &[
     "repeat",
+    // Each multiplies a value by its replacement's length over the pattern's: nested eight
+    // deep, 10 bytes became a GB.
+    "replace",
+    "regexp_replace",
     "lpad",
     "rpad",
     "printf",
@@ -1443,6 +1447,8 @@ mod tests {
             "SELECT length(repeat('abcdefgh', 400000000))",
             "SELECT len(repeat([1], 400000000))",
             "SELECT length(lpad('x', 1000000000, 'ab'))",
+            "SELECT length(replace(replace(replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'))",
+            "SELECT length(regexp_replace('aaaaaaaaaa', 'a', 'aaaaaaaaaa', 'g'))",
             "SELECT length(rpad('x', 1000000000, 'ab'))",
             "SELECT length(printf('%1000000000d', 1))",
             "SELECT length(format('{:>1000000000}', 'x'))",
