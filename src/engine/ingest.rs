@@ -97,6 +97,11 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
                 .into(),
         );
     }
+    // A Parquet footer whose bytes are not Thrift (a file that only looks like Parquet):
+    // DuckDB reports Thrift's exception without an error class.
+    if message.contains("TProtocolException") {
+        return IngestError::BadInput("the Parquet file's metadata is corrupt and cannot be decoded".into());
+    }
     let bad_input =
         ["Invalid Input Error", "Conversion Error", "Parser Error", "Binder Error", "Not implemented Error"]
             .iter()

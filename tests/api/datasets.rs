@@ -365,6 +365,8 @@ both_stores! {
             ("binary.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00".to_vec(), "binary"),
             ("truncated.parquet", truncated, "truncated"),
             ("numbers.json", b"[1, 2, 3]".to_vec(), "JSON"),
+            // A footer that is not Thrift: it was an internal error.
+            ("footer.parquet", [&b"PAR1"[..], &[0u8; 100], b"\x10\x00\x00\x00PAR1"].concat(), "Parquet"),
             ("broken.json", br#"[{"a": 1}, {"a": "#.to_vec(), "JSON"),
             ("sheet.xlsx", b"PK\x03\x04\x14\x00\x00\x00".to_vec(), "zip"),
         ];
