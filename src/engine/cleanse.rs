@@ -390,14 +390,16 @@ const TWELVE_HOUR_FORMATS: [&str; 2] = ["%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M 
 
 /// The timestamp a (stripped) text `v` holds, read strictly: an ISO date or date-time (one
 /// with a UTC offset as UTC), a 12-hour ISO date-time, or one of `formats` (strptime, whole
-/// value); else null. A TIMESTAMP (a format with `%z` gives UTC).
+/// value); else null. A TIMESTAMP (a format with `%z` gives UTC). (strptime is slow on
+/// values it cannot parse: the 12-hour formats are tried only on values ending in AM or PM.)
 fn text_timestamp(v: &str, formats: &str) -> String {
     let twelve = TWELVE_HOUR_FORMATS.map(quote_literal).join(", ");
     format!(
         "coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') OR regexp_full_match({v}, '{ISO_DATE_TIME_RE}') \
          THEN TRY_CAST({v} AS TIMESTAMP) WHEN regexp_full_match({v}, '{ISO_OFFSET_RE}') \
          THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) END, \
-         CAST(try_strptime({v}, [{twelve}]) AS TIMESTAMP), CAST(try_strptime({v}, [{formats}]) AS TIMESTAMP))"
+         CASE WHEN regexp_matches({v}, '[AaPp][Mm]$') THEN CAST(try_strptime({v}, [{twelve}]) AS TIMESTAMP) END, \
+         CAST(try_strptime({v}, [{formats}]) AS TIMESTAMP))"
     )
 }
 /// The scalar function `(value VARCHAR, region VARCHAR) -> VARCHAR` formatting a phone number
