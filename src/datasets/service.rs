@@ -441,7 +441,7 @@ pub async fn ingest_file(
             xlsx::sheet_to_csv(&workbook, sheet.as_deref(), &csv).map(|s| (csv, s.notices, s.text_columns))
         })
         .await
-        .map_err(AppError::internal)??
+        .map_err(workbook_panic)??
     } else {
         if sheet.is_some() {
             return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
@@ -702,6 +702,19 @@ fn to_utf8(encoding: &'static encoding_rs::Encoding, from: &Path, to: &Path) -> 
 }
 
 /// The first [`HEAD_BYTES`] and the last four bytes of a file.
+/// calamine panics on some inconsistent workbooks (a shared-string index past the table's
+/// end): the file is at fault, not the server.
+fn workbook_panic(error: tokio::task::JoinError) -> AppError {
+    if !error.is_panic() {
+        return AppError::internal(error);
+    }
+    tracing::warn!(error = %error, "reading a workbook panicked");
+    AppError::bad_input(
+        "file",
+        "the workbook could not be read: its parts contradict each other (is it damaged?)",
+    )
+}
+
 fn read_ends(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
     let mut head = Vec::with_capacity(HEAD_BYTES);

@@ -168,6 +168,40 @@ both_stores! {
         assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "version": "1.10", "code": "1E3", "n": 1.5 }), "{body}");
     }
 
+    async fn a_workbook_whose_parts_contradict_each_other_is_bad_input(app) {
+        // A cell naming shared string 7 of a table of two: calamine panics reading it.
+        use std::io::{Read, Write};
+        let token = app.token_for("ada@example.com").await;
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "name").unwrap();
+        sheet.write_string(1, 0, "Ada").unwrap();
+        let original = book.save_to_buffer().unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(original)).unwrap();
+        let mut damaged = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let mut patched = false;
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut content = String::new();
+            entry.read_to_string(&mut content).unwrap();
+            if entry.name() == "xl/worksheets/sheet1.xml" {
+                assert!(content.contains("<v>1</v>"), "{content}");
+                content = content.replace("<v>1</v>", "<v>7</v>");
+                patched = true;
+            }
+            damaged.start_file(entry.name(), zip::write::SimpleFileOptions::default()).unwrap();
+            damaged.write_all(content.as_bytes()).unwrap();
+        }
+        assert!(patched);
+        let bytes = damaged.finish().unwrap().into_inner();
+        let (status, body) = app.upload(&token, "damaged.xlsx", bytes, None).await;
+        assert_eq!((status, error_code(&body)), (200, "BAD_USER_INPUT"), "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("workbook could not be read"), "{body}");
+        // Nothing was stored, and the server goes on.
+        let listed = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(listed["data"]["datasets"]["totalCount"], 0, "{listed}");
+    }
+
     async fn a_first_row_of_numbers_is_read_as_the_header_when_asked(app) {
         let token = app.token_for("ada@example.com").await;
         let years = b"2022,2023,2024\n10,11,12\n20,21,22\n".to_vec();
