@@ -41,6 +41,9 @@ pub(super) struct Inner {
     preview_timeout: std::time::Duration,
     /// Jobs one user may have queued or running (`MAX_ACTIVE_JOBS_PER_USER`).
     max_active_per_user: u64,
+    /// One turn per owner for counting active jobs and queueing one, so that parallel
+    /// requests from one user cannot all pass the count before any is stored.
+    run_turns: moka::sync::Cache<UserId, Arc<tokio::sync::Mutex<()>>>,
     /// Local change notifications (job ids): progress streams on this instance wake at once;
     /// changes made by other instances are seen by polling the store.
     pub(super) changes: broadcast::Sender<JobId>,
@@ -106,6 +109,10 @@ impl Jobs {
                 datasets,
                 preview_timeout: config.preview_timeout,
                 max_active_per_user: config.max_active_per_user,
+                run_turns: moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_idle(Duration::from_secs(60))
+                    .build(),
                 changes,
                 queued: Notify::new(),
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
@@ -164,6 +171,11 @@ impl Jobs {
             self.cleanse_plan(&run, &dataset).await?;
         }
         let CheckedRun { tool_id, agents, parameters } = run;
+        // Counted again, in the owner's turn, right before the job is stored (the first count
+        // refuses early, before the checks above read the dataset).
+        let turn = self.inner.run_turns.get_with(owner, Arc::default);
+        let _turn = turn.lock().await;
+        self.check_active_jobs(owner).await?;
         let job = Job::queued(
             owner,
             tool_id,
@@ -183,8 +195,8 @@ impl Jobs {
 
     /// Refuses another job to an owner who already has `MAX_ACTIVE_JOBS_PER_USER` queued or
     /// running (`RATE_LIMITED`, with `maximum`): one user cannot fill the queue, and the store,
-    /// without bound. (Two runs requested at the same instant may both pass: the limit is a
-    /// guard, not an exact quota.)
+    /// without bound. Exact on one instance (`run_tool` counts in the owner's turn); runs
+    /// requested at the same instant on two instances may both pass.
     async fn check_active_jobs(&self, owner: UserId) -> Result<(), AppError> {
         let limit = self.inner.max_active_per_user;
         let mut active = 0;

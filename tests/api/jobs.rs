@@ -316,6 +316,23 @@ both_stores! {
         assert!(accepted["errors"].is_null(), "{accepted}");
     }
 
+    async fn parallel_runs_do_not_pass_the_active_job_limit(
+        app,
+        &[("SERVER_ROLE", "api"), ("MAX_ACTIVE_JOBS_PER_USER", "3")]
+    ) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let input = json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"] } });
+        let answers = futures_util::future::join_all((0..12).map(|_| app.graphql(Some(&token), RUN, input.clone()))).await;
+        let accepted = answers.iter().filter(|a| a["errors"].is_null()).count();
+        assert_eq!(accepted, 3, "{answers:?}");
+        for refused in answers.iter().filter(|a| !a["errors"].is_null()) {
+            assert_eq!(error_code(refused), "RATE_LIMITED", "{refused}");
+        }
+        let all = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
+        assert_eq!(all["data"]["jobs"]["totalCount"], 3, "{all}");
+    }
+
     async fn queued_jobs_show_their_position_and_hold_their_dataset(app, &[("SERVER_ROLE", "api")]) {
         // No worker runs in this instance: jobs stay queued.
         let token = app.token_for("ada@example.com").await;
