@@ -176,7 +176,7 @@ async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let mut response = match ep.call(req).instrument(span.clone()).await {
         Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => refusal(e),
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -187,6 +187,41 @@ async fn observe<E: Endpoint>(ep: &E, mut req: Request, metrics: &crate::metrics
     span.in_scope(|| {
         tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });
+    response
+}
+
+/// A refusal poem makes itself (no such route, a method the route does not take, an origin
+/// CORS does not allow) in the shape and codes of every other refusal. Its headers (`Allow`,
+/// CORS) are kept.
+fn refusal(error: poem::Error) -> Response {
+    use crate::error::ErrorCode;
+    let status = error.status();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        406 => ErrorCode::NotAcceptable,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        429 => ErrorCode::RateLimited,
+        500.. => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    let message = match code {
+        ErrorCode::Internal => {
+            tracing::error!(error = %error, "request failed");
+            "internal error".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    let original = error.into_response();
+    let mut response = graphql::error_response(status, code, &message);
+    for (name, value) in original.headers() {
+        if name != poem::http::header::CONTENT_TYPE && name != poem::http::header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
     response
 }
 

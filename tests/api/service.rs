@@ -62,6 +62,15 @@ both_stores! {
         }
         let missing = app.client.get(format!("{}/playground/assets/Cargo.toml", app.address)).send().await.unwrap();
         assert_eq!(missing.status().as_u16(), 404);
+        // Refusals poem makes itself have the shape and codes of every other refusal.
+        let unknown = app.client.get(format!("{}/no/such/route", app.address)).send().await.unwrap();
+        assert_eq!(unknown.status().as_u16(), 404);
+        let body: Value = unknown.json().await.expect("a refusal in the errors shape");
+        assert_eq!(crate::helpers::error_code(&body), "NOT_FOUND", "{body}");
+        let put = app.client.put(format!("{}/graphql", app.address)).body("{}").send().await.unwrap();
+        assert_eq!(put.status().as_u16(), 405);
+        let body: Value = put.json().await.expect("a refusal in the errors shape");
+        assert_eq!(crate::helpers::error_code(&body), "METHOD_NOT_ALLOWED", "{body}");
     }
 
     async fn cors_allows_the_frontend_origin_only(app) {
@@ -82,6 +91,8 @@ both_stores! {
         assert!(refused.headers().get("access-control-allow-origin").is_none());
         let cross = app.client.post(format!("{}/graphql", app.address)).header("origin", "http://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
         assert_eq!(cross.status().as_u16(), 403);
+        let body: Value = cross.json().await.expect("a refusal in the errors shape");
+        assert_eq!(crate::helpers::error_code(&body), "FORBIDDEN", "{body}");
 
         // Browsers send Origin on same-origin requests too (the playground does): they are not
         // cross-origin requests and must not be refused.
