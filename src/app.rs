@@ -188,6 +188,7 @@ impl Application {
     /// `SHUTDOWN_TIMEOUT`).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let timeout = self.state.config.shutdown_timeout;
+        let idle_timeout = self.state.config.idle_timeout;
         let role = self.state.config.role;
         let (stop_workers, stopped) = tokio::sync::watch::channel(false);
         let workers = role.runs_workers().then(|| {
@@ -204,7 +205,10 @@ impl Application {
             shutdown.await;
             let _ = stop_workers.send(true);
         };
+        // Idle connections are closed (a request in flight is let finish); an upgraded
+        // WebSocket is no longer the server's connection, and has its own rules (`http::ws`).
         Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(routes, shutdown, Some(timeout))
             .await?;
         if let Some(workers) = workers

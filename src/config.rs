@@ -150,6 +150,9 @@ pub struct JobsConfig {
     pub preview_timeout: Duration,
     /// Jobs one user may have queued or running at once; `runTool` beyond is `RATE_LIMITED`.
     pub max_active_per_user: u64,
+    /// `jobProgress` subscriptions one user may have open on one instance; more are
+    /// `RATE_LIMITED`.
+    pub max_subscriptions_per_user: usize,
 }
 
 /// The language model behind the AI agents, and the co-pilot's SQL sandbox.
@@ -205,6 +208,11 @@ pub struct Config {
     pub sign_in_limits: SignInLimits,
     pub trust_proxy_headers: bool,
     pub shutdown_timeout: Duration,
+    /// An HTTP connection with no traffic for this long is closed (`IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// A WebSocket that has not been acknowledged (`connection_init`) within this is closed
+    /// with 4408 (`WS_CONNECTION_INIT_TIMEOUT`).
+    pub ws_init_timeout: Duration,
     pub role: ServerRole,
     pub jobs: JobsConfig,
 }
@@ -253,6 +261,8 @@ pub const VARIABLES: &[&str] = &[
     "SIGNIN_WINDOW",
     "TRUST_PROXY_HEADERS",
     "SHUTDOWN_TIMEOUT",
+    "IDLE_TIMEOUT",
+    "WS_CONNECTION_INIT_TIMEOUT",
     "SERVER_ROLE",
     "WORKER_CONCURRENCY",
     "JOB_LEASE",
@@ -260,6 +270,7 @@ pub const VARIABLES: &[&str] = &[
     "JOB_POLL_INTERVAL",
     "PREVIEW_TIMEOUT",
     "MAX_ACTIVE_JOBS_PER_USER",
+    "MAX_SUBSCRIPTIONS_PER_USER",
 ];
 
 impl Config {
@@ -388,6 +399,8 @@ impl Config {
             }
         };
         let shutdown_timeout = duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
+        let idle_timeout = duration("IDLE_TIMEOUT", Duration::from_secs(60))?;
+        let ws_init_timeout = duration("WS_CONNECTION_INIT_TIMEOUT", Duration::from_secs(10))?;
         let role = match get("SERVER_ROLE") {
             Some(v) => v.parse().map_err(|m: String| invalid("SERVER_ROLE", m))?,
             None => ServerRole::All,
@@ -402,6 +415,7 @@ impl Config {
             poll_interval: duration("JOB_POLL_INTERVAL", Duration::from_secs(1))?,
             preview_timeout: duration("PREVIEW_TIMEOUT", Duration::from_secs(60))?,
             max_active_per_user: count("MAX_ACTIVE_JOBS_PER_USER", 100)? as u64,
+            max_subscriptions_per_user: count("MAX_SUBSCRIPTIONS_PER_USER", 200)?,
         };
         let at_most = |name: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
             match get(name) {
@@ -476,6 +490,8 @@ impl Config {
             sign_in_limits,
             trust_proxy_headers,
             shutdown_timeout,
+            idle_timeout,
+            ws_init_timeout,
             role,
             jobs,
         })

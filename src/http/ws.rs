@@ -4,8 +4,10 @@
 //! header; a bad token closes the connection, no token means anonymous.
 //!
 //! This file is the bridge between poem and async-graphql. It forwards messages between the
-//! socket and async-graphql's protocol code, and enforces one rule of `graphql-transport-ws`
-//! that code does not: a `subscribe` whose id is already in use closes the socket with 4409.
+//! socket and async-graphql's protocol code, and enforces two rules of `graphql-transport-ws`
+//! that code does not: a `subscribe` whose id is already in use closes the socket with 4409,
+//! and a socket not acknowledged within `WS_CONNECTION_INIT_TIMEOUT` of opening (no
+//! `connection_init`, either protocol) is closed with 4408.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,7 @@ async fn serve(
     data: Data,
     state: AppState,
 ) {
+    let init_timeout = state.config.ws_init_timeout;
     let (mut sink, source) = stream.split();
     // Only graphql-transport-ws has the rule (the legacy protocol's ids are the client's).
     let ids = (protocol == WebSocketProtocols::GraphQLWS).then(|| Arc::new(Mutex::new(Ids::default())));
@@ -82,12 +85,24 @@ async fn serve(
             Ok(data)
         });
     futures_util::pin_mut!(output);
-    while let Some(message) = output.next().await {
+    let deadline = tokio::time::sleep(init_timeout);
+    futures_util::pin_mut!(deadline);
+    let mut acknowledged = false;
+    loop {
+        let message = tokio::select! {
+            message = output.next() => message,
+            () = &mut deadline, if !acknowledged => {
+                let _ = sink.send(Message::close_with(4408u16, "Connection initialisation timeout")).await;
+                return;
+            }
+        };
+        let Some(message) = message else { break };
         let message = match message {
             WsMessage::Text(text) => {
                 if let Some(ids) = &ids {
                     lock(ids).sent(&text);
                 }
+                acknowledged = acknowledged || is_ack(&text);
                 Message::text(text)
             }
             WsMessage::Close(code, reason) => Message::close_with(code, reason),
@@ -147,6 +162,11 @@ impl Ids {
             self.active.remove(&id);
         }
     }
+}
+
+/// Whether a server message is `connection_ack` (both protocols name it so).
+fn is_ack(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|message| message["type"] == "connection_ack")
 }
 
 fn lock(ids: &Mutex<Ids>) -> std::sync::MutexGuard<'_, Ids> {

@@ -44,6 +44,10 @@ pub(super) struct Inner {
     /// One turn per owner for counting active jobs and queueing one, so that parallel
     /// requests from one user cannot all pass the count before any is stored.
     run_turns: moka::sync::Cache<UserId, Arc<tokio::sync::Mutex<()>>>,
+    /// Progress streams one user may have open on this instance
+    /// (`MAX_SUBSCRIPTIONS_PER_USER`), and how many each user has.
+    max_followers_per_user: usize,
+    followers: Arc<std::sync::Mutex<std::collections::HashMap<UserId, usize>>>,
     /// Local change notifications (job ids): progress streams on this instance wake at once;
     /// changes made by other instances are seen by polling the store.
     pub(super) changes: broadcast::Sender<JobId>,
@@ -113,6 +117,8 @@ impl Jobs {
                     .max_capacity(10_000)
                     .time_to_idle(Duration::from_secs(60))
                     .build(),
+                max_followers_per_user: config.max_subscriptions_per_user,
+                followers: Arc::default(),
                 changes,
                 queued: Notify::new(),
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
@@ -500,7 +506,9 @@ impl Jobs {
         id: &str,
     ) -> Result<Pin<Box<dyn Stream<Item = Result<Job, AppError>> + Send>>, AppError> {
         let first = self.get(owner, id).await?;
+        let permit = self.follower(owner)?;
         let state = Follow {
+            _permit: permit,
             store: self.inner.store.clone(),
             changes: self.inner.changes.subscribe(),
             last: first,
@@ -508,6 +516,27 @@ impl Jobs {
             done: false,
         };
         Ok(Box::pin(futures_util::stream::unfold(state, Follow::next)))
+    }
+
+    /// Counts one more progress stream for `owner`, or refuses it (`RATE_LIMITED`, with
+    /// `maximum`) when the owner already has `MAX_SUBSCRIPTIONS_PER_USER` open here: each
+    /// stream reads the store twice a second.
+    fn follower(&self, owner: UserId) -> Result<FollowerPermit, AppError> {
+        let limit = self.inner.max_followers_per_user;
+        let mut counts = lock_counts(&self.inner.followers);
+        let open = counts.entry(owner).or_insert(0);
+        if *open >= limit {
+            return Err(AppError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "you are following {open} jobs already, the most one user may \
+                     (MAX_SUBSCRIPTIONS_PER_USER = {limit}): complete a subscription first"
+                ),
+            )
+            .with("maximum", serde_json::json!(limit)));
+        }
+        *open += 1;
+        Ok(FollowerPermit { counts: self.inner.followers.clone(), owner })
     }
 
     /// Tells local progress streams a job changed.
@@ -595,7 +624,30 @@ fn differs(a: &Job, b: &Job) -> bool {
 }
 
 /// The state of one progress stream.
+/// One open progress stream, counted against its owner until dropped.
+struct FollowerPermit {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<UserId, usize>>>,
+    owner: UserId,
+}
+
+impl Drop for FollowerPermit {
+    fn drop(&mut self) {
+        let mut counts = lock_counts(&self.counts);
+        if let Some(open) = counts.get_mut(&self.owner) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                counts.remove(&self.owner);
+            }
+        }
+    }
+}
+
+fn lock_counts<T>(counts: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 struct Follow {
+    _permit: FollowerPermit,
     store: Arc<dyn MetadataStore>,
     changes: broadcast::Receiver<JobId>,
     last: Job,

@@ -149,6 +149,25 @@ both_stores! {
         assert_eq!(status, 200);
     }
 
+    async fn idle_connections_are_closed(app, &[("IDLE_TIMEOUT", "1s")]) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A client that connects and says nothing, and one that keeps its connection after an
+        // answer.
+        let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a silent connection is still open after 10 s");
+        let mut kept = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), kept.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "an idle kept-alive connection is still open after 10 s");
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        // The server still answers new connections.
+        let (status, _, body) = raw(&app, "application/json", None, json!({ "query": "{ __typename }" }).to_string()).await;
+        assert_eq!((status, &body["data"]["__typename"]), (200, &json!("Query")));
+    }
+
     async fn get_runs_queries_but_not_mutations(app) {
         let url = format!("{}/graphql", app.address);
         let ok = app.client.get(&url).query(&[("query", "query Q($t: String!) { __type(name: $t) { name } }"), ("variables", "{\"t\": \"User\"}"), ("operationName", "Q")]).send().await.unwrap();

@@ -118,6 +118,79 @@ both_stores! {
         assert!(close.reason.contains("Subscriber for 1 already exists"), "{close:?}");
     }
 
+    async fn a_user_may_follow_only_so_many_jobs_at_once(
+        app,
+        &[("SERVER_ROLE", "api"), ("MAX_SUBSCRIPTIONS_PER_USER", "3")]
+    ) {
+        // No worker: the job stays queued, so its progress subscriptions stay open.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
+        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        let mut sockets = Vec::new();
+        for _ in 0..2 {
+            let mut socket = connect(&app, "graphql-transport-ws").await;
+            send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+            assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+            sockets.push(socket);
+        }
+        // Three open streams, counted across the user's sockets.
+        for (socket, id) in [(0, "1"), (0, "2"), (1, "3")] {
+            send(&mut sockets[socket], json!({ "id": id, "type": "subscribe", "payload": progress })).await;
+            assert_eq!(next(&mut sockets[socket]).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        }
+        send(&mut sockets[1], json!({ "id": "4", "type": "subscribe", "payload": progress })).await;
+        let refused = next(&mut sockets[1]).await.unwrap();
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{refused}");
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["maximum"], 3, "{refused}");
+        assert_eq!(next(&mut sockets[1]).await.unwrap(), json!({ "id": "4", "type": "complete" }));
+        // Another user has their own allowance.
+        let other = app.token_for("bob@example.com").await;
+        let theirs = app.upload_ok(&other, "b.csv", b"b\n2\n").await;
+        let their_job = crate::jobs::run_profile(&app, &other, &theirs, Value::Null).await;
+        let mut bobs = connect(&app, "graphql-transport-ws").await;
+        send(&mut bobs, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {other}") } })).await;
+        assert_eq!(next(&mut bobs).await.unwrap()["type"], "connection_ack");
+        let their_progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": their_job["id"] } });
+        send(&mut bobs, json!({ "id": "1", "type": "subscribe", "payload": their_progress })).await;
+        assert_eq!(next(&mut bobs).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        // Completing one, or closing a socket, makes room.
+        send(&mut sockets[0], json!({ "id": "1", "type": "complete" })).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        send(&mut sockets[1], json!({ "id": "5", "type": "subscribe", "payload": progress })).await;
+        assert_eq!(next(&mut sockets[1]).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        drop(sockets.remove(0));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        send(&mut sockets[0], json!({ "id": "6", "type": "subscribe", "payload": progress })).await;
+        let snapshot = next(&mut sockets[0]).await.unwrap();
+        assert_eq!(snapshot["payload"]["data"]["jobProgress"]["status"], "QUEUED", "{snapshot}");
+        send(&mut sockets[0], json!({ "id": "7", "type": "subscribe", "payload": progress })).await;
+        let refused = next(&mut sockets[0]).await.unwrap();
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{refused}");
+    }
+
+    async fn a_socket_that_never_initialises_is_closed_with_4408(app, &[("WS_CONNECTION_INIT_TIMEOUT", "1s")]) {
+        for protocol in ["graphql-transport-ws", "graphql-ws"] {
+            let mut silent = connect(&app, protocol).await;
+            let close = loop {
+                match tokio::time::timeout(std::time::Duration::from_secs(10), silent.next()).await.expect("closed within the timeout") {
+                    Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+                    Some(Ok(Message::Text(text))) => panic!("no message expected before the close, got {text}"),
+                    Some(Ok(_)) => continue,
+                    other => panic!("the socket ended without a close frame: {other:?}"),
+                }
+            };
+            assert_eq!(u16::from(close.code), 4408, "{protocol}: {close:?}");
+        }
+        // A socket that initialised in time stays open past it.
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init" })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __typename }" } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["__typename"], "Query");
+    }
+
     async fn anonymous_sockets_are_anonymous(app) {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({ "type": "connection_init" })).await;
