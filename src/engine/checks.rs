@@ -18,9 +18,46 @@ pub enum Rule {
     /// No non-null value appears twice.
     Unique,
     /// min ≤ value ≤ max (either bound may be open).
-    Range { min: Option<f64>, max: Option<f64> },
+    Range { min: Option<Bound>, max: Option<Bound> },
     /// The whole value (as text) matches the RE2 pattern.
     Regex(String),
+}
+
+/// A range test's bound: a whole number as given (exactly, however large), or another number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Whole(i128),
+    Real(f64),
+}
+
+impl Bound {
+    /// A JSON number as a bound: integers keep every digit (a double would round those
+    /// beyond 2⁵³).
+    pub fn of(number: &serde_json::Number) -> Option<Bound> {
+        match (number.as_i64(), number.as_u64()) {
+            (Some(i), _) => Some(Bound::Whole(i.into())),
+            (_, Some(u)) => Some(Bound::Whole(u.into())),
+            _ => number.as_f64().map(Bound::Real),
+        }
+    }
+
+    /// The bound as a parameter compared with a column of type `ty`: an integer column is
+    /// compared with a whole number exactly (a fractional bound becomes the nearest whole
+    /// number inside the range, the same test for integers), any other column with a double,
+    /// as DuckDB would compare them anyway. `lower`: whether this is the minimum.
+    fn parameter(self, ty: &str, lower: bool) -> Duck {
+        let integer = super::is_integer_type(ty);
+        match self {
+            Bound::Whole(i) if integer => Duck::HugeInt(i),
+            Bound::Whole(i) => Duck::Double(i as f64),
+            Bound::Real(x) if integer => {
+                let edge = if lower { x.ceil() } else { x.floor() };
+                // Beyond ±1e38 no integer column's value comes near the bound.
+                if edge.abs() < 1e38 { Duck::HugeInt(edge as i128) } else { Duck::Double(x) }
+            }
+            Bound::Real(x) => Duck::Double(x),
+        }
+    }
 }
 
 /// One test of one column.
@@ -137,15 +174,20 @@ fn run_test(
             (checked, failing, rows)
         }
         Rule::Range { min, max } => {
+            let ty: String = conn.query_row(
+                &format!("SELECT column_type FROM (DESCRIBE SELECT {c} FROM {src})"),
+                [],
+                |r| r.get(0),
+            )?;
             let mut bounds = Vec::new();
             let mut conditions = Vec::new();
             if let Some(min) = min {
                 conditions.push(format!("{c} < ?"));
-                bounds.push(Duck::Double(*min));
+                bounds.push(min.parameter(&ty, true));
             }
             if let Some(max) = max {
                 conditions.push(format!("{c} > ?"));
-                bounds.push(Duck::Double(*max));
+                bounds.push(max.parameter(&ty, false));
             }
             anyhow::ensure!(!conditions.is_empty(), "a range test needs a bound");
             // NaN is neither below nor above a bound (DuckDB orders it above every number,
@@ -244,11 +286,17 @@ mod tests {
         let (_d, path, conn) =
             fixture("SELECT CASE WHEN i = 5 THEN NULL ELSE i * 10 END AS x FROM range(1, 11) t(i)");
         // values 10,20,30,40,NULL,60,70,80,90,100 at rows 1..10
-        let both = run(&conn, &path, "x", Rule::Range { min: Some(15.0), max: Some(85.0) }, 100);
+        let both = run(
+            &conn,
+            &path,
+            "x",
+            Rule::Range { min: Some(Bound::Real(15.0)), max: Some(Bound::Real(85.0)) },
+            100,
+        );
         assert_eq!(both, TestOutcome { checked: 9, failing: 3, rows: vec![1, 9, 10] });
-        let low = run(&conn, &path, "x", Rule::Range { min: Some(30.0), max: None }, 100);
+        let low = run(&conn, &path, "x", Rule::Range { min: Some(Bound::Real(30.0)), max: None }, 100);
         assert_eq!((low.failing, low.rows), (2, vec![1, 2]));
-        let high = run(&conn, &path, "x", Rule::Range { min: None, max: Some(100.0) }, 100);
+        let high = run(&conn, &path, "x", Rule::Range { min: None, max: Some(Bound::Real(100.0)) }, 100);
         assert_eq!(high.failing, 0);
     }
 
@@ -284,10 +332,53 @@ mod tests {
         );
         let unique = run(&conn, &path, "s", Rule::Unique, 10);
         assert_eq!(unique, TestOutcome { checked: 3, failing: 1, rows: vec![] });
-        let range = run(&conn, &path, "x", Rule::Range { min: None, max: Some(60.0) }, 10);
+        let range = run(&conn, &path, "x", Rule::Range { min: None, max: Some(Bound::Real(60.0)) }, 10);
         assert_eq!(range, TestOutcome { checked: 3, failing: 1, rows: vec![] });
-        let own = run(&conn, &path, "file_row_number", Rule::Range { min: Some(15.0), max: None }, 10);
+        let own =
+            run(&conn, &path, "file_row_number", Rule::Range { min: Some(Bound::Real(15.0)), max: None }, 10);
         assert_eq!((own.checked, own.failing), (3, 1), "the user's column is tested like any other");
+    }
+
+    #[test]
+    fn integers_beyond_a_double_are_compared_exactly() {
+        // Three neighbours a double cannot tell apart (1.5e18 ± 1), and BIGINT's ends.
+        let (_d, path, conn) = fixture(
+            "SELECT * FROM (VALUES (1, 1500000000000000001), (2, 1500000000000000000), (3, 1499999999999999999), \
+             (4, 9223372036854775807), (5, -9223372036854775808)) t(i, id) ORDER BY i",
+        );
+        let exact = Bound::Whole(1_500_000_000_000_000_000);
+        let only = run(&conn, &path, "id", Rule::Range { min: Some(exact), max: Some(exact) }, 10);
+        assert_eq!(only, TestOutcome { checked: 5, failing: 4, rows: vec![1, 3, 4, 5] });
+        let at_most =
+            run(&conn, &path, "id", Rule::Range { min: None, max: Some(Bound::Whole(i64::MAX.into())) }, 10);
+        assert_eq!(at_most.failing, 0);
+        let below = run(
+            &conn,
+            &path,
+            "id",
+            Rule::Range { min: None, max: Some(Bound::Whole(i64::MAX as i128 - 1)) },
+            10,
+        );
+        assert_eq!(below.rows, vec![4]);
+        // A fractional bound is the same test for integers as the nearest whole number inside.
+        let fraction =
+            run(&conn, &path, "id", Rule::Range { min: Some(Bound::Real(1.5e18 - 0.5e3)), max: None }, 10);
+        assert_eq!(fraction.rows, vec![5]);
+        let huge = run(
+            &conn,
+            &path,
+            "id",
+            Rule::Range { min: Some(Bound::Real(-1e300)), max: Some(Bound::Real(1e300)) },
+            10,
+        );
+        assert_eq!(huge.failing, 0);
+        // A JSON number keeps its digits.
+        let number: serde_json::Number = serde_json::from_str("1500000000000000001").unwrap();
+        assert_eq!(Bound::of(&number), Some(Bound::Whole(1_500_000_000_000_000_001)));
+        let number: serde_json::Number = serde_json::from_str("18446744073709551615").unwrap();
+        assert_eq!(Bound::of(&number), Some(Bound::Whole(u64::MAX.into())));
+        let number: serde_json::Number = serde_json::from_str("2.5").unwrap();
+        assert_eq!(Bound::of(&number), Some(Bound::Real(2.5)));
     }
 
     #[test]
@@ -295,17 +386,22 @@ mod tests {
         let (_d, path, conn) = fixture(
             "SELECT x::DOUBLE AS x FROM (VALUES ('1'), ('2'), ('nan'), ('3'), ('NaN'), ('inf')) t(x)",
         );
-        let failing = |min, max| run(&conn, &path, "x", Rule::Range { min, max }, 10).failing;
-        assert_eq!(failing(Some(0.0), Some(10.0)), 1, "inf only");
-        assert_eq!(failing(Some(0.0), None), 0);
-        assert_eq!(failing(None, Some(10.0)), 1);
-        assert_eq!(failing(Some(2.0), None), 1, "1 only");
+        let failing = |min: Option<Bound>, max: Option<Bound>| {
+            run(&conn, &path, "x", Rule::Range { min, max }, 10).failing
+        };
+        assert_eq!(failing(Some(Bound::Real(0.0)), Some(Bound::Real(10.0))), 1, "inf only");
+        assert_eq!(failing(Some(Bound::Real(0.0)), None), 0);
+        assert_eq!(failing(None, Some(Bound::Real(10.0))), 1);
+        assert_eq!(failing(Some(Bound::Real(2.0)), None), 1, "1 only");
     }
 
     #[test]
     fn an_empty_dataset_passes_with_nothing_checked() {
         let (_d, path, conn) = fixture("SELECT 1 AS x, 'a' AS s WHERE false");
         assert_eq!(run(&conn, &path, "s", Rule::Unique, 10).checked, 0);
-        assert_eq!(run(&conn, &path, "x", Rule::Range { min: Some(0.0), max: None }, 10).failing, 0);
+        assert_eq!(
+            run(&conn, &path, "x", Rule::Range { min: Some(Bound::Real(0.0)), max: None }, 10).failing,
+            0
+        );
     }
 }

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::{ColumnInfo, DriftParams, ProfileParams, RiskParams};
+use crate::engine::checks::Bound;
 use crate::error::AppError;
 
 /// A named bundle of agents.
@@ -270,10 +271,12 @@ pub struct TestSpec {
     #[serde(rename = "type")]
     pub kind: TestKind,
     pub column: String,
+    /// Bounds as given: a whole number keeps every digit (a BIGINT identifier beyond 2⁵³ is
+    /// tested exactly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
+    pub min: Option<serde_json::Number>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
+    pub max: Option<serde_json::Number>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// Weight in the coverage score (default 1).
@@ -311,10 +314,13 @@ impl TestSpec {
         }
         match self.kind {
             TestKind::Unique => Ok(()),
-            TestKind::Range => match (self.min, self.max) {
+            TestKind::Range => match (self.min_bound(), self.max_bound()) {
                 (None, None) => Err("a range test needs min, max or both".into()),
-                (Some(a), _) | (_, Some(a)) if !a.is_finite() => Err("min and max must be finite".into()),
-                (Some(a), Some(b)) if a > b => Err(format!("min ({a}) is above max ({b})")),
+                (Some(a), Some(b)) if above(a, b) => Err(format!(
+                    "min ({}) is above max ({})",
+                    bound_text(&self.min, ""),
+                    bound_text(&self.max, "")
+                )),
                 _ => Ok(()),
             },
             TestKind::Regex => match &self.pattern {
@@ -324,6 +330,31 @@ impl TestSpec {
             },
         }
     }
+}
+
+impl TestSpec {
+    pub fn min_bound(&self) -> Option<Bound> {
+        self.min.as_ref().and_then(Bound::of)
+    }
+
+    pub fn max_bound(&self) -> Option<Bound> {
+        self.max.as_ref().and_then(Bound::of)
+    }
+}
+
+/// Whether bound `a` is above bound `b` (whole numbers compared exactly).
+fn above(a: Bound, b: Bound) -> bool {
+    match (a, b) {
+        (Bound::Whole(a), Bound::Whole(b)) => a > b,
+        (Bound::Whole(a), Bound::Real(b)) => a as f64 > b,
+        (Bound::Real(a), Bound::Whole(b)) => a > b as f64,
+        (Bound::Real(a), Bound::Real(b)) => a > b,
+    }
+}
+
+/// A bound as the client wrote it (JSON's digits), or `open` when there is none.
+pub fn bound_text(bound: &Option<serde_json::Number>, open: &str) -> String {
+    bound.as_ref().map_or_else(|| open.to_string(), ToString::to_string)
 }
 
 /// Checks a run's tests against the dataset's columns: every column exists, and range tests

@@ -324,7 +324,7 @@ impl PlannedTest {
     pub fn engine_test(&self) -> DataTest {
         let rule = match self.spec.kind {
             TestKind::Unique => Rule::Unique,
-            TestKind::Range => Rule::Range { min: self.spec.min, max: self.spec.max },
+            TestKind::Range => Rule::Range { min: self.spec.min_bound(), max: self.spec.max_bound() },
             TestKind::Regex => Rule::Regex(self.spec.pattern.clone().unwrap_or_default()),
         };
         DataTest { column: self.spec.column.clone(), rule }
@@ -380,7 +380,11 @@ pub fn plan_tests(
             && q75 > q25
         {
             let iqr = q75 - q25;
-            planned.push(test(TestKind::Range, Some(q25 - 3.0 * iqr), Some(q75 + 3.0 * iqr), None));
+            let (low, high) = (q25 - 3.0 * iqr, q75 + 3.0 * iqr);
+            let (min, max) = (serde_json::Number::from_f64(low), serde_json::Number::from_f64(high));
+            if min.is_some() || max.is_some() {
+                planned.push(test(TestKind::Range, min, max, None));
+            }
         }
     }
     planned
@@ -429,8 +433,8 @@ pub fn coverage_result(
             TestKind::Unique => "unique".to_string(),
             TestKind::Range => format!(
                 "in [{}, {}]",
-                spec.min.map_or("-∞".into(), |v| format!("{v}")),
-                spec.max.map_or("∞".into(), |v| format!("{v}"))
+                super::registry::bound_text(&spec.min, "-∞"),
+                super::registry::bound_text(&spec.max, "∞")
             ),
             TestKind::Regex => format!("matching {}", spec.pattern.as_deref().unwrap_or_default()),
         };

@@ -166,6 +166,25 @@ both_stores! {
         assert!(coverage["summaryMetrics"]["testScore"].as_f64().is_some());
     }
 
+    async fn range_tests_compare_large_integers_exactly(app) {
+        // Identifiers a double cannot tell apart (1.5e18 ± 1): the bounds keep their digits
+        // from the request to DuckDB.
+        let token = app.token_for("ada@example.com").await;
+        let csv = "id\n1500000000000000001\n1500000000000000000\n1499999999999999999\n";
+        let dataset = app.upload_ok(&token, "ids.csv", csv.as_bytes()).await;
+        let tests = json!([{ "type": "range", "column": "id", "min": 1500000000000000001u64, "max": 1500000000000000001u64 }]);
+        let job = run(&app, &token, json!({
+            "toolId": "profile-my-data",
+            "datasetId": dataset["id"],
+            "agents": ["test-coverage-agent"],
+            "parameters": { "test-coverage-agent": { "tests": tests, "suggest_tests": false } },
+        })).await;
+        let coverage = agent(&job, "test-coverage-agent");
+        let test = &coverage["summaryMetrics"]["tests"][0];
+        assert_eq!((test["checked"].as_u64(), test["failing"].as_u64()), (Some(3), Some(2)), "{coverage}");
+        assert_eq!(test["min"], json!(1500000000000000001u64), "{coverage}");
+    }
+
     async fn agent_requests_are_checked_against_the_dataset(app) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "june.csv", current_csv().as_bytes()).await;
