@@ -384,7 +384,7 @@ impl Config {
         let refresh_token_ttl = duration("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
         let graphql_limits = GraphqlLimits {
             max_depth: count("GRAPHQL_MAX_DEPTH", 15)?,
-            max_complexity: count("GRAPHQL_MAX_COMPLEXITY", 1000)?,
+            max_complexity: count("GRAPHQL_MAX_COMPLEXITY", 5000)?,
             max_aliases: count("GRAPHQL_MAX_ALIASES", 30)?,
         };
         let sign_in_limits = SignInLimits {

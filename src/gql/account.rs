@@ -101,6 +101,7 @@ impl AccountQuery {
     }
 
     /// Every user, newest first. Needs the ADMIN role.
+    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -130,6 +130,7 @@ pub struct AiQuery;
 #[Object]
 impl AiQuery {
     /// The caller's co-pilot conversations, newest first (by when they were started).
+    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,

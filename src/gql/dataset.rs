@@ -136,6 +136,7 @@ impl Dataset {
         &self.0.notices
     }
 
+    #[graphql(complexity = "crate::gql::rows(first)")]
     async fn rejects(
         &self,
         ctx: &Context<'_>,
@@ -151,6 +152,7 @@ impl Dataset {
 
     /// Rows of the canonical copy as JSON objects (at most 1000 at a time). Decimals of more
     /// than 15 digits are strings, which a JSON number (a double) would round.
+    #[graphql(complexity = "crate::gql::rows(limit)")]
     async fn preview(
         &self,
         ctx: &Context<'_>,
@@ -267,6 +269,7 @@ impl DatasetQuery {
     }
 
     /// The caller's datasets, newest first.
+    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
     async fn datasets(
         &self,
         ctx: &Context<'_>,

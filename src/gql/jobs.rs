@@ -584,6 +584,7 @@ impl AgentResult {
     }
     /// Problems in single rows, with row numbers (capped; see `rowLevelIssueCount`): the first
     /// `first` (0 or more).
+    #[graphql(complexity = "crate::gql::rows(first)")]
     async fn row_level_issues(
         &self,
         #[graphql(default = 100)] first: i32,
@@ -699,6 +700,7 @@ impl Profile {
             consistency: q.consistency,
         }
     }
+    #[graphql(complexity = "crate::gql::per_column(child_complexity)")]
     async fn columns(&self) -> Vec<ColumnProfile> {
         (0..self.get().columns.len())
             .map(|index| ColumnProfile {
@@ -851,6 +853,7 @@ impl ColumnProfile {
         self.get().pii.as_deref()
     }
     /// The most frequent values, most frequent first (at most 1000).
+    #[graphql(complexity = "crate::gql::scan(limit)")]
     async fn top_values(
         &self,
         ctx: &Context<'_>,
@@ -874,6 +877,7 @@ impl ColumnProfile {
     }
     /// Equal-width histogram over [min, max] (numbers, dates and times; dates and times in
     /// Unix epoch seconds), with `bins` bins (1–200).
+    #[graphql(complexity = "crate::gql::scan(bins)")]
     async fn histogram(
         &self,
         ctx: &Context<'_>,
@@ -925,6 +929,7 @@ impl JobQuery {
     }
 
     /// The caller's jobs, newest first.
+    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -969,6 +974,7 @@ impl JobMutation {
     /// (`cleanse-previewer.sample_size` rows, default 10,000) and says what it would do:
     /// rows before and after, changes per step and column, sampled rows before and after.
     /// Checked like `runTool`; writes nothing.
+    #[graphql(complexity = "crate::gql::PREVIEW_TOOL_COMPLEXITY")]
     async fn preview_tool(
         &self,
         ctx: &Context<'_>,

@@ -56,6 +56,36 @@ pub fn schema_builder(
         .limit_directives(16)
 }
 
+// Complexity: a field counts 1 and its selection once, however many items a list returns, so
+// the fields that return many items — or start a scan — weigh what they cost. A page of
+// `first` items weighs `first` times its selection (an aliased list of jobs each previewing a
+// thousand rows was 300 MB from a 166-byte query); rows of data weigh half a unit each; an
+// on-demand histogram or top-values list weighs a column scan; a profile's columns count as
+// ten (the schema cannot know how many a report has).
+
+/// A page of `first` items (at most 100), each with the selection's weight.
+pub(crate) fn paged(first: i32, child_complexity: usize) -> usize {
+    usize::try_from(first.clamp(1, 100)).unwrap_or(1).saturating_mul(child_complexity)
+}
+
+/// A list of up to `n` rows of data (previews, rejects, row-level issues).
+pub(crate) fn rows(n: i32) -> usize {
+    1 + usize::try_from(n.clamp(0, 1000)).unwrap_or(0) / 2
+}
+
+/// A value that may need a scan of a whole column (`histogram(bins)`, `topValues(limit)`).
+pub(crate) fn scan(n: i32) -> usize {
+    20 + usize::try_from(n.clamp(0, 1000)).unwrap_or(0) / 10
+}
+
+/// A profile's columns: counted as ten.
+pub(crate) fn per_column(child_complexity: usize) -> usize {
+    10usize.saturating_mul(child_complexity)
+}
+
+/// `previewTool` runs a whole cleanse plan on a sample.
+pub(crate) const PREVIEW_TOOL_COMPLEXITY: usize = 200;
+
 /// The application's schema with its limits, error policy, services and DataLoaders.
 pub fn build_schema(
     limits: GraphqlLimits,
