@@ -182,7 +182,10 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
             let mut text = format!("The report has {} alert(s):", alerts.len());
             for alert in alerts.iter().take(20) {
                 let message = facts.privacy.scrub(alert.column.as_deref(), &alert.message);
-                text.push_str(&format!("\n- [{}] {message}", alert.severity));
+                match alert.column.as_deref() {
+                    Some(column) => text.push_str(&format!("\n- [{}] {column}: {message}", alert.severity)),
+                    None => text.push_str(&format!("\n- [{}] {message}", alert.severity)),
+                }
             }
             Reply { text, sources: vec![format!("alerts{from_job}: {}", alerts.len())] }
         }

@@ -451,7 +451,14 @@ impl Jobs {
         }
         // What other runs found personal is masked too; a file rendered before one of them
         // finished is rendered again (the key holds what was known).
-        let personal = self.personal_columns(job.owner_id, job.dataset_id).await?;
+        let mut personal = self.personal_columns(job.owner_id, job.dataset_id).await?;
+        // A drift report shows the baseline's categories too: what runs on the baseline found
+        // personal is masked as well (a column may hold fewer personal values now).
+        if let Some(baseline) = job.baseline_dataset_id {
+            for (column, kind) in self.personal_columns(job.owner_id, baseline).await? {
+                personal.entry(column).or_insert(kind);
+            }
+        }
         let mut known: Vec<(&String, &String)> = personal.iter().collect();
         known.sort_unstable();
         let fingerprint = {

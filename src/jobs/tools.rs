@@ -373,8 +373,12 @@ pub fn plan_tests(
         }
         let numeric =
             columns.iter().any(|c| c.name == column.name && registry::is_numeric_type(&c.data_type));
+        // No range for personal data: its bounds (q25 − 3·IQR, q75 + 3·IQR) give away the
+        // quartiles, two real values, which reports otherwise mask.
+        let personal = column.pii.is_some() || crate::engine::pii::header_kind(&column.name).is_some();
         if numeric
             && !id_header
+            && !personal
             && column.semantic_type != "identifier"
             && let (Some(q25), Some(q75)) = (column.q25, column.q75)
             && q75 > q25

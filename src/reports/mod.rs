@@ -145,6 +145,15 @@ impl Masking {
                 }
             }
         }
+        // A column named like personal data (`pan`, `iban`, `ssn`…) is masked whatever the
+        // profiler's hints say: a profiler-only run checks no values for it.
+        if let Some(profile) = &report.profile {
+            for column in &profile.columns {
+                if let Some(kind) = crate::engine::pii::header_kind(&column.name) {
+                    kinds.entry(column.name.clone()).or_insert_with(|| kind.to_string());
+                }
+            }
+        }
         if let Some(risk) = &report.risk {
             // Most sensitive first: the first finding of a column wins.
             for found in risk.columns.iter().rev() {

@@ -18,10 +18,28 @@ use super::{
 };
 use crate::domain::{AgentResult, DriftReport, Finding, Profile, Report, RiskReport};
 
-/// Excel's limit on a cell's text.
-const MAX_CELL_CHARS: usize = 32_000;
+/// Excel's limit on a cell's text, in UTF-16 units (an emoji counts two), with a margin.
+const MAX_CELL_UNITS: usize = 32_000;
 /// Row-level issues written per agent (they are capped by the agents already).
 const MAX_ROW_ISSUES: usize = 10_000;
+
+/// `text` cut to what an Excel cell holds ([`MAX_CELL_UNITS`] UTF-16 units), ending in `…`
+/// when cut.
+fn cell_text(text: &str) -> String {
+    if text.encode_utf16().count() <= MAX_CELL_UNITS {
+        return text.to_string();
+    }
+    let mut units = 0;
+    let mut out: String = text
+        .chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units < MAX_CELL_UNITS
+        })
+        .collect();
+    out.push('…');
+    out
+}
 
 struct Formats {
     title: Format,
@@ -80,7 +98,7 @@ impl<'f> Sheet<'f> {
     }
 
     fn text_with(&mut self, col: ColNum, text: &str, format: &Format) -> anyhow::Result<()> {
-        let text = truncate(text, MAX_CELL_CHARS);
+        let text = cell_text(text);
         self.seen(col, text.chars().count());
         self.ws.write_string_with_format(self.row, col, text, format)?;
         Ok(())
@@ -146,7 +164,7 @@ impl<'f> Sheet<'f> {
 
     fn title(&mut self, text: &str) -> anyhow::Result<()> {
         let f = self.f;
-        let text = truncate(text, MAX_CELL_CHARS);
+        let text = cell_text(text);
         // A title spills over the next cells: it does not widen its column.
         self.ws.write_string_with_format(self.row, 0, text, &f.title)?;
         self.ws.set_row_height(self.row, 22)?;
@@ -156,7 +174,7 @@ impl<'f> Sheet<'f> {
 
     fn section(&mut self, text: &str) -> anyhow::Result<()> {
         let f = self.f;
-        self.ws.write_string_with_format(self.row, 0, truncate(text, MAX_CELL_CHARS), &f.section)?;
+        self.ws.write_string_with_format(self.row, 0, cell_text(text), &f.section)?;
         self.row += 1;
         Ok(())
     }
@@ -671,6 +689,19 @@ mod tests {
 
     fn cell_texts(range: &calamine::Range<Data>) -> Vec<String> {
         range.cells().map(|(_, _, d)| d.to_string()).collect()
+    }
+
+    #[test]
+    fn text_past_excels_limit_in_utf16_units_is_cut() {
+        // 20,000 emoji are 40,000 UTF-16 units: Excel's limit (32,767) counts those.
+        let mut report = fixture::rich_report(2);
+        let long = "😀".repeat(20_000);
+        report.profile.as_mut().unwrap().columns[0].name = long;
+        let bytes = render(ReportFormat::Xlsx, &fixture::rich_meta(), &report).unwrap();
+        let mut book = open(bytes);
+        let columns = book.worksheet_range("Columns").unwrap();
+        let cut = cell_texts(&columns).into_iter().find(|t| t.starts_with('😀')).unwrap();
+        assert!(cut.ends_with('…') && cut.encode_utf16().count() <= 32_767, "{}", cut.len());
     }
 
     #[test]

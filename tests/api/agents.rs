@@ -185,6 +185,42 @@ both_stores! {
         assert_eq!(test["min"], json!(1500000000000000001u64), "{coverage}");
     }
 
+    async fn a_column_named_like_card_numbers_is_masked_when_only_the_profiler_ran(app) {
+        // The profiler alone checks no values for personal data: the header `pan` says what
+        // the column holds, and its one value (quoted by the constant-column alert) must not
+        // reach a report or the co-pilot.
+        let token = app.token_for("ada@example.com").await;
+        let mut csv = String::from("id,pan,x\n");
+        for i in 0..20 {
+            csv.push_str(&format!("{i},4111111111111111,{}\n", i % 3));
+        }
+        let dataset = app.upload_ok(&token, "cards.csv", csv.as_bytes()).await;
+        let job = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": dataset["id"], "agents": ["unified-profiler"] })).await;
+        for format in ["html", "xlsx"] {
+            let link = job["downloads"].as_array().unwrap().iter().find(|d| d["format"] == format).unwrap().clone();
+            let response = app.client.get(format!("{}{}", app.address, link["url"].as_str().unwrap())).send().await.unwrap();
+            let bytes = response.bytes().await.unwrap().to_vec();
+            let text = if format == "xlsx" {
+                use std::io::Read;
+                let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+                let mut all = String::new();
+                for i in 0..archive.len() {
+                    archive.by_index(i).unwrap().read_to_string(&mut all).unwrap();
+                }
+                all
+            } else {
+                String::from_utf8(bytes).unwrap()
+            };
+            assert!(!text.contains("4111111111111111"), "{format} shows the card number");
+            assert!(text.contains("1111"), "{format} shows the masked value");
+        }
+        let ask = "mutation($input: AskCopilotInput!) { askCopilot(input: $input) { answer } }";
+        let body = app.graphql(Some(&token), ask, json!({ "input": { "question": "what are the alerts?", "datasetId": dataset["id"] } })).await;
+        let answer = body["data"]["askCopilot"]["answer"].as_str().unwrap_or_else(|| panic!("{body}"));
+        assert!(answer.contains("pan:"), "alerts name their column: {answer}");
+        assert!(!answer.contains("4111111111111111"), "{answer}");
+    }
+
     async fn agent_requests_are_checked_against_the_dataset(app) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "june.csv", current_csv().as_bytes()).await;
