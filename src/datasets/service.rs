@@ -668,11 +668,13 @@ fn check_rows(argument: &str, n: u64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The last path component of a client's file name, without control characters, at most
-/// 255 characters: what is shown, never what is opened.
+/// The last path component of a client's file name, without control characters (nor
+/// bidirectional overrides, which disguise an extension), at most 255 characters: what is
+/// shown, never what is opened.
 fn display_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean: String =
+        last.chars().filter(|&c| !c.is_control() && !crate::domain::is_bidi_control(c)).take(255).collect();
     let clean = clean.trim();
     if clean.is_empty() || clean == "." || clean == ".." { "upload".to_string() } else { clean.to_string() }
 }
@@ -738,6 +740,11 @@ mod tests {
         assert_eq!(display_name("C:\\Users\\x\\data.csv"), "data.csv");
         assert_eq!(display_name(".."), "upload");
         assert_eq!(display_name("a\u{0}b\n.csv"), "ab.csv");
+        assert_eq!(
+            display_name("invoice\u{202E}vsc.exe"),
+            "invoicevsc.exe",
+            "no override to disguise the extension"
+        );
         assert_eq!(display_name(""), "upload");
     }
 

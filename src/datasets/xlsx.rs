@@ -64,6 +64,12 @@ pub fn check_workbook(path: &Path, max_uncompressed: u64) -> Result<(), AppError
 /// one cell in A1 and one in XFD1048576 would otherwise become billions of empty fields.
 pub const MAX_CELLS: u64 = 100_000_000;
 
+/// A sheet spanning more than this many cells must hold a value in at least one in
+/// [`MAX_EMPTY_PER_VALUE`] of them: two stray cells far apart (1.5 KB of workbook) made a
+/// 100 MB CSV of empty fields, which held the ingest slot for 40 s before being refused.
+const SPARSE_FLOOR: u64 = 10_000_000;
+const MAX_EMPTY_PER_VALUE: u64 = 100;
+
 /// A sheet written as CSV by [`sheet_to_csv`].
 #[derive(Debug)]
 pub struct SheetCsv {
@@ -98,6 +104,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     // The table is the cells' bounding box: a sheet whose data starts below or right of A1
     // (a blank margin) starts at its first row and column, which hold the header.
     let mut extent: Option<[u32; 4]> = None;
+    let mut filled: u64 = 0;
     let mut shapes: std::collections::BTreeMap<u32, DateShape> = std::collections::BTreeMap::new();
     {
         let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
@@ -105,6 +112,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
             if matches!(cell.get_value(), DataRef::Empty) {
                 continue;
             }
+            filled += 1;
             let (r, c) = cell.get_position();
             if let DataRef::DateTime(dt) = cell.get_value() {
                 shapes.entry(c).or_default().add(dt);
@@ -121,6 +129,13 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     if rows > 1_048_576 || cols > 16_384 || rows.saturating_mul(cols) > MAX_CELLS {
         return Err(bad(format!(
             "sheet {name:?} spans {rows} rows by {cols} columns, more than the {MAX_CELLS} cells allowed"
+        )));
+    }
+    let spanned = rows * cols;
+    if spanned > SPARSE_FLOOR && spanned > filled.saturating_mul(MAX_EMPTY_PER_VALUE) {
+        return Err(bad(format!(
+            "sheet {name:?} spans {rows} rows by {cols} columns but holds only {filled} values: \
+             delete the stray cells far from the table (or save the table alone as CSV)"
         )));
     }
 
@@ -393,6 +408,29 @@ mod tests {
         // Asked for by name, it is read.
         sheet_to_csv(&path, Some("old"), &out).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "stale\n");
+    }
+
+    #[test]
+    fn a_sheet_of_stray_cells_far_apart_is_refused_before_writing_empty_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "a").unwrap();
+        sheet.write_string(9_998, 9_998, "b").unwrap();
+        workbook.save(&path).unwrap();
+        let err = sheet_to_csv(&path, None, &out).unwrap_err();
+        assert!(err.message().contains("holds only 2 values"), "{}", err.message());
+        assert!(std::fs::metadata(&out).is_err(), "nothing was written");
+        // A table as dense as a real one passes, stray cell and all.
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for row in 0..200 {
+            sheet.write_number(row, 0, f64::from(row)).unwrap();
+        }
+        sheet.write_string(999, 99, "note").unwrap();
+        workbook.save(&path).unwrap();
+        assert!(sheet_to_csv(&path, None, &out).is_ok());
     }
 
     #[test]

@@ -110,11 +110,17 @@ pub fn check_dataset_name(raw: &str) -> Result<&str, &'static str> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 255 {
         Err("must have 1 to 255 characters")
-    } else if name.chars().any(char::is_control) {
-        Err("must not contain control characters")
+    } else if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        Err("must not contain control characters (bidirectional overrides included)")
     } else {
         Ok(name)
     }
+}
+
+/// Unicode's bidirectional formatting characters: in a file name, U+202E turns
+/// `report\u{202E}vsc.exe` into what reads as `reportexe.csv`.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The extensions of the table files a dataset's name may end with.
@@ -141,8 +147,11 @@ mod extension_tests {
         assert_eq!(check_dataset_name(&"é".repeat(255)).map(|n| n.len()), Ok(510));
         assert!(check_dataset_name(&"a".repeat(256)).is_err());
         assert!(check_dataset_name("   ").is_err());
-        assert_eq!(check_dataset_name("a\u{1b}[31mred"), Err("must not contain control characters"));
-        assert_eq!(check_dataset_name("a\nb"), Err("must not contain control characters"));
+        let refused = Err("must not contain control characters (bidirectional overrides included)");
+        assert_eq!(check_dataset_name("a\u{1b}[31mred"), refused);
+        assert_eq!(check_dataset_name("a\nb"), refused);
+        assert_eq!(check_dataset_name("invoice\u{202E}vsc.exe"), refused);
+        assert_eq!(check_dataset_name("שלום.csv"), Ok("שלום.csv"), "right-to-left text itself is fine");
     }
 
     #[test]

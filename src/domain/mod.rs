@@ -15,7 +15,9 @@ mod user;
 pub use conversation::{
     Conversation, ConversationId, ConversationMessage, LlmUsage, MessageRole, NewMessage, UsageTotals,
 };
-pub use dataset::{ColumnInfo, Dataset, DatasetFormat, DatasetId, check_dataset_name, split_extension};
+pub use dataset::{
+    ColumnInfo, Dataset, DatasetFormat, DatasetId, check_dataset_name, is_bidi_control, split_extension,
+};
 pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, PersonalColumn, Retyped, SchemaDrift};
 pub use email::Email;
 pub use job::{Job, JobError, JobId, JobStatus};
