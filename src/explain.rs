@@ -68,6 +68,22 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
             number(drift.row_count_change as f64)
         ));
     }
+    if let Some(cleanse) = &report.cleanse {
+        line(format!(
+            "The cleanse kept {} of {} rows: {} removed, {} quarantined.",
+            number(cleanse.rows_out as f64),
+            number(cleanse.rows_in as f64),
+            number(cleanse.rows_removed as f64),
+            number(cleanse.rows_quarantined as f64)
+        ));
+        let failed: Vec<&str> =
+            cleanse.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        if failed.is_empty() {
+            line("Every integrity check passed.".into());
+        } else {
+            line(format!("Integrity checks failed: {}.", failed.join(", ")));
+        }
+    }
 
     line(String::new());
     line("## Technical Findings".into());
@@ -94,6 +110,15 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
     for alert in alerts.iter().filter(|a| a.severity == "critical").take(5) {
         line(format!("- {}: {}", alert.code, alert.column.as_deref().unwrap_or("dataset")));
     }
+    // Issues are what the cleansing agents found (invalid e-mails, unparseable dates…): named
+    // by code and column, as alerts are (their messages quote counts the report keeps elsewhere).
+    let issues: Vec<_> = report.agents.iter().flat_map(|a| a.issues.iter()).collect();
+    if !issues.is_empty() {
+        line(format!("- {} issue(s):", number(issues.len() as f64)));
+        for issue in issues.iter().take(8) {
+            line(format!("  - {}: {}", issue.code, issue.column.as_deref().unwrap_or("dataset")));
+        }
+    }
     if let Some(score) = metric(report, TEST_COVERAGE, "testScore").and_then(Value::as_f64) {
         let failed = metric(report, TEST_COVERAGE, "failedTests").and_then(Value::as_f64).unwrap_or(0.0);
         line(format!("- Data tests score {} of 100; {} test(s) failed.", number(score), number(failed)));
@@ -109,8 +134,10 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
         .filter(|r| seen.insert((r.code.clone(), r.column.clone())))
         .take(8)
         .collect();
-    if recommendations.is_empty() {
+    if recommendations.is_empty() && issues.is_empty() && alerts.is_empty() {
         line("- Nothing needs fixing.".into());
+    } else if recommendations.is_empty() {
+        line("- Review the findings above.".into());
     }
     for r in recommendations {
         line(format!("- {}", r.message));
@@ -125,7 +152,9 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
     if ran(SCORE_RISK) && report.risk.as_ref().is_some_and(|r| !r.columns.is_empty()) {
         line("- Decide who may see the columns of personal data before sharing the file.".into());
     }
-    if alerts.is_empty() {
+    if report.cleanse.is_some() {
+        line("- Profile the cleaned version to confirm its quality, and review the quarantined rows.".into());
+    } else if alerts.is_empty() && issues.is_empty() {
         line("- Keep the current checks as tests for the next versions.".into());
     } else {
         line("- Clean the data (Clean My Data), then profile the cleaned version again.".into());
@@ -203,6 +232,7 @@ pub fn ungrounded_among(text: &str, report: Option<&Report>, extra: &[Value]) ->
         let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
         known.push(alerts.len() as f64);
         known.push(alerts.iter().filter(|a| a.severity == "critical").count() as f64);
+        known.push(report.agents.iter().map(|a| a.issues.len()).sum::<usize>() as f64);
     }
     for value in extra {
         report_numbers(value, &mut known);
@@ -304,6 +334,51 @@ mod tests {
         ] {
             assert!(summary.text.contains(fact), "{fact} missing from {}", summary.text);
         }
+        assert_eq!(ungrounded(&summary.text, &report), Vec::<String>::new(), "{}", summary.text);
+    }
+
+    #[test]
+    fn a_cleanse_summary_says_what_the_cleanse_found_and_did() {
+        // It said "0 alert(s)… Nothing needs fixing" over a cleanse that found 90 invalid values.
+        use crate::domain::{CleanseManifest, IntegrityCheck};
+        let finding = |code: &str, column: &str| Finding {
+            code: code.into(),
+            severity: "warning".into(),
+            column: Some(column.into()),
+            message: format!("values of {column} are not valid"),
+        };
+        let mut agent = report().agents.remove(0);
+        agent.agent_id = "field-standardization".into();
+        agent.alerts = Vec::new();
+        agent.recommendations = Vec::new();
+        agent.issues = vec![finding("INVALID_EMAIL", "email"), finding("INVALID_PHONE", "phone")];
+        let check = |name: &str, passed| IntegrityCheck { name: name.into(), passed, message: String::new() };
+        let report = Report {
+            profile: None,
+            agents: vec![agent],
+            drift: None,
+            risk: None,
+            cleanse: Some(CleanseManifest {
+                rows_in: 203,
+                rows_out: 201,
+                rows_removed: 2,
+                checks: vec![check("row_accounting", true), check("types", true)],
+                ..CleanseManifest::default()
+            }),
+        };
+        let summary = rule_based(&report, "dirty.csv");
+        for fact in [
+            "The cleanse kept 201 of 203 rows: 2 removed, 0 quarantined.",
+            "Every integrity check passed.",
+            "2 issue(s):",
+            "INVALID_EMAIL: email",
+            "INVALID_PHONE: phone",
+            "Review the findings above.",
+            "Profile the cleaned version",
+        ] {
+            assert!(summary.text.contains(fact), "{fact} missing from {}", summary.text);
+        }
+        assert!(!summary.text.contains("Nothing needs fixing"), "{}", summary.text);
         assert_eq!(ungrounded(&summary.text, &report), Vec::<String>::new(), "{}", summary.text);
     }
 

@@ -172,14 +172,16 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
     match intent {
         Intent::Personal => personal(report, &from_job),
         Intent::Alerts => {
-            let alerts: Vec<_> = report.agents.iter().flat_map(|a| a.alerts.iter()).collect();
+            // Alerts (the profiling agents') and issues (the cleansing agents') alike.
+            let alerts: Vec<_> =
+                report.agents.iter().flat_map(|a| a.alerts.iter().chain(a.issues.iter())).collect();
             if alerts.is_empty() {
                 return Reply {
-                    text: "The report has no alerts.".into(),
-                    sources: vec![format!("alerts{from_job}: 0")],
+                    text: "The report has no alerts or issues.".into(),
+                    sources: vec![format!("alerts and issues{from_job}: 0")],
                 };
             }
-            let mut text = format!("The report has {} alert(s):", alerts.len());
+            let mut text = format!("The report has {} alert(s) or issue(s):", alerts.len());
             for alert in alerts.iter().take(20) {
                 let message = facts.privacy.scrub(alert.column.as_deref(), &alert.message);
                 match alert.column.as_deref() {
@@ -187,7 +189,7 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
                     None => text.push_str(&format!("\n- [{}] {message}", alert.severity)),
                 }
             }
-            Reply { text, sources: vec![format!("alerts{from_job}: {}", alerts.len())] }
+            Reply { text, sources: vec![format!("alerts and issues{from_job}: {}", alerts.len())] }
         }
         Intent::Columns => {
             let text = match profile {
@@ -206,7 +208,23 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
             Reply { text, sources: vec![source("columns")] }
         }
         Intent::RowCount | Intent::Quality | Intent::Duplicates => {
-            let Some(p) = profile else { return no_profile_here() };
+            let Some(p) = profile else {
+                // A cleanse's report has its own row counts.
+                if intent == Intent::RowCount
+                    && let Some(c) = &report.cleanse
+                {
+                    return Reply {
+                        text: format!(
+                            "The cleanse read {} rows and kept {}: {} removed, {} quarantined.",
+                            c.rows_in, c.rows_out, c.rows_removed, c.rows_quarantined
+                        ),
+                        sources: vec![format!(
+                            "cleanse{from_job}: rowsIn, rowsOut, rowsRemoved, rowsQuarantined"
+                        )],
+                    };
+                }
+                return no_profile_here();
+            };
             profile_answer(intent, p, facts.dataset_name, &source)
         }
         Intent::Nulls | Intent::TopValues | Intent::Distinct | Intent::Statistic(_) => {
