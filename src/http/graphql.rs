@@ -152,9 +152,10 @@ async fn read_limited(
     body: Body,
     limit: usize,
     declared: Option<u64>,
+    idle: std::time::Duration,
 ) -> Result<Vec<u8>, Option<std::io::Error>> {
     use futures_util::StreamExt;
-    let mut stream = body.into_bytes_stream();
+    let mut stream = std::pin::pin!(super::body_stream(body, idle));
     let mut bytes = Vec::new();
     let mut over = declared.is_some_and(|n| n > limit as u64);
     let mut drained: u64 = 0;
@@ -219,7 +220,7 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
     let too_large =
         || refuse(ErrorCode::PayloadTooLarge, &format!("the request body is larger than {limit} bytes"));
     let declared = req.header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    let bytes = match read_limited(body, limit, declared).await {
+    let bytes = match read_limited(body, limit, declared, state.config.idle_timeout).await {
         Ok(bytes) => bytes,
         Err(None) => return too_large(),
         Err(Some(e)) => {

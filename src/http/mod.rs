@@ -225,6 +225,31 @@ fn refusal(error: poem::Error) -> Response {
     response
 }
 
+/// A request body's bytes, failing with `TimedOut` when nothing arrives for `idle`: a client
+/// that stops sending mid-body (its headers complete) would otherwise hold the request, and a
+/// task, open for ever.
+fn body_stream(
+    body: poem::Body,
+    idle: std::time::Duration,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    use futures_util::StreamExt;
+    let stream = body.into_bytes_stream().boxed();
+    futures_util::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no part of the body arrived for {} s (IDLE_TIMEOUT)", idle.as_secs_f64()),
+                )),
+                None,
+            )),
+        }
+    })
+}
+
 /// The client's address: the proxy's `X-Forwarded-For` entry when proxy headers are
 /// trusted, else the peer address.
 fn client_addr(req: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {

@@ -61,7 +61,11 @@ pub(super) async fn receive(
         .map_err(|_| bad("multipart/form-data needs a boundary"))?;
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(whole).per_field(max_upload));
-    let mut multipart = multer::Multipart::with_constraints(body.into_bytes_stream(), boundary, constraints);
+    let mut multipart = multer::Multipart::with_constraints(
+        super::body_stream(body, state.config.idle_timeout),
+        boundary,
+        constraints,
+    );
 
     let dir = state.datasets.uploads_dir();
     tokio::fs::create_dir_all(&dir).await.map_err(|e| internal(e.into()))?;

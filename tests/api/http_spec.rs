@@ -164,6 +164,23 @@ both_stores! {
         let read = tokio::time::timeout(std::time::Duration::from_secs(10), kept.read_to_end(&mut answer)).await;
         assert!(read.is_ok(), "an idle kept-alive connection is still open after 10 s");
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        // A body that stops arriving is refused once nothing has come for the timeout, for a
+        // GraphQL request (signed in or not) and an upload (signed in: an anonymous one is
+        // refused before its body is read) alike.
+        let token = app.token_for("ada@example.com").await;
+        let upload = format!("Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000");
+        for (headers, part) in [
+            ("Content-Type: application/json\r\nContent-Length: 1000", "{\"query\": \""),
+            (upload.as_str(), "--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{"),
+        ] {
+            let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+            stalled.write_all(format!("POST /graphql HTTP/1.1\r\nHost: x\r\n{headers}\r\n\r\n{part}").as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read_to_end(&mut answer)).await;
+            assert!(read.is_ok(), "a stalled body is still waited for after 10 s ({part})");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("BAD_REQUEST"), "{answer}");
+        }
         // The server still answers new connections.
         let (status, _, body) = raw(&app, "application/json", None, json!({ "query": "{ __typename }" }).to_string()).await;
         assert_eq!((status, &body["data"]["__typename"]), (200, &json!("Query")));
