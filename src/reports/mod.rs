@@ -145,11 +145,16 @@ impl Masking {
                 }
             }
         }
-        // A column named like personal data (`pan`, `iban`, `ssn`…) is masked whatever the
-        // profiler's hints say: a profiler-only run checks no values for it.
+        // A column named like personal data (`pan`, `iban`, `ssn`…), or whose values the
+        // profiler recognised as e-mail addresses, phone numbers or IP addresses, is masked
+        // whatever else ran: a profiler-only run has no risk scorer's verdict.
         if let Some(profile) = &report.profile {
             for column in &profile.columns {
-                if let Some(kind) = crate::engine::pii::header_kind(&column.name) {
+                let by_values = match column.semantic_type.as_str() {
+                    kind @ ("email" | "phone" | "ip") => Some(kind),
+                    _ => None,
+                };
+                if let Some(kind) = crate::engine::pii::header_kind(&column.name).or(by_values) {
                     kinds.entry(column.name.clone()).or_insert_with(|| kind.to_string());
                 }
             }
@@ -687,6 +692,34 @@ pub(crate) mod tests {
         assert_eq!(masking.kind("contact_email"), Some("email"));
         assert_eq!(masking.kind("country"), None);
         assert_eq!(masking.kind("email"), Some("email"));
+    }
+
+    #[test]
+    fn a_profile_alone_masks_columns_by_header_and_by_recognised_values() {
+        // The profiler alone: no risk scorer's verdict, no profiler hint.
+        let mut report = fixture::rich_report(0);
+        report.risk = None;
+        let profile = report.profile.as_mut().unwrap();
+        let template = profile.columns[0].clone();
+        let column = |name: &str, semantic: &str| {
+            let mut c = template.clone();
+            c.name = name.into();
+            c.semantic_type = semantic.into();
+            c.pii = None;
+            c
+        };
+        profile.columns = vec![
+            column("pan", "identifier"),
+            column("contact", "email"),
+            column("reach_me", "phone"),
+            column("country", "text"),
+        ];
+        let masking = Masking::of(&report);
+        assert_eq!(masking.kind("pan"), Some("credit_card"));
+        assert_eq!(masking.kind("contact"), Some("email"));
+        assert_eq!(masking.kind("reach_me"), Some("phone"));
+        assert_eq!(masking.kind("country"), None);
+        assert!(!masking.value("pan", "4111111111111111").contains("41111111"));
     }
 
     #[test]
