@@ -56,9 +56,9 @@ pub struct DriftReport {
     /// was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_name: Option<String>,
-    /// The current version's columns that hold personal data, found by the risk scorer's
-    /// detection, when the run had neither the risk scorer nor the profiler to tell (a run of
-    /// the drift detector alone): the reports mask their categories. Empty otherwise.
+    /// Columns that hold personal data in either version, found by the risk scorer's
+    /// detection — on the baseline always, on the current version when the run had neither the
+    /// risk scorer nor the profiler to tell: the reports mask their categories.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub personal_columns: Vec<PersonalColumn>,
 }

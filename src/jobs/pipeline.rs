@@ -168,20 +168,22 @@ pub fn run(
                     &mut |percent, stage| step(done, DRIFT_DETECTOR, percent, stage, progress),
                 )?;
                 let mut drift = drift;
+                // The report shows both versions' categories, which must be masked where they
+                // are personal data: the baseline's are looked for here, always (no other agent
+                // of this run reads the baseline, and the baseline may be deleted later); the
+                // current version's too when neither the profiler nor the risk scorer runs.
+                let mut sides = vec![(&baseline.data, &baseline.columns)];
                 if !agents.iter().any(|a| a == SCORE_RISK || a == UNIFIED_PROFILER) {
-                    // Nothing else in this run tells which columns hold personal data, whose
-                    // categories the reports must mask: the risk scorer's detection does.
-                    progress(done / total * 100.0, "looking for personal data");
-                    let found = session.pii_scan(
-                        &inputs.current.data,
-                        &inputs.current.columns,
-                        &RiskParams::default(),
-                        &mut |_, _| {},
-                    )?;
-                    drift.personal_columns = found
-                        .into_iter()
-                        .map(|c| PersonalColumn { column: c.column, kind: c.kind })
-                        .collect();
+                    sides.insert(0, (&inputs.current.data, &inputs.current.columns));
+                }
+                progress(done / total * 100.0, "looking for personal data");
+                for (data, columns) in sides {
+                    let found = session.pii_scan(data, columns, &RiskParams::default(), &mut |_, _| {})?;
+                    for c in found {
+                        if !drift.personal_columns.iter().any(|p| p.column == c.column) {
+                            drift.personal_columns.push(PersonalColumn { column: c.column, kind: c.kind });
+                        }
+                    }
                 }
                 report.agents.push(tools::drift_result(&drift, used, elapsed()));
                 report.drift = Some(drift);
