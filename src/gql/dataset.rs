@@ -169,6 +169,7 @@ impl Dataset {
     /// Every version of this dataset, oldest first (a cleanse creates a new version). Once per
     /// path: a version's `versions` are the same family again, and each nesting multiplied
     /// the response by their number (`BAD_USER_INPUT`).
+    #[graphql(complexity = "crate::gql::per_version(child_complexity)")]
     async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dataset>> {
         if self.1 == Reached::FromVersions {
             return Err(AppError::bad_input(

@@ -61,7 +61,7 @@ pub fn schema_builder(
 // `first` items weighs `first` times its selection (an aliased list of jobs each previewing a
 // thousand rows was 300 MB from a 166-byte query); rows of data weigh half a unit each; an
 // on-demand histogram or top-values list weighs a column scan; a profile's columns count as
-// ten (the schema cannot know how many a report has).
+// ten (the schema cannot know how many a report has), a dataset's versions ten too.
 
 /// A page of `first` items (at most 100), each with the selection's weight.
 pub(crate) fn paged(first: i32, child_complexity: usize) -> usize {
@@ -80,6 +80,11 @@ pub(crate) fn scan(n: i32) -> usize {
 
 /// A profile's columns: counted as ten.
 pub(crate) fn per_column(child_complexity: usize) -> usize {
+    10usize.saturating_mul(child_complexity)
+}
+
+/// A dataset's versions: counted as ten (each cleanse adds two).
+pub(crate) fn per_version(child_complexity: usize) -> usize {
     10usize.saturating_mul(child_complexity)
 }
 

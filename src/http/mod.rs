@@ -49,6 +49,10 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))
         .data(state)
+        // Inside CORS: with an `Origin`, poem's CORS turns an inner error into its plain
+        // response itself, so the errors shape is given here (and again in `observe`, for
+        // CORS's own refusals).
+        .catch_all_error(|error| async move { refusal(error) })
         .with(cors)
         .with(SameOrigin { trust_proxy_headers: state_trust })
         .with(CatchPanic::new().with_handler(on_panic))

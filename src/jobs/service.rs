@@ -41,9 +41,10 @@ pub(super) struct Inner {
     preview_timeout: std::time::Duration,
     /// Jobs one user may have queued or running (`MAX_ACTIVE_JOBS_PER_USER`).
     max_active_per_user: u64,
-    /// One turn per owner for counting active jobs and queueing one, so that parallel
-    /// requests from one user cannot all pass the count before any is stored.
-    run_turns: moka::sync::Cache<UserId, Arc<tokio::sync::Mutex<()>>>,
+    /// Turns for counting an owner's active jobs and queueing one, so that parallel requests
+    /// from one user cannot all pass the count before any is stored: one of [`RUN_TURNS`]
+    /// locks, picked by the owner's id (owners sharing one only wait for each other's insert).
+    run_turns: Vec<tokio::sync::Mutex<()>>,
     /// Progress streams one user may have open on this instance
     /// (`MAX_SUBSCRIPTIONS_PER_USER`), and how many each user has.
     max_followers_per_user: usize,
@@ -113,10 +114,7 @@ impl Jobs {
                 datasets,
                 preview_timeout: config.preview_timeout,
                 max_active_per_user: config.max_active_per_user,
-                run_turns: moka::sync::Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_idle(Duration::from_secs(60))
-                    .build(),
+                run_turns: (0..RUN_TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
                 max_followers_per_user: config.max_subscriptions_per_user,
                 followers: Arc::default(),
                 changes,
@@ -179,8 +177,7 @@ impl Jobs {
         let CheckedRun { tool_id, agents, parameters } = run;
         // Counted again, in the owner's turn, right before the job is stored (the first count
         // refuses early, before the checks above read the dataset).
-        let turn = self.inner.run_turns.get_with(owner, Arc::default);
-        let _turn = turn.lock().await;
+        let _turn = self.inner.run_turns[turn_of(owner)].lock().await;
         self.check_active_jobs(owner).await?;
         let job = Job::queued(
             owner,
@@ -631,6 +628,14 @@ fn differs(a: &Job, b: &Job) -> bool {
 }
 
 /// The state of one progress stream.
+/// How many locks serialise owners' job counts (see `Inner::run_turns`).
+const RUN_TURNS: usize = 64;
+
+/// The run turn of `owner`.
+fn turn_of(owner: UserId) -> usize {
+    (owner.0.as_u128() % RUN_TURNS as u128) as usize
+}
+
 /// One open progress stream, counted against its owner until dropped.
 struct FollowerPermit {
     counts: Arc<std::sync::Mutex<std::collections::HashMap<UserId, usize>>>,

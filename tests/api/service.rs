@@ -93,6 +93,12 @@ both_stores! {
         assert_eq!(cross.status().as_u16(), 403);
         let body: Value = cross.json().await.expect("a refusal in the errors shape");
         assert_eq!(crate::helpers::error_code(&body), "FORBIDDEN", "{body}");
+        // The frontend's own requests get refusals in the errors shape too, with CORS headers.
+        let unknown = app.client.get(format!("{}/no/such/route", app.address)).header("origin", "http://app.example").send().await.unwrap();
+        assert_eq!(unknown.status().as_u16(), 404);
+        assert_eq!(unknown.headers()["access-control-allow-origin"], "http://app.example");
+        let body: Value = unknown.json().await.expect("a refusal in the errors shape");
+        assert_eq!(crate::helpers::error_code(&body), "NOT_FOUND", "{body}");
 
         // Browsers send Origin on same-origin requests too (the playground does): they are not
         // cross-origin requests and must not be refused.
