@@ -46,6 +46,21 @@ pub async fn next_within(socket: &mut Socket, wait: std::time::Duration) -> Opti
     }
 }
 
+/// The close frame the server sends next (within 10 s), no other message before it.
+async fn close_frame(socket: &mut Socket) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.expect("a close frame with a code"),
+            Some(Ok(Message::Text(text))) => panic!("no message expected before the close, got {text}"),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
 both_stores! {
     async fn graphql_transport_ws_authenticates_with_connection_init(app) {
         let session = app.sign_up("ada@example.com", "correct horse battery").await;
@@ -106,14 +121,7 @@ both_stores! {
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
-        let close = loop {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("server answered") {
-                Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
-                Some(Ok(Message::Text(text))) => panic!("no message expected before the close, got {text}"),
-                Some(Ok(_)) => continue,
-                other => panic!("the socket ended without a close frame: {other:?}"),
-            }
-        };
+        let close = close_frame(&mut socket).await;
         assert_eq!(u16::from(close.code), 4409, "{close:?}");
         assert!(close.reason.contains("Subscriber for 1 already exists"), "{close:?}");
     }
@@ -172,14 +180,7 @@ both_stores! {
     async fn a_socket_that_never_initialises_is_closed_with_4408(app, &[("WS_CONNECTION_INIT_TIMEOUT", "1s")]) {
         for protocol in ["graphql-transport-ws", "graphql-ws"] {
             let mut silent = connect(&app, protocol).await;
-            let close = loop {
-                match tokio::time::timeout(std::time::Duration::from_secs(10), silent.next()).await.expect("closed within the timeout") {
-                    Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
-                    Some(Ok(Message::Text(text))) => panic!("no message expected before the close, got {text}"),
-                    Some(Ok(_)) => continue,
-                    other => panic!("the socket ended without a close frame: {other:?}"),
-                }
-            };
+            let close = close_frame(&mut silent).await;
             assert_eq!(u16::from(close.code), 4408, "{protocol}: {close:?}");
         }
         // A socket that initialised in time stays open past it.
