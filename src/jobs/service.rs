@@ -627,7 +627,6 @@ fn differs(a: &Job, b: &Job) -> bool {
         || a.updated_at != b.updated_at
 }
 
-/// The state of one progress stream.
 /// How many locks serialise owners' job counts (see `Inner::run_turns`).
 const RUN_TURNS: usize = 64;
 
@@ -658,6 +657,7 @@ fn lock_counts<T>(counts: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> 
     counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The state of one progress stream.
 struct Follow {
     _permit: FollowerPermit,
     store: Arc<dyn MetadataStore>,
