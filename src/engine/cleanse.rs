@@ -374,7 +374,9 @@ const BLANK_RE: &str = r"[\s\p{Z}\x{0B}\x{85}]*";
 /// name with a day and a year).
 const DATE_LIKE_RE: &str =
     r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}";
-const EMAIL_RE: &str = r"[^@\s]+@[^@\s]+\.[^@\s]+";
+/// An e-mail address: dot-separated parts around one `@`, no part empty (`a@b..com`,
+/// `a@b.com.` and `a..b@c.com` are not addresses), a dot in the domain.
+const EMAIL_RE: &str = r"[^@\s.]+(\.[^@\s.]+)*@[^@\s.]+(\.[^@\s.]+)+";
 /// A number as text the type-fixer converts to a float: digits with an optional sign,
 /// decimal point and exponent. (DuckDB's cast also reads `1_000`, `inf` and `NaN`, which are
 /// not numbers here, as for the quarantine's ranges.)
@@ -1641,6 +1643,26 @@ pub fn check_constant(conn: &Connection, value: &str, ty: &str) -> anyhow::Resul
     if is_text(&ty) {
         return Ok(Ok(()));
     }
+    // DuckDB's casts are lenient: `2.5` rounds into an integer, `0x1F` and `1_000` read as
+    // numbers, a date drops a time. A constant must be written as the column's values are.
+    let strict =
+        |pattern: &str| regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value));
+    let written = if is_integer(&ty) {
+        strict(r"[+-]?\d+").then_some(()).ok_or("not a whole number written in digits")
+    } else if is_numeric(&ty) {
+        strict(FLOAT_RE).then_some(()).ok_or("not a number written in digits (such as 2.5 or 1e3)")
+    } else if ty == "DATE" {
+        strict(ISO_DATE_RE).then_some(()).ok_or("not a date written as YYYY-MM-DD")
+    } else if ty.starts_with("TIMESTAMP") {
+        strict(&format!("{ISO_DATE_RE}|{ISO_DATE_TIME_RE}"))
+            .then_some(())
+            .ok_or("not a date and time written as YYYY-MM-DD HH:MM:SS")
+    } else {
+        Ok(())
+    };
+    if let Err(why) = written {
+        return Ok(Err(why.to_string()));
+    }
     let sql = format!("SELECT isfinite(TRY_CAST(CAST(? AS {}) AS DOUBLE)) IS NOT false", sql_type(&ty)?);
     Ok(match refusal(conn.query_row(&sql, [value], |r| r.get::<_, bool>(0)))? {
         Ok(true) => Ok(()),
@@ -1685,6 +1707,27 @@ fn is_numeric(ty: &str) -> bool {
 /// DATE or a TIMESTAMP type (not a list of them, `TIMESTAMP[]`).
 fn is_temporal(ty: &str) -> bool {
     ty == "DATE" || (ty.starts_with("TIMESTAMP") && !ty.ends_with(']'))
+}
+
+/// Whether a strftime format writes a time of day (hours, minutes, seconds, fractions, AM/PM,
+/// a zone, or a composite that holds them).
+fn has_time_of_day(format: &str) -> bool {
+    let mut chars = format.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '%' {
+            let mut spec = chars.next();
+            if spec == Some('-') {
+                spec = chars.next();
+            }
+            if matches!(
+                spec,
+                Some('H' | 'I' | 'M' | 'S' | 'p' | 'f' | 'g' | 'n' | 'X' | 'c' | 'T' | 'R' | 'z' | 'Z')
+            ) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Unicode's White_Space as an RE2 class.
@@ -2480,6 +2523,18 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
                 parsed.push(format!("try_strptime({}, [{list}]) AS __ag_p{j}", strip(&e)));
                 value = format!("coalesce(strftime(__ag_p{j}, {target}), {e})");
                 failed.push(format!("({e} IS NOT NULL AND NOT {} AND __ag_p{j} IS NULL)", blank(&e)));
+            } else if let (Some((_, target)), true) = (&s.date_formats, temporal[j])
+                && c.type_of(&s.column)?.starts_with("TIMESTAMP")
+                && !has_time_of_day(target)
+            {
+                // A date-only format would drop a time of day: such a value fails and keeps
+                // its text, as a text value with a time fails a conversion to a date.
+                let column = quote_identifier(&s.column);
+                let timed = format!(
+                    "({column} IS NOT NULL AND CAST(CAST({column} AS TIMESTAMP) AS TIME) <> TIME '00:00:00')"
+                );
+                value = format!("CASE WHEN {timed} THEN CAST({column} AS VARCHAR) ELSE {e} END");
+                failed.push(timed);
             }
             if s.email {
                 failed.push(format!(
@@ -3553,15 +3608,27 @@ mod tests {
             ("2024-01-05", "DATE"),
             ("anything", "VARCHAR"),
             ("true", "BOOLEAN"),
+            ("-7", "INTEGER"),
+            ("1e3", "DOUBLE"),
+            ("12.50", "DECIMAL(10,2)"),
+            ("2024-01-05 10:00:00", "TIMESTAMP"),
         ] {
             assert_eq!(check_constant(&conn, value, ty).unwrap(), Ok(()), "{value} {ty}");
         }
         for (value, ty, why) in [
-            ("abc", "BIGINT", "Could not convert"),
+            ("abc", "BIGINT", "whole number"),
             ("notadate", "DATE", "date"),
             ("1e400", "DOUBLE", "not a finite number"),
-            ("NaN", "DOUBLE", "not a finite number"),
+            ("NaN", "DOUBLE", "number written in digits"),
             ("1e30", "DECIMAL(4,1)", "convert"),
+            // What DuckDB's casts would take and change: rounded, hexadecimal, underscored,
+            // a time dropped.
+            ("2.5", "BIGINT", "whole number"),
+            ("0x1F", "INTEGER", "whole number"),
+            ("1_000", "BIGINT", "whole number"),
+            ("1_0.5", "DOUBLE", "number written in digits"),
+            ("2024-01-05 10:00", "DATE", "YYYY-MM-DD"),
+            ("2024-01-05 10:00 PM", "TIMESTAMP", "YYYY-MM-DD HH:MM:SS"),
         ] {
             let refused = check_constant(&conn, value, ty).unwrap().unwrap_err();
             assert!(refused.contains(why), "{value} {ty}: {refused}");
@@ -4080,6 +4147,47 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(got.data, vec![r(&["05/01/2024"]), r(&[N]), r(&["31/12/2023"])]);
         assert_eq!(change(&got.outcome, "standardize", "d"), (2, 0));
+    }
+
+    #[test]
+    fn emails_with_empty_parts_are_invalid() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'a.b+tag@mail.example.org'), (2, 'a@b..com'), (3, 'a@b.com.'), \
+             (4, 'a..b@c.com'), (5, '.a@c.com'), (6, 'a@localhost'), (7, 'x@y.co')) t(i, email) ORDER BY i",
+        );
+        let step =
+            Step::Standardize(Standardize { column: "email".into(), email: true, ..Default::default() });
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(change(&got.outcome, "standardize", "email"), (0, 5));
+    }
+
+    #[test]
+    fn standardizing_timestamps_to_a_date_format_keeps_what_has_a_time_of_day() {
+        // 13:45 and 23:59:59 were dropped silently (counted as changed, the checks passing).
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-05 13:45:00'), (2, TIMESTAMP '2024-01-06 00:00:00'), \
+             (3, NULL), (4, TIMESTAMP '2024-01-07 23:59:59')) t(i, ts) ORDER BY i",
+        );
+        let step = |target: &str| {
+            Step::Standardize(Standardize {
+                column: "ts".into(),
+                date_formats: Some((vec![], target.into())),
+                ..Default::default()
+            })
+        };
+        let got = clean(&conn, &path, &columns, vec![step("%Y-%m-%d")]);
+        let ts: Vec<Option<String>> = got.data.iter().map(|row| row[1].clone()).collect();
+        let text = |s: &str| Some(s.to_string());
+        assert_eq!(
+            ts,
+            vec![text("2024-01-05 13:45:00"), text("2024-01-06"), None, text("2024-01-07 23:59:59")]
+        );
+        assert_eq!(change(&got.outcome, "standardize", "ts"), (1, 2));
+        // A format with the time keeps it, and nothing fails.
+        let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M")]);
+        assert_eq!(got.data[0][1].as_deref(), Some("05/01/2024 13:45"));
+        assert_eq!(change(&got.outcome, "standardize", "ts"), (3, 0));
+        assert!(!has_time_of_day("%Y-%m-%d %%H") && has_time_of_day("%-I %p"));
     }
 
     #[test]
