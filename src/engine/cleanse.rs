@@ -2463,20 +2463,29 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
             if s.collapse_spaces {
                 ops.push(collapse("__ag_v"));
             }
-            match s.case {
-                Some(Case::Upper) => ops.push("upper(__ag_v)".into()),
-                Some(Case::Lower) => ops.push("lower(__ag_v)".into()),
-                Some(Case::Title) => ops.push(
+            let case = match s.case {
+                Some(Case::Upper) => Some("upper(__ag_v)".to_string()),
+                Some(Case::Lower) => Some("lower(__ag_v)".to_string()),
+                Some(Case::Title) => Some(
                     "array_to_string(list_transform(string_split(__ag_v, ' '), \
                      lambda w: upper(w[1]) || lower(w[2:])), ' ')"
-                        .into(),
+                        .to_string(),
                 ),
-                None => {}
+                None => None,
+            };
+            if let Some(case) = &case {
+                ops.push(case.clone());
             }
             if !s.value_map.is_empty() {
                 let mut cases = String::new();
                 for (from, to) in &s.value_map {
+                    // A key is compared after the column's case conversion, as the values are:
+                    // `NY` still matches when the column is lower-cased.
                     let from = c.text(from);
+                    let from = match &case {
+                        Some(case) => case.replace("__ag_v", &from),
+                        None => from,
+                    };
                     let to = c.text(to);
                     cases.push_str(&format!(" WHEN {from} THEN {to}"));
                 }
@@ -4147,6 +4156,28 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step]);
         assert_eq!(got.data, vec![r(&["05/01/2024"]), r(&[N]), r(&["31/12/2023"])]);
         assert_eq!(change(&got.outcome, "standardize", "d"), (2, 0));
+    }
+
+    #[test]
+    fn value_map_keys_are_compared_after_the_case_conversion() {
+        // With `case: lower`, the keys `NY` and `N.Y.` could never match the lower-cased values.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'NY'), (2, 'nyc'), (3, 'N.Y.'), (4, 'Boston')) t(i, city) ORDER BY i",
+        );
+        let step = Step::Standardize(Standardize {
+            column: "city".into(),
+            case: Some(Case::Lower),
+            value_map: vec![
+                ("NY".into(), "New York".into()),
+                ("nyc".into(), "New York".into()),
+                ("N.Y.".into(), "New York".into()),
+            ],
+            ..Default::default()
+        });
+        let got = clean(&conn, &path, &columns, vec![step]);
+        let cities: Vec<Option<String>> = got.data.iter().map(|row| row[1].clone()).collect();
+        let text = |s: &str| Some(s.to_string());
+        assert_eq!(cities, vec![text("New York"), text("New York"), text("New York"), text("boston")]);
     }
 
     #[test]
