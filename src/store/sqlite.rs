@@ -56,6 +56,21 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// Creates a new database file readable by its owner only (it holds password hashes): SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions. An existing file is left
+/// as it is.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("creating {}", path.display()))),
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database file and its folder.
     pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
@@ -64,6 +79,7 @@ impl SqliteStore {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
+            create_private(&path)?;
             let writer = open_connection(&path)?;
             let readers = (0..READERS)
                 .map(|_| {
@@ -750,5 +766,24 @@ impl MetadataStore for SqliteStore {
             Ok(totals.into_iter().next().unwrap_or_default())
         })
         .await
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta").join("agensium.db");
+        let _store = super::SqliteStore::open(&path).await.unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        let conn = super::open_connection(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        let wal = path.with_extension("db-wal");
+        assert!(wal.exists());
+        assert_eq!(mode(&wal), 0o600);
     }
 }
