@@ -1709,6 +1709,20 @@ fn is_temporal(ty: &str) -> bool {
     ty == "DATE" || (ty.starts_with("TIMESTAMP") && !ty.ends_with(']'))
 }
 
+/// Characters that are invisible and carry no text: zero-width space, joiners, word joiner,
+/// byte-order mark.
+const INVISIBLE_RE: &str = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]";
+
+/// `expr` (text) as compared ignoring case: invisible characters removed, composed (NFC: an
+/// `é` typed as `e` + U+0301 is the `é` of another keyboard), lower-cased, `ß` as `ss`
+/// (`Straße` = `STRASSE`).
+fn folded(expr: &str) -> String {
+    format!(
+        "replace(lower(nfc_normalize(regexp_replace({expr}, {}, '', 'g'))), 'ß', 'ss')",
+        quote_literal(INVISIBLE_RE)
+    )
+}
+
 /// Whether a strftime format writes a time of day (hours, minutes, seconds, fractions, AM/PM,
 /// a zone, or a composite that holds them).
 fn has_time_of_day(format: &str) -> bool {
@@ -3127,7 +3141,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     .iter()
                     .map(|(n, ty)| {
                         let q = quote_identifier(n);
-                        if is_text(ty) { format!("lower({})", tidy(&q)) } else { q }
+                        if is_text(ty) { folded(&tidy(&q)) } else { q }
                     })
                     .collect(),
                 DedupMode::Keys(keys) => {
@@ -4346,6 +4360,19 @@ mod tests {
             ]
         );
         assert_eq!(removed(&got.outcome), [("deduplicate", 2)]);
+    }
+
+    #[test]
+    fn ignoring_case_also_ignores_how_a_character_was_typed() {
+        // Composed and decomposed é, ß and SS, a zero-width space: each pair is one value.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT name, city FROM (VALUES (1, ' Café', 'Nice'), (2, 'Cafe' || chr(769), 'nice'), \
+             (3, 'Straße', 'x'), (4, 'STRASSE', 'X'), (5, 'Ann', 'y'), (6, 'Ann' || chr(8203), 'y'), \
+             (7, 'Anne', 'y')) t(i, name, city) ORDER BY i",
+        );
+        let step = Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::First, merge: false };
+        let got = clean(&conn, &path, &columns, vec![step]);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 3)], "{:?}", got.data);
     }
 
     #[test]
