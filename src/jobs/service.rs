@@ -64,6 +64,10 @@ pub(super) struct Inner {
     /// request may ask for many (a list of columns, aliases), so at most
     /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
     detail_turns: Arc<tokio::sync::Semaphore>,
+    /// One of them at most per owner (striped by the owner's id, like `run_turns`): a request
+    /// asking for hundreds of histograms takes one turn at a time and leaves the other to
+    /// everyone else.
+    detail_owner_turns: Arc<Vec<tokio::sync::Mutex<()>>>,
     /// Rendered report files by job, format and a fingerprint of the personal columns known
     /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
@@ -123,6 +127,7 @@ impl Jobs {
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
                 detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
+                detail_owner_turns: Arc::new((0..RUN_TURNS).map(|_| tokio::sync::Mutex::new(())).collect()),
                 // Weighed by size: at most 64 MiB of rendered reports.
                 files: moka::future::Cache::builder()
                     .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
@@ -598,10 +603,12 @@ impl Jobs {
         }
         let data = self.inner.datasets.data_path(dataset).await?;
         let (engine, turns) = (self.inner.datasets.engine().clone(), self.inner.detail_turns.clone());
+        let (owner_turns, owner) = (self.inner.detail_owner_turns.clone(), turn_of(dataset.owner_id));
         // Requests for the same detail at the same time share one computation.
         self.inner
             .details
             .try_get_with(key, async move {
+                let _mine = owner_turns[owner].lock().await;
                 let _turn = turns.acquire_owned().await?;
                 compute(engine, data).await.map(Arc::new)
             })

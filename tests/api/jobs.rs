@@ -316,6 +316,44 @@ both_stores! {
         assert!(accepted["errors"].is_null(), "{accepted}");
     }
 
+    async fn one_users_histograms_do_not_hold_back_anothers(app) {
+        // Alice asks for 120 on-demand histograms in one request; Bob for one while hers run.
+        // Each user computes one at a time, so Bob's starts at the next free turn instead of
+        // queueing behind all of hers.
+        let mut csv = (0..10).map(|c| format!("c{c}")).collect::<Vec<_>>().join(",");
+        csv.push('\n');
+        for r in 0..60_000u64 {
+            let row: Vec<String> = (0..10u64).map(|c| ((r * 7919 + c * 104_729) % 100_003).to_string()).collect();
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        let mut profiled = Vec::new();
+        for who in ["alice@example.com", "bob@example.com"] {
+            let token = app.token_for(who).await;
+            let dataset = app.upload_ok(&token, "numbers.csv", csv.as_bytes()).await;
+            let job = run_profile(&app, &token, &dataset, json!({ "unified-profiler": { "histogram_bins": 20 } })).await;
+            let done = wait_for(&app, &token, &job["id"], |j| j["status"] == "COMPLETED").await;
+            assert_eq!(done["status"], "COMPLETED", "{done}");
+            profiled.push((token, job["id"].clone()));
+        }
+        let aliases: String = (2..14).map(|b| format!(" h{b}: histogram(bins: {b}) {{ count }}")).collect();
+        let heavy = format!("query($id: ID!) {{ job(id: $id) {{ report {{ profile {{ columns {{{aliases} }} }} }} }} }}");
+        let light = "query($id: ID!) { job(id: $id) { report { profile { columns { histogram(bins: 7) { count } } } } } }";
+        let ((alice, alice_job), (bob, bob_job)) = (&profiled[0], &profiled[1]);
+        let started = Instant::now();
+        let hers = app.graphql(Some(alice), &heavy, json!({ "id": alice_job }));
+        let his = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let asked = Instant::now();
+            let body = app.graphql(Some(bob), light, json!({ "id": bob_job })).await;
+            (asked.elapsed(), body)
+        };
+        let (hers, (his_time, his)) = tokio::join!(hers, his);
+        let her_time = started.elapsed();
+        assert!(hers["errors"].is_null() && his["errors"].is_null(), "{hers} {his}");
+        assert!(his_time * 3 < her_time, "Bob waited {his_time:?} of Alice's {her_time:?}");
+    }
+
     async fn parallel_runs_do_not_pass_the_active_job_limit(
         app,
         &[("SERVER_ROLE", "api"), ("MAX_ACTIVE_JOBS_PER_USER", "3")]
