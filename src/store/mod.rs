@@ -569,3 +569,25 @@ mod tests {
         assert!(queue_order(&[]).is_empty());
     }
 }
+
+/// (Here rather than in `sqlite.rs`: CI counts the tests under `sqlite::` as the SQLite half of
+/// the store suites.)
+#[cfg(all(test, unix))]
+mod private_files {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_new_sqlite_database_and_its_journal_are_readable_by_their_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta").join("agensium.db");
+        let _store = super::SqliteStore::open(&path).await.unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let wal = path.with_extension("db-wal");
+        assert!(wal.exists());
+        assert_eq!(mode(&wal), 0o600);
+    }
+}

@@ -768,22 +768,3 @@ impl MetadataStore for SqliteStore {
         .await
     }
 }
-
-#[cfg(all(test, unix))]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    #[tokio::test]
-    async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("meta").join("agensium.db");
-        let _store = super::SqliteStore::open(&path).await.unwrap();
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path), 0o600);
-        let conn = super::open_connection(&path).unwrap();
-        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
-        let wal = path.with_extension("db-wal");
-        assert!(wal.exists());
-        assert_eq!(mode(&wal), 0o600);
-    }
-}
