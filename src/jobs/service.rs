@@ -42,7 +42,7 @@ pub(super) struct Inner {
     /// Jobs one user may have queued or running (`MAX_ACTIVE_JOBS_PER_USER`).
     max_active_per_user: u64,
     /// Turns for counting an owner's active jobs and queueing one, so that parallel requests
-    /// from one user cannot all pass the count before any is stored: one of [`RUN_TURNS`]
+    /// from one user cannot all pass the count before any is stored: one of [`OWNER_STRIPES`]
     /// locks, picked by the owner's id (owners sharing one only wait for each other's insert).
     run_turns: Vec<tokio::sync::Mutex<()>>,
     /// Progress streams one user may have open on this instance
@@ -118,7 +118,7 @@ impl Jobs {
                 datasets,
                 preview_timeout: config.preview_timeout,
                 max_active_per_user: config.max_active_per_user,
-                run_turns: (0..RUN_TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
+                run_turns: owner_locks(),
                 max_followers_per_user: config.max_subscriptions_per_user,
                 followers: Arc::default(),
                 changes,
@@ -127,7 +127,7 @@ impl Jobs {
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
                 detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
-                detail_owner_turns: Arc::new((0..RUN_TURNS).map(|_| tokio::sync::Mutex::new(())).collect()),
+                detail_owner_turns: Arc::new(owner_locks()),
                 // Weighed by size: at most 64 MiB of rendered reports.
                 files: moka::future::Cache::builder()
                     .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
@@ -182,7 +182,7 @@ impl Jobs {
         let CheckedRun { tool_id, agents, parameters } = run;
         // Counted again, in the owner's turn, right before the job is stored (the first count
         // refuses early, before the checks above read the dataset).
-        let _turn = self.inner.run_turns[turn_of(owner)].lock().await;
+        let _turn = self.inner.run_turns[stripe_of(owner)].lock().await;
         self.check_active_jobs(owner).await?;
         let job = Job::queued(
             owner,
@@ -603,7 +603,7 @@ impl Jobs {
         }
         let data = self.inner.datasets.data_path(dataset).await?;
         let (engine, turns) = (self.inner.datasets.engine().clone(), self.inner.detail_turns.clone());
-        let (owner_turns, owner) = (self.inner.detail_owner_turns.clone(), turn_of(dataset.owner_id));
+        let (owner_turns, owner) = (self.inner.detail_owner_turns.clone(), stripe_of(dataset.owner_id));
         // Requests for the same detail at the same time share one computation.
         self.inner
             .details
@@ -634,12 +634,17 @@ fn differs(a: &Job, b: &Job) -> bool {
         || a.updated_at != b.updated_at
 }
 
-/// How many locks serialise owners' job counts (see `Inner::run_turns`).
-const RUN_TURNS: usize = 64;
+/// Per-owner locks (job counts, on-demand details) are striped: this many, an owner's picked
+/// by its id; owners sharing one only wait for each other's turn.
+const OWNER_STRIPES: usize = 64;
 
-/// The run turn of `owner`.
-fn turn_of(owner: UserId) -> usize {
-    (owner.0.as_u128() % RUN_TURNS as u128) as usize
+fn owner_locks() -> Vec<tokio::sync::Mutex<()>> {
+    (0..OWNER_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()
+}
+
+/// The stripe of `owner`'s locks.
+fn stripe_of(owner: UserId) -> usize {
+    (owner.0.as_u128() % OWNER_STRIPES as u128) as usize
 }
 
 /// One open progress stream, counted against its owner until dropped.
