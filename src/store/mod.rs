@@ -589,5 +589,19 @@ mod private_files {
         let wal = path.with_extension("db-wal");
         assert!(wal.exists());
         assert_eq!(mode(&wal), 0o600);
+        assert_eq!(super::sqlite::shared_mode(&path), None);
+    }
+
+    #[tokio::test]
+    async fn an_existing_database_keeps_its_permissions_and_loose_ones_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agensium.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = super::SqliteStore::open(&path).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(super::sqlite::shared_mode(&path), Some(0o644));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(super::sqlite::shared_mode(&path), None);
     }
 }

@@ -57,8 +57,9 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 }
 
 /// Creates a new database file readable by its owner only (it holds password hashes): SQLite
-/// gives its `-wal` and `-shm` files the database file's permissions. An existing file is left
-/// as it is.
+/// gives its `-wal` and `-shm` files the database file's permissions. An existing file keeps
+/// its permissions (a deployment may share it with a backup group on purpose), with a warning
+/// when others than its owner may read it.
 fn create_private(path: &Path) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -66,8 +67,32 @@ fn create_private(path: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Some(mode) = shared_mode(path) {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "the metadata database, which holds password hashes, may be read by others than its owner; `chmod 600` it"
+                );
+            }
+            Ok(())
+        }
         Err(e) => Err(anyhow::Error::new(e).context(format!("creating {}", path.display()))),
+    }
+}
+
+/// The file's permission bits when its group or others may read or write it.
+pub(super) fn shared_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o066 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
