@@ -390,18 +390,51 @@ const ISO_OFFSET_RE: &str =
 /// 12-hour ISO date-times (`2024-01-05 10:00:00 PM`), read with strptime.
 const TWELVE_HOUR_FORMATS: [&str; 2] = ["%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p"];
 
+/// `try_strptime` of the (stripped) text `v` with `formats` (each as SQL text, with whether
+/// its Rust text has a four-digit year `%Y`), the first that reads the whole value winning; a
+/// format with `%Y` reads only a value holding four digits in a row: DuckDB's `%Y` also reads
+/// `24` and `3`, as the years 24 and 3, where a user who wrote `%Y` meant four digits (and
+/// `%y`, which takes two, is there for the others).
+fn strptime_sql(v: &str, formats: &[(String, bool)]) -> String {
+    let list = |full: bool| {
+        formats
+            .iter()
+            .filter(|(_, f)| full || !*f)
+            .map(|(sql, _)| sql.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !formats.iter().any(|(_, full)| *full) {
+        return format!("try_strptime({v}, [{}])", list(true));
+    }
+    let short = list(false);
+    let otherwise =
+        if short.is_empty() { "NULL".to_string() } else { format!("try_strptime({v}, [{short}])") };
+    format!(
+        r"CASE WHEN regexp_matches({v}, '\d{{4}}') THEN try_strptime({v}, [{}]) ELSE {otherwise} END",
+        list(true)
+    )
+}
+
+/// The formats of [`strptime_sql`], each written as a SQL literal.
+fn literal_formats<S: AsRef<str>>(formats: &[S]) -> Vec<(String, bool)> {
+    formats.iter().map(|f| (quote_literal(f.as_ref()), f.as_ref().contains("%Y"))).collect()
+}
+
 /// The timestamp a (stripped) text `v` holds, read strictly: an ISO date or date-time (one
-/// with a UTC offset as UTC), a 12-hour ISO date-time, or one of `formats` (strptime, whole
-/// value); else null. A TIMESTAMP (a format with `%z` gives UTC). (strptime is slow on
-/// values it cannot parse: the 12-hour formats are tried only on values ending in AM or PM.)
-fn text_timestamp(v: &str, formats: &str) -> String {
+/// with a UTC offset as UTC), a 12-hour ISO date-time, or one of `formats` (as
+/// [`strptime_sql`] reads them, whole value); else null. A TIMESTAMP (a format with `%z` gives
+/// UTC). (strptime is slow on values it cannot parse: the 12-hour formats are tried only on
+/// values ending in AM or PM.)
+fn text_timestamp(v: &str, formats: &[(String, bool)]) -> String {
     let twelve = TWELVE_HOUR_FORMATS.map(quote_literal).join(", ");
     format!(
         "coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') OR regexp_full_match({v}, '{ISO_DATE_TIME_RE}') \
          THEN TRY_CAST({v} AS TIMESTAMP) WHEN regexp_full_match({v}, '{ISO_OFFSET_RE}') \
          THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) END, \
          CASE WHEN regexp_matches({v}, '[AaPp][Mm]$') THEN CAST(try_strptime({v}, [{twelve}]) AS TIMESTAMP) END, \
-         CAST(try_strptime({v}, [{formats}]) AS TIMESTAMP))"
+         CAST({} AS TIMESTAMP))",
+        strptime_sql(v, formats)
     )
 }
 /// The scalar function `(value VARCHAR, region VARCHAR) -> VARCHAR` formatting a phone number
@@ -860,7 +893,7 @@ fn evidence_of(
     let tokens: Vec<Duck> =
         null_tokens.iter().filter(|_| any_text).map(|t| Duck::Text(t.trim().to_lowercase())).collect();
     let token_list: Vec<String> = (1..=tokens.len()).map(|i| format!("${i}")).collect();
-    let formats = DEFAULT_DATE_FORMATS.iter().map(|f| quote_literal(f)).collect::<Vec<_>>().join(", ");
+    let formats = literal_formats(&DEFAULT_DATE_FORMATS);
     let date_like = quote_literal(DATE_LIKE_RE);
     let mut items = Vec::new();
     // Each text value is stripped once (in `v`), then read every way.
@@ -894,7 +927,8 @@ fn evidence_of(
             items.push(format!(
                 "count(coalesce(CASE WHEN regexp_full_match({v}, '{ISO_DATE_RE}') THEN TRY_CAST({v} AS DATE) END, \
                  CASE WHEN regexp_full_match({v}, {date_like}) \
-                 THEN CAST(try_strptime({v}, [{formats}]) AS DATE) END)) FILTER (WHERE {present})"
+                 THEN CAST({} AS DATE) END)) FILTER (WHERE {present})",
+                strptime_sql(&v, &formats)
             ));
             let twelve = TWELVE_HOUR_FORMATS.map(quote_literal).join(", ");
             items.push(format!(
@@ -2440,6 +2474,25 @@ fn standardize_run(steps: &[Step]) -> usize {
     columns.len()
 }
 
+/// The SQL of a case conversion of `__ag_v`.
+///
+/// DuckDB's `upper` maps `ß` to `ẞ`; Unicode's full mapping (and what people write) is `SS`.
+/// Title case lowers the value, then capitalises the first letter of every word, a word
+/// starting after a space, a hyphen, a slash or an opening parenthesis (`Jean-Luc`,
+/// `Input/Output`); not after an apostrophe, which would make `Don'T`.
+fn case_sql(case: Case) -> String {
+    match case {
+        Case::Upper => "upper(replace(__ag_v, 'ß', 'ss'))".to_string(),
+        Case::Lower => "lower(__ag_v)".to_string(),
+        Case::Title => TITLE_BOUNDARIES.iter().fold("lower(__ag_v)".to_string(), |value, sep| {
+            format!("array_to_string(list_transform(string_split({value}, '{sep}'), lambda w: upper(w[1]) || w[2:]), '{sep}')")
+        }),
+    }
+}
+
+/// What starts a word in title case (each is a SQL literal's text as it stands).
+const TITLE_BOUNDARIES: [&str; 4] = ["(", "/", "-", " "];
+
 /// A run of standardisation steps ([`standardize_run`]) starting at step `c.step`: every
 /// column's operations level by level (the `i`th operation of every column in one projection),
 /// then one projection of the new values, each change and failure counted for its own step.
@@ -2477,16 +2530,7 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
             if s.collapse_spaces {
                 ops.push(collapse("__ag_v"));
             }
-            let case = match s.case {
-                Some(Case::Upper) => Some("upper(__ag_v)".to_string()),
-                Some(Case::Lower) => Some("lower(__ag_v)".to_string()),
-                Some(Case::Title) => Some(
-                    "array_to_string(list_transform(string_split(__ag_v, ' '), \
-                     lambda w: upper(w[1]) || lower(w[2:])), ' ')"
-                        .to_string(),
-                ),
-                None => None,
-            };
+            let case = s.case.map(case_sql);
             if let Some(case) = &case {
                 ops.push(case.clone());
             }
@@ -2541,9 +2585,10 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
             let mut failed = Vec::new();
             if let (Some((formats, target)), false) = (&s.date_formats, temporal[j]) {
                 ensure!(!formats.is_empty(), "date standardisation needs at least one format");
-                let list = formats.iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+                let list: Vec<(String, bool)> =
+                    formats.iter().map(|f| (c.text(f), f.contains("%Y"))).collect();
                 let target = c.text(target);
-                parsed.push(format!("try_strptime({}, [{list}]) AS __ag_p{j}", strip(&e)));
+                parsed.push(format!("{} AS __ag_p{j}", strptime_sql(&strip(&e), &list)));
                 value = format!("coalesce(strftime(__ag_p{j}, {target}), {e})");
                 failed.push(format!("({e} IS NOT NULL AND NOT {} AND __ag_p{j} IS NULL)", blank(&e)));
             } else if let (Some((_, target)), true) = (&s.date_formats, temporal[j])
@@ -2958,7 +3003,8 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                             }
                         };
                         let expr = if text {
-                            let list = formats().iter().map(|f| c.text(f)).collect::<Vec<_>>().join(", ");
+                            let list: Vec<(String, bool)> =
+                                formats().iter().map(|f| (c.text(f), f.contains("%Y"))).collect();
                             let ts = text_timestamp(&v, &list);
                             if *target == TargetType::Date {
                                 // A date beyond TIMESTAMP's range has no time to lose.
@@ -4144,7 +4190,7 @@ mod tests {
             got.data,
             vec![
                 r(&["1", "John Smith", "john.doe@example.com", "New York", "2024-01-05"]),
-                r(&["2", "Mary-ann O'neil", "jane@x.org", "New York", "2024-01-05"]),
+                r(&["2", "Mary-Ann O'neil", "jane@x.org", "New York", "2024-01-05"]),
                 r(&["3", N, "not an email", "Los Angeles", "2024-01-05"]),
                 r(&["4", "Élodie", N, "SF", "someday"]),
             ]
@@ -4156,6 +4202,68 @@ mod tests {
         assert_eq!(change(o, "standardize", "joined"), (2, 1), "an unparsed date is kept and flagged");
         assert_eq!(o.rows_out, 4);
         assert_eq!(removed(o), [("standardize", 0); 4]);
+    }
+
+    #[test]
+    fn a_four_digit_year_format_does_not_read_two_digits() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, '05/01/24', '05/01/24'), (2, '05/01/2024', '05/01/2024'), \
+             (3, '5/1/3', '5/1/3')) t(i, strict, either) ORDER BY i",
+        );
+        let standardize = |column: &str, formats: &[&str]| {
+            Step::Standardize(Standardize {
+                column: column.into(),
+                date_formats: Some((formats.iter().map(|f| f.to_string()).collect(), "%Y-%m-%d".into())),
+                ..Default::default()
+            })
+        };
+        let steps =
+            vec![standardize("strict", &["%d/%m/%Y"]), standardize("either", &["%d/%m/%Y", "%d/%m/%y"])];
+        let got = clean(&conn, &path, &columns, steps);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "05/01/24", "2024-01-05"]),
+                r(&["2", "2024-01-05", "2024-01-05"]),
+                // (DuckDB's `%y` takes one digit too.)
+                r(&["3", "5/1/3", "2003-01-05"]),
+            ]
+        );
+        // (changed, failed): a two-digit year under `%Y` fails and keeps its text.
+        assert_eq!(change(&got.outcome, "standardize", "strict"), (1, 2));
+        assert_eq!(change(&got.outcome, "standardize", "either"), (3, 0));
+    }
+
+    #[test]
+    fn case_conversions_follow_how_people_write() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, 'straße', 'jean-luc PICARD'), (2, 'Maß', 'input/output (uk)'), \
+             (3, 'ok', 'don''t  stop'), (4, 'ß', '-x')) t(i, up, title) ORDER BY i",
+        );
+        let steps = vec![
+            Step::Standardize(Standardize {
+                column: "up".into(),
+                case: Some(Case::Upper),
+                ..Default::default()
+            }),
+            Step::Standardize(Standardize {
+                column: "title".into(),
+                case: Some(Case::Title),
+                ..Default::default()
+            }),
+        ];
+        let got = clean(&conn, &path, &columns, steps);
+        assert_eq!(
+            got.data,
+            vec![
+                r(&["1", "STRASSE", "Jean-Luc Picard"]),
+                r(&["2", "MASS", "Input/Output (Uk)"]),
+                r(&["3", "OK", "Don't  Stop"]),
+                r(&["4", "SS", "-X"]),
+            ]
+        );
+        assert_eq!(change(&got.outcome, "standardize", "up"), (4, 0));
+        assert_eq!(change(&got.outcome, "standardize", "title"), (4, 0));
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub fn tool() -> ToolSpec {
                         "case",
                         ParameterKind::ColumnChoices(&["upper", "lower", "title"]),
                         json!({}),
-                        "Case per column: { column: upper | lower | title }.",
+                        "Case per column: { column: upper | lower | title }. Title case capitalises each word, a word starting after a space, hyphen, slash or opening parenthesis.",
                     ),
                     param(
                         "value_maps",
