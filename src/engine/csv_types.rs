@@ -52,6 +52,23 @@ const TIMESTAMP_TZ: &str = concat!(iso_timestamp!(), r"([zZ]|[+-][0-9]{2}(:?[0-9
 /// An ISO date (any year, BC) or an infinity, as a DATE column holds it.
 const ISO_DATE: &str = r"\s*(-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}( \((?i:bc)\))?|[+-]?(?i:infinity))\s*";
 
+/// What a value read with a sniffed date or timestamp format must hold: a digit, and four in a
+/// row when the format has a four-digit year (`%Y`), which strptime also takes from one or two
+/// digits: `01/02/03` among `%m/%d/%Y` dates would be the year 3. Such a column is read as text
+/// instead, as with any value its sniffed type does not hold.
+fn year_guard(format: &Option<String>) -> String {
+    let full_year = format.as_deref().is_some_and(|f| f.contains("%Y"));
+    quote_literal(if full_year { "[0-9]{4}" } else { "[0-9]" })
+}
+
+/// How a column of numbers written with a decimal comma (`2,5`, `-0,75`) is read, in a file
+/// whose delimiter is not a comma (Excel's exports where the comma is the decimal separator):
+/// as DOUBLE, the comma read as a point. Not a DuckDB type: [`Plan::strict_cast`] knows it.
+const DECIMAL_COMMA: &str = "DOUBLE (decimal comma)";
+/// A number as [`DECIMAL_COMMA`] takes it: digits with at most one comma, no point (a
+/// thousands separator, `1.234,5`, keeps the column text) and no exponent.
+const DECIMAL_COMMA_NUMBER: &str = r"\s*[+-]?([0-9]+(,[0-9]*)?|,[0-9]+)\s*";
+
 /// Whether DuckDB reads a column of this sniffed type as text anyway (a column empty in the
 /// sample is VARCHAR too).
 fn is_text(sniffed: &str) -> bool {
@@ -162,6 +179,27 @@ impl Plan {
         self
     }
 
+    /// Reads as numbers the text columns that `comma` (the same file sniffed with
+    /// `decimal_separator = ','`) types DOUBLE, and names them: a file delimited by something
+    /// else than a comma whose numbers are written `2,5`. Nothing changes when the two sniffs
+    /// do not see the same columns.
+    pub(crate) fn with_decimal_commas(&mut self, comma: &Plan) -> Vec<String> {
+        let same = self.columns.len() == comma.columns.len()
+            && self.columns.iter().zip(&comma.columns).all(|(a, b)| a.name == b.name);
+        if !same || self.delimiter == Some(',') {
+            return Vec::new();
+        }
+        let mut names = Vec::new();
+        for (column, other) in self.columns.iter_mut().zip(&comma.columns) {
+            if column.read == Read::Text && is_text(&column.sniffed) && other.sniffed == "DOUBLE" {
+                column.sniffed = "DOUBLE".into();
+                column.read = Read::Typed(DECIMAL_COMMA.into());
+                names.push(column.name.clone());
+            }
+        }
+        names
+    }
+
     /// Whether `other` reads the sampled rows as this does: the same columns, types and
     /// formats.
     pub(crate) fn reads_like(&self, other: &Plan) -> bool {
@@ -213,7 +251,12 @@ impl Plan {
     /// `v` (text) as `ty`, or NULL where the text is not a value of that type.
     fn strict_cast(&self, ty: &str, v: &str) -> String {
         let format = |f: &Option<String>, default: &str| quote_literal(f.as_deref().unwrap_or(default));
-        if is_integer_type(ty) {
+        if ty == DECIMAL_COMMA {
+            format!(
+                "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END",
+                quote_literal(DECIMAL_COMMA_NUMBER)
+            )
+        } else if is_integer_type(ty) {
             format!(
                 "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST({v} AS {ty}) END",
                 quote_literal(INTEGER)
@@ -228,12 +271,14 @@ impl Plan {
             // strptime takes the whole text: a time of day after the date fails. It also
             // reads `infinity` and `epoch` as 1900-01-01 (DuckDB 2.0), hence the digit.
             format!(
-                "CASE WHEN regexp_matches({v}, '[0-9]') THEN CAST(TRY_STRPTIME({v}, {}) AS DATE) END",
+                "CASE WHEN regexp_matches({v}, {}) THEN CAST(TRY_STRPTIME({v}, {}) AS DATE) END",
+                year_guard(&self.date_format),
                 format(&self.date_format, "")
             )
         } else if ty == "TIMESTAMP" && self.timestamp_format.is_some() {
             format!(
-                "CASE WHEN regexp_matches({v}, '[0-9]') THEN TRY_STRPTIME({v}, {}) END",
+                "CASE WHEN regexp_matches({v}, {}) THEN TRY_STRPTIME({v}, {}) END",
+                year_guard(&self.timestamp_format),
                 format(&self.timestamp_format, "")
             )
         } else if let Some(shape) = match ty {
@@ -446,5 +491,89 @@ mod tests {
         assert_eq!(cast("BOOLEAN", "False").as_deref(), Some("false"));
         assert_eq!(cast("DOUBLE", "abc"), None);
         assert_eq!(cast("BOOLEAN", "yes").as_deref(), Some("true"));
+
+        let us = Plan {
+            date_format: Some("%m/%d/%Y".into()),
+            timestamp_format: Some("%m/%d/%Y %H:%M:%S".into()),
+            ..p
+        };
+        let cast = |ty: &str, text: &str| -> Option<String> {
+            conn.query_row(
+                &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", us.strict_cast(ty, "v")),
+                [text],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(cast("DATE", "01/02/2003").as_deref(), Some("2003-01-02"));
+        assert_eq!(cast("DATE", "01/02/03"), None, "a two-digit year is not the year 3");
+        assert_eq!(cast("TIMESTAMP", "01/02/2003 10:00:00").as_deref(), Some("2003-01-02 10:00:00"));
+        assert_eq!(cast("TIMESTAMP", "01/02/03 10:00:00"), None);
+
+        assert_eq!(cast(DECIMAL_COMMA, " -0,75 ").as_deref(), Some("-0.75"));
+        assert_eq!(cast(DECIMAL_COMMA, "3").as_deref(), Some("3.0"));
+        assert_eq!(cast(DECIMAL_COMMA, ",5").as_deref(), Some("0.5"));
+        for not in ["2.5", "1.234,5", "1,2,3", "1e3", "abc", ","] {
+            assert_eq!(cast(DECIMAL_COMMA, not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn numbers_with_a_decimal_comma_are_read_as_numbers_where_commas_do_not_delimit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let sniff = |body: &str| {
+            let path = dir.path().join("f.csv");
+            std::fs::write(&path, body).unwrap();
+            let path = path.display().to_string();
+            let mut plan = Plan::sniff(&conn, &path, "").unwrap();
+            let comma = Plan::sniff(&conn, &path, ", decimal_separator = ','").unwrap();
+            let named = plan.with_decimal_commas(&comma);
+            let from = format!("read_csv({}{})", quote_literal(&path), plan.reader_options());
+            let widened = plan.widen(&conn, &from).unwrap();
+            let values: Vec<Option<f64>> = if plan.columns[1].read == Read::Text {
+                Vec::new()
+            } else {
+                let mut statement =
+                    conn.prepare(&format!("SELECT amount FROM ({} FROM {from})", plan.select())).unwrap();
+                statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+            };
+            (plan.columns[1].read.clone(), named, widened, values)
+        };
+        let (read, named, widened, values) = sniff("name;amount\na;2,5\nb;3\nc;-0,75\nd;\n");
+        assert_eq!(read, Read::Typed(DECIMAL_COMMA.into()));
+        assert_eq!(named, ["amount"]);
+        assert!(widened.is_empty());
+        assert_eq!(values, vec![Some(2.5), Some(3.0), Some(-0.75), None]);
+        // A value past the sampled rows with a thousands separator: the column is text.
+        let mut body = String::from("name;amount\n");
+        for i in 0..30_000 {
+            body.push_str(&format!("n{i};{i},5\n"));
+        }
+        body.push_str("z;1.234,5\n");
+        let (read, _, widened, _) = sniff(&body);
+        assert_eq!(read, Read::Text, "{widened:?}");
+        // Comma-delimited files are left alone (a quoted "2,5" there is text).
+        let (read, named, _, _) = sniff("name,amount\na,\"2,5\"\nb,\"3,5\"\n");
+        assert_eq!((read, named.len()), (Read::Text, 0));
+    }
+
+    #[test]
+    fn a_two_digit_year_among_four_digit_ones_makes_the_column_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        let mut body = String::from("d\n");
+        for day in 1..=28 {
+            body.push_str(&format!("01/{day:02}/2003\n"));
+        }
+        body.push_str("01/02/03\n");
+        std::fs::write(&path, body).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let path = path.display().to_string();
+        let mut plan = Plan::sniff(&conn, &path, "").unwrap();
+        assert_eq!(plan.columns[0].read, Read::Typed("DATE".into()));
+        let from = format!("read_csv({}{})", quote_literal(&path), plan.reader_options());
+        let notices = plan.widen(&conn, &from).unwrap();
+        assert_eq!(plan.columns[0].read, Read::Text, "{notices:?}");
     }
 }

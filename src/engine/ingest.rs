@@ -1,6 +1,7 @@
 //! Ingest: read an uploaded file with DuckDB and write the canonical Parquet copy, keeping
 //! malformed rows as rejects instead of failing or dropping them.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Context;
@@ -227,34 +228,67 @@ fn json_columns(
     conn: &Connection,
     kind: &SourceKind,
     source: &Path,
-) -> Result<(String, String), IngestError> {
+) -> Result<(String, String, Vec<String>), IngestError> {
     let every_record = ", sample_size = -1";
     let from = reader(kind, source, false, Quotes::Sniffed, every_record);
     let columns = describe(conn, &from, source)?;
     if columns.is_empty() {
-        return Ok((String::new(), "SELECT *".into()));
+        return Ok((String::new(), "SELECT *".into(), Vec::new()));
     }
-    let renamed = columns.iter().any(|(name, _)| {
-        name.rsplit_once('_').is_some_and(|(base, n)| {
-            !n.is_empty()
-                && n.bytes().all(|b| b.is_ascii_digit())
-                && columns.iter().any(|(other, _)| other != name && other.eq_ignore_ascii_case(base))
+    let renamed: Vec<&String> = columns
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.rsplit_once('_').is_some_and(|(base, n)| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && columns.iter().any(|(other, _)| other != *name && other.eq_ignore_ascii_case(base))
+            })
         })
-    });
-    if renamed {
+        .collect();
+    // Integer columns DuckDB types HUGEINT (one of positive and negative values, which it
+    // merges as UBIGINT and BIGINT) whose values all fit BIGINT.
+    let bigint = fits_bigint(conn, &from, &columns, source)?;
+    if !renamed.is_empty() {
+        let mut notices: Vec<String> = renamed
+            .iter()
+            .map(|name| {
+                format!(
+                    "column {name:?} is a key that differs from another only in case: DuckDB names columns \
+                     ignoring case, so it was renamed"
+                )
+            })
+            .collect();
         let select: Vec<String> = columns
             .iter()
             .map(|(name, ty)| {
                 let v = super::quote_identifier(name);
                 match ty.as_str() {
                     "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
+                    "HUGEINT" | "UHUGEINT" if bigint.contains(name) => format!("CAST({v} AS BIGINT) AS {v}"),
                     "HUGEINT" | "UHUGEINT" => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ if is_null_type(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ => v,
                 }
             })
             .collect();
-        return Ok((every_record.to_string(), format!("SELECT {}", select.join(", "))));
+        // Named columns cannot be asked for here (two would have one name), so a DOUBLE
+        // column's integers beyond 64 bits cannot be read as their text: said so.
+        let twinned = |name: &String| {
+            renamed.iter().any(|r| {
+                *r == name || r.rsplit_once('_').is_some_and(|(base, _)| base.eq_ignore_ascii_case(name))
+            })
+        };
+        let doubles: Vec<(String, String)> =
+            columns.iter().filter(|(name, _)| !twinned(name)).cloned().collect();
+        // (Best effort: the notice is not worth failing the upload for.)
+        for name in long_integers(conn, kind, source, &doubles).unwrap_or_default() {
+            notices.push(format!(
+                "column {name:?} holds integers beyond 64 bits, read as the nearest doubles: they cannot be \
+                 kept as text in a file whose keys differ only in case (rename one of them to keep them exact)"
+            ));
+        }
+        return Ok((every_record.to_string(), format!("SELECT {}", select.join(", ")), notices));
     }
     let beyond_64_bits = long_integers(conn, kind, source, &columns)?;
     let named: Vec<String> = columns
@@ -264,15 +298,48 @@ fn json_columns(
             // a column holding one HUGEINT, which Parquet stores as DOUBLE, rounding every
             // integer of more than 15 digits in it (a delimited file's are text too), and a
             // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
-            let text = ty == "JSON"
-                || is_null_type(&ty)
-                || matches!(ty.as_str(), "HUGEINT" | "UHUGEINT")
-                || beyond_64_bits.contains(&name);
-            let ty = if text { "VARCHAR".to_string() } else { ty };
+            let huge = matches!(ty.as_str(), "HUGEINT" | "UHUGEINT");
+            let ty = if huge && bigint.contains(&name) {
+                "BIGINT".to_string()
+            } else if ty == "JSON" || is_null_type(&ty) || huge || beyond_64_bits.contains(&name) {
+                "VARCHAR".to_string()
+            } else {
+                ty
+            };
             format!("{}: {}", quote_literal(&name), quote_literal(&ty))
         })
         .collect();
-    Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into()))
+    Ok((format!(", columns = {{{}}}", named.join(", ")), "SELECT *".into(), Vec::new()))
+}
+
+/// The HUGEINT and UHUGEINT columns of `columns` (as `from` reads them) whose every value fits
+/// BIGINT: one read of those columns, only when there are some.
+fn fits_bigint(
+    conn: &Connection,
+    from: &str,
+    columns: &[(String, String)],
+    source: &Path,
+) -> Result<Vec<String>, IngestError> {
+    let huge: Vec<&String> = columns
+        .iter()
+        .filter(|(_, ty)| matches!(ty.as_str(), "HUGEINT" | "UHUGEINT"))
+        .map(|(name, _)| name)
+        .collect();
+    if huge.is_empty() {
+        return Ok(Vec::new());
+    }
+    let checks: Vec<String> = huge
+        .iter()
+        .map(|name| {
+            let v = super::quote_identifier(name);
+            format!("coalesce(bool_and({v} BETWEEN {} AND {}), true)", i64::MIN, i64::MAX)
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {from}", checks.join(", "));
+    let fits: Vec<bool> = conn
+        .query_row(&sql, [], |row| (0..huge.len()).map(|i| row.get::<_, bool>(i)).collect())
+        .map_err(|e| classify(e, source))?;
+    Ok(huge.into_iter().zip(fits).filter(|(_, fits)| *fits).map(|(name, _)| name.clone()).collect())
 }
 
 /// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, which DuckDB
@@ -442,12 +509,28 @@ pub fn ingest(
     let mut quotes = Quotes::Sniffed;
     let mut sniffed = None;
     let mut unchecked = None;
+    let mut decimal_commas = Vec::new();
+    // Excel's `sep=;` first line names the delimiter: it is skipped, and its delimiter used.
+    // (DuckDB's sniffer skips it alone, but not its reader that keeps rejects.)
+    let excel = match kind {
+        SourceKind::Delimited { delimiter, header, text_columns } => {
+            excel_separator(source).map(|sep| SourceKind::Delimited {
+                delimiter: delimiter.or(Some(sep)),
+                header: *header,
+                text_columns: text_columns.clone(),
+            })
+        }
+        _ => None,
+    };
+    let skip = if excel.is_some() { ", skip = 1" } else { "" };
+    let kind = excel.as_ref().unwrap_or(kind);
     if let SourceKind::Delimited { delimiter, header, text_columns } = kind {
         let path = source.display().to_string();
-        let sniff = |long_lines, quotes| {
-            csv_types::Plan::sniff(conn, &path, &csv_options(*delimiter, *header, long_lines, quotes))
-                .map(|plan| plan.with_text(text_columns))
+        let sniff_with = |long_lines, quotes, extra: &str| {
+            let options = format!("{}{skip}{extra}", csv_options(*delimiter, *header, long_lines, quotes));
+            csv_types::Plan::sniff(conn, &path, &options).map(|plan| plan.with_text(text_columns))
         };
+        let sniff = |long_lines, quotes| sniff_with(long_lines, quotes, "");
         let mut plan = match sniff(false, Quotes::Sniffed) {
             Err(e) if too_long(&e) => {
                 long_lines = true;
@@ -466,7 +549,16 @@ pub fn ingest(
             plan = Ok(quoted);
         }
         match plan {
-            Ok(plan) => sniffed = Some(plan),
+            Ok(mut plan) => {
+                // Numbers written `2,5` where commas do not delimit: as a sniff that reads the
+                // comma as the decimal separator types them.
+                if plan.delimiter != Some(',')
+                    && let Ok(comma) = sniff_with(long_lines, quotes, ", decimal_separator = ','")
+                {
+                    decimal_commas = plan.with_decimal_commas(&comma);
+                }
+                sniffed = Some(plan)
+            }
             Err(e) => {
                 // The read below fails the same way, or reads what it can: said so.
                 tracing::warn!(error = %e, "the file could not be sniffed; reading it unchecked");
@@ -482,10 +574,10 @@ pub fn ingest(
         unchecked = Some(too_many_to_check(typed));
     }
     // JSON: how every record says to read it (see `json_columns`).
-    let (json_options, json_select) = match kind {
+    let (json_options, json_select, mut json_notices) = match kind {
         SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
-        SourceKind::Parquet => (String::new(), parquet_select(conn, kind, source)?),
-        _ => (String::new(), "SELECT *".to_string()),
+        SourceKind::Parquet => (String::new(), parquet_select(conn, kind, source)?, Vec::new()),
+        _ => (String::new(), "SELECT *".to_string(), Vec::new()),
     };
     // One read of the file into `target`. Each retry reads on a fresh connection, so that an
     // earlier attempt's rejects do not count twice: once for lines over DuckDB's default
@@ -495,8 +587,8 @@ pub fn ingest(
         let target = quote_literal(&target.display().to_string());
         let copy = |conn: &Connection, long_lines: bool, plan: Option<&csv_types::Plan>| {
             let (select, extra) = match plan {
-                Some(plan) => (plan.select(), plan.reader_options()),
-                None => (json_select.clone(), json_options.clone()),
+                Some(plan) => (plan.select(), format!("{skip}{}", plan.reader_options())),
+                None => (json_select.clone(), format!("{skip}{json_options}")),
             };
             conn.execute_batch(&format!(
                 "COPY ({select} FROM {}) TO {target} ({PARQUET_OPTIONS})",
@@ -539,7 +631,7 @@ pub fn ingest(
                 Err(e) if e.to_string().contains(csv_types::STRICT_CAST_FAILED) => {
                     let Some(plan) = plan.as_mut() else { return Err(classify(e, source)) };
                     let check = conn.try_clone().context("opening a connection")?;
-                    let from = reader(kind, source, long_lines, quotes, &plan.reader_options());
+                    let from = reader(kind, source, long_lines, quotes, &format!("{skip}{}", plan.reader_options()));
                     let more = plan.widen(&check, &from).map_err(|e| classify(e, source))?;
                     if more.is_empty() {
                         // Every value held its type after all: nothing to widen, so the error
@@ -610,8 +702,19 @@ pub fn ingest(
         SourceKind::Delimited { delimiter, .. } => {
             header_notices(source, delimiter.or(sniffed.as_ref().and_then(|s| s.delimiter)), &columns)
         }
+        SourceKind::Parquet => {
+            parquet_names(conn, source).map(|names| renamed_notices(&names, &columns)).unwrap_or_default()
+        }
         _ => Vec::new(),
     };
+    // (Those of them a later value did not widen to text.)
+    notices.extend(
+        decimal_commas
+            .iter()
+            .filter(|name| columns.iter().any(|c| &c.name == *name && c.data_type == "DOUBLE"))
+            .map(|name| format!("column {name:?} holds numbers written with a decimal comma (2,5): they are read as numbers")),
+    );
+    notices.append(&mut json_notices);
     notices.append(&mut done.widened);
     notices.extend(unchecked.or(done.unchecked.take()));
     let rejected_row_count = if let SourceKind::Delimited { .. } = kind {
@@ -725,7 +828,12 @@ fn header_notices(source: &Path, delimiter: Option<char>, columns: &[ColumnInfo]
     }
     let Some(delimiter) = delimiter else { return Vec::new() };
     let Some(header) = first_line(source) else { return Vec::new() };
-    let originals = split_header(&header, delimiter);
+    renamed_notices(&split_header(&header, delimiter), columns)
+}
+
+/// What DuckDB changed of the names a file gives its columns (`originals`), one notice per
+/// column renamed; nothing when the two do not line up.
+fn renamed_notices(originals: &[String], columns: &[ColumnInfo]) -> Vec<String> {
     if originals.len() != columns.len() {
         return Vec::new();
     }
@@ -750,13 +858,60 @@ fn header_notices(source: &Path, delimiter: Option<char>, columns: &[ColumnInfo]
         .collect()
 }
 
+/// The names a Parquet file gives its top-level columns, from its schema (depth first: the
+/// root, then each column followed by its nested fields). Best effort, as `header_notices`.
+fn parquet_names(conn: &Connection, source: &Path) -> Option<Vec<String>> {
+    let sql = format!(
+        "SELECT name, coalesce(num_children, 0) FROM parquet_schema({})",
+        super::quote_literal(&source.display().to_string())
+    );
+    let mut statement = conn.prepare(&sql).ok()?;
+    let elements: Vec<(String, i64)> =
+        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ok()?.collect::<duckdb::Result<_>>().ok()?;
+    // The index after element `at` and its descendants.
+    fn skip(elements: &[(String, i64)], at: usize) -> Option<usize> {
+        let (_, children) = elements.get(at)?;
+        (0..*children).try_fold(at + 1, |next, _| skip(elements, next))
+    }
+    let (_, top) = elements.first()?;
+    let mut names = Vec::new();
+    let mut at = 1;
+    for _ in 0..*top {
+        names.push(elements.get(at)?.0.clone());
+        at = skip(&elements, at)?;
+    }
+    Some(names)
+}
+
+/// The delimiter Excel's first line `sep=;` names, if the file starts with one.
+fn excel_separator(source: &Path) -> Option<char> {
+    use std::io::Read;
+    let mut bytes = [0u8; 10];
+    let mut file = std::fs::File::open(source).ok()?;
+    let n = file.read(&mut bytes).ok()?;
+    let bytes = &bytes[..n];
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let rest = bytes.strip_prefix(b"sep=")?;
+    match rest {
+        [sep, b'\n', ..] | [sep, b'\r', ..] if sep.is_ascii() && !sep.is_ascii_alphanumeric() => {
+            Some(*sep as char)
+        }
+        _ => None,
+    }
+}
+
+/// The file's header line: its first, or its second after Excel's `sep=;` line (which names
+/// the delimiter, and which DuckDB's sniffer skips).
 fn first_line(source: &Path) -> Option<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(source).ok()?.take(1 << 20).read_to_end(&mut bytes).ok()?;
-    let line = bytes.split(|b| *b == b'\n').next()?;
-    let line = line.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
+    let mut lines = bytes.split(|b| *b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let mut line = lines.next()?;
+    if line.len() == 5 && line.starts_with(b"sep=") {
+        line = lines.next()?;
+    }
     Some(String::from_utf8_lossy(line).into_owned())
 }
 
@@ -805,6 +960,12 @@ pub fn preview(
     // Numbers a JSON number (read as a double) would round are given as their text.
     let as_text: Vec<&str> =
         described.iter().filter(|(_, ty)| beyond_double(ty)).map(|(n, _)| n.as_str()).collect();
+    // Nested ones keep their shape, with such numbers quoted (`non_finite_as_text`).
+    let nested_wide: HashSet<&String> = described
+        .iter()
+        .filter(|(_, ty)| !beyond_double(ty) && nested_beyond_double(ty))
+        .map(|(n, _)| n)
+        .collect();
     // A row of DuckDB's is at most one block (256 KB) wide: a very wide table is read
     // PREVIEW_COLUMNS columns at a time, each batch over the same rows (the scan keeps
     // the file's order).
@@ -830,7 +991,9 @@ pub fn preview(
             }
             for (i, name) in batch.iter().enumerate() {
                 let value = match row.get::<_, Option<String>>(i)? {
-                    Some(json) => serde_json::from_str(&non_finite_as_text(&json))?,
+                    Some(json) => {
+                        serde_json::from_str(&non_finite_as_text(&json, nested_wide.contains(name)))?
+                    }
                     None => serde_json::Value::Null,
                 };
                 out[r].insert(name.clone(), value);
@@ -845,11 +1008,14 @@ pub fn preview(
 /// decimals of more than 15 digits (`DECIMAL(38,0)`, `DECIMAL(18,2)`). (A Parquet copy holds
 /// no 128-bit integers: DuckDB writes them as doubles.)
 fn beyond_double(ty: &str) -> bool {
-    ty.to_ascii_uppercase()
-        .strip_prefix("DECIMAL(")
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|width| width.trim().parse::<u32>().ok())
-        .is_some_and(|width| width > 15)
+    let ty = ty.to_ascii_uppercase();
+    // A DECIMAL itself, not a list of them (`DECIMAL(20,2)[]`: see `nested_beyond_double`).
+    ty.ends_with(')') && decimal_width(&ty).is_some_and(|width| width > 15)
+}
+
+/// The width of the DECIMAL type `ty` starts with (upper case).
+fn decimal_width(ty: &str) -> Option<u32> {
+    ty.strip_prefix("DECIMAL(")?.split(',').next()?.trim().parse::<u32>().ok()
 }
 
 /// How many columns a preview reads in one query (see [`preview`]).
@@ -857,10 +1023,13 @@ const PREVIEW_COLUMNS: usize = 1000;
 
 /// DuckDB's `to_json` writes a floating-point NaN or infinity as the bare token `NaN`,
 /// `Infinity` or `-Infinity`, which JSON does not have: this quotes each such token outside
-/// strings (at any depth), so the value reaches the client as that text.
-fn non_finite_as_text(json: &str) -> std::borrow::Cow<'_, str> {
+/// strings (at any depth), so the value reaches the client as that text. With `wide` (a nested
+/// column holding wide decimals or 128-bit integers, which serde_json would read as doubles),
+/// it also quotes each number a double would not keep exactly: more than 15 significant
+/// digits with a fraction or exponent, or an integer beyond 64 bits.
+fn non_finite_as_text(json: &str, wide: bool) -> std::borrow::Cow<'_, str> {
     const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
-    if !TOKENS.iter().any(|t| json.contains(t)) {
+    if !wide && !TOKENS.iter().any(|t| json.contains(t)) {
         return json.into();
     }
     let mut out = String::with_capacity(json.len() + 8);
@@ -882,11 +1051,46 @@ fn non_finite_as_text(json: &str) -> std::borrow::Cow<'_, str> {
             out.push('"');
             rest = &rest[token.len()..];
             continue;
+        } else if wide && (c == '-' || c.is_ascii_digit()) {
+            let end = rest
+                .find(|c: char| !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+                .unwrap_or(rest.len());
+            let number = &rest[..end];
+            if exact_as_double(number) {
+                out.push_str(number);
+            } else {
+                out.push('"');
+                out.push_str(number);
+                out.push('"');
+            }
+            rest = &rest[end..];
+            continue;
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
     }
     out.into()
+}
+
+/// Whether serde_json reads the JSON number `number` without changing it: an integer of 64
+/// bits, or a number of at most 15 significant digits.
+fn exact_as_double(number: &str) -> bool {
+    if !number.contains(['.', 'e', 'E']) {
+        return number.parse::<i64>().is_ok() || number.parse::<u64>().is_ok();
+    }
+    let mantissa = number.split(['e', 'E']).next().unwrap_or(number);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_start_matches('0');
+    let digits = if mantissa.contains('.') { digits.trim_end_matches('0') } else { digits };
+    digits.len() <= 15
+}
+
+/// Whether a nested column of type `ty` (DuckDB's name) holds numbers serde_json would round:
+/// a DECIMAL wider than 15 digits, or a 128-bit integer, anywhere in it.
+fn nested_beyond_double(ty: &str) -> bool {
+    let ty = ty.to_ascii_uppercase();
+    ty.contains("HUGEINT")
+        || ty.match_indices("DECIMAL(").any(|(at, _)| decimal_width(&ty[at..]).is_some_and(|w| w > 15))
 }
 
 /// Writes a Parquet file out as CSV with a header row.
@@ -1561,13 +1765,40 @@ mod tests {
     fn non_finite_tokens_are_quoted_only_outside_strings() {
         let quoted = non_finite_as_text(
             r#"{"a":NaN,"b":[Infinity,-Infinity],"c":"NaN \\\" Infinity","d":{"e":-Infinity}}"#,
+            false,
         );
         let value: serde_json::Value = serde_json::from_str(&quoted).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "NaN \\\" Infinity", "d": {"e": "-Infinity"}})
         );
-        assert!(matches!(non_finite_as_text(r#"{"a":1}"#), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(non_finite_as_text(r#"{"a":1}"#, false), std::borrow::Cow::Borrowed(_)));
+        let wide = non_finite_as_text(
+            r#"{"a":12345678901234567.89,"b":[0.100000000000000000000000000000,-1.5e3,NaN],"c":"1.23456789012345678","d":170141183460469231731687303715884105727,"e":-9223372036854775808}"#,
+            true,
+        );
+        let value: serde_json::Value = serde_json::from_str(&wide).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"a": "12345678901234567.89", "b": [0.1, -1500.0, "NaN"], "c": "1.23456789012345678",
+                "d": "170141183460469231731687303715884105727", "e": i64::MIN})
+        );
+    }
+
+    #[test]
+    fn nested_wide_decimals_are_previewed_exactly() {
+        let (_dir, path, conn) = parquet_of(
+            "SELECT {'amount': 12345678901234567.89::DECIMAL(38,2), 'n': 2} AS s, \
+             [0.25::DECIMAL(20,2), 1.5] AS l, {'x': 1.5} AS plain",
+        );
+        let rows = preview(&conn, &path, 10, 0).unwrap();
+        assert_eq!(
+            rows[0],
+            serde_json::json!({"s": {"amount": "12345678901234567.89", "n": 2}, "l": [0.25, 1.5], "plain": {"x": 1.5}})
+        );
+        assert!(nested_beyond_double("STRUCT(amount DECIMAL(38,2), n INTEGER)"));
+        assert!(nested_beyond_double("HUGEINT[]"));
+        assert!(!nested_beyond_double("STRUCT(x DECIMAL(2,1))"));
     }
 
     #[test]
@@ -1715,6 +1946,85 @@ mod tests {
         let bytes = std::fs::read(&source).unwrap();
         let (result, _dir) = run(SourceKind::Parquet, &bytes);
         assert_eq!(types(result), vec![text("a"), number("b")]);
+    }
+
+    #[test]
+    fn json_integers_of_both_signs_are_integers() {
+        let typed = |kind, body: &[u8]| {
+            let (result, dir) = run(kind, body);
+            let ingested = result.unwrap();
+            let conn = Connection::open_in_memory().unwrap();
+            let rows = preview(&conn, &dir.path().join("data.parquet"), 10, 0).unwrap();
+            let types: Vec<(String, String)> =
+                ingested.columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect();
+            (types, rows, ingested.notices)
+        };
+        // DuckDB merges positive (UBIGINT) and negative (BIGINT) integers as HUGEINT.
+        let (types, rows, _) =
+            typed(SourceKind::JsonLines, b"{\"id\": 1, \"delta\": 5}\n{\"id\": 2, \"delta\": -3}\n");
+        assert_eq!(types[1], ("delta".to_string(), "BIGINT".to_string()));
+        assert_eq!(rows[1]["delta"], -3);
+        let (types, _, _) =
+            typed(SourceKind::JsonArray, br#"[{"v": -9223372036854775808}, {"v": 9223372036854775807}]"#);
+        assert_eq!(types[0].1, "BIGINT");
+        // Beyond BIGINT: text, exact.
+        let (types, rows, _) = typed(SourceKind::JsonLines, b"{\"v\": 18446744073709551615}\n{\"v\": -1}\n");
+        assert_eq!(types[0].1, "VARCHAR");
+        assert_eq!(rows[0]["v"], "18446744073709551615");
+        // Keys that differ only in case: the same, and each renamed one said.
+        let (types, rows, notices) = typed(
+            SourceKind::JsonLines,
+            b"{\"id\": 1, \"d\": -1, \"v\": 99999999999999999999}\n{\"ID\": 2, \"id\": 3, \"d\": 2, \"v\": 1}\n",
+        );
+        let d = types.iter().find(|(name, _)| name == "d").unwrap();
+        assert_eq!(d.1, "BIGINT");
+        assert_eq!(rows[0]["d"], -1);
+        assert!(notices.iter().any(|n| n.contains("differs from another only in case")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"v\"") && n.contains("beyond 64 bits")), "{notices:?}");
+    }
+
+    #[test]
+    fn semicolon_files_with_decimal_commas_have_numbers() {
+        let ingested = run(csv(), b"id;amount;code\n1;2,5;A\n2;-0,75;B\n3;10;C\n").0.unwrap();
+        let types: Vec<_> =
+            ingested.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(types, vec![("id", "BIGINT"), ("amount", "DOUBLE"), ("code", "VARCHAR")]);
+        assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+        assert!(ingested.notices[0].contains("\"amount\"") && ingested.notices[0].contains("decimal comma"));
+        // Excel's `sep=` line, which DuckDB's sniffer skips.
+        let excel = run(csv(), b"sep=;\nid;amount\n1;2,5\n2;3,25\n").0.unwrap();
+        let types: Vec<_> = excel.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(types, vec![("id", "BIGINT"), ("amount", "DOUBLE")]);
+        assert_eq!(excel.row_count, 2);
+        assert_eq!(excel.notices.len(), 1, "only the decimal comma's: {:?}", excel.notices);
+        let (wide, dir) = run(csv(), b"sep=;\r\nid;amount;code\r\n1;2,5;x\r\n2;3;y;z\r\n3;4;w\r\n");
+        let wide = wide.unwrap();
+        assert_eq!((wide.columns.len(), wide.row_count, wide.rejected_row_count), (3, 2, 1));
+        let conn = Connection::open_in_memory().unwrap();
+        let rejected = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        assert_eq!(rejected.iter().map(|r| r.line).collect::<Vec<_>>(), [4], "the file's own line");
+        let renamed = run(csv(), b"sep=;\nid;id\n1;2\n").0.unwrap();
+        assert_eq!(renamed.notices, ["column 2 is named \"id\" like another column; it is called id_1"]);
+    }
+
+    #[test]
+    fn parquet_columns_renamed_are_reported() {
+        let bytes =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/renamed_columns.parquet"))
+                .unwrap();
+        let ingested = run(SourceKind::Parquet, &bytes).0.unwrap();
+        let names: Vec<_> = ingested.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "s", "a_1", "C3", " b "]);
+        assert_eq!(
+            ingested.notices,
+            [
+                "column 3 is named \"a\" like another column; it is called a_1",
+                "column 4 had no name; it is called C3"
+            ]
+        );
+        let (_source_dir, source, _) = parquet_of("SELECT 1 AS a, {'x': 1} AS s, 2 AS b");
+        let plain = run(SourceKind::Parquet, &std::fs::read(&source).unwrap()).0.unwrap();
+        assert!(plain.notices.is_empty(), "{:?}", plain.notices);
     }
 
     #[test]
