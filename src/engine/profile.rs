@@ -203,6 +203,7 @@ pub fn profile(
         }
         profiles.push(column_profile(col, stats, semantic, details, rows));
     }
+    personal_by_shown_values(conn, &cols, &mut profiles).context("looking at the values a profile shows")?;
     let correlations = pairs
         .iter()
         .zip(correlation_values)
@@ -2379,6 +2380,72 @@ fn column_profile(col: &Col, stats: Stats, semantic: &str, details: Details, row
     }
 }
 
+/// Shown values classified per statement of [`personal_by_shown_values`].
+const SHOWN_PER_STATEMENT: usize = 500;
+
+/// Marks (`pii`) the columns whose header and semantic type say nothing, but at least half of
+/// whose values the profile shows (top values, min, max) are personal data recognisable on the
+/// value alone ([`super::pii::classify_sql`]: a card number passing the Luhn check, an IBAN
+/// passing mod-97, an SSN written with its dashes…): an `acct` column of IBANs. The report
+/// would otherwise show them unmasked when no risk scorer ran. A few values, one statement: a
+/// sixteen-digit identifier passes the Luhn check one time in ten, hence the half.
+fn personal_by_shown_values(
+    conn: &Connection,
+    cols: &[Col],
+    profiles: &mut [ColumnProfile],
+) -> anyhow::Result<()> {
+    let mut shown: Vec<(i32, String)> = Vec::new();
+    for (col, profile) in cols.iter().zip(profiles.iter()) {
+        if profile.pii.is_some() || !matches!(col.kind, Kind::Text | Kind::Integer) {
+            continue;
+        }
+        let values: BTreeSet<&str> = profile
+            .top_values
+            .iter()
+            .filter_map(|v| v.value.as_deref())
+            .chain(profile.min.as_deref())
+            .chain(profile.max.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 256)
+            .collect();
+        shown.extend(values.into_iter().map(|v| (col.index as i32, v.to_string())));
+    }
+    let mut found: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+    let classify = super::pii::classify_sql("t");
+    for chunk in shown.chunks(SHOWN_PER_STATEMENT) {
+        let rows = vec!["(CAST(? AS INTEGER), CAST(? AS VARCHAR))"; chunk.len()].join(", ");
+        let sql = format!("SELECT i, {classify} AS k FROM (VALUES {rows}) v(i, t)");
+        let params: Vec<duckdb::types::Value> = chunk
+            .iter()
+            .flat_map(|(i, t)| [duckdb::types::Value::Int(*i), duckdb::types::Value::Text(t.clone())])
+            .collect();
+        let mut statement = conn.prepare(&sql)?;
+        let mut result = statement.query(duckdb::params_from_iter(params))?;
+        while let Some(row) = result.next()? {
+            let index: i32 = row.get(0)?;
+            let kind: Option<String> = row.get(1)?;
+            *found.entry(index as usize).or_default().entry(kind.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    for (index, kinds) in found {
+        let total: usize = kinds.values().sum();
+        let best =
+            kinds.iter().filter(|(k, _)| !k.is_empty()).max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
+        if let Some((kind, &n)) = best
+            && n * 2 >= total
+        {
+            let hint = match kind.as_str() {
+                "credit_card" => "payment_card",
+                "ssn" => "national_id",
+                "person_name" => "name",
+                other => other,
+            };
+            profiles[index].pii = Some(hint.to_string());
+        }
+    }
+    Ok(())
+}
+
 /// `part / whole × 100`, 0 when `whole` is 0.
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 * 100.0 }
@@ -2590,6 +2657,31 @@ mod tests {
             (10, NULL, 'j@x.com', '2024-01-10', 1, 'active', NULL),
             (10, NULL, 'j@x.com', '2024-01-10', 1, 'active', NULL)
         ) AS t(id, amount, email, joined, delta, status, notes)";
+
+    #[test]
+    fn personal_values_the_profile_shows_mark_their_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "shown.parquet",
+            "SELECT acct, CAST(4000000000000001 + i AS BIGINT) AS order_id, ref FROM (VALUES \
+             (0, 'GB82WEST12345698765432', 'A-1'), (1, 'DE89370400440532013000', 'A-2'), \
+             (2, 'NL91ABNA0417164300', '4111111111111111'), (3, 'BE68539007547034', 'A-4'), \
+             (4, 'CH9300762011623852957', 'A-5'), (5, 'ES9121000418450200051332', 'A-6'), \
+             (6, 'GB82WEST12345698765432', 'A-7'), (7, 'DE89370400440532013000', 'A-8'), \
+             (8, 'NL91ABNA0417164300', 'A-9'), (9, 'BE68539007547034', 'A-10')) t(i, acct, ref)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        // Every value shown of `acct` is an IBAN passing mod-97: the header says nothing.
+        assert_eq!(column(&p, "acct").pii.as_deref(), Some("iban"));
+        assert!(alert(&p, "LIKELY_PII", Some("acct")).is_some());
+        // Two of the ten sixteen-digit ids pass the Luhn check, one value of `ref` is a card
+        // number: neither is a column of personal data.
+        assert_eq!(column(&p, "order_id").pii, None);
+        assert_eq!(column(&p, "ref").pii, None);
+    }
 
     #[test]
     fn hand_computed_fixture() {
