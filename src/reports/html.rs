@@ -113,7 +113,7 @@ fn toc(out: &mut String, report: &Report) {
     if let Some(profile) = &report.profile {
         w!(
             out,
-            "<a href=\"#alerts\">Alerts <span class=\"count\">{}</span></a>",
+            "<a href=\"#alerts\">Profile alerts <span class=\"count\">{}</span></a>",
             fmt_int(profile.alerts.len() as u64)
         );
         w!(
@@ -251,10 +251,14 @@ fn overview(out: &mut String, report: &Report) {
             String::new()
         };
         tile(out, "Duplicate rows", &fmt_int(profile.duplicate_row_count), &dup_share);
-        let critical = profile.alerts.iter().filter(|a| severity_class(&a.severity) == "critical").count();
+    }
+    if report.profile.is_some() || !report.agents.is_empty() {
+        // Every agent's, as the summary counts them; the profile's own are listed below.
+        let alerts = super::all_alerts(report);
+        let critical = alerts.iter().filter(|a| severity_class(&a.severity) == "critical").count();
         let note =
             if critical > 0 { format!("{} critical", fmt_int(critical as u64)) } else { String::new() };
-        tile(out, "Alerts", &fmt_int(profile.alerts.len() as u64), &note);
+        tile(out, "Alerts", &fmt_int(alerts.len() as u64), &note);
     }
     if let Some(risk) = &report.risk {
         tile(
@@ -329,7 +333,7 @@ fn finding_list(out: &mut String, findings: &[Finding], masking: &Masking) {
 }
 
 fn alerts(out: &mut String, alerts: &[Finding], masking: &Masking) {
-    out.push_str("<section id=\"alerts\" class=\"section\"><h2>Alerts</h2><div class=\"card\">");
+    out.push_str("<section id=\"alerts\" class=\"section\"><h2>Profile alerts</h2><div class=\"card\">");
     if alerts.is_empty() {
         out.push_str("<p class=\"empty\">No alerts: nothing in the profile needs attention.</p>");
     } else {
@@ -890,6 +894,20 @@ mod tests {
         assert!(html.contains("Showing 30 of 1,234"));
         // Dates on date histograms, thousands separators.
         assert!(html.contains("2020-01-01") && html.contains("5,000"));
+    }
+
+    #[test]
+    fn the_overview_counts_every_agents_alerts_as_the_summary_does() {
+        let report = fixture::rich_report(0);
+        let profile_alerts = report.profile.as_ref().unwrap().alerts.len();
+        let all: usize = report.agents.iter().map(|a| a.alerts.len()).sum();
+        assert!(all > profile_alerts, "the fixture has other agents' alerts");
+        let html = page(0);
+        let tile = format!("<div class=\"tile-label\">Alerts</div><div class=\"tile-value\">{all}</div>");
+        assert!(html.contains(&tile), "{tile}");
+        assert!(html.contains(&format!("Profile alerts <span class=\"count\">{profile_alerts}</span>")));
+        let summary = crate::explain::rule_based(&report, "customers.csv").text;
+        assert!(summary.contains(&format!("{all} alert(s)")), "{summary}");
     }
 
     #[test]

@@ -279,6 +279,16 @@ fn pii_kind_of_hint(hint: &str) -> &'static str {
 }
 
 /// Display label of an agent.
+/// Every agent's alerts, as the summary counts them (the profile's own when the report has no
+/// agents): the overview's count.
+pub(crate) fn all_alerts(report: &Report) -> Vec<&crate::domain::Finding> {
+    if report.agents.is_empty() {
+        report.profile.iter().flat_map(|p| p.alerts.iter()).collect()
+    } else {
+        report.agents.iter().flat_map(|a| a.alerts.iter()).collect()
+    }
+}
+
 pub(crate) fn agent_title(agent_id: &str) -> String {
     match agent_id {
         "unified-profiler" => "Unified profiler".into(),

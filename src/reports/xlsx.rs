@@ -321,7 +321,10 @@ fn summary(
         s.pair_num("Rows", profile.row_count as f64, &f.int)?;
         s.pair_num("Columns", profile.column_count as f64, &f.int)?;
         s.pair_num("Duplicate rows", profile.duplicate_row_count as f64, &f.int)?;
-        s.pair_num("Alerts", profile.alerts.len() as f64, &f.int)?;
+    }
+    if report.profile.is_some() || !report.agents.is_empty() {
+        // Every agent's, as the summary counts them.
+        s.pair_num("Alerts", super::all_alerts(report).len() as f64, &f.int)?;
     }
     if let Some(drift) = &report.drift {
         s.pair_num("Baseline rows", drift.baseline_row_count as f64, &f.int)?;
