@@ -162,12 +162,30 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
     Summary { text, model: "rule-based".into() }
 }
 
-/// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`), as they read.
-fn numbers_in(text: &str) -> Vec<String> {
+/// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`, `５`), as they read. A number
+/// that cannot be checked is given as a token that reads as no number (so it is never
+/// grounded): one with a letter suffix (`12k`, `450M`, `9999USD` — ordinals `4217th` are their
+/// number), and the words thousand, million, billion, trillion.
+pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    // Decimal digits of other scripts (full-width, Arabic-Indic, Devanagari…) read as ASCII.
+    let chars: Vec<char> = text.chars().map(ascii_digit).collect();
     let mut i = 0;
     while i < chars.len() {
+        if chars[i].is_alphabetic() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
+            let word: String = chars[i..].iter().take_while(|c| c.is_alphabetic()).collect();
+            if ["thousand", "million", "billion", "trillion"].contains(&word.to_lowercase().as_str()) {
+                out.push(word.clone());
+            }
+            i += word.chars().count();
+            continue;
+        }
+        if chars[i].is_numeric() && !chars[i].is_ascii_digit() {
+            // A numeric character of no decimal script (`½`, `²`, `Ⅳ`).
+            out.push(chars[i].to_string());
+            i += 1;
+            continue;
+        }
         let starts = chars[i].is_ascii_digit()
             && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'));
         if !starts {
@@ -183,16 +201,44 @@ fn numbers_in(text: &str) -> Vec<String> {
         {
             j += 1;
         }
-        // A number glued to letters (`H2O`, `utf8`, `v2`) is a name, not a figure.
-        if j < chars.len() && chars[j].is_alphabetic() && chars[j] != 'e' {
-            i = j;
-            continue;
+        // An exponent: `5e6`, `1e-3`.
+        if j + 1 < chars.len() && matches!(chars[j], 'e' | 'E') {
+            let sign = usize::from(matches!(chars[j + 1], '+' | '-'));
+            if chars.get(j + 1 + sign).is_some_and(char::is_ascii_digit) {
+                j += 1 + sign;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+            }
         }
         let token: String = chars[i..j].iter().filter(|c| **c != ',').collect();
-        out.push(if negative { format!("-{token}") } else { token });
-        i = j;
+        let token = if negative { format!("-{token}") } else { token };
+        // A suffix glued to the number: an ordinal is the number; a unit or multiplier
+        // (`12k`, `450M`, `9999USD`) states a figure that cannot be checked.
+        let suffix: String = chars[j..].iter().take_while(|c| c.is_alphabetic()).collect();
+        if suffix.is_empty() || ["st", "nd", "rd", "th"].contains(&suffix.to_lowercase().as_str()) {
+            out.push(token);
+        } else {
+            out.push(format!("{token}{suffix}"));
+        }
+        i = j + suffix.chars().count();
     }
     out
+}
+
+/// `c` as an ASCII digit when it is a decimal digit of another script, else itself.
+fn ascii_digit(c: char) -> char {
+    // The zero of each block of ten decimal digits (Unicode's Nd) a text is likely to hold.
+    const ZEROS: [u32; 22] = [
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+        0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10, 0x1D7CE,
+    ];
+    let code = c as u32;
+    ZEROS
+        .iter()
+        .find(|zero| (**zero..**zero + 10).contains(&code))
+        .and_then(|zero| char::from_digit(code - zero, 10))
+        .unwrap_or(c)
 }
 
 /// Every number the report holds: its values, and the lengths of its lists (counts of
@@ -397,5 +443,29 @@ mod tests {
     fn numbers_are_read_as_written() {
         assert_eq!(numbers_in("1,234.5 and 7, then v2 and 3.14."), ["1234.5", "7", "3.14"]);
         assert_eq!(numbers_in("(-4) x-5"), ["-4", "5"]);
+        assert_eq!(numbers_in("5e6 rows, 1e-3 and 2E+2"), ["5e6", "1e-3", "2E+2"]);
+        assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
+        assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
+    }
+
+    #[test]
+    fn numbers_that_cannot_be_checked_are_never_grounded() {
+        let report = report();
+        for invented in [
+            "There are 12k rows.",
+            "Revenue was 450M.",
+            "About 5e6 rows.",
+            "It cost $9999USD.",
+            "The 4217th row.",
+            "There are ４２１７ rows.",
+            "There are ٤٢١٧ rows.",
+            "Four thousand two hundred rows.",
+            "Nearly ½ of them.",
+        ] {
+            assert!(!ungrounded(invented, &report).is_empty(), "{invented}");
+        }
+        // What the report holds still passes, however written.
+        assert!(ungrounded("It has １２,３４５ rows.", &report).is_empty());
+        assert!(ungrounded("Step 3 of 100; 2nd run.", &report).is_empty());
     }
 }

@@ -4,10 +4,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// async-openai logs the whole body of a reply it cannot decode at ERROR: a model's text,
-/// which may quote the data it was shown, of any length. Our own warning names the decoding
-/// error instead, so that event is off unless `RUST_LOG` names the crate itself.
-const QUIETED: &str = "async_openai::error=off";
+/// async-openai logs on its own what our redaction never sees: the whole body of a reply it
+/// cannot decode (at ERROR: a model's text, which may quote the data it was shown, of any
+/// length), and every 5xx body (at WARN: a proxy's may echo the API key). Our own warnings say
+/// what failed, redacted, so the crate's logs are off unless `RUST_LOG` names it.
+const QUIETED: &str = "async_openai=off";
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat, filter: &str) {
@@ -58,10 +59,10 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::error!(target: "async_openai::error", "failed deserialization of: the model's reply");
+            tracing::warn!(target: "async_openai::client", "Server error: 500 - the model's reply");
             tracing::error!(target: "agensium::ai", "model summary failed");
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        text
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]

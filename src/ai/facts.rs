@@ -50,11 +50,12 @@ impl Privacy {
             .or_else(|| crate::engine::pii::header_kind(column).map(String::from))
     }
 
-    /// `value` of `column` as a prompt may show it.
+    /// `value` of `column` as a prompt may show it: masked as its column's kind, or with the
+    /// personal data written inside it masked ([`crate::domain::mask_embedded`]).
     pub fn value(&self, column: &str, value: &str) -> String {
         match self.kind(column) {
             Some(kind) => crate::domain::mask(&kind, value),
-            None => value.to_string(),
+            None => crate::domain::mask_embedded(value).into_owned(),
         }
     }
 
@@ -70,6 +71,9 @@ impl Privacy {
                 map.iter()
                     .map(|(k, v)| {
                         let v = match (v, self.kind(k)) {
+                            (Value::String(s), None) => {
+                                Value::from(crate::domain::mask_embedded(s).into_owned())
+                            }
                             (Value::Null, _) | (_, None) => v.clone(),
                             (Value::String(s), Some(kind)) => Value::from(crate::domain::mask(&kind, s)),
                             (other, Some(kind)) => {
@@ -303,5 +307,12 @@ mod tests {
         let row = privacy.row(&json!({ "phone_number": "+1 415 555 2671", "city": "Lyon" }));
         assert_ne!(row["phone_number"], "+1 415 555 2671");
         assert_eq!(row["city"], "Lyon");
+        // Personal data written inside a column no agent found personal is masked too.
+        let note = "Reached Maria at maria.garcia@mailhost.com / +44 20 7946 0010";
+        let row = privacy.row(&json!({ "notes": note }));
+        assert_eq!(row["notes"], "Reached Maria at m***@m***.com / +** ** **** **10");
+        let notes = column("notes", &[note]);
+        let text = privacy.column(&notes).to_string();
+        assert!(!text.contains("maria.garcia") && !text.contains("7946"), "{text}");
     }
 }

@@ -116,6 +116,9 @@ impl LlmError {
     }
 }
 
+/// The longest reply kept of a model (characters); the rest is dropped.
+pub const MAX_REPLY_CHARS: usize = 16_000;
+
 /// A chat model.
 #[async_trait]
 pub trait LanguageModel: Send + Sync + 'static {
@@ -147,7 +150,11 @@ impl OpenAiModel {
         let mut secrets = vec![key.expose().clone()];
         secrets.extend(config.base_url.as_ref().map(|b| b.expose().clone()));
         Some(OpenAiModel {
-            client: Client::with_config(openai),
+            // async-openai's default transport retries 429s and 5xx on its own, inside each of
+            // our attempts (four requests each): the plain one, so `OPENAI_MAX_RETRIES` is what
+            // a provider sees.
+            client: Client::with_config(openai)
+                .with_http_service(async_openai::middleware::ReqwestService::default()),
             secrets,
             model: config.model.clone(),
             timeout: config.timeout,
@@ -225,7 +232,12 @@ impl OpenAiModel {
                 _ => None,
             })
             .collect();
-        Ok(Completion { content: choice.message.content, tool_calls, usage })
+        // A reply is stored, shown and sent back as history: no longer than any answer needs.
+        let content = choice.message.content.map(|text| match text.char_indices().nth(MAX_REPLY_CHARS) {
+            Some((at, _)) => text[..at].to_string(),
+            None => text,
+        });
+        Ok(Completion { content, tool_calls, usage })
     }
 }
 

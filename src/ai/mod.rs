@@ -92,9 +92,32 @@ struct Inner {
     /// A finished report never changes, so neither do its summary and routing.
     summaries: moka::future::Cache<JobId, Arc<Summary>>,
     routes: moka::future::Cache<JobId, Arc<Routing>>,
+    /// Jobs whose summary or routing the model failed (refused, unreachable, or ungrounded
+    /// twice), recently: their readers get the rules without asking again.
+    failed: moka::future::Cache<(JobId, &'static str), ()>,
+    /// After the model server failed a call (an error, not an answer), summaries and routing
+    /// use the rules until then: a page of a hundred jobs must not make a hundred calls to a
+    /// server that is down.
+    unavailable_until: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Summary and routing calls in flight at once.
+    report_calls: tokio::sync::Semaphore,
+    /// Co-pilot queries running at once, over every user: each may use
+    /// `COPILOT_SQL_MEMORY_LIMIT`.
+    queries: tokio::sync::Semaphore,
     /// Questions per user and minute: each may cost several model calls and queries.
     questions: crate::auth::WindowLimiter<UserId>,
 }
+
+/// How long a job whose summary or routing the model failed gets the rules without asking.
+const FAILED_FOR: Duration = Duration::from_secs(300);
+/// How long summaries and routing use the rules after the model server failed a call.
+const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
+/// Summary and routing calls to the model in flight at once (co-pilot questions have their
+/// own per-user limit).
+const REPORT_CALLS: usize = 2;
+
+/// Co-pilot queries running at once (each in a sandbox of its own memory limit).
+const QUERIES_AT_ONCE: usize = 2;
 
 /// A cache of what a finished job's report yields (it never changes).
 fn cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<JobId, V> {
@@ -134,6 +157,10 @@ impl Ai {
                 spill_dir,
                 summaries: cache(),
                 routes: cache(),
+                failed: moka::future::Cache::builder().max_capacity(4096).time_to_live(FAILED_FOR).build(),
+                unavailable_until: std::sync::Mutex::new(None),
+                report_calls: tokio::sync::Semaphore::new(REPORT_CALLS),
+                queries: tokio::sync::Semaphore::new(QUERIES_AT_ONCE),
                 questions: crate::auth::WindowLimiter::new(
                     config.questions_per_minute,
                     Duration::from_secs(60),
@@ -190,7 +217,15 @@ impl Ai {
         let Some(model) = self.inner.model.clone() else {
             return Arc::new(explain::rule_based(&report, &dataset_name));
         };
-        // Only the model's summary is cached: after a failure the next request tries again.
+        // The model's summary is cached; after a failure the rules answer for a while
+        // (`FAILED_FOR`), then the model is asked again.
+        let rules = || Arc::new(explain::rule_based(&report, &dataset_name));
+        if let Some(summary) = self.inner.summaries.get(&job_id).await {
+            return summary;
+        }
+        if !self.model_available() || self.inner.failed.contains_key(&(job_id, "summary")) {
+            return rules();
+        }
         let fetched = self
             .inner
             .summaries
@@ -198,14 +233,34 @@ impl Ai {
                 let report = report.clone();
                 let name = dataset_name.clone();
                 async move {
+                    let _turn = this.inner.report_calls.acquire().await.map_err(|_| ())?;
+                    if !this.model_available() {
+                        return Err(());
+                    }
                     match this.model_summary(model.as_ref(), owner, (job_id, dataset), &report, &name).await {
                         Some(summary) => Ok(Arc::new(summary)),
-                        None => Err(()),
+                        None => {
+                            this.inner.failed.insert((job_id, "summary"), ()).await;
+                            Err(())
+                        }
                     }
                 }
             })
             .await;
-        fetched.unwrap_or_else(|_| Arc::new(explain::rule_based(&report, &dataset_name)))
+        fetched.unwrap_or_else(|_| rules())
+    }
+
+    /// Whether summaries and routing may ask the model (see `unavailable_until`).
+    fn model_available(&self) -> bool {
+        let until = self.inner.unavailable_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.is_none_or(|until| std::time::Instant::now() >= until)
+    }
+
+    /// Notes that the model server failed a call.
+    fn model_failed(&self) {
+        let mut until =
+            self.inner.unavailable_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *until = Some(std::time::Instant::now() + UNAVAILABLE_FOR);
     }
 
     /// What a prompt about a report of `dataset` may show: with the personal columns the
@@ -235,6 +290,7 @@ impl Ai {
                 Ok(c) => c,
                 Err(err) => {
                     tracing::warn!(%job, error = %err, "model summary failed; using the rule-based one");
+                    self.model_failed();
                     return None;
                 }
             };
@@ -263,18 +319,32 @@ impl Ai {
             Arc::new(Routing { suggestions: routing::rule_based(report), model: RULE_BASED.into() })
         };
         let Some(model) = self.inner.model.clone() else { return rules(&report) };
-        // Only the model's routing is cached: after a failure the next request tries again.
+        // As summaries: the model's routing is cached, a failure answered by the rules for a
+        // while.
+        if let Some(routing) = self.inner.routes.get(&job_id).await {
+            return routing;
+        }
+        if !self.model_available() || self.inner.failed.contains_key(&(job_id, "routing")) {
+            return rules(&report);
+        }
         let fetched = self
             .inner
             .routes
             .try_get_with(job_id, {
                 let report = report.clone();
                 async move {
+                    let _turn = this.inner.report_calls.acquire().await.map_err(|_| ())?;
+                    if !this.model_available() {
+                        return Err(());
+                    }
                     match this.model_routing(model.as_ref(), owner, (job_id, dataset), &report).await {
                         Some(suggestions) => {
                             Ok(Arc::new(Routing { suggestions, model: model.name().to_string() }))
                         }
-                        None => Err(()),
+                        None => {
+                            this.inner.failed.insert((job_id, "routing"), ()).await;
+                            Err(())
+                        }
                     }
                 }
             })
@@ -312,6 +382,7 @@ impl Ai {
             Ok(c) => c,
             Err(err) => {
                 tracing::warn!(%job, error = %err, "model routing failed; using the rules");
+                self.model_failed();
                 return None;
             }
         };
@@ -742,10 +813,15 @@ impl Ai {
             timeout: config.sql_timeout,
             memory_limit: config.sql_memory_limit.clone(),
         };
-        let outcome = datasets
-            .engine()
-            .sandboxed_query(data, self.inner.spill_dir.clone(), sql.clone(), masked, limits)
-            .await;
+        let outcome = {
+            let Ok(_turn) = self.inner.queries.acquire().await else {
+                return json!({ "error": "the server is shutting down" });
+            };
+            datasets
+                .engine()
+                .sandboxed_query(data, self.inner.spill_dir.clone(), sql.clone(), masked, limits)
+                .await
+        };
         let shown: String = sql.chars().take(500).collect();
         match outcome {
             Ok(Ok(out)) => {
@@ -759,9 +835,36 @@ impl Ai {
                     serde_json::to_string(&first).unwrap_or_default()
                 ));
                 // Rows leave the server only as the small sample `AI_SAMPLE_ROWS` allows,
-                // aggregated or not.
-                let rows: Vec<&Vec<Value>> = out.rows.iter().take(config.sample_rows).collect();
-                turn.evidence.push(json!({ "rows": rows, "rowCount": out.rows.len() }));
+                // aggregated or not; personal data written inside other columns' text masked
+                // too (the personal columns are masked by the query's view).
+                let rows: Vec<Vec<Value>> = out
+                    .rows
+                    .iter()
+                    .take(config.sample_rows)
+                    .map(|row| {
+                        row.iter()
+                            .map(|value| match value {
+                                Value::String(s) => Value::from(crate::domain::mask_embedded(s).into_owned()),
+                                other => other.clone(),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                // A number the query itself wrote (`SELECT 4217 AS n`) is no source for the
+                // answer: the evidence keeps only the values the data gave.
+                let literals: Vec<f64> =
+                    crate::explain::numbers_in(&out.sql).iter().filter_map(|t| t.parse().ok()).collect();
+                let written = |value: &Value| match value {
+                    Value::String(s) => crate::explain::numbers_in(s)
+                        .iter()
+                        .filter_map(|t| t.parse::<f64>().ok())
+                        .any(|x| literals.contains(&x)),
+                    other => other.as_f64().is_some_and(|x| literals.contains(&x)),
+                };
+                let from_data = |value: &Value| if written(value) { Value::Null } else { value.clone() };
+                let evidence: Vec<Vec<Value>> =
+                    rows.iter().map(|row| row.iter().map(from_data).collect()).collect();
+                turn.evidence.push(json!({ "rows": evidence, "rowCount": out.rows.len() }));
                 json!({
                     "sql": out.sql,
                     "columns": out.columns,

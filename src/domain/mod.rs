@@ -26,5 +26,5 @@ pub use report::{
     AgentResult, CleanseManifest, ColumnProfile, Correlation, Finding, HistogramBin, IntegrityCheck,
     ManifestChange, ManifestStep, Profile, ProfileParams, Quality, Report, RowIssue, ValueCount,
 };
-pub use risk::{PII_KINDS, PiiColumn, Regulation, RiskParams, RiskReport, mask};
+pub use risk::{PII_KINDS, PiiColumn, Regulation, RiskParams, RiskReport, mask, mask_embedded};
 pub use user::{NewUser, Role, User, UserCredentials, UserId};

@@ -101,6 +101,10 @@ pub fn mask(kind: &str, value: &str) -> String {
             }
             None => stars(value),
         },
+        // A value that is not written like its column's kind (an e-mail or free text in a
+        // column found to hold phone numbers) keeps nothing: masking its digits alone would
+        // show the rest.
+        "credit_card" | "ssn" | "phone" | "date_of_birth" if !digit_shaped(value) => stars(value),
         "credit_card" | "ssn" => keep_last_digits(4),
         "phone" => keep_last_digits(2),
         "iban" => {
@@ -145,6 +149,52 @@ pub fn mask(kind: &str, value: &str) -> String {
     }
 }
 
+/// `text` with the personal data written inside it masked: e-mail addresses, IBANs, and runs
+/// of nine digits or more (phone, card and identity numbers, with their spaces, dots, dashes
+/// and brackets). For what is sent to a language model from columns no agent found personal:
+/// a free-text note that quotes a customer's address and phone.
+pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::sync::LazyLock;
+    static EMBEDDED: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"(?P<email>[\w.+%-]+@[\w-]+(\.[\w-]+)+)",
+            r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b)",
+            r"|(?P<digits>\+?[0-9](?:[ ().-]{0,2}[0-9]){8,})",
+        ))
+        .expect("a valid pattern")
+    });
+    if !text.contains('@') && text.bytes().filter(u8::is_ascii_digit).count() < 9 {
+        return text.into();
+    }
+    // A run of digits that starts with a date (`2024-01-05 10`, before a time) is a date.
+    static DATE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4})\b",
+        )
+        .expect("a valid pattern")
+    });
+    EMBEDDED.replace_all(text, |c: &regex::Captures| {
+        if let Some(m) = c.name("email") {
+            mask("email", m.as_str())
+        } else if let Some(m) = c.name("iban") {
+            mask("iban", m.as_str())
+        } else if DATE.is_match(&c[0]) {
+            c[0].to_string()
+        } else {
+            mask("phone", &c[0])
+        }
+    })
+}
+
+/// Whether `value` is written as the digit kinds are (cards, SSNs, phones, birth dates): no
+/// `@`, and no more ASCII letters than ASCII digits (`ext. 89`, `Mar 7 1984` are; an e-mail
+/// address or a sentence is not). The SQL masks (`engine::sandbox`) test the same.
+fn digit_shaped(value: &str) -> bool {
+    let letters = value.chars().filter(char::is_ascii_alphabetic).count();
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    !value.contains('@') && letters <= digits
+}
+
 #[cfg(test)]
 mod tests {
     use super::mask;
@@ -164,5 +214,39 @@ mod tests {
         for kind in super::PII_KINDS {
             assert_eq!(mask(kind, " "), "*", "{kind}");
         }
+    }
+
+    #[test]
+    fn personal_data_inside_free_text_is_masked() {
+        use super::mask_embedded;
+        assert_eq!(
+            mask_embedded("Reached Maria at maria.garcia10@mailhost.com / +44 20 7946 0010"),
+            "Reached Maria at m***@m***.com / +** ** **** **10"
+        );
+        assert_eq!(
+            mask_embedded("paid from GB82 WEST 1234 5698 7654 32 today"),
+            "paid from GB****************5432 today"
+        );
+        assert_eq!(mask_embedded("card 4242-4242-4242-4242"), "card ****-****-****-**42");
+        // Short numbers, dates and amounts stay.
+        for kept in [
+            "order 12345 on 2024-01-05 for 1,234.50",
+            "id 12345678",
+            "no data",
+            "at 2024-01-05 10:00:00 or 05/01/2024 10:00",
+        ] {
+            assert_eq!(mask_embedded(kept), kept);
+        }
+        assert!(matches!(mask_embedded("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_value_not_written_like_its_kind_keeps_nothing() {
+        for kind in ["phone", "credit_card", "ssn", "date_of_birth"] {
+            assert_eq!(mask(kind, "person01@example.org"), "*".repeat(20), "{kind}");
+            assert_eq!(mask(kind, "call Maria on 0207"), "*".repeat(18), "{kind}");
+        }
+        assert_eq!(mask("phone", "+1 415 555 2671 ext. 89"), "+* *** *** **** ext. 89");
+        assert_eq!(mask("date_of_birth", "Mar 7 1984"), "Mar * ****");
     }
 }

@@ -586,6 +586,11 @@ fn mask_sql(kind: &str, column: &str) -> String {
              <= length(regexp_replace({v}, '[^0-9]', '', 'g')) THEN '*' ELSE ch END), '')"
         )
     };
+    // As `domain::mask`'s `digit_shaped`: a value with an `@`, or more ASCII letters than
+    // ASCII digits, is not masked as a digit kind, but starred whole.
+    let count = |class: &str| format!("length(regexp_replace({v}, '[^{class}]', '', 'g'))");
+    let digit_shaped = format!("(NOT contains({v}, '@') AND {} <= {})", count("A-Za-z"), count("0-9"));
+    let digits_or_stars = |body: String| format!("CASE WHEN {digit_shaped} THEN {body} ELSE {stars} END");
     let body = match kind {
         "email" => {
             let domain = format!("regexp_extract({v}, '(?s)^.*@(.*)$', 1)");
@@ -596,8 +601,8 @@ fn mask_sql(kind: &str, column: &str) -> String {
                  ELSE {stars} END"
             )
         }
-        "credit_card" | "ssn" => keep_last_digits(4),
-        "phone" => keep_last_digits(2),
+        "credit_card" | "ssn" => digits_or_stars(keep_last_digits(4)),
+        "phone" => digits_or_stars(keep_last_digits(2)),
         "iban" => {
             let compact = format!("regexp_replace({v}, '{WHITE_SPACE}', '', 'g')");
             format!(
@@ -610,7 +615,7 @@ fn mask_sql(kind: &str, column: &str) -> String {
              WHEN contains({v}, ':') THEN split_part({v}, ':', 1) || ':****:****:****' ELSE {stars} END"
         ),
         "postcode" => format!("left({v}, 2) || regexp_replace(substring({v}, 3), '[^ ]', '*', 'g')"),
-        "date_of_birth" => format!("regexp_replace({v}, '[0-9]', '*', 'g')"),
+        "date_of_birth" => digits_or_stars(format!("regexp_replace({v}, '[0-9]', '*', 'g')")),
         "person_name" => format!(
             "array_to_string(list_transform(regexp_split_to_array({v}, '{WHITE_SPACE}+'), \
              lambda w: left(w, 1) || repeat('*', greatest(length(w) - 1, 1))), ' ')"
@@ -1549,6 +1554,10 @@ mod tests {
             "Jane  Doe\u{a0}Smith",
             "é",
             "Ünïcödé 名前 42",
+            "person01@example.org",
+            "call Maria on 0207",
+            "+1 415 555 2671 ext. 89",
+            "Mar 7 1984",
             " ",
             "",
         ];

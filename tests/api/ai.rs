@@ -299,6 +299,57 @@ async fn rate_limits_are_retried_and_failures_fall_back_to_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_summary_is_not_asked_for_again_on_every_read() {
+    let mock = MockOpenAi::start().await;
+    let app = with_mock(&mock, &[("OPENAI_MAX_RETRIES", "0")]).await;
+    let token = app.token_for("ada@example.com").await;
+    let (_, first) = profiled(&app, &token).await;
+    let (_, second) = profiled(&app, &token).await;
+    // Ungrounded twice: the rules, and the rules again on the next reads, without a call.
+    mock.push(Reply::Text("Nothing but 4,217 problems.".into()));
+    mock.push(Reply::Text("Nothing but 4,217 problems.".into()));
+    for _ in 0..3 {
+        let body = summary_of(&app, &token, &first).await;
+        assert_eq!(body["data"]["job"]["report"]["summaryModel"], "rule-based", "{body}");
+    }
+    assert_eq!(mock.requests().len(), 2);
+    // A server error: the other job's summary and routing do not ask either, for a while.
+    mock.push(Reply::Status(500));
+    let body = summary_of(&app, &token, &second).await;
+    assert_eq!(body["data"]["job"]["report"]["summaryModel"], "rule-based", "{body}");
+    assert_eq!(mock.requests().len(), 3, "one call, then the rules: {body}");
+    let query = "query($id: ID!) { job(id: $id) { report { nextTools { model } } } }";
+    let body = app.graphql(Some(&token), query, json!({ "id": second })).await;
+    assert_eq!(body["data"]["job"]["report"]["nextTools"][0]["model"], "rule-based", "{body}");
+    assert_eq!(mock.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_server_is_asked_as_often_as_configured() {
+    let mock = MockOpenAi::start().await;
+    let app = with_mock(&mock, &[("OPENAI_MAX_RETRIES", "0")]).await;
+    let token = app.token_for("ada@example.com").await;
+    let (dataset, _) = profiled(&app, &token).await;
+    for _ in 0..4 {
+        mock.push(Reply::Status(500));
+    }
+    let answer =
+        ask(&app, &token, json!({ "question": "How many nulls in age?", "datasetId": dataset["id"] })).await;
+    assert_eq!(answer["model"], "rule-based", "{answer}");
+    // One request: the HTTP client does not retry on its own.
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.left(), 3);
+    mock.clear();
+
+    // A reply of any length is cut before it is kept, shown or sent back as history.
+    mock.push(Reply::Text("word ".repeat(100_000)));
+    let answer = ask(&app, &token, json!({ "question": "Say a lot", "datasetId": dataset["id"] })).await;
+    assert_eq!(answer["model"], "mock-model", "{answer}");
+    let length = answer["answer"].as_str().unwrap().chars().count();
+    assert!((15_999..=16_000).contains(&length), "{length}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans() {
     let mock = MockOpenAi::start().await;
     let app = with_mock(&mock, &[]).await;
@@ -386,6 +437,24 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
     assert_eq!(answer["model"], "rule-based", "{answer}");
     assert!(answer["answer"].as_str().unwrap().contains("age has 5 null(s)"), "{answer}");
 
+    // A number the model wrote into its own query is no source; nor are figures it cannot
+    // be checked on (`12k`).
+    for (sql, claim) in
+        [("SELECT 4217 AS n", "There are 4217 rows."), ("SELECT '4217 rows' AS n", "4217 rows.")]
+    {
+        mock.push(Reply::ToolCalls(vec![("run_sql", json!({ "sql": sql }))]));
+        mock.push(Reply::Text(claim.into()));
+        mock.push(Reply::Text(claim.into()));
+        let answer =
+            ask(&app, &token, json!({ "question": "How many rows?", "conversationId": conversation })).await;
+        assert_eq!(answer["model"], "rule-based", "{sql}: {answer}");
+    }
+    mock.push(Reply::Text("There are about 12k rows.".into()));
+    mock.push(Reply::Text("There are about 12k rows.".into()));
+    let answer =
+        ask(&app, &token, json!({ "question": "How many rows?", "conversationId": conversation })).await;
+    assert_eq!(answer["model"], "rule-based", "{answer}");
+
     let usage = app.graphql(Some(&token), "{ aiUsage { requests } }", json!({})).await;
     assert_eq!(usage["data"]["aiUsage"]["requests"], json!(mock.requests().len() as f64), "{usage}");
 }
@@ -440,8 +509,14 @@ async fn a_models_routing_that_is_unreadable_or_invents_numbers_gives_way_to_the
     assert!(next.iter().all(|s| s["model"] == "rule-based"), "{body}");
     assert_eq!(mock.left(), 0);
 
-    // A failure is not cached: the next request asks the model again.
-    mock.push(Reply::Text(r#"{"suggestions": [{"toolId": "profile-my-data", "agents": ["drift-detector"], "confidence": 0.6, "reason": "watch for drift"}]}"#.into()));
+    // A failure is remembered for a while: the next request gets the rules without a call.
+    let good = r#"{"suggestions": [{"toolId": "profile-my-data", "agents": ["drift-detector"], "confidence": 0.6, "reason": "watch for drift"}]}"#;
+    mock.push(Reply::Text(good.into()));
     let body = app.graphql(Some(&token), query, json!({ "id": second })).await;
+    assert_eq!(body["data"]["job"]["report"]["nextTools"][0]["model"], "rule-based", "{body}");
+    assert_eq!(mock.left(), 1);
+    // Another job asks, and its grounded answer is kept.
+    let (_, third) = profiled(&app, &token).await;
+    let body = app.graphql(Some(&token), query, json!({ "id": third })).await;
     assert_eq!(body["data"]["job"]["report"]["nextTools"][0]["model"], "mock-model", "{body}");
 }

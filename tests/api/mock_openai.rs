@@ -78,6 +78,11 @@ impl MockOpenAi {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Drops the replies not used yet.
+    pub fn clear(&self) {
+        self.state.lock().unwrap().script.clear();
+    }
+
     /// Replies not used yet.
     pub fn left(&self) -> usize {
         self.state.lock().unwrap().script.len()
