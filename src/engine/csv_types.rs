@@ -200,6 +200,30 @@ impl Plan {
         names
     }
 
+    /// What a notice says of how a column of `ty` (DATE or TIMESTAMP, as ingested) was read
+    /// with the sniffed formats, when they are not ISO's: which of day and month comes first
+    /// (`01/02/2024` is the 1st of February one way, the 2nd of January the other), and how
+    /// two-digit years are read. `None` for other types and dates written year first.
+    pub(crate) fn date_reading(&self, ty: &str) -> Option<String> {
+        let format = match ty {
+            "DATE" => self.date_format.as_deref()?,
+            "TIMESTAMP" => self.timestamp_format.as_deref()?,
+            _ => return None,
+        };
+        // A format that starts with the year (ISO's `%Y-%m-%d`, `%Y/%m/%d`) is not ambiguous.
+        if format.starts_with("%Y") {
+            return None;
+        }
+        let (day, month) = (format.find("%d")?, format.find("%m")?);
+        let order = if day < month { "day first" } else { "month first" };
+        let century = if format.contains("%y") {
+            "; two-digit years 69–99 as 1969–1999, 00–68 as 2000–2068"
+        } else {
+            ""
+        };
+        Some(format!("read as {format} ({order}{century})"))
+    }
+
     /// Whether `other` reads the sampled rows as this does: the same columns, types and
     /// formats.
     pub(crate) fn reads_like(&self, other: &Plan) -> bool {

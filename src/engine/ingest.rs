@@ -538,6 +538,25 @@ pub fn ingest(
             }
             plan => plan,
         };
+        // DuckDB cannot sniff a file whose lines end in CRLF and LF both (a line appended by
+        // another tool): read a copy whose line ends are all LF, once.
+        if let Err(e) = &plan
+            && e.to_string().contains("Error when sniffing file")
+            && !source.extension().is_some_and(|x| x == "lf")
+            && mixed_line_ends(source).map_err(|e| IngestError::Internal(e.into()))?
+        {
+            let normalised = data.with_extension("lf");
+            let _guard = RemoveOnDrop(normalised.clone());
+            crlf_to_lf(source, &normalised).map_err(|e| IngestError::Internal(e.into()))?;
+            let mut ingested = ingest(conn, kind, &normalised, data, rejects)?;
+            ingested.notices.insert(
+                0,
+                "the file's lines end in both CRLF and LF: they are read as lines alike (a CRLF inside a \
+                 quoted value is read as LF)"
+                    .into(),
+            );
+            return Ok(ingested);
+        }
         // No quote in the first rows: RFC 4180's, unless it reads them otherwise (a value
         // like `"Best" ever` there is why the sniffer set none).
         if let Ok(unquoted) = &plan
@@ -707,6 +726,13 @@ pub fn ingest(
         }
         _ => Vec::new(),
     };
+    // Dates not written as ISO's: which way round they were read.
+    if let Some(plan) = &sniffed {
+        notices.extend(columns.iter().filter_map(|c| {
+            plan.date_reading(&c.data_type)
+                .map(|reading| format!("column {:?} holds dates {reading}", c.name))
+        }));
+    }
     // (Those of them a later value did not widen to text.)
     notices.extend(
         decimal_commas
@@ -883,6 +909,78 @@ fn parquet_names(conn: &Connection, source: &Path) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// Deletes a file when dropped (a scratch copy).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether `path` has lines ending in CRLF and lines ending in a bare LF. Reads it once.
+fn mixed_line_ends(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut crlf, mut lf, mut last) = (false, false, 0u8);
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        for at in memchr::memchr_iter(b'\n', &buffer[..n]) {
+            let before = if at == 0 { last } else { buffer[at - 1] };
+            if before == b'\r' {
+                crlf = true
+            } else {
+                lf = true
+            }
+            if crlf && lf {
+                return Ok(true);
+            }
+        }
+        last = buffer[n - 1];
+    }
+}
+
+/// Copies `from` to `to` with every CRLF written as LF. Streams.
+fn crlf_to_lf(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut input = std::fs::File::open(from)?;
+    let mut output = std::io::BufWriter::new(std::fs::File::create(to)?);
+    let mut buffer = vec![0u8; 1 << 20];
+    // A CR at the end of one buffer, held back until the next byte shows what it ends.
+    let mut pending_cr = false;
+    loop {
+        let n = input.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = &buffer[..n];
+        if pending_cr {
+            if chunk[0] != b'\n' {
+                output.write_all(b"\r")?;
+            }
+            pending_cr = false;
+        }
+        if chunk.last() == Some(&b'\r') {
+            pending_cr = true;
+            chunk = &chunk[..chunk.len() - 1];
+        }
+        let mut start = 0;
+        for at in memchr::memmem::find_iter(chunk, b"\r\n") {
+            output.write_all(&chunk[start..at])?;
+            start = at + 1;
+        }
+        output.write_all(&chunk[start..])?;
+    }
+    if pending_cr {
+        output.write_all(b"\r")?;
+    }
+    output.flush()
+}
+
 /// The delimiter Excel's first line `sep=;` names, if the file starts with one.
 fn excel_separator(source: &Path) -> Option<char> {
     use std::io::Read;
@@ -960,10 +1058,14 @@ pub fn preview(
     // Numbers a JSON number (read as a double) would round are given as their text.
     let as_text: Vec<&str> =
         described.iter().filter(|(_, ty)| beyond_double(ty)).map(|(n, _)| n.as_str()).collect();
-    // Nested ones keep their shape, with such numbers quoted (`non_finite_as_text`).
+    // Nested ones keep their shape, with such numbers quoted (`non_finite_as_text`); so do
+    // 64-bit integers, whose values beyond 2^53 a JavaScript client would round.
     let nested_wide: HashSet<&String> = described
         .iter()
-        .filter(|(_, ty)| !beyond_double(ty) && nested_beyond_double(ty))
+        .filter(|(_, ty)| {
+            (!beyond_double(ty) && nested_beyond_double(ty))
+                || ["BIGINT", "UBIGINT"].iter().any(|t| ty.contains(t))
+        })
         .map(|(n, _)| n)
         .collect();
     // A row of DuckDB's is at most one block (256 KB) wide: a very wide table is read
@@ -1072,11 +1174,12 @@ fn non_finite_as_text(json: &str, wide: bool) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// Whether serde_json reads the JSON number `number` without changing it: an integer of 64
-/// bits, or a number of at most 15 significant digits.
+/// Whether a client reads the JSON number `number` without changing it: an integer a double
+/// holds exactly (at most 2^53 in magnitude: JavaScript reads every JSON number as a double),
+/// or a number of at most 15 significant digits.
 fn exact_as_double(number: &str) -> bool {
     if !number.contains(['.', 'e', 'E']) {
-        return number.parse::<i64>().is_ok() || number.parse::<u64>().is_ok();
+        return number.parse::<i64>().is_ok_and(|n| n.unsigned_abs() <= 1 << 53);
     }
     let mantissa = number.split(['e', 'E']).next().unwrap_or(number);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
@@ -1735,7 +1838,8 @@ mod tests {
                 "wide": "12345678901234567890123456789012345678",
                 "money": "99999999999999999999999999999999.99",
                 "price": 1234.5,
-                "big": 9007199254740993_i64,
+                // JavaScript would read 9007199254740992.
+                "big": "9007199254740993",
                 "x": 0.5,
             })
         );
@@ -1781,7 +1885,7 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!({"a": "12345678901234567.89", "b": [0.1, -1500.0, "NaN"], "c": "1.23456789012345678",
-                "d": "170141183460469231731687303715884105727", "e": i64::MIN})
+                "d": "170141183460469231731687303715884105727", "e": "-9223372036854775808"})
         );
     }
 
@@ -1799,6 +1903,13 @@ mod tests {
         assert!(nested_beyond_double("STRUCT(amount DECIMAL(38,2), n INTEGER)"));
         assert!(nested_beyond_double("HUGEINT[]"));
         assert!(!nested_beyond_double("STRUCT(x DECIMAL(2,1))"));
+        // 64-bit integers beyond 2^53, which JavaScript would round, are text too.
+        let (_dir, path, conn) = parquet_of(
+            "SELECT * FROM (VALUES (9007199254740993::BIGINT, [9007199254740993::BIGINT]), (42, [1])) t(n, l)",
+        );
+        let rows = preview(&conn, &path, 10, 0).unwrap();
+        assert_eq!(rows[0], serde_json::json!({"n": "9007199254740993", "l": ["9007199254740993"]}));
+        assert_eq!(rows[1], serde_json::json!({"n": 42, "l": [1]}));
     }
 
     #[test]
@@ -1981,6 +2092,58 @@ mod tests {
         assert_eq!(rows[0]["d"], -1);
         assert!(notices.iter().any(|n| n.contains("differs from another only in case")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("\"v\"") && n.contains("beyond 64 bits")), "{notices:?}");
+    }
+
+    #[test]
+    fn a_file_of_crlf_and_lf_lines_is_read() {
+        let mut body = String::from("id,v\r\n");
+        for i in 0..1000 {
+            body.push_str(&format!("{i},a{i}\r\n"));
+        }
+        body.push_str("1000,last\n1001,\"two\r\nlines\"\r\n");
+        let (result, dir) = run(csv(), body.as_bytes());
+        let ingested = result.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (1002, 0), "{ingested:?}");
+        assert!(ingested.notices[0].contains("CRLF and LF"), "{:?}", ingested.notices);
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = preview(&conn, &dir.path().join("data.parquet"), 2, 1000).unwrap();
+        assert_eq!(rows[0]["v"], "last");
+        assert_eq!(rows[1]["v"], "two\nlines");
+        // No scratch copy is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(!left.iter().any(|name| name.to_string_lossy().ends_with(".lf")), "{left:?}");
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_buffer_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        let mut body = vec![b'x'; (1 << 20) - 1];
+        body.extend_from_slice(b"\r\ny\rz\r\n\r");
+        std::fs::write(&from, &body).unwrap();
+        crlf_to_lf(&from, &to).unwrap();
+        let mut expected = vec![b'x'; (1 << 20) - 1];
+        expected.extend_from_slice(b"\ny\rz\n\r");
+        assert_eq!(std::fs::read(&to).unwrap(), expected);
+        assert!(!mixed_line_ends(&to).unwrap());
+        std::fs::write(&from, b"a\r\nb\n").unwrap();
+        assert!(mixed_line_ends(&from).unwrap());
+    }
+
+    #[test]
+    fn dates_not_written_as_iso_say_how_they_were_read() {
+        let ingested =
+            run(csv(), b"month,revenue\n01/01/2024,100\n02/01/2024,120\n13/01/2024,90\n").0.unwrap();
+        assert_eq!(ingested.columns[0].data_type, "DATE");
+        assert_eq!(ingested.notices, ["column \"month\" holds dates read as %d/%m/%Y (day first)"]);
+        let us = run(csv(), b"d\n01/13/24\n02/01/99\n").0.unwrap();
+        assert_eq!(us.columns[0].data_type, "DATE");
+        assert!(
+            us.notices[0].contains("month first") && us.notices[0].contains("1969–1999"),
+            "{:?}",
+            us.notices
+        );
+        assert!(run(csv(), b"d\n2024-01-02\n").0.unwrap().notices.is_empty());
     }
 
     #[test]

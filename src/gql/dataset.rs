@@ -151,7 +151,8 @@ impl Dataset {
     }
 
     /// Rows of the canonical copy as JSON objects (at most 1000 at a time). Decimals of more
-    /// than 15 digits are strings, which a JSON number (a double) would round.
+    /// than 15 digits and integers beyond 2^53, also inside lists and structs, are strings,
+    /// which a JSON number (a double) would round.
     #[graphql(complexity = "crate::gql::rows(limit)")]
     async fn preview(
         &self,
