@@ -176,7 +176,7 @@ contract! {
     async fn migrations_run_once_and_concurrently(f) {
         let again = f.store.migrate().await.unwrap();
         assert!(again.applied.is_empty());
-        assert_eq!(again.already_applied, vec![1, 2, 3, 4]);
+        assert_eq!(again.already_applied, vec![1, 2, 3, 4, 5]);
         let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
         assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
         f.store.ping().await.unwrap();
@@ -355,6 +355,22 @@ contract! {
         let third = f.store.claim_job("w3", now(), lease, 3).await.unwrap().unwrap();
         assert_eq!(third.id, adas[1]);
         assert_eq!(ahead(adas[2]).await.unwrap(), 0);
+
+        // When a job ends, its owner's next one waits for the owners served longer ago: Cy
+        // queues after all of Ada's, and still runs before her third.
+        let (cy, cys) = owner_with_dataset(&*f.store, "cy@example.com").await;
+        let cys_job = job(cy, &cys);
+        f.store.insert_job(&cys_job).await.unwrap();
+        let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: Some("{\"agents\":[]}".into()), output_dataset_id: None };
+        for (claimed, worker) in [(&first, "w1"), (&second, "w2"), (&third, "w3")] {
+            assert!(f.store.finish_job(claimed.id, worker, &outcome, now()).await.unwrap());
+        }
+        assert_eq!(ahead(cys_job.id).await.unwrap(), 0);
+        assert_eq!(ahead(adas[2]).await.unwrap(), 1);
+        let next = f.store.claim_job("w4", now(), lease, 3).await.unwrap().unwrap();
+        assert_eq!(next.id, cys_job.id, "Ada was served last: Cy goes first");
+        let last = f.second.claim_job("w5", now(), lease, 3).await.unwrap().unwrap();
+        assert_eq!(last.id, adas[2]);
     }
 
     async fn a_job_is_claimed_once_run_and_finished_by_its_worker(f) {
@@ -418,6 +434,66 @@ contract! {
         // A dead worker cannot write over the outcome.
         let late = JobOutcome { status: JobStatus::Completed, error: None, report: None, output_dataset_id: None };
         assert!(!f.store.finish_job(queued.id, "w2", &late, now()).await.unwrap());
+    }
+
+    async fn a_dead_workers_job_asked_to_cancel_ends_cancelled(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        // Its worker is gone (the lease is over): a cancel ends it at once.
+        let first = job(ada, &data);
+        f.store.insert_job(&first).await.unwrap();
+        let claimed = f.store.claim_job("w1", now(), now() - Duration::seconds(1), 3).await.unwrap().unwrap();
+        let cancelled = f.store.cancel_job(claimed.id, ada, now()).await.unwrap().unwrap();
+        assert_eq!((cancelled.status, cancelled.cancel_requested), (JobStatus::Cancelled, true));
+        assert!(cancelled.finished_at.is_some());
+        // Asked while its worker lived, which then died: not run again, nor failed as lost.
+        let second = job(ada, &data);
+        f.store.insert_job(&second).await.unwrap();
+        let claimed = f.store.claim_job("w2", now(), now() + Duration::seconds(30), 1).await.unwrap().unwrap();
+        let asked = f.store.cancel_job(claimed.id, ada, now()).await.unwrap().unwrap();
+        assert_eq!((asked.status, asked.cancel_requested), (JobStatus::Running, true));
+        let later = now() + Duration::seconds(60);
+        assert_eq!(f.store.claim_job("w3", later, later + Duration::seconds(30), 3).await.unwrap(), None);
+        assert_eq!(f.store.fail_lost_jobs(later, 1).await.unwrap(), 0);
+        let ended = f.store.job(claimed.id, ada).await.unwrap().unwrap();
+        assert_eq!(ended.status, JobStatus::Cancelled);
+        assert_eq!(ended.error, None);
+    }
+
+    async fn versions_of_jobs_that_did_not_complete_them_are_orphans(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let queued = job(ada, &data);
+        f.store.insert_job(&queued).await.unwrap();
+        // Attempt 1 publishes, then its worker dies (its lease is already over).
+        let first = f.store.claim_job("w1", now(), now() - Duration::seconds(1), 3).await.unwrap().unwrap();
+        let lost = dataset(ada, Some(&data));
+        f.store.insert_job_output(&lost, first.id, first.attempts).await.unwrap();
+        assert!(f.store.orphaned_outputs().await.unwrap().is_empty(), "attempt 1 may still complete");
+        // Attempt 2 takes the job: attempt 1's version is an orphan, attempt 2's is not.
+        let second = f.store.claim_job("w2", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        assert_eq!((second.id, second.attempts), (first.id, 2));
+        let kept = dataset(ada, Some(&data));
+        f.store.insert_job_output(&kept, second.id, second.attempts).await.unwrap();
+        assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![(ada, lost.id)]);
+        let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: None, output_dataset_id: Some(kept.id) };
+        assert!(f.store.finish_job(second.id, "w2", &outcome, now()).await.unwrap());
+        assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![(ada, lost.id)]);
+        // A failed job's versions are orphans too; a deleted version is gone from the list.
+        let other = job(ada, &data);
+        f.store.insert_job(&other).await.unwrap();
+        let claimed = f.store.claim_job("w3", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        let partial = dataset(ada, Some(&data));
+        f.store.insert_job_output(&partial, claimed.id, claimed.attempts).await.unwrap();
+        let failed = JobOutcome { status: JobStatus::Failed, error: Some(JobError { code: "X".into(), message: "x".into() }), report: None, output_dataset_id: None };
+        assert!(f.store.finish_job(claimed.id, "w3", &failed, now()).await.unwrap());
+        let mut orphans = f.store.orphaned_outputs().await.unwrap();
+        orphans.sort_by_key(|(_, id)| id.0);
+        let mut expected = vec![(ada, lost.id), (ada, partial.id)];
+        expected.sort_by_key(|(_, id)| id.0);
+        assert_eq!(orphans, expected);
+        for id in [lost.id, partial.id] {
+            assert!(f.store.delete_dataset(id, ada, &[id]).await.unwrap());
+        }
+        assert!(f.store.orphaned_outputs().await.unwrap().is_empty());
     }
 
     async fn queued_jobs_cancel_at_once_and_released_jobs_return_to_the_queue(f) {

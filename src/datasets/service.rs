@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::detect::{HEAD_BYTES, detect};
 use super::xlsx;
-use crate::domain::{Dataset, DatasetFormat, DatasetId, UserId};
+use crate::domain::{Dataset, DatasetFormat, DatasetId, JobId, UserId};
 use crate::engine::Engine;
 use crate::engine::ingest::{self, IngestError, Reject};
 use crate::error::{AppError, ErrorCode};
@@ -116,6 +116,7 @@ impl Datasets {
             .stage_publish_record(
                 &staging,
                 self.build(owner, id, file, &staging, Described { name, filename, read }),
+                None,
             )
             .await?;
         tracing::info!(dataset_id = %dataset.id, format = dataset.format.as_str(), rows = dataset.row_count,
@@ -134,11 +135,15 @@ impl Datasets {
     /// `data.parquet` where the file system allows, else copied — and only its footer is read;
     /// the caller's file stays in place.
     /// The staged `original` is that same file. `size_bytes` and `sha256` describe it.
+    /// `job`, the job publishing it and its attempt, is recorded with it (in one
+    /// transaction), so that a version its job does not complete can be found and deleted
+    /// (`orphaned_outputs`).
     pub async fn publish_version(
         &self,
         parent: &Dataset,
         data: &Path,
         name: &str,
+        job: Option<(JobId, u32)>,
     ) -> Result<Dataset, AppError> {
         let name = check_name(name)?;
         let id = DatasetId::generate();
@@ -185,7 +190,7 @@ impl Datasets {
                 created_at: crate::store::now(),
             })
         };
-        let dataset = self.stage_publish_record(&staging, build).await?;
+        let dataset = self.stage_publish_record(&staging, build, job).await?;
         tracing::info!(dataset_id = %dataset.id, parent_id = %parent.id, rows = dataset.row_count,
             "dataset version published");
         Ok(dataset)
@@ -203,13 +208,17 @@ impl Datasets {
         &self,
         staging: &Path,
         build: impl std::future::Future<Output = Result<Dataset, AppError>>,
+        job: Option<(JobId, u32)>,
     ) -> Result<Dataset, AppError> {
         let staging_guard = Cleanup::dir(staging.to_path_buf());
         let dataset = build.await?;
         // Published files are removed again unless the metadata is recorded.
         let published = Unpublish { storage: Some(self.storage.clone()), key: key(&dataset) };
         self.storage.publish(key(&dataset), staging).await.map_err(AppError::internal)?;
-        self.store.insert_dataset(&dataset).await?;
+        match job {
+            Some((job, attempt)) => self.store.insert_job_output(&dataset, job, attempt).await?,
+            None => self.store.insert_dataset(&dataset).await?,
+        }
         published.disarm();
         staging_guard.disarm();
         Ok(dataset)
@@ -833,7 +842,7 @@ mod tests {
             .await
             .unwrap();
 
-        let version = datasets.publish_version(&parent, &out, "people (cleaned)").await.unwrap();
+        let version = datasets.publish_version(&parent, &out, "people (cleaned)", None).await.unwrap();
         assert_ne!(version.id, parent.id);
         assert_eq!(version.owner_id, owner);
         assert_eq!(version.root_id, parent.id);
@@ -881,10 +890,10 @@ mod tests {
         let not_parquet = dir.path().join("cleaned.parquet");
         std::fs::write(&not_parquet, b"id,name\n1,Ada\n").unwrap();
 
-        let err = datasets.publish_version(&parent, &not_parquet, "cleaned").await.unwrap_err();
+        let err = datasets.publish_version(&parent, &not_parquet, "cleaned", None).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadUserInput, "{}", err.report());
         assert!(!err.message().contains(&dir.path().display().to_string()), "{}", err.message());
-        let err = datasets.publish_version(&parent, &not_parquet, "  ").await.unwrap_err();
+        let err = datasets.publish_version(&parent, &not_parquet, "  ", None).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadUserInput);
 
         assert_eq!(datasets.versions(&parent).await.unwrap(), vec![parent.clone()]);

@@ -201,7 +201,8 @@ impl Job {
     }
     /// For a queued job: how many queued jobs are ahead of it (0: it is next). Jobs are taken
     /// round robin over their owners: a job's turn is its owner's running jobs plus its
-    /// owner's jobs queued before it, so one user's long queue does not hold back another's.
+    /// owner's jobs queued before it (within a turn, the owner served longest ago first), so
+    /// one user's long queue does not hold back another's.
     async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
         if self.0.status != domain::JobStatus::Queued {
             return Ok(None);

@@ -169,6 +169,13 @@ impl Jobs {
         Ok((run, dataset, baseline))
     }
 
+    /// The `NOT_FOUND` (naming its field) of a request whose dataset or baseline was deleted
+    /// while it was being checked: what a failure reading it, or storing the job (its foreign
+    /// key), then means. `None` when both are still there.
+    async fn deleted_meanwhile(&self, owner: UserId, request: &RunRequest) -> Option<AppError> {
+        self.checked(owner, request).await.err()
+    }
+
     /// Checks the request against the registry and the caller's datasets, then queues a job.
     /// Nothing is stored when any check fails.
     pub async fn run_tool(&self, owner: UserId, request: RunRequest) -> Result<Job, AppError> {
@@ -176,8 +183,10 @@ impl Jobs {
         self.check_active_jobs(owner).await?;
         registry::check_test_columns(&run, &dataset.columns)?;
         super::pipeline::check_patterns(self.inner.datasets.engine(), &run).await?;
-        if run.tool_id == CLEAN_TOOL {
-            self.cleanse_plan(&run, &dataset).await?;
+        if run.tool_id == CLEAN_TOOL
+            && let Err(e) = self.cleanse_plan(&run, &dataset).await
+        {
+            return Err(self.deleted_meanwhile(owner, &request).await.unwrap_or(e));
         }
         let CheckedRun { tool_id, agents, parameters } = run;
         // Counted again, in the owner's turn, right before the job is stored (the first count
@@ -193,7 +202,9 @@ impl Jobs {
             baseline.map(|b| b.id),
             crate::store::now(),
         );
-        self.inner.store.insert_job(&job).await?;
+        if let Err(e) = self.inner.store.insert_job(&job).await {
+            return Err(self.deleted_meanwhile(owner, &request).await.unwrap_or_else(|| e.into()));
+        }
         tracing::info!(job_id = %job.id, tool = job.tool_id, dataset_id = %job.dataset_id, "job queued");
         // notify_one keeps a permit when no worker is waiting right now, so the next wait ends at once.
         self.inner.queued.notify_one();
@@ -523,6 +534,8 @@ impl Jobs {
             last: first,
             sent_first: false,
             done: false,
+            position: None,
+            polls: 0,
         };
         Ok(Box::pin(futures_util::stream::unfold(state, Follow::next)))
     }
@@ -677,7 +690,15 @@ struct Follow {
     last: Job,
     sent_first: bool,
     done: bool,
+    /// A queued job's place in the queue when last sent (`None` until read), and the polls
+    /// since it was last read: it is read every [`POSITION_POLLS`] polls, and a change sends a
+    /// snapshot as any other change does.
+    position: Option<u64>,
+    polls: u32,
 }
+
+/// Polls between two readings of a queued job's place in the queue (two seconds).
+const POSITION_POLLS: u32 = 4;
 
 impl Follow {
     async fn next(mut self) -> Option<(Result<Job, AppError>, Follow)> {
@@ -687,6 +708,9 @@ impl Follow {
         if !self.sent_first {
             self.sent_first = true;
             self.done = self.last.status.is_finished();
+            if self.last.status == JobStatus::Queued {
+                self.position = self.store.jobs_ahead(self.last.id).await.ok();
+            }
             return Some((Ok(self.last.clone()), self));
         }
         let id = self.last.id;
@@ -715,7 +739,20 @@ impl Follow {
                 Ok(Some(job)) if differs(&job, &self.last) => {
                     self.done = job.status.is_finished();
                     self.last = job.clone();
+                    self.polls = 0;
                     return Some((Ok(job), self));
+                }
+                Ok(Some(job)) if job.status == JobStatus::Queued => {
+                    // Jobs ahead of it started or were cancelled: its place changed.
+                    self.polls += 1;
+                    if self.polls >= POSITION_POLLS {
+                        self.polls = 0;
+                        let position = self.store.jobs_ahead(id).await.ok();
+                        if position.is_some() && position != self.position {
+                            self.position = position;
+                            return Some((Ok(job), self));
+                        }
+                    }
                 }
                 Ok(Some(_)) => continue,
             }

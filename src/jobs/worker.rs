@@ -86,6 +86,7 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
     let stopping = Arc::new(AtomicBool::new(false));
     let mut running = tokio::task::JoinSet::new();
     let store = jobs.inner.store.clone();
+    let mut last_sweep = None;
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -102,6 +103,10 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
                 "jobs failed with WORKER_LOST: their workers stopped and no attempts are left"
             ),
             Err(e) => tracing::warn!(error = %e, "could not check for lost jobs"),
+        }
+        if last_sweep.is_none_or(|at: std::time::Instant| at.elapsed() >= ORPHAN_SWEEP) {
+            last_sweep = Some(std::time::Instant::now());
+            delete_orphaned_outputs(&jobs).await;
         }
         let lease_until =
             now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
@@ -270,6 +275,32 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         discard(&jobs, &job, published).await;
     }
     jobs.changed(job.id);
+}
+
+/// How often a worker looks for versions whose job did not complete them.
+const ORPHAN_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Deletes the versions published by jobs that did not complete them, which a worker that
+/// died after publishing could not delete itself (`MetadataStore::orphaned_outputs`): a
+/// later attempt publishes its own, and a failed or cancelled job has none.
+async fn delete_orphaned_outputs(jobs: &Jobs) {
+    let orphans = match jobs.inner.store.orphaned_outputs().await {
+        Ok(orphans) => orphans,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for versions of jobs that did not complete");
+            return;
+        }
+    };
+    for (owner, id) in orphans {
+        match jobs.datasets().delete(owner, &id.to_string()).await {
+            Ok(()) => {
+                tracing::info!(dataset_id = %id, "removed a version its job did not complete (its worker died)")
+            }
+            Err(e) => {
+                tracing::warn!(dataset_id = %id, error = e.report(), "could not remove a version its job did not complete")
+            }
+        }
+    }
 }
 
 /// Removes datasets a run published whose job did not complete.
@@ -570,7 +601,7 @@ async fn run_cleanse(
         let _ = progress.send((90.0, "publishing the new version".into()));
         let datasets = jobs.datasets();
         let cleaned = datasets
-            .publish_version(&dataset, &out_dir.join("data.parquet"), &name)
+            .publish_version(&dataset, &out_dir.join("data.parquet"), &name, Some((job.id, job.attempts)))
             .await
             .map_err(app_stop)?;
         published.push(cleaned.id);
@@ -578,7 +609,15 @@ async fn run_cleanse(
         output = Some(cleaned.id);
         if manifest.rows_quarantined > 0 {
             let name = truncate(&format!("{stem} (quarantined rows){extension}"));
-            match datasets.publish_version(&dataset, &out_dir.join("quarantine.parquet"), &name).await {
+            match datasets
+                .publish_version(
+                    &dataset,
+                    &out_dir.join("quarantine.parquet"),
+                    &name,
+                    Some((job.id, job.attempts)),
+                )
+                .await
+            {
                 Ok(quarantine) => {
                     published.push(quarantine.id);
                     manifest.quarantine_dataset_id = Some(quarantine.id.to_string());

@@ -42,6 +42,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_ai.sql"),
         mysql: include_str!("../../migrations/mysql/0004_ai.sql"),
     },
+    Migration {
+        version: 5,
+        name: "job_outputs",
+        sqlite: include_str!("../../migrations/sqlite/0005_job_outputs.sql"),
+        mysql: include_str!("../../migrations/mysql/0005_job_outputs.sql"),
+    },
 ];
 
 /// What a migration run did.

@@ -12,6 +12,7 @@ mod mysql;
 pub mod sql;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -63,28 +64,39 @@ pub fn now() -> DateTime<Utc> {
 /// Queued jobs a worker tries to claim in one go, in [`queue_order`].
 pub const CLAIM_CANDIDATES: usize = 16;
 
-/// The order workers take queued jobs in, from every queued and running job (`active`): round
-/// robin over their owners. A queued job's turn is the number of its owner's jobs running now
-/// plus the number of its owner's jobs queued before it; turns are taken in order, oldest job
-/// first within a turn. One user's long queue thus does not hold back another user's next job,
-/// and a user's own jobs still start in the order they were asked for.
-pub fn queue_order(active: &[Job]) -> Vec<JobId> {
+/// The order workers take queued jobs in, from every queued and running job (`active`) and
+/// when their owners last had a job started (`last_started`): round robin over the owners. A
+/// queued job's turn is the number of its owner's jobs running now plus the number of its
+/// owner's jobs queued before it; turns are taken in order, and within a turn the owner served
+/// longest ago (or never) goes first, then the oldest job. One user's long queue thus does not
+/// hold back another user's next job — when one of the user's jobs ends, the next waits for
+/// the others' turns — and a user's own jobs still start in the order they were asked for.
+pub fn queue_order(active: &[Job], last_started: &HashMap<UserId, DateTime<Utc>>) -> Vec<JobId> {
     let mut seen: std::collections::HashMap<UserId, usize> = std::collections::HashMap::new();
     for job in active.iter().filter(|j| j.status == JobStatus::Running) {
         *seen.entry(job.owner_id).or_default() += 1;
     }
     let mut queued: Vec<&Job> = active.iter().filter(|j| j.status == JobStatus::Queued).collect();
     queued.sort_by_key(|j| j.id);
-    let mut turns: Vec<(usize, JobId)> = queued
+    let mut turns: Vec<(usize, Option<DateTime<Utc>>, JobId)> = queued
         .into_iter()
         .map(|job| {
             let turn = seen.entry(job.owner_id).or_default();
             *turn += 1;
-            (*turn - 1, job.id)
+            (*turn - 1, last_started.get(&job.owner_id).copied(), job.id)
         })
         .collect();
     turns.sort_unstable();
-    turns.into_iter().map(|(_, id)| id).collect()
+    turns.into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// The owners of the queued jobs of `active`, for [`sql::owners_last_started`].
+pub fn queued_owners(active: &[Job]) -> Vec<UserId> {
+    let mut owners: Vec<UserId> =
+        active.iter().filter(|j| j.status == JobStatus::Queued).map(|j| j.owner_id).collect();
+    owners.sort_by_key(|o| o.0);
+    owners.dedup();
+    owners
 }
 
 /// A refresh token about to be stored (only its hash is ever stored).
@@ -225,6 +237,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
 
     async fn insert_dataset(&self, dataset: &Dataset) -> StoreResult<()>;
+
+    /// Records a version attempt `attempt` of `job` published, and that it published it, in
+    /// one transaction.
+    async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()>;
+
+    /// Versions published by jobs that did not complete them (see `sql::orphaned_outputs`):
+    /// (owner, dataset) pairs, for deletion.
+    async fn orphaned_outputs(&self) -> StoreResult<Vec<(UserId, DatasetId)>>;
 
     /// A dataset, if it exists **and** `owner` owns it: another user's dataset and a missing
     /// one are indistinguishable.
@@ -565,8 +585,17 @@ mod tests {
         active.extend([c.clone(), done]);
         active.reverse();
         // Turns: Cy's job 0; Bob's 1, 2; Ada's 2, 3, 4 (ties: oldest first).
-        assert_eq!(queue_order(&active), vec![c.id, b[0].id, a[0].id, b[1].id, a[1].id, a[2].id]);
-        assert!(queue_order(&[]).is_empty());
+        let never = HashMap::new();
+        assert_eq!(queue_order(&active, &never), vec![c.id, b[0].id, a[0].id, b[1].id, a[1].id, a[2].id]);
+        assert!(queue_order(&[], &never).is_empty());
+        // Within a turn, the owner served longest ago goes first: Ada's job just ended, so
+        // her next one waits for Bob's, however old it is.
+        let queued: Vec<Job> = a.iter().chain(&b).cloned().collect();
+        let served = HashMap::from([(ada, now()), (bob, now() - chrono::Duration::minutes(5))]);
+        assert_eq!(queue_order(&queued, &served), vec![b[0].id, a[0].id, b[1].id, a[1].id, a[2].id]);
+        let served = HashMap::from([(ada, now())]);
+        assert_eq!(queue_order(&queued, &served)[0], b[0].id, "never served: first");
+        assert_eq!(queued_owners(&active).len(), 3);
     }
 }
 

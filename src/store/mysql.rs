@@ -1,5 +1,7 @@
 //! The MySQL 8 / MariaDB store, over a mysql_async connection pool.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
@@ -212,6 +214,22 @@ fn decode_token(row: &Row) -> anyhow::Result<RefreshTokenRecord> {
 }
 
 /// Runs a statement that returns rows and decodes each.
+/// When the owners of `active`'s queued jobs last had a job started.
+async fn last_started<Q: Queryable>(
+    conn: &mut Q,
+    active: &[Job],
+) -> StoreResult<HashMap<UserId, DateTime<Utc>>> {
+    let owners = super::queued_owners(active);
+    if owners.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = query_rows(conn, sql::owners_last_started(&owners).build(MysqlQueryBuilder), |row| {
+        Ok((UserId(parse_uuid(&column::<String>(row, 0)?)?), utc(column::<NaiveDateTime>(row, 1)?)))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 async fn query_rows<T, Q: Queryable>(
     conn: &mut Q,
     (sql, values): (String, Values),
@@ -370,6 +388,25 @@ impl MetadataStore for MysqlStore {
         execute(&mut conn, sql::insert_dataset(dataset).build(MysqlQueryBuilder)).await
     }
 
+    async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        execute(&mut tx, sql::insert_dataset(dataset).build(MysqlQueryBuilder)).await?;
+        execute(&mut tx, sql::insert_job_output(job, attempt, dataset.id).build(MysqlQueryBuilder)).await?;
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn orphaned_outputs(&self) -> StoreResult<Vec<(UserId, DatasetId)>> {
+        let mut conn = self.conn().await?;
+        query_rows(&mut conn, sql::orphaned_outputs().build(MysqlQueryBuilder), |row| {
+            Ok((
+                UserId(parse_uuid(&column::<String>(row, 0)?)?),
+                DatasetId(parse_uuid(&column::<String>(row, 1)?)?),
+            ))
+        })
+        .await
+    }
+
     async fn dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<Option<Dataset>> {
         let mut conn = self.conn().await?;
         let select = sql::dataset_for_owner(id, owner).build(MysqlQueryBuilder);
@@ -475,7 +512,8 @@ impl MetadataStore for MysqlStore {
     async fn queue(&self) -> StoreResult<Vec<JobId>> {
         let mut conn = self.conn().await?;
         let active = query_rows(&mut conn, sql::active_jobs().build(MysqlQueryBuilder), decode_job).await?;
-        Ok(super::queue_order(&active))
+        let served = last_started(&mut conn, &active).await?;
+        Ok(super::queue_order(&active, &served))
     }
 
     async fn claim_job(
@@ -538,6 +576,7 @@ impl MetadataStore for MysqlStore {
         tx.exec_drop(cancel_sql, bind(values)).await.map_err(internal)?;
         if tx.affected_rows() == 0 {
             execute(&mut tx, sql::request_cancel(id, owner, now).build(MysqlQueryBuilder)).await?;
+            execute(&mut tx, sql::cancel_orphaned_jobs(Some(id), now).build(MysqlQueryBuilder)).await?;
         }
         let job =
             query_rows(&mut tx, sql::job_for_owner(id, owner).build(MysqlQueryBuilder), decode_job).await?;
@@ -547,6 +586,7 @@ impl MetadataStore for MysqlStore {
 
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
+        execute(&mut conn, sql::cancel_orphaned_jobs(None, now).build(MysqlQueryBuilder)).await?;
         affected(&mut conn, sql::fail_lost_jobs(now, max_attempts).build(MysqlQueryBuilder)).await
     }
 
@@ -624,11 +664,13 @@ impl MysqlStore {
         // of queueing behind one row lock. A job whose worker died comes first; then the
         // queued jobs in their fair order, each locked by its id alone (locking while sorting
         // them all would hold every queued row until this transaction ends).
+        execute(&mut tx, sql::cancel_orphaned_jobs(None, now).build(MysqlQueryBuilder)).await?;
         let expired = sql::expired_job(now, max_attempts, true).build(MysqlQueryBuilder);
         let mut next = query_rows(&mut tx, expired, decode_job).await?.into_iter().next();
         if next.is_none() {
             let active = query_rows(&mut tx, sql::active_jobs().build(MysqlQueryBuilder), decode_job).await?;
-            for id in super::queue_order(&active).into_iter().take(super::CLAIM_CANDIDATES) {
+            let served = last_started(&mut tx, &active).await?;
+            for id in super::queue_order(&active, &served).into_iter().take(super::CLAIM_CANDIDATES) {
                 let select = sql::queued_job(id, true).build(MysqlQueryBuilder);
                 next = query_rows(&mut tx, select, decode_job).await?.into_iter().next();
                 if next.is_some() {

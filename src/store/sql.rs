@@ -495,6 +495,20 @@ pub fn active_jobs() -> SelectStatement {
         .to_owned()
 }
 
+/// When each of `owners` last had a job started: (owner id, latest `started_at`), for the
+/// owners that ever had one. The queue's tie-break ([`super::queue_order`]).
+pub fn owners_last_started(owners: &[UserId]) -> SelectStatement {
+    let ids: Vec<String> = owners.iter().map(|id| uuid(id.0)).collect();
+    Query::select()
+        .column(Jobs::OwnerId)
+        .expr(Func::max(Expr::col(Jobs::StartedAt)))
+        .from(Jobs::Table)
+        .and_where(Expr::col(Jobs::OwnerId).is_in(ids))
+        .and_where(Expr::col(Jobs::StartedAt).is_not_null())
+        .group_by_col(Jobs::OwnerId)
+        .to_owned()
+}
+
 /// The oldest running job whose worker stopped renewing its lease (died) and that has attempts
 /// left: taken again before any queued job. MySQL skips rows another worker is claiming
 /// (`SKIP LOCKED`); SQLite has one writer, so no lock clause is needed.
@@ -645,6 +659,26 @@ pub fn request_cancel(id: JobId, owner: UserId, now: DateTime<Utc>) -> UpdateSta
         .to_owned()
 }
 
+/// Running jobs (`id`, or every one) whose cancellation was asked for and whose worker died
+/// (their lease expired): no worker is left to stop them, so they are cancelled here, rather
+/// than run again or failed as lost.
+pub fn cancel_orphaned_jobs(id: Option<JobId>, now: DateTime<Utc>) -> UpdateStatement {
+    let mut update = Query::update()
+        .table(Jobs::Table)
+        .value(Jobs::Status, JobStatus::Cancelled.as_str())
+        .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
+        .value(Jobs::FinishedAt, now)
+        .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
+        .and_where(Expr::col(Jobs::CancelRequested).eq(true))
+        .and_where(Expr::col(Jobs::LeaseExpiresAt).lt(now))
+        .to_owned();
+    if let Some(id) = id {
+        update.and_where(Expr::col(Jobs::Id).eq(uuid(id.0)));
+    }
+    update
+}
+
 /// Running jobs whose worker died and that have no attempts left: they fail.
 pub fn fail_lost_jobs(now: DateTime<Utc>, max_attempts: u32) -> UpdateStatement {
     Query::update()
@@ -708,6 +742,53 @@ pub fn release_job(id: JobId, worker: &str, now: DateTime<Utc>) -> UpdateStateme
         .to_owned();
     held_by(&mut query, id, worker);
     query
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum JobOutputs {
+    Table,
+    JobId,
+    DatasetId,
+    Attempt,
+}
+
+/// Records that attempt `attempt` of `job` published `dataset`.
+pub fn insert_job_output(job: JobId, attempt: u32, dataset: DatasetId) -> InsertStatement {
+    Query::insert()
+        .into_table(JobOutputs::Table)
+        .columns([JobOutputs::JobId, JobOutputs::DatasetId, JobOutputs::Attempt])
+        .values_panic([uuid(job.0).into(), uuid(dataset.0).into(), i64::from(attempt).into()])
+        .to_owned()
+}
+
+/// Versions published by a job that did not complete them: the job failed or was cancelled,
+/// or an earlier attempt than the job's last published them (its worker died). (owner id,
+/// dataset id) pairs.
+pub fn orphaned_outputs() -> SelectStatement {
+    Query::select()
+        .column((Datasets::Table, Datasets::OwnerId))
+        .column((Datasets::Table, Datasets::Id))
+        .from(JobOutputs::Table)
+        .inner_join(
+            Jobs::Table,
+            Expr::col((Jobs::Table, Jobs::Id)).equals((JobOutputs::Table, JobOutputs::JobId)),
+        )
+        .inner_join(
+            Datasets::Table,
+            Expr::col((Datasets::Table, Datasets::Id)).equals((JobOutputs::Table, JobOutputs::DatasetId)),
+        )
+        .cond_where(
+            Cond::any()
+                .add(
+                    Expr::col((Jobs::Table, Jobs::Status))
+                        .is_in([JobStatus::Failed.as_str(), JobStatus::Cancelled.as_str()]),
+                )
+                .add(
+                    Expr::col((JobOutputs::Table, JobOutputs::Attempt))
+                        .lt(Expr::col((Jobs::Table, Jobs::Attempts))),
+                ),
+        )
+        .to_owned()
 }
 
 #[derive(Iden, Clone, Copy)]

@@ -6,6 +6,7 @@
 //! migrate` while the server runs). Reads use a few more connections: in WAL mode they run
 //! beside the writer. rusqlite is blocking, so every call runs in `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -314,6 +315,18 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 }
 
 /// Runs a statement that returns rows and decodes each.
+/// When the owners of `active`'s queued jobs last had a job started.
+fn last_started(conn: &Connection, active: &[Job]) -> StoreResult<HashMap<UserId, DateTime<Utc>>> {
+    let owners = super::queued_owners(active);
+    if owners.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = query_rows(conn, sql::owners_last_started(&owners).build(SqliteQueryBuilder), |row| {
+        Ok((UserId(parse_uuid(&row.get::<_, String>(0)?)?), parse_timestamp(&row.get::<_, String>(1)?)?))
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
 fn query_rows<T>(
     conn: &Connection,
     (sql, values): (String, Values),
@@ -498,6 +511,31 @@ impl MetadataStore for SqliteStore {
         self.write(move |conn| execute(conn, statement).map(|_| ()).map_err(internal)).await
     }
 
+    async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()> {
+        let insert = sql::insert_dataset(dataset).build(SqliteQueryBuilder);
+        let link = sql::insert_job_output(job, attempt, dataset.id).build(SqliteQueryBuilder);
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            execute(&tx, insert).map_err(internal)?;
+            execute(&tx, link).map_err(internal)?;
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn orphaned_outputs(&self) -> StoreResult<Vec<(UserId, DatasetId)>> {
+        let select = sql::orphaned_outputs().build(SqliteQueryBuilder);
+        self.read(move |conn| {
+            query_rows(conn, select, |row| {
+                Ok((
+                    UserId(parse_uuid(&row.get::<_, String>(0)?)?),
+                    DatasetId(parse_uuid(&row.get::<_, String>(1)?)?),
+                ))
+            })
+        })
+        .await
+    }
+
     async fn dataset(&self, id: DatasetId, owner: UserId) -> StoreResult<Option<Dataset>> {
         let select = sql::dataset_for_owner(id, owner).build(SqliteQueryBuilder);
         self.read(move |conn| Ok(query_rows(conn, select, decode_dataset)?.into_iter().next())).await
@@ -600,9 +638,11 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn queue(&self) -> StoreResult<Vec<JobId>> {
-        let select = sql::active_jobs().build(SqliteQueryBuilder);
-        let active = self.read(move |conn| query_rows(conn, select, decode_job)).await?;
-        Ok(super::queue_order(&active))
+        self.read(|conn| {
+            let active = query_rows(conn, sql::active_jobs().build(SqliteQueryBuilder), decode_job)?;
+            Ok(super::queue_order(&active, &last_started(conn, &active)?))
+        })
+        .await
     }
 
     async fn claim_job(
@@ -617,13 +657,15 @@ impl MetadataStore for SqliteStore {
             // One writer connection and BEGIN IMMEDIATE: no other process can claim the same
             // job between the SELECT and the UPDATE.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            execute(&tx, sql::cancel_orphaned_jobs(None, now).build(SqliteQueryBuilder)).map_err(internal)?;
             let expired = sql::expired_job(now, max_attempts, false).build(SqliteQueryBuilder);
             let job = match query_rows(&tx, expired, decode_job)?.into_iter().next() {
                 Some(job) => job,
                 None => {
                     // Queued jobs in their fair order (the writer holds them all: the first is free).
                     let active = query_rows(&tx, sql::active_jobs().build(SqliteQueryBuilder), decode_job)?;
-                    let Some(&id) = super::queue_order(&active).first() else { return Ok(None) };
+                    let served = last_started(&tx, &active)?;
+                    let Some(&id) = super::queue_order(&active, &served).first() else { return Ok(None) };
                     match query_rows(&tx, sql::queued_job(id, false).build(SqliteQueryBuilder), decode_job)?
                         .into_iter()
                         .next()
@@ -689,11 +731,13 @@ impl MetadataStore for SqliteStore {
     async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
         let queued = sql::cancel_queued_job(id, owner, now).build(SqliteQueryBuilder);
         let running = sql::request_cancel(id, owner, now).build(SqliteQueryBuilder);
+        let orphaned = sql::cancel_orphaned_jobs(Some(id), now).build(SqliteQueryBuilder);
         let select = sql::job_for_owner(id, owner).build(SqliteQueryBuilder);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
             if execute(&tx, queued).map_err(internal)? == 0 {
                 execute(&tx, running).map_err(internal)?;
+                execute(&tx, orphaned).map_err(internal)?;
             }
             let job = query_rows(&tx, select, decode_job)?.into_iter().next();
             tx.commit().map_err(internal)?;
@@ -703,8 +747,13 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
+        let orphaned = sql::cancel_orphaned_jobs(None, now).build(SqliteQueryBuilder);
         let statement = sql::fail_lost_jobs(now, max_attempts).build(SqliteQueryBuilder);
-        self.write(move |conn| Ok(execute(conn, statement).map_err(internal)? as u64)).await
+        self.write(move |conn| {
+            execute(conn, orphaned).map_err(internal)?;
+            Ok(execute(conn, statement).map_err(internal)? as u64)
+        })
+        .await
     }
 
     async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()> {

@@ -103,6 +103,24 @@ both_stores! {
         assert!(result["payload"]["errors"][0]["message"].as_str().unwrap().contains("expired"), "{result}");
     }
 
+    async fn a_queued_jobs_subscriber_sees_its_place_change(app, &[("SERVER_ROLE", "api")]) {
+        // No worker: the jobs stay queued; cancelling the first moves the second up.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let first = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
+        let second = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status queuePosition } }", "variables": { "id": second["id"] } });
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"], json!({ "status": "QUEUED", "queuePosition": 1 }));
+        let body = app.graphql(Some(&token), "mutation($id: ID!) { cancelJob(id: $id) { status } }", json!({ "id": first["id"] })).await;
+        assert_eq!(body["data"]["cancelJob"]["status"], "CANCELLED", "{body}");
+        let moved = next(&mut socket).await.unwrap();
+        assert_eq!(moved["payload"]["data"]["jobProgress"], json!({ "status": "QUEUED", "queuePosition": 0 }), "{moved}");
+    }
+
     async fn a_subscription_id_in_use_closes_the_socket_with_4409(app, &[("SERVER_ROLE", "api")]) {
         // No worker: the job stays queued, so its progress subscription stays open.
         let token = app.token_for("ada@example.com").await;
