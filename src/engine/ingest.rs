@@ -542,7 +542,7 @@ pub fn ingest(
         // another tool): read a copy whose line ends are all LF, once.
         if let Err(e) = &plan
             && e.to_string().contains("Error when sniffing file")
-            && !source.extension().is_some_and(|x| x == "lf")
+            && source.extension().is_none_or(|x| x != "lf")
             && mixed_line_ends(source).map_err(|e| IngestError::Internal(e.into()))?
         {
             let normalised = data.with_extension("lf");
