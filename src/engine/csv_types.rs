@@ -62,7 +62,7 @@ fn year_guard(format: &Option<String>) -> String {
 }
 
 /// How a column of numbers written with a decimal comma (`2,5`, `-0,75`) is read, in a file
-/// whose delimiter is not a comma (Excel's exports where the comma is the decimal separator):
+/// delimited by semicolons (Excel's exports where the comma is the decimal separator):
 /// as DOUBLE, the comma read as a point. Not a DuckDB type: [`Plan::strict_cast`] knows it.
 const DECIMAL_COMMA: &str = "DOUBLE (decimal comma)";
 /// A number as [`DECIMAL_COMMA`] takes it: digits with at most one comma, no point (a
@@ -179,14 +179,19 @@ impl Plan {
         self
     }
 
+    /// Whether some column is read as text.
+    pub(crate) fn has_text_columns(&self) -> bool {
+        self.columns.iter().any(|c| c.read == Read::Text)
+    }
+
     /// Reads as numbers the text columns that `comma` (the same file sniffed with
-    /// `decimal_separator = ','`) types DOUBLE, and names them: a file delimited by something
-    /// else than a comma whose numbers are written `2,5`. Nothing changes when the two sniffs
+    /// `decimal_separator = ','`) types DOUBLE, and names them: a file delimited by semicolons
+    /// whose numbers are written `2,5`. Nothing changes in other files, nor when the two sniffs
     /// do not see the same columns.
     pub(crate) fn with_decimal_commas(&mut self, comma: &Plan) -> Vec<String> {
         let same = self.columns.len() == comma.columns.len()
             && self.columns.iter().zip(&comma.columns).all(|(a, b)| a.name == b.name);
-        if !same || self.delimiter == Some(',') {
+        if !same || self.delimiter != Some(';') {
             return Vec::new();
         }
         let mut names = Vec::new();
@@ -198,6 +203,28 @@ impl Plan {
             }
         }
         names
+    }
+
+    /// In a file whose numbers are written with a decimal comma (`names`, from
+    /// [`Plan::with_decimal_commas`], not empty), the columns of numbers with a point that a
+    /// point cannot be told apart from a thousands separator in (`1.234`, `12.500`): the
+    /// plain sniff types them DOUBLE, the comma sniff not. Read as text rather than a thousand
+    /// times too small; returns their names.
+    pub(crate) fn with_points_as_text(&mut self, comma: &Plan, names: &[String]) -> Vec<String> {
+        if names.is_empty() || self.columns.len() != comma.columns.len() {
+            return Vec::new();
+        }
+        let mut texts = Vec::new();
+        for (column, other) in self.columns.iter_mut().zip(&comma.columns) {
+            if column.read == Read::Typed("DOUBLE".into())
+                && other.sniffed != "DOUBLE"
+                && other.name == column.name
+            {
+                column.read = Read::Text;
+                texts.push(column.name.clone());
+            }
+        }
+        texts
     }
 
     /// What a notice says of how a column of `ty` (DATE or TIMESTAMP, as ingested) was read
@@ -215,7 +242,14 @@ impl Plan {
             return None;
         }
         let (day, month) = (format.find("%d")?, format.find("%m")?);
-        let order = if day < month { "day first" } else { "month first" };
+        let year = format.find("%y").or_else(|| format.find("%Y")).unwrap_or(usize::MAX);
+        let order = if year < day.min(month) {
+            "year first"
+        } else if day < month {
+            "day first"
+        } else {
+            "month first"
+        };
         let century = if format.contains("%y") {
             "; two-digit years 69–99 as 1969–1999, 00–68 as 2000–2068"
         } else {
@@ -577,6 +611,21 @@ mod tests {
         body.push_str("z;1.234,5\n");
         let (read, _, widened, _) = sniff(&body);
         assert_eq!(read, Read::Text, "{widened:?}");
+        // A column of numbers with points beside one with commas: the point may be a thousands
+        // separator, so it is text.
+        let path = dir.path().join("g.csv");
+        std::fs::write(&path, "id;amount;qty\n1;2,5;1.234\n2;3,5;12.500\n3;4,25;7.000\n").unwrap();
+        let path = path.display().to_string();
+        let mut plan = Plan::sniff(&conn, &path, "").unwrap();
+        let comma = Plan::sniff(&conn, &path, ", decimal_separator = ','").unwrap();
+        let named = plan.with_decimal_commas(&comma);
+        assert_eq!(named, ["amount"]);
+        assert_eq!(plan.with_points_as_text(&comma, &named), ["qty"]);
+        assert_eq!(plan.columns[2].read, Read::Text);
+        assert_eq!(plan.columns[0].read, Read::Typed("BIGINT".into()));
+        // Other files are left alone: a TSV's `12,500` more likely separates thousands.
+        let (read, named, _, _) = sniff("name\tpopulation\na\t12,500\nb\t3,400\nc\t999\n");
+        assert_eq!((read, named.len()), (Read::Text, 0));
         // Comma-delimited files are left alone (a quoted "2,5" there is text).
         let (read, named, _, _) = sniff("name,amount\na,\"2,5\"\nb,\"3,5\"\n");
         assert_eq!((read, named.len()), (Read::Text, 0));

@@ -510,20 +510,25 @@ pub fn ingest(
     let mut sniffed = None;
     let mut unchecked = None;
     let mut decimal_commas = Vec::new();
+    let mut decimal_points = Vec::new();
     // Excel's `sep=;` first line names the delimiter: it is skipped, and its delimiter used.
     // (DuckDB's sniffer skips it alone, but not its reader that keeps rejects.)
     let excel = match kind {
         SourceKind::Delimited { delimiter, header, text_columns } => {
-            excel_separator(source).map(|sep| SourceKind::Delimited {
-                delimiter: delimiter.or(Some(sep)),
-                header: *header,
-                text_columns: text_columns.clone(),
+            excel_separator(source).map(|(sep, lines)| {
+                let kind = SourceKind::Delimited {
+                    delimiter: delimiter.or(Some(sep)),
+                    header: *header,
+                    text_columns: text_columns.clone(),
+                };
+                (lines, kind)
             })
         }
         _ => None,
     };
-    let skip = if excel.is_some() { ", skip = 1" } else { "" };
-    let kind = excel.as_ref().unwrap_or(kind);
+    let skip = excel.as_ref().map_or(String::new(), |(lines, _)| format!(", skip = {lines}"));
+    let skip = skip.as_str();
+    let kind = excel.as_ref().map_or(kind, |(_, kind)| kind);
     if let SourceKind::Delimited { delimiter, header, text_columns } = kind {
         let path = source.display().to_string();
         let sniff_with = |long_lines, quotes, extra: &str| {
@@ -569,12 +574,16 @@ pub fn ingest(
         }
         match plan {
             Ok(mut plan) => {
-                // Numbers written `2,5` where commas do not delimit: as a sniff that reads the
-                // comma as the decimal separator types them.
-                if plan.delimiter != Some(',')
+                // Numbers written `2,5` in a semicolon-delimited file (where the comma is the
+                // decimal separator: Excel's exports in such locales), as a sniff that reads the
+                // comma as the decimal separator types them. Not in other files, where `12,500`
+                // more likely separates thousands.
+                if plan.delimiter == Some(';')
+                    && plan.has_text_columns()
                     && let Ok(comma) = sniff_with(long_lines, quotes, ", decimal_separator = ','")
                 {
                     decimal_commas = plan.with_decimal_commas(&comma);
+                    decimal_points = plan.with_points_as_text(&comma, &decimal_commas);
                 }
                 sniffed = Some(plan)
             }
@@ -733,6 +742,12 @@ pub fn ingest(
                 .map(|reading| format!("column {:?} holds dates {reading}", c.name))
         }));
     }
+    notices.extend(decimal_points.iter().map(|name| {
+        format!(
+            "column {name:?} holds numbers with a point in a file whose decimals are written with a comma: \
+             read as text, since the point may separate thousands (1.234)"
+        )
+    }));
     // (Those of them a later value did not widen to text.)
     notices.extend(
         decimal_commas
@@ -982,20 +997,23 @@ fn crlf_to_lf(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// The delimiter Excel's first line `sep=;` names, if the file starts with one.
-fn excel_separator(source: &Path) -> Option<char> {
+fn excel_separator(source: &Path) -> Option<(char, usize)> {
     use std::io::Read;
-    let mut bytes = [0u8; 10];
-    let mut file = std::fs::File::open(source).ok()?;
-    let n = file.read(&mut bytes).ok()?;
-    let bytes = &bytes[..n];
-    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    let rest = bytes.strip_prefix(b"sep=")?;
-    match rest {
-        [sep, b'\n', ..] | [sep, b'\r', ..] if sep.is_ascii() && !sep.is_ascii_alphanumeric() => {
-            Some(*sep as char)
-        }
-        _ => None,
+    let mut bytes = Vec::new();
+    std::fs::File::open(source).ok()?.take(64 * 1024).read_to_end(&mut bytes).ok()?;
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
+    let mut lines = bytes.split(|b| *b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let first = lines.next()?;
+    let sep = match first {
+        [s, e, p, b'=', sep] if [s, e, p].map(u8::to_ascii_lowercase) == *b"sep" => *sep,
+        _ => return None,
+    };
+    if !sep.is_ascii() || sep.is_ascii_alphanumeric() || sep.is_ascii_whitespace() && sep != b'\t' {
+        return None;
     }
+    // Blank lines after it are skipped too: the header follows them.
+    let blank = lines.take_while(|line| line.iter().all(u8::is_ascii_whitespace)).count();
+    Some((sep as char, 1 + blank))
 }
 
 /// The file's header line: its first, or its second after Excel's `sep=;` line (which names
@@ -1007,8 +1025,11 @@ fn first_line(source: &Path) -> Option<String> {
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
     let mut lines = bytes.split(|b| *b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
     let mut line = lines.next()?;
-    if line.len() == 5 && line.starts_with(b"sep=") {
+    if line.len() == 5 && line[..4].eq_ignore_ascii_case(b"sep=") {
         line = lines.next()?;
+        while line.iter().all(u8::is_ascii_whitespace) {
+            line = lines.next()?;
+        }
     }
     Some(String::from_utf8_lossy(line).into_owned())
 }
@@ -2144,6 +2165,9 @@ mod tests {
             us.notices
         );
         assert!(run(csv(), b"d\n2024-01-02\n").0.unwrap().notices.is_empty());
+        let year_first = run(csv(), b"d\n25/06/07\n01/02/03\n").0.unwrap();
+        assert_eq!(year_first.columns[0].data_type, "DATE");
+        assert!(year_first.notices[0].contains("year first"), "{:?}", year_first.notices);
     }
 
     #[test]
@@ -2154,6 +2178,14 @@ mod tests {
         assert_eq!(types, vec![("id", "BIGINT"), ("amount", "DOUBLE"), ("code", "VARCHAR")]);
         assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
         assert!(ingested.notices[0].contains("\"amount\"") && ingested.notices[0].contains("decimal comma"));
+        let points = run(csv(), b"id;amount;qty\n1;2,5;1.234\n2;3,5;12.500\n").0.unwrap();
+        let types: Vec<_> = points.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(types, vec![("id", "BIGINT"), ("amount", "DOUBLE"), ("qty", "VARCHAR")]);
+        assert!(
+            points.notices.iter().any(|n| n.contains("\"qty\"") && n.contains("thousands")),
+            "{:?}",
+            points.notices
+        );
         // Excel's `sep=` line, which DuckDB's sniffer skips.
         let excel = run(csv(), b"sep=;\nid;amount\n1;2,5\n2;3,25\n").0.unwrap();
         let types: Vec<_> = excel.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
@@ -2166,6 +2198,10 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let rejected = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert_eq!(rejected.iter().map(|r| r.line).collect::<Vec<_>>(), [4], "the file's own line");
+        // Blank lines after it, and an upper-case `SEP=`.
+        let blank = run(csv(), b"SEP=;\n\na;b\nx;y\n").0.unwrap();
+        assert_eq!((blank.columns.len(), blank.row_count), (2, 1), "{blank:?}");
+        assert_eq!(blank.columns[0].name, "a");
         let renamed = run(csv(), b"sep=;\nid;id\n1;2\n").0.unwrap();
         assert_eq!(renamed.notices, ["column 2 is named \"id\" like another column; it is called id_1"]);
     }
