@@ -490,9 +490,15 @@ contract! {
         let mut expected = vec![(ada, lost.id), (ada, partial.id)];
         expected.sort_by_key(|(_, id)| id.0);
         assert_eq!(orphans, expected);
-        for id in [lost.id, partial.id] {
-            assert!(f.store.delete_dataset(id, ada, &[id]).await.unwrap());
-        }
+        // One the user built on — a version derived from it, a job run on it — is theirs now.
+        let derived = dataset(ada, Some(&lost));
+        f.store.insert_dataset(&derived).await.unwrap();
+        let profiled = job(ada, &partial);
+        f.store.insert_job(&profiled).await.unwrap();
+        assert!(f.store.orphaned_outputs().await.unwrap().is_empty());
+        assert!(f.store.delete_dataset(derived.id, ada, &[derived.id]).await.unwrap());
+        assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![(ada, lost.id)]);
+        assert!(f.store.delete_dataset(lost.id, ada, &[lost.id]).await.unwrap());
         assert!(f.store.orphaned_outputs().await.unwrap().is_empty());
     }
 

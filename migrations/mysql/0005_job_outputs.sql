@@ -1,3 +1,7 @@
+-- The queue's tie-break reads each queued owner's last start. (First: MySQL 8 has no
+-- CREATE INDEX IF NOT EXISTS, and the table below is created only if missing.)
+CREATE INDEX jobs_owner_started ON jobs (owner_id, started_at);
+
 -- Which job published which dataset version (a cleanse's cleaned and quarantined rows),
 -- and by which attempt, recorded with the version in one transaction. A version whose job
 -- did not complete it — its worker died after publishing, so a later attempt publishes its

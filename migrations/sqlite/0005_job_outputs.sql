@@ -10,3 +10,6 @@ CREATE TABLE job_outputs (
     PRIMARY KEY (job_id, dataset_id)
 );
 CREATE INDEX job_outputs_dataset ON job_outputs (dataset_id);
+
+-- The queue's tie-break reads each queued owner's last start.
+CREATE INDEX jobs_owner_started ON jobs (owner_id, started_at);

@@ -685,12 +685,15 @@ fn register_functions(conn: &Connection) -> anyhow::Result<()> {
 /// `out_dir/quarantine.parquet` (the quarantined rows as they were in `data`, with `_reason`
 /// and their 1-based `_row`; underscores are added in front of either name that a column
 /// already has). Each file is written beside its final name and renamed into place.
+/// `progress(fraction 0..=1, stage)` is called after each stored segment and before each
+/// output is written, never going backwards.
 pub fn run(
     conn: &Connection,
     data: &Path,
     columns: &[ColumnInfo],
     plan: &CleansePlan,
     out_dir: &Path,
+    progress: &mut dyn FnMut(f64, &str),
 ) -> anyhow::Result<CleanseOutcome> {
     let path = quote_literal(&data.display().to_string());
     let source = format!(
@@ -705,7 +708,10 @@ pub fn run(
     let started = std::time::Instant::now();
     // Each segment of the chain becomes a temporary table, one statement at a time, counted
     // as soon as it exists and dropped as soon as nothing left reads it.
-    let (tables, outcome) = Tables::compute(conn, &compiled, started)?;
+    // Segments take three quarters of the time, roughly; the two outputs the rest.
+    let (tables, outcome) =
+        Tables::compute(conn, &compiled, started, &mut |done, stage| progress(done * 0.75, stage))?;
+    progress(0.75, "writing the cleaned data");
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let data_tmp = TempFile::new(out_dir, "data.parquet");
@@ -725,6 +731,7 @@ pub fn run(
     )
     .context("writing the cleaned data")?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "cleanse output written");
+    progress(0.95, "writing the quarantined rows");
     conn.execute_batch(&format!(
         "COPY ({}) TO {} ({PARQUET_OPTIONS})",
         compiled.quarantine_select(),
@@ -782,7 +789,7 @@ pub fn preview(
     let result = (|| {
         let compiled = compile(columns, plan, &format!("SELECT * FROM {SAMPLE}"), true)?;
         // Computed as a run is, every segment kept for the rows' fates.
-        let (tables, outcome) = Tables::compute(conn, &compiled, std::time::Instant::now())?;
+        let (tables, outcome) = Tables::compute(conn, &compiled, std::time::Instant::now(), &mut |_, _| {})?;
         let rows = compiled.sample_rows(conn)?;
         drop(tables);
         Ok(CleansePreview { outcome, columns: columns.iter().map(|c| c.name.clone()).collect(), rows })
@@ -1057,6 +1064,7 @@ impl<'a> Tables<'a> {
         conn: &'a Connection,
         compiled: &Compiled,
         started: std::time::Instant,
+        progress: &mut dyn FnMut(f64, &str),
     ) -> anyhow::Result<(Tables<'a>, CleanseOutcome)> {
         let mut tables = Tables { conn, created: Vec::new() };
         let ctes = &compiled.ctes;
@@ -1094,7 +1102,8 @@ impl<'a> Tables<'a> {
                 .context("counting what the cleanse plan does")?;
             parse_counts(text.as_deref().unwrap_or("[]"))
         };
-        for i in (1..ctes.len()).filter(|&i| ctes[i].table) {
+        let stored = (1..ctes.len()).filter(|&i| ctes[i].table).count().max(1);
+        for (n, i) in (1..ctes.len()).filter(|&i| ctes[i].table).enumerate() {
             let name = &ctes[i].name;
             let defs = graph.closure(&[i]).iter().map(|&j| ctes[j].define()).collect::<Vec<_>>().join(",\n");
             let (sql, params) = renumber(
@@ -1107,6 +1116,7 @@ impl<'a> Tables<'a> {
                 .with_context(|| format!("computing step {} ({name})", ctes[i].step))?;
             tables.created.push((name.clone(), false));
             done[i] = true;
+            progress((n + 1) as f64 / stored as f64, &format!("cleansing (step {})", ctes[i].step));
             tracing::debug!(
                 table = %name,
                 step = ctes[i].step,
@@ -3556,7 +3566,15 @@ mod tests {
     /// Runs `steps`, checks the accounting adds up and matches the files written.
     fn clean(conn: &Connection, path: &Path, columns: &[ColumnInfo], steps: Vec<Step>) -> Cleaned {
         let out = path.parent().unwrap().join("out");
-        let outcome = run(conn, path, columns, &CleansePlan { steps }, &out).unwrap();
+        let mut reported: Vec<f64> = Vec::new();
+        let outcome =
+            run(conn, path, columns, &CleansePlan { steps }, &out, &mut |done, _| reported.push(done))
+                .unwrap();
+        // Progress moves forward only, within 0..=1, to the outputs' writing.
+        assert!(
+            reported.windows(2).all(|w| w[0] <= w[1]) && reported.iter().all(|d| (0.0..=1.0).contains(d))
+        );
+        assert_eq!(reported.last(), Some(&0.95), "{reported:?}");
         let removed: u64 = outcome.rows_removed_by_step.iter().map(|(_, n)| n).sum();
         assert_eq!(outcome.rows_in, outcome.rows_out + removed + outcome.rows_quarantined, "{outcome:?}");
         let data = rows(conn, &out.join("data.parquet"));
@@ -4436,7 +4454,7 @@ mod tests {
         assert_eq!(sample.outcome.changes, got.outcome.changes);
 
         let unknown = CleansePlan { steps: vec![phone("us", "XX")] };
-        let err = run(&conn, &path, &columns, &unknown, &got.out).unwrap_err();
+        let err = run(&conn, &path, &columns, &unknown, &got.out, &mut |_, _| {}).unwrap_err();
         assert!(format!("{err:#}").contains("\"XX\" is not a known phone region"), "{err:#}");
     }
 
@@ -4685,9 +4703,13 @@ mod tests {
             keep: Keep::Last,
             merge: false,
         };
-        let err = run(&conn, &path, &columns, &CleansePlan { steps: vec![last] }, &out).unwrap_err();
+        let err = run(&conn, &path, &columns, &CleansePlan { steps: vec![last] }, &out, &mut |_, _| {})
+            .unwrap_err();
         for step in [fuzzy(1.5, None, false), fuzzy(0.9, Some("nope"), false)] {
-            assert!(run(&conn, &path, &columns, &CleansePlan { steps: vec![step] }, &out).is_err());
+            assert!(
+                run(&conn, &path, &columns, &CleansePlan { steps: vec![step] }, &out, &mut |_, _| {})
+                    .is_err()
+            );
         }
         assert!(format!("{err:#}").contains("keeping the last is not supported"), "{err:#}");
     }
@@ -5644,7 +5666,8 @@ mod tests {
             quote_literal(&path.display().to_string())
         );
         let compiled = compile(&columns, &plan, &source, true).unwrap();
-        let (tables, _) = Tables::compute(&conn, &compiled, std::time::Instant::now()).unwrap();
+        let (tables, _) =
+            Tables::compute(&conn, &compiled, std::time::Instant::now(), &mut |_, _| {}).unwrap();
         let held = compiled
             .segments
             .iter()

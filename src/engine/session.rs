@@ -148,8 +148,10 @@ impl Session {
         columns: &[ColumnInfo],
         plan: &CleansePlan,
         out_dir: &Path,
+        progress: &mut dyn FnMut(f64, &str),
     ) -> Result<CleanseOutcome, SessionError> {
-        super::cleanse::run(&self.conn, data, columns, plan, out_dir).map_err(SessionError::classify)
+        super::cleanse::run(&self.conn, data, columns, plan, out_dir, progress)
+            .map_err(SessionError::classify)
     }
 
     /// Runs a cleanse plan over a sample (see `engine::cleanse::preview`).

@@ -409,8 +409,36 @@ impl Jobs {
             .await?
             .ok_or_else(|| AppError::not_found("no such job"))?;
         tracing::info!(job_id = %job.id, status = job.status.as_str(), "job cancellation requested");
+        // Cancelled at once while running, its worker having died: what it published goes
+        // now, not at the next sweep. (A queued job published nothing: the sweep finds none.)
+        if job.status == JobStatus::Cancelled {
+            self.delete_orphaned_outputs().await;
+        }
         self.changed(job.id);
         Ok(job)
+    }
+
+    /// Deletes the versions published by jobs that did not complete them, which a worker that
+    /// died after publishing could not delete itself (`MetadataStore::orphaned_outputs`: only
+    /// versions nothing else builds on). Workers call it every 30 s.
+    pub async fn delete_orphaned_outputs(&self) {
+        let orphans = match self.inner.store.orphaned_outputs().await {
+            Ok(orphans) => orphans,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for versions of jobs that did not complete");
+                return;
+            }
+        };
+        for (owner, id) in orphans {
+            match self.inner.datasets.delete(owner, &id.to_string()).await {
+                Ok(()) => {
+                    tracing::info!(dataset_id = %id, "removed a version its job did not complete (its worker died)")
+                }
+                Err(e) => {
+                    tracing::warn!(dataset_id = %id, error = e.report(), "could not remove a version its job did not complete")
+                }
+            }
+        }
     }
 
     /// A finished job's report, if it has one.

@@ -106,7 +106,7 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
         }
         if last_sweep.is_none_or(|at: std::time::Instant| at.elapsed() >= ORPHAN_SWEEP) {
             last_sweep = Some(std::time::Instant::now());
-            delete_orphaned_outputs(&jobs).await;
+            jobs.delete_orphaned_outputs().await;
         }
         let lease_until =
             now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
@@ -279,29 +279,6 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
 
 /// How often a worker looks for versions whose job did not complete them.
 const ORPHAN_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Deletes the versions published by jobs that did not complete them, which a worker that
-/// died after publishing could not delete itself (`MetadataStore::orphaned_outputs`): a
-/// later attempt publishes its own, and a failed or cancelled job has none.
-async fn delete_orphaned_outputs(jobs: &Jobs) {
-    let orphans = match jobs.inner.store.orphaned_outputs().await {
-        Ok(orphans) => orphans,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not look for versions of jobs that did not complete");
-            return;
-        }
-    };
-    for (owner, id) in orphans {
-        match jobs.datasets().delete(owner, &id.to_string()).await {
-            Ok(()) => {
-                tracing::info!(dataset_id = %id, "removed a version its job did not complete (its worker died)")
-            }
-            Err(e) => {
-                tracing::warn!(dataset_id = %id, error = e.report(), "could not remove a version its job did not complete")
-            }
-        }
-    }
-}
 
 /// Removes datasets a run published whose job did not complete.
 async fn discard(jobs: &Jobs, job: &Job, published: &[DatasetId]) {
@@ -548,7 +525,11 @@ async fn run_cleanse(
         send(12.0, "counting nulls");
         let (_, input_nulls) = session.column_nulls(&version.data)?;
         send(20.0, "cleansing");
-        let outcome = session.cleanse(&version.data, &version.columns, &built.plan, &out)?;
+        // 20 to 85: each stored segment of the chain, then the outputs.
+        let outcome =
+            session.cleanse(&version.data, &version.columns, &built.plan, &out, &mut |done, stage| {
+                send(20.0 + 65.0 * done, stage)
+            })?;
         if let Some(hook) = &cleansed {
             hook(&out);
         }

@@ -65,29 +65,58 @@ pub fn now() -> DateTime<Utc> {
 pub const CLAIM_CANDIDATES: usize = 16;
 
 /// The order workers take queued jobs in, from every queued and running job (`active`) and
-/// when their owners last had a job started (`last_started`): round robin over the owners. A
-/// queued job's turn is the number of its owner's jobs running now plus the number of its
-/// owner's jobs queued before it; turns are taken in order, and within a turn the owner served
-/// longest ago (or never) goes first, then the oldest job. One user's long queue thus does not
-/// hold back another user's next job — when one of the user's jobs ends, the next waits for
-/// the others' turns — and a user's own jobs still start in the order they were asked for.
+/// when their owners last had a job started (`last_started`): round robin over the owners.
+/// Each next job is the oldest queued job of the owner with the fewest jobs running, served
+/// longest ago (or never) among those; that owner then counts one more running and was served
+/// last. One user's long queue thus does not hold back another user's next job — when one of
+/// the user's jobs ends, the next waits for the others' turns — and a user's own jobs still
+/// start in the order they were asked for. The order is what the workers' claims give if no job
+/// ends meanwhile, so `queuePosition` predicts it.
 pub fn queue_order(active: &[Job], last_started: &HashMap<UserId, DateTime<Utc>>) -> Vec<JobId> {
-    let mut seen: std::collections::HashMap<UserId, usize> = std::collections::HashMap::new();
-    for job in active.iter().filter(|j| j.status == JobStatus::Running) {
-        *seen.entry(job.owner_id).or_default() += 1;
+    /// When an owner was last served: never, at a real start, or by an earlier pick of this
+    /// very ordering (later than any real start).
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Served {
+        Never,
+        At(DateTime<Utc>),
+        Picked(usize),
     }
+    struct Owner {
+        running: usize,
+        served: Served,
+        queued: std::collections::VecDeque<JobId>,
+    }
+    let mut owners: HashMap<UserId, Owner> = HashMap::new();
     let mut queued: Vec<&Job> = active.iter().filter(|j| j.status == JobStatus::Queued).collect();
     queued.sort_by_key(|j| j.id);
-    let mut turns: Vec<(usize, Option<DateTime<Utc>>, JobId)> = queued
-        .into_iter()
-        .map(|job| {
-            let turn = seen.entry(job.owner_id).or_default();
-            *turn += 1;
-            (*turn - 1, last_started.get(&job.owner_id).copied(), job.id)
-        })
-        .collect();
-    turns.sort_unstable();
-    turns.into_iter().map(|(_, _, id)| id).collect()
+    for job in &queued {
+        let served = last_started.get(&job.owner_id).map_or(Served::Never, |at| Served::At(*at));
+        owners
+            .entry(job.owner_id)
+            .or_insert_with(|| Owner { running: 0, served, queued: Default::default() })
+            .queued
+            .push_back(job.id);
+    }
+    for job in active.iter().filter(|j| j.status == JobStatus::Running) {
+        if let Some(owner) = owners.get_mut(&job.owner_id) {
+            owner.running += 1;
+        }
+    }
+    // The claims to come, if no job ended meanwhile: each takes the owner with the fewest
+    // jobs running, served longest ago, then the oldest job; that owner then has one more
+    // running and was served last. (Ended jobs can only move an owner's jobs forward.)
+    let mut order = Vec::with_capacity(queued.len());
+    while let Some(owner) = owners
+        .values_mut()
+        .filter(|o| !o.queued.is_empty())
+        .min_by_key(|o| (o.running, o.served, o.queued.front().copied()))
+    {
+        let Some(id) = owner.queued.pop_front() else { break };
+        owner.running += 1;
+        owner.served = Served::Picked(order.len());
+        order.push(id);
+    }
+    order
 }
 
 /// The owners of the queued jobs of `active`, for [`sql::owners_last_started`].
@@ -596,6 +625,18 @@ mod tests {
         let served = HashMap::from([(ada, now())]);
         assert_eq!(queue_order(&queued, &served)[0], b[0].id, "never served: first");
         assert_eq!(queued_owners(&active).len(), 3);
+        // The order predicts the claims to come: Ada has one running (just started) and four
+        // queued, Bob three queued, and they alternate, Bob first.
+        let ada_running = job(ada, JobStatus::Running);
+        let adas: Vec<Job> = (0..4).map(|_| job(ada, JobStatus::Queued)).collect();
+        let bobs: Vec<Job> = (0..3).map(|_| job(bob, JobStatus::Queued)).collect();
+        let active: Vec<Job> = [ada_running].into_iter().chain(adas.clone()).chain(bobs.clone()).collect();
+        let served = HashMap::from([(ada, now())]);
+        let ids = |jobs: &[&Job]| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(
+            queue_order(&active, &served),
+            ids(&[&bobs[0], &adas[0], &bobs[1], &adas[1], &bobs[2], &adas[2], &adas[3]])
+        );
     }
 }
 

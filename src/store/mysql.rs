@@ -213,7 +213,6 @@ fn decode_token(row: &Row) -> anyhow::Result<RefreshTokenRecord> {
     })
 }
 
-/// Runs a statement that returns rows and decodes each.
 /// When the owners of `active`'s queued jobs last had a job started.
 async fn last_started<Q: Queryable>(
     conn: &mut Q,
@@ -230,6 +229,7 @@ async fn last_started<Q: Queryable>(
     Ok(rows.into_iter().collect())
 }
 
+/// Runs a statement that returns rows and decodes each.
 async fn query_rows<T, Q: Queryable>(
     conn: &mut Q,
     (sql, values): (String, Values),
@@ -576,7 +576,8 @@ impl MetadataStore for MysqlStore {
         tx.exec_drop(cancel_sql, bind(values)).await.map_err(internal)?;
         if tx.affected_rows() == 0 {
             execute(&mut tx, sql::request_cancel(id, owner, now).build(MysqlQueryBuilder)).await?;
-            execute(&mut tx, sql::cancel_orphaned_jobs(Some(id), now).build(MysqlQueryBuilder)).await?;
+            execute(&mut tx, sql::cancel_orphaned_jobs(Some((id, owner)), now).build(MysqlQueryBuilder))
+                .await?;
         }
         let job =
             query_rows(&mut tx, sql::job_for_owner(id, owner).build(MysqlQueryBuilder), decode_job).await?;
@@ -664,7 +665,6 @@ impl MysqlStore {
         // of queueing behind one row lock. A job whose worker died comes first; then the
         // queued jobs in their fair order, each locked by its id alone (locking while sorting
         // them all would hold every queued row until this transaction ends).
-        execute(&mut tx, sql::cancel_orphaned_jobs(None, now).build(MysqlQueryBuilder)).await?;
         let expired = sql::expired_job(now, max_attempts, true).build(MysqlQueryBuilder);
         let mut next = query_rows(&mut tx, expired, decode_job).await?.into_iter().next();
         if next.is_none() {

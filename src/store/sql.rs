@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_query::{
-    Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, Iden, InsertStatement, LockBehavior, LockType,
-    Order, Query, SelectStatement, UpdateStatement,
+    Alias, Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, Iden, InsertStatement, LockBehavior,
+    LockType, Order, Query, SelectStatement, UpdateStatement,
 };
 use uuid::Uuid;
 
@@ -519,6 +519,8 @@ pub fn expired_job(now: DateTime<Utc>, max_attempts: u32, lock: bool) -> SelectS
         .and_where(Expr::col(Jobs::Status).eq(JobStatus::Running.as_str()))
         .and_where(Expr::col(Jobs::LeaseExpiresAt).lt(now))
         .and_where(Expr::col(Jobs::Attempts).lt(i64::from(max_attempts)))
+        // One asked to cancel is not run again: the lost-job sweep cancels it.
+        .and_where(Expr::col(Jobs::CancelRequested).eq(false))
         .order_by(Jobs::Id, Order::Asc)
         .limit(1)
         .to_owned();
@@ -659,10 +661,10 @@ pub fn request_cancel(id: JobId, owner: UserId, now: DateTime<Utc>) -> UpdateSta
         .to_owned()
 }
 
-/// Running jobs (`id`, or every one) whose cancellation was asked for and whose worker died
+/// Running jobs (the owner's `id`, or every one) whose cancellation was asked for and whose worker died
 /// (their lease expired): no worker is left to stop them, so they are cancelled here, rather
 /// than run again or failed as lost.
-pub fn cancel_orphaned_jobs(id: Option<JobId>, now: DateTime<Utc>) -> UpdateStatement {
+pub fn cancel_orphaned_jobs(only: Option<(JobId, UserId)>, now: DateTime<Utc>) -> UpdateStatement {
     let mut update = Query::update()
         .table(Jobs::Table)
         .value(Jobs::Status, JobStatus::Cancelled.as_str())
@@ -673,8 +675,9 @@ pub fn cancel_orphaned_jobs(id: Option<JobId>, now: DateTime<Utc>) -> UpdateStat
         .and_where(Expr::col(Jobs::CancelRequested).eq(true))
         .and_where(Expr::col(Jobs::LeaseExpiresAt).lt(now))
         .to_owned();
-    if let Some(id) = id {
+    if let Some((id, owner)) = only {
         update.and_where(Expr::col(Jobs::Id).eq(uuid(id.0)));
+        update.and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)));
     }
     update
 }
@@ -763,8 +766,30 @@ pub fn insert_job_output(job: JobId, attempt: u32, dataset: DatasetId) -> Insert
 
 /// Versions published by a job that did not complete them: the job failed or was cancelled,
 /// or an earlier attempt than the job's last published them (its worker died). (owner id,
-/// dataset id) pairs.
+/// dataset id) pairs. Only versions nothing else builds on: one the user already derived a
+/// version from, ran a job on or talked about is theirs now, and is kept (a delete would take
+/// that work with it).
 pub fn orphaned_outputs() -> SelectStatement {
+    let (child, other, talk) = (Alias::new("child"), Alias::new("other"), Alias::new("talk"));
+    let children = Query::select()
+        .expr(Expr::val(1))
+        .from_as(Datasets::Table, child.clone())
+        .and_where(Expr::col((child, Datasets::ParentId)).equals((Datasets::Table, Datasets::Id)))
+        .to_owned();
+    let jobs = Query::select()
+        .expr(Expr::val(1))
+        .from_as(Jobs::Table, other.clone())
+        .cond_where(
+            Cond::any()
+                .add(Expr::col((other.clone(), Jobs::DatasetId)).equals((Datasets::Table, Datasets::Id)))
+                .add(Expr::col((other, Jobs::BaselineDatasetId)).equals((Datasets::Table, Datasets::Id))),
+        )
+        .to_owned();
+    let conversations = Query::select()
+        .expr(Expr::val(1))
+        .from_as(Conversations::Table, talk.clone())
+        .and_where(Expr::col((talk, Conversations::DatasetId)).equals((Datasets::Table, Datasets::Id)))
+        .to_owned();
     Query::select()
         .column((Datasets::Table, Datasets::OwnerId))
         .column((Datasets::Table, Datasets::Id))
@@ -788,6 +813,9 @@ pub fn orphaned_outputs() -> SelectStatement {
                         .lt(Expr::col((Jobs::Table, Jobs::Attempts))),
                 ),
         )
+        .and_where(Expr::exists(children).not())
+        .and_where(Expr::exists(jobs).not())
+        .and_where(Expr::exists(conversations).not())
         .to_owned()
 }
 

@@ -314,7 +314,6 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
     )
 }
 
-/// Runs a statement that returns rows and decodes each.
 /// When the owners of `active`'s queued jobs last had a job started.
 fn last_started(conn: &Connection, active: &[Job]) -> StoreResult<HashMap<UserId, DateTime<Utc>>> {
     let owners = super::queued_owners(active);
@@ -327,6 +326,7 @@ fn last_started(conn: &Connection, active: &[Job]) -> StoreResult<HashMap<UserId
     Ok(rows.into_iter().collect())
 }
 
+/// Runs a statement that returns rows and decodes each.
 fn query_rows<T>(
     conn: &Connection,
     (sql, values): (String, Values),
@@ -657,7 +657,6 @@ impl MetadataStore for SqliteStore {
             // One writer connection and BEGIN IMMEDIATE: no other process can claim the same
             // job between the SELECT and the UPDATE.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
-            execute(&tx, sql::cancel_orphaned_jobs(None, now).build(SqliteQueryBuilder)).map_err(internal)?;
             let expired = sql::expired_job(now, max_attempts, false).build(SqliteQueryBuilder);
             let job = match query_rows(&tx, expired, decode_job)?.into_iter().next() {
                 Some(job) => job,
@@ -731,7 +730,7 @@ impl MetadataStore for SqliteStore {
     async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
         let queued = sql::cancel_queued_job(id, owner, now).build(SqliteQueryBuilder);
         let running = sql::request_cancel(id, owner, now).build(SqliteQueryBuilder);
-        let orphaned = sql::cancel_orphaned_jobs(Some(id), now).build(SqliteQueryBuilder);
+        let orphaned = sql::cancel_orphaned_jobs(Some((id, owner)), now).build(SqliteQueryBuilder);
         let select = sql::job_for_owner(id, owner).build(SqliteQueryBuilder);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
