@@ -216,6 +216,12 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         // A suffix glued to the number: an ordinal is the number; a unit or multiplier
         // (`12k`, `450M`, `9999USD`) states a figure that cannot be checked.
         let suffix: String = chars[j..].iter().take_while(|c| c.is_alphabetic()).collect();
+        let after = chars.get(j + suffix.chars().count());
+        if !suffix.is_empty() && after.is_some_and(|c| *c == '_' || c.is_ascii_digit()) {
+            // An identifier that starts with digits (`2fa_enabled`, `3d_model2`): a name.
+            i = j + suffix.chars().count();
+            continue;
+        }
         if suffix.is_empty() || ["st", "nd", "rd", "th"].contains(&suffix.to_lowercase().as_str()) {
             out.push(token);
         } else {
@@ -446,6 +452,8 @@ mod tests {
         assert_eq!(numbers_in("5e6 rows, 1e-3 and 2E+2"), ["5e6", "1e-3", "2E+2"]);
         assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
+        // Column names that start with digits are names.
+        assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
     }
 
     #[test]

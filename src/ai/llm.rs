@@ -185,11 +185,14 @@ impl OpenAiModel {
 
     /// `err` without the key or the server's URL (a server may echo them; errors are logged).
     fn redacted(&self, err: LlmError) -> LlmError {
+        // Redacted whole, then cut: cut first, a key straddling the cut would be left in part.
         let clean = |text: String| {
-            self.secrets
+            let text = self
+                .secrets
                 .iter()
                 .filter(|s| !s.is_empty())
-                .fold(text, |t, s| t.replace(s.as_str(), "[redacted]"))
+                .fold(text, |t, s| t.replace(s.as_str(), "[redacted]"));
+            truncate(&text, 300)
         };
         match err {
             LlmError::Status { status, message } => LlmError::Status { status, message: clean(message) },
@@ -289,20 +292,18 @@ fn wire_message(message: &Message) -> Value {
 
 fn classify(err: OpenAIError) -> LlmError {
     match err {
-        OpenAIError::ApiError(api) => LlmError::Status {
-            status: api.status_code.as_u16(),
-            message: truncate(&api.api_error.message, 300),
-        },
+        // (Messages are cut after the key is redacted from them: see `redacted`.)
+        OpenAIError::ApiError(api) => {
+            LlmError::Status { status: api.status_code.as_u16(), message: api.api_error.message }
+        }
         OpenAIError::JSONDeserialize(e, _) => LlmError::BadResponse(e.to_string()),
         OpenAIError::Reqwest(e) if e.is_timeout() => LlmError::Transport("timed out".into()),
         OpenAIError::Reqwest(e) => match e.status() {
-            Some(status) => {
-                LlmError::Status { status: status.as_u16(), message: truncate(&e.to_string(), 300) }
-            }
+            Some(status) => LlmError::Status { status: status.as_u16(), message: e.to_string() },
             // The error's text may hold the request URL, never the key (it is a header).
-            None => LlmError::Transport(truncate(&e.to_string(), 300)),
+            None => LlmError::Transport(e.to_string()),
         },
-        other => LlmError::BadResponse(truncate(&other.to_string(), 300)),
+        other => LlmError::BadResponse(other.to_string()),
     }
 }
 
@@ -325,6 +326,30 @@ mod tests {
         assert_eq!(assistant["tool_calls"][0]["function"]["name"], "list_alerts");
         let tool = wire_message(&Message::tool("c1", "[]"));
         assert_eq!(tool["tool_call_id"], "c1");
+    }
+
+    #[test]
+    fn a_key_in_an_error_is_redacted_wherever_it_falls() {
+        let model = OpenAiModel {
+            client: Client::with_config(OpenAIConfig::new()),
+            secrets: vec!["sk-test-VERIFYSECRET-98765".to_string()],
+            model: "m".into(),
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            backoff: Duration::from_secs(1),
+        };
+        for padding in [0, 270, 280, 290, 299, 310] {
+            let message = format!("{}Bearer sk-test-VERIFYSECRET-98765 rest", "p".repeat(padding));
+            let LlmError::Status { message, .. } = model.redacted(LlmError::Status { status: 401, message })
+            else {
+                panic!()
+            };
+            assert!(
+                !message.contains("sk-test-VERIF") && !message.contains("VERIFYSECRET"),
+                "{padding}: {message}"
+            );
+            assert!(message.chars().count() <= 301, "{padding}");
+        }
     }
 
     #[test]

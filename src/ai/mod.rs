@@ -99,7 +99,8 @@ struct Inner {
     /// use the rules until then: a page of a hundred jobs must not make a hundred calls to a
     /// server that is down.
     unavailable_until: std::sync::Mutex<Option<std::time::Instant>>,
-    /// Summary and routing calls in flight at once.
+    /// Summary and routing calls in flight at once; a read that finds them all taken gets the
+    /// rules (not remembered as a failure: a later read asks the model).
     report_calls: tokio::sync::Semaphore,
     /// Co-pilot queries running at once, over every user: each may use
     /// `COPILOT_SQL_MEMORY_LIMIT`.
@@ -233,7 +234,8 @@ impl Ai {
                 let report = report.clone();
                 let name = dataset_name.clone();
                 async move {
-                    let _turn = this.inner.report_calls.acquire().await.map_err(|_| ())?;
+                    // Busy: the rules answer now, the model a later read.
+                    let _turn = this.inner.report_calls.try_acquire().map_err(|_| ())?;
                     if !this.model_available() {
                         return Err(());
                     }
@@ -333,7 +335,8 @@ impl Ai {
             .try_get_with(job_id, {
                 let report = report.clone();
                 async move {
-                    let _turn = this.inner.report_calls.acquire().await.map_err(|_| ())?;
+                    // Busy: the rules answer now, the model a later read.
+                    let _turn = this.inner.report_calls.try_acquire().map_err(|_| ())?;
                     if !this.model_available() {
                         return Err(());
                     }
@@ -861,7 +864,10 @@ impl Ai {
                         .any(|x| literals.contains(&x)),
                     other => other.as_f64().is_some_and(|x| literals.contains(&x)),
                 };
-                let from_data = |value: &Value| if written(value) { Value::Null } else { value.clone() };
+                // A query that does not read the dataset computed only from what it wrote.
+                let from_data = |value: &Value| {
+                    if !out.reads_data || written(value) { Value::Null } else { value.clone() }
+                };
                 let evidence: Vec<Vec<Value>> =
                     rows.iter().map(|row| row.iter().map(from_data).collect()).collect();
                 turn.evidence.push(json!({ "rows": evidence, "rowCount": out.rows.len() }));

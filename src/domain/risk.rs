@@ -166,10 +166,11 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains('@') && text.bytes().filter(u8::is_ascii_digit).count() < 9 {
         return text.into();
     }
-    // A run of digits that starts with a date (`2024-01-05 10`, before a time) is a date.
+    // A run of digits that is a date, or a date and the hour of a time that follows
+    // (`2024-01-05 10`, stopped by its colon), is a date; `06.12.34.56.78` is a phone.
     static DATE: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(
-            r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4})\b",
+            r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4})([ T][0-9]{1,2})?$",
         )
         .expect("a valid pattern")
     });
@@ -228,6 +229,10 @@ mod tests {
             "paid from GB****************5432 today"
         );
         assert_eq!(mask_embedded("card 4242-4242-4242-4242"), "card ****-****-****-**42");
+        // Phones written like the start of a date are phones.
+        assert_eq!(mask_embedded("tel 06.12.34.56.78"), "tel **.**.**.**.78");
+        assert_eq!(mask_embedded("01-23-45-67-89"), "**-**-**-**-89");
+        assert_eq!(mask_embedded("12-34-5678-9012-3456"), "**-**-****-****-**56");
         // Short numbers, dates and amounts stay.
         for kept in [
             "order 12345 on 2024-01-05 for 1,234.50",

@@ -189,6 +189,9 @@ pub struct QueryOutput {
     pub rows: Vec<Vec<Value>>,
     /// Whether more rows than `max_rows` matched (only `max_rows` are returned).
     pub truncated: bool,
+    /// Whether the query reads the dataset (`data`) at all: one that does not computes only
+    /// from what its text wrote (`SELECT 4216 + 1`).
+    pub reads_data: bool,
 }
 
 /// Why a query was not run (or was stopped).
@@ -444,7 +447,7 @@ impl Sandbox {
     }
 
     fn query(&self, sql: &str, max_rows: usize) -> Result<QueryOutput, Failure> {
-        let canonical = self.validate(sql)?;
+        let (canonical, reads_data) = self.validate(sql)?;
         // The row limit wraps the canonical text, and each column becomes its JSON text
         // (to_json keeps numbers, booleans and nesting, and spells every other type).
         let wrapped = format!(
@@ -466,11 +469,12 @@ impl Sandbox {
         }
         let truncated = out.len() > max_rows;
         out.truncate(max_rows);
-        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated })
+        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated, reads_data })
     }
 
-    /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text.
-    fn validate(&self, sql: &str) -> Result<String, Failure> {
+    /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text and
+    /// whether it reads `data`.
+    fn validate(&self, sql: &str) -> Result<(String, bool), Failure> {
         let tree: String =
             self.conn.query_row("SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", [sql], |r| r.get(0))?;
         let parsed = json::parse(&tree, MAX_TREE_DEPTH)
@@ -494,10 +498,11 @@ impl Sandbox {
             1 => {}
             _ => return Err(not_read_only().into()),
         }
-        Checker::default().check(&parsed)?;
+        let mut checker = Checker::default();
+        checker.check(&parsed)?;
         let canonical: String =
             self.conn.query_row("SELECT json_deserialize_sql(?::JSON)", [&tree], |r| r.get(0))?;
-        Ok(canonical)
+        Ok((canonical, checker.reads_data))
     }
 
     /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query,
@@ -636,6 +641,8 @@ struct Checker {
     /// Table references and CTEs seen so far, against [`MAX_TABLE_REFS`] and [`MAX_CTES`].
     table_refs: usize,
     ctes: usize,
+    /// Whether the dataset's table itself (not a CTE of that name) is read.
+    reads_data: bool,
 }
 
 impl Checker {
@@ -721,7 +728,9 @@ impl Checker {
                         .and_then(Value::as_array)
                         .is_some_and(|path| path.len() > 1);
                 let lower = name.to_lowercase();
-                if !qualified && (lower == DATA || self.scopes.iter().flatten().any(|cte| *cte == lower)) {
+                let cte = self.scopes.iter().flatten().any(|cte| *cte == lower);
+                if !qualified && (lower == DATA || cte) {
+                    self.reads_data |= lower == DATA && !cte;
                     Ok(())
                 } else {
                     Err(Refusal::Forbidden(format!(
@@ -1035,6 +1044,16 @@ mod tests {
         let f = fixture();
         let out = f.ok("SELECT g, count(*) AS n, sum(amount) AS total FROM data GROUP BY g ORDER BY g");
         assert_eq!(out.columns, ["g", "n", "total"]);
+        assert!(out.reads_data);
+        // A query of constants alone, or of a CTE that hides the dataset's name, reads nothing.
+        for constant in [
+            "SELECT 4216 + 1 AS n",
+            "SELECT count(*) FROM range(4217)",
+            "WITH data AS (SELECT 4217 AS n) SELECT n FROM data",
+        ] {
+            assert!(!f.ok(constant).reads_data, "{constant}");
+        }
+        assert!(f.ok("WITH t AS (SELECT * FROM data) SELECT count(*) FROM t").reads_data);
         assert_eq!(
             out.rows,
             vec![

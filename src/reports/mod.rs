@@ -126,6 +126,10 @@ pub fn render(format: ReportFormat, meta: &ReportMeta, report: &Report) -> anyho
 /// ([`crate::engine::pii::header_kind`]: `email`, `customer_name`…).
 pub(crate) struct Masking {
     kinds: HashMap<String, String>,
+    /// The profile's text columns: in those not found personal, personal data written inside
+    /// a value (an IBAN among codes, an e-mail in a note) is masked on its own
+    /// ([`crate::domain::mask_embedded`]).
+    text_columns: std::collections::HashSet<String>,
     /// The raw values the report holds for each personal-data column (top values, min and
     /// max), longest first: [`Masking::scrub`] masks them in free text.
     raw: HashMap<String, Vec<String>>,
@@ -183,7 +187,17 @@ impl Masking {
             }
         }
         let raw = Masking::raw_values(report, &kinds);
-        Masking { kinds, raw }
+        Masking { kinds, text_columns: Masking::text_columns(report), raw }
+    }
+
+    fn text_columns(report: &Report) -> std::collections::HashSet<String> {
+        report
+            .profile
+            .iter()
+            .flat_map(|p| p.columns.iter())
+            .filter(|c| c.data_type.eq_ignore_ascii_case("VARCHAR"))
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// `report`'s masking, with the columns other runs on the same version found personal
@@ -195,7 +209,7 @@ impl Masking {
             kinds.entry(column.clone()).or_insert_with(|| kind.clone());
         }
         let raw = Masking::raw_values(report, &kinds);
-        Masking { kinds, raw }
+        Masking { kinds, text_columns: Masking::text_columns(report), raw }
     }
 
     /// The personal columns and their kinds.
@@ -232,10 +246,12 @@ impl Masking {
         self.kinds.get(column).map(String::as_str)
     }
 
-    /// `value` of `column`, masked when the column holds personal data.
+    /// `value` of `column`, masked when the column holds personal data; in another text
+    /// column, with the personal data written inside it masked.
     pub(crate) fn value(&self, column: &str, value: &str) -> String {
         match self.kind(column) {
             Some(kind) => mask(kind, value),
+            None if self.text_columns.contains(column) => crate::domain::mask_embedded(value).into_owned(),
             None => value.to_string(),
         }
     }
@@ -278,9 +294,8 @@ fn pii_kind_of_hint(hint: &str) -> &'static str {
     }
 }
 
-/// Display label of an agent.
-/// Every agent's alerts, as the summary counts them (the profile's own when the report has no
-/// agents): the overview's count.
+/// Every agent's alerts, as the executive summary counts them: the overview's count. (A report
+/// with no agents, which the worker never writes, counts its profile's.)
 pub(crate) fn all_alerts(report: &Report) -> Vec<&crate::domain::Finding> {
     if report.agents.is_empty() {
         report.profile.iter().flat_map(|p| p.alerts.iter()).collect()
@@ -289,6 +304,7 @@ pub(crate) fn all_alerts(report: &Report) -> Vec<&crate::domain::Finding> {
     }
 }
 
+/// Display label of an agent.
 pub(crate) fn agent_title(agent_id: &str) -> String {
     match agent_id {
         "unified-profiler" => "Unified profiler".into(),
@@ -724,12 +740,17 @@ pub(crate) mod tests {
             column("reach_me", "phone"),
             column("country", "text"),
         ];
+        profile.columns[3].data_type = "VARCHAR".into();
         let masking = Masking::of(&report);
         assert_eq!(masking.kind("pan"), Some("credit_card"));
         assert_eq!(masking.kind("contact"), Some("email"));
         assert_eq!(masking.kind("reach_me"), Some("phone"));
         assert_eq!(masking.kind("country"), None);
         assert!(!masking.value("pan", "4111111111111111").contains("41111111"));
+        // A text column no one found personal still hides what is written inside a value.
+        assert_eq!(masking.value("country", "DE89370400440532013000"), "DE****************3000");
+        assert_eq!(masking.value("country", "mail ann@example.com"), "mail a***@e***.com");
+        assert_eq!(masking.value("country", "France"), "France");
     }
 
     #[test]
