@@ -116,6 +116,19 @@ pub struct ColumnProfile {
     pub pii: Option<String>,
 }
 
+impl ColumnProfile {
+    /// The values a report shows of the column: its top values, min and max, trimmed (some may
+    /// repeat).
+    pub fn shown_values(&self) -> impl Iterator<Item = &str> {
+        self.top_values
+            .iter()
+            .filter_map(|v| v.value.as_deref())
+            .chain(self.min.as_deref())
+            .chain(self.max.as_deref())
+            .map(str::trim)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValueCount {
     /// `None` is the null value.

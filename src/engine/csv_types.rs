@@ -498,6 +498,16 @@ mod tests {
         assert_eq!((huge.columns[0].sniffed.as_str(), huge.typed()), ("HUGEINT", 0));
     }
 
+    /// `text` cast by `plan`'s strict cast to `ty`, as text.
+    fn cast_with(conn: &Connection, plan: &Plan, ty: &str, text: &str) -> Option<String> {
+        conn.query_row(
+            &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", plan.strict_cast(ty, "v")),
+            [text],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn strict_casts_take_what_the_sniffer_takes_and_nothing_it_would_not() {
         let conn = Connection::open_in_memory().unwrap();
@@ -509,14 +519,7 @@ mod tests {
             quoted: false,
             newline: None,
         };
-        let cast = |ty: &str, text: &str| -> Option<String> {
-            conn.query_row(
-                &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", p.strict_cast(ty, "v")),
-                [text],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let cast = |ty: &str, text: &str| cast_with(&conn, &p, ty, text);
         assert_eq!(cast("BIGINT", " 12 ").as_deref(), Some("12"));
         assert_eq!(cast("BIGINT", "-0").as_deref(), Some("0"));
         for lenient in ["7.5", "0x1F", "1e2", "+12", "1_000", "007", "abc", "99999999999999999999", ""] {
@@ -555,14 +558,7 @@ mod tests {
             timestamp_format: Some("%m/%d/%Y %H:%M:%S".into()),
             ..p
         };
-        let cast = |ty: &str, text: &str| -> Option<String> {
-            conn.query_row(
-                &format!("SELECT CAST({} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)", us.strict_cast(ty, "v")),
-                [text],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let cast = |ty: &str, text: &str| cast_with(&conn, &us, ty, text);
         assert_eq!(cast("DATE", "01/02/2003").as_deref(), Some("2003-01-02"));
         assert_eq!(cast("DATE", "01/02/03"), None, "a two-digit year is not the year 3");
         assert_eq!(cast("TIMESTAMP", "01/02/2003 10:00:00").as_deref(), Some("2003-01-02 10:00:00"));

@@ -2399,15 +2399,8 @@ fn personal_by_shown_values(
         if profile.pii.is_some() || !matches!(col.kind, Kind::Text | Kind::Integer) {
             continue;
         }
-        let values: BTreeSet<&str> = profile
-            .top_values
-            .iter()
-            .filter_map(|v| v.value.as_deref())
-            .chain(profile.min.as_deref())
-            .chain(profile.max.as_deref())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && v.len() <= 256)
-            .collect();
+        let values: BTreeSet<&str> =
+            profile.shown_values().filter(|v| !v.is_empty() && v.len() <= 256).collect();
         shown.extend(values.into_iter().map(|v| (col.index as i32, v.to_string())));
     }
     let mut found: HashMap<usize, HashMap<String, usize>> = HashMap::new();

@@ -224,12 +224,7 @@ impl Masking {
         if let Some(profile) = &report.profile {
             for column in profile.columns.iter().filter(|c| kinds.contains_key(&c.name)) {
                 let values = column
-                    .top_values
-                    .iter()
-                    .filter_map(|v| v.value.as_deref())
-                    .chain(column.min.as_deref())
-                    .chain(column.max.as_deref())
-                    .map(str::trim)
+                    .shown_values()
                     .filter(|v| v.chars().count() >= MIN_SCRUBBED_CHARS)
                     .map(String::from);
                 let mut values: Vec<String> = values.collect();
