@@ -665,12 +665,25 @@ impl Ai {
             let completion = model.complete(&messages, &tools).await.map_err(|e| e.to_string())?;
             self.record(owner, job_id, Some(conversation), "copilot", completion.usage).await;
             if !completion.tool_calls.is_empty() {
-                messages.push(Message::assistant(
-                    completion.content.unwrap_or_default(),
-                    completion.tool_calls.clone(),
-                ));
+                // Arguments go back to the model as history: one too long to be a real call's
+                // is answered with an error and sent back as `{}`.
+                let oversized = |call: &ToolCall| call.arguments.len() > MAX_TOOL_ARGUMENTS;
+                let echoed: Vec<ToolCall> = completion
+                    .tool_calls
+                    .iter()
+                    .map(|call| {
+                        let mut call = call.clone();
+                        if oversized(&call) {
+                            call.arguments = "{}".into();
+                        }
+                        call
+                    })
+                    .collect();
+                messages.push(Message::assistant(completion.content.unwrap_or_default(), echoed));
                 for (index, call) in completion.tool_calls.iter().enumerate() {
-                    let result = if index < MAX_CALLS_PER_TURN {
+                    let result = if oversized(call) {
+                        json!({ "error": format!("the arguments are longer than {MAX_TOOL_ARGUMENTS} bytes") })
+                    } else if index < MAX_CALLS_PER_TURN {
                         self.call_tool(call, subject, &privacy, &mut turn).await
                     } else {
                         json!({ "error": format!("at most {MAX_CALLS_PER_TURN} tool calls a turn") })
@@ -952,6 +965,8 @@ struct Turn {
 
 /// Most characters of one tool result a model is sent.
 const MAX_TOOL_RESULT: usize = 4000;
+/// The longest arguments of a tool call (bytes): a query or a plan, never more.
+const MAX_TOOL_ARGUMENTS: usize = 8000;
 
 /// A tool result as sent to the model: whole when small, else cut (a query's rows can pack
 /// much into few cells).

@@ -341,6 +341,15 @@ async fn a_failing_model_server_is_asked_as_often_as_configured() {
     assert_eq!(mock.left(), 3);
     mock.clear();
 
+    // Tool arguments too long to be a real call's are refused and not sent back.
+    mock.push(Reply::ToolCalls(vec![("get_column_profile", json!({ "column": "x".repeat(1_000_000) }))]));
+    mock.push(Reply::Text("No such column.".into()));
+    let answer = ask(&app, &token, json!({ "question": "Profile x", "datasetId": dataset["id"] })).await;
+    assert_eq!(answer["model"], "mock-model", "{answer}");
+    let second = mock.requests().last().unwrap().to_string();
+    assert!(second.len() < 100_000, "{} bytes sent back", second.len());
+    assert!(second.contains("longer than 8000 bytes"), "{}", &second[..second.len().min(2000)]);
+
     // A reply of any length is cut before it is kept, shown or sent back as history.
     mock.push(Reply::Text("word ".repeat(100_000)));
     let answer = ask(&app, &token, json!({ "question": "Say a lot", "datasetId": dataset["id"] })).await;
