@@ -28,6 +28,22 @@ pub struct AppState {
     pub jobs: Jobs,
     pub schema: AppSchema,
     pub metrics: Metrics,
+    /// Open WebSockets, told when the server stops (they close with 1001, going away, rather
+    /// than drop).
+    pub sockets: Sockets,
+}
+
+/// The open WebSockets of a server: `closing` is set when it stops, `open` counts them.
+#[derive(Clone)]
+pub struct Sockets {
+    pub closing: tokio::sync::watch::Sender<bool>,
+    pub open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Sockets { closing: tokio::sync::watch::channel(false).0, open: Arc::default() }
+    }
 }
 
 impl AppState {
@@ -96,7 +112,17 @@ impl AppState {
             ai,
             store.clone(),
         );
-        Ok(AppState { config: Arc::new(config), store, engine, accounts, datasets, jobs, schema, metrics })
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            engine,
+            accounts,
+            datasets,
+            jobs,
+            schema,
+            metrics,
+            sockets: Sockets::default(),
+        })
     }
 
     /// How this process's workers run jobs.
@@ -200,10 +226,14 @@ impl Application {
         } else {
             tracing::info!(port = self.port, ?role, "listening for /healthz, /readyz and /metrics only");
         }
+        let sockets = self.state.sockets.clone();
         let routes = crate::http::routes(self.state);
+        let closing = sockets.clone();
         let shutdown = async move {
             shutdown.await;
             let _ = stop_workers.send(true);
+            // Upgraded WebSockets are not the server's to wait for: told to close here.
+            closing.closing.send_replace(true);
         };
         // Idle connections are closed (a request in flight is let finish); an upgraded
         // WebSocket is no longer the server's connection, and has its own rules (`http::ws`).
@@ -211,6 +241,13 @@ impl Application {
             .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(routes, shutdown, Some(timeout))
             .await?;
+        // The WebSockets send their close frames (a second at most).
+        let closed = async {
+            while sockets.open.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), closed).await;
         if let Some(workers) = workers
             && tokio::time::timeout(timeout, workers).await.is_err()
         {

@@ -62,6 +62,9 @@ async fn serve(
     state: AppState,
 ) {
     let init_timeout = state.config.ws_init_timeout;
+    let sockets = state.sockets.clone();
+    let _open = OpenSocket::count(&sockets);
+    let mut closing = sockets.closing.subscribe();
     let (mut sink, source) = stream.split();
     // Only graphql-transport-ws has the rule (the legacy protocol's ids are the client's).
     let ids = (protocol == WebSocketProtocols::GraphQLWS).then(|| Arc::new(Mutex::new(Ids::default())));
@@ -95,6 +98,11 @@ async fn serve(
                 let _ = sink.send(Message::close_with(4408u16, "Connection initialisation timeout")).await;
                 return;
             }
+            // (Only `true` is ever sent; a dropped sender disables the branch.)
+            Ok(()) = closing.changed() => {
+                let _ = sink.send(Message::close_with(1001u16, "the server is shutting down")).await;
+                return;
+            }
         };
         let Some(message) = message else { break };
         let message = match message {
@@ -113,6 +121,22 @@ async fn serve(
     }
     if let Some(id) = ids.and_then(|ids| lock(&ids).duplicate.take()) {
         let _ = sink.send(Message::close_with(4409u16, format!("Subscriber for {id} already exists"))).await;
+    }
+}
+
+/// Counts a WebSocket as open while alive (see `app::Sockets`).
+struct OpenSocket(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenSocket {
+    fn count(sockets: &crate::app::Sockets) -> OpenSocket {
+        sockets.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OpenSocket(sockets.open.clone())
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

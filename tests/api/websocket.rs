@@ -103,6 +103,22 @@ both_stores! {
         assert!(result["payload"]["errors"][0]["message"].as_str().unwrap().contains("expired"), "{result}");
     }
 
+    async fn a_stopping_server_closes_subscriptions_with_going_away(app, &[("SERVER_ROLE", "api")]) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
+        let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        // A planned stop: the client can tell it from a crash (1006) and reconnect.
+        app.stop().await.unwrap();
+        let close = close_frame(&mut socket).await;
+        assert_eq!(u16::from(close.code), 1001, "{close:?}");
+    }
+
     async fn a_queued_jobs_subscriber_sees_its_place_change(app, &[("SERVER_ROLE", "api")]) {
         // No worker: the jobs stay queued; cancelling the first moves the second up.
         let token = app.token_for("ada@example.com").await;
