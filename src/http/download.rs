@@ -20,6 +20,26 @@ fn attachment_name(name: &str) -> String {
     if clean.trim().is_empty() { "dataset".into() } else { clean }
 }
 
+/// A `Content-Disposition` value (`attachment` or `inline`) naming the file `name`: an ASCII
+/// `filename` every client reads, and, when that had to change the name, the name itself as
+/// RFC 6266 `filename*` (UTF-8, percent-encoded as RFC 8187 says), which browsers prefer.
+fn disposition(kind: &str, name: &str) -> String {
+    let ascii = attachment_name(name);
+    if ascii == name {
+        return format!("{kind}; filename=\"{ascii}\"");
+    }
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for byte in name.bytes() {
+        // RFC 8187's attr-char.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 #[handler]
 pub(super) async fn download(Path(token): Path<String>, Data(state): Data<&AppState>) -> Response {
     let refused = || {
@@ -55,10 +75,12 @@ pub(super) async fn download(Path(token): Path<String>, Data(state): Data<&AppSt
     };
     // As `Dataset.download.name` says: `contacts v1.2 final` keeps its dots.
     let (stem, _) = crate::domain::split_extension(&dataset.name);
-    let filename = attachment_name(&format!("{stem}.{}", format.as_str()));
     Response::builder()
         .content_type(format.content_type())
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""))
+        .header(
+            header::CONTENT_DISPOSITION,
+            disposition("attachment", &format!("{stem}.{}", format.as_str())),
+        )
         .header(header::CONTENT_LENGTH, export.size)
         .header(header::CACHE_CONTROL, "private, no-store")
         .body(Body::from_async_read(export.file))
@@ -86,16 +108,32 @@ async fn report(state: &AppState, owner: UserId, job: &str, format: ReportFormat
         }
         Err(e) => return refusal(e),
     };
-    let disposition = if format == ReportFormat::Html { "inline" } else { "attachment" };
+    let kind = if format == ReportFormat::Html { "inline" } else { "attachment" };
     Response::builder()
         .content_type(format.content_type())
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("{disposition}; filename=\"{}\"", attachment_name(&file.name)),
-        )
+        .header(header::CONTENT_DISPOSITION, disposition(kind, &file.name))
         .header(header::CACHE_CONTROL, "private, no-store")
         // The HTML report is self-contained: it may load nothing, run nothing.
         .header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
         .header("X-Content-Type-Options", "nosniff")
         .body(file.bytes.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn names_outside_ascii_are_given_as_rfc_8187_too() {
+        assert_eq!(disposition("attachment", "sales v1.2.csv"), "attachment; filename=\"sales v1.2.csv\"");
+        assert_eq!(
+            disposition("attachment", "données 😀.csv"),
+            "attachment; filename=\"donn_es _.csv\"; filename*=UTF-8''donn%C3%A9es%20%F0%9F%98%80.csv"
+        );
+        // Quotes and separators never reach the header unencoded.
+        assert_eq!(
+            disposition("inline", "a\"b;c.html"),
+            "inline; filename=\"a_b_c.html\"; filename*=UTF-8''a%22b%3Bc.html"
+        );
+    }
 }

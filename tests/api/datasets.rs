@@ -543,6 +543,17 @@ both_stores! {
         let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
         let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
         assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"contacts v1.2 final.csv\"");
+        // A name outside ASCII keeps itself for browsers (RFC 6266 filename*).
+        let french = app.upload_ok(&token, "données.csv", b"a,b\n1,2\n").await;
+        let link = app
+            .graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { download { url } } }", json!({ "id": french["id"] }))
+            .await;
+        let url = link["data"]["dataset"]["download"]["url"].as_str().unwrap();
+        let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-disposition"],
+            "attachment; filename=\"donn_es.csv\"; filename*=UTF-8''donn%C3%A9es.csv"
+        );
 
         let parquet_url = links["data"]["dataset"]["parquet"]["url"].as_str().unwrap();
         let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();
