@@ -113,8 +113,14 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
         let first_line = clean.lines().next().unwrap_or_default().to_string();
         // The reason of a CSV error is on a later line; the one that needs saying is this.
         if clean.contains("Maximum line size") {
+            // DuckDB numbers the line within what it was reading: the file's own number is
+            // counted here (this path is rare: a refusal).
+            let which = match first_long_line(source, MAX_LINE_BYTES) {
+                Ok(Some(line)) => format!("line {line} of the file"),
+                _ => first_line,
+            };
             return IngestError::BadInput(format!(
-                "{first_line}: the line is longer than {} MB, the longest a delimited file may have",
+                "{which}: the line is longer than {} MB, the longest a delimited file may have",
                 MAX_LINE_BYTES >> 20
             ));
         }
@@ -374,6 +380,34 @@ fn long_integers(
         .query_row(&sql, [], |row| (0..doubles.len()).map(|i| row.get::<_, bool>(i)).collect())
         .map_err(|e| classify(e, source))?;
     Ok(doubles.into_iter().zip(flags).filter(|(_, long)| *long).map(|(name, _)| name.clone()).collect())
+}
+
+/// The number (from 1) of the first line of `path` longer than `max` bytes, if any. Blocking;
+/// reads the file up to it.
+fn first_long_line(path: &Path, max: u64) -> std::io::Result<Option<u64>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut line, mut length) = (1u64, 0u64);
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut start = 0;
+        for at in memchr::memchr_iter(b'\n', &buffer[..n]) {
+            if length + (at - start) as u64 > max {
+                return Ok(Some(line));
+            }
+            line += 1;
+            length = 0;
+            start = at + 1;
+        }
+        length += (n - start) as u64;
+        if length > max {
+            return Ok(Some(line));
+        }
+    }
 }
 
 /// Whether `path` holds `n` ASCII digits in a row. Blocking; reads the file once.
@@ -1936,13 +1970,21 @@ mod tests {
     #[test]
     fn a_line_too_long_is_refused_saying_so() {
         let kind = SourceKind::Delimited { delimiter: None, header: None, text_columns: vec![] };
-        let file = format!("id,big\n1,{}\n", "y".repeat(9_000_000));
-        let result = run(kind, file.as_bytes()).0;
-        match result {
-            Err(IngestError::BadInput(message)) => {
-                assert!(message.contains("longer than 8 MB") && message.contains("Line: 1"), "{message}")
+        for (short_lines, long_line) in [(0, 2), (8, 10)] {
+            let mut file = String::from("id,big\n");
+            for i in 0..short_lines {
+                file.push_str(&format!("{i},x\n"));
             }
-            other => panic!("{other:?}"),
+            file.push_str(&format!("1,{}\n", "y".repeat(9_000_000)));
+            let result = run(kind.clone(), file.as_bytes()).0;
+            match result {
+                Err(IngestError::BadInput(message)) => assert!(
+                    message.contains("longer than 8 MB")
+                        && message.starts_with(&format!("line {long_line} of the file")),
+                    "{message}"
+                ),
+                other => panic!("{other:?}"),
+            }
         }
     }
 
