@@ -19,6 +19,23 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
+/// A graphql-transport-ws socket signed in with `token` and acknowledged.
+async fn signed_in(app: &TestApp, token: &str) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    socket
+}
+
+/// A `jobProgress` subscription's payload for job `id`, selecting `fields`.
+fn progress_of(id: &Value, fields: &str) -> Value {
+    json!({ "query": format!("subscription($id: ID!) {{ jobProgress(jobId: $id) {{ {fields} }} }}"), "variables": { "id": id } })
+}
+
 async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::text(message.to_string())).await.unwrap();
 }
@@ -90,9 +107,7 @@ both_stores! {
     async fn a_socket_stops_acting_for_its_user_when_the_token_expires(app) {
         let session = app.sign_up("ada@example.com", "correct horse battery").await;
         let token = crate::helpers::forge_token(session["user"]["id"].as_str().unwrap(), jsonwebtoken::Algorithm::HS256, crate::helpers::SECRET_KEY, 2);
-        let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
-        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let mut socket = signed_in(&app, &token).await;
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["me"]["email"], "ada@example.com");
         assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
@@ -107,10 +122,8 @@ both_stores! {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
         let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
-        let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
-        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        let mut socket = signed_in(&app, &token).await;
+        let progress = progress_of(&job["id"], "status");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
         // A planned stop: the client can tell it from a crash (1006) and reconnect.
@@ -125,10 +138,8 @@ both_stores! {
         let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
         let first = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
         let second = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
-        let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
-        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status queuePosition } }", "variables": { "id": second["id"] } });
+        let mut socket = signed_in(&app, &token).await;
+        let progress = progress_of(&second["id"], "status queuePosition");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"], json!({ "status": "QUEUED", "queuePosition": 1 }));
         let body = app.graphql(Some(&token), "mutation($id: ID!) { cancelJob(id: $id) { status } }", json!({ "id": first["id"] })).await;
@@ -142,16 +153,14 @@ both_stores! {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
         let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
-        let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
-        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let mut socket = signed_in(&app, &token).await;
         // An id whose query completed may be used again.
         for _ in 0..2 {
             send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
             assert_eq!(next(&mut socket).await.unwrap()["type"], "next");
             assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "1", "type": "complete" }));
         }
-        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        let progress = progress_of(&job["id"], "status");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": progress })).await;
@@ -168,12 +177,10 @@ both_stores! {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "a.csv", b"a\n1\n").await;
         let job = crate::jobs::run_profile(&app, &token, &dataset, Value::Null).await;
-        let progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": job["id"] } });
+        let progress = progress_of(&job["id"], "status");
         let mut sockets = Vec::new();
         for _ in 0..2 {
-            let mut socket = connect(&app, "graphql-transport-ws").await;
-            send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
-            assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+            let socket = signed_in(&app, &token).await;
             sockets.push(socket);
         }
         // Three open streams, counted across the user's sockets.
@@ -190,10 +197,8 @@ both_stores! {
         let other = app.token_for("bob@example.com").await;
         let theirs = app.upload_ok(&other, "b.csv", b"b\n2\n").await;
         let their_job = crate::jobs::run_profile(&app, &other, &theirs, Value::Null).await;
-        let mut bobs = connect(&app, "graphql-transport-ws").await;
-        send(&mut bobs, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {other}") } })).await;
-        assert_eq!(next(&mut bobs).await.unwrap()["type"], "connection_ack");
-        let their_progress = json!({ "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status } }", "variables": { "id": their_job["id"] } });
+        let mut bobs = signed_in(&app, &other).await;
+        let their_progress = progress_of(&their_job["id"], "status");
         send(&mut bobs, json!({ "id": "1", "type": "subscribe", "payload": their_progress })).await;
         assert_eq!(next(&mut bobs).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
         // Completing one, or closing a socket, makes room.
