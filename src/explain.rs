@@ -165,16 +165,19 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
 /// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`, `５`), as they read. A number
 /// that cannot be checked is given as a token that reads as no number (so it is never
 /// grounded): one with a letter suffix (`12k`, `450M`, `9999USD` — ordinals `4217th` are their
-/// number), and the words thousand, million, billion, trillion.
+/// number), and the words hundred, thousand, million, billion, trillion. Invisible
+/// characters are read as absent: `4\u{200B}217` shows as 4217, and is read so.
 pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     // Decimal digits of other scripts (full-width, Arabic-Indic, Devanagari…) read as ASCII.
-    let chars: Vec<char> = text.chars().map(ascii_digit).collect();
+    let chars: Vec<char> = text.chars().filter(|c| !invisible(*c)).map(ascii_digit).collect();
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_alphabetic() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
             let word: String = chars[i..].iter().take_while(|c| c.is_alphabetic()).collect();
-            if ["thousand", "million", "billion", "trillion"].contains(&word.to_lowercase().as_str()) {
+            if ["hundred", "thousand", "million", "billion", "trillion"]
+                .contains(&word.to_lowercase().as_str())
+            {
                 out.push(word.clone());
             }
             i += word.chars().count();
@@ -230,6 +233,13 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         i = j + suffix.chars().count();
     }
     out
+}
+
+/// Whether `c` is a character a reader does not see between two digits: zero-width spaces
+/// and joiners, the soft hyphen, direction marks and the byte-order mark (Unicode's format
+/// characters a text is likely to hold).
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// `c` as an ASCII digit when it is a decimal digit of another script, else itself.
@@ -452,6 +462,7 @@ mod tests {
         assert_eq!(numbers_in("5e6 rows, 1e-3 and 2E+2"), ["5e6", "1e-3", "2E+2"]);
         assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
+        assert_eq!(numbers_in("4\u{200B}217 and 1\u{AD}2\u{2060}3"), ["4217", "123"]);
         // Column names that start with digits are names.
         assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
     }
@@ -469,6 +480,8 @@ mod tests {
             "There are ٤٢١٧ rows.",
             "Four thousand two hundred rows.",
             "Nearly ½ of them.",
+            "There are 4\u{200B}217 rows.",
+            "Forty-two hundred rows.",
         ] {
             assert!(!ungrounded(invented, &report).is_empty(), "{invented}");
         }

@@ -877,12 +877,22 @@ impl Ai {
                         .any(|x| literals.contains(&x)),
                     other => other.as_f64().is_some_and(|x| literals.contains(&x)),
                 };
-                // A query that does not read the dataset computed only from what it wrote.
-                let from_data = |value: &Value| {
-                    if !out.reads_data || written(value) { Value::Null } else { value.clone() }
+                // A query that does not read the dataset computed only from what it wrote. Of
+                // one that does, a column the data computes is evidence whatever its values
+                // (`WHERE age > 30` may well return 30), a constant column never; when the
+                // query is too intricate to tell, values equal to a number it wrote are not.
+                let from_data = |i: usize, value: &Value| {
+                    let kept = out.reads_data
+                        && match &out.derived {
+                            Some(derived) => derived.get(i).copied().unwrap_or(false),
+                            None => !written(value),
+                        };
+                    if kept { value.clone() } else { Value::Null }
                 };
-                let evidence: Vec<Vec<Value>> =
-                    rows.iter().map(|row| row.iter().map(from_data).collect()).collect();
+                let evidence: Vec<Vec<Value>> = rows
+                    .iter()
+                    .map(|row| row.iter().enumerate().map(|(i, value)| from_data(i, value)).collect())
+                    .collect();
                 turn.evidence.push(json!({ "rows": evidence, "rowCount": out.rows.len() }));
                 json!({
                     "sql": out.sql,

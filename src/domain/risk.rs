@@ -77,12 +77,12 @@ pub fn mask(kind: &str, value: &str) -> String {
     }
     let stars = |s: &str| "*".repeat(s.chars().count().max(1));
     let keep_last_digits = |n: usize| {
-        let digits = value.chars().filter(char::is_ascii_digit).count();
+        let digits = value.chars().filter(|c| is_digit(*c)).count();
         let mut seen = 0;
         value
             .chars()
             .map(|c| {
-                if c.is_ascii_digit() {
+                if is_digit(c) {
                     seen += 1;
                     if seen + n > digits { c } else { '*' }
                 } else {
@@ -130,7 +130,7 @@ pub fn mask(kind: &str, value: &str) -> String {
             let rest: String = value.chars().skip(2).map(|c| if c == ' ' { ' ' } else { '*' }).collect();
             format!("{head}{rest}")
         }
-        "date_of_birth" => value.chars().map(|c| if c.is_ascii_digit() { '*' } else { c }).collect(),
+        "date_of_birth" => value.chars().map(|c| if is_digit(c) { '*' } else { c }).collect(),
         "person_name" => value
             .split_whitespace()
             .map(|word| {
@@ -159,20 +159,18 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
         regex::Regex::new(concat!(
             r"(?P<email>[\w.+%-]+@[\w-]+(\.[\w-]+)+)",
             r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b)",
-            r"|(?P<digits>\+?[0-9](?:[ ().-]{0,2}[0-9]){8,})",
+            r"|(?P<digits>\+?\d(?:[ ().-]{0,2}\d){8,})",
         ))
         .expect("a valid pattern")
     });
-    if !text.contains('@') && text.bytes().filter(u8::is_ascii_digit).count() < 9 {
+    if !text.contains('@') && text.chars().filter(|c| is_digit(*c)).count() < 9 {
         return text.into();
     }
     // A run of digits that is a date, or a date and the hour of a time that follows
     // (`2024-01-05 10`, stopped by its colon), is a date; `06.12.34.56.78` is a phone.
     static DATE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(
-            r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4})([ T][0-9]{1,2})?$",
-        )
-        .expect("a valid pattern")
+        regex::Regex::new(r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2})?$")
+            .expect("a valid pattern")
     });
     EMBEDDED.replace_all(text, |c: &regex::Captures| {
         if let Some(m) = c.name("email") {
@@ -188,12 +186,22 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Whether `value` is written as the digit kinds are (cards, SSNs, phones, birth dates): no
-/// `@`, and no more ASCII letters than ASCII digits (`ext. 89`, `Mar 7 1984` are; an e-mail
+/// `@`, and no more ASCII letters than digits (`ext. 89`, `Mar 7 1984` are; an e-mail
 /// address or a sentence is not). The SQL masks (`engine::sandbox`) test the same.
 fn digit_shaped(value: &str) -> bool {
     let letters = value.chars().filter(char::is_ascii_alphabetic).count();
-    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let digits = value.chars().filter(|c| is_digit(*c)).count();
     !value.contains('@') && letters <= digits
+}
+
+/// Whether `c` is a decimal digit of any script (Unicode's Nd: `7`, full-width `７`,
+/// Arabic-Indic `٧`): a phone number written in full-width digits is masked as one written
+/// in ASCII. The SQL masks use RE2's `\p{Nd}`, the same class.
+fn is_digit(c: char) -> bool {
+    use std::sync::LazyLock;
+    static ND: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\p{Nd}$").expect("a valid pattern"));
+    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric() && ND.is_match(c.encode_utf8(&mut [0; 4])))
 }
 
 #[cfg(test)]
@@ -243,6 +251,19 @@ mod tests {
             assert_eq!(mask_embedded(kept), kept);
         }
         assert!(matches!(mask_embedded("plain"), std::borrow::Cow::Borrowed(_)));
+        // Digits of other scripts are digits: a phone in full-width digits is masked too.
+        assert_eq!(mask_embedded("tel ０２０ ７９４６ ００１０"), "tel *** **** **１０");
+        assert_eq!(mask_embedded("رقم ٠١٢٣٤٥٦٧٨٩"), "رقم ********٨٩");
+        assert_eq!(mask_embedded("le ２０２４-０１-０５"), "le ２０２４-０１-０５");
+    }
+
+    #[test]
+    fn digits_of_other_scripts_are_masked_as_digits() {
+        assert_eq!(mask("phone", "+４４ ２０ ７９４６ ０９５８"), "+** ** **** **５８");
+        assert_eq!(mask("credit_card", "٤٢٤٢ ٤٢٤٢ ٤٢٤٢ ٤٢٤٢"), "**** **** **** ٤٢٤٢");
+        assert_eq!(mask("date_of_birth", "１９８４－０３－０７"), "****－**－**");
+        // Other numeric characters are not decimal digits.
+        assert_eq!(mask("phone", "½ 12"), "½ 12");
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct QueryOutput {
     /// Whether the query reads the dataset (`data`) at all: one that does not computes only
     /// from what its text wrote (`SELECT 4216 + 1`).
     pub reads_data: bool,
+    /// For a plain `SELECT … FROM data` (no CTE, no subquery, no `*`): per result column,
+    /// whether it is computed from the dataset's values (names a column, or counts rows) —
+    /// `4216 + 1 AS n` is not, whatever it reads. `None` when the query is not that simple.
+    pub derived: Option<Vec<bool>>,
 }
 
 /// Why a query was not run (or was stopped).
@@ -447,7 +451,7 @@ impl Sandbox {
     }
 
     fn query(&self, sql: &str, max_rows: usize) -> Result<QueryOutput, Failure> {
-        let (canonical, reads_data) = self.validate(sql)?;
+        let Checked { canonical, reads_data, derived } = self.validate(sql)?;
         // The row limit wraps the canonical text, and each column becomes its JSON text
         // (to_json keeps numbers, booleans and nesting, and spells every other type).
         let wrapped = format!(
@@ -469,12 +473,13 @@ impl Sandbox {
         }
         let truncated = out.len() > max_rows;
         out.truncate(max_rows);
-        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated, reads_data })
+        let derived = derived.filter(|d| d.len() == columns.len());
+        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated, reads_data, derived })
     }
 
-    /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text and
-    /// whether it reads `data`.
-    fn validate(&self, sql: &str) -> Result<(String, bool), Failure> {
+    /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text,
+    /// whether it reads `data`, and which of its result columns come from the data.
+    fn validate(&self, sql: &str) -> Result<Checked, Failure> {
         let tree: String =
             self.conn.query_row("SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", [sql], |r| r.get(0))?;
         let parsed = json::parse(&tree, MAX_TREE_DEPTH)
@@ -502,7 +507,8 @@ impl Sandbox {
         checker.check(&parsed)?;
         let canonical: String =
             self.conn.query_row("SELECT json_deserialize_sql(?::JSON)", [&tree], |r| r.get(0))?;
-        Ok((canonical, checker.reads_data))
+        let derived = statements[0].get("node").and_then(derived_columns);
+        Ok(Checked { canonical, reads_data: checker.reads_data, derived })
     }
 
     /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query,
@@ -577,24 +583,27 @@ fn masked_columns(conn: &Connection, path: &str, masked: &[(String, String)]) ->
 /// Characters Rust's `str::trim` and `split_whitespace` treat as white space, as an RE2 class.
 const WHITE_SPACE: &str = r"[\s\x0B\x{85}\p{Z}]";
 
+/// A decimal digit of any script, as an RE2 class: `domain::mask`'s digits.
+const DIGIT: &str = r"\p{Nd}";
+
 /// A DuckDB expression masking `column` (a quoted name) as [`crate::domain::mask`] masks a
 /// value of `kind`: on the value's text, trimmed; NULL stays NULL.
 fn mask_sql(kind: &str, column: &str) -> String {
     let v =
         format!("regexp_replace(CAST({column} AS VARCHAR), '(?s)^{WHITE_SPACE}+|{WHITE_SPACE}+$', '', 'g')");
     let stars = format!("repeat('*', greatest(length({v}), 1))");
-    // Every ASCII digit but the last `n` becomes `*`.
+    // Every digit (of any script: Unicode's Nd, as `domain::mask`) but the last `n` becomes `*`.
     let keep_last_digits = |n: usize| {
         format!(
             "array_to_string(list_transform(string_split({v}, ''), lambda ch, i: CASE WHEN \
-             regexp_full_match(ch, '[0-9]') AND length(regexp_replace(({v})[:i], '[^0-9]', '', 'g')) + {n} \
-             <= length(regexp_replace({v}, '[^0-9]', '', 'g')) THEN '*' ELSE ch END), '')"
+             regexp_full_match(ch, '{DIGIT}') AND length(regexp_replace(({v})[:i], '[^{DIGIT}]', '', 'g')) + {n} \
+             <= length(regexp_replace({v}, '[^{DIGIT}]', '', 'g')) THEN '*' ELSE ch END), '')"
         )
     };
     // As `domain::mask`'s `digit_shaped`: a value with an `@`, or more ASCII letters than
-    // ASCII digits, is not masked as a digit kind, but starred whole.
+    // digits, is not masked as a digit kind, but starred whole.
     let count = |class: &str| format!("length(regexp_replace({v}, '[^{class}]', '', 'g'))");
-    let digit_shaped = format!("(NOT contains({v}, '@') AND {} <= {})", count("A-Za-z"), count("0-9"));
+    let digit_shaped = format!("(NOT contains({v}, '@') AND {} <= {})", count("A-Za-z"), count(DIGIT));
     let digits_or_stars = |body: String| format!("CASE WHEN {digit_shaped} THEN {body} ELSE {stars} END");
     let body = match kind {
         "email" => {
@@ -620,7 +629,7 @@ fn mask_sql(kind: &str, column: &str) -> String {
              WHEN contains({v}, ':') THEN split_part({v}, ':', 1) || ':****:****:****' ELSE {stars} END"
         ),
         "postcode" => format!("left({v}, 2) || regexp_replace(substring({v}, 3), '[^ ]', '*', 'g')"),
-        "date_of_birth" => digits_or_stars(format!("regexp_replace({v}, '[0-9]', '*', 'g')")),
+        "date_of_birth" => digits_or_stars(format!("regexp_replace({v}, '{DIGIT}', '*', 'g')")),
         "person_name" => format!(
             "array_to_string(list_transform(regexp_split_to_array({v}, '{WHITE_SPACE}+'), \
              lambda w: left(w, 1) || repeat('*', greatest(length(w) - 1, 1))), ' ')"
@@ -628,6 +637,48 @@ fn mask_sql(kind: &str, column: &str) -> String {
         _ => format!("left({v}, 1) || repeat('*', greatest(length({v}) - 1, 2))"),
     };
     format!("CASE WHEN {column} IS NULL THEN NULL WHEN {v} = '' THEN '*' ELSE {body} END")
+}
+
+/// What [`Sandbox::validate`] found.
+struct Checked {
+    canonical: String,
+    reads_data: bool,
+    derived: Option<Vec<bool>>,
+}
+
+/// For a `SELECT` over the dataset's table alone (no CTE, no subquery, no `*`), whether each
+/// result column is computed from the data: its expression names a column or counts rows.
+/// `None` for any other query (the caller then cannot tell).
+fn derived_columns(node: &Value) -> Option<Vec<bool>> {
+    fn holds(value: &Value, key: &str, wanted: &str) -> bool {
+        match value {
+            Value::Object(map) => {
+                map.get(key).and_then(Value::as_str) == Some(wanted)
+                    || map.values().any(|v| holds(v, key, wanted))
+            }
+            Value::Array(items) => items.iter().any(|v| holds(v, key, wanted)),
+            _ => false,
+        }
+    }
+    let ctes = node.get("cte_map")?.get("map")?.as_array()?;
+    let from = node.get("from_table")?;
+    if node.get("type")?.as_str()? != "SELECT_NODE"
+        || !ctes.is_empty()
+        || from.get("type")?.as_str()? != "BASE_TABLE"
+        || text(from.as_object()?, "table_name").to_lowercase() != DATA
+    {
+        return None;
+    }
+    node.get("select_list")?
+        .as_array()?
+        .iter()
+        .map(|e| {
+            if holds(e, "class", "STAR") || holds(e, "class", "SUBQUERY") {
+                return None;
+            }
+            Some(holds(e, "class", "COLUMN_REF") || holds(e, "function_name", "count_star"))
+        })
+        .collect()
 }
 
 fn not_read_only() -> Refusal {
@@ -1054,6 +1105,19 @@ mod tests {
             assert!(!f.ok(constant).reads_data, "{constant}");
         }
         assert!(f.ok("WITH t AS (SELECT * FROM data) SELECT count(*) FROM t").reads_data);
+        // Which result columns come from the data: not a constant beside data, whatever its FROM.
+        assert_eq!(out.derived, Some(vec![true, true, true]));
+        let mixed = f
+            .ok("SELECT 4216 + 1 AS n, count(*) AS c, max(amount) AS m, 'x' AS s FROM data WHERE amount > 3");
+        assert_eq!(mixed.derived, Some(vec![false, true, true, false]));
+        for unknown in [
+            "SELECT * FROM data",
+            "WITH t AS (SELECT 4217 AS n FROM data) SELECT n FROM t",
+            "SELECT (SELECT count(*) FROM data) AS n FROM data",
+            "SELECT 4217 AS n",
+        ] {
+            assert_eq!(f.ok(unknown).derived, None, "{unknown}");
+        }
         assert_eq!(
             out.rows,
             vec![
@@ -1577,6 +1641,9 @@ mod tests {
             "call Maria on 0207",
             "+1 415 555 2671 ext. 89",
             "Mar 7 1984",
+            "+４４ ２０ ７９４６ ０９５８",
+            "٠١٢-٣٤-٥٦٧٨",
+            "１９８４－０３－０７",
             " ",
             "",
         ];

@@ -448,9 +448,11 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
 
     // A number the model wrote into its own query is no source; nor are figures it cannot
     // be checked on (`12k`).
-    for (sql, claim) in
-        [("SELECT 4217 AS n", "There are 4217 rows."), ("SELECT '4217 rows' AS n", "4217 rows.")]
-    {
+    for (sql, claim) in [
+        ("SELECT 4217 AS n", "There are 4217 rows."),
+        ("SELECT '4217 rows' AS n", "4217 rows."),
+        ("SELECT 4216 + 1 AS n, count(*) AS c FROM data", "There are 4217 rows."),
+    ] {
         mock.push(Reply::ToolCalls(vec![("run_sql", json!({ "sql": sql }))]));
         mock.push(Reply::Text(claim.into()));
         mock.push(Reply::Text(claim.into()));
@@ -458,6 +460,19 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
             ask(&app, &token, json!({ "question": "How many rows?", "conversationId": conversation })).await;
         assert_eq!(answer["model"], "rule-based", "{sql}: {answer}");
     }
+    // A value the data gave is a source, even when the query wrote the same number.
+    mock.push(Reply::ToolCalls(vec![(
+        "run_sql",
+        json!({ "sql": "SELECT min(age) AS youngest FROM data WHERE age >= 53" }),
+    )]));
+    mock.push(Reply::Text("The youngest customer aged 53 or more is 53.".into()));
+    let answer = ask(
+        &app,
+        &token,
+        json!({ "question": "Who is the youngest older customer?", "conversationId": conversation }),
+    )
+    .await;
+    assert_eq!(answer["model"], "mock-model", "{answer}");
     mock.push(Reply::Text("There are about 12k rows.".into()));
     mock.push(Reply::Text("There are about 12k rows.".into()));
     let answer =
