@@ -683,9 +683,14 @@ fn check_rows(argument: &str, n: u64) -> Result<(), AppError> {
 fn display_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String =
-        last.chars().filter(|&c| !c.is_control() && !crate::domain::is_bidi_control(c)).take(255).collect();
+        last.chars().filter(|&c| !c.is_control() && !crate::domain::is_bidi_control(c)).collect();
     let clean = clean.trim();
-    if clean.is_empty() || clean == "." || clean == ".." { "upload".to_string() } else { clean.to_string() }
+    if clean.is_empty() || clean == "." || clean == ".." {
+        return "upload".to_string();
+    }
+    // A long name keeps its extension (downloads and cleansed versions are named after it).
+    let (stem, extension) = crate::domain::split_extension(clean);
+    crate::domain::fit_name(stem, extension).trim().to_string()
 }
 
 /// Rewrites a text file in `encoding` (Windows-1252, UTF-16) as UTF-8, streamed, without its
@@ -755,6 +760,9 @@ mod tests {
             "no override to disguise the extension"
         );
         assert_eq!(display_name(""), "upload");
+        let long = display_name(&format!("{}.xlsx", "a".repeat(400)));
+        assert_eq!(long.chars().count(), 255);
+        assert!(long.ends_with("a.xlsx"));
     }
 
     use crate::domain::{Email, NewUser, Role};

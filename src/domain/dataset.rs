@@ -137,9 +137,33 @@ pub fn split_extension(name: &str) -> (&str, &str) {
         .map_or((name, ""), |ext| name.split_at(name.len() - ext.len()))
 }
 
+/// `stem` followed by `tail` (an extension, ` (cleaned).csv`), in at most 255 characters (a
+/// dataset name's limit): a long stem is cut, so that the tail — the part that says what the
+/// file is — is kept.
+pub fn fit_name(stem: &str, tail: &str) -> String {
+    let room = 255usize.saturating_sub(tail.chars().count());
+    let stem: String = stem.chars().take(room).collect();
+    let name = format!("{}{tail}", stem.trim_end());
+    name.chars().take(255).collect()
+}
+
 #[cfg(test)]
 mod extension_tests {
-    use super::{check_dataset_name, split_extension};
+    use super::{check_dataset_name, fit_name, split_extension};
+
+    #[test]
+    fn a_long_name_is_cut_before_its_extension() {
+        let long = format!("{}.csv", "r".repeat(300));
+        let (stem, ext) = split_extension(&long);
+        let fitted = fit_name(stem, ext);
+        assert_eq!(fitted.chars().count(), 255);
+        assert!(fitted.ends_with("rrr.csv"));
+        assert_eq!(fit_name("people", ".csv"), "people.csv");
+        let cleaned = fit_name(&"é".repeat(260), " (cleaned).xlsx");
+        assert_eq!(cleaned.chars().count(), 255);
+        assert!(cleaned.ends_with("é (cleaned).xlsx"));
+        assert!(check_dataset_name(&cleaned).is_ok());
+    }
 
     #[test]
     fn a_name_is_trimmed_text_without_control_characters() {

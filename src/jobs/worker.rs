@@ -577,7 +577,7 @@ async fn run_cleanse(
         let (stem, extension) = crate::domain::split_extension(&dataset.name);
         let name = match writeback["output_name"].as_str().map(str::trim).filter(|n| !n.is_empty()) {
             Some(name) => name.to_string(),
-            None => truncate(&format!("{stem} (cleaned){extension}")),
+            None => crate::domain::fit_name(stem, &format!(" (cleaned){extension}")),
         };
         let _ = progress.send((90.0, "publishing the new version".into()));
         let datasets = jobs.datasets();
@@ -589,7 +589,7 @@ async fn run_cleanse(
         manifest.output_dataset_id = Some(cleaned.id.to_string());
         output = Some(cleaned.id);
         if manifest.rows_quarantined > 0 {
-            let name = truncate(&format!("{stem} (quarantined rows){extension}"));
+            let name = crate::domain::fit_name(stem, &format!(" (quarantined rows){extension}"));
             match datasets
                 .publish_version(
                     &dataset,
@@ -616,11 +616,6 @@ async fn run_cleanse(
     let report = Report { agents: results(&manifest), cleanse: Some(manifest), ..Report::default() };
     let _ = progress.send((97.0, "writing report".into()));
     Ok(Ran { report, output, published })
-}
-
-/// At most 255 characters (a dataset name's limit).
-fn truncate(name: &str) -> String {
-    name.chars().take(255).collect()
 }
 
 /// A dataset version of the job's owner, with where the engine reads it.
