@@ -106,10 +106,12 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     let mut extent: Option<[u32; 4]> = None;
     let mut filled: u64 = 0;
     let mut shapes: std::collections::BTreeMap<u32, DateShape> = std::collections::BTreeMap::new();
+    let mut empty_cells = false;
     {
         let mut cells = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
         while let Some(cell) = cells.next_cell().map_err(unreadable)? {
             if matches!(cell.get_value(), DataRef::Empty) {
+                empty_cells = true;
                 continue;
             }
             filled += 1;
@@ -178,7 +180,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     }
     flush(&mut line, &mut writer)?;
     writer.flush().map_err(AppError::internal)?;
-    let notices = errors
+    let mut notices: Vec<String> = errors
         .into_iter()
         .map(|(c, (n, first))| {
             let header = &headers[(c - first_col) as usize];
@@ -189,9 +191,60 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
             )
         })
         .collect();
+    // A cell written without a value (styled, or a formula never calculated) may be a formula
+    // whose result the workbook does not hold: openpyxl and other writers that do not
+    // calculate save formulas so. Only then are the cells read a third time, with their
+    // formulas.
+    if empty_cells {
+        let uncalculated = uncalculated_formulas(path, &name, [first_row, first_col, last_row, last_col])?;
+        notices.extend(uncalculated.into_iter().map(|(c, n)| {
+            let header = &headers[(c - first_col) as usize];
+            let cells = if n == 1 { "cell" } else { "cells" };
+            format!(
+                "{n} {cells} of column {} ({header:?}) hold a formula with no saved result (the \
+                 workbook was written by a program that does not calculate formulas): read as empty; \
+                 open and save the workbook in Excel or LibreOffice to keep the results",
+                column_letters(c)
+            )
+        }));
+    }
     let text_columns =
         kinds.iter().enumerate().filter(|(_, (text, other))| *text && !*other).map(|(i, _)| i).collect();
     Ok(SheetCsv { notices, text_columns })
+}
+
+/// Per column of the table (`[first_row, first_col, last_row, last_col]`), how many data cells
+/// hold a formula but no value. The sheet's cells are read with their values and with their
+/// formulas side by side (two readers: each gives every cell element, in the same order).
+fn uncalculated_formulas(
+    path: &Path,
+    sheet: &str,
+    [first_row, first_col, last_row, last_col]: [u32; 4],
+) -> Result<std::collections::BTreeMap<u32, u64>, AppError> {
+    let unreadable = |e: calamine::XlsxError| bad(format!("the workbook could not be read: {e}"));
+    let mut for_values: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
+    let mut for_formulas: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
+    let mut values = for_values.worksheet_cells_reader(sheet).map_err(unreadable)?;
+    let mut formulas = for_formulas.worksheet_cells_reader(sheet).map_err(unreadable)?;
+    let mut counts = std::collections::BTreeMap::new();
+    while let (Some(value), Some(formula)) =
+        (values.next_cell().map_err(unreadable)?, formulas.next_formula().map_err(unreadable)?)
+    {
+        let (r, c) = value.get_position();
+        if formula.get_position() != (r, c) {
+            // Not the same cells after all: no notice rather than a wrong one.
+            return Ok(std::collections::BTreeMap::new());
+        }
+        if matches!(value.get_value(), DataRef::Empty)
+            && !formula.get_value().is_empty()
+            && r > first_row
+            && r <= last_row
+            && (first_col..=last_col).contains(&c)
+        {
+            *counts.entry(c).or_insert(0u64) += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// A column's letters as Excel names it (0 → A, 26 → AA).
@@ -585,6 +638,55 @@ mod tests {
             (column_letters(0), column_letters(25), column_letters(26), column_letters(16_383)),
             ("A".into(), "Z".into(), "AA".into(), "XFD".into())
         );
+    }
+
+    #[test]
+    fn formulas_saved_without_a_result_are_named_in_a_notice() {
+        use rust_xlsxwriter::Formula;
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "n").unwrap();
+        sheet.write_string(0, 1, "double").unwrap();
+        sheet.write_string(0, 2, "kept").unwrap();
+        for row in 1..=3u32 {
+            sheet.write_number(row, 0, f64::from(row)).unwrap();
+            sheet.write_formula(row, 1, Formula::new(format!("=A{}*2", row + 1))).unwrap();
+            sheet.write_formula(row, 2, Formula::new(format!("=A{}+1", row + 1)).set_result("9")).unwrap();
+        }
+        workbook.save(&path).unwrap();
+        // As openpyxl saves formulas: without the cached result of column B's.
+        let mut book = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let rewritten = dir.path().join("uncalculated.xlsx");
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&rewritten).unwrap());
+        let result = regex::Regex::new(r"(\*2</f>)<v>[^<]*</v>").unwrap();
+        for i in 0..book.len() {
+            let mut entry = book.by_index(i).unwrap();
+            let mut text = Vec::new();
+            entry.read_to_end(&mut text).unwrap();
+            if entry.name().starts_with("xl/worksheets/") {
+                let xml = String::from_utf8(text).unwrap();
+                let xml = result.replace_all(&xml, "$1");
+                text = xml.into_owned().into_bytes();
+            }
+            writer.start_file(entry.name(), zip::write::SimpleFileOptions::default()).unwrap();
+            writer.write_all(&text).unwrap();
+        }
+        writer.finish().unwrap();
+        let sheet = sheet_to_csv(&rewritten, None, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "n,double,kept\n1,,9\n2,,9\n3,,9\n");
+        assert_eq!(sheet.notices.len(), 1, "{:?}", sheet.notices);
+        assert!(
+            sheet.notices[0]
+                .starts_with("3 cells of column B (\"double\") hold a formula with no saved result"),
+            "{:?}",
+            sheet.notices
+        );
+        // Calculated formulas give no notice.
+        let sheet = sheet_to_csv(&path, None, &out).unwrap();
+        assert!(sheet.notices.is_empty(), "{:?}", sheet.notices);
     }
 
     #[test]
