@@ -271,8 +271,10 @@ fn json_columns(
                 let v = super::quote_identifier(name);
                 match ty.as_str() {
                     "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
-                    "HUGEINT" | "UHUGEINT" if bigint.contains(name) => format!("CAST({v} AS BIGINT) AS {v}"),
-                    "HUGEINT" | "UHUGEINT" => format!("CAST({v} AS VARCHAR) AS {v}"),
+                    _ if ty.contains("HUGEINT") && bigint.contains(name) => {
+                        format!("CAST({v} AS {}) AS {v}", with_bigints(ty))
+                    }
+                    _ if ty.contains("HUGEINT") => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ if is_null_type(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ => v,
                 }
@@ -304,9 +306,10 @@ fn json_columns(
             // a column holding one HUGEINT, which Parquet stores as DOUBLE, rounding every
             // integer of more than 15 digits in it (a delimited file's are text too), and a
             // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
-            let huge = matches!(ty.as_str(), "HUGEINT" | "UHUGEINT");
+            // (Inside lists and structs too: Parquet stores those HUGEINTs as DOUBLE as well.)
+            let huge = ty.contains("HUGEINT");
             let ty = if huge && bigint.contains(&name) {
-                "BIGINT".to_string()
+                with_bigints(&ty)
             } else if ty == "JSON" || is_null_type(&ty) || huge || beyond_64_bits.contains(&name) {
                 "VARCHAR".to_string()
             } else {
@@ -326,26 +329,44 @@ fn fits_bigint(
     columns: &[(String, String)],
     source: &Path,
 ) -> Result<Vec<String>, IngestError> {
-    let huge: Vec<&String> = columns
-        .iter()
-        .filter(|(_, ty)| matches!(ty.as_str(), "HUGEINT" | "UHUGEINT"))
-        .map(|(name, _)| name)
-        .collect();
+    let huge: Vec<(&String, &String)> =
+        columns.iter().filter(|(_, ty)| ty.contains("HUGEINT")).map(|(name, ty)| (name, ty)).collect();
     if huge.is_empty() {
         return Ok(Vec::new());
     }
     let checks: Vec<String> = huge
         .iter()
-        .map(|name| {
+        .map(|(name, ty)| {
             let v = super::quote_identifier(name);
-            format!("coalesce(bool_and({v} BETWEEN {} AND {}), true)", i64::MIN, i64::MAX)
+            if matches!(ty.as_str(), "HUGEINT" | "UHUGEINT") {
+                format!("coalesce(bool_and({v} BETWEEN {} AND {}), true)", i64::MIN, i64::MAX)
+            } else {
+                // Inside lists and structs: the value reads the same with BIGINT integers (a
+                // field that does not fit is NULL after `TRY_CAST`).
+                format!(
+                    "coalesce(bool_and(TRY_CAST({v} AS {})::VARCHAR IS NOT DISTINCT FROM {v}::VARCHAR), true)",
+                    with_bigints(ty)
+                )
+            }
         })
         .collect();
     let sql = format!("SELECT {} FROM {from}", checks.join(", "));
     let fits: Vec<bool> = conn
         .query_row(&sql, [], |row| (0..huge.len()).map(|i| row.get::<_, bool>(i)).collect())
         .map_err(|e| classify(e, source))?;
-    Ok(huge.into_iter().zip(fits).filter(|(_, fits)| *fits).map(|(name, _)| name.clone()).collect())
+    Ok(huge.into_iter().zip(fits).filter(|(_, fits)| *fits).map(|((name, _), _)| name.clone()).collect())
+}
+
+/// A DuckDB type with its HUGEINT and UHUGEINT types BIGINT (`STRUCT(x HUGEINT, l HUGEINT[])`
+/// → `STRUCT(x BIGINT, l BIGINT[])`); a field named `HUGEINT` (followed by its type, not by
+/// `,`, `)` or `[`) keeps its name.
+fn with_bigints(ty: &str) -> String {
+    use std::sync::LazyLock;
+    static HUGE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(^|[ (])U?HUGEINT([,)\[]|$)").expect("a valid pattern"));
+    // Twice: a match takes the separator after it, which may start the next one (`(HUGEINT,HUGEINT)`).
+    let once = HUGE.replace_all(ty, "${1}BIGINT${2}");
+    HUGE.replace_all(&once, "${1}BIGINT${2}").into_owned()
 }
 
 /// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, which DuckDB
@@ -2155,6 +2176,34 @@ mod tests {
         assert_eq!(rows[0]["d"], -1);
         assert!(notices.iter().any(|n| n.contains("differs from another only in case")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("\"v\"") && n.contains("beyond 64 bits")), "{notices:?}");
+        // Inside structs and lists (Parquet would store DuckDB's HUGEINT as DOUBLE, rounding
+        // 9007199254740993), and beside a field named like the type.
+        let (types, rows, _) = typed(
+            SourceKind::JsonLines,
+            b"{\"a\": {\"x\": -5, \"HUGEINT\": 1, \"l\": [1, -2]}}\n\
+              {\"a\": {\"x\": 9007199254740993, \"HUGEINT\": -1, \"l\": [9007199254740993]}}\n",
+        );
+        assert_eq!(types[0].1, "STRUCT(x BIGINT, HUGEINT BIGINT, l BIGINT[])");
+        assert_eq!(rows[1]["a"]["x"], "9007199254740993");
+        assert_eq!(rows[1]["a"]["l"][0], "9007199254740993");
+        assert_eq!(rows[0]["a"]["l"][1], -2);
+        // A nested integer beyond BIGINT: the value is kept as its JSON text.
+        let (types, rows, _) =
+            typed(SourceKind::JsonLines, b"{\"a\": {\"x\": -5}}\n{\"a\": {\"x\": 18446744073709551615}}\n");
+        assert_eq!(types[0].1, "VARCHAR");
+        assert!(rows[1]["a"].as_str().unwrap().contains("18446744073709551615"), "{rows:?}");
+    }
+
+    #[test]
+    fn hugeint_types_become_bigint_types() {
+        assert_eq!(with_bigints("HUGEINT"), "BIGINT");
+        assert_eq!(with_bigints("UHUGEINT[]"), "BIGINT[]");
+        assert_eq!(
+            with_bigints("STRUCT(x HUGEINT, HUGEINT HUGEINT, l HUGEINT[])"),
+            "STRUCT(x BIGINT, HUGEINT BIGINT, l BIGINT[])"
+        );
+        assert_eq!(with_bigints("MAP(VARCHAR, HUGEINT)"), "MAP(VARCHAR, BIGINT)");
+        assert_eq!(with_bigints("STRUCT(a HUGEINT,b HUGEINT)"), "STRUCT(a BIGINT,b BIGINT)");
     }
 
     #[test]
