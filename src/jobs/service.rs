@@ -71,7 +71,13 @@ pub(super) struct Inner {
     /// Rendered report files by job, format and a fingerprint of the personal columns known
     /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
+    /// The queue as last read ([`MetadataStore::queue`]), for queued jobs' progress streams:
+    /// read at most once per [`QUEUE_SNAPSHOT_TTL`] on this instance, however many follow.
+    queue: moka::future::Cache<(), Arc<Vec<JobId>>>,
 }
+
+/// How long progress streams share one reading of the queue.
+const QUEUE_SNAPSHOT_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A rendered report, ready to download.
 #[derive(Debug)]
@@ -129,6 +135,10 @@ impl Jobs {
                 detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
                 detail_owner_turns: Arc::new(owner_locks()),
                 // Weighed by size: at most 64 MiB of rendered reports.
+                queue: moka::future::Cache::builder()
+                    .max_capacity(1)
+                    .time_to_live(QUEUE_SNAPSHOT_TTL)
+                    .build(),
                 files: moka::future::Cache::builder()
                     .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
                     .max_capacity(64 * 1024 * 1024)
@@ -558,6 +568,7 @@ impl Jobs {
         let state = Follow {
             _permit: permit,
             store: self.inner.store.clone(),
+            queue: self.inner.queue.clone(),
             changes: self.inner.changes.subscribe(),
             last: first,
             sent_first: false,
@@ -714,6 +725,8 @@ fn lock_counts<T>(counts: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> 
 struct Follow {
     _permit: FollowerPermit,
     store: Arc<dyn MetadataStore>,
+    /// The instance's shared reading of the queue.
+    queue: moka::future::Cache<(), Arc<Vec<JobId>>>,
     changes: broadcast::Receiver<JobId>,
     last: Job,
     sent_first: bool,
@@ -729,6 +742,16 @@ struct Follow {
 const POSITION_POLLS: u32 = 4;
 
 impl Follow {
+    /// How many queued jobs are ahead of `id`, from the instance's shared reading of the
+    /// queue (one read of the store a second, not one per stream). `None` when the store
+    /// cannot be read.
+    async fn jobs_ahead(&self, id: JobId) -> Option<u64> {
+        let store = self.store.clone();
+        let queue =
+            self.queue.try_get_with((), async move { store.queue().await.map(Arc::new) }).await.ok()?;
+        Some(queue.iter().position(|j| *j == id).unwrap_or(queue.len()) as u64)
+    }
+
     async fn next(mut self) -> Option<(Result<Job, AppError>, Follow)> {
         if self.done {
             return None;
@@ -737,7 +760,7 @@ impl Follow {
             self.sent_first = true;
             self.done = self.last.status.is_finished();
             if self.last.status == JobStatus::Queued {
-                self.position = self.store.jobs_ahead(self.last.id).await.ok();
+                self.position = self.jobs_ahead(self.last.id).await;
             }
             return Some((Ok(self.last.clone()), self));
         }
@@ -775,7 +798,7 @@ impl Follow {
                     self.polls += 1;
                     if self.polls >= POSITION_POLLS {
                         self.polls = 0;
-                        let position = self.store.jobs_ahead(id).await.ok();
+                        let position = self.jobs_ahead(id).await;
                         if position.is_some() && position != self.position {
                             self.position = position;
                             return Some((Ok(job), self));
