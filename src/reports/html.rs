@@ -464,9 +464,11 @@ fn column_card(out: &mut String, index: usize, column: &ColumnProfile, profile: 
         );
     }
     if !column.top_values.is_empty() {
+        // Masked by kind in a personal column, else with the personal data written inside a
+        // value masked (a note quoting an e-mail), its edges' white space made visible.
         let show = |v: &str| match masking.kind(&column.name) {
             Some(_) => masking.value(&column.name, v),
-            None => visible_edges(v),
+            None => visible_edges(&masking.value(&column.name, v)),
         };
         let mut caption = String::from(if masking.kind(&column.name).is_some() {
             "Top values (masked)"
@@ -656,8 +658,9 @@ fn drift_section(out: &mut String, drift: &DriftReport, masking: &Masking, meta:
 
         out.push_str("<div class=\"columns charts\">");
         for c in drift.columns.iter().filter(|c| !c.bins.is_empty()) {
-            let show = |v: &str| masking.value(&c.column, v);
             let numeric = c.kind == "numeric";
+            let show =
+                |v: &str| if numeric { masking.value(&c.column, v) } else { masking.category(&c.column, v) };
             let caption = match svg::cap_drift_bins(&c.bins, numeric, svg::MAX_DRIFT_BARS).1 {
                 Some(note) => format!("<figcaption>{}</figcaption>", esc(&note)),
                 None => String::new(),

@@ -218,19 +218,26 @@ impl Masking {
     }
 
     /// The raw values the report holds for each column of `kinds` (top values, min and max),
-    /// longest first.
+    /// and those of the other columns that have personal data written inside them, longest
+    /// first.
     fn raw_values(report: &Report, kinds: &HashMap<String, String>) -> HashMap<String, Vec<String>> {
         let mut raw: HashMap<String, Vec<String>> = HashMap::new();
         if let Some(profile) = &report.profile {
-            for column in profile.columns.iter().filter(|c| kinds.contains_key(&c.name)) {
+            for column in &profile.columns {
+                let personal = kinds.contains_key(&column.name);
                 let values = column
                     .shown_values()
                     .filter(|v| v.chars().count() >= MIN_SCRUBBED_CHARS)
+                    .filter(|v| {
+                        personal || matches!(crate::domain::mask_embedded(v), std::borrow::Cow::Owned(_))
+                    })
                     .map(String::from);
                 let mut values: Vec<String> = values.collect();
                 values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
                 values.dedup();
-                raw.insert(column.name.clone(), values);
+                if !values.is_empty() {
+                    raw.insert(column.name.clone(), values);
+                }
             }
         }
         raw
@@ -251,22 +258,42 @@ impl Masking {
         }
     }
 
+    /// A category of a drift column (its values on either side, the baseline's too), masked
+    /// like `value`; in a column the current profile does not show as text (a drift-only run,
+    /// a column of numbers now and of text in the baseline), every category that is not a
+    /// number has the personal data written inside it masked.
+    pub(crate) fn category(&self, column: &str, value: &str) -> String {
+        if self.kind(column).is_some() || self.text_columns.contains(column) {
+            self.value(column, value)
+        } else if value.trim().parse::<f64>().is_ok() {
+            value.to_string()
+        } else {
+            crate::domain::mask_embedded(value).into_owned()
+        }
+    }
+
     /// A column's min or max, masked like its values.
     pub(crate) fn bound(&self, column: &ColumnProfile, value: Option<&str>) -> Option<String> {
         value.map(|v| self.value(&column.name, v))
     }
 
     /// Free text about `column` (an alert's or issue's message) with the raw values the report
-    /// holds for it masked: a message written before the agents stopped quoting values (the
-    /// profiler's `CONSTANT_COLUMN` quoted the column's single value) must not show them.
+    /// holds for it masked as [`Masking::value`] shows them: the profiler's `CONSTANT_COLUMN`
+    /// quotes the single value of a column not found personal (and quoted it in any column
+    /// before the agents stopped quoting personal values), which may be a note holding an
+    /// e-mail address.
     pub(crate) fn scrub(&self, column: Option<&str>, text: &str) -> String {
-        let (Some(column), Some(kind)) = (column, column.and_then(|c| self.kind(c))) else {
+        let Some(column) = column else {
             return text.to_string();
         };
         let mut text = text.to_string();
         for raw in self.raw.get(column).into_iter().flatten() {
             if text.contains(raw.as_str()) {
-                text = text.replace(raw.as_str(), &mask(kind, raw));
+                let shown = match self.kind(column) {
+                    Some(kind) => mask(kind, raw),
+                    None => crate::domain::mask_embedded(raw).into_owned(),
+                };
+                text = text.replace(raw.as_str(), &shown);
             }
         }
         text
@@ -762,5 +789,37 @@ pub(crate) mod tests {
         assert!(!masking.scrub(Some("email"), "min aaron@example.org").contains("aaron@"));
         assert_eq!(masking.scrub(Some("country"), "is \"France\""), "is \"France\"");
         assert_eq!(masking.scrub(None, message), message);
+    }
+
+    #[test]
+    fn messages_and_drift_categories_of_other_columns_hide_what_is_written_inside() {
+        let mut report = fixture::rich_report(0);
+        report.risk = None;
+        let profile = report.profile.as_mut().unwrap();
+        let mut memo = profile.columns[0].clone();
+        memo.name = "memo".into();
+        memo.data_type = "VARCHAR".into();
+        memo.semantic_type = "text".into();
+        memo.pii = None;
+        let quoted = "call john at john.doe@example.com or DE89370400440532013000";
+        memo.top_values = vec![crate::domain::ValueCount { value: Some(quoted.into()), count: 100 }];
+        memo.min = Some(quoted.into());
+        memo.max = Some(quoted.into());
+        profile.columns.push(memo);
+        let masking = Masking::of(&report);
+        assert_eq!(masking.kind("memo"), None);
+        // The profiler's CONSTANT_COLUMN quotes the single value of a column not found personal.
+        let message = format!("every non-null value (100 of 100) is {quoted:?}");
+        assert_eq!(
+            masking.scrub(Some("memo"), &message),
+            "every non-null value (100 of 100) is \"call john at j***@e***.com or DE****************3000\""
+        );
+        // Drift categories of a column with no text profile (a drift-only run, a column of
+        // numbers now and of notes in the baseline): the personal data inside is masked,
+        // numbers are shown.
+        assert_eq!(masking.category("info", "reach me at someone1@example.org"), "reach me at s***@e***.org");
+        assert_eq!(masking.category("info", "1234567890"), "1234567890");
+        assert_eq!(masking.category("info", "n/a"), "n/a");
+        assert_eq!(masking.category("memo", quoted), "call john at j***@e***.com or DE****************3000");
     }
 }

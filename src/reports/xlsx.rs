@@ -545,8 +545,10 @@ fn drift_sheet(
                 s.text(0, &c.column)?;
                 let label = if bin.label == "(other)" {
                     bin.label.clone()
-                } else {
+                } else if c.kind == "numeric" {
                     masking.value(&c.column, &bin.label)
+                } else {
+                    masking.category(&c.column, &bin.label)
                 };
                 s.text(1, &truncate(&label, 100))?;
                 s.num(2, bin.baseline, &f.share)?;
