@@ -870,8 +870,16 @@ fn refine_moments(conn: &Connection, source: &str, cols: &[Col], stats: &mut [St
                 // (Centring changes none of the statistics but the mean, which gets it back.)
                 let centre =
                     stats[col.index].mean.map(|m| m * scale).filter(|c| c.is_finite()).unwrap_or(0.0);
-                let z = proj.add(format!("z{}", col.index), || {
-                    format!("{number} * {} - {}", double(scale), double(centre))
+                // An integer column is centred on an integer, in integer arithmetic, before it
+                // becomes a DOUBLE: near 2^62 the DOUBLEs themselves are 1,024 apart.
+                let integral =
+                    (col.kind == Kind::Integer && scale == 1.0 && col.info.data_type != "UHUGEINT")
+                        .then(|| centre.round())
+                        .filter(|c| c.abs() < 1e38);
+                let centre = integral.unwrap_or(centre);
+                let z = proj.add(format!("z{}", col.index), || match integral {
+                    Some(c) => format!("CAST(CAST({} AS HUGEINT) - {} AS DOUBLE)", col.quoted, c as i128),
+                    None => format!("{number} * {} - {}", double(scale), double(centre)),
                 });
                 let moments = [
                     select.float(format!("avg({z})")),
@@ -3517,6 +3525,41 @@ mod tests {
         close(y.stddev, (m2 * n / (n - 1.0)).sqrt(), "stddev");
         assert!((y.skewness.unwrap() - g1).abs() < 1e-6, "skewness {:?} != {g1}", y.skewness);
         assert!((y.kurtosis.unwrap() - g2).abs() < 1e-6, "kurtosis {:?} != {g2}", y.kurtosis);
+    }
+
+    #[test]
+    fn integers_near_two_to_the_62_are_centred_before_they_are_doubles() {
+        // 2^62 plus a spread of 10,000: DOUBLEs there are 1,024 apart, so the moments of the
+        // DOUBLE values were 1% off (the skewness of the wrong sign).
+        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "near62.parquet",
+            "SELECT (4611686018427387904 + (i * 7919) % 10007 + (i * i) % 37)::BIGINT AS big FROM range(200) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let big = column(&p, "big");
+        // The reference: exact integer differences from 2^62, in f64.
+        let literal = quote_literal(&path.display().to_string());
+        let d: Vec<f64> = conn
+            .prepare(&format!("SELECT (big - 4611686018427387904)::DOUBLE FROM read_parquet({literal})"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let n = d.len() as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let m = |k: i32| d.iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n;
+        let (m2, m3, m4) = (m(2), m(3), m(4));
+        let g1 = m3 / m2.powf(1.5) * (n * (n - 1.0)).sqrt() / (n - 2.0);
+        let g2 = (n - 1.0) * ((n + 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0)) / ((n - 2.0) * (n - 3.0));
+        close(big.stddev, (m2 * n / (n - 1.0)).sqrt(), "stddev");
+        assert!((big.skewness.unwrap() - g1).abs() < 1e-9, "skewness {:?} != {g1}", big.skewness);
+        assert!((big.kurtosis.unwrap() - g2).abs() < 1e-9, "kurtosis {:?} != {g2}", big.kurtosis);
+        close(big.mean, 4611686018427387904.0 + mean, "mean");
     }
 
     #[test]
