@@ -384,9 +384,9 @@ const FLOAT_RE: &str = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?";
 /// ISO dates, date-times and date-times with a UTC offset, whole: DuckDB's casts to DATE and
 /// TIMESTAMP drop what follows the time (` PM`, ` EST`, `-03:00`, junk).
 const ISO_DATE_RE: &str = r"\d{4,}-\d{1,2}-\d{1,2}";
-const ISO_DATE_TIME_RE: &str = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?";
+const ISO_DATE_TIME_RE: &str = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6}0{0,3})?)?";
 const ISO_OFFSET_RE: &str =
-    r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)";
+    r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6}0{0,3})?)?(Z|[+-]\d{2}(:?\d{2})?)";
 /// 12-hour ISO date-times (`2024-01-05 10:00:00 PM`), read with strptime.
 const TWELVE_HOUR_FORMATS: [&str; 2] = ["%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p"];
 
@@ -828,6 +828,11 @@ pub struct ColumnEvidence {
     /// that only a month-first one reads (`03/25/2024`).
     pub day_first: u64,
     pub month_first: u64,
+    /// Text only: values written as codes rather than numbers: digits with a leading zero
+    /// (`07412`, `007`), or a whole number beyond BIGINT (a 20-digit reference). A column
+    /// holding any is not converted to a number: the zeros, or the digits past a double's
+    /// precision, would be lost.
+    pub codes: u64,
 }
 
 /// `formats` with the month-first slash formats (`%m/%d/…`) moved before the first day-first
@@ -888,6 +893,9 @@ pub fn sample_evidence(
 const EVIDENCE_CHUNK: usize = 64;
 
 /// [`sample_evidence`] of some columns: `path` (quoted) read through `windows`.
+/// The counts [`evidence_of`] reads per column.
+const EVIDENCE_ITEMS: usize = 11;
+
 fn evidence_of(
     conn: &Connection,
     path: &str,
@@ -917,8 +925,10 @@ fn evidence_of(
             }
             items.push(format!("count(*) FILTER (WHERE {present})"));
             items.push(format!("count(DISTINCT {q})"));
-            items
-                .push(format!(r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?'))"));
+            let fits = format!("TRY_CAST(split_part({v}, '.', 1) AS BIGINT)");
+            items.push(format!(
+                r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?(0|[1-9]\d*)(\.0*)?') AND {fits} IS NOT NULL)"
+            ));
             // (As the conversion reads them: not `1_000`, `inf` or `NaN`.)
             items.push(format!("count(*) FILTER (WHERE {present} AND regexp_full_match({v}, '{FLOAT_RE}'))"));
             items.push(format!(
@@ -957,10 +967,13 @@ fn evidence_of(
                 .push(format!("count(*) FILTER (WHERE {slashed} AND {day} IS NOT NULL AND {month} IS NULL)"));
             items
                 .push(format!("count(*) FILTER (WHERE {slashed} AND {month} IS NOT NULL AND {day} IS NULL)"));
+            items.push(format!(
+                r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?0\d+(\.\d*)?') OR (regexp_full_match({v}, '[+-]?\d+(\.0*)?') AND {fits} IS NULL))"
+            ));
         } else {
             items.push(format!("count({q})"));
             items.push(format!("count(DISTINCT {q})"));
-            items.extend(std::iter::repeat_n("0".to_string(), 8));
+            items.extend(std::iter::repeat_n("0".to_string(), EVIDENCE_ITEMS - 2));
         }
     }
     let sql = format!(
@@ -977,7 +990,7 @@ fn evidence_of(
         .context("sampling the columns")?;
     Ok(columns
         .iter()
-        .zip(counts.chunks(10))
+        .zip(counts.chunks(EVIDENCE_ITEMS))
         .map(|(column, n)| {
             let n: Vec<u64> = n.iter().map(|&x| x.max(0) as u64).collect();
             ColumnEvidence {
@@ -993,6 +1006,7 @@ fn evidence_of(
                 times: n[7],
                 day_first: n[8],
                 month_first: n[9],
+                codes: n[10],
             }
         })
         .collect())
@@ -1707,12 +1721,30 @@ pub fn check_constant(conn: &Connection, value: &str, ty: &str) -> anyhow::Resul
     if let Err(why) = written {
         return Ok(Err(why.to_string()));
     }
+    // A DECIMAL column's cast rounds what has more decimal places than its scale.
+    if let Some(scale) = ty
+        .strip_prefix("DECIMAL(")
+        .and_then(|rest| rest.split_once(','))
+        .and_then(|(_, s)| s.trim_end_matches(')').trim().parse::<i64>().ok())
+        && decimal_places(value) > scale
+    {
+        return Ok(Err(format!("has more decimal places than the column's {scale}: it would be rounded")));
+    }
     let sql = format!("SELECT isfinite(TRY_CAST(CAST(? AS {}) AS DOUBLE)) IS NOT false", sql_type(&ty)?);
     Ok(match refusal(conn.query_row(&sql, [value], |r| r.get::<_, bool>(0)))? {
         Ok(true) => Ok(()),
         Ok(false) => Err("not a finite number".into()),
         Err(why) => Err(why),
     })
+}
+
+/// The decimal places a number written in digits needs (`1.005` 3, `1.50` 1, `1.5e-2` 3,
+/// `15e1` 0).
+fn decimal_places(value: &str) -> i64 {
+    let (mantissa, exponent) = value.split_once(['e', 'E']).unwrap_or((value, "0"));
+    let fraction = mantissa.split_once('.').map_or("", |(_, f)| f).trim_end_matches('0');
+    let exponent: i64 = exponent.trim_start_matches('+').parse().unwrap_or(0);
+    (fraction.len() as i64 - exponent).max(0)
 }
 
 /// A type name to write into SQL (`CAST(… AS BIGINT)`): only a plain name, with a precision.
@@ -1767,9 +1799,11 @@ fn folded(expr: &str) -> String {
     )
 }
 
-/// Whether a strftime format writes a time of day (hours, minutes, seconds, fractions, AM/PM,
-/// a zone, or a composite that holds them).
-fn has_time_of_day(format: &str) -> bool {
+/// The finest unit of time a strftime format writes, in microseconds: a day when it writes no
+/// time of day (a zone or AM/PM alone is none), else an hour, a minute, a second, a
+/// millisecond (`%g`) or a microsecond (`%f`, `%n`).
+fn format_unit(format: &str) -> i64 {
+    let mut unit: i64 = 86_400_000_000;
     let mut chars = format.chars();
     while let Some(ch) = chars.next() {
         if ch == '%' {
@@ -1777,15 +1811,18 @@ fn has_time_of_day(format: &str) -> bool {
             if spec == Some('-') {
                 spec = chars.next();
             }
-            if matches!(
-                spec,
-                Some('H' | 'I' | 'M' | 'S' | 'p' | 'f' | 'g' | 'n' | 'X' | 'c' | 'T' | 'R' | 'z' | 'Z')
-            ) {
-                return true;
-            }
+            let writes = match spec {
+                Some('H' | 'I') => 3_600_000_000,
+                Some('M' | 'R') => 60_000_000,
+                Some('S' | 'X' | 'T' | 'c') => 1_000_000,
+                Some('g') => 1_000,
+                Some('f' | 'n') => 1,
+                _ => continue,
+            };
+            unit = unit.min(writes);
         }
     }
-    false
+    unit
 }
 
 /// Unicode's White_Space as an RE2 class.
@@ -2448,9 +2485,12 @@ fn compile_conversions(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
                 "a unit conversion needs finite numbers"
             );
             let [s, m, d, a] = [subtract, multiply, divide, add].map(|x| c.bind(Duck::Double(x)));
+            // Multiplied first (exact factors such as 45359237 / 10^8 stay exact), unless the
+            // product overflows where the result does not (1e308 lb in kg): then divided first.
+            let x = format!("(CAST({} AS DOUBLE) - {s})", quote_identifier(column));
             values.push((
                 column.clone(),
-                format!("(CAST({} AS DOUBLE) - {s}) * {m} / {d} + {a}", quote_identifier(column)),
+                format!("CASE WHEN isinf({x} * {m}) THEN {x} / {d} * {m} ELSE {x} * {m} / {d} END + {a}"),
             ));
             steps.push(first + j);
             Ok(())
@@ -2586,7 +2626,7 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
         levels.iter().enumerate().map(|(j, level)| format!("{level} AS __ag_e{j}")).collect::<Vec<_>>();
     from = c.cte(format!("SELECT *, {} FROM {from}", ends.join(", ")));
     // Parsed dates and phone numbers (`__ag_p{j}`), the new values and the failures.
-    let mut parsed = Vec::new();
+    let (mut stripped, mut parsed) = (Vec::new(), Vec::new());
     let (mut values, mut steps, mut fails, mut fail_steps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (j, s) in run.iter().enumerate() {
         (|| -> anyhow::Result<()> {
@@ -2597,19 +2637,34 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
                 ensure!(!formats.is_empty(), "date standardisation needs at least one format");
                 let list: Vec<(String, bool)> =
                     formats.iter().map(|f| (c.text(f), f.contains("%Y"))).collect();
+                let unit = format_unit(target);
                 let target = c.text(target);
-                parsed.push(format!("{} AS __ag_p{j}", strptime_sql(&strip(&e), &list)));
-                value = format!("coalesce(strftime(__ag_p{j}, {target}), {e})");
-                failed.push(format!("({e} IS NOT NULL AND NOT {} AND __ag_p{j} IS NULL)", blank(&e)));
+                // Read as the type fixer reads text: ISO dates and date-times (`2024-03-01
+                // 00:00:00`, with a UTC offset as UTC), 12-hour ones, then the formats.
+                // (Stripped once, in a projection of its own: the reading names it many times.)
+                stripped.push(format!("{} AS __ag_s{j}", strip(&e)));
+                parsed.push(format!("{} AS __ag_p{j}", text_timestamp(&format!("__ag_s{j}"), &list)));
+                // A value holding more of its time than the output writes fails and keeps its
+                // text (`2024-03-01 10:30` with a date-only output), as a timestamp column's.
+                let kept = if unit > 1 {
+                    format!("(__ag_p{j} IS NULL OR epoch_us(__ag_p{j}) % {unit} <> 0)")
+                } else {
+                    format!("(__ag_p{j} IS NULL)")
+                };
+                value = format!("CASE WHEN {kept} THEN {e} ELSE strftime(__ag_p{j}, {target}) END");
+                failed.push(format!("({e} IS NOT NULL AND NOT {} AND {kept})", blank(&e)));
             } else if let (Some((_, target)), true) = (&s.date_formats, temporal[j])
                 && c.type_of(&s.column)?.starts_with("TIMESTAMP")
-                && !has_time_of_day(target)
+                && format_unit(target) > 1
             {
-                // A date-only format would drop a time of day: such a value fails and keeps
-                // its text, as a text value with a time fails a conversion to a date.
+                // A format that does not write the value's whole time would drop some of it (a
+                // date-only format the time of day, `%H:%M` the seconds): such a value fails and
+                // keeps its text, as a text value with a time fails a conversion to a date.
                 let column = quote_identifier(&s.column);
                 let timed = format!(
-                    "({column} IS NOT NULL AND CAST(CAST({column} AS TIMESTAMP) AS TIME) <> TIME '00:00:00')"
+                    "({column} IS NOT NULL AND isfinite({column}) \
+                     AND epoch_us(CAST({column} AS TIMESTAMP)) % {} <> 0)",
+                    format_unit(target)
                 );
                 value = format!("CASE WHEN {timed} THEN CAST({column} AS VARCHAR) ELSE {e} END");
                 failed.push(timed);
@@ -2644,6 +2699,9 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
             Ok(())
         })()
         .with_context(|| format!("step {} (standardize)", first + j))?;
+    }
+    if !stripped.is_empty() {
+        from = c.cte(format!("SELECT *, {} FROM {from}", stripped.join(", ")));
     }
     if !parsed.is_empty() {
         from = c.cte(format!("SELECT *, {} FROM {from}", parsed.join(", ")));
@@ -3677,13 +3735,28 @@ mod tests {
         assert_eq!((dates.values, dates.dates, dates.times), (4, 3, 0));
         let stamps = e("stamps");
         assert_eq!((stamps.values, stamps.timestamps, stamps.times), (3, 2, 2));
-        // Leading zeros are not whole numbers (postcodes, codes).
+        // Leading zeros are not whole numbers (postcodes, codes): they are codes.
         let zips = e("zips");
-        assert_eq!((zips.values, zips.integers), (4, 2));
+        assert_eq!((zips.values, zips.integers, zips.codes), (4, 2, 2));
+        assert_eq!((ints.codes, nums.codes, e("dates").codes), (0, 0, 0));
         let cats = e("cats");
         assert_eq!((cats.values, cats.distinct), (3, 3), "N/A is missing but still a distinct value");
         let id = e("i");
         assert_eq!((id.values, id.distinct, id.integers), (4, 4, 0), "non-text columns: counts only");
+    }
+
+    #[test]
+    fn whole_numbers_beyond_bigint_are_codes() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES ('12345678901234567890', '9223372036854775807'), \
+             ('-98765432109876543210', '-9223372036854775808'), ('17.00', '0')) t(refs, edges)",
+        );
+        let got = sample_evidence(&conn, &path, &columns, &[], 1000).unwrap();
+        let e = |name: &str| got.iter().find(|e| e.name == name).unwrap().clone();
+        let refs = e("refs");
+        assert_eq!((refs.values, refs.integers, refs.numbers, refs.codes), (3, 1, 3, 2));
+        let edges = e("edges");
+        assert_eq!((edges.values, edges.integers, edges.codes), (3, 3, 0));
     }
 
     #[test]
@@ -3698,6 +3771,8 @@ mod tests {
             ("-7", "INTEGER"),
             ("1e3", "DOUBLE"),
             ("12.50", "DECIMAL(10,2)"),
+            ("12.500", "DECIMAL(10,2)"),
+            ("1.5e1", "DECIMAL(4,0)"),
             ("2024-01-05 10:00:00", "TIMESTAMP"),
         ] {
             assert_eq!(check_constant(&conn, value, ty).unwrap(), Ok(()), "{value} {ty}");
@@ -3708,6 +3783,8 @@ mod tests {
             ("1e400", "DOUBLE", "not a finite number"),
             ("NaN", "DOUBLE", "number written in digits"),
             ("1e30", "DECIMAL(4,1)", "convert"),
+            ("1.005", "DECIMAL(6,2)", "more decimal places than the column's 2"),
+            ("1.5e-2", "DECIMAL(6,2)", "rounded"),
             // What DuckDB's casts would take and change: rounded, hexadecimal, underscored,
             // a time dropped.
             ("2.5", "BIGINT", "whole number"),
@@ -3811,6 +3888,13 @@ mod tests {
         assert_eq!(change(&got.outcome, "convert_units", "temp"), (1, 0), "-40 °C is -40 °F");
         let text = Step::ConvertUnits { column: "i".into(), conversion: Conversion::linear(f64::NAN, 0.0) };
         assert!(output_columns(&columns, &CleansePlan { steps: vec![text] }).is_err());
+        // A product beyond the doubles, of a result within them: 1e308 lb is 4.5e307 kg.
+        let (_d, path, conn, columns) =
+            fixture("SELECT * FROM (VALUES (1, 1e308), (2, 10.0)) t(i, lb) ORDER BY i");
+        let kg = Conversion { subtract: 0.0, multiply: 45_359_237.0, divide: 100_000_000.0, add: 0.0 };
+        let got =
+            clean(&conn, &path, &columns, vec![Step::ConvertUnits { column: "lb".into(), conversion: kg }]);
+        assert_eq!(got.data, [r(&["1", "4.5359237e+307"]), r(&["2", "4.5359237"])]);
     }
 
     #[test]
@@ -4299,6 +4383,43 @@ mod tests {
     }
 
     #[test]
+    fn text_dates_and_date_times_are_read_as_the_type_fixer_reads_them() {
+        // ISO date-times were not read at all (every one a failure), and a format with a time
+        // read into a date-only output dropped the time.
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, ' 2024-03-01 00:00:00 '), (2, '2024-3-2'), (3, '2024-03-03T10:30:00'), \
+             (4, '04/03/2024 09:15'), (5, '05/03/2024 00:00'), (6, '2024-03-06 00:00:00.000000000'), \
+             (7, '2024-03-07 00:00:00.123456789')) t(i, d) ORDER BY i",
+        );
+        let step = |target: &str| {
+            Step::Standardize(Standardize {
+                column: "d".into(),
+                date_formats: Some((vec!["%d/%m/%Y %H:%M".into()], target.into())),
+                ..Default::default()
+            })
+        };
+        let got = clean(&conn, &path, &columns, vec![step("%Y-%m-%d")]);
+        let dates: Vec<Option<String>> = got.data.iter().map(|row| row[1].clone()).collect();
+        let text = |s: &str| Some(s.to_string());
+        assert_eq!(
+            dates,
+            vec![
+                text("2024-03-01"),
+                text("2024-03-02"),
+                text("2024-03-03T10:30:00"),
+                text("04/03/2024 09:15"),
+                text("2024-03-05"),
+                text("2024-03-06"),
+                text("2024-03-07 00:00:00.123456789"),
+            ]
+        );
+        assert_eq!(change(&got.outcome, "standardize", "d"), (4, 3));
+        let got = clean(&conn, &path, &columns, vec![step("%Y-%m-%d %H:%M")]);
+        assert_eq!(got.data[2][1].as_deref(), Some("2024-03-03 10:30"));
+        assert_eq!(got.data[3][1].as_deref(), Some("2024-03-04 09:15"));
+    }
+
+    #[test]
     fn value_map_keys_are_compared_after_the_case_conversion() {
         // With `case: lower`, the keys `NY` and `N.Y.` could never match the lower-cased values.
         let (_d, path, conn, columns) = fixture(
@@ -4354,11 +4475,20 @@ mod tests {
             vec![text("2024-01-05 13:45:00"), text("2024-01-06"), None, text("2024-01-07 23:59:59")]
         );
         assert_eq!(change(&got.outcome, "standardize", "ts"), (1, 2));
-        // A format with the time keeps it, and nothing fails.
+        // A format with the time keeps it; one without its seconds fails 23:59:59.
         let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M")]);
         assert_eq!(got.data[0][1].as_deref(), Some("05/01/2024 13:45"));
+        assert_eq!(got.data[3][1].as_deref(), Some("2024-01-07 23:59:59"));
+        assert_eq!(change(&got.outcome, "standardize", "ts"), (2, 1));
+        let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M:%S")]);
         assert_eq!(change(&got.outcome, "standardize", "ts"), (3, 0));
-        assert!(!has_time_of_day("%Y-%m-%d %%H") && has_time_of_day("%-I %p"));
+        assert_eq!(format_unit("%Y-%m-%d %%H"), 86_400_000_000);
+        assert_eq!(format_unit("%Y-%m-%d %Z"), 86_400_000_000);
+        assert_eq!(format_unit("%-I %p"), 3_600_000_000);
+        assert_eq!(format_unit("%d/%m/%Y %H:%M"), 60_000_000);
+        assert_eq!(format_unit("%c"), 1_000_000);
+        assert_eq!(format_unit("%Y-%m-%dT%H:%M:%S.%g"), 1_000);
+        assert_eq!(format_unit("%H:%M:%S.%f"), 1);
     }
 
     #[test]

@@ -714,13 +714,15 @@ fn detect(evidence: &ColumnEvidence, threshold: f64) -> Option<TargetType> {
         return None;
     }
     let share = |n: u64| n as f64 / evidence.values as f64 >= threshold;
+    // Codes (`07412`, a 20-digit reference) are not numbers, however many values read as one.
+    let numeric = evidence.codes == 0;
     if share(evidence.booleans) {
         Some(TargetType::Boolean)
-    } else if share(evidence.integers) && evidence.integers >= evidence.numbers {
+    } else if numeric && share(evidence.integers) && evidence.integers >= evidence.numbers {
         // Integers only when no number has a fraction: a few prices of 9.99 among whole ones
         // make a float column, not failures of an integer one.
         Some(TargetType::Integer)
-    } else if share(evidence.numbers) {
+    } else if numeric && share(evidence.numbers) {
         Some(TargetType::Float)
     } else if share(evidence.timestamps) && evidence.times > 0 {
         Some(TargetType::Timestamp)
@@ -1714,6 +1716,7 @@ mod tests {
             times: 0,
             day_first: 0,
             month_first: 0,
+            codes: 0,
         };
         vec![
             e("id", "BIGINT", 100, 100, 0, 0, 0),
@@ -1814,6 +1817,7 @@ mod tests {
             times: 0,
             day_first: 0,
             month_first: 0,
+            codes: 0,
         };
         // 97 whole prices and 3 of 9.99: integers would quarantine the 9.99s.
         assert_eq!(detect(&sampled(97, 100), 0.95), Some(TargetType::Float));
@@ -1821,6 +1825,9 @@ mod tests {
         // Whole numbers and a few words that are not numbers: still integers.
         assert_eq!(detect(&sampled(97, 97), 0.95), Some(TargetType::Integer));
         assert_eq!(detect(&sampled(90, 92), 0.95), None);
+        // A column holding codes (a leading zero, a whole number beyond BIGINT) stays text.
+        let codes = ColumnEvidence { codes: 1, ..sampled(100, 100) };
+        assert_eq!(detect(&codes, 0.95), None);
     }
 
     #[test]
