@@ -838,6 +838,15 @@ fn check_function(
             cut(name, 100)
         )));
     }
+    // `a || b || c || d`: each `||` of the chain allocates its whole result, and DuckDB's
+    // memory limit counts none but the last: eight operands over eight CTE levels took the
+    // server to 4 GB under a 256 MiB limit. `concat(a, b, c, d)` allocates once.
+    if lower == "||" && concat_chain(map) > MAX_CONCAT_CHAIN {
+        return Err(Refusal::Forbidden(format!(
+            "more than {MAX_CONCAT_CHAIN} `||` in a row are not allowed in the sandbox: write \
+             concat(a, b, c, …) instead (it skips NULLs, where || gives NULL)"
+        )));
+    }
     if !table_function && AMPLIFYING_FUNCTIONS.contains(&lower.as_str()) {
         return Err(Refusal::Forbidden(format!(
             "function `{}` is not allowed in the sandbox: it can build a value far larger than its \
@@ -846,6 +855,25 @@ fn check_function(
         )));
     }
     Ok(())
+}
+
+/// The longest chain of `||` operators allowed in one expression (`a || ' ' || b` is two).
+const MAX_CONCAT_CHAIN: usize = 3;
+
+/// How many `||` operators are chained from this function node down (through its arguments).
+fn concat_chain(map: &serde_json::Map<String, Value>) -> usize {
+    if map.get("function_name").and_then(Value::as_str) != Some("||") {
+        return 0;
+    }
+    1 + map
+        .get("arguments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|argument| argument.get("expression").unwrap_or(argument).as_object())
+        .map(concat_chain)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The names a `cte_map` defines. They must be plain identifiers, so that no CTE name can
@@ -1565,9 +1593,16 @@ mod tests {
             "SELECT * FROM range(10) t(x) WHERE x IN (SELECT unnest(range(3)))",
             "SELECT * FROM unnest(range(3))",
             "SELECT * FROM range(len(repeat('x', 3)))",
+            // Chains of `||`, whose every step allocates (a tester's 4 GB under 256 MiB).
+            "SELECT g || g || g || g || g FROM data",
+            "WITH a0 AS (SELECT g AS s FROM data LIMIT 1), a1 AS (SELECT s||s||s||s||s||s||s||s AS s FROM a0) \
+             SELECT length(s) FROM a1",
         ] {
             f.assert_forbidden(sql);
         }
+        // Short chains, and concat, stay allowed.
+        let out = f.ok("SELECT g || ' ' || g || '!' AS label, concat(g, g, g, g, g, g) AS c FROM data ORDER BY id LIMIT 1");
+        assert_eq!(out.rows, vec![vec![Value::from("b b!"), Value::from("bbbbbb")]]);
         // The table-function forms stream rows and stay allowed; so do GROUP BY aggregates.
         let out = f.ok("SELECT count(*) FROM range(3) a, generate_series(1, 2) b");
         assert_eq!(out.rows, vec![vec![Value::from(6)]]);
