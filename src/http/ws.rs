@@ -7,7 +7,8 @@
 //! socket and async-graphql's protocol code, and enforces two rules of `graphql-transport-ws`
 //! that code does not: a `subscribe` whose id is already in use closes the socket with 4409,
 //! and a socket not acknowledged within `WS_CONNECTION_INIT_TIMEOUT` of opening (no
-//! `connection_init`, either protocol) is closed with 4408.
+//! `connection_init`, either protocol) is closed with 4408, and one that subscribes before its
+//! `connection_init` (graphql-transport-ws) with 4401.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -112,6 +113,11 @@ async fn serve(
                 }
                 acknowledged = acknowledged || is_ack(&text);
                 Message::text(text)
+            }
+            // A `subscribe` before `connection_init`: graphql-transport-ws says 4401
+            // Unauthorized, where async-graphql closes with 1011 (a server error to clients).
+            WsMessage::Close(1011, _) if !acknowledged && protocol == WebSocketProtocols::GraphQLWS => {
+                Message::close_with(4401u16, "Unauthorized")
             }
             WsMessage::Close(code, reason) => Message::close_with(code, reason),
         };

@@ -231,6 +231,15 @@ both_stores! {
         assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["__typename"], "Query");
     }
 
+    async fn a_subscribe_before_connection_init_closes_with_4401(app) {
+        // graphql-transport-ws: "Unauthorized", not async-graphql's 1011 (a server error, which
+        // clients retry).
+        let mut early = connect(&app, "graphql-transport-ws").await;
+        send(&mut early, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __typename }" } })).await;
+        let close = close_frame(&mut early).await;
+        assert_eq!(u16::from(close.code), 4401, "{close:?}");
+    }
+
     async fn anonymous_sockets_are_anonymous(app) {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({ "type": "connection_init" })).await;
