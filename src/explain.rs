@@ -236,10 +236,11 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
 }
 
 /// Whether `c` is a character a reader does not see between two digits: zero-width spaces
-/// and joiners, the soft hyphen, direction marks and the byte-order mark (Unicode's format
-/// characters a text is likely to hold).
+/// and joiners, the soft hyphen, direction marks and overrides, the combining grapheme joiner,
+/// variation selectors and the byte-order mark.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    crate::domain::is_bidi_control(c)
+        || matches!(c, '\u{AD}' | '\u{34F}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
 }
 
 /// `c` as an ASCII digit when it is a decimal digit of another script, else itself.
@@ -463,6 +464,7 @@ mod tests {
         assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
         assert_eq!(numbers_in("4\u{200B}217 and 1\u{AD}2\u{2060}3"), ["4217", "123"]);
+        assert_eq!(numbers_in("٤\u{61C}٢١٧ and 4\u{FE0F}2"), ["4217", "42"]);
         // Column names that start with digits are names.
         assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
     }

@@ -878,13 +878,22 @@ impl Ai {
                     other => other.as_f64().is_some_and(|x| literals.contains(&x)),
                 };
                 // A query that does not read the dataset computed only from what it wrote. Of
-                // one that does, a column the data computes is evidence whatever its values
-                // (`WHERE age > 30` may well return 30), a constant column never; when the
-                // query is too intricate to tell, values equal to a number it wrote are not.
+                // one that does, a column the data computes is evidence unless its value is a
+                // number the select list wrote (`WHERE age > 30` may well return 30), a
+                // constant column never; when the query is too intricate to tell, values equal
+                // to a number it wrote anywhere are not.
+                let in_select = |value: &Value| match value {
+                    Value::String(s) => crate::explain::numbers_in(s)
+                        .iter()
+                        .filter_map(|t| t.parse::<f64>().ok())
+                        .any(|x| out.select_numbers.contains(&x)),
+                    other => other.as_f64().is_some_and(|x| out.select_numbers.contains(&x)),
+                };
                 let from_data = |i: usize, value: &Value| {
                     let kept = out.reads_data
                         && match &out.derived {
-                            Some(derived) => derived.get(i).copied().unwrap_or(false),
+                            // (Not a number the select list wrote: `4217 AS a, a + 0 AS b`.)
+                            Some(derived) => derived.get(i).copied().unwrap_or(false) && !in_select(value),
                             None => !written(value),
                         };
                     if kept { value.clone() } else { Value::Null }

@@ -196,7 +196,12 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     // calculate save formulas so. Only then are the cells read a third time, with their
     // formulas.
     if empty_cells {
-        let uncalculated = uncalculated_formulas(path, &name, [first_row, first_col, last_row, last_col])?;
+        // (The workbook's shared strings are held once at a time; the notice is best effort:
+        // a formula the reader cannot parse does not refuse a sheet whose values it read.)
+        drop(cells);
+        drop(workbook);
+        let uncalculated = uncalculated_formulas(path, &name, [first_row, first_col, last_row, last_col])
+            .unwrap_or_default();
         notices.extend(uncalculated.into_iter().map(|(c, n)| {
             let header = &headers[(c - first_col) as usize];
             let cells = if n == 1 { "cell" } else { "cells" };

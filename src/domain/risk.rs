@@ -159,7 +159,7 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
         regex::Regex::new(concat!(
             r"(?P<email>[\w.+%-]+@[\w-]+(\.[\w-]+)+)",
             r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b)",
-            r"|(?P<digits>\+?\d(?:[ ().-]{0,2}\d){8,})",
+            r"|(?P<digits>\+?\d(?:[\t\p{Z}().\-\x{2010}-\x{2015}\x{FF0D}\x{FF0E}\x{FF08}\x{FF09}\x{200B}-\x{200D}\x{2060}\x{FEFF}]{0,2}\d){8,})",
         ))
         .expect("a valid pattern")
     });
@@ -196,7 +196,8 @@ fn digit_shaped(value: &str) -> bool {
 
 /// Whether `c` is a decimal digit of any script (Unicode's Nd: `7`, full-width `７`,
 /// Arabic-Indic `٧`): a phone number written in full-width digits is masked as one written
-/// in ASCII. The SQL masks use RE2's `\p{Nd}`, the same class.
+/// in ASCII. The SQL masks use RE2's `\p{Nd}`, the same class up to the Unicode version each
+/// library knows (RE2 lacks the digits Unicode 16 added).
 fn is_digit(c: char) -> bool {
     use std::sync::LazyLock;
     static ND: LazyLock<regex::Regex> =
@@ -255,6 +256,13 @@ mod tests {
         assert_eq!(mask_embedded("tel ０２０ ７９４６ ００１０"), "tel *** **** **１０");
         assert_eq!(mask_embedded("رقم ٠١٢٣٤٥٦٧٨٩"), "رقم ********٨٩");
         assert_eq!(mask_embedded("le ２０２４-０１-０５"), "le ２０２４-０１-０５");
+        // Separators of other scripts and invisible ones: full-width hyphens, ideographic
+        // spaces, no-break spaces, en dashes, zero-width spaces.
+        assert_eq!(mask_embedded("０２０－７９４６－００１０"), "***－****－**１０");
+        assert_eq!(mask_embedded("０３\u{3000}１２３４\u{3000}５６７８"), "**\u{3000}****\u{3000}**７８");
+        assert_eq!(mask_embedded("020\u{a0}7946\u{a0}0010"), "***\u{a0}****\u{a0}**10");
+        assert_eq!(mask_embedded("020–7946–0010"), "***–****–**10");
+        assert_eq!(mask_embedded("020\u{200B}7946\u{200B}0010"), "***\u{200B}****\u{200B}**10");
     }
 
     #[test]

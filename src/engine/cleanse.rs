@@ -892,10 +892,10 @@ pub fn sample_evidence(
 /// Columns whose evidence one query reads (see [`sample_evidence`]).
 const EVIDENCE_CHUNK: usize = 64;
 
-/// [`sample_evidence`] of some columns: `path` (quoted) read through `windows`.
 /// The counts [`evidence_of`] reads per column.
 const EVIDENCE_ITEMS: usize = 11;
 
+/// [`sample_evidence`] of some columns: `path` (quoted) read through `windows`.
 fn evidence_of(
     conn: &Connection,
     path: &str,
@@ -968,7 +968,7 @@ fn evidence_of(
             items
                 .push(format!("count(*) FILTER (WHERE {slashed} AND {month} IS NOT NULL AND {day} IS NULL)"));
             items.push(format!(
-                r"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?0\d+(\.\d*)?') OR (regexp_full_match({v}, '[+-]?\d+(\.0*)?') AND {fits} IS NULL))"
+                r"count(*) FILTER (WHERE {present} AND (regexp_full_match({v}, '[+-]?0\d+(\.\d*)?') OR (regexp_full_match({v}, '[+-]?\d+(\.0*)?') AND {fits} IS NULL)))"
             ));
         } else {
             items.push(format!("count({q})"));

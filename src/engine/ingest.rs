@@ -271,10 +271,10 @@ fn json_columns(
                 let v = super::quote_identifier(name);
                 match ty.as_str() {
                     "JSON" => format!("json_extract_string({v}, '$') AS {v}"),
-                    _ if ty.contains("HUGEINT") && bigint.contains(name) => {
+                    _ if holds_hugeint(ty) && bigint.contains(name) => {
                         format!("CAST({v} AS {}) AS {v}", with_bigints(ty))
                     }
-                    _ if ty.contains("HUGEINT") => format!("CAST({v} AS VARCHAR) AS {v}"),
+                    _ if holds_hugeint(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ if is_null_type(ty) => format!("CAST({v} AS VARCHAR) AS {v}"),
                     _ => v,
                 }
@@ -307,7 +307,7 @@ fn json_columns(
             // integer of more than 15 digits in it (a delimited file's are text too), and a
             // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
             // (Inside lists and structs too: Parquet stores those HUGEINTs as DOUBLE as well.)
-            let huge = ty.contains("HUGEINT");
+            let huge = holds_hugeint(&ty);
             let ty = if huge && bigint.contains(&name) {
                 with_bigints(&ty)
             } else if ty == "JSON" || is_null_type(&ty) || huge || beyond_64_bits.contains(&name) {
@@ -330,7 +330,7 @@ fn fits_bigint(
     source: &Path,
 ) -> Result<Vec<String>, IngestError> {
     let huge: Vec<(&String, &String)> =
-        columns.iter().filter(|(_, ty)| ty.contains("HUGEINT")).map(|(name, ty)| (name, ty)).collect();
+        columns.iter().filter(|(_, ty)| holds_hugeint(ty)).map(|(name, ty)| (name, ty)).collect();
     if huge.is_empty() {
         return Ok(Vec::new());
     }
@@ -364,9 +364,24 @@ fn with_bigints(ty: &str) -> String {
     use std::sync::LazyLock;
     static HUGE: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"(^|[ (])U?HUGEINT([,)\[]|$)").expect("a valid pattern"));
-    // Twice: a match takes the separator after it, which may start the next one (`(HUGEINT,HUGEINT)`).
-    let once = HUGE.replace_all(ty, "${1}BIGINT${2}");
-    HUGE.replace_all(&once, "${1}BIGINT${2}").into_owned()
+    // Outside double-quoted names only (`"size (HUGEINT)"` is a name); twice, since a match
+    // takes the separator after it, which may start the next one (`(HUGEINT,HUGEINT)`).
+    ty.split('"')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                return part.to_string();
+            }
+            let once = HUGE.replace_all(part, "${1}BIGINT${2}");
+            HUGE.replace_all(&once, "${1}BIGINT${2}").into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\"")
+}
+
+/// Whether a DuckDB type holds HUGEINT or UHUGEINT (anywhere, not in a quoted field name).
+fn holds_hugeint(ty: &str) -> bool {
+    ty.split('"').step_by(2).any(|part| part.contains("HUGEINT"))
 }
 
 /// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, which DuckDB
@@ -1268,7 +1283,7 @@ fn exact_as_double(number: &str) -> bool {
 /// a DECIMAL wider than 15 digits, or a 128-bit integer, anywhere in it.
 fn nested_beyond_double(ty: &str) -> bool {
     let ty = ty.to_ascii_uppercase();
-    ty.contains("HUGEINT")
+    holds_hugeint(&ty)
         || ty.match_indices("DECIMAL(").any(|(at, _)| decimal_width(&ty[at..]).is_some_and(|w| w > 15))
 }
 
@@ -2204,6 +2219,10 @@ mod tests {
         );
         assert_eq!(with_bigints("MAP(VARCHAR, HUGEINT)"), "MAP(VARCHAR, BIGINT)");
         assert_eq!(with_bigints("STRUCT(a HUGEINT,b HUGEINT)"), "STRUCT(a BIGINT,b BIGINT)");
+        // A quoted name is a name, whatever it says.
+        assert_eq!(with_bigints("STRUCT(\"size (HUGEINT)\" HUGEINT)"), "STRUCT(\"size (HUGEINT)\" BIGINT)");
+        assert!(!holds_hugeint("STRUCT(\"size (HUGEINT)\" VARCHAR)"));
+        assert!(holds_hugeint("STRUCT(\"a\" HUGEINT[])"));
     }
 
     #[test]

@@ -196,6 +196,10 @@ pub struct QueryOutput {
     /// whether it is computed from the dataset's values (names a column, or counts rows) —
     /// `4216 + 1 AS n` is not, whatever it reads. `None` when the query is not that simple.
     pub derived: Option<Vec<bool>>,
+    /// The numbers the select list writes (`4217` in `4217 AS a, a + 0 AS b`, and in
+    /// `'4217 rows'`), which no result column is evidence of; those in `WHERE` and `HAVING`
+    /// are not among them. Empty when `derived` is `None`.
+    pub select_numbers: Vec<f64>,
 }
 
 /// Why a query was not run (or was stopped).
@@ -451,7 +455,7 @@ impl Sandbox {
     }
 
     fn query(&self, sql: &str, max_rows: usize) -> Result<QueryOutput, Failure> {
-        let Checked { canonical, reads_data, derived } = self.validate(sql)?;
+        let Checked { canonical, reads_data, derived, select_numbers } = self.validate(sql)?;
         // The row limit wraps the canonical text, and each column becomes its JSON text
         // (to_json keeps numbers, booleans and nesting, and spells every other type).
         let wrapped = format!(
@@ -474,7 +478,8 @@ impl Sandbox {
         let truncated = out.len() > max_rows;
         out.truncate(max_rows);
         let derived = derived.filter(|d| d.len() == columns.len());
-        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated, reads_data, derived })
+        let select_numbers = if derived.is_some() { select_numbers } else { Vec::new() };
+        Ok(QueryOutput { sql: canonical, columns, rows: out, truncated, reads_data, derived, select_numbers })
     }
 
     /// Parses `sql` with DuckDB, checks its syntax tree, and returns its canonical text,
@@ -507,8 +512,13 @@ impl Sandbox {
         checker.check(&parsed)?;
         let canonical: String =
             self.conn.query_row("SELECT json_deserialize_sql(?::JSON)", [&tree], |r| r.get(0))?;
-        let derived = statements[0].get("node").and_then(derived_columns);
-        Ok(Checked { canonical, reads_data: checker.reads_data, derived })
+        let node = statements[0].get("node");
+        let derived = node.and_then(derived_columns);
+        let mut select_numbers = Vec::new();
+        if let Some(list) = node.and_then(|n| n.get("select_list")) {
+            written_numbers(list, &mut select_numbers);
+        }
+        Ok(Checked { canonical, reads_data: checker.reads_data, derived, select_numbers })
     }
 
     /// Sorts a DuckDB failure into a refusal; `fired` says the timer interrupted the query,
@@ -644,22 +654,30 @@ struct Checked {
     canonical: String,
     reads_data: bool,
     derived: Option<Vec<bool>>,
+    select_numbers: Vec<f64>,
+}
+
+/// The numbers the constants under `value` write: numeric literals, and numbers inside text
+/// literals (`'4217 rows'`).
+fn written_numbers(value: &Value, out: &mut Vec<f64>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("class").and_then(Value::as_str) == Some("CONSTANT")
+                && let Some(text) = map.get("literal").and_then(|l| l.get("text")).and_then(Value::as_str)
+            {
+                out.extend(crate::explain::numbers_in(text).iter().filter_map(|t| t.parse::<f64>().ok()));
+            }
+            map.values().for_each(|v| written_numbers(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| written_numbers(v, out)),
+        _ => {}
+    }
 }
 
 /// For a `SELECT` over the dataset's table alone (no CTE, no subquery, no `*`), whether each
 /// result column is computed from the data: its expression names a column or counts rows.
 /// `None` for any other query (the caller then cannot tell).
 fn derived_columns(node: &Value) -> Option<Vec<bool>> {
-    fn holds(value: &Value, key: &str, wanted: &str) -> bool {
-        match value {
-            Value::Object(map) => {
-                map.get(key).and_then(Value::as_str) == Some(wanted)
-                    || map.values().any(|v| holds(v, key, wanted))
-            }
-            Value::Array(items) => items.iter().any(|v| holds(v, key, wanted)),
-            _ => false,
-        }
-    }
     let ctes = node.get("cte_map")?.get("map")?.as_array()?;
     let from = node.get("from_table")?;
     if node.get("type")?.as_str()? != "SELECT_NODE"
@@ -838,14 +856,17 @@ fn check_function(
             cut(name, 100)
         )));
     }
-    // `a || b || c || d`: each `||` of the chain allocates its whole result, and DuckDB's
-    // memory limit counts none but the last: eight operands over eight CTE levels took the
-    // server to 4 GB under a 256 MiB limit. `concat(a, b, c, d)` allocates once.
-    if lower == "||" && concat_chain(map) > MAX_CONCAT_CHAIN {
-        return Err(Refusal::Forbidden(format!(
-            "more than {MAX_CONCAT_CHAIN} `||` in a row are not allowed in the sandbox: write \
-             concat(a, b, c, …) instead (it skips NULLs, where || gives NULL)"
-        )));
+    // `a || b || c`: each `||` below another allocates a whole intermediate result, which
+    // DuckDB's memory limit does not count: eight operands over nine CTE levels took the
+    // server to 4 GB under a 256 MiB limit, and so did three, or a chain broken by
+    // `coalesce(…)`, over more levels. One `||` allocates its result once, as `concat` does.
+    if lower == "||" && map.get("arguments").is_some_and(|arguments| holds(arguments, "function_name", "||"))
+    {
+        return Err(Refusal::Forbidden(
+            "`||` inside another `||` is not allowed in the sandbox: write concat(a, b, c, …) instead \
+             (it skips NULLs, where || gives NULL)"
+                .into(),
+        ));
     }
     if !table_function && AMPLIFYING_FUNCTIONS.contains(&lower.as_str()) {
         return Err(Refusal::Forbidden(format!(
@@ -857,23 +878,16 @@ fn check_function(
     Ok(())
 }
 
-/// The longest chain of `||` operators allowed in one expression (`a || ' ' || b` is two).
-const MAX_CONCAT_CHAIN: usize = 3;
-
-/// How many `||` operators are chained from this function node down (through its arguments).
-fn concat_chain(map: &serde_json::Map<String, Value>) -> usize {
-    if map.get("function_name").and_then(Value::as_str) != Some("||") {
-        return 0;
+/// Whether `value` holds, at any depth, an object whose `key` is the text `wanted`.
+fn holds(value: &Value, key: &str, wanted: &str) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.get(key).and_then(Value::as_str) == Some(wanted)
+                || map.values().any(|v| holds(v, key, wanted))
+        }
+        Value::Array(items) => items.iter().any(|v| holds(v, key, wanted)),
+        _ => false,
     }
-    1 + map
-        .get("arguments")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|argument| argument.get("expression").unwrap_or(argument).as_object())
-        .map(concat_chain)
-        .max()
-        .unwrap_or(0)
 }
 
 /// The names a `cte_map` defines. They must be plain identifiers, so that no CTE name can
@@ -1138,6 +1152,9 @@ mod tests {
         let mixed = f
             .ok("SELECT 4216 + 1 AS n, count(*) AS c, max(amount) AS m, 'x' AS s FROM data WHERE amount > 3");
         assert_eq!(mixed.derived, Some(vec![false, true, true, false]));
+        assert_eq!(mixed.select_numbers, [4216.0, 1.0], "not the WHERE's 3");
+        let aliased = f.ok("SELECT 4217 AS a, a + 0 AS b, '12 rows' AS s FROM data");
+        assert_eq!(aliased.select_numbers, [4217.0, 0.0, 12.0]);
         for unknown in [
             "SELECT * FROM data",
             "WITH t AS (SELECT 4217 AS n FROM data) SELECT n FROM t",
@@ -1593,16 +1610,18 @@ mod tests {
             "SELECT * FROM range(10) t(x) WHERE x IN (SELECT unnest(range(3)))",
             "SELECT * FROM unnest(range(3))",
             "SELECT * FROM range(len(repeat('x', 3)))",
-            // Chains of `||`, whose every step allocates (a tester's 4 GB under 256 MiB).
-            "SELECT g || g || g || g || g FROM data",
+            // `||` inside `||`, whose every step allocates (a tester's 4 GB under 256 MiB).
+            "SELECT g || g || g FROM data",
             "WITH a0 AS (SELECT g AS s FROM data LIMIT 1), a1 AS (SELECT s||s||s||s||s||s||s||s AS s FROM a0) \
              SELECT length(s) FROM a1",
+            "SELECT coalesce(coalesce(g || g) || g) || g FROM data",
         ] {
             f.assert_forbidden(sql);
         }
-        // Short chains, and concat, stay allowed.
-        let out = f.ok("SELECT g || ' ' || g || '!' AS label, concat(g, g, g, g, g, g) AS c FROM data ORDER BY id LIMIT 1");
-        assert_eq!(out.rows, vec![vec![Value::from("b b!"), Value::from("bbbbbb")]]);
+        // One `||`, and concat of many values, stay allowed.
+        let out = f
+            .ok("SELECT g || '!' AS label, concat(g, ' ', g, g, g, g, g) AS c FROM data ORDER BY id LIMIT 1");
+        assert_eq!(out.rows, vec![vec![Value::from("b!"), Value::from("b bbbbb")]]);
         // The table-function forms stream rows and stay allowed; so do GROUP BY aggregates.
         let out = f.ok("SELECT count(*) FROM range(3) a, generate_series(1, 2) b");
         assert_eq!(out.rows, vec![vec![Value::from(6)]]);

@@ -288,12 +288,19 @@ impl Masking {
         };
         let mut text = text.to_string();
         for raw in self.raw.get(column).into_iter().flatten() {
-            if text.contains(raw.as_str()) {
-                let shown = match self.kind(column) {
-                    Some(kind) => mask(kind, raw),
-                    None => crate::domain::mask_embedded(raw).into_owned(),
-                };
-                text = text.replace(raw.as_str(), &shown);
+            let shown = match self.kind(column) {
+                Some(kind) => mask(kind, raw),
+                None => crate::domain::mask_embedded(raw).into_owned(),
+            };
+            // As written, and as Rust's `{:?}` quotes it (the profiler's alerts do: `"` as `\"`).
+            let escaped = |s: &str| {
+                let quoted = format!("{s:?}");
+                quoted[1..quoted.len() - 1].to_string()
+            };
+            for (from, to) in [(raw.clone(), shown.clone()), (escaped(raw), escaped(&shown))] {
+                if text.contains(from.as_str()) {
+                    text = text.replace(from.as_str(), &to);
+                }
             }
         }
         text
@@ -817,6 +824,16 @@ pub(crate) mod tests {
         // Drift categories of a column with no text profile (a drift-only run, a column of
         // numbers now and of notes in the baseline): the personal data inside is masked,
         // numbers are shown.
+        // Quoted as the alert quotes it, escapes and all.
+        let noted = "Ask \"Jane\":\tjane@x.com";
+        let mut with_quotes = report.clone();
+        let memo =
+            with_quotes.profile.as_mut().unwrap().columns.iter_mut().find(|c| c.name == "memo").unwrap();
+        memo.top_values = vec![crate::domain::ValueCount { value: Some(noted.into()), count: 100 }];
+        let message = format!("every non-null value (100 of 100) is {noted:?}");
+        let scrubbed = Masking::of(&with_quotes).scrub(Some("memo"), &message);
+        assert!(!scrubbed.contains("jane@x.com"), "{scrubbed}");
+        assert!(scrubbed.contains("j***@x***.com"), "{scrubbed}");
         assert_eq!(masking.category("info", "reach me at someone1@example.org"), "reach me at s***@e***.org");
         assert_eq!(masking.category("info", "1234567890"), "1234567890");
         assert_eq!(masking.category("info", "n/a"), "n/a");

@@ -452,6 +452,7 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
         ("SELECT 4217 AS n", "There are 4217 rows."),
         ("SELECT '4217 rows' AS n", "4217 rows."),
         ("SELECT 4216 + 1 AS n, count(*) AS c FROM data", "There are 4217 rows."),
+        ("SELECT 4217 AS a, a + 0 AS b FROM data", "There are 4217 rows."),
     ] {
         mock.push(Reply::ToolCalls(vec![("run_sql", json!({ "sql": sql }))]));
         mock.push(Reply::Text(claim.into()));
