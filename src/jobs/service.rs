@@ -134,11 +134,11 @@ impl Jobs {
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
                 detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
                 detail_owner_turns: Arc::new(owner_locks()),
-                // Weighed by size: at most 64 MiB of rendered reports.
                 queue: moka::future::Cache::builder()
                     .max_capacity(1)
                     .time_to_live(QUEUE_SNAPSHOT_TTL)
                     .build(),
+                // Weighed by size: at most 64 MiB of rendered reports.
                 files: moka::future::Cache::builder()
                     .weigher(|_, file: &Arc<ReportFile>| u32::try_from(file.bytes.len()).unwrap_or(u32::MAX))
                     .max_capacity(64 * 1024 * 1024)
