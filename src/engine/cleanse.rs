@@ -1685,6 +1685,18 @@ fn refusal<T>(result: duckdb::Result<T>) -> anyhow::Result<Result<T, String>> {
 /// Whether DuckDB's strftime/strptime accept `format` (the date standardisation's formats):
 /// `Err(why)` when they do not.
 pub fn check_date_format(conn: &Connection, format: &str) -> anyhow::Result<Result<(), String>> {
+    // A 12-hour clock without its AM/PM writes 10:00 and 22:00 alike, and reads both as 10:00.
+    let specs: Vec<char> = format
+        .replace("%%", "")
+        .split('%')
+        .skip(1)
+        .filter_map(|s| s.trim_start_matches('-').chars().next())
+        .collect();
+    if specs.contains(&'I') && !specs.contains(&'p') {
+        return Ok(Err("%I (the 12-hour clock's hour) needs %p (AM or PM): without it 10:00 and 22:00 are \
+                       written alike"
+            .into()));
+    }
     // Formats are written with strftime and read with strptime, which refuses a few more.
     let checked = conn.query_row(
         "SELECT strftime(DATE '2000-01-01', $1), try_strptime('2000-01-01', $1)",
@@ -3798,6 +3810,10 @@ mod tests {
             assert!(refused.contains(why), "{value} {ty}: {refused}");
         }
         assert_eq!(check_date_format(&conn, "%d/%m/%Y").unwrap(), Ok(()));
+        assert_eq!(check_date_format(&conn, "%Y-%m-%d %-I:%M %p").unwrap(), Ok(()));
+        assert_eq!(check_date_format(&conn, "%Y-%m-%d %%I").unwrap(), Ok(()));
+        let refused = check_date_format(&conn, "%d/%m/%Y %I:%M").unwrap().unwrap_err();
+        assert!(refused.contains("needs %p"), "{refused}");
         for bad in ["%Q", ""] {
             let refused = check_date_format(&conn, bad).unwrap().unwrap_err();
             assert!(refused.contains("format"), "{bad}: {refused}");
