@@ -165,8 +165,8 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
 /// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`, `５`), as they read. A number
 /// that cannot be checked is given as a token that reads as no number (so it is never
 /// grounded): one with a letter suffix (`12k`, `450M`, `9999USD` — ordinals `4217th` are their
-/// number), and the words hundred, thousand, million, billion, trillion. Invisible
-/// characters are read as absent: `4\u{200B}217` shows as 4217, and is read so.
+/// number), and the number words above ten ([`NUMBER_WORDS`]: `forty-two`, `twelve hundred`).
+/// Invisible characters are read as absent: `4\u{200B}217` shows as 4217, and is read so.
 pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     // Decimal digits of other scripts (full-width, Arabic-Indic, Devanagari…) read as ASCII.
@@ -175,9 +175,11 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     while i < chars.len() {
         if chars[i].is_alphabetic() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
             let word: String = chars[i..].iter().take_while(|c| c.is_alphabetic()).collect();
-            if ["hundred", "thousand", "million", "billion", "trillion"]
-                .contains(&word.to_lowercase().as_str())
-            {
+            // (A word inside a name, `twenty_day_avg` or `sales_million`, is the name's.)
+            let end = i + word.chars().count();
+            let in_name = (i > 0 && chars[i - 1] == '_')
+                || chars.get(end).is_some_and(|c| *c == '_' || c.is_alphanumeric());
+            if !in_name && NUMBER_WORDS.contains(&word.to_lowercase().as_str()) {
                 out.push(word.clone());
             }
             i += word.chars().count();
@@ -234,6 +236,35 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// Number words that state a figure no source is looked up for (up to ten, a number needs
+/// none): the model must write such figures in digits, which are checked.
+const NUMBER_WORDS: [&str; 24] = [
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "trillion",
+    "dozen",
+    "dozens",
+];
 
 /// Whether `c` is a character a reader does not see between two digits: zero-width spaces
 /// and joiners, the soft hyphen, direction marks and overrides, the combining grapheme joiner,
@@ -465,8 +496,10 @@ mod tests {
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
         assert_eq!(numbers_in("4\u{200B}217 and 1\u{AD}2\u{2060}3"), ["4217", "123"]);
         assert_eq!(numbers_in("٤\u{61C}٢١٧ and 4\u{FE0F}2"), ["4217", "42"]);
-        // Column names that start with digits are names.
+        // Column names that start with digits are names; so are names holding number words.
         assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
+        assert!(numbers_in("twenty_day_avg, sales_million and top_dozen2").is_empty());
+        assert_eq!(numbers_in("forty-two and Twelve."), ["forty", "Twelve"]);
     }
 
     #[test]
@@ -484,6 +517,9 @@ mod tests {
             "Nearly ½ of them.",
             "There are 4\u{200B}217 rows.",
             "Forty-two hundred rows.",
+            "Forty-two rows are null.",
+            "Twelve columns are empty.",
+            "A dozen rows repeat.",
         ] {
             assert!(!ungrounded(invented, &report).is_empty(), "{invented}");
         }
