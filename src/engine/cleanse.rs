@@ -1811,11 +1811,11 @@ fn folded(expr: &str) -> String {
     )
 }
 
-/// The finest unit of time a strftime format writes, in microseconds: a day when it writes no
+/// The finest unit of time a strftime format writes, in nanoseconds: a day when it writes no
 /// time of day (a zone or AM/PM alone is none), else an hour, a minute, a second, a
-/// millisecond (`%g`) or a microsecond (`%f`, `%n`).
+/// millisecond (`%g`), a microsecond (`%f`) or a nanosecond (`%n`).
 fn format_unit(format: &str) -> i64 {
-    let mut unit: i64 = 86_400_000_000;
+    let mut unit: i64 = 86_400_000_000_000;
     let mut chars = format.chars();
     while let Some(ch) = chars.next() {
         if ch == '%' {
@@ -1824,11 +1824,12 @@ fn format_unit(format: &str) -> i64 {
                 spec = chars.next();
             }
             let writes = match spec {
-                Some('H' | 'I') => 3_600_000_000,
-                Some('M' | 'R') => 60_000_000,
-                Some('S' | 'X' | 'T' | 'c') => 1_000_000,
-                Some('g') => 1_000,
-                Some('f' | 'n') => 1,
+                Some('H' | 'I') => 3_600_000_000_000,
+                Some('M' | 'R') => 60_000_000_000,
+                Some('S' | 'X' | 'T' | 'c') => 1_000_000_000,
+                Some('g') => 1_000_000,
+                Some('f') => 1_000,
+                Some('n') => 1,
                 _ => continue,
             };
             unit = unit.min(writes);
@@ -2658,26 +2659,32 @@ fn compile_standardize(c: &mut Compiler, run: &[&Standardize]) -> anyhow::Result
                 parsed.push(format!("{} AS __ag_p{j}", text_timestamp(&format!("__ag_s{j}"), &list)));
                 // A value holding more of its time than the output writes fails and keeps its
                 // text (`2024-03-01 10:30` with a date-only output), as a timestamp column's.
-                let kept = if unit > 1 {
-                    format!("(__ag_p{j} IS NULL OR epoch_us(__ag_p{j}) % {unit} <> 0)")
+                // (Parsed text is a TIMESTAMP: microseconds.)
+                let kept = if unit > 1_000 {
+                    format!("(__ag_p{j} IS NULL OR epoch_us(__ag_p{j}) % {} <> 0)", unit / 1_000)
                 } else {
                     format!("(__ag_p{j} IS NULL)")
                 };
                 value = format!("CASE WHEN {kept} THEN {e} ELSE strftime(__ag_p{j}, {target}) END");
                 failed.push(format!("({e} IS NOT NULL AND NOT {} AND {kept})", blank(&e)));
             } else if let (Some((_, target)), true) = (&s.date_formats, temporal[j])
-                && c.type_of(&s.column)?.starts_with("TIMESTAMP")
-                && format_unit(target) > 1
+                && let ty = c.type_of(&s.column)?
+                && ty.starts_with("TIMESTAMP")
+                && let nanoseconds = ty == "TIMESTAMP_NS"
+                && format_unit(target) > if nanoseconds { 1 } else { 1_000 }
             {
                 // A format that does not write the value's whole time would drop some of it (a
-                // date-only format the time of day, `%H:%M` the seconds): such a value fails and
-                // keeps its text, as a text value with a time fails a conversion to a date.
+                // date-only format the time of day, `%H:%M` the seconds, `%f` a TIMESTAMP_NS's
+                // nanoseconds): such a value fails and keeps its text, as a text value with a
+                // time fails a conversion to a date.
                 let column = quote_identifier(&s.column);
-                let timed = format!(
-                    "({column} IS NOT NULL AND isfinite({column}) \
-                     AND epoch_us(CAST({column} AS TIMESTAMP)) % {} <> 0)",
-                    format_unit(target)
-                );
+                let unit = format_unit(target);
+                let remainder = if nanoseconds {
+                    format!("epoch_ns({column}) % {unit}")
+                } else {
+                    format!("epoch_us(CAST({column} AS TIMESTAMP)) % {}", unit / 1_000)
+                };
+                let timed = format!("({column} IS NOT NULL AND isfinite({column}) AND {remainder} <> 0)");
                 value = format!("CASE WHEN {timed} THEN CAST({column} AS VARCHAR) ELSE {e} END");
                 failed.push(timed);
             }
@@ -4498,13 +4505,37 @@ mod tests {
         assert_eq!(change(&got.outcome, "standardize", "ts"), (2, 1));
         let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M:%S")]);
         assert_eq!(change(&got.outcome, "standardize", "ts"), (3, 0));
-        assert_eq!(format_unit("%Y-%m-%d %%H"), 86_400_000_000);
-        assert_eq!(format_unit("%Y-%m-%d %Z"), 86_400_000_000);
-        assert_eq!(format_unit("%-I %p"), 3_600_000_000);
-        assert_eq!(format_unit("%d/%m/%Y %H:%M"), 60_000_000);
-        assert_eq!(format_unit("%c"), 1_000_000);
-        assert_eq!(format_unit("%Y-%m-%dT%H:%M:%S.%g"), 1_000);
-        assert_eq!(format_unit("%H:%M:%S.%f"), 1);
+        assert_eq!(format_unit("%Y-%m-%d %%H"), 86_400_000_000_000);
+        assert_eq!(format_unit("%Y-%m-%d %Z"), 86_400_000_000_000);
+        assert_eq!(format_unit("%-I %p"), 3_600_000_000_000);
+        assert_eq!(format_unit("%d/%m/%Y %H:%M"), 60_000_000_000);
+        assert_eq!(format_unit("%c"), 1_000_000_000);
+        assert_eq!(format_unit("%Y-%m-%dT%H:%M:%S.%g"), 1_000_000);
+        assert_eq!(format_unit("%Y-%m-%dT%H:%M:%S.%n"), 1);
+        assert_eq!(format_unit("%H:%M:%S.%f"), 1_000);
+    }
+
+    #[test]
+    fn a_nanosecond_timestamp_keeps_what_a_microsecond_format_would_drop() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, TIMESTAMP_NS '2024-01-01 23:30:15.123456789'), \
+             (2, TIMESTAMP_NS '2024-01-02 10:00:00.123456')) t(i, ts) ORDER BY i",
+        );
+        assert_eq!(columns[1].data_type, "TIMESTAMP_NS");
+        let step = |target: &str| {
+            Step::Standardize(Standardize {
+                column: "ts".into(),
+                date_formats: Some((vec![], target.into())),
+                ..Default::default()
+            })
+        };
+        let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M:%S.%f")]);
+        assert_eq!(got.data[0][1].as_deref(), Some("2024-01-01 23:30:15.123456789"));
+        assert_eq!(got.data[1][1].as_deref(), Some("02/01/2024 10:00:00.123456"));
+        assert_eq!(change(&got.outcome, "standardize", "ts"), (1, 1));
+        let got = clean(&conn, &path, &columns, vec![step("%d/%m/%Y %H:%M:%S.%n")]);
+        assert_eq!(got.data[0][1].as_deref(), Some("01/01/2024 23:30:15.123456789"));
+        assert_eq!(change(&got.outcome, "standardize", "ts"), (2, 0));
     }
 
     #[test]
