@@ -64,10 +64,11 @@ pub(super) struct Inner {
     /// request may ask for many (a list of columns, aliases), so at most
     /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
     detail_turns: Arc<tokio::sync::Semaphore>,
-    /// One of them at most per owner (striped by the owner's id, like `run_turns`): a request
-    /// asking for hundreds of histograms takes one turn at a time and leaves the other to
-    /// everyone else.
-    detail_owner_turns: Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// One of them at most per owner: a request asking for hundreds of histograms takes one
+    /// turn at a time and leaves the other to everyone else. A lock per owner, not a stripe:
+    /// two owners sharing a stripe (one pair in 64) waited for each other's whole request.
+    /// Kept while used (an idle owner's lock goes after ten minutes).
+    detail_owner_turns: moka::sync::Cache<UserId, Arc<tokio::sync::Mutex<()>>>,
     /// Rendered report files by job, format and a fingerprint of the personal columns known
     /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
@@ -133,7 +134,9 @@ impl Jobs {
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
                 detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
-                detail_owner_turns: Arc::new(owner_locks()),
+                detail_owner_turns: moka::sync::Cache::builder()
+                    .time_to_idle(std::time::Duration::from_secs(600))
+                    .build(),
                 queue: moka::future::Cache::builder()
                     .max_capacity(1)
                     .time_to_live(QUEUE_SNAPSHOT_TTL)
@@ -655,12 +658,15 @@ impl Jobs {
         }
         let data = self.inner.datasets.data_path(dataset).await?;
         let (engine, turns) = (self.inner.datasets.engine().clone(), self.inner.detail_turns.clone());
-        let (owner_turns, owner) = (self.inner.detail_owner_turns.clone(), stripe_of(dataset.owner_id));
+        let owner_turn = self
+            .inner
+            .detail_owner_turns
+            .get_with(dataset.owner_id, || Arc::new(tokio::sync::Mutex::new(())));
         // Requests for the same detail at the same time share one computation.
         self.inner
             .details
             .try_get_with(key, async move {
-                let _mine = owner_turns[owner].lock().await;
+                let _mine = owner_turn.lock().await;
                 let _turn = turns.acquire_owned().await?;
                 compute(engine, data).await.map(Arc::new)
             })
@@ -686,8 +692,8 @@ fn differs(a: &Job, b: &Job) -> bool {
         || a.updated_at != b.updated_at
 }
 
-/// Per-owner locks (job counts, on-demand details) are striped: this many, an owner's picked
-/// by its id; owners sharing one only wait for each other's turn.
+/// Per-owner locks for counting jobs are striped: this many, an owner's picked by its id;
+/// owners sharing one only wait for each other's insert.
 const OWNER_STRIPES: usize = 64;
 
 fn owner_locks() -> Vec<tokio::sync::Mutex<()>> {
