@@ -755,7 +755,7 @@ impl Follow {
         let store = self.store.clone();
         let queue =
             self.queue.try_get_with((), async move { store.queue().await.map(Arc::new) }).await.ok()?;
-        Some(queue.iter().position(|j| *j == id).unwrap_or(queue.len()) as u64)
+        Some(crate::store::jobs_ahead_in(&queue, id))
     }
 
     async fn next(mut self) -> Option<(Result<Job, AppError>, Follow)> {

@@ -119,6 +119,12 @@ pub fn queue_order(active: &[Job], last_started: &HashMap<UserId, DateTime<Utc>>
     order
 }
 
+/// How many jobs are ahead of `id` in `queue` ([`MetadataStore::queue`]): all of them when
+/// it is not queued.
+pub fn jobs_ahead_in(queue: &[JobId], id: JobId) -> u64 {
+    queue.iter().position(|j| *j == id).unwrap_or(queue.len()) as u64
+}
+
 /// The owners of the queued jobs of `active`, for [`sql::owners_last_started`].
 pub fn queued_owners(active: &[Job]) -> Vec<UserId> {
     let mut owners: Vec<UserId> =
@@ -321,8 +327,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// How many queued jobs are ahead of this one in [`MetadataStore::queue`] (all of them
     /// when it is not queued).
     async fn jobs_ahead(&self, id: JobId) -> StoreResult<u64> {
-        let queue = self.queue().await?;
-        Ok(queue.iter().position(|j| *j == id).unwrap_or(queue.len()) as u64)
+        Ok(jobs_ahead_in(&self.queue().await?, id))
     }
 
     /// Atomically takes the next job for `worker`: a running one whose lease expired (its
