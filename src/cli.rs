@@ -21,6 +21,13 @@ pub struct Cli {
     command: Option<Command>,
 }
 
+impl Cli {
+    /// Whether this process is a co-pilot query's own (`sandbox-query`), not a server.
+    pub fn is_sandbox_query(&self) -> bool {
+        matches!(self.command, Some(Command::SandboxQuery))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
@@ -47,6 +54,10 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Answer one co-pilot query read from standard input: the server starts this for each
+    /// query, in a process of its own (`engine::sandbox::process`).
+    #[command(name = "sandbox-query", hide = true)]
+    SandboxQuery,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,9 +120,14 @@ fn load_config() -> Result<Config, ExitCode> {
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve { role: None });
-    if let Command::ExportSchema = command {
-        print!("{}", crate::gql::sdl());
-        return ExitCode::SUCCESS;
+    match command {
+        Command::ExportSchema => {
+            print!("{}", crate::gql::sdl());
+            return ExitCode::SUCCESS;
+        }
+        // (`main` runs it before starting the async runtime; this is for other callers.)
+        Command::SandboxQuery => return crate::engine::sandbox::process::child_main(),
+        _ => {}
     }
     let mut config = match load_config() {
         Ok(c) => c,
@@ -134,7 +150,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::User { command: UserCommand::Create { email, admin } } => {
             user_create(config, &email, admin).await
         }
-        Command::ExportSchema => unreachable!("handled above"),
+        Command::ExportSchema | Command::SandboxQuery => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,7 +176,11 @@ pub struct AiConfig {
     /// Rows the co-pilot's SQL tool returns at most.
     pub sql_max_rows: usize,
     pub sql_timeout: Duration,
-    pub sql_memory_limit: String,
+    /// DuckDB's memory limit of one co-pilot query, in bytes.
+    pub sql_memory_bytes: u64,
+    /// The program each co-pilot query runs in (this binary's `sandbox-query` command):
+    /// `None` for the running binary itself.
+    pub sql_program: Option<PathBuf>,
     /// Co-pilot questions one user may ask per minute.
     pub questions_per_minute: u32,
 }
@@ -242,6 +246,7 @@ pub const VARIABLES: &[&str] = &[
     "COPILOT_SQL_MAX_ROWS",
     "COPILOT_SQL_TIMEOUT",
     "COPILOT_SQL_MEMORY_LIMIT",
+    "COPILOT_SQL_PROGRAM",
     "COPILOT_QUESTIONS_PER_MINUTE",
     "DUCKDB_MEMORY_LIMIT",
     "DUCKDB_THREADS",
@@ -456,12 +461,16 @@ impl Config {
             },
             sql_timeout: duration("COPILOT_SQL_TIMEOUT", Duration::from_secs(5))?,
             // Handed to DuckDB in bytes, as this parser read it (`1g` is GiB here, not DuckDB's GB).
-            sql_memory_limit: match get("COPILOT_SQL_MEMORY_LIMIT") {
-                Some(v) => {
-                    format!("{}B", parse_bytes(&v).map_err(|m| invalid("COPILOT_SQL_MEMORY_LIMIT", m))?)
-                }
-                None => "256MiB".into(),
+            sql_memory_bytes: match get("COPILOT_SQL_MEMORY_LIMIT") {
+                Some(v) => match parse_bytes(&v).map_err(|m| invalid("COPILOT_SQL_MEMORY_LIMIT", m))? {
+                    n if n < 16 * 1024 * 1024 => {
+                        return Err(invalid("COPILOT_SQL_MEMORY_LIMIT", "at least 16MiB"));
+                    }
+                    n => n,
+                },
+                None => 256 * 1024 * 1024,
             },
+            sql_program: get("COPILOT_SQL_PROGRAM").map(PathBuf::from),
             questions_per_minute: count_u32(count("COPILOT_QUESTIONS_PER_MINUTE", 20)?),
         };
         if jobs.lease < Duration::from_secs(1) {

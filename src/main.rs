@@ -33,6 +33,10 @@ const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> ExitCode {
     let cli = agensium::cli::Cli::parse();
+    // A co-pilot query's own process needs no runtime: it reads, queries, answers and exits.
+    if cli.is_sandbox_query() {
+        return agensium::engine::sandbox::process::child_main();
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)

@@ -89,6 +89,8 @@ struct Inner {
     config: AiConfig,
     /// Where the SQL sandbox spills.
     spill_dir: PathBuf,
+    /// The program each co-pilot query runs in.
+    sql_program: PathBuf,
     /// A finished report never changes, so neither do its summary and routing.
     summaries: moka::future::Cache<JobId, Arc<Summary>>,
     routes: moka::future::Cache<JobId, Arc<Routing>>,
@@ -156,6 +158,10 @@ impl Ai {
                 jobs,
                 config: config.clone(),
                 spill_dir,
+                sql_program: config
+                    .sql_program
+                    .clone()
+                    .unwrap_or_else(crate::engine::sandbox::process::default_program),
                 summaries: cache(),
                 routes: cache(),
                 failed: moka::future::Cache::builder().max_capacity(4096).time_to_live(FAILED_FOR).build(),
@@ -824,18 +830,21 @@ impl Ai {
             .iter()
             .filter_map(|c| privacy.kind(&c.name).map(|kind| (c.name.clone(), kind)))
             .collect();
-        let limits = SandboxLimits {
-            max_rows: config.sql_max_rows,
-            timeout: config.sql_timeout,
-            memory_limit: config.sql_memory_limit.clone(),
-        };
+        let limits = SandboxLimits::new(config.sql_max_rows, config.sql_timeout, config.sql_memory_bytes);
         let outcome = {
             let Ok(_turn) = self.inner.queries.acquire().await else {
                 return json!({ "error": "the server is shutting down" });
             };
             datasets
                 .engine()
-                .sandboxed_query(data, self.inner.spill_dir.clone(), sql.clone(), masked, limits)
+                .sandboxed_query(
+                    &self.inner.sql_program,
+                    data,
+                    self.inner.spill_dir.clone(),
+                    sql.clone(),
+                    masked,
+                    limits,
+                )
                 .await
         };
         let shown: String = sql.chars().take(500).collect();

@@ -122,6 +122,8 @@ pub async fn spawn_app_hooked(
     map.insert("DUCKDB_THREADS".into(), "1".into());
     map.insert("FRONTEND_URL".into(), "http://app.example, https://admin.example".into());
     map.insert("SHUTDOWN_TIMEOUT".into(), "5s".into());
+    // The server runs inside this test binary, which cannot answer `sandbox-query`.
+    map.insert("COPILOT_SQL_PROGRAM".into(), env!("CARGO_BIN_EXE_agensium").into());
     for (k, v) in vars {
         map.insert((*k).into(), (*v).into());
     }

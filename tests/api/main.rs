@@ -15,6 +15,7 @@ mod instances;
 mod jobs;
 mod limits;
 mod mock_openai;
+mod sandbox;
 mod service;
 mod storage;
 mod tokens;

@@ -33,11 +33,11 @@
 //! while the query runs have the values quoted in them removed and are cut short, so they do
 //! not carry the data out past the row and cell limits.
 //!
-//! Resource limits are best effort: DuckDB's `memory_limit` does not cover every allocation
-//! (some string functions, the planner), and an interrupt lands only between pieces of work.
-//! The amplifiers refused above are the known ways past them, not a proof that none is left;
-//! the complete answer would be to run each query in a separate process under OS limits
-//! (address space, CPU time, no write access to the dataset), which is not done here.
+//! DuckDB's `memory_limit` does not cover every allocation (some string functions, the
+//! planner), and an interrupt lands only between pieces of work. The amplifiers refused above
+//! are the known ways past them, not a proof that none is left: so the server runs each query
+//! in a process of its own under limits the kernel enforces (memory, CPU time, file size;
+//! [`process`]), and what escapes DuckDB's limits ends that process, not the server.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +50,8 @@ use serde_json::Value;
 
 use super::quote_literal;
 use crate::error::ErrorCode;
+
+pub mod process;
 
 /// Longest SQL text accepted, in characters.
 pub const MAX_SQL_CHARS: usize = 10_000;
@@ -167,18 +169,32 @@ pub struct SandboxLimits {
     pub max_rows: usize,
     /// Wall-clock time for validation and execution together.
     pub timeout: Duration,
-    /// DuckDB's `memory_limit` for the query's database, e.g. `256MB`.
-    pub memory_limit: String,
+    /// DuckDB's `memory_limit` for the query's database, in bytes.
+    pub memory_bytes: u64,
+    /// Memory of the process the query runs in ([`process`]: its `RLIMIT_DATA`), DuckDB's limit
+    /// plus [`process::HEADROOM`] from [`SandboxLimits::new`]. Not used in process.
+    pub process_memory_bytes: u64,
+}
+
+impl SandboxLimits {
+    pub fn new(max_rows: usize, timeout: Duration, memory_bytes: u64) -> SandboxLimits {
+        SandboxLimits {
+            max_rows,
+            timeout,
+            memory_bytes,
+            process_memory_bytes: memory_bytes.saturating_add(process::HEADROOM),
+        }
+    }
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
-        SandboxLimits { max_rows: 1_000, timeout: Duration::from_secs(5), memory_limit: "256MB".into() }
+        SandboxLimits::new(1_000, Duration::from_secs(5), 256 * 1024 * 1024)
     }
 }
 
 /// What a sandboxed query returned.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueryOutput {
     /// The canonical SQL that ran (DuckDB's rendering of the validated syntax tree).
     pub sql: String,
@@ -203,7 +219,7 @@ pub struct QueryOutput {
 }
 
 /// Why a query was not run (or was stopped).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     /// Not a single SELECT statement (DDL, DML, ATTACH, COPY, PRAGMA, SET, DESCRIBE, several
     /// statements…).
@@ -306,7 +322,7 @@ fn run_on_this_thread(
         return Ok(Err(Refusal::Invalid("the query contains a NUL character".into())));
     }
     let spill = SpillDir::create(spill_dir)?;
-    let sandbox = Sandbox::open(data, &spill.0, masked, &limits.memory_limit)?;
+    let sandbox = Sandbox::open(data, &spill.0, masked, limits.memory_bytes)?;
     let timer = Timer::start(&sandbox.conn, limits.timeout);
     let outcome = sandbox.query(sql, limits.max_rows);
     let fired = timer.stop();
@@ -320,20 +336,21 @@ fn run_on_this_thread(
 
 impl super::Engine {
     /// Runs an untrusted SELECT over one dataset in its own locked-down database, with the
-    /// `masked` columns (`(column, kind)`) masked in the view `data` (see [`run_masked`]).
-    /// One entry point, so no caller can forget the masking: pass none explicitly. Does not
-    /// use the shared connection.
+    /// `masked` columns (`(column, kind)`) masked in the view `data` (see [`run_masked`]), in
+    /// a child process started from `program` (the running binary, [`process::default_program`],
+    /// outside tests) under the kernel's limits ([`process`]). One entry point, so no caller
+    /// can forget the masking or the process: pass no columns explicitly. Does not use the
+    /// shared connection; dropping the future kills the child.
     pub async fn sandboxed_query(
         &self,
+        program: &Path,
         data: PathBuf,
         spill_dir: PathBuf,
         sql: String,
         masked: Vec<(String, String)>,
         limits: SandboxLimits,
     ) -> anyhow::Result<Result<QueryOutput, Refusal>> {
-        tokio::task::spawn_blocking(move || run_masked(&data, &spill_dir, &sql, &masked, &limits))
-            .await
-            .context("sandboxed query panicked or was cancelled")?
+        process::run(program, data, spill_dir, sql, masked, &limits).await
     }
 }
 
@@ -422,8 +439,9 @@ impl Sandbox {
         data: &Path,
         spill: &Path,
         masked: &[(String, String)],
-        memory_limit: &str,
+        memory_bytes: u64,
     ) -> anyhow::Result<Sandbox> {
+        let memory_limit = format!("{memory_bytes}B");
         let file =
             std::fs::canonicalize(data).with_context(|| format!("opening dataset {}", data.display()))?;
         let file_text = file.to_str().context("the dataset path must be valid UTF-8")?.to_string();
@@ -433,7 +451,7 @@ impl Sandbox {
             .with("autoinstall_known_extensions", "false")?
             .with("temp_directory", &spill_text)?
             .with("max_temp_directory_size", MAX_SPILL)?
-            .max_memory(memory_limit)
+            .max_memory(&memory_limit)
             .with_context(|| format!("sandbox memory limit {memory_limit}"))?
             .threads(1)?;
         let conn = Connection::open_in_memory_with_flags(config).context("opening the sandbox database")?;
@@ -1065,7 +1083,7 @@ mod tests {
     }
 
     fn limits() -> SandboxLimits {
-        SandboxLimits { max_rows: 50, timeout: Duration::from_secs(10), memory_limit: "256MB".into() }
+        SandboxLimits::new(50, Duration::from_secs(10), 256_000_000)
     }
 
     impl Fixture {
@@ -1463,7 +1481,7 @@ mod tests {
     #[test]
     fn a_query_over_its_memory_limit_is_refused() {
         let f = fixture();
-        let tight = SandboxLimits { memory_limit: "32MB".into(), ..limits() };
+        let tight = SandboxLimits { memory_bytes: 32_000_000, ..limits() };
         // A value doubled 25 times: 8 bytes become 256 MB.
         let mut sql = "SELECT 'abcdefgh' AS s".to_string();
         for _ in 0..25 {
@@ -1479,7 +1497,7 @@ mod tests {
         // The second wall, without the validation in front of it.
         let f = fixture();
         std::fs::create_dir_all(&f.spill).unwrap();
-        let sandbox = Sandbox::open(&f.data, &f.spill, &[], "256MB").unwrap();
+        let sandbox = Sandbox::open(&f.data, &f.spill, &[], 256_000_000).unwrap();
         let conn = &sandbox.conn;
         let count: i64 = conn.query_row("SELECT count(*) FROM data", [], |r| r.get(0)).unwrap();
         assert_eq!(count, 100);
@@ -1737,38 +1755,5 @@ mod tests {
         assert!(json::parse("NaN", 2).is_err());
         assert!(json::parse("[1,]", 2).is_err());
         assert!(json::parse("{} x", 2).is_err());
-    }
-
-    #[tokio::test]
-    async fn the_engine_runs_sandboxed_queries() {
-        let f = fixture();
-        let config = crate::config::EngineConfig {
-            memory_limit: Some("256MB".into()),
-            threads: Some(1),
-            temp_dir: None,
-            max_concurrent_ingests: 1,
-        };
-        let engine = super::super::Engine::open(&config, &f.dir.path().join("engine-spill")).unwrap();
-        let out = engine
-            .sandboxed_query(
-                f.data.clone(),
-                f.spill.clone(),
-                "SELECT count(*) AS n, max(email) AS top FROM data".into(),
-                vec![("EMAIL".into(), "email".into())],
-                limits(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(out.columns, ["n", "top"]);
-        assert_eq!(out.rows, vec![vec![Value::from(100), Value::from("u***@e***.com")]]);
-        let refusal = engine
-            .sandboxed_query(f.data.clone(), f.spill.clone(), "ATTACH 'x.db'".into(), Vec::new(), limits())
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert_eq!(refusal.code(), ErrorCode::BadUserInput);
-        // Each query's spill folder is gone once it ends.
-        assert_eq!(std::fs::read_dir(&f.spill).unwrap().count(), 0);
     }
 }
