@@ -2540,14 +2540,18 @@ fn standardize_run(steps: &[Step]) -> usize {
 /// The SQL of a case conversion of `__ag_v`.
 ///
 /// DuckDB's `upper` maps `ß` to `ẞ`; Unicode's full mapping (and what people write) is `SS`.
+/// DuckDB's `lower` maps `Σ` to `σ` everywhere; Greek writes `ς` at the end of a word
+/// (`ΟΔΟΣ` is `οδος`), as Unicode's full mapping does: a `σ` after a letter and not before
+/// one becomes `ς` (only in values that held a capital sigma).
 /// Title case lowers the value, then capitalises the first letter of every word, a word
 /// starting after a space, a hyphen, a slash or an opening parenthesis (`Jean-Luc`,
 /// `Input/Output`); not after an apostrophe, which would make `Don'T`.
 fn case_sql(case: Case) -> String {
+    let lower = r"CASE WHEN contains(__ag_v, 'Σ') THEN regexp_replace(lower(__ag_v), '(\pL\pM*)σ(\PL|$)', '\1ς\2', 'g') ELSE lower(__ag_v) END";
     match case {
         Case::Upper => "upper(replace(__ag_v, 'ß', 'ss'))".to_string(),
-        Case::Lower => "lower(__ag_v)".to_string(),
-        Case::Title => TITLE_BOUNDARIES.iter().fold("lower(__ag_v)".to_string(), |value, sep| {
+        Case::Lower => lower.to_string(),
+        Case::Title => TITLE_BOUNDARIES.iter().fold(lower.to_string(), |value, sep| {
             format!("array_to_string(list_transform(string_split({value}, '{sep}'), lambda w: upper(w[1]) || w[2:]), '{sep}')")
         }),
     }
@@ -4362,8 +4366,9 @@ mod tests {
     #[test]
     fn case_conversions_follow_how_people_write() {
         let (_d, path, conn, columns) = fixture(
-            "SELECT * FROM (VALUES (1, 'straße', 'jean-luc PICARD'), (2, 'Maß', 'input/output (uk)'), \
-             (3, 'ok', 'don''t  stop'), (4, 'ß', '-x')) t(i, up, title) ORDER BY i",
+            "SELECT * FROM (VALUES (1, 'straße', 'jean-luc PICARD', 'ΟΔΟΣ ΣΤΑΔΙΟΥ'), \
+             (2, 'Maß', 'input/output (uk)', 'ΟΔΥΣΣΕΥΣ, ΚΟΣΜΟΣ'), (3, 'ok', 'don''t  stop', 'Σ'), \
+             (4, 'ß', '-x', 'οδοσ')) t(i, up, title, greek) ORDER BY i",
         );
         let steps = vec![
             Step::Standardize(Standardize {
@@ -4376,19 +4381,27 @@ mod tests {
                 case: Some(Case::Title),
                 ..Default::default()
             }),
+            Step::Standardize(Standardize {
+                column: "greek".into(),
+                case: Some(Case::Lower),
+                ..Default::default()
+            }),
         ];
         let got = clean(&conn, &path, &columns, steps);
+        // A capital sigma ending a word lowers to `ς`; one alone stays `σ`, and a value that
+        // held none keeps its letters as written.
         assert_eq!(
             got.data,
             vec![
-                r(&["1", "STRASSE", "Jean-Luc Picard"]),
-                r(&["2", "MASS", "Input/Output (Uk)"]),
-                r(&["3", "OK", "Don't  Stop"]),
-                r(&["4", "SS", "-X"]),
+                r(&["1", "STRASSE", "Jean-Luc Picard", "οδος σταδιου"]),
+                r(&["2", "MASS", "Input/Output (Uk)", "οδυσσευς, κοσμος"]),
+                r(&["3", "OK", "Don't  Stop", "σ"]),
+                r(&["4", "SS", "-X", "οδοσ"]),
             ]
         );
         assert_eq!(change(&got.outcome, "standardize", "up"), (4, 0));
         assert_eq!(change(&got.outcome, "standardize", "title"), (4, 0));
+        assert_eq!(change(&got.outcome, "standardize", "greek"), (3, 0));
     }
 
     #[test]
