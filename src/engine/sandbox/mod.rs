@@ -45,6 +45,11 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Context;
+use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::ffi::duckdb_string_t;
+use duckdb::types::DuckString;
+use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
+use duckdb::vtab::arrow::WritableVector;
 use duckdb::{Config as DuckConfig, Connection};
 use serde_json::Value;
 
@@ -456,7 +461,8 @@ impl Sandbox {
             .threads(1)?;
         let conn = Connection::open_in_memory_with_flags(config).context("opening the sandbox database")?;
         let path = quote_literal(&file_text);
-        let replace = masked_columns(&conn, &path, masked)?;
+        conn.register_scalar_function::<MaskFn>(MASK_FN).context("registering the sandbox's masks")?;
+        let replace = masking_clause(&conn, &path, masked)?;
         conn.execute_batch(&format!(
             "CREATE VIEW {DATA} AS SELECT *{replace} FROM read_parquet({path});
              SET allowed_paths = [{path}];
@@ -584,21 +590,34 @@ impl Sandbox {
     }
 }
 
-/// The `REPLACE (…)` clause that masks the file's columns named in `masked` (empty when none
-/// is). The kind picks an expression written here; only the column's name, quoted, comes from
-/// outside.
-fn masked_columns(conn: &Connection, path: &str, masked: &[(String, String)]) -> anyhow::Result<String> {
-    if masked.is_empty() {
-        return Ok(String::new());
-    }
+/// The `REPLACE (…)` clause of the view `data`, which masks every column that may hold
+/// personal data in text: the columns named in `masked` as their kind's mask
+/// ([`crate::domain::mask`]), and every other text column's e-mails, IBANs and long digit
+/// runs written inside its values ([`crate::domain::mask_embedded`]) — in the view, not on the
+/// query's result, where SQL could have re-encoded a value past any mask (`translate`, slices).
+/// Lists of text are masked item by item; other values holding text (structs, maps, blobs)
+/// become their masked text. Both masks are [`MASK_FN`], Rust's own functions. Only the
+/// column's name, quoted, comes from outside.
+fn masking_clause(conn: &Connection, path: &str, masked: &[(String, String)]) -> anyhow::Result<String> {
     let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({path})"))?;
-    let names: Vec<String> = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-    let replacements: Vec<String> = names
+    let columns: Vec<(String, String)> = statement
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let replacements: Vec<String> = columns
         .iter()
-        .filter_map(|name| {
-            let (_, kind) = masked.iter().find(|(column, _)| column.to_lowercase() == name.to_lowercase())?;
+        .filter_map(|(name, ty)| {
             let column = super::quote_identifier(name);
-            Some(format!("{} AS {column}", mask_sql(kind, &column)))
+            let kind = masked.iter().find(|(c, _)| c.to_lowercase() == name.to_lowercase()).map(|(_, k)| k);
+            let expression = match kind {
+                Some(kind) => format!("{MASK_FN}({}, CAST({column} AS VARCHAR))", quote_literal(kind)),
+                None if ty == "VARCHAR" => format!("{MASK_FN}('', {column})"),
+                None if ty == "VARCHAR[]" => format!("list_transform({column}, lambda x: {MASK_FN}('', x))"),
+                None if ["VARCHAR", "BLOB", "JSON"].iter().any(|t| ty.contains(t)) => {
+                    format!("{MASK_FN}('', CAST({column} AS VARCHAR))")
+                }
+                None => return None,
+            };
+            Some(format!("{expression} AS {column}"))
         })
         .collect();
     Ok(if replacements.is_empty() {
@@ -608,63 +627,55 @@ fn masked_columns(conn: &Connection, path: &str, masked: &[(String, String)]) ->
     })
 }
 
-/// Characters Rust's `str::trim` and `split_whitespace` treat as white space, as an RE2 class.
-const WHITE_SPACE: &str = r"[\s\x0B\x{85}\p{Z}]";
+/// The scalar function `(kind VARCHAR, value VARCHAR) -> VARCHAR` of the view's masks: a
+/// value of personal data of `kind` as [`crate::domain::mask`] shows it, or, for the kind
+/// `''`, the value with the personal data written inside it masked
+/// ([`crate::domain::mask_embedded`]); null for null.
+const MASK_FN: &str = "agensium_mask";
 
-/// A decimal digit of any script, as an RE2 class: `domain::mask`'s digits.
-const DIGIT: &str = r"\p{Nd}";
+/// [`MASK_FN`].
+struct MaskFn;
 
-/// A DuckDB expression masking `column` (a quoted name) as [`crate::domain::mask`] masks a
-/// value of `kind`: on the value's text, trimmed; NULL stays NULL.
-fn mask_sql(kind: &str, column: &str) -> String {
-    let v =
-        format!("regexp_replace(CAST({column} AS VARCHAR), '(?s)^{WHITE_SPACE}+|{WHITE_SPACE}+$', '', 'g')");
-    let stars = format!("repeat('*', greatest(length({v}), 1))");
-    // Every digit (of any script: Unicode's Nd, as `domain::mask`) but the last `n` becomes `*`.
-    let keep_last_digits = |n: usize| {
-        format!(
-            "array_to_string(list_transform(string_split({v}, ''), lambda ch, i: CASE WHEN \
-             regexp_full_match(ch, '{DIGIT}') AND length(regexp_replace(({v})[:i], '[^{DIGIT}]', '', 'g')) + {n} \
-             <= length(regexp_replace({v}, '[^{DIGIT}]', '', 'g')) THEN '*' ELSE ch END), '')"
-        )
-    };
-    // As `domain::mask`'s `digit_shaped`: a value with an `@`, or more ASCII letters than
-    // digits, is not masked as a digit kind, but starred whole.
-    let count = |class: &str| format!("length(regexp_replace({v}, '[^{class}]', '', 'g'))");
-    let digit_shaped = format!("(NOT contains({v}, '@') AND {} <= {})", count("A-Za-z"), count(DIGIT));
-    let digits_or_stars = |body: String| format!("CASE WHEN {digit_shaped} THEN {body} ELSE {stars} END");
-    let body = match kind {
-        "email" => {
-            let domain = format!("regexp_extract({v}, '(?s)^.*@(.*)$', 1)");
-            format!(
-                "CASE WHEN contains({v}, '@') THEN left(regexp_extract({v}, '(?s)^(.*)@', 1), 1) || '***@' || \
-                 CASE WHEN contains({domain}, '.') THEN left(regexp_extract({domain}, '(?s)^(.*)\\.', 1), 1) \
-                 || '***.' || regexp_extract({domain}, '(?s)^.*\\.(.*)$', 1) ELSE left({domain}, 1) || '***' END \
-                 ELSE {stars} END"
-            )
+impl VScalar for MaskFn {
+    type State = ();
+
+    fn invoke(
+        _: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let len = input.len();
+        let kinds = input.flat_vector(0);
+        let values = input.flat_vector(1);
+        // SAFETY: both arguments are VARCHAR vectors of `len` rows (the signature).
+        let kind_strs = unsafe { kinds.as_slice_with_len::<duckdb_string_t>(len) };
+        let value_strs = unsafe { values.as_slice_with_len::<duckdb_string_t>(len) };
+        let mut out = output.flat_vector();
+        for row in 0..len {
+            if kinds.row_is_null(row as u64) || values.row_is_null(row as u64) {
+                out.set_null(row);
+                continue;
+            }
+            let kind = DuckString::new(&mut { kind_strs[row] }).as_str().into_owned();
+            let value = DuckString::new(&mut { value_strs[row] }).as_str().into_owned();
+            if kind.is_empty() {
+                out.insert(row, crate::domain::mask_embedded(&value).as_ref());
+            } else {
+                out.insert(row, crate::domain::mask(&kind, &value).as_str());
+            }
         }
-        "credit_card" | "ssn" => digits_or_stars(keep_last_digits(4)),
-        "phone" => digits_or_stars(keep_last_digits(2)),
-        "iban" => {
-            let compact = format!("regexp_replace({v}, '{WHITE_SPACE}', '', 'g')");
-            format!(
-                "CASE WHEN length({compact}) <= 6 THEN {stars} ELSE left({compact}, 2) || \
-                 repeat('*', length({compact}) - 6) || right({compact}, 4) END"
-            )
-        }
-        "ip" => format!(
-            "CASE WHEN contains({v}, '.') THEN split_part({v}, '.', 1) || '.***.***.***' \
-             WHEN contains({v}, ':') THEN split_part({v}, ':', 1) || ':****:****:****' ELSE {stars} END"
-        ),
-        "postcode" => format!("left({v}, 2) || regexp_replace(substring({v}, 3), '[^ ]', '*', 'g')"),
-        "date_of_birth" => digits_or_stars(format!("regexp_replace({v}, '{DIGIT}', '*', 'g')")),
-        "person_name" => format!(
-            "array_to_string(list_transform(regexp_split_to_array({v}, '{WHITE_SPACE}+'), \
-             lambda w: left(w, 1) || repeat('*', greatest(length(w) - 1, 1))), ' ')"
-        ),
-        _ => format!("left({v}, 1) || repeat('*', greatest(length({v}) - 1, 2))"),
-    };
-    format!("CASE WHEN {column} IS NULL THEN NULL WHEN {v} = '' THEN '*' ELSE {body} END")
+        Ok(())
+    }
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        vec![ScalarFunctionSignature::exact(
+            vec![
+                LogicalTypeHandle::from(LogicalTypeId::Varchar),
+                LogicalTypeHandle::from(LogicalTypeId::Varchar),
+            ],
+            LogicalTypeHandle::from(LogicalTypeId::Varchar),
+        )]
+    }
 }
 
 /// What [`Sandbox::validate`] found.
@@ -1688,47 +1699,90 @@ mod tests {
     }
 
     #[test]
-    fn sql_masks_match_the_domain_masks() {
-        let conn = Connection::open_in_memory().unwrap();
+    fn the_views_masks_are_the_domain_masks() {
         let values = [
             "jane.doe@example.com",
             "a@b@c.org",
             "no-at-sign",
-            "x@localhost",
             "  padded@example.co.uk \t",
             "4242 4242 4242 4242",
             "123-45-6789",
             "+44 20 7946 0958",
-            "12",
             "GB82 WEST 1234 5698 7654 32",
-            "GB82",
             "192.168.1.20",
-            "2001:db8::1",
             "SW1A 1AA",
             "1984-03-07",
             "Jane  Doe\u{a0}Smith",
-            "é",
             "Ünïcödé 名前 42",
-            "person01@example.org",
-            "call Maria on 0207",
-            "+1 415 555 2671 ext. 89",
-            "Mar 7 1984",
+            "call Maria on 0207 946 0958 or maria@example.org",
             "+４４ ２０ ７９４６ ０９５８",
             "٠١٢-٣٤-٥٦٧٨",
-            "１９８４－０３－０７",
             " ",
             "",
         ];
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("values.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        let rows: Vec<String> =
+            values.iter().enumerate().map(|(i, v)| format!("({i}, {})", quote_literal(v))).collect();
+        conn.execute_batch(&format!(
+            "COPY (SELECT i, v, v AS free FROM (VALUES {}, ({}, NULL)) t(i, v)) TO {} (FORMAT parquet)",
+            rows.join(", "),
+            values.len(),
+            quote_literal(data.to_str().unwrap())
+        ))
+        .unwrap();
+        let spill = dir.path().join("spill");
         for kind in crate::domain::PII_KINDS.iter().copied().chain(["other"]) {
-            let sql = format!("SELECT {} FROM (SELECT ?::VARCHAR AS v)", mask_sql(kind, "v"));
-            for value in values {
-                let got: String = conn.query_row(&sql, [value], |r| r.get(0)).unwrap();
-                assert_eq!(got, crate::domain::mask(kind, value), "{kind}: {value:?}");
+            let masked = [("v".to_string(), kind.to_string())];
+            let out =
+                run_masked(&data, &spill, "SELECT v, free FROM data ORDER BY i", &masked, &limits()).unwrap();
+            let out = out.unwrap();
+            for (row, value) in out.rows.iter().zip(values) {
+                assert_eq!(row[0], Value::from(crate::domain::mask(kind, value)), "{kind}: {value:?}");
+                assert_eq!(
+                    row[1],
+                    Value::from(crate::domain::mask_embedded(value).into_owned()),
+                    "{value:?}"
+                );
             }
-            let sql = format!("SELECT {} FROM (SELECT NULL AS v)", mask_sql(kind, "v"));
-            let null: Option<String> = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
-            assert_eq!(null, None);
+            assert_eq!(out.rows[values.len()], vec![Value::Null, Value::Null]);
         }
+    }
+
+    #[test]
+    fn personal_data_inside_other_columns_cannot_be_re_encoded_past_the_mask() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("notes.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT 'Reached Aiko at aiko.sharma0@mailhost.com / +44 20 7946 0000' AS notes,
+                          'wire to GB84WEST68587840057566 ok' AS memo, '957551637' AS code,
+                          ['x aiko@mailhost.com', NULL] AS tags, {{'contact': 'aiko@mailhost.com'}} AS info,
+                          7 AS n)
+             TO {} (FORMAT parquet)",
+            quote_literal(data.to_str().unwrap())
+        ))
+        .unwrap();
+        let spill = dir.path().join("spill");
+        let run = |sql: &str| run(&data, &spill, sql, &limits()).unwrap().unwrap();
+        let out = run(
+            "SELECT translate(notes, '@.0123456789', '#,abcdefghij') AS t, split_part(notes, '@', 1) AS l, \
+             substr(memo, 9, 12) AS a, substr(memo, 21, 10) AS b, left(code, 5) AS c, right(code, 4) AS d, \
+             tags[1] AS tag, CAST(info AS VARCHAR) AS info, n FROM data",
+        );
+        let text = serde_json::to_string(&out.rows).unwrap();
+        for secret in
+            ["aiko.sharma0", "sharmaa", "7946", "hjeg", "GB84WEST6858", "68587840057566", "95755", "1637"]
+        {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        for secret in ["aiko@", "mailhost"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        // What is not personal data is as written; numbers stay numbers.
+        assert_eq!(out.rows[0][8], Value::from(7));
+        assert!(out.rows[0][0].as_str().unwrap().starts_with("Reached Aiko at "));
     }
 
     #[test]
