@@ -187,7 +187,7 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whether `value` is written as the digit kinds are (cards, SSNs, phones, birth dates): no
 /// `@`, and no more ASCII letters than digits (`ext. 89`, `Mar 7 1984` are; an e-mail
-/// address or a sentence is not). The SQL masks (`engine::sandbox`) test the same.
+/// address or a sentence is not).
 fn digit_shaped(value: &str) -> bool {
     let letters = value.chars().filter(char::is_ascii_alphabetic).count();
     let digits = value.chars().filter(|c| is_digit(*c)).count();
@@ -196,8 +196,7 @@ fn digit_shaped(value: &str) -> bool {
 
 /// Whether `c` is a decimal digit of any script (Unicode's Nd: `7`, full-width `７`,
 /// Arabic-Indic `٧`): a phone number written in full-width digits is masked as one written
-/// in ASCII. The SQL masks use RE2's `\p{Nd}`, the same class up to the Unicode version each
-/// library knows (RE2 lacks the digits Unicode 16 added).
+/// in ASCII. (The co-pilot's SQL view calls these functions: `engine::sandbox`.)
 fn is_digit(c: char) -> bool {
     use std::sync::LazyLock;
     static ND: LazyLock<regex::Regex> =
