@@ -101,13 +101,14 @@ impl AccountQuery {
     }
 
     /// Every user, newest first. Needs the ADMIN role.
-    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
+    #[graphql(complexity = "crate::gql::paged(first.unwrap_or(crate::gql::FIRST_PAGE), child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<UserConnection> {
+        let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let _admin = ctx.caller()?.require_admin()?;
         let page = page_request("user", first, after.as_deref())?;
         let result = ctx.accounts()?.store().list_users(&page).await.map_err(AppError::from)?;

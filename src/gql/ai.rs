@@ -85,8 +85,9 @@ impl Conversation {
     async fn messages(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50)] last: i32,
+        #[graphql(default_with = "Some(crate::gql::LAST_MESSAGES)")] last: Option<i32>,
     ) -> async_graphql::Result<Vec<CopilotMessage>> {
+        let last = last.unwrap_or(crate::gql::LAST_MESSAGES);
         if !(1..=200).contains(&last) {
             return Err(AppError::bad_input("last", "last must be between 1 and 200").into());
         }
@@ -130,13 +131,14 @@ pub struct AiQuery;
 #[Object]
 impl AiQuery {
     /// The caller's co-pilot conversations, newest first (by when they were started).
-    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
+    #[graphql(complexity = "crate::gql::paged(first.unwrap_or(crate::gql::FIRST_PAGE), child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ConversationConnection> {
+        let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let caller = ctx.caller()?;
         let page = page_request("conversation", first, after.as_deref())?;
         let result = ai(ctx)?.conversations(caller.user_id, &page).await?;

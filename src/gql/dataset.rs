@@ -136,12 +136,13 @@ impl Dataset {
         &self.0.notices
     }
 
-    #[graphql(complexity = "crate::gql::rows(first)")]
+    #[graphql(complexity = "crate::gql::rows(first.unwrap_or(crate::gql::FIRST_ROWS))")]
     async fn rejects(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_ROWS)")] first: Option<i32>,
     ) -> async_graphql::Result<Vec<RejectedRow>> {
+        let first = first.unwrap_or(crate::gql::FIRST_ROWS);
         let first = u64::try_from(first).unwrap_or(0);
         let rows = datasets(ctx)?.rejects(&self.0, first).await?;
         Ok(rows
@@ -153,13 +154,15 @@ impl Dataset {
     /// Rows of the canonical copy as JSON objects (at most 1000 at a time). Decimals of more
     /// than 15 digits and integers beyond 2^53, also inside lists and structs, are strings,
     /// which a JSON number (a double) would round.
-    #[graphql(complexity = "crate::gql::rows(limit)")]
+    #[graphql(complexity = "crate::gql::rows(limit.unwrap_or(crate::gql::PREVIEW_ROWS))")]
     async fn preview(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50)] limit: i32,
-        #[graphql(default = 0)] offset: i32,
+        #[graphql(default_with = "Some(crate::gql::PREVIEW_ROWS)")] limit: Option<i32>,
+        #[graphql(default_with = "Some(crate::gql::FIRST_OFFSET)")] offset: Option<i32>,
     ) -> async_graphql::Result<Vec<Json<serde_json::Value>>> {
+        let offset = offset.unwrap_or(crate::gql::FIRST_OFFSET);
+        let limit = limit.unwrap_or(crate::gql::PREVIEW_ROWS);
         let limit = u64::try_from(limit).unwrap_or(0);
         let offset =
             u64::try_from(offset).map_err(|_| AppError::bad_input("offset", "offset must be 0 or more"))?;
@@ -203,9 +206,9 @@ impl Dataset {
     async fn download(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "DownloadFormat::Csv")] format: DownloadFormat,
+        #[graphql(default_with = "Some(DownloadFormat::Csv)")] format: Option<DownloadFormat>,
     ) -> async_graphql::Result<DatasetDownload> {
-        let format = match format {
+        let format = match format.unwrap_or(DownloadFormat::Csv) {
             DownloadFormat::Csv => ExportFormat::Csv,
             DownloadFormat::Parquet => ExportFormat::Parquet,
             DownloadFormat::Xlsx => ExportFormat::Xlsx,
@@ -271,13 +274,14 @@ impl DatasetQuery {
     }
 
     /// The caller's datasets, newest first.
-    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
+    #[graphql(complexity = "crate::gql::paged(first.unwrap_or(crate::gql::FIRST_PAGE), child_complexity)")]
     async fn datasets(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<DatasetConnection> {
+        let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let caller = ctx.caller()?;
         let page = page_request("dataset", first, after.as_deref())?;
         let result = datasets(ctx)?.list(caller.user_id, &page).await?;

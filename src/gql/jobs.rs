@@ -78,15 +78,29 @@ impl Parameter {
     async fn name(&self) -> &str {
         self.0.name
     }
-    /// integer, number, boolean, enum, or tests (a list of data tests:
-    /// `[{ type: unique|range|regex, column, min, max, pattern, weight }]`).
+    /// What the value is, for a form to render:
+    /// - `integer`, `number` (within `minimum` and `maximum`), `boolean`, `enum` (one of
+    ///   `allowed`), `string`;
+    /// - `strings`: a list of texts; `columns`: a list of the dataset's column names;
+    /// - `column_map`: an object from column names to one of `allowed` each
+    ///   (`{ "city": "title" }`);
+    /// - `column_values`: an object from column names to a value each (`{ "age": 0 }`);
+    /// - `ranges`: `[{ column, min, max }]`; `patterns`: `[{ column, pattern }]`;
+    ///   `value_maps`: `{ column: { value: replacement } }`; `units`:
+    ///   `{ column: { from, to } }`;
+    /// - `tests`: a list of data tests,
+    ///   `[{ type: unique|range|regex, column, min, max, pattern, weight }]`.
+    ///
+    /// The description says more of each.
     async fn r#type(&self) -> &str {
         self.0.type_name()
     }
-    async fn default(&self) -> Json<serde_json::Value> {
-        Json(self.0.default.clone())
+    /// The value used when the parameter is not given; null when there is none (the agent
+    /// then decides, as the description says).
+    async fn default(&self) -> Option<Json<serde_json::Value>> {
+        (!self.0.default.is_null()).then(|| Json(self.0.default.clone()))
     }
-    /// The accepted values, for booleans and enums.
+    /// The accepted values: for booleans and enums, and for each entry of a `column_map`.
     async fn allowed(&self) -> Option<Vec<Json<serde_json::Value>>> {
         self.0.allowed().map(|values| values.into_iter().map(Json).collect())
     }
@@ -585,11 +599,12 @@ impl AgentResult {
     }
     /// Problems in single rows, with row numbers (capped; see `rowLevelIssueCount`): the first
     /// `first` (0 or more).
-    #[graphql(complexity = "crate::gql::rows(first)")]
+    #[graphql(complexity = "crate::gql::rows(first.unwrap_or(crate::gql::FIRST_ROWS))")]
     async fn row_level_issues(
         &self,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_ROWS)")] first: Option<i32>,
     ) -> async_graphql::Result<Vec<RowIssue>> {
+        let first = first.unwrap_or(crate::gql::FIRST_ROWS);
         let Ok(first) = usize::try_from(first) else {
             return Err(AppError::bad_input("first", "first must not be negative").into());
         };
@@ -854,12 +869,13 @@ impl ColumnProfile {
         self.get().pii.as_deref()
     }
     /// The most frequent values, most frequent first (at most 1000).
-    #[graphql(complexity = "crate::gql::scan(limit)")]
+    #[graphql(complexity = "crate::gql::scan(limit.unwrap_or(crate::gql::TOP_VALUES))")]
     async fn top_values(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 5)] limit: i32,
+        #[graphql(default_with = "Some(crate::gql::TOP_VALUES)")] limit: Option<i32>,
     ) -> async_graphql::Result<Vec<ValueCount>> {
+        let limit = limit.unwrap_or(crate::gql::TOP_VALUES);
         if !(1..=1000).contains(&limit) {
             return Err(AppError::bad_input("limit", "limit must be between 1 and 1000").into());
         }
@@ -878,12 +894,13 @@ impl ColumnProfile {
     }
     /// Equal-width histogram over [min, max] (numbers, dates and times; dates and times in
     /// Unix epoch seconds), with `bins` bins (1–200).
-    #[graphql(complexity = "crate::gql::scan(bins)")]
+    #[graphql(complexity = "crate::gql::scan(bins.unwrap_or(crate::gql::HISTOGRAM_BINS))")]
     async fn histogram(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] bins: i32,
+        #[graphql(default_with = "Some(crate::gql::HISTOGRAM_BINS)")] bins: Option<i32>,
     ) -> async_graphql::Result<Vec<HistogramBin>> {
+        let bins = bins.unwrap_or(crate::gql::HISTOGRAM_BINS);
         if !(1..=200).contains(&bins) {
             return Err(AppError::bad_input("bins", "bins must be between 1 and 200").into());
         }
@@ -930,15 +947,16 @@ impl JobQuery {
     }
 
     /// The caller's jobs, newest first.
-    #[graphql(complexity = "crate::gql::paged(first, child_complexity)")]
+    #[graphql(complexity = "crate::gql::paged(first.unwrap_or(crate::gql::FIRST_PAGE), child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
         status: Option<JobStatus>,
         tool_id: Option<ID>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<JobConnection> {
+        let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let caller = ctx.caller()?;
         let page = page_request("job", first, after.as_deref())?;
         let filter =

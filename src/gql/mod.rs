@@ -63,6 +63,16 @@ pub fn schema_builder(
 // on-demand histogram or top-values list weighs a column scan; a profile's columns count as
 // ten (the schema cannot know how many a report has), a dataset's versions ten too.
 
+/// What a list argument is when a request leaves it out or passes null (the arguments are
+/// nullable with these defaults, as `first: Int = 20`: a client's optional variable passes).
+pub(crate) const FIRST_PAGE: i32 = 20;
+pub(crate) const FIRST_ROWS: i32 = 100;
+pub(crate) const PREVIEW_ROWS: i32 = 50;
+pub(crate) const FIRST_OFFSET: i32 = 0;
+pub(crate) const TOP_VALUES: i32 = 5;
+pub(crate) const HISTOGRAM_BINS: i32 = 20;
+pub(crate) const LAST_MESSAGES: i32 = 50;
+
 /// A page of `first` items (at most 100), each with the selection's weight.
 pub(crate) fn paged(first: i32, child_complexity: usize) -> usize {
     usize::try_from(first.clamp(1, 100)).unwrap_or(1).saturating_mul(child_complexity)

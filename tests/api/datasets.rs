@@ -67,6 +67,35 @@ fn column_types(dataset: &Value) -> Vec<(String, String)> {
 }
 
 both_stores! {
+    async fn list_arguments_left_out_or_null_take_their_defaults(app) {
+        // A client's optional variables (`$first: Int`), as the frontend's sketch declares
+        // them, may be absent or null: the argument's default applies.
+        let token = app.token_for("ada@example.com").await;
+        let mut csv = String::from("n\n");
+        for i in 0..120 {
+            csv.push_str(&format!("{i}\n"));
+        }
+        let dataset = app.upload_ok(&token, "n.csv", csv.as_bytes()).await;
+        let query = "query($id: ID!, $first: Int, $limit: Int, $offset: Int, $format: DownloadFormat) { \
+                     datasets(first: $first) { nodes { id } } dataset(id: $id) { preview(limit: $limit, offset: $offset) \
+                     rejects(first: $first) { line } download(format: $format) { url } } \
+                     jobs(first: $first) { totalCount } conversations(first: $first) { totalCount } }";
+        for variables in [json!({ "id": dataset["id"] }), json!({ "id": dataset["id"], "first": null, "limit": null, "offset": null, "format": null })] {
+            let body = app.graphql(Some(&token), query, variables.clone()).await;
+            assert!(body["errors"].is_null(), "{variables}: {body}");
+            assert_eq!(body["data"]["datasets"]["nodes"].as_array().unwrap().len(), 1);
+            let preview = body["data"]["dataset"]["preview"].as_array().unwrap();
+            assert_eq!(preview.len(), 50, "preview's default limit");
+            assert_eq!(preview[0]["n"], 0, "and offset");
+            assert!(body["data"]["dataset"]["download"]["url"].as_str().unwrap().contains("/downloads/"));
+        }
+        // Given values still count, and bad ones are still refused.
+        let body = app.graphql(Some(&token), query, json!({ "id": dataset["id"], "limit": 3, "offset": 100 })).await;
+        assert_eq!(body["data"]["dataset"]["preview"], json!([{ "n": 100 }, { "n": 101 }, { "n": 102 }]), "{body}");
+        let body = app.graphql(Some(&token), query, json!({ "id": dataset["id"], "offset": -1 })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    }
+
     async fn csv_uploads_are_ingested_with_types_hash_and_preview(app) {
         let token = app.token_for("ada@example.com").await;
         let csv = b"id,name,score,day\n1,Ada,9.5,2024-01-02\n2,Bob,7.25,2024-02-03\n3,Cy,,2024-03-04\n";

@@ -114,6 +114,21 @@ both_stores! {
         assert_eq!((top_n["type"].as_str(), top_n["default"].as_i64(), top_n["minimum"].as_f64()), (Some("integer"), Some(10), Some(1.0)));
         assert!(parameters.iter().all(|p| !p["description"].as_str().unwrap().is_empty()));
         assert_eq!(body["data"]["tool"]["fileRequirements"]["baseline"], "optional");
+        // A parameter without a default says null (the field is nullable); each type is one
+        // the field's description explains.
+        let cleanse = body["data"]["tools"].as_array().unwrap().iter().find(|t| t["id"] == "clean-my-data").unwrap();
+        let all: Vec<&Value> = body["data"]["tools"].as_array().unwrap().iter()
+            .flat_map(|t| t["agents"].as_array().unwrap()).flat_map(|a| a["parameters"].as_array().unwrap()).collect();
+        let output_name = cleanse["agents"].as_array().unwrap().iter()
+            .flat_map(|a| a["parameters"].as_array().unwrap()).find(|p| p["name"] == "output_name").unwrap();
+        assert!(output_name["default"].is_null(), "{output_name}");
+        let described = ["integer", "number", "boolean", "enum", "string", "strings", "columns", "column_map", "column_values", "ranges", "patterns", "value_maps", "units", "tests"];
+        assert!(all.iter().all(|p| described.contains(&p["type"].as_str().unwrap())), "{all:?}");
+        let schema = app.graphql(Some(&token), "{ __type(name: \"ParameterSpec\") { fields { name description type { kind } } } }", json!({})).await;
+        let fields = schema["data"]["__type"]["fields"].as_array().unwrap();
+        let type_doc = fields.iter().find(|f| f["name"] == "type").unwrap()["description"].as_str().unwrap();
+        assert!(described.iter().all(|t| type_doc.contains(&format!("`{t}`"))), "{type_doc}");
+        assert_eq!(fields.iter().find(|f| f["name"] == "default").unwrap()["type"]["kind"], "SCALAR");
         let (status, anonymous) = app.post_graphql(None, "{ tools { id } }", json!({})).await;
         assert_eq!((status, error_code(&anonymous)), (200, "UNAUTHENTICATED"));
     }
