@@ -838,10 +838,14 @@ pub fn ingest(
         };
         let lines = reject_lines(conn, source, newline)?;
         let rejects_literal = quote_literal(&rejects.display().to_string());
+        // One reject per error, except that DuckDB reports a line with too many values once per
+        // extra value ("Found: 4", "Found: 5"): only the last, which counts them all, is kept.
         conn.execute_batch(&format!(
             "COPY (SELECT p.physical::UBIGINT AS line, e.column_name::VARCHAR AS column_name, \
                     coalesce(e.error_message, e.error_type::VARCHAR) AS reason \
              FROM reject_errors e JOIN (SELECT DISTINCT line, physical FROM ({lines})) p ON p.line = e.line \
+             QUALIFY e.error_type::VARCHAR <> 'TOO MANY COLUMNS' \
+                  OR row_number() OVER (PARTITION BY e.line, e.error_type ORDER BY e.column_idx DESC) = 1 \
              ORDER BY p.physical, e.column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
         ))
         .context("saving rejected rows")?;
@@ -1809,6 +1813,18 @@ mod tests {
         let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
         assert!(rejects.iter().all(|r| !r.reason.is_empty()));
+    }
+
+    #[test]
+    fn a_line_with_several_extra_values_is_one_reject() {
+        let (result, dir) = run(csv(), b"a,b,c\n1,2,3\n4,5,6,7,8\n9,10,11\n12,13\n14,15,16,17\n");
+        let ingested = result.unwrap();
+        assert_eq!(ingested.rejected_row_count, 3, "{ingested:?}");
+        let conn = Connection::open_in_memory().unwrap();
+        let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 5, 6], "{rejects:?}");
+        assert!(rejects[0].reason.contains("Found: 5"), "{rejects:?}");
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub struct Column {
     r#type: String,
 }
 
-/// An input row that could not be read as the detected schema; kept and reported.
+/// Why an input row could not be read as the detected schema (the row is kept out of the
+/// data and reported): one entry per problem, so a row with two bad values has two, each
+/// naming its column; `rejectedRowCount` counts rows.
 #[derive(SimpleObject)]
 pub struct RejectedRow {
     /// 1-based line in the uploaded file.
@@ -136,6 +138,7 @@ impl Dataset {
         &self.0.notices
     }
 
+    /// The first `first` problems of rejected rows, by line (see `RejectedRow`).
     #[graphql(complexity = "crate::gql::rows(first.unwrap_or(crate::gql::FIRST_ROWS))")]
     async fn rejects(
         &self,
