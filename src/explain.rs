@@ -191,8 +191,12 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
             i += 1;
             continue;
         }
+        // (A digit after a letter is part of a name, `v2`, `Q4` — except after a letter of a
+        // script written without spaces: `共有4217行` states 4217.)
         let starts = chars[i].is_ascii_digit()
-            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'));
+            && (i == 0
+                || unspaced(chars[i - 1])
+                || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'));
         if !starts {
             i += 1;
             continue;
@@ -202,7 +206,8 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         let mut j = i;
         while j < chars.len()
             && (chars[j].is_ascii_digit()
-                || (matches!(chars[j], ',' | '.') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit()))
+                || (matches!(chars[j], ',' | '.') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit())
+                || (GROUP_SEPARATORS.contains(&chars[j]) && group_follows(&chars[j + 1..])))
         {
             j += 1;
         }
@@ -216,11 +221,13 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
                 }
             }
         }
-        let token: String = chars[i..j].iter().filter(|c| **c != ',').collect();
+        let token: String =
+            chars[i..j].iter().filter(|c| **c != ',' && !GROUP_SEPARATORS.contains(c)).collect();
         let token = if negative { format!("-{token}") } else { token };
         // A suffix glued to the number: an ordinal is the number; a unit or multiplier
         // (`12k`, `450M`, `9999USD`) states a figure that cannot be checked.
-        let suffix: String = chars[j..].iter().take_while(|c| c.is_alphabetic()).collect();
+        // (A letter of a script without spaces is the next word: `4217行`.)
+        let suffix: String = chars[j..].iter().take_while(|c| c.is_alphabetic() && !unspaced(**c)).collect();
         let after = chars.get(j + suffix.chars().count());
         if !suffix.is_empty() && after.is_some_and(|c| *c == '_' || c.is_ascii_digit()) {
             // An identifier that starts with digits (`2fa_enabled`, `3d_model2`): a name.
@@ -235,6 +242,29 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         i = j + suffix.chars().count();
     }
     out
+}
+
+/// Characters that separate groups of three digits in a number as some languages write it
+/// (`1\u{A0}200`, `1\u{202F}200`, `1'200`, `1’200`): read as one number, 1200 — as two, 1 and
+/// 200, each could be grounded on its own. (A plain space is not among them: `1 200` as well
+/// reads as a list.)
+const GROUP_SEPARATORS: [char; 5] = ['\u{A0}', '\u{202F}', '\u{2009}', '\'', '\u{2019}'];
+
+/// Whether `rest` starts with a group of exactly three digits.
+fn group_follows(rest: &[char]) -> bool {
+    rest.len() >= 3
+        && rest[..3].iter().all(char::is_ascii_digit)
+        && !rest.get(3).is_some_and(char::is_ascii_digit)
+}
+
+/// Whether `c` is a letter of a script written without spaces between words (Chinese,
+/// Japanese, Thai, Lao, Khmer, Myanmar), or Korean, whose particles attach to numbers: a digit
+/// next to one is not part of a name.
+fn unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x3005..=0x3007 | 0x3040..=0x30FF
+        | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF
+        | 0xFF66..=0xFF9F | 0x20000..=0x3FFFF)
 }
 
 /// Number words that state a figure no source is looked up for (up to ten, a number needs
@@ -495,6 +525,16 @@ mod tests {
         assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
         assert_eq!(numbers_in("4\u{200B}217 and 1\u{AD}2\u{2060}3"), ["4217", "123"]);
+        // Chinese, Japanese and Korean write numbers against their words.
+        assert_eq!(numbers_in("数据集共有4217行。"), ["4217"]);
+        assert_eq!(numbers_in("データは４２１７件"), ["4217"]);
+        assert_eq!(numbers_in("총4217개의 행"), ["4217"]);
+        // Groups of three digits after a (narrow) no-break space, a thin space or an apostrophe.
+        assert_eq!(
+            numbers_in("1\u{202F}200 rows, 1\u{A0}200, 1'200, 1’200 and 12\u{2009}345\u{2009}678"),
+            ["1200", "1200", "1200", "1200", "12345678"]
+        );
+        assert_eq!(numbers_in("the 1990's, '20' and 1'2"), ["1990", "20", "1", "2"]);
         assert_eq!(numbers_in("٤\u{61C}٢١٧ and 4\u{FE0F}2"), ["4217", "42"]);
         // Column names that start with digits are names; so are names holding number words.
         assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
