@@ -532,12 +532,19 @@ impl MetadataStore for MysqlStore {
         worker: &str,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<bool>> {
-        let mut conn = self.conn().await?;
-        // MySQL reports changed rows, not matched ones: whether the job is still held is
-        // read back rather than inferred from the update.
-        execute(&mut conn, sql::renew_lease(id, worker, lease_until).build(MysqlQueryBuilder)).await?;
-        let select = sql::held_job_cancel_requested(id, worker).build(MysqlQueryBuilder);
-        Ok(query_rows(&mut conn, select, |r| column::<i64>(r, 0)).await?.into_iter().next().map(|c| c != 0))
+        retry_on_deadlock(|| async move {
+            let mut conn = self.conn().await?;
+            // MySQL reports changed rows, not matched ones: whether the job is still held is
+            // read back rather than inferred from the update.
+            execute(&mut conn, sql::renew_lease(id, worker, lease_until).build(MysqlQueryBuilder)).await?;
+            let select = sql::held_job_cancel_requested(id, worker).build(MysqlQueryBuilder);
+            Ok(query_rows(&mut conn, select, |r| column::<i64>(r, 0))
+                .await?
+                .into_iter()
+                .next()
+                .map(|c| c != 0))
+        })
+        .await
     }
 
     async fn record_progress(
@@ -548,9 +555,12 @@ impl MetadataStore for MysqlStore {
         stage: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn().await?;
-        let statement = sql::record_progress(id, worker, progress, stage, now).build(MysqlQueryBuilder);
-        Ok(affected(&mut conn, statement).await? > 0)
+        retry_on_deadlock(|| async move {
+            let mut conn = self.conn().await?;
+            let statement = sql::record_progress(id, worker, progress, stage, now).build(MysqlQueryBuilder);
+            Ok(affected(&mut conn, statement).await? > 0)
+        })
+        .await
     }
 
     async fn finish_job(
@@ -560,35 +570,34 @@ impl MetadataStore for MysqlStore {
         outcome: &JobOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn().await?;
-        Ok(affected(&mut conn, sql::finish_job(id, worker, outcome, now).build(MysqlQueryBuilder)).await? > 0)
+        retry_on_deadlock(|| async move {
+            let mut conn = self.conn().await?;
+            Ok(affected(&mut conn, sql::finish_job(id, worker, outcome, now).build(MysqlQueryBuilder))
+                .await?
+                > 0)
+        })
+        .await
     }
 
     async fn release_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut conn = self.conn().await?;
-        Ok(affected(&mut conn, sql::release_job(id, worker, now).build(MysqlQueryBuilder)).await? > 0)
+        retry_on_deadlock(|| async move {
+            let mut conn = self.conn().await?;
+            Ok(affected(&mut conn, sql::release_job(id, worker, now).build(MysqlQueryBuilder)).await? > 0)
+        })
+        .await
     }
 
     async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
-        let mut conn = self.conn().await?;
-        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
-        let (cancel_sql, values) = sql::cancel_queued_job(id, owner, now).build(MysqlQueryBuilder);
-        tx.exec_drop(cancel_sql, bind(values)).await.map_err(internal)?;
-        if tx.affected_rows() == 0 {
-            execute(&mut tx, sql::request_cancel(id, owner, now).build(MysqlQueryBuilder)).await?;
-            execute(&mut tx, sql::cancel_orphaned_jobs(Some((id, owner)), now).build(MysqlQueryBuilder))
-                .await?;
-        }
-        let job =
-            query_rows(&mut tx, sql::job_for_owner(id, owner).build(MysqlQueryBuilder), decode_job).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(job.into_iter().next())
+        retry_on_deadlock(|| self.cancel_once(id, owner, now)).await
     }
 
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
-        let mut conn = self.conn().await?;
-        execute(&mut conn, sql::cancel_orphaned_jobs(None, now).build(MysqlQueryBuilder)).await?;
-        affected(&mut conn, sql::fail_lost_jobs(now, max_attempts).build(MysqlQueryBuilder)).await
+        retry_on_deadlock(|| async move {
+            let mut conn = self.conn().await?;
+            execute(&mut conn, sql::cancel_orphaned_jobs(None, now).build(MysqlQueryBuilder)).await?;
+            affected(&mut conn, sql::fail_lost_jobs(now, max_attempts).build(MysqlQueryBuilder)).await
+        })
+        .await
     }
 
     async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
@@ -652,6 +661,23 @@ impl MetadataStore for MysqlStore {
 }
 
 impl MysqlStore {
+    /// One attempt of `cancel_job`, in one transaction (retried whole on a deadlock).
+    async fn cancel_once(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        let (cancel_sql, values) = sql::cancel_queued_job(id, owner, now).build(MysqlQueryBuilder);
+        tx.exec_drop(cancel_sql, bind(values)).await.map_err(internal)?;
+        if tx.affected_rows() == 0 {
+            execute(&mut tx, sql::request_cancel(id, owner, now).build(MysqlQueryBuilder)).await?;
+            execute(&mut tx, sql::cancel_orphaned_jobs(Some((id, owner)), now).build(MysqlQueryBuilder))
+                .await?;
+        }
+        let job =
+            query_rows(&mut tx, sql::job_for_owner(id, owner).build(MysqlQueryBuilder), decode_job).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(job.into_iter().next())
+    }
+
     async fn claim_once(
         &self,
         worker: &str,
@@ -772,8 +798,10 @@ impl MysqlStore {
     }
 }
 
-/// InnoDB may pick a transaction as a deadlock victim when two requests lock the same
-/// token at once; the victim is retried (it then sees the other's result).
+/// InnoDB may pick a transaction as a deadlock victim when two requests lock the same rows
+/// at once (two rotations of one token; a worker's claim and another's progress, which lock
+/// the jobs' queue index in opposite orders); the victim, rolled back whole, is retried (it
+/// then sees the other's result).
 async fn retry_on_deadlock<T, F, Fut>(mut attempt: F) -> StoreResult<T>
 where
     F: FnMut() -> Fut,
