@@ -87,27 +87,27 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
     let mut running = tokio::task::JoinSet::new();
     let store = jobs.inner.store.clone();
     let mut last_sweep = None;
-    loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
+    'claims: loop {
+        // While every slot is taken, the jobs of workers that died are still looked after
+        // (ended WORKER_LOST, or CANCELLED when their cancellation was asked for): they need
+        // no slot, and a busy instance must not leave them RUNNING until one of its own ends.
+        let permit = loop {
+            tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(p) => break p,
+                    Err(_) => break 'claims,
+                },
+                _ = shutdown.changed() => break 'claims,
+                _ = tokio::time::sleep(config.poll) => {
+                    look_after_lost_jobs(&jobs, &config, &mut last_sweep).await;
+                }
+            }
         };
         if *shutdown.borrow() {
             break;
         }
         let now = crate::store::now();
-        match store.fail_lost_jobs(now, config.max_attempts).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                jobs = n,
-                "jobs failed with WORKER_LOST: their workers stopped and no attempts are left"
-            ),
-            Err(e) => tracing::warn!(error = %e, "could not check for lost jobs"),
-        }
-        if last_sweep.is_none_or(|at: std::time::Instant| at.elapsed() >= ORPHAN_SWEEP) {
-            last_sweep = Some(std::time::Instant::now());
-            jobs.delete_orphaned_outputs().await;
-        }
+        look_after_lost_jobs(&jobs, &config, &mut last_sweep).await;
         let lease_until =
             now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
         match store.claim_job(&worker, now, lease_until, config.max_attempts).await {
@@ -142,6 +142,30 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
     stopping.store(true, Ordering::SeqCst);
     while running.join_next().await.is_some() {}
     tracing::info!(worker, "worker stopped");
+}
+
+/// Ends the jobs whose workers died and that cannot run again (`WORKER_LOST`, or CANCELLED
+/// when their cancellation was asked for), and every `ORPHAN_SWEEP` deletes the versions their
+/// jobs did not complete.
+async fn look_after_lost_jobs(
+    jobs: &Jobs,
+    config: &WorkerConfig,
+    last_sweep: &mut Option<std::time::Instant>,
+) {
+    match jobs.inner.store.fail_lost_jobs(crate::store::now(), config.max_attempts).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(
+                jobs = n,
+                "jobs failed with WORKER_LOST: their workers stopped and no attempts are left"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check for lost jobs"),
+    }
+    if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_SWEEP) {
+        *last_sweep = Some(std::time::Instant::now());
+        jobs.delete_orphaned_outputs().await;
+    }
 }
 
 /// Why a run ended without a report.

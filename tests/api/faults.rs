@@ -166,6 +166,62 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
     assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
 }
 
+async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) {
+    // The one slot is held by a cleanse waiting in its hook.
+    let (reached_tx, mut reached) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let reached_tx = Arc::new(Mutex::new(reached_tx));
+    let gate = release.clone();
+    let hooks = Hooks {
+        published: Some(Arc::new(move |job| {
+            let _ = reached_tx.lock().unwrap().send(job);
+            let gate = gate.clone();
+            Box::pin(async move { gate.notified().await })
+        })),
+        ..Hooks::default()
+    };
+    let vars = [("WORKER_CONCURRENCY", "1"), ("JOB_POLL_INTERVAL", "200ms"), ("JOB_MAX_ATTEMPTS", "2")];
+    let Some(app) = spawn_app_hooked(store, &vars, hooks).await else { return };
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
+    let busy = body["data"]["runTool"]["id"].clone();
+    tokio::time::timeout(Duration::from_secs(60), reached.recv()).await.expect("the job publishes").unwrap();
+
+    // Two more jobs, which another worker took and then died running: one whose cancellation
+    // was asked for, one with no attempts left. Their leases have run out.
+    let profile = json!({ "input": { "toolId": "profile-my-data", "datasetId": dataset["id"] } });
+    let mut lost = Vec::new();
+    for _ in 0..2 {
+        let body = app.graphql(Some(&token), RUN, profile.clone()).await;
+        lost.push(body["data"]["runTool"]["id"].as_str().unwrap().to_string());
+    }
+    let past = match store {
+        Store::Sqlite => "2000-01-01T00:00:00.000000Z",
+        Store::Mysql => "2000-01-01 00:00:00",
+    };
+    app.execute_sql(&format!(
+        "UPDATE jobs SET status = 'RUNNING', worker_id = 'a-dead-worker', lease_expires_at = '{past}', \
+         started_at = '{past}', attempts = 1, cancel_requested = 1 WHERE id = '{}';
+         UPDATE jobs SET status = 'RUNNING', worker_id = 'a-dead-worker', lease_expires_at = '{past}', \
+         started_at = '{past}', attempts = 2 WHERE id = '{}'",
+        lost[0], lost[1]
+    ))
+    .await;
+    let cancelled = wait_for(&app, &token, &json!(lost[0]), finished).await;
+    assert_eq!(cancelled["status"], "CANCELLED", "{cancelled}");
+    let failed = wait_for(&app, &token, &json!(lost[1]), finished).await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": lost[1] })).await;
+    assert_eq!(body["data"]["job"]["error"]["code"], "WORKER_LOST", "{body}");
+    // All the while the slot's own job was still running.
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": busy })).await;
+    assert_eq!(body["data"]["job"]["status"], "RUNNING", "{body}");
+    release.notify_one();
+    let job = wait_for(&app, &token, &busy, finished).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite {
@@ -189,5 +245,6 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     a_damaged_output_fails_its_checks_and_nothing_is_published,
-    a_cleanse_cancelled_after_publishing_removes_what_it_published
+    a_cleanse_cancelled_after_publishing_removes_what_it_published,
+    a_busy_instance_still_ends_the_jobs_of_workers_that_died
 );
