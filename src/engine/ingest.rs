@@ -600,6 +600,18 @@ pub fn ingest(
     let skip = skip.as_str();
     let kind = excel.as_ref().map_or(kind, |(_, kind)| kind);
     if let SourceKind::Delimited { delimiter, header, text_columns } = kind {
+        // DuckDB's reader handles a line of very many values in time quadratic in their number
+        // (each extra value re-reads the line), and cannot be interrupted while it sniffs: a
+        // 2 MB line of commas held the engine for hours. Such a file is refused first.
+        if let Some((line, fields, separator)) =
+            widest_line(source, *delimiter).map_err(|e| IngestError::Internal(e.into()))?
+        {
+            return Err(IngestError::BadInput(format!(
+                "line {line} holds {fields} values separated by {:?}; at most {MAX_FIELDS} are read: check the \
+                 file's delimiter, or split the table",
+                char::from(separator)
+            )));
+        }
         let path = source.display().to_string();
         let sniff_with = |long_lines, quotes, extra: &str| {
             let options = format!("{}{skip}{extra}", csv_options(*delimiter, *header, long_lines, quotes));
@@ -1031,6 +1043,79 @@ fn mixed_line_ends(path: &Path) -> std::io::Result<bool> {
         }
         last = buffer[n - 1];
     }
+}
+
+/// The most values a line of delimited text may hold.
+pub(crate) const MAX_FIELDS: u64 = 10_000;
+/// The delimiters DuckDB's sniffer tries.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The first line of `path` (1-based) holding more than [`MAX_FIELDS`] values of one delimiter
+/// (`delimiter`, or any DuckDB tries), with that number and delimiter. Only lines longer than
+/// `MAX_FIELDS` bytes can; they are found with one fast pass for line ends, then counted.
+fn widest_line(path: &Path, delimiter: Option<char>) -> std::io::Result<Option<(u64, u64, u8)>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    // (line number, first byte, end byte) of each long line.
+    let mut long = Vec::new();
+    let (mut offset, mut start, mut line, mut last) = (0u64, 0u64, 1u64, 0u8);
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        for at in memchr::memchr2_iter(b'\n', b'\r', &buffer[..n]) {
+            let end = offset + at as u64;
+            if end - start > MAX_FIELDS {
+                long.push((line, start, end));
+            }
+            // (A CRLF ends one line.)
+            let before = if at == 0 { last } else { buffer[at - 1] };
+            if !(buffer[at] == b'\n' && before == b'\r') {
+                line += 1;
+            }
+            start = end + 1;
+        }
+        last = buffer[n - 1];
+        offset += n as u64;
+    }
+    if offset - start > MAX_FIELDS {
+        long.push((line, start, offset));
+    }
+    for (line, start, end) in long {
+        let (separator, fields) = most_fields(path, start, end, delimiter)?;
+        if fields > MAX_FIELDS {
+            return Ok(Some((line, fields, separator)));
+        }
+    }
+    Ok(None)
+}
+
+/// The delimiter that splits the bytes `start..end` of `path` into the most values, and that
+/// number of values.
+fn most_fields(path: &Path, start: u64, end: u64, delimiter: Option<char>) -> std::io::Result<(u8, u64)> {
+    use std::io::{Read, Seek};
+    let candidates: Vec<u8> = match delimiter.and_then(|d| u8::try_from(d).ok()) {
+        Some(d) => vec![d],
+        None => DELIMITERS.to_vec(),
+    };
+    let mut counts = vec![0u64; candidates.len()];
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(start))?;
+    let mut rest = file.take(end - start);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = rest.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        for (count, d) in counts.iter_mut().zip(&candidates) {
+            *count += memchr::memchr_iter(*d, &buffer[..n]).count() as u64;
+        }
+    }
+    let (i, most) = counts.iter().enumerate().max_by_key(|(_, c)| **c).unwrap_or((0, &0));
+    Ok((candidates.get(i).copied().unwrap_or(b','), most + 1))
 }
 
 /// Copies `from` to `to` with every CRLF written as LF. Streams.
@@ -1813,6 +1898,37 @@ mod tests {
         let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
         assert!(rejects.iter().all(|r| !r.reason.is_empty()));
+    }
+
+    #[test]
+    fn a_line_of_too_many_values_is_refused_at_once() {
+        // Quoted or not, after short lines or first: DuckDB would take minutes to hours.
+        let many = "y,".repeat(300_000);
+        for body in [
+            format!("id,txt,n\n1,\"{many}\",5\n2,short,6\n"),
+            format!("id,txt,n\r\n1,short,2\r\n3,{many}5\r\n"),
+        ] {
+            let started = std::time::Instant::now();
+            let (result, _dir) = run(csv(), body.as_bytes());
+            let Err(IngestError::BadInput(message)) = result else { panic!("{result:?}") };
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+            let expected = ["line 2 holds 300003 values separated by ','", "line 3 holds 300002 values"];
+            assert!(expected.iter().any(|e| message.contains(e)), "{message}");
+        }
+        // As many values as may be read, on a long line, are read.
+        let wide: Vec<String> = (0..2_000).map(|i| format!("column_{i}")).collect();
+        let body = format!("{}\n{}\n", wide.join(";"), vec!["1"; 2_000].join(";"));
+        assert_eq!(widest_line_of(&body), None);
+        let body = format!("a\n{}\n", "x|".repeat(10_000));
+        assert_eq!(widest_line_of(&body), Some((2, 10_001, b'|')));
+        assert_eq!(widest_line_of(&format!("a\r{}\r", "x\t".repeat(10_000))), Some((2, 10_001, b'\t')));
+    }
+
+    fn widest_line_of(body: &str) -> Option<(u64, u64, u8)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, body).unwrap();
+        widest_line(&path, None).unwrap()
     }
 
     #[test]
