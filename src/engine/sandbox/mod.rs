@@ -612,10 +612,10 @@ fn masking_clause(conn: &Connection, path: &str, masked: &[(String, String)]) ->
                 Some(kind) => format!("{MASK_FN}({}, CAST({column} AS VARCHAR))", quote_literal(kind)),
                 None if ty == "VARCHAR" => format!("{MASK_FN}('', {column})"),
                 None if ty == "VARCHAR[]" => format!("list_transform({column}, lambda x: {MASK_FN}('', x))"),
-                None if ["VARCHAR", "BLOB", "JSON"].iter().any(|t| ty.contains(t)) => {
-                    format!("{MASK_FN}('', CAST({column} AS VARCHAR))")
-                }
-                None => return None,
+                // Types that hold no text stay as they are; any other (structs, maps, blobs,
+                // JSON, VARIANT, unions, types yet to come) becomes its masked text.
+                None if holds_no_text(ty) => return None,
+                None => format!("{MASK_FN}('', CAST({column} AS VARCHAR))"),
             };
             Some(format!("{expression} AS {column}"))
         })
@@ -625,6 +625,40 @@ fn masking_clause(conn: &Connection, path: &str, masked: &[(String, String)]) ->
     } else {
         format!(" REPLACE ({})", replacements.join(", "))
     })
+}
+
+/// Whether a column of DuckDB type `ty` (as `DESCRIBE` spells it) cannot hold text: numbers,
+/// booleans, dates and times, intervals, UUIDs, and lists and arrays of those.
+fn holds_no_text(ty: &str) -> bool {
+    let base = ty.trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit());
+    let base = base.split('(').next().unwrap_or(base).trim();
+    matches!(
+        base,
+        "BOOLEAN"
+            | "TINYINT"
+            | "SMALLINT"
+            | "INTEGER"
+            | "BIGINT"
+            | "HUGEINT"
+            | "UTINYINT"
+            | "USMALLINT"
+            | "UINTEGER"
+            | "UBIGINT"
+            | "UHUGEINT"
+            | "FLOAT"
+            | "DOUBLE"
+            | "DECIMAL"
+            | "DATE"
+            | "TIME"
+            | "TIME WITH TIME ZONE"
+            | "TIMESTAMP"
+            | "TIMESTAMP WITH TIME ZONE"
+            | "TIMESTAMP_S"
+            | "TIMESTAMP_MS"
+            | "TIMESTAMP_NS"
+            | "INTERVAL"
+            | "UUID"
+    )
 }
 
 /// The scalar function `(kind VARCHAR, value VARCHAR) -> VARCHAR` of the view's masks: a
@@ -1759,7 +1793,7 @@ mod tests {
             "COPY (SELECT 'Reached Aiko at aiko.sharma0@mailhost.com / +44 20 7946 0000' AS notes,
                           'wire to GB84WEST68587840057566 ok' AS memo, '957551637' AS code,
                           ['x aiko@mailhost.com', NULL] AS tags, {{'contact': 'aiko@mailhost.com'}} AS info,
-                          7 AS n)
+                          'aiko@mailhost.com'::VARIANT AS v, 7 AS n)
              TO {} (FORMAT parquet)",
             quote_literal(data.to_str().unwrap())
         ))
@@ -1769,7 +1803,8 @@ mod tests {
         let out = run(
             "SELECT translate(notes, '@.0123456789', '#,abcdefghij') AS t, split_part(notes, '@', 1) AS l, \
              substr(memo, 9, 12) AS a, substr(memo, 21, 10) AS b, left(code, 5) AS c, right(code, 4) AS d, \
-             tags[1] AS tag, CAST(info AS VARCHAR) AS info, n FROM data",
+             tags[1] AS tag, CAST(info AS VARCHAR) AS info, n, translate(CAST(v AS VARCHAR), '@.', '#,') AS v \
+             FROM data",
         );
         let text = serde_json::to_string(&out.rows).unwrap();
         for secret in
@@ -1783,6 +1818,27 @@ mod tests {
         // What is not personal data is as written; numbers stay numbers.
         assert_eq!(out.rows[0][8], Value::from(7));
         assert!(out.rows[0][0].as_str().unwrap().starts_with("Reached Aiko at "));
+    }
+
+    #[test]
+    fn only_types_that_hold_no_text_are_left_unmasked() {
+        for ty in
+            ["BIGINT", "DECIMAL(18,3)", "DOUBLE[]", "TIMESTAMP WITH TIME ZONE", "INTEGER[3]", "UUID", "DATE"]
+        {
+            assert!(holds_no_text(ty), "{ty}");
+        }
+        for ty in [
+            "VARCHAR",
+            "VARIANT",
+            "JSON",
+            "BLOB",
+            "STRUCT(a INTEGER)",
+            "MAP(VARCHAR, INTEGER)",
+            "BIT",
+            "ENUM('a')",
+        ] {
+            assert!(!holds_no_text(ty), "{ty}");
+        }
     }
 
     #[test]
