@@ -470,7 +470,13 @@ impl Config {
                 },
                 None => 256 * 1024 * 1024,
             },
-            sql_program: get("COPILOT_SQL_PROGRAM").map(PathBuf::from),
+            // Absolute: the child starts in a folder of its own, and with no PATH.
+            sql_program: match get("COPILOT_SQL_PROGRAM") {
+                Some(p) => {
+                    Some(std::path::absolute(&p).map_err(|e| invalid("COPILOT_SQL_PROGRAM", e.to_string()))?)
+                }
+                None => None,
+            },
             questions_per_minute: count_u32(count("COPILOT_QUESTIONS_PER_MINUTE", 20)?),
         };
         if jobs.lease < Duration::from_secs(1) {

@@ -6,7 +6,8 @@
 //! user's requests, with it. The server therefore runs each query in a child process — the
 //! same `agensium` binary, started with the hidden `sandbox-query` command — that gets its
 //! request on standard input and writes its answer, JSON, on standard output. The child
-//! starts with an empty environment (no secret of the server's reaches it) and these limits:
+//! starts with an empty environment (no secret of the server's reaches it), closes every file
+//! it inherited, and sets these limits on itself before it runs the SQL:
 //!
 //! - `RLIMIT_DATA` (heap and private mappings): DuckDB's memory limit plus [`HEADROOM`]. Past
 //!   it an allocation fails: DuckDB reports the query out of memory, or the child aborts;
@@ -59,6 +60,7 @@ struct Request {
     max_rows: usize,
     timeout_ms: u64,
     memory_bytes: u64,
+    process_memory_bytes: u64,
 }
 
 /// What a child answers.
@@ -100,8 +102,20 @@ pub fn child_main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let limits =
-        SandboxLimits::new(request.max_rows, Duration::from_millis(request.timeout_ms), request.memory_bytes);
+    let limits = SandboxLimits {
+        process_memory_bytes: request.process_memory_bytes,
+        ..SandboxLimits::new(
+            request.max_rows,
+            Duration::from_millis(request.timeout_ms),
+            request.memory_bytes,
+        )
+    };
+    // The child limits itself before it looks at the SQL: until then it runs only the
+    // server's code.
+    if let Err(err) = Rlimits::for_limits(&limits).apply() {
+        eprintln!("sandbox-query: setting the process's limits: {err}");
+        return ExitCode::FAILURE;
+    }
     let answer =
         match super::run_masked(&request.data, &request.spill_dir, &request.sql, &request.masked, &limits) {
             Ok(Ok(output)) => Answer::Ran(output),
@@ -168,9 +182,9 @@ pub async fn run(
         max_rows: limits.max_rows,
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
         memory_bytes: limits.memory_bytes,
+        process_memory_bytes: limits.process_memory_bytes,
     })
     .context("encoding the sandbox request")?;
-    let rlimits = Rlimits::for_limits(limits);
     let mut command = tokio::process::Command::new(program);
     command
         .arg(CHILD_COMMAND)
@@ -180,17 +194,12 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // SAFETY: the closure runs in the forked child before `exec`; it only makes `setrlimit`
-    // system calls, which are async-signal-safe, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || rlimits.apply());
-    }
     let mut child = command
         .spawn()
         .with_context(|| format!("starting the query sandbox process {}", program.display()))?;
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
+    let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let mut running = Running { child: Some(child), folder: Some(folder) };
+    let (Some(mut stdin), Some(stdout), Some(stderr)) = pipes else {
         anyhow::bail!("the query sandbox process has no pipes");
     };
     let talk = async {
@@ -203,16 +212,25 @@ pub async fn run(
             write,
             read_capped(stdout, MAX_ANSWER_BYTES),
             read_capped(stderr, MAX_STDERR_BYTES),
-            child.wait()
+            async {
+                match running.child.as_mut() {
+                    Some(child) => child.wait().await,
+                    None => Err(std::io::Error::other("the child is gone")),
+                }
+            }
         );
         (answer, errors, status)
     };
     let outcome = tokio::time::timeout(limits.timeout.saturating_add(GRACE), talk).await;
     let Ok((answer, errors, status)) = outcome else {
         // (`talk`, which borrowed the child, is gone.) Killing reaps it.
-        let _ = child.kill().await;
+        if let Some(mut child) = running.child.take() {
+            let _ = child.kill().await;
+        }
         return Ok(Err(Refusal::TimedOut));
     };
+    // Reaped: nothing is left to kill.
+    running.child = None;
     let status = status.context("waiting for the query sandbox process")?;
     let (answer, too_long) = answer.context("reading the query sandbox's answer")?;
     if too_long {
@@ -240,6 +258,32 @@ pub async fn run(
     }))
 }
 
+/// A child and the folder it works in. Dropped while the child runs (the question was
+/// abandoned), it kills the child, then waits for it and removes the folder in a task of its
+/// own: removing the folder first could race the child's last writes.
+struct Running {
+    child: Option<tokio::process::Child>,
+    folder: Option<super::SpillDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let folder = self.folder.take();
+        let _ = child.start_kill();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _ = child.wait().await;
+                    drop(folder);
+                });
+            }
+            // (No runtime: the folder goes now; the server's start-up sweeps what is left.)
+            Err(_) => drop(folder),
+        }
+    }
+}
+
 /// Why a child ended without an answer.
 #[derive(Debug, PartialEq, Eq)]
 enum Ending {
@@ -252,9 +296,13 @@ fn ended_because(status: &std::process::ExitStatus, errors: &str) -> Ending {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        // The CPU limit: SIGXCPU at the soft limit, SIGKILL at the hard one.
-        if matches!(status.signal(), Some(libc::SIGXCPU | libc::SIGKILL)) {
-            return Ending::OutOfTime;
+        match status.signal() {
+            // The CPU limit (its soft limit: the hard one is a second later).
+            Some(libc::SIGXCPU) => return Ending::OutOfTime,
+            // The file size limit (spill files), or the kernel's out-of-memory killer (the
+            // server's own kill of a late child is answered before the status is read).
+            Some(libc::SIGXFSZ | libc::SIGKILL) => return Ending::OutOfMemory,
+            _ => {}
         }
     }
     let _ = status;
@@ -301,7 +349,7 @@ impl Rlimits {
         }
     }
 
-    /// Applies the limits to the calling process (the child, between fork and exec).
+    /// Applies the limits to the calling process (the child, before it looks at the SQL).
     fn apply(self) -> std::io::Result<()> {
         #[cfg(unix)]
         {
