@@ -226,8 +226,12 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         let token = if negative { format!("-{token}") } else { token };
         // A suffix glued to the number: an ordinal is the number; a unit or multiplier
         // (`12k`, `450M`, `9999USD`) states a figure that cannot be checked.
-        // (A letter of a script without spaces is the next word: `4217行`.)
-        let suffix: String = chars[j..].iter().take_while(|c| c.is_alphabetic() && !unspaced(**c)).collect();
+        // (A letter of a script without spaces is the next word, `4217行`, unless it
+        // multiplies the number: `4217万` is 42 million, a figure not checked.)
+        let suffix: String = match chars.get(j) {
+            Some(c) if CJK_MULTIPLIERS.contains(c) => c.to_string(),
+            _ => chars[j..].iter().take_while(|c| c.is_alphabetic() && !unspaced(**c)).collect(),
+        };
         let after = chars.get(j + suffix.chars().count());
         if !suffix.is_empty() && after.is_some_and(|c| *c == '_' || c.is_ascii_digit()) {
             // An identifier that starts with digits (`2fa_enabled`, `3d_model2`): a name.
@@ -256,6 +260,11 @@ fn group_follows(rest: &[char]) -> bool {
         && rest[..3].iter().all(char::is_ascii_digit)
         && !rest.get(3).is_some_and(char::is_ascii_digit)
 }
+
+/// Chinese, Japanese and Korean characters that multiply the number before them (ten, a
+/// hundred, a thousand, ten thousand, a hundred million, a trillion).
+const CJK_MULTIPLIERS: [char; 13] =
+    ['十', '百', '千', '万', '萬', '亿', '億', '兆', '십', '백', '천', '만', '억'];
 
 /// Whether `c` is a letter of a script written without spaces between words (Chinese,
 /// Japanese, Thai, Lao, Khmer, Myanmar), or Korean, whose particles attach to numbers: a digit
@@ -529,6 +538,7 @@ mod tests {
         assert_eq!(numbers_in("数据集共有4217行。"), ["4217"]);
         assert_eq!(numbers_in("データは４２１７件"), ["4217"]);
         assert_eq!(numbers_in("총4217개의 행"), ["4217"]);
+        assert_eq!(numbers_in("共有4217万行, 1.2億 and 3천"), ["4217万", "1.2億", "3천"]);
         // Groups of three digits after a (narrow) no-break space, a thin space or an apostrophe.
         assert_eq!(
             numbers_in("1\u{202F}200 rows, 1\u{A0}200, 1'200, 1’200 and 12\u{2009}345\u{2009}678"),
