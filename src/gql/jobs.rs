@@ -248,17 +248,18 @@ impl Job {
     }
     /// The rows a cleanse quarantined, as a dataset of their own (with `_reason` and `_row`),
     /// when it quarantined any.
+    /// Null too once that dataset was deleted.
     async fn quarantine(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
         let Some(report) = jobs(ctx)?.report(&self.0).await? else { return Ok(None) };
         match quarantine_id(&report) {
-            Some(id) => Ok(Some(load_dataset(ctx, self.0.owner_id, id).await?)),
+            Some(id) => find_dataset(ctx, self.0.owner_id, id).await,
             None => Ok(None),
         }
     }
-    /// The new dataset version, for tools that change data.
+    /// The new dataset version, for tools that change data; null once it was deleted.
     async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
         match self.0.output_dataset_id {
-            Some(id) => Ok(Some(load_dataset(ctx, self.0.owner_id, id).await?)),
+            Some(id) => find_dataset(ctx, self.0.owner_id, id).await,
             None => Ok(None),
         }
     }
@@ -334,6 +335,16 @@ impl Job {
 
 fn quarantine_id(report: &domain::Report) -> Option<DatasetId> {
     report.cleanse.as_ref()?.quarantine_dataset_id.as_deref()?.parse().ok().map(DatasetId)
+}
+
+/// The owner's dataset `id`, if it still exists (a job's outputs may have been deleted).
+async fn find_dataset(
+    ctx: &Context<'_>,
+    owner: UserId,
+    id: DatasetId,
+) -> async_graphql::Result<Option<Dataset>> {
+    let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
+    Ok(loader.load_one((owner, id)).await?.map(Dataset::new))
 }
 
 async fn load_dataset(ctx: &Context<'_>, owner: UserId, id: DatasetId) -> async_graphql::Result<Dataset> {

@@ -108,6 +108,7 @@ both_stores! {
         let body = app.graphql(Some(&token), RUN, json!({ "input": input })).await;
         assert!(body["errors"].is_null(), "{body}");
         let job = body["data"]["runTool"].clone();
+        let job_id = job["id"].clone();
         assert_eq!(job["agents"].as_array().unwrap().len(), 8, "every agent by default");
         let mut socket = connect(&app, "graphql-transport-ws", &token).await;
         let (snapshots, errors) = follow(&mut socket, "graphql-transport-ws", &job["id"]).await;
@@ -202,6 +203,15 @@ both_stores! {
             let body = app.graphql(Some(&token), &format!("query($id: ID!) {{ dataset(id: $id) {{ {nested} }} }}"), json!({ "id": dataset["id"] })).await;
             assert_eq!(error_code(&body), "BAD_USER_INPUT", "{nested}: {body}");
         }
+        // Its outputs deleted, the job says it has none, without an error.
+        let id = job_id;
+        for version in [output["id"].clone(), job["quarantine"]["id"].clone()] {
+            let deleted = app.graphql(Some(&token), "mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": version })).await;
+            assert_eq!(deleted["data"]["deleteDataset"], true, "{deleted}");
+        }
+        let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { output { id } quarantine { id } } jobs { nodes { output { id } } } }", json!({ "id": id })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(body["data"]["job"], json!({ "output": null, "quarantine": null }), "{body}");
     }
 
     async fn any_column_name_works_and_none_injects_sql(app) {
