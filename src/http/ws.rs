@@ -96,12 +96,12 @@ async fn serve(
         let message = tokio::select! {
             message = output.next() => message,
             () = &mut deadline, if !acknowledged => {
-                let _ = sink.send(Message::close_with(4408u16, "Connection initialisation timeout")).await;
+                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
                 return;
             }
             // (Only `true` is ever sent; a dropped sender disables the branch.)
             Ok(()) = closing.changed() => {
-                let _ = sink.send(Message::close_with(1001u16, "the server is shutting down")).await;
+                let _ = sink.send(close(1001, "the server is shutting down")).await;
                 return;
             }
         };
@@ -117,17 +117,33 @@ async fn serve(
             // A `subscribe` before `connection_init`: graphql-transport-ws says 4401
             // Unauthorized, where async-graphql closes with 1011 (a server error to clients).
             WsMessage::Close(1011, _) if !acknowledged && protocol == WebSocketProtocols::GraphQLWS => {
-                Message::close_with(4401u16, "Unauthorized")
+                close(4401, "Unauthorized")
             }
-            WsMessage::Close(code, reason) => Message::close_with(code, reason),
+            WsMessage::Close(code, reason) => close(code, &reason),
         };
         if sink.send(message).await.is_err() {
             return;
         }
     }
     if let Some(id) = ids.and_then(|ids| lock(&ids).duplicate.take()) {
-        let _ = sink.send(Message::close_with(4409u16, format!("Subscriber for {id} already exists"))).await;
+        let _ = sink.send(close(4409, &format!("Subscriber for {id} already exists"))).await;
+    } else {
+        // async-graphql's side ended the connection (`connection_terminate`, a refused
+        // `connection_init` of graphql-ws): it is closed, not dropped.
+        let _ = sink.send(close(1000, "")).await;
     }
+}
+
+/// A close frame. Its reason is cut to the 123 bytes a frame holds (at a character's end):
+/// a longer one fails to send, and the client sees the connection dropped (1006) instead of
+/// the code (a duplicate subscription id of 120 characters, a long parse error).
+fn close(code: u16, reason: &str) -> Message {
+    const MAX_REASON: usize = 123;
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::close_with(code, reason[..end].to_string())
 }
 
 /// Counts a WebSocket as open while alive (see `app::Sockets`).

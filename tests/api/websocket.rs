@@ -167,6 +167,16 @@ both_stores! {
         let close = close_frame(&mut socket).await;
         assert_eq!(u16::from(close.code), 4409, "{close:?}");
         assert!(close.reason.contains("Subscriber for 1 already exists"), "{close:?}");
+        // An id longer than a close frame's reason holds: the reason is cut, the code kept.
+        let mut socket = signed_in(&app, &token).await;
+        let id = "é".repeat(100);
+        for _ in 0..2 {
+            send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": progress })).await;
+        }
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["jobProgress"]["status"], "QUEUED");
+        let close = close_frame(&mut socket).await;
+        assert_eq!(u16::from(close.code), 4409, "{close:?}");
+        assert!(close.reason.len() <= 123 && close.reason.starts_with("Subscriber for éé"), "{close:?}");
     }
 
     async fn a_user_may_follow_only_so_many_jobs_at_once(
