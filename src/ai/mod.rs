@@ -936,12 +936,22 @@ impl Ai {
 
     async fn propose_plan(&self, args: &Value, subject: &Subject, turn: &mut Turn) -> Value {
         let tool_id = args.get("toolId").and_then(Value::as_str).unwrap_or("");
-        let agents: Option<Vec<String>> = args
-            .get("agents")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
+        // Agents: absent or null for every agent; else a list of ids — anything else (`"all"`)
+        // is refused, not read as every agent.
+        let agents: Option<Vec<String>> = match args.get("agents") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                Some(items.iter().filter_map(Value::as_str).map(String::from).collect())
+            }
+            Some(_) => {
+                return json!({ "valid": false, "error": "agents must be a list of agent ids", "details": { "field": "agents" } });
+            }
+        };
         let parameters = args.get("parameters").filter(|p| !p.is_null());
         let baseline = args.get("baselineDatasetId").and_then(Value::as_str).map(String::from);
+        if baseline.as_deref() == Some(subject.dataset.id.to_string().as_str()) {
+            return json!({ "valid": false, "error": "a dataset cannot be its own baseline", "details": { "field": "baselineDatasetId" } });
+        }
         let mut checked = registry::check_run(tool_id, agents.as_deref(), parameters, baseline.is_some())
             .and_then(|run| registry::check_test_columns(&run, &subject.dataset.columns).map(|()| run));
         if let (Ok(_), Some(id)) = (&checked, &baseline) {

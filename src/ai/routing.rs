@@ -166,17 +166,25 @@ pub fn parse_model_answer(text: &str) -> Option<Vec<ToolSuggestion>> {
     for item in items {
         let Some(tool_id) = item.get("toolId").and_then(Value::as_str) else { continue };
         let Some(tool) = registry::tool(tool_id) else { continue };
-        let agents: Vec<String> = item
+        // Agents the registry does not know make the suggestion the model's invention: it is
+        // dropped whole rather than run with what is left (an empty list cannot be run).
+        let named: Vec<&str> = item
             .get("agents")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter(|id| tool.agents.iter().any(|spec| spec.id == *id))
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        if named.iter().any(|id| !tool.agents.iter().any(|spec| spec.id == *id)) {
+            continue;
+        }
+        // None named: every agent of the tool, as a run that names none.
+        let agents: Vec<String> = if named.is_empty() {
+            tool.agents.iter().map(|spec| spec.id.to_string()).collect()
+        } else {
+            named.iter().map(|id| id.to_string()).collect()
+        };
+        if out.iter().any(|s: &ToolSuggestion| s.tool_id == tool.id && s.agents == agents) {
+            continue;
+        }
         let Some(confidence) = item.get("confidence").and_then(Value::as_f64) else { continue };
         let reason = item.get("reason").and_then(Value::as_str).unwrap_or("").trim().to_string();
         if reason.is_empty() || !confidence.is_finite() {
@@ -262,14 +270,20 @@ mod tests {
     fn a_models_suggestions_keep_only_registry_tools_and_agents() {
         let text = r#"Here you go: {"suggestions": [
             {"toolId": "launch-rockets", "confidence": 0.99, "reason": "fun"},
-            {"toolId": "profile-my-data", "agents": ["score-risk", "delete-everything"], "confidence": 1.7, "reason": "PII"},
-            {"toolId": "profile-my-data", "confidence": "high", "reason": "no number"}
+            {"toolId": "profile-my-data", "agents": ["score-risk", "delete-everything"], "confidence": 0.9, "reason": "invented"},
+            {"toolId": "profile-my-data", "agents": ["score-risk"], "confidence": 1.7, "reason": "PII"},
+            {"toolId": "profile-my-data", "agents": ["score-risk"], "confidence": 0.5, "reason": "again"},
+            {"toolId": "profile-my-data", "confidence": "high", "reason": "no number"},
+            {"toolId": "clean-my-data", "confidence": 0.4, "reason": "no agents named"}
         ]}"#;
         let parsed = parse_model_answer(text).unwrap_or_default();
-        assert_eq!(parsed.len(), 1, "{parsed:?}");
+        assert_eq!(parsed.len(), 2, "{parsed:?}");
         assert_eq!(parsed[0].tool_id, "profile-my-data");
         assert_eq!(parsed[0].agents, ["score-risk"]);
         assert_eq!(parsed[0].confidence, 1.0);
+        assert_eq!(parsed[1].tool_id, "clean-my-data");
+        let every: Vec<&str> = registry::tool("clean-my-data").unwrap().agents.iter().map(|a| a.id).collect();
+        assert_eq!(parsed[1].agents, every);
         assert_eq!(parse_model_answer("not json at all"), None);
         assert_eq!(
             parse_model_answer(r#"{"suggestions": [{"toolId": "nope", "confidence": 0.5, "reason": "x"}]}"#),

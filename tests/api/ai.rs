@@ -436,6 +436,18 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
     assert_eq!(plan["datasetId"], dataset["id"]);
     let body = app.graphql(Some(&token), RUN, json!({ "input": plan })).await;
     assert!(body["errors"].is_null(), "the proposed plan runs: {body}");
+    // Agents that are not a list, and the dataset as its own baseline, are refused.
+    mock.push(Reply::ToolCalls(vec![
+        ("propose_plan", json!({ "toolId": "clean-my-data", "agents": "all" })),
+        ("propose_plan", json!({ "toolId": "profile-my-data", "baselineDatasetId": dataset["id"] })),
+    ]));
+    mock.push(Reply::Text("Those plans were refused.".into()));
+    let answer =
+        ask(&app, &token, json!({ "question": "Clean everything", "conversationId": conversation })).await;
+    assert_eq!(answer["plan"], Value::Null, "{answer}");
+    let sent = mock.requests().last().unwrap()["messages"].to_string();
+    assert!(sent.contains("agents must be a list of agent ids"), "{sent}");
+    assert!(sent.contains("a dataset cannot be its own baseline"), "{sent}");
 
     // An invented number in the answer: regenerated, then the rules answer.
     mock.push(Reply::Text("There are 9,999 nulls in age.".into()));
