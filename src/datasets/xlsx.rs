@@ -114,6 +114,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
                 empty_cells = true;
                 continue;
             }
+            empty_cells = empty_cells || blank(cell.get_value());
             filled += 1;
             let (r, c) = cell.get_position();
             if let DataRef::DateTime(dt) = cell.get_value() {
@@ -240,7 +241,7 @@ fn uncalculated_formulas(
             // Not the same cells after all: no notice rather than a wrong one.
             return Ok(std::collections::BTreeMap::new());
         }
-        if matches!(value.get_value(), DataRef::Empty)
+        if blank(value.get_value())
             && !formula.get_value().is_empty()
             && r > first_row
             && r <= last_row
@@ -250,6 +251,17 @@ fn uncalculated_formulas(
         }
     }
     Ok(counts)
+}
+
+/// Whether a cell holds no value: empty, or an empty text (openpyxl saves a formula without
+/// its result as `<f>…</f><v />`, which calamine reads as an empty string).
+fn blank(value: &DataRef<'_>) -> bool {
+    match value {
+        DataRef::Empty => true,
+        DataRef::String(s) => s.is_empty(),
+        DataRef::SharedString(s) => s.is_empty(),
+        _ => false,
+    }
 }
 
 /// A column's letters as Excel names it (0 → A, 26 → AA).
@@ -662,7 +674,7 @@ mod tests {
             sheet.write_formula(row, 2, Formula::new(format!("=A{}+1", row + 1)).set_result("9")).unwrap();
         }
         workbook.save(&path).unwrap();
-        // As openpyxl saves formulas: without the cached result of column B's.
+        // As openpyxl saves formulas: column B's without their cached result (`<v />`).
         let mut book = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
         let rewritten = dir.path().join("uncalculated.xlsx");
         let mut writer = zip::ZipWriter::new(std::fs::File::create(&rewritten).unwrap());
@@ -673,7 +685,7 @@ mod tests {
             entry.read_to_end(&mut text).unwrap();
             if entry.name().starts_with("xl/worksheets/") {
                 let xml = String::from_utf8(text).unwrap();
-                let xml = result.replace_all(&xml, "$1");
+                let xml = result.replace_all(&xml, "$1<v />");
                 text = xml.into_owned().into_bytes();
             }
             writer.start_file(entry.name(), zip::write::SimpleFileOptions::default()).unwrap();
