@@ -341,6 +341,8 @@ impl Plan {
             )
         } else if let Some(shape) = match ty {
             "TIMESTAMP" => Some(TIMESTAMP),
+            // (The cast would drop digits past microseconds: such a value keeps the column text.)
+            "TIMESTAMP WITH TIME ZONE" => Some(TIMESTAMP_TZ),
             "TIME" => Some(TIME),
             _ => None,
         } {

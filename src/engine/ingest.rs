@@ -395,8 +395,9 @@ fn long_integers(
     columns: &[(String, String)],
 ) -> Result<Vec<String>, IngestError> {
     const DIGITS: usize = 20;
+    // (Inside lists and structs too: `DOUBLE[]`, `STRUCT(l DOUBLE[])`.)
     let doubles: Vec<&String> =
-        columns.iter().filter(|(_, ty)| ty == "DOUBLE").map(|(name, _)| name).collect();
+        columns.iter().filter(|(_, ty)| ty.contains("DOUBLE")).map(|(name, _)| name).collect();
     if doubles.is_empty() || !has_digit_run(source, DIGITS).map_err(|e| IngestError::Internal(e.into()))? {
         return Ok(Vec::new());
     }
@@ -405,9 +406,10 @@ fn long_integers(
     let found: Vec<String> = doubles
         .iter()
         .map(|name| {
+            // A JSON number of that many digits (not inside a string, which a quote would start).
             let v = super::quote_identifier(name);
             format!(
-                "coalesce(bool_or(regexp_full_match(CAST({v} AS VARCHAR), '-?[0-9]{{{DIGITS},}}')), false)"
+                "coalesce(bool_or(regexp_matches(CAST({v} AS VARCHAR), '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)')), false)"
             )
         })
         .collect();
@@ -498,6 +500,31 @@ fn parquet_select(conn: &Connection, kind: &SourceKind, source: &Path) -> Result
         })
         .collect();
     Ok(format!("SELECT {}", select.join(", ")))
+}
+
+/// Notices for the Parquet file's decimals of more than 38 digits (Arrow's `decimal256`), which
+/// DuckDB reads as doubles: their digits past the 16th are not kept. (Best effort: no notice
+/// when the schema cannot be read.)
+fn wide_decimals(conn: &Connection, source: &Path) -> Vec<String> {
+    let sql = format!(
+        "SELECT name, precision FROM parquet_schema({}) WHERE precision > 38 ORDER BY name",
+        quote_literal(&source.display().to_string())
+    );
+    let found = conn.prepare(&sql).and_then(|mut statement| {
+        statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()
+    });
+    found
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, digits)| {
+            format!(
+                "column {name:?} holds decimals of {digits} digits, more than the 38 the engine keeps: they are \
+                 read as doubles, exact to about 16 significant digits"
+            )
+        })
+        .collect()
 }
 
 /// The notice of a delimited file whose values could not be checked against their types.
@@ -686,7 +713,9 @@ pub fn ingest(
     // JSON: how every record says to read it (see `json_columns`).
     let (json_options, json_select, mut json_notices) = match kind {
         SourceKind::JsonArray | SourceKind::JsonLines => json_columns(conn, kind, source)?,
-        SourceKind::Parquet => (String::new(), parquet_select(conn, kind, source)?, Vec::new()),
+        SourceKind::Parquet => {
+            (String::new(), parquet_select(conn, kind, source)?, wide_decimals(conn, source))
+        }
         _ => (String::new(), "SELECT *".to_string(), Vec::new()),
     };
     // One read of the file into `target`. Each retry reads on a fresh connection, so that an
@@ -1780,6 +1809,21 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(utc, vec![600, 600]);
+        // Instants with digits past microseconds keep the column text (the cast cuts them),
+        // first or after the sniffed rows.
+        let mut precise = String::from("id,t\n");
+        for i in 0..25_000 {
+            precise.push_str(&format!("{i},2024-01-05T10:00:{:02}Z\n", i % 60));
+        }
+        precise.push_str("25000,2024-01-31T10:00:00.123456789Z\n");
+        for file in
+            ["id,t\n25000,2024-01-31T10:00:00.123456789Z\n25001,2024-01-31T10:00:00Z\n", precise.as_str()]
+        {
+            let (result, dir) = run(csv(), file.as_bytes());
+            let ingested = result.unwrap();
+            assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
+            assert_eq!(column(&dir, "t", 25_000)[0], "2024-01-31T10:00:00.123456789Z");
+        }
         // `5.` is a decimal number, as the sniffer takes it among its rows.
         let (result, dir) = run(csv(), late(&[("5.", "2024-02-01")]).as_bytes());
         let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
@@ -2235,6 +2279,21 @@ mod tests {
         let w = types.iter().find(|(name, _)| name == "w").unwrap();
         assert_eq!((v.1.as_str(), w.1.as_str()), ("VARCHAR", "DOUBLE"), "{types:?}");
         assert_eq!(column(&dir, "v", 0), vec!["99999999999999999999", "1", "-9223372036854775809"]);
+        // Inside lists and structs too; a long string of digits there leaves the column DOUBLE.
+        let (result, dir) = run(
+            SourceKind::JsonLines,
+            b"{\"id\": 0, \"l\": [1, 123456789012345678901234], \"o\": {\"x\": [-123456789012345678901234]}, \"d\": [1.5], \"s\": {\"t\": \"123456789012345678901234\", \"u\": 2.5}}\n",
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| (c.name, c.data_type)).collect();
+        let ty = |n: &str| types.iter().find(|(name, _)| name == n).unwrap().1.clone();
+        assert_eq!(
+            (ty("l"), ty("o"), ty("d")),
+            ("VARCHAR".into(), "VARCHAR".into(), "DOUBLE[]".into()),
+            "{types:?}"
+        );
+        assert!(ty("s").starts_with("STRUCT"), "{types:?}");
+        assert_eq!(column(&dir, "l", 0), vec!["[1,123456789012345678901234]"]);
+        assert_eq!(column(&dir, "o", 0), vec![r#"{"x":[-123456789012345678901234]}"#]);
         // The same when keys differing in case make the read go through a projection.
         let (result, dir) = run(
             SourceKind::JsonLines,
@@ -2252,6 +2311,30 @@ mod tests {
         assert_eq!(
             (rows[1]["ID_1"].clone(), rows[1]["m"].clone()),
             (serde_json::json!(2), serde_json::json!("s"))
+        );
+    }
+
+    #[test]
+    fn parquet_decimals_beyond_38_digits_are_named_in_a_notice() {
+        // A decimal256 (Arrow), as pyarrow writes one: 60 digits in 26 bytes of big-endian
+        // two's complement, with its DECIMAL logical type.
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("wide.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT 1.5::DECIMAL(10,2) AS narrow) TO {} (FORMAT parquet)",
+            quote_literal(&source.display().to_string())
+        ))
+        .unwrap();
+        assert!(wide_decimals(&conn, &source).is_empty());
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decimal256.parquet");
+        let ingested = run(SourceKind::Parquet, &std::fs::read(fixture).unwrap()).0.unwrap();
+        assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+        assert!(
+            ingested.notices[0].starts_with("column \"d\" holds decimals of 60 digits"),
+            "{:?}",
+            ingested.notices
         );
     }
 
