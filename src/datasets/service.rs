@@ -699,12 +699,24 @@ fn to_utf8(encoding: &'static encoding_rs::Encoding, from: &Path, to: &Path) -> 
     use std::io::Write;
     let mut input = std::fs::File::open(from)?;
     let mut output = std::io::BufWriter::new(std::fs::File::create(to)?);
-    // (Windows-1252 has no byte-order mark of its own: a UTF-8 one stays as its characters.)
+    // Windows-1252 has no byte-order mark of its own, but a file may start with UTF-8's (an
+    // editor's) before Windows-1252 text: it is dropped, not read as `ï»¿` in the first name.
     let mut decoder = encoding.new_decoder_with_bom_removal();
     let mut bytes = vec![0u8; 1 << 16];
     let mut text = String::new();
+    let mut first = true;
     loop {
-        let n = input.read(&mut bytes)?;
+        let mut n = input.read(&mut bytes)?;
+        if std::mem::take(&mut first)
+            && encoding == encoding_rs::WINDOWS_1252
+            && bytes[..n].starts_with(&[0xEF, 0xBB, 0xBF])
+        {
+            bytes.copy_within(3..n, 0);
+            n -= 3;
+            if n == 0 {
+                continue;
+            }
+        }
         text.clear();
         text.reserve(decoder.max_utf8_buffer_length(n).unwrap_or(4 * n + 16));
         // With that much room the decoder always takes the whole input.

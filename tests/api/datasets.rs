@@ -326,6 +326,10 @@ both_stores! {
         let preview = &body["data"]["dataset"]["preview"];
         assert_eq!(preview[0], json!({ "id": 1, "price": "€5", "note": "“best” – sale" }), "{body}");
         assert_eq!(preview[1], json!({ "id": 2, "price": "£10", "note": "café" }), "{body}");
+        // After a UTF-8 byte-order mark (an editor's), the mark is not read into the first name.
+        let marked = app.upload_ok(&token, "marked.csv", b"\xef\xbb\xbfid,name\n1,caf\xe9\n").await;
+        let body = get(&app, &token, &marked["id"]).await;
+        assert_eq!(body["data"]["dataset"]["preview"][0], json!({ "id": 1, "name": "café" }), "{body}");
         // A bracketed header, as SQL Server exports it, is CSV (it was taken for JSON).
         let bracketed = app.upload_ok(&token, "export.csv", b"[id],[name]\n1,a\n").await;
         assert_eq!((bracketed["format"].as_str(), bracketed["rowCount"].as_f64()), (Some("csv"), Some(1.0)), "{bracketed}");
