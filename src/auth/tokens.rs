@@ -83,7 +83,10 @@ impl TokenIssuer {
         // Only the configured algorithm is accepted: a token claiming `none`, another HMAC
         // size or an asymmetric algorithm is refused before its signature is looked at.
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 5;
+        // No leeway: `Credentials::require` refuses a token the second it expires, and a
+        // WebSocket's `connection_init` must refuse what every operation would (a token five
+        // seconds past its expiry was acknowledged, then every operation failed).
+        validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         // Download links carry an audience, so neither kind of token passes for the other
         // (access-token validation refuses any token that has an audience).

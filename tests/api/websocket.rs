@@ -261,8 +261,13 @@ both_stores! {
     }
 
     async fn a_bad_token_closes_the_connection(app) {
+        // A token that expired a second ago is refused too (it was acknowledged, then every
+        // operation failed).
+        let session = app.sign_up("ada@example.com", "correct horse battery").await;
+        let just_expired = crate::helpers::forge_token(session["user"]["id"].as_str().unwrap(), jsonwebtoken::Algorithm::HS256, crate::helpers::SECRET_KEY, -1);
+        for token in ["forged.token.here", just_expired.as_str()] {
         let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer forged.token.here" } })).await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
         let mut closed = false;
         while let Ok(Some(message)) = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
             match message {
@@ -281,6 +286,7 @@ both_stores! {
             }
         }
         assert!(closed, "the server must close a connection with a bad token");
+        }
 
         let mut legacy = connect(&app, "graphql-ws").await;
         send(&mut legacy, json!({ "type": "connection_init", "payload": { "authorization": "Bearer forged" } })).await;
