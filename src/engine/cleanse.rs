@@ -95,7 +95,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use duckdb::{
     Connection,
-    core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId},
+    core::{DataChunkHandle, LogicalTypeId},
     ffi::duckdb_string_t,
     params_from_iter,
     types::{DuckString, Value as Duck},
@@ -454,40 +454,24 @@ impl VScalar for PhoneE164 {
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let len = input.len();
-        let values = input.flat_vector(0);
-        let regions = input.flat_vector(1);
-        // SAFETY: both arguments are VARCHAR vectors of `len` rows (the signature).
-        let value_strs = unsafe { values.as_slice_with_len::<duckdb_string_t>(len) };
-        let region_strs = unsafe { regions.as_slice_with_len::<duckdb_string_t>(len) };
-        let mut out = output.flat_vector();
         // The region of the previous row, parsed once per run of equal regions.
         let mut last: Option<(String, Option<phonenumber::country::Id>)> = None;
-        for row in 0..len {
-            if values.row_is_null(row as u64) || regions.row_is_null(row as u64) {
-                out.set_null(row);
-                continue;
-            }
-            let region = DuckString::new(&mut { region_strs[row] }).as_str().into_owned();
+        super::map_two_texts(input, output, |value, region| {
             let id = match &last {
-                Some((r, id)) if *r == region => *id,
+                Some((r, id)) if r == region => *id,
                 _ => {
-                    let id = parse_region(&region);
-                    last = Some((region, id));
+                    let id = parse_region(region);
+                    last = Some((region.to_string(), id));
                     id
                 }
             };
-            let value = DuckString::new(&mut { value_strs[row] }).as_str().into_owned();
-            match id.and_then(|id| phone_e164(id, &value)) {
-                Some(e164) => out.insert(row, e164.as_str()),
-                None => out.set_null(row),
-            }
-        }
+            id.and_then(|id| phone_e164(id, value))
+        });
         Ok(())
     }
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        of_two_texts(LogicalTypeId::Varchar)
+        super::of_two_texts(LogicalTypeId::Varchar)
     }
 }
 
@@ -595,19 +579,8 @@ impl VScalar for JaroWinkler {
     }
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        of_two_texts(LogicalTypeId::Double)
+        super::of_two_texts(LogicalTypeId::Double)
     }
-}
-
-/// The signature of a scalar function of two VARCHARs.
-fn of_two_texts(result: LogicalTypeId) -> Vec<ScalarFunctionSignature> {
-    vec![ScalarFunctionSignature::exact(
-        vec![
-            LogicalTypeHandle::from(LogicalTypeId::Varchar),
-            LogicalTypeHandle::from(LogicalTypeId::Varchar),
-        ],
-        LogicalTypeHandle::from(result),
-    )]
 }
 
 /// A region code (ISO 3166 alpha-2, any case) libphonenumber knows.

@@ -177,6 +177,50 @@ pub(crate) fn open_database(config: &EngineConfig, temp_dir: &Path) -> anyhow::R
     Connection::open_in_memory_with_flags(duck).context("opening DuckDB")
 }
 
+/// The body of a scalar function of two texts returning text (`agensium_phone_e164`,
+/// `agensium_mask`): each row's two values (a null in either gives null) through `f`, whose
+/// `None` is null too. `f` may keep state from row to row (a parse of a repeated argument).
+pub(crate) fn map_two_texts(
+    input: &mut duckdb::core::DataChunkHandle,
+    output: &mut dyn duckdb::vtab::arrow::WritableVector,
+    mut f: impl FnMut(&str, &str) -> Option<String>,
+) {
+    use duckdb::core::Inserter;
+    use duckdb::types::DuckString;
+    let len = input.len();
+    let firsts = input.flat_vector(0);
+    let seconds = input.flat_vector(1);
+    // SAFETY: both arguments are VARCHAR vectors of `len` rows (the functions' signatures).
+    let first_strs = unsafe { firsts.as_slice_with_len::<duckdb::ffi::duckdb_string_t>(len) };
+    let second_strs = unsafe { seconds.as_slice_with_len::<duckdb::ffi::duckdb_string_t>(len) };
+    let mut out = output.flat_vector();
+    for row in 0..len {
+        if firsts.row_is_null(row as u64) || seconds.row_is_null(row as u64) {
+            out.set_null(row);
+            continue;
+        }
+        let first = DuckString::new(&mut { first_strs[row] }).as_str().into_owned();
+        let second = DuckString::new(&mut { second_strs[row] }).as_str().into_owned();
+        match f(&first, &second) {
+            Some(value) => out.insert(row, value.as_str()),
+            None => out.set_null(row),
+        }
+    }
+}
+
+/// The signature of a scalar function of two VARCHARs.
+pub(crate) fn of_two_texts(
+    result: duckdb::core::LogicalTypeId,
+) -> Vec<duckdb::vscalar::ScalarFunctionSignature> {
+    vec![duckdb::vscalar::ScalarFunctionSignature::exact(
+        vec![
+            duckdb::core::LogicalTypeHandle::from(duckdb::core::LogicalTypeId::Varchar),
+            duckdb::core::LogicalTypeHandle::from(duckdb::core::LogicalTypeId::Varchar),
+        ],
+        duckdb::core::LogicalTypeHandle::from(result),
+    )]
+}
+
 /// Whether a DuckDB type name (upper case) is an integer type, aliases included.
 pub(crate) fn is_integer_type(t: &str) -> bool {
     matches!(

@@ -119,9 +119,9 @@ async fn a_damaged_output_fails_its_checks_and_nothing_is_published(store: Store
     );
 }
 
-async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: Store) {
-    // The hook tells the test which job published, then holds it until the test lets go.
-    let (reached_tx, mut reached) = mpsc::unbounded_channel();
+/// Hooks that tell the test which job published, then hold it until the test lets go.
+fn held_after_publishing() -> (Hooks, mpsc::UnboundedReceiver<agensium::domain::JobId>, Arc<Notify>) {
+    let (reached_tx, reached) = mpsc::unbounded_channel();
     let release = Arc::new(Notify::new());
     let reached_tx = Arc::new(Mutex::new(reached_tx));
     let gate = release.clone();
@@ -133,6 +133,11 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
         })),
         ..Hooks::default()
     };
+    (hooks, reached, release)
+}
+
+async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: Store) {
+    let (hooks, mut reached, release) = held_after_publishing();
     let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
     let token = app.token_for("ada@example.com").await;
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
@@ -168,18 +173,7 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
 
 async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) {
     // The one slot is held by a cleanse waiting in its hook.
-    let (reached_tx, mut reached) = mpsc::unbounded_channel();
-    let release = Arc::new(Notify::new());
-    let reached_tx = Arc::new(Mutex::new(reached_tx));
-    let gate = release.clone();
-    let hooks = Hooks {
-        published: Some(Arc::new(move |job| {
-            let _ = reached_tx.lock().unwrap().send(job);
-            let gate = gate.clone();
-            Box::pin(async move { gate.notified().await })
-        })),
-        ..Hooks::default()
-    };
+    let (hooks, mut reached, release) = held_after_publishing();
     let vars = [("WORKER_CONCURRENCY", "1"), ("JOB_POLL_INTERVAL", "200ms"), ("JOB_MAX_ATTEMPTS", "2")];
     let Some(app) = spawn_app_hooked(store, &vars, hooks).await else { return };
     let token = app.token_for("ada@example.com").await;

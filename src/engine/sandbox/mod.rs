@@ -45,9 +45,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Context;
-use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
-use duckdb::ffi::duckdb_string_t;
-use duckdb::types::DuckString;
+use duckdb::core::{DataChunkHandle, LogicalTypeId};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::arrow::WritableVector;
 use duckdb::{Config as DuckConfig, Connection};
@@ -632,33 +630,24 @@ fn masking_clause(conn: &Connection, path: &str, masked: &[(String, String)]) ->
 fn holds_no_text(ty: &str) -> bool {
     let base = ty.trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit());
     let base = base.split('(').next().unwrap_or(base).trim();
-    matches!(
-        base,
-        "BOOLEAN"
-            | "TINYINT"
-            | "SMALLINT"
-            | "INTEGER"
-            | "BIGINT"
-            | "HUGEINT"
-            | "UTINYINT"
-            | "USMALLINT"
-            | "UINTEGER"
-            | "UBIGINT"
-            | "UHUGEINT"
-            | "FLOAT"
-            | "DOUBLE"
-            | "DECIMAL"
-            | "DATE"
-            | "TIME"
-            | "TIME WITH TIME ZONE"
-            | "TIMESTAMP"
-            | "TIMESTAMP WITH TIME ZONE"
-            | "TIMESTAMP_S"
-            | "TIMESTAMP_MS"
-            | "TIMESTAMP_NS"
-            | "INTERVAL"
-            | "UUID"
-    )
+    super::is_integer_type(base)
+        || matches!(
+            base,
+            "BOOLEAN"
+                | "FLOAT"
+                | "DOUBLE"
+                | "DECIMAL"
+                | "DATE"
+                | "TIME"
+                | "TIME WITH TIME ZONE"
+                | "TIMESTAMP"
+                | "TIMESTAMP WITH TIME ZONE"
+                | "TIMESTAMP_S"
+                | "TIMESTAMP_MS"
+                | "TIMESTAMP_NS"
+                | "INTERVAL"
+                | "UUID"
+        )
 }
 
 /// The scalar function `(kind VARCHAR, value VARCHAR) -> VARCHAR` of the view's masks: a
@@ -678,37 +667,18 @@ impl VScalar for MaskFn {
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let len = input.len();
-        let kinds = input.flat_vector(0);
-        let values = input.flat_vector(1);
-        // SAFETY: both arguments are VARCHAR vectors of `len` rows (the signature).
-        let kind_strs = unsafe { kinds.as_slice_with_len::<duckdb_string_t>(len) };
-        let value_strs = unsafe { values.as_slice_with_len::<duckdb_string_t>(len) };
-        let mut out = output.flat_vector();
-        for row in 0..len {
-            if kinds.row_is_null(row as u64) || values.row_is_null(row as u64) {
-                out.set_null(row);
-                continue;
-            }
-            let kind = DuckString::new(&mut { kind_strs[row] }).as_str().into_owned();
-            let value = DuckString::new(&mut { value_strs[row] }).as_str().into_owned();
-            if kind.is_empty() {
-                out.insert(row, crate::domain::mask_embedded(&value).as_ref());
+        super::map_two_texts(input, output, |kind, value| {
+            Some(if kind.is_empty() {
+                crate::domain::mask_embedded(value).into_owned()
             } else {
-                out.insert(row, crate::domain::mask(&kind, &value).as_str());
-            }
-        }
+                crate::domain::mask(kind, value)
+            })
+        });
         Ok(())
     }
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        vec![ScalarFunctionSignature::exact(
-            vec![
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-                LogicalTypeHandle::from(LogicalTypeId::Varchar),
-            ],
-            LogicalTypeHandle::from(LogicalTypeId::Varchar),
-        )]
+        super::of_two_texts(LogicalTypeId::Varchar)
     }
 }
 
