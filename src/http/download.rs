@@ -41,7 +41,29 @@ fn disposition(kind: &str, name: &str) -> String {
 }
 
 #[handler]
-pub(super) async fn download(Path(token): Path<String>, Data(state): Data<&AppState>) -> Response {
+pub(super) async fn download(
+    req: &poem::Request,
+    Path(token): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let response = serve(token, state).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    // As a GraphQL internal error says: the request id to quote (the cause is in the log).
+    let id = super::request_id(req);
+    let mut body = crate::gql::error_body(
+        ErrorCode::Internal,
+        &format!("internal error; quote request id {id} when reporting it"),
+    );
+    body["errors"][0]["extensions"]["requestId"] = serde_json::Value::from(id);
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+async fn serve(token: String, state: &AppState) -> Response {
     let refused = || {
         error_response(
             StatusCode::UNAUTHORIZED,

@@ -60,6 +60,10 @@ pub(super) fn asset(Path(file): Path<String>) -> Response {
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header(header::CACHE_CONTROL, "public, max-age=3600")
             .body(*bytes),
-        None => Response::builder().status(StatusCode::NOT_FOUND).body("no such asset"),
+        None => super::graphql::error_response(
+            StatusCode::NOT_FOUND,
+            crate::error::ErrorCode::NotFound,
+            "no such asset",
+        ),
     }
 }

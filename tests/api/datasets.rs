@@ -587,6 +587,19 @@ both_stores! {
             response.headers()["content-disposition"],
             "attachment; filename=\"donn_es.csv\"; filename*=UTF-8''donn%C3%A9es.csv"
         );
+        // A download that fails inside the server says which request to quote, as GraphQL does.
+        for file in app.files_under("datasets") {
+            if file.to_string_lossy().contains(french["id"].as_str().unwrap()) {
+                std::fs::remove_file(file).unwrap();
+            }
+        }
+        let response = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        // (Its file gone from under the server: an internal error, logged with its cause.)
+        assert_eq!(response.status().as_u16(), 500);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(crate::helpers::error_code(&body), "INTERNAL", "{body}");
+        let id = body["errors"][0]["extensions"]["requestId"].as_str().unwrap_or_default().to_string();
+        assert!(!id.is_empty() && body["errors"][0]["message"].as_str().unwrap().contains(&id), "{body}");
 
         let parquet_url = links["data"]["dataset"]["parquet"]["url"].as_str().unwrap();
         let bytes = app.client.get(format!("{}{parquet_url}", app.address)).send().await.unwrap().bytes().await.unwrap();

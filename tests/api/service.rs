@@ -62,6 +62,8 @@ both_stores! {
         }
         let missing = app.client.get(format!("{}/playground/assets/Cargo.toml", app.address)).send().await.unwrap();
         assert_eq!(missing.status().as_u16(), 404);
+        let body: Value = missing.json().await.expect("a refusal in the errors shape");
+        assert_eq!(crate::helpers::error_code(&body), "NOT_FOUND", "{body}");
         // Refusals poem makes itself have the shape and codes of every other refusal.
         let unknown = app.client.get(format!("{}/no/such/route", app.address)).send().await.unwrap();
         assert_eq!(unknown.status().as_u16(), 404);
