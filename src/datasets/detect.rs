@@ -38,6 +38,13 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
         let kind = SourceKind::Delimited { delimiter: Some(','), header: None, text_columns: vec![] };
         return Ok(Detected { format: DatasetFormat::Xlsx, kind, transcode: None });
     }
+    // UTF-32 (either order): its little-endian mark starts as UTF-16's does, and read as
+    // UTF-16 it makes names such as `\0a\0`.
+    if head.starts_with(&[0xFF, 0xFE, 0x00, 0x00]) || head.starts_with(&[0x00, 0x00, 0xFE, 0xFF]) {
+        return Err(bad(
+            "the file is UTF-32 text, which cannot be read; save it as UTF-8 (or UTF-16 little-endian)",
+        ));
+    }
     if head.starts_with(&[0xFE, 0xFF]) {
         // encoding_rs reads both, but a big-endian file is rare enough to be a mistake.
         return Err(bad(
@@ -177,6 +184,12 @@ mod tests {
         // Big-endian UTF-16 is refused with a reason, not read as little-endian garbage.
         let big_endian = b"\xFE\xFF\x00a\x00,\x00b";
         assert!(format(big_endian).unwrap_err().contains("UTF-16 big-endian"));
+        // UTF-32 is refused too, in either byte order.
+        for utf32 in
+            [&b"\xFF\xFE\x00\x00a\x00\x00\x00,\x00\x00\x00"[..], &b"\x00\x00\xFE\xFF\x00\x00\x00a"[..]]
+        {
+            assert!(format(utf32).unwrap_err().contains("UTF-32"));
+        }
         // A multi-byte character cut at the end of the sample is not a reason for Latin-1.
         let cut = "a,b\né".as_bytes();
         let detected = detect(&cut[..cut.len() - 1], b"", 100).unwrap();
