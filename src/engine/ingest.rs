@@ -572,6 +572,21 @@ impl Read {
             .unwrap_or(true)
     }
 
+    /// How many columns a read into `data` has.
+    fn width(&self, data: &Path) -> Result<i64, IngestError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet({}))",
+                    quote_literal(&data.display().to_string())
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .context("counting the columns read")?)
+    }
+
     /// How good a read into `data` is: more rows kept, then fewer lines rejected.
     fn outcome(&self, data: &Path) -> Result<(u64, std::cmp::Reverse<u64>), IngestError> {
         let rows: i64 = self
@@ -608,6 +623,8 @@ pub fn ingest(
     let mut unchecked = None;
     let mut decimal_commas = Vec::new();
     let mut decimal_points = Vec::new();
+    // RFC 4180's reading of a file the sniffer read without quotes, when it types it otherwise.
+    let mut quoted_reading: Option<csv_types::Plan> = None;
     // Excel's `sep=;` first line names the delimiter: it is skipped, and its delimiter used.
     // (DuckDB's sniffer skips it alone, but not its reader that keeps rejects.)
     let excel = match kind {
@@ -673,13 +690,20 @@ pub fn ingest(
         }
         // No quote in the first rows: RFC 4180's, unless it reads them otherwise (a value
         // like `"Best" ever` there is why the sniffer set none).
+        // Otherwise RFC 4180's reading is kept aside: when the sniffer's reading rejects lines
+        // for their quotes (a quoted value of many lines longer than DuckDB's 2 MB line, which
+        // its sample could not take whole), the file is read again with it (see below).
         if let Ok(unquoted) = &plan
             && !unquoted.quoted
-            && let Ok(quoted) = sniff(long_lines, Quotes::Rfc4180)
-            && quoted.reads_like(unquoted)
         {
-            quotes = Quotes::Rfc4180;
-            plan = Ok(quoted);
+            match sniff(long_lines, Quotes::Rfc4180) {
+                Ok(quoted) if quoted.reads_like(unquoted) => {
+                    quotes = Quotes::Rfc4180;
+                    plan = Ok(quoted);
+                }
+                // (Sniffed with long lines: a sample cut inside such a value types nothing.)
+                _ => quoted_reading = sniff(true, Quotes::Rfc4180).ok(),
+            }
         }
         match plan {
             Ok(mut plan) => {
@@ -793,7 +817,32 @@ pub fn ingest(
     // may have rejected a line for its quotes, the file is read again with the sniffer's
     // reading (none), and the read that keeps more rows (then rejects fewer lines) is kept;
     // the quoted one on a tie.
-    let (mut done, _) = match read(data, plan.clone(), long_lines, quotes) {
+    // The other way round too: when the sniffer's reading (no quotes) rejected lines that
+    // hold one, and RFC 4180's reading types the file otherwise, that reading is tried, and the
+    // one that keeps more rows kept (a quoted value of many lines read as a value, not as
+    // thousands of rejected lines).
+    let first = read(data, plan.clone(), long_lines, quotes);
+    let first = match (first, quoted_reading) {
+        (Ok(first), Some(quoted_plan)) if quotes == Quotes::Sniffed && first.0.quote_trouble() => {
+            let quoted = data.with_extension("quoted.parquet");
+            let _guard = RemoveOnDrop(quoted.clone());
+            // (With long lines: such a value is likely what the sniffer's sample could not take.)
+            match read(&quoted, Some(quoted_plan), true, Quotes::Rfc4180) {
+                // (As many columns: a reading that found one column, `a,b`, keeps every line.)
+                Ok(other)
+                    if other.0.width(&quoted)? == first.0.width(data)?
+                        && other.0.outcome(&quoted)? > first.0.outcome(data)? =>
+                {
+                    std::fs::rename(&quoted, data).context("keeping the read with quotes")?;
+                    quotes = Quotes::Rfc4180;
+                    Ok(other)
+                }
+                _ => Ok(first),
+            }
+        }
+        (first, _) => first,
+    };
+    let (mut done, _) = match first {
         Ok(first) if quotes != Quotes::Rfc4180 || !first.0.quote_trouble() => first,
         first => {
             let unquoted = data.with_extension("unquoted.parquet");
@@ -1973,6 +2022,16 @@ mod tests {
         let path = dir.path().join("t.csv");
         std::fs::write(&path, body).unwrap();
         widest_line(&path, None).unwrap()
+    }
+
+    #[test]
+    fn a_quoted_value_of_many_lines_longer_than_two_megabytes_is_one_value() {
+        let value = format!("{}\n", "y".repeat(1000)).repeat(2200);
+        let body = format!("id,txt,n\n1,\"{value}\",5\n2,short,6\n");
+        let (result, dir) = run(csv(), body.as_bytes());
+        let ingested = result.unwrap();
+        assert_eq!((ingested.row_count, ingested.rejected_row_count), (2, 0), "{:?}", ingested.notices);
+        assert_eq!(column(&dir, "txt", 1), vec![value, "short".to_string()]);
     }
 
     #[test]
