@@ -104,9 +104,9 @@ struct Inner {
     /// Summary and routing calls in flight at once; a read that finds them all taken gets the
     /// rules (not remembered as a failure: a later read asks the model).
     report_calls: tokio::sync::Semaphore,
-    /// Co-pilot queries running at once, over every user: each may use
-    /// `COPILOT_SQL_MEMORY_LIMIT`.
-    queries: tokio::sync::Semaphore,
+    /// Co-pilot queries running at once, over every user and one per user: each may use
+    /// `COPILOT_SQL_MEMORY_LIMIT` (and its process 512 MiB more).
+    queries: crate::jobs::turns::Turns,
     /// Questions per user and minute: each may cost several model calls and queries.
     questions: crate::auth::WindowLimiter<UserId>,
 }
@@ -119,7 +119,7 @@ const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
 /// own per-user limit).
 const REPORT_CALLS: usize = 2;
 
-/// Co-pilot queries running at once (each in a sandbox of its own memory limit).
+/// Co-pilot queries running at once, one per user (each in a process of its own memory limit).
 const QUERIES_AT_ONCE: usize = 2;
 
 /// A cache of what a finished job's report yields (it never changes).
@@ -167,7 +167,7 @@ impl Ai {
                 failed: moka::future::Cache::builder().max_capacity(4096).time_to_live(FAILED_FOR).build(),
                 unavailable_until: std::sync::Mutex::new(None),
                 report_calls: tokio::sync::Semaphore::new(REPORT_CALLS),
-                queries: tokio::sync::Semaphore::new(QUERIES_AT_ONCE),
+                queries: crate::jobs::turns::Turns::new(QUERIES_AT_ONCE),
                 questions: crate::auth::WindowLimiter::new(
                     config.questions_per_minute,
                     Duration::from_secs(60),
@@ -832,7 +832,9 @@ impl Ai {
             .collect();
         let limits = SandboxLimits::new(config.sql_max_rows, config.sql_timeout, config.sql_memory_bytes);
         let outcome = {
-            let Ok(_turn) = self.inner.queries.acquire().await else {
+            // One query at a time per user: one user's questions wait for each other, not
+            // for everyone else.
+            let Some(_turn) = self.inner.queries.take(subject.dataset.owner_id).await else {
                 return json!({ "error": "the server is shutting down" });
             };
             datasets

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod registry;
 mod service;
 mod tools;
+pub mod turns;
 pub mod worker;
 
 pub use service::{Jobs, ReportFile, RunRequest};

@@ -62,13 +62,10 @@ pub(super) struct Inner {
     details: moka::future::Cache<String, Arc<serde_json::Value>>,
     /// Turns for computing them: each scans a whole column on the shared engine, and one
     /// request may ask for many (a list of columns, aliases), so at most
-    /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread.
-    detail_turns: Arc<tokio::sync::Semaphore>,
-    /// One of them at most per owner: a request asking for hundreds of histograms takes one
-    /// turn at a time and leaves the other to everyone else. A lock per owner, not a stripe:
-    /// two owners sharing a stripe (one pair in 64) waited for each other's whole request.
-    /// Kept while used (an idle owner's lock goes after ten minutes).
-    detail_owner_turns: moka::sync::Cache<UserId, Arc<tokio::sync::Mutex<()>>>,
+    /// [`DETAIL_CONCURRENCY`] run at once and the rest wait without holding a blocking thread;
+    /// one of them at most per owner: a request asking for hundreds of histograms takes one
+    /// turn at a time and leaves the other to everyone else.
+    detail_turns: Arc<super::turns::Turns>,
     /// Rendered report files by job, format and a fingerprint of the personal columns known
     /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
@@ -133,10 +130,7 @@ impl Jobs {
                 profiles: moka::future::Cache::builder().max_capacity(256).build(),
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
-                detail_turns: Arc::new(tokio::sync::Semaphore::new(DETAIL_CONCURRENCY)),
-                detail_owner_turns: moka::sync::Cache::builder()
-                    .time_to_idle(std::time::Duration::from_secs(600))
-                    .build(),
+                detail_turns: Arc::new(super::turns::Turns::new(DETAIL_CONCURRENCY)),
                 queue: moka::future::Cache::builder()
                     .max_capacity(1)
                     .time_to_live(QUEUE_SNAPSHOT_TTL)
@@ -658,16 +652,13 @@ impl Jobs {
         }
         let data = self.inner.datasets.data_path(dataset).await?;
         let (engine, turns) = (self.inner.datasets.engine().clone(), self.inner.detail_turns.clone());
-        let owner_turn = self
-            .inner
-            .detail_owner_turns
-            .get_with(dataset.owner_id, || Arc::new(tokio::sync::Mutex::new(())));
+        let owner = dataset.owner_id;
         // Requests for the same detail at the same time share one computation.
         self.inner
             .details
             .try_get_with(key, async move {
-                let _mine = owner_turn.lock().await;
-                let _turn = turns.acquire_owned().await?;
+                let _turn =
+                    turns.take(owner).await.ok_or_else(|| anyhow::anyhow!("the server is stopping"))?;
                 compute(engine, data).await.map(Arc::new)
             })
             .await
