@@ -26,7 +26,16 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         CorsOrigins::List(origins) => Cors::new().allow_origins(origins.iter().map(String::as_str)),
     }
     .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-    .allow_headers(["authorization", "content-type", "accept", "x-request-id"])
+    // (Apollo's clients add the last two to uploads and operations: a preflight refusing them
+    // fails the request in the browser.)
+    .allow_headers([
+        "authorization",
+        "content-type",
+        "accept",
+        "x-request-id",
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+    ])
     .expose_headers(["x-request-id"])
     .max_age(3600);
 

@@ -89,6 +89,18 @@ both_stores! {
             assert!(allowed.status().is_success());
             assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
         }
+        // Apollo's upload and operation headers pass the preflight.
+        let apollo = app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", "http://app.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "apollo-require-preflight, x-apollo-operation-name, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(apollo.status().is_success(), "{}", apollo.status());
+        let allowed = apollo.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(allowed.contains("apollo-require-preflight") && allowed.contains("x-apollo-operation-name"), "{allowed}");
         let refused = preflight("http://evil.example").await.unwrap();
         assert!(refused.headers().get("access-control-allow-origin").is_none());
         let cross = app.client.post(format!("{}/graphql", app.address)).header("origin", "http://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
