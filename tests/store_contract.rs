@@ -400,16 +400,34 @@ contract! {
         assert_eq!((cancelled.status, cancelled.cancel_requested), (JobStatus::Running, true));
         assert_eq!(f.store.renew_lease(claimed.id, worker, now() + Duration::seconds(30)).await.unwrap(), Some(true));
 
+        // A job asked to cancel cannot complete, even by its holder; it ends cancelled.
         let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: Some("{\"agents\":[]}".into()), output_dataset_id: None };
-        assert!(!f.store.finish_job(claimed.id, other, &outcome, now()).await.unwrap());
-        assert!(f.store.finish_job(claimed.id, worker, &outcome, now()).await.unwrap());
+        assert!(!f.store.finish_job(claimed.id, worker, &outcome, now()).await.unwrap());
+        let cancel = JobOutcome { status: JobStatus::Cancelled, error: None, report: None, output_dataset_id: None };
+        assert!(!f.store.finish_job(claimed.id, other, &cancel, now()).await.unwrap());
+        assert!(f.store.finish_job(claimed.id, worker, &cancel, now()).await.unwrap());
         let done = f.store.job(claimed.id, ada).await.unwrap().unwrap();
-        assert_eq!((done.status, done.progress), (JobStatus::Completed, 100.0));
+        assert_eq!((done.status, done.progress), (JobStatus::Cancelled, 40.0));
+        assert!(done.finished_at.is_some());
+        assert_eq!(f.store.job_report(claimed.id, ada).await.unwrap(), None);
+        assert!(!f.store.datasets_in_use(&[data.id]).await.unwrap());
+        assert_eq!(f.store.claim_job("w3", now(), lease, 3).await.unwrap(), None, "nothing left to claim");
+    }
+
+    async fn the_holder_completes_a_job_with_its_report(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        f.store.insert_job(&job(ada, &data)).await.unwrap();
+        let lease = now() + Duration::seconds(30);
+        let claimed = f.store.claim_job("w1", now(), lease, 3).await.unwrap().unwrap();
+        let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: Some("{\"agents\":[]}".into()), output_dataset_id: None };
+        assert!(!f.store.finish_job(claimed.id, "w2", &outcome, now()).await.unwrap());
+        assert!(f.store.finish_job(claimed.id, "w1", &outcome, now()).await.unwrap());
+        let done = f.store.job(claimed.id, ada).await.unwrap().unwrap();
+        assert_eq!((done.status, done.progress, done.stage.as_deref()), (JobStatus::Completed, 100.0, Some("done")));
         assert!(done.finished_at.is_some());
         assert_eq!(f.store.job_report(claimed.id, ada).await.unwrap().as_deref(), Some("{\"agents\":[]}"));
         assert_eq!(f.store.job_report(claimed.id, UserId::generate()).await.unwrap(), None);
-        assert!(!f.store.datasets_in_use(&[data.id]).await.unwrap());
-        assert_eq!(f.store.claim_job("w3", now(), lease, 3).await.unwrap(), None, "nothing left to claim");
+        assert!(!f.store.finish_job(claimed.id, "w1", &outcome, now()).await.unwrap(), "ended once");
     }
 
     async fn a_dead_workers_job_is_retried_then_fails_as_worker_lost(f) {

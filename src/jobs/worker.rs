@@ -63,14 +63,20 @@ pub struct Hooks {
     /// (`data.parquet`, `quarantine.parquet`), before the output is checked.
     pub cleansed: Option<CleansedHook>,
     /// Awaited once a run has published its new versions, before the job's end is recorded.
-    pub published: Option<Arc<dyn Fn(JobId) -> BoxFuture<'static, ()> + Send + Sync>>,
+    pub published: Option<JobHook>,
+    /// Awaited right before a job's end is recorded, after the worker last read the job.
+    pub finishing: Option<JobHook>,
 }
+
+/// Awaited with the job's id (see [`Hooks`]).
+pub type JobHook = Arc<dyn Fn(JobId) -> BoxFuture<'static, ()> + Send + Sync>;
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hooks")
             .field("cleansed", &self.cleansed.is_some())
             .field("published", &self.published.is_some())
+            .field("finishing", &self.finishing.is_some())
             .finish()
     }
 }
@@ -280,10 +286,34 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     if !completing {
         discard(&jobs, &job, published).await;
     }
+    if let Some(hook) = config.hooks.finishing.as_ref() {
+        hook(job.id).await;
+    }
     let recorded = match store.finish_job(job.id, &worker, &outcome, now).await {
         Ok(true) => {
             tracing::info!(status = outcome.status.as_str(), "job finished");
             outcome.status == JobStatus::Completed
+        }
+        Ok(false) if completing => {
+            // Not recorded: the worker lost the job, or its cancellation was asked for
+            // after the last reading above. Cancelled, it keeps nothing it published
+            // (removed before a client can see it cancelled).
+            discard(&jobs, &job, published).await;
+            let cancelled = JobOutcome {
+                status: JobStatus::Cancelled,
+                error: None,
+                report: None,
+                output_dataset_id: None,
+            };
+            match store.finish_job(job.id, &worker, &cancelled, now).await {
+                Ok(true) => tracing::info!("job cancelled as it finished"),
+                Ok(false) => tracing::warn!("job finished but another worker holds it now; result dropped"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record the end of a job; it is retried when its lease expires")
+                }
+            }
+            jobs.changed(job.id);
+            return;
         }
         Ok(false) => {
             tracing::warn!("job finished but another worker holds it now; result dropped");

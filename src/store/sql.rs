@@ -629,7 +629,12 @@ pub fn finish_job(id: JobId, worker: &str, outcome: &JobOutcome, now: DateTime<U
         .value(Jobs::UpdatedAt, now)
         .to_owned();
     if outcome.status == JobStatus::Completed {
-        query.value(Jobs::Progress, 100.0).value(Jobs::Stage, "done");
+        // A cancellation asked for after the worker last looked wins: the job does not
+        // complete (the worker then ends it cancelled).
+        query
+            .value(Jobs::Progress, 100.0)
+            .value(Jobs::Stage, "done")
+            .and_where(Expr::col(Jobs::CancelRequested).eq(false));
     }
     held_by(&mut query, id, worker);
     query

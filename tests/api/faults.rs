@@ -1,7 +1,8 @@
 //! Faults no request can cause, injected through the workers' hooks: a cleanse whose output
 //! is damaged after it was written fails its integrity checks and publishes nothing (or, when
 //! the plan says so, publishes with the failed checks in its manifest); a cleanse cancelled
-//! after it published its versions removes them.
+//! after it published its versions removes them, also when the cancellation lands after the
+//! worker's last look at the job.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -216,6 +217,59 @@ async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) 
     assert_eq!(job["status"], "COMPLETED", "{job}");
 }
 
+async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
+    // The worker has read the job for the last time and holds it right before recording its
+    // end: the cancellation arrives in that window.
+    let (reached_tx, mut reached) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let reached_tx = Arc::new(Mutex::new(reached_tx));
+    let gate = release.clone();
+    let hooks = Hooks {
+        finishing: Some(Arc::new(move |job| {
+            let _ = reached_tx.lock().unwrap().send(job);
+            let gate = gate.clone();
+            Box::pin(async move { gate.notified().await })
+        })),
+        ..Hooks::default()
+    };
+    let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+    let files_before = app.files_under("datasets").len();
+
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    let job = tokio::time::timeout(Duration::from_secs(60), reached.recv())
+        .await
+        .expect("the job reaches its end")
+        .unwrap();
+    assert_eq!(job.to_string(), id.as_str().unwrap());
+    let body = app.graphql(Some(&token), CANCEL, json!({ "id": id })).await;
+    assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
+    release.notify_one();
+
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "CANCELLED", "{job}");
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+    assert_eq!(body["data"]["job"]["output"], Value::Null, "{body}");
+    assert_eq!(body["data"]["job"]["report"], Value::Null, "{body}");
+    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(names(&app, &token).await, ["people.csv"]);
+    assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
+
+    // Without a cancellation the same hook lets the job complete.
+    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    tokio::time::timeout(Duration::from_secs(60), reached.recv())
+        .await
+        .expect("the job reaches its end")
+        .unwrap();
+    release.notify_one();
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite {
@@ -240,5 +294,6 @@ macro_rules! on_both_stores {
 on_both_stores!(
     a_damaged_output_fails_its_checks_and_nothing_is_published,
     a_cleanse_cancelled_after_publishing_removes_what_it_published,
-    a_busy_instance_still_ends_the_jobs_of_workers_that_died
+    a_busy_instance_still_ends_the_jobs_of_workers_that_died,
+    a_cancel_landing_as_the_job_ends_wins
 );
