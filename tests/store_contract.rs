@@ -8,8 +8,8 @@ mod helpers;
 use std::sync::Arc;
 
 use agensium::domain::{
-    ColumnInfo, Conversation, ConversationId, Dataset, DatasetFormat, DatasetId, Email, Job, JobError, JobId,
-    JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, Role, UsageTotals, UserId,
+    ColumnInfo, Conversation, ConversationId, Dataset, DatasetFormat, DatasetId, DatasetKind, Email, Job,
+    JobError, JobId, JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, Role, UsageTotals, UserId,
 };
 use agensium::store::{
     JobFilter, JobOutcome, MetadataStore, MysqlStore, NewRefreshToken, PageRequest, Replacement,
@@ -79,6 +79,7 @@ fn dataset(owner: UserId, parent: Option<&Dataset>) -> Dataset {
         owner_id: owner,
         root_id: parent.map_or(id, |p| p.root_id),
         parent_id: parent.map(|p| p.id),
+        kind: if parent.is_some() { DatasetKind::Cleaned } else { DatasetKind::Upload },
         name: "sales.csv".into(),
         format: DatasetFormat::Csv,
         original_filename: "sales.csv".into(),
@@ -176,7 +177,7 @@ contract! {
     async fn migrations_run_once_and_concurrently(f) {
         let again = f.store.migrate().await.unwrap();
         assert!(again.applied.is_empty());
-        assert_eq!(again.already_applied, vec![1, 2, 3, 4, 5]);
+        assert_eq!(again.already_applied, vec![1, 2, 3, 4, 5, 6]);
         let (a, b) = tokio::join!(f.store.migrate(), f.second.migrate());
         assert!(a.unwrap().applied.is_empty() && b.unwrap().applied.is_empty());
         f.store.ping().await.unwrap();
@@ -279,16 +280,27 @@ contract! {
         assert_eq!(batch.iter().map(|d| d.id).collect::<Vec<_>>(), vec![original.id, again.id]);
         assert!(f.store.datasets_by_ids(bob, &[original.id]).await.unwrap().is_empty(), "never across owners");
 
-        let page = f.store.list_datasets(ada, &PageRequest { first: 2, after: None }).await.unwrap();
+        let page = f.store.list_datasets(ada, &[], &PageRequest { first: 2, after: None }).await.unwrap();
         assert_eq!((page.total_count, page.has_next_page), (3, true));
         assert_eq!(page.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![again.id, cleaned.id]);
+        // By kind; the family of a root holds the quarantined rows too.
+        let quarantine = Dataset { kind: DatasetKind::Quarantine, ..dataset(ada, Some(&original)) };
+        f.store.insert_dataset(&quarantine).await.unwrap();
+        let uploads = f.store.list_datasets(ada, &[DatasetKind::Upload], &PageRequest { first: 10, after: None }).await.unwrap();
+        assert_eq!((uploads.total_count, uploads.items.iter().map(|d| d.id).collect::<Vec<_>>()), (1, vec![original.id]));
+        let derived = f.store.list_datasets(ada, &[DatasetKind::Cleaned, DatasetKind::Quarantine], &PageRequest { first: 10, after: None }).await.unwrap();
+        assert_eq!(derived.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![quarantine.id, again.id, cleaned.id]);
+        assert_eq!(derived.total_count, 3);
+        assert_eq!(f.store.dataset(quarantine.id, ada).await.unwrap().map(|d| d.kind), Some(DatasetKind::Quarantine));
+        let family = f.store.dataset_versions(original.id, ada).await.unwrap();
+        assert_eq!(family.iter().map(|d| d.id).collect::<Vec<_>>(), vec![original.id, cleaned.id, again.id, quarantine.id]);
 
         assert!(!f.store.delete_dataset(cleaned.id, bob, &[cleaned.id, again.id]).await.unwrap(), "not bob's");
         assert!(f.store.delete_dataset(cleaned.id, ada, &[cleaned.id, again.id]).await.unwrap());
         // The version derived from it goes too; the original stays.
         assert_eq!(f.store.dataset(again.id, ada).await.unwrap(), None);
         assert!(f.store.dataset(original.id, ada).await.unwrap().is_some());
-        assert_eq!(f.store.list_datasets(bob, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 1);
+        assert_eq!(f.store.list_datasets(bob, &[], &PageRequest { first: 10, after: None }).await.unwrap().total_count, 1);
     }
 
     async fn concurrent_rotations_rotate_exactly_once(f) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::detect::{HEAD_BYTES, detect};
 use super::xlsx;
-use crate::domain::{Dataset, DatasetFormat, DatasetId, JobId, UserId};
+use crate::domain::{Dataset, DatasetFormat, DatasetId, DatasetKind, JobId, UserId};
 use crate::engine::Engine;
 use crate::engine::ingest::{self, IngestError, Reject};
 use crate::error::{AppError, ErrorCode};
@@ -125,7 +125,8 @@ impl Datasets {
     }
 
     /// Publishes `data` (a Parquet file written by the engine, e.g. a cleanse output) as a
-    /// new version of `parent`: same owner and root, `parent_id = parent.id`, its own id,
+    /// dataset derived from `parent` — a new version, or (`kind` quarantine) rows kept apart
+    /// from the versions —: same owner and root, `parent_id = parent.id`, its own id,
     /// name `name`, format parquet; row count and columns read from the file by DuckDB;
     /// `rejects` empty. Staged, published to storage and recorded like an upload (nothing
     /// visible until complete; staging removed on failure). The parent is never modified.
@@ -141,6 +142,7 @@ impl Datasets {
     pub async fn publish_version(
         &self,
         parent: &Dataset,
+        kind: DatasetKind,
         data: &Path,
         name: &str,
         job: Option<(JobId, u32)>,
@@ -178,6 +180,7 @@ impl Datasets {
                 owner_id: parent.owner_id,
                 root_id: parent.root_id,
                 parent_id: Some(parent.id),
+                kind,
                 original_filename: name.clone(),
                 name,
                 format: DatasetFormat::Parquet,
@@ -242,6 +245,7 @@ impl Datasets {
             owner_id: owner,
             root_id: id,
             parent_id: None,
+            kind: DatasetKind::Upload,
             name,
             format,
             original_filename: filename,
@@ -262,11 +266,26 @@ impl Datasets {
         self.store.dataset(id, owner).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<Dataset>, AppError> {
-        Ok(self.store.list_datasets(owner, page).await?)
+    /// The owner's datasets of the given kinds (every kind when empty), newest first.
+    pub async fn list(
+        &self,
+        owner: UserId,
+        kinds: &[DatasetKind],
+        page: &PageRequest,
+    ) -> Result<Page<Dataset>, AppError> {
+        Ok(self.store.list_datasets(owner, kinds, page).await?)
     }
 
+    /// The dataset's versions, oldest first: the upload and its cleaned versions, not the
+    /// quarantined rows (datasets of their own; a quarantine's versions include itself).
     pub async fn versions(&self, dataset: &Dataset) -> Result<Vec<Dataset>, AppError> {
+        let mut family = self.family(dataset).await?;
+        family.retain(|d| d.kind != DatasetKind::Quarantine || d.id == dataset.id);
+        Ok(family)
+    }
+
+    /// Every dataset sharing the dataset's root: its versions and their quarantined rows.
+    async fn family(&self, dataset: &Dataset) -> Result<Vec<Dataset>, AppError> {
         Ok(self.store.dataset_versions(dataset.root_id, dataset.owner_id).await?)
     }
 
@@ -298,7 +317,7 @@ impl Datasets {
     /// Deletes a dataset, the versions derived from it, and their files.
     pub async fn delete(&self, owner: UserId, id: &str) -> Result<(), AppError> {
         let dataset = self.get(owner, id).await?;
-        let versions = self.versions(&dataset).await?;
+        let versions = self.family(&dataset).await?;
         let doomed = descendants(&versions, dataset.id);
         if self.store.datasets_in_use(&doomed).await? {
             return Err(AppError::conflict(
@@ -862,7 +881,10 @@ mod tests {
             .await
             .unwrap();
 
-        let version = datasets.publish_version(&parent, &out, "people (cleaned)", None).await.unwrap();
+        let version = datasets
+            .publish_version(&parent, DatasetKind::Cleaned, &out, "people (cleaned)", None)
+            .await
+            .unwrap();
         assert_ne!(version.id, parent.id);
         assert_eq!(version.owner_id, owner);
         assert_eq!(version.root_id, parent.id);
@@ -910,10 +932,16 @@ mod tests {
         let not_parquet = dir.path().join("cleaned.parquet");
         std::fs::write(&not_parquet, b"id,name\n1,Ada\n").unwrap();
 
-        let err = datasets.publish_version(&parent, &not_parquet, "cleaned", None).await.unwrap_err();
+        let err = datasets
+            .publish_version(&parent, DatasetKind::Cleaned, &not_parquet, "cleaned", None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadUserInput, "{}", err.report());
         assert!(!err.message().contains(&dir.path().display().to_string()), "{}", err.message());
-        let err = datasets.publish_version(&parent, &not_parquet, "  ", None).await.unwrap_err();
+        let err = datasets
+            .publish_version(&parent, DatasetKind::Cleaned, &not_parquet, "  ", None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadUserInput);
 
         assert_eq!(datasets.versions(&parent).await.unwrap(), vec![parent.clone()]);

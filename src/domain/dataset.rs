@@ -71,6 +71,39 @@ impl FromStr for DatasetFormat {
     }
 }
 
+/// What a dataset is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatasetKind {
+    /// A file a user uploaded.
+    Upload,
+    /// A cleanse's cleaned rows: a new version of its input.
+    Cleaned,
+    /// The rows a cleanse quarantined, with the reason per row: kept apart, not a version.
+    Quarantine,
+}
+
+impl DatasetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Upload => "upload",
+            DatasetKind::Cleaned => "cleaned",
+            DatasetKind::Quarantine => "quarantine",
+        }
+    }
+}
+
+impl FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "upload" => DatasetKind::Upload,
+            "cleaned" => DatasetKind::Cleaned,
+            "quarantine" => DatasetKind::Quarantine,
+            other => return Err(format!("unknown dataset kind {other:?}")),
+        })
+    }
+}
+
 /// One column of a dataset: its name and DuckDB type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnInfo {
@@ -88,6 +121,7 @@ pub struct Dataset {
     pub root_id: DatasetId,
     /// The version this one was derived from.
     pub parent_id: Option<DatasetId>,
+    pub kind: DatasetKind,
     pub name: String,
     pub format: DatasetFormat,
     /// The uploaded file's name, for display only: never used as a path.

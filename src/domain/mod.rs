@@ -16,8 +16,8 @@ pub use conversation::{
     Conversation, ConversationId, ConversationMessage, LlmUsage, MessageRole, NewMessage, UsageTotals,
 };
 pub use dataset::{
-    ColumnInfo, Dataset, DatasetFormat, DatasetId, check_dataset_name, fit_name, is_bidi_control,
-    split_extension,
+    ColumnInfo, Dataset, DatasetFormat, DatasetId, DatasetKind, check_dataset_name, fit_name,
+    is_bidi_control, split_extension,
 };
 pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, PersonalColumn, Retyped, SchemaDrift};
 pub use email::Email;

@@ -173,7 +173,9 @@ impl Dataset {
         Ok(rows.into_iter().map(Json).collect())
     }
 
-    /// Every version of this dataset, oldest first (a cleanse creates a new version). Once per
+    /// Every version of this dataset, oldest first: the upload and its cleaned versions (a
+    /// cleanse creates a new version; the rows it quarantined are a dataset of their own,
+    /// `Job.quarantine`, not a version). Once per
     /// path: a version's `versions` are the same family again, and each nesting multiplied
     /// the response by their number (`BAD_USER_INPUT`).
     #[graphql(complexity = "crate::gql::per_version(child_complexity)")]
@@ -193,7 +195,18 @@ impl Dataset {
             .collect())
     }
 
-    /// The version this one was derived from.
+    /// What the dataset is: an upload, a cleanse's cleaned rows (a new version) or the rows
+    /// a cleanse quarantined (kept apart: not among `versions`).
+    async fn kind(&self) -> DatasetKind {
+        match self.0.kind {
+            domain::DatasetKind::Upload => DatasetKind::Upload,
+            domain::DatasetKind::Cleaned => DatasetKind::Cleaned,
+            domain::DatasetKind::Quarantine => DatasetKind::Quarantine,
+        }
+    }
+
+    /// The dataset this one was derived from: the cleanse's input, for cleaned and
+    /// quarantined rows.
     async fn parent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
         let Some(parent) = self.0.parent_id else { return Ok(None) };
         let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
@@ -233,6 +246,27 @@ impl Dataset {
 }
 
 const DOWNLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What a dataset is.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DatasetKind {
+    /// A file a user uploaded.
+    Upload,
+    /// A cleanse's cleaned rows: a new version of its input.
+    Cleaned,
+    /// The rows a cleanse quarantined, each with its reason (`_reason`, `_row`).
+    Quarantine,
+}
+
+impl From<DatasetKind> for domain::DatasetKind {
+    fn from(kind: DatasetKind) -> Self {
+        match kind {
+            DatasetKind::Upload => domain::DatasetKind::Upload,
+            DatasetKind::Cleaned => domain::DatasetKind::Cleaned,
+            DatasetKind::Quarantine => domain::DatasetKind::Quarantine,
+        }
+    }
+}
 
 /// File formats a dataset can be downloaded in.
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -276,18 +310,21 @@ impl DatasetQuery {
         Ok(Some(Dataset::new(datasets(ctx)?.get(caller.user_id, &id).await?)))
     }
 
-    /// The caller's datasets, newest first.
+    /// The caller's datasets, newest first: with `kind`, only those of these kinds (uploads
+    /// and cleaned versions, say, without the quarantined rows; null or empty: every kind).
     #[graphql(complexity = "crate::gql::paged(first.unwrap_or(crate::gql::FIRST_PAGE), child_complexity)")]
     async fn datasets(
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
         after: Option<String>,
+        kind: Option<Vec<DatasetKind>>,
     ) -> async_graphql::Result<DatasetConnection> {
         let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let caller = ctx.caller()?;
         let page = page_request("dataset", first, after.as_deref())?;
-        let result = datasets(ctx)?.list(caller.user_id, &page).await?;
+        let kinds: Vec<domain::DatasetKind> = kind.unwrap_or_default().into_iter().map(Into::into).collect();
+        let result = datasets(ctx)?.list(caller.user_id, &kinds, &page).await?;
         let end_cursor = result.items.last().map(|d| encode_cursor("dataset", d.id.0));
         Ok(DatasetConnection {
             total_count: i32::try_from(result.total_count).unwrap_or(i32::MAX),

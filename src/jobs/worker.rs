@@ -31,7 +31,7 @@ use super::pipeline;
 use super::registry::PROFILE_TOOL;
 use super::service::Jobs;
 use crate::config::EngineConfig;
-use crate::domain::{DatasetId, Job, JobError, JobId, JobStatus, Report};
+use crate::domain::{DatasetId, DatasetKind, Job, JobError, JobId, JobStatus, Report};
 use crate::engine::session::{Interrupter, Session, SessionError};
 use crate::store::JobOutcome;
 
@@ -636,7 +636,13 @@ async fn run_cleanse(
         let _ = progress.send((90.0, "publishing the new version".into()));
         let datasets = jobs.datasets();
         let cleaned = datasets
-            .publish_version(&dataset, &out_dir.join("data.parquet"), &name, Some((job.id, job.attempts)))
+            .publish_version(
+                &dataset,
+                DatasetKind::Cleaned,
+                &out_dir.join("data.parquet"),
+                &name,
+                Some((job.id, job.attempts)),
+            )
             .await
             .map_err(app_stop)?;
         published.push(cleaned.id);
@@ -647,6 +653,7 @@ async fn run_cleanse(
             match datasets
                 .publish_version(
                     &dataset,
+                    DatasetKind::Quarantine,
                     &out_dir.join("quarantine.parquet"),
                     &name,
                     Some((job.id, job.attempts)),

@@ -48,6 +48,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_job_outputs.sql"),
         mysql: include_str!("../../migrations/mysql/0005_job_outputs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "dataset_kind",
+        sqlite: include_str!("../../migrations/sqlite/0006_dataset_kind.sql"),
+        mysql: include_str!("../../migrations/mysql/0006_dataset_kind.sql"),
+    },
 ];
 
 /// What a migration run did.

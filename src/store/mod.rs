@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 use crate::domain::{
-    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobError, JobId,
-    JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, UsageTotals, User, UserCredentials, UserId,
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, DatasetKind, Email, Job, JobError,
+    JobId, JobStatus, LlmUsage, MessageRole, NewMessage, NewUser, UsageTotals, User, UserCredentials, UserId,
 };
 
 pub use migrate::{MIGRATIONS, Migration, MigrationReport};
@@ -288,10 +288,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Several of one owner's datasets at once, for the DataLoader; others are left out.
     async fn datasets_by_ids(&self, owner: UserId, ids: &[DatasetId]) -> StoreResult<Vec<Dataset>>;
 
-    /// The owner's datasets, newest first.
-    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>>;
+    /// The owner's datasets of the given kinds (every kind when empty), newest first.
+    async fn list_datasets(
+        &self,
+        owner: UserId,
+        kinds: &[DatasetKind],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Dataset>>;
 
-    /// Every version sharing `root`, oldest first.
+    /// Every dataset sharing `root` (its versions and the quarantined rows derived from
+    /// them), oldest first.
     async fn dataset_versions(&self, root: DatasetId, owner: UserId) -> StoreResult<Vec<Dataset>>;
 
     /// Deletes a dataset and the versions derived from it (`doomed`: their ids, its own
@@ -488,6 +494,7 @@ pub(crate) struct RawDataset {
     pub rejected_row_count: i64,
     pub notices: String,
     pub created_at: DateTime<Utc>,
+    pub kind: String,
 }
 
 impl RawDataset {
@@ -499,6 +506,7 @@ impl RawDataset {
             owner_id: UserId(id(&self.owner_id)?),
             root_id: DatasetId(id(&self.root_id)?),
             parent_id: self.parent_id.as_deref().map(id).transpose()?.map(DatasetId),
+            kind: self.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
             name: self.name,
             format: self.format.parse().map_err(|e: String| anyhow::anyhow!(e))?,
             original_filename: self.original_filename,

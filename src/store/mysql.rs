@@ -17,8 +17,8 @@ use super::{
     StoreError, StoreResult, decide_rotation, sql, usage_totals,
 };
 use crate::domain::{
-    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobId, LlmUsage,
-    NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, DatasetKind, Email, Job, JobId,
+    LlmUsage, NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
 };
 
 /// A pool of connections to one MySQL database.
@@ -106,6 +106,7 @@ fn decode_dataset(row: &Row) -> anyhow::Result<Dataset> {
         rejected_row_count: column(row, 11)?,
         notices: column(row, 12)?,
         created_at: utc(column(row, 13)?),
+        kind: column(row, 14)?,
     }
     .parse()
 }
@@ -421,12 +422,16 @@ impl MetadataStore for MysqlStore {
         query_rows(&mut conn, sql::datasets_by_ids(owner, ids).build(MysqlQueryBuilder), decode_dataset).await
     }
 
-    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>> {
+    async fn list_datasets(
+        &self,
+        owner: UserId,
+        kinds: &[DatasetKind],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Dataset>> {
         let mut conn = self.conn().await?;
-        let mut items =
-            query_rows(&mut conn, sql::list_datasets(owner, page).build(MysqlQueryBuilder), decode_dataset)
-                .await?;
-        let totals = query_rows(&mut conn, sql::count_datasets(owner).build(MysqlQueryBuilder), |r| {
+        let list = sql::list_datasets(owner, kinds, page).build(MysqlQueryBuilder);
+        let mut items = query_rows(&mut conn, list, decode_dataset).await?;
+        let totals = query_rows(&mut conn, sql::count_datasets(owner, kinds).build(MysqlQueryBuilder), |r| {
             column::<i64>(r, 0)
         })
         .await?;

@@ -11,8 +11,8 @@ use sea_query::{
 use uuid::Uuid;
 
 use crate::domain::{
-    Conversation, ConversationId, Dataset, DatasetId, Email, Job, JobId, JobStatus, NewMessage, NewUser,
-    UserId,
+    Conversation, ConversationId, Dataset, DatasetId, DatasetKind, Email, Job, JobId, JobStatus, NewMessage,
+    NewUser, UserId,
 };
 
 use super::{NewRefreshToken, PageRequest, Replacement};
@@ -212,10 +212,11 @@ pub enum Datasets {
     RejectedRowCount,
     Notices,
     CreatedAt,
+    Kind,
 }
 
 /// The columns a `Dataset` is decoded from, in this order.
-pub const DATASET_COLUMNS: [Datasets; 14] = [
+pub const DATASET_COLUMNS: [Datasets; 15] = [
     Datasets::Id,
     Datasets::OwnerId,
     Datasets::RootId,
@@ -230,6 +231,7 @@ pub const DATASET_COLUMNS: [Datasets; 14] = [
     Datasets::RejectedRowCount,
     Datasets::Notices,
     Datasets::CreatedAt,
+    Datasets::Kind,
 ];
 
 fn count_as_i64(n: u64) -> i64 {
@@ -256,6 +258,7 @@ pub fn insert_dataset(dataset: &Dataset) -> InsertStatement {
             count_as_i64(dataset.rejected_row_count).into(),
             json_text(&dataset.notices).into(),
             dataset.created_at.into(),
+            dataset.kind.as_str().into(),
             i64::try_from(dataset.columns.len()).unwrap_or(i64::MAX).into(),
         ])
         .to_owned()
@@ -286,8 +289,9 @@ pub fn datasets_by_ids(owner: UserId, ids: &[DatasetId]) -> SelectStatement {
         .to_owned()
 }
 
-/// The owner's datasets, newest first; one more row than asked for.
-pub fn list_datasets(owner: UserId, page: &PageRequest) -> SelectStatement {
+/// The owner's datasets of the given kinds (every kind when empty), newest first; one more
+/// row than asked for.
+pub fn list_datasets(owner: UserId, kinds: &[DatasetKind], page: &PageRequest) -> SelectStatement {
     let mut query = Query::select()
         .columns(DATASET_COLUMNS)
         .from(Datasets::Table)
@@ -295,21 +299,31 @@ pub fn list_datasets(owner: UserId, page: &PageRequest) -> SelectStatement {
         .order_by(Datasets::Id, Order::Desc)
         .limit(page.first as u64 + 1)
         .to_owned();
+    of_kinds(&mut query, kinds);
     if let Some(after) = page.after {
         query.and_where(Expr::col(Datasets::Id).lt(uuid(after)));
     }
     query
 }
 
-pub fn count_datasets(owner: UserId) -> SelectStatement {
-    Query::select()
+fn of_kinds(query: &mut SelectStatement, kinds: &[DatasetKind]) {
+    if !kinds.is_empty() {
+        query.and_where(Expr::col(Datasets::Kind).is_in(kinds.iter().map(|k| k.as_str())));
+    }
+}
+
+pub fn count_datasets(owner: UserId, kinds: &[DatasetKind]) -> SelectStatement {
+    let mut query = Query::select()
         .expr(Func::count(Expr::col(Asterisk)))
         .from(Datasets::Table)
         .and_where(Expr::col(Datasets::OwnerId).eq(uuid(owner.0)))
-        .to_owned()
+        .to_owned();
+    of_kinds(&mut query, kinds);
+    query
 }
 
-/// Every version sharing a root, oldest first.
+/// Every dataset sharing a root, oldest first: its versions and the quarantined rows
+/// derived from them.
 pub fn dataset_versions(root: DatasetId, owner: UserId) -> SelectStatement {
     Query::select()
         .columns(DATASET_COLUMNS)

@@ -26,8 +26,8 @@ use super::{
     StoreError, StoreResult, decide_rotation, sql, usage_totals,
 };
 use crate::domain::{
-    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, Email, Job, JobId, LlmUsage,
-    NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
+    Conversation, ConversationId, ConversationMessage, Dataset, DatasetId, DatasetKind, Email, Job, JobId,
+    LlmUsage, NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
 };
 
 const READERS: usize = 4;
@@ -239,6 +239,7 @@ fn decode_dataset(row: &Row<'_>) -> anyhow::Result<Dataset> {
         rejected_row_count: row.get(11)?,
         notices: row.get(12)?,
         created_at: parse_timestamp(&row.get::<_, String>(13)?)?,
+        kind: row.get(14)?,
     }
     .parse()
 }
@@ -549,9 +550,14 @@ impl MetadataStore for SqliteStore {
         self.read(move |conn| query_rows(conn, select, decode_dataset)).await
     }
 
-    async fn list_datasets(&self, owner: UserId, page: &PageRequest) -> StoreResult<Page<Dataset>> {
-        let list = sql::list_datasets(owner, page).build(SqliteQueryBuilder);
-        let count = sql::count_datasets(owner).build(SqliteQueryBuilder);
+    async fn list_datasets(
+        &self,
+        owner: UserId,
+        kinds: &[DatasetKind],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Dataset>> {
+        let list = sql::list_datasets(owner, kinds, page).build(SqliteQueryBuilder);
+        let count = sql::count_datasets(owner, kinds).build(SqliteQueryBuilder);
         let first = page.first;
         self.read(move |conn| {
             let mut items = query_rows(conn, list, decode_dataset)?;

@@ -177,7 +177,7 @@ fn migrate_is_safe_to_run_twice_and_user_create_refuses_duplicates() {
     let migrate = || agensium().arg("migrate").env("DATA_DIR", data.path()).output().unwrap();
     let first = migrate();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied: [1, 2, 3, 4, 5]"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied: [1, 2, 3, 4, 5, 6]"));
     let second = migrate();
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied: []"));

@@ -188,13 +188,26 @@ both_stores! {
         assert!(response.bytes().await.unwrap().starts_with(b"PAR1"));
 
         // The original is untouched.
-        let original = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { rowCount preview(limit: 1) versions { id } } }", json!({ "id": dataset["id"] })).await;
+        // Its versions are the upload and the cleaned rows; the quarantined rows are a dataset
+        // of their own, derived from it.
+        let original = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { rowCount kind preview(limit: 1) versions { id kind } } }", json!({ "id": dataset["id"] })).await;
         assert_eq!(original["data"]["dataset"]["rowCount"], 7.0);
+        assert_eq!(original["data"]["dataset"]["kind"], "UPLOAD");
         assert_eq!(original["data"]["dataset"]["preview"][0]["name"], " Ada  Lovelace ");
-        assert_eq!(original["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{original}");
+        assert_eq!(
+            original["data"]["dataset"]["versions"],
+            json!([{ "id": dataset["id"], "kind": "UPLOAD" }, { "id": output["id"], "kind": "CLEANED" }]),
+            "{original}"
+        );
+        let body = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { kind parent { id } rowCount versions { id } } }", json!({ "id": job["quarantine"]["id"] })).await;
+        assert_eq!(body["data"]["dataset"], json!({ "kind": "QUARANTINE", "parent": { "id": dataset["id"] }, "rowCount": 2.0,
+            "versions": [{ "id": dataset["id"] }, { "id": output["id"] }, { "id": job["quarantine"]["id"] }] }), "{body}");
+        let body = app.graphql(Some(&token), "{ q: datasets(kind: [QUARANTINE]) { totalCount nodes { id } } v: datasets(kind: [UPLOAD, CLEANED]) { totalCount } all: datasets { totalCount } }", json!({})).await;
+        assert_eq!(body["data"]["q"], json!({ "totalCount": 1, "nodes": [{ "id": job["quarantine"]["id"] }] }), "{body}");
+        assert_eq!((&body["data"]["v"]["totalCount"], &body["data"]["all"]["totalCount"]), (&json!(2), &json!(3)), "{body}");
         // A field aliased `versions` is not refused for its alias.
         let body = app.graphql(Some(&token), "query($id: ID!) { versions: dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
-        assert_eq!(body["data"]["versions"]["versions"].as_array().map(Vec::len), Some(3), "{body}");
+        assert_eq!(body["data"]["versions"]["versions"].as_array().map(Vec::len), Some(2), "{body}");
         // A version's versions are the same family: nesting them multiplied the response by
         // three per level (a few levels exhausted the server's memory); refused instead.
         for nested in ["versions { versions { id } }", "versions { parent { versions { id } } }",

@@ -154,7 +154,11 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
 
     // Published: the new version and the quarantined rows are there while the job runs.
     let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
-    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 3, "{versions}");
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 2, "{versions}");
+    assert_eq!(
+        names(&app, &token).await,
+        ["people (cleaned).csv", "people (quarantined rows).csv", "people.csv"]
+    );
     assert!(app.files_under("datasets").len() > files_before);
 
     let body = app.graphql(Some(&token), CANCEL, json!({ "id": id })).await;
