@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::domain::Report;
+use crate::domain::{DatasetId, Job, Report};
 use crate::jobs::cleanse;
 use crate::jobs::registry::{self, DRIFT_DETECTOR, PROFILE_TOOL, READINESS_RATER, SCORE_RISK, TEST_COVERAGE};
 
@@ -17,6 +17,20 @@ pub struct ToolSuggestion {
     /// 0–1.
     pub confidence: f64,
     pub reason: String,
+}
+
+/// Which datasets a suggestion is run on, for the job it follows: `(dataset, baseline)`.
+/// After a job that published a new version (a cleanse), that version, with the original
+/// as the baseline of a drift comparison; else the job's own dataset, which a drift
+/// comparison takes as the baseline of a version yet to come (`dataset` is then `None`).
+pub fn targets(job: &Job, suggestion: &ToolSuggestion) -> (Option<DatasetId>, Option<DatasetId>) {
+    let drift = suggestion.agents.iter().any(|a| a == DRIFT_DETECTOR);
+    match (job.output_dataset_id, drift) {
+        (Some(output), true) => (Some(output), Some(job.dataset_id)),
+        (Some(output), false) => (Some(output), None),
+        (None, true) => (None, Some(job.dataset_id)),
+        (None, false) => (Some(job.dataset_id), None),
+    }
 }
 
 /// Whether a tool of this id exists (a model's suggestion is dropped otherwise).
@@ -44,7 +58,8 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
     };
 
     // A cleanse: its output is a new version, worth profiling to see what the cleanse achieved.
-    if report.cleanse.is_some() {
+    let cleaned = report.cleanse.as_ref().is_some_and(|c| c.output_dataset_id.is_some());
+    if cleaned {
         out.push(suggest(
             &[registry::UNIFIED_PROFILER, READINESS_RATER],
             0.8,
@@ -72,7 +87,9 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
         if sum(|c| c.outlier_count.unwrap_or(0)) > 0 {
             agents.push(cleanse::OUTLIER_REMOVER);
         }
-        if agents.len() > 1 && p.quality.score < 100.0 {
+        // A dataset with a column the cleanse keeps for itself cannot be cleaned as it is.
+        let reserved = p.columns.iter().any(|c| crate::engine::cleanse::is_reserved_column(&c.name));
+        if agents.len() > 1 && p.quality.score < 100.0 && !reserved {
             agents.push(cleanse::WRITEBACK);
             out.push(suggest_tool(
                 cleanse::CLEAN_TOOL,
@@ -121,8 +138,19 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
             ),
         ));
     }
-    // Drift: nothing was compared yet; worth more when the data has many rows to watch.
-    if !ran(report, DRIFT_DETECTOR) {
+    // Drift: nothing was compared yet. After a cleanse, its output against the original;
+    // else this version as the baseline of the next.
+    if cleaned {
+        out.push(suggest(
+            &[DRIFT_DETECTOR],
+            0.4,
+            "Compare the cleaned version with the original (drift-detector, the original as the baseline) to see \
+             which columns' distributions the cleanse changed."
+                .into(),
+        ));
+    } else if report.cleanse.is_some() {
+        // A cleanse that published nothing leaves nothing new to compare.
+    } else if !ran(report, DRIFT_DETECTOR) {
         out.push(suggest(
             &[DRIFT_DETECTOR],
             0.4,
@@ -132,13 +160,19 @@ pub fn rule_based(report: &Report) -> Vec<ToolSuggestion> {
         ));
     } else if let Some(drift) = &report.drift
         && drift.drifted_count > 0
+        && let recheck = [SCORE_RISK, TEST_COVERAGE, READINESS_RATER]
+            .into_iter()
+            .filter(|a| !ran(report, a))
+            .collect::<Vec<_>>()
+        && !recheck.is_empty()
     {
         out.push(suggest(
-            &[SCORE_RISK, TEST_COVERAGE, READINESS_RATER],
+            &recheck,
             (0.5 + 0.05 * drift.drifted_count as f64).min(0.9),
             format!(
-                "{} column(s) drifted from the baseline; re-check the new version's risk, tests and readiness.",
-                drift.drifted_count
+                "{} column(s) drifted from the baseline; re-check the new version with {}.",
+                drift.drifted_count,
+                recheck.join(", ")
             ),
         ));
     }
@@ -238,11 +272,40 @@ mod tests {
         );
         crate::jobs::registry::check_run(cleanse::CLEAN_TOOL, Some(&clean.agents), None, false)
             .expect("the suggestion is a valid run");
+        // Not for a dataset the cleanse refuses (a column named like its own).
+        let mut reserved = report.clone();
+        reserved.profile.as_mut().unwrap().columns[1].name = "file_row_number".into();
+        assert!(rule_based(&reserved).iter().all(|s| s.tool_id != cleanse::CLEAN_TOOL));
 
-        let cleansed = Report { cleanse: Some(Default::default()), ..Report::default() };
+        // A cleanse that published a version: profile it, and compare it with the original.
+        let manifest = crate::domain::CleanseManifest {
+            output_dataset_id: Some("0191e0a0-0000-7000-8000-000000000001".into()),
+            ..Default::default()
+        };
+        let cleansed = Report { cleanse: Some(manifest), ..Report::default() };
         let next = rule_based(&cleansed);
         assert_eq!(next[0].tool_id, PROFILE_TOOL);
+        assert_eq!(next[0].agents, [registry::UNIFIED_PROFILER, READINESS_RATER]);
         assert_eq!(next[0].confidence, 0.8);
+        assert_eq!(next[1].agents, [DRIFT_DETECTOR]);
+        assert!(next[1].reason.contains("the original as the baseline"), "{}", next[1].reason);
+        // One that published nothing has no cleaned version to profile.
+        let unpublished = Report { cleanse: Some(Default::default()), ..Report::default() };
+        let next = rule_based(&unpublished);
+        assert!(next.iter().all(|s| !s.reason.contains("cleaned version")), "{next:?}");
+    }
+
+    #[test]
+    fn after_drift_only_the_agents_that_did_not_run_are_suggested_again() {
+        let mut report = crate::reports::fixture::rich_report(0);
+        (report.profile, report.cleanse) = (None, None);
+        assert!(report.drift.as_ref().is_some_and(|d| d.drifted_count > 0));
+        assert!(rule_based(&report).iter().all(|s| !s.reason.contains("drifted")), "every one ran");
+        report.agents.retain(|a| a.agent_id != SCORE_RISK);
+        let next = rule_based(&report);
+        let recheck = next.iter().find(|s| s.reason.contains("drifted")).expect("a re-check");
+        assert_eq!(recheck.agents, [SCORE_RISK]);
+        assert!(recheck.reason.ends_with("re-check the new version with score-risk."), "{}", recheck.reason);
     }
 
     #[test]

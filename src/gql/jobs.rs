@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -404,20 +406,34 @@ impl Report {
         Ok(self.explained(ctx).await?.model.clone())
     }
     /// One or two tools to run next, each a tool of the registry (`tools`) with the agents
-    /// to select, a confidence (0–1) weighed from the report's evidence, and the reason.
+    /// to select, the datasets to run it on, a confidence (0–1) weighed from the report's
+    /// evidence, and the reason. A suggestion about a dataset deleted since is left out.
     async fn next_tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ToolSuggestion>> {
         let routing = ctx.data::<crate::ai::Ai>()?.next_tools(&self.job, self.report.clone()).await;
-        Ok(routing
-            .suggestions
-            .iter()
-            .map(|s| ToolSuggestion {
+        let loader = ctx.data::<DataLoader<DatasetLoader>>()?;
+        let mut suggestions = Vec::new();
+        for s in &routing.suggestions {
+            let (dataset, baseline) = crate::ai::routing::targets(&self.job, s);
+            // A suggestion about a dataset deleted since cannot be run: left out.
+            let mut gone = false;
+            for id in [dataset, baseline].into_iter().flatten() {
+                gone |= loader.load_one((self.owner, id)).await?.is_none();
+            }
+            if gone {
+                continue;
+            }
+            suggestions.push(ToolSuggestion {
                 tool_id: ID(s.tool_id.clone()),
                 agents: s.agents.clone(),
                 confidence: s.confidence,
                 reason: s.reason.clone(),
                 model: routing.model.clone(),
-            })
-            .collect())
+                owner: self.owner,
+                dataset,
+                baseline,
+            });
+        }
+        Ok(suggestions)
     }
     /// What a cleanse did: rows in and out, every step, the changes per agent and column,
     /// and the integrity checks. Present for Clean My Data runs.
@@ -560,6 +576,7 @@ pub struct PlanStep {
 
 /// A tool to run next.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ToolSuggestion {
     /// A tool of the registry.
     tool_id: ID,
@@ -570,6 +587,33 @@ pub struct ToolSuggestion {
     reason: String,
     /// Who suggested it: the model's name, or `rule-based`.
     model: String,
+    #[graphql(skip)]
+    owner: UserId,
+    #[graphql(skip)]
+    dataset: Option<DatasetId>,
+    #[graphql(skip)]
+    baseline: Option<DatasetId>,
+}
+
+#[ComplexObject]
+impl ToolSuggestion {
+    /// The dataset to run it on: the job's new version after a cleanse, else the job's
+    /// dataset. Null for a drift comparison whose version is yet to come (upload it, then
+    /// run with `baselineDataset` as the baseline).
+    async fn dataset(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        match self.dataset {
+            Some(id) => find_dataset(ctx, self.owner, id).await,
+            None => Ok(None),
+        }
+    }
+    /// For a drift comparison, the baseline (`RunToolInput.baselineDatasetId`): the
+    /// original after a cleanse, else the job's dataset. Null otherwise.
+    async fn baseline_dataset(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Dataset>> {
+        match self.baseline {
+            Some(id) => find_dataset(ctx, self.owner, id).await,
+            None => Ok(None),
+        }
+    }
 }
 
 /// One agent's result.

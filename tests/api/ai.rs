@@ -14,7 +14,7 @@ use crate::mock_openai::{COMPLETION_TOKENS, MockOpenAi, PROMPT_TOKENS, Reply};
 
 const RUN: &str = "mutation($input: RunToolInput!) { runTool(input: $input) { id } }";
 const ASK: &str = "mutation($input: AskCopilotInput!) { askCopilot(input: $input) { conversationId answer sources model plan } }";
-const EXPLAIN: &str = "query($id: ID!) { job(id: $id) { report { summary summaryModel nextTools { toolId agents confidence reason model } profile { rowCount qualityScore } } } }";
+const EXPLAIN: &str = "query($id: ID!) { job(id: $id) { report { summary summaryModel nextTools { toolId agents confidence reason model dataset { id } baselineDataset { id } } profile { rowCount qualityScore } } } }";
 
 /// 40 customers: `age` has 5 nulls, `country` is mostly FR, `email` is personal data, and the
 /// last two rows repeat rows 1 and 2. One note tries to instruct a model.
@@ -135,6 +135,13 @@ both_stores! {
         assert!(!next.is_empty() && next.len() <= 2, "{explained}");
         for s in next {
             assert!(["profile-my-data", "clean-my-data"].contains(&s["toolId"].as_str().unwrap()), "{s}");
+            // Each says what to run it on: this dataset, or for a drift comparison, this
+            // dataset as the baseline of a version yet to come.
+            if s["agents"].as_array().unwrap().iter().any(|a| a == "drift-detector") {
+                assert_eq!((&s["dataset"], &s["baselineDataset"]["id"]), (&Value::Null, &dataset["id"]), "{s}");
+            } else {
+                assert_eq!((&s["dataset"]["id"], &s["baselineDataset"]), (&dataset["id"], &Value::Null), "{s}");
+            }
             assert_eq!(s["model"], "rule-based");
             let c = s["confidence"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&c), "{s}");
@@ -185,7 +192,7 @@ async fn a_grounded_model_summary_is_kept_and_its_tokens_counted() {
     let mock = MockOpenAi::start().await;
     let app = with_mock(&mock, &[]).await;
     let token = app.token_for("ada@example.com").await;
-    let (_, job) = profiled(&app, &token).await;
+    let (dataset, job) = profiled(&app, &token).await;
     let text = good_summary(&app, &token, &job).await;
     mock.push(Reply::Text(text.clone()));
     mock.push(Reply::Text(
@@ -199,7 +206,8 @@ async fn a_grounded_model_summary_is_kept_and_its_tokens_counted() {
     let report = explain(&app, &token, &job).await;
     assert_eq!(
         report["nextTools"],
-        json!([{ "toolId": "profile-my-data", "agents": ["score-risk"], "confidence": 0.8, "reason": "email looks personal", "model": "mock-model" }])
+        json!([{ "toolId": "profile-my-data", "agents": ["score-risk"], "confidence": 0.8, "reason": "email looks personal", "model": "mock-model",
+                  "dataset": { "id": dataset["id"] }, "baselineDataset": null }])
     );
     // Asked once: the summary and routing are cached with the report.
     explain(&app, &token, &job).await;

@@ -216,6 +216,14 @@ both_stores! {
             let body = app.graphql(Some(&token), &format!("query($id: ID!) {{ dataset(id: $id) {{ {nested} }} }}"), json!({ "id": dataset["id"] })).await;
             assert_eq!(error_code(&body), "BAD_USER_INPUT", "{nested}: {body}");
         }
+        // What to run next says on which dataset: profile the cleaned version, and compare it
+        // with the original as the baseline.
+        let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { report { nextTools { toolId agents dataset { id } baselineDataset { id } } } } }", json!({ "id": job_id })).await;
+        let next = body["data"]["job"]["report"]["nextTools"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+        assert_eq!(next.len(), 2, "{body}");
+        assert_eq!((&next[0]["toolId"], &next[0]["dataset"]["id"], &next[0]["baselineDataset"]), (&json!("profile-my-data"), &output["id"], &Value::Null), "{body}");
+        assert_eq!(next[1]["agents"], json!(["drift-detector"]), "{body}");
+        assert_eq!((&next[1]["dataset"]["id"], &next[1]["baselineDataset"]["id"]), (&output["id"], &dataset["id"]), "{body}");
         // Its outputs deleted, the job says it has none, without an error.
         let id = job_id;
         for version in [output["id"].clone(), job["quarantine"]["id"].clone()] {
@@ -225,6 +233,9 @@ both_stores! {
         let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { output { id } quarantine { id } } jobs { nodes { output { id } } } }", json!({ "id": id })).await;
         assert!(body["errors"].is_null(), "{body}");
         assert_eq!(body["data"]["job"], json!({ "output": null, "quarantine": null }), "{body}");
+        // Nor does it suggest runs on them.
+        let body = app.graphql(Some(&token), "query($id: ID!) { job(id: $id) { report { nextTools { toolId dataset { id } } } } }", json!({ "id": id })).await;
+        assert_eq!(body["data"]["job"]["report"]["nextTools"], json!([]), "{body}");
     }
 
     async fn any_column_name_works_and_none_injects_sql(app) {
