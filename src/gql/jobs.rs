@@ -551,6 +551,7 @@ pub struct IntegrityCheck {
 
 /// A tool's plan run on a sample; nothing was written.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ToolPreview {
     /// Rows of the sample.
     rows_before: f64,
@@ -562,9 +563,42 @@ pub struct ToolPreview {
     /// `{ rowsIn, rowsOut, rowsRemoved, rowsQuarantined, steps: [{ agentId, step, description,
     /// rowsRemoved, rowsQuarantined }], columns: [{ agentId, step, column, changed, failed }] }`.
     changes: Json<serde_json::Value>,
-    /// Sampled rows: `{ row, before: { column: value }, after: { column: value } | null, fate }`
-    /// (`fate`: the step that removed the row, or `quarantine: <reasons>`).
-    sample: Vec<Json<serde_json::Value>>,
+    #[graphql(skip)]
+    sample: Vec<serde_json::Value>,
+}
+
+#[ComplexObject]
+impl ToolPreview {
+    /// Sampled rows in the dataset's order: `{ row, before: { column: value }, after:
+    /// { column: value } | null, fate }` (values as text; `fate`: the step that removed the
+    /// row, or `quarantine: <reasons>`). `first` rows (at most 1,000) from `offset`; with
+    /// `changedOnly`, only the rows the plan changes, removes or quarantines.
+    #[graphql(complexity = "crate::gql::rows(first.unwrap_or(crate::gql::FIRST_ROWS))")]
+    async fn sample(
+        &self,
+        #[graphql(default_with = "Some(crate::gql::FIRST_ROWS)")] first: Option<i32>,
+        #[graphql(default_with = "Some(crate::gql::FIRST_OFFSET)")] offset: Option<i32>,
+        #[graphql(default_with = "Some(false)")] changed_only: Option<bool>,
+    ) -> async_graphql::Result<Vec<Json<serde_json::Value>>> {
+        let first = first.unwrap_or(crate::gql::FIRST_ROWS);
+        if !(1..=crate::gql::MAX_SAMPLE_ROWS).contains(&first) {
+            let message = format!("first must be between 1 and {}", crate::gql::MAX_SAMPLE_ROWS);
+            return Err(AppError::bad_input("first", message).into());
+        }
+        let Ok(offset) = usize::try_from(offset.unwrap_or(crate::gql::FIRST_OFFSET)) else {
+            return Err(AppError::bad_input("offset", "offset must be 0 or more").into());
+        };
+        let changed_only = changed_only.unwrap_or(false);
+        Ok(self
+            .sample
+            .iter()
+            .filter(|row| !changed_only || crate::jobs::cleanse::sample_row_changed(row))
+            .skip(offset)
+            .take(first as usize)
+            .cloned()
+            .map(Json)
+            .collect())
+    }
 }
 
 /// One step of a plan.
@@ -1067,7 +1101,7 @@ impl JobMutation {
                 .map(|(agent, description)| PlanStep { agent_id: ID(agent), description })
                 .collect(),
             changes: Json(p.changes),
-            sample: p.sample.into_iter().map(Json).collect(),
+            sample: p.sample,
         })
     }
 

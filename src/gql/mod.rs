@@ -69,6 +69,8 @@ pub(crate) const FIRST_PAGE: i32 = 20;
 pub(crate) const FIRST_ROWS: i32 = 100;
 pub(crate) const PREVIEW_ROWS: i32 = 50;
 pub(crate) const FIRST_OFFSET: i32 = 0;
+/// The most sampled rows a preview returns at once.
+pub(crate) const MAX_SAMPLE_ROWS: i32 = 1000;
 pub(crate) const TOP_VALUES: i32 = 5;
 pub(crate) const HISTOGRAM_BINS: i32 = 20;
 pub(crate) const LAST_MESSAGES: i32 = 50;

@@ -1523,6 +1523,12 @@ pub fn sample_json(preview: &CleansePreview, output_columns: &[ColumnInfo]) -> V
         .collect()
 }
 
+/// Whether the plan changes a row of [`sample_json`]: it removes or quarantines it, or one
+/// of its values (or columns) differs after.
+pub fn sample_row_changed(row: &Value) -> bool {
+    !row["fate"].is_null() || row["after"] != row["before"]
+}
+
 /// What `previewTool` returns: the plan run on a sample, nothing written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preview {
@@ -1734,6 +1740,17 @@ mod tests {
     fn built(parameters: Value) -> Result<Built, AppError> {
         let run = check_run(CLEAN_TOOL, None, Some(&parameters), false)?;
         build(&run.parameters, &run.agents, &columns(), &evidence())
+    }
+
+    #[test]
+    fn a_sampled_row_is_changed_when_it_leaves_or_a_value_or_column_differs() {
+        let row = |after: Value, fate: Value| json!({ "row": 1, "before": { "a": "1", "b": null }, "after": after, "fate": fate });
+        assert!(!sample_row_changed(&row(json!({ "a": "1", "b": null }), Value::Null)));
+        assert!(sample_row_changed(&row(json!({ "a": "2", "b": null }), Value::Null)));
+        assert!(sample_row_changed(&row(json!({ "a": "1", "b": "" }), Value::Null)));
+        assert!(sample_row_changed(&row(json!({ "a": "1" }), Value::Null)), "a column dropped");
+        assert!(sample_row_changed(&row(Value::Null, json!("deduplicate"))));
+        assert!(sample_row_changed(&row(Value::Null, json!("quarantine: missing a"))));
     }
 
     #[test]

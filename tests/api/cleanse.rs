@@ -101,6 +101,17 @@ both_stores! {
         assert!(row(5)["fate"].as_str().unwrap().contains("missing name"), "{}", row(5));
         assert!(row(4)["fate"].as_str().unwrap().contains("amount is not a number"), "{}", row(4));
         assert!(preview["plan"].as_array().unwrap().iter().any(|s| s["agentId"] == "duplicate-resolver"));
+        // The sample pages, and can show only the rows the plan touches.
+        let query = "mutation($input: RunToolInput!) { previewTool(input: $input) { page: sample(first: 2, offset: 1) changed: sample(changedOnly: true) } }";
+        let body = app.graphql(Some(&token), query, json!({ "input": input })).await;
+        let rows = |list: &Value| list.as_array().unwrap_or_else(|| panic!("{body}")).iter().map(|r| r["row"].as_u64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(rows(&body["data"]["previewTool"]["page"]), [2, 3], "{body}");
+        let touched: Vec<u64> = sample.iter().filter(|r| !r["fate"].is_null() || r["after"] != r["before"]).map(|r| r["row"].as_u64().unwrap()).collect();
+        assert!(touched.contains(&3), "{touched:?}");
+        assert_eq!(rows(&body["data"]["previewTool"]["changed"]), touched, "{body}");
+        let query = "mutation($input: RunToolInput!) { previewTool(input: $input) { sample(first: 0) } }";
+        let body = app.graphql(Some(&token), query, json!({ "input": input })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
         let versions = app.graphql(Some(&token), "query($id: ID!) { dataset(id: $id) { versions { id } } }", json!({ "id": dataset["id"] })).await;
         assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "a preview writes nothing");
 
