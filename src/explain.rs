@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::domain::Report;
+use crate::domain::{Finding, Report};
 use crate::jobs::registry::{DRIFT_DETECTOR, READINESS_RATER, SCORE_RISK, TEST_COVERAGE};
 
 /// An executive summary and who wrote it.
@@ -112,7 +112,7 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
     }
     // Issues are what the cleansing agents found (invalid e-mails, unparseable dates…): named
     // by code and column, as alerts are (their messages quote counts the report keeps elsewhere).
-    let issues: Vec<_> = report.agents.iter().flat_map(|a| a.issues.iter()).collect();
+    let issues = distinct_issues(report);
     if !issues.is_empty() {
         line(format!("- {} issue(s):", number(issues.len() as f64)));
         for issue in issues.iter().take(8) {
@@ -126,12 +126,19 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
 
     line(String::new());
     line("## Recommended Actions".into());
+    // The risk scorer's first (its actions weigh each column's sensitivity), then the other
+    // agents' in their order; one action about personal data per column.
     let mut seen = std::collections::BTreeSet::new();
-    let recommendations: Vec<_> = report
+    let mut personal = std::collections::BTreeSet::new();
+    let by_risk_first = report
         .agents
         .iter()
+        .filter(|a| a.agent_id == SCORE_RISK)
+        .chain(report.agents.iter().filter(|a| a.agent_id != SCORE_RISK));
+    let recommendations: Vec<_> = by_risk_first
         .flat_map(|a| a.recommendations.iter())
         .filter(|r| seen.insert((r.code.clone(), r.column.clone())))
+        .filter(|r| !PERSONAL_ACTIONS.contains(&r.code.as_str()) || personal.insert(r.column.clone()))
         .take(8)
         .collect();
     if recommendations.is_empty() && issues.is_empty() && alerts.is_empty() {
@@ -152,15 +159,36 @@ pub fn rule_based(report: &Report, dataset: &str) -> Summary {
     if ran(SCORE_RISK) && report.risk.as_ref().is_some_and(|r| !r.columns.is_empty()) {
         line("- Decide who may see the columns of personal data before sharing the file.".into());
     }
-    if report.cleanse.is_some() {
-        line("- Profile the cleaned version to confirm its quality, and review the quarantined rows.".into());
-    } else if alerts.is_empty() && issues.is_empty() {
+    if let Some(cleanse) = &report.cleanse {
+        line(
+            match (&cleanse.output_dataset_id, &cleanse.quarantine_dataset_id) {
+                (Some(_), Some(_)) => {
+                    "- Profile the cleaned version to confirm its quality, and review the quarantined rows."
+                }
+                (Some(_), None) => "- Profile the cleaned version to confirm its quality.",
+                (None, _) => {
+                    "- Nothing was published: run the plan with cleanse-writeback once it does what you want."
+                }
+            }
+            .into(),
+        );
+    } else if alerts.iter().all(|a| PERSONAL_ALERTS.contains(&a.code.as_str()))
+        && issues.iter().all(|i| i.code == "REGULATION")
+    {
+        // (Personal data is not for a cleanse to fix: the step above says who may see it.)
         line("- Keep the current checks as tests for the next versions.".into());
     } else {
         line("- Clean the data (Clean My Data), then profile the cleaned version again.".into());
     }
     Summary { text, model: "rule-based".into() }
 }
+
+/// Recommendations about how to protect a column of personal data (the profiler's, the risk
+/// scorer's by sensitivity): the summary gives one per column.
+const PERSONAL_ACTIONS: [&str; 4] = ["ENCRYPT_OR_DROP", "MASK_OR_RESTRICT", "GENERALISE", "PROTECT_PII"];
+
+/// Alerts that say a column holds personal data.
+const PERSONAL_ALERTS: [&str; 2] = ["LIKELY_PII", "PII_DETECTED"];
 
 /// Numbers written in `text` (`1,234`, `-5`, `98.4`, `1e-3`, `５`), as they read. A number
 /// that cannot be checked is given as a token that reads as no number (so it is never
@@ -355,6 +383,21 @@ pub fn ungrounded(text: &str, report: &Report) -> Vec<String> {
     ungrounded_among(text, Some(report), &[])
 }
 
+/// Every agent's issues, an issue another agent already reported (same code and column: the
+/// rows that could not be read, say) once; one agent's own issues all (a risk scorer's
+/// regulations share a code).
+fn distinct_issues(report: &Report) -> Vec<&Finding> {
+    let mut first = std::collections::BTreeMap::new();
+    report
+        .agents
+        .iter()
+        .enumerate()
+        .flat_map(|(n, a)| a.issues.iter().map(move |i| (n, i)))
+        .filter(|(n, i)| *first.entry((i.code.as_str(), i.column.as_deref())).or_insert(*n) == *n)
+        .map(|(_, i)| i)
+        .collect()
+}
+
 /// Like [`ungrounded`], with more sources than the report: the results of the queries and
 /// lookups an answer rests on (any JSON: its numbers and list lengths count).
 pub fn ungrounded_among(text: &str, report: Option<&Report>, extra: &[Value]) -> Vec<String> {
@@ -366,6 +409,7 @@ pub fn ungrounded_among(text: &str, report: Option<&Report>, extra: &[Value]) ->
         known.push(alerts.len() as f64);
         known.push(alerts.iter().filter(|a| a.severity == "critical").count() as f64);
         known.push(report.agents.iter().map(|a| a.issues.len()).sum::<usize>() as f64);
+        known.push(distinct_issues(report).len() as f64);
     }
     for value in extra {
         report_numbers(value, &mut known);
@@ -485,13 +529,18 @@ mod tests {
         agent.alerts = Vec::new();
         agent.recommendations = Vec::new();
         agent.issues = vec![finding("INVALID_EMAIL", "email"), finding("INVALID_PHONE", "phone")];
+        // Another agent found one of them too: the summary names it once.
+        let mut other = agent.clone();
+        other.agent_id = "type-fixer".into();
+        other.issues = vec![finding("INVALID_EMAIL", "email")];
         let check = |name: &str, passed| IntegrityCheck { name: name.into(), passed, message: String::new() };
         let report = Report {
             profile: None,
-            agents: vec![agent],
+            agents: vec![agent, other],
             drift: None,
             risk: None,
             cleanse: Some(CleanseManifest {
+                output_dataset_id: Some("0191e0a0-0000-7000-8000-000000000001".into()),
                 rows_in: 203,
                 rows_out: 201,
                 rows_removed: 2,
@@ -512,7 +561,53 @@ mod tests {
             assert!(summary.text.contains(fact), "{fact} missing from {}", summary.text);
         }
         assert!(!summary.text.contains("Nothing needs fixing"), "{}", summary.text);
+        assert_eq!(summary.text.matches("INVALID_EMAIL").count(), 1, "{}", summary.text);
         assert_eq!(ungrounded(&summary.text, &report), Vec::<String>::new(), "{}", summary.text);
+    }
+
+    #[test]
+    fn personal_data_gets_one_action_per_column_the_risk_scorers_first() {
+        let finding = |code: &str, severity: &str, column: Option<&str>, message: &str| Finding {
+            code: code.into(),
+            severity: severity.into(),
+            column: column.map(Into::into),
+            message: message.into(),
+        };
+        let mut report = report();
+        report.agents.truncate(1);
+        let profiler = &mut report.agents[0];
+        profiler.recommendations = (0..9)
+            .map(|i| {
+                finding(
+                    "PROTECT_PII",
+                    "info",
+                    Some(&format!("c{i}")),
+                    &format!("c{i} likely holds personal data"),
+                )
+            })
+            .collect();
+        profiler.alerts =
+            vec![finding("LIKELY_PII", "warning", Some("card"), "card likely holds personal data")];
+        let mut risk = profiler.clone();
+        risk.agent_id = SCORE_RISK.into();
+        risk.alerts = vec![finding("PII_DETECTED", "critical", Some("card"), "card holds card numbers")];
+        risk.issues = vec![
+            finding("REGULATION", "warning", None, "GDPR applies"),
+            finding("REGULATION", "warning", None, "CCPA applies"),
+        ];
+        risk.recommendations =
+            vec![finding("ENCRYPT_OR_DROP", "info", Some("c3"), "c3: encrypt or tokenise it")];
+        report.agents.push(risk);
+        let text = rule_based(&report, "people.csv").text;
+        let actions =
+            text.split("## Recommended Actions").nth(1).unwrap().split("## Next Steps").next().unwrap();
+        assert!(actions.trim_start().starts_with("- c3: encrypt or tokenise it"), "{actions}");
+        assert!(!actions.contains("c3 likely holds"), "one action per column: {actions}");
+        // Both regulations are issues of one agent: both counted.
+        assert!(text.contains("- 2 issue(s):"), "{text}");
+        // Personal data alone is not for a cleanse.
+        assert!(!text.contains("Clean the data"), "{text}");
+        assert_eq!(ungrounded(&text, &report), Vec::<String>::new(), "{text}");
     }
 
     #[test]

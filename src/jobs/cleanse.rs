@@ -1645,9 +1645,16 @@ pub fn agent_results(
                         code: "REVIEW_QUARANTINE".into(),
                         severity: "info".into(),
                         column: None,
-                        message: format!(
-                            "{quarantined} rows were quarantined with their reasons; review the quarantine dataset"
-                        ),
+                        message: if manifest.quarantine_dataset_id.is_some() {
+                            format!(
+                                "{quarantined} rows were quarantined with their reasons; review the quarantine dataset"
+                            )
+                        } else {
+                            format!(
+                                "{quarantined} rows would be quarantined; run with cleanse-writeback to keep them, \
+                                 with their reasons, as a dataset of their own"
+                            )
+                        },
                     });
                 }
                 let mut metrics = json!({
