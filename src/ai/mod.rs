@@ -473,6 +473,11 @@ impl Ai {
             None => {
                 let columns: Vec<String> = subject.dataset.columns.iter().map(|c| c.name.clone()).collect();
                 let privacy = Privacy::with_known(subject.report.as_deref(), &subject.known);
+                let earlier: Vec<&str> = history
+                    .iter()
+                    .filter(|m| m.role == MessageRole::User)
+                    .map(|m| m.content.as_str())
+                    .collect();
                 let reply = offline::answer(
                     &question,
                     &offline::Facts {
@@ -482,6 +487,7 @@ impl Ai {
                         row_count: subject.dataset.row_count,
                         columns: &columns,
                         privacy: &privacy,
+                        earlier: &earlier,
                     },
                 );
                 Drafted { text: reply.text, sources: reply.sources, model: RULE_BASED.into(), plan: None }

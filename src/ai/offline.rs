@@ -27,6 +27,10 @@ pub struct Facts<'a> {
     /// Personal values are shown masked, as in the reports (and a stored answer may later
     /// reach a model as conversation history).
     pub privacy: &'a Privacy,
+    /// The conversation's earlier questions, oldest first: a follow-up ("and the median?",
+    /// "what about age?") takes the column or the topic it leaves out from the last one
+    /// that had it.
+    pub earlier: &'a [&'a str],
 }
 
 /// What the question asks.
@@ -128,14 +132,106 @@ fn column_in<'c>(question: &str, columns: &'c [String]) -> Option<&'c String> {
         .filter(|c| {
             let c_norm = norm(c);
             let quoted = ['"', '\'', '`'].iter().any(|q| question.contains(&format!("{q}{c}{q}")));
-            (c_norm.trim() != "" && q.contains(&c_norm)) || quoted
+            // A column named like a common word (`a`, `in`, `of`) only when quoted.
+            let word = COMMON_WORDS.contains(&c_norm.trim());
+            (c_norm.trim() != "" && !word && q.contains(&c_norm)) || quoted
         })
         .max_by_key(|c| c.len())
 }
 
+/// Words a question is made of whatever it asks: a column so named must be quoted.
+const COMMON_WORDS: &[&str] = &[
+    "a", "an", "the", "in", "of", "is", "it", "to", "and", "or", "on", "at", "for", "by", "be", "are", "do",
+    "does", "how", "what", "which", "many", "much", "i", "me", "my", "there", "this", "that", "with",
+];
+
+/// Words that narrow a question to some rows or relate columns (`age over 50`, `in the UK`,
+/// `excluding outliers`, `correlated with`): the stored statistics cannot answer such a
+/// question, and answering the broader one instead would mislead.
+const QUALIFIERS: &[&str] = &[
+    "over",
+    "under",
+    "above",
+    "below",
+    "greater",
+    "less",
+    "fewer",
+    "more",
+    "than",
+    "between",
+    "where",
+    "when",
+    "whose",
+    "excluding",
+    "exclude",
+    "except",
+    "without",
+    "only",
+    "per",
+    "each",
+    "by",
+    "group",
+    "grouped",
+    "correlated",
+    "correlation",
+    "correlate",
+    "versus",
+    "vs",
+    "compared",
+    "compare",
+    "if",
+    "after",
+    "before",
+    "since",
+    "until",
+    "among",
+    "within",
+];
+
 const HELP: &str = "I can answer from the stored profile: nulls or distinct values in a column, its top values, \
      mean, median, min, max or standard deviation, which columns hold personal data, the quality score, duplicate \
      rows, the row count, the columns, and the alerts.";
+
+/// Whether a question reads as a follow-up of the one before (`and the median?`, `what about
+/// age?`, `median?`): only such a question takes what it leaves out from the earlier ones.
+fn follow_up(question: &str) -> bool {
+    let w = words(question);
+    let first = |n: usize| w.iter().take(n).map(String::as_str).collect::<Vec<_>>();
+    matches!(first(1).as_slice(), ["and" | "also" | "same"])
+        || matches!(first(2).as_slice(), ["what" | "how", "about"] | ["and", _])
+        || w.len() <= 2
+}
+
+/// Whether the answer to this intent is about one column.
+fn about_a_column(intent: Intent) -> bool {
+    matches!(intent, Intent::Nulls | Intent::TopValues | Intent::Distinct | Intent::Statistic(_))
+}
+
+/// The intent and column a question asks about, what it leaves out taken from the earlier
+/// questions it follows.
+fn understood<'c>(
+    question: &str,
+    earlier: &[&str],
+    names: &'c [String],
+) -> (Option<Intent>, Option<&'c String>) {
+    let named = column_in(question, names);
+    let asked = intent(question, named.map(String::as_str));
+    match (asked, named) {
+        _ if !follow_up(question) => (asked, named),
+        // A column without a topic ("what about age?"): the last topic about a column.
+        (None, Some(column)) => {
+            let topic = earlier.iter().rev().find_map(|q| {
+                intent(q, column_in(q, names).map(String::as_str)).filter(|i| about_a_column(*i))
+            });
+            (topic, Some(column))
+        }
+        // A topic about a column without one ("and the median?"): the last column named.
+        (Some(topic), None) if about_a_column(topic) => {
+            (Some(topic), earlier.iter().rev().find_map(|q| column_in(q, names)))
+        }
+        other => other,
+    }
+}
 
 /// Answers `question` from what is stored, or says why it cannot.
 pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
@@ -143,8 +239,21 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
     let profile = facts.report.and_then(|r| r.profile.as_ref());
     let names: Vec<String> = profile
         .map_or_else(|| facts.columns.to_vec(), |p| p.columns.iter().map(|c| c.name.clone()).collect());
-    let named = column_in(question, &names);
-    let Some(intent) = intent(question, named.map(String::as_str)) else {
+    let (intent, named) = understood(question, facts.earlier, &names);
+    let qualified: Vec<String> = words(question)
+        .into_iter()
+        .filter(|w| QUALIFIERS.contains(&w.as_str()) && !named.is_some_and(|c| words(c).contains(w)))
+        .collect();
+    if let (Some(_), Some(word)) = (intent, qualified.first()) {
+        return Reply {
+            text: format!(
+                "I cannot answer that without a language model: \"{word}\" narrows the question to some rows or \
+                 relates columns, and the stored profile holds each column's statistics over all its rows only. {HELP}"
+            ),
+            sources: Vec::new(),
+        };
+    }
+    let Some(intent) = intent else {
         return Reply {
             text: format!("I cannot answer that without a language model. {HELP}"),
             sources: Vec::new(),
@@ -464,5 +573,74 @@ mod tests {
         assert_eq!(column_in("nothing here", &columns), None);
         // "id" inside another word is not the column.
         assert_eq!(column_in("is it valid", &columns), None);
+    }
+
+    #[test]
+    fn a_follow_up_takes_what_it_leaves_out_from_the_questions_before() {
+        let columns: Vec<String> = ["age", "email", "city"].map(String::from).to_vec();
+        let ask = |q: &str, earlier: &[&str]| {
+            let (intent, column) = understood(q, earlier, &columns);
+            (intent, column.map(String::as_str))
+        };
+        let median = Some(Intent::Statistic(Stat::Median));
+        // The column of the last question that named one.
+        assert_eq!(ask("and the median?", &["How many nulls in age?"]), (median, Some("age")));
+        assert_eq!(
+            ask("median?", &["nulls in email", "What is the quality score?"]),
+            (median, Some("email"))
+        );
+        // The topic of the last question about a column.
+        assert_eq!(
+            ask("what about city?", &["nulls in age?", "average age?"]),
+            (Some(Intent::Statistic(Stat::Mean)), Some("city"))
+        );
+        assert_eq!(ask("and email?", &["top values of city"]), (Some(Intent::TopValues), Some("email")));
+        // A question that stands alone is read alone.
+        assert_eq!(
+            ask("How many nulls are there in the file?", &["average age?"]),
+            (Some(Intent::Nulls), None)
+        );
+        assert_eq!(ask("and nulls?", &["average age?"]), (Some(Intent::Nulls), Some("age")));
+        assert_eq!(ask("median of city", &["average age?"]), (median, Some("city")));
+        assert_eq!(ask("what is the quality score", &["average age?"]), (Some(Intent::Quality), None));
+        assert_eq!(ask("the median?", &[]), (median, None));
+        assert_eq!(ask("what about city?", &["what is the quality score"]), (None, Some("city")));
+        // A question that does not read as a follow-up takes nothing from the ones before.
+        assert_eq!(
+            ask("how many distinct countries are there?", &["what is the median of age"]),
+            (Some(Intent::Distinct), None)
+        );
+        assert_eq!(
+            ask("which city has the most customers?", &["what is the min of age"]),
+            (None, Some("city"))
+        );
+    }
+
+    #[test]
+    fn questions_narrowed_to_some_rows_are_not_answered_for_all_of_them() {
+        let columns: Vec<String> = ["age", "country", "amount", "a", "b"].map(String::from).to_vec();
+        let privacy = Privacy::with_known(None, &Default::default());
+        let facts = Facts {
+            dataset_name: "customers.csv",
+            report: None,
+            job_id: None,
+            row_count: 10,
+            columns: &columns,
+            privacy: &privacy,
+            earlier: &[],
+        };
+        for question in [
+            "how many rows have age over 50?",
+            "what is the average age of customers by country?",
+            "what is the mean amount excluding outliers?",
+            "is age correlated with amount?",
+        ] {
+            let reply = answer(question, &facts);
+            assert!(reply.text.starts_with("I cannot answer that"), "{question}: {}", reply.text);
+        }
+        // A column named like a common word is not read into every question.
+        assert_eq!(column_in("how many nulls does a typical column have?", &columns), None);
+        assert_eq!(column_in("nulls in \"a\"", &columns).map(String::as_str), Some("a"));
+        assert_eq!(column_in("nulls in b", &columns).map(String::as_str), Some("b"));
     }
 }

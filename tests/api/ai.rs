@@ -100,8 +100,15 @@ both_stores! {
         let conversation = nulls["conversationId"].clone();
 
         let follow = |question: &str| json!({ "question": question, "conversationId": conversation });
+        // A follow-up takes the column of the question before.
+        let median = ask(&app, &token, follow("and the median?")).await;
+        assert!(median["answer"].as_str().unwrap().starts_with("The median of age is "), "{median}");
         let top = ask(&app, &token, follow("What are the top values of country?")).await;
         assert!(top["answer"].as_str().unwrap().contains("FR (20)"), "{top}");
+        // And the topic: the top values, of another column.
+        let emails = ask(&app, &token, follow("what about email?")).await;
+        let text = emails["answer"].as_str().unwrap();
+        assert!(text.starts_with("The most frequent values of email are:") && !text.contains("@example.com"), "{emails}");
         let pii = ask(&app, &token, follow("Which columns contain PII?")).await;
         assert!(pii["answer"].as_str().unwrap().contains("email"), "{pii}");
         let dupes = ask(&app, &token, follow("How many duplicate rows are there?")).await;
@@ -121,12 +128,12 @@ both_stores! {
         assert_eq!(stored["title"], "How many nulls in age?");
         assert_eq!(stored["datasetId"], dataset["id"]);
         let messages = stored["messages"].as_array().unwrap();
-        assert_eq!(messages.len(), 12, "{stored}");
+        assert_eq!(messages.len(), 16, "{stored}");
         assert_eq!(messages[0]["role"], "USER");
         assert_eq!(messages[1]["role"], "ASSISTANT");
         assert_eq!(messages[1]["model"], "rule-based");
         assert_eq!(messages[1]["content"], nulls["answer"]);
-        assert_eq!(messages[11]["seq"], 12);
+        assert_eq!(messages[15]["seq"], 16);
         assert_eq!(body["data"]["conversations"]["totalCount"], 1);
 
         // Offline summary and routing are labelled, and route only to registry tools.
