@@ -1779,9 +1779,18 @@ const INVISIBLE_RE: &str = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]";
 /// (`Straße` = `STRASSE`).
 fn folded(expr: &str) -> String {
     format!(
-        "replace(lower(nfc_normalize(regexp_replace({expr}, {}, '', 'g'))), 'ß', 'ss')",
-        quote_literal(INVISIBLE_RE)
+        "replace({}, 'ß', 'ss')",
+        lower_sigma(&format!(
+            "nfc_normalize(regexp_replace({expr}, {}, '', 'g'))",
+            quote_literal(INVISIBLE_RE)
+        ))
     )
+}
+
+/// `expr` lower-cased for a comparison that ignores case: the final sigma `ς` as `σ`, so that
+/// `ΟΔΟΣ` (whose lower case is `οδοσ`) and `οδος` compare equal.
+fn lower_sigma(expr: &str) -> String {
+    format!("replace(lower({expr}), 'ς', 'σ')")
 }
 
 /// The finest unit of time a strftime format writes, in nanoseconds: a day when it writes no
@@ -2459,7 +2468,7 @@ fn conversion_run(steps: &[Step]) -> usize {
 /// square of the columns).
 fn compile_conversions(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
     let first = c.step;
-    let (mut values, mut steps) = (Vec::new(), Vec::new());
+    let (mut values, mut steps, mut fails) = (Vec::new(), Vec::new(), Vec::new());
     for (j, step) in run.iter().enumerate() {
         (|| -> anyhow::Result<()> {
             let Step::ConvertUnits { column, conversion } = step else { bail!("not a unit conversion") };
@@ -2473,11 +2482,15 @@ fn compile_conversions(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
             let [s, m, d, a] = [subtract, multiply, divide, add].map(|x| c.bind(Duck::Double(x)));
             // Multiplied first (exact factors such as 45359237 / 10^8 stay exact), unless the
             // product overflows where the result does not (1e308 lb in kg): then divided first.
-            let x = format!("(CAST({} AS DOUBLE) - {s})", quote_identifier(column));
-            values.push((
-                column.clone(),
-                format!("CASE WHEN isinf({x} * {m}) THEN {x} / {d} * {m} ELSE {x} * {m} / {d} END + {a}"),
-            ));
+            let input = format!("CAST({} AS DOUBLE)", quote_identifier(column));
+            let x = format!("({input} - {s})");
+            let converted =
+                format!("(CASE WHEN isinf({x} * {m}) THEN {x} / {d} * {m} ELSE {x} * {m} / {d} END + {a})");
+            // A finite value whose conversion is beyond DOUBLE (1e308 in to cm) fails and
+            // keeps its value rather than become infinity.
+            let beyond = format!("(isfinite({input}) AND NOT isfinite({converted}))");
+            values.push((column.clone(), format!("CASE WHEN {beyond} THEN {input} ELSE {converted} END")));
+            fails.push((column.clone(), beyond));
             steps.push(first + j);
             Ok(())
         })()
@@ -2486,7 +2499,8 @@ fn compile_conversions(c: &mut Compiler, run: &[Step]) -> anyhow::Result<()> {
     c.step = first + run.len() - 1;
     let prev = c.prev.clone();
     let converted: Vec<String> = values.iter().map(|(column, _)| column.clone()).collect();
-    c.map(&prev, Map { values, steps, ..Map::default() });
+    let fail_steps = steps.clone();
+    c.map(&prev, Map { values, steps, fails, fail_steps, ..Map::default() });
     for column in converted {
         if let Some(entry) = c.columns.iter_mut().find(|(n, _)| *n == column) {
             entry.1 = "DOUBLE".into();
@@ -3026,11 +3040,15 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                     ),
                     TargetType::Float => (
                         if text {
+                            // A number beyond DOUBLE (`1e400`) fails rather than become infinity.
                             format!(
-                                "CASE WHEN regexp_full_match({v}, '{FLOAT_RE}') THEN TRY_CAST({v} AS DOUBLE) END"
+                                "CASE WHEN regexp_full_match({v}, '{FLOAT_RE}') AND isfinite(TRY_CAST({v} AS DOUBLE)) \
+                                 THEN TRY_CAST({v} AS DOUBLE) END"
                             )
-                        } else {
+                        } else if is_numeric(&ty) || ty == "BOOLEAN" {
                             format!("TRY_CAST({q} AS DOUBLE)")
+                        } else {
+                            bail!("{column} ({ty}) cannot become a number")
                         },
                         "DOUBLE",
                     ),
@@ -3080,12 +3098,23 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                             } else {
                                 ts
                             }
-                        } else if *target == TargetType::Date && ty.starts_with("TIMESTAMP") {
-                            // (As a TIMESTAMP first: date_trunc of a TIMESTAMP WITH TIME ZONE
-                            // needs the ICU extension, which is not compiled in.)
-                            whole_day(&format!("CAST({q} AS TIMESTAMP)"))
+                        } else if is_temporal(&ty) && ty != "DATE" {
+                            // As a TIMESTAMP (microseconds) first: date_trunc of a TIMESTAMP WITH
+                            // TIME ZONE needs the ICU extension, which is not compiled in. A
+                            // TIMESTAMP_NS value with nanoseconds fails rather than lose them.
+                            let ts = if ty == "TIMESTAMP_NS" {
+                                format!("CASE WHEN epoch_ns({q}) % 1000 = 0 THEN CAST({q} AS TIMESTAMP) END")
+                            } else {
+                                format!("CAST({q} AS TIMESTAMP)")
+                            };
+                            whole_day(&ts)
+                        } else if ty == "DATE" {
+                            format!("CAST({q} AS {name})")
                         } else {
-                            format!("TRY_CAST({q} AS {name})")
+                            bail!(
+                                "{column} ({ty}) cannot become {}",
+                                if *target == TargetType::Date { "a date" } else { "a timestamp" }
+                            )
                         };
                         (expr, name)
                     }
@@ -3164,7 +3193,7 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         // Composed (NFC): `ü` typed as u + combining diaeresis is one character,
                         // as Jaro–Winkler by characters needs.
                         let text = format!("nfc_normalize(CAST({} AS VARCHAR))", quote_identifier(col));
-                        Ok(format!("coalesce(lower({}), '')", tidy(&text)))
+                        Ok(format!("coalesce({}, '')", lower_sigma(&tidy(&text))))
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let key = format!("concat_ws(' | ', {})", parts.join(", "));
@@ -3285,8 +3314,8 @@ fn compile_step(c: &mut Compiler, step: &Step, plan: &CleansePlan) -> anyhow::Re
                         .map(|k| {
                             let q = quote_identifier(k);
                             format!(
-                                "coalesce(nullif(lower({}), ''), chr(1) || CAST({ROW} AS VARCHAR))",
-                                tidy(&format!("CAST({q} AS VARCHAR)"))
+                                "coalesce(nullif({}, ''), chr(1) || CAST({ROW} AS VARCHAR))",
+                                lower_sigma(&tidy(&format!("CAST({q} AS VARCHAR)")))
                             )
                         })
                         .collect()
@@ -3896,6 +3925,18 @@ mod tests {
         let got =
             clean(&conn, &path, &columns, vec![Step::ConvertUnits { column: "lb".into(), conversion: kg }]);
         assert_eq!(got.data, [r(&["1", "4.5359237e+307"]), r(&["2", "4.5359237"])]);
+        // A result beyond the doubles fails and keeps its value: 1e308 in is 2.54e308 cm.
+        let (_d, path, conn, columns) =
+            fixture("SELECT * FROM (VALUES (1, 1e308), (2, 10.0)) t(i, inches) ORDER BY i");
+        let cm = Conversion { subtract: 0.0, multiply: 254.0, divide: 100.0, add: 0.0 };
+        let got = clean(
+            &conn,
+            &path,
+            &columns,
+            vec![Step::ConvertUnits { column: "inches".into(), conversion: cm }],
+        );
+        assert_eq!(got.data, [r(&["1", "1e+308"]), r(&["2", "25.4"])]);
+        assert_eq!(change(&got.outcome, "convert_units", "inches"), (1, 1));
     }
 
     #[test]
@@ -4082,6 +4123,44 @@ mod tests {
         let got = clean(&conn, &path, &columns, vec![step(OnFailure::Quarantine)]);
         assert_eq!((got.outcome.rows_out, got.outcome.rows_quarantined), (3, 1));
         assert_eq!(got.quarantine[0][3].as_deref(), Some("d is not a date; ts is not a date"));
+    }
+
+    #[test]
+    fn nanoseconds_and_numbers_beyond_double_fail_and_impossible_conversions_are_refused() {
+        let (_d, path, conn, columns) = fixture(
+            "SELECT * FROM (VALUES (1, TIMESTAMP_NS '2024-01-05 00:00:00.000000001', 7, DATE '2024-01-05', '1e400'), \
+             (2, TIMESTAMP_NS '2024-01-06 00:00:00', 8, DATE '2024-01-06', '-1e400'), (3, NULL, 9, NULL, '2.5')) \
+             t(i, ns, n, d, big) ORDER BY i",
+        );
+        let step = |target| Step::FixTypes {
+            columns: vec![("ns".into(), target), ("big".into(), TargetType::Float)],
+            on_failure: OnFailure::Null,
+            month_first: vec![],
+        };
+        let got = clean(&conn, &path, &columns, vec![step(TargetType::Date)]);
+        assert_eq!(column(&got.data, 1), r(&[N, "2024-01-06", N]), "a nanosecond is not dropped");
+        assert_eq!(change(&got.outcome, "fix_types", "ns").1, 1);
+        assert_eq!(column(&got.data, 4), r(&[N, N, "2.5"]), "1e400 is not infinity");
+        assert_eq!(change(&got.outcome, "fix_types", "big").1, 2);
+        let got = clean(&conn, &path, &columns, vec![step(TargetType::Timestamp)]);
+        assert_eq!(column(&got.data, 1), r(&[N, "2024-01-06 00:00:00", N]));
+        // Numbers and dates that cannot become the type are refused, not emptied.
+        for (column, target) in [
+            ("n", TargetType::Date),
+            ("n", TargetType::Timestamp),
+            ("d", TargetType::Float),
+            ("d", TargetType::Integer),
+        ] {
+            let plan = CleansePlan {
+                steps: vec![Step::FixTypes {
+                    columns: vec![(column.into(), target)],
+                    on_failure: OnFailure::Null,
+                    month_first: vec![],
+                }],
+            };
+            let err = output_columns(&columns, &plan).expect_err(column);
+            assert!(format!("{err:#}").contains("cannot become"), "{column}: {err:#}");
+        }
     }
 
     #[test]
@@ -4653,15 +4732,16 @@ mod tests {
 
     #[test]
     fn ignoring_case_also_ignores_how_a_character_was_typed() {
-        // Composed and decomposed é, ß and SS, a zero-width space: each pair is one value.
+        // Composed and decomposed é, ß and SS, a zero-width space, a capital and a final sigma:
+        // each pair is one value.
         let (_d, path, conn, columns) = fixture(
             "SELECT name, city FROM (VALUES (1, ' Café', 'Nice'), (2, 'Cafe' || chr(769), 'nice'), \
              (3, 'Straße', 'x'), (4, 'STRASSE', 'X'), (5, 'Ann', 'y'), (6, 'Ann' || chr(8203), 'y'), \
-             (7, 'Anne', 'y')) t(i, name, city) ORDER BY i",
+             (7, 'Anne', 'y'), (8, 'ΟΔΟΣ', 'g'), (9, 'οδος', 'G')) t(i, name, city) ORDER BY i",
         );
         let step = Step::Deduplicate { mode: DedupMode::CaseInsensitive, keep: Keep::First, merge: false };
         let got = clean(&conn, &path, &columns, vec![step]);
-        assert_eq!(removed(&got.outcome), [("deduplicate", 3)], "{:?}", got.data);
+        assert_eq!(removed(&got.outcome), [("deduplicate", 4)], "{:?}", got.data);
     }
 
     #[test]

@@ -384,7 +384,7 @@ fn finite(value: Option<&Value>, what: &str) -> Result<Option<f64>, String> {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_f64() {
             Some(x) if x.is_finite() => Ok(Some(x)),
-            _ => Err(format!("{what} must be a finite number")),
+            _ => Err(format!("{what}: must be a finite number")),
         },
     }
 }
@@ -1290,7 +1290,22 @@ pub fn build(
 
     let plan = CleansePlan { steps };
     let output_columns = crate::engine::cleanse::output_columns(columns, &plan).map_err(|e| {
-        AppError::bad_input("parameters", format!("the cleanse plan does not fit the dataset: {e:#}"))
+        // Named by the agent whose step does not fit (`step 2 (fix_types): …`).
+        let text = format!("{e:#}");
+        let field = [
+            ("(quarantine)", "quarantine-agent"),
+            ("(fix_types)", "type-fixer.columns"),
+            ("(standardize)", STANDARDIZER),
+            ("(convert_units)", "field-standardization.units"),
+            ("(deduplicate)", DEDUPLICATOR),
+            ("(null_tokens)", "null-handler.null_tokens"),
+            ("(nulls)", NULL_HANDLER),
+            ("(outliers)", OUTLIER_REMOVER),
+        ]
+        .into_iter()
+        .find(|(step, _)| text.contains(step))
+        .map_or("parameters", |(_, field)| field);
+        AppError::bad_input(field, format!("the cleanse plan does not fit the dataset: {text}"))
     })?;
     Ok(Built { plan, steps: described, output_columns })
 }

@@ -295,6 +295,9 @@ both_stores! {
                      "null-handler": { "strategies": { "amount": "constant" }, "constants": { "amount": "1e400" } } }), "null-handler.constants"),
             (json!({ "field-standardization": { "date_columns": ["joined"], "date_output": "%Q" } }), "field-standardization.date_output"),
             (json!({ "field-standardization": { "date_columns": ["joined"], "date_formats": ["%Y", "%Q"] } }), "field-standardization.date_formats"),
+            (json!({ "quarantine-agent": { "ranges": [{ "column": "age", "min": "5" }] } }), "quarantine-agent.ranges[0].min"),
+            // A conversion the column's type cannot take names the agent's parameter.
+            (json!({ "type-fixer": { "columns": { "id": "date" } } }), "type-fixer.columns"),
         ];
         for (parameters, field) in cases {
             for mutation in [RUN, PREVIEW] {
