@@ -823,6 +823,9 @@ fn moment_scale(m: f64) -> f64 {
     f64::from_bits(((1023 + k) as u64) << 52)
 }
 
+/// 2^53: from there on, not every integer is a DOUBLE.
+const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
 impl Stats {
     /// [`moment_scale`] of the column's finite values.
     fn scale(&self) -> f64 {
@@ -851,9 +854,14 @@ fn refine_moments(conn: &Connection, source: &str, cols: &[Col], stats: &mut [St
         .filter_map(|col| Some((col, col.number()?)))
         .filter(|(col, _)| {
             let s = &stats[col.index];
+            // Integers beyond 2^53 may differ though their DOUBLEs are all equal (which
+            // `varies` cannot tell): 1500000000000000001 and …100 are one DOUBLE.
+            let beyond_doubles =
+                col.kind == Kind::Integer && s.mean.is_some_and(|m| m.abs() >= MAX_EXACT_INTEGER);
             s.finite > 0
                 && (s.scale() != 1.0
                     || s.mean.is_none()
+                    || beyond_doubles
                     || (s.varies()
                         && (s.stddev.is_none_or(|d| d == 0.0)
                             || (s.finite >= 3 && s.skewness.is_none())
@@ -1162,7 +1170,8 @@ const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         semantic: "date",
-        regex: r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[/.](?:0?[1-9]|[12][0-9]|3[01])[/.][0-9]{4}",
+        // D/M/YYYY or M/D/YYYY: one of the two is a month (`31/31/2020` is no date).
+        regex: r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])|(?:(?:0?[1-9]|[12][0-9]|3[01])[/.](?:0?[1-9]|1[0-2])|(?:0?[1-9]|1[0-2])[/.](?:0?[1-9]|[12][0-9]|3[01]))[/.][0-9]{4}",
     },
     Pattern {
         semantic: "datetime",
@@ -3468,6 +3477,14 @@ mod tests {
             let invalid = if ["identifier", "category"].contains(expected) { 0 } else { 1 };
             assert_eq!(c.invalid_count, invalid, "{name}: {items:?}");
         }
+        // Of a slash date's first two parts, one is a month.
+        let date = regex::Regex::new(&format!("^(?:{})$", semantic_pattern("date").unwrap())).unwrap();
+        for valid in ["31/12/2024", "12/31/2024", "1.2.2024", "07/04/1999"] {
+            assert!(date.is_match(valid), "{valid}");
+        }
+        for invalid in ["31/31/2020", "13/13/2024", "2024-13-01", "00/12/2024"] {
+            assert!(!date.is_match(invalid), "{invalid}");
+        }
 
         // Unique free text above the categorical threshold: text, with HIGH_CARDINALITY.
         let (path, columns) = fixture(
@@ -3555,6 +3572,29 @@ mod tests {
         assert!((big.skewness.unwrap() - g1).abs() < 1e-9, "skewness {:?} != {g1}", big.skewness);
         assert!((big.kurtosis.unwrap() - g2).abs() < 1e-9, "kurtosis {:?} != {g2}", big.kurtosis);
         close(big.mean, 4611686018427387904.0 + reference::mean(&d), "mean");
+    }
+
+    #[test]
+    fn integers_that_are_one_double_still_have_their_spread() {
+        // 1500000000000000001 to …100 are all one DOUBLE: the first pass sees no spread.
+        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, columns) = fixture(
+            &conn,
+            dir.path(),
+            "one_double.parquet",
+            "SELECT (1500000000000000001 + i)::BIGINT AS id, (9223372036854775807 - i % 2)::BIGINT AS top \
+             FROM range(100) r(i)",
+        );
+        let p = run(&conn, &path, &columns, &ProfileParams::default());
+        let id = column(&p, "id");
+        let d: Vec<f64> = (0..100).map(f64::from).collect();
+        close(id.stddev, reference::stddev(&d), "stddev");
+        assert!(id.skewness.unwrap().abs() < 1e-9, "skewness {:?}", id.skewness);
+        assert!((id.kurtosis.unwrap() - reference::kurtosis(&d)).abs() < 1e-9, "kurtosis {:?}", id.kurtosis);
+        let top = column(&p, "top");
+        let d: Vec<f64> = (0..100).map(|i| f64::from(i % 2)).collect();
+        close(top.stddev, reference::stddev(&d), "stddev of the largest BIGINTs");
     }
 
     #[test]
