@@ -307,11 +307,20 @@ fn json_columns(
             // integer of more than 15 digits in it (a delimited file's are text too), and a
             // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
             // (Inside lists and structs too: Parquet stores those HUGEINTs as DOUBLE as well.)
+            // UUIDs too: DuckDB's UUID writes them in lower case, and the
+            // file's own text is kept (the profile still knows them for UUIDs).
             let huge = holds_hugeint(&ty);
             let ty = if huge && bigint.contains(&name) {
                 with_bigints(&ty)
-            } else if ty == "JSON" || is_null_type(&ty) || huge || beyond_64_bits.contains(&name) {
+            } else if ty == "JSON"
+                || is_null_type(&ty)
+                || huge
+                || beyond_64_bits.contains(&name)
+                || ty == "UUID"
+            {
                 "VARCHAR".to_string()
+            } else if ty == "UUID[]" {
+                "VARCHAR[]".to_string()
             } else {
                 ty
             };
@@ -2316,6 +2325,15 @@ mod tests {
         assert_eq!(types, vec!["BIGINT", "DOUBLE", "VARCHAR"]);
         assert_eq!(column(&dir, "n", 30_000), vec!["7.5", "1.0"]);
         assert_eq!(column(&dir, "a", 30_000), vec!["42", "text"]);
+        // UUIDs keep their case.
+        let (result, dir) = run(
+            SourceKind::JsonArray,
+            br#"[{"id": 0, "u": "550E8400-E29B-41D4-A716-446655440000", "us": ["550E8400-E29B-41D4-A716-446655440001"]}]"#,
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "VARCHAR", "VARCHAR[]"]);
+        assert_eq!(column(&dir, "u", 0), vec!["550E8400-E29B-41D4-A716-446655440000"]);
+        assert_eq!(column(&dir, "us", 0), vec!["[550E8400-E29B-41D4-A716-446655440001]"]);
         // A column of integers, one beyond BIGINT: DuckDB's HUGEINT would be stored as DOUBLE,
         // rounding them all, so it is text, exact (as a delimited file's); decimals stay DOUBLE.
         let (result, dir) = run(
