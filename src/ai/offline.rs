@@ -145,31 +145,22 @@ const COMMON_WORDS: &[&str] = &[
     "does", "how", "what", "which", "many", "much", "i", "me", "my", "there", "this", "that", "with",
 ];
 
-/// Words that narrow a question to some rows or relate columns (`age over 50`, `in the UK`,
-/// `excluding outliers`, `correlated with`): the stored statistics cannot answer such a
-/// question, and answering the broader one instead would mislead.
+/// Words that narrow a question to some rows or relate columns (`age over 50`, `excluding
+/// outliers`, `correlated with`): the stored statistics cannot answer such a question, and
+/// answering the broader one instead would mislead.
 const QUALIFIERS: &[&str] = &[
     "over",
     "under",
     "above",
     "below",
-    "greater",
-    "less",
-    "fewer",
-    "more",
     "than",
     "between",
     "where",
-    "when",
     "whose",
     "excluding",
     "exclude",
     "except",
     "without",
-    "only",
-    "per",
-    "each",
-    "by",
     "group",
     "grouped",
     "correlated",
@@ -179,7 +170,6 @@ const QUALIFIERS: &[&str] = &[
     "vs",
     "compared",
     "compare",
-    "if",
     "after",
     "before",
     "since",
@@ -187,6 +177,32 @@ const QUALIFIERS: &[&str] = &[
     "among",
     "within",
 ];
+
+/// Words that narrow a question only when a column's name follows (`average age by country`,
+/// `nulls per country`; not `nulls per column`, `the score by the readiness rater`).
+const BEFORE_A_COLUMN: &[&str] = &["by", "per", "each", "every", "for"];
+
+/// The first word of `question` that narrows it to some rows or relates columns (see
+/// [`QUALIFIERS`]), none of them part of the column it names.
+fn qualifier(question: &str, named: Option<&String>, names: &[String]) -> Option<String> {
+    let w = words(question);
+    let own: Vec<String> = named.map(|c| words(c)).unwrap_or_default();
+    let starts_a_column = |i: usize| {
+        let rest = format!(" {} ", w[i + 1..].join(" "));
+        names.iter().any(|n| {
+            let n = words(&n.replace(['_', '-'], " ")).join(" ");
+            !n.is_empty() && !COMMON_WORDS.contains(&n.as_str()) && rest.starts_with(&format!(" {n} "))
+        })
+    };
+    w.iter()
+        .enumerate()
+        .find(|(i, word)| {
+            !own.contains(word)
+                && (QUALIFIERS.contains(&word.as_str())
+                    || (BEFORE_A_COLUMN.contains(&word.as_str()) && starts_a_column(*i)))
+        })
+        .map(|(_, word)| word.clone())
+}
 
 const HELP: &str = "I can answer from the stored profile: nulls or distinct values in a column, its top values, \
      mean, median, min, max or standard deviation, which columns hold personal data, the quality score, duplicate \
@@ -240,11 +256,7 @@ pub fn answer(question: &str, facts: &Facts<'_>) -> Reply {
     let names: Vec<String> = profile
         .map_or_else(|| facts.columns.to_vec(), |p| p.columns.iter().map(|c| c.name.clone()).collect());
     let (intent, named) = understood(question, facts.earlier, &names);
-    let qualified: Vec<String> = words(question)
-        .into_iter()
-        .filter(|w| QUALIFIERS.contains(&w.as_str()) && !named.is_some_and(|c| words(c).contains(w)))
-        .collect();
-    if let (Some(_), Some(word)) = (intent, qualified.first()) {
+    if let (Some(_), Some(word)) = (intent, qualifier(question, named, &names)) {
         return Reply {
             text: format!(
                 "I cannot answer that without a language model: \"{word}\" narrows the question to some rows or \
@@ -634,10 +646,22 @@ mod tests {
             "what is the average age of customers by country?",
             "what is the mean amount excluding outliers?",
             "is age correlated with amount?",
+            "how many nulls per country?",
         ] {
             let reply = answer(question, &facts);
             assert!(reply.text.starts_with("I cannot answer that"), "{question}: {}", reply.text);
         }
+        // Words that narrow a question only before a column's name.
+        for question in [
+            "How many nulls per column?",
+            "how many missing values in each column?",
+            "what is the quality score by the readiness rater?",
+            "tell me more about the quality score",
+            "what is the average amount for customers?",
+        ] {
+            assert_eq!(qualifier(question, None, &columns), None, "{question}");
+        }
+        assert_eq!(qualifier("mean amount for each country", None, &columns).as_deref(), Some("each"));
         // A column named like a common word is not read into every question.
         assert_eq!(column_in("how many nulls does a typical column have?", &columns), None);
         assert_eq!(column_in("nulls in \"a\"", &columns).map(String::as_str), Some("a"));
