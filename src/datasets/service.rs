@@ -277,11 +277,12 @@ impl Datasets {
     }
 
     /// The dataset's versions, oldest first: the upload and its cleaned versions, not the
-    /// quarantined rows (datasets of their own; a quarantine's versions include itself).
+    /// quarantined rows, which are a line of their own (a quarantine and the versions cleaned
+    /// from it).
     pub async fn versions(&self, dataset: &Dataset) -> Result<Vec<Dataset>, AppError> {
-        let mut family = self.family(dataset).await?;
-        family.retain(|d| d.kind != DatasetKind::Quarantine || d.id == dataset.id);
-        Ok(family)
+        let family = self.family(dataset).await?;
+        let line = quarantine_line(&family, dataset);
+        Ok(family.iter().filter(|d| quarantine_line(&family, d) == line).cloned().collect())
     }
 
     /// Every dataset sharing the dataset's root: its versions and their quarantined rows.
@@ -334,6 +335,20 @@ impl Datasets {
         }
         Ok(())
     }
+}
+
+/// The nearest quarantine `dataset` descends from (itself included), or `None` for the
+/// upload's own line: the line of versions it belongs to.
+fn quarantine_line(family: &[Dataset], dataset: &Dataset) -> Option<DatasetId> {
+    let mut current = Some(dataset);
+    for _ in 0..=family.len() {
+        let d = current?;
+        if d.kind == DatasetKind::Quarantine {
+            return Some(d.id);
+        }
+        current = d.parent_id.and_then(|p| family.iter().find(|f| f.id == p));
+    }
+    None
 }
 
 /// A file format a dataset can be downloaded in.
@@ -912,6 +927,19 @@ mod tests {
         assert_eq!(ids, vec![parent.id, version.id]);
         let ids: Vec<_> = datasets.versions(&version).await.unwrap().iter().map(|d| d.id).collect();
         assert_eq!(ids, vec![parent.id, version.id]);
+        // Quarantined rows, and a version cleaned from them, are a line of their own.
+        let quarantine = datasets
+            .publish_version(&parent, DatasetKind::Quarantine, &out, "people (quarantined rows)", None)
+            .await
+            .unwrap();
+        let requeued =
+            datasets.publish_version(&quarantine, DatasetKind::Cleaned, &out, "again", None).await.unwrap();
+        let ids = |list: Vec<Dataset>| list.iter().map(|d| d.id).collect::<Vec<_>>();
+        assert_eq!(ids(datasets.versions(&parent).await.unwrap()), vec![parent.id, version.id]);
+        assert_eq!(ids(datasets.versions(&quarantine).await.unwrap()), vec![quarantine.id, requeued.id]);
+        assert_eq!(ids(datasets.versions(&requeued).await.unwrap()), vec![quarantine.id, requeued.id]);
+        datasets.delete(owner, &quarantine.id.to_string()).await.unwrap();
+        assert_eq!(ids(datasets.versions(&parent).await.unwrap()), vec![parent.id, version.id]);
 
         assert_eq!(snapshot(&parent_files), before, "the parent's files are unchanged");
         assert_eq!(datasets.get(owner, &parent.id.to_string()).await.unwrap(), parent);

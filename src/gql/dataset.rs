@@ -175,7 +175,8 @@ impl Dataset {
 
     /// Every version of this dataset, oldest first: the upload and its cleaned versions (a
     /// cleanse creates a new version; the rows it quarantined are a dataset of their own,
-    /// `Job.quarantine`, not a version). Once per
+    /// `Job.quarantine`, not a version: a quarantine's versions are itself and the versions
+    /// cleaned from it). Once per
     /// path: a version's `versions` are the same family again, and each nesting multiplied
     /// the response by their number (`BAD_USER_INPUT`).
     #[graphql(complexity = "crate::gql::per_version(child_complexity)")]
