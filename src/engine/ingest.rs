@@ -308,7 +308,8 @@ fn json_columns(
             // column holding one beyond even HUGEINT's reading (more than 64 bits) DOUBLE.
             // (Inside lists and structs too: Parquet stores those HUGEINTs as DOUBLE as well.)
             // UUIDs too: DuckDB's UUID writes them in lower case, and the
-            // file's own text is kept (the profile still knows them for UUIDs).
+            // file's own text is kept (the profile still knows them for UUIDs). Only
+            // top-level columns and lists: UUIDs inside structs stay UUIDs.
             let huge = holds_hugeint(&ty);
             let ty = if huge && bigint.contains(&name) {
                 with_bigints(&ty)
