@@ -62,7 +62,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: u64) -> Result<Detected, AppError>
     } else {
         let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
         if body.contains(&0) {
-            return Err(bad("the file is binary, not a table (CSV, TSV, JSON or Parquet)"));
+            return Err(bad("the file is binary, not a table (CSV, TSV, JSON, Parquet or Excel .xlsx)"));
         }
         match std::str::from_utf8(body) {
             Ok(text) => (text.to_string(), None),

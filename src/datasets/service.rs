@@ -535,6 +535,14 @@ pub async fn ingest_file(
         .map_err(AppError::internal)?
         .map_err(|e| ingest_error(e, detected.format))?;
     ingested.notices.extend(sheet_notices);
+    if detected.transcode == Some(encoding_rs::WINDOWS_1252) {
+        // A guess (the bytes are not UTF-8): said so, as a file mixing encodings reads wrongly.
+        ingested.notices.push(
+            "the file is not UTF-8: it was read as Windows-1252 (Western European, as Excel writes CSV on \
+             Windows); text in another encoding reads wrongly"
+                .into(),
+        );
+    }
     if let Some(sheet_csv) = scratch {
         // The sheet's CSV (or the UTF-8 copy) served the ingest only; it is not published.
         tokio::fs::remove_file(&sheet_csv).await.map_err(AppError::internal)?;

@@ -424,9 +424,13 @@ pub fn write_workbook(
                 }
                 Cell::Date(text) | Cell::Timestamp(text) => {
                     let format = if matches!(cell, Cell::Date(_)) { &date } else { &timestamp };
+                    // Excel's dates start on 1900-01-01 (serial 1): rust_xlsxwriter takes
+                    // 1899-12-31 as its epoch of times alone (serial 0, shown 1900-01-00).
                     match ExcelDateTime::parse_from_str(text) {
-                        Ok(value) => sheet.write_datetime_with_format(row, col, value, format)?,
-                        Err(_) => sheet.write_string(row, col, text)?,
+                        Ok(value) if text.as_str() >= "1900-01-01" => {
+                            sheet.write_datetime_with_format(row, col, value, format)?
+                        }
+                        _ => sheet.write_string(row, col, text)?,
                     };
                 }
                 Cell::Text(text) => {
@@ -704,6 +708,26 @@ mod tests {
         // Calculated formulas give no notice.
         let sheet = sheet_to_csv(&path, None, &out).unwrap();
         assert!(sheet.notices.is_empty(), "{:?}", sheet.notices);
+    }
+
+    #[test]
+    fn dates_before_excels_first_day_are_written_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dates.xlsx");
+        let columns = [crate::domain::ColumnInfo { name: "d".into(), data_type: "DATE".into() }];
+        write_workbook(&path, &columns, |sink| {
+            for d in ["1899-12-31", "1900-01-01", "2024-01-05"] {
+                sink(&[Cell::Date(d.into())])?;
+            }
+            sink(&[Cell::Timestamp("1899-12-31 10:00:00".into())])
+        })
+        .unwrap();
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+        let range = book.worksheet_range_at(0).unwrap().unwrap();
+        let cells: Vec<String> = range.rows().skip(1).map(|r| r[0].to_string()).collect();
+        assert_eq!(cells[0], "1899-12-31");
+        assert_eq!(cells[3], "1899-12-31 10:00:00");
+        assert!(matches!(range.rows().nth(2).unwrap()[0], calamine::Data::DateTime(_)), "{cells:?}");
     }
 
     #[test]

@@ -299,6 +299,7 @@ fn json_columns(
         return Ok((every_record.to_string(), format!("SELECT {}", select.join(", ")), notices));
     }
     let beyond_64_bits = long_integers(conn, kind, source, &columns)?;
+    let finer = finer_than_microseconds(conn, kind, source, &columns)?;
     let named: Vec<String> = columns
         .into_iter()
         .map(|(name, ty)| {
@@ -309,7 +310,8 @@ fn json_columns(
             // (Inside lists and structs too: Parquet stores those HUGEINTs as DOUBLE as well.)
             // UUIDs too: DuckDB's UUID writes them in lower case, and the
             // file's own text is kept (the profile still knows them for UUIDs). Only
-            // top-level columns and lists: UUIDs inside structs stay UUIDs.
+            // top-level columns and lists of them: UUIDs inside structs stay UUIDs. And times
+            // and instants with digits past microseconds, which those types would drop.
             let huge = holds_hugeint(&ty);
             let ty = if huge && bigint.contains(&name) {
                 with_bigints(&ty)
@@ -317,11 +319,14 @@ fn json_columns(
                 || is_null_type(&ty)
                 || huge
                 || beyond_64_bits.contains(&name)
+                || finer.contains(&name)
                 || ty == "UUID"
             {
                 "VARCHAR".to_string()
-            } else if ty == "UUID[]" {
-                "VARCHAR[]".to_string()
+            } else if let Some(lists) =
+                ty.strip_prefix("UUID").filter(|l| !l.is_empty() && l.chars().all(|c| c == '[' || c == ']'))
+            {
+                format!("VARCHAR{lists}")
             } else {
                 ty
             };
@@ -394,10 +399,10 @@ fn holds_hugeint(ty: &str) -> bool {
     ty.split('"').step_by(2).any(|part| part.contains("HUGEINT"))
 }
 
-/// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, which DuckDB
-/// reads as a DOUBLE when it is beyond 64 bits, rounding it (and every long integer beside it):
-/// only when the file holds such a run of digits at all (a fast scan of its bytes), by a read
-/// of those columns' raw JSON text.
+/// The DOUBLE columns of a JSON file that hold an integer of 20 digits or more, or a negative
+/// one of 19 below BIGINT's range, which DuckDB reads as a DOUBLE when it is beyond 64 bits,
+/// rounding it (and every long integer beside it): only when the file holds such a run of
+/// digits at all (a fast scan of its bytes), by a read of those columns' raw JSON text.
 fn long_integers(
     conn: &Connection,
     kind: &SourceKind,
@@ -408,7 +413,9 @@ fn long_integers(
     // (Inside lists and structs too: `DOUBLE[]`, `STRUCT(l DOUBLE[])`.)
     let doubles: Vec<&String> =
         columns.iter().filter(|(_, ty)| ty.contains("DOUBLE")).map(|(name, _)| name).collect();
-    if doubles.is_empty() || !has_digit_run(source, DIGITS).map_err(|e| IngestError::Internal(e.into()))? {
+    if doubles.is_empty()
+        || !has_digit_run(source, DIGITS - 1).map_err(|e| IngestError::Internal(e.into()))?
+    {
         return Ok(Vec::new());
     }
     let raw: Vec<String> = doubles.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
@@ -417,9 +424,14 @@ fn long_integers(
         .iter()
         .map(|name| {
             // A JSON number of that many digits (not inside a string, which a quote would start).
-            let v = super::quote_identifier(name);
+            let v = format!("CAST({} AS VARCHAR)", super::quote_identifier(name));
+            let below = format!(
+                "len(list_filter(regexp_extract_all({v}, '(^|[\\[,:\\s])-([0-9]{{{}}})\\b', 2), \
+                 lambda x: TRY_CAST('-' || x AS BIGINT) IS NULL)) > 0",
+                DIGITS - 1
+            );
             format!(
-                "coalesce(bool_or(regexp_matches(CAST({v} AS VARCHAR), '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)')), false)"
+                "coalesce(bool_or(regexp_matches({v}, '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)') OR {below}), false)"
             )
         })
         .collect();
@@ -428,6 +440,40 @@ fn long_integers(
         .query_row(&sql, [], |row| (0..doubles.len()).map(|i| row.get::<_, bool>(i)).collect())
         .map_err(|e| classify(e, source))?;
     Ok(doubles.into_iter().zip(flags).filter(|(_, long)| *long).map(|(name, _)| name.clone()).collect())
+}
+
+/// The TIME and TIMESTAMP WITH TIME ZONE columns of a JSON file (top level) one of whose raw
+/// values has digits past microseconds, which those types would drop (`03:04:05.1234567`):
+/// read as text instead, as a delimited file's are. One read of those columns' raw JSON text,
+/// only when there are some.
+fn finer_than_microseconds(
+    conn: &Connection,
+    kind: &SourceKind,
+    source: &Path,
+    columns: &[(String, String)],
+) -> Result<Vec<String>, IngestError> {
+    let times: Vec<&String> = columns
+        .iter()
+        .filter(|(_, ty)| matches!(ty.as_str(), "TIME" | "TIMESTAMP WITH TIME ZONE"))
+        .map(|(name, _)| name)
+        .collect();
+    if times.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw: Vec<String> = times.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
+    let from = reader(kind, source, false, Quotes::Sniffed, &format!(", columns = {{{}}}", raw.join(", ")));
+    let found: Vec<String> = times
+        .iter()
+        .map(|name| {
+            let v = format!("CAST({} AS VARCHAR)", super::quote_identifier(name));
+            format!("coalesce(bool_or(regexp_matches({v}, '[0-9]:[0-9]{{2}}[.][0-9]{{7,}}')), false)")
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {from}", found.join(", "));
+    let flags: Vec<bool> = conn
+        .query_row(&sql, [], |row| (0..times.len()).map(|i| row.get::<_, bool>(i)).collect())
+        .map_err(|e| classify(e, source))?;
+    Ok(times.into_iter().zip(flags).filter(|(_, fine)| *fine).map(|(name, _)| name.clone()).collect())
 }
 
 /// The number (from 1) of the first line of `path` longer than `max` bytes, if any. Blocking;
@@ -454,6 +500,22 @@ fn first_long_line(path: &Path, max: u64) -> std::io::Result<Option<u64>> {
         length += (n - start) as u64;
         if length > max {
             return Ok(Some(line));
+        }
+    }
+}
+
+/// Whether `path` holds the byte `b`. Blocking; reads the file up to it.
+fn holds_byte(path: &Path, b: u8) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if memchr::memchr(b, &buffer[..n]).is_some() {
+            return Ok(true);
         }
     }
 }
@@ -614,6 +676,10 @@ impl Read {
 /// The notice of a file whose double quotes are read as text.
 const QUOTES_AS_TEXT: &str = "double quotes are read as part of the values: read as quotes (RFC 4180), \
      they do not pair up, and fewer rows were kept";
+
+/// The notice of a file whose double quotes the sniffer read as text from the start.
+const QUOTES_KEPT: &str = "double quotes are read as part of the values: the file does not quote its values \
+     as RFC 4180 does (`\"Best\" ever`), so a quote is kept as written";
 
 /// Reads `source` and writes `data` (Parquet) and, for delimited text, `rejects` (Parquet:
 /// line, column, reason). Blocking: call through `Engine::run`.
@@ -878,6 +944,14 @@ pub fn ingest(
             }
         }
     };
+    // Read without quotes as the sniffer found, from a file that holds some: said so.
+    if matches!(kind, SourceKind::Delimited { .. })
+        && quotes == Quotes::Sniffed
+        && sniffed.as_ref().is_some_and(|p| !p.quoted)
+        && holds_byte(source, b'"').context("looking for quotes")?
+    {
+        done.widened.push(QUOTES_KEPT.into());
+    }
     let conn = &done.conn;
     let data_literal = quote_literal(&data.display().to_string());
 
@@ -1758,6 +1832,17 @@ mod tests {
     }
 
     #[test]
+    fn quotes_the_sniffer_reads_as_text_are_said_to_be() {
+        let (got, _dir) = run(csv(), b"a,b\n\"say \"\"hi\"\"\",1\n\"Best\" ever,2\n");
+        let got = got.unwrap();
+        assert_eq!(got.row_count, 2);
+        assert_eq!(got.notices, [QUOTES_KEPT]);
+        // A file without quotes has nothing to say.
+        let (got, _dir) = run(csv(), b"a,b\nx,1\ny,2\n");
+        assert!(got.unwrap().notices.is_empty());
+    }
+
+    #[test]
     fn quotes_that_do_not_pair_up_are_read_as_text() {
         // Read as quotes, both lines would be rejected (the second swallowing the rest).
         let body = unquoted_then("30000,\"Best\" product,Paris\n30001,\"open,Rome\n30002,x,y\n");
@@ -1803,11 +1888,12 @@ mod tests {
         assert_eq!((got.row_count, got.rejected_row_count), (1_200_001, 0));
         assert_eq!(got.notices, [QUOTES_AS_TEXT]);
 
-        // A stray quote in the sampled rows: the sniffer's reading (none) is kept throughout.
+        // A stray quote in the sampled rows: the sniffer's reading (none) is kept throughout,
+        // and said so.
         let (got, dir) = run(csv(), b"id,name\n1,\"Best\" ever\n2,x\n");
         let got = got.unwrap();
         assert_eq!((got.row_count, got.rejected_row_count), (2, 0));
-        assert!(got.notices.is_empty(), "{:?}", got.notices);
+        assert_eq!(got.notices, [QUOTES_KEPT]);
         assert_eq!(column(&dir, "name", 0), ["\"Best\" ever", "x"]);
     }
 
@@ -2335,6 +2421,20 @@ mod tests {
         assert_eq!(types, vec!["BIGINT", "VARCHAR", "VARCHAR[]"]);
         assert_eq!(column(&dir, "u", 0), vec!["550E8400-E29B-41D4-A716-446655440000"]);
         assert_eq!(column(&dir, "us", 0), vec!["[550E8400-E29B-41D4-A716-446655440001]"]);
+        // Lists of lists of them too; times and instants finer than microseconds, and
+        // integers below BIGINT of 19 digits, are kept as written.
+        let (result, dir) = run(
+            SourceKind::JsonLines,
+            b"{\"id\": 0, \"uu\": [[\"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11\"]], \"t\": \"03:04:05.1234567\", \
+              \"z\": \"2020-01-02T03:04:05.123456789Z\", \"n\": -9223372036854775809}\n\
+              {\"id\": 1, \"uu\": [[\"B0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12\"]], \"t\": \"03:04:05\", \"z\": \"2020-01-02T03:04:05Z\", \"n\": 1}\n",
+        );
+        let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
+        assert_eq!(types, vec!["BIGINT", "VARCHAR[][]", "VARCHAR", "VARCHAR", "VARCHAR"]);
+        assert_eq!(column(&dir, "uu", 0)[0], "[[A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11]]");
+        assert_eq!(column(&dir, "t", 0), vec!["03:04:05.1234567", "03:04:05"], "no digit dropped");
+        assert_eq!(column(&dir, "z", 0)[0], "2020-01-02T03:04:05.123456789Z");
+        assert_eq!(column(&dir, "n", 0), vec!["-9223372036854775809", "1"], "not rounded");
         // A column of integers, one beyond BIGINT: DuckDB's HUGEINT would be stored as DOUBLE,
         // rounding them all, so it is text, exact (as a delimited file's); decimals stay DOUBLE.
         let (result, dir) = run(

@@ -326,6 +326,8 @@ both_stores! {
         let preview = &body["data"]["dataset"]["preview"];
         assert_eq!(preview[0], json!({ "id": 1, "price": "€5", "note": "“best” – sale" }), "{body}");
         assert_eq!(preview[1], json!({ "id": 2, "price": "£10", "note": "café" }), "{body}");
+        let notices = cp1252["notices"].as_array().unwrap_or_else(|| panic!("{cp1252}"));
+        assert!(notices.iter().any(|n| n.as_str().unwrap().contains("read as Windows-1252")), "{cp1252}");
         // After a UTF-8 byte-order mark (an editor's), the mark is not read into the first name.
         let marked = app.upload_ok(&token, "marked.csv", b"\xef\xbb\xbfid,name\n1,caf\xe9\n").await;
         let body = get(&app, &token, &marked["id"]).await;
