@@ -2,14 +2,15 @@
 //! catalogue; internal causes are logged here and replaced by a generic message with the
 //! request id.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest, NextValidation,
+    NextRequest, NextResolve, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
     ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
@@ -64,6 +65,7 @@ impl ExtensionFactory for ErrorPolicy {
             max_aliases: self.max_aliases,
             metrics: self.metrics.clone(),
             executed: AtomicBool::new(false),
+            types: Mutex::default(),
         })
     }
 }
@@ -74,6 +76,93 @@ struct ErrorPolicyExtension {
     /// Execution began: async-graphql's own errors from then on concern an argument's value,
     /// even when every top-level field failed (and `data` is null).
     executed: AtomicBool,
+    /// The type of each field resolved with a selection of its own (and of each that failed),
+    /// by its path of response keys: what [`propagate_nulls`] needs.
+    types: Mutex<HashMap<Vec<String>, String>>,
+}
+
+/// Propagates each failed non-null field's null to its nearest nullable ancestor, as the
+/// GraphQL specification says ("Errors and Non-Null Fields"): async-graphql leaves the failed
+/// field out of its object, or puts null in a list of non-null items, which a typed client
+/// cannot read (a `[JSON!]!` missing, a `[Conversation!]!` holding null). With no nullable
+/// ancestor, `data` is null.
+fn propagate_nulls(response: &mut Response, types: &HashMap<Vec<String>, String>) {
+    // The type at a path: a field's as noted, a list item's its list's item type.
+    fn type_at(path: &[String], types: &HashMap<Vec<String>, String>) -> Option<String> {
+        let (last, parent) = path.split_last()?;
+        if last.parse::<usize>().is_ok() {
+            let list = type_at(parent, types)?;
+            let list = list.strip_suffix('!').unwrap_or(&list);
+            Some(list.strip_prefix('[')?.strip_suffix(']')?.to_string())
+        } else {
+            types.get(path).cloned()
+        }
+    }
+    let paths: Vec<Vec<String>> = response
+        .errors
+        .iter()
+        .filter(|e| !e.path.is_empty())
+        .map(|e| {
+            e.path
+                .iter()
+                .map(|s| match s {
+                    async_graphql::PathSegment::Field(name) => name.clone(),
+                    async_graphql::PathSegment::Index(i) => i.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    for path in paths {
+        // The failed field, or the nearest of its ancestors that may be null.
+        let mut at = path.as_slice();
+        loop {
+            if at.is_empty() {
+                response.data = Value::Null;
+                break;
+            }
+            match type_at(at, types) {
+                Some(ty) if ty.ends_with('!') => at = &at[..at.len() - 1],
+                Some(_) => {
+                    set_null(&mut response.data, at);
+                    break;
+                }
+                // (Not noted: left as async-graphql made it.)
+                None => break,
+            }
+        }
+    }
+}
+
+/// Sets the value at `path` (response keys and list indexes) to null: a field left out of
+/// its object is put back as null; nothing happens when an ancestor is not there (nulled
+/// already).
+fn set_null(data: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut current = data;
+    for segment in parents {
+        current = match current {
+            Value::Object(map) => match map.get_mut(segment.as_str()) {
+                Some(v) => v,
+                None => return,
+            },
+            Value::List(items) => match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match current {
+        Value::Object(map) => {
+            map.insert(async_graphql::Name::new(last), Value::Null);
+        }
+        Value::List(items) => {
+            if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = Value::Null;
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The text async-graphql's multipart support puts in a variable for an uploaded file,
@@ -147,6 +236,10 @@ impl Extension for ErrorPolicyExtension {
     ) -> Response {
         self.executed.store(true, Ordering::Relaxed);
         let mut response = next.run(ctx, operation_name).await;
+        if !response.errors.is_empty() {
+            let types = self.types.lock().unwrap_or_else(|e| e.into_inner());
+            propagate_nulls(&mut response, &types);
+        }
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         for err in &mut response.errors {
             if code_of(err) == Some(ErrorCode::Internal) {
@@ -155,6 +248,29 @@ impl Extension for ErrorPolicyExtension {
             }
         }
         response
+    }
+
+    /// Notes the types [`propagate_nulls`] reads: of a field with a selection (an object or a
+    /// list of them, which a failed field below may null), and of a field that failed.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let container = !info.field.selection_set.node.items.is_empty();
+        let noted = container.then(|| (info.path_node.to_string_vec(), info.return_type.to_string()));
+        let failed = (!container).then(|| (info.path_node.to_string_vec(), info.return_type.to_string()));
+        if let Some((path, ty)) = noted {
+            self.types.lock().unwrap_or_else(|e| e.into_inner()).insert(path, ty);
+        }
+        let result = next.run(ctx, info).await;
+        if result.is_err()
+            && let Some((path, ty)) = failed
+        {
+            self.types.lock().unwrap_or_else(|e| e.into_inner()).insert(path, ty);
+        }
+        result
     }
 
     /// A variable may name an upload only as the multipart request made it: a client's own
@@ -220,6 +336,28 @@ impl Extension for ErrorPolicyExtension {
                 ),
                 ErrorCode::QueryTooComplex,
             ));
+        }
+        // A required variable left out (what `JSON.stringify` does with `undefined`) is a
+        // request error, as one given as null is, not a field error after other fields ran.
+        if let DocumentOperations::Single(operation) = &document.operations {
+            for definition in &operation.node.variable_definitions {
+                let definition = &definition.node;
+                if !definition.var_type.node.nullable
+                    && definition.default_value.is_none()
+                    && !variables.contains_key(&definition.name.node)
+                {
+                    return Err(with_code(
+                        ServerError::new(
+                            format!(
+                                "variable ${} ({}) has no value: give it in variables",
+                                definition.name.node, definition.var_type.node
+                            ),
+                            None,
+                        ),
+                        ErrorCode::GraphqlValidationFailed,
+                    ));
+                }
+            }
         }
         Ok(document)
     }

@@ -1116,7 +1116,7 @@ impl JobMutation {
 #[derive(Default)]
 pub struct JobSubscription;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl JobSubscription {
     /// A snapshot of the caller's job now and on every change; completes when the job
     /// ends. `NOT_FOUND` for an unknown id or someone else's job. A change after the access

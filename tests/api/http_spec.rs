@@ -119,6 +119,44 @@ both_stores! {
         assert_eq!(datasets["data"]["datasets"]["totalCount"], 1.0, "{datasets}");
     }
 
+    async fn a_failed_non_null_field_nulls_its_nearest_nullable_parent(app) {
+        // As the specification says: async-graphql left the failed field out of its object,
+        // or put null in a list of non-null items, which a typed client cannot read.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "t.csv", b"a,b\n1,2\n").await;
+        let body = app.graphql(Some(&token), "query($id: ID!) { me { email } dataset(id: $id) { id preview(limit: 0) } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["dataset", "preview"]), "{body}");
+        assert_eq!(body["data"], json!({ "me": { "email": "ada@example.com" }, "dataset": null }), "{body}");
+        // Through a list of non-null items and non-null fields, up to the root: data is null.
+        let body = app.graphql(Some(&token), "{ datasets { nodes { id rejects(first: 0) { line } } } }", json!({})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["data"], Value::Null, "{body}");
+        // An alias is followed as the response names it.
+        let body = app.graphql(Some(&token), "query($id: ID!) { d: dataset(id: $id) { rows: preview(limit: 0) } ok: dataset(id: $id) { id } }", json!({ "id": dataset["id"] })).await;
+        assert_eq!(body["data"], json!({ "d": null, "ok": { "id": dataset["id"] } }), "{body}");
+        // A field that may be null is only null.
+        let body = app.graphql(Some(&token), "{ me { email } dataset(id: \"nope\") { id } }", json!({})).await;
+        assert_eq!(body["data"], json!({ "me": { "email": "ada@example.com" }, "dataset": null }), "{body}");
+    }
+
+    async fn a_required_variable_left_out_is_a_request_error(app) {
+        // JSON.stringify drops a variable that is undefined: the same error as one given null.
+        let token = app.token_for("ada@example.com").await;
+        for variables in [json!({}), json!({ "j": null })] {
+            let request = json!({ "query": "query($j: ID!) { me { id } job(id: $j) { id } }", "variables": variables });
+            let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
+                .header("accept", GQL_RESPONSE).json(&request).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!((status, error_code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{variables}: {body}");
+            assert!(body.get("data").is_none(), "{body}");
+        }
+        // A nullable one, or one with a default, may be left out.
+        let body = app.graphql(Some(&token), "query($n: String, $f: Int! = 5) { datasets(first: $f, after: $n) { totalCount } me { id } }", json!({})).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+
     async fn malformed_requests_get_clear_codes(app) {
         let cases: [(&str, &str, u16, &str); 6] = [
             ("application/json", "{ not json", 400, "BAD_REQUEST"),
