@@ -752,6 +752,20 @@ pub fn check_run(
             tool.agents.iter().filter(|a| ids.iter().any(|id| id == a.id)).collect()
         }
     };
+    // A baseline no selected agent compares with would be shown with the job as if it had.
+    if has_baseline && !selected.iter().any(|a| a.needs_baseline) {
+        let comparing: Vec<Value> =
+            tool.agents.iter().filter(|a| a.needs_baseline).map(|a| json!(a.id)).collect();
+        let message = if comparing.is_empty() {
+            format!("{tool_id} compares with no baseline: leave baselineDatasetId out")
+        } else {
+            "no selected agent compares with a baseline: leave baselineDatasetId out, or select one that does"
+                .to_string()
+        };
+        return Err(
+            AppError::bad_input("baselineDatasetId", message).with("allowed", Value::Array(comparing))
+        );
+    }
 
     let given = match parameters {
         None | Some(Value::Null) => Map::new(),
@@ -940,6 +954,11 @@ mod tests {
             [UNIFIED_PROFILER, DRIFT_DETECTOR, SCORE_RISK, TEST_COVERAGE, READINESS_RATER]
         );
         let error = check_run(PROFILE_TOOL, Some(&[DRIFT_DETECTOR.to_string()]), None, false).unwrap_err();
+        assert_eq!(field(&error), "baselineDatasetId");
+        // A baseline no selected agent compares with is refused, not shown with the job.
+        let error = check_run(PROFILE_TOOL, Some(&[UNIFIED_PROFILER.to_string()]), None, true).unwrap_err();
+        assert_eq!(field(&error), "baselineDatasetId");
+        let error = check_run(crate::jobs::cleanse::CLEAN_TOOL, None, None, true).unwrap_err();
         assert_eq!(field(&error), "baselineDatasetId");
         let drift: DriftParams = serde_json::from_value(with.parameters[DRIFT_DETECTOR].clone()).unwrap();
         assert_eq!(drift, DriftParams::default());

@@ -325,14 +325,15 @@ both_stores! {
         let jobs = app.graphql(Some(&token), "{ jobs { totalCount } }", json!({})).await;
         assert_eq!(jobs["data"]["jobs"]["totalCount"], 0, "{jobs}");
 
-        // Another user's dataset is not found; an anonymous caller is refused.
+        // A cleanse compares with no baseline: one given is refused (whoever's it is); another
+        // user's dataset is not found; an anonymous caller is refused.
         let bob = app.token_for("bob@example.com").await;
         let bobs = app.upload_ok(&bob, "bob.csv", b"a\n1\n").await;
-        for baseline in [json!("garbage"), bobs["id"].clone()] {
+        for baseline in [json!("garbage"), bobs["id"].clone(), dataset["id"].clone()] {
             for mutation in [RUN, PREVIEW] {
                 let input = json!({ "toolId": "clean-my-data", "datasetId": dataset["id"], "baselineDatasetId": baseline });
                 let body = app.graphql(Some(&token), mutation, json!({ "input": input })).await;
-                assert_eq!(error_code(&body), "NOT_FOUND", "{baseline} {body}");
+                assert_eq!(error_code(&body), "BAD_USER_INPUT", "{baseline} {body}");
                 assert_eq!(body["errors"][0]["extensions"]["field"], "baselineDatasetId", "{body}");
             }
         }
