@@ -26,8 +26,9 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         CorsOrigins::List(origins) => Cors::new().allow_origins(origins.iter().map(String::as_str)),
     }
     .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-    // (Apollo's clients add the last two to uploads and operations: a preflight refusing them
-    // fails the request in the browser.)
+    // (Apollo's clients add its two to uploads and operations, and browsers' tracing —
+    // OpenTelemetry, Sentry — the last four: a preflight refusing them fails the request in
+    // the browser.)
     .allow_headers([
         "authorization",
         "content-type",
@@ -35,6 +36,10 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         "x-request-id",
         "apollo-require-preflight",
         "x-apollo-operation-name",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "sentry-trace",
     ])
     .expose_headers(["x-request-id"])
     .max_age(3600);

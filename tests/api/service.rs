@@ -94,13 +94,15 @@ both_stores! {
             .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
             .header("origin", "http://app.example")
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "apollo-require-preflight, x-apollo-operation-name, content-type")
+            .header("access-control-request-headers", "apollo-require-preflight, x-apollo-operation-name, content-type, traceparent, sentry-trace")
             .send()
             .await
             .unwrap();
         assert!(apollo.status().is_success(), "{}", apollo.status());
         let allowed = apollo.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-        assert!(allowed.contains("apollo-require-preflight") && allowed.contains("x-apollo-operation-name"), "{allowed}");
+        for header in ["apollo-require-preflight", "x-apollo-operation-name", "traceparent", "sentry-trace"] {
+            assert!(allowed.contains(header), "{header}: {allowed}");
+        }
         let refused = preflight("http://evil.example").await.unwrap();
         assert!(refused.headers().get("access-control-allow-origin").is_none());
         let cross = app.client.post(format!("{}/graphql", app.address)).header("origin", "http://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
