@@ -418,28 +418,40 @@ fn long_integers(
     {
         return Ok(Vec::new());
     }
-    let raw: Vec<String> = doubles.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
+    raw_json_holds(conn, kind, source, &doubles, |v| {
+        // A JSON number of that many digits (not inside a string, which a quote would start).
+        let below = format!(
+            "len(list_filter(regexp_extract_all({v}, '(^|[\\[,:\\s])-([0-9]{{{}}})\\b', 2), \
+             lambda x: TRY_CAST('-' || x AS BIGINT) IS NULL)) > 0",
+            DIGITS - 1
+        );
+        format!("regexp_matches({v}, '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)') OR {below}")
+    })
+}
+
+/// Those of `names` (columns of a JSON file) one of whose raw JSON texts meets `test` (an
+/// expression over the text `v`): one read of those columns.
+fn raw_json_holds(
+    conn: &Connection,
+    kind: &SourceKind,
+    source: &Path,
+    names: &[&String],
+    test: impl Fn(&str) -> String,
+) -> Result<Vec<String>, IngestError> {
+    let raw: Vec<String> = names.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
     let from = reader(kind, source, false, Quotes::Sniffed, &format!(", columns = {{{}}}", raw.join(", ")));
-    let found: Vec<String> = doubles
+    let found: Vec<String> = names
         .iter()
         .map(|name| {
-            // A JSON number of that many digits (not inside a string, which a quote would start).
             let v = format!("CAST({} AS VARCHAR)", super::quote_identifier(name));
-            let below = format!(
-                "len(list_filter(regexp_extract_all({v}, '(^|[\\[,:\\s])-([0-9]{{{}}})\\b', 2), \
-                 lambda x: TRY_CAST('-' || x AS BIGINT) IS NULL)) > 0",
-                DIGITS - 1
-            );
-            format!(
-                "coalesce(bool_or(regexp_matches({v}, '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)') OR {below}), false)"
-            )
+            format!("coalesce(bool_or({}), false)", test(&v))
         })
         .collect();
     let sql = format!("SELECT {} FROM {from}", found.join(", "));
     let flags: Vec<bool> = conn
-        .query_row(&sql, [], |row| (0..doubles.len()).map(|i| row.get::<_, bool>(i)).collect())
+        .query_row(&sql, [], |row| (0..names.len()).map(|i| row.get::<_, bool>(i)).collect())
         .map_err(|e| classify(e, source))?;
-    Ok(doubles.into_iter().zip(flags).filter(|(_, long)| *long).map(|(name, _)| name.clone()).collect())
+    Ok(names.iter().zip(flags).filter(|(_, holds)| *holds).map(|(name, _)| name.to_string()).collect())
 }
 
 /// The TIME and TIMESTAMP WITH TIME ZONE columns of a JSON file (top level) one of whose raw
@@ -460,20 +472,9 @@ fn finer_than_microseconds(
     if times.is_empty() {
         return Ok(Vec::new());
     }
-    let raw: Vec<String> = times.iter().map(|name| format!("{}: 'JSON'", quote_literal(name))).collect();
-    let from = reader(kind, source, false, Quotes::Sniffed, &format!(", columns = {{{}}}", raw.join(", ")));
-    let found: Vec<String> = times
-        .iter()
-        .map(|name| {
-            let v = format!("CAST({} AS VARCHAR)", super::quote_identifier(name));
-            format!("coalesce(bool_or(regexp_matches({v}, '[0-9]:[0-9]{{2}}[.][0-9]{{7,}}')), false)")
-        })
-        .collect();
-    let sql = format!("SELECT {} FROM {from}", found.join(", "));
-    let flags: Vec<bool> = conn
-        .query_row(&sql, [], |row| (0..times.len()).map(|i| row.get::<_, bool>(i)).collect())
-        .map_err(|e| classify(e, source))?;
-    Ok(times.into_iter().zip(flags).filter(|(_, fine)| *fine).map(|(name, _)| name.clone()).collect())
+    raw_json_holds(conn, kind, source, &times, |v| {
+        format!("regexp_matches({v}, '[0-9]:[0-9]{{2}}[.][0-9]{{7,}}')")
+    })
 }
 
 /// The number (from 1) of the first line of `path` longer than `max` bytes, if any. Blocking;

@@ -54,6 +54,26 @@ async fn names(app: &TestApp, token: &str) -> Vec<String> {
     names
 }
 
+/// The cancelled cleanse `id` of `dataset` ended CANCELLED with no output or report, and
+/// left no version, dataset or file behind.
+async fn ended_cancelled_keeping_nothing(
+    app: &TestApp,
+    token: &str,
+    id: &Value,
+    dataset: &Value,
+    files_before: usize,
+) {
+    let job = wait_for(app, token, id, finished).await;
+    assert_eq!(job["status"], "CANCELLED", "{job}");
+    let body = app.graphql(Some(token), RESULT, json!({ "id": id })).await;
+    assert_eq!(body["data"]["job"]["output"], Value::Null, "{body}");
+    assert_eq!(body["data"]["job"]["report"], Value::Null, "{body}");
+    let versions = app.graphql(Some(token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(names(app, token).await, ["people.csv"]);
+    assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
+}
+
 /// Drops the last row of the cleaned file, as a faulty disk or writer could.
 fn drop_a_row(output: &Path) {
     let data = output.join("data.parquet");
@@ -164,16 +184,7 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
     let body = app.graphql(Some(&token), CANCEL, json!({ "id": id })).await;
     assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
     release.notify_one();
-    let job = wait_for(&app, &token, &id, finished).await;
-    assert_eq!(job["status"], "CANCELLED", "{job}");
-
-    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
-    assert_eq!(body["data"]["job"]["output"], Value::Null, "{body}");
-    assert_eq!(body["data"]["job"]["report"], Value::Null, "{body}");
-    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
-    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
-    assert_eq!(names(&app, &token).await, ["people.csv"]);
-    assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
+    ended_cancelled_keeping_nothing(&app, &token, &id, &dataset, files_before).await;
 }
 
 async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) {
@@ -252,15 +263,7 @@ async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
     release.notify_one();
 
-    let job = wait_for(&app, &token, &id, finished).await;
-    assert_eq!(job["status"], "CANCELLED", "{job}");
-    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
-    assert_eq!(body["data"]["job"]["output"], Value::Null, "{body}");
-    assert_eq!(body["data"]["job"]["report"], Value::Null, "{body}");
-    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
-    assert_eq!(versions["data"]["dataset"]["versions"].as_array().unwrap().len(), 1, "{versions}");
-    assert_eq!(names(&app, &token).await, ["people.csv"]);
-    assert_eq!(app.files_under("datasets").len(), files_before, "{:?}", app.files_under("datasets"));
+    ended_cancelled_keeping_nothing(&app, &token, &id, &dataset, files_before).await;
 
     // Without a cancellation the same hook lets the job complete.
     let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
