@@ -17,4 +17,4 @@ pub mod turns;
 pub mod worker;
 
 pub use service::{Jobs, ReportFile, RunRequest};
-pub use worker::{Hooks, WorkerConfig};
+pub use worker::{Hooks, JobHook, WorkerConfig};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agensium::jobs::Hooks;
+use agensium::jobs::{Hooks, JobHook};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
@@ -140,21 +140,24 @@ async fn a_damaged_output_fails_its_checks_and_nothing_is_published(store: Store
     );
 }
 
-/// Hooks that tell the test which job published, then hold it until the test lets go.
-fn held_after_publishing() -> (Hooks, mpsc::UnboundedReceiver<agensium::domain::JobId>, Arc<Notify>) {
+/// A hook that tells the test which job reached it, then holds the job until the test lets go.
+fn holding_hook() -> (JobHook, mpsc::UnboundedReceiver<agensium::domain::JobId>, Arc<Notify>) {
     let (reached_tx, reached) = mpsc::unbounded_channel();
     let release = Arc::new(Notify::new());
     let reached_tx = Arc::new(Mutex::new(reached_tx));
     let gate = release.clone();
-    let hooks = Hooks {
-        published: Some(Arc::new(move |job| {
-            let _ = reached_tx.lock().unwrap().send(job);
-            let gate = gate.clone();
-            Box::pin(async move { gate.notified().await })
-        })),
-        ..Hooks::default()
-    };
-    (hooks, reached, release)
+    let hook: JobHook = Arc::new(move |job| {
+        let _ = reached_tx.lock().unwrap().send(job);
+        let gate = gate.clone();
+        Box::pin(async move { gate.notified().await })
+    });
+    (hook, reached, release)
+}
+
+/// Hooks that hold a job once it has published its versions.
+fn held_after_publishing() -> (Hooks, mpsc::UnboundedReceiver<agensium::domain::JobId>, Arc<Notify>) {
+    let (hook, reached, release) = holding_hook();
+    (Hooks { published: Some(hook), ..Hooks::default() }, reached, release)
 }
 
 async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: Store) {
@@ -235,18 +238,8 @@ async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) 
 async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     // The worker has read the job for the last time and holds it right before recording its
     // end: the cancellation arrives in that window.
-    let (reached_tx, mut reached) = mpsc::unbounded_channel();
-    let release = Arc::new(Notify::new());
-    let reached_tx = Arc::new(Mutex::new(reached_tx));
-    let gate = release.clone();
-    let hooks = Hooks {
-        finishing: Some(Arc::new(move |job| {
-            let _ = reached_tx.lock().unwrap().send(job);
-            let gate = gate.clone();
-            Box::pin(async move { gate.notified().await })
-        })),
-        ..Hooks::default()
-    };
+    let (hook, mut reached, release) = holding_hook();
+    let hooks = Hooks { finishing: Some(hook), ..Hooks::default() };
     let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
     let token = app.token_for("ada@example.com").await;
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
