@@ -2,18 +2,23 @@
 //! catalogue; internal causes are logged here and replaced by a generic message with the
 //! request id.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest, NextResolve, NextValidation, ResolveInfo,
+    NextRequest, NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{
     ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use async_graphql::{Name, QueryPathSegment};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use super::context::RequestId;
 use crate::error::{AppError, ErrorCode};
@@ -65,7 +70,9 @@ impl ExtensionFactory for ErrorPolicy {
             max_aliases: self.max_aliases,
             metrics: self.metrics.clone(),
             executed: AtomicBool::new(false),
-            types: Mutex::default(),
+            types: Arc::default(),
+            failures: AtomicUsize::new(0),
+            mutation: AtomicBool::new(false),
         })
     }
 }
@@ -76,19 +83,28 @@ struct ErrorPolicyExtension {
     /// Execution began: async-graphql's own errors from then on concern an argument's value,
     /// even when every top-level field failed (and `data` is null).
     executed: AtomicBool,
-    /// The type of each field resolved with a selection of its own (and of each that failed),
-    /// by its path of response keys: what [`propagate_nulls`] needs.
-    types: Mutex<HashMap<Vec<String>, String>>,
+    /// The type of each field that failed, and of each of their ancestors, by path of
+    /// response keys: what [`propagate_nulls`] needs.
+    types: Arc<Mutex<Types>>,
+    /// Fields that failed so far: a field notes its type when one below it failed.
+    failures: AtomicUsize,
+    /// The operation is a mutation (see [`propagate_nulls`]).
+    mutation: AtomicBool,
 }
+
+/// Field types by path of response keys (list indexes as numbers).
+type Types = HashMap<Vec<String>, String>;
 
 /// Propagates each failed non-null field's null to its nearest nullable ancestor, as the
 /// GraphQL specification says ("Errors and Non-Null Fields"): async-graphql leaves the failed
 /// field out of its object, or puts null in a list of non-null items, which a typed client
 /// cannot read (a `[JSON!]!` missing, a `[Conversation!]!` holding null). With no nullable
-/// ancestor, `data` is null.
-fn propagate_nulls(response: &mut Response, types: &HashMap<Vec<String>, String>) {
+/// ancestor, `data` is null — except in a mutation, whose every field async-graphql runs
+/// whatever failed before it: there the failed root field is null and the others keep their
+/// results (a rotated refresh token, a new job's id), whose side effects happened.
+fn propagate_nulls(response: &mut Response, types: &Types, mutation: bool) {
     // The type at a path: a field's as noted, a list item's its list's item type.
-    fn type_at(path: &[String], types: &HashMap<Vec<String>, String>) -> Option<String> {
+    fn type_at(path: &[String], types: &Types) -> Option<String> {
         let (last, parent) = path.split_last()?;
         if last.parse::<usize>().is_ok() {
             let list = type_at(parent, types)?;
@@ -112,6 +128,8 @@ fn propagate_nulls(response: &mut Response, types: &HashMap<Vec<String>, String>
                 .collect()
         })
         .collect();
+    // What this pass nulled: a later error below it must not bring it back.
+    let mut nulled: Vec<Vec<String>> = Vec::new();
     for path in paths {
         // The failed field, or the nearest of its ancestors that may be null.
         let mut at = path.as_slice();
@@ -121,9 +139,12 @@ fn propagate_nulls(response: &mut Response, types: &HashMap<Vec<String>, String>
                 break;
             }
             match type_at(at, types) {
-                Some(ty) if ty.ends_with('!') => at = &at[..at.len() - 1],
+                Some(ty) if ty.ends_with('!') && !(mutation && at.len() == 1) => at = &at[..at.len() - 1],
                 Some(_) => {
-                    set_null(&mut response.data, at);
+                    if !nulled.iter().any(|n| at.starts_with(n)) {
+                        set_null(&mut response.data, at);
+                        nulled.push(at.to_vec());
+                    }
                     break;
                 }
                 // (Not noted: left as async-graphql made it.)
@@ -134,12 +155,17 @@ fn propagate_nulls(response: &mut Response, types: &HashMap<Vec<String>, String>
 }
 
 /// Sets the value at `path` (response keys and list indexes) to null: a field left out of
-/// its object is put back as null; nothing happens when an ancestor is not there (nulled
-/// already).
+/// its object is put back as null, and an object async-graphql nulled because every field
+/// of it failed is put back as an object of nulls. Nothing happens when the path leads
+/// nowhere.
 fn set_null(data: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else { return };
     let mut current = data;
-    for segment in parents {
+    for (n, segment) in parents.iter().enumerate() {
+        let next_is_field = path[n + 1].parse::<usize>().is_err();
+        if matches!(current, Value::Null) && segment.parse::<usize>().is_err() {
+            return;
+        }
         current = match current {
             Value::Object(map) => match map.get_mut(segment.as_str()) {
                 Some(v) => v,
@@ -151,10 +177,13 @@ fn set_null(data: &mut Value, path: &[String]) {
             },
             _ => return,
         };
+        if matches!(current, Value::Null) && next_is_field {
+            *current = Value::Object(Default::default());
+        }
     }
     match current {
         Value::Object(map) => {
-            map.insert(async_graphql::Name::new(last), Value::Null);
+            map.insert(Name::new(last), Value::Null);
         }
         Value::List(items) => {
             if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
@@ -238,7 +267,7 @@ impl Extension for ErrorPolicyExtension {
         let mut response = next.run(ctx, operation_name).await;
         if !response.errors.is_empty() {
             let types = self.types.lock().unwrap_or_else(|e| e.into_inner());
-            propagate_nulls(&mut response, &types);
+            propagate_nulls(&mut response, &types, self.mutation.load(Ordering::Relaxed));
         }
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         for err in &mut response.errors {
@@ -250,27 +279,48 @@ impl Extension for ErrorPolicyExtension {
         response
     }
 
-    /// Notes the types [`propagate_nulls`] reads: of a field with a selection (an object or a
-    /// list of them, which a failed field below may null), and of a field that failed.
+    /// Notes the types [`propagate_nulls`] reads: of a field that failed, and of each field
+    /// below which one failed (nothing for a request without errors).
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let container = !info.field.selection_set.node.items.is_empty();
-        let noted = container.then(|| (info.path_node.to_string_vec(), info.return_type.to_string()));
-        let failed = (!container).then(|| (info.path_node.to_string_vec(), info.return_type.to_string()));
-        if let Some((path, ty)) = noted {
-            self.types.lock().unwrap_or_else(|e| e.into_inner()).insert(path, ty);
-        }
+        let (path, return_type) = (info.path_node, info.return_type);
+        let before = self.failures.load(Ordering::Relaxed);
         let result = next.run(ctx, info).await;
-        if result.is_err()
-            && let Some((path, ty)) = failed
-        {
-            self.types.lock().unwrap_or_else(|e| e.into_inner()).insert(path, ty);
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        // (A list's item is read from its list's type.)
+        let item = matches!(path.segment, QueryPathSegment::Index(_));
+        if !item && self.failures.load(Ordering::Relaxed) != before {
+            self.types
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_string_vec(), return_type.into());
         }
         result
+    }
+
+    /// Each event of a subscription gets its nulls propagated as a query's response does.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let types = self.types.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                if !response.errors.is_empty() {
+                    let types = types.lock().unwrap_or_else(|e| e.into_inner());
+                    propagate_nulls(&mut response, &types, false);
+                }
+                response
+            })
+            .boxed()
     }
 
     /// A variable may name an upload only as the multipart request made it: a client's own
@@ -294,7 +344,45 @@ impl Extension for ErrorPolicyExtension {
                 ErrorCode::GraphqlParseFailed,
             ));
         }
+        let given: HashSet<Name> = request.variables.keys().cloned().collect();
+        let chosen = request.operation_name.clone();
         // (Parsed once: async-graphql reuses the document. A parse error is left to it.)
+        if let Ok(document) = request.parsed_query() {
+            // The operation that runs: named, or the only one (an unknown name is left to
+            // async-graphql's own refusal).
+            let operation = match (&document.operations, chosen.as_deref()) {
+                (DocumentOperations::Single(operation), _) => Some(operation),
+                (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+                (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+                    operations.values().next()
+                }
+                _ => None,
+            };
+            if let Some(operation) = operation {
+                self.mutation.store(operation.node.ty == OperationType::Mutation, Ordering::Relaxed);
+                // A required variable left out (what `JSON.stringify` does with `undefined`)
+                // is a request error, as one given as null is, not a field error after other
+                // fields ran.
+                if let Some(definition) =
+                    operation.node.variable_definitions.iter().map(|d| &d.node).find(|d| {
+                        !d.var_type.node.nullable
+                            && d.default_value.is_none()
+                            && !given.contains(&d.name.node)
+                    })
+                {
+                    return Err(with_code(
+                        ServerError::new(
+                            format!(
+                                "variable ${} ({}) has no value: give it in variables",
+                                definition.name.node, definition.var_type.node
+                            ),
+                            None,
+                        ),
+                        ErrorCode::GraphqlValidationFailed,
+                    ));
+                }
+            }
+        }
         if let Ok(document) = request.parsed_query()
             && expanded_fields(document) > MAX_EXPANDED_FIELDS
         {
@@ -336,28 +424,6 @@ impl Extension for ErrorPolicyExtension {
                 ),
                 ErrorCode::QueryTooComplex,
             ));
-        }
-        // A required variable left out (what `JSON.stringify` does with `undefined`) is a
-        // request error, as one given as null is, not a field error after other fields ran.
-        if let DocumentOperations::Single(operation) = &document.operations {
-            for definition in &operation.node.variable_definitions {
-                let definition = &definition.node;
-                if !definition.var_type.node.nullable
-                    && definition.default_value.is_none()
-                    && !variables.contains_key(&definition.name.node)
-                {
-                    return Err(with_code(
-                        ServerError::new(
-                            format!(
-                                "variable ${} ({}) has no value: give it in variables",
-                                definition.name.node, definition.var_type.node
-                            ),
-                            None,
-                        ),
-                        ErrorCode::GraphqlValidationFailed,
-                    ));
-                }
-            }
         }
         Ok(document)
     }
@@ -493,4 +559,97 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
     }
     document.operations.iter().map(|(_, op)| in_set(&op.node.selection_set.node)).sum::<usize>()
         + document.fragments.values().map(|f| in_set(&f.node.selection_set.node)).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::PathSegment;
+
+    fn error_at(path: &[&str]) -> ServerError {
+        let mut error = ServerError::new("failed", None);
+        error.path = path
+            .iter()
+            .map(|s| match s.parse::<usize>() {
+                Ok(i) => PathSegment::Index(i),
+                Err(_) => PathSegment::Field(s.to_string()),
+            })
+            .collect();
+        error
+    }
+
+    fn types(entries: &[(&[&str], &str)]) -> Types {
+        entries
+            .iter()
+            .map(|(path, ty)| (path.iter().map(|s| s.to_string()).collect(), ty.to_string()))
+            .collect()
+    }
+
+    fn propagated(
+        data: serde_json::Value,
+        errors: &[&[&str]],
+        types: &Types,
+        mutation: bool,
+    ) -> serde_json::Value {
+        let mut response = Response::new(Value::from_json(data).unwrap());
+        response.errors = errors.iter().map(|p| error_at(p)).collect();
+        propagate_nulls(&mut response, types, mutation);
+        response.data.into_json().unwrap()
+    }
+
+    #[test]
+    fn a_failed_non_null_field_nulls_its_nearest_nullable_ancestor() {
+        use serde_json::json;
+        let t = types(&[
+            (&["dataset"], "Dataset"),
+            (&["dataset", "preview"], "[JSON!]!"),
+            (&["me"], "User"),
+            (&["list"], "[Item!]!"),
+            (&["list", "name"], "String"),
+            (&["list", "0", "name"], "String"),
+            (&["list", "1", "name"], "String"),
+            (&["list", "0", "rows"], "[JSON!]!"),
+        ]);
+        // A non-null field left out: its nullable parent is null.
+        let got = propagated(
+            json!({ "dataset": { "id": "1" }, "me": { "id": "u" } }),
+            &[&["dataset", "preview"]],
+            &t,
+            false,
+        );
+        assert_eq!(got, json!({ "dataset": null, "me": { "id": "u" } }));
+        // A nullable field left out is put back as null.
+        let got = propagated(json!({ "me": { "id": "u" } }), &[&["dataset"]], &t, false);
+        assert_eq!(got, json!({ "dataset": null, "me": { "id": "u" } }));
+        // Through a list of non-null items to the root: data is null.
+        let got = propagated(json!({ "list": [null, { "id": 2 }] }), &[&["list", "0", "rows"]], &t, false);
+        assert_eq!(got, serde_json::Value::Null);
+        // An object async-graphql nulled because its every field failed: an object of nulls.
+        let got = propagated(
+            json!({ "list": [null, null] }),
+            &[&["list", "0", "name"], &["list", "1", "name"]],
+            &t,
+            false,
+        );
+        assert_eq!(got, json!({ "list": [{ "name": null }, { "name": null }] }));
+        // What one error nulled, another below it does not bring back.
+        let t2 = types(&[
+            (&["dataset"], "Dataset"),
+            (&["dataset", "preview"], "[JSON!]!"),
+            (&["dataset", "parent"], "Dataset"),
+        ]);
+        let got = propagated(
+            json!({ "dataset": { "id": "1" } }),
+            &[&["dataset", "preview"], &["dataset", "parent"]],
+            &t2,
+            false,
+        );
+        assert_eq!(got, json!({ "dataset": null }));
+        // In a mutation the other fields keep their results: a failed root field is null.
+        let t3 = types(&[(&["a"], "Boolean!"), (&["b"], "Job!")]);
+        let got = propagated(json!({ "a": true }), &[&["b"]], &t3, true);
+        assert_eq!(got, json!({ "a": true, "b": null }));
+        let got = propagated(json!({ "a": true }), &[&["b"]], &t3, false);
+        assert_eq!(got, serde_json::Value::Null);
+    }
 }

@@ -135,6 +135,11 @@ both_stores! {
         // An alias is followed as the response names it.
         let body = app.graphql(Some(&token), "query($id: ID!) { d: dataset(id: $id) { rows: preview(limit: 0) } ok: dataset(id: $id) { id } }", json!({ "id": dataset["id"] })).await;
         assert_eq!(body["data"], json!({ "d": null, "ok": { "id": dataset["id"] } }), "{body}");
+        // In a mutation, the fields that did not fail keep their results (their side effects
+        // happened): the failed root field is null.
+        let body = app.graphql(Some(&token), "mutation { a: signOut(refreshToken: \"unknown\") b: cancelJob(id: \"nope\") { id } }", json!({})).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        assert_eq!(body["data"], json!({ "a": false, "b": null }), "{body}");
         // A field that may be null is only null.
         let body = app.graphql(Some(&token), "{ me { email } dataset(id: \"nope\") { id } }", json!({})).await;
         assert_eq!(body["data"], json!({ "me": { "email": "ada@example.com" }, "dataset": null }), "{body}");
@@ -152,6 +157,15 @@ both_stores! {
             assert_eq!((status, error_code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{variables}: {body}");
             assert!(body.get("data").is_none(), "{body}");
         }
+        // In a named operation too (as clients name theirs), among several.
+        let request = json!({ "query": "query A { me { id } } query Q($j: ID!) { me { id } job(id: $j) { id } }", "operationName": "Q", "variables": {} });
+        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
+            .header("accept", GQL_RESPONSE).json(&request).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        let body = app.graphql(Some(&token), "query A { me { id } } query B($j: ID!) { job(id: $j) { id } }", json!({})).await;
+        assert_eq!(error_code(&body), "BAD_REQUEST", "several operations and no name: {body}");
         // A nullable one, or one with a default, may be left out.
         let body = app.graphql(Some(&token), "query($n: String, $f: Int! = 5) { datasets(first: $f, after: $n) { totalCount } me { id } }", json!({})).await;
         assert!(body["errors"].is_null(), "{body}");
