@@ -420,9 +420,10 @@ fn long_integers(
     }
     raw_json_holds(conn, kind, source, &doubles, |v| {
         // A JSON number of that many digits (not inside a string, which a quote would start).
+        // (Every number's text: `-9999999999999999999.5` is a decimal, not such an integer.)
         let below = format!(
-            "len(list_filter(regexp_extract_all({v}, '(^|[\\[,:\\s])-([0-9]{{{}}})\\b', 2), \
-             lambda x: TRY_CAST('-' || x AS BIGINT) IS NULL)) > 0",
+            "len(list_filter(regexp_extract_all({v}, '-?[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?'), \
+             lambda x: regexp_full_match(x, '-[0-9]{{{}}}') AND TRY_CAST(x AS BIGINT) IS NULL)) > 0",
             DIGITS - 1
         );
         format!("regexp_matches({v}, '(^|[\\[,:\\s])-?[0-9]{{{DIGITS},}}([\\],}}\\s]|$)') OR {below}")
@@ -469,7 +470,8 @@ fn finer_than_microseconds(
         .filter(|(_, ty)| matches!(ty.as_str(), "TIME" | "TIMESTAMP WITH TIME ZONE"))
         .map(|(name, _)| name)
         .collect();
-    if times.is_empty() {
+    // (Seven digits in a row somewhere first: a fraction finer than microseconds has them.)
+    if times.is_empty() || !has_digit_run(source, 7).map_err(|e| IngestError::Internal(e.into()))? {
         return Ok(Vec::new());
     }
     raw_json_holds(conn, kind, source, &times, |v| {
@@ -2427,11 +2429,12 @@ mod tests {
         let (result, dir) = run(
             SourceKind::JsonLines,
             b"{\"id\": 0, \"uu\": [[\"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11\"]], \"t\": \"03:04:05.1234567\", \
-              \"z\": \"2020-01-02T03:04:05.123456789Z\", \"n\": -9223372036854775809}\n\
+              \"z\": \"2020-01-02T03:04:05.123456789Z\", \"n\": -9223372036854775809, \"d\": -9999999999999999999.5}\n\
               {\"id\": 1, \"uu\": [[\"B0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12\"]], \"t\": \"03:04:05\", \"z\": \"2020-01-02T03:04:05Z\", \"n\": 1}\n",
         );
         let types: Vec<_> = result.unwrap().columns.into_iter().map(|c| c.data_type).collect();
-        assert_eq!(types, vec!["BIGINT", "VARCHAR[][]", "VARCHAR", "VARCHAR", "VARCHAR"]);
+        // (A decimal of 19 digits before its point stays DOUBLE.)
+        assert_eq!(types, vec!["BIGINT", "VARCHAR[][]", "VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE"]);
         assert_eq!(column(&dir, "uu", 0)[0], "[[A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11]]");
         assert_eq!(column(&dir, "t", 0), vec!["03:04:05.1234567", "03:04:05"], "no digit dropped");
         assert_eq!(column(&dir, "z", 0)[0], "2020-01-02T03:04:05.123456789Z");
