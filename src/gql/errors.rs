@@ -136,6 +136,7 @@ fn propagate_nulls(response: &mut Response, types: &Types, mutation: bool) {
         loop {
             if at.is_empty() {
                 response.data = Value::Null;
+                nulled.push(Vec::new());
                 break;
             }
             match type_at(at, types) {
@@ -160,6 +161,10 @@ fn propagate_nulls(response: &mut Response, types: &Types, mutation: bool) {
 /// nowhere.
 fn set_null(data: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else { return };
+    // (async-graphql nulls data itself when every root field failed.)
+    if matches!(data, Value::Null) {
+        *data = Value::Object(Default::default());
+    }
     let mut current = data;
     for (n, segment) in parents.iter().enumerate() {
         let next_is_field = path[n + 1].parse::<usize>().is_err();
@@ -632,6 +637,9 @@ mod tests {
             false,
         );
         assert_eq!(got, json!({ "list": [{ "name": null }, { "name": null }] }));
+        // Every root field failed, each nullable: data holds their nulls.
+        let got = propagated(serde_json::Value::Null, &[&["dataset"], &["me"]], &t, false);
+        assert_eq!(got, json!({ "dataset": null, "me": null }));
         // What one error nulled, another below it does not bring back.
         let t2 = types(&[
             (&["dataset"], "Dataset"),
@@ -651,5 +659,7 @@ mod tests {
         assert_eq!(got, json!({ "a": true, "b": null }));
         let got = propagated(json!({ "a": true }), &[&["b"]], &t3, false);
         assert_eq!(got, serde_json::Value::Null);
+        let got = propagated(serde_json::Value::Null, &[&["b"]], &t3, true);
+        assert_eq!(got, json!({ "b": null }), "a mutation's only field failed");
     }
 }

@@ -94,10 +94,12 @@ async fn run(req: &Request, state: &AppState, format: Format, request: GraphqlRe
     if gql::operation_kind(&request.query, request.operation_name.as_deref())
         == Some(OperationKind::Subscription)
     {
-        return refuse(
-            ErrorCode::BadRequest,
-            "subscriptions run over a WebSocket (graphql-transport-ws or graphql-ws) at this path, not over HTTP",
-        );
+        // A request error, in the media type the client accepts.
+        let message = "subscriptions run over a WebSocket (graphql-transport-ws or graphql-ws) at this path, not over HTTP";
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .content_type(format.content_type())
+            .body(gql::error_body(ErrorCode::BadRequest, message).to_string());
     }
     let context = RequestContext {
         credentials: credentials(req, state),

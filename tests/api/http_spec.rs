@@ -62,8 +62,9 @@ both_stores! {
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("C"));
         // A subscription sent over HTTP is a request error too (it runs over a WebSocket).
         let subscription = json!({ "query": "subscription { jobProgress(jobId: \"x\") { status } }" }).to_string();
-        let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), subscription).await;
+        let (status, content_type, body) = raw(&app, "application/json", Some(GQL_RESPONSE), subscription).await;
         assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+        assert!(content_type.starts_with(GQL_RESPONSE), "in the media type asked for: {content_type}");
         let no_name = json!({ "query": "query A { __typename } query B { __typename }" }).to_string();
         let (status, _, body) = raw(&app, "application/json", Some(GQL_RESPONSE), no_name).await;
         assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
@@ -143,6 +144,11 @@ both_stores! {
         // A field that may be null is only null.
         let body = app.graphql(Some(&token), "{ me { email } dataset(id: \"nope\") { id } }", json!({})).await;
         assert_eq!(body["data"], json!({ "me": { "email": "ada@example.com" }, "dataset": null }), "{body}");
+        // Also when it is the only field (async-graphql made data null).
+        let body = app.graphql(Some(&token), "{ dataset(id: \"nope\") { id } }", json!({})).await;
+        assert_eq!(body["data"], json!({ "dataset": null }), "{body}");
+        let body = app.graphql(Some(&token), "mutation { cancelJob(id: \"nope\") { id } }", json!({})).await;
+        assert_eq!(body["data"], json!({ "cancelJob": null }), "{body}");
     }
 
     async fn a_required_variable_left_out_is_a_request_error(app) {
