@@ -54,6 +54,23 @@ async fn names(app: &TestApp, token: &str) -> Vec<String> {
     names
 }
 
+/// Starts the cleanse of `dataset` and waits until its job reaches the test's hook; its id.
+async fn run_until_held(
+    app: &TestApp,
+    token: &str,
+    dataset: &Value,
+    reached: &mut mpsc::UnboundedReceiver<agensium::domain::JobId>,
+) -> Value {
+    let body = app.graphql(Some(token), RUN, input(dataset, json!({}))).await;
+    let id = body["data"]["runTool"]["id"].clone();
+    let job = tokio::time::timeout(Duration::from_secs(60), reached.recv())
+        .await
+        .expect("the job reaches the hook")
+        .unwrap();
+    assert_eq!(job.to_string(), id.as_str().unwrap_or_else(|| panic!("{body}")));
+    id
+}
+
 /// The cancelled cleanse `id` of `dataset` ended CANCELLED with no output or report, and
 /// left no version, dataset or file behind.
 async fn ended_cancelled_keeping_nothing(
@@ -167,13 +184,7 @@ async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: S
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
     let files_before = app.files_under("datasets").len();
 
-    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
-    let id = body["data"]["runTool"]["id"].clone();
-    let job = tokio::time::timeout(Duration::from_secs(60), reached.recv())
-        .await
-        .expect("the job publishes")
-        .unwrap();
-    assert_eq!(job.to_string(), id.as_str().unwrap());
+    let id = run_until_held(&app, &token, &dataset, &mut reached).await;
 
     // Published: the new version and the quarantined rows are there while the job runs.
     let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
@@ -197,9 +208,7 @@ async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) 
     let Some(app) = spawn_app_hooked(store, &vars, hooks).await else { return };
     let token = app.token_for("ada@example.com").await;
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
-    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
-    let busy = body["data"]["runTool"]["id"].clone();
-    tokio::time::timeout(Duration::from_secs(60), reached.recv()).await.expect("the job publishes").unwrap();
+    let busy = run_until_held(&app, &token, &dataset, &mut reached).await;
 
     // Two more jobs, which another worker took and then died running: one whose cancellation
     // was asked for, one with no attempts left. Their leases have run out.
@@ -245,13 +254,7 @@ async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
     let files_before = app.files_under("datasets").len();
 
-    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
-    let id = body["data"]["runTool"]["id"].clone();
-    let job = tokio::time::timeout(Duration::from_secs(60), reached.recv())
-        .await
-        .expect("the job reaches its end")
-        .unwrap();
-    assert_eq!(job.to_string(), id.as_str().unwrap());
+    let id = run_until_held(&app, &token, &dataset, &mut reached).await;
     let body = app.graphql(Some(&token), CANCEL, json!({ "id": id })).await;
     assert_eq!(body["data"]["cancelJob"]["cancelRequested"], true, "{body}");
     release.notify_one();
@@ -259,12 +262,7 @@ async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     ended_cancelled_keeping_nothing(&app, &token, &id, &dataset, files_before).await;
 
     // Without a cancellation the same hook lets the job complete.
-    let body = app.graphql(Some(&token), RUN, input(&dataset, json!({}))).await;
-    let id = body["data"]["runTool"]["id"].clone();
-    tokio::time::timeout(Duration::from_secs(60), reached.recv())
-        .await
-        .expect("the job reaches its end")
-        .unwrap();
+    let id = run_until_held(&app, &token, &dataset, &mut reached).await;
     release.notify_one();
     let job = wait_for(&app, &token, &id, finished).await;
     assert_eq!(job["status"], "COMPLETED", "{job}");
