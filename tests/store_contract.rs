@@ -331,9 +331,9 @@ contract! {
         let page = f.store.list_jobs(ada, &JobFilter::default(), &PageRequest { first: 1, after: None }).await.unwrap();
         assert_eq!((page.total_count, page.has_next_page), (2, true));
         assert_eq!(page.items[0].id, second.id, "newest first");
-        let queued = JobFilter { status: Some(JobStatus::Queued), tool_id: Some("profile-my-data".into()), dataset_id: None };
+        let queued = JobFilter { statuses: vec![JobStatus::Queued], tool_id: Some("profile-my-data".into()), dataset_id: None };
         assert_eq!(f.store.list_jobs(ada, &queued, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 2);
-        let other_tool = JobFilter { status: None, tool_id: Some("clean-my-data".into()), dataset_id: None };
+        let other_tool = JobFilter { statuses: vec![], tool_id: Some("clean-my-data".into()), dataset_id: None };
         assert_eq!(f.store.list_jobs(ada, &other_tool, &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
         assert_eq!(f.store.list_jobs(bob, &JobFilter::default(), &PageRequest { first: 10, after: None }).await.unwrap().total_count, 0);
         assert!(f.store.datasets_in_use(&[data.id]).await.unwrap());
@@ -532,6 +532,52 @@ contract! {
         assert!(f.store.orphaned_outputs().await.unwrap().is_empty());
     }
 
+    async fn the_versions_of_the_attempt_that_completed_a_job_are_never_orphans(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let run = job(ada, &data);
+        f.store.insert_job(&run).await.unwrap();
+        // Attempt 1 publishes its cleaned rows and quarantine; its lease runs out and the job
+        // is claimed again; then attempt 1's result is the one recorded.
+        let first = f.store.claim_job("w", now(), now() - Duration::seconds(1), 3).await.unwrap().unwrap();
+        let (cleaned, quarantine) = (dataset(ada, Some(&data)), dataset(ada, Some(&data)));
+        f.store.insert_job_output(&cleaned, first.id, first.attempts).await.unwrap();
+        f.store.insert_job_output(&quarantine, first.id, first.attempts).await.unwrap();
+        let second = f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        assert_eq!(second.attempts, 2);
+        let outcome =
+            JobOutcome { status: JobStatus::Completed, error: None, report: None, output_dataset_id: Some(cleaned.id) };
+        assert!(f.store.finish_job(first.id, "w", &outcome, now()).await.unwrap());
+        assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![], "the job's output and its quarantine");
+    }
+
+    async fn a_long_stage_or_error_message_is_cut_not_refused(f) {
+        let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
+        let run = job(ada, &data);
+        f.store.insert_job(&run).await.unwrap();
+        let claimed = f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        // (MySQL keeps 255 characters of a stage and 64 KiB of a message.)
+        let stage = format!("testing {}", "é".repeat(400));
+        assert!(f.store.record_progress(claimed.id, "w", 10.0, &stage, now()).await.unwrap());
+        let stored = f.store.job(claimed.id, ada).await.unwrap().unwrap();
+        let kept = stored.stage.unwrap();
+        assert_eq!(kept.chars().count(), 255);
+        assert!(kept.starts_with("testing éé") && kept.ends_with('…'), "{kept}");
+        let message = "column \"ß\" has 3 new nulls; ".repeat(5_000);
+        let failed = JobOutcome {
+            status: JobStatus::Failed,
+            error: Some(JobError { code: "INTEGRITY_CHECK_FAILED".into(), message: message.clone() }),
+            report: None,
+            output_dataset_id: None,
+        };
+        assert!(f.store.finish_job(claimed.id, "w", &failed, now()).await.unwrap());
+        let ended = f.store.job(claimed.id, ada).await.unwrap().unwrap();
+        let error = ended.error.unwrap();
+        assert_eq!(error.code, "INTEGRITY_CHECK_FAILED");
+        assert_eq!(error.message.chars().count(), 8_000);
+        let cut: String = message.chars().take(7_999).collect();
+        assert_eq!(error.message, format!("{cut}…"));
+    }
+
     async fn queued_jobs_cancel_at_once_and_released_jobs_return_to_the_queue(f) {
         let (ada, data) = owner_with_dataset(&*f.store, "ada@example.com").await;
         let (bob, _) = owner_with_dataset(&*f.store, "bob@example.com").await;
@@ -542,6 +588,17 @@ contract! {
         assert_eq!(cancelled.status, JobStatus::Cancelled);
         assert!(cancelled.finished_at.is_some());
         assert_eq!(f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap(), None);
+
+        let next = job(ada, &data);
+        f.store.insert_job(&next).await.unwrap();
+        let claimed = f.store.claim_job("w", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        // One asked to cancel is not put back: its worker records it cancelled.
+        let asked = f.store.cancel_job(claimed.id, ada, now()).await.unwrap().unwrap();
+        assert!(asked.cancel_requested);
+        assert!(!f.store.release_job(claimed.id, "w", now()).await.unwrap());
+        assert_eq!(f.store.job(claimed.id, ada).await.unwrap().unwrap().status, JobStatus::Running);
+        let cancelled = JobOutcome { status: JobStatus::Cancelled, error: None, report: None, output_dataset_id: None };
+        assert!(f.store.finish_job(claimed.id, "w", &cancelled, now()).await.unwrap());
 
         let next = job(ada, &data);
         f.store.insert_job(&next).await.unwrap();

@@ -621,7 +621,7 @@ impl Ai {
         dataset: &Dataset,
     ) -> Result<(Option<Job>, Option<Arc<Report>>), AppError> {
         let filter =
-            JobFilter { status: Some(JobStatus::Completed), tool_id: None, dataset_id: Some(dataset.id) };
+            JobFilter { statuses: vec![JobStatus::Completed], tool_id: None, dataset_id: Some(dataset.id) };
         let page = self.inner.jobs.list(owner, &filter, &PageRequest { first: 20, after: None }).await?;
         let mut fallback = None;
         for job in page.items {

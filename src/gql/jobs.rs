@@ -1048,8 +1048,11 @@ impl JobQuery {
         let first = first.unwrap_or(crate::gql::FIRST_PAGE);
         let caller = ctx.caller()?;
         let page = page_request("job", first, after.as_deref())?;
-        let filter =
-            JobFilter { status: status.map(Into::into), tool_id: tool_id.map(|t| t.0), dataset_id: None };
+        let filter = JobFilter {
+            statuses: status.map(Into::into).into_iter().collect(),
+            tool_id: tool_id.map(|t| t.0),
+            dataset_id: None,
+        };
         let result = jobs(ctx)?.list(caller.user_id, &filter, &page).await?;
         let end_cursor = result.items.last().map(|j| encode_cursor("job", j.id.0));
         Ok(JobConnection {

@@ -225,16 +225,15 @@ impl Jobs {
     /// requested at the same instant on two instances may both pass.
     async fn check_active_jobs(&self, owner: UserId) -> Result<(), AppError> {
         let limit = self.inner.max_active_per_user;
-        let mut active = 0;
-        for status in [JobStatus::Queued, JobStatus::Running] {
-            let filter = JobFilter { status: Some(status), ..JobFilter::default() };
-            active += self
-                .inner
-                .store
-                .list_jobs(owner, &filter, &PageRequest { first: 1, after: None })
-                .await?
-                .total_count;
-        }
+        // (One count: a job claimed or put back between two would be counted twice, or not.)
+        let filter =
+            JobFilter { statuses: vec![JobStatus::Queued, JobStatus::Running], ..JobFilter::default() };
+        let active = self
+            .inner
+            .store
+            .list_jobs(owner, &filter, &PageRequest { first: 1, after: None })
+            .await?
+            .total_count;
         if active < limit {
             return Ok(());
         }
@@ -475,7 +474,7 @@ impl Jobs {
         dataset: DatasetId,
     ) -> Result<std::collections::HashMap<String, String>, AppError> {
         let filter =
-            JobFilter { status: Some(JobStatus::Completed), tool_id: None, dataset_id: Some(dataset) };
+            JobFilter { statuses: vec![JobStatus::Completed], tool_id: None, dataset_id: Some(dataset) };
         let page = self.list(owner, &filter, &PageRequest { first: PERSONAL_RUNS, after: None }).await?;
         let mut known = std::collections::HashMap::new();
         // Oldest first, so that the most recent run's verdict on a column wins.

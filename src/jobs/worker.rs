@@ -81,6 +81,15 @@ impl std::fmt::Debug for Hooks {
     }
 }
 
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How often a running job's monitor looks for a cancellation.
 const MONITOR_TICK: Duration = Duration::from_millis(200);
 
@@ -93,6 +102,7 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
     let mut running = tokio::task::JoinSet::new();
     let store = jobs.inner.store.clone();
     let mut last_sweep = None;
+    let mut claims: u64 = 0;
     'claims: loop {
         // While every slot is taken, the jobs of workers that died are still looked after
         // (ended WORKER_LOST, or CANCELLED when their cancellation was asked for): they need
@@ -112,15 +122,21 @@ pub async fn run(jobs: Jobs, config: WorkerConfig, mut shutdown: watch::Receiver
         if *shutdown.borrow() {
             break;
         }
-        let now = crate::store::now();
         look_after_lost_jobs(&jobs, &config, &mut last_sweep).await;
+        // (After the sweep, which may take a while: the lease starts when the job is claimed.)
+        let now = crate::store::now();
         let lease_until =
             now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
-        match store.claim_job(&worker, now, lease_until, config.max_attempts).await {
+        // Each claim holds its job under a name of its own: a run whose lease ran out while it
+        // was still alive (a paused machine, a long database outage) loses every write once
+        // the job is claimed again, even when this same process claims it.
+        claims += 1;
+        let holder = format!("{worker}-{claims}");
+        match store.claim_job(&holder, now, lease_until, config.max_attempts).await {
             Ok(Some(job)) => {
                 let span =
                     tracing::info_span!("job", job_id = %job.id, tool = job.tool_id, attempt = job.attempts);
-                let run = execute(jobs.clone(), config.clone(), worker.clone(), job, stopping.clone());
+                let run = execute(jobs.clone(), config.clone(), holder, job, stopping.clone());
                 running.spawn(
                     async move {
                         run.await;
@@ -209,7 +225,10 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     let (progress_tx, progress_rx) = mpsc::unbounded_channel::<(f64, String)>();
 
     let writer = tokio::spawn(write_progress(jobs.clone(), job.clone(), worker.clone(), progress_rx));
-    let monitor = tokio::spawn(monitor(
+    // The lease is renewed until the job's end is recorded (removing what a run published
+    // may take a while on an object store); aborted when dropped, so a run that panicked does
+    // not leave it renewed forever.
+    let _monitor = AbortOnDrop(tokio::spawn(monitor(
         jobs.clone(),
         job.clone(),
         worker.clone(),
@@ -217,10 +236,9 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         flags.clone(),
         interrupter.clone(),
         stopping.clone(),
-    ));
+    )));
 
     let result = run_tool(&jobs, &config, &job, progress_tx, interrupter.clone(), flags.clone()).await;
-    monitor.abort();
     let _ = writer.await;
     // A cancellation asked for before the end is honoured even when the monitor has not
     // seen it yet (it reads the job five times a second).
@@ -238,15 +256,24 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         discard(&jobs, &job, &published_now).await;
         return;
     }
-    if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && result.is_err() {
+    // Stopped by the shutdown (not a failure of its own, which is recorded as such): back to
+    // the queue, unless a cancellation landed meanwhile, which is then recorded.
+    let shut_down = matches!(&result, Err(Stop::Interrupted | Stop::Internal(_)));
+    if stopping.load(Ordering::SeqCst) && !flags.cancel.load(Ordering::SeqCst) && shut_down {
         match store.release_job(job.id, &worker, now).await {
-            Ok(_) => tracing::info!("job put back in the queue: this worker is shutting down"),
+            Ok(true) => {
+                tracing::info!("job put back in the queue: this worker is shutting down");
+                jobs.changed(job.id);
+                return;
+            }
+            // Cancelled since the last reading (or lost: then nothing below is recorded).
+            Ok(false) => flags.cancel.store(true, Ordering::SeqCst),
             Err(e) => {
-                tracing::warn!(error = %e, "could not put the job back; it is retried when its lease expires")
+                tracing::warn!(error = %e, "could not put the job back; it is retried when its lease expires");
+                jobs.changed(job.id);
+                return;
             }
         }
-        jobs.changed(job.id);
-        return;
     }
     let outcome = if flags.cancel.load(Ordering::SeqCst) {
         JobOutcome { status: JobStatus::Cancelled, error: None, report: None, output_dataset_id: None }
@@ -289,7 +316,7 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
     if let Some(hook) = config.hooks.finishing.as_ref() {
         hook(job.id).await;
     }
-    let recorded = match store.finish_job(job.id, &worker, &outcome, now).await {
+    let recorded = match record_end(&jobs, &job, &worker, &outcome, now).await {
         Ok(true) => {
             tracing::info!(status = outcome.status.as_str(), "job finished");
             outcome.status == JobStatus::Completed
@@ -305,7 +332,7 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
                 report: None,
                 output_dataset_id: None,
             };
-            match store.finish_job(job.id, &worker, &cancelled, now).await {
+            match record_end(&jobs, &job, &worker, &cancelled, now).await {
                 Ok(true) => tracing::info!("job cancelled as it finished"),
                 Ok(false) => tracing::warn!("job finished but another worker holds it now; result dropped"),
                 Err(e) => {
@@ -329,6 +356,58 @@ async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, sto
         discard(&jobs, &job, published).await;
     }
     jobs.changed(job.id);
+}
+
+/// How many times a job's end is written again after the store failed to take it.
+const END_RETRIES: u32 = 4;
+
+/// Records a job's end (`finish_job`). A failed write is tried again, 0.2 s later, then
+/// after twice as long each time (3 s in all): a run whose result a dropped connection
+/// refused is not thrown away, to be run again from the start once its lease expires. A
+/// result the store keeps refusing (MySQL: a report above `max_allowed_packet`) ends the job
+/// FAILED with a short message instead, rather than running it again to the same end.
+async fn record_end(
+    jobs: &Jobs,
+    job: &Job,
+    worker: &str,
+    outcome: &JobOutcome,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::StoreResult<bool> {
+    let store = &jobs.inner.store;
+    let mut wait = Duration::from_millis(200);
+    let mut error = None;
+    for retry in 0..=END_RETRIES {
+        match store.finish_job(job.id, worker, outcome, now).await {
+            Ok(recorded) => return Ok(recorded),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the end of a job");
+                error = Some(e);
+                if retry < END_RETRIES {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+    }
+    let error = error.expect("the loop ran");
+    // (A cancellation holds nothing a store could refuse.)
+    if outcome.status == JobStatus::Cancelled {
+        return Err(error);
+    }
+    tracing::error!(error = %error, status = outcome.status.as_str(), "the store refuses the end of a job; recording it failed");
+    let failed = JobOutcome {
+        status: JobStatus::Failed,
+        error: Some(JobError {
+            code: "INTERNAL".into(),
+            message: format!(
+                "the job ran, but its result could not be stored; the server log has the details (job {})",
+                job.id
+            ),
+        }),
+        report: None,
+        output_dataset_id: None,
+    };
+    store.finish_job(job.id, worker, &failed, now).await.map(|_| false)
 }
 
 /// How often a worker looks for versions whose job did not complete them.
@@ -436,6 +515,13 @@ async fn monitor(
     }
 }
 
+/// The name of a folder of this attempt's own (`<job id>-<attempt><suffix>`): a run that
+/// lost its job to another attempt, and is only now cleaning up, removes its own folders, not
+/// the new attempt's.
+fn attempt_folder(job: &Job, suffix: &str) -> String {
+    format!("{}-{}{suffix}", job.id, job.attempts)
+}
+
 /// Runs the job's tool and returns its report.
 async fn run_tool(
     jobs: &Jobs,
@@ -472,7 +558,7 @@ async fn run_tool(
     let inputs = pipeline::Inputs { current: dataset.1, baseline: baseline.map(|b| b.1) };
 
     let engine = config.engine.clone();
-    let temp = config.temp_root.join(job.id.to_string());
+    let temp = config.temp_root.join(attempt_folder(job, ""));
     let agents = job.agents.clone();
     let parameters = job.parameters.clone();
     let sender = progress.clone();
@@ -544,8 +630,8 @@ async fn run_cleanse(
     let _ = progress.send((1.0, "loading dataset".into()));
     let (dataset, version) = load_version(jobs, job, job.dataset_id, "the dataset no longer exists").await?;
     let engine = config.engine.clone();
-    let temp = config.temp_root.join(job.id.to_string());
-    let out_dir = config.temp_root.join(format!("{}.output", job.id));
+    let temp = config.temp_root.join(attempt_folder(job, ""));
+    let out_dir = config.temp_root.join(attempt_folder(job, ".output"));
     let _ = std::fs::remove_dir_all(&out_dir);
     let _cleanup = RemoveDir(out_dir.clone());
     let agents = job.agents.clone();

@@ -357,8 +357,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<bool>>;
 
-    /// Records progress (never lower than the stored value) and the stage; `false` if
-    /// `worker` no longer holds the job.
+    /// Records progress (never lower than the stored value) and the stage (its first 255
+    /// characters); `false` if `worker` no longer holds the job.
     async fn record_progress(
         &self,
         id: JobId,
@@ -368,7 +368,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// Ends a job `worker` holds; `false` if it no longer holds it.
+    /// Ends a job `worker` holds (an error message is kept to its first 8,000 characters);
+    /// `false` if it no longer holds it.
     async fn finish_job(
         &self,
         id: JobId,
@@ -378,7 +379,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// Puts a job `worker` holds back in the queue without counting the attempt (graceful
-    /// shutdown); `false` if it no longer holds it.
+    /// shutdown); `false` if it no longer holds it, or its cancellation was asked for (its
+    /// worker then records it cancelled).
     async fn release_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Cancels the owner's job: a queued one at once, a running one by asking its worker.

@@ -528,7 +528,13 @@ impl MetadataStore for MysqlStore {
         lease_until: DateTime<Utc>,
         max_attempts: u32,
     ) -> StoreResult<Option<Job>> {
-        retry_on_deadlock(|| self.claim_once(worker, now, lease_until, max_attempts)).await
+        // A claim tried again after a lock wait starts its lease then, not when first asked.
+        let asked = std::time::Instant::now();
+        retry_on_deadlock(|| {
+            let waited = chrono::Duration::from_std(asked.elapsed()).unwrap_or_default();
+            self.claim_once(worker, now + waited, lease_until + waited, max_attempts)
+        })
+        .await
     }
 
     async fn renew_lease(

@@ -449,7 +449,8 @@ pub fn job_by_id(id: JobId, for_update: bool) -> SelectStatement {
 /// Which jobs a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub status: Option<crate::domain::JobStatus>,
+    /// Jobs in one of these states (none: in any).
+    pub statuses: Vec<crate::domain::JobStatus>,
     pub tool_id: Option<String>,
     /// Jobs over this dataset (as the profiled one, not as a baseline).
     pub dataset_id: Option<crate::domain::DatasetId>,
@@ -457,8 +458,8 @@ pub struct JobFilter {
 
 fn filter_jobs(query: &mut SelectStatement, owner: UserId, filter: &JobFilter) {
     query.and_where(Expr::col(Jobs::OwnerId).eq(uuid(owner.0)));
-    if let Some(status) = filter.status {
-        query.and_where(Expr::col(Jobs::Status).eq(status.as_str()));
+    if !filter.statuses.is_empty() {
+        query.and_where(Expr::col(Jobs::Status).is_in(filter.statuses.iter().map(|s| s.as_str())));
     }
     if let Some(tool) = &filter.tool_id {
         query.and_where(Expr::col(Jobs::ToolId).eq(tool.clone()));
@@ -613,11 +614,29 @@ pub fn record_progress(
             Expr::case(Expr::col(Jobs::Progress).lt(progress), Expr::val(progress))
                 .finally(Expr::col(Jobs::Progress)),
         )
-        .value(Jobs::Stage, stage)
+        .value(Jobs::Stage, clip(stage, MAX_STAGE))
         .value(Jobs::UpdatedAt, now)
         .to_owned();
     held_by(&mut query, id, worker);
     query
+}
+
+/// The most characters of a job's stage kept (MySQL's column holds 255).
+const MAX_STAGE: usize = 255;
+
+/// The most characters of a job's error message kept: an integrity check's message lists
+/// every column that failed, and MySQL's `TEXT` holds 64 KiB.
+const MAX_ERROR_MESSAGE: usize = 8_000;
+
+/// `text` cut to at most `max` characters, the cut marked with an ellipsis.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some(_) => {
+            let end = text.char_indices().nth(max - 1).map_or(text.len(), |(i, _)| i);
+            format!("{}…", &text[..end])
+        }
+    }
 }
 
 /// How a job ended.
@@ -635,7 +654,7 @@ pub fn finish_job(id: JobId, worker: &str, outcome: &JobOutcome, now: DateTime<U
         .table(Jobs::Table)
         .value(Jobs::Status, outcome.status.as_str())
         .value(Jobs::ErrorCode, outcome.error.as_ref().map(|e| e.code.clone()))
-        .value(Jobs::ErrorMessage, outcome.error.as_ref().map(|e| e.message.clone()))
+        .value(Jobs::ErrorMessage, outcome.error.as_ref().map(|e| clip(&e.message, MAX_ERROR_MESSAGE)))
         .value(Jobs::Report, outcome.report.clone())
         .value(Jobs::OutputDatasetId, outcome.output_dataset_id.map(|d| uuid(d.0)))
         .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
@@ -752,7 +771,7 @@ pub fn active_jobs_on_dataset(ids: &[DatasetId]) -> SelectStatement {
 }
 
 /// Gives a running job back to the queue (its worker is shutting down); the attempt does
-/// not count.
+/// not count. Not one whose cancellation was asked for: its worker records it cancelled.
 pub fn release_job(id: JobId, worker: &str, now: DateTime<Utc>) -> UpdateStatement {
     let mut query = Query::update()
         .table(Jobs::Table)
@@ -761,6 +780,7 @@ pub fn release_job(id: JobId, worker: &str, now: DateTime<Utc>) -> UpdateStateme
         .value(Jobs::LeaseExpiresAt, Option::<DateTime<Utc>>::None)
         .value(Jobs::Attempts, Expr::col(Jobs::Attempts).sub(1))
         .value(Jobs::UpdatedAt, now)
+        .and_where(Expr::col(Jobs::CancelRequested).eq(false))
         .to_owned();
     held_by(&mut query, id, worker);
     query
@@ -789,7 +809,8 @@ pub fn insert_job_output(job: JobId, attempt: u32, dataset: DatasetId) -> Insert
 /// version from, ran a job on or talked about is theirs now, and is kept (a delete would take
 /// that work with it).
 pub fn orphaned_outputs() -> SelectStatement {
-    let (child, other, talk) = (Alias::new("child"), Alias::new("other"), Alias::new("talk"));
+    let (child, other, talk, mine) =
+        (Alias::new("child"), Alias::new("other"), Alias::new("talk"), Alias::new("mine"));
     let children = Query::select()
         .expr(Expr::val(1))
         .from_as(Datasets::Table, child.clone())
@@ -808,6 +829,19 @@ pub fn orphaned_outputs() -> SelectStatement {
         .expr(Expr::val(1))
         .from_as(Conversations::Table, talk.clone())
         .and_where(Expr::col((talk, Conversations::DatasetId)).equals((Datasets::Table, Datasets::Id)))
+        .to_owned();
+    // The attempt that completed the job (it published the job's output): its versions are
+    // the job's result, whatever attempts came after.
+    let completing = Query::select()
+        .expr(Expr::val(1))
+        .from_as(JobOutputs::Table, mine.clone())
+        .and_where(
+            Expr::col((mine.clone(), JobOutputs::JobId)).equals((JobOutputs::Table, JobOutputs::JobId)),
+        )
+        .and_where(
+            Expr::col((mine.clone(), JobOutputs::Attempt)).equals((JobOutputs::Table, JobOutputs::Attempt)),
+        )
+        .and_where(Expr::col((mine, JobOutputs::DatasetId)).equals((Jobs::Table, Jobs::OutputDatasetId)))
         .to_owned();
     Query::select()
         .column((Datasets::Table, Datasets::OwnerId))
@@ -828,8 +862,12 @@ pub fn orphaned_outputs() -> SelectStatement {
                         .is_in([JobStatus::Failed.as_str(), JobStatus::Cancelled.as_str()]),
                 )
                 .add(
-                    Expr::col((JobOutputs::Table, JobOutputs::Attempt))
-                        .lt(Expr::col((Jobs::Table, Jobs::Attempts))),
+                    Cond::all()
+                        .add(
+                            Expr::col((JobOutputs::Table, JobOutputs::Attempt))
+                                .lt(Expr::col((Jobs::Table, Jobs::Attempts))),
+                        )
+                        .add(Expr::exists(completing).not()),
                 ),
         )
         .and_where(Expr::exists(children).not())

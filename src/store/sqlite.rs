@@ -659,10 +659,14 @@ impl MetadataStore for SqliteStore {
         max_attempts: u32,
     ) -> StoreResult<Option<Job>> {
         let worker = worker.to_string();
+        let asked = std::time::Instant::now();
         self.write(move |conn| {
             // One writer connection and BEGIN IMMEDIATE: no other process can claim the same
             // job between the SELECT and the UPDATE.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+            // (The lease starts now, once the writer is ours, not when the claim was asked for.)
+            let waited = chrono::Duration::from_std(asked.elapsed()).unwrap_or_default();
+            let (now, lease_until) = (now + waited, lease_until + waited);
             let expired = sql::expired_job(now, max_attempts, false).build(SqliteQueryBuilder);
             let job = match query_rows(&tx, expired, decode_job)?.into_iter().next() {
                 Some(job) => job,

@@ -2,7 +2,8 @@
 //! is damaged after it was written fails its integrity checks and publishes nothing (or, when
 //! the plan says so, publishes with the failed checks in its manifest); a cleanse cancelled
 //! after it published its versions removes them, also when the cancellation lands after the
-//! worker's last look at the job.
+//! worker's last look at the job; a run whose lease ran out records nothing once its job was
+//! claimed again, by this same process too.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -268,6 +269,55 @@ async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     assert_eq!(job["status"], "COMPLETED", "{job}");
 }
 
+async fn a_run_that_outlived_its_lease_records_nothing_once_its_job_is_claimed_again(store: Store) {
+    // The worker holds the job right before recording its end; its lease runs out meanwhile
+    // (as when the machine pauses), and this same process, with a slot free, claims the job
+    // again: a second attempt, which reaches the hook too.
+    let (hook, mut reached, release) = holding_hook();
+    let hooks = Hooks { finishing: Some(hook), ..Hooks::default() };
+    let vars = [("WORKER_CONCURRENCY", "2"), ("JOB_POLL_INTERVAL", "200ms")];
+    let Some(app) = spawn_app_hooked(store, &vars, hooks).await else { return };
+    let token = app.token_for("ada@example.com").await;
+    let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
+    let id = run_until_held(&app, &token, &dataset, &mut reached).await;
+    let past = match store {
+        Store::Sqlite => "2000-01-01T00:00:00.000000Z",
+        Store::Mysql => "2000-01-01 00:00:00",
+    };
+    app.execute_sql(&format!(
+        "UPDATE jobs SET lease_expires_at = '{past}' WHERE id = '{}'",
+        id.as_str().unwrap()
+    ))
+    .await;
+    let again = tokio::time::timeout(Duration::from_secs(60), reached.recv())
+        .await
+        .expect("the job is claimed again and reaches the hook")
+        .unwrap();
+    assert_eq!(again.to_string(), id.as_str().unwrap());
+
+    // The first attempt goes on (the first waiter is woken first): the job is no longer its
+    // own, so it records nothing and removes what it published.
+    release.notify_one();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+        assert_eq!(body["data"]["job"]["status"], "RUNNING", "the first attempt ended the job: {body}");
+    }
+    release.notify_one();
+    let job = wait_for(&app, &token, &id, finished).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let body = app.graphql(Some(&token), RESULT, json!({ "id": id })).await;
+    let output = body["data"]["job"]["output"]["id"].clone();
+    let versions = app.graphql(Some(&token), VERSIONS, json!({ "id": dataset["id"] })).await;
+    let versions = versions["data"]["dataset"]["versions"].as_array().unwrap().clone();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(versions.iter().any(|v| v["id"] == output), "the output is a version: {versions:?} {body}");
+    assert_eq!(
+        names(&app, &token).await,
+        ["people (cleaned).csv", "people (quarantined rows).csv", "people.csv"]
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite {
@@ -293,5 +343,6 @@ on_both_stores!(
     a_damaged_output_fails_its_checks_and_nothing_is_published,
     a_cleanse_cancelled_after_publishing_removes_what_it_published,
     a_busy_instance_still_ends_the_jobs_of_workers_that_died,
-    a_cancel_landing_as_the_job_ends_wins
+    a_cancel_landing_as_the_job_ends_wins,
+    a_run_that_outlived_its_lease_records_nothing_once_its_job_is_claimed_again
 );
