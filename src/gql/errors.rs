@@ -11,8 +11,10 @@ use async_graphql::extensions::{
     NextRequest, NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
+    SelectionSet, Type, VariableDefinition,
 };
+use async_graphql::registry::{MetaTypeName, Registry};
 use async_graphql::{
     ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
@@ -73,6 +75,7 @@ impl ExtensionFactory for ErrorPolicy {
             types: Arc::default(),
             failures: AtomicUsize::new(0),
             mutation: AtomicBool::new(false),
+            operation: Arc::default(),
         })
     }
 }
@@ -90,7 +93,13 @@ struct ErrorPolicyExtension {
     failures: AtomicUsize,
     /// The operation is a mutation (see [`propagate_nulls`]).
     mutation: AtomicBool,
+    /// The document and the name of the operation that runs: the order in which a null put
+    /// back takes its place among its object's fields.
+    operation: Arc<Mutex<Option<Operation>>>,
 }
+
+/// A request's document and the name of its operation that runs, if it was given.
+type Operation = (Arc<ExecutableDocument>, Option<String>);
 
 /// Field types by path of response keys (list indexes as numbers).
 type Types = HashMap<Vec<String>, String>;
@@ -153,6 +162,180 @@ fn propagate_nulls(response: &mut Response, types: &Types, mutation: bool) {
             }
         }
     }
+}
+
+/// The operation of `document` that runs: the one named, or the only one.
+fn operation_in<'d>(document: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(&operation.node),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).map(|o| &o.node),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|o| &o.node)
+        }
+        _ => None,
+    }
+}
+
+/// Calls `f` with each field a selection set selects, through its fragments, in the
+/// document's order, with the type its fragments name (`None` outside any).
+fn each_field<'d>(
+    set: &'d SelectionSet,
+    document: &'d ExecutableDocument,
+    on: Option<&'d str>,
+    visiting: &mut Vec<&'d str>,
+    f: &mut dyn FnMut(&'d Field, Option<&'d str>),
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => f(&field.node, on),
+            Selection::InlineFragment(fragment) => {
+                let on = fragment.node.type_condition.as_ref().map(|c| c.node.on.node.as_str()).or(on);
+                each_field(&fragment.node.selection_set.node, document, on, visiting, f)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                // (A cycle: validation refuses it.)
+                if visiting.contains(&name) {
+                    continue;
+                }
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    visiting.push(name);
+                    let on = Some(fragment.node.type_condition.node.on.node.as_str());
+                    each_field(&fragment.node.selection_set.node, document, on, visiting, f);
+                    visiting.pop();
+                }
+            }
+        }
+    }
+}
+
+/// Puts the fields of every object in `value` in the order `sets` select them (fragments
+/// expanded where they are spread), as the specification's ordered maps say: async-graphql
+/// answers an object's plain fields before its computed ones, and a null put back by
+/// [`propagate_nulls`] comes last. JSON values (no selection) are left as they are.
+fn order_as_selected(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    match value {
+        Value::List(items) => {
+            for item in items {
+                order_as_selected(item, sets, document);
+            }
+        }
+        Value::Object(map) => {
+            let mut fields: Vec<&Field> = Vec::new();
+            for set in sets {
+                each_field(set, document, None, &mut Vec::new(), &mut |field, _| fields.push(field));
+            }
+            let place = |key: &str| {
+                fields.iter().position(|f| f.response_key().node.as_str() == key).unwrap_or(usize::MAX)
+            };
+            if !map.keys().map(|k| place(k.as_str())).is_sorted() {
+                map.sort_by(|a, _, b, _| place(a.as_str()).cmp(&place(b.as_str())));
+            }
+            for (key, child) in map.iter_mut() {
+                let below: Vec<&SelectionSet> = fields
+                    .iter()
+                    .filter(|f| {
+                        f.response_key().node.as_str() == key.as_str()
+                            && !f.selection_set.node.items.is_empty()
+                    })
+                    .map(|f| &f.selection_set.node)
+                    .collect();
+                if !below.is_empty() {
+                    order_as_selected(child, &below, document);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Orders a response's data as its operation selects it ([`order_as_selected`]).
+fn order_response(response: &mut Response, operation: Option<&Operation>) {
+    if let Some((document, name)) = operation
+        && let Some(operation) = operation_in(document, name.as_deref())
+    {
+        order_as_selected(&mut response.data, &[&operation.selection_set.node], document);
+    }
+}
+
+/// The first variable used where its type does not fit the argument's ("Variables in Allowed
+/// Position"), as a message: async-graphql checks a variable's value against the argument,
+/// not its declared type, so an `Upload!` variable passed to a `String` argument put the
+/// multipart request's placeholder text in it.
+fn misplaced_variable(
+    registry: &Registry,
+    document: &ExecutableDocument,
+    operation: &OperationDefinition,
+) -> Option<String> {
+    // Whether a variable of type `variable` (with a default or not) may be used where
+    // `location` is expected (the specification's AreTypesCompatible, with its rule for
+    // nullable variables with a default).
+    fn fits(variable: &Type, has_default: bool, location: &MetaTypeName<'_>) -> bool {
+        match location {
+            MetaTypeName::NonNull(inner) => {
+                (!variable.nullable || has_default) && fits_base(&variable.base, &MetaTypeName::create(inner))
+            }
+            _ => fits_base(&variable.base, location),
+        }
+    }
+    fn fits_base(variable: &BaseType, location: &MetaTypeName<'_>) -> bool {
+        match (variable, location) {
+            (BaseType::Named(name), MetaTypeName::Named(expected)) => name.as_str() == *expected,
+            (BaseType::List(item), MetaTypeName::List(expected)) => {
+                fits(item, false, &MetaTypeName::create(expected))
+            }
+            _ => false,
+        }
+    }
+    let definitions: HashMap<&str, &VariableDefinition> =
+        operation.variable_definitions.iter().map(|d| (d.node.name.node.as_str(), &d.node)).collect();
+    let root = match operation.ty {
+        OperationType::Query => registry.query_type.as_str(),
+        OperationType::Mutation => registry.mutation_type.as_deref()?,
+        OperationType::Subscription => registry.subscription_type.as_deref()?,
+    };
+    let mut work: Vec<(&SelectionSet, &str)> = vec![(&operation.selection_set.node, root)];
+    let mut seen: HashSet<(*const SelectionSet, &str)> = HashSet::new();
+    let mut found = None;
+    while let Some((set, parent)) = work.pop() {
+        if found.is_some() || !seen.insert((set as *const _, parent)) {
+            continue;
+        }
+        each_field(set, document, None, &mut Vec::new(), &mut |field, on| {
+            let owner = on.unwrap_or(parent);
+            let Some(meta) =
+                registry.types.get(owner).and_then(|t| t.field_by_name(field.name.node.as_str()))
+            else {
+                return;
+            };
+            for (argument, value) in &field.arguments {
+                // (A variable is written `$name`; one inside a list or object is not checked.)
+                let written = value.node.to_string();
+                let (Some(variable), Some(expected)) =
+                    (written.strip_prefix('$'), meta.args.get(argument.node.as_str()))
+                else {
+                    continue;
+                };
+                if let Some(definition) = definitions.get(variable)
+                    && !fits(
+                        &definition.var_type.node,
+                        definition.default_value.is_some(),
+                        &MetaTypeName::create(&expected.ty),
+                    )
+                    && found.is_none()
+                {
+                    found = Some(format!(
+                        "variable ${variable} of type {} cannot be used as argument {}.{} of type {}",
+                        definition.var_type.node, field.name.node, argument.node, expected.ty
+                    ));
+                }
+            }
+            if !field.selection_set.node.items.is_empty() {
+                work.push((&field.selection_set.node, MetaTypeName::concrete_typename(&meta.ty)));
+            }
+        });
+    }
+    found
 }
 
 /// Sets the value at `path` (response keys and list indexes) to null: a field left out of
@@ -273,7 +456,12 @@ impl Extension for ErrorPolicyExtension {
         if !response.errors.is_empty() {
             let types = self.types.lock().unwrap_or_else(|e| e.into_inner());
             propagate_nulls(&mut response, &types, self.mutation.load(Ordering::Relaxed));
+        } else if matches!(response.data, Value::Null) {
+            // Every root field skipped (`@skip`, `@include`): nothing was selected, and no
+            // error nulled `data`.
+            response.data = Value::Object(Default::default());
         }
+        order_response(&mut response, self.operation.lock().unwrap_or_else(|e| e.into_inner()).as_ref());
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         for err in &mut response.errors {
             if code_of(err) == Some(ErrorCode::Internal) {
@@ -309,20 +497,23 @@ impl Extension for ErrorPolicyExtension {
         result
     }
 
-    /// Each event of a subscription gets its nulls propagated as a query's response does.
+    /// Each event of a subscription gets its nulls propagated, and its fields ordered, as a
+    /// query's response does.
     fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        let types = self.types.clone();
+        // (The request is prepared once the stream runs: its operation is read then.)
+        let (types, operation) = (self.types.clone(), self.operation.clone());
         next.run(ctx, stream)
             .map(move |mut response| {
                 if !response.errors.is_empty() {
                     let types = types.lock().unwrap_or_else(|e| e.into_inner());
                     propagate_nulls(&mut response, &types, false);
                 }
+                order_response(&mut response, operation.lock().unwrap_or_else(|e| e.into_inner()).as_ref());
                 response
             })
             .boxed()
@@ -363,6 +554,8 @@ impl Extension for ErrorPolicyExtension {
                 }
                 _ => None,
             };
+            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((Arc::new(document.clone()), chosen.clone()));
             if let Some(operation) = operation {
                 self.mutation.store(operation.node.ty == OperationType::Mutation, Ordering::Relaxed);
                 // A required variable left out (what `JSON.stringify` does with `undefined`)
@@ -400,6 +593,13 @@ impl Extension for ErrorPolicyExtension {
                 ),
                 ErrorCode::QueryTooComplex,
             ));
+        }
+        // (After the expansion's limit: the check walks the fragments where they are spread.)
+        if let Ok(document) = request.parsed_query()
+            && let Some(operation) = operation_in(document, chosen.as_deref())
+            && let Some(message) = misplaced_variable(&ctx.schema_env.registry, document, operation)
+        {
+            return Err(with_code(ServerError::new(message, None), ErrorCode::GraphqlValidationFailed));
         }
         next.run(ctx, request).await
     }
@@ -600,6 +800,58 @@ mod tests {
         response.errors = errors.iter().map(|p| error_at(p)).collect();
         propagate_nulls(&mut response, types, mutation);
         response.data.into_json().unwrap()
+    }
+
+    /// The response's data, keys in their order, after propagation in the light of `query`.
+    fn propagated_in_order(
+        query: &str,
+        operation: Option<&str>,
+        data: serde_json::Value,
+        errors: &[&[&str]],
+        types: &Types,
+    ) -> String {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let mut response = Response::new(Value::from_json(data).unwrap());
+        response.errors = errors.iter().map(|p| error_at(p)).collect();
+        let operation = (Arc::new(document), operation.map(str::to_string));
+        propagate_nulls(&mut response, types, false);
+        order_response(&mut response, Some(&operation));
+        response.data.to_string()
+    }
+
+    #[test]
+    fn a_null_put_back_takes_its_place_in_the_query() {
+        use serde_json::json;
+        let t = types(&[
+            (&["a"], "String"),
+            (&["list"], "[Item!]!"),
+            (&["list", "0", "name"], "String"),
+            (&["list", "0", "size"], "Int"),
+        ]);
+        // A root field left out goes back between its neighbours.
+        let got = propagated_in_order("{ b: me a c: me }", None, json!({ "b": 1, "c": 3 }), &[&["a"]], &t);
+        assert_eq!(got, "{b: 1, a: null, c: 3}");
+        // Through fragments, in a list's item, in the operation that ran.
+        let got = propagated_in_order(
+            "query Other { a } query Mine { list { id ...F } } fragment F on Item { size ... on Item { name } }",
+            Some("Mine"),
+            json!({ "list": [null] }),
+            &[&["list", "0", "name"], &["list", "0", "size"]],
+            &t,
+        );
+        assert_eq!(got, "{list: [{size: null, name: null}]}");
+        let got = propagated_in_order(
+            "{ list { name id size } }",
+            None,
+            json!({ "list": [{ "id": 1 }] }),
+            &[&["list", "0", "size"], &["list", "0", "name"]],
+            &t,
+        );
+        assert_eq!(got, "{list: [{name: null, id: 1, size: null}]}");
+        // An operation that cannot be told (several, none named): the null comes last.
+        let got =
+            propagated_in_order("query X { a b } query Y { a b }", None, json!({ "b": 1 }), &[&["a"]], &t);
+        assert_eq!(got, "{b: 1, a: null}");
     }
 
     #[test]

@@ -177,6 +177,56 @@ both_stores! {
         assert!(body["errors"].is_null(), "{body}");
     }
 
+    async fn a_variable_must_fit_where_it_is_used(app) {
+        let token = app.token_for("ada@example.com").await;
+        // Its value would fit (any text is an ID); its type does not.
+        for query in ["query($d: String!) { job(id: $d) { id } }", "query($d: ID) { job(id: $d) { id } }",
+            "query($d: ID!) { me { id } ...F } fragment F on Query { job(id: $d) { id } datasets(after: $d) { totalCount } }"] {
+            let body = app.graphql(Some(&token), query, json!({ "d": "x" })).await;
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
+            assert!(body.get("data").is_none(), "{body}");
+        }
+        // A nullable variable with a default fits a required argument.
+        let body = app.graphql(Some(&token), "query($d: ID = \"x\") { job(id: $d) { id } }", json!({})).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        // An upload given as a dataset's name: the multipart request's placeholder was stored.
+        let operations = json!({
+            "query": "mutation($f: Upload!) { uploadDataset(file: $f, name: $f) { name } }",
+            "variables": { "f": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.f"] }).to_string())
+            .part("0", reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("t.csv"));
+        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
+            .multipart(form).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        let datasets = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
+        assert_eq!(datasets["data"]["datasets"]["totalCount"], 0.0, "{datasets}");
+    }
+
+    async fn fields_come_in_the_order_the_query_asks_for(app) {
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "t.csv", b"a,b\n1,x\n2,y\n").await;
+        let job = crate::jobs::run_profile(&app, &token, &dataset, json!({})).await;
+        let done = crate::jobs::wait_for(&app, &token, &job["id"], crate::jobs::finished).await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+        // async-graphql answered an object's plain fields before its computed ones.
+        let query = "query($id: ID!) { job(id: $id) { report { summary ...P } error { code } dataset { id } id toolId } }
+            fragment P on Report { profile { columns { topValues { value } name } rowCount } }";
+        let body = app.graphql(Some(&token), query, json!({ "id": job["id"] })).await;
+        let keys = |v: &Value| v.as_object().unwrap_or_else(|| panic!("{body}")).keys().cloned().collect::<Vec<_>>();
+        let job = &body["data"]["job"];
+        assert_eq!(keys(job), ["report", "error", "dataset", "id", "toolId"], "{body}");
+        assert_eq!(keys(&job["report"]), ["summary", "profile"], "{body}");
+        assert_eq!(keys(&job["report"]["profile"]), ["columns", "rowCount"], "{body}");
+        assert_eq!(keys(&job["report"]["profile"]["columns"][1]), ["topValues", "name"], "{body}");
+        // Nothing selected (every root field skipped): an empty object, not null.
+        let body = app.graphql(Some(&token), "query($s: Boolean!) { me @skip(if: $s) { id } }", json!({ "s": true })).await;
+        assert_eq!(body, json!({ "data": {} }));
+    }
+
     async fn malformed_requests_get_clear_codes(app) {
         let cases: [(&str, &str, u16, &str); 6] = [
             ("application/json", "{ not json", 400, "BAD_REQUEST"),
