@@ -36,6 +36,9 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         "x-request-id",
         "apollo-require-preflight",
         "x-apollo-operation-name",
+        // (What Apollo Client sends once it is given a name and a version.)
+        "apollographql-client-name",
+        "apollographql-client-version",
         "traceparent",
         "tracestate",
         "baggage",

@@ -94,13 +94,13 @@ both_stores! {
             .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
             .header("origin", "http://app.example")
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "apollo-require-preflight, x-apollo-operation-name, content-type, traceparent, sentry-trace")
+            .header("access-control-request-headers", "apollo-require-preflight, x-apollo-operation-name, apollographql-client-name, apollographql-client-version, content-type, traceparent, sentry-trace")
             .send()
             .await
             .unwrap();
         assert!(apollo.status().is_success(), "{}", apollo.status());
         let allowed = apollo.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-        for header in ["apollo-require-preflight", "x-apollo-operation-name", "traceparent", "sentry-trace"] {
+        for header in ["apollo-require-preflight", "x-apollo-operation-name", "apollographql-client-name", "apollographql-client-version", "traceparent", "sentry-trace"] {
             assert!(allowed.contains(header), "{header}: {allowed}");
         }
         let refused = preflight("http://evil.example").await.unwrap();
