@@ -169,6 +169,11 @@ impl Plan {
         })
     }
 
+    /// The columns' names, as the sniffer found them.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
     /// The plan with the columns at `positions` read as text.
     pub(crate) fn with_text(mut self, positions: &[usize]) -> Plan {
         for &i in positions {
