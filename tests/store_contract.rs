@@ -504,6 +504,13 @@ contract! {
         let kept = dataset(ada, Some(&data));
         f.store.insert_job_output(&kept, second.id, second.attempts).await.unwrap();
         assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![(ada, lost.id)]);
+        // Attempt 1, still alive (a paused machine), records nothing more.
+        let late = dataset(ada, Some(&data));
+        assert!(matches!(
+            f.store.insert_job_output(&late, first.id, first.attempts).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(f.store.dataset(late.id, ada).await.unwrap(), None);
         let outcome = JobOutcome { status: JobStatus::Completed, error: None, report: None, output_dataset_id: Some(kept.id) };
         assert!(f.store.finish_job(second.id, "w2", &outcome, now()).await.unwrap());
         assert_eq!(f.store.orphaned_outputs().await.unwrap(), vec![(ada, lost.id)]);

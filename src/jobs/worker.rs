@@ -219,6 +219,11 @@ struct Flags {
 async fn execute(jobs: Jobs, config: WorkerConfig, worker: String, job: Job, stopping: Arc<AtomicBool>) {
     tracing::info!("job started");
     jobs.changed(job.id);
+    // Taken again after its worker died: what the lost attempt published goes now, not at
+    // the next sweep (the user would see it meanwhile).
+    if job.attempts > 1 {
+        jobs.delete_orphaned_outputs().await;
+    }
     let store = jobs.inner.store.clone();
     let flags = Arc::new(Flags::default());
     let interrupter: Arc<Mutex<Option<Interrupter>>> = Arc::default();

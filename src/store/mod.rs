@@ -36,6 +36,9 @@ pub use mysql::MysqlStore;
 pub use sqlite::SqliteStore;
 
 /// A store failure. `Conflict` and `NotFound` are expected outcomes; `Internal` is not.
+/// Why a version was not recorded for a job's attempt ([`MetadataStore::insert_job_output`]).
+pub const NOT_THE_RUNNING_ATTEMPT: &str = "the job is no longer running this attempt";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("conflict: {0}")]
@@ -274,7 +277,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn insert_dataset(&self, dataset: &Dataset) -> StoreResult<()>;
 
     /// Records a version attempt `attempt` of `job` published, and that it published it, in
-    /// one transaction.
+    /// one transaction; `Conflict` ([`NOT_THE_RUNNING_ATTEMPT`]) when the job is no longer
+    /// running that attempt (it was claimed again, or ended), and nothing is recorded.
     async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()>;
 
     /// Versions published by jobs that did not complete them (see `sql::orphaned_outputs`):

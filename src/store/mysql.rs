@@ -392,6 +392,15 @@ impl MetadataStore for MysqlStore {
     async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()> {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(internal)?;
+        // (The job's row locked: a claim of it waits for this version to be recorded.)
+        let current = query_rows(&mut tx, sql::job_by_id(job, true).build(MysqlQueryBuilder), decode_job)
+            .await?
+            .into_iter()
+            .next();
+        if !current.is_some_and(|j| j.status == crate::domain::JobStatus::Running && j.attempts == attempt) {
+            tx.rollback().await.map_err(internal)?;
+            return Err(StoreError::Conflict(super::NOT_THE_RUNNING_ATTEMPT));
+        }
         execute(&mut tx, sql::insert_dataset(dataset).build(MysqlQueryBuilder)).await?;
         execute(&mut tx, sql::insert_job_output(job, attempt, dataset.id).build(MysqlQueryBuilder)).await?;
         tx.commit().await.map_err(internal)

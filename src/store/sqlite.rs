@@ -515,8 +515,15 @@ impl MetadataStore for SqliteStore {
     async fn insert_job_output(&self, dataset: &Dataset, job: JobId, attempt: u32) -> StoreResult<()> {
         let insert = sql::insert_dataset(dataset).build(SqliteQueryBuilder);
         let link = sql::insert_job_output(job, attempt, dataset.id).build(SqliteQueryBuilder);
+        let held = sql::job_by_id(job, false).build(SqliteQueryBuilder);
         self.write(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
+            let current = query_rows(&tx, held, decode_job)?.into_iter().next();
+            if !current
+                .is_some_and(|j| j.status == crate::domain::JobStatus::Running && j.attempts == attempt)
+            {
+                return Err(StoreError::Conflict(super::NOT_THE_RUNNING_ATTEMPT));
+            }
             execute(&tx, insert).map_err(internal)?;
             execute(&tx, link).map_err(internal)?;
             tx.commit().map_err(internal)
