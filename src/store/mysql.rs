@@ -21,6 +21,9 @@ use crate::domain::{
     LlmUsage, NewMessage, NewUser, Role, UsageTotals, User, UserCredentials, UserId,
 };
 
+/// How long getting a connection may take (connecting, or waiting for a free one).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A pool of connections to one MySQL database.
 #[derive(Clone)]
 pub struct MysqlStore {
@@ -32,7 +35,11 @@ impl MysqlStore {
     pub async fn connect(url: &str) -> anyhow::Result<MysqlStore> {
         let opts = Opts::from_url(url).context("parsing DATABASE_URL")?;
         let pool = Pool::new(opts);
-        let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn())
+            .await
+            .map_err(|_| anyhow!("MySQL did not answer within {CONNECT_TIMEOUT:?}"))
+            .context("connecting to MySQL")?
+            .context("connecting to MySQL")?;
         conn.query_drop("SELECT 1").await.context("checking the MySQL connection")?;
         drop(conn);
         Ok(MysqlStore { pool })
@@ -44,8 +51,14 @@ impl MysqlStore {
         Ok(())
     }
 
+    /// A connection from the pool, or an error once [`CONNECT_TIMEOUT`] has passed (a server
+    /// that accepts connections and never answers, or whose packets a firewall drops, would
+    /// otherwise hold the request, or `migrate`, for good).
     async fn conn(&self) -> StoreResult<Conn> {
-        self.pool.get_conn().await.map_err(internal)
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.pool.get_conn()).await {
+            Ok(conn) => conn.map_err(internal),
+            Err(_) => Err(StoreError::Internal(anyhow!("MySQL did not answer within {CONNECT_TIMEOUT:?}"))),
+        }
     }
 }
 

@@ -172,6 +172,28 @@ fn export_schema_prints_the_committed_sdl() {
 }
 
 #[test]
+fn migrate_gives_up_on_a_database_that_never_answers() {
+    // A port that accepts connections and never answers (a firewall dropping packets behaves
+    // alike): the command fails naming it, instead of waiting for good.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = agensium()
+        .arg("migrate")
+        .env("DATA_DIR", data.path())
+        .env("DATABASE_URL", format!("mysql://u:secret@127.0.0.1:{port}/db?prefer_socket=false"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(40), "{:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("MySQL did not answer"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+    drop(silent);
+}
+
+#[test]
 fn migrate_is_safe_to_run_twice_and_user_create_refuses_duplicates() {
     let data = tempfile::tempdir().unwrap();
     let migrate = || agensium().arg("migrate").env("DATA_DIR", data.path()).output().unwrap();
