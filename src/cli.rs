@@ -42,7 +42,8 @@ enum Command {
     ExportSchema,
     /// Exit 0 when the server on PORT (this host) is ready.
     Healthcheck {
-        /// Check this URL instead of http://127.0.0.1:$PORT/readyz.
+        /// Check this URL instead of http://$HOST:$PORT/readyz (127.0.0.1 when HOST is 0.0.0.0,
+        /// [::1] when it is ::).
         #[arg(long)]
         url: Option<String>,
     },
@@ -175,8 +176,20 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where this host reaches a server listening on `host:port`: the loopback address of its
+/// family when it listens on every address, else `host` itself.
+fn local_address(host: std::net::IpAddr, port: u16) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let host = match host {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(host, port)
+}
+
 async fn healthcheck(config: &Config, url: Option<String>) -> ExitCode {
-    let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}/readyz", config.port));
+    let url = url.unwrap_or_else(|| format!("http://{}/readyz", local_address(config.host, config.port)));
     let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
         Ok(c) => c,
         Err(e) => {
@@ -230,5 +243,19 @@ impl From<ProfileArgs> for crate::profile_cli::Options {
             parameters: a.parameters,
             quiet: a.quiet,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_healthcheck_asks_the_address_the_server_listens_on() {
+        let at = |host: &str| local_address(host.parse().unwrap(), 8000).to_string();
+        assert_eq!(at("0.0.0.0"), "127.0.0.1:8000");
+        assert_eq!(at("::"), "[::1]:8000");
+        assert_eq!(at("::1"), "[::1]:8000");
+        assert_eq!(at("10.1.2.3"), "10.1.2.3:8000");
     }
 }

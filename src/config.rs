@@ -94,7 +94,8 @@ pub struct ObjectStoreConfig {
     /// An S3-compatible server's address (MinIO, Ceph, R2…); unset for AWS itself.
     pub endpoint: Option<String>,
     pub region: Option<String>,
-    pub access_key_id: Option<String>,
+    /// (Kept out of logs with the secret key, as the README says of both.)
+    pub access_key_id: Option<Secret<String>>,
     pub secret_access_key: Option<Secret<String>>,
     /// Allow `http://` endpoints (a server on the same host or network).
     pub allow_http: bool,
@@ -323,9 +324,17 @@ impl Config {
             }
         };
         let engine = EngineConfig {
-            memory_limit: get("DUCKDB_MEMORY_LIMIT")
-                .map(|v| parse_bytes(&v).map(|_| v).map_err(|m| invalid("DUCKDB_MEMORY_LIMIT", m)))
-                .transpose()?,
+            // Given to DuckDB in bytes (it refuses a bare number or `1.5`), and at least what
+            // an upload needs (below it, every upload failed as too large).
+            memory_limit: match get("DUCKDB_MEMORY_LIMIT") {
+                Some(v) => match parse_bytes(&v).map_err(|m| invalid("DUCKDB_MEMORY_LIMIT", m))? {
+                    bytes if bytes < MIN_ENGINE_MEMORY => {
+                        return Err(invalid("DUCKDB_MEMORY_LIMIT", "at least 16MiB"));
+                    }
+                    bytes => Some(format!("{bytes}B")),
+                },
+                None => None,
+            },
             threads: get("DUCKDB_THREADS")
                 .map(|v| match v.parse::<usize>() {
                     Ok(n) if (1..=1024).contains(&n) => Ok(n),
@@ -602,7 +611,7 @@ fn parse_object_store(
         path_style: endpoint.is_some(),
         endpoint,
         region: get("STORAGE_REGION"),
-        access_key_id: get("STORAGE_ACCESS_KEY_ID"),
+        access_key_id: get("STORAGE_ACCESS_KEY_ID").map(Secret::new),
         secret_access_key: get("STORAGE_SECRET_ACCESS_KEY").map(Secret::new),
         allow_http,
     }))
@@ -642,6 +651,9 @@ fn parse_database_url(
 }
 
 /// Parses `1048576`, `512MB`, `1.5GiB`, `64kb` into bytes.
+/// The least memory the engine may be given (`DUCKDB_MEMORY_LIMIT`).
+const MIN_ENGINE_MEMORY: u64 = 16 * 1024 * 1024;
+
 pub fn parse_bytes(value: &str) -> Result<u64, String> {
     let value = value.trim();
     let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
@@ -723,6 +735,7 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("FRONTEND_URL", "localhost:3000"),
             ("DUCKDB_MEMORY_LIMIT", "lots"),
+            ("DUCKDB_MEMORY_LIMIT", "1B"),
             ("DUCKDB_THREADS", "0"),
             ("MAX_UPLOAD_SIZE", "5 parsecs"),
             ("LOG_FORMAT", "xml"),
@@ -749,18 +762,32 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_memory_limit_reaches_duckdb_in_bytes() {
+        // DuckDB refuses a bare number or `1.5` (start-up failed with "Unknown error code").
+        for (value, bytes) in [("33554432", "33554432B"), ("1.5GB", "1500000000B"), ("512MiB", "536870912B")]
+        {
+            let c = config(&[("DUCKDB_MEMORY_LIMIT", value)]).unwrap();
+            assert_eq!(c.engine.memory_limit.as_deref(), Some(bytes), "{value}");
+        }
+    }
+
+    #[test]
     fn secrets_never_print() {
         let c = config(&[
             ("SECRET_KEY", "0123456789abcdef0123456789abcdef-very-secret"),
             ("OPENAI_API_KEY", "sk-live-123"),
             ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
             ("DATABASE_URL", "mysql://root:hunter2@localhost/db"),
+            ("STORAGE_URL", "s3://bucket/prefix"),
+            ("STORAGE_ACCESS_KEY_ID", "AKIA-ACCESS-ID"),
+            ("STORAGE_SECRET_ACCESS_KEY", "storage-secret"),
         ])
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("very-secret"));
         assert!(!printed.contains("sk-live"));
         assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("AKIA-ACCESS-ID") && !printed.contains("storage-secret"), "{printed}");
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl ObjectStorage {
             options.push(("aws_region", region.clone()));
         }
         if let Some(id) = &config.access_key_id {
-            options.push(("aws_access_key_id", id.clone()));
+            options.push(("aws_access_key_id", id.expose().clone()));
         }
         if let Some(secret) = &config.secret_access_key {
             options.push(("aws_secret_access_key", secret.expose().clone()));
