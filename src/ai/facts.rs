@@ -166,7 +166,7 @@ impl Privacy {
     /// metrics and recommendations, drift and risk in brief. Values are masked.
     pub fn report(&self, report: &Report, dataset: &str) -> Value {
         let mut out = Map::new();
-        out.insert("dataset".into(), json!(dataset));
+        out.insert("dataset".into(), json!(crate::domain::mask_embedded(dataset)));
         if let Some(p) = &report.profile {
             out.insert(
                 "profile".into(),

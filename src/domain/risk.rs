@@ -150,8 +150,8 @@ pub fn mask(kind: &str, value: &str) -> String {
 }
 
 /// `text` with the personal data written inside it masked: e-mail addresses, IBANs, and runs
-/// of nine digits or more (phone, card and identity numbers, with their spaces, dots, dashes
-/// and brackets). For what is sent to a language model from columns no agent found personal:
+/// of nine digits or more (phone, card and identity numbers, with up to three spaces, dots,
+/// dashes, slashes or brackets between two digits: `030/4123401`, `4111 / 1111 / 1111 / 1111`). For what is sent to a language model from columns no agent found personal:
 /// a free-text note that quotes a customer's address and phone.
 pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
     use std::sync::LazyLock;
@@ -159,7 +159,7 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
         regex::Regex::new(concat!(
             r"(?P<email>[\w.+%-]+@[\w-]+(\.[\w-]+)+)",
             r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b)",
-            r"|(?P<digits>\+?\d(?:[\t\p{Z}().\-\x{2010}-\x{2015}\x{FF0D}\x{FF0E}\x{FF08}\x{FF09}\x{200B}-\x{200D}\x{2060}\x{FEFF}]{0,2}\d){8,})",
+            r"|(?P<digits>\+?\d(?:[\t\p{Z}()./\-\x{2010}-\x{2015}\x{FF0D}\x{FF0E}\x{FF0F}\x{FF08}\x{FF09}\x{200B}-\x{200D}\x{2060}\x{FEFF}]{0,3}\d){8,})",
         ))
         .expect("a valid pattern")
     });
@@ -241,12 +241,20 @@ mod tests {
         assert_eq!(mask_embedded("tel 06.12.34.56.78"), "tel **.**.**.**.78");
         assert_eq!(mask_embedded("01-23-45-67-89"), "**-**-**-**-89");
         assert_eq!(mask_embedded("12-34-5678-9012-3456"), "**-**-****-****-**56");
+        // Slashes, as German numbers and grouped cards are written.
+        let masked =
+            mask_embedded("call 030/4123401 or card 4111 / 1111 / 1111 / 1234, Tel. 0049 (0)30 / 1234 5600");
+        for shown in ["4123401", "1111", "1234 5600"] {
+            assert!(!masked.contains(shown), "{masked}");
+        }
+        assert!(masked.ends_with("**00") && masked.contains("/ **34"), "{masked}");
         // Short numbers, dates and amounts stay.
         for kept in [
             "order 12345 on 2024-01-05 for 1,234.50",
             "id 12345678",
             "no data",
             "at 2024-01-05 10:00:00 or 05/01/2024 10:00",
+            "from 2024/01/05 to 2024/02/05, 1/2 of 3/4",
         ] {
             assert_eq!(mask_embedded(kept), kept);
         }

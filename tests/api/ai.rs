@@ -512,6 +512,36 @@ async fn the_copilot_calls_tools_runs_sandboxed_sql_and_proposes_runnable_plans(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_the_conversation_reach_the_model_masked() {
+    let mock = MockOpenAi::start().await;
+    let app = with_mock(&mock, &[]).await;
+    let token = app.token_for("ada@example.com").await;
+    // A file named after a person, with a header that is a row of data.
+    let csv = "jane.roe@example.com,call 030/4123401\nx@y.org,call 030/4123402\nz@y.org,ok\n";
+    let dataset = app.upload_ok(&token, "jane.doe@example.com 020 7946 0958.csv", csv.as_bytes()).await;
+    mock.push(Reply::Text("Noted.".into()));
+    let first = ask(
+        &app,
+        &token,
+        json!({ "question": "Is jane.roe@example.com or 0171/1000000 in here?", "datasetId": dataset["id"] }),
+    )
+    .await;
+    mock.push(Reply::Text("Noted again.".into()));
+    ask(&app, &token, json!({ "question": "And now?", "conversationId": first["conversationId"] })).await;
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        let sent = request["messages"].to_string();
+        for personal in ["jane.doe@example.com", "7946 0958", "jane.roe@example.com", "4123401"] {
+            assert!(!sent.contains(personal), "{personal} in {sent}");
+        }
+    }
+    // The earlier question went back masked, as history.
+    let history = requests[1]["messages"].to_string();
+    assert!(!history.contains("1000000"), "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unprofiled_dataset_sends_no_rows_to_the_model() {
     let mock = MockOpenAi::start().await;
     let app = with_mock(&mock, &[]).await;
