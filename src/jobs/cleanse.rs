@@ -459,6 +459,17 @@ fn column_objects(value: &Value, shape: &str) -> Result<Map<String, Value>, Stri
     }
 }
 
+/// Whether a strftime format writes every date differently: a year, and a month and day (or
+/// the day of the year).
+fn writes_whole_dates(format: &str) -> bool {
+    let has = |specifiers: &[&str]| specifiers.iter().any(|s| format.contains(s));
+    has(&["%Y", "%y", "%G", "%C%y"])
+        && (has(&["%j"])
+            || (has(&["%m", "%b", "%B", "%h"]) && has(&["%d", "%e"]))
+            || has(&["%F", "%D", "%x"]))
+        || has(&["%F", "%D", "%x", "%c"])
+}
+
 fn check_value_maps(value: &Value) -> Result<Value, String> {
     let maps = column_objects(value, "{ column: { value: replacement } }")?;
     let mut entries = 0;
@@ -965,6 +976,18 @@ pub fn build(
             .chain(std.strings("date_formats").unwrap_or_default().into_iter().filter(|f| f != ISO_DATE))
             .collect();
         let output = std.str("date_output").unwrap_or("%Y-%m-%d").to_string();
+        // An output that does not write the day, the month and the year writes different
+        // dates alike: they would be lost, not standardised.
+        if !date_columns.is_empty() && !writes_whole_dates(&output) {
+            let path = std.path("date_output");
+            return Err(AppError::bad_input(
+                &path,
+                format!(
+                    "{path}: {output:?} does not write a whole date (a year: %Y or %y; a month: %m, %b or %B; a \
+                     day: %d or %e; or %j, the day of the year, with a year); dates written with it would be lost"
+                ),
+            ));
+        }
         let region = std.str("phone_region").unwrap_or("US").to_string();
         if !phone_columns.is_empty() && parse_region(&region).is_none() {
             let path = std.path("phone_region");
@@ -1028,13 +1051,25 @@ pub fn build(
                 "lower" => Case::Lower,
                 _ => Case::Title,
             });
-            let value_map: Vec<(String, String)> = maps
-                .get(name)
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
-                })
-                .unwrap_or_default();
+            // A key is matched as the values are: trimmed (when they are), then through the
+            // column's case conversion; two keys that become one would be decided by the
+            // order of the request's JSON keys.
+            let mut value_map: Vec<(String, String)> = Vec::new();
+            for (key, to) in maps.get(name).and_then(Value::as_object).into_iter().flatten() {
+                let key = if trim && is_text(&ty) { key.trim().to_string() } else { key.clone() };
+                let folded = |k: &str| if case.is_some() { k.to_lowercase() } else { k.to_string() };
+                if let Some((other, _)) = value_map.iter().find(|(k, _)| folded(k) == folded(&key)) {
+                    let path = std.path("value_maps");
+                    return Err(AppError::bad_input(
+                        &path,
+                        format!(
+                            "{path}: {name}'s keys {other:?} and {key:?} are one value once trimmed and put in the \
+                             column's case: keep one"
+                        ),
+                    ));
+                }
+                value_map.push((key, to.as_str().unwrap_or_default().to_string()));
+            }
             let spec = Standardize {
                 column: name.clone(),
                 trim: trim && is_text(&ty),
@@ -1190,6 +1225,17 @@ pub fn build(
         }
         for column in constants.keys() {
             known(columns, &nulls.path("constants"), column)?;
+            // (A constant for a column filled otherwise, or not at all, was dropped unsaid.)
+            if given.get(column).and_then(Value::as_str) != Some("constant") {
+                let path = nulls.path("constants");
+                return Err(AppError::bad_input(
+                    &path,
+                    format!(
+                        "{path}: a constant for {column} is used with the constant strategy only: set \
+                         strategies.{column} to \"constant\", or leave the constant out"
+                    ),
+                ));
+            }
         }
         if nulls.bool("auto") {
             for column in columns {
@@ -1951,6 +1997,30 @@ mod tests {
             (json!({ DEDUPLICATOR: { "mode": "keys" } }), "duplicate-resolver.key_columns"),
             (json!({ NULL_HANDLER: { "strategies": { "nope": "mean" } } }), "null-handler.strategies"),
             (json!({ NULL_HANDLER: { "strategies": { "city": "constant" } } }), "null-handler.constants"),
+            // A constant that would be dropped unsaid: another strategy, or none given.
+            (
+                json!({ NULL_HANDLER: { "strategies": { "city": "mode" }, "constants": { "city": "x" } } }),
+                "null-handler.constants",
+            ),
+            (json!({ NULL_HANDLER: { "constants": { "age": "5" } } }), "null-handler.constants"),
+            // Keys that become one value once the column's case is applied, or once trimmed.
+            (
+                json!({ STANDARDIZER: { "case": { "city": "upper" }, "value_maps": { "city": { "ny": "New York", "NY": "NYC" } } } }),
+                "field-standardization.value_maps",
+            ),
+            (
+                json!({ STANDARDIZER: { "value_maps": { "city": { "LA": "Los Angeles", " LA ": "L.A." } } } }),
+                "field-standardization.value_maps",
+            ),
+            // An output that writes different dates alike.
+            (
+                json!({ STANDARDIZER: { "date_columns": ["joined"], "date_output": "%H:%M:%S" } }),
+                "field-standardization.date_output",
+            ),
+            (
+                json!({ STANDARDIZER: { "date_columns": ["joined"], "date_output": "%m/%Y" } }),
+                "field-standardization.date_output",
+            ),
             (json!({ OUTLIER_REMOVER: { "columns": ["name"] } }), "outlier-remover.columns"),
             (
                 json!({ QUARANTINE: { "ranges": [{ "column": "name", "min": 1 }] } }),
@@ -1966,6 +2036,14 @@ mod tests {
             assert_eq!(error.code(), ErrorCode::BadUserInput, "{parameters}");
             assert_eq!(field(&error), path, "{parameters}");
         }
+        // A key with spaces around it matches as the trimmed values do.
+        let b =
+            built(json!({ STANDARDIZER: { "value_maps": { "city": { " LA ": "Los Angeles" } } } })).unwrap();
+        let map = b.plan.steps.iter().find_map(|s| match s {
+            Step::Standardize(s) if s.column == "city" => Some(s.value_map.clone()),
+            _ => None,
+        });
+        assert_eq!(map.unwrap(), [("LA".to_string(), "Los Angeles".to_string())]);
         let error = built(json!({ TYPE_FIXER: { "columns": { "nope": "integer" } } })).unwrap_err();
         let allowed = error.extensions().iter().find(|(k, _)| *k == "allowed").map(|(_, v)| v.clone());
         assert_eq!(allowed.unwrap()[8], json!("weight \"kg\""));
