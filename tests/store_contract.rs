@@ -487,6 +487,18 @@ contract! {
         let ended = f.store.job(claimed.id, ada).await.unwrap().unwrap();
         assert_eq!(ended.status, JobStatus::Cancelled);
         assert_eq!(ended.error, None);
+        // With no worker at all, the API ends one once its lease is over (no sooner, and
+        // only the owner's).
+        let third = job(ada, &data);
+        f.store.insert_job(&third).await.unwrap();
+        let claimed = f.store.claim_job("w4", now(), now() + Duration::seconds(30), 3).await.unwrap().unwrap();
+        f.store.cancel_job(claimed.id, ada, now()).await.unwrap().unwrap();
+        assert!(!f.store.cancel_orphaned_job(claimed.id, ada, now()).await.unwrap(), "its worker may be alive");
+        let later = now() + Duration::seconds(60);
+        let bob = f.store.create_user(&new_user("bob@example.com")).await.unwrap().id;
+        assert!(!f.store.cancel_orphaned_job(claimed.id, bob, later).await.unwrap());
+        assert!(f.store.cancel_orphaned_job(claimed.id, ada, later).await.unwrap());
+        assert_eq!(f.store.job(claimed.id, ada).await.unwrap().unwrap().status, JobStatus::Cancelled);
     }
 
     async fn versions_of_jobs_that_did_not_complete_them_are_orphans(f) {

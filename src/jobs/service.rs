@@ -801,6 +801,15 @@ impl Follow {
                         }
                     }
                 }
+                Ok(Some(job)) if job.status == JobStatus::Running && job.cancel_requested => {
+                    // Asked to cancel, and its worker may have died since (no worker left to
+                    // look after it): ended here once its lease has run out, every second.
+                    self.polls += 1;
+                    if self.polls >= 2 {
+                        self.polls = 0;
+                        let _ = self.store.cancel_orphaned_job(id, job.owner_id, crate::store::now()).await;
+                    }
+                }
                 Ok(Some(_)) => continue,
             }
         }

@@ -391,6 +391,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Returns the job as it now is; `None` if the owner has no such job.
     async fn cancel_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<Option<Job>>;
 
+    /// Cancels the owner's running job whose cancellation was asked for and whose worker died
+    /// (its lease expired): no worker is left to stop it. Whether it did.
+    async fn cancel_orphaned_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// Fails running jobs whose lease expired with no attempts left (`WORKER_LOST`);
     /// returns how many.
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64>;

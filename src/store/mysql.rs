@@ -624,6 +624,13 @@ impl MetadataStore for MysqlStore {
         retry_on_deadlock(|| self.cancel_once(id, owner, now)).await
     }
 
+    async fn cancel_orphaned_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        Ok(affected(&mut conn, sql::cancel_orphaned_jobs(Some((id, owner)), now).build(MysqlQueryBuilder))
+            .await?
+            > 0)
+    }
+
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
         retry_on_deadlock(|| async move {
             let mut conn = self.conn().await?;

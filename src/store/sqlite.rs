@@ -762,6 +762,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn cancel_orphaned_job(&self, id: JobId, owner: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let orphaned = sql::cancel_orphaned_jobs(Some((id, owner)), now).build(SqliteQueryBuilder);
+        self.write(move |conn| Ok(execute(conn, orphaned).map_err(internal)? > 0)).await
+    }
+
     async fn fail_lost_jobs(&self, now: DateTime<Utc>, max_attempts: u32) -> StoreResult<u64> {
         let orphaned = sql::cancel_orphaned_jobs(None, now).build(SqliteQueryBuilder);
         let statement = sql::fail_lost_jobs(now, max_attempts).build(SqliteQueryBuilder);

@@ -100,6 +100,29 @@ both_stores! {
         assert!(snapshots.iter().any(|s| s["status"] == "RUNNING"), "{snapshots:?}");
     }
 
+    async fn a_cancel_asked_of_a_worker_that_then_died_ends_with_no_worker_up(app, &[("SERVER_ROLE", "api")]) {
+        // No worker process at all: the job's worker took it, was asked to cancel it, and
+        // died before it could (its lease is over). The subscriber sees it end.
+        let token = app.token_for("ada@example.com").await;
+        let dataset = app.upload_ok(&token, "t.csv", b"a\n1\n").await;
+        let job = run_profile(&app, &token, &dataset, Value::Null).await;
+        let past = if app.database_url.starts_with("mysql") { "2000-01-01 00:00:00" } else { "2000-01-01T00:00:00.000000Z" };
+        app.execute_sql(&format!(
+            "UPDATE jobs SET status = 'RUNNING', worker_id = 'gone', attempts = 1, cancel_requested = 1, \
+             started_at = '{past}', lease_expires_at = '{past}' WHERE id = '{}'",
+            job["id"].as_str().unwrap()
+        ))
+        .await;
+        let mut socket = connect(&app, "graphql-transport-ws", &token).await;
+        let (snapshots, errors) =
+            tokio::time::timeout(Duration::from_secs(20), follow(&mut socket, "graphql-transport-ws", &job["id"]))
+                .await
+                .expect("the subscription ends");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(snapshots.first().unwrap()["status"], "RUNNING", "{snapshots:?}");
+        assert_eq!(snapshots.last().unwrap()["status"], "CANCELLED", "{snapshots:?}");
+    }
+
     async fn a_job_whose_workers_keep_dying_fails_as_worker_lost(app, &[("SERVER_ROLE", "api")]) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "big.parquet", &big_parquet(3_000_000)).await;
