@@ -229,8 +229,13 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
             i += 1;
             continue;
         }
-        let negative =
-            i > 0 && chars[i - 1] == '-' && (i == 1 || chars[i - 2].is_whitespace() || chars[i - 2] == '(');
+        // A minus sign (the hyphen, or Unicode's minus `−`) before the number, or before its
+        // currency symbol (`-$262.37`).
+        let minus = |c: char| c == '-' || c == '\u{2212}';
+        let sign = if i > 0 && CURRENCY_SIGNS.contains(&chars[i - 1]) { i.checked_sub(2) } else { i.checked_sub(1) };
+        let negative = sign.is_some_and(|k| {
+            minus(chars[k]) && (k == 0 || chars[k - 1].is_whitespace() || chars[k - 1] == '(')
+        });
         let mut j = i;
         while j < chars.len()
             && (chars[j].is_ascii_digit()
@@ -275,6 +280,9 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// Currency symbols a sign may come before: `-$262.37` is -262.37.
+const CURRENCY_SIGNS: [char; 9] = ['$', '€', '£', '¥', '₹', '₩', '₽', '₺', '¢'];
 
 /// Characters that separate groups of three digits in a number as some languages write it
 /// (`1\u{A0}200`, `1\u{202F}200`, `1'200`, `1’200`): read as one number, 1200 — as two, 1 and
@@ -625,6 +633,8 @@ mod tests {
     fn numbers_are_read_as_written() {
         assert_eq!(numbers_in("1,234.5 and 7, then v2 and 3.14."), ["1234.5", "7", "3.14"]);
         assert_eq!(numbers_in("(-4) x-5"), ["-4", "5"]);
+        // Before a currency symbol, and Unicode's minus sign.
+        assert_eq!(numbers_in("Min amount is -$262.37, then −262.37 and $5"), ["-262.37", "-262.37", "5"]);
         assert_eq!(numbers_in("5e6 rows, 1e-3 and 2E+2"), ["5e6", "1e-3", "2E+2"]);
         assert_eq!(numbers_in("the 4217th row, the 1st"), ["4217", "1"]);
         assert_eq!(numbers_in("４２１７ and ٤٢١٧"), ["4217", "4217"]);
