@@ -127,8 +127,9 @@ fn classify(err: duckdb::Error, source: &Path) -> IngestError {
         // DuckDB's JSON messages name its own options, which a user cannot set.
         if clean.contains("expected records, but got non-record JSON") {
             return IngestError::BadInput(
-                "the JSON holds no columns to read: it must be objects with named keys (an empty array, \
-                 objects without keys and a key that is the empty string have none)"
+                "the JSON cannot be read as a table: its records must be objects whose every key has a \
+                 name (an empty array, an object without keys, or a key that is the empty string \"\" is \
+                 not read: give every key a name)"
                     .into(),
             );
         }
@@ -2909,9 +2910,9 @@ mod tests {
         let lines = run(SourceKind::JsonLines, b"{\"a\": 1}\n{\"a\": 2}\n").0.unwrap();
         assert_eq!(lines.row_count, 2);
         for (bad, says) in [
-            (&br#"[]"#[..], "no columns to read"),
-            (br#"[{}, {}]"#, "no columns to read"),
-            (br#"[{"": 1, "b": 2}]"#, "no columns to read"),
+            (&br#"[]"#[..], "cannot be read as a table"),
+            (br#"[{}, {}]"#, "cannot be read as a table"),
+            (br#"[{"": 1, "b": 2}]"#, "cannot be read as a table"),
             (br#"[{"o": {"a": 1, "A": 2}}]"#, "differ only in case"),
         ] {
             match run(SourceKind::JsonArray, bad).0 {
