@@ -459,15 +459,26 @@ fn column_objects(value: &Value, shape: &str) -> Result<Map<String, Value>, Stri
     }
 }
 
-/// Whether a strftime format writes every date differently: a year, and a month and day (or
-/// the day of the year).
+/// Whether a strftime format writes every date differently: a year, and a month and a day,
+/// the day of the year, or an ISO week and weekday. DuckDB's unpadded forms (`%-m`, `%-d`)
+/// count as theirs; `%%` is a percent sign.
 fn writes_whole_dates(format: &str) -> bool {
-    let has = |specifiers: &[&str]| specifiers.iter().any(|s| format.contains(s));
-    has(&["%Y", "%y", "%G", "%C%y"])
-        && (has(&["%j"])
-            || (has(&["%m", "%b", "%B", "%h"]) && has(&["%d", "%e"]))
-            || has(&["%F", "%D", "%x"]))
-        || has(&["%F", "%D", "%x", "%c"])
+    let mut specifiers = Vec::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        match chars.next() {
+            Some('-') => specifiers.extend(chars.next()),
+            Some('%') | None => {}
+            Some(s) => specifiers.push(s),
+        }
+    }
+    let has = |wanted: &str| specifiers.iter().any(|s| wanted.contains(*s));
+    let whole = has("Yy") && (has("j") || (has("mbBh") && has("de")));
+    let iso_week = has("G") && has("V") && has("uwaA");
+    whole || iso_week || has("FDxc")
 }
 
 fn check_value_maps(value: &Value) -> Result<Value, String> {
@@ -1057,7 +1068,9 @@ pub fn build(
             let mut value_map: Vec<(String, String)> = Vec::new();
             for (key, to) in maps.get(name).and_then(Value::as_object).into_iter().flatten() {
                 let key = if trim && is_text(&ty) { key.trim().to_string() } else { key.clone() };
-                let folded = |k: &str| if case.is_some() { k.to_lowercase() } else { k.to_string() };
+                // (Upper, then lower: `straße` and `STRASSE` are one once upper-cased.)
+                let folded =
+                    |k: &str| if case.is_some() { k.to_uppercase().to_lowercase() } else { k.to_string() };
                 if let Some((other, _)) = value_map.iter().find(|(k, _)| folded(k) == folded(&key)) {
                     let path = std.path("value_maps");
                     return Err(AppError::bad_input(
@@ -2021,6 +2034,10 @@ mod tests {
                 json!({ STANDARDIZER: { "date_columns": ["joined"], "date_output": "%m/%Y" } }),
                 "field-standardization.date_output",
             ),
+            (
+                json!({ STANDARDIZER: { "date_columns": ["joined"], "date_output": "%%Y %m %d" } }),
+                "field-standardization.date_output",
+            ),
             (json!({ OUTLIER_REMOVER: { "columns": ["name"] } }), "outlier-remover.columns"),
             (
                 json!({ QUARANTINE: { "ranges": [{ "column": "name", "min": 1 }] } }),
@@ -2035,6 +2052,11 @@ mod tests {
             let error = built(parameters.clone()).unwrap_err();
             assert_eq!(error.code(), ErrorCode::BadUserInput, "{parameters}");
             assert_eq!(field(&error), path, "{parameters}");
+        }
+        // Whole dates, unpadded or by ISO week, are fine.
+        for output in ["%-m/%-d/%Y", "%-d.%-m.%Y", "%G-W%V-%u", "%Y-%j", "%d %B %Y"] {
+            let parameters = json!({ STANDARDIZER: { "date_columns": ["joined"], "date_output": output } });
+            assert!(built(parameters).is_ok(), "{output}");
         }
         // A key with spaces around it matches as the trimmed values do.
         let b =
