@@ -317,9 +317,15 @@ fn misplaced_variable(
                     continue;
                 };
                 if let Some(definition) = definitions.get(variable)
+                    // (A default that is not null, the variable's or the argument's, stands in
+                    // for a nullable variable left null.)
                     && !fits(
                         &definition.var_type.node,
-                        definition.default_value.is_some(),
+                        definition
+                            .default_value
+                            .as_ref()
+                            .is_some_and(|d| !matches!(d.node, async_graphql::Value::Null))
+                            || expected.default_value.as_deref().is_some_and(|d| d != "null"),
                         &MetaTypeName::create(&expected.ty),
                     )
                     && found.is_none()
@@ -541,6 +547,13 @@ impl Extension for ErrorPolicyExtension {
             ));
         }
         let given: HashSet<Name> = request.variables.keys().cloned().collect();
+        // (Variables holding a file: the multipart request put its placeholder in them.)
+        let holding_files: HashSet<Name> = request
+            .variables
+            .iter()
+            .filter(|(_, v)| forged_upload(v, 0).is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
         let chosen = request.operation_name.clone();
         // (Parsed once: async-graphql reuses the document. A parse error is left to it.)
         if let Ok(document) = request.parsed_query() {
@@ -558,6 +571,33 @@ impl Extension for ErrorPolicyExtension {
                 Some((Arc::new(document.clone()), chosen.clone()));
             if let Some(operation) = operation {
                 self.mutation.store(operation.node.ty == OperationType::Mutation, Ordering::Relaxed);
+                // A file goes only into a variable of type Upload: the multipart map may point
+                // anywhere, and a file mapped into a `String` (or into an input object's
+                // field) stored the placeholder text as a dataset's name or a question.
+                fn base(ty: &Type) -> &str {
+                    match &ty.base {
+                        BaseType::Named(name) => name.as_str(),
+                        BaseType::List(item) => base(item),
+                    }
+                }
+                if let Some(definition) = operation
+                    .node
+                    .variable_definitions
+                    .iter()
+                    .map(|d| &d.node)
+                    .find(|d| base(&d.var_type.node) != "Upload" && holding_files.contains(&d.name.node))
+                {
+                    return Err(with_code(
+                        ServerError::new(
+                            format!(
+                                "variable ${} is of type {}: a file can only be given to a variable of type Upload",
+                                definition.name.node, definition.var_type.node
+                            ),
+                            None,
+                        ),
+                        ErrorCode::GraphqlValidationFailed,
+                    ));
+                }
                 // A required variable left out (what `JSON.stringify` does with `undefined`)
                 // is a request error, as one given as null is, not a field error after other
                 // fields ran.

@@ -186,6 +186,9 @@ both_stores! {
             assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
             assert!(body.get("data").is_none(), "{body}");
         }
+        // A nullable variable fits a required argument with a default (introspection's).
+        let body = app.graphql(Some(&token), "query($d: Boolean) { __type(name: \"Column\") { fields(includeDeprecated: $d) { name } } }", json!({ "d": true })).await;
+        assert!(body["errors"].is_null(), "{body}");
         // A nullable variable with a default fits a required argument.
         let body = app.graphql(Some(&token), "query($d: ID = \"x\") { job(id: $d) { id } }", json!({})).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
@@ -202,6 +205,22 @@ both_stores! {
             .multipart(form).send().await.unwrap();
         let body: Value = response.json().await.unwrap();
         assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        // A file the multipart map puts into a String variable, or into an input object.
+        for (query, path) in [
+            ("mutation($f: Upload!, $n: String) { uploadDataset(file: $f, name: $n) { name } }", "variables.n"),
+            ("mutation($f: Upload!, $i: AskCopilotInput!) { uploadDataset(file: $f) { name } askCopilot(input: $i) { answer } }", "variables.i.question"),
+        ] {
+            let operations = json!({ "query": query, "variables": { "f": null, "n": null, "i": { "question": null } } });
+            let form = reqwest::multipart::Form::new()
+                .text("operations", operations.to_string())
+                .text("map", json!({ "0": ["variables.f"], "1": [path] }).to_string())
+                .part("0", reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("t.csv"))
+                .part("1", reqwest::multipart::Part::bytes(b"b\n2\n".to_vec()).file_name("u.csv"));
+            let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
+                .multipart(form).send().await.unwrap();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{path}: {body}");
+        }
         let datasets = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
         assert_eq!(datasets["data"]["datasets"]["totalCount"], 0.0, "{datasets}");
     }
