@@ -42,8 +42,8 @@ enum Command {
     ExportSchema,
     /// Exit 0 when the server on PORT (this host) is ready.
     Healthcheck {
-        /// Check this URL instead of http://$HOST:$PORT/readyz (127.0.0.1 when HOST is 0.0.0.0,
-        /// [::1] when it is ::).
+        /// Check this URL instead of http://$HOST:$PORT/readyz (127.0.0.1 when HOST is 0.0.0.0
+        /// or ::).
         #[arg(long)]
         url: Option<String>,
     },
@@ -179,10 +179,11 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 /// Where this host reaches a server listening on `host:port`: the loopback address of its
 /// family when it listens on every address, else `host` itself.
 fn local_address(host: std::net::IpAddr, port: u16) -> std::net::SocketAddr {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::net::{IpAddr, Ipv4Addr};
     let host = match host {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        // (`::` takes IPv4 too, and a container's loopback may have no IPv6 address.)
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
     };
     std::net::SocketAddr::new(host, port)
@@ -254,7 +255,7 @@ mod tests {
     fn the_healthcheck_asks_the_address_the_server_listens_on() {
         let at = |host: &str| local_address(host.parse().unwrap(), 8000).to_string();
         assert_eq!(at("0.0.0.0"), "127.0.0.1:8000");
-        assert_eq!(at("::"), "[::1]:8000");
+        assert_eq!(at("::"), "127.0.0.1:8000");
         assert_eq!(at("::1"), "[::1]:8000");
         assert_eq!(at("10.1.2.3"), "10.1.2.3:8000");
     }
