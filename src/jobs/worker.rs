@@ -46,7 +46,7 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Limits of each job's own DuckDB database.
     pub engine: EngineConfig,
-    /// Each job spills under `<temp_root>/<job id>`.
+    /// Each job spills under `<temp_root>/<job id>-<attempt>`.
     pub temp_root: PathBuf,
     /// None in production.
     pub hooks: Hooks,
@@ -383,6 +383,14 @@ async fn record_end(
     let mut error = None;
     for retry in 0..=END_RETRIES {
         match store.finish_job(job.id, worker, outcome, now).await {
+            // After a failed write, `false` may mean the write had been taken (the connection
+            // dropped after the commit, before its answer): the job, read again, tells.
+            Ok(false) if error.is_some() => {
+                let stored = store.job_by_id(job.id).await?;
+                return Ok(stored.is_some_and(|j| {
+                    j.status == outcome.status && j.output_dataset_id == outcome.output_dataset_id
+                }));
+            }
             Ok(recorded) => return Ok(recorded),
             Err(e) => {
                 tracing::warn!(error = %e, "could not record the end of a job");
@@ -412,7 +420,10 @@ async fn record_end(
         report: None,
         output_dataset_id: None,
     };
-    store.finish_job(job.id, worker, &failed, now).await.map(|_| false)
+    // Recorded FAILED (or not at all): either way the run's result was not, which the caller
+    // hears as an error (it then removes what the run published).
+    store.finish_job(job.id, worker, &failed, now).await?;
+    Err(error)
 }
 
 /// How often a worker looks for versions whose job did not complete them.
