@@ -169,6 +169,11 @@ impl Plan {
         })
     }
 
+    /// Whether some column is read as another type than text.
+    pub(crate) fn has_typed_columns(&self) -> bool {
+        self.columns.iter().any(|c| c.read != Read::Text)
+    }
+
     /// The columns' names, as the sniffer found them.
     pub(crate) fn names(&self) -> Vec<&str> {
         self.columns.iter().map(|c| c.name.as_str()).collect()
