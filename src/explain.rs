@@ -232,7 +232,8 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         // A minus sign (the hyphen, or Unicode's minus `−`) before the number, or before its
         // currency symbol (`-$262.37`).
         let minus = |c: char| c == '-' || c == '\u{2212}';
-        let sign = if i > 0 && CURRENCY_SIGNS.contains(&chars[i - 1]) { i.checked_sub(2) } else { i.checked_sub(1) };
+        let sign =
+            if i > 0 && CURRENCY_SIGNS.contains(&chars[i - 1]) { i.checked_sub(2) } else { i.checked_sub(1) };
         let negative = sign.is_some_and(|k| {
             minus(chars[k]) && (k == 0 || chars[k - 1].is_whitespace() || chars[k - 1] == '(')
         });
