@@ -105,7 +105,11 @@ impl AccountQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
+        #[graphql(
+            default_with = "Some(crate::gql::FIRST_PAGE)",
+            desc = "How many to return, from 1 to 100."
+        )]
+        first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<UserConnection> {
         let first = first.unwrap_or(crate::gql::FIRST_PAGE);

@@ -135,7 +135,11 @@ impl AiQuery {
     async fn conversations(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
+        #[graphql(
+            default_with = "Some(crate::gql::FIRST_PAGE)",
+            desc = "How many to return, from 1 to 100."
+        )]
+        first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ConversationConnection> {
         let first = first.unwrap_or(crate::gql::FIRST_PAGE);
@@ -150,10 +154,11 @@ impl AiQuery {
         })
     }
 
-    /// One of the caller's conversations; `NOT_FOUND` for an unknown id or someone else's.
-    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Conversation> {
+    /// One of the caller's conversations; null with `NOT_FOUND` for an unknown id or someone
+    /// else's (as `dataset` and `job`: the other fields of the request keep their data).
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Conversation>> {
         let caller = ctx.caller()?;
-        Ok(Conversation(ai(ctx)?.conversation(caller.user_id, &id).await?))
+        Ok(Some(Conversation(ai(ctx)?.conversation(caller.user_id, &id).await?)))
     }
 
     /// Language-model tokens the caller used (summaries, routing, co-pilot), or one job's.

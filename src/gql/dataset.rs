@@ -317,7 +317,11 @@ impl DatasetQuery {
     async fn datasets(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
+        #[graphql(
+            default_with = "Some(crate::gql::FIRST_PAGE)",
+            desc = "How many to return, from 1 to 100."
+        )]
+        first: Option<i32>,
         after: Option<String>,
         kind: Option<Vec<DatasetKind>>,
     ) -> async_graphql::Result<DatasetConnection> {

@@ -215,10 +215,11 @@ impl Job {
     async fn stage(&self) -> Option<&str> {
         self.0.stage.as_deref()
     }
-    /// For a queued job: how many queued jobs are ahead of it (0: it is next). Jobs are taken
+    /// For a queued job: how many queued jobs are ahead of it now (0: none). Jobs are taken
     /// round robin over their owners: a job's turn is its owner's running jobs plus its
     /// owner's jobs queued before it (within a turn, the owner served longest ago first), so
-    /// one user's long queue does not hold back another's.
+    /// one user's long queue does not hold back another's — and a job another user queues
+    /// later may go ahead of it, so the position can grow.
     async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
         if self.0.status != domain::JobStatus::Queued {
             return Ok(None);
@@ -1042,7 +1043,11 @@ impl JobQuery {
         ctx: &Context<'_>,
         status: Option<JobStatus>,
         tool_id: Option<ID>,
-        #[graphql(default_with = "Some(crate::gql::FIRST_PAGE)")] first: Option<i32>,
+        #[graphql(
+            default_with = "Some(crate::gql::FIRST_PAGE)",
+            desc = "How many to return, from 1 to 100."
+        )]
+        first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<JobConnection> {
         let first = first.unwrap_or(crate::gql::FIRST_PAGE);

@@ -158,8 +158,11 @@ both_stores! {
 
         // Another user can neither read nor continue the conversation, nor ask about the dataset.
         let eve = app.token_for("eve@example.com").await;
-        let body = app.graphql(Some(&eve), "query($id: ID!) { conversation(id: $id) { title } }", json!({ "id": conversation })).await;
+        let body = app.graphql(Some(&eve), "query($id: ID!) { me { email } conversation(id: $id) { title } }", json!({ "id": conversation })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        // Null, as dataset and job are: the request's other fields keep their data.
+        assert_eq!(body["data"]["conversation"], Value::Null, "{body}");
+        assert_eq!(body["data"]["me"]["email"], "eve@example.com", "{body}");
         let body = app.graphql(Some(&eve), ASK, json!({ "input": { "question": "nulls in age?", "conversationId": conversation } })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
         let body = app.graphql(Some(&eve), ASK, json!({ "input": { "question": "nulls in age?", "datasetId": dataset["id"] } })).await;
