@@ -388,6 +388,11 @@ fn set_null(data: &mut Value, path: &[String]) {
     }
 }
 
+/// A request refused before it runs, as validation refuses one (`GRAPHQL_VALIDATION_FAILED`).
+fn invalid_request(message: String) -> ServerError {
+    with_code(ServerError::new(message, None), ErrorCode::GraphqlValidationFailed)
+}
+
 /// The text async-graphql's multipart support puts in a variable for an uploaded file,
 /// followed by the upload's index.
 const UPLOAD_MARKER: &str = "#__graphql_file__:";
@@ -587,16 +592,10 @@ impl Extension for ErrorPolicyExtension {
                     .map(|d| &d.node)
                     .find(|d| base(&d.var_type.node) != "Upload" && holding_files.contains(&d.name.node))
                 {
-                    return Err(with_code(
-                        ServerError::new(
-                            format!(
-                                "variable ${} is of type {}: a file can only be given to a variable of type Upload",
-                                definition.name.node, definition.var_type.node
-                            ),
-                            None,
-                        ),
-                        ErrorCode::GraphqlValidationFailed,
-                    ));
+                    return Err(invalid_request(format!(
+                        "variable ${} is of type {}: a file can only be given to a variable of type Upload",
+                        definition.name.node, definition.var_type.node
+                    )));
                 }
                 // A required variable left out (what `JSON.stringify` does with `undefined`)
                 // is a request error, as one given as null is, not a field error after other
@@ -608,16 +607,10 @@ impl Extension for ErrorPolicyExtension {
                             && !given.contains(&d.name.node)
                     })
                 {
-                    return Err(with_code(
-                        ServerError::new(
-                            format!(
-                                "variable ${} ({}) has no value: give it in variables",
-                                definition.name.node, definition.var_type.node
-                            ),
-                            None,
-                        ),
-                        ErrorCode::GraphqlValidationFailed,
-                    ));
+                    return Err(invalid_request(format!(
+                        "variable ${} ({}) has no value: give it in variables",
+                        definition.name.node, definition.var_type.node
+                    )));
                 }
             }
         }
@@ -639,7 +632,7 @@ impl Extension for ErrorPolicyExtension {
             && let Some(operation) = operation_in(document, chosen.as_deref())
             && let Some(message) = misplaced_variable(&ctx.schema_env.registry, document, operation)
         {
-            return Err(with_code(ServerError::new(message, None), ErrorCode::GraphqlValidationFailed));
+            return Err(invalid_request(message));
         }
         next.run(ctx, request).await
     }

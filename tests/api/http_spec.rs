@@ -27,6 +27,28 @@ async fn raw(
     (status, content_type, body)
 }
 
+/// Posts a GraphQL multipart request: `operations`, `map`, and one small CSV file per entry
+/// of `map` (named "0", "1", …). The status and the body.
+async fn multipart(app: &TestApp, token: &str, operations: Value, map: Value) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", map.to_string());
+    for (i, key) in map.as_object().unwrap().keys().enumerate() {
+        let bytes = format!("a,b\n{i},2\n").into_bytes();
+        form = form.part(key.clone(), reqwest::multipart::Part::bytes(bytes).file_name(format!("{key}.csv")));
+    }
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 both_stores! {
     async fn post_answers_in_the_format_asked_for(app) {
         let query = json!({ "query": "{ __typename }" }).to_string();
@@ -107,13 +129,8 @@ both_stores! {
             "query": "mutation($f: Upload!) { a: uploadDataset(file: $f) { id } b: uploadDataset(file: $f) { id } }",
             "variables": { "f": null },
         });
-        let form = reqwest::multipart::Form::new()
-            .text("operations", operations.to_string())
-            .text("map", json!({ "0": ["variables.f"] }).to_string())
-            .part("0", reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec()).file_name("t.csv"));
-        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        let body: Value = response.json().await.unwrap();
+        let (status, body) = multipart(&app, &token, operations, json!({ "0": ["variables.f"] })).await;
+        assert_eq!(status, 200);
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
         assert_eq!(body["errors"][0]["path"], json!(["b"]), "{body}");
         let datasets = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
@@ -197,13 +214,7 @@ both_stores! {
             "query": "mutation($f: Upload!) { uploadDataset(file: $f, name: $f) { name } }",
             "variables": { "f": null },
         });
-        let form = reqwest::multipart::Form::new()
-            .text("operations", operations.to_string())
-            .text("map", json!({ "0": ["variables.f"] }).to_string())
-            .part("0", reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("t.csv"));
-        let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
-            .multipart(form).send().await.unwrap();
-        let body: Value = response.json().await.unwrap();
+        let (_, body) = multipart(&app, &token, operations, json!({ "0": ["variables.f"] })).await;
         assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
         // A file the multipart map puts into a String variable, or into an input object.
         for (query, path) in [
@@ -211,14 +222,7 @@ both_stores! {
             ("mutation($f: Upload!, $i: AskCopilotInput!) { uploadDataset(file: $f) { name } askCopilot(input: $i) { answer } }", "variables.i.question"),
         ] {
             let operations = json!({ "query": query, "variables": { "f": null, "n": null, "i": { "question": null } } });
-            let form = reqwest::multipart::Form::new()
-                .text("operations", operations.to_string())
-                .text("map", json!({ "0": ["variables.f"], "1": [path] }).to_string())
-                .part("0", reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("t.csv"))
-                .part("1", reqwest::multipart::Part::bytes(b"b\n2\n".to_vec()).file_name("u.csv"));
-            let response = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token)
-                .multipart(form).send().await.unwrap();
-            let body: Value = response.json().await.unwrap();
+            let (_, body) = multipart(&app, &token, operations, json!({ "0": ["variables.f"], "1": [path] })).await;
             assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{path}: {body}");
         }
         let datasets = app.graphql(Some(&token), "{ datasets { totalCount } }", json!({})).await;
