@@ -380,12 +380,12 @@ async fn record_end(
 ) -> crate::store::StoreResult<bool> {
     let store = &jobs.inner.store;
     let mut wait = Duration::from_millis(200);
-    let mut error = None;
-    for retry in 0..=END_RETRIES {
+    let mut retry = 0;
+    let error = loop {
         match store.finish_job(job.id, worker, outcome, now).await {
             // After a failed write, `false` may mean the write had been taken (the connection
             // dropped after the commit, before its answer): the job, read again, tells.
-            Ok(false) if error.is_some() => {
+            Ok(false) if retry > 0 => {
                 let stored = store.job_by_id(job.id).await?;
                 return Ok(stored.is_some_and(|j| {
                     j.status == outcome.status && j.output_dataset_id == outcome.output_dataset_id
@@ -394,15 +394,15 @@ async fn record_end(
             Ok(recorded) => return Ok(recorded),
             Err(e) => {
                 tracing::warn!(error = %e, "could not record the end of a job");
-                error = Some(e);
-                if retry < END_RETRIES {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+                if retry == END_RETRIES {
+                    break e;
                 }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                retry += 1;
             }
         }
-    }
-    let error = error.expect("the loop ran");
+    };
     // (A cancellation holds nothing a store could refuse.)
     if outcome.status == JobStatus::Cancelled {
         return Err(error);
