@@ -129,5 +129,8 @@ pub fn build_schema(
 /// The schema in SDL, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
     let limits = GraphqlLimits { max_depth: 1, max_complexity: 1, max_aliases: 1 };
-    schema_builder(limits).finish().sdl()
+    // (With `@specifiedBy`, as introspection gives it: codegen from either agrees.)
+    schema_builder(limits)
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

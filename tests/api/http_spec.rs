@@ -229,6 +229,21 @@ both_stores! {
         assert_eq!(datasets["data"]["datasets"]["totalCount"], 0.0, "{datasets}");
     }
 
+    async fn the_committed_sdl_says_what_introspection_says_of_scalars(app) {
+        // Codegen from introspection and from schema/schema.graphql must agree.
+        let body = app.graphql(None, "{ __schema { types { name specifiedByURL } } }", json!({})).await;
+        let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql")).unwrap();
+        let mut specified = 0;
+        for ty in body["data"]["__schema"]["types"].as_array().unwrap_or_else(|| panic!("{body}")) {
+            if let Some(url) = ty["specifiedByURL"].as_str() {
+                let name = ty["name"].as_str().unwrap();
+                assert!(sdl.contains(&format!("scalar {name} @specifiedBy(url: \"{url}\")")), "{name}: {url}");
+                specified += 1;
+            }
+        }
+        assert!(specified >= 2, "{body}");
+    }
+
     async fn fields_come_in_the_order_the_query_asks_for(app) {
         let token = app.token_for("ada@example.com").await;
         let dataset = app.upload_ok(&token, "t.csv", b"a,b\n1,x\n2,y\n").await;
