@@ -57,15 +57,25 @@ fn negotiate(accept: Option<&str>) -> Option<Format> {
 
 /// A JSON response with a GraphQL-shaped error.
 pub(super) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    error_response_as(Format::Json, status, code, message)
+}
+
+fn error_response_as(format: Format, status: StatusCode, code: ErrorCode, message: &str) -> Response {
     Response::builder()
         .status(status)
-        .content_type(Format::Json.content_type())
+        .content_type(format.content_type())
         .body(gql::error_body(code, message).to_string())
 }
 
 fn refuse(code: ErrorCode, message: &str) -> Response {
+    refuse_as(Format::Json, code, message)
+}
+
+/// A refusal in the media type the client accepted (GraphQL over HTTP: a request error is
+/// answered in the negotiated type, with its HTTP status either way).
+fn refuse_as(format: Format, code: ErrorCode, message: &str) -> Response {
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    error_response(status, code, message)
+    error_response_as(format, status, code, message)
 }
 
 /// What the `Authorization` header says about the caller.
@@ -190,6 +200,7 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
             "accept application/graphql-response+json or application/json",
         );
     };
+    let refuse = |code, message: &str| refuse_as(format, code, message);
     let media = req
         .content_type()
         .unwrap_or_default()
@@ -231,6 +242,13 @@ pub(super) async fn post(req: &Request, body: Body, Data(state): Data<&AppState>
     };
     let params: Params<serde_json::Value> = match serde_json::from_slice(&bytes) {
         Ok(p) => p,
+        // (A JSON array is a batch, as some clients send: say so rather than what serde read.)
+        Err(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => {
+            return refuse(
+                ErrorCode::BadRequest,
+                "batched requests (a JSON array) are not supported: send one request per POST",
+            );
+        }
         Err(e) => {
             return refuse(
                 ErrorCode::BadRequest,
@@ -260,6 +278,7 @@ pub(super) async fn get(
             "accept application/graphql-response+json or application/json",
         );
     };
+    let refuse = |code, message: &str| refuse_as(format, code, message);
     let params: Params<String> = match req.params() {
         Ok(p) => p,
         Err(e) => return refuse(ErrorCode::BadRequest, &format!("bad query string: {e}")),

@@ -265,6 +265,13 @@ both_stores! {
         assert_eq!(body, json!({ "data": {} }));
     }
 
+    async fn a_batch_is_refused_saying_so(app) {
+        let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]).to_string();
+        let (status, _, body) = raw(&app, "application/json", None, batch).await;
+        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"));
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("batched requests"), "{body}");
+    }
+
     async fn malformed_requests_get_clear_codes(app) {
         let cases: [(&str, &str, u16, &str); 6] = [
             ("application/json", "{ not json", 400, "BAD_REQUEST"),
@@ -278,6 +285,10 @@ both_stores! {
             let (got_status, _, got) = raw(&app, content_type, None, body).await;
             assert_eq!((got_status, error_code(&got)), (status, code), "{content_type} {body}: {got}");
             assert!(got["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            // In the media type the client accepted.
+            let (got_status, media, _) = raw(&app, content_type, Some(GQL_RESPONSE), body).await;
+            assert_eq!(got_status, status);
+            assert!(media.starts_with(GQL_RESPONSE), "{content_type} {body}: {media}");
         }
         let no_content_type = app.client.post(format!("{}/graphql", app.address)).body("{}").send().await.unwrap();
         assert_eq!(no_content_type.status().as_u16(), 415);
