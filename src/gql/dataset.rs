@@ -138,7 +138,8 @@ impl Dataset {
         &self.0.notices
     }
 
-    /// The first `first` problems of rejected rows, by line (see `RejectedRow`).
+    /// The first `first` problems of rejected rows (1 to 1000 at a time), by line (see
+    /// `RejectedRow`).
     #[graphql(complexity = "crate::gql::rows(first.unwrap_or(crate::gql::FIRST_ROWS))")]
     async fn rejects(
         &self,
