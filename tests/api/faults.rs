@@ -178,6 +178,12 @@ fn held_after_publishing() -> (Hooks, mpsc::UnboundedReceiver<agensium::domain::
     (Hooks { published: Some(hook), ..Hooks::default() }, reached, release)
 }
 
+/// Hooks that hold a job right before its end is recorded (after the worker's last look at it).
+fn held_before_the_end() -> (Hooks, mpsc::UnboundedReceiver<agensium::domain::JobId>, Arc<Notify>) {
+    let (hook, reached, release) = holding_hook();
+    (Hooks { finishing: Some(hook), ..Hooks::default() }, reached, release)
+}
+
 async fn a_cleanse_cancelled_after_publishing_removes_what_it_published(store: Store) {
     let (hooks, mut reached, release) = held_after_publishing();
     let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
@@ -248,8 +254,7 @@ async fn a_busy_instance_still_ends_the_jobs_of_workers_that_died(store: Store) 
 async fn a_cancel_landing_as_the_job_ends_wins(store: Store) {
     // The worker has read the job for the last time and holds it right before recording its
     // end: the cancellation arrives in that window.
-    let (hook, mut reached, release) = holding_hook();
-    let hooks = Hooks { finishing: Some(hook), ..Hooks::default() };
+    let (hooks, mut reached, release) = held_before_the_end();
     let Some(app) = spawn_app_hooked(store, &[], hooks).await else { return };
     let token = app.token_for("ada@example.com").await;
     let dataset = app.upload_ok(&token, "people.csv", MESSY.as_bytes()).await;
@@ -273,8 +278,7 @@ async fn a_run_that_outlived_its_lease_records_nothing_once_its_job_is_claimed_a
     // The worker holds the job right before recording its end; its lease runs out meanwhile
     // (as when the machine pauses), and this same process, with a slot free, claims the job
     // again: a second attempt, which reaches the hook too.
-    let (hook, mut reached, release) = holding_hook();
-    let hooks = Hooks { finishing: Some(hook), ..Hooks::default() };
+    let (hooks, mut reached, release) = held_before_the_end();
     let vars = [("WORKER_CONCURRENCY", "2"), ("JOB_POLL_INTERVAL", "200ms")];
     let Some(app) = spawn_app_hooked(store, &vars, hooks).await else { return };
     let token = app.token_for("ada@example.com").await;
