@@ -59,6 +59,16 @@ impl Privacy {
         }
     }
 
+    /// A statistic of `column` that is (or is near) one of its values — a median, a quartile,
+    /// a mean — as a prompt may show it: masked, as text, when written out it holds what
+    /// [`Privacy::value`] masks in the column's own values (a median of phone numbers stored
+    /// as integers is one of those numbers), else the number.
+    fn number(&self, column: &str, x: f64) -> Value {
+        let written = x.to_string();
+        let shown = self.value(column, &written);
+        if shown == written { json!(x) } else { json!(shown) }
+    }
+
     /// Free text about `column` with the column's raw values masked.
     pub fn scrub(&self, column: Option<&str>, text: &str) -> String {
         self.masking.scrub(column, text)
@@ -107,17 +117,17 @@ impl Privacy {
         out.insert("max".into(), json!(bound(&c.max)));
         // Numeric summaries of a personal column (dates of birth, postcodes) reveal it too.
         if personal.is_none() {
-            for (key, value) in [
-                ("mean", c.mean),
-                ("stddev", c.stddev),
-                ("median", c.median),
-                ("q25", c.q25),
-                ("q75", c.q75),
-                ("skewness", c.skewness),
-                ("kurtosis", c.kurtosis),
+            for (key, value, a_value) in [
+                ("mean", c.mean, true),
+                ("stddev", c.stddev, false),
+                ("median", c.median, true),
+                ("q25", c.q25, true),
+                ("q75", c.q75, true),
+                ("skewness", c.skewness, false),
+                ("kurtosis", c.kurtosis, false),
             ] {
                 if let Some(x) = value {
-                    out.insert(key.into(), json!(x));
+                    out.insert(key.into(), if a_value { self.number(&c.name, x) } else { json!(x) });
                 }
             }
         }
@@ -314,5 +324,26 @@ mod tests {
         let notes = column("notes", &[note]);
         let text = privacy.column(&notes).to_string();
         assert!(!text.contains("maria.garcia") && !text.contains("7946"), "{text}");
+        // Numbers stored as integers that no rule recognised: their values are masked as
+        // long digit runs, and so are the statistics that are values of theirs.
+        let mut numbers = column("contact_no", &["4155550123", "4155550187"]);
+        numbers.data_type = "BIGINT".into();
+        numbers.max = Some("4155550187".into());
+        numbers.median = Some(4155550155.0);
+        numbers.q25 = Some(4155550139.0);
+        numbers.q75 = Some(4155550171.0);
+        numbers.mean = Some(4155550155.5);
+        numbers.stddev = Some(32.0);
+        let text = privacy.column(&numbers).to_string();
+        for clear in ["415555", "4.15555"] {
+            assert!(!text.contains(clear), "{text}");
+        }
+        assert!(text.contains("\"stddev\":32.0"), "{text}");
+        // Amounts keep their statistics.
+        let mut amounts = column("amount", &["12.5", "80"]);
+        amounts.data_type = "DOUBLE".into();
+        amounts.median = Some(41.25);
+        let text = privacy.column(&amounts).to_string();
+        assert!(text.contains("\"median\":41.25"), "{text}");
     }
 }
