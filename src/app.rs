@@ -62,6 +62,9 @@ impl AppState {
         // process with the same id is stale: emptied first.
         let temp_dir = config.engine_temp_dir().join(format!("process-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&temp_dir);
+        for dir in [&temp_dir, &config.engine_temp_dir().join("jobs")] {
+            crate::storage::ensure_writable(dir).context("DuckDB's spill folder (DUCKDB_TEMP_DIR)")?;
+        }
         sweep_stale_spill(&config.engine_temp_dir());
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config, &temp_dir))
             .await?
@@ -92,6 +95,7 @@ impl AppState {
             .context("opening dataset storage")?;
         tracing::info!(storage = storage.describe(), "dataset storage ready");
         let datasets = Datasets::new(store.clone(), engine.clone(), storage, datasets_root);
+        datasets.prepare_folders().context("DATA_DIR's datasets folder")?;
         datasets.sweep_leftovers().await;
         let jobs = Jobs::new(store.clone(), datasets.clone(), &config.jobs);
         let ai = crate::ai::Ai::new(

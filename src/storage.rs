@@ -61,6 +61,23 @@ pub fn open(config: Option<&ObjectStoreConfig>, root: PathBuf) -> anyhow::Result
     })
 }
 
+/// Creates `dir` (and its parents) and checks that this process can create, write and remove
+/// a file in it; the error names the folder.
+pub fn ensure_writable(dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the folder {}", dir.display()))?;
+    let probe = dir.join(format!(".write-check-{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(b"ok").and_then(|()| file.sync_all()));
+    let removed = std::fs::remove_file(&probe);
+    written.with_context(|| format!("the folder {} is not writable by this process", dir.display()))?;
+    removed.with_context(|| format!("removing a file from the folder {}", dir.display()))?;
+    Ok(())
+}
+
 /// Files on the local file system: the default.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {

@@ -626,12 +626,27 @@ impl Drop for Cleanup {
     }
 }
 
+/// The working folders under the datasets root: uploads streamed in, datasets being built,
+/// exports being written, files being fetched from an object store.
+const WORKING_FOLDERS: [&str; 4] = [".uploads", ".staging", ".exports", ".fetch"];
+
 impl Datasets {
+    /// Creates the datasets root and its working folders and checks that this process can
+    /// write in each, so that a data directory it cannot write stops start-up naming the
+    /// folder rather than failing a user's first upload or export.
+    pub fn prepare_folders(&self) -> anyhow::Result<()> {
+        crate::storage::ensure_writable(&self.root)?;
+        for folder in WORKING_FOLDERS {
+            crate::storage::ensure_writable(&self.root.join(folder))?;
+        }
+        Ok(())
+    }
+
     /// Removes what interrupted uploads, ingests, exports and fetches left behind (after a
     /// crash). Several processes may share `DATA_DIR`, so only entries untouched for
     /// [`LEFTOVER_AGE`] are removed: another process's work in progress is recent.
     pub async fn sweep_leftovers(&self) {
-        for folder in [".uploads", ".staging", ".exports", ".fetch"] {
+        for folder in WORKING_FOLDERS {
             let path = self.root.join(folder);
             let Ok(mut entries) = tokio::fs::read_dir(&path).await else { continue };
             while let Ok(Some(entry)) = entries.next_entry().await {

@@ -163,6 +163,20 @@ fn bad_configuration_stops_start_up_naming_the_variable() {
 }
 
 #[test]
+fn a_data_directory_it_cannot_write_stops_start_up_naming_the_folder() {
+    // Where exports are written is taken by a file (as a folder the process may not write
+    // would be): the server refuses to start instead of failing the first download.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("datasets")).unwrap();
+    std::fs::write(data.path().join("datasets/.exports"), "not a folder").unwrap();
+    let output = agensium().arg("serve").env("DATA_DIR", data.path()).env("PORT", "0").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(".exports"), "{stderr}");
+    assert!(stderr.contains("DATA_DIR"), "{stderr}");
+}
+
+#[test]
 fn export_schema_prints_the_committed_sdl() {
     let output = agensium().arg("export-schema").output().unwrap();
     assert!(output.status.success());
