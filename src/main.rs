@@ -42,7 +42,14 @@ fn main() -> ExitCode {
         .thread_stack_size(THREAD_STACK_BYTES)
         .build()
     {
-        Ok(runtime) => runtime.block_on(agensium::cli::run(cli)),
+        Ok(runtime) => {
+            let code = runtime.block_on(agensium::cli::run(cli));
+            // Blocking work left running when the command ends — an ingest a stopping server
+            // abandoned after SHUTDOWN_TIMEOUT, converting a workbook, which nothing can
+            // interrupt — is not waited for: the runtime would wait for it to finish.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
             ExitCode::FAILURE

@@ -34,7 +34,23 @@ pub struct Options {
 
 /// Runs the profiler; exit code 0 on success, 2 for bad input, 1 otherwise.
 pub async fn run(config: &Config, options: Options) -> ExitCode {
-    match profile(config, options).await {
+    // Scratch space (the ingested copies, spill files) under DUCKDB_TEMP_DIR, or the system's
+    // temporary directory: the command leaves nothing behind but the report, even when it is
+    // interrupted (Ctrl-C, SIGTERM).
+    let root = config.engine.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch = Scratch(root.join(format!("agensium-profile-{}", uuid::Uuid::new_v4())));
+    let outcome = tokio::select! {
+        outcome = profile(config, options, &scratch.0) => outcome,
+        () = crate::app::shutdown_signal() => {
+            // The engine's threads may still be writing into the scratch folder: remove it
+            // and leave without waiting for them (the runtime would).
+            scratch.remove();
+            eprintln!("\nagensium profile: interrupted");
+            std::process::exit(130);
+        }
+    };
+    drop(scratch);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agensium profile: {}", e.message());
@@ -51,9 +67,22 @@ pub async fn run(config: &Config, options: Options) -> ExitCode {
 /// A scratch directory removed when dropped.
 struct Scratch(PathBuf);
 
+impl Scratch {
+    /// Removes the folder, again while something still writing into it brings it back.
+    fn remove(&self) {
+        for _ in 0..20 {
+            let _ = std::fs::remove_dir_all(&self.0);
+            if !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.remove();
     }
 }
 
@@ -71,7 +100,7 @@ fn bar(quiet: bool) -> ProgressBar {
     bar
 }
 
-async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
+async fn profile(config: &Config, options: Options, scratch: &Path) -> Result<(), AppError> {
     let parameters = match &options.parameters {
         Some(text) => Some(
             serde_json::from_str::<serde_json::Value>(text)
@@ -101,12 +130,8 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
         }
     })?;
 
-    // Scratch space (the ingested copies, spill files) under DUCKDB_TEMP_DIR, or the system's
-    // temporary directory: the command leaves nothing behind but the report.
-    let root = config.engine.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let scratch = Scratch(root.join(format!("agensium-profile-{}", uuid::Uuid::new_v4())));
     let engine = {
-        let (engine_config, spill) = (config.engine.clone(), scratch.0.join("spill"));
+        let (engine_config, spill) = (config.engine.clone(), scratch.join("spill"));
         tokio::task::spawn_blocking(move || Engine::open(&engine_config, &spill))
             .await
             .map_err(AppError::internal)?
@@ -116,12 +141,12 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
 
     bar.set_message(format!("reading {}", options.file.display()));
     let file = ReadOptions { sheet: options.sheet.clone(), header: options.header };
-    let current = read(&engine, &options.file, &file, &scratch.0.join("current")).await?;
+    let current = read(&engine, &options.file, &file, &scratch.join("current")).await?;
     let baseline = match &options.baseline {
         Some(path) => {
             bar.set_message(format!("reading {}", path.display()));
             let baseline = ReadOptions { sheet: None, header: options.header };
-            Some(read(&engine, path, &baseline, &scratch.0.join("baseline")).await?)
+            Some(read(&engine, path, &baseline, &scratch.join("baseline")).await?)
         }
         None => None,
     };
@@ -131,7 +156,7 @@ async fn profile(config: &Config, options: Options) -> Result<(), AppError> {
 
     let inputs = Inputs { current, baseline };
     let (agents, checked) = (run.agents.clone(), run.parameters.clone());
-    let (engine_config, temp) = (config.engine.clone(), scratch.0.join("session"));
+    let (engine_config, temp) = (config.engine.clone(), scratch.join("session"));
     let progress_bar = bar.clone();
     let mut report = tokio::task::spawn_blocking(move || -> Result<_, SessionError> {
         let session = Session::open(&engine_config, &temp)?;

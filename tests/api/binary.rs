@@ -241,6 +241,48 @@ fn migrate_is_safe_to_run_twice_and_user_create_refuses_duplicates() {
 }
 
 #[test]
+fn the_command_line_profiler_interrupted_leaves_no_scratch_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch_root = dir.path().join("tmp");
+    std::fs::create_dir_all(&scratch_root).unwrap();
+    // Big enough that reading it is still under way when the interrupt comes.
+    let file = dir.path().join("big.csv");
+    let mut text = String::from("id,amount,city,when\n");
+    for i in 0..1_500_000u32 {
+        text.push_str(&format!("{i},{}.{},city {},2024-01-{:02}\n", i % 977, i % 100, i % 311, 1 + i % 28));
+    }
+    std::fs::write(&file, text).unwrap();
+    let mut child = agensium()
+        .env("TMPDIR", &scratch_root)
+        .args(["profile", file.to_str().unwrap(), "--quiet", "--out"])
+        .arg(dir.path().join("report.html"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once its scratch copy is being written.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = std::fs::read_dir(&scratch_root).unwrap().flatten().any(|e| e.path().join("current").exists());
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the profiler never started reading");
+        assert!(child.try_wait().unwrap().is_none(), "the profiler ended before it was interrupted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&scratch_root).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!dir.path().join("report.html").exists());
+}
+
+#[test]
 fn the_command_line_profiler_writes_every_report_format_for_the_readme_example() {
     let dir = tempfile::tempdir().unwrap();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
