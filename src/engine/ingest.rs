@@ -524,6 +524,28 @@ fn holds_byte(path: &Path, b: u8) -> std::io::Result<bool> {
     }
 }
 
+/// How many blank lines end the file at `path`: the line ends after the end of its last
+/// non-blank line (`a\n\n\n` ends in two; `a\n`, `a` and an empty file in none). Reads at most
+/// its last 64 KiB.
+fn trailing_blank_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    let start = length.saturating_sub(64 * 1024);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let content = tail.iter().rposition(|b| !matches!(b, b'\n' | b'\r'));
+    if content.is_none() && start == 0 {
+        return Ok(0);
+    }
+    let ends = &tail[content.map_or(0, |i| i + 1)..];
+    // Old Mac files end their lines in CR alone.
+    let newline = if ends.contains(&b'\n') { b'\n' } else { b'\r' };
+    let count = ends.iter().filter(|b| **b == newline).count() as u64;
+    Ok(count.saturating_sub(1))
+}
+
 /// Whether `path` holds `n` ASCII digits in a row. Blocking; reads the file once.
 fn has_digit_run(path: &Path, n: usize) -> std::io::Result<bool> {
     use std::io::Read;
@@ -1016,9 +1038,39 @@ pub fn ingest(
             data_type: row.get(1).context("column type")?,
         });
     }
-    let row_count: i64 = conn
+    let mut row_count: i64 = conn
         .query_row(&format!("SELECT count(*) FROM read_parquet({data_literal})"), [], |r| r.get(0))
         .context("counting ingested rows")?;
+    // DuckDB skips a blank line of a file of several columns, but reads one of a file of one
+    // column as a missing value. Inside the file it may be one (a sheet's empty cell); the
+    // blank lines after the last value are not rows.
+    if let ([column], SourceKind::Delimited { .. }) = (columns.as_slice(), kind) {
+        let blank = trailing_blank_lines(source).context("reading the file's end")?;
+        let keep = row_count - i64::try_from(blank).unwrap_or(i64::MAX).min(row_count);
+        if blank > 0
+            && conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) = 0 FROM (SELECT * FROM read_parquet({data_literal}) OFFSET {keep}) \
+                         WHERE {} IS NOT NULL",
+                        super::quote_identifier(&column.name)
+                    ),
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )
+                .context("reading the last rows")?
+        {
+            let trimmed = data.with_extension("trimmed.parquet");
+            let _guard = RemoveOnDrop(trimmed.clone());
+            conn.execute_batch(&format!(
+                "COPY (SELECT * FROM read_parquet({data_literal}) LIMIT {keep}) TO {} ({PARQUET_OPTIONS})",
+                quote_literal(&trimmed.display().to_string())
+            ))
+            .context("leaving out the blank lines at the end")?;
+            std::fs::rename(&trimmed, data).context("leaving out the blank lines at the end")?;
+            row_count = keep;
+        }
+    }
 
     let mut notices = match kind {
         SourceKind::Delimited { delimiter, .. } => {
@@ -2841,6 +2893,35 @@ mod tests {
         assert_eq!(blank.columns[0].name, "a");
         let renamed = run(csv(), b"sep=;\nid;id\n1;2\n").0.unwrap();
         assert_eq!(renamed.notices, ["column 2 is named \"id\" like another column; it is called id_1"]);
+    }
+
+    #[test]
+    fn blank_lines_end_a_file_of_one_column_without_becoming_rows() {
+        let values = |dir: &tempfile::TempDir| -> Vec<Option<String>> {
+            let conn = Connection::open_in_memory().unwrap();
+            let data = quote_literal(&dir.path().join("data.parquet").display().to_string());
+            let mut statement = conn.prepare(&format!("SELECT * FROM read_parquet({data})")).unwrap();
+            statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        let some = |v: &[&str]| v.iter().map(|v| (!v.is_empty()).then(|| v.to_string())).collect::<Vec<_>>();
+        for (file, expected) in [
+            // A blank line between values is a missing value (a sheet's empty cell); those
+            // after the last value are not rows, whatever the line ends.
+            (&b"name\nalice\n\nbob\n\n\n"[..], &["alice", "", "bob"][..]),
+            (b"name\r\nalice\r\n\r\nbob\r\n\r\n", &["alice", "", "bob"]),
+            (b"name\ralice\rbob\r\r\r", &["alice", "bob"]),
+            (b"name\nalice\nbob", &["alice", "bob"]),
+            (b"name\n\n\n", &[]),
+        ] {
+            let (ingested, dir) = run(csv(), file);
+            let ingested = ingested.unwrap();
+            let text = String::from_utf8_lossy(file);
+            assert_eq!(ingested.row_count, expected.len() as u64, "{text:?}");
+            assert_eq!(values(&dir), some(expected), "{text:?}");
+        }
+        // Files of several columns: DuckDB leaves blank lines out wherever they are.
+        let two = run(csv(), b"a,b\n1,2\n\n3,4\n\n\n").0.unwrap();
+        assert_eq!(two.row_count, 2);
     }
 
     #[test]
