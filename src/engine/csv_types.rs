@@ -7,8 +7,9 @@
 //! and cast in the same pass, strictly: a value the sniffer would not have taken for that type
 //! raises an error. Only then is the file read again, to find every column whose values do
 //! not all hold its type, and each is widened ([`Plan::wider`]: an integer column to DOUBLE
-//! when every value is a plain decimal number DOUBLE holds exactly, a timestamp column to
-//! TIMESTAMP WITH TIME ZONE when the misfits carry UTC offsets; otherwise to text) before a
+//! when every value is a plain decimal number DOUBLE holds exactly, a column of timestamps
+//! some with a UTC offset and some without to TIMESTAMP WITH TIME ZONE, those without read as
+//! UTC; otherwise to text) before a
 //! final read (`engine::ingest` widens again should that read meet lines the check could not).
 //! No value is rounded, truncated or dropped to fit an integer, date or time type, and each
 //! widening is reported; DOUBLE columns are checked by the cast alone (see `strict_cast`).
@@ -49,6 +50,12 @@ macro_rules! iso_timestamp {
 const TIMESTAMP: &str = iso_timestamp!();
 /// A timestamp with an optional UTC offset (`Z`, `+02`, `+02:00`, `-0530`).
 const TIMESTAMP_TZ: &str = concat!(iso_timestamp!(), r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)?\s*");
+/// A timestamp with its UTC offset, as a TIMESTAMP WITH TIME ZONE column holds it.
+const TIMESTAMP_OFFSET: &str = concat!(iso_timestamp!(), r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*");
+/// How a column of timestamps some of which carry a UTC offset and some not is read: as
+/// TIMESTAMP WITH TIME ZONE, those without an offset as UTC (the engine's only time zone).
+/// Not a DuckDB type: [`Plan::strict_cast`] knows it, and [`Plan::widen`] says so.
+const NAIVE_AS_UTC: &str = "TIMESTAMP WITH TIME ZONE (naive as UTC)";
 /// An ISO date (any year, BC) or an infinity, as a DATE column holds it.
 const ISO_DATE: &str = r"\s*(-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}( \((?i:bc)\))?|[+-]?(?i:infinity))\s*";
 
@@ -349,11 +356,14 @@ impl Plan {
                 year_guard(&self.timestamp_format),
                 format(&self.timestamp_format, "")
             )
-        } else if let Some(shape) = match ty {
-            "TIMESTAMP" => Some(TIMESTAMP),
+        } else if let Some((shape, ty)) = match ty {
+            "TIMESTAMP" => Some((TIMESTAMP, ty)),
             // (The cast would drop digits past microseconds: such a value keeps the column text.)
-            "TIMESTAMP WITH TIME ZONE" => Some(TIMESTAMP_TZ),
-            "TIME" => Some(TIME),
+            // A value without an offset, beside ones with, widens the column to NAIVE_AS_UTC:
+            // read as UTC, and said so.
+            "TIMESTAMP WITH TIME ZONE" => Some((TIMESTAMP_OFFSET, ty)),
+            NAIVE_AS_UTC => Some((TIMESTAMP_TZ, "TIMESTAMP WITH TIME ZONE")),
+            "TIME" => Some((TIME, ty)),
             _ => None,
         } {
             format!(
@@ -385,16 +395,34 @@ impl Plan {
             let all =
                 |holds: String| format!("coalesce(bool_and({v} IS NULL OR coalesce({holds}, false)), true)");
             checks.push(all(format!("{} IS NOT NULL", self.strict_cast(ty, &v))));
-            if let Some((_, holds)) = self.wider(ty, &v) {
+            for (_, holds) in self.wider(ty, &v) {
                 checks.push(all(holds));
             }
         }
         (!checks.is_empty()).then(|| (format!("SELECT {} FROM {from}", checks.join(", ")), checks.len()))
     }
 
-    /// The type a column of `ty` widens to before text, with the test every value (`v`, text)
-    /// must pass for it.
-    fn wider(&self, ty: &str, v: &str) -> Option<(&'static str, String)> {
+    /// The types a column of `ty` may widen to before text, in order of preference, each with
+    /// the test every value (`v`, text) must pass for it.
+    fn wider(&self, ty: &str, v: &str) -> Vec<(&'static str, String)> {
+        let mut wider: Vec<(&'static str, String)> = self.first_wider(ty, v).into_iter().collect();
+        // In a file delimited by semicolons, integers in the sampled rows and numbers written
+        // with a decimal comma after them (`2,5`): numbers too.
+        if is_integer_type(ty) && self.delimiter == Some(';') {
+            wider.push((
+                DECIMAL_COMMA,
+                format!(
+                    "regexp_full_match({v}, {}) AND {} IS NOT NULL",
+                    quote_literal(DECIMAL_COMMA_NUMBER),
+                    self.strict_cast(DECIMAL_COMMA, v)
+                ),
+            ));
+        }
+        wider
+    }
+
+    /// The type a column of `ty` widens to first (see [`Plan::wider`]), with its test.
+    fn first_wider(&self, ty: &str, v: &str) -> Option<(&'static str, String)> {
         if is_integer_type(ty) {
             // A plain decimal number DOUBLE gives back exactly: of at most DOUBLE_DIGITS
             // significant digits, or with a fraction or exponent whose digits are the DOUBLE's
@@ -415,11 +443,10 @@ impl Plan {
                     shortest = digits(&format!("CAST({double} AS VARCHAR)")),
                 ),
             ))
-        } else if ty == "TIMESTAMP" && self.timestamp_format.is_none() {
-            // Instants: some values with a UTC offset (`Z`, `+02:00`), as the sniffer types
-            // a column whose first rows have them.
+        } else if (ty == "TIMESTAMP" && self.timestamp_format.is_none()) || ty == "TIMESTAMP WITH TIME ZONE" {
+            // Instants, some with a UTC offset (`Z`, `+02:00`) and some without.
             Some((
-                "TIMESTAMP WITH TIME ZONE",
+                NAIVE_AS_UTC,
                 format!(
                     "regexp_full_match({v}, {}) AND TRY_CAST({v} AS TIMESTAMP WITH TIME ZONE) IS NOT NULL",
                     quote_literal(TIMESTAMP_TZ)
@@ -439,12 +466,12 @@ impl Plan {
             conn.query_row(&query, [], |r| (0..count).map(|i| r.get::<_, bool>(i)).collect())?;
         let mut answers = answers.into_iter();
         let mut notices = Vec::new();
-        let wider: Vec<Option<&'static str>> = self
+        let wider: Vec<Vec<&'static str>> = self
             .columns
             .iter()
             .map(|c| match &c.read {
-                Read::Typed(ty) => self.wider(ty, "v").map(|(to, _)| to),
-                Read::Text => None,
+                Read::Typed(ty) => self.wider(ty, "v").into_iter().map(|(to, _)| to).collect(),
+                Read::Text => Vec::new(),
             })
             .collect();
         for (c, wider) in self.columns.iter_mut().zip(wider) {
@@ -452,21 +479,37 @@ impl Plan {
                 continue;
             }
             let holds = answers.next().unwrap_or(false);
-            let widens = wider.is_some() && answers.next().unwrap_or(false);
+            let fits: Vec<bool> = wider.iter().map(|_| answers.next().unwrap_or(false)).collect();
             if holds {
                 continue;
             }
-            let (read, called) = match wider {
-                Some(to) if widens => (Read::Typed(to.into()), to),
-                _ => (Read::Text, "text"),
+            let (read, called) = match wider.iter().zip(fits).find(|(_, fits)| *fits) {
+                Some((to, _)) => (Read::Typed((*to).into()), *to),
+                None => (Read::Text, "text"),
             };
+            c.read = read;
+            if called == NAIVE_AS_UTC {
+                notices.push(format!(
+                    "column {:?} holds timestamps with a UTC offset and timestamps without one: it is read as \
+                     timestamps with a time zone, those without an offset as UTC",
+                    c.name
+                ));
+                continue;
+            }
+            if called == DECIMAL_COMMA {
+                notices.push(format!(
+                    "column {:?} holds numbers written with a decimal comma (2,5) after whole numbers: they are \
+                     read as numbers",
+                    c.name
+                ));
+                continue;
+            }
             notices.push(format!(
                 "column {:?} is read as {called}: DuckDB took it for {} from the first rows, but \
                  some values are not {} values, and reading them as such would have changed or \
                  dropped them",
                 c.name, c.sniffed, c.sniffed
             ));
-            c.read = read;
         }
         Ok(notices)
     }

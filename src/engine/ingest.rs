@@ -2139,6 +2139,20 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(utc, vec![600, 600]);
+        assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+        assert!(ingested.notices[0].contains("those without an offset as UTC"), "{:?}", ingested.notices);
+        // And the other way round: a timestamp without an offset after instants with one is
+        // read as UTC, and said so.
+        let mut file = String::from("id,t\n");
+        for i in 0..25_000 {
+            file.push_str(&format!("{i},2024-01-05T10:00:{:02}+01:00\n", i % 60));
+        }
+        file.push_str("25000,2024-01-05 10:00:00\n");
+        let ingested = run(csv(), file.as_bytes()).0.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "TIMESTAMP WITH TIME ZONE", "{ingested:?}");
+        assert_eq!(ingested.row_count, 25_001);
+        assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+        assert!(ingested.notices[0].contains("column \"t\" holds timestamps with a UTC offset"), "{:?}", ingested.notices);
         // Instants with digits past microseconds keep the column text (the cast cuts them),
         // first or after the sniffed rows.
         let mut precise = String::from("id,t\n");
@@ -2857,6 +2871,42 @@ mod tests {
         let year_first = run(csv(), b"d\n25/06/07\n01/02/03\n").0.unwrap();
         assert_eq!(year_first.columns[0].data_type, "DATE");
         assert!(year_first.notices[0].contains("year first"), "{:?}", year_first.notices);
+    }
+
+    #[test]
+    fn a_decimal_comma_after_the_sampled_rows_keeps_a_column_of_numbers() {
+        // Whole numbers in the rows the sniffer reads, then `2,5` in a semicolon file: the
+        // column widens to numbers read with the comma, not to text.
+        let mut file = String::from("id;amount\n");
+        for i in 0..25_000 {
+            file.push_str(&format!("{i};{}\n", i % 100));
+        }
+        file.push_str("25000;2,5\n25001;-0,25\n");
+        let (ingested, dir) = run(csv(), file.as_bytes());
+        let ingested = ingested.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "DOUBLE", "{ingested:?}");
+        assert_eq!(ingested.row_count, 25_002);
+        assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
+        assert!(ingested.notices[0].contains("\"amount\"") && ingested.notices[0].contains("decimal comma"));
+        let conn = Connection::open_in_memory().unwrap();
+        let path = quote_literal(&dir.path().join("data.parquet").display().to_string());
+        let late: Vec<f64> = conn
+            .prepare(&format!("SELECT amount FROM read_parquet({path}) WHERE id >= 24999 ORDER BY id"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(late, [99.0, 2.5, -0.25]);
+        // Not in a comma-delimited file (there `2,5` would be two values), nor with a point
+        // and a comma both: text.
+        let mut mixed = String::from("id;amount\n");
+        for i in 0..25_000 {
+            mixed.push_str(&format!("{i};{}\n", i % 100));
+        }
+        mixed.push_str("25000;2,5\n25001;1.5\n");
+        let ingested = run(csv(), mixed.as_bytes()).0.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
     }
 
     #[test]
