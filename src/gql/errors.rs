@@ -258,6 +258,46 @@ fn order_response(response: &mut Response, operation: Option<&Operation>) {
     }
 }
 
+/// Every variable written in `value`, an argument's value (or part of one) where the schema
+/// expects type `location` (as the registry writes types, `[ID!]!`): the variable's name, the
+/// type expected where it is written — inside a list literal, an item's; inside an input object
+/// literal, its field's — and whether that place has a default (an argument or input field
+/// with a default that is not null).
+fn variable_usages<'a>(
+    registry: &'a Registry,
+    value: &'a async_graphql_value::Value,
+    location: &'a str,
+    has_default: bool,
+    out: &mut Vec<(&'a str, &'a str, bool)>,
+) {
+    let nullable = match MetaTypeName::create(location) {
+        MetaTypeName::NonNull(inner) => MetaTypeName::create(inner),
+        other => other,
+    };
+    match (value, nullable) {
+        (async_graphql_value::Value::Variable(name), _) => out.push((name.as_str(), location, has_default)),
+        (async_graphql_value::Value::List(items), MetaTypeName::List(item)) => {
+            for value in items {
+                variable_usages(registry, value, item, false, out);
+            }
+        }
+        (async_graphql_value::Value::Object(fields), MetaTypeName::Named(name)) => {
+            if let Some(async_graphql::registry::MetaType::InputObject { input_fields, .. }) = registry.types.get(name)
+            {
+                for (key, value) in fields {
+                    if let Some(field) = input_fields.get(key.as_str()) {
+                        let has_default = field.default_value.as_deref().is_some_and(|d| d != "null");
+                        variable_usages(registry, value, &field.ty, has_default, out);
+                    }
+                }
+            }
+        }
+        // A single value where a list is expected is coerced to a list of it.
+        (value, MetaTypeName::List(item)) => variable_usages(registry, value, item, false, out),
+        _ => {}
+    }
+}
+
 /// The first variable used where its type does not fit the argument's ("Variables in Allowed
 /// Position"), as a message: async-graphql checks a variable's value against the argument,
 /// not its declared type, so an `Upload!` variable passed to a `String` argument put the
@@ -309,31 +349,35 @@ fn misplaced_variable(
                 return;
             };
             for (argument, value) in &field.arguments {
-                // (A variable is written `$name`; one inside a list or object is not checked.)
-                let written = value.node.to_string();
-                let (Some(variable), Some(expected)) =
-                    (written.strip_prefix('$'), meta.args.get(argument.node.as_str()))
-                else {
-                    continue;
-                };
-                if let Some(definition) = definitions.get(variable)
-                    // (A default that is not null, the variable's or the argument's, stands in
-                    // for a nullable variable left null.)
-                    && !fits(
-                        &definition.var_type.node,
-                        definition
-                            .default_value
-                            .as_ref()
-                            .is_some_and(|d| !matches!(d.node, async_graphql::Value::Null))
-                            || expected.default_value.as_deref().is_some_and(|d| d != "null"),
-                        &MetaTypeName::create(&expected.ty),
-                    )
-                    && found.is_none()
-                {
-                    found = Some(format!(
-                        "variable ${variable} of type {} cannot be used as argument {}.{} of type {}",
-                        definition.var_type.node, field.name.node, argument.node, expected.ty
-                    ));
+                let Some(expected) = meta.args.get(argument.node.as_str()) else { continue };
+                let mut used = Vec::new();
+                let has_default = expected.default_value.as_deref().is_some_and(|d| d != "null");
+                variable_usages(registry, &value.node, &expected.ty, has_default, &mut used);
+                for (variable, location, location_default) in used {
+                    if let Some(definition) = definitions.get(variable)
+                        // (A default that is not null, the variable's or the location's, stands
+                        // in for a nullable variable left null.)
+                        && !fits(
+                            &definition.var_type.node,
+                            definition
+                                .default_value
+                                .as_ref()
+                                .is_some_and(|d| !matches!(d.node, async_graphql::Value::Null))
+                                || location_default,
+                            &MetaTypeName::create(location),
+                        )
+                        && found.is_none()
+                    {
+                        let inside = if location == expected.ty.as_str() {
+                            String::new()
+                        } else {
+                            format!(" where it expects {location}")
+                        };
+                        found = Some(format!(
+                            "variable ${variable} of type {} cannot be used in argument {}.{} of type {}{inside}",
+                            definition.var_type.node, field.name.node, argument.node, expected.ty
+                        ));
+                    }
                 }
             }
             if !field.selection_set.node.items.is_empty() {

@@ -206,6 +206,25 @@ both_stores! {
         // A nullable variable fits a required argument with a default (introspection's).
         let body = app.graphql(Some(&token), "query($d: Boolean) { __type(name: \"Column\") { fields(includeDeprecated: $d) { name } } }", json!({ "d": true })).await;
         assert!(body["errors"].is_null(), "{body}");
+        // Inside an input object or a list literal too: where it is written, not only the
+        // argument as a whole.
+        for query in [
+            "mutation($d: String!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d }) { id } }",
+            "mutation($d: ID) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d }) { id } }",
+            "mutation($d: ID!, $a: String!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d, agents: [$a] }) { id } }",
+            "mutation($d: ID!, $a: [ID!]!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d, agents: [$a] }) { id } }",
+        ] {
+            let body = app.graphql(Some(&token), query, json!({ "d": "x", "a": "unified-profiler" })).await;
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("runTool.input"), "{body}");
+        }
+        // Written where they fit, they pass (and the unknown dataset is the resolver's to refuse).
+        let body = app.graphql(
+            Some(&token),
+            "mutation($d: ID!, $a: ID!) { runTool(input: { toolId: \"profile-my-data\", datasetId: $d, agents: [$a] }) { id } }",
+            json!({ "d": "x", "a": "unified-profiler" }),
+        ).await;
+        assert_ne!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
         // A nullable variable with a default fits a required argument.
         let body = app.graphql(Some(&token), "query($d: ID = \"x\") { job(id: $d) { id } }", json!({})).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
