@@ -108,9 +108,13 @@ async fn serve(
         let Some(message) = message else { break };
         let message = match message {
             WsMessage::Text(text) => {
-                if let Some(ids) = &ids {
-                    lock(ids).sent(&text);
-                }
+                let text = match &ids {
+                    Some(ids) => match lock(ids).sent(text) {
+                        Some(text) => text,
+                        None => continue,
+                    },
+                    None => text,
+                };
                 acknowledged = acknowledged || is_ack(&text);
                 Message::text(text)
             }
@@ -169,6 +173,9 @@ struct Ids {
     active: HashSet<String>,
     /// The id a `subscribe` reused, which closes the socket.
     duplicate: Option<String>,
+    /// Operations refused before they ran, answered with `error`: async-graphql's `complete`
+    /// after it is not sent (an `error` ends the operation).
+    refused: HashSet<String>,
 }
 
 /// The fields of a protocol message the ids depend on (the rest is async-graphql's to read).
@@ -189,6 +196,7 @@ impl Ids {
                 false
             }
             "subscribe" => {
+                self.refused.remove(&id);
                 self.active.insert(id);
                 true
             }
@@ -200,14 +208,46 @@ impl Ids {
         }
     }
 
-    /// Notes a server message: a `complete` or an `error` frees its id.
-    fn sent(&mut self, text: &str) {
-        if let Ok(Frame { kind, id: Some(id) }) = serde_json::from_str(text)
-            && matches!(kind.as_str(), "complete" | "error")
-        {
-            self.active.remove(&id);
+    /// Notes a server message and gives what to send instead (`None`: nothing): a `complete`
+    /// or an `error` frees its id. An operation refused before it ran (a parse, validation or
+    /// limit error: no data, request errors only) is answered with `error` and its errors, as
+    /// graphql-transport-ws says, where async-graphql sends them as `next`, then `complete`.
+    fn sent(&mut self, text: String) -> Option<String> {
+        let Ok(Frame { kind, id: Some(id) }) = serde_json::from_str(&text) else { return Some(text) };
+        match kind.as_str() {
+            "next" if text.contains("\"data\":null") => match refused_errors(&text) {
+                Some(errors) => {
+                    self.active.remove(&id);
+                    self.refused.insert(id.clone());
+                    Some(serde_json::json!({ "id": id, "type": "error", "payload": errors }).to_string())
+                }
+                None => Some(text),
+            },
+            "complete" if self.refused.remove(&id) => None,
+            "complete" | "error" => {
+                self.active.remove(&id);
+                Some(text)
+            }
+            _ => Some(text),
         }
     }
+}
+
+/// The errors of a `next` message whose operation was refused before it ran: no data, and
+/// every error's code one of a request error.
+fn refused_errors(text: &str) -> Option<serde_json::Value> {
+    let message: serde_json::Value = serde_json::from_str(text).ok()?;
+    let payload = &message["payload"];
+    let errors = payload["errors"].as_array()?;
+    let refused = payload["data"].is_null()
+        && !errors.is_empty()
+        && errors.iter().all(|e| {
+            e["extensions"]["code"]
+                .as_str()
+                .and_then(ErrorCode::parse)
+                .is_some_and(ErrorCode::is_request_error)
+        });
+    refused.then(|| payload["errors"].clone())
 }
 
 /// Whether a server message is `connection_ack` (both protocols name it so).

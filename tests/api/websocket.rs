@@ -250,6 +250,35 @@ both_stores! {
         assert_eq!(u16::from(close.code), 4401, "{close:?}");
     }
 
+    async fn an_operation_refused_before_it_runs_gets_an_error_message(app) {
+        let session = app.sign_up("ada@example.com", "correct horse battery").await;
+        let mut socket = signed_in(&app, session["accessToken"].as_str().unwrap()).await;
+        // graphql-transport-ws: a validation or parse error is `error` with the errors, and
+        // no `complete` follows (the operation is over).
+        for (id, query, code) in [
+            ("1", "subscription { jobProgress(jobId: 1, nope: 2) { status } }", "GRAPHQL_VALIDATION_FAILED"),
+            ("2", "subscription { jobProgress(", "GRAPHQL_PARSE_FAILED"),
+        ] {
+            send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
+            let refused = next(&mut socket).await.unwrap();
+            assert_eq!(refused["type"], "error", "{refused}");
+            assert_eq!(refused["id"], id, "{refused}");
+            assert_eq!(refused["payload"][0]["extensions"]["code"], code, "{refused}");
+        }
+        // The id is free again, and an operation that runs still answers `next`, then
+        // `complete`: nothing in between was left over from the refused ones.
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { email } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["type"], "next", "{result}");
+        assert_eq!(result["payload"]["data"]["me"]["email"], "ada@example.com", "{result}");
+        assert_eq!(next(&mut socket).await.unwrap(), json!({ "id": "1", "type": "complete" }));
+        // A field's error is the operation's result, not a refusal.
+        send(&mut socket, json!({ "id": "3", "type": "subscribe", "payload": { "query": "subscription { jobProgress(jobId: \"nope\") { status } }" } })).await;
+        let result = next(&mut socket).await.unwrap();
+        assert_eq!(result["type"], "next", "{result}");
+        assert_eq!(result["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{result}");
+    }
+
     async fn anonymous_sockets_are_anonymous(app) {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({ "type": "connection_init" })).await;
