@@ -131,6 +131,12 @@ pub struct ObjectStorage {
 
 /// Bytes buffered before an upload switches to a multipart upload.
 const PART_SIZE: usize = 8 * 1024 * 1024;
+/// How long one request to the object store may take (a part of [`PART_SIZE`] at 300 KB/s).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long connecting to the object store may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// After how long a failing request is not tried again.
+const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
 
 impl ObjectStorage {
     pub fn open(config: &ObjectStoreConfig, cache: LocalStorage) -> anyhow::Result<Self> {
@@ -154,7 +160,32 @@ impl ObjectStorage {
         if config.path_style {
             options.push(("aws_virtual_hosted_style_request", "false".into()));
         }
-        let (store, prefix) = object_store::parse_url_opts(&url, options).context("opening STORAGE_URL")?;
+        let (scheme, path) = object_store::ObjectStoreScheme::parse(&url).context("reading STORAGE_URL")?;
+        let prefix = ObjectPath::parse(path).context("reading STORAGE_URL's path")?;
+        let store: Box<dyn ObjectStore> = match scheme {
+            // A store that stops answering fails a request in about a minute (two attempts of
+            // REQUEST_TIMEOUT), not object_store's default three minutes of retries.
+            object_store::ObjectStoreScheme::AmazonS3 => {
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: RETRY_TIMEOUT,
+                    ..object_store::RetryConfig::default()
+                };
+                let client = object_store::ClientOptions::new()
+                    .with_timeout(REQUEST_TIMEOUT)
+                    .with_connect_timeout(CONNECT_TIMEOUT);
+                // (The client options first: `aws_allow_http` is one of them.)
+                let mut builder = object_store::aws::AmazonS3Builder::new()
+                    .with_url(url.as_str())
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (key, value) in options {
+                    builder = builder.with_config(key.parse().context("an object store option")?, value);
+                }
+                Box::new(builder.build().context("opening STORAGE_URL")?)
+            }
+            _ => object_store::parse_url_opts(&url, options).context("opening STORAGE_URL")?.0,
+        };
         // The URL without credentials or query, for logs.
         let description =
             format!("object store {}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path());
