@@ -396,10 +396,14 @@ fn column_name(value: Option<&Value>, at: &str) -> Result<String, String> {
     }
 }
 
-fn items(value: &Value, shape: &str) -> Result<Vec<Map<String, Value>>, String> {
+/// The most patterns a quarantine may check, as the data tests (each is compiled twice before
+/// the run is accepted, and its regular expression runs over every value of its column).
+pub const MAX_PATTERNS: usize = 200;
+
+fn items(value: &Value, shape: &str, max: usize) -> Result<Vec<Map<String, Value>>, String> {
     let Some(list) = value.as_array() else { return Err(format!("must be a list of {shape}")) };
-    if list.len() > 10_000 {
-        return Err("must have at most 10000 items".into());
+    if list.len() > max {
+        return Err(format!("must have at most {max} items, not {}", list.len()));
     }
     list.iter()
         .enumerate()
@@ -409,7 +413,7 @@ fn items(value: &Value, shape: &str) -> Result<Vec<Map<String, Value>>, String> 
 
 fn check_ranges(value: &Value) -> Result<Value, String> {
     let mut out = Vec::new();
-    for (i, item) in items(value, "{ column, min, max }")?.iter().enumerate() {
+    for (i, item) in items(value, "{ column, min, max }", 10_000)?.iter().enumerate() {
         let at = format!("[{i}]");
         if let Some(key) = item.keys().find(|k| !["column", "min", "max"].contains(&k.as_str())) {
             return Err(format!("{at}: unknown field {key:?} (column, min, max)"));
@@ -429,7 +433,7 @@ fn check_ranges(value: &Value) -> Result<Value, String> {
 
 fn check_patterns(value: &Value) -> Result<Value, String> {
     let mut out = Vec::new();
-    for (i, item) in items(value, "{ column, pattern }")?.iter().enumerate() {
+    for (i, item) in items(value, "{ column, pattern }", MAX_PATTERNS)?.iter().enumerate() {
         let at = format!("[{i}]");
         if let Some(key) = item.keys().find(|k| !["column", "pattern"].contains(&k.as_str())) {
             return Err(format!("{at}: unknown field {key:?} (column, pattern)"));
@@ -2114,6 +2118,19 @@ mod tests {
         }
         let named = json!({ WRITEBACK: { "output_name": "customers (clean)" } });
         check_run(CLEAN_TOOL, None, Some(&named), false).unwrap();
+        // At most MAX_PATTERNS patterns, each parsed rather than compiled: a list of patterns
+        // that compile slowly (Unicode classes repeated) is checked at once.
+        let patterns = |n: usize| {
+            let list: Vec<Value> =
+                (0..n).map(|i| json!({ "column": "name", "pattern": format!("\\w{{{}}}", 200 + i % 50) })).collect();
+            json!({ QUARANTINE: { "patterns": list } })
+        };
+        let started = std::time::Instant::now();
+        check_run(CLEAN_TOOL, None, Some(&patterns(MAX_PATTERNS)), false).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        let error = check_run(CLEAN_TOOL, None, Some(&patterns(MAX_PATTERNS + 1)), false).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BadUserInput);
+        assert!(error.message().contains("at most 200 items"), "{}", error.message());
     }
 
     #[test]

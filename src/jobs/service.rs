@@ -258,8 +258,12 @@ impl Jobs {
         cleanse::check_columns(&dataset.columns)?;
         let engine = self.inner.datasets.engine();
         let patterns = run.parameters.get(cleanse::QUARANTINE).and_then(|q| q.get("patterns"));
+        let mut checked = std::collections::HashSet::new();
         for (i, p) in patterns.and_then(|p| p.as_array()).into_iter().flatten().enumerate() {
             let pattern = p["pattern"].as_str().unwrap_or_default().to_string();
+            if !checked.insert(pattern.clone()) {
+                continue;
+            }
             if let Err(why) = engine.check_pattern(pattern).await.map_err(AppError::internal)? {
                 let path = format!("{}.patterns[{i}]", cleanse::QUARANTINE);
                 return Err(AppError::bad_input(&path, format!("{path}: invalid pattern: {why}")));
