@@ -123,6 +123,7 @@ impl Dataset {
         i32::try_from(self.0.columns.len()).unwrap_or(i32::MAX)
     }
 
+    #[graphql(complexity = "crate::gql::per_column(child_complexity)")]
     async fn columns(&self) -> Vec<Column> {
         self.0.columns.iter().map(|c| Column { name: c.name.clone(), r#type: c.data_type.clone() }).collect()
     }

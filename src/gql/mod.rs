@@ -80,6 +80,11 @@ pub(crate) fn paged(first: i32, child_complexity: usize) -> usize {
     usize::try_from(first.clamp(1, 100)).unwrap_or(1).saturating_mul(child_complexity)
 }
 
+/// The last `n` messages of a conversation (at most 200), each with the selection's weight.
+pub(crate) fn messages(n: i32, child_complexity: usize) -> usize {
+    usize::try_from(n.clamp(1, 200)).unwrap_or(1).saturating_mul(child_complexity)
+}
+
 /// A list of up to `n` rows of data (previews, rejects, row-level issues).
 pub(crate) fn rows(n: i32) -> usize {
     1 + usize::try_from(n.clamp(0, 1000)).unwrap_or(0) / 2
@@ -90,7 +95,7 @@ pub(crate) fn scan(n: i32) -> usize {
     20 + usize::try_from(n.clamp(0, 1000)).unwrap_or(0) / 10
 }
 
-/// A profile's columns: counted as ten.
+/// A profile's (or a dataset's) columns: counted as ten.
 pub(crate) fn per_column(child_complexity: usize) -> usize {
     10usize.saturating_mul(child_complexity)
 }

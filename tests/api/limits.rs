@@ -65,7 +65,12 @@ both_stores! {
             "{ a: datasets(first: 10) { nodes { preview(limit: 1000) } } b: datasets(first: 10) { nodes { preview(limit: 1000) } } }",
             "query($j: ID!) { job(id: $j) { report { profile { columns { h0: histogram(bins: 2) { count } h1: histogram(bins: 3) { count } h2: histogram(bins: 4) { count } h3: histogram(bins: 5) { count } h4: histogram(bins: 6) { count } h5: histogram(bins: 7) { count } h6: histogram(bins: 8) { count } h7: histogram(bins: 9) { count } h8: histogram(bins: 10) { count } h9: histogram(bins: 11) { count } h10: histogram(bins: 12) { count } h11: histogram(bins: 13) { count } h12: histogram(bins: 14) { count } h13: histogram(bins: 15) { count } h14: histogram(bins: 16) { count } h15: histogram(bins: 17) { count } h16: histogram(bins: 18) { count } h17: histogram(bins: 19) { count } h18: histogram(bins: 21) { count } h19: histogram(bins: 22) { count } h20: histogram(bins: 23) { count } h21: histogram(bins: 24) { count } h22: histogram(bins: 25) { count } h23: histogram(bins: 26) { count } } } } } }",
         ];
-        for query in heavy {
+        // A dataset's columns (up to 10,000 each) and a conversation's messages (up to 4,000
+        // characters each) selected under 30 aliases: 1.7 GB of JSON for 50 wide datasets.
+        let aliased = |field: &str| (0..30).map(|i| format!("a{i}: {field}")).collect::<Vec<_>>().join(" ");
+        let columns = format!("{{ datasets(first: 50) {{ nodes {{ {} }} }} }}", aliased("columns { name }"));
+        let messages = format!("query($j: ID!) {{ conversation(id: $j) {{ {} }} }}", aliased("messages(last: 200) { content }"));
+        for query in heavy.iter().copied().chain([columns.as_str(), messages.as_str()]) {
             let body = app.graphql(Some(&token), query, json!({ "j": "x" })).await;
             assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{query}: {body}");
         }
@@ -74,6 +79,7 @@ both_stores! {
             "{ jobs(first: 100) { totalCount nodes { id status toolId progress createdAt dataset { id name } } } }",
             "{ datasets(first: 50) { nodes { id name rowCount columns { name type } } } }",
             "query($j: ID!) { dataset(id: $j) { preview(limit: 1000) rejects(first: 100) { line reason } } }",
+            "query($j: ID!) { conversation(id: $j) { id messages(last: 200) { seq role content createdAt } } }",
             "query($j: ID!) { job(id: $j) { report { profile { columns { name nullCount distinctCount mean topValues(limit: 10) { value count } histogram(bins: 30) { lower upper count } } } } } }",
         ];
         for query in light {
