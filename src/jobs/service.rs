@@ -66,6 +66,11 @@ pub(super) struct Inner {
     /// one of them at most per owner: a request asking for hundreds of histograms takes one
     /// turn at a time and leaves the other to everyone else.
     detail_turns: Arc<super::turns::Turns>,
+    /// Turns for `previewTool`, each of which waits for the shared engine's heavy slot (the
+    /// one uploads and exports take) and holds it up to `PREVIEW_TIMEOUT`: at most
+    /// [`DETAIL_CONCURRENCY`] wait or run at once, one per owner, so that one user's many
+    /// previews (aliases, parallel requests) do not queue ahead of everyone's uploads.
+    preview_turns: super::turns::Turns,
     /// Rendered report files by job, format and a fingerprint of the personal columns known
     /// when rendered (a finished report never changes; what other runs found may).
     files: moka::future::Cache<(JobId, ReportFormat, u64), Arc<ReportFile>>,
@@ -131,6 +136,7 @@ impl Jobs {
                 reports: moka::future::Cache::builder().max_capacity(256).build(),
                 details: moka::future::Cache::builder().max_capacity(4096).build(),
                 detail_turns: Arc::new(super::turns::Turns::new(DETAIL_CONCURRENCY)),
+                preview_turns: super::turns::Turns::new(DETAIL_CONCURRENCY),
                 queue: moka::future::Cache::builder()
                     .max_capacity(1)
                     .time_to_live(QUEUE_SNAPSHOT_TTL)
@@ -334,6 +340,13 @@ impl Jobs {
             .with("allowed", serde_json::json!([CLEAN_TOOL])));
         }
         let (run, dataset, _) = self.checked(owner, &request).await?;
+        // (The owner's earlier previews first: the time limit starts once this one's turn has come.)
+        let _turn = self
+            .inner
+            .preview_turns
+            .take(owner)
+            .await
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("the server is stopping")))?;
         // The limit covers the plan's evidence sample too. Past it the future is dropped,
         // which interrupts DuckDB (`Engine::run`): a preview too heavy to answer must not hold
         // the engine's slot for uploads.
