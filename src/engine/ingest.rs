@@ -2152,7 +2152,11 @@ mod tests {
         assert_eq!(ingested.columns[1].data_type, "TIMESTAMP WITH TIME ZONE", "{ingested:?}");
         assert_eq!(ingested.row_count, 25_001);
         assert_eq!(ingested.notices.len(), 1, "{:?}", ingested.notices);
-        assert!(ingested.notices[0].contains("column \"t\" holds timestamps with a UTC offset"), "{:?}", ingested.notices);
+        assert!(
+            ingested.notices[0].contains("column \"t\" holds timestamps with a UTC offset"),
+            "{:?}",
+            ingested.notices
+        );
         // Instants with digits past microseconds keep the column text (the cast cuts them),
         // first or after the sniffed rows.
         let mut precise = String::from("id,t\n");

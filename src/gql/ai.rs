@@ -82,7 +82,9 @@ impl Conversation {
         self.0.updated_at
     }
     /// The last `last` messages (at most 200), oldest first.
-    #[graphql(complexity = "crate::gql::messages(last.unwrap_or(crate::gql::LAST_MESSAGES), child_complexity)")]
+    #[graphql(
+        complexity = "crate::gql::messages(last.unwrap_or(crate::gql::LAST_MESSAGES), child_complexity)"
+    )]
     async fn messages(
         &self,
         ctx: &Context<'_>,

@@ -282,7 +282,8 @@ fn variable_usages<'a>(
             }
         }
         (async_graphql_value::Value::Object(fields), MetaTypeName::Named(name)) => {
-            if let Some(async_graphql::registry::MetaType::InputObject { input_fields, .. }) = registry.types.get(name)
+            if let Some(async_graphql::registry::MetaType::InputObject { input_fields, .. }) =
+                registry.types.get(name)
             {
                 for (key, value) in fields {
                     if let Some(field) = input_fields.get(key.as_str()) {

@@ -2121,8 +2121,9 @@ mod tests {
         // At most MAX_PATTERNS patterns, each parsed rather than compiled: a list of patterns
         // that compile slowly (Unicode classes repeated) is checked at once.
         let patterns = |n: usize| {
-            let list: Vec<Value> =
-                (0..n).map(|i| json!({ "column": "name", "pattern": format!("\\w{{{}}}", 200 + i % 50) })).collect();
+            let list: Vec<Value> = (0..n)
+                .map(|i| json!({ "column": "name", "pattern": format!("\\w{{{}}}", 200 + i % 50) }))
+                .collect();
             json!({ QUARANTINE: { "patterns": list } })
         };
         let started = std::time::Instant::now();

@@ -263,7 +263,8 @@ fn the_command_line_profiler_interrupted_leaves_no_scratch_files() {
     // Interrupted once its scratch copy is being written.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let started = std::fs::read_dir(&scratch_root).unwrap().flatten().any(|e| e.path().join("current").exists());
+        let started =
+            std::fs::read_dir(&scratch_root).unwrap().flatten().any(|e| e.path().join("current").exists());
         if started {
             break;
         }
