@@ -69,6 +69,15 @@ impl Privacy {
         if shown == written { json!(x) } else { json!(shown) }
     }
 
+    /// Such a statistic written for an answer in words (which goes back to a model as history):
+    /// masked as [`Privacy::number`] masks it, else as reports write numbers (`1,234.5`).
+    pub fn statistic(&self, column: &str, x: f64) -> String {
+        match self.number(column, x) {
+            Value::String(masked) => masked,
+            _ => crate::reports::fmt_num(x),
+        }
+    }
+
     /// Free text about `column` with the column's raw values masked.
     pub fn scrub(&self, column: Option<&str>, text: &str) -> String {
         self.masking.scrub(column, text)
@@ -84,6 +93,9 @@ impl Privacy {
                             (Value::String(s), None) => {
                                 Value::from(crate::domain::mask_embedded(s).into_owned())
                             }
+                            // A struct's fields and a list's items (a JSON file's nested
+                            // records) are masked as the SQL view masks their text.
+                            (Value::Array(_) | Value::Object(_), None) => nested(v),
                             (Value::Null, _) | (_, None) => v.clone(),
                             (Value::String(s), Some(kind)) => Value::from(crate::domain::mask(&kind, s)),
                             (other, Some(kind)) => {
@@ -263,6 +275,26 @@ impl Privacy {
     }
 }
 
+/// A value inside a struct or list of a column no rule found personal, with the personal data
+/// written in it masked ([`crate::domain::mask_embedded`]): text, and numbers whose digits
+/// make a long run (a mobile number stored as a number in a JSON record), as the co-pilot's SQL
+/// view masks a struct's text.
+fn nested(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::from(crate::domain::mask_embedded(s).into_owned()),
+        Value::Number(n) => {
+            let written = n.to_string();
+            match crate::domain::mask_embedded(&written) {
+                std::borrow::Cow::Borrowed(_) => value.clone(),
+                std::borrow::Cow::Owned(masked) => Value::from(masked),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(nested).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), nested(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +377,19 @@ mod tests {
         amounts.median = Some(41.25);
         let text = privacy.column(&amounts).to_string();
         assert!(text.contains("\"median\":41.25"), "{text}");
+        // So are the statistics written in an answer in words (it goes back as history).
+        assert!(!privacy.statistic("contact_no", 4155550136.0).contains("4155"));
+        assert_eq!(privacy.statistic("amount", 1234.5), crate::reports::fmt_num(1234.5));
+        // Records nested in a column (a JSON file's structs and lists) are masked inside.
+        let row = privacy.row(&json!({
+            "customer": { "contact": "zoe.k0@nested-mail.net", "mobile": 4915112345600_i64, "card": "5500 0000 0000 1000", "visits": 3 },
+            "tags": ["ssn 300-44-7000", "vip"],
+        }));
+        let text = row.to_string();
+        for clear in ["zoe.k0", "49151123", "5500 0000", "300-44-7000"] {
+            assert!(!text.contains(clear), "{clear}: {text}");
+        }
+        assert_eq!(row["customer"]["visits"], 3, "{text}");
+        assert_eq!(row["tags"][1], "vip", "{text}");
     }
 }

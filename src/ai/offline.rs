@@ -453,8 +453,10 @@ fn column_answer(
                         sources: Vec::new(),
                     };
                 }
-                Stat::Mean => ("mean", c.mean.map(fmt_num)),
-                Stat::Median => ("median", c.median.map(fmt_num)),
+                // (A median of phone numbers stored as integers is one of them: masked as the
+                // prompts' facts mask it, since this answer goes to a model as history.)
+                Stat::Mean => ("mean", c.mean.map(|x| privacy.statistic(name, x))),
+                Stat::Median => ("median", c.median.map(|x| privacy.statistic(name, x))),
                 Stat::Stddev => ("standard deviation", c.stddev.map(fmt_num)),
                 Stat::Min => ("minimum", c.min.as_deref().map(|v| privacy.value(name, v))),
                 Stat::Max => ("maximum", c.max.as_deref().map(|v| privacy.value(name, v))),
