@@ -158,13 +158,17 @@ pub fn mask_embedded(text: &str) -> std::borrow::Cow<'_, str> {
     use std::sync::LazyLock;
     static EMBEDDED: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(concat!(
-            r"(?P<email>[\w.+%-]+@[\w-]+(\.[\w-]+)+)",
+            r"(?P<email>[\w.+%-]+[@\x{FF20}][\w-]+(\.[\w-]+)+)",
             r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b)",
-            r"|(?P<digits>\+?\d(?:[\t\p{Z}()./\-\x{2010}-\x{2015}\x{FF0D}\x{FF0E}\x{FF0F}\x{FF08}\x{FF09}\x{200B}-\x{200D}\x{2060}\x{FEFF}]{0,2}\d){8,})",
+            // Between two digits, up to two of: blanks, brackets, dots, slashes, dashes and
+            // minus signs of any width, underscores, middle dots, the katakana long mark
+            // (`090ー1234ー5678`), and the invisible characters `explain` also reads as nothing
+            // (soft hyphens, joiners, bidi marks, variation selectors).
+            r"|(?P<digits>\+?\d(?:[\t\p{Z}()./\-_\x{00AD}\x{00B7}\x{034F}\x{180E}\x{2010}-\x{2015}\x{2212}\x{30FB}\x{30FC}\x{FF0D}\x{FF0E}\x{FF0F}\x{FF08}\x{FF09}\x{FF3F}\x{200B}-\x{200F}\x{202A}-\x{202E}\x{2060}-\x{2064}\x{2066}-\x{2069}\x{FE00}-\x{FE0F}\x{FEFF}]{0,2}\d){8,})",
         ))
         .expect("a valid pattern")
     });
-    if !text.contains('@') && text.chars().filter(|c| is_digit(*c)).count() < 9 {
+    if !text.contains(['@', '\u{FF20}']) && text.chars().filter(|c| is_digit(*c)).count() < 9 {
         return text.into();
     }
     // A run of digits that is a date, or a date and the hour of a time that follows
@@ -279,6 +283,21 @@ mod tests {
         assert_eq!(mask_embedded("020\u{a0}7946\u{a0}0010"), "***\u{a0}****\u{a0}**10");
         assert_eq!(mask_embedded("020–7946–0010"), "***–****–**10");
         assert_eq!(mask_embedded("020\u{200B}7946\u{200B}0010"), "***\u{200B}****\u{200B}**10");
+        // Soft hyphens, invisible separators, bidi marks, the katakana long mark, minus signs,
+        // middle dots and underscores between digits; a full-width at sign.
+        for written in [
+            "4111\u{AD}1111\u{AD}1111\u{AD}1111",
+            "4111\u{2063}1111\u{2063}1111\u{2063}1111",
+            "050\u{200E}-123\u{200E}-4567",
+            "090ー1234ー5678",
+            "030−41234010",
+            "93·123·45·67",
+            "4111_1111_1111_1111",
+        ] {
+            let masked = mask_embedded(written);
+            assert!(!masked.contains("1234") && !masked.contains("1111") && !masked.contains("123·45"), "{written}: {masked}");
+        }
+        assert_eq!(mask_embedded("jane.doe\u{FF20}example.com"), "*".repeat(20));
     }
 
     #[test]
