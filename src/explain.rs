@@ -221,10 +221,17 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         }
         // (A digit after a letter is part of a name, `v2`, `Q4` — except after a letter of a
         // script written without spaces: `共有4217行` states 4217.)
+        // A `_` or `.` before it joins it to a name only after a letter or digit (`q_4`, `v1.2`):
+        // `_9876_` (Markdown's italics), `...4217` and ` .5` state numbers.
+        let joined = |k: usize| k > 0 && (chars[k - 1].is_alphanumeric() || matches!(chars[k - 1], '_' | '.'));
         let starts = chars[i].is_ascii_digit()
             && (i == 0
                 || unspaced(chars[i - 1])
-                || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'));
+                || !(chars[i - 1].is_alphanumeric()
+                    || (chars[i - 1] == '_' && joined(i - 1))
+                    || (chars[i - 1] == '.' && i >= 2 && chars[i - 2].is_alphanumeric())));
+        // A lone point before the digits is the number's: ` .42` is 0.42.
+        let leading_point = i > 0 && chars[i - 1] == '.' && !joined(i - 1);
         if !starts {
             i += 1;
             continue;
@@ -257,7 +264,18 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         }
         let token: String =
             chars[i..j].iter().filter(|c| **c != ',' && !GROUP_SEPARATORS.contains(c)).collect();
+        let token = if leading_point { format!("0.{token}") } else { token };
         let token = if negative { format!("-{token}") } else { token };
+        // A hexadecimal literal (`0x1068`) states a figure (4217) that is not checked.
+        if token == "0"
+            && matches!(chars.get(j), Some('x' | 'X'))
+            && chars.get(j + 1).is_some_and(char::is_ascii_hexdigit)
+        {
+            let end = j + 1 + chars[j + 1..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+            out.push(chars[i..end].iter().collect());
+            i = end;
+            continue;
+        }
         // A suffix glued to the number: an ordinal is the number; a unit or multiplier
         // (`12k`, `450M`, `9999USD`) states a figure that cannot be checked.
         // (A letter of a script without spaces is the next word, `4217行`, unless it
@@ -348,6 +366,9 @@ const NUMBER_WORDS: [&str; 24] = [
 fn invisible(c: char) -> bool {
     crate::domain::is_bidi_control(c)
         || matches!(c, '\u{AD}' | '\u{34F}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
+        // Combining marks, drawn on the character before them: `4̲2̲1̲7̲` (underlined digits)
+        // and keycaps `4⃣2⃣` are the numbers 4217 and 42.
+        || matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
 /// `c` as an ASCII digit when it is a decimal digit of another script, else itself.
@@ -656,6 +677,14 @@ mod tests {
         assert!(numbers_in("2fa_enabled and 3d_model2 are flags").is_empty());
         assert!(numbers_in("twenty_day_avg, sales_million and top_dozen2").is_empty());
         assert_eq!(numbers_in("forty-two and Twelve."), ["forty", "Twelve"]);
+        // After an ellipsis, a lone point, Markdown's underscores; underlined digits and keycaps;
+        // a hexadecimal literal. Names stay names (`q_4`, `v1.2`, `col__2`).
+        assert_eq!(numbers_in("Rows: ...9876 and 40...4217"), ["9876", "40", "4217"]);
+        assert_eq!(numbers_in("Only .4217 are valid"), ["0.4217"]);
+        assert_eq!(numbers_in("Row count: _9876_ rows"), ["9876"]);
+        assert_eq!(numbers_in("4\u{332}2\u{332}1\u{332}7\u{332} and 4\u{20E3}2\u{20E3}"), ["4217", "42"]);
+        assert_eq!(numbers_in("about 0x1068 rows"), ["0x1068"]);
+        assert!(numbers_in("q_4, v1.2 and col__2").is_empty(), "{:?}", numbers_in("q_4, v1.2 and col__2"));
     }
 
     #[test]
@@ -667,6 +696,7 @@ mod tests {
             "About 5e6 rows.",
             "It cost $9999USD.",
             "The 4217th row.",
+            "About 0x1068 rows.",
             "There are ４２１７ rows.",
             "There are ٤٢١٧ rows.",
             "Four thousand two hundred rows.",
