@@ -1115,13 +1115,17 @@ pub fn ingest(
         let lines = reject_lines(conn, source, newline)?;
         let rejects_literal = quote_literal(&rejects.display().to_string());
         // One reject per error, except that DuckDB reports a line with too many values once per
-        // extra value ("Found: 4", "Found: 5"): only the last, which counts them all, is kept.
+        // extra value ("Found: 4", "Found: 5"): only the last, which counts them all, is kept;
+        // and a line with too few once per missing value ("Found: 2", "Found: 3" of a line of
+        // two): only the first, which counts the line's values, is kept.
         conn.execute_batch(&format!(
             "COPY (SELECT p.physical::UBIGINT AS line, e.column_name::VARCHAR AS column_name, \
                     coalesce(e.error_message, e.error_type::VARCHAR) AS reason \
              FROM reject_errors e JOIN (SELECT DISTINCT line, physical FROM ({lines})) p ON p.line = e.line \
-             QUALIFY e.error_type::VARCHAR <> 'TOO MANY COLUMNS' \
-                  OR row_number() OVER (PARTITION BY e.line, e.error_type ORDER BY e.column_idx DESC) = 1 \
+             QUALIFY e.error_type::VARCHAR NOT IN ('TOO MANY COLUMNS', 'MISSING COLUMNS') \
+                  OR row_number() OVER (PARTITION BY e.line, e.error_type ORDER BY \
+                         CASE WHEN e.error_type::VARCHAR = 'TOO MANY COLUMNS' THEN e.column_idx END DESC, \
+                         e.column_idx) = 1 \
              ORDER BY p.physical, e.column_idx) TO {rejects_literal} ({PARQUET_OPTIONS})"
         ))
         .context("saving rejected rows")?;
@@ -2343,6 +2347,12 @@ mod tests {
         let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
         assert_eq!(lines, [3, 5, 6], "{rejects:?}");
         assert!(rejects[0].reason.contains("Found: 5"), "{rejects:?}");
+        // Too few values: one reject too, counting the values the line has.
+        let (result, dir) = run(csv(), b"a,b,c,d,e\n1,2,3,4,5\n6,7\n8,9,10,11,12\n");
+        assert_eq!(result.unwrap().rejected_row_count, 1);
+        let short = super::rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
+        assert_eq!(short.len(), 1, "{short:?}");
+        assert!(short[0].reason.contains("Found: 2"), "{short:?}");
     }
 
     #[test]
