@@ -38,11 +38,13 @@ const DOUBLE_MIN_NORMAL: &str = "2.2250738585072014e-308";
 
 /// A time of day as a TIME column holds it: no date, AM/PM, offset or digits past
 /// microseconds (the cast would drop them).
-const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?\s*";
+/// (Digits past microseconds only when they are zeros, as .NET and SQL Server's `datetime2`
+/// write seven: `10:00:00.1230000`.)
+const TIME: &str = r"\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6}0*)?)?\s*";
 /// An ISO date with an optional time of day (the body of [`TIMESTAMP`] and [`TIMESTAMP_TZ`]).
 macro_rules! iso_timestamp {
     () => {
-        r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6})?)?)?\s*"
+        r"\s*-?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,6}0*)?)?)?\s*"
     };
 }
 /// A timestamp as a TIMESTAMP column holds it (the cast drops an offset, a zone name, AM/PM
@@ -327,8 +329,12 @@ impl Plan {
     fn strict_cast(&self, ty: &str, v: &str) -> String {
         let format = |f: &Option<String>, default: &str| quote_literal(f.as_deref().unwrap_or(default));
         if ty == DECIMAL_COMMA {
+            // Of at most DOUBLE_DIGITS significant digits, which DOUBLE gives back exactly (an
+            // 18-digit identifier beside `2,5` would be rounded, and merge with its neighbours).
             format!(
-                "CASE WHEN regexp_full_match({v}, {}) THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END",
+                "CASE WHEN regexp_full_match({v}, {}) \
+                      AND length(ltrim(replace(regexp_extract({v}, '([0-9,]+)', 1), ',', ''), '0')) <= {DOUBLE_DIGITS} \
+                 THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END",
                 quote_literal(DECIMAL_COMMA_NUMBER)
             )
         } else if is_integer_type(ty) {
@@ -423,7 +429,11 @@ impl Plan {
 
     /// The type a column of `ty` widens to first (see [`Plan::wider`]), with its test.
     fn first_wider(&self, ty: &str, v: &str) -> Option<(&'static str, String)> {
-        if is_integer_type(ty) {
+        // In a file whose numbers are written with a decimal comma, a point may separate
+        // thousands (`1.234`): a column of whole numbers with such a value after the sampled
+        // rows is text, as one with it in the sampled rows is.
+        let commas = self.columns.iter().any(|c| c.read == Read::Typed(DECIMAL_COMMA.into()));
+        if is_integer_type(ty) && !(self.delimiter == Some(';') && commas) {
             // A plain decimal number DOUBLE gives back exactly: of at most DOUBLE_DIGITS
             // significant digits, or with a fraction or exponent whose digits are the DOUBLE's
             // own shortest ones (`0.3333333333333333`, as a workbook's cells are written; an

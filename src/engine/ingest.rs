@@ -2921,6 +2921,45 @@ mod tests {
         mixed.push_str("25000;2,5\n25001;1.5\n");
         let ingested = run(csv(), mixed.as_bytes()).0.unwrap();
         assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
+        // Nor when DOUBLE would round its whole numbers (18-digit identifiers): text, in the
+        // sampled rows or after them.
+        let mut big = String::from("id;v\n");
+        for i in 0..21_000u64 {
+            big.push_str(&format!("{i};{}\n", 123_456_789_012_345_678 + i));
+        }
+        big.push_str("21000;2,5\n");
+        let ingested = run(csv(), big.as_bytes()).0.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
+        let early = run(csv(), b"id;v;w\n1;123456789012345678;2,5\n2;123456789012345679;3,5\n3;2,5;1\n").0.unwrap();
+        assert_eq!(early.columns[1].data_type, "VARCHAR", "{early:?}");
+        assert_eq!(early.columns[2].data_type, "DOUBLE", "{early:?}");
+        // In a file with numbers written `2,5`, a point after the sampled rows may separate
+        // thousands (`1.234` is 1234): text, not 1.234.
+        let mut german = String::from("id;menge;preis\n");
+        for i in 0..25_000 {
+            german.push_str(&format!("{i};{};{},5\n", i % 100, i % 10));
+        }
+        german.push_str("25000;1.234;3,5\n");
+        let ingested = run(csv(), german.as_bytes()).0.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
+        assert_eq!(ingested.columns[2].data_type, "DOUBLE", "{ingested:?}");
+    }
+
+    #[test]
+    fn timestamps_with_seven_digits_of_zeros_past_microseconds_are_timestamps() {
+        // .NET's and SQL Server's `datetime2(7)`.
+        let ingested = run(
+            csv(),
+            b"id,t,u,clock\n1,2024-01-01T10:00:00.0000000+02:00,2024-01-01T10:00:00.1230000,10:00:00.1234560\n\
+              2,2024-01-02T11:30:00.5000000Z,2024-01-02T11:30:00.0000000,11:30:00.0000000\n",
+        )
+        .0
+        .unwrap();
+        let types: Vec<_> = ingested.columns.iter().map(|c| c.data_type.as_str()).collect();
+        assert_eq!(types, ["BIGINT", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIME"], "{ingested:?}");
+        // A seventh digit that is not zero would be lost: text.
+        let fine = run(csv(), b"id,u\n1,2024-01-01T10:00:00.1234567\n2,2024-01-01T10:00:00.1234560\n").0.unwrap();
+        assert_eq!(fine.columns[1].data_type, "VARCHAR", "{fine:?}");
     }
 
     #[test]
