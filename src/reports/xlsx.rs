@@ -415,7 +415,12 @@ fn columns(
         for (col, bound) in [(8, c.min.as_deref()), (9, c.max.as_deref())] {
             let Some(shown) = masking.bound(c, bound) else { continue };
             match shown.parse::<f64>() {
-                Ok(x) if c.mean.is_some() && masking.kind(&c.name).is_none() && x.is_finite() => {
+                Ok(x)
+                    if c.mean.is_some()
+                        && masking.kind(&c.name).is_none()
+                        && x.is_finite()
+                        && exact_in_excel(&shown) =>
+                {
                     s.num(col, x, &f.dec)?
                 }
                 _ => s.text(col, &truncate(&shown, 100))?,
@@ -678,6 +683,15 @@ fn agent_sheet(
     s.finish(1, 0)
 }
 
+/// Whether a number written `text` keeps its value as an Excel number: at most 15 significant
+/// digits (Excel's precision). A 64-bit integer's extreme or a DECIMAL(19,2) is written as text
+/// instead of rounded (`99999999999999999.99` shown as 100000000000000000).
+fn exact_in_excel(text: &str) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len() <= 15
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
@@ -790,6 +804,16 @@ mod tests {
         let texts = cell_texts(&profiler);
         for part in ["Alerts (7)", "Issues (2)", "Recommendations (2)", "HIGH_NULLS", "Parameters"] {
             assert!(texts.iter().any(|t| t == part), "{part}");
+        }
+    }
+
+    #[test]
+    fn bounds_beyond_excels_precision_are_text() {
+        for exact in ["12.5", "-0.001", "123456789012345", "1e300", "1000000000000000000000", "-2.5E-7"] {
+            assert!(super::exact_in_excel(exact), "{exact}");
+        }
+        for rounded in ["-9223372036854775808", "18446744073709551615", "99999999999999999.99", "0.1234567890123456"] {
+            assert!(!super::exact_in_excel(rounded), "{rounded}");
         }
     }
 
