@@ -417,13 +417,21 @@ impl Datasets {
         let _guard = Cleanup::file(out.clone());
         let target = out.clone();
         let columns = dataset.columns.clone();
+        let done = kept.clone();
+        // (Asked for again while this request waited for its turn: the other request's file.)
         let written = self
             .engine
-            .run_heavy(move |conn| match format {
-                ExportFormat::Xlsx => xlsx::write_workbook(&target, &columns, |sink| {
-                    ingest::for_each_row(conn, &data, &columns, |cells| sink(cells))
-                }),
-                _ => ingest::export_csv(conn, &data, &target),
+            .run_heavy(move |conn| {
+                if done.exists() {
+                    return Ok(false);
+                }
+                match format {
+                    ExportFormat::Xlsx => xlsx::write_workbook(&target, &columns, |sink| {
+                        ingest::for_each_row(conn, &data, &columns, |cells| sink(cells))
+                    }),
+                    _ => ingest::export_csv(conn, &data, &target),
+                }
+                .map(|()| true)
             })
             .await;
         let written = match written {
@@ -437,7 +445,8 @@ impl Datasets {
                 )),
                 None => Err(AppError::internal(e)),
             },
-            Ok(()) => tokio::fs::rename(&out, &kept).await.map_err(AppError::internal),
+            Ok(true) => tokio::fs::rename(&out, &kept).await.map_err(AppError::internal),
+            Ok(false) => Ok(()),
         };
         if let Err(e) = written {
             // Deleted while it was being written: its files went with it.
