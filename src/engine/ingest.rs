@@ -1133,7 +1133,17 @@ pub fn ingest(
     } else {
         0
     };
-    Ok(Ingested { columns, row_count: u64::try_from(row_count).unwrap_or(0), rejected_row_count, notices })
+    // Most lines set aside: the reading is likely wrong (a title or footer taken for the header,
+    // the wrong delimiter) rather than the data.
+    let row_count = u64::try_from(row_count).unwrap_or(0);
+    if rejected_row_count > row_count {
+        notices.push(format!(
+            "{rejected_row_count} of the file's {} rows were set aside (see rejects): check the delimiter, \
+             and that the header is the file's first line or give header: false",
+            rejected_row_count + row_count
+        ));
+    }
+    Ok(Ingested { columns, row_count, rejected_row_count, notices })
 }
 
 /// A query of each rejected record's `line` (DuckDB's record number) and `physical` line in
@@ -2299,6 +2309,14 @@ mod tests {
         assert_eq!(ingested.row_count, 2, "{ingested:?}");
         assert_eq!(ingested.rejected_row_count, 2, "{ingested:?}");
         assert!(ingested.notices.is_empty(), "{:?}", ingested.notices);
+        // Most rows set aside: the reading is likely what is wrong, and a notice says what to check.
+        let most = run(csv(), b"name,city\nalice,paris,fr\nbob,rome,it\ncarol,oslo\n").0.unwrap();
+        assert_eq!((most.row_count, most.rejected_row_count), (1, 2), "{most:?}");
+        assert!(
+            most.notices.iter().any(|n| n.starts_with("2 of the file's 3 rows were set aside")),
+            "{:?}",
+            most.notices
+        );
         let conn = Connection::open_in_memory().unwrap();
         let rejects = rejects(&conn, &dir.path().join("rejects.parquet"), 10).unwrap();
         assert!(rejects.iter().any(|r| r.line == 3), "{rejects:?}");
@@ -2939,7 +2957,8 @@ mod tests {
         big.push_str("21000;2,5\n");
         let ingested = run(csv(), big.as_bytes()).0.unwrap();
         assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
-        let early = run(csv(), b"id;v;w\n1;123456789012345678;2,5\n2;123456789012345679;3,5\n3;2,5;1\n").0.unwrap();
+        let early =
+            run(csv(), b"id;v;w\n1;123456789012345678;2,5\n2;123456789012345679;3,5\n3;2,5;1\n").0.unwrap();
         assert_eq!(early.columns[1].data_type, "VARCHAR", "{early:?}");
         assert_eq!(early.columns[2].data_type, "DOUBLE", "{early:?}");
         // In a file with numbers written `2,5`, a point after the sampled rows may separate
@@ -2967,7 +2986,8 @@ mod tests {
         let types: Vec<_> = ingested.columns.iter().map(|c| c.data_type.as_str()).collect();
         assert_eq!(types, ["BIGINT", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIME"], "{ingested:?}");
         // A seventh digit that is not zero would be lost: text.
-        let fine = run(csv(), b"id,u\n1,2024-01-01T10:00:00.1234567\n2,2024-01-01T10:00:00.1234560\n").0.unwrap();
+        let fine =
+            run(csv(), b"id,u\n1,2024-01-01T10:00:00.1234567\n2,2024-01-01T10:00:00.1234560\n").0.unwrap();
         assert_eq!(fine.columns[1].data_type, "VARCHAR", "{fine:?}");
     }
 
