@@ -495,10 +495,15 @@ pub async fn ingest_file(
         .await
         .map_err(workbook_panic)??
     } else {
-        if sheet.is_some() {
-            return Err(AppError::bad_input("sheet", "sheet applies only to Excel workbooks"));
-        }
-        (original, Vec::new(), Vec::new())
+        // The format is known from the bytes only: a client cannot tell beforehand whether its
+        // options apply, so one that does not is ignored, and said so.
+        let ignored = sheet.as_ref().map(|sheet| {
+            format!(
+                "sheet {sheet:?} was ignored: the file is {}, not an Excel workbook",
+                detected.format.as_str()
+            )
+        });
+        (original, ignored.into_iter().collect(), Vec::new())
     };
 
     let (data, rejects) = (staging.join(DATA_FILE), staging.join(REJECTS_FILE));
@@ -506,15 +511,14 @@ pub async fn ingest_file(
     if let ingest::SourceKind::Delimited { text_columns: text, .. } = &mut kind {
         *text = text_columns;
     }
+    let mut sheet_notices = sheet_notices;
     match (&mut kind, read.header) {
         (_, None) => {}
         (ingest::SourceKind::Delimited { header, .. }, given) => *header = given,
-        (_, Some(_)) => {
-            return Err(AppError::bad_input(
-                "header",
-                "header applies only to CSV, TSV and Excel files (JSON and Parquet name their columns)",
-            ));
-        }
+        (_, Some(_)) => sheet_notices.push(format!(
+            "header was ignored: the file is {}, which names its columns itself",
+            detected.format.as_str()
+        )),
     }
     let mut scratch = (detected.format == DatasetFormat::Xlsx).then(|| source.clone());
     // Text that is not UTF-8 is read through a UTF-8 copy in `staging`: Windows-1252 (Excel's

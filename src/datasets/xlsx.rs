@@ -87,9 +87,16 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(unreadable)?;
     let names = workbook.sheet_names();
     let name = match sheet {
-        Some(wanted) => names.iter().find(|n| n.as_str() == wanted).cloned().ok_or_else(|| {
-            AppError::bad_input("sheet", format!("no sheet named {wanted:?}; the sheets are {names:?}"))
-        })?,
+        // As Excel names sheets: exactly, else whatever the case (Excel allows no two sheets
+        // whose names differ only in case).
+        Some(wanted) => names
+            .iter()
+            .find(|n| n.as_str() == wanted)
+            .or_else(|| names.iter().find(|n| n.to_lowercase() == wanted.to_lowercase()))
+            .cloned()
+            .ok_or_else(|| {
+                AppError::bad_input("sheet", format!("no sheet named {wanted:?}; the sheets are {names:?}"))
+            })?,
         // The first worksheet a user sees: not a hidden one (old data left in the workbook), not
         // a chart; the first sheet when every one is hidden.
         None => workbook
@@ -126,7 +133,12 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>, out: &Path) -> Result<Shee
         }
     }
     let Some([first_row, first_col, last_row, last_col]) = extent else {
-        return Err(bad(format!("sheet {name:?} is empty")));
+        let others: Vec<&String> = names.iter().filter(|n| **n != name).collect();
+        return Err(if sheet.is_none() && !others.is_empty() {
+            bad(format!("sheet {name:?} is empty; name another with sheet (the sheets are {names:?})"))
+        } else {
+            bad(format!("sheet {name:?} is empty"))
+        });
     };
     let (rows, cols) = (u64::from(last_row - first_row) + 1, u64::from(last_col - first_col) + 1);
     if rows > 1_048_576 || cols > 16_384 || rows.saturating_mul(cols) > MAX_CELLS {
@@ -479,9 +491,23 @@ mod tests {
         workbook.save(&path).unwrap();
         sheet_to_csv(&path, None, &out).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "fresh\n");
-        // Asked for by name, it is read.
+        // Asked for by name, it is read, whatever the case (as Excel finds sheets).
         sheet_to_csv(&path, Some("old"), &out).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "stale\n");
+        sheet_to_csv(&path, Some("DATA"), &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "fresh\n");
+    }
+
+    #[test]
+    fn an_empty_first_sheet_names_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("book.xlsx"), dir.path().join("sheet.csv"));
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        workbook.add_worksheet().set_name("Empty").unwrap();
+        workbook.add_worksheet().set_name("Data").unwrap().write_string(0, 0, "x").unwrap();
+        workbook.save(&path).unwrap();
+        let err = sheet_to_csv(&path, None, &out).unwrap_err();
+        assert!(err.message().contains("\"Data\"") && err.message().contains("sheet"), "{}", err.message());
     }
 
     #[test]

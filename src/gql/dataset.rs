@@ -353,10 +353,14 @@ impl DatasetMutation {
         ctx: &Context<'_>,
         file: Upload,
         name: Option<String>,
-        #[graphql(desc = "For Excel workbooks: the sheet to read (default: the first visible worksheet).")]
+        #[graphql(
+            desc = "For Excel workbooks: the sheet to read, its name in any case (default: the first \
+                          visible worksheet). Ignored, with a notice, for other files."
+        )]
         sheet: Option<String>,
         #[graphql(desc = "For CSV, TSV and Excel: whether the first row holds the column names \
-                          (default: detected; a first row of numbers, such as years, reads as data).")]
+                          (default: detected; a first row of numbers, such as years, reads as data). \
+                          Ignored, with a notice, for JSON and Parquet, which name their columns.")]
         header: Option<bool>,
     ) -> async_graphql::Result<Dataset> {
         let caller = ctx.caller()?;
