@@ -171,6 +171,15 @@ pub fn split_extension(name: &str) -> (&str, &str) {
         .map_or((name, ""), |ext| name.split_at(name.len() - ext.len()))
 }
 
+/// The file name a download of dataset `name` in format `extension` suggests: the name without
+/// its table extension, then `extension`; a path separator (`/`, `\\`) in the name is `_`, so a
+/// client that saves the file under this name writes no subfolder.
+pub fn download_name(name: &str, extension: &str) -> String {
+    let (stem, _) = split_extension(name);
+    let stem: String = stem.chars().map(|c| if matches!(c, '/' | '\\') { '_' } else { c }).collect();
+    format!("{stem}.{extension}")
+}
+
 /// `stem` followed by `tail` (an extension, ` (cleaned).csv`), in at most 255 characters (a
 /// dataset name's limit): a long stem is cut, so that the tail — the part that says what the
 /// file is — is kept.
@@ -215,6 +224,8 @@ mod extension_tests {
     #[test]
     fn only_a_table_extension_is_split_off() {
         assert_eq!(split_extension("people.csv"), ("people", ".csv"));
+        assert_eq!(super::download_name("a/b\\c.csv", "xlsx"), "a_b_c.xlsx");
+        assert_eq!(super::download_name("contacts v1.2 final", "csv"), "contacts v1.2 final.csv");
         assert_eq!(split_extension("People.XLSX"), ("People", ".XLSX"));
         assert_eq!(split_extension("contacts v1.2 final"), ("contacts v1.2 final", ""));
         assert_eq!(split_extension("v1.2.parquet"), ("v1.2", ".parquet"));

@@ -16,7 +16,7 @@ pub use conversation::{
     Conversation, ConversationId, ConversationMessage, LlmUsage, MessageRole, NewMessage, UsageTotals,
 };
 pub use dataset::{
-    ColumnInfo, Dataset, DatasetFormat, DatasetId, DatasetKind, check_dataset_name, fit_name,
+    ColumnInfo, Dataset, DatasetFormat, DatasetId, DatasetKind, check_dataset_name, download_name, fit_name,
     is_bidi_control, split_extension,
 };
 pub use drift::{ColumnDrift, DriftBin, DriftParams, DriftReport, PersonalColumn, Retyped, SchemaDrift};

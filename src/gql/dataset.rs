@@ -238,9 +238,8 @@ impl Dataset {
             .tokens()
             .issue_download(self.0.owner_id, &self.0.id.to_string(), format.as_str(), DOWNLOAD_TTL)
             .map_err(AppError::internal)?;
-        let (stem, _) = crate::domain::split_extension(&self.0.name);
         Ok(DatasetDownload {
-            name: format!("{stem}.{}", format.as_str()),
+            name: crate::domain::download_name(&self.0.name, format.as_str()),
             format: format.as_str().to_string(),
             url: format!("/downloads/{token}"),
             expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),

@@ -313,9 +313,8 @@ impl Job {
             let (token, expires) = tokens
                 .issue_download(self.0.owner_id, &id.to_string(), "parquet", DOWNLOAD_TTL)
                 .map_err(AppError::internal)?;
-            let (stem, _) = crate::domain::split_extension(&dataset.name);
             downloads.push(Download {
-                name: format!("{stem}.parquet"),
+                name: crate::domain::download_name(&dataset.name, "parquet"),
                 format: "parquet".into(),
                 kind: kind.into(),
                 url: format!("/downloads/{token}"),

@@ -96,15 +96,15 @@ async fn serve(token: String, state: &AppState) -> Response {
         }
     };
     // As `Dataset.download.name` says: `contacts v1.2 final` keeps its dots.
-    let (stem, _) = crate::domain::split_extension(&dataset.name);
     Response::builder()
         .content_type(format.content_type())
         .header(
             header::CONTENT_DISPOSITION,
-            disposition("attachment", &format!("{stem}.{}", format.as_str())),
+            disposition("attachment", &crate::domain::download_name(&dataset.name, format.as_str())),
         )
         .header(header::CONTENT_LENGTH, export.size)
         .header(header::CACHE_CONTROL, "private, no-store")
+        .header("X-Content-Type-Options", "nosniff")
         .body(Body::from_async_read(export.file))
 }
 

@@ -96,7 +96,9 @@ fn file_stem(dataset_name: &str) -> String {
     let (name, _) = crate::domain::split_extension(dataset_name.trim());
     let mut stem = String::new();
     for c in name.chars() {
-        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' };
+        // Letters and digits of any script (the download's `filename*` carries them); nothing
+        // that separates paths, quotes or controls.
+        let c = if c.is_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' };
         if c == '-' && stem.ends_with('-') {
             continue;
         }
@@ -621,7 +623,9 @@ pub(crate) mod tests {
         assert_eq!(ReportFormat::Json.file_name("Q1 sales / EU"), "Q1-sales-EU-report.json");
         assert_eq!(ReportFormat::Json.file_name("../../etc/passwd"), "etc-passwd-report.json");
         assert_eq!(ReportFormat::Json.file_name("\"x\";\r\n"), "x-report.json");
-        assert_eq!(ReportFormat::Html.file_name("données"), "donn-es-report.html");
+        assert_eq!(ReportFormat::Html.file_name("données"), "données-report.html");
+        assert_eq!(ReportFormat::Json.file_name("日本語.csv"), "日本語-report.json");
+        assert_eq!(ReportFormat::Json.file_name("a\u{202E}b\u{200B}c"), "a-b-c-report.json");
         assert_eq!(ReportFormat::Html.file_name("   "), "dataset-report.html");
         assert_eq!(ReportFormat::Html.file_name(".csv"), "csv-report.html");
         assert!(ReportFormat::Html.content_type().starts_with("text/html"));
