@@ -109,7 +109,9 @@ impl Accounts {
                 ));
             }
             RotateOutcome::Revoked => {
-                return Err(AppError::unauthenticated("session was signed out; sign in again"));
+                return Err(AppError::unauthenticated(
+                    "the session has ended (signed out, or revoked when one of its refresh tokens was used twice); sign in again",
+                ));
             }
             RotateOutcome::Expired => {
                 return Err(AppError::unauthenticated("refresh token expired; sign in again"));

@@ -692,11 +692,11 @@ fn pii_section(out: &mut String, risk: &RiskReport) {
     w!(
         out,
         "<div class=\"score-side\"><div class=\"score-title\">Privacy risk</div><div class=\"grade {}\">{}</div>\
-         <p class=\"sub\">{} column{} hold personal data. Examples below are masked.</p></div></div>",
+         <p class=\"sub\">{} {} personal data. Examples below are masked.</p></div></div>",
         risk_class(&risk.risk_level),
         esc(&humanize(&risk.risk_level)),
         fmt_int(risk.columns.len() as u64),
-        if risk.columns.len() == 1 { "" } else { "s" }
+        if risk.columns.len() == 1 { "column holds" } else { "columns hold" }
     );
     out.push_str("<div class=\"regulations\">");
     for reg in &risk.regulations {
