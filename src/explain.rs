@@ -223,7 +223,8 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         // script written without spaces: `共有4217行` states 4217.)
         // A `_` or `.` before it joins it to a name only after a letter or digit (`q_4`, `v1.2`):
         // `_9876_` (Markdown's italics), `...4217` and ` .5` state numbers.
-        let joined = |k: usize| k > 0 && (chars[k - 1].is_alphanumeric() || matches!(chars[k - 1], '_' | '.'));
+        let joined =
+            |k: usize| k > 0 && (chars[k - 1].is_alphanumeric() || matches!(chars[k - 1], '_' | '.'));
         let starts = chars[i].is_ascii_digit()
             && (i == 0
                 || unspaced(chars[i - 1])

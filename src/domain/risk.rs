@@ -295,7 +295,10 @@ mod tests {
             "4111_1111_1111_1111",
         ] {
             let masked = mask_embedded(written);
-            assert!(!masked.contains("1234") && !masked.contains("1111") && !masked.contains("123·45"), "{written}: {masked}");
+            assert!(
+                !masked.contains("1234") && !masked.contains("1111") && !masked.contains("123·45"),
+                "{written}: {masked}"
+            );
         }
         assert_eq!(mask_embedded("jane.doe\u{FF20}example.com"), "*".repeat(20));
     }
