@@ -567,11 +567,27 @@ fn header_context(header: &str) -> Option<HeaderContext> {
     }
     // Devices, not numbers: `smartphone_model`, `headphones_sold`.
     let device = PHONE_DEVICES.iter().any(|d| compact.contains(d));
-    if has(&["email", "mail", "emails"]) || contains(&["email"]) {
+    // (Words of other languages too, for exports named in them: `Geburtsdatum`, `téléphone`,
+    // `código_postal`.)
+    if has(&["email", "mail", "emails", "courriel"]) || contains(&["email", "correoelectronico"]) {
         strong("email")
     } else if !device
-        && (has(&["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "msisdn", "phones"])
-            || contains(&["phone"]))
+        && (has(&[
+            "phone",
+            "telephone",
+            "tel",
+            "mobile",
+            "cell",
+            "cellphone",
+            "fax",
+            "msisdn",
+            "phones",
+            "handynummer",
+            "telefoon",
+            "móvil",
+            "movil",
+            "cellulare",
+        ]) || contains(&["phone", "telefon", "téléfon", "teléfono"]))
     {
         strong("phone")
     } else if has(&["ssn", "ssns"]) || contains(&["socialsecurity", "socsec"]) {
@@ -584,7 +600,20 @@ fn header_context(header: &str) -> Option<HeaderContext> {
         strong("credit_card")
     } else if has(&["ip", "ipv4", "ipv6", "ipaddr", "ipaddress"]) || contains(&["ipaddress", "ipaddr"]) {
         strong("ip")
-    } else if has(&["dob", "birthday", "birthdate", "born"])
+    } else if has(&["dob", "birthday", "birthdate", "born", "geboren", "gebdat", "gebdatum"])
+        || contains(&[
+            "geburtsdatum",
+            "geburtstag",
+            "datenaissance",
+            "datedenaissance",
+            "fechadenacimiento",
+            "fechanacimiento",
+            "datadinascita",
+            "datanascita",
+            "geboortedatum",
+            "födelsedatum",
+            "dataurodzenia",
+        ])
         || (contains(&["birth"])
             && !has(&["place", "country", "city", "town", "weight", "name", "certificate"]))
     {
@@ -600,8 +629,15 @@ fn header_context(header: &str) -> Option<HeaderContext> {
         "cep",
         "pincode",
         "eircode",
-    ]) || contains(&["postcode", "postalcode", "zipcode"])
-    {
+    ]) || contains(&[
+        "postcode",
+        "postalcode",
+        "zipcode",
+        "postleitzahl",
+        "codepostal",
+        "códigopostal",
+        "codigopostal",
+    ]) {
         strong("postcode")
     } else if PERSON_NAME_HEADERS.contains(&compact.as_str())
         || has(&[
@@ -613,6 +649,16 @@ fn header_context(header: &str) -> Option<HeaderContext> {
             "lastname",
             "fullname",
             "givenname",
+            "vorname",
+            "nachname",
+            "familienname",
+            "prénom",
+            "prenom",
+            "apellido",
+            "apellidos",
+            "cognome",
+            "voornaam",
+            "achternaam",
         ])
         || (tokens.last().is_some_and(|t| t == "name")
             && tokens.len() >= 2
@@ -1724,6 +1770,15 @@ mod tests {
             ("customerName", Some("person_name")),
             ("name", Some("person_name")),
             ("product_name", None),
+            ("Geburtsdatum", Some("date_of_birth")),
+            ("date_de_naissance", Some("date_of_birth")),
+            ("fecha_nacimiento", Some("date_of_birth")),
+            ("Telefonnummer", Some("phone")),
+            ("téléphone", Some("phone")),
+            ("Postleitzahl", Some("postcode")),
+            ("Nachname", Some("person_name")),
+            ("prénom", Some("person_name")),
+            ("courriel", Some("email")),
             ("username", None),
             ("amount", None),
             ("", None),
