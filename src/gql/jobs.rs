@@ -671,6 +671,10 @@ impl AgentResult {
     async fn status(&self) -> &str {
         &self.get().status
     }
+    /// Milliseconds this run spent on the agent: 0 for a profile taken from the cache (an
+    /// earlier run's on the same version with the same parameters). Clean My Data's agents run
+    /// as one plan: its writeback agent has the whole run's time (the previewer its preview's),
+    /// the others 0.
     async fn execution_time_ms(&self) -> f64 {
         self.get().execution_time_ms
     }

@@ -164,6 +164,13 @@ both_stores! {
         assert!(tests.iter().any(|t| t["type"] == "regex" && t["column"] == "email" && t["failing"] == 0), "{coverage}");
         assert!(tests.iter().any(|t| t["type"] == "range" && t["column"] == "amount"), "{coverage}");
         assert!(coverage["summaryMetrics"]["testScore"].as_f64().is_some());
+        // The profiler's time: its own when it profiles; 0 when a later run takes its profile
+        // from the cache (same version, same parameters).
+        let other = app.upload_ok(&token, "july.csv", current_csv().as_bytes()).await;
+        let first = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": other["id"], "agents": ["unified-profiler"] })).await;
+        let again = run(&app, &token, json!({ "toolId": "profile-my-data", "datasetId": other["id"], "agents": ["unified-profiler"] })).await;
+        assert!(agent(&first, "unified-profiler")["executionTimeMs"].as_f64().unwrap() > 0.0, "{first}");
+        assert_eq!(agent(&again, "unified-profiler")["executionTimeMs"], 0.0, "{again}");
     }
 
     async fn range_tests_compare_large_integers_exactly(app) {
