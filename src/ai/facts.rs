@@ -64,9 +64,15 @@ impl Privacy {
     /// [`Privacy::value`] masks in the column's own values (a median of phone numbers stored
     /// as integers is one of those numbers), else the number.
     fn number(&self, column: &str, x: f64) -> Value {
+        // Its whole part decides (nine digits and more: an identifier's): a mean's long
+        // fraction, `50.333333333333336`, is no phone number.
+        if !x.is_finite() || x.abs() < 1e8 {
+            return json!(x);
+        }
         let written = x.to_string();
-        let shown = self.value(column, &written);
-        if shown == written { json!(x) } else { json!(shown) }
+        let whole = written.split('.').next().unwrap_or(&written);
+        let shown = self.value(column, whole);
+        if shown == whole { json!(x) } else { json!(written.replacen(whole, &shown, 1)) }
     }
 
     /// Such a statistic written for an answer in words (which goes back to a model as history):
@@ -377,6 +383,13 @@ mod tests {
         amounts.median = Some(41.25);
         let text = privacy.column(&amounts).to_string();
         assert!(text.contains("\"median\":41.25"), "{text}");
+        amounts.mean = Some(50.333333333333336);
+        amounts.median = Some(1234567.89);
+        let text = privacy.column(&amounts).to_string();
+        assert!(
+            text.contains("\"mean\":50.333333333333336") && text.contains("\"median\":1234567.89"),
+            "{text}"
+        );
         // So are the statistics written in an answer in words (it goes back as history).
         assert!(!privacy.statistic("contact_no", 4155550136.0).contains("4155"));
         assert_eq!(privacy.statistic("amount", 1234.5), crate::reports::fmt_num(1234.5));
