@@ -223,13 +223,21 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         // script written without spaces: `共有4217行` states 4217.)
         // A `_` or `.` before it joins it to a name only after a letter or digit (`q_4`, `v1.2`):
         // `_9876_` (Markdown's italics), `...4217` and ` .5` state numbers.
+        // (Underscores: the run of them, `__9876__` as `_9876_`; `col__2` is a name.)
+        let underscored = |k: usize| {
+            let mut m = k;
+            while m > 0 && chars[m - 1] == '_' {
+                m -= 1;
+            }
+            m > 0 && chars[m - 1].is_alphanumeric()
+        };
         let joined =
             |k: usize| k > 0 && (chars[k - 1].is_alphanumeric() || matches!(chars[k - 1], '_' | '.'));
         let starts = chars[i].is_ascii_digit()
             && (i == 0
                 || unspaced(chars[i - 1])
                 || !(chars[i - 1].is_alphanumeric()
-                    || (chars[i - 1] == '_' && joined(i - 1))
+                    || (chars[i - 1] == '_' && underscored(i - 1))
                     || (chars[i - 1] == '.' && i >= 2 && chars[i - 2].is_alphanumeric())));
         // A lone point before the digits is the number's: ` .42` is 0.42.
         let leading_point = i > 0 && chars[i - 1] == '.' && !joined(i - 1);
@@ -240,8 +248,13 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
         // A minus sign (the hyphen, or Unicode's minus `−`) before the number, or before its
         // currency symbol (`-$262.37`).
         let minus = |c: char| c == '-' || c == '\u{2212}';
-        let sign =
-            if i > 0 && CURRENCY_SIGNS.contains(&chars[i - 1]) { i.checked_sub(2) } else { i.checked_sub(1) };
+        // (Before a leading point: `-.5`.)
+        let at = if leading_point { i - 1 } else { i };
+        let sign = if at > 0 && CURRENCY_SIGNS.contains(&chars[at - 1]) {
+            at.checked_sub(2)
+        } else {
+            at.checked_sub(1)
+        };
         let negative = sign.is_some_and(|k| {
             minus(chars[k]) && (k == 0 || chars[k - 1].is_whitespace() || chars[k - 1] == '(')
         });
@@ -267,13 +280,16 @@ pub(crate) fn numbers_in(text: &str) -> Vec<String> {
             chars[i..j].iter().filter(|c| **c != ',' && !GROUP_SEPARATORS.contains(c)).collect();
         let token = if leading_point { format!("0.{token}") } else { token };
         let token = if negative { format!("-{token}") } else { token };
-        // A hexadecimal literal (`0x1068`) states a figure (4217) that is not checked.
+        // A short hexadecimal literal (`0x1068`) states a figure (4217) that is not checked; a
+        // long one (a wallet address, a hash) is a name.
         if token == "0"
             && matches!(chars.get(j), Some('x' | 'X'))
             && chars.get(j + 1).is_some_and(char::is_ascii_hexdigit)
         {
             let end = j + 1 + chars[j + 1..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
-            out.push(chars[i..end].iter().collect());
+            if end - j - 1 <= 16 && !chars.get(end).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+                out.push(chars[i..end].iter().collect());
+            }
             i = end;
             continue;
         }
@@ -685,6 +701,8 @@ mod tests {
         assert_eq!(numbers_in("Row count: _9876_ rows"), ["9876"]);
         assert_eq!(numbers_in("4\u{332}2\u{332}1\u{332}7\u{332} and 4\u{20E3}2\u{20E3}"), ["4217", "42"]);
         assert_eq!(numbers_in("about 0x1068 rows"), ["0x1068"]);
+        assert_eq!(numbers_in("Row count: __9876__ rows, mean -.5"), ["9876", "-0.5"]);
+        assert!(numbers_in("top sender is 0x742d35Cc6634C0532925a3b844Bc454e4438f44e").is_empty());
         assert!(numbers_in("q_4, v1.2 and col__2").is_empty(), "{:?}", numbers_in("q_4, v1.2 and col__2"));
     }
 
