@@ -329,13 +329,22 @@ impl Plan {
     fn strict_cast(&self, ty: &str, v: &str) -> String {
         let format = |f: &Option<String>, default: &str| quote_literal(f.as_deref().unwrap_or(default));
         if ty == DECIMAL_COMMA {
-            // Of at most DOUBLE_DIGITS significant digits, which DOUBLE gives back exactly (an
-            // 18-digit identifier beside `2,5` would be rounded, and merge with its neighbours).
+            // Of at most DOUBLE_DIGITS significant digits, or a fraction whose digits are the
+            // DOUBLE's own shortest ones (`0,30000000000000004`, as pandas writes them): what
+            // DOUBLE gives back exactly (an 18-digit identifier beside `2,5` would be rounded,
+            // and merge with its neighbours), as the widening to DOUBLE requires.
+            let double = format!("TRY_CAST(replace({v}, ',', '.') AS DOUBLE)");
+            let digits = |x: &str, sep: &str| {
+                format!("ltrim(replace(regexp_extract({x}, '([0-9{sep}]+)', 1), '{sep}', ''), '0')")
+            };
             format!(
                 "CASE WHEN regexp_full_match({v}, {}) \
-                      AND length(ltrim(replace(regexp_extract({v}, '([0-9,]+)', 1), ',', ''), '0')) <= {DOUBLE_DIGITS} \
-                 THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END",
-                quote_literal(DECIMAL_COMMA_NUMBER)
+                      AND (length({d}) <= {DOUBLE_DIGITS} \
+                           OR (contains({v}, ',') AND rtrim({d}, '0') = rtrim({shortest}, '0'))) \
+                 THEN {double} END",
+                quote_literal(DECIMAL_COMMA_NUMBER),
+                d = digits(v, ","),
+                shortest = digits(&format!("CAST({double} AS VARCHAR)"), "."),
             )
         } else if is_integer_type(ty) {
             format!(
@@ -484,20 +493,35 @@ impl Plan {
                 Read::Text => Vec::new(),
             })
             .collect();
-        for (c, wider) in self.columns.iter_mut().zip(wider) {
+        // What each column widens to (`None`: it holds its type), decided for all first.
+        let mut decided: Vec<Option<&'static str>> = Vec::with_capacity(self.columns.len());
+        for (c, wider) in self.columns.iter().zip(&wider) {
             if c.read == Read::Text {
+                decided.push(None);
                 continue;
             }
             let holds = answers.next().unwrap_or(false);
             let fits: Vec<bool> = wider.iter().map(|_| answers.next().unwrap_or(false)).collect();
-            if holds {
-                continue;
+            decided.push(if holds {
+                None
+            } else {
+                Some(wider.iter().zip(fits).find(|(_, fits)| *fits).map_or("text", |(to, _)| *to))
+            });
+        }
+        // In a file whose numbers are written with a decimal comma — found now or before — a
+        // point may separate thousands: a column of whole numbers with `1.234` is text.
+        let commas = self.columns.iter().any(|c| c.read == Read::Typed(DECIMAL_COMMA.into()))
+            || decided.contains(&Some(DECIMAL_COMMA));
+        if self.delimiter == Some(';') && commas {
+            for (c, decision) in self.columns.iter().zip(decided.iter_mut()) {
+                if *decision == Some("DOUBLE") && matches!(&c.read, Read::Typed(ty) if is_integer_type(ty)) {
+                    *decision = Some("text");
+                }
             }
-            let (read, called) = match wider.iter().zip(fits).find(|(_, fits)| *fits) {
-                Some((to, _)) => (Read::Typed((*to).into()), *to),
-                None => (Read::Text, "text"),
-            };
-            c.read = read;
+        }
+        for (c, decision) in self.columns.iter_mut().zip(decided) {
+            let Some(called) = decision else { continue };
+            c.read = if called == "text" { Read::Text } else { Read::Typed(called.into()) };
             if called == NAIVE_AS_UTC {
                 notices.push(format!(
                     "column {:?} holds timestamps with a UTC offset and timestamps without one: it is read as \

@@ -1566,8 +1566,14 @@ fn title_lines(conn: &Connection, source: &Path, delimiter: Option<char>, header
             let names = split_header(lines[at], d);
             let rows: Vec<&&str> = lines[at + 1..].iter().filter(|l| !l.trim().is_empty()).collect();
             let alike = rows.iter().filter(|l| count(l, d) == names.len()).count();
+            // (Compared without trailing empty values: `a,b,c,` is as wide as `a,b,c` above it,
+            // which is then the header, not a title.)
+            let width = |line: &str| {
+                let values = split_header(line, d);
+                values.len() - values.iter().rev().take_while(|v| v.trim().is_empty()).count()
+            };
             let titled = names.len() >= 2
-                && lines[..at].iter().all(|l| count(l, d) < names.len())
+                && lines[..at].iter().all(|l| width(l) < width(lines[at]))
                 && alike * 2 > rows.len();
             titled.then_some((at, d, names))
         })
@@ -2971,6 +2977,18 @@ mod tests {
         let ingested = run(csv(), german.as_bytes()).0.unwrap();
         assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
         assert_eq!(ingested.columns[2].data_type, "DOUBLE", "{ingested:?}");
+        // Also when the decimal commas first show in the same later rows.
+        let mut same = String::from("id;menge;preis\n");
+        for i in 0..25_000 {
+            same.push_str(&format!("{i};{};{}\n", i % 100, i % 10));
+        }
+        same.push_str("25000;1.234;3,5\n");
+        let ingested = run(csv(), same.as_bytes()).0.unwrap();
+        assert_eq!(ingested.columns[1].data_type, "VARCHAR", "{ingested:?}");
+        assert_eq!(ingested.columns[2].data_type, "DOUBLE", "{ingested:?}");
+        // A fraction of more than 15 digits that is the DOUBLE's own (pandas writes them) is a number.
+        let pandas = run(csv(), b"id;amount\n1;2,5\n2;0,30000000000000004\n3;3,141592653589793\n").0.unwrap();
+        assert_eq!(pandas.columns[1].data_type, "DOUBLE", "{pandas:?}");
     }
 
     #[test]
@@ -3099,6 +3117,13 @@ mod tests {
         let trailing = run(csv(), b"a,b\n1,2,\n3,4,\n").0.unwrap();
         assert_eq!(names(&trailing)[..2], ["a", "b"]);
         assert_eq!(trailing.row_count, 2);
+        // A header over rows that end in a delimiter: the header, told so or not.
+        for header in [None, Some(true)] {
+            let kind = SourceKind::Delimited { delimiter: None, header, text_columns: vec![] };
+            let rows = run(kind, b"id,amount,name\n1,10,a,\n2,20,b,\n3,30,c,\n4,40,d,\n").0.unwrap();
+            assert_eq!(names(&rows)[..3], ["id", "amount", "name"], "{header:?}: {rows:?}");
+            assert_eq!(rows.row_count, 4, "{header:?}");
+        }
         let ragged = run(csv(), b"name,city\nAda,London,extra\nBob,Paris\nCy,Rome\n").0.unwrap();
         assert_eq!(names(&ragged), ["name", "city"]);
         assert_eq!((ragged.row_count, ragged.rejected_row_count), (2, 1));
