@@ -104,7 +104,11 @@ fn file_stem(dataset_name: &str) -> String {
         }
         stem.push(c);
     }
-    let stem: String = stem.trim_matches(|c| matches!(c, '-' | '.' | '_')).chars().take(100).collect();
+    // At most 100 bytes (file systems count bytes: 255 at most, with the suffix).
+    let mut stem: String = stem.trim_matches(|c| matches!(c, '-' | '.' | '_')).to_string();
+    while stem.len() > 100 {
+        stem.pop();
+    }
     let stem = stem.trim_end_matches(['-', '.']);
     if stem.is_empty() { "dataset".to_string() } else { stem.to_string() }
 }
@@ -625,6 +629,7 @@ pub(crate) mod tests {
         assert_eq!(ReportFormat::Json.file_name("\"x\";\r\n"), "x-report.json");
         assert_eq!(ReportFormat::Html.file_name("données"), "données-report.html");
         assert_eq!(ReportFormat::Json.file_name("日本語.csv"), "日本語-report.json");
+        assert!(ReportFormat::Json.file_name(&"売".repeat(80)).len() <= 112);
         assert_eq!(ReportFormat::Json.file_name("a\u{202E}b\u{200B}c"), "a-b-c-report.json");
         assert_eq!(ReportFormat::Html.file_name("   "), "dataset-report.html");
         assert_eq!(ReportFormat::Html.file_name(".csv"), "csv-report.html");
