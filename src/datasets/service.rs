@@ -418,20 +418,21 @@ impl Datasets {
         let target = out.clone();
         let columns = dataset.columns.clone();
         let done = kept.clone();
-        // (Asked for again while this request waited for its turn: the other request's file.)
+        // (Asked for again while this request waited for its turn: the other request's file.
+        // Put in place within the turn, so that the next request's turn finds it.)
         let written = self
             .engine
             .run_heavy(move |conn| {
                 if done.exists() {
-                    return Ok(false);
+                    return Ok(());
                 }
                 match format {
                     ExportFormat::Xlsx => xlsx::write_workbook(&target, &columns, |sink| {
                         ingest::for_each_row(conn, &data, &columns, |cells| sink(cells))
                     }),
                     _ => ingest::export_csv(conn, &data, &target),
-                }
-                .map(|()| true)
+                }?;
+                std::fs::rename(&target, &done).map_err(|e| anyhow::anyhow!("keeping the export: {e}"))
             })
             .await;
         let written = match written {
@@ -445,8 +446,7 @@ impl Datasets {
                 )),
                 None => Err(AppError::internal(e)),
             },
-            Ok(true) => tokio::fs::rename(&out, &kept).await.map_err(AppError::internal),
-            Ok(false) => Ok(()),
+            Ok(()) => Ok(()),
         };
         if let Err(e) = written {
             // Deleted while it was being written: its files went with it.
