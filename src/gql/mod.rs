@@ -80,9 +80,11 @@ pub(crate) fn paged(first: i32, child_complexity: usize) -> usize {
     usize::try_from(first.clamp(1, 100)).unwrap_or(1).saturating_mul(child_complexity)
 }
 
-/// The last `n` messages of a conversation (at most 200), each with the selection's weight.
+/// The last `n` messages of a conversation (at most 200): each five weigh their selection's
+/// weight (a page of conversations with their default 50 messages stays light, 30 aliases of
+/// 200 messages on each of them do not).
 pub(crate) fn messages(n: i32, child_complexity: usize) -> usize {
-    usize::try_from(n.clamp(1, 200)).unwrap_or(1).saturating_mul(child_complexity)
+    usize::try_from((n.clamp(1, 200) + 4) / 5).unwrap_or(1).saturating_mul(child_complexity)
 }
 
 /// A list of up to `n` rows of data (previews, rejects, row-level issues).

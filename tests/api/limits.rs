@@ -69,7 +69,7 @@ both_stores! {
         // characters each) selected under 30 aliases: 1.7 GB of JSON for 50 wide datasets.
         let aliased = |field: &str| (0..30).map(|i| format!("a{i}: {field}")).collect::<Vec<_>>().join(" ");
         let columns = format!("{{ datasets(first: 50) {{ nodes {{ {} }} }} }}", aliased("columns { name }"));
-        let messages = format!("query($j: ID!) {{ conversation(id: $j) {{ {} }} }}", aliased("messages(last: 200) { content }"));
+        let messages = format!("{{ conversations(first: 20) {{ nodes {{ {} }} }} }}", aliased("messages(last: 200) { content }"));
         for query in heavy.iter().copied().chain([columns.as_str(), messages.as_str()]) {
             let body = app.graphql(Some(&token), query, json!({ "j": "x" })).await;
             assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{query}: {body}");
@@ -80,6 +80,7 @@ both_stores! {
             "{ datasets(first: 50) { nodes { id name rowCount columns { name type } } } }",
             "query($j: ID!) { dataset(id: $j) { preview(limit: 1000) rejects(first: 100) { line reason } } }",
             "query($j: ID!) { conversation(id: $j) { id messages(last: 200) { seq role content createdAt } } }",
+            "{ conversations { nodes { id messages { seq role content sources model createdAt } } } }",
             "query($j: ID!) { job(id: $j) { report { profile { columns { name nullCount distinctCount mean topValues(limit: 10) { value count } histogram(bins: 30) { lower upper count } } } } } }",
         ];
         for query in light {
