@@ -30,6 +30,10 @@ pub(crate) fn esc(s: &str) -> String {
             '\'' => out.push_str("&#39;"),
             // Control characters other than tab and newlines are not allowed in HTML text.
             c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            // Bidi embeddings, overrides and isolates would reorder the page around a value (one
+            // cut short loses its closing mark): shown as replacement characters. The marks
+            // (LRM, RLM) right-to-left text needs stay.
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -864,6 +868,8 @@ mod tests {
         assert_eq!(esc("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
         assert_eq!(esc("&\"'<>"), "&amp;&quot;&#39;&lt;&gt;");
         assert_eq!(esc("plain é"), "plain é");
+        assert_eq!(esc("card \u{202E}1234"), "card \u{FFFD}1234");
+        assert_eq!(esc("\u{2067}abc\u{2069} \u{200F}שלום"), "\u{FFFD}abc\u{FFFD} \u{200F}שלום");
         assert_eq!(esc("a\u{0}b\tc"), "a\u{FFFD}b\tc");
     }
 
