@@ -41,12 +41,12 @@ pub async fn run(config: &Config, options: Options) -> ExitCode {
     let scratch = Scratch(root.join(format!("agensium-profile-{}", uuid::Uuid::new_v4())));
     let outcome = tokio::select! {
         outcome = profile(config, options, &scratch.0) => outcome,
-        () = crate::app::shutdown_signal() => {
+        code = interrupted() => {
             // The engine's threads may still be writing into the scratch folder: remove it
             // and leave without waiting for them (the runtime would).
             scratch.remove();
             eprintln!("\nagensium profile: interrupted");
-            std::process::exit(130);
+            std::process::exit(code);
         }
     };
     drop(scratch);
@@ -61,6 +61,33 @@ pub async fn run(config: &Config, options: Options) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM with the exit code a shell gives a process the
+/// signal ended: 128 and the signal's number (130, 143). Never, if neither can be watched.
+async fn interrupted() -> i32 {
+    let interrupt = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => 130,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+                143
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<i32>();
+    tokio::select! {
+        code = interrupt => code,
+        code = terminate => code,
     }
 }
 

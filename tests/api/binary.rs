@@ -252,35 +252,40 @@ fn the_command_line_profiler_interrupted_leaves_no_scratch_files() {
         text.push_str(&format!("{i},{}.{},city {},2024-01-{:02}\n", i % 977, i % 100, i % 311, 1 + i % 28));
     }
     std::fs::write(&file, text).unwrap();
-    let mut child = agensium()
-        .env("TMPDIR", &scratch_root)
-        .args(["profile", file.to_str().unwrap(), "--quiet", "--out"])
-        .arg(dir.path().join("report.html"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupted once its scratch copy is being written.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let started =
-            std::fs::read_dir(&scratch_root).unwrap().flatten().any(|e| e.path().join("current").exists());
-        if started {
-            break;
+    // Ctrl-C, or SIGTERM: the exit code a shell gives a process that signal ended.
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut child = agensium()
+            .env("TMPDIR", &scratch_root)
+            .args(["profile", file.to_str().unwrap(), "--quiet", "--out"])
+            .arg(dir.path().join("report.html"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupted once its scratch copy is being written.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let started = std::fs::read_dir(&scratch_root)
+                .unwrap()
+                .flatten()
+                .any(|e| e.path().join("current").exists());
+            if started {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the profiler never started reading");
+            assert!(child.try_wait().unwrap().is_none(), "the profiler ended before it was interrupted");
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(Instant::now() < deadline, "the profiler never started reading");
-        assert!(child.try_wait().unwrap().is_none(), "the profiler ended before it was interrupted");
-        std::thread::sleep(Duration::from_millis(5));
+        let killed = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        let left: Vec<_> = std::fs::read_dir(&scratch_root).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(!dir.path().join("report.html").exists());
     }
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(&scratch_root).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(left.is_empty(), "{left:?}");
-    assert!(!dir.path().join("report.html").exists());
 }
 
 #[test]
